@@ -1,0 +1,5 @@
+"""`python -m topograph` runs the command line."""
+
+from topograph.cli import main
+
+main()

@@ -1,0 +1,332 @@
+"""Resolve a shaped document into the typed model: names, references and addresses, with diagnostics."""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from pathlib import Path
+
+from topograph import document as doc
+from topograph.diagnostics import Report
+from topograph.loader import PathKey, Source
+from topograph.model import (
+    LOOPBACK,
+    Endpoint,
+    Expectation,
+    Interface,
+    IPAddress,
+    IPInterface,
+    IPNetwork,
+    Link,
+    Masquerade,
+    Node,
+    NodeKind,
+    PortForward,
+    Proto,
+    Route,
+    RpFilter,
+    Topology,
+)
+from topograph.names import did_you_mean, interface_name_problem, node_name_problem, one_of
+
+_MAC = re.compile(r"^[0-9A-Fa-f]{2}(:[0-9A-Fa-f]{2}){5}$")
+_TARGET = re.compile(r"^(?:\[(?P<v6>[^\]]+)\]|(?P<v4>[^:\[\]]+))(?::(?P<port>\d{1,5}))?$")
+
+
+class _Builder:
+    def __init__(self, source: Source, report: Report) -> None:
+        self.src = source
+        self.report = report
+
+    # -- helpers -----------------------------------------------------------------------------
+    def err(self, code: str, path: PathKey, message: str, hint: str | None = None, *, key: bool = False) -> None:
+        self.report.error(code, self.src.pos(path, key=key), message, hint=hint)
+
+    def warn(self, code: str, path: PathKey, message: str, hint: str | None = None, *, key: bool = False) -> None:
+        self.report.warning(code, self.src.pos(path, key=key), message, hint=hint)
+
+    def address(self, text: str, path: PathKey, what: str) -> IPInterface | None:
+        if "/" not in text:
+            self.err("TG200", path, f"{what} {text!r} has no prefix length",
+                     hint=f"write it in CIDR form, e.g. {text}/24")
+            return None
+        try:
+            value = ipaddress.ip_interface(text)
+        except ValueError:
+            self.err("TG200", path, f"{what} {text!r} is not a valid IPv4 or IPv6 address in CIDR form",
+                     hint="write e.g. 192.168.15.1/24 or fd00:15::1/64")
+            return None
+        net = value.network
+        if value.version == 4 and net.prefixlen < 31 and value.ip in (net.network_address, net.broadcast_address):
+            which = "network" if value.ip == net.network_address else "broadcast"
+            self.err("TG206", path, f"{what} {text} is the {which} address of {net}",
+                     hint=f"use a host address such as {next(net.hosts())}/{net.prefixlen}")
+            return None
+        return value
+
+    def network(self, text: str, path: PathKey, what: str) -> IPNetwork | None:
+        if text == "default":
+            return ipaddress.IPv4Network("0.0.0.0/0")
+        try:
+            return ipaddress.ip_network(text, strict=True)
+        except ValueError:
+            pass
+        try:
+            loose = ipaddress.ip_network(text, strict=False)
+        except ValueError:
+            self.err("TG200", path, f"{what} {text!r} is not a valid prefix",
+                     hint="write a network in CIDR form, e.g. 192.168.1.0/24, or 'default'")
+            return None
+        self.err("TG201", path, f"{what} {text} has host bits set", hint=f"did you mean {loose}?")
+        return None
+
+    def ip(self, text: str, path: PathKey, what: str) -> IPAddress | None:
+        try:
+            return ipaddress.ip_address(text)
+        except ValueError:
+            hint = "write a plain address without prefix length, e.g. 192.168.15.5" if "/" in text else None
+            self.err("TG200", path, f"{what} {text!r} is not a valid IP address", hint=hint)
+            return None
+
+    # -- stages ------------------------------------------------------------------------------
+    def topology(self, d: doc.TopologyDoc) -> Topology:
+        name = d.lab if d.lab is not None else Path(self.src.file).stem
+        problem = node_name_problem(name)
+        if problem:
+            self.err("TG100", ("lab",) if d.lab is not None else (), f"lab name {name!r} {problem}",
+                     hint="name the lab with 'lab: NAME' using letters, digits, '_', '.' and '-'")
+        self.check_names(d)
+        links, ports, ends = self.links(d)
+        nodes = tuple(self.node(n, nd, links, ports, ends) for n, nd in d.nodes.items())
+        hosts = [n for n in nodes if n.kind is NodeKind.HOST]
+        for extra in hosts[1:]:
+            self.err("TG107", ("nodes", extra.name, "kind"), f"node {extra.name!r} is a second host (first: {hosts[0].name!r})",
+                     hint="a lab has one host; make the others 'kind: namespace' or 'kind: external'")
+        expectations = tuple(self.expectation(i, e, d) for i, e in enumerate(d.expect))
+        return Topology(name=name, file=self.src.file, nodes=nodes, links=links,
+                        expectations=tuple(e for e in expectations if e is not None), description=d.description)
+
+    def check_names(self, d: doc.TopologyDoc) -> None:
+        bridge_owner: dict[str, str] = {}
+        for name, nd in d.nodes.items():
+            problem = node_name_problem(name)
+            if problem:
+                self.err("TG100", ("nodes", name), f"node name {name!r} {problem}",
+                         hint="rename the node, e.g. 'red' or 'web-1'", key=True)
+            for kind, table in (("interface", nd.interfaces), ("bridge", nd.bridges)):
+                for ifname in table:
+                    if kind == "bridge" and ifname == LOOPBACK:
+                        self.err("TG103", ("nodes", name, "bridges", ifname), "a bridge cannot be named 'lo'",
+                                 hint="'lo' is the loopback interface; name the bridge e.g. 'v-net-0'", key=True)
+                        continue
+                    found = interface_name_problem(ifname)
+                    if found:
+                        code, reason = found
+                        self.err(code, ("nodes", name, kind + "s", ifname), f"{kind} name {ifname!r} {reason}",
+                                 hint="rename it, e.g. 'veth-red' or 'v-net-0'", key=True)
+            for br in nd.bridges:
+                path = ("nodes", name, "bridges", br)
+                if br in nd.interfaces:
+                    self.err("TG103", path, f"{name!r} has both an interface and a bridge named {br!r}",
+                             hint="give the bridge its own name", key=True)
+                if br in d.nodes:
+                    self.err("TG103", path, f"bridge {br!r} has the same name as a node",
+                             hint="links name bridges and nodes alike, so rename one of them", key=True)
+                if br in bridge_owner:
+                    self.err("TG103", path, f"bridge {br!r} is also defined in node {bridge_owner[br]!r}",
+                             hint="bridge names are unique across the lab; rename one", key=True)
+                else:
+                    bridge_owner[br] = name
+
+    def links(self, d: doc.TopologyDoc) -> tuple[tuple[Link, ...], dict[tuple[str, str], str], set[tuple[str, str]]]:
+        """Resolve link ends: the sound links, bridge ports ((node, port) -> bridge), and every end named."""
+        bridges = {br: n for n, nd in d.nodes.items() for br in nd.bridges}
+        used: dict[tuple[str, str], int] = {}
+        ports: dict[tuple[str, str], str] = {}
+        out: list[Link] = []
+        for index, ends in enumerate(d.links):
+            path: PathKey = ("links", index)
+            if len(ends) != 2:
+                self.err("TG108", path, f"a link joins exactly two ends, this one has {len(ends)}",
+                         hint="write it like: [red:veth-red, blue:veth-blue]")
+                continue
+            resolved: list[Endpoint] = []
+            for side, text in enumerate(ends):
+                end = self.endpoint(text, (*path, side), d, bridges, ports)
+                if end is None:
+                    continue
+                if end.key in used:
+                    self.err("TG104", (*path, side), f"interface {end} is already used by links[{used[end.key]}]",
+                             hint="each veth end belongs to one link; give this end another interface name")
+                    continue
+                used[end.key] = index
+                resolved.append(end)
+            if len(resolved) != 2:
+                continue
+            a, b = resolved
+            kinds = {d.nodes[a.node].kind, d.nodes[b.node].kind}
+            if "external" in kinds and "namespace" in kinds:
+                inner = a if d.nodes[a.node].kind == "namespace" else b
+                self.err("TG110", path, f"namespace {inner.node!r} is linked straight to an external node",
+                         hint="external machines are reached through the host: link the namespace to a bridge "
+                              "or interface of the host, and link the host to the external node")
+                continue
+            out.append(Link(index=index, a=a, b=b, external="external" in kinds, pos=self.src.pos(path)))
+        return tuple(out), ports, set(used)
+
+    def endpoint(self, text: str, path: PathKey, d: doc.TopologyDoc, bridges: dict[str, str],
+                 ports: dict[tuple[str, str], str]) -> Endpoint | None:
+        owner, sep, ifname = text.partition(":")
+        if not sep or not owner or not ifname:
+            self.err("TG108", path, f"link end {text!r} is not of the form NODE:INTERFACE",
+                     hint="write e.g. red:veth-red, or BRIDGE:PORT such as v-net-0:veth-red-br to plug into a bridge")
+            return None
+        if owner in d.nodes:
+            node, bridge = owner, None
+        elif owner in bridges:
+            node, bridge = bridges[owner], owner
+        else:
+            hint = did_you_mean(owner, [*d.nodes, *bridges]) or one_of([*d.nodes, *bridges])
+            self.err("TG101", path, f"link end {text!r} names {owner!r}, which is neither a node nor a bridge", hint=hint)
+            return None
+        found = interface_name_problem(ifname)
+        if found:
+            code, reason = found
+            self.err(code, path, f"interface name {ifname!r} {reason}", hint="rename it, e.g. 'veth-red'")
+            return None
+        nd = d.nodes[node]
+        if ifname == LOOPBACK or ifname in nd.bridges:
+            what = "the loopback interface" if ifname == LOOPBACK else f"the bridge {ifname!r} itself"
+            self.err("TG109", path, f"link end {text!r} is {what}",
+                     hint=f"a link is a veth pair: plug into a bridge with BRIDGE:PORT, e.g. {ifname}:veth-{node}-br"
+                     if ifname != LOOPBACK else "use an interface name of its own, e.g. veth-" + node)
+            return None
+        if bridge is not None:
+            ports[(node, ifname)] = bridge
+        return Endpoint(node, ifname)
+
+    def interface(self, node: str, name: str, idoc: doc.InterfaceDoc, path: PathKey, *,
+                  bridge: str | None = None, is_bridge: bool = False) -> Interface:
+        addrs = [self.address(a, (*path, "address", i), "address") for i, a in enumerate(idoc.address)]
+        if idoc.mac is not None and (not _MAC.match(idoc.mac) or int(idoc.mac[:2], 16) & 1):
+            reason = "is a multicast address" if _MAC.match(idoc.mac) else "is not of the form 02:00:00:00:00:01"
+            self.err("TG207", (*path, "mac"), f"MAC address {idoc.mac!r} {reason}",
+                     hint="use a locally administered unicast MAC such as 02:00:00:00:00:01")
+        return Interface(node=node, name=name, addresses=tuple(a for a in addrs if a is not None), mtu=idoc.mtu,
+                         mac=idoc.mac.lower() if idoc.mac else None, up=idoc.up, bridge=bridge, is_bridge=is_bridge,
+                         pos=self.src.pos(path, key=True))
+
+    def node(self, name: str, nd: doc.NodeDoc, links: tuple[Link, ...],
+             ports: dict[tuple[str, str], str], ends: set[tuple[str, str]]) -> Node:
+        base: PathKey = ("nodes", name)
+        itfs: list[Interface] = []
+        lo_doc = nd.interfaces.get(LOOPBACK, doc.InterfaceDoc())
+        itfs.append(self.interface(name, LOOPBACK, lo_doc, (*base, "interfaces", LOOPBACK)))
+        for br, bdoc in nd.bridges.items():
+            if br != LOOPBACK:
+                itfs.append(self.interface(name, br, bdoc, (*base, "bridges", br), is_bridge=True))
+        linked = [e.interface for link in links for e in link.ends if e.node == name]
+        declared = [i for i in nd.interfaces if i != LOOPBACK and i not in nd.bridges]
+        for ifname in declared:
+            named = (name, ifname) in ends  # an end of a link that has other problems still counts
+            if not named and nd.kind == "namespace" and interface_name_problem(ifname) is None:
+                self.err("TG111", (*base, "interfaces", ifname), f"interface {ifname!r} of {name!r} is in no link, so nothing creates it",
+                         hint=f"add a link such as [{name}:{ifname}, OTHER:IFNAME], or put the address on 'lo'", key=True)
+        for ifname in [*declared, *(i for i in linked if i not in declared)]:
+            idoc = nd.interfaces.get(ifname, doc.InterfaceDoc())
+            path: PathKey = (*base, "interfaces", ifname) if ifname in nd.interfaces else base
+            itfs.append(self.interface(name, ifname, idoc, path, bridge=ports.get((name, ifname))))
+        names = {i.name for i in itfs}
+        routes = tuple(r for i, rd in enumerate(nd.routes) if (r := self.route(rd, (*base, "routes", i), name, names)))
+        nat = tuple(m for i, md in enumerate(nd.nat) if (m := self.masquerade(md, (*base, "nat", i), name, names)))
+        fwds = tuple(f for i, fd in enumerate(nd.port_forwards)
+                     if (f := self.port_forward(fd, (*base, "port_forwards", i), name, names)))
+        return Node(name=name, kind=NodeKind(nd.kind), forwarding=nd.forwarding, rp_filter=RpFilter(nd.rp_filter),
+                    interfaces=tuple(itfs), routes=routes, nat=nat, port_forwards=fwds,
+                    pos=self.src.pos(base, key=True))
+
+    def known_dev(self, dev: str, path: PathKey, node: str, names: set[str]) -> bool:
+        if dev in names:
+            return True
+        hint = did_you_mean(dev, names) or one_of(names)
+        self.err("TG102", path, f"node {node!r} has no interface {dev!r}", hint=hint)
+        return False
+
+    def route(self, rd: doc.RouteDoc, path: PathKey, node: str, names: set[str]) -> Route | None:
+        to = self.network(rd.to, (*path, "to"), "route destination")
+        via = self.ip(rd.via, (*path, "via"), "gateway") if rd.via is not None else None
+        ok = to is not None and (rd.via is None or via is not None)
+        if rd.dev is not None:
+            ok = self.known_dev(rd.dev, (*path, "dev"), node, names) and ok
+        if rd.via is None and rd.dev is None:
+            self.err("TG301", path, "a route needs a gateway ('via') or an interface ('dev')",
+                     hint="write e.g. {to: %s, via: 192.168.15.5}" % rd.to)
+            ok = False
+        if not ok or to is None:
+            return None
+        if rd.to == "default" and via is not None and via.version == 6:
+            to = ipaddress.IPv6Network("::/0")
+        if via is not None and via.version != to.version:
+            self.err("TG205", path, f"route to {to} (IPv{to.version}) has an IPv{via.version} gateway {via}",
+                     hint="use a gateway of the destination's family")
+            return None
+        return Route(to=to, via=via, dev=rd.dev, metric=rd.metric, pos=self.src.pos(path))
+
+    def masquerade(self, md: doc.NatDoc, path: PathKey, node: str, names: set[str]) -> Masquerade | None:
+        source = self.network(md.masquerade, (*path, "masquerade"), "masquerade source")
+        ok = self.known_dev(md.out, (*path, "out"), node, names)
+        if source is None or not ok:
+            return None
+        return Masquerade(source=source, out=md.out, pos=self.src.pos(path))
+
+    def port_forward(self, fd: doc.PortForwardDoc, path: PathKey, node: str, names: set[str]) -> PortForward | None:
+        ok = fd.in_ is None or self.known_dev(fd.in_, (*path, "in"), node, names)
+        m = _TARGET.match(fd.to.strip())
+        target = None
+        if m:
+            target = self.ip(m["v6"] or m["v4"], (*path, "to"), "port-forward target")
+        else:
+            self.err("TG200", (*path, "to"), f"port-forward target {fd.to!r} is not ADDRESS:PORT",
+                     hint="write e.g. 192.168.15.2:80, or [fd00:15::2]:80 for IPv6")
+        port = int(m["port"]) if m and m["port"] else fd.port
+        if m and not 1 <= port <= 65535:
+            self.err("TG200", (*path, "to"), f"port {port} is out of range", hint="ports run from 1 to 65535")
+            return None
+        if target is None or not ok:
+            return None
+        return PortForward(proto=Proto(fd.proto), port=fd.port, to_address=target, to_port=port,
+                           in_interface=fd.in_, pos=self.src.pos(path))
+
+    def expectation(self, index: int, ed: doc.ExpectDoc, d: doc.TopologyDoc) -> Expectation | None:
+        path: PathKey = ("expect", index)
+        ok = True
+        if ed.from_ not in d.nodes:
+            self.err("TG101", (*path, "from"), f"expectation from unknown node {ed.from_!r}",
+                     hint=did_you_mean(ed.from_, d.nodes) or one_of(d.nodes))
+            ok = False
+        dst_node = ed.to if ed.to in d.nodes else None
+        dst_addr = None
+        if dst_node is None:
+            try:
+                dst_addr = ipaddress.ip_address(ed.to)
+            except ValueError:
+                hint = did_you_mean(ed.to, d.nodes) or "name a node, or give an address such as 192.168.15.2"
+                self.err("TG101", (*path, "to"), f"expectation to {ed.to!r}, which is neither a node nor an address",
+                         hint=hint)
+                ok = False
+        if ed.proto == "tcp" and ed.port is None:
+            self.err("TG400", path, "a tcp expectation needs a port", hint="add e.g. 'port: 80'")
+            ok = False
+        if ed.proto == "icmp" and ed.port is not None:
+            self.err("TG400", (*path, "port"), "an icmp expectation has no port",
+                     hint="drop 'port', or say 'proto: tcp'")
+            ok = False
+        if not ok:
+            return None
+        return Expectation(src=ed.from_, dst=ed.to, dst_address=dst_addr, dst_node=dst_node, proto=Proto(ed.proto),
+                           port=ed.port, reach=ed.reach, note=ed.note, pos=self.src.pos(path))
+
+
+def build(source: Source, document: doc.TopologyDoc, report: Report) -> Topology:
+    """Resolve `document`; problems go to `report` (the result is only trustworthy without errors)."""
+    return _Builder(source, report).topology(document)

@@ -1,0 +1,29 @@
+"""`topograph check FILE`: validate a topology and report every problem at once."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from topograph.cli.common import echo_diagnostics, topology_argument
+from topograph.pipeline import check_file
+
+
+@click.command("check")
+@topology_argument
+@click.option("--json", "as_json", is_flag=True, help="print diagnostics as JSON on stdout (for CI)")
+@click.option("--strict", is_flag=True, help="treat warnings as errors (exit 1 on any warning)")
+def command(file: str, as_json: bool, strict: bool) -> None:
+    """Check FILE: names, addresses, subnets, routes, NAT and expectations.
+
+    Exit status: 0 clean (warnings allowed), 1 errors (or warnings with --strict).
+    """
+    result = check_file(file)
+    echo_diagnostics(result, as_json)
+    if not as_json and result.ok and result.topology is not None:
+        t = result.topology
+        click.echo(f"{file}: lab {t.name!r} is valid: {len(t.nodes)} nodes, {len(t.links)} links, "
+                   f"{len(t.expectations)} expectations", err=True)
+    failed = not result.ok or (strict and len(result.report) > 0)
+    sys.exit(1 if failed else 0)

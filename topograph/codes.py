@@ -1,0 +1,63 @@
+"""Every diagnostic code topograph can emit, with its severity and a one-line title (stable: never renumber)."""
+
+from __future__ import annotations
+
+from topograph.diagnostics import Severity
+
+E, W = Severity.ERROR, Severity.WARNING
+
+CODES: dict[str, tuple[Severity, str]] = {
+    # reading the file
+    "TG000": (E, "the file cannot be read"),
+    "TG001": (E, "YAML syntax error or empty file"),
+    "TG002": (E, "duplicate key"),
+    "TG003": (E, "unsupported YAML feature (tag, merge key, complex key)"),
+    # shape of the document
+    "TG010": (E, "unknown key"),
+    "TG011": (E, "wrong type or value"),
+    "TG012": (E, "missing required key"),
+    # names and references
+    "TG100": (E, "invalid lab or node name"),
+    "TG101": (E, "unknown node or bridge"),
+    "TG102": (E, "unknown interface"),
+    "TG103": (E, "duplicate name"),
+    "TG104": (E, "interface used by two links"),
+    "TG105": (E, "interface name longer than 15 characters"),
+    "TG106": (E, "interface name with unsafe characters"),
+    "TG107": (E, "more than one host node"),
+    "TG108": (E, "malformed link"),
+    "TG109": (E, "link end on loopback or on a bridge itself"),
+    "TG110": (E, "namespace linked directly to an external node"),
+    "TG111": (E, "interface of a namespace that no link creates"),
+    # addresses
+    "TG200": (E, "malformed address or prefix"),
+    "TG201": (E, "host bits set where a network is expected"),
+    "TG202": (E, "the same address assigned twice"),
+    "TG203": (E, "the same or overlapping subnet on two L2 segments"),
+    "TG204": (E, "different subnets on one L2 segment"),
+    "TG205": (E, "IPv4 and IPv6 mixed in one rule"),
+    "TG206": (E, "network or broadcast address used as an interface address"),
+    "TG207": (E, "malformed or multicast MAC address"),
+    # routing, NAT, port forwards
+    "TG300": (E, "route gateway not on a connected subnet"),
+    "TG301": (E, "route with neither 'via' nor 'dev'"),
+    "TG302": (E, "NAT or port forward on a node without forwarding"),
+    "TG303": (E, "port forward to an address no node owns"),
+    "TG304": (E, "duplicate route"),
+    "TG305": (E, "masquerade out of an interface without an address of that family"),
+    # expectations
+    "TG400": (E, "expectation with a port that does not fit its protocol"),
+    # warnings: legal but suspicious
+    "TG500": (W, "address on a bridge port"),
+    "TG501": (W, "node with no links"),
+    "TG502": (W, "route gateway is the node's own address"),
+    "TG503": (W, "bridge with no ports"),
+    "TG504": (W, "interface with addresses is down"),
+    "TG505": (W, "MTU differs across a veth pair"),
+    "TG506": (W, "expectation to an address no node owns"),
+    "TG507": (W, "the same MAC address twice on one L2 segment"),
+}
+
+
+def severity(code: str) -> Severity:
+    return CODES[code][0]

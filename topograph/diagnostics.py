@@ -1,0 +1,110 @@
+"""Diagnostics as values: severity, stable code, message, source position and hint."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator
+from dataclasses import asdict, dataclass, field
+from enum import StrEnum
+
+
+class Severity(StrEnum):
+    ERROR = "error"
+    WARNING = "warning"
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class Pos:
+    """A place in a source file (1-based line and column)."""
+
+    file: str
+    line: int
+    col: int
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}:{self.col}"
+
+
+@dataclass(frozen=True, slots=True)
+class Diagnostic:
+    severity: Severity
+    code: str
+    message: str
+    pos: Pos
+    hint: str | None = None
+    path: str = ""
+
+    @property
+    def is_error(self) -> bool:
+        return self.severity is Severity.ERROR
+
+    def render(self) -> str:
+        text = f"{self.pos}: {self.severity}[{self.code}]: {self.message}"
+        if self.hint:
+            text += f"\n  hint: {self.hint}"
+        return text
+
+    def as_json(self) -> dict[str, object]:
+        data = asdict(self)
+        data["severity"] = str(self.severity)
+        data["pos"] = {"file": self.pos.file, "line": self.pos.line, "col": self.pos.col}
+        return data
+
+
+@dataclass
+class Report:
+    """The diagnostics of one stage (or a whole run), collected — never global."""
+
+    items: list[Diagnostic] = field(default_factory=list)
+
+    def error(self, code: str, pos: Pos, message: str, hint: str | None = None, path: str = "") -> None:
+        self.items.append(Diagnostic(Severity.ERROR, code, message, pos, hint, path))
+
+    def warning(self, code: str, pos: Pos, message: str, hint: str | None = None, path: str = "") -> None:
+        self.items.append(Diagnostic(Severity.WARNING, code, message, pos, hint, path))
+
+    def extend(self, other: Iterable[Diagnostic]) -> None:
+        self.items.extend(other)
+
+    @property
+    def has_errors(self) -> bool:
+        return any(d.is_error for d in self.items)
+
+    def sorted(self) -> list[Diagnostic]:
+        """Source order, errors before warnings at the same place; duplicates dropped."""
+        seen: set[Diagnostic] = set()
+        out = []
+        for d in sorted(self.items, key=lambda d: (d.pos, d.severity != Severity.ERROR, d.code, d.message)):
+            if d not in seen:
+                seen.add(d)
+                out.append(d)
+        return out
+
+    def __iter__(self) -> Iterator[Diagnostic]:
+        return iter(self.sorted())
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+
+def render_text(diagnostics: Iterable[Diagnostic]) -> str:
+    items = list(diagnostics)
+    lines = [d.render() for d in items]
+    errors = sum(d.is_error for d in items)
+    warnings = len(items) - errors
+    if items:
+        lines.append(f"{errors} error{'s' if errors != 1 else ''}, {warnings} warning{'s' if warnings != 1 else ''}")
+    return "\n".join(lines) + ("\n" if lines else "")
+
+
+def render_json(diagnostics: Iterable[Diagnostic]) -> str:
+    items = list(diagnostics)
+    return json.dumps(
+        {
+            "ok": not any(d.is_error for d in items),
+            "errors": sum(d.is_error for d in items),
+            "warnings": sum(not d.is_error for d in items),
+            "diagnostics": [d.as_json() for d in items],
+        },
+        indent=2,
+    )

@@ -1,0 +1,100 @@
+"""The topology file's structure (pydantic): shapes, defaults, shorthands, and its JSON Schema.
+
+This layer only knows the *shape* of the document. Names, addresses and cross references are
+checked and resolved into the typed model by `topograph.build`.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+Addresses = list[str]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+
+def _as_list(value: Any) -> Any:
+    return [value] if isinstance(value, str) else value
+
+
+class InterfaceDoc(_Strict):
+    """An interface (or bridge) of a node. Shorthand: just its address, or a list of addresses."""
+
+    address: Addresses = Field(default_factory=list, description="IPv4/IPv6 addresses in CIDR form, e.g. 192.168.15.1/24")
+    mtu: int | None = Field(default=None, ge=68, le=65535, description="MTU in bytes")
+    mac: str | None = Field(default=None, description="MAC address, e.g. 02:00:00:00:00:01")
+    up: bool = Field(default=True, description="bring the interface up (default true)")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shorthand(cls, value: Any) -> Any:
+        if value is None:
+            return {}
+        if isinstance(value, (str, list)):
+            return {"address": value}
+        return value
+
+    _address_list = field_validator("address", mode="before")(_as_list)
+
+
+class RouteDoc(_Strict):
+    to: str = Field(description="destination prefix in CIDR form, or 'default'")
+    via: str | None = Field(default=None, description="gateway address")
+    dev: str | None = Field(default=None, description="outgoing interface of this node")
+    metric: int | None = Field(default=None, ge=0, le=4294967295, description="route metric (lower wins)")
+
+
+class NatDoc(_Strict):
+    masquerade: str = Field(description="source subnet to masquerade, e.g. 192.168.15.0/24")
+    out: str = Field(description="interface the traffic leaves by; its address becomes the source")
+
+
+class PortForwardDoc(_Strict):
+    proto: Literal["tcp", "udp"] = Field(default="tcp", description="protocol")
+    port: int = Field(ge=1, le=65535, description="port on this node that is forwarded")
+    to: str = Field(description="inside address and port, e.g. 192.168.15.2:80 or [fd00::2]:80")
+    in_: str | None = Field(default=None, alias="in", description="only for traffic arriving on this interface")
+
+
+class NodeDoc(_Strict):
+    """A network namespace (default), the host, or an external machine that already exists."""
+
+    kind: Literal["namespace", "host", "external"] = Field(default="namespace")
+    forwarding: bool = Field(default=False, description="route packets between interfaces (IPv4 and IPv6)")
+    rp_filter: Literal["disabled", "loose", "strict"] = Field(default="disabled", description="reverse-path filter mode")
+    interfaces: dict[str, InterfaceDoc] = Field(default_factory=dict)
+    bridges: dict[str, InterfaceDoc] = Field(default_factory=dict, description="Linux bridges (virtual switches) in this node")
+    routes: list[RouteDoc] = Field(default_factory=list)
+    nat: list[NatDoc] = Field(default_factory=list, description="MASQUERADE rules")
+    port_forwards: list[PortForwardDoc] = Field(default_factory=list, description="DNAT rules")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _empty(cls, value: Any) -> Any:
+        return {} if value is None else value
+
+
+class ExpectDoc(_Strict):
+    from_: str = Field(alias="from", description="source node")
+    to: str = Field(description="destination node (its first address) or an address")
+    proto: Literal["icmp", "tcp"] = Field(default="icmp")
+    port: int | None = Field(default=None, ge=1, le=65535, description="destination port (tcp)")
+    reach: bool = Field(default=True, description="false when the author expects this to fail")
+    note: str | None = Field(default=None, description="why, in words")
+
+
+class TopologyDoc(_Strict):
+    lab: str | None = Field(default=None, description="lab name; default: the file name without extension")
+    description: str | None = None
+    nodes: dict[str, NodeDoc]
+    links: list[list[str]] = Field(default_factory=list, description="veth pairs: [node:interface, node-or-bridge:interface]")
+    expect: list[ExpectDoc] = Field(default_factory=list, description="what should (or should not) reach what")
+
+
+#: The keys each mapping of the document accepts, for "did you mean" hints.
+def known_keys(model: type[BaseModel]) -> list[str]:
+    return [f.alias or name for name, f in model.model_fields.items()]

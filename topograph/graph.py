@@ -1,0 +1,104 @@
+"""The topology as a networkx graph: who owns which interface, which interfaces share an L2 segment."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+
+import networkx as nx
+
+from topograph.model import LOOPBACK, Interface, IPNetwork, Link, Topology
+
+NodeId = tuple[str, ...]
+
+
+def node_id(name: str) -> NodeId:
+    return ("node", name)
+
+
+def interface_id(node: str, name: str) -> NodeId:
+    return ("if", node, name)
+
+
+@dataclass(frozen=True)
+class Segment:
+    """One L2 broadcast domain: a veth pair, or a bridge with everything plugged into it."""
+
+    interfaces: tuple[Interface, ...]
+
+    @property
+    def bridges(self) -> tuple[Interface, ...]:
+        return tuple(i for i in self.interfaces if i.is_bridge)
+
+    @property
+    def name(self) -> str:
+        if self.bridges:
+            return ", ".join(b.label for b in self.bridges)
+        return " <-> ".join(i.label for i in self.interfaces)
+
+    @property
+    def addressed(self) -> tuple[Interface, ...]:
+        """Interfaces that take part in L3 on this segment (bridge ports do not)."""
+        return tuple(i for i in self.interfaces if i.bridge is None)
+
+    @cached_property
+    def subnets(self) -> tuple[IPNetwork, ...]:
+        nets = {a.network for i in self.interfaces for a in i.addresses}
+        return tuple(sorted(nets, key=lambda n: (n.version, n)))
+
+
+def build(topology: Topology) -> nx.MultiGraph:
+    """Vertices: nodes and interfaces (bridges are interfaces); edges: 'has', 'port' and 'veth'."""
+    g: nx.MultiGraph = nx.MultiGraph(name=topology.name)
+    for node in topology.nodes:
+        g.add_node(node_id(node.name), kind="node", node=node)
+        for itf in node.interfaces:
+            iid = interface_id(node.name, itf.name)
+            g.add_node(iid, kind="bridge" if itf.is_bridge else "interface", interface=itf)
+            g.add_edge(node_id(node.name), iid, kind="has")
+        for itf in node.interfaces:
+            if itf.bridge is not None:
+                g.add_edge(interface_id(node.name, itf.name), interface_id(node.name, itf.bridge), kind="port")
+    for link in topology.links:
+        g.add_edge(interface_id(*link.a.key), interface_id(*link.b.key), kind="veth", link=link)
+    return g
+
+
+def l2_graph(g: nx.MultiGraph) -> nx.Graph:
+    """Interfaces joined by veth pairs and bridge ports; loopback stays alone."""
+    l2 = nx.Graph()
+    for vid, data in g.nodes(data=True):
+        if data["kind"] != "node" and data["interface"].name != LOOPBACK:
+            l2.add_node(vid)
+    for u, v, data in g.edges(data=True):
+        if data["kind"] in ("veth", "port"):
+            l2.add_edge(u, v)
+    return l2
+
+
+def segments(g: nx.MultiGraph) -> tuple[Segment, ...]:
+    """Every L2 segment, in a deterministic order."""
+    out = []
+    for component in nx.connected_components(l2_graph(g)):
+        members = sorted(component)
+        out.append(Segment(tuple(g.nodes[m]["interface"] for m in members)))
+    return tuple(sorted(out, key=lambda s: [i.key for i in s.interfaces]))
+
+
+def neighbours(g: nx.MultiGraph, node: str) -> list[str]:
+    """Nodes that share an L2 segment with `node`, sorted."""
+    found: set[str] = set()
+    for seg in segments(g):
+        owners = {i.node for i in seg.interfaces}
+        if node in owners:
+            found |= owners
+    found.discard(node)
+    return sorted(found)
+
+
+def link_of(g: nx.MultiGraph, node: str, interface: str) -> Link | None:
+    for _, _, data in g.edges(interface_id(node, interface), data=True):
+        if data["kind"] == "veth":
+            link: Link = data["link"]
+            return link
+    return None

@@ -1,0 +1,227 @@
+"""The typed, immutable model of a checked topology. No I/O and no kernel access here."""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from topograph.diagnostics import Pos
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+IPInterface = ipaddress.IPv4Interface | ipaddress.IPv6Interface
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+LOOPBACK = "lo"
+
+
+class NodeKind(StrEnum):
+    NAMESPACE = "namespace"  # created and owned by topograph
+    HOST = "host"  # the machine topograph runs on; a namespace of its own in sandbox mode
+    EXTERNAL = "external"  # exists already (outside LAN, "the internet"); emulated in sandbox mode
+
+
+class RpFilter(StrEnum):
+    DISABLED = "disabled"
+    STRICT = "strict"
+    LOOSE = "loose"
+
+    @property
+    def sysctl(self) -> int:
+        return {RpFilter.DISABLED: 0, RpFilter.STRICT: 1, RpFilter.LOOSE: 2}[self]
+
+
+class Proto(StrEnum):
+    ICMP = "icmp"
+    TCP = "tcp"
+    UDP = "udp"
+
+
+@dataclass(frozen=True, slots=True)
+class Interface:
+    """A network interface of a node: a veth end, a bridge, or loopback."""
+
+    node: str
+    name: str
+    addresses: tuple[IPInterface, ...] = ()
+    mtu: int | None = None
+    mac: str | None = None
+    up: bool = True
+    bridge: str | None = None  # the bridge this interface is a port of
+    is_bridge: bool = False
+    pos: Pos | None = field(default=None, compare=False)
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.node, self.name)
+
+    @property
+    def label(self) -> str:
+        return f"{self.node}:{self.name}"
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    node: str
+    interface: str
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.node, self.interface)
+
+    def __str__(self) -> str:
+        return f"{self.node}:{self.interface}"
+
+
+@dataclass(frozen=True, slots=True)
+class Link:
+    """A veth pair. `external` links already exist unless the lab runs in sandbox mode."""
+
+    index: int
+    a: Endpoint
+    b: Endpoint
+    external: bool = False
+    pos: Pos | None = field(default=None, compare=False)
+
+    @property
+    def ends(self) -> tuple[Endpoint, Endpoint]:
+        return (self.a, self.b)
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    to: IPNetwork
+    via: IPAddress | None = None
+    dev: str | None = None
+    metric: int | None = None
+    pos: Pos | None = field(default=None, compare=False)
+
+    @property
+    def is_default(self) -> bool:
+        return self.to.prefixlen == 0
+
+    @property
+    def family(self) -> int:
+        return self.to.version
+
+    def __str__(self) -> str:
+        text = "default" if self.is_default else str(self.to)
+        if self.via is not None:
+            text += f" via {self.via}"
+        if self.dev is not None:
+            text += f" dev {self.dev}"
+        if self.metric is not None:
+            text += f" metric {self.metric}"
+        return text
+
+
+@dataclass(frozen=True, slots=True)
+class Masquerade:
+    source: IPNetwork
+    out: str
+    pos: Pos | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class PortForward:
+    proto: Proto
+    port: int
+    to_address: IPAddress
+    to_port: int
+    in_interface: str | None = None
+    pos: Pos | None = field(default=None, compare=False)
+
+    @property
+    def target(self) -> str:
+        host = f"[{self.to_address}]" if self.to_address.version == 6 else str(self.to_address)
+        return f"{host}:{self.to_port}"
+
+
+@dataclass(frozen=True, slots=True)
+class Node:
+    name: str
+    kind: NodeKind = NodeKind.NAMESPACE
+    forwarding: bool = False
+    rp_filter: RpFilter = RpFilter.DISABLED
+    interfaces: tuple[Interface, ...] = ()  # loopback first, then bridges, then the rest, in file order
+    routes: tuple[Route, ...] = ()
+    nat: tuple[Masquerade, ...] = ()
+    port_forwards: tuple[PortForward, ...] = ()
+    pos: Pos | None = field(default=None, compare=False)
+
+    def interface(self, name: str) -> Interface | None:
+        for itf in self.interfaces:
+            if itf.name == name:
+                return itf
+        return None
+
+    @property
+    def bridges(self) -> tuple[Interface, ...]:
+        return tuple(i for i in self.interfaces if i.is_bridge)
+
+    @property
+    def addresses(self) -> tuple[IPInterface, ...]:
+        """Every address of the node, in file order, loopback's included."""
+        return tuple(a for itf in self.interfaces for a in itf.addresses)
+
+    @property
+    def primary_address(self) -> IPAddress | None:
+        """The first address outside loopback in file order — what `to: NODE` in an expectation means."""
+        for itf in self.interfaces:
+            if itf.name != LOOPBACK:
+                for a in itf.addresses:
+                    return a.ip
+        for a in self.addresses:
+            return a.ip
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class Expectation:
+    src: str
+    dst: str  # as written: a node name or an address
+    dst_address: IPAddress | None
+    dst_node: str | None
+    proto: Proto = Proto.ICMP
+    port: int | None = None
+    reach: bool = True
+    note: str | None = None
+    pos: Pos | None = field(default=None, compare=False)
+
+    def __str__(self) -> str:
+        what = f"{self.proto}" + (f"/{self.port}" if self.port else "")
+        arrow = "->" if self.reach else "-/->"
+        return f"{self.src} {arrow} {self.dst} ({what})"
+
+
+@dataclass(frozen=True, slots=True)
+class Topology:
+    name: str
+    file: str
+    nodes: tuple[Node, ...]
+    links: tuple[Link, ...]
+    expectations: tuple[Expectation, ...] = ()
+    description: str | None = None
+
+    def node(self, name: str) -> Node:
+        for n in self.nodes:
+            if n.name == name:
+                return n
+        raise KeyError(name)
+
+    def interface(self, node: str, name: str) -> Interface:
+        itf = self.node(node).interface(name)
+        if itf is None:
+            raise KeyError(f"{node}:{name}")
+        return itf
+
+    @property
+    def host(self) -> Node | None:
+        return next((n for n in self.nodes if n.kind is NodeKind.HOST), None)
+
+    def owner_of(self, address: IPAddress) -> Interface | None:
+        for n in self.nodes:
+            for itf in n.interfaces:
+                if any(a.ip == address for a in itf.addresses):
+                    return itf
+        return None

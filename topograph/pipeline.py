@@ -1,0 +1,53 @@
+"""The stages from file to checked model, in one readable list, with a gate after each stage."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import networkx as nx
+
+from topograph import build, graph, loader, parse, validate
+from topograph.diagnostics import Report
+from topograph.model import Topology
+
+
+@dataclass
+class Checked:
+    """What `load` produced: the model and graph when the file is sound, and every diagnostic."""
+
+    report: Report = field(default_factory=Report)
+    topology: Topology | None = None
+    graph: nx.MultiGraph | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.topology is not None and not self.report.has_errors
+
+
+def check_text(text: str, file: str) -> Checked:
+    result = Checked()
+    source = loader.load_text(text, file, result.report)
+    return _after_load(source, result)
+
+
+def check_file(path: str | Path) -> Checked:
+    result = Checked()
+    source = loader.load_file(path, result.report)
+    return _after_load(source, result)
+
+
+def _after_load(source: loader.Source | None, result: Checked) -> Checked:
+    if source is None or result.report.has_errors:
+        return result
+    document = parse.shape(source, result.report)
+    if document is None:
+        return result
+    topology = build.build(source, document, result.report)
+    if result.report.has_errors:
+        return result
+    g = graph.build(topology)
+    validate.validate(topology, g, result.report)
+    if not result.report.has_errors:
+        result.topology, result.graph = topology, g
+    return result

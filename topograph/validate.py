@@ -1,0 +1,162 @@
+"""Semantic checks over the built model and its graph: addresses, segments, routes, NAT, port forwards."""
+
+from __future__ import annotations
+
+import networkx as nx
+
+from topograph import graph as tg
+from topograph.diagnostics import Pos, Report
+from topograph.model import LOOPBACK, Interface, IPAddress, IPNetwork, Node, Topology
+
+
+def _pos(topology: Topology, *candidates: Pos | None) -> Pos:
+    for p in candidates:
+        if p is not None:
+            return p
+    return Pos(topology.file, 1, 1)
+
+
+def check_addresses(topology: Topology, segments: tuple[tg.Segment, ...], report: Report) -> None:
+    seen: dict[IPAddress, Interface] = {}
+    for node in topology.nodes:
+        for itf in node.interfaces:
+            for a in itf.addresses:
+                first = seen.get(a.ip)
+                if first is not None:
+                    report.error("TG202", _pos(topology, itf.pos), f"address {a.ip} is assigned to {itf.label} and to {first.label}",
+                                 hint="every address must be unique in the lab; pick another host address")
+                else:
+                    seen[a.ip] = itf
+                if itf.bridge is not None:
+                    report.warning("TG500", _pos(topology, itf.pos),
+                                   f"{itf.label} is a port of bridge {itf.bridge!r}; an address on a port is not how a bridge is reached",
+                                   hint=f"put the address on the bridge {itf.bridge!r} instead")
+            if itf.addresses and not itf.up:
+                report.warning("TG504", _pos(topology, itf.pos), f"{itf.label} has addresses but is configured down",
+                               hint="its addresses and connected routes stay unusable; drop 'up: false' or the addresses")
+
+    owner: dict[IPNetwork, tg.Segment] = {}
+    for seg in segments:
+        for net in seg.subnets:
+            for other_net, other in owner.items():
+                if other is not seg and net.version == other_net.version and net.overlaps(other_net):
+                    same = "the same subnet" if net == other_net else f"overlapping subnets {net} and {other_net}"
+                    where = _first_with(seg, net)
+                    report.error("TG203", _pos(topology, where.pos if where else None),
+                                 f"{same} on two L2 segments: {seg.name} and {other.name}",
+                                 hint="give each veth pair or bridge a subnet of its own, or join them on one bridge")
+            owner.setdefault(net, seg)
+        for family in (4, 6):
+            nets = [n for n in seg.subnets if n.version == family]
+            if len(nets) > 1:
+                base = nets[0]
+                for net in nets[1:]:
+                    odd = _first_with(seg, net)
+                    report.error("TG204", _pos(topology, odd.pos if odd else None),
+                                 f"{odd.label if odd else seg.name} uses {net}, but its L2 segment ({seg.name}) already uses {base}",
+                                 hint=f"interfaces on one veth pair or bridge share one subnet; use an address in {base}")
+
+
+def _first_with(seg: tg.Segment, net: IPNetwork) -> Interface | None:
+    return next((i for i in seg.interfaces if any(a.network == net for a in i.addresses)), None)
+
+
+def check_segments(topology: Topology, g: nx.MultiGraph, segments: tuple[tg.Segment, ...], report: Report) -> None:
+    for link in topology.links:
+        a, b = (topology.interface(*e.key) for e in link.ends)
+        if a.mtu is not None and b.mtu is not None and a.mtu != b.mtu:
+            report.warning("TG505", _pos(topology, link.pos), f"MTU differs across the veth pair {a.label} ({a.mtu}) and {b.label} ({b.mtu})",
+                           hint="set the same MTU on both ends, or large packets will be dropped one way")
+    for seg in segments:
+        macs: dict[str, Interface] = {}
+        for itf in seg.interfaces:
+            if itf.mac:
+                if itf.mac in macs:
+                    report.warning("TG507", _pos(topology, itf.pos), f"{itf.label} and {macs[itf.mac].label} share MAC {itf.mac} on one L2 segment",
+                                   hint="give each interface its own MAC, or leave 'mac' out")
+                macs.setdefault(itf.mac, itf)
+    for node in topology.nodes:
+        for br in node.bridges:
+            if not any(i.bridge == br.name for i in node.interfaces):
+                report.warning("TG503", _pos(topology, br.pos), f"bridge {br.label} has no ports",
+                               hint=f"plug something in with a link such as [red:veth-red, {br.name}:veth-red-br]")
+        has_link = any(d["kind"] == "veth" for iid in g.neighbors(tg.node_id(node.name))
+                       for _, _, d in g.edges(iid, data=True))
+        if not has_link and len(topology.nodes) > 1:
+            report.warning("TG501", _pos(topology, node.pos), f"node {node.name!r} has no links; nothing can reach it",
+                           hint=f"add a link such as [{node.name}:veth0, OTHER:veth0]")
+
+
+def connected(node: Node) -> list[tuple[Interface, IPNetwork]]:
+    """The node's connected subnets: every address on an interface that is up."""
+    return [(i, a.network) for i in node.interfaces if i.up for a in i.addresses]
+
+
+def check_routes(topology: Topology, report: Report) -> None:
+    for node in topology.nodes:
+        nets = connected(node)
+        own = {a.ip for a in node.addresses}
+        seen: dict[tuple[IPNetwork, int], int] = {}
+        for index, route in enumerate(node.routes):
+            pos = _pos(topology, route.pos, node.pos)
+            key = (route.to, route.metric or 0)
+            if key in seen:
+                report.error("TG304", pos, f"{node.name} has two routes to {route.to} with metric {key[1]} (routes[{seen[key]}] and routes[{index}])",
+                             hint="the kernel refuses the second one; remove it or give it another 'metric'")
+            seen.setdefault(key, index)
+            if route.via is None:
+                continue
+            if route.via in own:
+                report.warning("TG502", pos, f"{node.name} routes {route} through its own address",
+                               hint="a gateway is a neighbour's address on a shared subnet")
+                continue
+            if route.via.is_link_local and route.dev is not None:
+                continue
+            candidates = [(i, n) for i, n in nets if route.dev is None or i.name == route.dev]
+            if not any(route.via in n for _, n in candidates):
+                subnets = ", ".join(sorted({str(n) for i, n in nets if i.name != LOOPBACK and n.version == route.via.version}))
+                out = f" out of {route.dev}" if route.dev else ""
+                report.error("TG300", pos, f"gateway {route.via} of {node.name}'s route to {route.to}{out} is not on a connected subnet"
+                             + (f" (connected: {subnets})" if subnets else " (the node has no connected subnet of that family)"),
+                             hint="a gateway must be a neighbour's address on one of the node's own subnets")
+
+
+def check_nat(topology: Topology, report: Report) -> None:
+    for node in topology.nodes:
+        rules = [*node.nat, *node.port_forwards]
+        if rules and not node.forwarding:
+            first = _pos(topology, rules[0].pos, node.pos)
+            report.error("TG302", first, f"{node.name} has NAT or port-forward rules but does not forward packets",
+                         hint=f"add 'forwarding: true' to node {node.name!r}")
+        for m in node.nat:
+            out = node.interface(m.out)
+            if out is not None and not any(a.version == m.source.version for a in out.addresses) and node.kind.value != "external":
+                if node.kind.value == "host" and out.name not in {e.interface for l in topology.links for e in l.ends}:
+                    continue  # an existing host interface whose address the lab does not manage
+                report.error("TG305", _pos(topology, m.pos), f"masquerade out of {node.name}:{m.out}, which has no IPv{m.source.version} address",
+                             hint=f"MASQUERADE rewrites the source to {m.out}'s address; give {m.out} one")
+        for f in node.port_forwards:
+            if topology.owner_of(f.to_address) is None:
+                report.error("TG303", _pos(topology, f.pos), f"port forward {f.proto}/{f.port} on {node.name} goes to {f.to_address}, which no node has",
+                             hint="forward to an address of one of the lab's interfaces")
+
+
+def check_expectations(topology: Topology, report: Report) -> None:
+    for e in topology.expectations:
+        if e.dst_node is not None and topology.node(e.dst_node).primary_address is None:
+            report.warning("TG506", _pos(topology, e.pos), f"expectation {e} targets node {e.dst_node!r}, which has no address",
+                           hint="give the node an address, or name an address in 'to'")
+        elif e.dst_address is not None and topology.owner_of(e.dst_address) is None:
+            report.warning("TG506", _pos(topology, e.pos), f"expectation {e} targets {e.dst_address}, which no node has",
+                           hint="name an address of one of the lab's interfaces")
+
+
+def validate(topology: Topology, g: nx.MultiGraph, report: Report) -> None:
+    """Run every semantic check; all problems are reported, not only the first."""
+    segments = tg.segments(g)
+    check_addresses(topology, segments, report)
+    check_segments(topology, g, segments, report)
+    check_routes(topology, report)
+    check_nat(topology, report)
+    check_expectations(topology, report)
+
