@@ -37,6 +37,7 @@ class _Builder:
     def __init__(self, source: Source, report: Report) -> None:
         self.src = source
         self.report = report
+        self._linked: dict[str, list[str]] | None = None
 
     # -- helpers -----------------------------------------------------------------------------
     def err(self, code: str, path: PathKey, message: str, hint: str | None = None, *, key: bool = False) -> None:
@@ -225,7 +226,7 @@ class _Builder:
         for br, bdoc in nd.bridges.items():
             if br != LOOPBACK:
                 itfs.append(self.interface(name, br, bdoc, (*base, "bridges", br), is_bridge=True))
-        linked = [e.interface for link in links for e in link.ends if e.node == name]
+        linked = self.linked_by_node(links).get(name, [])
         declared = [i for i in nd.interfaces if i != LOOPBACK and i not in nd.bridges]
         for ifname in declared:
             named = (name, ifname) in ends  # an end of a link that has other problems still counts
@@ -244,6 +245,14 @@ class _Builder:
         return Node(name=name, kind=NodeKind(nd.kind), forwarding=nd.forwarding, rp_filter=RpFilter(nd.rp_filter),
                     interfaces=tuple(itfs), routes=routes, nat=nat, port_forwards=fwds,
                     pos=self.src.pos(base, key=True))
+
+    def linked_by_node(self, links: tuple[Link, ...]) -> dict[str, list[str]]:
+        if self._linked is None:
+            self._linked = {}
+            for link in links:
+                for e in link.ends:
+                    self._linked.setdefault(e.node, []).append(e.interface)
+        return self._linked
 
     def known_dev(self, dev: str, path: PathKey, node: str, names: set[str]) -> bool:
         if dev in names:

@@ -107,10 +107,14 @@ _PLAIN_TAGS = {
 }
 
 
+# libyaml's parser when PyYAML was built with it (several times faster on big labs)
+_Loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
 def load_text(text: str, file: str, report: Report) -> Source | None:
     """Parse YAML text; syntax errors become TG001 diagnostics and give None."""
     try:
-        loader = yaml.SafeLoader(text)
+        loader = _Loader(text)
         try:
             root = loader.get_single_node()
             if root is None:

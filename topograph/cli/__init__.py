@@ -13,18 +13,27 @@ from topograph import __version__
 COMMANDS: dict[str, str] = {
     "check": "check",
     "schema": "schema",
+    "compile": "compile",  # issue 3
+    "render": "render",  # issue 4
+    "trace": "trace",  # issue 5
+    "reach": "reach",  # issue 5
 }
 
 
 class LazyGroup(click.Group):
     def list_commands(self, ctx: click.Context) -> list[str]:
-        return sorted(COMMANDS)
+        return sorted(name for name in COMMANDS if self.get_command(ctx, name) is not None)
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         module = COMMANDS.get(cmd_name)
         if module is None:
             return None
-        loaded: Any = importlib.import_module(f"topograph.cli.{module}")
+        try:
+            loaded: Any = importlib.import_module(f"topograph.cli.{module}")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"topograph.cli.{module}":
+                raise
+            return None  # a command still being built
         command: click.Command = loaded.command
         return command
 
