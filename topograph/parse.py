@@ -75,6 +75,9 @@ def _report(source: Source, report: Report, path: PathKey, err: Any) -> None:
         model = _model_at(parent)
         known = doc.known_keys(model)
         hint = did_you_mean(key, known) or f"allowed here: {', '.join(known)}"
+        if " " in key.strip():
+            # `{note: a, b}` makes ' b' a key: the comma ended the value
+            hint = "a comma inside {...} ends the value before it; put such text in quotes, e.g. note: \"a, b\""
         report.error("TG010", source.pos(path, key=True), f"unknown key {key!r} in {_path_text(parent) or 'the document'}",
                      hint=hint, path=where)
         return
