@@ -1,0 +1,79 @@
+"""Kernel object names: the one place that decides namespace, nft table and iptables chain names.
+
+Every consumer — the plan (and so the compiled scripts), `apply`, teardown and the live tests — asks
+these functions, so they cannot disagree about what a lab's objects are called.
+
+- Real mode (`prefix=None`): a node's namespace is named like the node (`ip netns exec red ...`, as in
+  the seed tutorial); the host node is the root namespace.
+- Sandbox mode (`prefix="t1-"`): every node, host and external ones included, lives in a namespace
+  named PREFIX + node (`t1-red`, `t1-host`). The prefix is used verbatim: include a separator if you
+  want one.
+- Interface names are never prefixed: inside a namespace they cannot clash with anything else.
+- Firewall objects carry the lab's name, so two labs configured in one namespace (the root one, in
+  real mode) each delete only their own table or chains.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+
+from topograph.names import interface_name_problem, node_name_problem
+
+PREFIX_MAX = 16
+_PREFIX = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+#: iptables limits chain names to 28 characters (XT_EXTENSION_MAXNAMELEN - 1).
+IPTABLES_CHAIN_MAX = 28
+TABLE_PREFIX = "topograph-"
+
+
+def prefix_problem(prefix: str) -> str | None:
+    """Why `prefix` cannot prefix namespace names (it must stay a short, shell-safe word), or None."""
+    if not prefix:
+        return "is empty"
+    if len(prefix) > PREFIX_MAX:
+        return f"is {len(prefix)} characters long; keep it to {PREFIX_MAX} (e.g. 'tg1-')"
+    if not _PREFIX.match(prefix):
+        return "may only use letters, digits, '_', '.' and '-', and must start with a letter or digit"
+    return None
+
+
+def netns_name(node: str, prefix: str | None = None) -> str:
+    """The namespace that holds `node`: the node's own name, or PREFIX + node in sandbox mode."""
+    name = node if prefix is None else prefix + node
+    problem = node_name_problem(node) or (prefix_problem(prefix) if prefix is not None else None)
+    if problem:  # the foundation validated names; this guards hand-made callers
+        raise ValueError(f"cannot name a namespace after {name!r}: {problem}")
+    return name
+
+
+def interface_name(name: str) -> str:
+    """An interface's kernel name: the name from the file, checked once more before it reaches a shell."""
+    found = interface_name_problem(name)
+    if found:
+        raise ValueError(f"interface name {name!r} {found[1]}")
+    return name
+
+
+def nft_table(lab: str) -> str:
+    """The nftables table (family inet) that holds every rule of `lab` in one namespace."""
+    return TABLE_PREFIX + lab
+
+
+def iptables_chain(lab: str, hook: str) -> str:
+    """The nat-table chain of `lab` for `hook` ('PRE' or 'POST'), at most 28 characters.
+
+    Long lab names are cut and completed with a short hash so that names stay unique and stable.
+    """
+    name = f"TG-{lab}-{hook}"
+    if len(name) <= IPTABLES_CHAIN_MAX:
+        return name
+    digest = hashlib.sha1(lab.encode()).hexdigest()[:6]
+    keep = IPTABLES_CHAIN_MAX - len(f"TG--{digest}-{hook}")
+    return f"TG-{lab[:keep]}-{digest}-{hook}"
+
+
+def sysctl_state_file(lab: str) -> str:
+    """Where a real-mode setup keeps the root namespace's previous sysctl values for teardown."""
+    return f"/run/topograph/{lab}.sysctl"

@@ -1,0 +1,47 @@
+"""The plan: a topology turned into ordered, typed operations (setup) and their reverse (teardown).
+
+Both back ends consume it: `topograph compile` renders it to shell, `topograph apply` executes it
+with pyroute2. Same file, same options → the same plan, operation for operation.
+"""
+
+from __future__ import annotations
+
+from topograph.plan.build import BRIDGE_NF_CALL, FIREWALLS, Firewall, Plan, plan, sysctls
+from topograph.plan.firewall import DnatRule, MasqueradeRule, iptables_restore, nft_ruleset
+from topograph.plan.ops import (
+    SECTIONS,
+    AddAddress,
+    AddRoute,
+    CreateBridge,
+    CreateDummy,
+    CreateNetns,
+    CreateVeth,
+    DeleteIptables,
+    DeleteLink,
+    DeleteNetns,
+    DeleteNftables,
+    EnslavePort,
+    LinkUp,
+    LoadIptables,
+    LoadNftables,
+    LoopbackUp,
+    Netns,
+    Operation,
+    RestoreSysctls,
+    SetMac,
+    SetMtu,
+    SetSysctls,
+    SetupOp,
+    Sysctl,
+    TeardownOp,
+    VethEnd,
+)
+from topograph.plan.reverse import reverse, undo
+
+__all__ = [
+    "BRIDGE_NF_CALL", "FIREWALLS", "SECTIONS", "AddAddress", "AddRoute", "CreateBridge", "CreateDummy",
+    "CreateNetns", "CreateVeth", "DeleteIptables", "DeleteLink", "DeleteNetns", "DeleteNftables", "DnatRule",
+    "EnslavePort", "Firewall", "LinkUp", "LoadIptables", "LoadNftables", "LoopbackUp", "MasqueradeRule", "Netns",
+    "Operation", "Plan", "RestoreSysctls", "SetMac", "SetMtu", "SetSysctls", "SetupOp", "Sysctl", "TeardownOp",
+    "VethEnd", "iptables_restore", "nft_ruleset", "plan", "reverse", "sysctls", "undo",
+]

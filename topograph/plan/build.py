@@ -1,0 +1,202 @@
+"""Turn a checked topology into the ordered, deterministic list of operations that brings the lab up.
+
+Order (one section after the other; inside a section, nodes, interfaces and links in file order):
+
+1. namespaces — create each namespace and bring its loopback up (unless `lo` is `up: false`);
+2. sysctls — one batch per configured node, *before* any interface is created: a new interface
+   takes its namespace's `default` values (measured on this kernel for veth ends created straight
+   into a namespace and for bridges), and a new namespace starts with the machine's IPv4 values;
+3. bridges, then veth pairs (file order), then dummy stand-ins (sandbox);
+4. interface settings — MAC, MTU, bridge ports (while the links are still down);
+5. addresses, then links up, then routes; 6. NAT and port forwards, one atomic load per node.
+
+Sysctls set in every configured node (nothing is inherited from the machine):
+  net.ipv4.ip_forward and net.ipv6.conf.all.forwarding (the node's `forwarding`);
+  net.ipv4.conf.{all,default}.rp_filter (the node's `rp_filter`) and the same per interface for the
+  interfaces that exist before `default` is set (loopback; in real mode the host's own NICs), since
+  the kernel applies max(all, interface);
+  net.ipv6.conf.{all,default}.accept_dad = 0, so IPv6 link-local addresses are usable at once
+  (addresses themselves are added with `nodad`);
+  net.bridge.bridge-nf-call-{iptables,ip6tables,arptables} = 0 where br_netfilter provides them
+  (optional values): a bridge is a plain switch and bridged frames never meet NAT or firewall rules.
+  On this kernel br_netfilter, once loaded, turns them on (1) in every new namespace.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from topograph import naming
+from topograph.model import LOOPBACK, Interface, Node, Route, Topology
+from topograph.plan.firewall import DnatRule, MasqueradeRule
+from topograph.plan.ops import (
+    AddAddress,
+    AddRoute,
+    CreateBridge,
+    CreateDummy,
+    CreateNetns,
+    CreateVeth,
+    DeleteNetns,
+    EnslavePort,
+    LinkUp,
+    LoadIptables,
+    LoadNftables,
+    LoopbackUp,
+    Netns,
+    Operation,
+    SetMac,
+    SetMtu,
+    SetSysctls,
+    Sysctl,
+    VethEnd,
+)
+from topograph.sandbox import Placement, place, route_interface
+
+Firewall = Literal["nftables", "iptables"]
+FIREWALLS: tuple[Firewall, ...] = ("nftables", "iptables")
+
+#: The value topograph gives net.bridge.bridge-nf-call-* (the simulator models bridges accordingly).
+BRIDGE_NF_CALL = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """What a back end executes, in order. `notes` say what the plan deliberately leaves alone."""
+
+    lab: str
+    source: str  # the topology file's name, for the script's header
+    prefix: str | None  # sandbox prefix; None in real mode
+    firewall: Firewall
+    operations: tuple[Operation, ...]
+    notes: tuple[str, ...] = ()
+    teardown: bool = False
+
+    @property
+    def namespaces(self) -> tuple[str, ...]:
+        """Every namespace this plan creates (or, for a teardown plan, deletes)."""
+        return tuple(op.netns for op in self.operations if isinstance(op, CreateNetns | DeleteNetns))
+
+
+def sysctls(node: Node, placement: Placement) -> tuple[Sysctl, ...]:
+    fwd, rpf = int(node.forwarding), node.rp_filter.sysctl
+    values = [
+        Sysctl(("net", "ipv4", "ip_forward"), fwd),
+        Sysctl(("net", "ipv6", "conf", "all", "forwarding"), fwd),
+        Sysctl(("net", "ipv4", "conf", "all", "rp_filter"), rpf),
+        Sysctl(("net", "ipv4", "conf", "default", "rp_filter"), rpf),
+    ]
+    # interfaces that exist before `default` is set keep their own value; the kernel uses the maximum
+    existing = [LOOPBACK, *(i.name for i in node.interfaces if i.name != LOOPBACK and placement.is_existing(i))]
+    values += [Sysctl(("net", "ipv4", "conf", name, "rp_filter"), rpf) for name in existing]
+    values += [
+        Sysctl(("net", "ipv6", "conf", "all", "accept_dad"), 0),
+        Sysctl(("net", "ipv6", "conf", "default", "accept_dad"), 0),
+    ]
+    values += [Sysctl(("net", "bridge", f"bridge-nf-call-{t}"), BRIDGE_NF_CALL, optional=True)
+               for t in ("iptables", "ip6tables", "arptables")]
+    return tuple(values)
+
+
+class _Planner:
+    def __init__(self, topology: Topology, placement: Placement, firewall: Firewall) -> None:
+        self.t = topology
+        self.p = placement
+        self.firewall = firewall
+        self.notes: list[str] = []
+        self.nodes = [n for n in topology.nodes if placement.configures(n.name)]
+
+    def ns(self, node: str) -> Netns:
+        return self.p.netns(node)
+
+    def managed(self, node: Node) -> tuple[Interface, ...]:
+        return self.p.created_interfaces(node)
+
+    def operations(self) -> list[Operation]:
+        ops: list[Operation] = []
+        for node in self.nodes:
+            netns = self.ns(node.name)
+            if netns is not None:
+                ops.append(CreateNetns(node.name, netns))
+                lo = node.interface(LOOPBACK)
+                if lo is not None and lo.up:
+                    ops.append(LoopbackUp(node.name, netns))
+        for node in self.nodes:
+            netns = self.ns(node.name)
+            save = naming.sysctl_state_file(self.t.name) if netns is None else None
+            ops.append(SetSysctls(node.name, netns, sysctls(node, self.p), save_to=save))
+        for node in self.nodes:
+            ops += [CreateBridge(node.name, self.ns(node.name), naming.interface_name(b.name))
+                    for b in node.bridges if not self.p.is_existing(b)]
+        for link in self.p.created_links:
+            a, b = (VethEnd(e.node, self.ns(e.node), naming.interface_name(e.interface)) for e in link.ends)
+            ops.append(CreateVeth(a, b, link.index))
+        ops += [CreateDummy(i.node, self.ns(i.node), naming.interface_name(i.name)) for i in self.p.dummies]
+        for node in self.nodes:
+            for itf in self.managed(node):
+                ns = self.ns(node.name)
+                if itf.mac is not None:
+                    ops.append(SetMac(node.name, ns, itf.name, itf.mac))
+                if itf.mtu is not None:
+                    ops.append(SetMtu(node.name, ns, itf.name, itf.mtu))
+                if itf.bridge is not None:
+                    ops.append(EnslavePort(node.name, ns, itf.name, itf.bridge))
+        for node in self.nodes:
+            ops += [AddAddress(node.name, self.ns(node.name), itf.name, a)
+                    for itf in self.managed(node) for a in itf.addresses]
+        for node in self.nodes:
+            ops += [LinkUp(node.name, self.ns(node.name), itf.name)
+                    for itf in self.managed(node) if itf.name != LOOPBACK and itf.up]
+        for node in self.nodes:
+            ops += [op for r in node.routes if (op := self.route(node, r)) is not None]
+        for node in self.nodes:
+            if node.nat or node.port_forwards:
+                ops.append(self.rules(node))
+        self.note_existing()
+        return ops
+
+    def route(self, node: Node, route: Route) -> AddRoute | None:
+        out = route_interface(node, route)
+        if not self.p.route_is_managed(node, route):
+            self.notes.append(f"{node.name}: route {route} leaves by {out.name if out else '?'}, "
+                              "which exists already; it is assumed present")
+            return None
+        if out is not None and not out.up:
+            self.notes.append(f"{node.name}: route {route} is not added: {out.name} is down "
+                              "(the kernel refuses routes over a down interface)")
+            return None
+        if (route.via is None and out is not None and route.to.version == 4 and not route.metric
+                and any(a.network == route.to for a in out.addresses)):
+            self.notes.append(f"{node.name}: route {route} is the kernel's connected route already")
+            return None
+        return AddRoute(node.name, self.ns(node.name), route.to, route.via, route.dev, route.metric)
+
+    def rules(self, node: Node) -> LoadNftables | LoadIptables:
+        masq = tuple(MasqueradeRule.of(m) for m in node.nat)
+        fwd = tuple(DnatRule.of(f) for f in node.port_forwards)
+        if self.firewall == "iptables":
+            return LoadIptables(node.name, self.ns(node.name), naming.iptables_chain(self.t.name, "PRE"),
+                                naming.iptables_chain(self.t.name, "POST"), masq, fwd)
+        return LoadNftables(node.name, self.ns(node.name), naming.nft_table(self.t.name), masq, fwd)
+
+    def note_existing(self) -> None:
+        for node in self.t.nodes:
+            if not self.p.configures(node.name):
+                self.notes.append(f"{node.name}: external node, left alone (it exists already)")
+                continue
+            for itf in node.interfaces:
+                if self.p.is_existing(itf) and itf.addresses:
+                    addrs = ", ".join(str(a) for a in itf.addresses)
+                    self.notes.append(f"{node.name}: {itf.name} exists already; its addresses ({addrs}) are not added")
+
+
+def plan(topology: Topology, *, sandbox_prefix: str | None = None, firewall: Firewall = "nftables") -> Plan:
+    """The setup plan of a *checked* topology; `sandbox_prefix` selects sandbox mode (see topograph.sandbox)."""
+    if firewall not in FIREWALLS:
+        raise ValueError(f"unknown firewall back end {firewall!r}; known: {', '.join(FIREWALLS)}")
+    placement = place(topology, sandbox_prefix)
+    planner = _Planner(topology, placement, firewall)
+    ops = planner.operations()
+    return Plan(lab=topology.name, source=Path(topology.file).name, prefix=sandbox_prefix, firewall=firewall,
+                operations=tuple(ops), notes=tuple(planner.notes))

@@ -1,0 +1,118 @@
+"""NAT and port-forward rules as data, and their exact nftables / iptables-restore text.
+
+Semantics (both back ends alike):
+
+- Masquerade: packets from `source` leaving by interface `out` get `out`'s address as source;
+  conntrack carries the replies back.
+- Port forward: a `proto` connection arriving for `port` on one of the node's *own* addresses
+  (`fib daddr type local` / `-m addrtype --dst-type LOCAL`), optionally only on interface `in`, is
+  sent on to `to_address:to_port`. Restricting to the node's own addresses matters: the tutorial's
+  bare `--dport 80` rule would also hijack every forwarded web connection of the inside namespaces.
+  As with any PREROUTING rule, the node's own outgoing connections are not forwarded.
+
+The texts are produced here (not in templates) so that the shell renderer and `apply` load exactly
+the same rules.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from topograph.model import IPAddress, IPNetwork, Masquerade, PortForward, Proto
+
+if TYPE_CHECKING:
+    from topograph.plan.ops import LoadIptables, LoadNftables
+
+
+def _nft_string(text: str) -> str:
+    """An nft quoted string; names were validated (no quotes), this keeps a hand-made plan from escaping."""
+    if '"' in text or "\\" in text or "\n" in text:
+        raise ValueError(f"cannot use {text!r} in an nftables rule")
+    return f'"{text}"'
+
+
+@dataclass(frozen=True, slots=True)
+class MasqueradeRule:
+    source: IPNetwork
+    out: str
+
+    @classmethod
+    def of(cls, m: Masquerade) -> MasqueradeRule:
+        return cls(source=m.source, out=m.out)
+
+    @property
+    def family(self) -> int:
+        return self.source.version
+
+    def describe(self) -> str:
+        return f"masquerade {self.source} leaving by {self.out}"
+
+    def nft(self) -> str:
+        ip = "ip" if self.family == 4 else "ip6"
+        return f"{ip} saddr {self.source} oifname {_nft_string(self.out)} masquerade"
+
+    def iptables(self, chain: str) -> str:
+        return f"-A {chain} -s {self.source} -o {self.out} -j MASQUERADE"
+
+
+@dataclass(frozen=True, slots=True)
+class DnatRule:
+    proto: Proto
+    port: int
+    to_address: IPAddress
+    to_port: int
+    in_interface: str | None = None
+
+    @classmethod
+    def of(cls, f: PortForward) -> DnatRule:
+        return cls(proto=f.proto, port=f.port, to_address=f.to_address, to_port=f.to_port, in_interface=f.in_interface)
+
+    @property
+    def family(self) -> int:
+        return self.to_address.version
+
+    @property
+    def target(self) -> str:
+        host = f"[{self.to_address}]" if self.family == 6 else str(self.to_address)
+        return f"{host}:{self.to_port}"
+
+    def describe(self) -> str:
+        where = f" arriving on {self.in_interface}" if self.in_interface else ""
+        return f"{self.proto}/{self.port}{where} -> {self.target}"
+
+    def nft(self) -> str:
+        ip = "ip" if self.family == 4 else "ip6"
+        iif = f"iifname {_nft_string(self.in_interface)} " if self.in_interface else ""
+        return f"{iif}meta nfproto {'ipv4' if self.family == 4 else 'ipv6'} fib daddr type local " \
+               f"{self.proto} dport {self.port} dnat {ip} to {self.target}"
+
+    def iptables(self, chain: str) -> str:
+        iif = f" -i {self.in_interface}" if self.in_interface else ""
+        return (f"-A {chain}{iif} -p {self.proto} -m addrtype --dst-type LOCAL -m {self.proto} --dport {self.port}"
+                f" -j DNAT --to-destination {self.target}")
+
+
+def nft_ruleset(op: LoadNftables) -> str:
+    """The complete `nft -f` input: the lab's own table, created and filled in one atomic transaction."""
+    lines = [f"table inet {op.table} {{"]
+    if op.forwards:
+        lines += ["\tchain prerouting {", "\t\ttype nat hook prerouting priority dstnat; policy accept;"]
+        lines += [f"\t\t{r.nft()}" for r in op.forwards]
+        lines += ["\t}"]
+    if op.masquerades:
+        lines += ["\tchain postrouting {", "\t\ttype nat hook postrouting priority srcnat; policy accept;"]
+        lines += [f"\t\t{r.nft()}" for r in op.masquerades]
+        lines += ["\t}"]
+    lines.append("}")
+    return "\n".join(lines) + "\n"
+
+
+def iptables_restore(op: LoadIptables, family: int) -> str:
+    """`iptables-restore --noflush` input for one family: the lab's chains, their rules, and the hooks."""
+    pre = [r.iptables(op.pre_chain) for r in op.forwards if r.family == family]
+    post = [r.iptables(op.post_chain) for r in op.masquerades if r.family == family]
+    lines = ["*nat", f":{op.pre_chain} - [0:0]", f":{op.post_chain} - [0:0]", *pre, *post,
+             f"-A PREROUTING -j {op.pre_chain}", f"-A POSTROUTING -j {op.post_chain}", "COMMIT"]
+    return "\n".join(lines) + "\n"
+

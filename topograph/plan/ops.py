@@ -1,0 +1,294 @@
+"""The plan's operations: plain, frozen, typed data that every back end (shell script, pyroute2) executes.
+
+Conventions shared by all operations:
+
+- `node` is the topology's node name (for messages and comments); `netns` is the kernel namespace
+  the operation acts in, as given by `topograph.naming` — None means the root namespace (only the
+  host node in real mode).
+- Interface names are kernel names (never prefixed). Addresses and networks are `ipaddress` objects.
+- `KIND` names the operation; the shell renderer has one jinja2 macro of that name per kind.
+- `SECTION` groups operations under a commented heading in the script; a plan lists its operations
+  section by section, in the order of `SECTIONS`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+from topograph.model import IPAddress, IPInterface, IPNetwork
+from topograph.plan.firewall import DnatRule, MasqueradeRule
+
+Netns = str | None  # None: the root namespace
+
+SECTIONS: tuple[str, ...] = (
+    "namespaces", "sysctls", "bridges", "links", "interface settings", "addresses", "links up", "routes",
+    "NAT and port forwards",
+    # teardown
+    "remove NAT and port forwards", "remove links", "restore sysctls", "remove namespaces",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Sysctl:
+    """One sysctl value. `optional` ones exist only with a kernel module (net.bridge.*: br_netfilter)."""
+
+    path: tuple[str, ...]  # ("net", "ipv4", "conf", "eth0.100", "rp_filter")
+    value: int
+    optional: bool = False
+
+    @property
+    def key(self) -> str:
+        """The key as `sysctl` takes it: dotted, or with slashes when a part (an interface) has a dot."""
+        sep = "/" if any("." in p for p in self.path) else "."
+        return sep.join(self.path)
+
+    @property
+    def proc_path(self) -> str:
+        return "/proc/sys/" + "/".join(self.path)
+
+
+# -- setup -----------------------------------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class CreateNetns:
+    KIND: ClassVar[str] = "create_netns"
+    SECTION: ClassVar[str] = "namespaces"
+    node: str
+    netns: str
+
+
+@dataclass(frozen=True, slots=True)
+class SetSysctls:
+    """Set every value at once in `netns`; in the root namespace, first save the old values to `save_to`."""
+
+    KIND: ClassVar[str] = "set_sysctls"
+    SECTION: ClassVar[str] = "sysctls"
+    node: str
+    netns: Netns
+    values: tuple[Sysctl, ...]
+    save_to: str | None = None
+
+    @property
+    def required(self) -> tuple[Sysctl, ...]:
+        return tuple(s for s in self.values if not s.optional)
+
+    @property
+    def optional(self) -> tuple[Sysctl, ...]:
+        return tuple(s for s in self.values if s.optional)
+
+
+@dataclass(frozen=True, slots=True)
+class CreateBridge:
+    KIND: ClassVar[str] = "create_bridge"
+    SECTION: ClassVar[str] = "bridges"
+    node: str
+    netns: Netns
+    ifname: str
+
+
+@dataclass(frozen=True, slots=True)
+class VethEnd:
+    node: str
+    netns: Netns
+    ifname: str
+
+
+@dataclass(frozen=True, slots=True)
+class CreateVeth:
+    """A veth pair whose ends are created straight inside their namespaces (never in the root one first)."""
+
+    KIND: ClassVar[str] = "create_veth"
+    SECTION: ClassVar[str] = "links"
+    a: VethEnd
+    b: VethEnd
+    link: int  # index of the link in the file
+
+    @property
+    def node(self) -> str:
+        return self.a.node
+
+
+@dataclass(frozen=True, slots=True)
+class CreateDummy:
+    """Sandbox stand-in for an existing interface in no link (e.g. a host's own NIC)."""
+
+    KIND: ClassVar[str] = "create_dummy"
+    SECTION: ClassVar[str] = "links"
+    node: str
+    netns: Netns
+    ifname: str
+
+
+@dataclass(frozen=True, slots=True)
+class SetMac:
+    KIND: ClassVar[str] = "set_mac"
+    SECTION: ClassVar[str] = "interface settings"
+    node: str
+    netns: Netns
+    ifname: str
+    mac: str
+
+
+@dataclass(frozen=True, slots=True)
+class SetMtu:
+    KIND: ClassVar[str] = "set_mtu"
+    SECTION: ClassVar[str] = "interface settings"
+    node: str
+    netns: Netns
+    ifname: str
+    mtu: int
+
+
+@dataclass(frozen=True, slots=True)
+class EnslavePort:
+    KIND: ClassVar[str] = "enslave_port"
+    SECTION: ClassVar[str] = "interface settings"
+    node: str
+    netns: Netns
+    ifname: str
+    bridge: str
+
+
+@dataclass(frozen=True, slots=True)
+class AddAddress:
+    """An address; IPv6 ones are added without duplicate address detection (`nodad`), usable at once."""
+
+    KIND: ClassVar[str] = "add_address"
+    SECTION: ClassVar[str] = "addresses"
+    node: str
+    netns: Netns
+    ifname: str
+    address: IPInterface
+
+    @property
+    def nodad(self) -> bool:
+        return self.address.version == 6
+
+
+@dataclass(frozen=True, slots=True)
+class LinkUp:
+    KIND: ClassVar[str] = "link_up"
+    SECTION: ClassVar[str] = "links up"
+    node: str
+    netns: Netns
+    ifname: str
+
+
+@dataclass(frozen=True, slots=True)
+class LoopbackUp:
+    """Loopback exists in every new namespace, down; bringing it up belongs with creating the namespace."""
+
+    KIND: ClassVar[str] = "link_up"
+    SECTION: ClassVar[str] = "namespaces"
+    node: str
+    netns: Netns
+    ifname: str = "lo"
+
+
+@dataclass(frozen=True, slots=True)
+class AddRoute:
+    KIND: ClassVar[str] = "add_route"
+    SECTION: ClassVar[str] = "routes"
+    node: str
+    netns: Netns
+    to: IPNetwork
+    via: IPAddress | None = None
+    dev: str | None = None
+    metric: int | None = None
+
+    @property
+    def family(self) -> int:
+        return self.to.version
+
+
+@dataclass(frozen=True, slots=True)
+class LoadNftables:
+    """One atomic `nft -f` load of table `inet <table>` with a nat prerouting and a nat postrouting chain."""
+
+    KIND: ClassVar[str] = "load_nftables"
+    SECTION: ClassVar[str] = "NAT and port forwards"
+    node: str
+    netns: Netns
+    table: str
+    masquerades: tuple[MasqueradeRule, ...]
+    forwards: tuple[DnatRule, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class LoadIptables:
+    """One atomic `iptables-restore --noflush` per IP family into chains of the lab's own, hooked from nat."""
+
+    KIND: ClassVar[str] = "load_iptables"
+    SECTION: ClassVar[str] = "NAT and port forwards"
+    node: str
+    netns: Netns
+    pre_chain: str
+    post_chain: str
+    masquerades: tuple[MasqueradeRule, ...]
+    forwards: tuple[DnatRule, ...]
+
+    @property
+    def families(self) -> tuple[int, ...]:
+        found = {m.family for m in self.masquerades} | {f.family for f in self.forwards}
+        return tuple(sorted(found))
+
+
+# -- teardown --------------------------------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class DeleteNftables:
+    KIND: ClassVar[str] = "delete_nftables"
+    SECTION: ClassVar[str] = "remove NAT and port forwards"
+    node: str
+    netns: Netns
+    table: str
+
+
+@dataclass(frozen=True, slots=True)
+class DeleteIptables:
+    KIND: ClassVar[str] = "delete_iptables"
+    SECTION: ClassVar[str] = "remove NAT and port forwards"
+    node: str
+    netns: Netns
+    pre_chain: str
+    post_chain: str
+    families: tuple[int, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class DeleteLink:
+    """Delete an interface topograph created (for a veth, one end: the kernel removes its peer)."""
+
+    KIND: ClassVar[str] = "delete_link"
+    SECTION: ClassVar[str] = "remove links"
+    node: str
+    netns: Netns
+    ifname: str
+
+
+@dataclass(frozen=True, slots=True)
+class DeleteNetns:
+    """Delete a namespace, and with it everything inside: interfaces, addresses, routes, rules."""
+
+    KIND: ClassVar[str] = "delete_netns"
+    SECTION: ClassVar[str] = "remove namespaces"
+    node: str
+    netns: str
+
+
+@dataclass(frozen=True, slots=True)
+class RestoreSysctls:
+    """Put back the root namespace's values saved by SetSysctls(save_to=path), if they were saved."""
+
+    KIND: ClassVar[str] = "restore_sysctls"
+    SECTION: ClassVar[str] = "restore sysctls"
+    node: str
+    netns: Netns
+    path: str
+
+
+SetupOp = (CreateNetns | LoopbackUp | SetSysctls | CreateBridge | CreateVeth | CreateDummy | SetMac | SetMtu
+           | EnslavePort | AddAddress | LinkUp | AddRoute | LoadNftables | LoadIptables)
+TeardownOp = DeleteNftables | DeleteIptables | DeleteLink | DeleteNetns | RestoreSysctls
+Operation = SetupOp | TeardownOp
