@@ -1,0 +1,44 @@
+"""`topograph compile FILE`: print the lab's set-up (or `--teardown`) shell script."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from topograph import naming
+from topograph.cli.common import load_or_exit, topology_argument
+from topograph.plan import FIREWALLS
+
+
+def _prefix(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    if value is not None:
+        problem = naming.prefix_problem(value)
+        if problem:
+            raise click.BadParameter(f"{value!r} {problem}")
+    return value
+
+
+@click.command("compile")
+@topology_argument
+@click.option("--teardown", is_flag=True, help="print the script that removes the lab instead")
+@click.option("--sandbox", "prefix", metavar="PREFIX", callback=_prefix,
+              help="emulate the whole lab in namespaces named PREFIX+NODE (host and external nodes too); "
+                   "nothing touches this machine's own namespace")
+@click.option("--firewall", type=click.Choice(FIREWALLS), default="nftables", show_default=True,
+              help="back end for NAT and port forwards")
+def command(file: str, teardown: bool, prefix: str | None, firewall: str) -> None:
+    """Compile FILE to a bash script on stdout: `topograph compile lab.yml > setup.sh`.
+
+    The file is checked first; on any error nothing is printed on stdout, the diagnostics go to
+    stderr and the exit status is 1. Run the script as root (`sudo bash setup.sh`); remove the lab
+    with the script from `topograph compile --teardown lab.yml` (same --sandbox and --firewall).
+    """
+    from topograph.compile import render_setup, render_teardown
+    from topograph.plan import plan
+
+    checked = load_or_exit(file)
+    assert checked.topology is not None  # load_or_exit exits otherwise
+    the_plan = plan(checked.topology, sandbox_prefix=prefix, firewall=firewall)  # type: ignore[arg-type]
+    text = render_teardown(the_plan) if teardown else render_setup(the_plan)
+    sys.stdout.write(text)

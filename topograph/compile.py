@@ -1,0 +1,190 @@
+"""Render a plan to a bash script through the jinja2 templates (setup, or teardown from the reverse).
+
+The templates only present: which commands run, and in which order, comes from the plan; the
+checks a script makes first (root, tools, a lab that is not up yet) are computed here. Every value
+reaches the shell through `shlex.quote`, and heredoc bodies (nft / iptables-restore input) end with
+a delimiter that cannot occur in them, so no topology — even one that bypassed validation — can
+inject a command.
+"""
+
+from __future__ import annotations
+
+import posixpath
+import shlex
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import jinja2
+
+from topograph.model import IPNetwork
+from topograph.plan import (
+    SECTIONS,
+    CreateBridge,
+    CreateDummy,
+    CreateVeth,
+    DeleteIptables,
+    DeleteNftables,
+    LoadIptables,
+    LoadNftables,
+    Operation,
+    Plan,
+    SetSysctls,
+    Sysctl,
+    iptables_restore,
+    nft_ruleset,
+    reverse,
+)
+
+#: What each section of a script does, in words (the comment under its heading).
+ABOUT: dict[str, tuple[str, ...]] = {
+    "namespaces": ("one network namespace per node, with its loopback up",),
+    "sysctls": ("set explicitly in every node, before any interface exists (new interfaces copy 'default'):",
+                "forwarding, reverse-path filter, IPv6 addresses usable at once (no DAD), and bridges as plain",
+                "switches (net.bridge.*, present only with br_netfilter loaded, is set with -e: skipped if absent)"),
+    "bridges": ("Linux bridges: virtual switches",),
+    "links": ("veth pairs, each end created straight inside its namespace",),
+    "interface settings": ("MAC, MTU and bridge ports, while the links are still down",),
+    "addresses": (),
+    "links up": (),
+    "routes": (),
+    "NAT and port forwards": ("one atomic load per node, in a table of topograph's own",),
+    "remove NAT and port forwards": ("the lab's own table (or chains) only",),
+    "remove links": ("deleting one end of a veth pair deletes both",),
+    "restore sysctls": ("the values this machine had before the set-up script ran",),
+    "remove namespaces": ("everything inside goes with them: interfaces, addresses, routes, rules",),
+}
+
+
+@dataclass(frozen=True)
+class Section:
+    title: str
+    about: tuple[str, ...]
+    ops: tuple[Operation, ...]
+
+    @property
+    def spaced(self) -> bool:
+        """Multi-line operations read better with a blank line between nodes."""
+        return self.title in ("sysctls", "NAT and port forwards")
+
+
+def template_dir() -> Path:
+    """The installed package's templates (the wheel force-includes them), else the repository's."""
+    packaged = Path(__file__).resolve().parent / "templates"
+    if (packaged / "setup.sh.j2").is_file():
+        return packaged
+    return Path(__file__).resolve().parent.parent / "templates"
+
+
+def _heredoc_end(text: str) -> str:
+    end = "TOPOGRAPH_EOF"
+    lines = set(text.splitlines())
+    while end in lines:
+        end += "_"
+    return end
+
+
+def _route_to(network: IPNetwork) -> str:
+    return "default" if network.prefixlen == 0 else str(network)
+
+
+def _describe_rules(op: LoadNftables | LoadIptables) -> str:
+    return "; ".join([*(r.describe() for r in op.masquerades), *(f"port forward {r.describe()}" for r in op.forwards)])
+
+
+def _sysctl_arg(value: Sysctl) -> str:
+    return shlex.quote(f"{value.key}={value.value}")
+
+
+def _quote(value: Any) -> str:
+    return shlex.quote(str(value))
+
+
+@cache
+def environment() -> jinja2.Environment:
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(template_dir())), undefined=jinja2.StrictUndefined,
+                             trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True, autoescape=False)
+    env.filters.update(q=_quote, route_to=_route_to, heredoc_end=_heredoc_end, nft_ruleset=nft_ruleset,
+                       iptables_restore=iptables_restore, dirname=posixpath.dirname,
+                       describe_rules=_describe_rules, sysctl_arg=_sysctl_arg)
+    return env
+
+
+def sections(plan: Plan) -> list[Section]:
+    """The plan's operations grouped under their headings (they come section by section)."""
+    grouped: dict[str, list[Operation]] = {}
+    for op in plan.operations:
+        grouped.setdefault(op.SECTION, []).append(op)
+    return [Section(title, ABOUT.get(title, ()), tuple(grouped[title])) for title in SECTIONS if title in grouped]
+
+
+def tools(plan: Plan) -> list[str]:
+    needed = {"ip"}
+    for op in plan.operations:
+        if isinstance(op, SetSysctls):
+            needed.add("sysctl")
+        elif isinstance(op, LoadNftables | DeleteNftables):
+            needed.add("nft")
+        elif isinstance(op, LoadIptables):
+            needed.update("iptables-restore" if f == 4 else "ip6tables-restore" for f in op.families)
+        elif isinstance(op, DeleteIptables):
+            needed.update("iptables" if f == 4 else "ip6tables" for f in op.families)
+    if plan.teardown and any(op.KIND == "restore_sysctls" for op in plan.operations):
+        needed.add("sysctl")
+    return sorted(needed)
+
+
+def mode_lines(plan: Plan) -> list[str]:
+    if plan.prefix is not None:
+        return [f"Sandbox mode: every node, host and external ones too, is a namespace named {plan.prefix}NODE;",
+                "nothing in this machine's own (root) namespace is changed."]
+    return ["Real mode: the host node is this machine (the root namespace); external nodes and uplinks",
+            "exist already and are left alone; every other node is a namespace named after it."]
+
+
+def command_line(plan: Plan, *, teardown: bool) -> str:
+    words = ["topograph", "compile"]
+    if teardown:
+        words.append("--teardown")
+    if plan.prefix is not None:
+        words += ["--sandbox", plan.prefix]
+    if plan.firewall != "nftables":
+        words += ["--firewall", plan.firewall]
+    return " ".join(shlex.quote(w) for w in [*words, plan.source])
+
+
+def _root_preflight(plan: Plan) -> tuple[list[str], list[tuple[str, str]]]:
+    """Objects the setup script would create in the root namespace (real mode): they must not exist yet."""
+    links: list[str] = []
+    checks: list[tuple[str, str]] = []
+    for op in plan.operations:
+        if isinstance(op, CreateBridge | CreateDummy) and op.netns is None:
+            links.append(op.ifname)
+        elif isinstance(op, CreateVeth):
+            links += [e.ifname for e in (op.a, op.b) if e.netns is None]
+        elif isinstance(op, LoadNftables) and op.netns is None:
+            checks.append((f"nft list table inet {shlex.quote(op.table)} >/dev/null 2>&1", f"nftables table inet {op.table}"))
+        elif isinstance(op, LoadIptables) and op.netns is None:
+            checks += [(f"{'iptables' if f == 4 else 'ip6tables'} -t nat -n -L {shlex.quote(op.pre_chain)} >/dev/null 2>&1",
+                        f"the IPv{f} nat chain {op.pre_chain}") for f in op.families]
+        elif isinstance(op, SetSysctls) and op.save_to is not None:
+            checks.append((f"[ -e {shlex.quote(op.save_to)} ]", f"{op.save_to} (saved sysctls)"))
+    return links, [(check, f"topograph: {what} exists already: lab {plan.lab} looks up; "
+                           "run the teardown script first; nothing was changed") for check, what in checks]
+
+
+def render_setup(plan: Plan) -> str:
+    if plan.teardown:
+        raise ValueError("render_setup() takes a setup plan; use render_teardown() for teardown")
+    links, checks = _root_preflight(plan)
+    return environment().get_template("setup.sh.j2").render(
+        plan=plan, sections=sections(plan), tools=tools(plan), namespaces=plan.namespaces, root_links=links,
+        root_checks=checks, mode_lines=mode_lines(plan), teardown_command=command_line(plan, teardown=True))
+
+
+def render_teardown(plan: Plan) -> str:
+    """The teardown script of a setup plan (its reverse), or of a teardown plan as given."""
+    down = plan if plan.teardown else reverse(plan)
+    return environment().get_template("teardown.sh.j2").render(
+        plan=down, sections=sections(down), tools=tools(down), mode_lines=mode_lines(down))
