@@ -1,0 +1,51 @@
+"""Every sample drawn by graphviz as SVG and PNG: valid images that name every node and address."""
+
+from __future__ import annotations
+
+import shutil
+import struct
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from tests.conftest import SAMPLES
+from topograph.cli import main
+from topograph.pipeline import check_file
+
+pytestmark = pytest.mark.skipif(shutil.which("dot") is None, reason="graphviz 'dot' is not installed")
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+SVG = "{http://www.w3.org/2000/svg}"
+
+
+def render(sample: Path, out: Path) -> None:
+    result = CliRunner().invoke(main, ["render", str(sample), "-o", str(out)])
+    assert result.exit_code == 0, result.output
+
+
+@pytest.mark.parametrize("sample", SAMPLES, ids=[s.stem for s in SAMPLES])
+def test_svg_is_xml_naming_every_node_and_address(sample: Path, tmp_path: Path) -> None:
+    out = tmp_path / "lab.svg"
+    render(sample, out)
+    root = ET.parse(out).getroot()
+    assert root.tag == f"{SVG}svg"
+    text = "\n".join("".join(t.itertext()) for t in root.iter(f"{SVG}text")).replace("\xa0", " ")
+    topology = check_file(sample).topology
+    assert topology is not None
+    for node in topology.nodes:
+        assert node.name in text.split(), node.name
+        for a in node.addresses:
+            assert str(a) in text, f"{node.name}: {a}"
+
+
+@pytest.mark.parametrize("sample", SAMPLES, ids=[s.stem for s in SAMPLES])
+def test_png_is_a_png_of_a_readable_size(sample: Path, tmp_path: Path) -> None:
+    out = tmp_path / "lab.png"
+    render(sample, out)
+    data = out.read_bytes()
+    assert data[:8] == PNG_SIGNATURE
+    assert data[12:16] == b"IHDR"
+    width, height = struct.unpack(">II", data[16:24])
+    assert 400 <= width <= 8000 and 150 <= height <= 8000, (width, height)

@@ -1,0 +1,52 @@
+"""`topograph render FILE -o lab.svg`: draw the topology with graphviz (svg, png, pdf) or print its DOT."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from topograph.cli.common import load_or_exit, topology_argument
+from topograph.render import Options, to_dot
+from topograph.render.output import FORMATS, RenderError, check_writable, draw, format_for, write
+
+
+@click.command("render")
+@topology_argument
+@click.option("-o", "--output", metavar="OUT", help="file to write; its extension (.svg .png .pdf .dot) picks the format")
+@click.option("--format", "fmt", metavar="|".join(FORMATS), help="output format, overriding the extension of OUT")
+@click.option("--dot", "print_dot", is_flag=True, help="print the DOT source on stdout")
+@click.option("--routes/--no-routes", default=None,
+              help="draw each node's route table (default: for labs of up to 60 nodes)")
+def command(file: str, output: str | None, fmt: str | None, print_dot: bool, routes: bool | None) -> None:
+    """Draw FILE as a diagram for design reviews.
+
+    Namespaces, the host and external nodes each look different; bridges are switches inside the node
+    that holds them; every link ends at a row naming the interface and its addresses; each segment's
+    subnet is shown once; gateways, NAT, port forwards and (optionally) routes are marked where they happen.
+    The DOT text is deterministic, so it can be diffed in review.
+    """
+    if output is None and not print_dot:
+        raise click.UsageError("nothing to do: give -o OUT (e.g. -o lab.svg) or --dot")
+    try:
+        chosen = format_for(output, fmt) if output is not None else None
+        if output is not None:
+            check_writable(output)
+    except RenderError as exc:
+        _fail(str(exc))
+    checked = load_or_exit(file)  # the same diagnostics as `check`, before anything is drawn
+    assert checked.topology is not None and checked.graph is not None
+    source = to_dot(checked.topology, checked.graph, Options(routes=routes))
+    if output is not None and chosen is not None:
+        try:
+            write(output, draw(source, chosen))
+        except RenderError as exc:
+            _fail(str(exc))
+        click.echo(f"{file}: wrote {output} ({chosen})", err=True)
+    if print_dot:
+        click.echo(source, nl=False)
+
+
+def _fail(message: str) -> None:
+    click.echo(f"topograph render: error: {message}", err=True)
+    sys.exit(1)

@@ -1,0 +1,136 @@
+"""Graphviz HTML-like labels: the table of a node, of a bridge (switch), and of a small leaf in a grid."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from topograph.model import LOOPBACK, Interface, IPNetwork, Node, Route
+from topograph.render import style
+from topograph.render.layout import HEAD
+
+NBSP = "&#160;"  # graphviz keeps runs of non-breaking spaces, so mono columns line up
+
+
+def esc(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")
+
+
+def mono(text: str, size: int | None = None, color: str | None = None) -> str:
+    """Monospaced text; spaces become non-breaking so padding survives."""
+    attrs = f' FACE="{style.MONO}"'
+    if size is not None:
+        attrs += f' POINT-SIZE="{size}"'
+    if color is not None:
+        attrs += f' COLOR="{color}"'
+    return f"<FONT{attrs}>{esc(text).replace(' ', NBSP)}</FONT>"
+
+
+def small(text: str, color: str = style.MUTED) -> str:
+    return f'<FONT POINT-SIZE="{style.SMALL}" COLOR="{color}">{text}</FONT>'
+
+
+def row(content: str, port: str | None = None, bg: str | None = None, align: str = "LEFT") -> str:
+    attrs = f' ALIGN="{align}" BALIGN="{align}"'
+    if port is not None:
+        attrs = f' PORT="{esc(port)}"' + attrs
+    if bg is not None:
+        attrs += f' BGCOLOR="{bg}"'
+    return f"<TR><TD{attrs}>{content}</TD></TR>"
+
+
+def table(rows: Sequence[str], look: style.Look, border: int = 1, color: str | None = None) -> str:
+    st = f' STYLE="{look.style}"' if look.style else ""
+    return (f'<TABLE BORDER="{border}" CELLBORDER="0" CELLSPACING="0" CELLPADDING="4" COLOR="{color or look.border}"'
+            f' BGCOLOR="{look.fill}"{st}>' + "".join(rows) + "</TABLE>")
+
+
+def interface_text(itf: Interface, width: int, notes: Sequence[str] = ()) -> str:
+    """'eth0    192.168.1.2/24' with further addresses, and non-default properties, on their own lines."""
+    name = itf.name.ljust(width)
+    addresses = [str(a) for a in itf.addresses] or ["(no address)" if not itf.is_bridge else "(bridge, no address)"]
+    extras = []
+    if itf.is_bridge and itf.addresses:
+        extras.append("bridge")
+    if itf.mtu is not None:
+        extras.append(f"mtu {itf.mtu}")
+    if itf.mac is not None:
+        extras.append(f"mac {itf.mac}")
+    if not itf.up:
+        extras.append("DOWN")
+    lines = [mono(f"{name} {addresses[0]}")]
+    lines += [mono(f"{'':{width}} {a}") for a in addresses[1:]]
+    if extras:
+        lines.append(mono(f"{'':{width}} {', '.join(extras)}", size=style.SMALL, color=style.MUTED))
+    lines += [mono(f"{'':{width}} {note}", size=style.SMALL, color=style.NAT) for note in notes]
+    return '<BR ALIGN="LEFT"/>'.join(lines) + '<BR ALIGN="LEFT"/>'
+
+
+def shown_interfaces(node: Node) -> list[Interface]:
+    """Rows of a node's box: loopback only when it carries addresses, bridge ports go to the bridge box."""
+    return [i for i in node.interfaces if i.bridge is None and (i.name != LOOPBACK or i.addresses)]
+
+
+def header(title: str, caption: str, look: style.Look, gateway: bool = False) -> str:
+    badge = f'  <FONT COLOR="{style.GATEWAY}"><B>⇄ gateway</B></FONT>' if gateway else ""
+    # rounded tables do not clip cell fills, so their header stays unfilled (the whole box is tinted instead)
+    return row(f'<B><FONT POINT-SIZE="13">{esc(title)}</FONT></B><BR/>{small(esc(caption))}{badge}',
+               port=HEAD, bg=None if look.style == "rounded" else look.header, align="CENTER")
+
+
+def routes_text(routes: Sequence[Route]) -> str:
+    lines = [mono(str(r), size=style.SMALL) for r in routes]
+    return small("<B>routes</B>", style.TEXT) + '<BR ALIGN="LEFT"/>' + '<BR ALIGN="LEFT"/>'.join(lines) + '<BR ALIGN="LEFT"/>'
+
+
+def nat_text(node: Node) -> str:
+    """What the node rewrites: MASQUERADE source → out-interface, and port forwards proto/port → address:port."""
+    lines = [mono(f"MASQUERADE {m.source} → {m.out}", size=style.SMALL, color=style.NAT) for m in node.nat]
+    for pf in node.port_forwards:
+        where = f" (in {pf.in_interface})" if pf.in_interface else ""
+        lines.append(mono(f"DNAT {pf.proto}/{pf.port} → {pf.target}{where}", size=style.SMALL, color=style.NAT))
+    return (small("<B>NAT</B>", style.NAT) + '<BR ALIGN="LEFT"/>' + '<BR ALIGN="LEFT"/>'.join(lines)
+            + '<BR ALIGN="LEFT"/>')
+
+
+def node_label(node: Node, with_routes: bool, inbound: Mapping[tuple[str, str], Sequence[str]]) -> str:
+    look = style.LOOKS[node.kind]
+    caption = look.caption
+    if node.rp_filter.value != "disabled":
+        caption += f" · rp_filter {node.rp_filter.value}"
+    rows = [header(node.name, caption, look, node.forwarding)]
+    shown = shown_interfaces(node)
+    width = max((len(i.name) for i in shown), default=0)
+    for itf in shown:
+        rows.append(row(interface_text(itf, width, inbound.get(itf.key, ())), port=itf.name))
+    if node.nat or node.port_forwards:
+        rows.append("<HR/>" + row(nat_text(node)))
+    if with_routes and node.routes:
+        rows.append("<HR/>" + row(routes_text(node.routes)))
+    return table(rows, look, border=2 if node.forwarding else 1, color=style.GATEWAY if node.forwarding else None)
+
+
+def bridge_label(holder: str, bridge: Interface, ports: Sequence[Interface], subnets: Sequence[IPNetwork] | None,
+                 gridded: int = 0) -> str:
+    """A switch: its name and holder, the segment's subnet (once per segment), then one row per port."""
+    rows = [header(bridge.name, f"bridge (switch) in {holder}", style.BRIDGE)]
+    if subnets:
+        nets = "<BR/>".join(mono(str(n), color=style.SUBNET) for n in subnets)
+        rows.append(row(small("L2 segment", style.SUBNET) + "<BR/>" + nets, align="CENTER"))
+    for port in ports:
+        rows.append(row(mono(f"▪ {port.name}"), port=port.name))
+    if gridded:
+        rows.append(row(small(f"+ {gridded} ports, named on each namespace", style.TEXT), port="_grid", align="CENTER"))
+    return table(rows, style.BRIDGE, border=2)
+
+
+def leaf_label(node: Node, peer: str, with_routes: bool) -> str:
+    """A small box for a namespace packed into a grid: name, its one interface and the bridge port it plugs into."""
+    look = style.LOOKS[node.kind]
+    itf = next(i for i in node.interfaces if i.name != LOOPBACK)
+    rows = [row(f"<B>{esc(node.name)}</B>", port=HEAD, bg=None if look.style == "rounded" else look.header, align="CENTER"),
+            row(interface_text(itf, len(itf.name)), port=itf.name),
+            row(mono(f"↔ {peer}", size=style.SMALL, color=style.MUTED))]
+    if with_routes and node.routes:
+        rows.append(row("<BR ALIGN=\"LEFT\"/>".join(mono(str(r), size=style.SMALL) for r in node.routes)
+                        + '<BR ALIGN="LEFT"/>'))
+    return table(rows, look)

@@ -1,0 +1,151 @@
+"""Where things go: diagram vertices (nodes and bridges), edge direction, and leaf grids for big segments."""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from dataclasses import dataclass
+
+from topograph.model import LOOPBACK, Link, Node, NodeKind, Topology
+
+HEAD = "_head"  # port of a box's title cell; interface names cannot start with '_'
+GRID_MIN = 12  # leaves on one bridge from which they are packed into a grid instead of one long column
+LEAF_ASPECT = 3.2  # width/height of a leaf box in a grid; columns are chosen for a roughly square grid
+
+
+def bridge_vertex(node: str, bridge: str) -> str:
+    """The diagram id of a bridge: '/' cannot occur in node or interface names, so ids never clash."""
+    return f"{node}/{bridge}"
+
+
+@dataclass(frozen=True, slots=True)
+class End:
+    """One end of a drawn edge: a box and a port (row) in it."""
+
+    vertex: str
+    port: str
+
+    def ref(self, compass: str = "") -> str:
+        return f"{self.vertex}:{self.port}" + (f":{compass}" if compass else "")
+
+
+@dataclass(frozen=True, slots=True)
+class Edge:
+    """A drawn edge, tail towards the uplinks; `link` is None for a node's attachment to its own bridge."""
+
+    tail: End
+    head: End
+    link: Link | None
+
+
+@dataclass(frozen=True, slots=True)
+class Grid:
+    """Leaf namespaces of one bridge, packed column by column into a grid of `columns` ranks."""
+
+    bridge: str
+    leaves: tuple[str, ...]
+    columns: int
+
+    @property
+    def rows(self) -> int:
+        return math.ceil(len(self.leaves) / self.columns)
+
+    def columns_of(self) -> list[tuple[str, ...]]:
+        return [self.leaves[c * self.rows:(c + 1) * self.rows] for c in range(self.columns)
+                if self.leaves[c * self.rows:(c + 1) * self.rows]]
+
+
+@dataclass(frozen=True)
+class Layout:
+    vertices: tuple[str, ...]  # file order: each node, then the bridges it holds
+    depth: dict[str, int]  # hops from the nearest uplink (external node, else gateway or host)
+    edges: tuple[Edge, ...]
+    grids: tuple[Grid, ...]
+
+    @property
+    def gridded(self) -> frozenset[str]:
+        return frozenset(leaf for g in self.grids for leaf in g.leaves)
+
+
+def end_of(topology: Topology, node: str, interface: str) -> End:
+    """A link end lands on the bridge box when the interface is a bridge port, else on the node's box."""
+    itf = topology.interface(node, interface)
+    if itf.bridge is not None:
+        return End(bridge_vertex(node, itf.bridge), itf.name)
+    return End(node, itf.name)
+
+
+def plan(topology: Topology, grid_min: int = GRID_MIN) -> Layout:
+    vertices: list[str] = []
+    pairs: list[tuple[End, End, Link | None]] = []
+    for node in topology.nodes:
+        vertices.append(node.name)
+        for br in node.bridges:
+            vertices.append(bridge_vertex(node.name, br.name))
+            pairs.append((End(node.name, br.name), End(bridge_vertex(node.name, br.name), HEAD), None))
+    pairs += [(end_of(topology, *ln.a.key), end_of(topology, *ln.b.key), ln) for ln in topology.links]
+    order = {v: i for i, v in enumerate(vertices)}
+    depth = _depths(topology, vertices, pairs)
+    edges = []
+    for a, b, link in pairs:
+        if (depth[b.vertex], order[b.vertex]) < (depth[a.vertex], order[a.vertex]):
+            a, b = b, a
+        edges.append(Edge(a, b, link))
+    return Layout(tuple(vertices), depth, tuple(edges), _grids(topology, edges, depth, grid_min))
+
+
+def _sources(topology: Topology) -> list[str]:
+    """Where the left edge of the diagram is: the uplinks if any, else the gateways and the host."""
+    external = [n.name for n in topology.nodes if n.kind is NodeKind.EXTERNAL]
+    if external:
+        return external
+    return [n.name for n in topology.nodes if n.forwarding or n.kind is NodeKind.HOST]
+
+
+def _depths(topology: Topology, vertices: list[str], pairs: list[tuple[End, End, Link | None]]) -> dict[str, int]:
+    adjacent: dict[str, list[str]] = {v: [] for v in vertices}
+    for a, b, _ in pairs:
+        adjacent[a.vertex].append(b.vertex)
+        adjacent[b.vertex].append(a.vertex)
+    depth: dict[str, int] = {}
+    queue: deque[str] = deque()
+    for s in _sources(topology):
+        depth[s] = 0
+        queue.append(s)
+    # components without a source start at their first vertex in file order
+    for start in [None, *vertices]:
+        if start is not None:
+            if start in depth:
+                continue
+            depth[start] = 0
+            queue.append(start)
+        while queue:
+            v = queue.popleft()
+            for w in adjacent[v]:
+                if w not in depth:
+                    depth[w] = depth[v] + 1
+                    queue.append(w)
+    return depth
+
+
+def is_leaf(node: Node) -> bool:
+    """A plain namespace with one interface: it can be drawn small, in a grid with its peers."""
+    wired = [i for i in node.interfaces if i.name != LOOPBACK]
+    return (node.kind is NodeKind.NAMESPACE and not node.forwarding and not node.nat and not node.port_forwards
+            and len(wired) == 1 and not wired[0].is_bridge)
+
+
+def _grids(topology: Topology, edges: list[Edge], depth: dict[str, int], grid_min: int) -> tuple[Grid, ...]:
+    leaves: dict[str, list[str]] = {}
+    for e in edges:
+        if e.link is None or e.tail.port == HEAD:
+            continue
+        node = e.head.vertex
+        if "/" in e.tail.vertex and "/" not in node and depth[node] > depth[e.tail.vertex] and is_leaf(topology.node(node)):
+            leaves.setdefault(e.tail.vertex, []).append(node)
+    grids = []
+    for bridge, names in leaves.items():
+        if len(names) >= grid_min:
+            columns = max(1, round(math.sqrt(len(names) / LEAF_ASPECT)))
+            grids.append(Grid(bridge, tuple(names), columns))
+    return tuple(sorted(grids, key=lambda g: g.bridge))
