@@ -1,0 +1,128 @@
+"""Layer 2: which interfaces have carrier, which share a working broadcast domain, and who answers ARP/ND there."""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+
+from topograph.model import LOOPBACK, Interface, IPAddress, Topology
+
+Key = tuple[str, str]  # (node, interface)
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """The interface whose owner answered the ARP/ND request (the frame's destination)."""
+
+    itf: Interface
+
+
+class L2:
+    """Working L2 domains: veth pairs with both ends up, and up bridges with their up ports.
+
+    A veth end has carrier only when its peer is up too; a bridge has carrier when one of its ports does.
+    Interfaces that take part in L3 (not bridge ports, not loopback) get the id of the domain they sit in.
+    """
+
+    def __init__(self, topology: Topology) -> None:
+        self.itf: dict[Key, Interface] = {i.key: i for n in topology.nodes for i in n.interfaces}
+        peer: dict[Key, Key] = {}
+        for link in topology.links:
+            peer[link.a.key] = link.b.key
+            peer[link.b.key] = link.a.key
+        self.peer = peer
+        carrier: dict[Key, bool] = {}
+        for key, itf in self.itf.items():
+            if itf.name == LOOPBACK or itf.is_bridge:
+                carrier[key] = itf.up
+            elif key in peer:
+                carrier[key] = itf.up and self.itf[peer[key]].up
+            else:
+                carrier[key] = itf.up  # an existing uplink of the host or an external node
+        for key, itf in self.itf.items():
+            if itf.is_bridge:
+                ports = [k for k, p in self.itf.items() if p.node == itf.node and p.bridge == itf.name]
+                carrier[key] = itf.up and any(carrier[p] for p in ports)
+        self.carrier = carrier
+        # adjacency of the working L2 graph
+        adj: dict[Key, list[Key]] = {k: [] for k in self.itf}
+        for a, b in peer.items():
+            if carrier[a] and carrier[b]:
+                adj[a].append(b)
+        for key, itf in self.itf.items():
+            if itf.bridge is not None and carrier[key]:
+                br = (itf.node, itf.bridge)
+                if br in self.itf and self.itf[br].up:
+                    adj[key].append(br)
+                    adj[br].append(key)
+        self.adj = adj
+        self.domain: dict[Key, int] = {}
+        self.members: dict[int, list[Interface]] = {}
+        seen: set[Key] = set()
+        next_id = 0
+        for start in sorted(self.itf):
+            if start in seen or self.itf[start].name == LOOPBACK:
+                continue
+            comp = []
+            queue = deque([start])
+            seen.add(start)
+            while queue:
+                k = queue.popleft()
+                comp.append(k)
+                for n in adj[k]:
+                    if n not in seen:
+                        seen.add(n)
+                        queue.append(n)
+            l3 = [self.itf[k] for k in sorted(comp) if self.itf[k].bridge is None and self.itf[k].up]
+            for i in l3:
+                self.domain[i.key] = next_id
+            self.members[next_id] = l3
+            next_id += 1
+        # per domain: node -> its first L3 interface there (a node answers on the interface the request came in by)
+        self.by_node: dict[int, dict[str, Interface]] = {}
+        for d, l3 in self.members.items():
+            m: dict[str, Interface] = {}
+            for i in l3:
+                m.setdefault(i.node, i)
+            self.by_node[d] = m
+
+    def node_interface(self, domain: int, node: str) -> Interface | None:
+        return self.by_node.get(domain, {}).get(node)
+
+    def bridges_between(self, a: Key, b: Key) -> list[Interface]:
+        """The bridges a frame from L3 interface `a` to L3 interface `b` passes through (not its ends)."""
+        if a == b:
+            return []
+        prev: dict[Key, Key | None] = {a: None}
+        queue = deque([a])
+        while queue:
+            k = queue.popleft()
+            if k == b:
+                break
+            for n in self.adj[k]:
+                if n not in prev:
+                    prev[n] = k
+                    queue.append(n)
+        if b not in prev:
+            return []
+        path = []
+        k: Key | None = prev[b]
+        while k is not None and k != a:
+            path.append(k)
+            k = prev[k]
+        return [self.itf[k] for k in reversed(path) if self.itf[k].is_bridge]
+
+
+def answers(l2: L2, domain: int, target: IPAddress, owner: Interface | None, asker: str) -> Interface | None:
+    """The interface in `domain` whose node answers ARP/ND for `target`, if any.
+
+    IPv4: Linux answers ARP for any of its addresses on whichever interface the request arrives (arp_ignore=0).
+    IPv6: a node answers neighbour solicitations only for addresses of the receiving interface.
+    """
+    if owner is None or owner.node == asker:
+        return None
+    if target.version == 4:
+        return l2.node_interface(domain, owner.node)
+    if l2.domain.get(owner.key) == domain and l2.carrier.get(owner.key, False):
+        return owner
+    return None

@@ -1,0 +1,62 @@
+"""The lab as the simulator sees it: routing tables, L2 domains, address owners and listeners, built once."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+
+from topograph.model import LOOPBACK, Interface, IPAddress, Node, Proto, Topology
+from topograph.sim.fib import Fib, usable
+from topograph.sim.l2 import L2
+
+
+@dataclass(frozen=True, slots=True)
+class SimOptions:
+    """Kernel settings the topology file does not state; the sandbox set-up pins them to these values."""
+
+    bridge_nf: bool = True  # net.bridge.bridge-nf-call-iptables / -ip6tables in every node
+    ttl: int = 64  # the initial TTL / hop limit of ping and of TCP
+    dnat_local_only: bool = True  # port forwards match only packets addressed to the node itself
+
+
+class Network:
+    """Indexes over a checked topology that every flow needs."""
+
+    def __init__(self, topology: Topology, options: SimOptions | None = None) -> None:
+        self.topology = topology
+        self.options = options or SimOptions()
+        self.nodes: dict[str, Node] = {n.name: n for n in topology.nodes}
+        self.l2 = L2(topology)
+        self.fib: dict[str, Fib] = {n.name: Fib(n, self.l2.carrier) for n in topology.nodes}
+        self.owner: dict[IPAddress, Interface] = {}
+        self.local: dict[str, set[IPAddress]] = {}
+        for n in topology.nodes:
+            mine: set[IPAddress] = set()
+            for itf in n.interfaces:
+                for a in itf.addresses:
+                    self.owner.setdefault(a.ip, itf)
+                    if usable(itf, a, self.l2.carrier.get(itf.key, False)):
+                        mine.add(a.ip)
+            self.local[n.name] = mine
+
+    @cached_property
+    def listeners(self) -> frozenset[tuple[str, Proto, int]]:
+        """(node, proto, port) that accept connections: the target of every port forward listens."""
+        out = set()
+        for n in self.topology.nodes:
+            for f in n.port_forwards:
+                owner = self.owner.get(f.to_address)
+                if owner is not None:
+                    out.add((owner.node, f.proto, f.to_port))
+        return frozenset(out)
+
+    def is_local(self, node: str, address: IPAddress) -> bool:
+        return address in self.local[node] or address.is_loopback
+
+    def loopback_up(self, node: str) -> bool:
+        lo = self.nodes[node].interface(LOOPBACK)
+        return lo is not None and lo.up
+
+    def owner_node(self, address: IPAddress) -> str | None:
+        itf = self.owner.get(address)
+        return itf.node if itf is not None else None
