@@ -138,10 +138,7 @@ class Sandbox:
     # -- traffic ------------------------------------------------------------------------------
     def ping(self, netns: str, address: IPAddress | str, tries: int = 3) -> bool:
         """True when one ping of `address` from `netns` is answered (up to `tries` attempts, -W1 each)."""
-        for _ in range(tries):
-            if self.exec(netns, "ping", "-n", "-c1", "-W1", str(address)).returncode == 0:
-                return True
-        return False
+        return any(self.exec(netns, "ping", "-n", "-c1", "-W1", str(address)).returncode == 0 for _ in range(tries))
 
     def listen_tcp(self, netns: str, address: IPAddress | str, port: int, banner: str = "topograph") -> None:
         """A TCP listener on address:port inside `netns` that greets every client with `banner`."""
