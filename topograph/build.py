@@ -85,7 +85,8 @@ class _Builder:
         try:
             return ipaddress.ip_address(text)
         except ValueError:
-            hint = "write a plain address without prefix length, e.g. 192.168.15.5" if "/" in text else None
+            hint = ("write a plain address without prefix length, e.g. 192.168.15.5" if "/" in text
+                    else "write an IPv4 or IPv6 address, e.g. 192.168.15.5 or fd00:15::5")
             self.err("TG200", path, f"{what} {text!r} is not a valid IP address", hint=hint)
             return None
 
@@ -124,7 +125,7 @@ class _Builder:
                     if found:
                         code, reason = found
                         self.err(code, ("nodes", name, kind + "s", ifname), f"{kind} name {ifname!r} {reason}",
-                                 hint="rename it, e.g. 'veth-red' or 'v-net-0'", key=True)
+                                 hint=_rename_hint(code), key=True)
             for br in nd.bridges:
                 path = ("nodes", name, "bridges", br)
                 if br in nd.interfaces:
@@ -140,20 +141,29 @@ class _Builder:
                     bridge_owner[br] = name
 
     def links(self, d: doc.TopologyDoc) -> tuple[tuple[Link, ...], dict[tuple[str, str], str], set[tuple[str, str]]]:
-        """Resolve link ends: the sound links, bridge ports ((node, port) -> bridge), and every end named."""
-        bridges = {br: n for n, nd in d.nodes.items() for br in nd.bridges}
+        """Resolve link ends: the sound links, bridge ports ((node, port) -> bridge), and every end named.
+
+        The ends named include those of broken links, as (node, interface), or ("", interface) when the
+        node is unknown: an interface that a broken link meant to create is not reported again as unlinked.
+        """
+        bridges = {br: n for n, nd in d.nodes.items() for br in nd.bridges if br != LOOPBACK}
         used: dict[tuple[str, str], int] = {}
         ports: dict[tuple[str, str], str] = {}
         out: list[Link] = []
+        named: set[tuple[str, str]] = set()
         for index, ends in enumerate(d.links):
             path: PathKey = ("links", index)
+            for text in ends:
+                owner, _, ifname = text.partition(":")
+                named.add((bridges.get(owner, owner) if owner in bridges or owner in d.nodes else "", ifname))
             if len(ends) != 2:
                 self.err("TG108", path, f"a link joins exactly two ends, this one has {len(ends)}",
                          hint="write it like: [red:veth-red, blue:veth-blue]")
                 continue
             resolved: list[Endpoint] = []
             for side, text in enumerate(ends):
-                end = self.endpoint(text, (*path, side), d, bridges, ports)
+                peer = ends[1 - side].partition(":")[0]
+                end = self.endpoint(text, (*path, side), d, bridges, ports, peer)
                 if end is None:
                     continue
                 if end.key in used:
@@ -173,10 +183,10 @@ class _Builder:
                               "or interface of the host, and link the host to the external node")
                 continue
             out.append(Link(index=index, a=a, b=b, external="external" in kinds, pos=self.src.pos(path)))
-        return tuple(out), ports, set(used)
+        return tuple(out), ports, named
 
     def endpoint(self, text: str, path: PathKey, d: doc.TopologyDoc, bridges: dict[str, str],
-                 ports: dict[tuple[str, str], str]) -> Endpoint | None:
+                 ports: dict[tuple[str, str], str], peer: str = "red") -> Endpoint | None:
         owner, sep, ifname = text.partition(":")
         if not sep or not owner or not ifname:
             self.err("TG108", path, f"link end {text!r} is not of the form NODE:INTERFACE",
@@ -190,16 +200,17 @@ class _Builder:
             hint = did_you_mean(owner, [*d.nodes, *bridges]) or one_of([*d.nodes, *bridges])
             self.err("TG101", path, f"link end {text!r} names {owner!r}, which is neither a node nor a bridge", hint=hint)
             return None
+        nd = d.nodes[node]
         found = interface_name_problem(ifname)
         if found:
-            code, reason = found
-            self.err(code, path, f"interface name {ifname!r} {reason}", hint="rename it, e.g. 'veth-red'")
+            if ifname not in nd.interfaces:  # a declared interface's name was reported where it is declared
+                code, reason = found
+                self.err(code, path, f"interface name {ifname!r} {reason}", hint=_rename_hint(code))
             return None
-        nd = d.nodes[node]
         if ifname == LOOPBACK or ifname in nd.bridges:
             what = "the loopback interface" if ifname == LOOPBACK else f"the bridge {ifname!r} itself"
             self.err("TG109", path, f"link end {text!r} is {what}",
-                     hint=f"a link is a veth pair: plug into a bridge with BRIDGE:PORT, e.g. {ifname}:veth-{node}-br"
+                     hint=f"a link is a veth pair: plug into a bridge with BRIDGE:PORT, e.g. {ifname}:veth-{peer}-br"
                      if ifname != LOOPBACK else "use an interface name of its own, e.g. veth-" + node)
             return None
         if bridge is not None:
@@ -208,7 +219,7 @@ class _Builder:
 
     def interface(self, node: str, name: str, idoc: doc.InterfaceDoc, path: PathKey, *,
                   bridge: str | None = None, is_bridge: bool = False) -> Interface:
-        addrs = [self.address(a, (*path, "address", i), "address") for i, a in enumerate(idoc.address)]
+        addrs = [self.address(a, self.address_path(path, i), "address") for i, a in enumerate(idoc.address)]
         if idoc.mac is not None and (not _MAC.match(idoc.mac) or int(idoc.mac[:2], 16) & 1):
             reason = "is a multicast address" if _MAC.match(idoc.mac) else "is not of the form 02:00:00:00:00:01"
             self.err("TG207", (*path, "mac"), f"MAC address {idoc.mac!r} {reason}",
@@ -216,6 +227,13 @@ class _Builder:
         return Interface(node=node, name=name, addresses=tuple(a for a in addrs if a is not None), mtu=idoc.mtu,
                          mac=idoc.mac.lower() if idoc.mac else None, up=idoc.up, bridge=bridge, is_bridge=is_bridge,
                          pos=self.src.pos(path, key=True))
+
+    def address_path(self, path: PathKey, index: int) -> PathKey:
+        """Where the index-th address of the interface at `path` was written, shorthands included."""
+        for candidate in ((*path, "address", index), (*path, index), (*path, "address")):
+            if candidate in self.src.values:
+                return candidate
+        return path
 
     def node(self, name: str, nd: doc.NodeDoc, links: tuple[Link, ...],
              ports: dict[tuple[str, str], str], ends: set[tuple[str, str]]) -> Node:
@@ -229,9 +247,10 @@ class _Builder:
         linked = self.linked_by_node(links).get(name, [])
         declared = [i for i in nd.interfaces if i != LOOPBACK and i not in nd.bridges]
         for ifname in declared:
-            named = (name, ifname) in ends  # an end of a link that has other problems still counts
+            named = (name, ifname) in ends or ("", ifname) in ends  # ends of broken links count too
             if not named and nd.kind == "namespace" and interface_name_problem(ifname) is None:
-                self.err("TG111", (*base, "interfaces", ifname), f"interface {ifname!r} of {name!r} is in no link, so nothing creates it",
+                self.err("TG111", (*base, "interfaces", ifname),
+                         f"interface {ifname!r} of {name!r} is in no link, so nothing creates it",
                          hint=f"add a link such as [{name}:{ifname}, OTHER:IFNAME], or put the address on 'lo'", key=True)
         for ifname in [*declared, *(i for i in linked if i not in declared)]:
             idoc = nd.interfaces.get(ifname, doc.InterfaceDoc())
@@ -269,14 +288,14 @@ class _Builder:
             ok = self.known_dev(rd.dev, (*path, "dev"), node, names) and ok
         if rd.via is None and rd.dev is None:
             self.err("TG301", path, "a route needs a gateway ('via') or an interface ('dev')",
-                     hint="write e.g. {to: %s, via: 192.168.15.5}" % rd.to)
+                     hint=f"write e.g. {{to: {rd.to}, via: 192.168.15.5}}")
             ok = False
         if not ok or to is None:
             return None
         if rd.to == "default" and via is not None and via.version == 6:
             to = ipaddress.IPv6Network("::/0")
         if via is not None and via.version != to.version:
-            self.err("TG205", path, f"route to {to} (IPv{to.version}) has an IPv{via.version} gateway {via}",
+            self.err("TG205", (*path, "via"), f"route to {to} (IPv{to.version}) has an IPv{via.version} gateway {via}",
                      hint="use a gateway of the destination's family")
             return None
         return Route(to=to, via=via, dev=rd.dev, metric=rd.metric, pos=self.src.pos(path))
@@ -319,7 +338,7 @@ class _Builder:
             try:
                 dst_addr = ipaddress.ip_address(ed.to)
             except ValueError:
-                hint = did_you_mean(ed.to, d.nodes) or "name a node, or give an address such as 192.168.15.2"
+                hint = did_you_mean(ed.to, d.nodes) or f"name a node ({one_of(d.nodes)}) or an address such as 192.168.15.2"
                 self.err("TG101", (*path, "to"), f"expectation to {ed.to!r}, which is neither a node nor an address",
                          hint=hint)
                 ok = False
@@ -334,6 +353,12 @@ class _Builder:
             return None
         return Expectation(src=ed.from_, dst=ed.to, dst_address=dst_addr, dst_node=dst_node, proto=Proto(ed.proto),
                            port=ed.port, reach=ed.reach, note=ed.note, pos=self.src.pos(path))
+
+
+def _rename_hint(code: str) -> str:
+    if code == "TG105":
+        return "shorten it to 15 characters at most, e.g. 'veth-red-br'"
+    return "rename it, e.g. 'veth-red' or 'v-net-0'"
 
 
 def build(source: Source, document: doc.TopologyDoc, report: Report) -> Topology:

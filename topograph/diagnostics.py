@@ -97,11 +97,12 @@ def render_text(diagnostics: Iterable[Diagnostic]) -> str:
     return "\n".join(lines) + ("\n" if lines else "")
 
 
-def render_json(diagnostics: Iterable[Diagnostic]) -> str:
+def render_json(diagnostics: Iterable[Diagnostic], *, ok: bool | None = None) -> str:
+    """The diagnostics as one JSON object; `ok` defaults to "no errors" (a caller may be stricter)."""
     items = list(diagnostics)
     return json.dumps(
         {
-            "ok": not any(d.is_error for d in items),
+            "ok": not any(d.is_error for d in items) if ok is None else ok,
             "errors": sum(d.is_error for d in items),
             "warnings": sum(not d.is_error for d in items),
             "diagnostics": [d.as_json() for d in items],

@@ -39,28 +39,46 @@ def _mark(file: str, node: yaml.Node) -> Pos:
     return Pos(file, node.start_mark.line + 1, node.start_mark.column + 1)
 
 
+class _TooManyValues(Exception):
+    """Aliases expand the document far beyond its text (a "billion laughs" document)."""
+
+    def __init__(self, node: yaml.Node) -> None:
+        super().__init__()
+        self.node = node
+
+
 class _Walker:
-    def __init__(self, file: str, loader: yaml.SafeLoader, report: Report) -> None:
+    def __init__(self, file: str, loader: yaml.SafeLoader, report: Report, budget: int) -> None:
         self.file = file
         self.loader = loader
         self.report = report
         self.values: dict[PathKey, Pos] = {}
         self.keys: dict[PathKey, Pos] = {}
+        # Without aliases every value costs at least a character of text, so a walk longer than
+        # that can only come from aliases expanding exponentially; stop it instead of hanging.
+        self.budget = budget
 
     def walk(self, node: yaml.Node, path: PathKey) -> Any:
+        self.budget -= 1
+        if self.budget < 0:
+            raise _TooManyValues(node)
         self.values[path] = _mark(self.file, node)
+        if node.tag not in _PLAIN_TAGS[type(node)]:
+            self.report.error(
+                "TG003",
+                _mark(self.file, node),
+                f"YAML tag {_tag_text(node.tag)!r} is not supported in a topology file",
+                hint="remove the tag; topology files use plain YAML values only",
+            )
+            return None
         if isinstance(node, yaml.MappingNode):
             return self._mapping(node, path)
         if isinstance(node, yaml.SequenceNode):
             return [self.walk(item, (*path, i)) for i, item in enumerate(node.value)]
-        if node.tag not in _PLAIN_TAGS:
-            self.report.error(
-                "TG003",
-                _mark(self.file, node),
-                f"YAML tag {node.tag!r} is not supported in a topology file",
-                hint="remove the tag; topology files use plain YAML values only",
-            )
-            return None
+        if node.tag == _TIMESTAMP or (node.tag in _NUMBERS and ":" in node.value):
+            # YAML 1.1 reads 2024-01-01 as a date and 52:54:00:12:34:56 as a base-60 number; a
+            # topology means the text (a lab name, a MAC address), as YAML 1.2 would
+            return node.value
         return self.loader.construct_object(node, deep=True)
 
     def _mapping(self, node: yaml.MappingNode, path: PathKey) -> dict[Any, Any]:
@@ -85,10 +103,12 @@ class _Walker:
             key = str(key)
             if key in out:
                 first = self.keys[(*path, key)]
+                here = _mark(self.file, key_node)
+                where = f"column {first.col} of the same line" if first.line == here.line else f"line {first.line}"
                 self.report.error(
                     "TG002",
-                    _mark(self.file, key_node),
-                    f"duplicate key {key!r} (first given at line {first.line})",
+                    here,
+                    f"duplicate key {key!r} (first given at {where})",
                     hint="remove one of the two, or merge their contents",
                 )
                 continue
@@ -97,7 +117,7 @@ class _Walker:
         return out
 
 
-_PLAIN_TAGS = {
+_SCALAR_TAGS = {
     "tag:yaml.org,2002:str",
     "tag:yaml.org,2002:int",
     "tag:yaml.org,2002:float",
@@ -105,7 +125,20 @@ _PLAIN_TAGS = {
     "tag:yaml.org,2002:null",
     "tag:yaml.org,2002:timestamp",
 }
+_PLAIN_TAGS: dict[type[yaml.Node], set[str]] = {
+    yaml.ScalarNode: _SCALAR_TAGS,
+    yaml.MappingNode: {"tag:yaml.org,2002:map"},
+    yaml.SequenceNode: {"tag:yaml.org,2002:seq"},
+}
 
+
+def _tag_text(tag: str) -> str:
+    """A tag as the user wrote it: !!binary rather than tag:yaml.org,2002:binary."""
+    return "!!" + tag.removeprefix("tag:yaml.org,2002:") if tag.startswith("tag:yaml.org,2002:") else tag
+
+
+_TIMESTAMP = "tag:yaml.org,2002:timestamp"
+_NUMBERS = {"tag:yaml.org,2002:int", "tag:yaml.org,2002:float"}
 
 # libyaml's parser when PyYAML was built with it (several times faster on big labs)
 _Loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -121,16 +154,16 @@ def load_text(text: str, file: str, report: Report) -> Source | None:
                 report.error("TG001", Pos(file, 1, 1), "the file is empty",
                              hint="a topology needs at least a 'nodes:' section")
                 return None
-            walker = _Walker(file, loader, report)
+            walker = _Walker(file, loader, report, budget=2 * len(text) + 100)
             data = walker.walk(root, ())
         finally:
             loader.dispose()
+    except _TooManyValues as exc:
+        report.error("TG003", _mark(file, exc.node), "YAML aliases (*name) expand the document to too many values",
+                     hint="write the values out instead of repeating them with anchors and aliases")
+        return None
     except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        pos = Pos(file, mark.line + 1, mark.column + 1) if mark else Pos(file, 1, 1)
-        problem = exc.problem or exc.context or "invalid YAML"
-        report.error("TG001", pos, f"YAML syntax error: {problem}",
-                     hint="check indentation, colons and quoting around this place")
+        report.error("TG001", *_syntax_error(file, text, exc))
         return None
     except yaml.YAMLError as exc:
         report.error("TG001", Pos(file, 1, 1), f"YAML error: {exc}")
@@ -139,6 +172,20 @@ def load_text(text: str, file: str, report: Report) -> Source | None:
         report.error("TG001", Pos(file, 1, 1), "the YAML document is nested too deeply")
         return None
     return Source(file, data, walker.values, walker.keys)
+
+
+def _syntax_error(file: str, text: str, exc: yaml.MarkedYAMLError) -> tuple[Pos, str, str]:
+    """Where and what a YAML syntax error is, said for someone who never read the YAML spec."""
+    mark = exc.problem_mark or exc.context_mark
+    pos = Pos(file, mark.line + 1, mark.column + 1) if mark else Pos(file, 1, 1)
+    problem = exc.problem or exc.context or "invalid YAML"
+    if mark is not None and 0 <= mark.index < len(text) and text[mark.index] == "\t":
+        return pos, "YAML syntax error: a tab character used for indentation", "indent with spaces; YAML does not allow tabs"
+    start = exc.context_mark
+    if exc.context and start is not None and mark is not None and start.line != mark.line:
+        # an unclosed bracket is reported where parsing gave up; name where it was opened too
+        problem += f" ({exc.context} at line {start.line + 1}, column {start.column + 1})"
+    return pos, f"YAML syntax error: {problem}", "check indentation, colons, brackets and quoting around this place"
 
 
 def load_file(path: str | Path, report: Report) -> Source | None:
@@ -154,7 +201,9 @@ def load_file(path: str | Path, report: Report) -> Source | None:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         line = raw[: exc.start].count(b"\n") + 1
-        report.error("TG000", Pos(name, line, 1), "the file is not valid UTF-8 text",
+        line_start = raw.rfind(b"\n", 0, exc.start) + 1
+        col = len(raw[line_start : exc.start].decode("utf-8", errors="replace")) + 1
+        report.error("TG000", Pos(name, line, col), f"the file is not valid UTF-8 text (byte 0x{raw[exc.start]:02x})",
                      hint="save the topology as UTF-8")
         return None
     return load_text(text, name, report)

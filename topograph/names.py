@@ -17,8 +17,17 @@ def interface_name_problem(name: str) -> tuple[str, str] | None:
     if len(name) > IFNAMSIZ:
         return "TG105", f"is {len(name)} characters long; Linux allows at most {IFNAMSIZ}"
     if not _SAFE.match(name):
-        return "TG106", "may only use letters, digits, '_', '.' and '-', and must start with a letter or digit"
+        return "TG106", _unsafe_reason(name)
     return None
+
+
+def _unsafe_reason(name: str) -> str:
+    """Which character makes `name` unsafe, said precisely (a space is invisible in a message)."""
+    allowed = "only letters, digits, '_', '.' and '-' are allowed"
+    bad = next((c for c in name if not (c.isascii() and (c.isalnum() or c in "_.-"))), None)
+    if bad is None:  # every character is fine, so the first one is the problem
+        return f"starts with {name[0]!r}; it must start with a letter or digit"
+    return f"contains {bad!r}; {allowed}"
 
 
 def node_name_problem(name: str) -> str | None:
@@ -28,14 +37,37 @@ def node_name_problem(name: str) -> str | None:
     if len(name) > NODE_NAME_MAX:
         return f"is {len(name)} characters long; keep names to {NODE_NAME_MAX}"
     if not _SAFE.match(name):
-        return "may only use letters, digits, '_', '.' and '-', and must start with a letter or digit"
+        return _unsafe_reason(name)
     return None
 
 
 def did_you_mean(word: str, choices: Iterable[str]) -> str | None:
+    guesses = close_names(word, choices)
+    return f"did you mean {' or '.join(map(repr, guesses))}?" if guesses else None
+
+
+def close_names(word: str, choices: Iterable[str]) -> list[str]:
+    """The one or two choices nearest to `word`: a typo, a swapped pair of letters, a missing 's'."""
     options = sorted(set(choices))
-    match = difflib.get_close_matches(word, options, n=1, cutoff=0.6)
-    return f"did you mean {match[0]!r}?" if match else None
+    scored = sorted((_edits(word.lower(), c.lower()), c) for c in options)
+    if scored and scored[0][0] <= max(1, len(word) // 3) and scored[0][0] < len(word):
+        return [c for d, c in scored if d == scored[0][0]][:2]
+    return difflib.get_close_matches(word, options, n=1, cutoff=0.6)
+
+
+def _edits(a: str, b: str) -> int:
+    """Edit distance counting a swap of neighbours as one edit ('prot' is one edit from 'port' and 'proto')."""
+    prev2: list[int] = []
+    prev = list(range(len(b) + 1))
+    for i in range(1, len(a) + 1):
+        cur = [i] + [0] * len(b)
+        for j in range(1, len(b) + 1):
+            cost = 0 if a[i - 1] == b[j - 1] else 1
+            cur[j] = min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + cost)
+            if i > 1 and j > 1 and a[i - 1] == b[j - 2] and a[i - 2] == b[j - 1]:
+                cur[j] = min(cur[j], prev2[j - 2] + 1)
+        prev2, prev = prev, cur
+    return prev[len(b)]
 
 
 def one_of(choices: Iterable[str]) -> str:

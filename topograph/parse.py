@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
@@ -9,7 +10,7 @@ from pydantic import BaseModel, ValidationError
 from topograph import document as doc
 from topograph.diagnostics import Report
 from topograph.loader import PathKey, Source
-from topograph.names import did_you_mean
+from topograph.names import close_names
 
 # Which document class sits at a path, so an unknown key can be matched against its siblings.
 _CHILDREN: dict[type[BaseModel], dict[str, type[BaseModel]]] = {
@@ -51,9 +52,31 @@ def _path_text(path: PathKey) -> str:
     return out
 
 
-def _clean_loc(loc: tuple[int | str, ...]) -> PathKey:
-    # pydantic adds pseudo steps for validators ('function-before[...]') that the document lacks
-    return tuple(s for s in loc if not (isinstance(s, str) and ("[" in s or s.startswith("function-"))))
+_PSEUDO_STEP = re.compile(r"^[a-z-]+\[.*\]$")
+
+
+def _clean_loc(loc: tuple[int | str, ...], source: Source | None = None) -> PathKey:
+    """pydantic's error location as a path in the document.
+
+    pydantic may add pseudo steps for validators ('function-before[...]') that the document lacks;
+    drop those, but never a key the user wrote (a node named 'a[1]' is reported as TG100 later).
+    """
+    out: list[int | str] = []
+    for step in loc:
+        written = source is not None and ((*out, step) in source.values or (*out, step) in source.keys)
+        if isinstance(step, str) and not written and (_PSEUDO_STEP.match(step) or step.startswith("function-")):
+            continue
+        out.append(step)
+    return tuple(out)
+
+
+def _written(source: Source, path: PathKey) -> PathKey:
+    """The place `path` was written: an interface's address list may be written without 'address:'."""
+    if path in source.values or "address" not in path:
+        return path
+    i = path.index("address")
+    short = (*path[:i], *path[i + 1 :])
+    return short if short in source.values else path
 
 
 def shape(source: Source, report: Report) -> doc.TopologyDoc | None:
@@ -61,9 +84,38 @@ def shape(source: Source, report: Report) -> doc.TopologyDoc | None:
     try:
         return doc.TopologyDoc.model_validate(source.data)
     except ValidationError as exc:
-        for err in exc.errors(include_url=False):
-            _report(source, report, _clean_loc(err["loc"]), err)
+        errors = [(_clean_loc(err["loc"], source), err) for err in exc.errors(include_url=False)]
+        # `{from: red, too: blue}`: the typo explains the missing 'to'; report the typo only
+        explained = {(path[:-1], guess) for path, err in errors if err["type"] == "extra_forbidden"
+                     for guess in _suggestions(path)}
+        for path, err in errors:
+            if err["type"] == "missing" and (path[:-1], str(path[-1])) in explained:
+                continue
+            _report(source, report, path, err)
         return None
+
+
+# words people use for a key topograph spells differently
+_SYNONYMS = {
+    "gateway": "via", "gw": "via", "nexthop": "via", "next_hop": "via", "next-hop": "via",
+    "device": "dev", "iface": "dev", "interface": "dev", "dst": "to", "destination": "to", "prefix": "to",
+    "addresses": "address", "addr": "address", "ip": "address", "ips": "address",
+    "type": "kind", "forward": "forwarding", "ip_forward": "forwarding", "routing": "forwarding",
+    "bridge": "bridges", "route": "routes", "link": "links", "node": "nodes", "expects": "expect",
+    "expectations": "expect", "portforwards": "port_forwards", "port_forward": "port_forwards",
+    "dnat": "port_forwards", "masq": "masquerade", "snat": "nat", "protocol": "proto", "src": "from",
+    "source": "from", "dest": "to", "name": "lab",
+}
+
+
+def _suggestions(path: PathKey) -> list[str]:
+    """The known keys an unknown key at `path` most likely means (two at most: 'prot' is port or proto)."""
+    key = str(path[-1])
+    known = doc.known_keys(_model_at(path[:-1]))
+    synonym = _SYNONYMS.get(key.lower())
+    if synonym in known:
+        return [synonym]
+    return close_names(key, known)
 
 
 def _report(source: Source, report: Report, path: PathKey, err: Any) -> None:
@@ -74,7 +126,8 @@ def _report(source: Source, report: Report, path: PathKey, err: Any) -> None:
         parent = path[:-1]
         model = _model_at(parent)
         known = doc.known_keys(model)
-        hint = did_you_mean(key, known) or f"allowed here: {', '.join(known)}"
+        guesses = _suggestions(path)
+        hint = f"did you mean {' or '.join(map(repr, guesses))}?" if guesses else f"allowed here: {', '.join(known)}"
         if " " in key.strip():
             # `{note: a, b}` makes ' b' a key: the comma ended the value
             hint = "a comma inside {...} ends the value before it; put such text in quotes, e.g. note: \"a, b\""
@@ -84,37 +137,80 @@ def _report(source: Source, report: Report, path: PathKey, err: Any) -> None:
     if kind == "missing":
         key = str(path[-1])
         report.error("TG012", source.pos(path[:-1]), f"{_path_text(path[:-1]) or 'the document'} needs the key {key!r}",
-                     hint=_hint_for(path), path=where)
+                     hint=_hint_for(path, missing=True), path=where)
         return
     value = err.get("input")
     if kind in ("model_type", "model_attributes_type", "dict_type") and path == ():
         message = f"a topology must be a mapping with a 'nodes:' section, not {_describe(value)}"
+    elif kind == "model_type":
+        # pydantic names its class ("instance of InterfaceDoc"); say what the file may hold instead
+        wanted = _SHAPES.get(str(err.get("ctx", {}).get("class_name")), "a mapping")
+        message = f"{where} must be {wanted}, not {_describe(value)}"
     else:
         message = f"{where}: {err['msg'].rstrip('.')}, got {_describe(value)}"
-    report.error("TG011", source.pos(path), message, hint=_hint_for(path), path=where)
+    hint: str | None = _hint_for(path)
+    if kind in ("int_type", "bool_type") and isinstance(value, str) and _unquoted_fits(kind, value):
+        hint = "write it without quotes"
+    report.error("TG011", source.pos(_written(source, path)), message, hint=hint, path=where)
 
 
-def _hint_for(path: PathKey) -> str | None:
-    """A short example of what belongs at `path`."""
-    names = [s for s in path if isinstance(s, str)]
-    last = names[-1] if names else ""
-    examples = {
-        "nodes": "nodes:\n    red: {interfaces: {veth-red: 192.168.15.1/24}}",
-        "links": "links:\n    - [red:veth-red, blue:veth-blue]",
-        "interfaces": "interfaces: {veth-red: 192.168.15.1/24}",
-        "bridges": "bridges: {v-net-0: 192.168.15.5/24}",
-        "address": "address: 192.168.15.1/24  (or a list of addresses)",
-        "routes": "routes:\n    - {to: default, via: 192.168.15.5}",
-        "nat": "nat:\n    - {masquerade: 192.168.15.0/24, out: eth0}",
-        "port_forwards": "port_forwards:\n    - {proto: tcp, port: 80, to: 192.168.15.2:80}",
-        "expect": "expect:\n    - {from: red, to: blue}",
-        "kind": "kind: namespace | host | external",
-        "rp_filter": "rp_filter: disabled | loose | strict",
-        "proto": "proto: tcp | udp  (icmp too, in expectations)",
-        "forwarding": "forwarding: true",
-        "reach": "reach: false  (when the author expects a failure)",
-    }
-    for name in reversed(names):
-        if name in examples and name not in _KEYED - {last}:
-            return "write it like: " + examples[name]
-    return None
+def _unquoted_fits(kind: str, text: str) -> bool:
+    """Whether `text` would have been the right type had it not been quoted."""
+    if kind == "int_type":
+        return text.strip().isdigit()
+    return text.strip().lower() in ("true", "false")
+
+
+_SHAPES = {
+    "NodeDoc": "a mapping of kind, forwarding, interfaces, bridges, routes, nat, port_forwards",
+    "InterfaceDoc": "an address in CIDR form, a list of addresses, or a mapping of address, mtu, mac, up",
+    "RouteDoc": "a mapping of to, via, dev, metric",
+    "NatDoc": "a mapping of masquerade and out",
+    "PortForwardDoc": "a mapping of proto, port, to, in",
+    "ExpectDoc": "a mapping of from, to, proto, port, reach, note",
+}
+
+_EXAMPLES = {
+    "nodes": "nodes:\n    red: {interfaces: {veth-red: 192.168.15.1/24}}",
+    "links": "links:\n    - [red:veth-red, blue:veth-blue]",
+    "interfaces": "interfaces: {veth-red: 192.168.15.1/24}",
+    "bridges": "bridges: {v-net-0: 192.168.15.5/24}",
+    "address": "address: 192.168.15.1/24  (or a list of addresses)",
+    "routes": "routes:\n    - {to: default, via: 192.168.15.5}",
+    "nat": "nat:\n    - {masquerade: 192.168.15.0/24, out: eth0}",
+    "port_forwards": "port_forwards:\n    - {proto: tcp, port: 80, to: 192.168.15.2:80}",
+    "expect": "expect:\n    - {from: red, to: blue}",
+    "kind": "kind: namespace | host | external",
+    "rp_filter": "rp_filter: disabled | loose | strict",
+    "proto": "proto: tcp | udp",
+    "forwarding": "forwarding: true",
+    "up": "up: false",
+    "reach": "reach: false  (when the author expects a failure)",
+}
+# the example for one entry of a keyed mapping (a node, an interface) named by the user
+_ENTRY_EXAMPLES = {
+    "nodes": "red: {interfaces: {veth-red: 192.168.15.1/24}}",
+    "interfaces": "veth-red: 192.168.15.1/24  (or {address: 192.168.15.1/24, mtu: 1500})",
+    "bridges": "v-net-0: 192.168.15.5/24  (or leave it empty: v-net-0: {})",
+}
+
+
+def _hint_for(path: PathKey, *, missing: bool = False) -> str | None:
+    """A short example of what belongs at `path` — only about that very place, not a distant parent."""
+    if missing:
+        # a missing key: its own example if it has one, else the example of the entry that lacks it
+        if path and str(path[-1]) in _EXAMPLES:
+            return "write it like: " + _EXAMPLES[str(path[-1])]
+        path = path[:-1]
+    if not path:
+        return None
+    last = path[-1]
+    parent = path[-2] if len(path) > 1 else None
+    if isinstance(last, int):  # an entry of a list: show the list's example
+        name = parent if isinstance(parent, str) else (path[-3] if len(path) > 2 else None)
+        return "write it like: " + _EXAMPLES[name] if name in _EXAMPLES else None
+    if last == "proto" and path[0] == "expect":
+        return "write it like: proto: icmp | tcp"
+    if parent in _ENTRY_EXAMPLES:
+        return "write it like: " + _ENTRY_EXAMPLES[str(parent)]
+    return "write it like: " + _EXAMPLES[last] if last in _EXAMPLES else None

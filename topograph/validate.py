@@ -6,7 +6,18 @@ import networkx as nx
 
 from topograph import graph as tg
 from topograph.diagnostics import Pos, Report
-from topograph.model import LOOPBACK, Interface, IPAddress, IPNetwork, Node, Topology
+from topograph.model import (
+    LOOPBACK,
+    Interface,
+    IPAddress,
+    IPNetwork,
+    Masquerade,
+    Node,
+    NodeKind,
+    PortForward,
+    Route,
+    Topology,
+)
 
 
 def _pos(topology: Topology, *candidates: Pos | None) -> Pos:
@@ -23,21 +34,39 @@ def check_addresses(topology: Topology, segments: tuple[tg.Segment, ...], report
             for a in itf.addresses:
                 first = seen.get(a.ip)
                 if first is not None:
-                    report.error("TG202", _pos(topology, itf.pos), f"address {a.ip} is assigned to {itf.label} and to {first.label}",
+                    report.error("TG202", _pos(topology, itf.pos),
+                                 f"address {a.ip} is assigned to {itf.label} and to {first.label}",
                                  hint="every address must be unique in the lab; pick another host address")
                 else:
                     seen[a.ip] = itf
                 if itf.bridge is not None:
                     report.warning("TG500", _pos(topology, itf.pos),
-                                   f"{itf.label} is a port of bridge {itf.bridge!r}; an address on a port is not how a bridge is reached",
+                                   f"{itf.label} is a port of bridge {itf.bridge!r}; "
+                                   "an address on a port is not how a bridge is reached",
                                    hint=f"put the address on the bridge {itf.bridge!r} instead")
             if itf.addresses and not itf.up:
                 report.warning("TG504", _pos(topology, itf.pos), f"{itf.label} has addresses but is configured down",
                                hint="its addresses and connected routes stay unusable; drop 'up: false' or the addresses")
 
+    # an interface numbered out of the wrong subnet is reported once, as TG204 on its segment;
+    # only each segment's main subnets take part in the TG203 comparison between segments
     owner: dict[IPNetwork, tg.Segment] = {}
     for seg in segments:
-        for net in seg.subnets:
+        mains = []
+        for family in (4, 6):
+            nets = [n for n in seg.subnets if n.version == family]
+            if not nets:
+                continue
+            base = _main_subnet(seg, nets)
+            mains.append(base)
+            for net in nets:
+                if net != base:
+                    odd = _first_with(seg, net)
+                    report.error("TG204", _pos(topology, odd.pos if odd else None),
+                                 f"{odd.label if odd else seg.name} uses {net}, but its L2 segment ({seg.name}) "
+                                 f"already uses {base}",
+                                 hint=f"interfaces on one veth pair or bridge share one subnet; use an address in {base}")
+        for net in mains:
             for other_net, other in owner.items():
                 if other is not seg and net.version == other_net.version and net.overlaps(other_net):
                     same = "the same subnet" if net == other_net else f"overlapping subnets {net} and {other_net}"
@@ -46,15 +75,20 @@ def check_addresses(topology: Topology, segments: tuple[tg.Segment, ...], report
                                  f"{same} on two L2 segments: {seg.name} and {other.name}",
                                  hint="give each veth pair or bridge a subnet of its own, or join them on one bridge")
             owner.setdefault(net, seg)
-        for family in (4, 6):
-            nets = [n for n in seg.subnets if n.version == family]
-            if len(nets) > 1:
-                base = nets[0]
-                for net in nets[1:]:
-                    odd = _first_with(seg, net)
-                    report.error("TG204", _pos(topology, odd.pos if odd else None),
-                                 f"{odd.label if odd else seg.name} uses {net}, but its L2 segment ({seg.name}) already uses {base}",
-                                 hint=f"interfaces on one veth pair or bridge share one subnet; use an address in {base}")
+
+
+def _main_subnet(seg: tg.Segment, nets: list[IPNetwork]) -> IPNetwork:
+    """The subnet the segment is meant to have: the bridge's own, else the one most interfaces use."""
+    for br in seg.bridges:
+        for a in br.addresses:
+            if a.network in nets:
+                return a.network
+    def weight(net: IPNetwork) -> tuple[int, tuple[int, int]]:
+        users = [i for i in seg.interfaces if any(a.network == net for a in i.addresses)]
+        first = min(((i.pos.line, i.pos.col) for i in users if i.pos is not None), default=(0, 0))
+        return (-len(users), first)  # most used, then first written
+
+    return min(nets, key=weight)
 
 
 def _first_with(seg: tg.Segment, net: IPNetwork) -> Interface | None:
@@ -65,14 +99,16 @@ def check_segments(topology: Topology, g: nx.MultiGraph, segments: tuple[tg.Segm
     for link in topology.links:
         a, b = (topology.interface(*e.key) for e in link.ends)
         if a.mtu is not None and b.mtu is not None and a.mtu != b.mtu:
-            report.warning("TG505", _pos(topology, link.pos), f"MTU differs across the veth pair {a.label} ({a.mtu}) and {b.label} ({b.mtu})",
+            report.warning("TG505", _pos(topology, link.pos),
+                           f"MTU differs across the veth pair {a.label} ({a.mtu}) and {b.label} ({b.mtu})",
                            hint="set the same MTU on both ends, or large packets will be dropped one way")
     for seg in segments:
         macs: dict[str, Interface] = {}
         for itf in seg.interfaces:
             if itf.mac:
                 if itf.mac in macs:
-                    report.warning("TG507", _pos(topology, itf.pos), f"{itf.label} and {macs[itf.mac].label} share MAC {itf.mac} on one L2 segment",
+                    report.warning("TG507", _pos(topology, itf.pos),
+                                   f"{itf.label} and {macs[itf.mac].label} share MAC {itf.mac} on one L2 segment",
                                    hint="give each interface its own MAC, or leave 'mac' out")
                 macs.setdefault(itf.mac, itf)
     for node in topology.nodes:
@@ -92,16 +128,21 @@ def connected(node: Node) -> list[tuple[Interface, IPNetwork]]:
     return [(i, a.network) for i in node.interfaces if i.up for a in i.addresses]
 
 
+def _dest(route: Route) -> str:
+    return "default" if route.is_default else str(route.to)
+
+
 def check_routes(topology: Topology, report: Report) -> None:
     for node in topology.nodes:
-        nets = connected(node)
         own = {a.ip for a in node.addresses}
         seen: dict[tuple[IPNetwork, int], int] = {}
         for index, route in enumerate(node.routes):
             pos = _pos(topology, route.pos, node.pos)
             key = (route.to, route.metric or 0)
             if key in seen:
-                report.error("TG304", pos, f"{node.name} has two routes to {route.to} with metric {key[1]} (routes[{seen[key]}] and routes[{index}])",
+                what = "two default routes" if route.is_default else f"two routes to {route.to}"
+                report.error("TG304", pos,
+                             f"{node.name} has {what} with metric {key[1]} (routes[{seen[key]}] and routes[{index}])",
                              hint="the kernel refuses the second one; remove it or give it another 'metric'")
             seen.setdefault(key, index)
             if route.via is None:
@@ -112,32 +153,54 @@ def check_routes(topology: Topology, report: Report) -> None:
                 continue
             if route.via.is_link_local and route.dev is not None:
                 continue
-            candidates = [(i, n) for i, n in nets if route.dev is None or i.name == route.dev]
-            if not any(route.via in n for _, n in candidates):
-                subnets = ", ".join(sorted({str(n) for i, n in nets if i.name != LOOPBACK and n.version == route.via.version}))
-                out = f" out of {route.dev}" if route.dev else ""
-                report.error("TG300", pos, f"gateway {route.via} of {node.name}'s route to {route.to}{out} is not on a connected subnet"
-                             + (f" (connected: {subnets})" if subnets else " (the node has no connected subnet of that family)"),
-                             hint="a gateway must be a neighbour's address on one of the node's own subnets")
+            _check_gateway(topology, node, route, pos, report)
+
+
+def _check_gateway(topology: Topology, node: Node, route: Route, pos: Pos, report: Report) -> None:
+    """TG300 unless the gateway is on a connected subnet (of `dev`, when the route names one)."""
+    assert route.via is not None
+    via = route.via
+    nets = connected(node)
+    if any(via in n for i, n in nets if route.dev is None or i.name == route.dev):
+        return
+    what = f"gateway {via} of {node.name}'s route to {_dest(route)}"
+    down = next((i for i in node.interfaces if not i.up and (route.dev is None or i.name == route.dev)
+                 and any(via in a.network for a in i.addresses)), None)
+    if down is not None:
+        report.error("TG300", pos, f"{what} is on {down.label}, which is configured down",
+                     hint=f"drop 'up: false' from {down.label}, or route through an interface that is up")
+        return
+    elsewhere = next((i for i, n in nets if via in n), None)
+    if elsewhere is not None:  # on a subnet of the node, but not of the interface the route names
+        report.error("TG300", pos, f"{what} out of {route.dev} is on {elsewhere.label}'s subnet, not on {route.dev}'s",
+                     hint=f"write dev: {elsewhere.name}, or leave 'dev' out")
+        return
+    subnets = ", ".join(sorted({str(n) for i, n in nets if i.name != LOOPBACK and n.version == via.version}))
+    known = f"connected: {subnets}" if subnets else f"the node has no connected IPv{via.version} subnet"
+    report.error("TG300", pos, f"{what} is not on a connected subnet ({known})",
+                 hint="a gateway must be a neighbour's address on one of the node's own subnets")
 
 
 def check_nat(topology: Topology, report: Report) -> None:
     for node in topology.nodes:
-        rules = [*node.nat, *node.port_forwards]
+        rules: list[Masquerade | PortForward] = [*node.nat, *node.port_forwards]
         if rules and not node.forwarding:
             first = _pos(topology, rules[0].pos, node.pos)
             report.error("TG302", first, f"{node.name} has NAT or port-forward rules but does not forward packets",
                          hint=f"add 'forwarding: true' to node {node.name!r}")
         for m in node.nat:
             out = node.interface(m.out)
-            if out is not None and not any(a.version == m.source.version for a in out.addresses) and node.kind.value != "external":
-                if node.kind.value == "host" and out.name not in {e.interface for l in topology.links for e in l.ends}:
+            family = m.source.version
+            if out is not None and not any(a.version == family for a in out.addresses) and node.kind is not NodeKind.EXTERNAL:
+                if node.kind is NodeKind.HOST and out.key not in {e.key for link in topology.links for e in link.ends}:
                     continue  # an existing host interface whose address the lab does not manage
-                report.error("TG305", _pos(topology, m.pos), f"masquerade out of {node.name}:{m.out}, which has no IPv{m.source.version} address",
+                report.error("TG305", _pos(topology, m.pos),
+                             f"masquerade out of {node.name}:{m.out}, which has no IPv{family} address",
                              hint=f"MASQUERADE rewrites the source to {m.out}'s address; give {m.out} one")
         for f in node.port_forwards:
             if topology.owner_of(f.to_address) is None:
-                report.error("TG303", _pos(topology, f.pos), f"port forward {f.proto}/{f.port} on {node.name} goes to {f.to_address}, which no node has",
+                report.error("TG303", _pos(topology, f.pos),
+                             f"port forward {f.proto}/{f.port} on {node.name} goes to {f.to_address}, which no node has",
                              hint="forward to an address of one of the lab's interfaces")
 
 

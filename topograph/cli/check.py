@@ -7,6 +7,7 @@ import sys
 import click
 
 from topograph.cli.common import echo_diagnostics, topology_argument
+from topograph.diagnostics import render_json
 from topograph.pipeline import check_file
 
 
@@ -20,10 +21,16 @@ def command(file: str, as_json: bool, strict: bool) -> None:
     Exit status: 0 clean (warnings allowed), 1 errors (or warnings with --strict).
     """
     result = check_file(file)
-    echo_diagnostics(result, as_json)
+    failed = not result.ok or (strict and len(result.report) > 0)
+    if as_json:
+        click.echo(render_json(result.report, ok=not failed))
+    else:
+        echo_diagnostics(result, as_json)
     if not as_json and result.ok and result.topology is not None:
         t = result.topology
-        click.echo(f"{file}: lab {t.name!r} is valid: {len(t.nodes)} nodes, {len(t.links)} links, "
-                   f"{len(t.expectations)} expectations", err=True)
-    failed = not result.ok or (strict and len(result.report) > 0)
+        if failed:  # only warnings, but --strict makes them count
+            click.echo(f"{file}: lab {t.name!r} fails --strict: warnings count as errors", err=True)
+        else:
+            click.echo(f"{file}: lab {t.name!r} is valid: {len(t.nodes)} nodes, {len(t.links)} links, "
+                       f"{len(t.expectations)} expectations", err=True)
     sys.exit(1 if failed else 0)

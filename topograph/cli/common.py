@@ -9,7 +9,8 @@ import click
 from topograph.diagnostics import render_json, render_text
 from topograph.pipeline import Checked, check_file
 
-topology_argument = click.argument("file", type=click.Path(dir_okay=False, path_type=str))
+# no exists/dir_okay checks here: the loader reports an unreadable path as TG000, in text or --json
+topology_argument = click.argument("file", type=click.Path(path_type=str))
 
 
 def load_or_exit(file: str, *, show_warnings: bool = True) -> Checked:
