@@ -16,11 +16,10 @@ from tests.conftest import ROOT, SAMPLES
 from topograph import graph as tg
 from topograph.model import LOOPBACK
 from topograph.pipeline import Checked, check_file, check_text
-from topograph.render import Options, to_dot
-from topograph.render import style
+from topograph.render import Options, style, to_dot
 
 sys.path.insert(0, str(ROOT / "benchmarks"))
-from labs import star  # noqa: E402
+from labs import star
 
 GOLDEN = ROOT / "tests" / "golden" / "render"
 

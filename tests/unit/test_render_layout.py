@@ -9,7 +9,7 @@ from topograph.pipeline import check_file, check_text
 from topograph.render.layout import GRID_MIN, HEAD, plan
 
 sys.path.insert(0, str(ROOT / "benchmarks"))
-from labs import star  # noqa: E402
+from labs import star
 
 
 def test_uplinks_are_on_the_left_and_namespaces_on_the_right() -> None:

@@ -82,8 +82,9 @@ def _boxes(dot: graphviz.Digraph, topology: Topology, g: nx.MultiGraph, layout: 
             dot.node(node.name, f"<{labels.node_label(node, with_routes, inbound)}>")
             continue
         # a node and the bridges it holds share a cluster: the switches are visibly inside their holder
-        with dot.subgraph(name=f"cluster_{node.name}") as c:
-            c.attr(label="", style="rounded,dashed", color=style.CLUSTER, penwidth="1.2", margin="10")
+        with dot.subgraph(name=f"cluster_node_{node.name}") as c:
+            c.attr(label=f"{node.name} and its bridges", labeljust="l", fontsize="10", fontcolor=style.MUTED,
+                   style="rounded,dashed", color=style.CLUSTER, penwidth="1.2", margin="10")
             c.node(node.name, f"<{labels.node_label(node, with_routes, inbound)}>")
             for br in node.bridges:
                 vid = bridge_vertex(node.name, br.name)
@@ -119,6 +120,7 @@ def _edge(dot: graphviz.Digraph, edge: Edge, subnets: dict[int, tuple[IPNetwork,
 
 def _grid(dot: graphviz.Digraph, topology: Topology, grid: Grid, index: int, with_routes: bool) -> None:
     """Leaves of a big segment as a grid: invisible edges put column c+1 one rank after column c."""
+    inbound = _inbound_forwards(topology)
     holder, bridge = grid.bridge.split("/", 1)
     peers = {}
     for link in topology.links:
@@ -131,7 +133,7 @@ def _grid(dot: graphviz.Digraph, topology: Topology, grid: Grid, index: int, wit
         c.attr(label=f"{len(grid.leaves)} namespaces on bridge {bridge} of {holder}", labeljust="l",
                style="rounded", color=style.BRIDGE.border, fontcolor=style.BRIDGE.border, fontsize="12", margin="12")
         for leaf in grid.leaves:
-            c.node(leaf, f"<{labels.leaf_label(topology.node(leaf), peers[leaf], with_routes)}>")
+            c.node(leaf, f"<{labels.leaf_label(topology.node(leaf), peers[leaf], with_routes, inbound)}>")
     middle = columns[0][len(columns[0]) // 2]
     dot.edge(f"{grid.bridge}:_grid:e", f"{middle}:{HEAD}:w", lhead=name, color=style.BRIDGE.border, penwidth="3")
     for leaf in columns[0]:

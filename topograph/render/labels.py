@@ -123,12 +123,12 @@ def bridge_label(holder: str, bridge: Interface, ports: Sequence[Interface], sub
     return table(rows, style.BRIDGE, border=2)
 
 
-def leaf_label(node: Node, peer: str, with_routes: bool) -> str:
+def leaf_label(node: Node, peer: str, with_routes: bool, inbound: Mapping[tuple[str, str], Sequence[str]]) -> str:
     """A small box for a namespace packed into a grid: name, its one interface and the bridge port it plugs into."""
     look = style.LOOKS[node.kind]
     itf = next(i for i in node.interfaces if i.name != LOOPBACK)
     rows = [row(f"<B>{esc(node.name)}</B>", port=HEAD, bg=None if look.style == "rounded" else look.header, align="CENTER"),
-            row(interface_text(itf, len(itf.name)), port=itf.name),
+            row(interface_text(itf, len(itf.name), inbound.get(itf.key, ())), port=itf.name),
             row(mono(f"↔ {peer}", size=style.SMALL, color=style.MUTED))]
     if with_routes and node.routes:
         rows.append(row("<BR ALIGN=\"LEFT\"/>".join(mono(str(r), size=style.SMALL) for r in node.routes)

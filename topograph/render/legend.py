@@ -18,6 +18,7 @@ def _line(text: str, sample: str, color: str) -> str:
 
 
 def legend() -> str:
+    """One row: graphviz stretches a nested table narrower than its column, so two rows would not stay compact."""
     cells = [
         _swatch("namespace", style.LOOKS[NodeKind.NAMESPACE]),
         _swatch("host", style.LOOKS[NodeKind.HOST]),
@@ -26,11 +27,11 @@ def legend() -> str:
         _swatch(f'<FONT COLOR="{style.GATEWAY}"><B>⇄ gateway</B></FONT> (forwarding)',
                 style.LOOKS[NodeKind.NAMESPACE], color=style.GATEWAY, border=2),
         _line("veth link", "───", style.LINK),
-        _line("uplink (exists already)", "- - -", style.UPLINK),
-        _line("NAT and port forwards", "MASQUERADE ◀ DNAT", style.NAT),
+        _line("uplink (exists)", "- - -", style.UPLINK),
+        _line("NAT", "MASQUERADE ◀ DNAT", style.NAT),
         _line("subnet", "10.0.0.0/24", style.SUBNET),
     ]
-    return ('<TABLE BORDER="0" CELLSPACING="6" CELLPADDING="0"><TR>'
+    return ('<TABLE BORDER="0" CELLSPACING="5" CELLPADDING="0"><TR>'
             f'<TD>{small("<B>legend</B>", style.TEXT)}</TD>' + "".join(cells) + "</TR></TABLE>")
 
 
