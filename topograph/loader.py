@@ -137,6 +137,7 @@ def _tag_text(tag: str) -> str:
     return "!!" + tag.removeprefix("tag:yaml.org,2002:") if tag.startswith("tag:yaml.org,2002:") else tag
 
 
+_NULL = "tag:yaml.org,2002:null"
 _TIMESTAMP = "tag:yaml.org,2002:timestamp"
 _NUMBERS = {"tag:yaml.org,2002:int", "tag:yaml.org,2002:float"}
 
@@ -150,7 +151,7 @@ def load_text(text: str, file: str, report: Report) -> Source | None:
         loader = _Loader(text)
         try:
             root = loader.get_single_node()
-            if root is None:
+            if root is None or (isinstance(root, yaml.ScalarNode) and root.tag == _NULL and not root.value):  # "---" alone
                 report.error("TG001", Pos(file, 1, 1), "the file is empty",
                              hint="a topology needs at least a 'nodes:' section")
                 return None

@@ -128,8 +128,9 @@ def _report(source: Source, report: Report, path: PathKey, err: Any) -> None:
         known = doc.known_keys(model)
         guesses = _suggestions(path)
         hint = f"did you mean {' or '.join(map(repr, guesses))}?" if guesses else f"allowed here: {', '.join(known)}"
-        if " " in key.strip():
-            # `{note: a, b}` makes ' b' a key: the comma ended the value
+        bare = path in source.values and _value_at(source.data, path) is None
+        if " " in key.strip() or (bare and not guesses):
+            # `{note: a, b}` makes 'b' a key without a value: the comma ended the value
             hint = "a comma inside {...} ends the value before it; put such text in quotes, e.g. note: \"a, b\""
         report.error("TG010", source.pos(path, key=True), f"unknown key {key!r} in {_path_text(parent) or 'the document'}",
                      hint=hint, path=where)
@@ -148,10 +149,10 @@ def _report(source: Source, report: Report, path: PathKey, err: Any) -> None:
         message = f"{where} must be {wanted}, not {_describe(value)}"
     else:
         message = f"{where}: {err['msg'].rstrip('.')}, got {_describe(value)}"
-    hint: str | None = _hint_for(path)
+    fix = _hint_for(path)
     if kind in ("int_type", "bool_type") and isinstance(value, str) and _unquoted_fits(kind, value):
-        hint = "write it without quotes"
-    report.error("TG011", source.pos(_written(source, path)), message, hint=hint, path=where)
+        fix = "write it without quotes"
+    report.error("TG011", source.pos(_written(source, path)), message, hint=fix, path=where)
 
 
 def _unquoted_fits(kind: str, text: str) -> bool:
@@ -193,6 +194,15 @@ _ENTRY_EXAMPLES = {
     "interfaces": "veth-red: 192.168.15.1/24  (or {address: 192.168.15.1/24, mtu: 1500})",
     "bridges": "v-net-0: 192.168.15.5/24  (or leave it empty: v-net-0: {})",
 }
+
+
+def _value_at(data: Any, path: PathKey) -> Any:
+    for step in path:
+        try:
+            data = data[step]
+        except (KeyError, IndexError, TypeError):
+            return None
+    return data
 
 
 def _hint_for(path: PathKey, *, missing: bool = False) -> str | None:
