@@ -97,6 +97,11 @@ def _sysctl_arg(value: Sysctl) -> str:
     return shlex.quote(f"{value.key}={value.value}")
 
 
+def _comment(value: Any) -> str:
+    """Text for a `#` comment: a newline would end the comment, so control characters are escaped."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(value))
+
+
 def _quote(value: Any) -> str:
     return shlex.quote(str(value))
 
@@ -107,7 +112,7 @@ def environment() -> jinja2.Environment:
                              trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True, autoescape=False)
     env.filters.update(q=_quote, route_to=_route_to, heredoc_end=_heredoc_end, nft_ruleset=nft_ruleset,
                        iptables_restore=iptables_restore, dirname=posixpath.dirname,
-                       describe_rules=_describe_rules, sysctl_arg=_sysctl_arg)
+                       describe_rules=_describe_rules, sysctl_arg=_sysctl_arg, comment=_comment)
     return env
 
 

@@ -18,6 +18,7 @@ import secrets
 import shutil
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -116,8 +117,15 @@ class Sandbox:
 
     # -- running things -----------------------------------------------------------------------
     def script(self, text: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
-        """Run a bash script (e.g. a compiled setup script), capturing its output."""
-        return subprocess.run(["bash", "-s"], input=text, capture_output=True, text=True, timeout=timeout, check=False)
+        """Run a bash script (e.g. a compiled setup script) from a file, capturing its output.
+
+        From a file, not `bash -s`: a command reading stdin would otherwise eat the rest of the script.
+        """
+        with tempfile.NamedTemporaryFile("w", prefix=self.prefix, suffix=".sh") as f:
+            f.write(text)
+            f.flush()
+            return subprocess.run(["bash", f.name], stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                                  timeout=timeout, check=False)
 
     def exec(self, netns: str, *argv: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:
         self._mine(netns)

@@ -1,0 +1,212 @@
+"""`topograph compile`: golden scripts for every sample and mode, the CLI contract, and injection-proof quoting."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import shutil
+import stat
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from tests.conftest import ROOT, SAMPLES
+from topograph import compile as renderer
+from topograph.cli import main
+from topograph.model import Proto
+from topograph.plan import (
+    AddAddress,
+    AddRoute,
+    CreateBridge,
+    CreateNetns,
+    CreateVeth,
+    DnatRule,
+    EnslavePort,
+    LinkUp,
+    LoadNftables,
+    LoopbackUp,
+    MasqueradeRule,
+    Plan,
+    SetMac,
+    SetMtu,
+    SetSysctls,
+    Sysctl,
+    VethEnd,
+)
+
+GOLDEN = ROOT / "tests" / "golden" / "compile"
+HOSTILE = GOLDEN / "hostile"
+SEED = ROOT / "samples" / "06-port-forward.yml"
+PREFIX = "sb-"
+
+#: (golden file name, extra compile arguments)
+MODES: list[tuple[str, list[str]]] = [
+    ("setup.sh", []),
+    ("teardown.sh", ["--teardown"]),
+    ("sandbox-setup.sh", ["--sandbox", PREFIX]),
+    ("sandbox-teardown.sh", ["--teardown", "--sandbox", PREFIX]),
+]
+
+
+def compile_cli(monkeypatch: pytest.MonkeyPatch, path: Path, *args: str) -> tuple[int, str, str]:
+    """Run `topograph compile` from the file's folder, so messages hold a stable relative path."""
+    monkeypatch.chdir(path.parent)
+    result = CliRunner().invoke(main, ["compile", *args, path.name])
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    return result.exit_code, result.stdout, result.stderr
+
+
+@pytest.mark.parametrize("mode", MODES, ids=[m[0] for m in MODES])
+@pytest.mark.parametrize("sample", SAMPLES, ids=lambda p: p.stem)
+def test_golden_script(sample: Path, mode: tuple[str, list[str]], golden: Callable[[Path, str], None],
+                       monkeypatch: pytest.MonkeyPatch) -> None:
+    name, args = mode
+    code, out, err = compile_cli(monkeypatch, sample, *args)
+    assert code == 0, err
+    golden(GOLDEN / sample.stem / name, out)
+
+
+@pytest.mark.parametrize("mode", MODES, ids=[m[0] for m in MODES])
+def test_golden_seed_with_iptables(mode: tuple[str, list[str]], golden: Callable[[Path, str], None],
+                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    name, args = mode
+    code, out, err = compile_cli(monkeypatch, SEED, "--firewall", "iptables", *args)
+    assert code == 0, err
+    golden(GOLDEN / "06-port-forward-iptables" / name, out)
+
+
+@pytest.mark.skipif(shutil.which("bash") is None, reason="needs bash")
+@pytest.mark.parametrize("mode", MODES, ids=[m[0] for m in MODES])
+@pytest.mark.parametrize("sample", SAMPLES, ids=lambda p: p.stem)
+def test_scripts_are_valid_bash(sample: Path, mode: tuple[str, list[str]], monkeypatch: pytest.MonkeyPatch) -> None:
+    code, out, _ = compile_cli(monkeypatch, sample, *mode[1])
+    assert code == 0
+    done = subprocess.run(["bash", "-n"], input=out, capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+
+
+def test_same_file_same_bytes(monkeypatch: pytest.MonkeyPatch) -> None:
+    first = compile_cli(monkeypatch, SEED, "--sandbox", "x-")
+    assert first == compile_cli(monkeypatch, SEED, "--sandbox", "x-")
+
+
+def test_hostile_names_are_rejected_before_a_byte_is_printed(golden: Callable[[Path, str], None],
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    code, out, err = compile_cli(monkeypatch, HOSTILE / "hostile.yml", "--sandbox", "x-")
+    assert code == 1
+    assert out == ""
+    assert "Traceback" not in err
+    golden(HOSTILE / "hostile.log", err)
+
+
+@pytest.mark.parametrize("args", [["--teardown"], ["--sandbox", "x-"], []])
+def test_invalid_file_prints_nothing_on_stdout(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, args: list[str]) -> None:
+    bad = tmp_path / "bad.yml"
+    bad.write_text(SEED.read_text().replace("via: 192.168.15.5}]", "via: 10.9.9.9}]", 1))
+    code, out, err = compile_cli(monkeypatch, bad, *args)
+    assert (code, out) == (1, "")
+    assert "bad.yml:" in err and "error[TG300]" in err
+
+
+def test_missing_file(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    code, out, err = compile_cli(monkeypatch, tmp_path / "nope.yml")
+    assert code == 1 and out == "" and "nope.yml" in err
+
+
+@pytest.mark.parametrize("prefix", ["", "a b", "x;reboot", "-x", "p" * 17])
+def test_bad_sandbox_prefix_is_a_usage_error(monkeypatch: pytest.MonkeyPatch, prefix: str) -> None:
+    code, out, err = compile_cli(monkeypatch, SEED, "--sandbox", prefix)
+    assert code == 2 and out == ""
+    assert "--sandbox" in err
+
+
+def test_unknown_firewall_is_a_usage_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    code, out, err = compile_cli(monkeypatch, SEED, "--firewall", "pf")
+    assert code == 2 and out == "" and "nftables" in err
+
+
+def test_warnings_go_to_stderr_and_the_script_still_prints(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    lab = tmp_path / "warn.yml"
+    lab.write_text("nodes:\n  a: {interfaces: {eth0: 10.0.0.1/24}}\n  b: {interfaces: {eth0: 10.0.0.2/24}}\n"
+                   "  c: {}\nlinks: [[a:eth0, b:eth0]]\n")
+    code, out, err = compile_cli(monkeypatch, lab)
+    assert code == 0 and out.startswith("#!/usr/bin/env bash\n")
+    assert "warning[TG501]" in err and "warning" not in out
+
+
+def test_templates_are_found_in_the_repository_for_editable_installs() -> None:
+    assert renderer.template_dir() == ROOT / "templates"
+    assert (renderer.template_dir() / "ops.sh.j2").is_file()
+
+
+def test_every_operation_kind_has_a_macro() -> None:
+    from topograph.plan import ops
+
+    kinds = {cls.KIND for cls in vars(ops).values() if isinstance(cls, type) and hasattr(cls, "KIND")}
+    text = (renderer.template_dir() / "ops.sh.j2").read_text()
+    missing = sorted(k for k in kinds if f"macro {k}(op)" not in text)
+    assert not missing
+
+
+# -- injection: a plan built by hand, bypassing validation, still cannot run a command -------------------
+
+EVIL = "x$(touch PWNED)`touch PWNED`;touch PWNED"
+
+
+def hostile_plan() -> Plan:
+    ns = "n'" + EVIL
+    table = "t\nTOPOGRAPH_EOF\ntouch PWNED\n"
+    ops = (
+        CreateNetns("red", ns),
+        LoopbackUp("red", ns),
+        SetSysctls("red", ns, (Sysctl(("net", "ipv4", "conf", EVIL, "rp_filter"), 1),
+                               Sysctl(("net", "bridge", "x;touch PWNED"), 0, optional=True))),
+        SetSysctls("host", None, (Sysctl(("net", "ipv4", "ip_forward"), 1),), save_to=EVIL + "/s"),
+        CreateBridge("red", ns, "br|touch PWNED"),
+        CreateVeth(VethEnd("red", ns, "a&touch PWNED"), VethEnd("blue", "b>PWNED", "c<PWNED"), 0),
+        SetMac("red", ns, "a&touch PWNED", "02:00:00:00:00:01;touch PWNED"),
+        SetMtu("red", ns, "a&touch PWNED", 1400),
+        EnslavePort("red", ns, "a&touch PWNED", "br|touch PWNED"),
+        AddAddress("red", ns, "a&touch PWNED", ipaddress.ip_interface("fd00::1/64")),
+        LinkUp("red", ns, "a&touch PWNED"),
+        AddRoute("red", ns, ipaddress.ip_network("0.0.0.0/0"), ipaddress.ip_address("10.0.0.1"), dev="\ntouch PWNED"),
+        LoadNftables("red", ns, table, (MasqueradeRule(ipaddress.ip_network("10.0.0.0/8"), "eth0"),),
+                     (DnatRule(Proto.TCP, 80, ipaddress.ip_address("10.0.0.2"), 8080, in_interface="eth0"),)),
+    )
+    return Plan(lab="lab$(touch PWNED)", source="x;touch PWNED.yml", prefix="p$(touch PWNED)", firewall="nftables",
+                operations=ops, notes=("note\ntouch PWNED",))
+
+
+def test_hostile_plan_golden(golden: Callable[[Path, str], None]) -> None:
+    golden(HOSTILE / "hand-made-plan.sh", renderer.render_setup(hostile_plan()))
+
+
+def _stub(bin_dir: Path, name: str, log: Path) -> None:
+    path = bin_dir / name
+    # one record per call: each argument NUL-terminated, then one more NUL
+    path.write_text(f'#!/bin/sh\nprintf "%s\\0" {name} "$@" >> "{log}"\nprintf "\\0" >> "{log}"\ncat >/dev/null\n')
+    path.chmod(path.stat().st_mode | stat.S_IEXEC)
+
+
+@pytest.mark.skipif(shutil.which("bash") is None, reason="needs bash")
+def test_hostile_plan_runs_no_injected_command(tmp_path: Path) -> None:
+    """The script runs against stub tools that only log their arguments: nothing else may happen."""
+    bin_dir, log = tmp_path / "bin", tmp_path / "calls.log"
+    bin_dir.mkdir()
+    for tool in ("ip", "sysctl", "nft"):
+        _stub(bin_dir, tool, log)
+    script = renderer.render_setup(hostile_plan()).replace('if [ "$EUID" -ne 0 ]', "if false")
+    env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}"}
+    (tmp_path / "setup.sh").write_text(script)
+    done = subprocess.run(["bash", "setup.sh"], stdin=subprocess.DEVNULL, capture_output=True, text=True, cwd=tmp_path,
+                          env=env, check=False)
+    assert done.returncode == 0, done.stderr
+    assert not (tmp_path / "PWNED").exists(), "an injected command ran"
+    calls = [record.split("\0") for record in log.read_text().split("\0\0") if record]
+    words = [w for call in calls for w in call]
+    assert "n'" + EVIL in words and "a&touch PWNED" in words and "br|touch PWNED" in words
+    assert "02:00:00:00:00:01;touch PWNED" in words and "\ntouch PWNED" in words
