@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import shutil
 import struct
+import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
-from tests.conftest import SAMPLES
+from tests.conftest import ROOT, SAMPLES
 from topograph.cli import main
 from topograph.pipeline import check_file
+
+sys.path.insert(0, str(ROOT / "benchmarks"))
+from labs import star
 
 pytestmark = pytest.mark.skipif(shutil.which("dot") is None, reason="graphviz 'dot' is not installed")
 
@@ -49,3 +53,16 @@ def test_png_is_a_png_of_a_readable_size(sample: Path, tmp_path: Path) -> None:
     assert data[12:16] == b"IHDR"
     width, height = struct.unpack(">II", data[16:24])
     assert 400 <= width <= 8000 and 150 <= height <= 8000, (width, height)
+
+
+def test_gridded_star_svg_names_every_namespace_address_and_port(tmp_path: Path) -> None:
+    lab = tmp_path / "star.yml"
+    lab.write_text(star(40))
+    out = tmp_path / "star.svg"
+    render(lab, out)
+    text = "\n".join("".join(t.itertext()) for t in ET.parse(out).getroot().iter(f"{SVG}text")).replace("\xa0", " ")
+    assert "40 namespaces on bridge br0 of host" in text
+    for i in range(40):
+        assert f"ns{i}" in text.split()
+        assert f"10.0.0.{i + 2}/16" in text
+        assert f"br0:p{i}" in text

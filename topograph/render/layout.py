@@ -143,9 +143,10 @@ def _grids(topology: Topology, edges: list[Edge], depth: dict[str, int], grid_mi
         node = e.head.vertex
         if "/" in e.tail.vertex and "/" not in node and depth[node] > depth[e.tail.vertex] and is_leaf(topology.node(node)):
             leaves.setdefault(e.tail.vertex, []).append(node)
-    grids = []
-    for bridge, names in leaves.items():
-        if len(names) >= grid_min:
-            columns = max(1, round(math.sqrt(len(names) / LEAF_ASPECT)))
-            grids.append(Grid(bridge, tuple(names), columns))
+    big = {bridge: names for bridge, names in leaves.items() if len(names) >= grid_min}
+    # grids at the same depth stack vertically, so size columns for all of them together: the stack
+    # comes out roughly square instead of a tall strip of narrow grids
+    total = sum(len(names) for names in big.values())
+    width = max(1, round(math.sqrt(total / LEAF_ASPECT)))
+    grids = [Grid(bridge, tuple(names), min(width, len(names))) for bridge, names in big.items()]
     return tuple(sorted(grids, key=lambda g: g.bridge))
