@@ -1,0 +1,97 @@
+"""The networkx graph: vertices and edges, and L2 segments for veth pairs and bridge domains."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.conftest import SAMPLES
+from topograph import graph as tg
+from topograph.pipeline import check_file, check_text
+
+SEED = SAMPLES[0].parent / "06-port-forward.yml"
+
+
+def seed_graph() -> tg.nx.MultiGraph:
+    result = check_file(SEED)
+    assert result.ok and result.graph is not None
+    return result.graph
+
+
+def labels(seg: tg.Segment) -> list[str]:
+    return [i.label for i in seg.interfaces]
+
+
+def test_vertices_and_edges() -> None:
+    g = seed_graph()
+    assert g.graph["name"] == "seed"
+    assert g.nodes[tg.node_id("red")]["kind"] == "node"
+    assert g.nodes[tg.interface_id("host", "v-net-0")]["kind"] == "bridge"
+    assert g.nodes[tg.interface_id("red", "veth-red")]["kind"] == "interface"
+    kinds = sorted(d["kind"] for _, _, d in g.edges(data=True))
+    # 5 nodes own 14 interfaces (loopback, the bridge and its 2 ports included); 4 veth pairs
+    assert kinds.count("has") == sum(1 for _, d in g.nodes(data=True) if d["kind"] != "node") == 14
+    assert kinds.count("port") == 2 and kinds.count("veth") == 4
+
+
+def test_segments_of_the_seed() -> None:
+    segs = tg.segments(seed_graph())
+    assert [labels(s) for s in segs] == [
+        ["blue:veth-blue", "host:v-net-0", "host:veth-blue-br", "host:veth-red-br", "red:veth-red"],
+        ["host:eth0", "lan:eth0"],
+        ["host:wan0", "internet:eth0"],
+    ]
+    bridge, pair, wan = segs
+    assert pair.name == "host:eth0 <-> lan:eth0" and not pair.bridges
+    assert bridge.name == "host:v-net-0" and [b.label for b in bridge.bridges] == ["host:v-net-0"]
+    # bridge ports carry no L3: the bridge and the namespaces' ends do
+    assert [i.label for i in bridge.addressed] == ["blue:veth-blue", "host:v-net-0", "red:veth-red"]
+    assert [str(n) for n in bridge.subnets] == ["192.168.15.0/24"]
+    assert [str(n) for n in wan.subnets] == ["203.0.113.0/24"]
+
+
+def test_loopback_is_in_no_segment() -> None:
+    segs = tg.segments(seed_graph())
+    assert all(i.name != "lo" for s in segs for i in s.interfaces)
+
+
+def test_a_bridge_without_ports_is_a_segment_of_its_own() -> None:
+    result = check_text("nodes: {a: {bridges: {br: 10.0.0.1/24}}}\n", "x.yml")
+    assert result.ok and result.graph is not None
+    (seg,) = tg.segments(result.graph)
+    assert labels(seg) == ["a:br"] and seg.name == "a:br"
+
+
+def test_two_bridges_joined_by_a_veth_pair_are_one_segment() -> None:
+    result = check_text(
+        "nodes:\n  s1: {bridges: {br1: 10.0.0.1/24}}\n  s2: {bridges: {br2: 10.0.0.2/24}}\n"
+        "  a: {interfaces: {e: 10.0.0.3/24}}\n"
+        "links: [[br1:p-s2, br2:p-s1], [a:e, br1:pa], [s1:up, s2:down]]\n", "x.yml")
+    assert result.graph is not None, [d.render() for d in result.report]
+    segs = tg.segments(result.graph)
+    joined = next(s for s in segs if s.bridges)
+    assert sorted(b.label for b in joined.bridges) == ["s1:br1", "s2:br2"]
+    assert joined.name == "s1:br1, s2:br2"
+    assert labels(joined) == ["a:e", "s1:br1", "s1:p-s2", "s1:pa", "s2:br2", "s2:p-s1"]
+    assert ["s1:up", "s2:down"] in [labels(s) for s in segs]  # a veth pair beside the bridges, not into them
+
+
+def test_segments_are_deterministic() -> None:
+    g1, g2 = seed_graph(), seed_graph()
+    assert [labels(s) for s in tg.segments(g1)] == [labels(s) for s in tg.segments(g2)]
+
+
+def test_neighbours_and_link_of() -> None:
+    g = seed_graph()
+    assert tg.neighbours(g, "red") == ["blue", "host"]
+    assert tg.neighbours(g, "lan") == ["host"]
+    link = tg.link_of(g, "host", "eth0")
+    assert link is not None and str(link.b) == "lan:eth0" and link.external
+    assert tg.link_of(g, "host", "v-net-0") is None
+
+
+@pytest.mark.parametrize("sample", SAMPLES, ids=[s.stem for s in SAMPLES])
+def test_every_sample_interface_is_in_at_most_one_segment(sample: object) -> None:
+    result = check_file(str(sample))
+    assert result.graph is not None
+    seen: list[str] = [i.label for s in tg.segments(result.graph) for i in s.interfaces]
+    assert len(seen) == len(set(seen))

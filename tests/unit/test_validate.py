@@ -1,0 +1,245 @@
+"""Semantic checks, one by one: addresses, segments, routes, NAT, port forwards, expectations."""
+
+from __future__ import annotations
+
+import pytest
+
+from topograph.diagnostics import Diagnostic
+from topograph.pipeline import check_text
+
+PAIR = "links: [[a:e, b:e]]\n"
+
+
+def diags(text: str) -> list[Diagnostic]:
+    return list(check_text(text, "v.yml").report)
+
+
+def found(text: str) -> list[tuple[str, int]]:
+    return [(d.code, d.pos.line) for d in diags(text)]
+
+
+def test_a_clean_pair() -> None:
+    result = check_text("nodes:\n  a: {interfaces: {e: 10.0.0.1/24}}\n  b: {interfaces: {e: 10.0.0.2/24}}\n" + PAIR, "v.yml")
+    assert result.ok and not result.report.items and result.topology is not None and result.graph is not None
+
+
+# -- addresses and segments -------------------------------------------------------------------
+
+def test_same_address_twice() -> None:
+    (d,) = diags("nodes:\n  a: {interfaces: {e: 10.0.0.1/24}}\n  b: {interfaces: {e: 10.0.0.1/24}}\n" + PAIR)
+    assert (d.code, d.pos.line) == ("TG202", 3) and "b:e" in d.message and "a:e" in d.message
+
+
+def test_same_address_on_loopbacks() -> None:
+    out = found("nodes:\n  a: {interfaces: {lo: 10.9.9.9/32}}\n  b: {interfaces: {lo: 10.9.9.9/32}}\n")
+    assert out == [("TG501", 2), ("TG501", 3), ("TG202", 3)]
+
+
+def test_same_subnet_on_two_segments() -> None:
+    out = found("nodes:\n  h: {interfaces: {x: 10.0.0.1/24, y: 10.0.0.5/24}}\n  a: {interfaces: {e: 10.0.0.2/24}}\n"
+                "  b: {interfaces: {e: 10.0.0.6/24}}\nlinks: [[h:x, a:e], [h:y, b:e]]\n")
+    assert [c for c, _ in out] == ["TG203"]
+
+
+def test_overlapping_subnets_on_two_segments() -> None:
+    (d,) = diags("nodes:\n  h: {interfaces: {x: 10.0.0.1/24, y: 10.0.1.1/23}}\n  a: {interfaces: {e: 10.0.0.2/24}}\n"
+                 "  b: {interfaces: {e: 10.0.1.2/23}}\nlinks: [[h:x, a:e], [h:y, b:e]]\n")
+    assert d.code == "TG203" and "overlapping subnets 10.0.0.0/23 and 10.0.0.0/24" in d.message
+
+
+def test_v4_and_v6_never_overlap() -> None:
+    assert found("nodes:\n  a: {interfaces: {e: [10.0.0.1/24, 'fd00::1/64']}}\n"
+                 "  b: {interfaces: {e: [10.0.0.2/24, 'fd00::2/64']}}\n" + PAIR) == []
+
+
+def test_different_subnets_on_a_veth_pair() -> None:
+    (d,) = diags("nodes:\n  a: {interfaces: {e: 10.0.0.1/24}}\n  b: {interfaces: {e: 10.0.1.2/24}}\n" + PAIR)
+    assert (d.code, d.pos.line) == ("TG204", 3)  # the later one is the odd one out
+
+
+def test_different_subnets_on_a_bridge_blame_the_port_not_the_bridge() -> None:
+    out = diags("nodes:\n  s: {bridges: {br: 10.3.0.1/24}}\n  a: {interfaces: {e: 10.0.0.5/24}}\n"
+                "  b: {interfaces: {e: 10.3.0.2/24}}\nlinks: [[a:e, br:pa], [b:e, br:pb]]\n")
+    assert [(d.code, d.pos.line) for d in out] == [("TG204", 3)]
+    assert "a:e uses 10.0.0.0/24" in out[0].message and "already uses 10.3.0.0/24" in out[0].message
+
+
+def test_the_majority_subnet_wins_on_a_bridge_without_address() -> None:
+    out = diags("nodes:\n  s: {bridges: {br: null}}\n  a: {interfaces: {e: 10.9.0.1/24}}\n"
+                "  b: {interfaces: {e: 10.0.0.2/24}}\n  c: {interfaces: {e: 10.0.0.3/24}}\n"
+                "links: [[a:e, br:pa], [b:e, br:pb], [c:e, br:pc]]\n")
+    assert [(d.code, d.pos.line) for d in out] == [("TG204", 3)]
+
+
+def test_a_wrong_subnet_is_not_also_reported_as_a_clash_between_segments() -> None:
+    # b's address belongs to the other pair's subnet: one TG204, no TG203 cascade
+    out = found("nodes:\n  h: {interfaces: {x: 10.0.0.1/24, y: 10.0.1.1/24}}\n  a: {interfaces: {e: 10.0.0.2/24}}\n"
+                "  b: {interfaces: {e: 10.0.0.3/24}}\nlinks: [[h:x, a:e], [h:y, b:e]]\n")
+    assert out == [("TG204", 4)]
+
+
+def test_address_on_a_bridge_port_warns() -> None:
+    out = found("nodes:\n  s: {bridges: {br: 10.0.0.1/24}, interfaces: {pa: 10.0.0.9/24}}\n"
+                "  a: {interfaces: {e: 10.0.0.2/24}}\nlinks: [[a:e, br:pa]]\n")
+    assert out == [("TG500", 2)]
+
+
+def test_down_interface_with_address_warns() -> None:
+    out = found("nodes:\n  a: {interfaces: {e: {address: 10.0.0.1/24, up: false}}}\n  b: {interfaces: {e: 10.0.0.2/24}}\n"
+                + PAIR)
+    assert out == [("TG504", 2)]
+
+
+def test_mtu_mismatch_warns_once_per_link() -> None:
+    out = found("nodes:\n  a: {interfaces: {e: {address: 10.0.0.1/24, mtu: 1400}}}\n"
+                "  b: {interfaces: {e: {address: 10.0.0.2/24, mtu: 1500}}}\n" + PAIR)
+    assert out == [("TG505", 4)]
+
+
+def test_mtu_on_one_side_only_is_fine() -> None:
+    assert found("nodes:\n  a: {interfaces: {e: {address: 10.0.0.1/24, mtu: 1400}}}\n"
+                 "  b: {interfaces: {e: 10.0.0.2/24}}\n" + PAIR) == []
+
+
+def test_same_mac_on_one_segment_warns_but_not_across_segments() -> None:
+    mac = "'02:00:00:00:00:01'"
+    out = found(f"nodes:\n  a: {{interfaces: {{e: {{address: 10.0.0.1/24, mac: {mac}}}}}}}\n"
+                f"  b: {{interfaces: {{e: {{address: 10.0.0.2/24, mac: {mac}}}}}}}\n" + PAIR)
+    assert [c for c, _ in out] == ["TG507"]
+    out = found(f"nodes:\n  a: {{interfaces: {{e: {{address: 10.0.0.1/24, mac: {mac}}}, f: 10.0.1.1/24}}}}\n"
+                f"  b: {{interfaces: {{e: 10.0.0.2/24, f: {{address: 10.0.1.2/24, mac: {mac}}}}}}}\n"
+                "links: [[a:e, b:e], [a:f, b:f]]\n")
+    assert out == []
+
+
+def test_bridge_without_ports_and_node_without_links_warn() -> None:
+    out = found("nodes:\n  a: {interfaces: {e: 10.0.0.1/24}}\n  b: {interfaces: {e: 10.0.0.2/24}}\n"
+                "  s: {bridges: {br: 10.1.0.1/24}}\n" + PAIR)
+    assert out == [("TG501", 4), ("TG503", 4)]
+
+
+def test_a_single_node_lab_is_not_lonely() -> None:
+    assert found("nodes:\n  a: {interfaces: {lo: 10.0.0.1/32}}\n") == []
+
+
+# -- routes -------------------------------------------------------------------------------------
+
+BASE = "nodes:\n  a:\n    interfaces: {e: [10.0.0.1/24, 'fd00::1/64'], f: {address: 10.0.5.1/24, up: false}}\n"
+TAIL = "  b: {interfaces: {e: [10.0.0.2/24, 'fd00::2/64'], f: 10.0.5.2/24}}\nlinks: [[a:e, b:e], [a:f, b:f]]\n"
+
+
+def routes(*written: str) -> list[Diagnostic]:
+    return [d for d in diags(BASE + f"    routes: [{', '.join(written)}]\n" + TAIL) if d.code != "TG504"]
+
+
+@pytest.mark.parametrize("route", [
+    "{to: default, via: 10.0.0.2}",
+    "{to: default, via: 'fd00::2'}",
+    "{to: 10.9.0.0/16, via: 10.0.0.2, dev: e}",
+    "{to: 10.9.0.0/16, dev: e}",
+    "{to: 'fd00:9::/64', via: 'fe80::1', dev: e}",  # link-local gateways need only the interface
+])
+def test_good_routes(route: str) -> None:
+    assert routes(route) == []
+
+
+def test_gateway_off_subnet() -> None:
+    (d,) = routes("{to: default, via: 192.168.1.1}")
+    assert d.code == "TG300" and "route to default" in d.message and "connected: 10.0.0.0/24" in d.message
+
+
+def test_gateway_of_a_family_without_subnet() -> None:
+    (d,) = diags("nodes:\n  a: {interfaces: {e: 10.0.0.1/24}, routes: [{to: '::/0', via: 'fd00::9'}]}\n"
+                 "  b: {interfaces: {e: 10.0.0.2/24}}\n" + PAIR)
+    assert d.code == "TG300" and "no connected IPv6 subnet" in d.message
+
+
+def test_gateway_on_a_down_interface() -> None:
+    (d,) = routes("{to: default, via: 10.0.5.2}")
+    assert d.code == "TG300" and "a:f, which is configured down" in d.message
+
+
+def test_gateway_on_another_interface_than_dev() -> None:
+    (d,) = routes("{to: default, via: 10.0.0.2, dev: lo}")
+    assert d.code == "TG300" and "a:e's subnet, not on lo's" in d.message and d.hint == "write dev: e, or leave 'dev' out"
+
+
+def test_gateway_is_own_address() -> None:
+    (d,) = routes("{to: 10.9.0.0/16, via: 10.0.0.1}")
+    assert (d.code, d.is_error) == ("TG502", False)
+
+
+def test_duplicate_routes() -> None:
+    out = routes("{to: default, via: 10.0.0.2}", "{to: 0.0.0.0/0, dev: e}", "{to: default, via: 10.0.0.2, metric: 5}")
+    assert [d.code for d in out] == ["TG304"]
+    assert "two default routes with metric 0 (routes[0] and routes[1])" in out[0].message
+
+
+def test_v4_and_v6_defaults_are_not_duplicates() -> None:
+    assert routes("{to: default, via: 10.0.0.2}", "{to: default, via: 'fd00::2'}") == []
+
+
+# -- NAT and port forwards -------------------------------------------------------------------
+
+def nat(node: str, extra: str = "") -> list[tuple[str, int]]:
+    return found(f"nodes:\n  a: {node}\n  b: {{interfaces: {{e: 10.0.0.2/24}}}}\n{extra}" + PAIR)
+
+
+def test_nat_without_forwarding() -> None:
+    assert nat("{interfaces: {e: 10.0.0.1/24}, nat: [{masquerade: 10.0.0.0/24, out: e}]}") == [("TG302", 2)]
+
+
+def test_port_forward_without_forwarding_reported_once() -> None:
+    assert nat("{interfaces: {e: 10.0.0.1/24}, nat: [{masquerade: 10.0.0.0/24, out: e}], "
+               "port_forwards: [{port: 80, to: '10.0.0.2:80'}]}") == [("TG302", 2)]
+
+
+def test_port_forward_to_nobody() -> None:
+    assert nat("{forwarding: true, interfaces: {e: 10.0.0.1/24}, port_forwards: [{port: 80, to: '10.0.0.9:80'}]}") \
+        == [("TG303", 2)]
+
+
+def test_masquerade_out_of_an_interface_without_that_family() -> None:
+    assert nat("{forwarding: true, interfaces: {e: 10.0.0.1/24}, nat: [{masquerade: 'fd00::/64', out: e}]}") \
+        == [("TG305", 2)]
+
+
+def test_masquerade_out_of_an_unmanaged_host_interface_is_allowed() -> None:
+    # the host's real uplink: declared without address and in no link; lan:eth0 of the same name must not matter
+    out = found("nodes:\n  h: {kind: host, forwarding: true, interfaces: {eth0: null, e: 10.0.0.1/24},"
+                " nat: [{masquerade: 10.0.0.0/24, out: eth0}]}\n"
+                "  b: {interfaces: {e: 10.0.0.2/24}}\n  lan: {kind: external, interfaces: {eth0: 192.168.1.3/24}}\n"
+                "  g: {kind: external, interfaces: {eth1: 192.168.1.4/24}}\n"
+                "links: [[h:e, b:e], [lan:eth0, g:eth1]]\n")
+    assert out == []
+
+
+def test_masquerade_out_of_a_linked_host_interface_without_address() -> None:
+    out = found("nodes:\n  h: {kind: host, forwarding: true, interfaces: {eth0: null, e: 10.0.0.1/24},"
+                " nat: [{masquerade: 10.0.0.0/24, out: eth0}]}\n"
+                "  b: {interfaces: {e: 10.0.0.2/24}}\n  lan: {kind: external, interfaces: {eth0: 192.168.1.3/24}}\n"
+                "links: [[h:e, b:e], [h:eth0, lan:eth0]]\n")
+    assert out == [("TG305", 2)]
+
+
+# -- expectations ---------------------------------------------------------------------------
+
+def test_expectation_targets() -> None:
+    out = found("nodes:\n  a: {interfaces: {e: 10.0.0.1/24}}\n  b: {interfaces: {e: 10.0.0.2/24}}\n  c: {}\n" + PAIR +
+                "expect:\n  - {from: a, to: b}\n  - {from: a, to: 10.0.0.2}\n  - {from: a, to: 10.0.0.7}\n  - {from: a, to: c}\n")
+    assert [x for x in out if x[0] == "TG506"] == [("TG506", 9), ("TG506", 10)]
+
+
+# -- all at once -----------------------------------------------------------------------------
+
+def test_every_semantic_problem_is_reported_in_one_run() -> None:
+    out = found(
+        "nodes:\n"
+        "  a: {interfaces: {e: 10.0.0.1/24}, routes: [{to: default, via: 10.9.9.9}], nat: [{masquerade: 10.0.0.0/24, out: e}]}\n"
+        "  b: {interfaces: {e: 10.0.0.1/24}}\n"
+        "  c: {interfaces: {e: 10.0.0.3/24}}\n"
+        "  d: {interfaces: {e: 10.0.1.4/24}}\n"
+        "links: [[a:e, b:e], [c:e, d:e]]\n"
+    )
+    assert sorted(c for c, _ in out) == ["TG202", "TG203", "TG204", "TG300", "TG302"]
+    assert [line for _, line in out] == sorted(line for _, line in out)  # source order
