@@ -9,9 +9,9 @@ import graphviz
 import networkx as nx
 
 from topograph import graph as tg
-from topograph.model import Interface, IPNetwork, Node, Topology
+from topograph.model import IPNetwork, Node, Topology
 from topograph.render import labels, legend, style
-from topograph.render.layout import HEAD, Edge, Grid, Layout, bridge_vertex, plan
+from topograph.render.layout import HEAD, Edge, End, Grid, Layout, bridge_vertex, plan
 
 ROUTES_AUTO_MAX = 60  # up to this many nodes, route tables are drawn unless --no-routes
 
@@ -25,10 +25,33 @@ class Options:
         return self.routes if self.routes is not None else len(topology.nodes) <= ROUTES_AUTO_MAX
 
 
+@dataclass(frozen=True)
+class _Facts:
+    """What the drawing needs to look up, computed once (big labs would otherwise rescan every node per box)."""
+
+    topology: Topology
+    layout: Layout
+    with_routes: bool
+    nodes: dict[str, Node]
+    bridge_subnets: dict[str, tuple[IPNetwork, ...]]  # bridge vertex -> its segment's subnets (first bridge only)
+    veth_subnets: dict[int, tuple[IPNetwork, ...]]  # link index -> subnets of a bare veth-pair segment
+    inbound: dict[tuple[str, str], list[str]]  # interface key -> port forwards that land on it
+    peers: dict[str, str]  # gridded leaf -> "bridge:port" it plugs into
+
+    @classmethod
+    def of(cls, topology: Topology, g: nx.MultiGraph, options: Options) -> _Facts:
+        layout = plan(topology) if options.grid_min is None else plan(topology, options.grid_min)
+        bridge_subnets, veth_subnets = _subnets(g)
+        gridded = layout.gridded
+        peers = {e.head.vertex: f"{e.tail.vertex.split('/', 1)[1]}:{e.tail.port}"
+                 for e in layout.edges if e.link is not None and e.head.vertex in gridded}
+        return cls(topology, layout, options.with_routes(topology), {n.name: n for n in topology.nodes},
+                   bridge_subnets, veth_subnets, _inbound_forwards(topology), peers)
+
+
 def to_dot(topology: Topology, g: nx.MultiGraph, options: Options = Options()) -> str:
     """DOT source of the diagram; the same topology and options always give the same bytes."""
-    layout = plan(topology) if options.grid_min is None else plan(topology, options.grid_min)
-    with_routes = options.with_routes(topology)
+    facts = _Facts.of(topology, g, options)
     dot = graphviz.Digraph(
         name=topology.name,
         graph_attr={"rankdir": "LR", "newrank": "true", "compound": "true", "fontname": style.FONT,
@@ -37,70 +60,57 @@ def to_dot(topology: Topology, g: nx.MultiGraph, options: Options = Options()) -
         node_attr={"shape": "plain", "fontname": style.FONT, "fontsize": "11", "fontcolor": style.TEXT},
         edge_attr={"dir": "none", "fontname": style.FONT, "fontsize": "10", "color": style.LINK, "penwidth": "1.4"},
     )
-    _boxes(dot, topology, g, layout, with_routes)
-    subnets = _veth_subnets(g)
-    gridded = layout.gridded
-    for edge in layout.edges:
+    _boxes(dot, facts)
+    gridded = facts.layout.gridded
+    for edge in facts.layout.edges:
         if edge.head.vertex not in gridded:
-            _edge(dot, edge, subnets)
-    for i, grid in enumerate(layout.grids):
-        _grid(dot, topology, grid, i, with_routes)
+            _edge(dot, edge, facts.veth_subnets)
+    for i, grid in enumerate(facts.layout.grids):
+        _grid(dot, facts, grid, i)
     source: str = dot.source
     return source
 
 
-def _segment_subnets(g: nx.MultiGraph) -> dict[str, tuple[IPNetwork, ...]]:
-    """Subnets of each bridged segment, keyed by the segment's first bridge only, so they are drawn once."""
-    out = {}
+def _subnets(g: nx.MultiGraph) -> tuple[dict[str, tuple[IPNetwork, ...]], dict[int, tuple[IPNetwork, ...]]]:
+    """Each segment's subnets, drawn once: on its first bridge, or on the edge of a bare veth pair."""
+    on_bridge: dict[str, tuple[IPNetwork, ...]] = {}
+    on_link: dict[int, tuple[IPNetwork, ...]] = {}
     for seg in tg.segments(g):
-        if seg.bridges and seg.subnets:
+        if not seg.subnets:
+            continue
+        if seg.bridges:
             first = seg.bridges[0]
-            out[bridge_vertex(first.node, first.name)] = seg.subnets
-    return out
-
-
-def _veth_subnets(g: nx.MultiGraph) -> dict[int, tuple[IPNetwork, ...]]:
-    """Subnets of each segment that is a bare veth pair, keyed by link index: drawn on the edge."""
-    out: dict[int, tuple[IPNetwork, ...]] = {}
-    for seg in tg.segments(g):
-        if not seg.bridges and seg.subnets and seg.interfaces:
+            on_bridge[bridge_vertex(first.node, first.name)] = seg.subnets
+        elif seg.interfaces:
             link = tg.link_of(g, *seg.interfaces[0].key)
             if link is not None:
-                out[link.index] = seg.subnets
-    return out
+                on_link[link.index] = seg.subnets
+    return on_bridge, on_link
 
 
-def _boxes(dot: graphviz.Digraph, topology: Topology, g: nx.MultiGraph, layout: Layout, with_routes: bool) -> None:
-    segment_subnets = _segment_subnets(g)
+def _boxes(dot: graphviz.Digraph, facts: _Facts) -> None:
+    layout = facts.layout
     gridded = layout.gridded
-    inbound = _inbound_forwards(topology)
-    counts: dict[str, int] = {grid.bridge: len(grid.leaves) for grid in layout.grids}
-    for node in topology.nodes:
+    counts = {grid.bridge: len(grid.leaves) for grid in layout.grids}
+    hidden_ports = {(e.tail.vertex, e.tail.port) for e in layout.edges if e.link is not None and e.head.vertex in gridded}
+    for node in facts.topology.nodes:
         if node.name in gridded:
             continue
+        box = f"<{labels.node_label(node, facts.with_routes, facts.inbound)}>"
         if not node.bridges:
-            dot.node(node.name, f"<{labels.node_label(node, with_routes, inbound)}>")
+            dot.node(node.name, box)
             continue
         # a node and the bridges it holds share a cluster: the switches are visibly inside their holder
         with dot.subgraph(name=f"cluster_node_{node.name}") as c:
             c.attr(label=f"{node.name} and its bridges", labeljust="l", fontsize="10", fontcolor=style.MUTED,
                    style="rounded,dashed", color=style.CLUSTER, penwidth="1.2", margin="10")
-            c.node(node.name, f"<{labels.node_label(node, with_routes, inbound)}>")
+            c.node(node.name, box)
             for br in node.bridges:
                 vid = bridge_vertex(node.name, br.name)
-                shown = [p for p in _ports(node, br.name) if p.name not in _gridded_ports(topology, layout, vid)]
-                c.node(vid, f"<{labels.bridge_label(node.name, br, shown, segment_subnets.get(vid), counts.get(vid, 0))}>")
-
-
-def _ports(node: Node, bridge: str) -> list[Interface]:
-    return [i for i in node.interfaces if i.bridge == bridge]
-
-
-def _gridded_ports(topology: Topology, layout: Layout, bridge: str) -> frozenset[str]:
-    """Bridge ports whose peers sit in a grid: named on the peers' boxes instead of in the bridge's rows."""
-    gridded = layout.gridded
-    return frozenset(e.tail.port for e in layout.edges
-                     if e.tail.vertex == bridge and e.link is not None and e.head.vertex in gridded)
+                # ports whose peers sit in a grid are named on the peers' boxes instead of in the bridge's rows
+                shown = [p for p in node.interfaces if p.bridge == br.name and (vid, p.name) not in hidden_ports]
+                label = labels.bridge_label(node.name, br, shown, facts.bridge_subnets.get(vid), counts.get(vid, 0))
+                c.node(vid, f"<{label}>")
 
 
 def _edge(dot: graphviz.Digraph, edge: Edge, subnets: dict[int, tuple[IPNetwork, ...]]) -> None:
@@ -118,27 +128,23 @@ def _edge(dot: graphviz.Digraph, edge: Edge, subnets: dict[int, tuple[IPNetwork,
     dot.edge(tail, head, **attrs)
 
 
-def _grid(dot: graphviz.Digraph, topology: Topology, grid: Grid, index: int, with_routes: bool) -> None:
+def _grid(dot: graphviz.Digraph, facts: _Facts, grid: Grid, index: int) -> None:
     """Leaves of a big segment as a grid: invisible edges put column c+1 one rank after column c."""
-    inbound = _inbound_forwards(topology)
     holder, bridge = grid.bridge.split("/", 1)
-    peers = {}
-    for link in topology.links:
-        for mine, other in ((link.a, link.b), (link.b, link.a)):
-            if mine.node in grid.leaves:
-                peers[mine.node] = f"{bridge}:{other.interface}"
     name = f"cluster_grid_{index}"
     columns = grid.columns_of()
     with dot.subgraph(name=name) as c:
         c.attr(label=f"{len(grid.leaves)} namespaces on bridge {bridge} of {holder}", labeljust="l",
                style="rounded", color=style.BRIDGE.border, fontcolor=style.BRIDGE.border, fontsize="12", margin="12")
         for leaf in grid.leaves:
-            c.node(leaf, f"<{labels.leaf_label(topology.node(leaf), peers[leaf], with_routes, inbound)}>")
+            label = labels.leaf_label(facts.nodes[leaf], facts.peers[leaf], facts.with_routes, facts.inbound)
+            c.node(leaf, f"<{label}>")
+    grid_port = End(grid.bridge, labels.GRID_PORT).ref("e")
     middle = columns[0][len(columns[0]) // 2]
-    dot.edge(f"{grid.bridge}:_grid:e", f"{middle}:{HEAD}:w", lhead=name, color=style.BRIDGE.border, penwidth="3")
+    dot.edge(grid_port, f"{middle}:{HEAD}:w", lhead=name, color=style.BRIDGE.border, penwidth="3")
     for leaf in columns[0]:
         if leaf != middle:
-            dot.edge(f"{grid.bridge}:_grid:e", leaf, style="invis")
+            dot.edge(grid_port, leaf, style="invis")
     for left, right in itertools.pairwise(columns):
         for a, b in zip(left, right, strict=False):
             dot.edge(a, b, style="invis")

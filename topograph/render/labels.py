@@ -8,6 +8,7 @@ from topograph.model import LOOPBACK, Interface, IPNetwork, Node, Route
 from topograph.render import style
 from topograph.render.layout import HEAD
 
+GRID_PORT = "_grid"  # the bridge row that the edge to a grid of its leaves starts from
 NBSP = "&#160;"  # graphviz keeps runs of non-breaking spaces, so mono columns line up
 
 
@@ -119,7 +120,7 @@ def bridge_label(holder: str, bridge: Interface, ports: Sequence[Interface], sub
     for port in ports:
         rows.append(row(mono(f"▪ {port.name}"), port=port.name))
     if gridded:
-        rows.append(row(small(f"+ {gridded} ports, named on each namespace", style.TEXT), port="_grid", align="CENTER"))
+        rows.append(row(small(f"+ {gridded} ports, named on each namespace", style.TEXT), port=GRID_PORT, align="CENTER"))
     return table(rows, style.BRIDGE, border=2)
 
 
