@@ -66,3 +66,10 @@ def test_gridded_star_svg_names_every_namespace_address_and_port(tmp_path: Path)
         assert f"ns{i}" in text.split()
         assert f"10.0.0.{i + 2}/16" in text
         assert f"br0:p{i}" in text
+
+
+def test_pdf_is_a_pdf(tmp_path: Path) -> None:
+    out = tmp_path / "seed.pdf"
+    render(ROOT / "samples" / "06-port-forward.yml", out)
+    data = out.read_bytes()
+    assert data.startswith(b"%PDF-") and b"%%EOF" in data[-1024:]

@@ -24,7 +24,8 @@ def command(file: str, output: str | None, fmt: str | None, print_dot: bool, rou
     Namespaces, the host and external nodes each look different; bridges are switches inside the node
     that holds them; every link ends at a row naming the interface and its addresses; each segment's
     subnet is shown once; gateways, NAT, port forwards and (optionally) routes are marked where they happen.
-    The DOT text is deterministic, so it can be diffed in review.
+    Twelve or more plain namespaces on one bridge are packed into a grid, so labs of
+    a thousand namespaces stay readable. The DOT text is deterministic, so it can be diffed in review.
     """
     if output is None and not print_dot:
         raise click.UsageError("nothing to do: give -o OUT (e.g. -o lab.svg) or --dot")
