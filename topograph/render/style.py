@@ -6,8 +6,10 @@ from dataclasses import dataclass
 
 from topograph.model import NodeKind
 
-FONT = "DejaVu Sans"  # wide Unicode coverage (arrows) and installed wherever graphviz is
-MONO = "DejaVu Sans Mono"  # interface names and addresses line up in columns
+# DejaVu first: wide Unicode coverage (arrows) and installed wherever graphviz is; the fallbacks are
+# for SVG viewers without it (the SVG keeps the whole list as its CSS font-family)
+FONT = "DejaVu Sans,Helvetica,Arial,sans-serif"
+MONO = "DejaVu Sans Mono,Menlo,Consolas,monospace"  # interface names and addresses line up in columns
 SMALL = 10  # point size of secondary text (kinds, routes)
 TEXT = "#1f2328"
 MUTED = "#57606a"
