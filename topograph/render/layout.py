@@ -6,7 +6,7 @@ import math
 from collections import deque
 from dataclasses import dataclass
 
-from topograph.model import LOOPBACK, Link, Node, NodeKind, Topology
+from topograph.model import LOOPBACK, Link, Node, NodeKind, RpFilter, Topology
 
 HEAD = "_head"  # port of a box's title cell; interface names cannot start with '_'
 GRID_MIN = 12  # leaves on one bridge from which they are packed into a grid instead of one long column
@@ -16,6 +16,10 @@ LEAF_ASPECT = 3.2  # width/height of a leaf box in a grid; columns are chosen fo
 def bridge_vertex(node: str, bridge: str) -> str:
     """The diagram id of a bridge: '/' cannot occur in node or interface names, so ids never clash."""
     return f"{node}/{bridge}"
+
+
+def is_bridge_vertex(vertex: str) -> bool:
+    return "/" in vertex
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,41 +112,41 @@ def _depths(topology: Topology, vertices: list[str], pairs: list[tuple[End, End,
         adjacent[a.vertex].append(b.vertex)
         adjacent[b.vertex].append(a.vertex)
     depth: dict[str, int] = {}
-    queue: deque[str] = deque()
-    for s in _sources(topology):
-        depth[s] = 0
-        queue.append(s)
-    # components without a source start at their first vertex in file order
-    for start in [None, *vertices]:
-        if start is not None:
-            if start in depth:
-                continue
-            depth[start] = 0
-            queue.append(start)
+
+    def spread(starts: list[str]) -> None:  # breadth-first, so depth is the hop count from the nearest start
+        queue = deque(starts)
+        for s in starts:
+            depth[s] = 0
         while queue:
             v = queue.popleft()
             for w in adjacent[v]:
                 if w not in depth:
                     depth[w] = depth[v] + 1
                     queue.append(w)
+
+    spread(_sources(topology))
+    for v in vertices:  # a component without a source starts at its first vertex in file order
+        if v not in depth:
+            spread([v])
     return depth
 
 
 def is_leaf(node: Node) -> bool:
     """A plain namespace with one interface: it can be drawn small, in a grid with its peers."""
     wired = [i for i in node.interfaces if i.name != LOOPBACK]
-    return (node.kind is NodeKind.NAMESPACE and not node.forwarding and not node.nat and not node.port_forwards
-            and len(wired) == 1 and not wired[0].is_bridge)
+    return (node.kind is NodeKind.NAMESPACE and not node.forwarding and node.rp_filter is RpFilter.DISABLED
+            and not node.nat and not node.port_forwards and len(wired) == 1 and not wired[0].is_bridge)
 
 
 def _grids(topology: Topology, edges: list[Edge], depth: dict[str, int], grid_min: int) -> tuple[Grid, ...]:
+    """Leaves hanging off a bridge (one rank further from the uplinks), grouped by bridge, where there are many."""
+    nodes = {n.name: n for n in topology.nodes}
     leaves: dict[str, list[str]] = {}
     for e in edges:
-        if e.link is None or e.tail.port == HEAD:
-            continue
-        node = e.head.vertex
-        if "/" in e.tail.vertex and "/" not in node and depth[node] > depth[e.tail.vertex] and is_leaf(topology.node(node)):
-            leaves.setdefault(e.tail.vertex, []).append(node)
+        bridge, node = e.tail.vertex, e.head.vertex
+        if (e.link is not None and is_bridge_vertex(bridge) and not is_bridge_vertex(node)
+                and depth[node] > depth[bridge] and is_leaf(nodes[node])):
+            leaves.setdefault(bridge, []).append(node)
     big = {bridge: names for bridge, names in leaves.items() if len(names) >= grid_min}
     # grids at the same depth stack vertically, so size columns for all of them together: the stack
     # comes out roughly square instead of a tall strip of narrow grids
