@@ -48,9 +48,13 @@ def usable(itf: Interface, address: ipaddress.IPv4Interface | ipaddress.IPv6Inte
 
 
 class Fib:
-    """The main table of one node, per family, already sorted the way the kernel picks: longest prefix, then metric."""
+    """The main table of one node, per family, already sorted the way the kernel picks: longest prefix, then metric.
 
-    def __init__(self, node: Node, carrier: dict[tuple[str, str], bool]) -> None:
+    Connected routes exist for every address of an interface that is up, with or without carrier: the kernel
+    marks them 'linkdown' but still uses them (ignore_routes_with_linkdown=0).
+    """
+
+    def __init__(self, node: Node) -> None:
         self.node = node
         self.unresolved: list[Route] = []  # routes the kernel would refuse to install
         entries: list[FibRoute] = []
@@ -59,8 +63,6 @@ class Fib:
             if not itf.up or itf.bridge is not None:
                 continue
             for a in itf.addresses:
-                if a.version == 6 and not usable(itf, a, carrier.get(itf.key, False)):
-                    continue
                 if itf.name == LOOPBACK and a.network.prefixlen == a.max_prefixlen:
                     continue  # a /32 on lo is only a local address, it makes no subnet route
                 entries.append(FibRoute(a.network, itf.name, None, _CONNECTED_METRIC[a.version], None, order))

@@ -306,17 +306,8 @@ class Walker:
         if src in net.local[node]:
             return (Disposition.LOOP, f"{node} dropped a packet arriving on {itf} with its own address {src} as source "
                     f"(martian): its own packet was routed back to it — a routing loop")
-        mode = net.nodes[node].rp_filter.value
-        if mode == "disabled":
-            return None
-        back = net.fib[node].lookup(src)
-        if back is None:
-            return (Disposition.RP_FILTER_DROP, f"{node} ({mode} rp_filter) dropped a packet from {src} on {itf}: it has no "
-                    f"route back to {src} — add one, or set rp_filter: disabled")
-        if mode == "strict" and back.dev != itf:
-            return (Disposition.RP_FILTER_DROP, f"{node} (strict rp_filter) dropped a packet from {src} on {itf}: its route "
-                    f"back to {src} leaves by {back.dev} — make the paths symmetric, or set rp_filter: loose")
-        return None
+        return rp_filter_problem(net, node, itf, src)
+
 
     def no_route(self, node: str, dst: IPAddress) -> str:
         owner = self.net.owner.get(dst)
@@ -376,3 +367,20 @@ class Walker:
 
 def trace_flow(net: Network, flow: Flow) -> FlowResult:
     return Walker(net).run(flow)
+
+
+def rp_filter_problem(net: Network, node: str, itf: str, src: IPAddress) -> tuple[Disposition, str] | None:
+    """The reverse-path filter alone (IPv4): is the route back to `src` acceptable for a packet in on `itf`?"""
+    if src.version != 4:
+        return None
+    mode = net.nodes[node].rp_filter.value
+    if mode == "disabled":
+        return None
+    back = net.fib[node].lookup(src)
+    if back is None:
+        return (Disposition.RP_FILTER_DROP, f"{node} ({mode} rp_filter) dropped a packet from {src} on {itf}: it has no "
+                f"route back to {src} — add one, or set rp_filter: disabled")
+    if mode == "strict" and back.dev != itf:
+        return (Disposition.RP_FILTER_DROP, f"{node} (strict rp_filter) dropped a packet from {src} on {itf}: its route "
+                f"back to {src} leaves by {back.dev} — make the paths symmetric, or set rp_filter: loose")
+    return None

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from functools import cached_property
 
 from topograph.model import LOOPBACK, Interface, IPAddress, Node, Proto, Topology
+from topograph.plan.build import BRIDGE_NF_CALL
 from topograph.sim.fib import Fib, usable
 from topograph.sim.l2 import L2
 
@@ -14,9 +15,9 @@ from topograph.sim.l2 import L2
 class SimOptions:
     """Kernel settings the topology file does not state; the sandbox set-up pins them to these values."""
 
-    bridge_nf: bool = True  # net.bridge.bridge-nf-call-iptables / -ip6tables in every node
+    bridge_nf: bool = bool(BRIDGE_NF_CALL)  # net.bridge.bridge-nf-call-iptables / -ip6tables, as the plan sets it
     ttl: int = 64  # the initial TTL / hop limit of ping and of TCP
-    dnat_local_only: bool = True  # port forwards match only packets addressed to the node itself
+    dnat_local_only: bool = True  # port forwards match only packets to the node's own addresses (fib daddr type local)
 
 
 class Network:
@@ -27,7 +28,7 @@ class Network:
         self.options = options or SimOptions()
         self.nodes: dict[str, Node] = {n.name: n for n in topology.nodes}
         self.l2 = L2(topology)
-        self.fib: dict[str, Fib] = {n.name: Fib(n, self.l2.carrier) for n in topology.nodes}
+        self.fib: dict[str, Fib] = {n.name: Fib(n) for n in topology.nodes}
         self.owner: dict[IPAddress, Interface] = {}
         self.local: dict[str, set[IPAddress]] = {}
         for n in topology.nodes:

@@ -1,0 +1,362 @@
+"""The fast matrix: destination addresses grouped into classes every node forwards alike, each class's path computed once.
+
+Per class, every source's first hop gives it a group key (its gateway or segment, and its source address's
+class); a group's request and reply are followed once, through memoised chains of routers, and only the last
+step — who answers ARP/ND for the exact address — is answered for all sources of the group at once, with bit
+sets. Sources that the shortcut cannot speak for (the target itself, a source met again on the path, any NAT
+on the way, TCP columns) are handed to the reference walker, so the result equals `reference_matrix` exactly.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from bisect import bisect_right
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from topograph.model import IPAddress, Proto
+from topograph.sim.fib import FibRoute, select_source
+from topograph.sim.forward import Walker, rp_filter_problem
+from topograph.sim.l2 import answers
+from topograph.sim.matrix import SOURCE, Matrix, Target, targets
+from topograph.sim.network import Network
+from topograph.sim.trace import Disposition as D
+from topograph.sim.trace import Verdict
+
+EC = tuple[int, int]  # (family, index of the address range)
+_COMPLEX = ("complex",)
+
+
+class Classes:
+    """Address ranges inside which every node's routing table and every NAT rule give the same answer."""
+
+    def __init__(self, net: Network) -> None:
+        bounds: dict[int, set[int]] = {4: {0}, 6: {0}}
+        for fib in net.fib.values():
+            for e in (*fib.v4, *fib.v6):
+                bounds[e.net.version] |= {int(e.net.network_address), int(e.net.broadcast_address) + 1}
+        for n in net.topology.nodes:
+            for m in n.nat:
+                bounds[m.source.version] |= {int(m.source.network_address), int(m.source.broadcast_address) + 1}
+        self.starts = {4: sorted(b for b in bounds[4] if b < 2**32), 6: sorted(b for b in bounds[6] if b < 2**128)}
+
+    def of(self, address: IPAddress) -> EC:
+        return (address.version, bisect_right(self.starts[address.version], int(address)) - 1)
+
+    def representative(self, ec: EC) -> IPAddress:
+        value = self.starts[ec[0]][ec[1]]
+        return ipaddress.IPv4Address(value) if ec[0] == 4 else ipaddress.IPv6Address(value)
+
+
+@dataclass(frozen=True, slots=True)
+class Chain:
+    """Routers a packet of one (destination class, source class) passes from a first arrival, and how it ends."""
+
+    states: tuple[tuple[str, str, bool, FibRoute | None, D | None], ...]  # node, in-interface, forwards, route, rp verdict
+    end: tuple[object, ...]  # ("stop",) | ("neigh", node) | ("onlink", node, dev, domain) | ("complex",)
+    nodes: int  # bit set of the nodes in `states` (over source indices)
+
+
+class FastMatrix:
+    def __init__(self, net: Network, cols: Sequence[Target], sources: Sequence[str]) -> None:
+        self.net = net
+        self.cols = tuple(cols)
+        self.sources = tuple(sources)
+        self.bit = {s: 1 << i for i, s in enumerate(self.sources)}
+        self.classes = Classes(net)
+        self.walker = Walker(net)
+        self._route: dict[tuple[str, EC], FibRoute | None] = {}
+        self._groups: dict[EC, list[tuple[tuple[object, ...], int, IPAddress | None]]] = {}
+        self._chains: dict[tuple[str, str, EC, EC], Chain] = {}
+        self._landing: dict[tuple[object, ...], tuple[int, int, int]] = {}
+        self._src: dict[tuple[str, EC], IPAddress] = {}  # (source, class of its address) -> the address
+        self.ttl = net.options.ttl
+
+    # -- cached pieces -----------------------------------------------------------------------------
+    def route(self, node: str, ec: EC) -> FibRoute | None:
+        key = (node, ec)
+        if key not in self._route:
+            self._route[key] = self.net.fib[node].lookup(self.classes.representative(ec))
+        return self._route[key]
+
+    def masquerades(self, node: str, dev: str, src: IPAddress) -> bool:
+        return any(m.out == dev and m.source.version == src.version and src in m.source for m in self.net.nodes[node].nat)
+
+    def neighbour(self, node: str, dev: str, nh: IPAddress, sip: IPAddress | None) -> tuple[str, str] | None:
+        """Who answers `node`'s ARP/ND for `nh` out of `dev` (sip: the source address of the request)."""
+        d = self.net.l2.domain.get((node, dev))
+        return None if d is None else self.neighbour_in(d, node, nh, sip)
+
+    def neighbour_in(self, d: int, asker: str, nh: IPAddress, sip: IPAddress | None) -> tuple[str, str] | None:
+        net = self.net
+        ans = answers(net.l2, d, nh, net.owner.get(nh), asker)
+        if ans is None:
+            return None
+        if nh.version == 4 and sip is not None:
+            if sip in net.local[ans.node] or rp_filter_problem(net, ans.node, ans.name, sip) is not None:
+                return None
+        return (ans.node, ans.name)
+
+    def groups(self, ec: EC) -> list[tuple[tuple[object, ...], int, IPAddress | None]]:
+        """Sources grouped by their first hop toward class `ec`: (key, bit set, a source address of the group)."""
+        if ec in self._groups:
+            return self._groups[ec]
+        rep = self.classes.representative(ec)
+        by: dict[tuple[object, ...], list[object]] = {}
+        for s in self.sources:
+            key, src = self.first_hop(s, ec, rep)
+            if src is not None:
+                self._src[(s, self.classes.of(src))] = src
+            slot = by.setdefault(key, [0, src])
+            slot[0] = int(slot[0]) | self.bit[s]  # type: ignore[call-overload]
+        out = [(k, int(v[0]), v[1]) for k, v in by.items()]  # type: ignore[call-overload]
+        self._groups[ec] = out  # type: ignore[assignment]
+        return out  # type: ignore[return-value]
+
+    def first_hop(self, s: str, ec: EC, rep: IPAddress) -> tuple[tuple[object, ...], IPAddress | None]:
+        r = self.route(s, ec)
+        if r is None:
+            return ("drop", D.NO_ROUTE), None
+        src = select_source(self.net.nodes[s], r.dev, r.via or rep)
+        if src is None:
+            return ("drop", D.NO_ROUTE), None
+        if self.masquerades(s, r.dev, src):
+            return _COMPLEX, src
+        e_src = self.classes.of(src)
+        if r.via is not None:
+            ans = self.neighbour(s, r.dev, r.via, src)
+            if ans is None:
+                return ("drop", D.NEIGHBOR_UNREACHABLE), src
+            return ("gw", ans[0], ans[1], e_src), src
+        d = self.net.l2.domain.get((s, r.dev))
+        if d is None:
+            return ("drop", D.NEIGHBOR_UNREACHABLE), src
+        return ("onlink", d, e_src), src
+
+    def chain(self, node: str, itf: str, e_dst: EC, e_src: EC) -> Chain:
+        key = (node, itf, e_dst, e_src)
+        found = self._chains.get(key)
+        if found is not None:
+            return found
+        net = self.net
+        src = self.classes.representative(e_src)
+        states = []
+        bits = 0
+        end: tuple[object, ...] = ("stop",)
+        while True:
+            fwd = net.nodes[node].forwarding
+            r = self.route(node, e_dst) if fwd else None
+            rp = rp_filter_problem(net, node, itf, src)
+            states.append((node, itf, fwd, r, rp[0] if rp else None))
+            bits |= self.bit.get(node, 0)
+            if len(states) >= self.ttl or r is None or rp is not None:
+                break
+            if self.masquerades(node, r.dev, src):
+                end = _COMPLEX
+                break
+            if r.via is None:
+                d = net.l2.domain.get((node, r.dev))
+                end = ("onlink", node, r.dev, d) if d is not None else ("neigh", node)
+                break
+            sip = select_source(net.nodes[node], r.dev, r.via)
+            ans = self.neighbour(node, r.dev, r.via, sip)
+            if ans is None:
+                end = ("neigh", node)
+                break
+            node, itf = ans
+        chain = Chain(tuple(states), end, bits)
+        self._chains[key] = chain
+        return chain
+
+    # -- verdicts ----------------------------------------------------------------------------------
+    def run_chain(self, chain: Chain, dst: IPAddress | None, origin: str | None = None) -> Verdict | None:
+        """The verdict if the chain decides before its last hop (delivery included), else None.
+
+        `origin` is the node whose own address is the packet's source: met again, it drops it as a martian.
+        """
+        for j, (node, _itf, fwd, r, rp_filter) in enumerate(chain.states, start=1):
+            rp = D.LOOP if node == origin else rp_filter
+            if dst is not None and self.net.is_local(node, dst):
+                return Verdict(rp, node) if rp is not None else Verdict(D.DELIVERED, node)
+            if not fwd:
+                return Verdict(D.FORWARDING_DISABLED, node)
+            if r is None:
+                return Verdict(D.NO_ROUTE, node)
+            if rp is not None:
+                return Verdict(rp, node)
+            if j >= self.ttl:
+                return Verdict(D.TTL_EXCEEDED, node)
+        if chain.end[0] == "neigh":
+            return Verdict(D.NEIGHBOR_UNREACHABLE, str(chain.end[1]))
+        return None
+
+    def land(self, node: str, d: int, dst: IPAddress, sip: IPAddress | None, src: IPAddress) -> Verdict:
+        """The last hop: `node` sends to `dst` on its segment `d` (ARP asked from `sip`; the packet's source is `src`)."""
+        ans = self.neighbour_in(d, node, dst, sip)
+        if ans is None:
+            return Verdict(D.NEIGHBOR_UNREACHABLE, node)
+        m, itf = ans
+        if not self.net.is_local(m, dst):
+            return Verdict(D.NEIGHBOR_UNREACHABLE, node)  # never for an address's owner; kept for safety
+        rp = rp_filter_problem(self.net, m, itf, src)
+        return Verdict(rp[0], m) if rp else Verdict(D.DELIVERED, m)
+
+    def request(self, key: tuple[object, ...], dst: IPAddress, e_dst: EC) -> tuple[Verdict | None, int]:
+        """(verdict or None for 'hand to the walker', bit set of nodes on the way) for a group's request to `dst`."""
+        kind = key[0]
+        if kind == "drop":
+            return Verdict(key[1], SOURCE), 0  # type: ignore[arg-type]
+        if kind == "onlink":
+            _, d, e_src = key
+            src = self.classes.representative(e_src)  # type: ignore[arg-type]
+            v = self.land(SOURCE, d, dst, src, src)  # type: ignore[arg-type]
+            return (Verdict(v.disposition, SOURCE) if v.node == SOURCE else v), 0
+        if kind == "gw":
+            _, k, itf, e_src = key
+            ch = self.chain(k, itf, e_dst, e_src)  # type: ignore[arg-type]
+            if ch.end == _COMPLEX:
+                return None, ch.nodes
+            v = self.run_chain(ch, dst)
+            if v is None:
+                _, m, dev, d = ch.end
+                src = self.classes.representative(e_src)  # type: ignore[arg-type]
+                sip = select_source(self.net.nodes[str(m)], str(dev), dst)
+                v = self.land(str(m), int(d), dst, sip, src)  # type: ignore[call-overload]
+            return v, ch.nodes
+        return None, 0
+
+    def column(self, t: Target) -> list[tuple[Verdict, int]]:
+        net = self.net
+        out: dict[Verdict, int] = {}
+
+        def put(v: Verdict, bits: int) -> None:
+            if bits:
+                out[v] = out.get(v, 0) | bits
+
+        def walk(bits: int) -> None:
+            while bits:
+                low = bits & -bits
+                s = self.sources[low.bit_length() - 1]
+                bits ^= low
+                v = self.walker.run(t.flow(s)).verdict
+                put(Verdict(v.disposition, SOURCE) if v.node == s else v, low)
+
+        if t.proto is not Proto.ICMP:
+            walk((1 << len(self.sources)) - 1)
+            return _sorted(out)
+        a = t.address
+        e = self.classes.of(a)
+        owner = net.owner_node(a)
+        mine = self.bit.get(owner, 0) if owner is not None and net.is_local(owner, a) else 0
+        if a.is_loopback:
+            mine = (1 << len(self.sources)) - 1
+        walk(mine)
+        for key, group_bits, _src in self.groups(e):
+            bits = group_bits & ~mine
+            if not bits:
+                continue
+            v, on_way = self.request(key, a, e)
+            if v is None:
+                walk(bits)
+                continue
+            odd = bits & on_way
+            walk(odd)
+            bits &= ~odd
+            if not v.ok:
+                put(v, bits)
+                continue
+            self.reply(v.node, a, key[-1], group_bits, bits, put, walk)  # type: ignore[arg-type]
+        return _sorted(out)
+
+    def reply(self, target: str, a: IPAddress, e_back: EC, group_bits: int, bits: int, put: object, walk: object) -> None:
+        """The replies from `target` (source address `a`) to the sources in `bits`, whose addresses are in class `e_back`."""
+        net = self.net
+        lost = D.REPLY_LOST
+        r = self.route(target, e_back)
+        if r is None:
+            put(Verdict(lost, target), bits)  # type: ignore[operator]
+            return
+        if self.masquerades(target, r.dev, a):
+            walk(bits)  # type: ignore[operator]
+            return
+        e_a = self.classes.of(a)
+        if r.via is None:
+            d = net.l2.domain.get((target, r.dev))
+            if d is None:
+                put(Verdict(lost, target), bits)  # type: ignore[operator]
+                return
+            end: tuple[object, ...] = ("onlink", target, r.dev, d)
+            sip: IPAddress | None = a
+        else:
+            ans = self.neighbour(target, r.dev, r.via, a)
+            if ans is None:
+                put(Verdict(lost, target), bits)  # type: ignore[operator]
+                return
+            ch = self.chain(ans[0], ans[1], e_back, e_a)
+            odd = bits & ch.nodes
+            walk(odd)  # type: ignore[operator]
+            bits &= ~odd
+            if ch.end == _COMPLEX:
+                walk(bits)  # type: ignore[operator]
+                return
+            v = self.run_chain(ch, None, origin=target)
+            if v is not None:
+                put(Verdict(lost, v.node), bits)  # type: ignore[operator]
+                return
+            end = ch.end
+            sip = None  # the last router asks with its own address, chosen per destination class below
+        _, m, dev, d = end
+        ok, at_router, at_source = self.landing(str(m), str(dev), int(d), e_back, e_a, sip, group_bits)  # type: ignore[call-overload]
+        put(Verdict(D.DELIVERED, target), bits & ok)  # type: ignore[operator]
+        put(Verdict(lost, str(m)), bits & at_router)  # type: ignore[operator]
+        put(Verdict(lost, SOURCE), bits & at_source)  # type: ignore[operator]
+
+    def landing(self, m: str, dev: str, d: int, e_back: EC, e_a: EC, sip: IPAddress | None, bits: int) -> tuple[int, int, int]:
+        """For every source: does the reply's last hop reach it (ok), die at the router (no ARP answer), or at the source (rp)?
+
+        Only classes matter here: the asking router is never one of these sources (those were walked), so the
+        answer is the same for every router and target that ask on segment `d` from the same classes.
+        """
+        net = self.net
+        if sip is None:
+            sip = select_source(net.nodes[m], dev, self.classes.representative(e_back))
+        e_sip = self.classes.of(sip) if sip is not None else None
+        key = (d, e_back, e_a, e_sip, bits)
+        found = self._landing.get(key)
+        if found is not None:
+            return found
+        sip_rep = self.classes.representative(e_sip) if e_sip is not None else None
+        a_rep = self.classes.representative(e_a)
+        ok = at_router = at_source = 0
+        rest = bits
+        while rest:
+            b = rest & -rest
+            rest ^= b
+            s = self.sources[b.bit_length() - 1]
+            src = self._src.get((s, e_back))
+            ans = answers(net.l2, d, src, net.owner.get(src), "") if src is not None else None
+            if ans is None or ans.node != s:
+                at_router |= b
+            elif sip_rep is not None and sip_rep.version == 4 and rp_filter_problem(net, s, ans.name, sip_rep) is not None:
+                at_router |= b
+            elif rp_filter_problem(net, s, ans.name, a_rep) is not None:
+                at_source |= b
+            else:
+                ok |= b
+        result = (ok, at_router, at_source)
+        self._landing[key] = result
+        return result
+
+    def compute(self) -> Matrix:
+        return Matrix(self.sources, self.cols, [self.column(t) for t in self.cols])
+
+
+def _sorted(out: dict[Verdict, int]) -> list[tuple[Verdict, int]]:
+    return sorted(out.items(), key=lambda kv: (kv[0].disposition, kv[0].node))
+
+
+def fast_matrix(net: Network, cols: Sequence[Target] | None = None, sources: Sequence[str] | None = None) -> Matrix:
+    """The full matrix by equivalence classes; equal to `reference_matrix` cell for cell."""
+    cols = tuple(cols if cols is not None else targets(net.topology))
+    srcs = tuple(sources if sources is not None else net.nodes)
+    return FastMatrix(net, cols, srcs).compute()

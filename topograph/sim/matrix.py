@@ -1,0 +1,170 @@
+"""The reachability matrix: every node to every node's address and every port forward; the per-pair reference."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from topograph.model import LOOPBACK, IPAddress, Proto, Topology
+from topograph.sim.forward import Walker
+from topograph.sim.network import Network
+from topograph.sim.trace import Disposition, Flow, Verdict
+
+#: Marks a verdict decided at the flow's own source node (one group of sources, each its own node).
+SOURCE = "\x00source"
+
+SHORT: dict[Disposition, str] = {
+    Disposition.DELIVERED: "ok",
+    Disposition.NO_ROUTE: "no-route",
+    Disposition.NEIGHBOR_UNREACHABLE: "no-neigh",
+    Disposition.FORWARDING_DISABLED: "no-fwd",
+    Disposition.RP_FILTER_DROP: "rp-drop",
+    Disposition.LOOP: "loop",
+    Disposition.TTL_EXCEEDED: "ttl",
+    Disposition.LOOPBACK_DOWN: "lo-down",
+    Disposition.NAT_NO_RETURN: "nat-back",
+    Disposition.REPLY_LOST: "no-reply",
+    Disposition.CONNECTION_REFUSED: "refused",
+    Disposition.NO_ADDRESS: "no-addr",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """A column of the matrix: an address of a node, with a port when it is a port forward."""
+
+    name: str
+    node: str
+    address: IPAddress
+    proto: Proto = Proto.ICMP
+    port: int | None = None
+
+    def flow(self, src: str) -> Flow:
+        return Flow(src, self.address, self.proto, self.port)
+
+    def as_json(self) -> dict[str, Any]:
+        return {"name": self.name, "node": self.node, "address": str(self.address), "proto": str(self.proto),
+                "port": self.port}
+
+
+def targets(topology: Topology, *, every_address: bool = False) -> tuple[Target, ...]:
+    """Each node's primary address (what `to: NODE` means), then every port forward at each address of its node.
+
+    With `every_address`, every address of every node instead of the primary one (IPv4 and IPv6 alike).
+    """
+    out: list[Target] = []
+    for node in topology.nodes:
+        if every_address:
+            for itf in node.interfaces:
+                for a in itf.addresses:
+                    if not a.ip.is_loopback:
+                        out.append(Target(f"{node.name}[{a.ip}]", node.name, a.ip))
+        elif node.primary_address is not None:
+            out.append(Target(node.name, node.name, node.primary_address))
+    for node in topology.nodes:
+        for f in node.port_forwards:
+            addrs = [a.ip for itf in node.interfaces if itf.name != LOOPBACK for a in itf.addresses
+                     if a.version == f.to_address.version]
+            for a in addrs:
+                name = f"{node.name}:{f.port}" + (f"@{a}" if len(addrs) > 1 else "")
+                out.append(Target(name, node.name, a, f.proto, f.port))
+    return tuple(out)
+
+
+class Matrix:
+    """Verdicts of every (source, target): per target, groups of sources (bit sets over source indices)."""
+
+    def __init__(self, sources: Sequence[str], targets: Sequence[Target], columns: list[list[tuple[Verdict, int]]]) -> None:
+        self.sources = tuple(sources)
+        self.targets = tuple(targets)
+        self.columns = columns
+        self.index = {s: i for i, s in enumerate(self.sources)}
+
+    def verdict(self, src: str, target: int) -> Verdict:
+        bit = 1 << self.index[src]
+        for v, bits in self.columns[target]:
+            if bits & bit:
+                return Verdict(v.disposition, src) if v.node == SOURCE else v
+        raise KeyError((src, target))
+
+    def rows(self) -> list[list[Verdict]]:
+        """The full matrix, source by source (materialises every cell)."""
+        out: list[list[Verdict]] = [[] for _ in self.sources]
+        for t in range(len(self.targets)):
+            cells: list[Verdict | None] = [None] * len(self.sources)
+            for v, bits in self.columns[t]:
+                for i in _bits(bits):
+                    cells[i] = Verdict(v.disposition, self.sources[i]) if v.node == SOURCE else v
+            for i, c in enumerate(cells):
+                assert c is not None, (self.sources[i], self.targets[t])
+                out[i].append(c)
+        return out
+
+    def counts(self) -> Counter[Disposition]:
+        c: Counter[Disposition] = Counter()
+        for col in self.columns:
+            for v, bits in col:
+                c[v.disposition] += bits.bit_count()
+        return c
+
+    def __len__(self) -> int:
+        return len(self.sources) * len(self.targets)
+
+    def differences(self, other: Matrix, limit: int = 20) -> list[str]:
+        """Cells where two matrices disagree (empty when identical)."""
+        out: list[str] = []
+        if self.sources != other.sources or self.targets != other.targets:
+            return ["different sources or targets"]
+        for a_row, b_row, s in zip(self.rows(), other.rows(), self.sources, strict=True):
+            for a, b, t in zip(a_row, b_row, self.targets, strict=True):
+                if a != b:
+                    out.append(f"{s} -> {t.name}: {a.disposition}@{a.node} vs {b.disposition}@{b.node}")
+                    if len(out) >= limit:
+                        return out
+        return out
+
+    def as_json(self) -> dict[str, Any]:
+        rows = self.rows()
+        return {"sources": list(self.sources), "targets": [t.as_json() for t in self.targets],
+                "matrix": {s: {t.name: {"disposition": str(v.disposition), "node": v.node} for t, v in zip(self.targets, row, strict=True)}
+                           for s, row in zip(self.sources, rows, strict=True)},
+                "counts": {str(d): n for d, n in sorted(self.counts().items())}}
+
+    def table(self) -> str:
+        """A plain text table: sources down, targets across, a short code per cell, then a legend."""
+        rows = self.rows()
+        head = ["from \\ to", *(t.name for t in self.targets)]
+        body = [[s, *(SHORT[v.disposition] for v in row)] for s, row in zip(self.sources, rows, strict=True)]
+        widths = [max(len(r[i]) for r in [head, *body]) for i in range(len(head))]
+        lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in [head, *body]]
+        used = sorted({v.disposition for row in rows for v in row}, key=list(Disposition).index)
+        lines.append("")
+        lines += [f"{SHORT[d]:>9} = {d}" for d in used]
+        return "\n".join(lines) + "\n"
+
+
+def _bits(bits: int) -> Iterable[int]:
+    i = 0
+    while bits:
+        if bits & 1:
+            yield i
+        bits >>= 1
+        i += 1
+
+
+def group(verdicts: Iterable[tuple[int, Verdict]]) -> list[tuple[Verdict, int]]:
+    by: dict[Verdict, int] = {}
+    for i, v in verdicts:
+        by[v] = by.get(v, 0) | (1 << i)
+    return sorted(by.items(), key=lambda kv: (kv[0].disposition, kv[0].node))
+
+
+def reference_matrix(net: Network, cols: Sequence[Target] | None = None, sources: Sequence[str] | None = None) -> Matrix:
+    """The straightforward matrix: one full flow walk per (source, target). The fast matrix must equal it."""
+    cols = tuple(cols if cols is not None else targets(net.topology))
+    srcs = tuple(sources if sources is not None else net.nodes)
+    walker = Walker(net)
+    columns = [group((i, walker.run(t.flow(s)).verdict) for i, s in enumerate(srcs)) for t in cols]
+    return Matrix(srcs, cols, columns)
