@@ -111,3 +111,33 @@ def test_star_draws_every_namespace_once_grid_or_not(n: int) -> None:
     for i in range(n):
         assert dot.count(f"\n\t\tns{i} [label=") + dot.count(f"\n\tns{i} [label=") == 1, f"ns{i}"
     assert to_dot(c.topology, c.graph) == dot
+
+
+def test_interface_properties_restricted_and_ipv6_forwards_are_labelled() -> None:
+    text = """lab: extras
+nodes:
+  gw:
+    kind: host
+    forwarding: true
+    rp_filter: strict
+    interfaces:
+      up0: {address: [203.0.113.2/24], mtu: 1400}
+      in0: {address: [10.5.0.1/24, "fd00:5::1/64"], mac: "02:00:00:00:00:01"}
+    port_forwards:
+      - {proto: udp, port: 53, to: "[fd00:5::10]:5353"}
+      - {proto: tcp, port: 443, to: 10.5.0.10:8443, in: up0}
+  srv: {interfaces: {eth0: {address: [10.5.0.10/24, "fd00:5::10/64"], up: false}}}
+  isp: {kind: external, interfaces: {eth0: 203.0.113.1/24}}
+links:
+  - [gw:up0, isp:eth0]
+  - [gw:in0, srv:eth0]
+"""
+    c = check_text(text, "extras.yml")
+    assert c.ok and c.topology is not None
+    dot = to_dot(c.topology, c.graph)
+    for expected in ["mtu&#160;1400", "mac&#160;02:00:00:00:00:01", "DOWN", "rp_filter strict",
+                     "DNAT&#160;udp/53&#160;→&#160;[fd00:5::10]:5353",
+                     "DNAT&#160;tcp/443&#160;→&#160;10.5.0.10:8443&#160;(in&#160;up0)",
+                     "udp/53&#160;forwarded&#160;by&#160;gw&#160;→&#160;:5353"]:
+        assert expected in dot, expected
+    assert 'style=dashed' in dot  # the uplink to the external node
