@@ -15,12 +15,21 @@ from topograph.pipeline import check_file
 @topology_argument
 @click.option("--json", "as_json", is_flag=True, help="print diagnostics as JSON on stdout (for CI)")
 @click.option("--strict", is_flag=True, help="treat warnings as errors (exit 1 on any warning)")
-def command(file: str, as_json: bool, strict: bool) -> None:
+@click.option("--matrix", is_flag=True, help="also print the reachability matrix on stdout (as `topograph reach` does)")
+def command(file: str, as_json: bool, strict: bool, matrix: bool) -> None:
     """Check FILE: names, addresses, subnets, routes, NAT and expectations.
 
+    Expectations are checked against the simulator's predictions: a violated one is an error (TG410).
     Exit status: 0 clean (warnings allowed), 1 errors (or warnings with --strict).
     """
     result = check_file(file)
+    net = None
+    if result.ok and result.topology is not None:
+        from topograph.sim.expect import diagnostics as expectation_diagnostics  # the simulator loads lazily
+        from topograph.sim.network import Network
+
+        net = Network(result.topology)
+        result.report.extend(expectation_diagnostics(net))
     failed = not result.ok or (strict and len(result.report) > 0)
     if as_json:
         click.echo(render_json(result.report, ok=not failed))
@@ -33,4 +42,8 @@ def command(file: str, as_json: bool, strict: bool) -> None:
         else:
             click.echo(f"{file}: lab {t.name!r} is valid: {len(t.nodes)} nodes, {len(t.links)} links, "
                        f"{len(t.expectations)} expectations", err=True)
+    if matrix and net is not None and not as_json:
+        from topograph.sim.classes import fast_matrix
+
+        click.echo(fast_matrix(net).table(), nl=False)
     sys.exit(1 if failed else 0)

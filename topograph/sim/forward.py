@@ -123,8 +123,12 @@ class Walker:
         if got != expected:
             src = _hp(got[0]) + (f":{got[2]}" if proto is not Proto.ICMP else "")
             want = _hp(expected[0]) + (f":{expected[2]}" if proto is not Proto.ICMP else "")
-            reason = (f"the {what} from {target} reached {flow.src} from {src} instead of {want}: it bypassed the node "
-                      f"that translated the request, so {flow.src} rejects it")
+            natted = sorted({n for n, es in ct.items() for e in es if e.trans is not None and e.trans != e.orig})
+            by = " and ".join(natted) or "the node"
+            reason = (f"the {what} from {target} reached {flow.src} from {src} instead of {want}: it bypassed {by}, "
+                      f"which translated the request, so {flow.src} rejects it")
+            if any(h.steps and h.steps[0].action is Action.BRIDGED and h.node in natted for h in rep.hops):
+                reason += " (bridged frames skip netfilter: bridge-nf-call-iptables=0)"
             return FlowResult(flow, Disposition.NAT_NO_RETURN, flow.src, reason, request, reply)
         if refused:
             reason = f"{target} has no listener on {proto}/{sent.dport}"

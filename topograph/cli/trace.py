@@ -1,0 +1,86 @@
+"""`topograph trace FILE SRC DST [--tcp PORT]`: one flow hop by hop, its reply, and why it ends as it does."""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import sys
+
+import click
+
+from topograph.cli.common import load_or_exit, topology_argument
+from topograph.model import LOOPBACK, IPAddress, Proto, Topology
+from topograph.names import did_you_mean, one_of
+from topograph.sim.forward import Walker
+from topograph.sim.network import Network
+from topograph.sim.trace import Flow, render
+
+
+def _fail(message: str, hint: str | None = None) -> None:
+    click.echo(f"error: {message}" + (f"\n  hint: {hint}" if hint else ""), err=True)
+    sys.exit(2)
+
+
+def _node_or_fail(t: Topology, name: str, what: str) -> None:
+    names = [n.name for n in t.nodes]
+    if name not in names:
+        _fail(f"{what} {name!r} is not a node of lab {t.name!r}", did_you_mean(name, names) or one_of(names))
+
+
+def resolve(net: Network, src: str, dst: str, tcp: int | None) -> Flow:
+    """DST: a node (its first address), an address, or NODE:PORT (a port forward of NODE, TCP)."""
+    t = net.topology
+    proto, port = (Proto.TCP, tcp) if tcp is not None else (Proto.ICMP, None)
+    address: IPAddress | None = None
+    try:
+        address = ipaddress.ip_address(dst.strip("[]"))
+    except ValueError:
+        pass
+    if address is not None:
+        return Flow(src, address, proto, port)
+    name, sep, port_text = dst.rpartition(":")
+    if sep and port_text.isdigit() and name:
+        _node_or_fail(t, name, "destination")
+        fport = int(port_text)
+        forwards = [f for f in t.node(name).port_forwards if f.port == fport]
+        if not forwards:
+            have = ", ".join(f"{name}:{f.port}" for f in t.node(name).port_forwards) or "none"
+            _fail(f"{name} has no port forward on port {fport}", f"port forwards of {name}: {have}")
+        f = forwards[0]
+        candidates = [a.ip for i in t.node(name).interfaces if i.name != LOOPBACK for a in i.addresses
+                      if a.version == f.to_address.version]
+        walker = Walker(net)
+        flows = [Flow(src, a, f.proto, fport) for a in candidates]
+        reached = [fl for fl in flows if walker.run(fl).ok]
+        routed = [fl for fl in flows if net.fib[src].lookup(fl.dst) is not None]
+        return (reached or routed or flows)[0]
+    _node_or_fail(t, dst, "destination")
+    primary = t.node(dst).primary_address
+    if primary is None:
+        _fail(f"node {dst!r} has no address to trace to", f"give {dst} an address, or name an address as DST")
+    assert primary is not None
+    return Flow(src, primary, proto, port)
+
+
+@click.command("trace")
+@topology_argument
+@click.argument("src")
+@click.argument("dst")
+@click.option("--tcp", "tcp", type=click.IntRange(1, 65535), metavar="PORT", help="a TCP connection to PORT instead of a ping")
+@click.option("--json", "as_json", is_flag=True, help="print the trace as JSON")
+def command(file: str, src: str, dst: str, tcp: int | None, as_json: bool) -> None:
+    """Trace one flow from node SRC to DST, hop by hop, then its reply.
+
+    DST is a node (its first address outside loopback), an address, or NODE:PORT to go through a
+    port forward of NODE. Each hop shows the interface the packet came in by, the route that matched,
+    the way out and any NAT; the last line is the disposition with a one-line reason.
+    """
+    checked = load_or_exit(file, show_warnings=False)
+    assert checked.topology is not None
+    _node_or_fail(checked.topology, src, "source")
+    net = Network(checked.topology)
+    result = Walker(net).run(resolve(net, src, dst, tcp))
+    if as_json:
+        click.echo(json.dumps(result.as_json(), indent=2))
+    else:
+        click.echo(render(result), nl=False)
