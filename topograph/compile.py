@@ -9,10 +9,10 @@ inject a command.
 
 from __future__ import annotations
 
+import functools
 import posixpath
 import shlex
 from dataclasses import dataclass
-from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +32,7 @@ from topograph.plan import (
     Plan,
     SetSysctls,
     Sysctl,
+    VethEnd,
     iptables_restore,
     nft_ruleset,
     reverse,
@@ -93,8 +94,14 @@ def _describe_rules(op: LoadNftables | LoadIptables) -> str:
     return "; ".join([*(r.describe() for r in op.masquerades), *(f"port forward {r.describe()}" for r in op.forwards)])
 
 
-def _sysctl_arg(value: Sysctl) -> str:
-    return shlex.quote(f"{value.key}={value.value}")
+@functools.lru_cache(maxsize=4096)
+def _sysctl_args(values: tuple[Sysctl, ...], sep: str) -> str:
+    """KEY=VALUE words for `sysctl -w`; cached, as alike namespaces share one tuple of values."""
+    return sep.join(shlex.quote(f"{s.key}={s.value}") for s in values)
+
+
+def _sysctl_keys(values: tuple[Sysctl, ...]) -> str:
+    return " ".join(shlex.quote(s.key) for s in values)
 
 
 def _comment(value: Any) -> str:
@@ -102,17 +109,34 @@ def _comment(value: Any) -> str:
     return "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(value))
 
 
+@functools.lru_cache(maxsize=65536)
 def _quote(value: Any) -> str:
+    # cached: big labs repeat the same namespace and interface names on every line
     return shlex.quote(str(value))
 
 
-@cache
+def _ip(netns: str | None) -> str:
+    """`ip` acting in a namespace (`ip -n NS`), or in the current one."""
+    return "ip" if netns is None else f"ip -n {_quote(netns)}"
+
+
+def _nsexec(netns: str | None) -> str:
+    """The prefix that runs a command inside a namespace, or nothing for the current one."""
+    return "" if netns is None else f"ip netns exec {_quote(netns)} "
+
+
+def _veth_end(end: VethEnd) -> str:
+    return _quote(end.ifname) if end.netns is None else f"{_quote(end.ifname)} netns {_quote(end.netns)}"
+
+
+@functools.cache
 def environment() -> jinja2.Environment:
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(template_dir())), undefined=jinja2.StrictUndefined,
                              trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True, autoescape=False)
     env.filters.update(q=_quote, route_to=_route_to, heredoc_end=_heredoc_end, nft_ruleset=nft_ruleset,
                        iptables_restore=iptables_restore, dirname=posixpath.dirname,
-                       describe_rules=_describe_rules, sysctl_arg=_sysctl_arg, comment=_comment)
+                       describe_rules=_describe_rules, sysctl_args=_sysctl_args, sysctl_keys=_sysctl_keys, comment=_comment,
+                       ip=_ip, nsexec=_nsexec, veth_end=_veth_end)
     return env
 
 

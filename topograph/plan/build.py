@@ -24,6 +24,7 @@ Sysctls set in every configured node (nothing is inherited from the machine):
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -80,15 +81,21 @@ class Plan:
 
 
 def sysctls(node: Node, placement: Placement) -> tuple[Sysctl, ...]:
-    fwd, rpf = int(node.forwarding), node.rp_filter.sysctl
+    """The node's sysctl values (see the module docstring)."""
+    # interfaces that exist before `default` is set keep their own value; the kernel uses the maximum
+    existing = (LOOPBACK, *(i.name for i in node.interfaces if i.name != LOOPBACK and placement.is_existing(i)))
+    return _sysctls(int(node.forwarding), node.rp_filter.sysctl, existing)
+
+
+@functools.lru_cache(maxsize=256)
+def _sysctls(fwd: int, rpf: int, existing: tuple[str, ...]) -> tuple[Sysctl, ...]:
+    # cached: thousands of alike namespaces share one (immutable) tuple
     values = [
         Sysctl(("net", "ipv4", "ip_forward"), fwd),
         Sysctl(("net", "ipv6", "conf", "all", "forwarding"), fwd),
         Sysctl(("net", "ipv4", "conf", "all", "rp_filter"), rpf),
         Sysctl(("net", "ipv4", "conf", "default", "rp_filter"), rpf),
     ]
-    # interfaces that exist before `default` is set keep their own value; the kernel uses the maximum
-    existing = [LOOPBACK, *(i.name for i in node.interfaces if i.name != LOOPBACK and placement.is_existing(i))]
     values += [Sysctl(("net", "ipv4", "conf", name, "rp_filter"), rpf) for name in existing]
     values += [
         Sysctl(("net", "ipv6", "conf", "all", "accept_dad"), 0),
