@@ -25,10 +25,10 @@ from typing import TypeVar
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.labs import star  # noqa: E402
-from topograph.compile import render_setup, render_teardown  # noqa: E402
-from topograph.pipeline import check_text  # noqa: E402
-from topograph.plan import Plan, plan  # noqa: E402
+from benchmarks.labs import star
+from topograph.compile import render_setup, render_teardown
+from topograph.pipeline import check_text
+from topograph.plan import Plan, plan
 
 TARGET_BIG_S = 2.0
 T = TypeVar("T")
