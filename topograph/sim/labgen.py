@@ -1,0 +1,164 @@
+"""A seeded random lab generator: namespaces, bridges and veth links, random subnets, routes (some missing or
+wrong), forwarding on or off, rp_filter, interfaces down, MASQUERADE and port forwards — as topology YAML."""
+
+from __future__ import annotations
+
+import ipaddress
+import random
+from dataclasses import dataclass, field
+
+
+@dataclass
+class _Itf:
+    name: str
+    v4: str | None = None
+    v6: str | None = None
+    up: bool = True
+    bridge: bool = False
+
+
+@dataclass
+class _Node:
+    name: str
+    forwarding: bool = False
+    rp_filter: str = "disabled"
+    lo_up: bool = True
+    itfs: list[_Itf] = field(default_factory=list)
+    routes: list[str] = field(default_factory=list)
+    nat: list[str] = field(default_factory=list)
+    forwards: list[str] = field(default_factory=list)
+
+
+@dataclass
+class _Segment:
+    """One L2 domain: its subnets and the (node, interface) pairs that take part in L3 on it."""
+
+    v4: ipaddress.IPv4Network
+    v6: ipaddress.IPv6Network | None
+    members: list[tuple[str, _Itf]] = field(default_factory=list)
+
+
+def generate(seed: int, *, nodes: tuple[int, int] = (3, 7), ipv6: float = 0.4, nat: float = 0.5) -> str:
+    """YAML text of a random but valid lab; the same seed gives the same text."""
+    rng = random.Random(seed)
+    count = rng.randint(*nodes)
+    ns = [_Node(f"n{i}", forwarding=rng.random() < 0.55,
+                rp_filter=rng.choices(["disabled", "strict", "loose"], [6, 3, 1])[0],
+                lo_up=rng.random() > 0.04) for i in range(count)]
+    links: list[str] = []
+    segments: list[_Segment] = []
+    base = rng.randrange(0, 200)
+    for s in range(rng.randint(count - 1, count + 2)):
+        plen = rng.choice([24, 24, 24, 28, 29])
+        v4 = ipaddress.IPv4Network(f"10.{base + s // 200}.{s % 200}.0/24").subnets(new_prefix=plen).__next__()
+        v6 = ipaddress.IPv6Network(f"fd00:{seed % 0xffff:x}:{s:x}::/64") if rng.random() < ipv6 else None
+        seg = _Segment(v4, v6)
+        hosts4 = list(v4.hosts())
+        rng.shuffle(hosts4)
+        if rng.random() < 0.45:  # a bridge in one node, with 2..4 nodes plugged in
+            owner = rng.choice(ns)
+            br = _Itf(f"br{s}", bridge=True)
+            owner.itfs.append(br)
+            if rng.random() < 0.7:
+                seg.members.append((owner.name, br))
+            members = rng.sample(ns, min(len(ns), rng.randint(2, 4)))
+            for k, m in enumerate(members):
+                itf = _Itf(f"e{s}")
+                m.itfs.append(itf)
+                links.append(f"[{m.name}:{itf.name}, br{s}:p{s}x{k}]")
+                seg.members.append((m.name, itf))
+        else:  # a veth pair between two nodes
+            a, b = rng.sample(ns, 2)
+            ia, ib = _Itf(f"e{s}"), _Itf(f"e{s}")
+            a.itfs.append(ia)
+            b.itfs.append(ib)
+            links.append(f"[{a.name}:e{s}, {b.name}:e{s}]")
+            seg.members += [(a.name, ia), (b.name, ib)]
+        for (_, itf), host in zip(seg.members, hosts4, strict=False):
+            itf.v4 = f"{host}/{plen}"
+            if v6 is not None:
+                itf.v6 = f"{v6.network_address + rng.randrange(1, 2**16)}/64"
+            elif not itf.bridge and rng.random() < 0.07:
+                itf.up = False  # only IPv4-only interfaces go down
+        seg.members = [(n, i) for n, i in seg.members if i.v4 is not None]
+        segments.append(seg)
+    by_name = {n.name: n for n in ns}
+    for n in ns:
+        _routes(rng, n, segments)
+    for n in ns:
+        if n.forwarding and rng.random() < nat:
+            _nat(rng, n, segments, by_name)
+    return _yaml(seed, ns, links)
+
+
+def _connected(node: str, segments: list[_Segment]) -> list[tuple[_Segment, _Itf]]:
+    return [(s, i) for s in segments for n, i in s.members if n == node and i.up]
+
+
+def _routes(rng: random.Random, n: _Node, segments: list[_Segment]) -> None:
+    mine = _connected(n.name, segments)
+    own_nets = {str(s.v4) for s, _ in mine} | {str(s.v6) for s, _ in mine if s.v6}
+    seen: set[str] = set()
+    for family in (4, 6):
+        gateways = [(s, getattr(i, f"v{family}")) for s, _ in mine for m, i in s.members
+                    if m != n.name and getattr(i, f"v{family}") is not None]
+        if not gateways:
+            continue
+        if rng.random() < 0.6:
+            _, gw = rng.choice(gateways)
+            to = "default" if family == 4 else "::/0"
+            n.routes.append(f"{{to: {to!r}, via: {gw.split('/')[0]!r}}}")
+        for s in rng.sample(segments, min(len(segments), rng.randint(0, 3))):
+            net = str(s.v4 if family == 4 else s.v6) if (family == 4 or s.v6) else None
+            if net is None or net in own_nets or net in seen:
+                continue
+            seen.add(net)
+            _, gw = rng.choice(gateways)  # sometimes the right gateway, sometimes a wrong one
+            n.routes.append(f"{{to: {net!r}, via: {gw.split('/')[0]!r}}}")
+
+
+def _nat(rng: random.Random, n: _Node, segments: list[_Segment], by_name: dict[str, _Node]) -> None:
+    mine = [(s, i) for s, i in _connected(n.name, segments) if i.v4]
+    if len(mine) < 2:
+        return
+    (inside, _), (_, out) = rng.sample(mine, 2)
+    n.nat.append(f"{{masquerade: {str(inside.v4)!r}, out: {out.name}}}")
+    targets = [i.v4 for m, i in inside.members if m != n.name and i.v4]
+    if targets and rng.random() < 0.7:
+        to = targets[rng.randrange(len(targets))].split("/")[0]
+        port = rng.choice([80, 8080, 2222])
+        into = rng.choice([80, 8000])
+        n.forwards.append(f"{{proto: tcp, port: {port}, to: '{to}:{into}'}}")
+
+
+def _yaml(seed: int, ns: list[_Node], links: list[str]) -> str:
+    out = [f"# generated by topograph.sim.labgen, seed {seed}", f"lab: gen{seed}", "nodes:"]
+    for n in ns:
+        out.append(f"  {n.name}:")
+        if n.forwarding:
+            out.append("    forwarding: true")
+        if n.rp_filter != "disabled":
+            out.append(f"    rp_filter: {n.rp_filter}")
+        bridges = [i for i in n.itfs if i.bridge]
+        plain = [i for i in n.itfs if not i.bridge]
+        if bridges:
+            out.append("    bridges:")
+            out += [f"      {i.name}: {_itf(i)}" for i in bridges]
+        if plain or not n.lo_up:
+            out.append("    interfaces:")
+            if not n.lo_up:
+                out.append("      lo: {up: false}")
+            out += [f"      {i.name}: {_itf(i)}" for i in plain]
+        for key, items in (("routes", n.routes), ("nat", n.nat), ("port_forwards", n.forwards)):
+            if items:
+                out.append(f"    {key}:")
+                out += [f"      - {r}" for r in items]
+    out.append("links:")
+    out += [f"  - {link}" for link in links]
+    return "\n".join(out) + "\n"
+
+
+def _itf(i: _Itf) -> str:
+    addrs = [a for a in (i.v4, i.v6) if a]
+    text = "[" + ", ".join(f"'{a}'" for a in addrs) + "]"
+    return text if i.up else f"{{address: {text}, up: false}}"
