@@ -17,6 +17,11 @@ COMMANDS: dict[str, str] = {
     "render": "render",  # issue 4
     "trace": "trace",  # issue 5
     "reach": "reach",  # issue 5
+    "apply": "apply",  # issue 6
+    "destroy": "destroy",  # issue 6
+    "status": "status",  # issue 6
+    "verify": "verify",  # issue 6
+    "exec": "exec",  # issue 6
 }
 
 

@@ -1,0 +1,70 @@
+"""`topograph apply FILE`: bring the lab up live (netlink), or converge it to the file; `--dry-run` only shows."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from topograph.cli.common import topology_argument
+from topograph.live.command import Progress, load_plan, require_privileges, sandbox_option, sigterm_interrupts, wait_option
+from topograph.plan import FIREWALLS
+
+
+@click.command("apply")
+@topology_argument
+@sandbox_option
+@click.option("--firewall", type=click.Choice(FIREWALLS), default="nftables", show_default=True,
+              help="back end for NAT and port forwards")
+@click.option("--dry-run", is_flag=True, help="print what would change, change nothing")
+@wait_option
+def command(file: str, prefix: str | None, firewall: str, dry_run: bool, wait: float) -> None:
+    """Create the lab of FILE, or bring a running one back in line with FILE.
+
+    What exists and matches is left alone, what is missing is created, what differs is corrected,
+    and what the lab owns that FILE no longer has is removed. A failing step (or Ctrl-C / SIGTERM)
+    undoes everything this run created. Objects topograph did not create are never touched: a name
+    clash stops the run before any change.
+    """
+    from topograph.live import engine
+    from topograph.live.execute import StepFailed
+    from topograph.live.lock import Busy
+    from topograph.live.report import print_diff
+
+    the_plan, _ = load_plan(file, prefix, firewall)
+    require_privileges()
+    try:
+        if dry_run:
+            d = engine.plan_diff(the_plan)
+            if d.clashes:
+                raise engine.Clash("; ".join(d.clashes))
+            print_diff(the_plan, d, verb="would")
+            return
+        progress = Progress(f"applying {the_plan.lab}")
+        with sigterm_interrupts():
+            try:
+                outcome = engine.apply(the_plan, source=file, wait=wait, progress=progress)
+            finally:
+                progress.close()
+    except engine.Clash as exc:
+        click.echo(f"topograph: {exc}; nothing was changed", err=True)
+        sys.exit(1)
+    except Busy as exc:
+        click.echo(f"topograph: {exc}", err=True)
+        sys.exit(1)
+    except StepFailed as exc:
+        click.echo(f"topograph: apply of lab {the_plan.lab} failed at {exc}", err=True)
+        undone = sum(1 for r in exc.rolled_back if r.startswith("deleted"))
+        click.echo(f"topograph: rolled back: this run's changes are undone ({undone} objects deleted)"
+                   + (f"; problems: {'; '.join(exc.problems)}" if exc.problems else ""), err=True)
+        sys.exit(130 if isinstance(exc.cause, KeyboardInterrupt) else 1)
+    except OSError as exc:
+        click.echo(f"topograph: {exc}", err=True)
+        sys.exit(1)
+    d = outcome.diff
+    if d.clean:
+        click.echo(f"lab {the_plan.lab}: up to date ({d.up_to_date} objects), nothing changed")
+    else:
+        click.echo(f"lab {the_plan.lab}: {outcome.applied} steps applied"
+                   + (f", {len(outcome.removed)} extra objects removed" if outcome.removed else "")
+                   + f" (missing {d.count('missing')}, drifted {d.count('drifted')}, extra {d.count('extra')})")

@@ -1,0 +1,46 @@
+"""`topograph destroy FILE` (or `--lab NAME`): remove exactly what topograph created for the lab."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from topograph.live.command import load_plan, require_privileges, sandbox_option, wait_option
+
+
+@click.command("destroy")
+@click.argument("file", required=False, type=click.Path(path_type=str))
+@click.option("--lab", "lab_name", metavar="NAME", help="the lab's name, instead of its file")
+@sandbox_option
+@wait_option
+def command(file: str | None, lab_name: str | None, prefix: str | None, wait: float) -> None:
+    """Remove the lab's namespaces and the interfaces and tables it made, as its record names them.
+
+    Works on a half-built lab; a second run does nothing. Objects topograph did not create stay.
+    """
+    from topograph.live import engine
+    from topograph.live.lock import Busy
+
+    if (file is None) == (lab_name is None):
+        click.echo("topograph: give the lab's FILE or --lab NAME (one of them)", err=True)
+        sys.exit(1)
+    the_plan = None
+    if file is not None:
+        the_plan, _ = load_plan(file, prefix)
+        lab_name = the_plan.lab
+    assert lab_name is not None
+    require_privileges()
+    try:
+        removed = engine.destroy(lab_name, prefix, the_plan, wait=wait)
+    except Busy as exc:
+        click.echo(f"topograph: {exc}", err=True)
+        sys.exit(1)
+    except OSError as exc:
+        click.echo(f"topograph: {exc}", err=True)
+        sys.exit(1)
+    where = f" (sandbox {prefix})" if prefix else ""
+    if removed:
+        click.echo(f"lab {lab_name}{where}: removed {len(removed)} objects")
+    else:
+        click.echo(f"lab {lab_name}{where}: nothing of it is up; nothing removed")

@@ -1,0 +1,39 @@
+"""`topograph exec FILE NODE -- CMD...`: run a command inside a node's namespace (over `ip netns exec`)."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import click
+
+from topograph.cli.common import topology_argument
+from topograph.live.command import load_plan, require_privileges, sandbox_option
+
+
+@click.command("exec", context_settings={"ignore_unknown_options": True})
+@topology_argument
+@click.argument("node")
+@click.argument("argv", nargs=-1, required=True, type=click.UNPROCESSED)
+@sandbox_option
+def command(file: str, node: str, argv: tuple[str, ...], prefix: str | None) -> None:
+    """Run ARGV in NODE's namespace: `topograph exec lab.yml --sandbox t1- red -- ping -c1 192.168.15.2`."""
+    from topograph.sandbox import place
+
+    _, topology = load_plan(file, prefix)
+    names = [n.name for n in topology.nodes]
+    if node not in names:
+        click.echo(f"topograph: lab {topology.name} has no node {node!r}; its nodes: {', '.join(names)}", err=True)
+        sys.exit(1)
+    placement = place(topology, prefix)
+    if not placement.configures(node):
+        click.echo(f"topograph: {node} is an external node, not a namespace of this lab (use --sandbox)", err=True)
+        sys.exit(1)
+    require_privileges()
+    netns = placement.netns(node)
+    if netns is None:  # real mode host: the root namespace itself
+        os.execvp(argv[0], list(argv))
+    if not os.path.exists(f"/run/netns/{netns}"):
+        click.echo(f"topograph: namespace {netns} does not exist; is the lab up? (topograph apply)", err=True)
+        sys.exit(1)
+    os.execvp("ip", ["ip", "netns", "exec", netns, *argv])

@@ -1,0 +1,36 @@
+"""`topograph status FILE`: the live lab against the file; exit 2 when anything differs (for scripts)."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from topograph.cli.common import topology_argument
+from topograph.live.command import load_plan, require_privileges, sandbox_option
+from topograph.plan import FIREWALLS
+
+
+@click.command("status")
+@topology_argument
+@sandbox_option
+@click.option("--firewall", type=click.Choice(FIREWALLS), default="nftables", show_default=True)
+@click.option("--limit", type=int, default=0, help="show at most this many lines per kind of change")
+def command(file: str, prefix: str | None, firewall: str, limit: int) -> None:
+    """Compare the live lab with FILE: up to date, missing, drifted (changed by hand), extra.
+
+    Exit status: 0 when everything is as the file says, 2 when anything differs, 1 on errors.
+    """
+    from topograph.live import engine
+    from topograph.live.report import print_diff
+
+    the_plan, _ = load_plan(file, prefix, firewall)
+    require_privileges()
+    try:
+        d = engine.plan_diff(the_plan)
+    except OSError as exc:
+        click.echo(f"topograph: {exc}", err=True)
+        sys.exit(1)
+    print_diff(the_plan, d, limit=limit)
+    if not d.clean:
+        sys.exit(2)

@@ -1,0 +1,40 @@
+"""`topograph verify FILE`: real traffic through the live lab, predicted against observed; non-zero on any difference."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from topograph.cli.common import topology_argument
+from topograph.live.command import load_plan, require_privileges, sandbox_option
+
+
+@click.command("verify")
+@topology_argument
+@sandbox_option
+@click.option("--all", "all_pairs", is_flag=True, help="every node to every node's address and port forward, "
+              "predicted by the simulator (instead of the file's expectations)")
+def command(file: str, prefix: str | None, all_pairs: bool) -> None:
+    """Ping and TCP-connect between the lab's namespaces and compare with the prediction.
+
+    Listeners for TCP checks are started and stopped by verify itself. Exit 1 on any difference.
+    """
+    from topograph.live import verify
+    from topograph.live.kernel import list_netns
+    from topograph.sandbox import place
+
+    the_plan, topology = load_plan(file, prefix)
+    require_privileges()
+    missing = [n for n in the_plan.namespaces if n not in list_netns()]
+    if missing:
+        click.echo(f"topograph: lab {topology.name} is not up (no namespace {missing[0]}); run topograph apply first",
+                   err=True)
+        sys.exit(1)
+    results = verify.run(topology, place(topology, prefix), verify.probes(topology, all_pairs=all_pairs))
+    for line in verify.table(results):
+        click.echo(line)
+    bad = sum(1 for r in results if not r.agrees)
+    click.echo(f"{len(results)} flows, {bad} differ" if bad else f"{len(results)} flows, all as predicted")
+    if bad:
+        sys.exit(1)

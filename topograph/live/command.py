@@ -1,0 +1,98 @@
+"""What the live commands share: privileges, the --sandbox option, loading the plan, signals, progress."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import click
+
+from topograph import naming
+from topograph.plan import Plan
+
+CAP_NET_ADMIN, CAP_SYS_ADMIN = 12, 21
+
+
+def privilege_problem() -> str | None:
+    """Why this process cannot create namespaces and interfaces, or None."""
+    try:
+        with open("/proc/self/status") as f:
+            caps = next((int(line.split()[1], 16) for line in f if line.startswith("CapEff:")), 0)
+    except OSError:
+        caps = 0
+    missing = [name for bit, name in ((CAP_NET_ADMIN, "CAP_NET_ADMIN"), (CAP_SYS_ADMIN, "CAP_SYS_ADMIN"))
+               if not caps & (1 << bit)]
+    if missing:
+        return f"topograph needs root (or {' and '.join(missing)}) to change network namespaces; try sudo"
+    return None
+
+
+def require_privileges() -> None:
+    problem = privilege_problem()
+    if problem:
+        click.echo(f"topograph: {problem}", err=True)
+        sys.exit(1)
+
+
+def _prefix(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    if value is not None:
+        problem = naming.prefix_problem(value)
+        if problem:
+            raise click.BadParameter(f"{value!r} {problem}")
+    return value
+
+
+sandbox_option = click.option(
+    "--sandbox", "prefix", metavar="PREFIX", callback=_prefix,
+    help="the whole lab in namespaces named PREFIX+NODE (host and external nodes too); "
+         "nothing in this machine's own namespace is touched")
+wait_option = click.option("--wait", type=float, default=0.0, metavar="SECONDS", show_default=True,
+                           help="wait this long for another run on the same lab to finish")
+
+
+def load_plan(file: str, prefix: str | None, firewall: str = "nftables") -> tuple[Plan, Any]:
+    from topograph.cli.common import load_or_exit
+    from topograph.plan import plan
+
+    checked = load_or_exit(file)
+    assert checked.topology is not None
+    return plan(checked.topology, sandbox_prefix=prefix, firewall=firewall), checked.topology  # type: ignore[arg-type]
+
+
+@contextmanager
+def sigterm_interrupts() -> Iterator[None]:
+    """SIGTERM behaves like Ctrl-C for the block (the run rolls back), then the old handler returns."""
+    from topograph.live.execute import Interrupted
+
+    def handler(signum: int, frame: object) -> None:
+        raise Interrupted()
+
+    old = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, old)
+
+
+class Progress:
+    """A progress bar on a terminal (stderr), nothing when piped."""
+
+    def __init__(self, label: str) -> None:
+        self.label = label
+        self.bar: Any = None
+
+    def __call__(self, total: int) -> Callable[[int], None] | None:
+        if total < 50 or not sys.stderr.isatty() or os.environ.get("CI"):
+            return None
+        self.bar = click.progressbar(length=total, label=self.label, file=sys.stderr)
+        self.bar.__enter__()
+        return self.bar.update  # type: ignore[no-any-return]
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.__exit__(None, None, None)
+            self.bar = None

@@ -1,0 +1,265 @@
+"""Compare the live state with the plan: what is up to date, missing, drifted, or extra — and what fixes it.
+
+Pure functions over `observe.Live` (no kernel access), so every rule here is unit-tested on states
+built by hand. The repair is expressed with the plan's own operations (one plan, two back ends):
+each missing or drifted operation is run again, in plan order; removals (extra objects, and links
+that must be recreated) are separate, explicit steps.
+
+Ownership decides what may be removed: only namespaces named in the lab's record, and objects
+inside them. A namespace the plan wants that exists but is not in the record is a clash.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass, field
+from typing import Literal
+
+from topograph.live.describe import describe, where
+from topograph.live.observe import Live, NsState, Route, route_key
+from topograph.live.state import Record
+from topograph.plan import (
+    AddAddress,
+    AddRoute,
+    CreateBridge,
+    CreateDummy,
+    CreateNetns,
+    CreateVeth,
+    EnslavePort,
+    LinkUp,
+    LoadIptables,
+    LoadNftables,
+    LoopbackUp,
+    Operation,
+    Plan,
+    SetMac,
+    SetMtu,
+    SetSysctls,
+)
+
+State = Literal["missing", "drifted", "extra"]
+
+
+@dataclass(frozen=True, slots=True)
+class Removal:
+    """Delete one object: a namespace, a link, an address, a route, or an nftables table."""
+
+    kind: Literal["netns", "link", "address", "route", "nft"]
+    netns: str | None
+    name: str  # namespace / link / "ifname address" / route text / table
+    route: Route | None = None
+
+    def describe(self) -> str:
+        if self.kind == "netns":
+            return f"delete namespace {self.name}"
+        return f"{where(self.netns)}: delete {self.kind} {self.name}"
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    state: State
+    what: str
+    op: Operation | None = None  # the plan operation that repairs it (missing / drifted)
+    removal: Removal | None = None  # the deletion that repairs it (extra), or that must come first
+
+
+@dataclass
+class Diff:
+    up_to_date: int = 0
+    changes: list[Change] = field(default_factory=list)
+    clashes: list[str] = field(default_factory=list)  # objects in the way that are not ours
+
+    @property
+    def clean(self) -> bool:
+        return not self.changes and not self.clashes
+
+    def count(self, state: State) -> int:
+        return sum(1 for c in self.changes if c.state == state)
+
+    @property
+    def before(self) -> list[Removal]:
+        """Deletions that must come before the repair (objects to recreate)."""
+        return [c.removal for c in self.changes if c.removal is not None and c.state != "extra"]
+
+    @property
+    def after(self) -> list[Removal]:
+        """Deletions of extra objects, done once everything else is in place."""
+        return [c.removal for c in self.changes if c.removal is not None and c.state == "extra"]
+
+    @property
+    def repair(self) -> list[Operation]:
+        return [c.op for c in self.changes if c.op is not None]
+
+
+def _netns_of(op: Operation) -> str | None:
+    return getattr(op, "netns", None)
+
+
+def _ifname(op: Operation) -> str | None:
+    return getattr(op, "ifname", None)
+
+
+def clashes(plan: Plan, live: Live, record: Record | None) -> list[str]:
+    """Existing objects the plan would create that this lab does not own (apply must stop before any change)."""
+    owned = set(record.namespaces) if record else set()
+    found = [f"namespace {n} exists already and is not part of lab {plan.lab}'s record"
+             for n in plan.namespaces if n in live.existing and n not in owned]
+    root = live.namespaces.get(None)
+    if root is not None:
+        mine = set(record.root_links) if record else set()
+        for op in plan.operations:
+            names: list[str] = []
+            if isinstance(op, CreateBridge | CreateDummy) and op.netns is None:
+                names = [op.ifname]
+            elif isinstance(op, CreateVeth):
+                names = [e.ifname for e in (op.a, op.b) if e.netns is None]
+            found += [f"interface {n} exists already in the root namespace and is not topograph's"
+                      for n in names if n in root.links and n not in mine]
+    return found
+
+
+def diff(plan: Plan, live: Live, record: Record | None) -> Diff:
+    """Every difference between `live` and what `plan` builds; see the module docstring."""
+    result = Diff(clashes=clashes(plan, live, record))
+    if result.clashes:
+        return result
+    recreated: set[tuple[str | None, str]] = set()  # links that will be (re)created: what depends on them is redone
+    fresh_ns: set[str] = set()
+
+    def ns_state(netns: str | None) -> NsState | None:
+        return None if netns in fresh_ns else live.namespaces.get(netns)
+
+    def add(state: State, op: Operation, removal: Removal | None = None) -> None:
+        result.changes.append(Change(state, describe(op), op=op, removal=removal))
+
+    for op in plan.operations:
+        if isinstance(op, CreateNetns):
+            if op.netns in live.namespaces:
+                result.up_to_date += 1
+            else:
+                fresh_ns.add(op.netns)
+                add("missing", op)
+            continue
+        if isinstance(op, CreateVeth):
+            sa, sb = ns_state(op.a.netns), ns_state(op.b.netns)
+            la = sa.links.get(op.a.ifname) if sa else None
+            lb = sb.links.get(op.b.ifname) if sb else None
+            if la is not None and lb is not None and la.kind == lb.kind == "veth":
+                result.up_to_date += 1
+                continue
+            recreated.update({(op.a.netns, op.a.ifname), (op.b.netns, op.b.ifname)})
+            stale = [(e.netns, e.ifname) for e, ln in ((op.a, la), (op.b, lb)) if ln is not None]
+            for netns, name in stale:
+                result.changes.append(Change("drifted", f"{where(netns)}: {name} is not the expected veth pair",
+                                             removal=Removal("link", netns, name)))
+            add("drifted" if stale else "missing", op)
+            continue
+        netns = _netns_of(op)
+        st = ns_state(netns)
+        ifname = _ifname(op)
+        if st is None or (ifname is not None and (netns, ifname) in recreated):
+            add("missing", op)
+            continue
+        if isinstance(op, CreateBridge | CreateDummy):
+            kind = "bridge" if isinstance(op, CreateBridge) else "dummy"
+            link = st.links.get(op.ifname)
+            if link is not None and link.kind == kind:
+                result.up_to_date += 1
+                continue
+            recreated.add((netns, op.ifname))
+            removal = Removal("link", netns, op.ifname) if link is not None else None
+            add("drifted" if link is not None else "missing", op, removal)
+            continue
+        state = _op_state(op, st, recreated, record)
+        if state is None:
+            result.up_to_date += 1
+        else:
+            add(state, op)
+    result.changes += _extras(plan, live, record, fresh_ns)
+    return result
+
+
+def _op_state(op: Operation, st: NsState, recreated: set[tuple[str | None, str]],
+              record: Record | None) -> State | None:
+    """None when `op`'s effect is present in `st`; else whether it is missing or drifted."""
+    netns = _netns_of(op)
+    if isinstance(op, LoopbackUp | LinkUp):
+        link = st.links.get(op.ifname)
+        return None if link is not None and link.up else ("drifted" if link is not None else "missing")
+    if isinstance(op, SetSysctls):
+        wrong = [s for s in op.values if st.sysctls.get(s.key) != s.value and not (s.optional and st.sysctls.get(s.key) is None)]
+        return "drifted" if wrong else None
+    if isinstance(op, SetMac):
+        link = st.links.get(op.ifname)
+        return None if link is not None and link.mac.lower() == op.mac.lower() else "drifted"
+    if isinstance(op, SetMtu):
+        link = st.links.get(op.ifname)
+        return None if link is not None and link.mtu == op.mtu else "drifted"
+    if isinstance(op, EnslavePort):
+        link = st.links.get(op.ifname)
+        if (netns, op.bridge) in recreated:
+            return "missing"
+        return None if link is not None and link.master == op.bridge else "drifted"
+    if isinstance(op, AddAddress):
+        return None if (op.ifname, str(op.address)) in st.addresses else "missing"
+    if isinstance(op, AddRoute):
+        if any((netns, n) in recreated for n in st.links) or (op.dev and (netns, op.dev) in recreated):
+            return "missing"  # routes over a recreated link vanish with it
+        want = route_key(op)
+        same = any(r.to == want.to and r.via == want.via and r.metric == want.metric
+                   and (want.dev is None or r.dev == want.dev) for r in st.routes)
+        return None if same else "missing"
+    if isinstance(op, LoadNftables):
+        got = st.nft.get(op.table)
+        if got is None:
+            return "missing"
+        recorded = record.nft.get(where(netns)) if record else None
+        return None if recorded is None or got == recorded else "drifted"
+    if isinstance(op, LoadIptables):
+        return None  # compared by the iptables back end's own listing; not tracked yet
+    return None
+
+
+def _is_kernel_address(ifname: str, address: str) -> bool:
+    ip = ipaddress.ip_interface(address)
+    return ifname == "lo" and ip.ip.is_loopback
+
+
+def _extras(plan: Plan, live: Live, record: Record | None, fresh_ns: set[str]) -> list[Change]:
+    """Owned objects the plan no longer has: namespaces, and links, addresses, routes inside ours."""
+    out: list[Change] = []
+    planned_ns = set(plan.namespaces)
+    for name in sorted(set(record.namespaces) if record else set()):
+        if name not in planned_ns and name in live.existing:
+            out.append(Change("extra", f"namespace {name} (no longer in the file)", removal=Removal("netns", None, name)))
+    for netns in plan.namespaces:
+        st = live.namespaces.get(netns)
+        if st is None or netns in fresh_ns:
+            continue
+        links: set[str] = {"lo"}
+        addresses: set[tuple[str, str]] = set()
+        routes: list[Route] = []
+        for op in plan.operations:
+            if isinstance(op, CreateVeth):
+                links.update(e.ifname for e in (op.a, op.b) if e.netns == netns)
+            elif _netns_of(op) != netns:
+                continue
+            elif isinstance(op, CreateBridge | CreateDummy):
+                links.add(op.ifname)
+            elif isinstance(op, AddAddress):
+                addresses.add((op.ifname, str(op.address)))
+            elif isinstance(op, AddRoute):
+                routes.append(route_key(op))
+        for name, link in sorted(st.links.items()):
+            if name not in links and link.kind in ("veth", "bridge", "dummy"):
+                out.append(Change("extra", f"{netns}: {link.kind} {name}", removal=Removal("link", netns, name)))
+        for ifname, address in sorted(st.addresses):
+            if (ifname, address) not in addresses and ifname in links and not _is_kernel_address(ifname, address):
+                out.append(Change("extra", f"{netns}: address {address} on {ifname}",
+                                  removal=Removal("address", netns, f"{ifname} {address}")))
+        for r in sorted(st.routes, key=str):
+            if not any(r.to == w.to and r.via == w.via and r.metric == w.metric and (w.dev is None or r.dev == w.dev)
+                       for w in routes) and (r.dev is None or r.dev in links):
+                text = f"{r.to}" + (f" via {r.via}" if r.via else "") + (f" dev {r.dev}" if r.dev else "")
+                out.append(Change("extra", f"{netns}: route {text}", removal=Removal("route", netns, text, route=r)))
+    return out

@@ -1,0 +1,155 @@
+"""apply, destroy and status of one lab: lock, read the record and the live state, diff, act, record."""
+
+from __future__ import annotations
+
+import errno
+import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+from topograph.live import state
+from topograph.live.converge import Diff, diff
+from topograph.live.execute import Runner
+from topograph.live.kernel import KernelError, Namespaces, list_netns
+from topograph.live.lock import lab_lock
+from topograph.live.netlink import RTM_DELLINK, Sockets, link_body
+from topograph.live.observe import observe
+from topograph.plan import CreateBridge, CreateDummy, CreateNetns, CreateVeth, Plan, RestoreSysctls, reverse
+
+
+class Clash(Exception):
+    """Objects in the way that are not this lab's; nothing was changed."""
+
+
+@dataclass
+class Outcome:
+    diff: Diff
+    applied: int = 0
+    removed: list[str] = field(default_factory=list)
+
+
+@contextmanager
+def session() -> Iterator[tuple[Namespaces, Sockets]]:
+    ns = Namespaces()
+    socks = Sockets(ns)
+    try:
+        yield ns, socks
+    finally:
+        socks.close()
+        ns.close()
+
+
+def _new_root_links(plan: Plan, ops: list[object]) -> list[str]:
+    names: list[str] = []
+    for op in ops:
+        if isinstance(op, CreateBridge | CreateDummy) and op.netns is None:
+            names.append(op.ifname)
+        elif isinstance(op, CreateVeth):
+            names += [e.ifname for e in (op.a, op.b) if e.netns is None]
+    return names
+
+
+def plan_diff(plan: Plan) -> Diff:
+    """status / --dry-run: the difference between the live state and `plan`, changing nothing."""
+    with session() as (ns, socks):
+        record = state.load(plan.lab, plan.prefix)
+        live = observe(plan, record.namespaces if record else [], ns, socks)
+        return diff(plan, live, record)
+
+
+def apply(plan: Plan, *, source: str = "", wait: float = 0.0,
+          progress: Callable[[int], Callable[[int], None] | None] | None = None) -> Outcome:
+    """Bring the lab to `plan`: create what is missing, fix what drifted, remove what is extra.
+
+    Raises Clash before any change when an object in the way is not ours, and execute.StepFailed
+    (after rolling back this run's changes) when a step fails or the run is interrupted.
+    `progress(total)` may return a callback that is told about each finished step.
+    """
+    key = state.lab_key(plan.lab, plan.prefix)
+    with lab_lock(key, wait=wait), session() as (ns, socks):
+        record = state.load(plan.lab, plan.prefix)
+        live = observe(plan, record.namespaces if record else [], ns, socks)
+        d = diff(plan, live, record)
+        if d.clashes:
+            raise Clash("; ".join(d.clashes))
+        outcome = Outcome(diff=d)
+        if d.clean:
+            return outcome
+        before = state.Record.from_json(record.to_json()) if record else None
+        rec = record or state.Record(lab=plan.lab, prefix=plan.prefix)
+        rec.source, rec.firewall, rec.complete = source or rec.source, plan.firewall, False
+        repair = d.repair
+        # recorded before anything is created: a run killed at any point leaves a record naming it all
+        rec.add_namespaces([op.netns for op in repair if isinstance(op, CreateNetns)])
+        rec.root_links = sorted(set(rec.root_links) | set(_new_root_links(plan, list(repair))))
+        state.save(rec)
+        runner = Runner(ns, socks, lab=plan.lab, converge=record is not None,
+                        progress=progress(len(repair)) if progress else None)
+        try:
+            for r in d.before:
+                runner.remove(r)
+            runner.execute(repair)
+        except BaseException:
+            if before is None:
+                state.remove(rec)
+            else:
+                state.save(before)
+            raise
+        for r in d.after:
+            runner.remove(r)
+            outcome.removed.append(r.describe())
+            if r.kind == "netns":
+                rec.namespaces = [n for n in rec.namespaces if n != r.name]
+        rec.nft.update(runner.nft)
+        rec.complete = True
+        state.save(rec)
+        outcome.applied = len(repair)
+        return outcome
+
+
+def destroy(lab: str, prefix: str | None, plan: Plan | None = None, *, wait: float = 0.0) -> list[str]:
+    """Remove everything the lab's record names (and nothing else); works on half-built labs and twice."""
+    key = state.lab_key(lab, prefix)
+    with lab_lock(key, wait=wait):
+        record = state.load(lab, prefix)
+        if record is None:
+            return []
+        removed: list[str] = []
+        with session() as (ns, socks):
+            existing = list_netns()
+            for name in reversed(record.namespaces):
+                if name in existing and ns.delete(name):
+                    removed.append(f"namespace {name}")
+            if record.root_links:
+                sock = socks(None)
+                mark = state.alias(lab)
+                for link in sock.links():
+                    if link.name in record.root_links and link.alias == mark:
+                        code = sock.acked(RTM_DELLINK, link_body(link.index))
+                        if code not in (0, errno.ENODEV):
+                            raise KernelError(code, f"delete {link.name}: {os.strerror(code)}")
+                        removed.append(f"interface {link.name}")
+            if plan is not None and plan.prefix is None:
+                _restore_root(plan, ns)
+        state.remove(record)
+        return removed
+
+
+def _restore_root(plan: Plan, ns: Namespaces) -> None:
+    """Real mode: put back the root namespace's saved sysctls and delete the lab's own nft table."""
+    import subprocess
+
+    for op in reverse(plan).operations:
+        if isinstance(op, RestoreSysctls) and os.path.exists(op.path):
+            for line in open(op.path).read().splitlines():
+                key, _, value = line.partition(" = ")
+                path = "/proc/sys/" + key.replace(".", "/") if "/" not in key else "/proc/sys/" + key
+                try:
+                    with open(path, "w") as f:
+                        f.write(value)
+                except OSError:
+                    pass
+            os.unlink(op.path)
+        elif op.KIND == "delete_nftables":
+            subprocess.run(["nft", "delete", "table", "inet", op.table], capture_output=True, check=False)  # type: ignore[attr-defined]

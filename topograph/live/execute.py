@@ -1,0 +1,338 @@
+"""Execute plan operations with netlink in the current thread, journalling each for rollback.
+
+One `Runner` per apply. It knows every interface index it deals with: in a namespace it has not
+seen yet it dumps the links once, and it gives each interface it creates the next free index
+itself, so addresses and routes never need a lookup round trip. Objects inside a namespace created
+by this run need no undo of their own: rollback deletes the namespace. Objects added to a namespace
+that existed before (a converging re-apply, or the root namespace in real mode) are journalled one
+by one and removed again on rollback.
+"""
+
+from __future__ import annotations
+
+import errno
+import ipaddress
+import os
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from topograph.live import netlink as nl
+from topograph.live.converge import Removal
+from topograph.live.describe import describe
+from topograph.live.kernel import KernelError, Namespaces
+from topograph.live.observe import nft_listing, read_sysctl
+from topograph.live.state import alias
+from topograph.plan import (
+    AddAddress,
+    AddRoute,
+    CreateBridge,
+    CreateDummy,
+    CreateNetns,
+    CreateVeth,
+    EnslavePort,
+    LinkUp,
+    LoadIptables,
+    LoadNftables,
+    LoopbackUp,
+    Operation,
+    SetMac,
+    SetMtu,
+    SetSysctls,
+    iptables_restore,
+    nft_ruleset,
+)
+
+#: Test hooks: fail before step K (1-based) of a run; sleep this many seconds before each step.
+FAIL_AT_ENV = "TOPOGRAPH_FAIL_AT"
+STEP_DELAY_ENV = "TOPOGRAPH_STEP_DELAY"
+
+
+class Interrupted(KeyboardInterrupt):
+    """SIGTERM, turned into an exception so that the run rolls back like on Ctrl-C."""
+
+
+@dataclass
+class StepFailed(Exception):
+    """A step failed (or the run was interrupted); what the rollback did is attached."""
+
+    step: int
+    total: int
+    what: str
+    cause: BaseException
+    rolled_back: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+
+    def __str__(self) -> str:
+        why = "interrupted" if isinstance(self.cause, KeyboardInterrupt) else str(self.cause)
+        return f"step {self.step} of {self.total} failed: {self.what}: {why}"
+
+
+Undo = tuple[str, str | None, object]
+
+
+class Runner:
+    def __init__(self, ns: Namespaces, socks: nl.Sockets, *, lab: str, converge: bool = False,
+                 progress: Callable[[int], None] | None = None) -> None:
+        self.ns = ns
+        self.socks = socks
+        self.lab = lab
+        self.converge = converge  # namespaces may hold some of the objects already: add or replace
+        self.progress = progress
+        self.indexes: dict[str | None, dict[str, int]] = {}
+        self.next_index: dict[str | None, int] = {}
+        self.created_ns: list[str] = []
+        self.journal: list[Undo] = []
+        self.nft: dict[str, str] = {}  # where -> listing after load
+        fail = os.environ.get(FAIL_AT_ENV)
+        self.fail_at = int(fail) if fail and fail.isdigit() else None
+        self.delay = float(os.environ.get(STEP_DELAY_ENV) or 0)
+        self.steps = 0
+
+    # -- interface indexes ---------------------------------------------------------------------
+    def known(self, netns: str | None) -> dict[str, int]:
+        found = self.indexes.get(netns)
+        if found is None:
+            links = self.socks(netns).links()
+            found = {ln.name: ln.index for ln in links}
+            self.indexes[netns] = found
+            self.next_index[netns] = max([*found.values(), 1]) + 1
+        return found
+
+    def alloc(self, netns: str | None, name: str) -> int:
+        self.known(netns)
+        index = self.next_index[netns]
+        self.next_index[netns] = index + 1
+        return index
+
+    def index(self, netns: str | None, name: str) -> int:
+        try:
+            return self.known(netns)[name]
+        except KeyError:
+            raise KernelError(errno.ENODEV, f"no interface {name} in {netns or 'the root namespace'}") from None
+
+    def fresh(self, netns: str | None) -> bool:
+        return netns is not None and netns in self.created_ns
+
+    # -- running -------------------------------------------------------------------------------
+    def execute(self, ops: list[Operation]) -> None:
+        """Run `ops` in order; on any failure or interruption roll back, then raise StepFailed."""
+        total = len(ops)
+        step = 0
+        try:
+            for step, op in enumerate(ops, 1):
+                if self.delay:
+                    time.sleep(self.delay)
+                self.steps += 1
+                if self.fail_at is not None and self.steps >= self.fail_at:
+                    raise KernelError(errno.EIO, f"injected failure ({FAIL_AT_ENV}={self.fail_at})")
+                self.run(op)
+                if self.progress is not None:
+                    self.progress(1)
+        except BaseException as exc:
+            failed = StepFailed(step, total, describe(ops[step - 1]) if step else "start", exc)
+            failed.rolled_back, failed.problems = self.rollback()
+            raise failed from exc
+
+    def run(self, op: Operation) -> None:
+        if isinstance(op, CreateNetns):
+            self.ns.create(op.netns)
+            self.created_ns.append(op.netns)
+            self.journal.append(("netns", op.netns, None))
+        elif isinstance(op, LoopbackUp | LinkUp):
+            self._set(op.netns, op.ifname, nl.link_body(self.index(op.netns, op.ifname), flags=nl.IFF_UP, change=nl.IFF_UP))
+        elif isinstance(op, SetSysctls):
+            self._sysctls(op)
+        elif isinstance(op, CreateBridge | CreateDummy):
+            kind = "bridge" if isinstance(op, CreateBridge) else "dummy"
+            index = self.alloc(op.netns, op.ifname)
+            self._create_link(op.netns, nl.new_link(index, op.ifname, kind, None), [(op.netns, op.ifname, index)])
+        elif isinstance(op, CreateVeth):
+            ia, ib = self.alloc(op.a.netns, op.a.ifname), self.alloc(op.b.netns, op.b.ifname)
+            body = nl.new_link(ia, op.a.ifname, "veth", None,
+                               data=nl.veth_peer(ib, op.b.ifname, self.ns.fd(op.b.netns)))
+            self._create_link(op.a.netns, body, [(op.a.netns, op.a.ifname, ia), (op.b.netns, op.b.ifname, ib)])
+        elif isinstance(op, SetMac):
+            mac = bytes.fromhex(op.mac.replace(":", ""))
+            self._set(op.netns, op.ifname, nl.link_body(self.index(op.netns, op.ifname), attrs=nl.attr(nl.IFLA_ADDRESS, mac)))
+        elif isinstance(op, SetMtu):
+            self._set(op.netns, op.ifname, nl.link_body(self.index(op.netns, op.ifname), attrs=nl.attr_u32(nl.IFLA_MTU, op.mtu)))
+        elif isinstance(op, EnslavePort):
+            master = self.index(op.netns, op.bridge)
+            self._set(op.netns, op.ifname, nl.link_body(self.index(op.netns, op.ifname), attrs=nl.attr_u32(nl.IFLA_MASTER, master)))
+        elif isinstance(op, AddAddress):
+            a = op.address
+            family = socket.AF_INET if a.version == 4 else socket.AF_INET6
+            body = nl.addr_body(self.index(op.netns, op.ifname), family, a.network.prefixlen, a.ip.packed, nodad=op.nodad)
+            self._add(op.netns, nl.RTM_NEWADDR, nl.RTM_DELADDR, body)
+        elif isinstance(op, AddRoute):
+            family = socket.AF_INET if op.family == 4 else socket.AF_INET6
+            oif = self.index(op.netns, op.dev) if op.dev is not None else None
+            body = nl.route_body(family, op.to.prefixlen, op.to.network_address.packed,
+                                 op.via.packed if op.via is not None else None, oif, op.metric)
+            self._add(op.netns, nl.RTM_NEWROUTE, nl.RTM_DELROUTE, body)
+        elif isinstance(op, LoadNftables):
+            self._nft(op)
+        elif isinstance(op, LoadIptables):
+            self._iptables(op)
+        else:
+            raise KernelError(errno.EINVAL, f"apply cannot execute {op.KIND}")
+
+    def _set(self, netns: str | None, ifname: str, body: bytes) -> None:
+        self.socks(netns).request(nl.RTM_NEWLINK, body)
+
+    def _create_link(self, netns: str | None, body: bytes, made: list[tuple[str | None, str, int]]) -> None:
+        try:
+            self.socks(netns).request(nl.RTM_NEWLINK, body, create=True)
+        except KernelError as exc:
+            for where, _name, _ in made:  # the indexes were not used
+                self.next_index[where] -= 1
+            if exc.errno == errno.EEXIST:
+                names = ", ".join(n for _, n, _ in made)
+                raise KernelError(exc.errno, f"interface {names} exists already") from None
+            raise
+        for where, name, index in made:
+            self.indexes[where][name] = index
+            if not self.fresh(where):
+                self.journal.append(("link", where, index))
+                if where is None:  # mark it: the root namespace is shared with everything else
+                    self.socks(None).request(nl.RTM_NEWLINK, nl.link_body(index, attrs=nl.attr_str(nl.IFLA_IFALIAS, alias(self.lab))))
+
+    def _add(self, netns: str | None, new: int, delete: int, body: bytes) -> None:
+        if self.converge and not self.fresh(netns):
+            self.socks(netns).request(new, body, create=True)  # missing per the diff: EXCL still holds
+        else:
+            self.socks(netns).request(new, body, create=True)
+        if not self.fresh(netns):
+            self.journal.append(("netlink", netns, (delete, body)))
+
+    def _sysctls(self, op: SetSysctls) -> None:
+        with self.ns.inside(op.netns):
+            old = {s.key: read_sysctl(s.proc_path) for s in op.values}
+            if op.save_to is not None and not os.path.exists(op.save_to):
+                os.makedirs(os.path.dirname(op.save_to), exist_ok=True)
+                with open(op.save_to, "w") as f:
+                    f.writelines(f"{k} = {v}\n" for k, v in old.items() if v is not None)
+            for s in op.values:
+                try:
+                    with open(s.proc_path, "w") as f:
+                        f.write(str(s.value))
+                except FileNotFoundError:
+                    if not s.optional:
+                        raise KernelError(errno.ENOENT, f"no sysctl {s.key} here") from None
+        if not self.fresh(op.netns):
+            self.journal.append(("sysctl", op.netns, {s.proc_path: old[s.key] for s in op.values}))
+
+    def _nft(self, op: LoadNftables) -> None:
+        # create-then-delete first: one transaction that replaces the lab's table whether or not it exists
+        text = f"table inet {op.table}\ndelete table inet {op.table}\n" + nft_ruleset(op)
+        with self.ns.inside(op.netns):
+            before = None if self.fresh(op.netns) else nft_listing(op.table)
+            _tool(["nft", "-f", "-"], text)
+            self.nft[op.netns or "root namespace"] = nft_listing(op.table) or ""
+        if not self.fresh(op.netns):
+            self.journal.append(("nft", op.netns, (op.table, before)))
+
+    def _iptables(self, op: LoadIptables) -> None:
+        with self.ns.inside(op.netns):
+            for family in op.families:
+                _tool(["iptables-restore" if family == 4 else "ip6tables-restore", "--noflush"],
+                      iptables_restore(op, family))
+
+    # -- removing ------------------------------------------------------------------------------
+    def remove(self, r: Removal) -> None:
+        """Delete one object the diff found extra (or in the way); it is not restored on rollback."""
+        if r.kind == "netns":
+            self.ns.delete(r.name)
+            self.socks.forget(r.name)
+        elif r.kind == "link":
+            known = self.known(r.netns)
+            if r.name in known:
+                code = self.socks(r.netns).acked(nl.RTM_DELLINK, nl.link_body(known.pop(r.name)))
+                if code not in (0, errno.ENODEV):
+                    raise KernelError(code, f"delete {r.name}: {os.strerror(code)}")
+                self.indexes.pop(r.netns, None)  # a veth's peer went too: look again when needed
+        elif r.kind == "address":
+            ifname, address = r.name.split(" ", 1)
+            ip = ipaddress.ip_interface(address)
+            family = socket.AF_INET if ip.version == 4 else socket.AF_INET6
+            body = nl.addr_body(self.index(r.netns, ifname), family, ip.network.prefixlen, ip.ip.packed, nodad=False)
+            self.socks(r.netns).acked(nl.RTM_DELADDR, body)
+        elif r.kind == "route" and r.route is not None:
+            net = ipaddress.ip_network(r.route.to)
+            family = socket.AF_INET if net.version == 4 else socket.AF_INET6
+            oif = self.known(r.netns).get(r.route.dev) if r.route.dev else None
+            via = ipaddress.ip_address(r.route.via).packed if r.route.via else None
+            body = nl.route_body(family, net.prefixlen, net.network_address.packed, via, oif, r.route.metric)
+            self.socks(r.netns).acked(nl.RTM_DELROUTE, body)
+        elif r.kind == "nft":
+            with self.ns.inside(r.netns):
+                _tool(["nft", "delete", "table", "inet", r.name], "")
+
+    # -- rollback ------------------------------------------------------------------------------
+    def rollback(self) -> tuple[list[str], list[str]]:
+        """Undo the journal, last first, with SIGINT/SIGTERM held off; return (what was undone, problems)."""
+        blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+        done: list[str] = []
+        problems: list[str] = []
+        try:
+            try:
+                self.ns.enter(None)  # an interruption may have come while inside another namespace
+            except OSError as exc:
+                problems.append(f"cannot return to the root namespace: {exc}")
+            for kind, netns, data in reversed(self.journal):
+                try:
+                    text = self._undo(kind, netns, data)
+                    if text:
+                        done.append(text)
+                except (OSError, subprocess.SubprocessError) as exc:
+                    problems.append(f"undo {kind} in {netns or 'the root namespace'}: {exc}")
+            self.journal.clear()
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+        return done, problems
+
+    def _undo(self, kind: str, netns: str | None, data: object) -> str | None:
+        if kind == "netns":
+            assert netns is not None
+            self.socks.forget(netns)
+            self.ns.delete(netns)
+            self.created_ns.remove(netns)
+            return f"deleted namespace {netns}"
+        if netns is not None and netns not in self.ns.fds and not os.path.exists(f"/run/netns/{netns}"):
+            return None
+        if kind == "link":
+            assert isinstance(data, int)
+            self.socks(netns).acked(nl.RTM_DELLINK, nl.link_body(data))
+            return f"deleted interface #{data} in {netns or 'the root namespace'}"
+        if kind == "netlink":
+            delete, body = data  # type: ignore[misc]
+            self.socks(netns).acked(delete, body)
+            return None
+        if kind == "sysctl":
+            with self.ns.inside(netns):
+                for path, value in data.items():  # type: ignore[attr-defined]
+                    if value is not None:
+                        with open(path, "w") as f:
+                            f.write(str(value))
+            return None
+        if kind == "nft":
+            table, before = data  # type: ignore[misc]
+            with self.ns.inside(netns):
+                text = f"table inet {table}\ndelete table inet {table}\n" + (before or "")
+                _tool(["nft", "-f", "-"], text)
+            return None
+        return None
+
+
+def _tool(argv: list[str], text: str) -> None:
+    """Run a firewall tool in the calling thread's namespace (a child starts where its thread is)."""
+    try:
+        done = subprocess.run(argv, input=text, capture_output=True, text=True, check=False, timeout=60)
+    except FileNotFoundError:
+        raise KernelError(errno.ENOENT, f"{argv[0]} is not installed") from None
+    if done.returncode != 0:
+        raise KernelError(errno.EINVAL, f"{' '.join(argv)}: {done.stderr.strip() or 'failed'}")

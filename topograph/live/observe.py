@@ -1,0 +1,127 @@
+"""The live state of a lab's namespaces, read with netlink dumps and /proc/sys, as plain comparable data.
+
+`Live` holds names and strings only (no interface indexes), so `converge.diff` can compare it
+with the plan and unit tests can build one by hand.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+import subprocess
+from dataclasses import dataclass, field
+
+from topograph.live.kernel import Namespaces, list_netns
+from topograph.live.netlink import RT_SCOPE_LINK, Sockets
+from topograph.plan import AddRoute, LoadNftables, Plan, SetSysctls
+
+RTPROT_KERNEL = 2
+
+
+@dataclass(frozen=True, slots=True)
+class Link:
+    name: str
+    kind: str
+    up: bool = False
+    mtu: int = 1500
+    mac: str = ""
+    master: str | None = None
+    alias: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    """A route of the main table, as the plan states routes: destination, gateway, device, metric."""
+
+    to: str  # "0.0.0.0/0", "10.0.0.0/24", "::/0"
+    via: str | None
+    dev: str | None
+    metric: int
+
+
+@dataclass
+class NsState:
+    links: dict[str, Link] = field(default_factory=dict)
+    addresses: set[tuple[str, str]] = field(default_factory=set)  # (ifname, "10.0.0.1/24")
+    routes: set[Route] = field(default_factory=set)  # not the kernel's own (proto kernel) routes
+    sysctls: dict[str, int | None] = field(default_factory=dict)  # key -> value, None when absent
+    nft: dict[str, str | None] = field(default_factory=dict)  # table -> `nft list table` text, None if absent
+
+
+@dataclass
+class Live:
+    namespaces: dict[str | None, NsState] = field(default_factory=dict)  # None: the root namespace
+    existing: set[str] = field(default_factory=set)  # every namespace name on the machine
+
+
+def route_key(op: AddRoute) -> Route:
+    """How the kernel shows the plan's route (IPv6 routes default to metric 1024)."""
+    metric = op.metric if op.metric is not None else (0 if op.family == 4 else 1024)
+    return Route(str(op.to), str(op.via) if op.via is not None else None, op.dev, metric)
+
+
+def _ip(family: int, raw: bytes) -> str:
+    return str(ipaddress.ip_address(raw)) if family in (socket.AF_INET, socket.AF_INET6) and raw else ""
+
+
+def read_sysctl(key_path: str) -> int | None:
+    try:
+        with open(key_path) as f:
+            return int(f.read().split()[0])
+    except (FileNotFoundError, ValueError, IndexError):
+        return None
+
+
+def nft_listing(table: str) -> str | None:
+    """`nft list table inet TABLE` in the calling thread's namespace, or None when there is no such table."""
+    try:
+        done = subprocess.run(["nft", "list", "table", "inet", table], capture_output=True, text=True,
+                              check=False, timeout=30)
+    except FileNotFoundError:
+        return None
+    return done.stdout if done.returncode == 0 else None
+
+
+def read_namespace(netns: str | None, plan: Plan, ns: Namespaces, socks: Sockets) -> NsState:
+    """Links, addresses, routes of `netns`, and the sysctls and nft tables the plan sets there."""
+    sock = socks(netns)
+    links = sock.links()
+    names = {ln.index: ln.name for ln in links}
+    state = NsState()
+    for ln in links:
+        state.links[ln.name] = Link(ln.name, ln.kind, ln.up, ln.mtu, ln.mac, names.get(ln.master), ln.alias)
+    for a in sock.addresses():
+        if a.scope == RT_SCOPE_LINK and a.family == socket.AF_INET6:
+            continue  # the kernel's own fe80:: address
+        state.addresses.add((names.get(a.index, f"#{a.index}"), f"{_ip(a.family, a.address)}/{a.prefixlen}"))
+    for r in sock.routes():
+        if r.protocol == RTPROT_KERNEL:
+            continue
+        zero = "0.0.0.0" if r.family == socket.AF_INET else "::"
+        dst = _ip(r.family, r.dst) if r.dst else zero
+        net = str(ipaddress.ip_network(f"{dst}/{r.dst_len}", strict=False))
+        state.routes.add(Route(net, _ip(r.family, r.gateway) if r.gateway else None, names.get(r.oif), r.metric))
+    sysctl_ops = [op for op in plan.operations if isinstance(op, SetSysctls) and op.netns == netns]
+    tables = [op.table for op in plan.operations if isinstance(op, LoadNftables) and op.netns == netns]
+    if sysctl_ops or tables:
+        with ns.inside(netns):
+            for op in sysctl_ops:
+                for s in op.values:
+                    state.sysctls[s.key] = read_sysctl(s.proc_path)
+            for table in tables:
+                state.nft[table] = nft_listing(table)
+    return state
+
+
+def observe(plan: Plan, owned: list[str], ns: Namespaces, socks: Sockets) -> Live:
+    """The live state of every namespace of the plan and every owned one (those that exist)."""
+    live = Live(existing=list_netns())
+    wanted: list[str | None] = []
+    for name in (*plan.namespaces, *owned):
+        if name not in wanted and name in live.existing:
+            wanted.append(name)
+    if any(getattr(op, "netns", "") is None for op in plan.operations):
+        wanted.append(None)  # real mode: the host's share of the lab lives in the root namespace
+    for name in wanted:
+        live.namespaces[name] = read_namespace(name, plan, ns, socks)
+    return live

@@ -1,0 +1,29 @@
+"""Printing a diff: one line per change, grouped as missing / drifted / extra, then a summary line."""
+
+from __future__ import annotations
+
+import click
+
+from topograph.live.converge import Diff
+from topograph.plan import Plan
+
+
+def print_diff(plan: Plan, d: Diff, *, verb: str = "is", limit: int = 0) -> None:
+    """`limit` > 0 shortens long lists (first `limit` lines per state)."""
+    mode = f"sandbox {plan.prefix}" if plan.prefix else "real mode"
+    click.echo(f"lab {plan.lab} ({mode}):")
+    for line in d.clashes:
+        click.echo(f"  clash    {line}")
+    for st, sign in (("missing", "+"), ("drifted", "~"), ("extra", "-")):
+        items = [c for c in d.changes if c.state == st]
+        shown = items[:limit] if limit else items
+        for c in shown:
+            click.echo(f"  {sign} {st:<8} {c.what}")
+        if len(shown) < len(items):
+            click.echo(f"  {sign} {st:<8} ... and {len(items) - len(shown)} more")
+    summary = (f"up to date {d.up_to_date}, missing {d.count('missing')}, drifted {d.count('drifted')}, "
+               f"extra {d.count('extra')}")
+    if d.clean:
+        click.echo(f"  up to date: {d.up_to_date} objects, nothing {'to change' if verb == 'would' else 'differs'}")
+    else:
+        click.echo(f"  {summary}" + (" (--dry-run: nothing changed)" if verb == "would" else ""))
