@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import ipaddress
+import shutil
+import subprocess
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
+import yaml
 
 from tests.conftest import ROOT, SAMPLES
 from tests.live.conftest import Sandbox
+from topograph import naming
 from topograph.compile import render_setup, render_teardown
 from topograph.model import Expectation, IPAddress, Proto, Topology
 from topograph.pipeline import check_file
@@ -62,9 +66,10 @@ def down(sb: Sandbox, p: Plan) -> None:
     assert sb.left() == [], "teardown left namespaces behind"
 
 
-def check_expectation(sb: Sandbox, t: Topology, e: Expectation) -> str | None:
-    """None when the kernel agrees with the expectation, else what happened."""
-    src = sb.prefix + e.src
+def check_expectation(sb: Sandbox, t: Topology, e: Expectation, prefix: str | None = None) -> str | None:
+    """None when the kernel agrees with the expectation, else what happened (node X lives in PREFIX+X)."""
+    prefix = sb.prefix if prefix is None else prefix
+    src = prefix + e.src
     dst = destination(t, e)
     if dst is None:  # a node without an address cannot be reached by anything
         return f"{e}: {e.dst_node} has no address to reach" if e.reach else None
@@ -75,7 +80,7 @@ def check_expectation(sb: Sandbox, t: Topology, e: Expectation) -> str | None:
         where = listener_for(t, e, dst)
         if where is not None:
             node, address, port = where
-            sb.listen_tcp(sb.prefix + node, address, port, banner=f"{node}:{port}")
+            sb.listen_tcp(prefix + node, address, port, banner=f"{node}:{port}")
         banner = sb.tcp_connect(src, dst, e.port, tries=2 if e.reach else 1)
         got = banner is not None
         if got and where is not None and banner != f"{where[0]}:{where[2]}":
@@ -149,3 +154,89 @@ def test_a_failing_step_is_named(sandbox: Sandbox) -> None:
     assert "failed at line" in done.stderr and f"ip -n {sandbox.prefix}red route add 10.99.0.0/16 via 10.98.0.1" in done.stderr
     assert "teardown script" in done.stderr
     down(sandbox, p)
+
+
+# -- real mode, proven inside a namespace that plays this machine's root namespace ----------------
+
+def renamed_seed(prefix: str) -> str:
+    """The seed lab with every node and the lab renamed PREFIX+name, so real-mode names stay the test's own."""
+    data = yaml.safe_load(SEED.read_text())
+    names = set(data["nodes"])
+    bridges = {br for n in data["nodes"].values() for br in (n.get("bridges") or {})}
+
+    def end(text: str) -> str:
+        owner, _, itf = text.partition(":")
+        return f"{prefix}{owner}:{itf}" if owner in names else text
+
+    data["lab"] = prefix + data["lab"]
+    data["nodes"] = {prefix + k: v for k, v in data["nodes"].items()}
+    data["links"] = [[end(a), end(b)] for a, b in data["links"]]
+    for e in data["expect"]:
+        e["from"] = prefix + e["from"]
+        if e["to"] in names:
+            e["to"] = prefix + e["to"]
+    assert not bridges & names
+    return yaml.safe_dump(data, sort_keys=False)
+
+
+@pytest.mark.skipif(shutil.which("nsenter") is None, reason="needs nsenter (util-linux)")
+def test_real_mode_script_in_a_stand_in_root_namespace(sandbox: Sandbox, tmp_path: Path) -> None:
+    """The real-mode scripts, run inside PREFIXhost as if it were the machine: uplinks exist, externals are ours."""
+    pre = sandbox.prefix
+    lab = tmp_path / "seed.yml"
+    lab.write_text(renamed_seed(pre))
+    t = load(lab)
+    p = plan(t)
+    host, lan, internet = pre + "host", pre + "lan", pre + "internet"
+    assert p.namespaces == (pre + "red", pre + "blue")
+    sandbox.claim([host, lan, internet, *p.namespaces])
+    # the machine as it is before topograph: uplinks eth0 and wan0 with their addresses and default route
+    steps = [
+        ["ip", "netns", "add", host], ["ip", "netns", "add", lan], ["ip", "netns", "add", internet],
+        ["ip", "link", "add", "eth0", "netns", host, "type", "veth", "peer", "name", "eth0", "netns", lan],
+        ["ip", "link", "add", "wan0", "netns", host, "type", "veth", "peer", "name", "eth0", "netns", internet],
+        ["ip", "-n", host, "addr", "add", "192.168.1.2/24", "dev", "eth0"],
+        ["ip", "-n", host, "addr", "add", "203.0.113.2/24", "dev", "wan0"],
+        ["ip", "-n", lan, "addr", "add", "192.168.1.3/24", "dev", "eth0"],
+        ["ip", "-n", internet, "addr", "add", "203.0.113.1/24", "dev", "eth0"],
+        ["ip", "-n", internet, "addr", "add", "198.51.100.8/32", "dev", "lo"],
+        *[["ip", "-n", ns, "link", "set", dev, "up"] for ns, dev in
+          ((host, "lo"), (host, "eth0"), (host, "wan0"), (lan, "lo"), (lan, "eth0"), (internet, "lo"), (internet, "eth0"))],
+        ["ip", "-n", host, "route", "add", "default", "via", "203.0.113.1"],
+    ]
+    for argv in steps:
+        done = subprocess.run(argv, capture_output=True, text=True, check=False)
+        assert done.returncode == 0, f"{argv}: {done.stderr}"
+    setup, teardown = tmp_path / "setup.sh", tmp_path / "teardown.sh"
+    setup.write_text(render_setup(p))
+    teardown.write_text(render_teardown(p))
+    state = Path(naming.sysctl_state_file(t.name))
+
+    def as_root(script: Path) -> subprocess.CompletedProcess[str]:
+        # nsenter switches only the network namespace: `ip netns exec` would also give the script a
+        # mount namespace of its own, and the namespaces it creates would vanish with it
+        return subprocess.run(["nsenter", f"--net=/var/run/netns/{host}", "bash", str(script)],
+                              capture_output=True, text=True, check=False, stdin=subprocess.DEVNULL)
+
+    try:
+        done = as_root(setup)
+        assert done.returncode == 0, done.stderr
+        assert state.exists()
+        assert sandbox.exec(host, "sysctl", "-n", "net.ipv4.ip_forward").stdout.strip() == "1"
+        failures = [f for e in t.expectations if (f := check_expectation(sandbox, t, e, prefix="")) is not None]
+        assert not failures, "\n".join(failures)
+        again = as_root(setup)
+        assert again.returncode == 1 and "nothing was changed" in again.stderr
+
+        for _ in range(2):  # teardown, and teardown again
+            done = as_root(teardown)
+            assert done.returncode == 0, done.stderr
+        assert not set(p.namespaces) & set(sandbox.left())
+        links = sandbox.exec(host, "ip", "-o", "link", "show").stdout
+        assert "v-net-0" not in links and "veth-red-br" not in links
+        assert "eth0" in links and "wan0" in links, "the machine's own uplinks must stay"
+        assert sandbox.exec(host, "nft", "list", "tables").stdout.strip() == ""
+        assert sandbox.exec(host, "sysctl", "-n", "net.ipv4.ip_forward").stdout.strip() == "0", "sysctls restored"
+        assert not state.exists()
+    finally:
+        state.unlink(missing_ok=True)

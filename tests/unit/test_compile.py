@@ -210,3 +210,26 @@ def test_hostile_plan_runs_no_injected_command(tmp_path: Path) -> None:
     words = [w for call in calls for w in call]
     assert "n'" + EVIL in words and "a&touch PWNED" in words and "br|touch PWNED" in words
     assert "02:00:00:00:00:01;touch PWNED" in words and "\ntouch PWNED" in words
+
+
+def test_iptables_with_both_families_renders_valid_bash(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    lab = tmp_path / "six.yml"
+    lab.write_text("""
+nodes:
+  gw:
+    forwarding: true
+    interfaces: {up0: [203.0.113.2/24, "2001:db8:1::2/64"], in0: [10.0.0.1/24, "fd00::1/64"]}
+    nat: [{masquerade: 10.0.0.0/24, out: up0}, {masquerade: "fd00::/64", out: up0}]
+  inside: {interfaces: {eth0: [10.0.0.2/24, "fd00::2/64"]}}
+  outside: {interfaces: {eth0: [203.0.113.1/24, "2001:db8:1::1/64"]}}
+links: [[gw:in0, inside:eth0], [gw:up0, outside:eth0]]
+""")
+    for args in (["--sandbox", "x-"], ["--teardown", "--sandbox", "x-"]):
+        code, out, err = compile_cli(monkeypatch, lab, "--firewall", "iptables", *args)
+        assert code == 0, err
+        done = subprocess.run(["bash", "-n"], input=out, capture_output=True, text=True, check=False)
+        assert done.returncode == 0, done.stderr
+    code, out, _ = compile_cli(monkeypatch, lab, "--firewall", "iptables", "--sandbox", "x-")
+    assert "ip netns exec x-gw iptables-restore --noflush <<'TOPOGRAPH_EOF'" in out
+    assert "ip netns exec x-gw ip6tables-restore --noflush <<'TOPOGRAPH_EOF'" in out
+    assert "for tool in ip ip6tables-restore iptables-restore sysctl; do" in out

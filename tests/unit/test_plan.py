@@ -228,3 +228,47 @@ def test_namespaces_are_created_first_in_node_order() -> None:
     created = [op for op in p.operations if isinstance(op, CreateNetns)]
     assert [c.netns for c in created] == ["x-red", "x-blue", "x-host", "x-lan", "x-internet"]
     assert isinstance(p.operations[0], CreateNetns)
+
+
+def test_naming_one_family_of_names() -> None:
+    assert naming.netns_name("red") == "red"
+    assert naming.netns_name("red", "t1-") == "t1-red"
+    assert naming.nft_table("seed") == "topograph-seed"
+    assert naming.iptables_chain("seed", "PRE") == "TG-seed-PRE"
+    long = naming.iptables_chain("a-very-long-lab-name-that-goes-on", "POST")
+    assert len(long) <= naming.IPTABLES_CHAIN_MAX and long.endswith("-POST")
+    assert long != naming.iptables_chain("a-very-long-lab-name-that-goes-on-too", "POST"), "a hash keeps them apart"
+    for bad in ("a b", "x;y", ""):
+        with pytest.raises(ValueError):
+            naming.netns_name(bad)
+    with pytest.raises(ValueError):
+        naming.interface_name("much-too-long-name")
+
+
+def test_ipv6_nat_and_forwards_use_the_ip6_family() -> None:
+    topology = load_text("""
+nodes:
+  gw:
+    forwarding: true
+    interfaces: {up0: [203.0.113.2/24, "2001:db8:1::2/64"], in0: [10.0.0.1/24, "fd00::1/64"]}
+    nat: [{masquerade: 10.0.0.0/24, out: up0}, {masquerade: "fd00::/64", out: up0}]
+    port_forwards:
+      - {proto: udp, port: 53, to: "10.0.0.2:5353", in: up0}
+      - {proto: tcp, port: 80, to: "[fd00::2]:8080"}
+  inside: {interfaces: {eth0: [10.0.0.2/24, "fd00::2/64"]}}
+  outside: {interfaces: {eth0: [203.0.113.1/24, "2001:db8:1::1/64"]}}
+links: [[gw:in0, inside:eth0], [gw:up0, outside:eth0]]
+""")
+    nft = next(op for op in plan(topology, sandbox_prefix="x-").operations if isinstance(op, LoadNftables))
+    text = nft_ruleset(nft)
+    assert 'iifname "up0" meta nfproto ipv4 fib daddr type local udp dport 53 dnat ip to 10.0.0.2:5353' in text
+    assert "meta nfproto ipv6 fib daddr type local tcp dport 80 dnat ip6 to [fd00::2]:8080" in text
+    assert 'ip6 saddr fd00::/64 oifname "up0" masquerade' in text
+    ipt = next(op for op in plan(topology, firewall="iptables").operations if isinstance(op, LoadIptables))
+    assert ipt.families == (4, 6)
+    assert "-A TG-lab-PRE -i up0 -p udp -m addrtype --dst-type LOCAL -m udp --dport 53 -j DNAT --to-destination 10.0.0.2:5353" \
+        in iptables_restore(ipt, 4)
+    six = iptables_restore(ipt, 6)
+    assert "--to-destination [fd00::2]:8080" in six and "-s fd00::/64 -o up0 -j MASQUERADE" in six and "10.0.0" not in six
+    addresses = [op for op in plan(topology).operations if isinstance(op, AddAddress) and op.address.version == 6]
+    assert addresses and all(op.nodad for op in addresses)
