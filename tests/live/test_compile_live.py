@@ -17,7 +17,7 @@ from topograph import naming
 from topograph.compile import render_setup, render_teardown
 from topograph.model import Expectation, IPAddress, Proto, Topology
 from topograph.pipeline import check_file
-from topograph.plan import SECTIONS, AddRoute, Plan, plan
+from topograph.plan import SECTIONS, AddRoute, Plan, SetSysctls, plan
 
 pytestmark = pytest.mark.live
 
@@ -240,3 +240,19 @@ def test_real_mode_script_in_a_stand_in_root_namespace(sandbox: Sandbox, tmp_pat
         assert not state.exists()
     finally:
         state.unlink(missing_ok=True)
+
+
+def test_every_planned_sysctl_holds_in_every_namespace(sandbox: Sandbox) -> None:
+    p = up(sandbox, load(SEED))
+    wrong = []
+    for op in p.operations:
+        if isinstance(op, SetSysctls):
+            assert op.netns is not None
+            for s in op.values:
+                got = sandbox.exec(op.netns, "sysctl", "-n", s.key)
+                if got.returncode != 0 and s.optional:
+                    continue  # br_netfilter not loaded here
+                if got.stdout.strip() != str(s.value):
+                    wrong.append(f"{op.netns}: {s.key} = {got.stdout.strip() or got.stderr.strip()}, planned {s.value}")
+    assert not wrong, "\n".join(wrong)
+    down(sandbox, p)

@@ -17,9 +17,10 @@ Sysctls set in every configured node (nothing is inherited from the machine):
   the kernel applies max(all, interface);
   net.ipv6.conf.{all,default}.accept_dad = 0, so IPv6 link-local addresses are usable at once
   (addresses themselves are added with `nodad`);
-  net.bridge.bridge-nf-call-{iptables,ip6tables,arptables} = 0 where br_netfilter provides them
-  (optional values): a bridge is a plain switch and bridged frames never meet NAT or firewall rules.
-  On this kernel br_netfilter, once loaded, turns them on (1) in every new namespace.
+  net.bridge.bridge-nf-call-{iptables,ip6tables,arptables} = 0 in every node that has a bridge, where
+  br_netfilter provides them (optional values): a bridge is a plain switch, and bridged frames never
+  meet NAT or firewall rules. On this kernel br_netfilter, once loaded, turns them on (1) in every new
+  namespace. A node without a bridge bridges no frame, so the values cannot matter there.
 """
 
 from __future__ import annotations
@@ -84,11 +85,11 @@ def sysctls(node: Node, placement: Placement) -> tuple[Sysctl, ...]:
     """The node's sysctl values (see the module docstring)."""
     # interfaces that exist before `default` is set keep their own value; the kernel uses the maximum
     existing = (LOOPBACK, *(i.name for i in node.interfaces if i.name != LOOPBACK and placement.is_existing(i)))
-    return _sysctls(int(node.forwarding), node.rp_filter.sysctl, existing)
+    return _sysctls(int(node.forwarding), node.rp_filter.sysctl, existing, bool(node.bridges))
 
 
 @functools.lru_cache(maxsize=256)
-def _sysctls(fwd: int, rpf: int, existing: tuple[str, ...]) -> tuple[Sysctl, ...]:
+def _sysctls(fwd: int, rpf: int, existing: tuple[str, ...], bridges: bool) -> tuple[Sysctl, ...]:
     # cached: thousands of alike namespaces share one (immutable) tuple
     values = [
         Sysctl(("net", "ipv4", "ip_forward"), fwd),
@@ -101,8 +102,9 @@ def _sysctls(fwd: int, rpf: int, existing: tuple[str, ...]) -> tuple[Sysctl, ...
         Sysctl(("net", "ipv6", "conf", "all", "accept_dad"), 0),
         Sysctl(("net", "ipv6", "conf", "default", "accept_dad"), 0),
     ]
-    values += [Sysctl(("net", "bridge", f"bridge-nf-call-{t}"), BRIDGE_NF_CALL, optional=True)
-               for t in ("iptables", "ip6tables", "arptables")]
+    if bridges:  # only frames crossing a bridge of this namespace ever meet br_netfilter
+        values += [Sysctl(("net", "bridge", f"bridge-nf-call-{t}"), BRIDGE_NF_CALL, optional=True)
+                   for t in ("iptables", "ip6tables", "arptables")]
     return tuple(values)
 
 

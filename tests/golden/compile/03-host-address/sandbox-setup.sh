@@ -39,8 +39,8 @@ ip -n sb-host link set lo up
 
 # --- sysctls
 # set explicitly in every node, before any interface exists (new interfaces copy 'default'):
-# forwarding, reverse-path filter, IPv6 addresses usable at once (no DAD), and bridges as plain
-# switches (net.bridge.*, present only with br_netfilter loaded, is set with -e: skipped if absent)
+# forwarding, reverse-path filter, IPv6 addresses usable at once (no DAD); in nodes with a bridge,
+# bridges as plain switches (net.bridge.* exists only with br_netfilter loaded: -e skips it then)
 ip netns exec sb-red sysctl -q -w \
     net.ipv4.ip_forward=0 \
     net.ipv6.conf.all.forwarding=0 \
@@ -49,7 +49,6 @@ ip netns exec sb-red sysctl -q -w \
     net.ipv4.conf.lo.rp_filter=0 \
     net.ipv6.conf.all.accept_dad=0 \
     net.ipv6.conf.default.accept_dad=0
-ip netns exec sb-red sysctl -q -e -w net.bridge.bridge-nf-call-iptables=0 net.bridge.bridge-nf-call-ip6tables=0 net.bridge.bridge-nf-call-arptables=0
 
 ip netns exec sb-blue sysctl -q -w \
     net.ipv4.ip_forward=0 \
@@ -59,7 +58,6 @@ ip netns exec sb-blue sysctl -q -w \
     net.ipv4.conf.lo.rp_filter=0 \
     net.ipv6.conf.all.accept_dad=0 \
     net.ipv6.conf.default.accept_dad=0
-ip netns exec sb-blue sysctl -q -e -w net.bridge.bridge-nf-call-iptables=0 net.bridge.bridge-nf-call-ip6tables=0 net.bridge.bridge-nf-call-arptables=0
 
 ip netns exec sb-host sysctl -q -w \
     net.ipv4.ip_forward=0 \

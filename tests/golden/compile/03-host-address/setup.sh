@@ -48,8 +48,8 @@ ip -n blue link set lo up
 
 # --- sysctls
 # set explicitly in every node, before any interface exists (new interfaces copy 'default'):
-# forwarding, reverse-path filter, IPv6 addresses usable at once (no DAD), and bridges as plain
-# switches (net.bridge.*, present only with br_netfilter loaded, is set with -e: skipped if absent)
+# forwarding, reverse-path filter, IPv6 addresses usable at once (no DAD); in nodes with a bridge,
+# bridges as plain switches (net.bridge.* exists only with br_netfilter loaded: -e skips it then)
 ip netns exec red sysctl -q -w \
     net.ipv4.ip_forward=0 \
     net.ipv6.conf.all.forwarding=0 \
@@ -58,7 +58,6 @@ ip netns exec red sysctl -q -w \
     net.ipv4.conf.lo.rp_filter=0 \
     net.ipv6.conf.all.accept_dad=0 \
     net.ipv6.conf.default.accept_dad=0
-ip netns exec red sysctl -q -e -w net.bridge.bridge-nf-call-iptables=0 net.bridge.bridge-nf-call-ip6tables=0 net.bridge.bridge-nf-call-arptables=0
 
 ip netns exec blue sysctl -q -w \
     net.ipv4.ip_forward=0 \
@@ -68,7 +67,6 @@ ip netns exec blue sysctl -q -w \
     net.ipv4.conf.lo.rp_filter=0 \
     net.ipv6.conf.all.accept_dad=0 \
     net.ipv6.conf.default.accept_dad=0
-ip netns exec blue sysctl -q -e -w net.bridge.bridge-nf-call-iptables=0 net.bridge.bridge-nf-call-ip6tables=0 net.bridge.bridge-nf-call-arptables=0
 
 # keep this machine's current values, for the teardown script to put back
 mkdir -p /run/topograph

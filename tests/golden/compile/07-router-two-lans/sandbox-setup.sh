@@ -43,8 +43,8 @@ ip -n sb-b2 link set lo up
 
 # --- sysctls
 # set explicitly in every node, before any interface exists (new interfaces copy 'default'):
-# forwarding, reverse-path filter, IPv6 addresses usable at once (no DAD), and bridges as plain
-# switches (net.bridge.*, present only with br_netfilter loaded, is set with -e: skipped if absent)
+# forwarding, reverse-path filter, IPv6 addresses usable at once (no DAD); in nodes with a bridge,
+# bridges as plain switches (net.bridge.* exists only with br_netfilter loaded: -e skips it then)
 ip netns exec sb-router sysctl -q -w \
     net.ipv4.ip_forward=1 \
     net.ipv6.conf.all.forwarding=1 \
@@ -63,7 +63,6 @@ ip netns exec sb-a1 sysctl -q -w \
     net.ipv4.conf.lo.rp_filter=0 \
     net.ipv6.conf.all.accept_dad=0 \
     net.ipv6.conf.default.accept_dad=0
-ip netns exec sb-a1 sysctl -q -e -w net.bridge.bridge-nf-call-iptables=0 net.bridge.bridge-nf-call-ip6tables=0 net.bridge.bridge-nf-call-arptables=0
 
 ip netns exec sb-a2 sysctl -q -w \
     net.ipv4.ip_forward=0 \
@@ -73,7 +72,6 @@ ip netns exec sb-a2 sysctl -q -w \
     net.ipv4.conf.lo.rp_filter=0 \
     net.ipv6.conf.all.accept_dad=0 \
     net.ipv6.conf.default.accept_dad=0
-ip netns exec sb-a2 sysctl -q -e -w net.bridge.bridge-nf-call-iptables=0 net.bridge.bridge-nf-call-ip6tables=0 net.bridge.bridge-nf-call-arptables=0
 
 ip netns exec sb-b1 sysctl -q -w \
     net.ipv4.ip_forward=0 \
@@ -83,7 +81,6 @@ ip netns exec sb-b1 sysctl -q -w \
     net.ipv4.conf.lo.rp_filter=0 \
     net.ipv6.conf.all.accept_dad=0 \
     net.ipv6.conf.default.accept_dad=0
-ip netns exec sb-b1 sysctl -q -e -w net.bridge.bridge-nf-call-iptables=0 net.bridge.bridge-nf-call-ip6tables=0 net.bridge.bridge-nf-call-arptables=0
 
 ip netns exec sb-b2 sysctl -q -w \
     net.ipv4.ip_forward=0 \
@@ -93,7 +90,6 @@ ip netns exec sb-b2 sysctl -q -w \
     net.ipv4.conf.lo.rp_filter=0 \
     net.ipv6.conf.all.accept_dad=0 \
     net.ipv6.conf.default.accept_dad=0
-ip netns exec sb-b2 sysctl -q -e -w net.bridge.bridge-nf-call-iptables=0 net.bridge.bridge-nf-call-ip6tables=0 net.bridge.bridge-nf-call-arptables=0
 
 # --- bridges
 # Linux bridges: virtual switches
