@@ -75,11 +75,18 @@ class _Walker:
             return self._mapping(node, path)
         if isinstance(node, yaml.SequenceNode):
             return [self.walk(item, (*path, i)) for i, item in enumerate(node.value)]
+        if node.tag == _STR:
+            return node.value  # what construct_object gives, without its bookkeeping (big labs: ~100k strings)
         if node.tag == _TIMESTAMP or (node.tag in _NUMBERS and ":" in node.value):
             # YAML 1.1 reads 2024-01-01 as a date and 52:54:00:12:34:56 as a base-60 number; a
             # topology means the text (a lab name, a MAC address), as YAML 1.2 would
             return node.value
-        return self.loader.construct_object(node, deep=True)
+        try:
+            return self.loader.construct_object(node, deep=True)
+        except ValueError:
+            # an integer of thousands of digits (Python refuses to convert it): keep the text,
+            # so the shape check reports it as a wrong value at its place
+            return node.value
 
     def _mapping(self, node: yaml.MappingNode, path: PathKey) -> dict[Any, Any]:
         out: dict[Any, Any] = {}
@@ -138,6 +145,7 @@ def _tag_text(tag: str) -> str:
 
 
 _NULL = "tag:yaml.org,2002:null"
+_STR = "tag:yaml.org,2002:str"
 _TIMESTAMP = "tag:yaml.org,2002:timestamp"
 _NUMBERS = {"tag:yaml.org,2002:int", "tag:yaml.org,2002:float"}
 
@@ -166,8 +174,17 @@ def load_text(text: str, file: str, report: Report) -> Source | None:
     except yaml.MarkedYAMLError as exc:
         report.error("TG001", *_syntax_error(file, text, exc))
         return None
+    except yaml.reader.ReaderError as exc:
+        # a character YAML forbids (a control character, a stray NUL); libyaml reports only its offset
+        where = text[: exc.position]
+        pos = Pos(file, where.count("\n") + 1, len(where) - (where.rfind("\n") + 1) + 1)
+        char = exc.character if isinstance(exc.character, str) else chr(exc.character)
+        report.error("TG001", pos, f"the character U+{ord(char):04X} is not allowed in YAML",
+                     hint="remove it; control characters are invisible in most editors")
+        return None
     except yaml.YAMLError as exc:
-        report.error("TG001", Pos(file, 1, 1), f"YAML error: {exc}")
+        first = str(exc).splitlines()[0] if str(exc) else "invalid YAML"
+        report.error("TG001", Pos(file, 1, 1), f"YAML error: {first}")
         return None
     except RecursionError:
         report.error("TG001", Pos(file, 1, 1), "the YAML document is nested too deeply")

@@ -45,10 +45,19 @@ def _describe(value: Any) -> str:
     return text if len(text) <= 40 else text[:37] + "..."
 
 
+_PLAIN_KEY = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9_.-]*$")
+
+
 def _path_text(path: PathKey) -> str:
+    """nodes.red.routes[0].via; a key that is not a plain name is quoted: nodes['red blue'] (one line, always)."""
     out = ""
     for step in path:
-        out += f"[{step}]" if isinstance(step, int) else (f".{step}" if out else str(step))
+        if isinstance(step, int):
+            out += f"[{step}]"
+        elif _PLAIN_KEY.match(step):
+            out += f".{step}" if out else step
+        else:
+            out += f"[{step!r}]"
     return out
 
 

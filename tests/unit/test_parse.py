@@ -185,7 +185,7 @@ def test_clean_loc_drops_only_pydantic_pseudo_steps() -> None:
 def test_a_user_key_that_looks_like_a_pseudo_step_keeps_its_place() -> None:
     _, diags = run("nodes:\n  a[1]: {kind: x}\n")
     (d,) = diags
-    assert d.path == "nodes.a[1].kind" and d.pos == Pos("t.yml", 2, 16)
+    assert d.path == "nodes['a[1]'].kind" and d.pos == Pos("t.yml", 2, 16)
 
 
 def test_known_keys_use_aliases() -> None:

@@ -1,0 +1,303 @@
+"""Property tests: random and mangled topology text never raises, it only produces diagnostics."""
+
+from __future__ import annotations
+
+import math
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from click.testing import CliRunner
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from tests.conftest import SAMPLES
+from topograph.cli import main
+from topograph.codes import CODES
+from topograph.pipeline import Checked, check_text
+
+FUZZ = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+CLI_FUZZ = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+                                                                             HealthCheck.function_scoped_fixture])
+SAMPLE_TEXTS = [s.read_text() for s in SAMPLES]
+_DIAG_LINE = re.compile(r"^\S.*:\d+:\d+: (error|warning)\[(TG\d{3})\]: \S")
+
+
+def checked(text: str) -> Checked:
+    """check_text must return, whatever the text; its diagnostics must be well formed."""
+    result = check_text(text, "x.yml")
+    for d in result.report:
+        assert d.code in CODES, d.code
+        assert d.severity is CODES[d.code][0]
+        assert d.pos.file == "x.yml" and d.pos.line >= 1 and d.pos.col >= 1
+        assert d.message and "\n" not in d.message
+    if result.ok:
+        assert result.topology is not None and result.graph is not None
+    else:
+        assert result.report.has_errors or result.topology is None
+    return result
+
+
+# -- raw text ---------------------------------------------------------------------------------
+
+# pieces of text, not single characters: YAML punctuation, topology words, and any character at all
+YAMLISH = st.lists(
+    st.one_of(
+        st.sampled_from([*":-[]{},#&*!|>'\"%@?~=\n\n\n\t    ./0123456789", ": ", "- ", "\n  ", "\n    "]),
+        st.sampled_from(["nodes", "links", "lab", "kind", "host", "interfaces", "bridges", "routes", "to", "via", "lo",
+                         "red", "10.0.0.1/24", "default", "<<", "&a", "*a", "!!str", "---", "..."]),
+        st.characters(codec="utf-8", exclude_categories=["Cs"]),
+    ),
+    max_size=120,
+).map("".join)
+
+
+@FUZZ
+@given(YAMLISH)
+def test_random_text_never_raises(text: str) -> None:
+    checked(text)
+
+
+@FUZZ
+@given(st.text(max_size=200))
+def test_arbitrary_unicode_never_raises(text: str) -> None:
+    checked(text)
+
+
+# -- random YAML data -------------------------------------------------------------------------
+
+KEYS = ["lab", "description", "nodes", "links", "expect", "kind", "forwarding", "rp_filter", "interfaces", "bridges",
+        "routes", "nat", "port_forwards", "address", "mtu", "mac", "up", "to", "via", "dev", "metric", "masquerade",
+        "out", "proto", "port", "in", "from", "reach", "note", "red", "blue", "host", "lo", "eth0", "v-net-0"]
+SCALARS = st.one_of(
+    st.none(), st.booleans(),
+    st.integers(min_value=-(10**30), max_value=10**30), st.just(2**64), st.just(-1),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.sampled_from(["default", "host", "external", "namespace", "tcp", "icmp", "udp", "10.0.0.1/24", "10.0.0.0/24",
+                     "fd00::1/64", "::/0", "0.0.0.0/0", "10.0.0.1", "red:veth0", "blue:veth0", "v-net-0:p", "",
+                     "a" * 300, "é", "\u202e", "\x00", "\U0001d52b\U0001d52c\U0001d521\U0001d522",
+                     "02:00:00:00:00:01", "255.255.255.255/32", "1.2.3.4:80"]),
+    st.text(max_size=20),
+)
+DATA = st.recursive(
+    SCALARS,
+    lambda inner: st.one_of(st.lists(inner, max_size=4),
+                            st.dictionaries(st.one_of(st.sampled_from(KEYS), st.text(max_size=8)), inner, max_size=5)),
+    max_leaves=15,
+)
+
+
+def dump(data: Any) -> str:
+    return yaml.safe_dump(data, allow_unicode=True, sort_keys=False, default_flow_style=None)
+
+
+@FUZZ
+@given(DATA)
+def test_random_yaml_data_never_raises(data: Any) -> None:
+    checked(dump(data))
+
+
+@FUZZ
+@given(st.dictionaries(st.sampled_from(KEYS), DATA, max_size=6))
+def test_random_top_level_mappings_never_raise(data: dict[str, Any]) -> None:
+    checked(dump(data))
+
+
+# -- well-shaped topologies with random names and numbers (reach build and validate) -----------
+
+NAMES = st.sampled_from(["red", "blue", "host", "lan", "r1", "bad name", "x" * 50, "-x"])
+IFNAMES = st.sampled_from(["eth0", "eth1", "veth0", "lo", "v-net-0", "p1", "p2", "a-very-long-interface", "bad;if"])
+ADDRS = st.sampled_from(["10.0.0.1/24", "10.0.0.2/24", "10.0.0.1/24", "10.0.1.1/24", "10.0.0.0/24", "10.0.0.255/24",
+                         "10.0.0.9/23", "10.0.0.1/32", "fd00::1/64", "fd00::2/64", "fe80::1/64", "10.0.0.1", "nope",
+                         "192.168.1.1/31", "0.0.0.0/0"])
+GATEWAYS = st.sampled_from(["10.0.0.1", "10.0.0.2", "10.0.1.1", "fd00::2", "fe80::1", "10.0.0.2/24", "x"])
+PREFIXES = st.sampled_from(["default", "10.0.0.0/24", "10.1.0.0/16", "10.1.0.1/16", "::/0", "fd00:1::/64", "bogus"])
+IFACE = st.one_of(st.none(), ADDRS, st.lists(ADDRS, max_size=3),
+                  st.fixed_dictionaries({}, optional={"address": st.lists(ADDRS, max_size=2),
+                                                      "mtu": st.integers(60, 70000), "up": st.booleans(),
+                                                      "mac": st.sampled_from(["02:00:00:00:00:01", "01:00:00:00:00:01",
+                                                                              "zz"])}))
+ROUTE = st.fixed_dictionaries({"to": PREFIXES}, optional={"via": GATEWAYS, "dev": IFNAMES,
+                                                          "metric": st.integers(0, 10)})
+NODE = st.fixed_dictionaries({}, optional={
+    "kind": st.sampled_from(["namespace", "host", "external"]),
+    "forwarding": st.booleans(),
+    "interfaces": st.dictionaries(IFNAMES, IFACE, max_size=3),
+    "bridges": st.dictionaries(st.sampled_from(["v-net-0", "br1", "lo", "red"]), IFACE, max_size=2),
+    "routes": st.lists(ROUTE, max_size=3),
+    "nat": st.lists(st.fixed_dictionaries({"masquerade": PREFIXES, "out": IFNAMES}), max_size=2),
+    "port_forwards": st.lists(st.fixed_dictionaries(
+        {"port": st.integers(1, 65535), "to": st.sampled_from(["10.0.0.2:80", "10.0.0.2", "[fd00::2]:80", "fd00::2:80",
+                                                                "10.0.0.2:0", "x:1"])},
+        optional={"proto": st.sampled_from(["tcp", "udp"]), "in": IFNAMES}), max_size=2),
+})
+END = st.builds(lambda n, i: f"{n}:{i}", st.one_of(NAMES, st.sampled_from(["v-net-0", "br1"])), IFNAMES)
+TOPOLOGY = st.fixed_dictionaries(
+    {"nodes": st.dictionaries(NAMES, NODE, min_size=1, max_size=4)},
+    optional={
+        "links": st.lists(st.lists(END, min_size=1, max_size=3), max_size=5),
+        "expect": st.lists(st.fixed_dictionaries(
+            {"from": NAMES, "to": st.one_of(NAMES, st.sampled_from(["10.0.0.2", "fd00::2", "nowhere"]))},
+            optional={"proto": st.sampled_from(["icmp", "tcp"]), "port": st.integers(1, 65535),
+                      "reach": st.booleans()}), max_size=3),
+    },
+)
+
+
+@FUZZ
+@given(TOPOLOGY)
+def test_random_topologies_never_raise(data: dict[str, Any]) -> None:
+    checked(dump(data))
+
+
+# -- sound names and addresses, random wiring (reach the semantic checks and the simulator) -----
+
+GOOD_ADDRS = st.sampled_from(["10.0.0.1/24", "10.0.0.2/24", "10.0.0.3/24", "10.0.1.1/24", "10.0.1.2/24", "10.0.0.9/23",
+                              "192.168.1.2/24", "fd00::1/64", "fd00::2/64", "fd00:1::1/64", "10.9.9.9/32"])
+V4_ROUTE = st.fixed_dictionaries({"to": st.sampled_from(["default", "10.0.1.0/24", "10.1.0.0/16", "0.0.0.0/0"]),
+                                  "via": st.sampled_from(["10.0.0.1", "10.0.0.2", "10.0.1.1", "192.168.1.1"])},
+                                 optional={"metric": st.integers(0, 2)})
+V6_ROUTE = st.fixed_dictionaries({"to": st.sampled_from(["::/0", "fd00:1::/64"]),
+                                  "via": st.sampled_from(["fd00::1", "fd00::2", "fe80::1"])})
+
+
+@st.composite
+def wired_topologies(draw: st.DrawFn) -> dict[str, Any]:
+    """Sound names, a few subnets and random wiring: most examples get through to the semantic checks."""
+    names = draw(st.lists(st.sampled_from(["red", "blue", "green", "host", "lan", "r1"]), min_size=1, max_size=5,
+                          unique=True))
+    nodes: dict[str, Any] = {}
+    for n in names:
+        kind = "host" if n == "host" else draw(st.sampled_from(["namespace", "namespace", "namespace", "external"]))
+        nodes[n] = {"kind": kind, "forwarding": draw(st.booleans()), "interfaces": {}}
+        if draw(st.integers(0, 3)) == 0:
+            nodes[n]["bridges"] = {f"br-{n}": draw(st.one_of(st.none(), GOOD_ADDRS))}
+    pool = [f"{n}:eth{k}" for n in names for k in range(3)]
+    pool += [f"{br}:p{k}" for n in names for br in nodes[n].get("bridges", {}) for k in range(3)]
+    links: list[list[str]] = []
+    used: set[str] = set()
+    for _ in range(draw(st.integers(0, 6))):
+        a, b = draw(st.sampled_from(pool)), draw(st.sampled_from(pool))
+        if a != b and a not in used and b not in used:
+            links.append([a, b])
+            used |= {a, b}
+    for end in sorted(used):
+        owner, _, ifname = end.partition(":")
+        if owner in nodes and draw(st.booleans()):
+            nodes[owner]["interfaces"][ifname] = draw(st.one_of(
+                GOOD_ADDRS, st.lists(GOOD_ADDRS, max_size=2),
+                st.fixed_dictionaries({"address": st.lists(GOOD_ADDRS, max_size=2)},
+                                      optional={"up": st.booleans(), "mtu": st.integers(1280, 9000)})))
+    for n in names:
+        ifs = sorted(nodes[n]["interfaces"]) or ["lo"]
+        nodes[n]["routes"] = draw(st.lists(st.one_of(V4_ROUTE, V6_ROUTE, st.fixed_dictionaries(
+            {"to": st.sampled_from(["10.2.0.0/16", "default"]), "dev": st.sampled_from(ifs)})), max_size=3))
+        if draw(st.integers(0, 3)) == 0:
+            nodes[n]["nat"] = [{"masquerade": draw(st.sampled_from(["10.0.0.0/24", "10.0.0.0/23", "fd00::/64"])),
+                                "out": draw(st.sampled_from(ifs))}]
+        if draw(st.integers(0, 3)) == 0:
+            nodes[n]["port_forwards"] = [{"port": 80, "to": draw(st.sampled_from(["10.0.0.2:80", "10.0.1.2",
+                                                                                   "[fd00::2]:80"]))}]
+    expect = draw(st.lists(st.fixed_dictionaries(
+        {"from": st.sampled_from(names), "to": st.one_of(st.sampled_from(names), st.sampled_from(["10.0.0.2", "fd00::2"]))},
+        optional={"reach": st.booleans()}), max_size=3))
+    return {"nodes": nodes, "links": links, "expect": expect}
+
+
+@FUZZ
+@given(wired_topologies())
+def test_wired_topologies_never_raise(data: dict[str, Any]) -> None:
+    checked(dump(data))
+
+
+# -- mangled samples ----------------------------------------------------------------------------
+
+def _mutate(text: str, data: st.DataObject) -> str:
+    lines = text.splitlines(keepends=True) or [""]
+    op = data.draw(st.sampled_from(["delete", "duplicate", "swap", "insert", "replace", "indent", "truncate", "token"]))
+    i = data.draw(st.integers(0, len(lines) - 1))
+    if op == "delete":
+        del lines[i]
+    elif op == "duplicate":
+        lines.insert(i, lines[i])
+    elif op == "indent":
+        lines[i] = data.draw(st.sampled_from(["", " ", "  ", "\t", "      "])) + lines[i].lstrip(" ")
+    elif op in ("swap", "insert", "replace") and lines[i]:
+        line = lines[i]
+        j = data.draw(st.integers(0, len(line) - 1))
+        if op == "swap" and j + 1 < len(line):
+            line = line[:j] + line[j + 1] + line[j] + line[j + 2:]
+        elif op == "insert":
+            line = line[:j] + data.draw(st.text(min_size=1, max_size=3)) + line[j:]
+        else:
+            line = line[:j] + data.draw(st.sampled_from(list(":,[]{}#&*!'\"-? 0x\u00e9"))) + line[j + 1:]
+        lines[i] = line
+    elif op == "truncate":
+        return "".join(lines)[: data.draw(st.integers(0, len(text)))]
+    elif op == "token":
+        tokens = re.findall(r"[\w./:-]+", lines[i])
+        if tokens:
+            old = data.draw(st.sampled_from(tokens))
+            new = data.draw(st.one_of(st.sampled_from(["99999999999999999999999", "-1", "null", "true", "[]", "{}",
+                                                       "10.0.0.256/24", "fd00::/129", "0", "~", "\U0001d535", "a" * 40]),
+                                      st.text(max_size=6)))
+            lines[i] = lines[i].replace(old, new, 1)
+    return "".join(lines)
+
+
+@FUZZ
+@given(st.sampled_from(SAMPLE_TEXTS), st.data())
+def test_mangled_samples_never_raise(text: str, data: st.DataObject) -> None:
+    for _ in range(data.draw(st.integers(1, 4))):
+        text = _mutate(text, data)
+    checked(text)
+
+
+# -- pathological shapes ----------------------------------------------------------------------
+
+@pytest.mark.parametrize("text", [
+    "nodes: " + "[" * 5000 + "]" * 5000 + "\n",
+    "nodes: " + "{a: " * 2000 + "1" + "}" * 2000 + "\n",
+    "nodes:\n" + "".join("  " * i + f"k{i}:\n" for i in range(1, 400)),
+    "nodes: {red: {interfaces: {e: {mtu: " + "9" * 5000 + "}}}}\n",
+    "nodes: {red: {routes: [{to: default, metric: 1e999}]}}\n",
+    "a: &a [*a]\nnodes: {}\n",
+    "\ufeffnodes: {red: {}}\n",
+    "nodes: {\u202ered: {}}\n",
+    "nodes:\r\n  red: {}\r\n",
+    "%YAML 1.2\n---\nnodes: {}\n",
+    "%TAG ! tag:example.com,2000:\n---\nnodes: !foo {}\n",
+], ids=["deep-lists", "deep-maps", "deep-block", "huge-int", "huge-float", "recursive-alias", "bom", "bidi", "crlf",
+        "directive", "tag-directive"])
+def test_pathological_documents(text: str) -> None:
+    checked(text)
+
+
+def test_a_huge_integer_is_reported_not_overflowing() -> None:
+    result = checked("nodes:\n  red: {interfaces: {e: {mtu: " + "9" * 5000 + "}}}\n")
+    assert [d.code for d in result.report] == ["TG011"]
+    assert len(next(iter(result.report)).message) < 300  # the number is abbreviated in the message
+
+
+def test_nan_and_infinity_are_wrong_types() -> None:
+    result = checked("nodes: {red: {routes: [{to: default, via: 10.0.0.1, metric: .nan}]}}\n")
+    assert [d.code for d in result.report] == ["TG011"] and not math.isnan(len(result.report))
+
+
+# -- the command line on random files ------------------------------------------------------------
+
+@CLI_FUZZ
+@given(st.one_of(YAMLISH, DATA.map(dump), TOPOLOGY.map(dump), wired_topologies().map(dump),
+                 st.tuples(st.sampled_from(SAMPLE_TEXTS), st.data()).map(lambda t: _mutate(*t))))
+def test_the_cli_exits_0_or_1_without_traceback(tmp_path: Path, text: str) -> None:
+    path = tmp_path / "fuzz.yml"
+    path.write_text(text, encoding="utf-8", errors="surrogatepass")
+    result = CliRunner().invoke(main, ["check", str(path)])
+    assert result.exit_code in (0, 1), result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
+    assert result.stdout == ""
+    for line in result.stderr.splitlines():
+        assert line.startswith("  ") or _DIAG_LINE.match(line) or re.match(r"^\d+ errors?, \d+ warnings?$", line) \
+            or line.startswith(f"{path}: lab "), line
