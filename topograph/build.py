@@ -166,6 +166,10 @@ class _Builder:
                 end = self.endpoint(text, (*path, side), d, bridges, ports, peer)
                 if end is None:
                     continue
+                if end.key in used and used[end.key] == index:
+                    self.err("TG104", (*path, side), f"both ends of links[{index}] are {end}",
+                             hint="a veth pair joins two different interfaces; name the other end")
+                    continue
                 if end.key in used:
                     self.err("TG104", (*path, side), f"interface {end} is already used by links[{used[end.key]}]",
                              hint="each veth end belongs to one link; give this end another interface name")

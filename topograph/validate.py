@@ -33,7 +33,10 @@ def check_addresses(topology: Topology, segments: tuple[tg.Segment, ...], report
         for itf in node.interfaces:
             for a in itf.addresses:
                 first = seen.get(a.ip)
-                if first is not None:
+                if first is itf:
+                    report.error("TG202", _pos(topology, itf.pos), f"address {a.ip} is written twice on {itf.label}",
+                                 hint="remove the repeated address")
+                elif first is not None:
                     report.error("TG202", _pos(topology, itf.pos),
                                  f"address {a.ip} is assigned to {itf.label} and to {first.label}",
                                  hint="every address must be unique in the lab; pick another host address")

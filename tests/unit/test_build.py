@@ -224,6 +224,12 @@ def test_broken_links_do_not_cascade_into_unlinked_interfaces() -> None:
     assert found == [("TG101", 4)]
 
 
+def test_a_link_from_an_interface_to_itself() -> None:
+    _, diags = make("nodes: {a: {}}\nlinks: [[a:e, a:e]]\n")
+    (d,) = diags
+    assert d.code == "TG104" and d.message == "both ends of links[0] are a:e"
+
+
 def test_a_bad_interface_name_is_reported_once() -> None:
     found = errors("nodes:\n  a: {interfaces: {averyveryverylongname: 10.0.0.1/24}}\n  b: {}\n"
                    "links: [[a:averyveryverylongname, b:e]]\n")

@@ -30,6 +30,11 @@ def test_same_address_twice() -> None:
     assert (d.code, d.pos.line) == ("TG202", 3) and "b:e" in d.message and "a:e" in d.message
 
 
+def test_same_address_twice_on_one_interface() -> None:
+    (d,) = diags("nodes:\n  a: {interfaces: {e: [10.0.0.1/24, 10.0.0.1/24]}}\n  b: {interfaces: {e: 10.0.0.2/24}}\n" + PAIR)
+    assert d.code == "TG202" and d.message == "address 10.0.0.1 is written twice on a:e"
+
+
 def test_same_address_on_loopbacks() -> None:
     out = found("nodes:\n  a: {interfaces: {lo: 10.9.9.9/32}}\n  b: {interfaces: {lo: 10.9.9.9/32}}\n")
     assert out == [("TG501", 2), ("TG501", 3), ("TG202", 3)]
