@@ -1,0 +1,88 @@
+"""The fast matrix equals the per-pair reference, cell for cell; expectations become TG410 diagnostics."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tests.conftest import SAMPLES
+from topograph.pipeline import check_file, check_text
+from topograph.sim.classes import fast_matrix
+from topograph.sim.expect import diagnostics, evaluate
+from topograph.sim.labgen import generate
+from topograph.sim.matrix import reference_matrix, targets
+from topograph.sim.network import Network, SimOptions
+from topograph.sim.trace import Disposition
+
+
+def network(path: Path, options: SimOptions | None = None) -> Network:
+    checked = check_file(path)
+    assert checked.ok and checked.topology is not None
+    return Network(checked.topology, options)
+
+
+@pytest.mark.parametrize("sample", SAMPLES, ids=lambda p: p.stem)
+@pytest.mark.parametrize("every", [False, True], ids=["primary", "every-address"])
+def test_fast_matrix_equals_reference_on_samples(sample: Path, every: bool) -> None:
+    net = network(sample)
+    cols = targets(net.topology, every_address=every)
+    assert fast_matrix(net, cols).differences(reference_matrix(net, cols)) == []
+
+
+@pytest.mark.parametrize("sample", SAMPLES, ids=lambda p: p.stem)
+def test_every_sample_expectation_holds(sample: Path) -> None:
+    net = network(sample)
+    assert diagnostics(net) == []
+    assert all(v.holds for v in evaluate(net))
+
+
+@settings(max_examples=60, deadline=None)
+@given(seed=st.integers(min_value=0, max_value=10**6), bridge_nf=st.booleans())
+def test_fast_matrix_equals_reference_on_random_labs(seed: int, bridge_nf: bool) -> None:
+    checked = check_text(generate(seed), f"gen{seed}.yml")
+    assert checked.ok and checked.topology is not None, [d.render() for d in checked.report]
+    net = Network(checked.topology, SimOptions(bridge_nf=bridge_nf))
+    cols = targets(checked.topology, every_address=True)
+    assert fast_matrix(net, cols).differences(reference_matrix(net, cols)) == []
+
+
+def test_generator_is_deterministic_and_valid() -> None:
+    assert generate(7) == generate(7) != generate(8)
+    for seed in range(40):
+        assert check_text(generate(seed), "g.yml").ok, seed
+
+
+def test_a_violated_expectation_is_an_error_at_its_line() -> None:
+    text = (Path(SAMPLES[0]).parent / "06-port-forward.yml").read_text()
+    text = text.replace("- {from: lan, to: blue, reach: false,", "- {from: lan, to: blue, reach: true,")
+    checked = check_text(text, "seed.yml")
+    assert checked.ok and checked.topology is not None
+    found = diagnostics(Network(checked.topology))
+    assert len(found) == 1
+    d = found[0]
+    assert d.code == "TG410" and d.is_error
+    assert d.pos.line == next(i for i, line in enumerate(text.splitlines(), 1) if "from: lan, to: blue" in line)
+    assert "lan has no route to 192.168.15.0/24 — add a route via 192.168.1.2" in d.message
+    assert d.hint is not None and "topograph trace seed.yml lan 192.168.15.2" in d.hint
+
+
+def test_an_unexpected_success_is_an_error_too() -> None:
+    text = (Path(SAMPLES[0]).parent / "06-port-forward.yml").read_text()
+    text = text.replace("- {from: red, to: blue}", "- {from: red, to: blue, reach: false}")
+    checked = check_text(text, "seed.yml")
+    assert checked.topology is not None
+    (d,) = diagnostics(Network(checked.topology))
+    assert d.message.startswith("expected red not to reach blue (192.168.15.2) (icmp), but it does")
+
+
+def test_matrix_counts_and_table() -> None:
+    net = network(Path(SAMPLES[0]).parent / "06-port-forward.yml")
+    m = fast_matrix(net)
+    assert sum(m.counts().values()) == len(m) == len(m.sources) * len(m.targets)
+    assert m.verdict("lan", [t.name for t in m.targets].index("host:80@192.168.1.2")).disposition is Disposition.DELIVERED
+    table = m.table()
+    assert table.splitlines()[0].split()[:3] == ["from", "\\", "to"]
+    assert "nat-back = NAT_NO_RETURN" in table
