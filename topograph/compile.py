@@ -30,6 +30,7 @@ from topograph.plan import (
     LoadNftables,
     Operation,
     Plan,
+    RestoreSysctls,
     SetSysctls,
     Sysctl,
     VethEnd,
@@ -168,8 +169,14 @@ def mode_lines(plan: Plan) -> list[str]:
     if plan.prefix is not None:
         return [f"Sandbox mode: every node, host and external ones too, is a namespace named {plan.prefix}NODE;",
                 "nothing in this machine's own (root) namespace is changed."]
-    return ["Real mode: the host node is this machine (the root namespace); external nodes and uplinks",
-            "exist already and are left alone; every other node is a namespace named after it."]
+    lines = ["Real mode: the host node is this machine (the root namespace); external nodes and uplinks",
+             "exist already and are left alone; every other node is a namespace named after it."]
+    saved = [op.save_to if isinstance(op, SetSysctls) else op.path for op in plan.operations
+             if isinstance(op, SetSysctls | RestoreSysctls) and op.netns is None]
+    if saved and saved[0] is not None:
+        lines += ["This machine's own sysctls are set too (forwarding, rp_filter...); their previous values are",
+                  f"saved in {saved[0]}, and the teardown script puts them back."]
+    return lines
 
 
 def command_line(plan: Plan, *, teardown: bool) -> str:
