@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from topograph.live.describe import describe, where
-from topograph.live.observe import Live, NsState, Route, route_key
+from topograph.live.observe import Live, NsState, Route, ops_by_netns, route_key
 from topograph.live.state import Record
 from topograph.plan import (
     AddAddress,
@@ -229,6 +229,7 @@ def _extras(plan: Plan, live: Live, record: Record | None, fresh_ns: set[str]) -
     """Owned objects the plan no longer has: namespaces, and links, addresses, routes inside ours."""
     out: list[Change] = []
     planned_ns = set(plan.namespaces)
+    by_ns = ops_by_netns(plan)
     for name in sorted(set(record.namespaces) if record else set()):
         if name not in planned_ns and name in live.existing:
             out.append(Change("extra", f"namespace {name} (no longer in the file)", removal=Removal("netns", None, name)))
@@ -239,7 +240,7 @@ def _extras(plan: Plan, live: Live, record: Record | None, fresh_ns: set[str]) -
         links: set[str] = {"lo"}
         addresses: set[tuple[str, str]] = set()
         routes: list[Route] = []
-        for op in plan.operations:
+        for op in by_ns.get(netns, []):
             if isinstance(op, CreateVeth):
                 links.update(e.ifname for e in (op.a, op.b) if e.netns == netns)
             elif _netns_of(op) != netns:

@@ -84,7 +84,7 @@ class Runner:
         self.progress = progress
         self.indexes: dict[str | None, dict[str, int]] = {}
         self.next_index: dict[str | None, int] = {}
-        self.created_ns: list[str] = []
+        self.created_ns: set[str] = set()
         self.journal: list[Undo] = []
         self.nft: dict[str, str] = {}  # where -> listing after load
         fail = os.environ.get(FAIL_AT_ENV)
@@ -139,8 +139,13 @@ class Runner:
 
     def run(self, op: Operation) -> None:
         if isinstance(op, CreateNetns):
-            self.ns.create(op.netns)
-            self.created_ns.append(op.netns)
+            def first_look() -> None:  # inside the new namespace: its socket, and the links it starts with
+                links = self.socks.open_here(op.netns).links()
+                self.indexes[op.netns] = {ln.name: ln.index for ln in links}
+                self.next_index[op.netns] = max(ln.index for ln in links) + 1
+
+            self.ns.create(op.netns, first_look)
+            self.created_ns.add(op.netns)
             self.journal.append(("netns", op.netns, None))
         elif isinstance(op, LoopbackUp | LinkUp):
             self._set(op.netns, op.ifname, nl.link_body(self.index(op.netns, op.ifname), flags=nl.IFF_UP, change=nl.IFF_UP))
@@ -210,20 +215,26 @@ class Runner:
             self.journal.append(("netlink", netns, (delete, body)))
 
     def _sysctls(self, op: SetSysctls) -> None:
+        fresh = self.fresh(op.netns)
         with self.ns.inside(op.netns):
-            old = {s.key: read_sysctl(s.proc_path) for s in op.values}
+            # a namespace made by this run needs no saved values: rollback deletes it
+            old = {} if fresh else {s.key: read_sysctl(s.proc_path) for s in op.values}
             if op.save_to is not None and not os.path.exists(op.save_to):
                 os.makedirs(os.path.dirname(op.save_to), exist_ok=True)
                 with open(op.save_to, "w") as f:
                     f.writelines(f"{k} = {v}\n" for k, v in old.items() if v is not None)
             for s in op.values:
                 try:
-                    with open(s.proc_path, "w") as f:
-                        f.write(str(s.value))
+                    fd = os.open(s.proc_path, os.O_WRONLY)
                 except FileNotFoundError:
                     if not s.optional:
                         raise KernelError(errno.ENOENT, f"no sysctl {s.key} here") from None
-        if not self.fresh(op.netns):
+                    continue
+                try:
+                    os.write(fd, b"%d" % s.value)
+                finally:
+                    os.close(fd)
+        if not fresh:
             self.journal.append(("sysctl", op.netns, {s.proc_path: old[s.key] for s in op.values}))
 
     def _nft(self, op: LoadNftables) -> None:
@@ -300,7 +311,7 @@ class Runner:
             assert netns is not None
             self.socks.forget(netns)
             self.ns.delete(netns)
-            self.created_ns.remove(netns)
+            self.created_ns.discard(netns)
             return f"deleted namespace {netns}"
         if netns is not None and netns not in self.ns.fds and not os.path.exists(f"/run/netns/{netns}"):
             return None

@@ -14,7 +14,7 @@ import ctypes
 import ctypes.util
 import errno
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -95,8 +95,12 @@ class Namespaces:
             _check(_libc.mount(b"", bytes(RUN_DIR), b"none", MS_SHARED | MS_REC, None), f"share {RUN_DIR}")
         self._shared = True
 
-    def create(self, name: str) -> int:
-        """Create namespace `name` (it must not exist) and return its descriptor; the thread stays where it was."""
+    def create(self, name: str, while_inside: Callable[[], None] | None = None) -> int:
+        """Create namespace `name` (it must not exist) and return its descriptor; the thread stays where it was.
+
+        `while_inside` runs inside the new namespace before the thread comes back (e.g. to open a
+        netlink socket there without entering it a second time).
+        """
         self._share_run_dir()
         path = netns_path(name)
         try:
@@ -109,9 +113,15 @@ class Namespaces:
                 _check(_libc.mount(b"/proc/thread-self/ns/net", bytes(path), b"none", MS_BIND, None),
                        f"mount namespace {name}")
                 fd = os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+                self.fds[name] = fd
+                if while_inside is not None:
+                    while_inside()
             finally:
                 self.enter(None)
         except BaseException:
+            fd = self.fds.pop(name, None)
+            if fd is not None:
+                os.close(fd)
             _libc.umount2(bytes(path), MNT_DETACH)
             path.unlink(missing_ok=True)
             raise

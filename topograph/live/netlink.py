@@ -44,6 +44,7 @@ IFF_UP = 1
 # attribute numbers (linux/if_link.h, if_addr.h, rtnetlink.h, veth.h)
 IFLA_ADDRESS, IFLA_IFNAME, IFLA_MTU, IFLA_MASTER, IFLA_LINKINFO, IFLA_IFALIAS, IFLA_NET_NS_FD = 1, 3, 4, 10, 18, 20, 28
 IFLA_INFO_KIND, IFLA_INFO_DATA, VETH_INFO_PEER = 1, 2, 1
+IFLA_EXT_MASK, RTEXT_FILTER_SKIP_STATS = 29, 1 << 3
 IFA_ADDRESS, IFA_LOCAL, IFA_FLAGS = 1, 2, 8
 IFA_F_NODAD, IFA_F_PERMANENT = 0x02, 0x80
 RTA_DST, RTA_OIF, RTA_GATEWAY, RTA_PRIORITY, RTA_TABLE = 1, 4, 5, 6, 15
@@ -265,14 +266,16 @@ class Socket:
                 offset += (size + 3) & ~3
 
     def links(self) -> list[LinkInfo]:
-        return [_link(p) for p in self.dump(RTM_GETLINK, link_body(0))]
+        # without statistics: they are most of a link's dump and nobody here reads them
+        return [_link(p) for p in self.dump(RTM_GETLINK, link_body(0, attrs=attr_u32(IFLA_EXT_MASK, RTEXT_FILTER_SKIP_STATS)))]
 
     def addresses(self) -> list[AddrInfo]:
         return [_addr(p) for p in self.dump(RTM_GETADDR, _IFA.pack(0, 0, 0, 0, 0))]
 
     def routes(self) -> list[RouteInfo]:
+        # the header's table byte is exact for tables below 256: skip the local table without parsing it
         return [r for p in self.dump(RTM_GETROUTE, _RTM.pack(0, 0, 0, 0, 0, 0, 0, 0, 0))
-                if (r := _route(p)).kind == RTN_UNICAST]
+                if p[4] == RT_TABLE_MAIN and p[7] == RTN_UNICAST and (r := _route(p)).kind == RTN_UNICAST]
 
 
 class Sockets:
@@ -288,6 +291,11 @@ class Sockets:
             with self.ns.inside(netns):
                 sock = Socket(netns or "the root namespace")
             self.by_ns[netns] = sock
+        return sock
+
+    def open_here(self, netns: str | None) -> Socket:
+        """Open the socket of `netns` while the thread is already inside it."""
+        sock = self.by_ns[netns] = Socket(netns or "the root namespace")
         return sock
 
     def forget(self, netns: str) -> None:

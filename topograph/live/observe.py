@@ -7,13 +7,14 @@ with the plan and unit tests can build one by hand.
 from __future__ import annotations
 
 import ipaddress
+import os
 import socket
 import subprocess
 from dataclasses import dataclass, field
 
 from topograph.live.kernel import Namespaces, list_netns
 from topograph.live.netlink import RT_SCOPE_LINK, Sockets
-from topograph.plan import AddRoute, LoadNftables, Plan, SetSysctls
+from topograph.plan import AddRoute, CreateVeth, LoadNftables, Operation, Plan, SetSysctls
 
 RTPROT_KERNEL = 2
 
@@ -66,10 +67,15 @@ def _ip(family: int, raw: bytes) -> str:
 
 def read_sysctl(key_path: str) -> int | None:
     try:
-        with open(key_path) as f:
-            return int(f.read().split()[0])
-    except (FileNotFoundError, ValueError, IndexError):
+        fd = os.open(key_path, os.O_RDONLY)
+    except FileNotFoundError:
         return None
+    try:
+        return int(os.read(fd, 64).split()[0])
+    except (ValueError, IndexError):
+        return None
+    finally:
+        os.close(fd)
 
 
 def nft_listing(table: str) -> str | None:
@@ -82,7 +88,8 @@ def nft_listing(table: str) -> str | None:
     return done.stdout if done.returncode == 0 else None
 
 
-def read_namespace(netns: str | None, plan: Plan, ns: Namespaces, socks: Sockets) -> NsState:
+def read_namespace(netns: str | None, plan: Plan, ns: Namespaces, socks: Sockets,
+                   by_ns: dict[str | None, list[Operation]] | None = None) -> NsState:
     """Links, addresses, routes of `netns`, and the sysctls and nft tables the plan sets there."""
     sock = socks(netns)
     links = sock.links()
@@ -101,8 +108,9 @@ def read_namespace(netns: str | None, plan: Plan, ns: Namespaces, socks: Sockets
         dst = _ip(r.family, r.dst) if r.dst else zero
         net = str(ipaddress.ip_network(f"{dst}/{r.dst_len}", strict=False))
         state.routes.add(Route(net, _ip(r.family, r.gateway) if r.gateway else None, names.get(r.oif), r.metric))
-    sysctl_ops = [op for op in plan.operations if isinstance(op, SetSysctls) and op.netns == netns]
-    tables = [op.table for op in plan.operations if isinstance(op, LoadNftables) and op.netns == netns]
+    mine = by_ns.get(netns, []) if by_ns is not None else plan.operations
+    sysctl_ops = [op for op in mine if isinstance(op, SetSysctls) and op.netns == netns]
+    tables = [op.table for op in mine if isinstance(op, LoadNftables) and op.netns == netns]
     if sysctl_ops or tables:
         with ns.inside(netns):
             for op in sysctl_ops:
@@ -111,6 +119,19 @@ def read_namespace(netns: str | None, plan: Plan, ns: Namespaces, socks: Sockets
             for table in tables:
                 state.nft[table] = nft_listing(table)
     return state
+
+
+def ops_by_netns(plan: Plan) -> dict[str | None, list[Operation]]:
+    """The plan's operations grouped by the namespace they act in (a veth under both of its ends)."""
+    out: dict[str | None, list[Operation]] = {}
+    for op in plan.operations:
+        if isinstance(op, CreateVeth):
+            out.setdefault(op.a.netns, []).append(op)
+            if op.b.netns != op.a.netns:
+                out.setdefault(op.b.netns, []).append(op)
+        else:
+            out.setdefault(getattr(op, "netns", None), []).append(op)
+    return out
 
 
 def observe(plan: Plan, owned: list[str], ns: Namespaces, socks: Sockets) -> Live:
@@ -122,6 +143,7 @@ def observe(plan: Plan, owned: list[str], ns: Namespaces, socks: Sockets) -> Liv
             wanted.append(name)
     if any(getattr(op, "netns", "") is None for op in plan.operations):
         wanted.append(None)  # real mode: the host's share of the lab lives in the root namespace
+    by_ns = ops_by_netns(plan)
     for name in wanted:
-        live.namespaces[name] = read_namespace(name, plan, ns, socks)
+        live.namespaces[name] = read_namespace(name, plan, ns, socks, by_ns)
     return live

@@ -1,0 +1,153 @@
+"""Apply benchmark: compiled script vs `ip -batch` vs `topograph apply`, destroy, no-change re-apply, on stars.
+
+Run as root: `python benchmarks/bench_apply.py [N ...]` (default 100 300 1000). Everything runs in
+sandbox mode under a fresh prefix and is removed afterwards, also when a step fails.
+"""
+
+from __future__ import annotations
+
+import secrets
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benchmarks.labs import star  # noqa: E402
+from topograph.compile import render_setup, render_teardown  # noqa: E402
+from topograph.live import engine  # noqa: E402
+from topograph.live.kernel import Namespaces, list_netns  # noqa: E402
+from topograph.pipeline import check_file  # noqa: E402
+from topograph.plan import (  # noqa: E402
+    AddAddress,
+    AddRoute,
+    CreateBridge,
+    CreateNetns,
+    CreateVeth,
+    EnslavePort,
+    LinkUp,
+    LoopbackUp,
+    Plan,
+    SetSysctls,
+    plan,
+)
+
+
+def ip_batch(p: Plan) -> list[tuple[str | None, list[str]]]:
+    """The plan as `ip -batch` runs: (namespace or None for the root one, lines) in order.
+
+    `ip -batch` cannot switch namespace per line, so there is one batch per namespace and phase:
+    namespaces (root), then per namespace its sysctls (`sysctl` via `ip netns exec`, marked by a
+    None-lines entry of its own), loopback and bridges, then every veth (root), then per namespace
+    ports, addresses, links up and routes.
+    """
+    create: list[str] = []
+    veths: list[str] = []
+    sysctl: dict[str, str] = {}
+    early: dict[str, list[str]] = {}
+    late: dict[str, list[str]] = {}
+    for op in p.operations:
+        n = getattr(op, "netns", None)
+        if isinstance(op, CreateNetns):
+            create.append(f"netns add {op.netns}")
+        elif isinstance(op, LoopbackUp):
+            early.setdefault(op.netns, []).append("link set lo up")
+        elif isinstance(op, SetSysctls):
+            sysctl[n] = "sysctl -q -e -w " + " ".join(f"{s.key}={s.value}" for s in op.values)
+        elif isinstance(op, CreateBridge):
+            early.setdefault(n, []).append(f"link add {op.ifname} type bridge")
+        elif isinstance(op, CreateVeth):
+            veths.append(f"link add {op.a.ifname} netns {op.a.netns} type veth peer name {op.b.ifname} netns {op.b.netns}")
+        elif isinstance(op, EnslavePort):
+            late.setdefault(n, []).append(f"link set {op.ifname} master {op.bridge}")
+        elif isinstance(op, AddAddress):
+            late.setdefault(n, []).append(f"addr add {op.address} dev {op.ifname}")
+        elif isinstance(op, LinkUp):
+            late.setdefault(n, []).append(f"link set {op.ifname} up")
+        elif isinstance(op, AddRoute):
+            late.setdefault(n, []).append(f"route add {op.to} via {op.via}")
+        else:
+            raise ValueError(f"bench: no ip -batch form for {op.KIND}")
+    runs: list[tuple[str | None, list[str]]] = [(None, create)]
+    runs += [(f"sysctl:{n}", [cmd]) for n, cmd in sysctl.items()]
+    runs += list(early.items())
+    runs.append((None, veths))
+    runs += list(late.items())
+    return runs
+
+
+def run_batches(runs: list[tuple[str | None, list[str]]]) -> None:
+    for where, lines in runs:
+        if where is not None and where.startswith("sysctl:"):
+            subprocess.run(["ip", "netns", "exec", where[7:], *lines[0].split()], check=True)
+            continue
+        argv = ["ip", "-batch", "-"] if where is None else ["ip", "-n", where, "-batch", "-"]
+        subprocess.run(argv, input="\n".join(lines) + "\n", text=True, check=True)
+
+
+def wipe(names: list[str]) -> None:
+    ns = Namespaces()
+    try:
+        existing = list_netns()
+        for name in names:
+            if name in existing:
+                ns.delete(name)
+    finally:
+        ns.close()
+
+
+def timed(fn: object) -> float:
+    t = time.perf_counter()
+    fn()  # type: ignore[operator]
+    return time.perf_counter() - t
+
+
+def bash(text: str) -> None:
+    with tempfile.NamedTemporaryFile("w", suffix=".sh") as f:
+        f.write(text)
+        f.flush()
+        subprocess.run(["bash", f.name], check=True, stdin=subprocess.DEVNULL, capture_output=True)
+
+
+def measure(n: int) -> dict[str, float]:
+    with tempfile.NamedTemporaryFile("w", suffix=".yml") as f:
+        f.write(star(n))
+        f.flush()
+        topo = check_file(f.name).topology
+    assert topo is not None
+    prefix = f"b{secrets.token_hex(3)}-"
+    p = plan(topo, sandbox_prefix=prefix)
+    names = list(p.namespaces)
+    out: dict[str, float] = {}
+    try:
+        out["script"] = timed(lambda: bash(render_setup(p)))
+        out["script teardown"] = timed(lambda: bash(render_teardown(p)))
+        runs = ip_batch(p)
+        out["ip -batch"] = timed(lambda: run_batches(runs))
+        wipe(names)
+        out["apply"] = timed(lambda: engine.apply(p))
+        out["re-apply (no change)"] = timed(lambda: engine.apply(p))
+        out["status"] = timed(lambda: engine.plan_diff(p))
+        out["destroy"] = timed(lambda: engine.destroy(p.lab, p.prefix, p))
+    finally:
+        wipe(names)
+        engine.destroy(p.lab, p.prefix, p)
+    return out
+
+
+def main(argv: list[str]) -> None:
+    sizes = [int(a) for a in argv] or [100, 300, 1000]
+    for n in sizes:
+        r = measure(n)
+        print(f"star of {n} namespaces:")
+        for k, v in r.items():
+            print(f"  {k:<22} {v:7.2f} s")
+        print(f"  apply is {r['script'] / r['apply']:.1f}x faster than the compiled script, "
+              f"{r['ip -batch'] / r['apply']:.1f}x faster than ip -batch")
+        sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
