@@ -59,6 +59,10 @@ ABOUT: dict[str, tuple[str, ...]] = {
 }
 
 
+#: Sections of multi-line operations, which read better with a blank line between nodes.
+SPACED = ("sysctls", "NAT and port forwards")
+
+
 @dataclass(frozen=True)
 class Section:
     title: str
@@ -66,9 +70,19 @@ class Section:
     ops: tuple[Operation, ...]
 
     @property
-    def spaced(self) -> bool:
-        """Multi-line operations read better with a blank line between nodes."""
-        return self.title in ("sysctls", "NAT and port forwards")
+    def body(self) -> str:
+        """The section's commands: each operation rendered by the macro of its kind (templates/ops.sh.j2)."""
+        # the macros are called from here rather than from a template loop: on a lab of 10,000
+        # namespaces that loop alone costs more than all the macros together
+        macros = environment().get_template("ops.sh.j2").module
+        lines: list[str] = []
+        previous: str | None = None
+        for op in self.ops:
+            if self.title in SPACED and previous is not None and op.node != previous:
+                lines.append("")
+            lines.append(str(getattr(macros, op.KIND)(op)))
+            previous = op.node
+        return "\n".join(lines)
 
 
 def template_dir() -> Path:

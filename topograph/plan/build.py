@@ -115,12 +115,16 @@ class _Planner:
         self.firewall = firewall
         self.notes: list[str] = []
         self.nodes = [n for n in topology.nodes if placement.configures(n.name)]
+        self._managed: dict[str, tuple[Interface, ...]] = {}
 
     def ns(self, node: str) -> Netns:
         return self.p.netns(node)
 
     def managed(self, node: Node) -> tuple[Interface, ...]:
-        return self.p.created_interfaces(node)
+        found = self._managed.get(node.name)
+        if found is None:
+            found = self._managed[node.name] = self.p.created_interfaces(node)
+        return found
 
     def operations(self) -> list[Operation]:
         ops: list[Operation] = []
@@ -136,12 +140,12 @@ class _Planner:
             save = naming.sysctl_state_file(self.t.name) if netns is None else None
             ops.append(SetSysctls(node.name, netns, sysctls(node, self.p), save_to=save))
         for node in self.nodes:
-            ops += [CreateBridge(node.name, self.ns(node.name), naming.interface_name(b.name))
-                    for b in node.bridges if not self.p.is_existing(b)]
+            ops += [CreateBridge(node.name, self.ns(node.name), b.name)
+                    for b in self.managed(node) if b.is_bridge]
         for link in self.p.created_links:
-            a, b = (VethEnd(e.node, self.ns(e.node), naming.interface_name(e.interface)) for e in link.ends)
+            a, b = (VethEnd(e.node, self.ns(e.node), e.interface) for e in link.ends)
             ops.append(CreateVeth(a, b, link.index))
-        ops += [CreateDummy(i.node, self.ns(i.node), naming.interface_name(i.name)) for i in self.p.dummies]
+        ops += [CreateDummy(i.node, self.ns(i.node), i.name) for i in self.p.dummies]
         for node in self.nodes:
             for itf in self.managed(node):
                 ns = self.ns(node.name)
