@@ -256,3 +256,22 @@ def test_every_planned_sysctl_holds_in_every_namespace(sandbox: Sandbox) -> None
                     wrong.append(f"{op.netns}: {s.key} = {got.stdout.strip() or got.stderr.strip()}, planned {s.value}")
     assert not wrong, "\n".join(wrong)
     down(sandbox, p)
+
+
+@pytest.mark.skipif(shutil.which("nsenter") is None, reason="needs nsenter (util-linux)")
+def test_real_mode_stops_before_any_change_when_an_uplink_is_missing(sandbox: Sandbox, tmp_path: Path) -> None:
+    lab = tmp_path / "seed.yml"
+    lab.write_text(renamed_seed(sandbox.prefix))
+    p = plan(load(lab))
+    host = sandbox.prefix + "host"
+    sandbox.claim([host, *p.namespaces])
+    assert subprocess.run(["ip", "netns", "add", host], check=False).returncode == 0
+    script = tmp_path / "setup.sh"
+    script.write_text(render_setup(p))
+    done = subprocess.run(["nsenter", f"--net=/var/run/netns/{host}", "bash", str(script)],
+                          capture_output=True, text=True, check=False, stdin=subprocess.DEVNULL)
+    assert done.returncode == 1
+    assert "no interface eth0" in done.stderr and "nothing was changed" in done.stderr
+    assert sandbox.left() == [host], "no namespace may be created before the checks pass"
+    assert sandbox.exec(host, "ip", "-o", "link", "show").stdout.count(":") >= 1
+    assert sandbox.exec(host, "nft", "list", "tables").stdout.strip() == ""

@@ -79,6 +79,8 @@ def _namespaces_of(op: object) -> list[str | None]:
 def test_real_mode_seed_host_is_the_root_namespace_and_externals_are_left_alone() -> None:
     p = plan(load(SEED))
     assert p.namespaces == ("red", "blue")
+    assert p.requires == ("eth0", "wan0"), "the uplinks must exist on the machine"
+    assert plan(load(SEED), sandbox_prefix="x-").requires == ()
     veths = [op for op in p.operations if isinstance(op, CreateVeth)]
     assert [(v.a.netns, v.a.ifname, v.b.netns, v.b.ifname) for v in veths] == [
         ("red", "veth-red", None, "veth-red-br"), ("blue", "veth-blue", None, "veth-blue-br")]

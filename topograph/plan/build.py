@@ -74,6 +74,8 @@ class Plan:
     operations: tuple[Operation, ...]
     notes: tuple[str, ...] = ()
     teardown: bool = False
+    #: root-namespace interfaces the plan relies on without creating them (real mode: the host's uplinks)
+    requires: tuple[str, ...] = ()
 
     @property
     def namespaces(self) -> tuple[str, ...]:
@@ -211,5 +213,7 @@ def plan(topology: Topology, *, sandbox_prefix: str | None = None, firewall: Fir
     placement = place(topology, sandbox_prefix)
     planner = _Planner(topology, placement, firewall)
     ops = planner.operations()
+    requires = tuple(i.name for n in planner.nodes if placement.netns(n.name) is None for i in n.interfaces
+                     if i.name != LOOPBACK and placement.is_existing(i))
     return Plan(lab=topology.name, source=Path(topology.file).name, prefix=sandbox_prefix, firewall=firewall,
-                operations=tuple(ops), notes=tuple(planner.notes))
+                operations=tuple(ops), notes=tuple(planner.notes), requires=requires)

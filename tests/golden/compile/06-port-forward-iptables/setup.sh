@@ -36,6 +36,13 @@ if [ -n "$clash" ]; then
     echo "topograph: run the teardown script first, then this one again" >&2
     exit 1
 fi
+uplinks=(eth0 wan0)
+for dev in "${uplinks[@]}"; do
+    if ! ip link show dev "$dev" >/dev/null 2>&1; then
+        echo "topograph: this machine has no interface $dev, which lab $lab uses as an existing uplink of its host; nothing was changed" >&2
+        exit 1
+    fi
+done
 links=(v-net-0 veth-red-br veth-blue-br)
 for dev in "${links[@]}"; do
     if ip link show dev "$dev" >/dev/null 2>&1; then
