@@ -25,6 +25,7 @@ from topograph.sim.trace import Verdict
 
 EC = tuple[int, int]  # (family, index of the address range)
 _COMPLEX = ("complex",)
+FILTERED = ("", "")  # a neighbour that stays silent because of its reverse-path filter
 
 
 class Classes:
@@ -68,7 +69,7 @@ class FastMatrix:
         self._route: dict[tuple[str, EC], FibRoute | None] = {}
         self._groups: dict[EC, list[tuple[tuple[object, ...], int, IPAddress | None]]] = {}
         self._chains: dict[tuple[str, str, EC, EC], Chain] = {}
-        self._landing: dict[tuple[object, ...], tuple[int, int, int]] = {}
+        self._landing: dict[tuple[object, ...], tuple[int, int, int, int]] = {}
         self._src: dict[tuple[str, EC], IPAddress] = {}  # (source, class of its address) -> the address
         self.ttl = net.options.ttl
 
@@ -94,7 +95,9 @@ class FastMatrix:
             return None
         if nh.version == 4 and sip is not None:
             if sip in net.local[ans.node] or rp_filter_problem(net, ans.node, ans.name, sip) is not None:
-                return None
+                # silent because of its reverse-path filter: a neighbour entry learnt earlier in the flow may still
+                # carry the packet, which only the walker knows about (except on a flow's very first ARP)
+                return FILTERED
         return (ans.node, ans.name)
 
     def groups(self, ec: EC) -> list[tuple[tuple[object, ...], int, IPAddress | None]]:
@@ -125,7 +128,7 @@ class FastMatrix:
         e_src = self.classes.of(src)
         if r.via is not None:
             ans = self.neighbour(s, r.dev, r.via, src)
-            if ans is None:
+            if ans is None or ans == FILTERED:  # the flow's first ARP: nothing learnt yet, so silence is final
                 return ("drop", D.NEIGHBOR_UNREACHABLE), src
             return ("gw", ans[0], ans[1], e_src), src
         d = self.net.l2.domain.get((s, r.dev))
@@ -163,6 +166,9 @@ class FastMatrix:
             if ans is None:
                 end = ("neigh", node)
                 break
+            if ans == FILTERED:
+                end = _COMPLEX
+                break
             node, itf = ans
         chain = Chain(tuple(states), end, bits)
         self._chains[key] = chain
@@ -190,9 +196,11 @@ class FastMatrix:
             return Verdict(D.NEIGHBOR_UNREACHABLE, str(chain.end[1]))
         return None
 
-    def land(self, node: str, d: int, dst: IPAddress, sip: IPAddress | None, src: IPAddress) -> Verdict:
+    def land(self, node: str, d: int, dst: IPAddress, sip: IPAddress | None, src: IPAddress) -> Verdict | None:
         """The last hop: `node` sends to `dst` on its segment `d` (ARP asked from `sip`; the packet's source is `src`)."""
         ans = self.neighbour_in(d, node, dst, sip)
+        if ans == FILTERED:
+            return None if node != SOURCE else Verdict(D.NEIGHBOR_UNREACHABLE, node)
         if ans is None:
             return Verdict(D.NEIGHBOR_UNREACHABLE, node)
         m, itf = ans
@@ -210,6 +218,7 @@ class FastMatrix:
             _, d, e_src = key
             src = self.classes.representative(e_src)  # type: ignore[arg-type]
             v = self.land(SOURCE, d, dst, src, src)  # type: ignore[arg-type]
+            assert v is not None
             return (Verdict(v.disposition, SOURCE) if v.node == SOURCE else v), 0
         if kind == "gw":
             _, k, itf, e_src = key
@@ -292,6 +301,9 @@ class FastMatrix:
             if ans is None:
                 put(Verdict(lost, target), bits)  # type: ignore[operator]
                 return
+            if ans == FILTERED:  # the target may have learnt that neighbour from the request's ARP
+                walk(bits)  # type: ignore[operator]
+                return
             ch = self.chain(ans[0], ans[1], e_back, e_a)
             odd = bits & ch.nodes
             walk(odd)  # type: ignore[operator]
@@ -306,13 +318,16 @@ class FastMatrix:
             end = ch.end
             sip = None  # the last router asks with its own address, chosen per destination class below
         _, m, dev, d = end
-        ok, at_router, at_source = self.landing(str(m), str(dev), int(d), e_back, e_a, sip, group_bits)  # type: ignore[call-overload]
+        ok, at_router, at_source, filtered = self.landing(str(m), str(dev), int(d), e_back, e_a, sip, group_bits)  # type: ignore[call-overload]
+        walk(bits & filtered)  # type: ignore[operator]
         put(Verdict(D.DELIVERED, target), bits & ok)  # type: ignore[operator]
         put(Verdict(lost, str(m)), bits & at_router)  # type: ignore[operator]
         put(Verdict(lost, SOURCE), bits & at_source)  # type: ignore[operator]
 
-    def landing(self, m: str, dev: str, d: int, e_back: EC, e_a: EC, sip: IPAddress | None, bits: int) -> tuple[int, int, int]:
-        """For every source: does the reply's last hop reach it (ok), die at the router (no ARP answer), or at the source (rp)?
+    def landing(self, m: str, dev: str, d: int, e_back: EC, e_a: EC, sip: IPAddress | None,
+                bits: int) -> tuple[int, int, int, int]:
+        """For every source: does the reply's last hop reach it (ok), die at the router (no ARP answer), at the source
+        (rp), or does the source ignore the router's ARP (filtered: the walker decides, entries may have been learnt)?
 
         Only classes matter here: the asking router is never one of these sources (those were walked), so the
         answer is the same for every router and target that ask on segment `d` from the same classes.
@@ -327,7 +342,7 @@ class FastMatrix:
             return found
         sip_rep = self.classes.representative(e_sip) if e_sip is not None else None
         a_rep = self.classes.representative(e_a)
-        ok = at_router = at_source = 0
+        ok = at_router = at_source = filtered = 0
         rest = bits
         while rest:
             b = rest & -rest
@@ -338,12 +353,12 @@ class FastMatrix:
             if ans is None or ans.node != s:
                 at_router |= b
             elif sip_rep is not None and sip_rep.version == 4 and rp_filter_problem(net, s, ans.name, sip_rep) is not None:
-                at_router |= b
+                filtered |= b
             elif rp_filter_problem(net, s, ans.name, a_rep) is not None:
                 at_source |= b
             else:
                 ok |= b
-        result = (ok, at_router, at_source)
+        result = (ok, at_router, at_source, filtered)
         self._landing[key] = result
         return result
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from topograph.model import IPAddress, Proto
+from topograph.model import Interface, IPAddress, Proto
 from topograph.sim.fib import FibRoute, select_source
 from topograph.sim.l2 import answers
 from topograph.sim.network import Network
@@ -83,6 +83,7 @@ class Walker:
     def __init__(self, net: Network) -> None:
         self.net = net
         self.original: Tuple4 | None = None  # the request as its source sent it
+        self.neigh: dict[tuple[str, str, IPAddress], Interface] = {}  # (node, interface, address) -> neighbour, per flow
 
     # -- one flow ----------------------------------------------------------------------------------
     def run(self, flow: Flow) -> FlowResult:
@@ -91,6 +92,7 @@ class Walker:
         dport = flow.port if flow.port is not None else ECHO_ID
         sport = CLIENT_PORT if proto is not Proto.ICMP else ECHO_ID
         ct: dict[str, list[CtEntry]] = {}
+        self.neigh = {}
         pkt = Packet(None, flow.dst, sport, dport, net.options.ttl, proto)
         req = self.walk(flow.src, pkt, ct, reply=False)
         request = Trace(req.disposition, tuple(req.hops))
@@ -120,6 +122,11 @@ class Walker:
         if rep.node != flow.src:
             reason = f"the request reached {target}, but its {what} ({rep.packet.show()}) was delivered to {rep.node}"
             return FlowResult(flow, Disposition.REPLY_LOST, rep.node, reason, request, reply)
+        if got != expected and proto is Proto.ICMP and got[1:] == expected[1:]:
+            # ping matches echo replies by identifier only: an answer from another address still counts
+            return FlowResult(flow, Disposition.DELIVERED, target,
+                              f"{flow.src} reaches {flow.dst} on {target}; the reply comes back from {got[0]} "
+                              f"(translated on the way back), which ping accepts", request, reply)
         if got != expected:
             src = _hp(got[0]) + (f":{got[2]}" if proto is not Proto.ICMP else "")
             want = _hp(expected[0]) + (f":{expected[2]}" if proto is not Proto.ICMP else "")
@@ -183,12 +190,19 @@ class Walker:
             # -- the frame crosses the segment ------------------------------------------------------
             sender = where[0]
             domain = net.l2.domain.get(where)
-            owner = net.owner.get(nh)
-            target = answers(net.l2, domain, nh, owner, sender) if domain is not None else None
-            if target is not None and nh.version == 4:
-                sip = pkt.src if pkt.src is not None and net.is_local(sender, pkt.src) else select_source(net.nodes[sender], where[1], nh)
-                if sip is not None and self.rp_problem(target.node, target.name, sip) is not None:
-                    target = None
+            target = self.neigh.get((sender, where[1], nh))  # learnt from an ARP request earlier in this flow
+            if target is None and domain is not None:
+                target = answers(net.l2, domain, nh, net.owner.get(nh), sender)
+                if target is not None and nh.version == 4:
+                    sip = pkt.src if pkt.src is not None and net.is_local(sender, pkt.src) else select_source(net.nodes[sender], where[1], nh)
+                    if sip is not None and self.rp_problem(target.node, target.name, sip) is not None:
+                        target = None
+                    elif sip is not None:
+                        # the answering node keeps the asker's address and MAC (arp_process -> neigh_event_ns), so a
+                        # reply sent back to that address needs no ARP of its own
+                        asker = net.nodes[sender].interface(where[1])
+                        if asker is not None:
+                            self.neigh.setdefault((target.node, target.name, sip), asker)
             if target is None:
                 return end(Disposition.NEIGHBOR_UNREACHABLE, sender, self.unreachable(sender, where[1], nh, domain))
             for br in net.l2.bridges_between(where, target.key):

@@ -59,9 +59,12 @@ def generate(seed: int, *, nodes: tuple[int, int] = (3, 7), ipv6: float = 0.4, n
             owner = rng.choice(ns)
             br = _Itf(f"br{s}", bridge=True)
             owner.itfs.append(br)
-            if rng.random() < 0.7:
+            addressed = rng.random() < 0.7
+            if addressed:
                 seg.members.append((owner.name, br))
-            members = rng.sample(ns, min(len(ns), rng.randint(2, 4)))
+            # a node never has two addressed interfaces on one segment (ARP would answer on both)
+            pool = [n for n in ns if not (addressed and n is owner)]
+            members = rng.sample(pool, min(len(pool), rng.randint(2, 4)))
             for k, m in enumerate(members):
                 itf = _Itf(f"e{s}")
                 m.itfs.append(itf)
