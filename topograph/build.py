@@ -155,7 +155,7 @@ class _Builder:
             path: PathKey = ("links", index)
             for text in ends:
                 owner, _, ifname = text.partition(":")
-                named.add((bridges.get(owner, owner) if owner in bridges or owner in d.nodes else "", ifname))
+                named.add((owner if owner in d.nodes else bridges.get(owner, ""), ifname))  # nodes win, as in endpoint()
             if len(ends) != 2:
                 self.err("TG108", path, f"a link joins exactly two ends, this one has {len(ends)}",
                          hint="write it like: [red:veth-red, blue:veth-blue]")
