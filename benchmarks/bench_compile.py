@@ -25,8 +25,12 @@ from typing import TypeVar
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+import yaml
+
 from benchmarks.labs import star
+from topograph import build, graph, loader, parse, validate
 from topograph.compile import render_setup, render_teardown
+from topograph.diagnostics import Report
 from topograph.pipeline import check_text
 from topograph.plan import Plan, plan
 
@@ -130,6 +134,28 @@ def main() -> None:
               f"{len(setup) / 1e6:.1f} MB of script")
         for name, seconds in stages.items():
             print(f"  {name:<16} {seconds:7.3f} s  {100 * seconds / total:5.1f}%")
+        text = star(args.big)
+        print("  inside check:")
+        for name, seconds in check_stages(text, args.repeat).items():
+            print(f"    {name:<14} {seconds:7.3f} s")
+        floor, _ = best_of(args.repeat, lambda: yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)))
+        print(f"  for scale: a bare yaml.load of the same text takes {floor:.3f} s")
+
+
+def check_stages(text: str, repeat: int) -> dict[str, float]:
+    """The check's own stages (as topograph.pipeline runs them), best of `repeat` each."""
+    t_load, source = best_of(repeat, lambda: loader.load_text(text, "star.yml", Report()))
+    assert source is not None
+    t_shape, document = best_of(repeat, lambda: parse.shape(source, Report()))
+    assert document is not None
+    t_build, topology = best_of(repeat, lambda: build.build(source, document, Report()))
+    t_graph, g = best_of(repeat, lambda: graph.build(topology))
+    def run_validate() -> bool:
+        validate.validate(topology, g, Report())
+        return True
+
+    t_validate, _ = best_of(repeat, run_validate)
+    return {"load (YAML)": t_load, "shape": t_shape, "build": t_build, "graph": t_graph, "validate": t_validate}
 
 
 if __name__ == "__main__":
