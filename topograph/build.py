@@ -8,7 +8,7 @@ from pathlib import Path
 
 from topograph import document as doc
 from topograph.diagnostics import Report
-from topograph.loader import PathKey, Source
+from topograph.loader import PathKey, Source, path_text
 from topograph.model import (
     LOOPBACK,
     Endpoint,
@@ -41,10 +41,10 @@ class _Builder:
 
     # -- helpers -----------------------------------------------------------------------------
     def err(self, code: str, path: PathKey, message: str, hint: str | None = None, *, key: bool = False) -> None:
-        self.report.error(code, self.src.pos(path, key=key), message, hint=hint)
+        self.report.error(code, self.src.pos(path, key=key), message, hint=hint, path=path_text(path))
 
     def warn(self, code: str, path: PathKey, message: str, hint: str | None = None, *, key: bool = False) -> None:
-        self.report.warning(code, self.src.pos(path, key=key), message, hint=hint)
+        self.report.warning(code, self.src.pos(path, key=key), message, hint=hint, path=path_text(path))
 
     def address(self, text: str, path: PathKey, what: str) -> IPInterface | None:
         if "/" not in text:

@@ -9,7 +9,7 @@ from pydantic import BaseModel, ValidationError
 
 from topograph import document as doc
 from topograph.diagnostics import Report
-from topograph.loader import PathKey, Source
+from topograph.loader import PathKey, Source, path_text
 from topograph.names import close_names
 
 # Which document class sits at a path, so an unknown key can be matched against its siblings.
@@ -45,20 +45,7 @@ def _describe(value: Any) -> str:
     return text if len(text) <= 40 else text[:37] + "..."
 
 
-_PLAIN_KEY = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9_.-]*$")
-
-
-def _path_text(path: PathKey) -> str:
-    """nodes.red.routes[0].via; a key that is not a plain name is quoted: nodes['red blue'] (one line, always)."""
-    out = ""
-    for step in path:
-        if isinstance(step, int):
-            out += f"[{step}]"
-        elif _PLAIN_KEY.match(step):
-            out += f".{step}" if out else step
-        else:
-            out += f"[{step!r}]"
-    return out
+_path_text = path_text  # the document path of a diagnostic, as the loader spells it
 
 
 _PSEUDO_STEP = re.compile(r"^[a-z-]+\[.*\]$")

@@ -292,6 +292,19 @@ def test_bad_nat_and_forwards(rule: str, code: str) -> None:
     assert found == [(code, 2)]
 
 
+def test_build_errors_carry_their_document_path() -> None:
+    _, diags = make("nodes:\n  a: {interfaces: {e: [10.0.0.1/24, x]}, routes: [{to: default, dev: f}]}\n  b: {}\n"
+                    "links: [[a:e, b:e]]\n")
+    assert [(d.code, d.path) for d in diags] == [("TG200", "nodes.a.interfaces.e[1]"),
+                                                 ("TG102", "nodes.a.routes[0].dev")]
+
+
+def test_a_bridge_named_like_a_node_does_not_hide_the_node_s_links() -> None:
+    found = errors("nodes:\n  red: {interfaces: {veth-red: 10.0.0.1/24}}\n  host: {kind: host, bridges: {red: null}}\n"
+                   "  blue: {}\nlinks: [[red:veth-red, blue:e]]\n")
+    assert found == [("TG103", 3)]
+
+
 def test_unknown_names_get_did_you_mean() -> None:
     _, diags = make("nodes: {red: {}, blue: {}}\nlinks: [[red:e, bleu:e]]\nexpect: [{from: rde, to: bleu}]\n")
     assert [d.hint for d in diags] == ["did you mean 'blue'?", "did you mean 'red'?", "did you mean 'blue'?"]
