@@ -1,0 +1,152 @@
+"""Safety of `topograph apply` for real: rollback on failure and on SIGTERM, name clashes, half-built labs, locks."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT
+from tests.live.conftest import Sandbox
+from tests.live.test_apply_samples import lab_plan, tg
+from topograph.live.lock import lab_lock
+from topograph.live.state import lab_key
+
+pytestmark = pytest.mark.live
+
+SEED = ROOT / "samples" / "06-port-forward.yml"
+CHAIN = ROOT / "samples" / "08-chain-static-routes.yml"
+
+
+@pytest.mark.parametrize("step", [1, 2, 7, 20, 30, 44])
+def test_a_failing_step_rolls_everything_back(sandbox: Sandbox, tmp_path: Path, step: int) -> None:
+    p = lab_plan(SEED, sandbox.prefix)
+    sandbox.claim_plan(p)
+    assert len(p.operations) == 44  # the steps below are spread over this plan
+    done = tg(sandbox, tmp_path, "apply", "--sandbox", sandbox.prefix, str(SEED),
+              extra_env={"TOPOGRAPH_FAIL_AT": str(step)})
+    assert done.returncode == 1
+    assert f"failed at step {step} of 44" in done.stderr and "injected failure" in done.stderr
+    assert "rolled back" in done.stderr
+    assert sandbox.left() == []
+    assert not list(tmp_path.glob("*.json")), "a rolled-back first apply leaves no record"
+
+
+def test_a_failing_repair_undoes_only_what_the_run_added(sandbox: Sandbox, tmp_path: Path) -> None:
+    p = lab_plan(CHAIN, sandbox.prefix)
+    sandbox.claim_plan(p)
+    args = ("--sandbox", sandbox.prefix, str(CHAIN))
+    assert tg(sandbox, tmp_path, "apply", *args).returncode == 0
+    left, right = sandbox.prefix + "left", sandbox.prefix + "right"
+    assert sandbox.exec(left, "ip", "route", "del", "default").returncode == 0
+    assert sandbox.exec(right, "ip", "route", "del", "default").returncode == 0
+    broken = tg(sandbox, tmp_path, "status", *args).stdout
+    failed = tg(sandbox, tmp_path, "apply", *args, extra_env={"TOPOGRAPH_FAIL_AT": "2"})
+    assert failed.returncode == 1 and "failed at step 2 of 2" in failed.stderr
+    assert tg(sandbox, tmp_path, "status", *args).stdout == broken  # the first repair was taken back
+    assert sorted(sandbox.left()) == sorted(p.namespaces)  # nothing of the running lab was lost
+    assert tg(sandbox, tmp_path, "apply", *args).returncode == 0
+    assert tg(sandbox, tmp_path, "status", *args).returncode == 0
+    assert tg(sandbox, tmp_path, "destroy", *args).returncode == 0
+    assert sandbox.left() == []
+
+
+def _start_slow_apply(sandbox: Sandbox, state: Path, sample: Path) -> subprocess.Popen[str]:
+    env = {**os.environ, "TOPOGRAPH_STATE_DIR": str(state), "TOPOGRAPH_STEP_DELAY": "0.1"}
+    return subprocess.Popen([sys.executable, "-m", "topograph", "apply", "--sandbox", sandbox.prefix, str(sample)],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _wait_for_namespaces(sandbox: Sandbox, count: int) -> None:
+    deadline = time.monotonic() + 30
+    while len(sandbox.left()) < count:
+        assert time.monotonic() < deadline, "apply did not get going"
+        time.sleep(0.05)
+
+
+def test_sigterm_midway_rolls_back(sandbox: Sandbox, tmp_path: Path) -> None:
+    p = lab_plan(SEED, sandbox.prefix)
+    sandbox.claim_plan(p)
+    proc = _start_slow_apply(sandbox, tmp_path, SEED)
+    _wait_for_namespaces(sandbox, 3)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "interrupted" in err and "rolled back" in err
+    assert sandbox.left() == []
+    assert not list(tmp_path.glob("*.json"))
+
+
+def test_a_killed_apply_leaves_a_record_that_destroy_uses(sandbox: Sandbox, tmp_path: Path) -> None:
+    p = lab_plan(SEED, sandbox.prefix)
+    sandbox.claim_plan(p)
+    proc = _start_slow_apply(sandbox, tmp_path, SEED)
+    _wait_for_namespaces(sandbox, 2)
+    proc.kill()  # no chance to roll back: a half-built lab
+    proc.communicate(timeout=30)
+    assert sandbox.left(), "the lab should be half built"
+    status = tg(sandbox, tmp_path, "status", "--sandbox", sandbox.prefix, str(SEED))
+    assert status.returncode == 2 and "missing" in status.stdout
+    gone = tg(sandbox, tmp_path, "destroy", "--sandbox", sandbox.prefix, str(SEED))
+    assert gone.returncode == 0, gone.stderr
+    assert sandbox.left() == []
+    assert tg(sandbox, tmp_path, "destroy", "--sandbox", sandbox.prefix, str(SEED)).returncode == 0
+
+
+def test_a_namespace_that_is_not_ours_stops_apply_before_any_change(sandbox: Sandbox, tmp_path: Path) -> None:
+    p = lab_plan(SEED, sandbox.prefix)
+    sandbox.claim_plan(p)
+    theirs = sandbox.prefix + "blue"
+    assert subprocess.run(["ip", "netns", "add", theirs], check=False).returncode == 0
+    assert sandbox.exec(theirs, "ip", "link", "add", "keep-me", "type", "bridge").returncode == 0
+    done = tg(sandbox, tmp_path, "apply", "--sandbox", sandbox.prefix, str(SEED))
+    assert done.returncode == 1
+    assert f"namespace {theirs} exists already" in done.stderr and "nothing was changed" in done.stderr
+    assert sandbox.left() == [theirs]
+    assert "keep-me" in sandbox.exec(theirs, "ip", "link").stdout
+    # destroy does not touch it either: it is in no record
+    assert tg(sandbox, tmp_path, "destroy", "--sandbox", sandbox.prefix, str(SEED)).returncode == 0
+    assert sandbox.left() == [theirs]
+
+
+def test_a_second_run_on_a_locked_lab_refuses(sandbox: Sandbox, tmp_path: Path) -> None:
+    p = lab_plan(SEED, sandbox.prefix)
+    sandbox.claim_plan(p)
+    os.environ["TOPOGRAPH_STATE_DIR"] = str(tmp_path)
+    try:
+        with lab_lock(lab_key(p.lab, p.prefix)):
+            done = tg(sandbox, tmp_path, "apply", "--sandbox", sandbox.prefix, str(SEED))
+            waited = tg(sandbox, tmp_path, "destroy", "--sandbox", sandbox.prefix, str(SEED))
+    finally:
+        del os.environ["TOPOGRAPH_STATE_DIR"]
+    assert done.returncode == 1 and "being changed by another topograph run" in done.stderr
+    assert waited.returncode == 1
+    assert sandbox.left() == []
+
+
+def test_objects_the_file_no_longer_has_are_removed(sandbox: Sandbox, tmp_path: Path) -> None:
+    p = lab_plan(CHAIN, sandbox.prefix)
+    sandbox.claim_plan(p)
+    assert tg(sandbox, tmp_path, "apply", "--sandbox", sandbox.prefix, str(CHAIN)).returncode == 0
+    smaller = tmp_path / "chain.yml"
+    text = CHAIN.read_text()
+    text = text.replace("  stub:\n    interfaces: {eth0: 10.0.2.20/24}    # on right's LAN but with no route out of it\n", "")
+    text = text.replace("  - [stub:eth0, sw:p-stub]\n", "").replace(
+        "  - {from: left, to: stub, reach: false, note: stub has no route back to 10.0.1.0/24}\n", "").replace(
+        "  - {from: right, to: stub}\n", "")
+    smaller.write_text(text)
+    dry = tg(sandbox, tmp_path, "apply", "--dry-run", "--sandbox", sandbox.prefix, str(smaller))
+    assert dry.returncode == 0 and f"namespace {sandbox.prefix}stub" in dry.stdout and "p-stub" in dry.stdout
+    assert sandbox.prefix + "stub" in sandbox.left()  # a dry run changes nothing
+    done = tg(sandbox, tmp_path, "apply", "--sandbox", sandbox.prefix, str(smaller))
+    assert done.returncode == 0, done.stderr
+    assert sandbox.prefix + "stub" not in sandbox.left()
+    assert "p-stub" not in sandbox.exec(sandbox.prefix + "r2", "ip", "link").stdout
+    assert tg(sandbox, tmp_path, "status", "--sandbox", sandbox.prefix, str(smaller)).returncode == 0
+    assert tg(sandbox, tmp_path, "destroy", "--sandbox", sandbox.prefix, str(smaller)).returncode == 0
+    assert sandbox.left() == []

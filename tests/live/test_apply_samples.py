@@ -1,0 +1,133 @@
+"""`topograph apply` for real, in sandboxes: every sample comes up, verifies, converges, repairs drift, goes away."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import SAMPLES
+from tests.live.conftest import Sandbox
+from topograph.compile import render_setup, render_teardown
+from topograph.pipeline import check_file
+from topograph.plan import AddAddress, AddRoute, Plan, plan
+
+pytestmark = pytest.mark.live
+
+
+def lab_plan(sample: Path, prefix: str) -> Plan:
+    checked = check_file(sample)
+    assert checked.ok and checked.topology is not None
+    return plan(checked.topology, sandbox_prefix=prefix)
+
+
+def tg(sb: Sandbox, state: Path, *args: str, extra_env: dict[str, str] | None = None,
+       timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    """Run the topograph CLI with this test's own state directory (records and locks)."""
+    env = {**os.environ, "TOPOGRAPH_STATE_DIR": str(state), **(extra_env or {})}
+    env.pop("TOPOGRAPH_FAIL_AT", None) if not extra_env or "TOPOGRAPH_FAIL_AT" not in extra_env else None
+    return subprocess.run([sys.executable, "-m", "topograph", *args], capture_output=True, text=True,
+                          env=env, timeout=timeout, check=False, stdin=subprocess.DEVNULL)
+
+
+def drift(sb: Sandbox, p: Plan) -> str:
+    """Break the lab by hand like a user would: delete a route (or else an address); return what broke."""
+    route = next((op for op in p.operations if isinstance(op, AddRoute)), None)
+    if route is not None:
+        assert route.netns is not None
+        to = "default" if route.to.prefixlen == 0 else str(route.to)
+        done = sb.exec(route.netns, "ip", "-" + str(route.family), "route", "del", to)
+        assert done.returncode == 0, done.stderr
+        return f"add route {route.to}"
+    addr = next(op for op in p.operations if isinstance(op, AddAddress))
+    assert addr.netns is not None
+    done = sb.exec(addr.netns, "ip", "addr", "del", str(addr.address), "dev", addr.ifname)
+    assert done.returncode == 0, done.stderr
+    return f"add address {addr.address}"
+
+
+@pytest.mark.parametrize("sample", SAMPLES, ids=lambda p: p.stem)
+def test_sample_lifecycle(sandbox: Sandbox, tmp_path: Path, sample: Path) -> None:
+    p = lab_plan(sample, sandbox.prefix)
+    sandbox.claim_plan(p)
+    args = ("--sandbox", sandbox.prefix, str(sample))
+    up = tg(sandbox, tmp_path, "apply", *args)
+    assert up.returncode == 0, up.stderr
+    assert set(p.namespaces) == set(sandbox.left())
+    record = json.loads(next(tmp_path.glob("*.json")).read_text())
+    assert sorted(record["namespaces"]) == sorted(p.namespaces) and record["complete"]
+
+    checked = tg(sandbox, tmp_path, "verify", *args)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert "DIFFERS" not in checked.stdout
+
+    status = tg(sandbox, tmp_path, "status", *args)
+    assert status.returncode == 0, status.stdout
+    again = tg(sandbox, tmp_path, "apply", *args)
+    assert again.returncode == 0 and "nothing changed" in again.stdout
+
+    broke = drift(sandbox, p)
+    status = tg(sandbox, tmp_path, "status", *args)
+    assert status.returncode == 2 and "missing" in status.stdout and broke in status.stdout, status.stdout
+    fixed = tg(sandbox, tmp_path, "apply", *args)
+    assert fixed.returncode == 0 and "1 steps applied" in fixed.stdout, fixed.stdout + fixed.stderr
+    assert tg(sandbox, tmp_path, "status", *args).returncode == 0
+    assert tg(sandbox, tmp_path, "verify", *args).returncode == 0
+
+    gone = tg(sandbox, tmp_path, "destroy", *args)
+    assert gone.returncode == 0, gone.stderr
+    assert sandbox.left() == []
+    assert not list(tmp_path.glob("*.json"))
+    twice = tg(sandbox, tmp_path, "destroy", *args)
+    assert twice.returncode == 0 and "nothing removed" in twice.stdout
+
+
+# -- one plan, two back ends: the same live state ----------------------------------------------
+
+def dump(sb: Sandbox, netns: str) -> dict[str, object]:
+    """`ip -j` links, addresses and routes of `netns`, without what differs by chance (indexes, MACs, timers)."""
+    def j(*argv: str) -> list[dict[str, object]]:
+        out = sb.exec(netns, "ip", "-d", "-j", *argv)
+        assert out.returncode == 0, out.stderr
+        return json.loads(out.stdout or "[]")  # type: ignore[no-any-return]
+
+    links = sorted((str(ln["ifname"]), str(ln.get("linkinfo", {}).get("info_kind", "")),  # type: ignore[union-attr]
+                    int(ln["mtu"]), str(ln.get("master", "")), "UP" in ln["flags"])  # type: ignore[operator]
+                   for ln in j("link", "show"))
+    addrs = sorted((str(a["ifname"]), str(i["local"]), int(i["prefixlen"]))  # type: ignore[index]
+                   for a in j("addr", "show") for i in a["addr_info"]  # type: ignore[attr-defined]
+                   if i.get("scope") != "link")
+    routes = sorted(tuple(str(r.get(k, "")) for k in ("dst", "gateway", "dev", "protocol", "scope", "metric", "type"))
+                    for fam in ("-4", "-6") for r in j(fam, "route", "show", "table", "main"))
+    return {"links": links, "addresses": addrs, "routes": routes}
+
+
+def sysctl_values(sb: Sandbox, netns: str, p: Plan) -> list[str]:
+    keys = [s.key for op in p.operations if getattr(op, "netns", None) == netns and hasattr(op, "values")
+            for s in op.values]  # type: ignore[attr-defined]
+    return sorted(sb.exec(netns, "sysctl", "-e", *keys).stdout.splitlines())
+
+
+@pytest.mark.parametrize("sample", SAMPLES, ids=lambda p: p.stem)
+def test_apply_and_the_compiled_script_build_the_same_lab(sandbox: Sandbox, tmp_path: Path, sample: Path) -> None:
+    mine = lab_plan(sample, sandbox.prefix + "a")
+    theirs = lab_plan(sample, sandbox.prefix + "s")
+    sandbox.claim_plan(mine)
+    sandbox.claim_plan(theirs)
+    assert tg(sandbox, tmp_path, "apply", "--sandbox", sandbox.prefix + "a", str(sample)).returncode == 0
+    script = sandbox.script(render_setup(theirs))
+    assert script.returncode == 0, script.stderr
+    for a, s in zip(mine.namespaces, theirs.namespaces, strict=True):
+        assert dump(sandbox, a) == dump(sandbox, s), f"{a} differs from {s}"
+        assert sysctl_values(sandbox, a, mine) == sysctl_values(sandbox, s, theirs)
+    host = next((ns for ns in mine.namespaces if ns.endswith("host")), None)
+    if host is not None:
+        rules = [sandbox.exec(ns, "nft", "list", "ruleset").stdout for ns in (host, theirs.namespaces[mine.namespaces.index(host)])]
+        assert rules[0] == rules[1]
+    assert sandbox.script(render_teardown(theirs)).returncode == 0
+    assert tg(sandbox, tmp_path, "destroy", "--sandbox", sandbox.prefix + "a", str(sample)).returncode == 0
+    assert sandbox.left() == []
