@@ -1,0 +1,188 @@
+"""converge.diff on live states built by hand: up to date, missing, drifted, extra, clashes (no root needed)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tests.conftest import ROOT, SAMPLES
+from topograph.live.converge import diff
+from topograph.live.observe import Link, Live, NsState, route_key
+from topograph.live.state import Record
+from topograph.pipeline import check_file
+from topograph.plan import (
+    AddAddress,
+    AddRoute,
+    CreateBridge,
+    CreateDummy,
+    CreateNetns,
+    CreateVeth,
+    EnslavePort,
+    LinkUp,
+    LoadNftables,
+    LoopbackUp,
+    Plan,
+    SetMac,
+    SetMtu,
+    SetSysctls,
+    plan,
+)
+
+SEED = ROOT / "samples" / "06-port-forward.yml"
+P = "t1-"
+
+
+def lab(path: Path = SEED) -> Plan:
+    checked = check_file(path)
+    assert checked.topology is not None
+    return plan(checked.topology, sandbox_prefix=P)
+
+
+def built(p: Plan) -> Live:
+    """The live state a correct apply of `p` leaves (a tiny interpreter of the plan)."""
+    live = Live()
+    for op in p.operations:
+        if isinstance(op, CreateNetns):
+            live.existing.add(op.netns)
+            live.namespaces[op.netns] = NsState(links={"lo": Link("lo", "")})
+            continue
+        if isinstance(op, CreateVeth):
+            for e in (op.a, op.b):
+                live.namespaces[e.netns].links[e.ifname] = Link(e.ifname, "veth")
+            continue
+        s = live.namespaces[op.netns]  # type: ignore[union-attr]
+        if isinstance(op, CreateBridge | CreateDummy):
+            s.links[op.ifname] = Link(op.ifname, "bridge" if isinstance(op, CreateBridge) else "dummy")
+        elif isinstance(op, LoopbackUp | LinkUp):
+            s.links[op.ifname] = Link(**{**_fields(s.links[op.ifname]), "up": True})
+        elif isinstance(op, SetMtu):
+            s.links[op.ifname] = Link(**{**_fields(s.links[op.ifname]), "mtu": op.mtu})
+        elif isinstance(op, SetMac):
+            s.links[op.ifname] = Link(**{**_fields(s.links[op.ifname]), "mac": op.mac})
+        elif isinstance(op, EnslavePort):
+            s.links[op.ifname] = Link(**{**_fields(s.links[op.ifname]), "master": op.bridge})
+        elif isinstance(op, AddAddress):
+            s.addresses.add((op.ifname, str(op.address)))
+        elif isinstance(op, AddRoute):
+            s.routes.add(route_key(op))
+        elif isinstance(op, SetSysctls):
+            s.sysctls.update({v.key: v.value for v in op.values})
+        elif isinstance(op, LoadNftables):
+            s.nft[op.table] = "table listing"
+    return live
+
+
+def _fields(link: Link) -> dict[str, object]:
+    return {f: getattr(link, f) for f in Link.__slots__}
+
+
+def record(p: Plan) -> Record:
+    return Record(lab=p.lab, prefix=P, namespaces=sorted(p.namespaces), nft={f"{P}host": "table listing"})
+
+
+def test_nothing_there_means_everything_missing() -> None:
+    p = lab()
+    d = diff(p, Live(), None)
+    assert d.count("missing") == len(p.operations) and d.up_to_date == 0
+    assert d.repair == list(p.operations)
+
+
+@pytest.mark.parametrize("sample", SAMPLES, ids=lambda s: s.stem)
+def test_a_correctly_built_lab_is_up_to_date(sample: Path) -> None:
+    p = lab(sample)
+    d = diff(p, built(p), record(p))
+    assert d.clean, [c.what for c in d.changes]
+    assert d.up_to_date == len(p.operations)
+
+
+def test_a_route_deleted_by_hand_is_missing_and_only_it_is_repaired() -> None:
+    p = lab()
+    live = built(p)
+    route = next(op for op in p.operations if isinstance(op, AddRoute) and op.node == "red")
+    live.namespaces[f"{P}red"].routes.discard(route_key(route))
+    d = diff(p, live, record(p))
+    assert [(c.state, c.op) for c in d.changes] == [("missing", route)]
+
+
+def test_changed_values_are_drifted() -> None:
+    p = lab()
+    live = built(p)
+    host = live.namespaces[f"{P}host"]
+    host.sysctls["net.ipv4.ip_forward"] = 0
+    host.links["v-net-0"] = Link(**{**_fields(host.links["v-net-0"]), "up": False})
+    host.nft["topograph-seed"] = "someone edited it"
+    d = diff(p, live, record(p))
+    assert sorted(c.state for c in d.changes) == ["drifted"] * 3
+    assert {type(c.op).__name__ for c in d.changes} == {"SetSysctls", "LinkUp", "LoadNftables"}
+
+
+def test_extra_objects_in_owned_namespaces_are_listed_for_removal() -> None:
+    p = lab()
+    live = built(p)
+    blue = live.namespaces[f"{P}blue"]
+    blue.addresses.add(("veth-blue", "10.9.9.9/24"))
+    blue.links["extra0"] = Link("extra0", "veth")
+    d = diff(p, live, record(p))
+    assert {(c.state, c.removal.kind if c.removal else None) for c in d.changes} == {("extra", "address"), ("extra", "link")}
+    assert not d.repair
+
+
+def test_a_missing_veth_end_means_recreate_the_pair_and_what_is_on_it() -> None:
+    p = lab()
+    live = built(p)
+    del live.namespaces[f"{P}host"].links["veth-red-br"]
+    d = diff(p, live, record(p))
+    kinds = [type(c.op).__name__ for c in d.changes if c.op is not None]
+    assert kinds[0] == "CreateVeth" and "EnslavePort" in kinds and "AddAddress" in kinds
+    assert [r.name for r in d.before] == ["veth-red"]  # the surviving end goes first
+
+
+def test_a_namespace_not_in_the_record_is_a_clash() -> None:
+    p = lab()
+    live = Live(existing={f"{P}blue"})
+    d = diff(p, live, None)
+    assert d.clashes == [f"namespace {P}blue exists already and is not part of lab seed's record"]
+    assert not d.changes
+
+
+def test_an_owned_namespace_the_file_dropped_is_extra() -> None:
+    p = lab()
+    live = built(p)
+    live.existing.add(f"{P}old")
+    rec = record(p)
+    rec.add_namespaces([f"{P}old"])
+    d = diff(p, live, rec)
+    assert [(c.state, c.removal) for c in d.changes if c.removal] == [("extra", d.after[0])]
+    assert d.after[0].name == f"{P}old"
+
+
+def test_a_missing_namespace_makes_everything_in_it_missing() -> None:
+    p = lab()
+    live = built(p)
+    del live.namespaces[f"{P}red"]
+    live.existing.discard(f"{P}red")
+    live.namespaces[f"{P}host"].links.pop("veth-red-br")  # deleting a namespace deletes its veth peers
+    d = diff(p, live, record(p))
+    assert all(c.state == "missing" for c in d.changes)
+    assert {c.op.node for c in d.changes if c.op is not None} == {"red", "host"}
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.data())
+def test_whatever_is_removed_by_hand_is_exactly_what_is_missing(data: st.DataObject) -> None:
+    p = lab()
+    live = built(p)
+    ns = data.draw(st.sampled_from(sorted(n for n in live.namespaces if live.namespaces[n].routes or live.namespaces[n].addresses)))
+    s = live.namespaces[ns]
+    routes = data.draw(st.sets(st.sampled_from(sorted(s.routes, key=str))) if s.routes else st.just(set()))
+    addrs = data.draw(st.sets(st.sampled_from(sorted(s.addresses))) if s.addresses else st.just(set()))
+    s.routes -= routes
+    s.addresses -= addrs
+    d = diff(p, live, record(p))
+    missing = {c.op for c in d.changes}
+    assert all(c.state == "missing" for c in d.changes)
+    assert {route_key(op) for op in missing if isinstance(op, AddRoute)} == routes
+    assert {(op.ifname, str(op.address)) for op in missing if isinstance(op, AddAddress)} == addrs
