@@ -15,12 +15,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.labs import star  # noqa: E402
-from topograph.compile import render_setup, render_teardown  # noqa: E402
-from topograph.live import engine  # noqa: E402
-from topograph.live.kernel import Namespaces, list_netns  # noqa: E402
-from topograph.pipeline import check_file  # noqa: E402
-from topograph.plan import (  # noqa: E402
+from benchmarks.labs import star
+from topograph.compile import render_setup, render_teardown
+from topograph.live import engine
+from topograph.live.kernel import Namespaces, list_netns
+from topograph.pipeline import check_file
+from topograph.plan import (
     AddAddress,
     AddRoute,
     CreateBridge,

@@ -126,7 +126,8 @@ def test_apply_and_the_compiled_script_build_the_same_lab(sandbox: Sandbox, tmp_
         assert sysctl_values(sandbox, a, mine) == sysctl_values(sandbox, s, theirs)
     host = next((ns for ns in mine.namespaces if ns.endswith("host")), None)
     if host is not None:
-        rules = [sandbox.exec(ns, "nft", "list", "ruleset").stdout for ns in (host, theirs.namespaces[mine.namespaces.index(host)])]
+        twin = theirs.namespaces[mine.namespaces.index(host)]
+        rules = [sandbox.exec(ns, "nft", "list", "ruleset").stdout for ns in (host, twin)]
         assert rules[0] == rules[1]
     assert sandbox.script(render_teardown(theirs)).returncode == 0
     assert tg(sandbox, tmp_path, "destroy", "--sandbox", sandbox.prefix + "a", str(sample)).returncode == 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 import socket
 import struct
+from typing import Any
 
 from hypothesis import given
 from hypothesis import strategies as st
@@ -15,7 +16,7 @@ from pyroute2.netlink.rtnl.rtmsg import rtmsg
 from topograph.live import netlink as nl
 
 
-def _decode(cls: type, body: bytes, kind: int) -> object:
+def _decode(cls: type, body: bytes, kind: int) -> Any:
     msg = cls(struct.pack("=IHHII", 16 + len(body), kind, 1, 1, 0) + body)
     msg.decode()
     return msg
@@ -48,7 +49,8 @@ def test_a_route_request_decodes_and_parses_back() -> None:
     assert msg.get_attr("RTA_DST") == "10.1.0.0" and msg.get_attr("RTA_GATEWAY") == "10.0.0.1"
     assert msg.get_attr("RTA_OIF") == 4 and msg.get_attr("RTA_PRIORITY") == 20 and msg["proto"] == nl.RTPROT_BOOT
     back = nl._route(body)
-    assert (back.dst_len, back.dst, back.gateway, back.oif, back.metric) == (24, ipaddress.ip_address("10.1.0.0").packed, gw, 4, 20)
+    dst = ipaddress.ip_address("10.1.0.0").packed
+    assert (back.dst_len, back.dst, back.gateway, back.oif, back.metric) == (24, dst, gw, 4, 20)
 
 
 def test_a_device_route_has_link_scope_and_a_gateway_route_universe() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import os
+import subprocess
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -15,7 +16,16 @@ from topograph.live.kernel import KernelError, Namespaces, list_netns
 from topograph.live.lock import lab_lock
 from topograph.live.netlink import RTM_DELLINK, Sockets, link_body
 from topograph.live.observe import observe
-from topograph.plan import CreateBridge, CreateDummy, CreateNetns, CreateVeth, Plan, RestoreSysctls, reverse
+from topograph.plan import (
+    CreateBridge,
+    CreateDummy,
+    CreateNetns,
+    CreateVeth,
+    DeleteNftables,
+    Plan,
+    RestoreSysctls,
+    reverse,
+)
 
 
 class Clash(Exception):
@@ -73,6 +83,10 @@ def apply(plan: Plan, *, source: str = "", wait: float = 0.0,
         d = diff(plan, live, record)
         if d.clashes:
             raise Clash("; ".join(d.clashes))
+        root = live.namespaces.get(None)
+        absent = [name for name in plan.requires if root is None or name not in root.links]
+        if absent:
+            raise Clash(f"the host has no interface {', '.join(absent)}, which the lab uses as it is")
         outcome = Outcome(diff=d)
         if d.clean:
             return outcome
@@ -131,25 +145,25 @@ def destroy(lab: str, prefix: str | None, plan: Plan | None = None, *, wait: flo
                             raise KernelError(code, f"delete {link.name}: {os.strerror(code)}")
                         removed.append(f"interface {link.name}")
             if plan is not None and plan.prefix is None:
-                _restore_root(plan, ns)
+                _restore_root(plan)
         state.remove(record)
         return removed
 
 
-def _restore_root(plan: Plan, ns: Namespaces) -> None:
+def _restore_root(plan: Plan) -> None:
     """Real mode: put back the root namespace's saved sysctls and delete the lab's own nft table."""
-    import subprocess
-
     for op in reverse(plan).operations:
         if isinstance(op, RestoreSysctls) and os.path.exists(op.path):
-            for line in open(op.path).read().splitlines():
+            with open(op.path) as f:
+                saved = f.read().splitlines()
+            for line in saved:
                 key, _, value = line.partition(" = ")
-                path = "/proc/sys/" + key.replace(".", "/") if "/" not in key else "/proc/sys/" + key
+                path = "/proc/sys/" + (key if "/" in key else key.replace(".", "/"))
                 try:
-                    with open(path, "w") as f:
-                        f.write(value)
+                    with open(path, "w") as out:
+                        out.write(value)
                 except OSError:
-                    pass
+                    pass  # a value this kernel no longer has
             os.unlink(op.path)
-        elif op.KIND == "delete_nftables":
-            subprocess.run(["nft", "delete", "table", "inet", op.table], capture_output=True, check=False)  # type: ignore[attr-defined]
+        elif isinstance(op, DeleteNftables):
+            subprocess.run(["nft", "delete", "table", "inet", op.table], capture_output=True, check=False)

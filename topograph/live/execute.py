@@ -123,7 +123,8 @@ class Runner:
         total = len(ops)
         step = 0
         try:
-            for step, op in enumerate(ops, 1):
+            for op in ops:
+                step += 1
                 if self.delay:
                     time.sleep(self.delay)
                 self.steps += 1
@@ -148,7 +149,8 @@ class Runner:
             self.created_ns.add(op.netns)
             self.journal.append(("netns", op.netns, None))
         elif isinstance(op, LoopbackUp | LinkUp):
-            self._set(op.netns, op.ifname, nl.link_body(self.index(op.netns, op.ifname), flags=nl.IFF_UP, change=nl.IFF_UP))
+            index = self.index(op.netns, op.ifname)
+            self._set(op.netns, op.ifname, nl.link_body(index, flags=nl.IFF_UP, change=nl.IFF_UP))
         elif isinstance(op, SetSysctls):
             self._sysctls(op)
         elif isinstance(op, CreateBridge | CreateDummy):
@@ -167,11 +169,13 @@ class Runner:
             self._set(op.netns, op.ifname, nl.link_body(self.index(op.netns, op.ifname), attrs=nl.attr_u32(nl.IFLA_MTU, op.mtu)))
         elif isinstance(op, EnslavePort):
             master = self.index(op.netns, op.bridge)
-            self._set(op.netns, op.ifname, nl.link_body(self.index(op.netns, op.ifname), attrs=nl.attr_u32(nl.IFLA_MASTER, master)))
+            port = self.index(op.netns, op.ifname)
+            self._set(op.netns, op.ifname, nl.link_body(port, attrs=nl.attr_u32(nl.IFLA_MASTER, master)))
         elif isinstance(op, AddAddress):
             a = op.address
             family = socket.AF_INET if a.version == 4 else socket.AF_INET6
-            body = nl.addr_body(self.index(op.netns, op.ifname), family, a.network.prefixlen, a.ip.packed, nodad=op.nodad)
+            index = self.index(op.netns, op.ifname)
+            body = nl.addr_body(index, family, a.network.prefixlen, a.ip.packed, nodad=op.nodad)
             self._add(op.netns, nl.RTM_NEWADDR, nl.RTM_DELADDR, body)
         elif isinstance(op, AddRoute):
             family = socket.AF_INET if op.family == 4 else socket.AF_INET6
@@ -204,13 +208,12 @@ class Runner:
             if not self.fresh(where):
                 self.journal.append(("link", where, index))
                 if where is None:  # mark it: the root namespace is shared with everything else
-                    self.socks(None).request(nl.RTM_NEWLINK, nl.link_body(index, attrs=nl.attr_str(nl.IFLA_IFALIAS, alias(self.lab))))
+                    mark = nl.attr_str(nl.IFLA_IFALIAS, alias(self.lab))
+                    self.socks(None).request(nl.RTM_NEWLINK, nl.link_body(index, attrs=mark))
 
     def _add(self, netns: str | None, new: int, delete: int, body: bytes) -> None:
-        if self.converge and not self.fresh(netns):
-            self.socks(netns).request(new, body, create=True)  # missing per the diff: EXCL still holds
-        else:
-            self.socks(netns).request(new, body, create=True)
+        # exclusive even when converging: the diff found it missing, so "exists" means someone raced us
+        self.socks(netns).request(new, body, create=True)
         if not self.fresh(netns):
             self.journal.append(("netlink", netns, (delete, body)))
 
@@ -320,8 +323,8 @@ class Runner:
             self.socks(netns).acked(nl.RTM_DELLINK, nl.link_body(data))
             return f"deleted interface #{data} in {netns or 'the root namespace'}"
         if kind == "netlink":
-            delete, body = data  # type: ignore[misc]
-            self.socks(netns).acked(delete, body)
+            assert isinstance(data, tuple)
+            self.socks(netns).acked(int(data[0]), bytes(data[1]))
             return None
         if kind == "sysctl":
             with self.ns.inside(netns):
@@ -331,9 +334,10 @@ class Runner:
                             f.write(str(value))
             return None
         if kind == "nft":
-            table, before = data  # type: ignore[misc]
+            assert isinstance(data, tuple)
+            table, before = str(data[0]), data[1]
             with self.ns.inside(netns):
-                text = f"table inet {table}\ndelete table inet {table}\n" + (before or "")
+                text = f"table inet {table}\ndelete table inet {table}\n" + str(before or "")
                 _tool(["nft", "-f", "-"], text)
             return None
         return None

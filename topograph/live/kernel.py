@@ -119,9 +119,9 @@ class Namespaces:
             finally:
                 self.enter(None)
         except BaseException:
-            fd = self.fds.pop(name, None)
-            if fd is not None:
-                os.close(fd)
+            made = self.fds.pop(name, None)
+            if made is not None:
+                os.close(made)
             _libc.umount2(bytes(path), MNT_DETACH)
             path.unlink(missing_ok=True)
             raise
@@ -130,9 +130,9 @@ class Namespaces:
 
     def delete(self, name: str) -> bool:
         """Delete namespace `name` (and so everything inside it); False when it did not exist."""
-        fd = self.fds.pop(name, None)
-        if fd is not None:
-            os.close(fd)
+        old = self.fds.pop(name, None)
+        if old is not None:
+            os.close(old)
         path = netns_path(name)
         if not path.exists():
             return False

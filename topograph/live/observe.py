@@ -137,12 +137,12 @@ def ops_by_netns(plan: Plan) -> dict[str | None, list[Operation]]:
 def observe(plan: Plan, owned: list[str], ns: Namespaces, socks: Sockets) -> Live:
     """The live state of every namespace of the plan and every owned one (those that exist)."""
     live = Live(existing=list_netns())
-    wanted: list[str | None] = []
-    for name in (*plan.namespaces, *owned):
-        if name not in wanted and name in live.existing:
-            wanted.append(name)
-    if any(getattr(op, "netns", "") is None for op in plan.operations):
-        wanted.append(None)  # real mode: the host's share of the lab lives in the root namespace
+    wanted: dict[str | None, None] = {}  # ordered, no repeats
+    for ns_name in (*plan.namespaces, *owned):
+        if ns_name in live.existing:
+            wanted[ns_name] = None
+    if plan.requires or any(getattr(op, "netns", "") is None for op in plan.operations):
+        wanted[None] = None  # real mode: the host's share of the lab lives in the root namespace
     by_ns = ops_by_netns(plan)
     for name in wanted:
         live.namespaces[name] = read_namespace(name, plan, ns, socks, by_ns)

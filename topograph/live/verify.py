@@ -41,11 +41,11 @@ class Observed:
 
 
 def probes(topology: Topology, *, all_pairs: bool) -> list[Probe]:
-    """The file's expectations (or every source × target) with the simulator's prediction when it is there."""
+    """The file's expectations (or every source and target) with the simulator's prediction when it is there."""
     try:
         from topograph.sim import Flow, Network, Walker
     except ImportError:  # the simulator is optional: fall back to the file's expectations
-        Walker = None  # type: ignore[assignment,misc]  # noqa: N806
+        Walker = None  # type: ignore[assignment,misc]
     walker = Walker(Network(topology)) if Walker is not None else None
 
     def predict(src: str, dst: IPAddress, proto: Proto, port: int | None, fallback: bool | None) -> tuple[bool | None, str]:
