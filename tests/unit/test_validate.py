@@ -40,6 +40,16 @@ def test_same_address_on_loopbacks() -> None:
     assert out == [("TG501", 2), ("TG501", 3), ("TG202", 3)]
 
 
+def test_link_local_addresses_are_unique_per_link_only() -> None:
+    # a router may use fe80::1 on every link; all links share fe80::/64 by definition
+    assert found("nodes:\n  r: {interfaces: {e: ['fe80::1/64', 'fd00:1::1/64'], f: ['fe80::1/64', 'fd00:2::1/64']}}\n"
+                 "  a: {interfaces: {e: ['fe80::2/64', 'fd00:1::2/64']}}\n  b: {interfaces: {f: 'fe80::2/64'}}\n"
+                 "  c: {interfaces: {g: 169.254.0.1/16}}\n  d: {interfaces: {g: 169.254.0.1/16}}\n"
+                 "links: [[r:e, a:e], [r:f, b:f], [c:g, d:g]]\n") == [("TG202", 6)]
+    (d,) = diags("nodes:\n  a: {interfaces: {e: 'fe80::1/64'}}\n  b: {interfaces: {e: 'fe80::1/64'}}\n" + PAIR)
+    assert d.code == "TG202" and d.hint == "a link-local address must be unique on its link; pick another"
+
+
 def test_same_subnet_on_two_segments() -> None:
     out = found("nodes:\n  h: {interfaces: {x: 10.0.0.1/24, y: 10.0.0.5/24}}\n  a: {interfaces: {e: 10.0.0.2/24}}\n"
                 "  b: {interfaces: {e: 10.0.0.6/24}}\nlinks: [[h:x, a:e], [h:y, b:e]]\n")
