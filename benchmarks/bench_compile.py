@@ -112,6 +112,8 @@ def main() -> None:
     if not args.no_run and not can_run:
         print("not root: the scripts are compiled but not run", file=sys.stderr)
 
+    load1, _, _ = os.getloadavg()
+    print(f"{os.cpu_count()} CPUs, load average {load1:.1f} at the start (figures stretch with the load)")
     print(f"{'namespaces':>10} {'compile s':>10} {'setup s':>9} {'teardown s':>11} {'setup ms/ns':>12} "
           f"{'setup/compile':>14} {'teardown/setup':>15}")
     for n in args.sizes:
