@@ -132,3 +132,37 @@ def test_apply_and_the_compiled_script_build_the_same_lab(sandbox: Sandbox, tmp_
     assert sandbox.script(render_teardown(theirs)).returncode == 0
     assert tg(sandbox, tmp_path, "destroy", "--sandbox", sandbox.prefix + "a", str(sample)).returncode == 0
     assert sandbox.left() == []
+
+
+SEED = Path(__file__).resolve().parents[2] / "samples" / "06-port-forward.yml"
+
+
+def test_verify_all_pairs_and_a_broken_lab_differs(sandbox: Sandbox, tmp_path: Path) -> None:
+    p = lab_plan(SEED, sandbox.prefix)
+    sandbox.claim_plan(p)
+    args = ("--sandbox", sandbox.prefix, str(SEED))
+    assert tg(sandbox, tmp_path, "apply", *args).returncode == 0
+    every = tg(sandbox, tmp_path, "verify", "--all", *args)
+    assert every.returncode == 0, every.stdout
+    assert "lan -> host:80@192.168.1.2 tcp/80" in every.stdout and "all as predicted" in every.stdout
+    assert sandbox.exec(sandbox.prefix + "host", "nft", "delete", "table", "inet", "topograph-seed").returncode == 0
+    broken = tg(sandbox, tmp_path, "verify", *args)
+    assert broken.returncode == 1
+    line = next(ln for ln in broken.stdout.splitlines() if "tcp/80" in ln)
+    assert "reach      no reach   DIFFERS" in line
+    status = tg(sandbox, tmp_path, "status", *args)
+    assert status.returncode == 2 and "load nftables table inet topograph-seed" in status.stdout
+    assert tg(sandbox, tmp_path, "apply", *args).returncode == 0
+    assert tg(sandbox, tmp_path, "verify", *args).returncode == 0
+    assert tg(sandbox, tmp_path, "destroy", *args).returncode == 0
+
+
+def test_exec_runs_inside_the_node(sandbox: Sandbox, tmp_path: Path) -> None:
+    p = lab_plan(SEED, sandbox.prefix)
+    sandbox.claim_plan(p)
+    assert tg(sandbox, tmp_path, "apply", "--sandbox", sandbox.prefix, str(SEED)).returncode == 0
+    done = tg(sandbox, tmp_path, "exec", str(SEED), "red", "--sandbox", sandbox.prefix, "--", "ip", "-br", "addr")
+    assert done.returncode == 0 and "192.168.15.1/24" in done.stdout
+    assert tg(sandbox, tmp_path, "destroy", "--sandbox", sandbox.prefix, str(SEED)).returncode == 0
+    gone = tg(sandbox, tmp_path, "exec", str(SEED), "red", "--sandbox", sandbox.prefix, "--", "true")
+    assert gone.returncode == 1 and "is the lab up?" in gone.stderr
