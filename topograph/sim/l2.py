@@ -90,27 +90,51 @@ class L2:
         return self.by_node.get(domain, {}).get(node)
 
     def bridges_between(self, a: Key, b: Key) -> list[Interface]:
-        """The bridges a frame from L3 interface `a` to L3 interface `b` passes through (not its ends)."""
-        if a == b:
+        """The bridges a frame from L3 interface `a` to L3 interface `b` passes through (not its ends).
+
+        Climbs a breadth-first tree of the domain (built once per domain) from both ends to where they meet.
+        """
+        if a == b or a not in self._tree_of():
             return []
-        prev: dict[Key, Key | None] = {a: None}
-        queue = deque([a])
-        while queue:
-            k = queue.popleft()
-            if k == b:
-                break
-            for n in self.adj[k]:
-                if n not in prev:
-                    prev[n] = k
-                    queue.append(n)
-        if b not in prev:
+        parent, depth = self._trees[self._tree[a]]
+        if b not in parent:
             return []
-        path = []
-        k: Key | None = prev[b]
-        while k is not None and k != a:
-            path.append(k)
-            k = prev[k]
-        return [self.itf[k] for k in reversed(path) if self.itf[k].is_bridge]
+        up_a: list[Key] = []
+        up_b: list[Key] = []
+        x, y = a, b
+        while depth[x] > depth[y]:
+            x = parent[x]  # type: ignore[assignment]
+            up_a.append(x)
+        while depth[y] > depth[x]:
+            y = parent[y]  # type: ignore[assignment]
+            up_b.append(y)
+        while x != y:
+            x, y = parent[x], parent[y]  # type: ignore[assignment]
+            up_a.append(x)
+            up_b.append(y)
+        path = up_a + up_b[:-1][::-1] if up_b else up_a
+        return [self.itf[k] for k in path if k not in (a, b) and self.itf[k].is_bridge]
+
+    def _tree_of(self) -> dict[Key, int]:
+        if not hasattr(self, "_tree"):
+            self._tree: dict[Key, int] = {}
+            self._trees: list[tuple[dict[Key, Key | None], dict[Key, int]]] = []
+            for root in sorted(self.adj):
+                if root in self._tree or self.itf[root].name == LOOPBACK:
+                    continue
+                parent: dict[Key, Key | None] = {root: None}
+                depth = {root: 0}
+                queue = deque([root])
+                while queue:
+                    k = queue.popleft()
+                    self._tree[k] = len(self._trees)
+                    for n in self.adj[k]:
+                        if n not in parent:
+                            parent[n] = k
+                            depth[n] = depth[k] + 1
+                            queue.append(n)
+                self._trees.append((parent, depth))
+        return self._tree
 
 
 def answers(l2: L2, domain: int, target: IPAddress, owner: Interface | None, asker: str) -> Interface | None:
@@ -122,6 +146,8 @@ def answers(l2: L2, domain: int, target: IPAddress, owner: Interface | None, ask
     if owner is None or owner.node == asker:
         return None
     if target.version == 4:
+        if l2.domain.get(owner.key) == domain:
+            return owner  # the interface holding the address answers too, and it is the one that passes rp_filter
         return l2.node_interface(domain, owner.node)
     if l2.domain.get(owner.key) == domain and l2.carrier.get(owner.key, False):
         return owner

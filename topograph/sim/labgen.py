@@ -63,7 +63,7 @@ def generate(seed: int, *, nodes: tuple[int, int] = (3, 7), ipv6: float = 0.4, n
             if addressed:
                 seg.members.append((owner.name, br))
             # a node never has two addressed interfaces on one segment (ARP would answer on both)
-            pool = [n for n in ns if not (addressed and n is owner)]
+            pool = [n for n in ns if n is not owner]
             members = rng.sample(pool, min(len(pool), rng.randint(2, 4)))
             for k, m in enumerate(members):
                 itf = _Itf(f"e{s}")
