@@ -233,3 +233,15 @@ links: [[gw:in0, inside:eth0], [gw:up0, outside:eth0]]
     assert "ip netns exec x-gw iptables-restore --noflush <<'TOPOGRAPH_EOF'" in out
     assert "ip netns exec x-gw ip6tables-restore --noflush <<'TOPOGRAPH_EOF'" in out
     assert "for tool in ip ip6tables-restore iptables-restore sysctl; do" in out
+
+
+def test_teardown_renders_from_either_plan() -> None:
+    from topograph.pipeline import check_file
+    from topograph.plan import plan, reverse
+
+    checked = check_file(SEED)
+    assert checked.topology is not None
+    p = plan(checked.topology, sandbox_prefix="x-")
+    assert renderer.render_teardown(p) == renderer.render_teardown(reverse(p))
+    with pytest.raises(ValueError):
+        renderer.render_setup(reverse(p))
