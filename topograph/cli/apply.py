@@ -61,6 +61,9 @@ def command(file: str, prefix: str | None, firewall: str, dry_run: bool, wait: f
     except OSError as exc:
         click.echo(f"topograph: {exc}", err=True)
         sys.exit(1)
+    except KeyboardInterrupt:  # a second Ctrl-C, held back until the rollback was done
+        click.echo("topograph: interrupted", err=True)
+        sys.exit(130)
     d = outcome.diff
     if d.clean:
         click.echo(f"lab {the_plan.lab}: up to date ({d.up_to_date} objects), nothing changed")

@@ -68,8 +68,13 @@ def sigterm_interrupts() -> Iterator[None]:
     """SIGTERM behaves like Ctrl-C for the block (the run rolls back), then the old handler returns."""
     from topograph.live.execute import Interrupted
 
+    seen = False
+
     def handler(signum: int, frame: object) -> None:
-        raise Interrupted()
+        nonlocal seen
+        if not seen:  # a second SIGTERM must not cut the rollback the first one started
+            seen = True
+            raise Interrupted()
 
     old = signal.signal(signal.SIGTERM, handler)
     try:

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from topograph.live import state
 from topograph.live.converge import Diff, diff
 from topograph.live.execute import Runner
-from topograph.live.kernel import KernelError, Namespaces, list_netns
+from topograph.live.kernel import KernelError, Namespaces, list_netns, netns_exists
 from topograph.live.lock import lab_lock
 from topograph.live.netlink import RTM_DELLINK, Sockets, link_body
 from topograph.live.observe import observe
@@ -105,10 +105,15 @@ def apply(plan: Plan, *, source: str = "", wait: float = 0.0,
                 runner.remove(r)
             runner.execute(repair)
         except BaseException:
-            if before is None:
+            # what rollback could not delete stays on record, so that destroy still finds it
+            left = set(before.namespaces if before else ()) | {n for n in rec.namespaces if netns_exists(n)}
+            rec.namespaces = sorted(left)
+            if before is None and not rec.namespaces:
                 state.remove(rec)
-            else:
+            elif before is not None and rec.namespaces == before.namespaces:
                 state.save(before)
+            else:
+                state.save(rec)
             raise
         for r in d.after:
             runner.remove(r)

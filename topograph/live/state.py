@@ -113,5 +113,5 @@ def _try(path: Path) -> Record | None:
         return None
 
 
-class StateError(Exception):
+class StateError(OSError):
     """A state record cannot be used."""
