@@ -51,7 +51,7 @@ ABOUT: dict[str, tuple[str, ...]] = {
     "addresses": (),
     "links up": (),
     "routes": (),
-    "NAT and port forwards": ("one atomic load per node, in a table of topograph's own",),
+    "NAT and port forwards": ("one atomic load per node, into topograph's own nftables table (or iptables chains)",),
     "remove NAT and port forwards": ("the lab's own table (or chains) only",),
     "remove links": ("deleting one end of a veth pair deletes both",),
     "restore sysctls": ("the values this machine had before the set-up script ran",),

@@ -129,7 +129,7 @@ ip link set veth-blue-br up
 ip -n blue route add 192.168.1.0/24 via 192.168.15.5
 
 # --- NAT and port forwards
-# one atomic load per node, in a table of topograph's own
+# one atomic load per node, into topograph's own nftables table (or iptables chains)
 # host: masquerade 192.168.15.0/24 leaving by eth0
 nft -f - <<'TOPOGRAPH_EOF'
 table inet topograph-natlan {

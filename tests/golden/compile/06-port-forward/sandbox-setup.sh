@@ -135,7 +135,7 @@ ip -n sb-blue route add default via 192.168.15.5
 ip -n sb-host route add default via 203.0.113.1
 
 # --- NAT and port forwards
-# one atomic load per node, in a table of topograph's own
+# one atomic load per node, into topograph's own nftables table (or iptables chains)
 # host: masquerade 192.168.15.0/24 leaving by eth0; masquerade 192.168.15.0/24 leaving by wan0; port forward tcp/80 -> 192.168.15.2:80
 ip netns exec sb-host nft -f - <<'TOPOGRAPH_EOF'
 table inet topograph-seed {

@@ -79,7 +79,7 @@ ip -n 'n'"'"'x$(touch PWNED)`touch PWNED`;touch PWNED' route add default via 10.
 touch PWNED'
 
 # --- NAT and port forwards
-# one atomic load per node, in a table of topograph's own
+# one atomic load per node, into topograph's own nftables table (or iptables chains)
 # red: masquerade 10.0.0.0/8 leaving by eth0; port forward tcp/80 arriving on eth0 -> 10.0.0.2:8080
 ip netns exec 'n'"'"'x$(touch PWNED)`touch PWNED`;touch PWNED' nft -f - <<'TOPOGRAPH_EOF_'
 table inet t
