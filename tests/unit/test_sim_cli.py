@@ -92,7 +92,8 @@ def test_reach_table_and_json() -> None:
     assert code == 0
     lines = out.splitlines()
     assert lines[0].split()[3:8] == ["red", "blue", "host", "lan", "internet"]
-    assert re.match(r"lan\s+no-route\s+no-route\s+no-route\s+ok\s+no-route\s+no-route\s+ok\s+no-route$", lines[4])
+    assert lines[0].split()[-1] == "host:80"
+    assert re.match(r"lan\s+no-route\s+no-route\s+no-route\s+ok\s+no-route\s+ok$", lines[4])
     code, out, _ = cli("reach", str(SEED), "--json")
     data = json.loads(out)
     assert data["matrix"]["blue"]["lan"] == {"disposition": "DELIVERED", "node": "lan"}

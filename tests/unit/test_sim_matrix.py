@@ -82,7 +82,7 @@ def test_matrix_counts_and_table() -> None:
     net = network(Path(SAMPLES[0]).parent / "06-port-forward.yml")
     m = fast_matrix(net)
     assert sum(m.counts().values()) == len(m) == len(m.sources) * len(m.targets)
-    assert m.verdict("lan", [t.name for t in m.targets].index("host:80@192.168.1.2")).disposition is Disposition.DELIVERED
+    assert m.verdict("lan", [t.name for t in m.targets].index("host:80")).disposition is Disposition.DELIVERED
     table = m.table()
     assert table.splitlines()[0].split()[:3] == ["from", "\\", "to"]
     assert "nat-back = NAT_NO_RETURN" in table

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import ipaddress
+
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from topograph.diagnostics import Diagnostic
+from topograph.model import IPNetwork
 from topograph.pipeline import check_text
+from topograph.validate import _overlaps
 
 PAIR = "links: [[a:e, b:e]]\n"
 
@@ -60,6 +66,22 @@ def test_overlapping_subnets_on_two_segments() -> None:
     (d,) = diags("nodes:\n  h: {interfaces: {x: 10.0.0.1/24, y: 10.0.1.1/23}}\n  a: {interfaces: {e: 10.0.0.2/24}}\n"
                  "  b: {interfaces: {e: 10.0.1.2/23}}\nlinks: [[h:x, a:e], [h:y, b:e]]\n")
     assert d.code == "TG203" and "overlapping subnets 10.0.0.0/23 and 10.0.0.0/24" in d.message
+
+
+NETWORKS = st.one_of(
+    st.builds(lambda a, p: ipaddress.ip_network((a, p), strict=False), st.integers(0, 2**32 - 1), st.integers(0, 32)),
+    st.builds(lambda a, p: ipaddress.ip_network((a, p), strict=False), st.integers(0, 2**128 - 1), st.integers(0, 128)),
+    st.sampled_from([ipaddress.ip_network(n) for n in ("10.0.0.0/8", "10.0.0.0/24", "10.0.0.0/30", "10.0.1.0/24",
+                                                       "0.0.0.0/0", "::/0", "fd00::/64", "fd00::/8")]),
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(NETWORKS, max_size=30, unique=True))
+def test_overlap_sweep_finds_exactly_the_overlapping_pairs(nets: list[IPNetwork]) -> None:
+    found = {(a, b) for a, others in _overlaps(nets).items() for b in others}
+    brute = {(a, b) for a in nets for b in nets if a != b and a.version == b.version and a.overlaps(b)}
+    assert found == brute
 
 
 def test_v4_and_v6_never_overlap() -> None:

@@ -9,9 +9,10 @@ import sys
 import click
 
 from topograph.cli.common import load_or_exit, topology_argument
-from topograph.model import LOOPBACK, IPAddress, Proto, Topology
+from topograph.model import IPAddress, Proto, Topology
 from topograph.names import did_you_mean, one_of
 from topograph.sim.forward import Walker
+from topograph.sim.matrix import Target, forward_addresses
 from topograph.sim.network import Network
 from topograph.sim.trace import Flow, render
 
@@ -47,13 +48,11 @@ def resolve(net: Network, src: str, dst: str, tcp: int | None) -> Flow:
             have = ", ".join(f"{name}:{f.port}" for f in t.node(name).port_forwards) or "none"
             _fail(f"{name} has no port forward on port {fport}", f"port forwards of {name}: {have}")
         f = forwards[0]
-        candidates = [a.ip for i in t.node(name).interfaces if i.name != LOOPBACK for a in i.addresses
-                      if a.version == f.to_address.version]
-        walker = Walker(net)
-        flows = [Flow(src, a, f.proto, fport) for a in candidates]
-        reached = [fl for fl in flows if walker.run(fl).ok]
-        routed = [fl for fl in flows if net.fib[src].lookup(fl.dst) is not None]
-        return (reached or routed or flows)[0]
+        addrs = forward_addresses(t, name, f)
+        if not addrs:
+            _fail(f"{name} has no IPv{f.to_address.version} address for its port forward on port {fport}")
+        # as in the matrix: the first of the node's addresses the source has a route to
+        return Target(dst, name, addrs[0], f.proto, fport, tuple(addrs)).flow(src, net)
     _node_or_fail(t, dst, "destination")
     primary = t.node(dst).primary_address
     if primary is None:
@@ -72,7 +71,7 @@ def command(file: str, src: str, dst: str, tcp: int | None, as_json: bool) -> No
     """Trace one flow from node SRC to DST, hop by hop, then its reply.
 
     DST is a node (its first address outside loopback), an address, or NODE:PORT to go through a
-    port forward of NODE. Each hop shows the interface the packet came in by, the route that matched,
+    port forward of NODE (aimed at the first of NODE's addresses that SRC has a route to). Each hop shows the interface the packet came in by, the route that matched,
     the way out and any NAT; the last line is the disposition with a one-line reason.
     """
     checked = load_or_exit(file, show_warnings=False)

@@ -65,7 +65,7 @@ class FastMatrix:
         self.sources = tuple(sources)
         self.bit = {s: 1 << i for i, s in enumerate(self.sources)}
         self.classes = Classes(net)
-        self.walker = Walker(net)
+        self.walker = Walker(net, explain=False)
         self._route: dict[tuple[str, EC], FibRoute | None] = {}
         self._groups: dict[EC, list[tuple[tuple[object, ...], int, IPAddress | None]]] = {}
         self._chains: dict[tuple[str, str, EC, EC], Chain] = {}
@@ -247,7 +247,7 @@ class FastMatrix:
                 low = bits & -bits
                 s = self.sources[low.bit_length() - 1]
                 bits ^= low
-                v = self.walker.run(t.flow(s)).verdict
+                v = self.walker.run(t.flow(s, net)).verdict
                 put(Verdict(v.disposition, SOURCE) if v.node == s else v, low)
 
         if t.proto is not Proto.ICMP:

@@ -82,12 +82,27 @@ class Fib:
             order += 1
         self.v4 = sorted((e for e in entries if e.net.version == 4), key=lambda e: (-e.net.prefixlen, e.metric, e.order))
         self.v6 = sorted((e for e in entries if e.net.version == 6), key=lambda e: (-e.net.prefixlen, e.metric, e.order))
+        # per family: (prefix length, mask, {network as int: best route}) from the longest prefix down
+        self._index = {4: _index(self.v4, 32), 6: _index(self.v6, 128)}
 
     def lookup(self, address: IPAddress) -> FibRoute | None:
-        return _lookup(self.v4 if address.version == 4 else self.v6, address)
+        value = int(address)
+        for _, mask, table in self._index[address.version]:
+            hit = table.get(value & mask)
+            if hit is not None:
+                return hit
+        return None
 
     def prefixes(self, family: int) -> list[IPNetwork]:
         return [e.net for e in (self.v4 if family == 4 else self.v6)]
+
+
+def _index(entries: list[FibRoute], bits: int) -> list[tuple[int, int, dict[int, FibRoute]]]:
+    by_len: dict[int, dict[int, FibRoute]] = {}
+    for e in entries:  # already in preference order: the first route of a prefix wins
+        by_len.setdefault(e.net.prefixlen, {}).setdefault(int(e.net.network_address), e)
+    full = (1 << bits) - 1
+    return [(n, full ^ ((1 << (bits - n)) - 1), by_len[n]) for n in sorted(by_len, reverse=True)]
 
 
 def _lookup(entries: list[FibRoute], address: IPAddress) -> FibRoute | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from topograph.model import Interface, IPAddress, Proto
@@ -80,8 +81,9 @@ class _Hop:
 class Walker:
     """The reference simulator: walks one flow at a time, request then reply, with conntrack state."""
 
-    def __init__(self, net: Network) -> None:
+    def __init__(self, net: Network, *, explain: bool = True) -> None:
         self.net = net
+        self.explain = explain  # False: verdicts only, no hop details or reasons (the matrix's hot path)
         self.original: Tuple4 | None = None  # the request as its source sent it
         self.neigh: dict[tuple[str, str, IPAddress], Interface] = {}  # (node, interface, address) -> neighbour, per flow
 
@@ -153,9 +155,12 @@ class Walker:
         hop = _Hop(start)
         hops.append(hop)
 
-        def end(d: Disposition, node: str, reason: str) -> Leg:
-            hop.add(Action.DELIVERED if d.ok else Action.DROPPED, reason)
-            return Leg(d, node, reason, [h.freeze() for h in hops], pkt)
+        def end(d: Disposition, node: str, reason: str | Callable[[], str]) -> Leg:
+            if not self.explain:
+                return Leg(d, node, "", [], pkt)
+            text = reason if isinstance(reason, str) else reason()
+            hop.add(Action.DELIVERED if d.ok else Action.DROPPED, text)
+            return Leg(d, node, text, [h.freeze() for h in hops], pkt)
 
         node = net.nodes[start]
         if pkt.src is None and net.is_local(start, pkt.dst):
@@ -171,17 +176,19 @@ class Walker:
         route = net.fib[start].lookup(pkt.dst)
         if route is None:
             hop.add(Action.ORIGINATED, f"{'reply' if reply else 'request'} to {pkt.dst}")
-            return end(Disposition.NO_ROUTE, start, self.no_route(start, pkt.dst))
+            return end(Disposition.NO_ROUTE, start, lambda: self.no_route(start, pkt.dst))
         if pkt.src is None:
             pkt.src = select_source(node, route.dev, route.via or pkt.dst)
             if pkt.src is None:
                 return end(Disposition.NO_ROUTE, start, f"{start} has no address of IPv{pkt.dst.version} to send from")
         kind = ("reset" if refused else "reply") if reply else "request"
-        hop.add(Action.ORIGINATED, f"{kind} {pkt.proto} {pkt.show()}")
+        if self.explain:
+            hop.add(Action.ORIGINATED, f"{kind} {pkt.proto} {pkt.show()}")
         if not reply:
             self.original = pkt.tuple
         entry, direction = self.conntrack(start, pkt, ct)
-        hop.add(Action.ROUTED, f"route {route.describe()}")
+        if self.explain:
+            hop.add(Action.ROUTED, f"route {route.describe()}")
         pending = self.reverse_src(entry, direction)
         self.postrouting(hop, start, route, pkt, entry, direction, pending)
         where = (start, route.dev)
@@ -204,28 +211,30 @@ class Walker:
                         if asker is not None:
                             self.neigh.setdefault((target.node, target.name, sip), asker)
             if target is None:
-                return end(Disposition.NEIGHBOR_UNREACHABLE, sender, self.unreachable(sender, where[1], nh, domain))
-            for br in net.l2.bridges_between(where, target.key):
+                return end(Disposition.NEIGHBOR_UNREACHABLE, sender, lambda: self.unreachable(sender, where[1], nh, domain))
+            nat_state = net.options.bridge_nf and bool(ct)
+            for br in net.l2.bridges_between(where, target.key) if self.explain or nat_state else ():
                 bhop = _Hop(br.node)
                 bhop.add(Action.BRIDGED, f"through bridge {br.name}")
                 hops.insert(len(hops), bhop)
                 if net.options.bridge_nf and br.node in ct:
                     e, d = self.conntrack(br.node, pkt, ct, create=False)
                     if e is not None and d == "reply":
-                        before = pkt.show()
+                        before = pkt.show() if self.explain else ""
                         pkt.src, pkt.dst, pkt.sport, pkt.dport = e.orig[1], e.orig[0], e.orig[3], e.orig[2]
-                        if pkt.show() != before:
+                        if self.explain and pkt.show() != before:
                             bhop.add(Action.UNNAT, f"conntrack (bridge netfilter): {before} becomes {pkt.show()}")
             # -- arrival ----------------------------------------------------------------------------
             m = target.node
             hop = _Hop(m)
             hops.append(hop)
-            hop.add(Action.RECEIVED, f"in {target.name}")
+            if self.explain:
+                hop.add(Action.RECEIVED, f"in {target.name}")
             entry, direction = self.conntrack(m, pkt, ct)
             if direction == "reply" and entry is not None:
-                before = pkt.show()
+                before = pkt.show() if self.explain else ""
                 pkt.dst, pkt.dport = entry.orig[0], entry.orig[2]
-                if pkt.show() != before:
+                if self.explain and pkt.show() != before:
                     hop.add(Action.UNNAT, f"conntrack: destination {before} becomes {pkt.show()}")
             elif direction == "new" and entry is not None:
                 self.dnat(hop, m, target.name, pkt)
@@ -244,15 +253,16 @@ class Walker:
                            f"add 'forwarding: true' to {m}, or route {pkt.dst} another way")
             route = net.fib[m].lookup(pkt.dst)
             if route is None:
-                return end(Disposition.NO_ROUTE, m, self.no_route(m, pkt.dst))
+                return end(Disposition.NO_ROUTE, m, lambda: self.no_route(m, pkt.dst))
             problem = self.rp_problem(m, target.name, pkt.src)
             if problem is not None:
                 return end(problem[0], m, problem[1])
             if pkt.ttl <= 1:
-                return end(Disposition.TTL_EXCEEDED, m, f"the TTL ran out at {m}: a routing loop "
+                return end(Disposition.TTL_EXCEEDED, m, lambda: f"the TTL ran out at {m}: a routing loop "
                            + self.loop_text([h.node for h in hops if h.steps and h.steps[0].action is Action.RECEIVED]))
             pkt.ttl -= 1
-            hop.add(Action.ROUTED, f"route {route.describe()}")
+            if self.explain:
+                hop.add(Action.ROUTED, f"route {route.describe()}")
             self.postrouting(hop, m, route, pkt, entry, direction, pending)
             where = (m, route.dev)
             nh = route.via or pkt.dst

@@ -7,7 +7,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from topograph.model import LOOPBACK, IPAddress, Proto, Topology
+from topograph.model import LOOPBACK, IPAddress, PortForward, Proto, Topology
 from topograph.sim.forward import Walker
 from topograph.sim.network import Network
 from topograph.sim.trace import Disposition, Flow, Verdict
@@ -33,26 +33,34 @@ SHORT: dict[Disposition, str] = {
 
 @dataclass(frozen=True, slots=True)
 class Target:
-    """A column of the matrix: an address of a node, with a port when it is a port forward."""
+    """A column of the matrix: an address of a node, or a port forward of a node.
+
+    A port forward column without a fixed address is aimed, per source, at the first of its node's addresses
+    (the `in` interface's first) that the source has a route to — how one would use it from there.
+    """
 
     name: str
     node: str
     address: IPAddress
     proto: Proto = Proto.ICMP
     port: int | None = None
+    candidates: tuple[IPAddress, ...] = ()  # a port forward's addresses to choose from, per source
 
-    def flow(self, src: str) -> Flow:
-        return Flow(src, self.address, self.proto, self.port)
+    def flow(self, src: str, net: Network | None = None) -> Flow:
+        address = self.address
+        if net is not None and self.candidates:
+            address = next((a for a in self.candidates if net.fib[src].lookup(a) is not None), self.address)
+        return Flow(src, address, self.proto, self.port)
 
     def as_json(self) -> dict[str, Any]:
-        return {"name": self.name, "node": self.node, "address": str(self.address), "proto": str(self.proto),
-                "port": self.port}
+        return {"name": self.name, "node": self.node, "address": None if self.candidates else str(self.address),
+                "proto": str(self.proto), "port": self.port}
 
 
 def targets(topology: Topology, *, every_address: bool = False) -> tuple[Target, ...]:
-    """Each node's primary address (what `to: NODE` means), then every port forward at each address of its node.
+    """Each node's primary address (what `to: NODE` means), then every port forward of every node.
 
-    With `every_address`, every address of every node instead of the primary one (IPv4 and IPv6 alike).
+    With `every_address`, every address of every node instead, and every port forward at each address of its node.
     """
     out: list[Target] = []
     for node in topology.nodes:
@@ -65,12 +73,25 @@ def targets(topology: Topology, *, every_address: bool = False) -> tuple[Target,
             out.append(Target(node.name, node.name, node.primary_address))
     for node in topology.nodes:
         for f in node.port_forwards:
-            addrs = [a.ip for itf in node.interfaces if itf.name != LOOPBACK for a in itf.addresses
-                     if a.version == f.to_address.version]
-            for a in addrs:
-                name = f"{node.name}:{f.port}" + (f"@{a}" if len(addrs) > 1 else "")
-                out.append(Target(name, node.name, a, f.proto, f.port))
+            addrs = forward_addresses(topology, node.name, f)
+            if not addrs:
+                continue
+            if every_address:
+                out += [Target(f"{node.name}:{f.port}@{a}", node.name, a, f.proto, f.port) for a in addrs]
+            else:
+                out.append(Target(f"{node.name}:{f.port}", node.name, addrs[0], f.proto, f.port, tuple(addrs)))
     return tuple(out)
+
+
+def forward_addresses(topology: Topology, node: str, f: PortForward) -> list[IPAddress]:
+    """The addresses a port forward answers on, in file order, the `in` interface's first."""
+    n = topology.node(node)
+    addrs = [a.ip for itf in n.interfaces if itf.name != LOOPBACK for a in itf.addresses if a.version == f.to_address.version]
+    if f.in_interface is not None:
+        itf = n.interface(f.in_interface)
+        on_in = [a.ip for a in itf.addresses if a.version == f.to_address.version] if itf is not None else []
+        addrs = [*on_in, *(a for a in addrs if a not in on_in)]
+    return addrs
 
 
 class Matrix:
@@ -165,6 +186,6 @@ def reference_matrix(net: Network, cols: Sequence[Target] | None = None, sources
     """The straightforward matrix: one full flow walk per (source, target). The fast matrix must equal it."""
     cols = tuple(cols if cols is not None else targets(net.topology))
     srcs = tuple(sources if sources is not None else net.nodes)
-    walker = Walker(net)
-    columns = [group((i, walker.run(t.flow(s)).verdict) for i, s in enumerate(srcs)) for t in cols]
+    walker = Walker(net, explain=False)
+    columns = [group((i, walker.run(t.flow(s, net)).verdict) for i, s in enumerate(srcs)) for t in cols]
     return Matrix(srcs, cols, columns)
