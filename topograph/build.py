@@ -256,7 +256,8 @@ class _Builder:
                 self.err("TG111", (*base, "interfaces", ifname),
                          f"interface {ifname!r} of {name!r} is in no link, so nothing creates it",
                          hint=f"add a link such as [{name}:{ifname}, OTHER:IFNAME], or put the address on 'lo'", key=True)
-        for ifname in [*declared, *(i for i in linked if i not in declared)]:
+        known = set(declared)  # a set: the host of a big lab declares thousands of interfaces
+        for ifname in [*declared, *(i for i in linked if i not in known)]:
             idoc = nd.interfaces.get(ifname, doc.InterfaceDoc())
             path: PathKey = (*base, "interfaces", ifname) if ifname in nd.interfaces else base
             itfs.append(self.interface(name, ifname, idoc, path, bridge=ports.get((name, ifname))))

@@ -58,15 +58,14 @@ def check_addresses(topology: Topology, segments: tuple[tg.Segment, ...], report
 
     # an interface numbered out of the wrong subnet is reported once, as TG204 on its segment;
     # only each segment's main subnets take part in the TG203 comparison between segments
-    owner: dict[IPNetwork, tg.Segment] = {}
+    entries: list[tuple[tg.Segment, IPNetwork]] = []
     for seg in segments:
-        mains = []
         for family in (4, 6):
             nets = [n for n in seg.subnets if n.version == family and not n.is_link_local]
             if not nets:
                 continue
             base = _main_subnet(seg, nets)
-            mains.append(base)
+            entries.append((seg, base))
             for net in nets:
                 if net != base:
                     odd = _first_with(seg, net)
@@ -74,15 +73,41 @@ def check_addresses(topology: Topology, segments: tuple[tg.Segment, ...], report
                                  f"{odd.label if odd else seg.name} uses {net}, but its L2 segment ({seg.name}) "
                                  f"already uses {base}",
                                  hint=f"interfaces on one veth pair or bridge share one subnet; use an address in {base}")
-        for net in mains:
-            for other_net, other in owner.items():
-                if other is not seg and net.version == other_net.version and net.overlaps(other_net):
-                    same = "the same subnet" if net == other_net else f"overlapping subnets {net} and {other_net}"
-                    where = _first_with(seg, net)
-                    report.error("TG203", _pos(topology, where.pos if where else None),
-                                 f"{same} on two L2 segments: {seg.name} and {other.name}",
-                                 hint="give each veth pair or bridge a subnet of its own, or join them on one bridge")
-            owner.setdefault(net, seg)
+    # each subnet belongs to the first segment that uses it; a later segment whose subnet equals or
+    # overlaps an earlier one's is reported
+    first_use: dict[IPNetwork, int] = {}
+    for i, (_, net) in enumerate(entries):
+        first_use.setdefault(net, i)
+    overlapping = _overlaps(list(first_use))
+    for i, (seg, net) in enumerate(entries):
+        for other_net in (net, *overlapping.get(net, ())):
+            j = first_use[other_net]
+            other = entries[j][0]
+            if j < i and other is not seg:
+                same = "the same subnet" if net == other_net else f"overlapping subnets {net} and {other_net}"
+                where = _first_with(seg, net)
+                report.error("TG203", _pos(topology, where.pos if where else None),
+                             f"{same} on two L2 segments: {seg.name} and {other.name}",
+                             hint="give each veth pair or bridge a subnet of its own, or join them on one bridge")
+
+
+def _overlaps(nets: list[IPNetwork]) -> dict[IPNetwork, list[IPNetwork]]:
+    """For each of `nets` (distinct), the others it overlaps — in n log n, not by comparing every pair.
+
+    Two prefixes overlap only when one contains the other: sorted by start (bigger first), the prefixes
+    still open when a prefix starts are exactly those containing it.
+    """
+    out: dict[IPNetwork, list[IPNetwork]] = {}
+    open_: list[IPNetwork] = []
+    for net in sorted(nets, key=lambda n: (n.version, int(n.network_address), n.prefixlen)):
+        start = int(net.network_address)
+        while open_ and (open_[-1].version != net.version or int(open_[-1].broadcast_address) < start):
+            open_.pop()
+        for outer in open_:
+            out.setdefault(net, []).append(outer)
+            out.setdefault(outer, []).append(net)
+        open_.append(net)
+    return out
 
 
 def _main_subnet(seg: tg.Segment, nets: list[IPNetwork]) -> IPNetwork:
