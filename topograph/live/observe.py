@@ -91,10 +91,20 @@ def nft_listing(table: str) -> str | None:
 def read_namespace(netns: str | None, plan: Plan, ns: Namespaces, socks: Sockets,
                    by_ns: dict[str | None, list[Operation]] | None = None) -> NsState:
     """Links, addresses, routes of `netns`, and the sysctls and nft tables the plan sets there."""
-    sock = socks(netns)
+    state = NsState()
+    mine = by_ns.get(netns, []) if by_ns is not None else plan.operations
+    sysctl_ops = [op for op in mine if isinstance(op, SetSysctls) and op.netns == netns]
+    tables = [op.table for op in mine if isinstance(op, LoadNftables) and op.netns == netns]
+    # one visit: what only works from inside (sysctls, nft, opening the socket), then dumps from anywhere
+    with ns.inside(netns):
+        sock = socks.by_ns.get(netns) or socks.open_here(netns)
+        for op in sysctl_ops:
+            for s in op.values:
+                state.sysctls[s.key] = read_sysctl(s.proc_path)
+        for table in tables:
+            state.nft[table] = nft_listing(table)
     links = sock.links()
     names = {ln.index: ln.name for ln in links}
-    state = NsState()
     for ln in links:
         state.links[ln.name] = Link(ln.name, ln.kind, ln.up, ln.mtu, ln.mac, names.get(ln.master), ln.alias)
     for a in sock.addresses():
@@ -108,16 +118,6 @@ def read_namespace(netns: str | None, plan: Plan, ns: Namespaces, socks: Sockets
         dst = _ip(r.family, r.dst) if r.dst else zero
         net = str(ipaddress.ip_network(f"{dst}/{r.dst_len}", strict=False))
         state.routes.add(Route(net, _ip(r.family, r.gateway) if r.gateway else None, names.get(r.oif), r.metric))
-    mine = by_ns.get(netns, []) if by_ns is not None else plan.operations
-    sysctl_ops = [op for op in mine if isinstance(op, SetSysctls) and op.netns == netns]
-    tables = [op.table for op in mine if isinstance(op, LoadNftables) and op.netns == netns]
-    if sysctl_ops or tables:
-        with ns.inside(netns):
-            for op in sysctl_ops:
-                for s in op.values:
-                    state.sysctls[s.key] = read_sysctl(s.proc_path)
-            for table in tables:
-                state.nft[table] = nft_listing(table)
     return state
 
 
