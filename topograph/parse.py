@@ -148,6 +148,10 @@ def _report(source: Source, report: Report, path: PathKey, err: Any) -> None:
     fix = _hint_for(path)
     if kind in ("int_type", "bool_type") and isinstance(value, str) and _unquoted_fits(kind, value):
         fix = "write it without quotes"
+    elif kind == "string_type" and fix is None and isinstance(value, bool):
+        fix = "put it in quotes: YAML reads yes, no, on and off as true or false"
+    elif kind == "string_type" and fix is None and isinstance(value, (int, float)):
+        fix = "put it in quotes: YAML reads it as a number"
     report.error("TG011", source.pos(_written(source, path)), message, hint=fix, path=where)
 
 

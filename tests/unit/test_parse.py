@@ -124,6 +124,15 @@ def test_quoted_number_and_boolean_get_a_quote_hint() -> None:
     assert [d.hint for d in diags] == ["write it without quotes", "write it without quotes"]
 
 
+@pytest.mark.parametrize(("text", "hint"), [
+    ("nodes: {}\nexpect: [{from: no, to: a}]\n", "put it in quotes: YAML reads yes, no, on and off as true or false"),
+    ("lab: 1\nnodes: {}\n", "put it in quotes: YAML reads it as a number"),
+    ("description: 1.5\nnodes: {}\n", "put it in quotes: YAML reads it as a number"),
+])
+def test_yaml_1_1_surprises_get_a_quote_hint(text: str, hint: str) -> None:
+    assert one(text).hint == hint
+
+
 def test_expectation_proto_hint_lists_its_own_protocols() -> None:
     d = one("nodes: {}\nexpect: [{from: a, to: b, proto: udp}]\n")
     assert d.hint == "write it like: proto: icmp | tcp"
