@@ -31,7 +31,7 @@ def test_a_failing_step_rolls_everything_back(sandbox: Sandbox, tmp_path: Path, 
     done = tg(sandbox, tmp_path, "apply", "--sandbox", sandbox.prefix, str(SEED),
               extra_env={"TOPOGRAPH_FAIL_AT": str(step)})
     assert done.returncode == 1
-    assert f"failed at step {step} of 44" in done.stderr and "injected failure" in done.stderr
+    assert f"failed at step {step} of 44 (" in done.stderr and "injected failure" in done.stderr
     assert "rolled back" in done.stderr
     assert sandbox.left() == []
     assert not list(tmp_path.glob("*.json")), "a rolled-back first apply leaves no record"
@@ -47,7 +47,7 @@ def test_a_failing_repair_undoes_only_what_the_run_added(sandbox: Sandbox, tmp_p
     assert sandbox.exec(right, "ip", "route", "del", "default").returncode == 0
     broken = tg(sandbox, tmp_path, "status", *args).stdout
     failed = tg(sandbox, tmp_path, "apply", *args, extra_env={"TOPOGRAPH_FAIL_AT": "2"})
-    assert failed.returncode == 1 and "failed at step 2 of 2" in failed.stderr
+    assert failed.returncode == 1 and "failed at step 2 of 2 (" in failed.stderr
     assert tg(sandbox, tmp_path, "status", *args).stdout == broken  # the first repair was taken back
     assert sorted(sandbox.left()) == sorted(p.namespaces)  # nothing of the running lab was lost
     assert tg(sandbox, tmp_path, "apply", *args).returncode == 0
@@ -149,4 +149,29 @@ def test_objects_the_file_no_longer_has_are_removed(sandbox: Sandbox, tmp_path: 
     assert "p-stub" not in sandbox.exec(sandbox.prefix + "r2", "ip", "link").stdout
     assert tg(sandbox, tmp_path, "status", "--sandbox", sandbox.prefix, str(smaller)).returncode == 0
     assert tg(sandbox, tmp_path, "destroy", "--sandbox", sandbox.prefix, str(smaller)).returncode == 0
+    assert sandbox.left() == []
+
+
+def test_a_missing_tool_fails_its_step_and_rolls_back(sandbox: Sandbox, tmp_path: Path) -> None:
+    p = lab_plan(SEED, sandbox.prefix)
+    sandbox.claim_plan(p)
+    done = tg(sandbox, tmp_path, "apply", "--sandbox", sandbox.prefix, str(SEED), extra_env={"PATH": str(tmp_path)})
+    assert done.returncode == 1
+    assert "failed at step 44 of 44 (host (" in done.stderr
+    assert "load nftables table inet topograph-seed): nft is not installed" in done.stderr
+    assert sandbox.left() == []
+
+
+def test_without_root_one_line_and_nothing_changes(sandbox: Sandbox, tmp_path: Path) -> None:
+    p = lab_plan(SEED, sandbox.prefix)
+    sandbox.claim_plan(p)
+    env = {**os.environ, "TOPOGRAPH_STATE_DIR": str(tmp_path)}
+    # root's user id without its capabilities: what an unprivileged user has, for what topograph does
+    argv = [sys.executable, "-m", "topograph", "apply", "--sandbox", sandbox.prefix, str(SEED)]
+    done = subprocess.run(["setpriv", "--bounding-set=-all", "--inh-caps=-all", *argv],
+                          capture_output=True, text=True, env=env, check=False, timeout=60)
+    assert done.returncode == 1
+    assert done.stderr.splitlines() == [
+        "topograph: topograph needs root privileges (CAP_NET_ADMIN and CAP_SYS_ADMIN) to change network namespaces; "
+        "try sudo"]
     assert sandbox.left() == []

@@ -27,7 +27,7 @@ def privilege_problem() -> str | None:
     missing = [name for bit, name in ((CAP_NET_ADMIN, "CAP_NET_ADMIN"), (CAP_SYS_ADMIN, "CAP_SYS_ADMIN"))
                if not caps & (1 << bit)]
     if missing:
-        return f"topograph needs root (or {' and '.join(missing)}) to change network namespaces; try sudo"
+        return f"topograph needs root privileges ({' and '.join(missing)}) to change network namespaces; try sudo"
     return None
 
 

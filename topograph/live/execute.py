@@ -67,8 +67,13 @@ class StepFailed(Exception):
     problems: list[str] = field(default_factory=list)
 
     def __str__(self) -> str:
-        why = "interrupted" if isinstance(self.cause, KeyboardInterrupt) else str(self.cause)
-        return f"step {self.step} of {self.total} failed: {self.what}: {why}"
+        if isinstance(self.cause, KeyboardInterrupt):
+            why = "interrupted"
+        elif isinstance(self.cause, OSError) and self.cause.strerror:
+            why = self.cause.strerror
+        else:
+            why = str(self.cause)
+        return f"step {self.step} of {self.total} ({self.what}): {why}"
 
 
 Undo = tuple[str, str | None, object]
