@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import networkx as nx
 
 from topograph import build, graph, loader, parse, validate
-from topograph.diagnostics import Report
+from topograph.diagnostics import Diagnostic, Pos, Report
 from topograph.model import Topology
 
 
@@ -37,6 +37,16 @@ def check_file(path: str | Path) -> Checked:
     return _after_load(source, result)
 
 
+def _with_paths(report: Report, source: loader.Source) -> list[Diagnostic]:
+    """The semantic checks know model objects, not document paths: find the path written at each place."""
+    at: dict[Pos, loader.PathKey] = {}
+    for table in (source.values, source.keys):
+        for path, pos in table.items():
+            if pos not in at or len(path) < len(at[pos]):  # `- to: x` starts the route and its key 'to' alike
+                at[pos] = path
+    return [d if d.path or d.pos not in at else replace(d, path=loader.path_text(at[d.pos])) for d in report.items]
+
+
 def _after_load(source: loader.Source | None, result: Checked) -> Checked:
     if source is None or result.report.has_errors:
         return result
@@ -47,7 +57,9 @@ def _after_load(source: loader.Source | None, result: Checked) -> Checked:
     if result.report.has_errors:
         return result
     g = graph.build(topology)
-    validate.validate(topology, g, result.report)
+    stage = Report()
+    validate.validate(topology, g, stage)
+    result.report.extend(_with_paths(stage, source))
     if not result.report.has_errors:
         result.topology, result.graph = topology, g
     return result

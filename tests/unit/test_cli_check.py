@@ -96,6 +96,14 @@ def test_shape_errors_carry_their_document_path_in_json(tmp_path: Path) -> None:
     assert [(d["code"], d["path"]) for d in data["diagnostics"]] == [("TG011", "nodes.a.kind")]
 
 
+def test_semantic_diagnostics_carry_the_path_written_at_their_place(tmp_path: Path) -> None:
+    text = ("nodes:\n  a:\n    interfaces: {e: 10.0.0.1/24}\n    routes:\n      - to: default\n        via: 10.9.9.9\n"
+            "  b: {interfaces: {e: 10.0.0.1/24}}\nlinks: [[a:e, b:e]]\n")
+    data = json.loads(check(tmp_path, text, "--json").stdout)
+    assert [(d["code"], d["path"]) for d in data["diagnostics"]] == [
+        ("TG300", "nodes.a.routes[0]"), ("TG202", "nodes.b.interfaces.e")]
+
+
 def test_missing_file_is_a_diagnostic_not_a_traceback(tmp_path: Path) -> None:
     result = check(tmp_path, None, name="nope.yml")
     assert result.exit_code == 1 and (result.exception is None or isinstance(result.exception, SystemExit))
