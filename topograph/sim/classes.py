@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from topograph.model import IPAddress, Proto
 from topograph.sim.fib import FibRoute, select_source
 from topograph.sim.forward import Walker, rp_filter_problem
-from topograph.sim.l2 import answers
-from topograph.sim.matrix import SOURCE, Matrix, Target, targets
+from topograph.sim.l2 import answers, candidates
+from topograph.sim.matrix import SOURCE, TARGET, Matrix, Target, targets
 from topograph.sim.network import Network
 from topograph.sim.trace import Disposition as D
 from topograph.sim.trace import Verdict
@@ -71,6 +71,17 @@ class FastMatrix:
         self._chains: dict[tuple[str, str, EC, EC], Chain] = {}
         self._landing: dict[tuple[object, ...], tuple[int, int, int, int]] = {}
         self._src: dict[tuple[str, EC], IPAddress] = {}  # (source, class of its address) -> the address
+        self._runs: dict[tuple[int, str | None, str | None], Verdict | None] = {}
+        self._lands: dict[tuple[object, ...], Verdict | None] = {}
+        self._neigh: dict[tuple[object, ...], tuple[str, str] | None] = {}
+        self._sources: dict[tuple[str, str, EC], IPAddress | None] = {}
+        self._owner: str | None = None  # the node the current column's address is local to
+        self.owner_of = {(a.version, int(a)): itf for a, itf in net.owner.items()}
+        self._columns: dict[tuple[object, ...], tuple[str, list[tuple[Verdict, int]]]] = {}
+        self._addr: IPAddress = ipaddress.ip_address(0)
+        # nodes some route points at: they stand on other flows' paths, so they are never interchangeable
+        self.gateways = {o for fib in net.fib.values() for r in (*fib.v4, *fib.v6) if r.via is not None
+                         and (o := net.owner_node(r.via)) is not None}
         self.ttl = net.options.ttl
 
     # -- cached pieces -----------------------------------------------------------------------------
@@ -81,6 +92,8 @@ class FastMatrix:
         return self._route[key]
 
     def masquerades(self, node: str, dev: str, src: IPAddress) -> bool:
+        if not self.net.nodes[node].nat:
+            return False
         return any(m.out == dev and m.source.version == src.version and src in m.source for m in self.net.nodes[node].nat)
 
     def neighbour(self, node: str, dev: str, nh: IPAddress, sip: IPAddress | None) -> tuple[str, str] | None:
@@ -89,16 +102,31 @@ class FastMatrix:
         return None if d is None else self.neighbour_in(d, node, nh, sip)
 
     def neighbour_in(self, d: int, asker: str, nh: IPAddress, sip: IPAddress | None) -> tuple[str, str] | None:
+        key = (d, asker, nh.version, int(nh), int(sip) if sip is not None else None)  # ints: an address hashes slowly
+        if key not in self._neigh:
+            self._neigh[key] = self._neighbour_in(d, asker, nh, sip)
+        return self._neigh[key]
+
+    def source(self, node: str, dev: str, toward: EC) -> IPAddress | None:
+        """The source address `node` picks out of `dev` toward an address of class `toward`."""
+        key = (node, dev, toward)
+        if key not in self._sources:
+            self._sources[key] = select_source(self.net.nodes[node], dev, self.classes.representative(toward))
+        return self._sources[key]
+
+    def _neighbour_in(self, d: int, asker: str, nh: IPAddress, sip: IPAddress | None) -> tuple[str, str] | None:
         net = self.net
-        ans = answers(net.l2, d, nh, net.owner.get(nh), asker)
-        if ans is None:
+        found = candidates(net.l2, d, nh, self.owner_of.get((nh.version, int(nh))), asker)
+        if not found:
             return None
         if nh.version == 4 and sip is not None:
-            if sip in net.local[ans.node] or rp_filter_problem(net, ans.node, ans.name, sip) is not None:
+            found = [c for c in found
+                     if sip not in net.local[c.node] and rp_filter_problem(net, c.node, c.name, sip) is None]
+            if not found:
                 # silent because of its reverse-path filter: a neighbour entry learnt earlier in the flow may still
                 # carry the packet, which only the walker knows about (except on a flow's very first ARP)
                 return FILTERED
-        return (ans.node, ans.name)
+        return (found[0].node, found[0].name)
 
     def groups(self, ec: EC) -> list[tuple[tuple[object, ...], int, IPAddress | None]]:
         """Sources grouped by their first hop toward class `ec`: (key, bit set, a source address of the group)."""
@@ -175,14 +203,23 @@ class FastMatrix:
         return chain
 
     # -- verdicts ----------------------------------------------------------------------------------
-    def run_chain(self, chain: Chain, dst: IPAddress | None, origin: str | None = None) -> Verdict | None:
+    def run_chain(self, chain: Chain, owner: str | None, origin: str | None = None) -> Verdict | None:
         """The verdict if the chain decides before its last hop (delivery included), else None.
 
-        `origin` is the node whose own address is the packet's source: met again, it drops it as a martian.
+        `owner` is the node the destination address is local to (None: nobody); `origin` is the node whose own
+        address is the packet's source: met again, it drops it as a martian.
         """
+        key = (id(chain), owner, origin)
+        if key in self._runs:
+            return self._runs[key]
+        v = self._run_chain(chain, owner, origin)
+        self._runs[key] = v
+        return v
+
+    def _run_chain(self, chain: Chain, owner: str | None, origin: str | None) -> Verdict | None:
         for j, (node, _itf, fwd, r, rp_filter) in enumerate(chain.states, start=1):
             rp = D.LOOP if node == origin else rp_filter
-            if dst is not None and self.net.is_local(node, dst):
+            if node == owner:
                 return Verdict(rp, node) if rp is not None else Verdict(D.DELIVERED, node)
             if not fwd:
                 return Verdict(D.FORWARDING_DISABLED, node)
@@ -198,13 +235,19 @@ class FastMatrix:
 
     def land(self, node: str, d: int, dst: IPAddress, sip: IPAddress | None, src: IPAddress) -> Verdict | None:
         """The last hop: `node` sends to `dst` on its segment `d` (ARP asked from `sip`; the packet's source is `src`)."""
+        key = (node, d, dst.version, int(dst), int(sip) if sip is not None else None, int(src))
+        if key not in self._lands:
+            self._lands[key] = self._land(node, d, dst, sip, src)
+        return self._lands[key]
+
+    def _land(self, node: str, d: int, dst: IPAddress, sip: IPAddress | None, src: IPAddress) -> Verdict | None:
         ans = self.neighbour_in(d, node, dst, sip)
         if ans == FILTERED:
             return None if node != SOURCE else Verdict(D.NEIGHBOR_UNREACHABLE, node)
         if ans is None:
             return Verdict(D.NEIGHBOR_UNREACHABLE, node)
         m, itf = ans
-        if not self.net.is_local(m, dst):
+        if m != self._owner:
             return Verdict(D.NEIGHBOR_UNREACHABLE, node)  # never for an address's owner; kept for safety
         rp = rp_filter_problem(self.net, m, itf, src)
         return Verdict(rp[0], m) if rp else Verdict(D.DELIVERED, m)
@@ -225,11 +268,11 @@ class FastMatrix:
             ch = self.chain(k, itf, e_dst, e_src)  # type: ignore[arg-type]
             if ch.end == _COMPLEX:
                 return None, ch.nodes
-            v = self.run_chain(ch, dst)
+            v = self.run_chain(ch, self._owner)
             if v is None:
                 _, m, dev, d = ch.end
                 src = self.classes.representative(e_src)  # type: ignore[arg-type]
-                sip = select_source(self.net.nodes[str(m)], str(dev), dst)
+                sip = self.source(str(m), str(dev), e_dst)
                 v = self.land(str(m), int(d), dst, sip, src)  # type: ignore[call-overload]
             return v, ch.nodes
         return None, 0
@@ -256,10 +299,22 @@ class FastMatrix:
         a = t.address
         e = self.classes.of(a)
         owner = net.owner_node(a)
-        mine = self.bit.get(owner, 0) if owner is not None and net.is_local(owner, a) else 0
+        self._addr = a
+        self._owner = owner if owner is not None and net.is_local(owner, a) else None
+        mine = self.bit.get(owner, 0) if self._owner is not None else 0
         if a.is_loopback:
             mine = (1 << len(self.sources)) - 1
         walk(mine)
+        sig = self.signature(self._owner, e) if self._owner is not None and not a.is_loopback else None
+        if sig is not None and sig in self._columns:
+            # an interchangeable target met before: its column, with the two nodes swapped
+            was, cached = self._columns[sig]
+            me, other = self.bit[self._owner], self.bit[was]  # type: ignore[index]
+            for v, bits in cached:
+                if bits & me:
+                    bits = (bits & ~me) | other
+                put(Verdict(v.disposition, self._owner) if v.node == TARGET else v, bits)  # type: ignore[arg-type]
+            return _sorted(out)
         for key, group_bits, _src in self.groups(e):
             bits = group_bits & ~mine
             if not bits:
@@ -275,7 +330,28 @@ class FastMatrix:
                 put(v, bits)
                 continue
             self.reply(v.node, a, key[-1], group_bits, bits, put, walk)  # type: ignore[arg-type]
+        if sig is not None:
+            self._columns[sig] = (self._owner, [(Verdict(v.disposition, TARGET) if v.node == self._owner else v, b & ~mine)
+                                                for v, b in out.items()])
         return _sorted(out)
+
+    def signature(self, node: str, e: EC) -> tuple[object, ...] | None:
+        """What a column depends on about its target node, when the node is a plain end host.
+
+        Two targets with the same signature are interchangeable: same destination class, same routing table,
+        same interfaces on the same segments, same settings. Routers, gateways (anyone's `via`) and NAT nodes
+        take part in other flows' paths, so they get no signature and their columns are computed in full.
+        """
+        n = self.net.nodes[node]
+        if node in self.gateways or n.forwarding or n.nat or n.port_forwards:
+            return None
+        fib = self.net.fib[node]
+        routes = tuple((r.net, r.dev, r.via, r.metric) for r in (*fib.v4, *fib.v6))
+        l2 = self.net.l2
+        itfs = tuple((i.name, i.up, l2.domain.get(i.key), l2.carrier.get(i.key), tuple(a.network for a in i.addresses))
+                     for i in n.interfaces)
+        holder = self.owner_of.get((self._addr.version, int(self._addr)))
+        return (e, n.rp_filter, n.kind, routes, itfs, holder.name if holder else None)
 
     def reply(self, target: str, a: IPAddress, e_back: EC, group_bits: int, bits: int, put: object, walk: object) -> None:
         """The replies from `target` (source address `a`) to the sources in `bits`, whose addresses are in class `e_back`."""
@@ -334,7 +410,7 @@ class FastMatrix:
         """
         net = self.net
         if sip is None:
-            sip = select_source(net.nodes[m], dev, self.classes.representative(e_back))
+            sip = self.source(m, dev, e_back)
         e_sip = self.classes.of(sip) if sip is not None else None
         key = (d, e_back, e_a, e_sip, bits)
         found = self._landing.get(key)
@@ -349,7 +425,7 @@ class FastMatrix:
             rest ^= b
             s = self.sources[b.bit_length() - 1]
             src = self._src.get((s, e_back))
-            ans = answers(net.l2, d, src, net.owner.get(src), "") if src is not None else None
+            ans = answers(net.l2, d, src, self.owner_of.get((src.version, int(src))), "") if src is not None else None
             if ans is None or ans.node != s:
                 at_router |= b
             elif sip_rep is not None and sip_rep.version == 4 and rp_filter_problem(net, s, ans.name, sip_rep) is not None:

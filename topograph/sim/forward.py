@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 from topograph.model import Interface, IPAddress, Proto
 from topograph.sim.fib import FibRoute, select_source
-from topograph.sim.l2 import answers
+from topograph.sim.l2 import candidates
 from topograph.sim.network import Network
 from topograph.sim.trace import Action, Disposition, Flow, FlowResult, Hop, Step, Trace
 
@@ -199,12 +199,15 @@ class Walker:
             domain = net.l2.domain.get(where)
             target = self.neigh.get((sender, where[1], nh))  # learnt from an ARP request earlier in this flow
             if target is None and domain is not None:
-                target = answers(net.l2, domain, nh, net.owner.get(nh), sender)
-                if target is not None and nh.version == 4:
+                found = candidates(net.l2, domain, nh, net.owner.get(nh), sender)
+                sip = None
+                if found and nh.version == 4:
                     sip = pkt.src if pkt.src is not None and net.is_local(sender, pkt.src) else select_source(net.nodes[sender], where[1], nh)
-                    if sip is not None and self.rp_problem(target.node, target.name, sip) is not None:
-                        target = None
-                    elif sip is not None:
+                    if sip is not None:  # each interface of the owner on the segment checks the asker's address
+                        found = [c for c in found if self.rp_problem(c.node, c.name, sip) is None]
+                target = found[0] if found else None
+                if target is not None and nh.version == 4:
+                    if sip is not None:
                         # the answering node keeps the asker's address and MAC (arp_process -> neigh_event_ns), so a
                         # reply sent back to that address needs no ARP of its own
                         asker = net.nodes[sender].interface(where[1])
@@ -289,9 +292,9 @@ class Walker:
         return (entry.orig[1], entry.orig[3])
 
     def apply_src(self, hop: _Hop, pkt: Packet, pending: tuple[IPAddress, int]) -> None:
-        before = pkt.show()
+        before = pkt.show() if self.explain else ""
         pkt.src, pkt.sport = pending
-        if pkt.show() != before:
+        if self.explain and pkt.show() != before:
             hop.add(Action.UNNAT, f"conntrack: source {before} becomes {pkt.show()}")
 
     def dnat(self, hop: _Hop, node: str, in_itf: str, pkt: Packet) -> None:
@@ -302,9 +305,10 @@ class Walker:
                 continue
             if self.net.options.dnat_local_only and not self.net.is_local(node, pkt.dst):
                 continue
-            before = pkt.show()
+            before = pkt.show() if self.explain else ""
             pkt.dst, pkt.dport = f.to_address, f.to_port
-            hop.add(Action.DNAT, f"port forward {f.proto}/{f.port}: {before} becomes {pkt.show()}")
+            if self.explain:
+                hop.add(Action.DNAT, f"port forward {f.proto}/{f.port}: {before} becomes {pkt.show()}")
             return
 
     def postrouting(self, hop: _Hop, node: str, route: FibRoute, pkt: Packet, entry: CtEntry | None, direction: str,
@@ -319,9 +323,10 @@ class Walker:
             if m.out == route.dev and pkt.src.version == m.source.version and pkt.src in m.source:
                 new = select_source(n, route.dev, route.via or pkt.dst)
                 if new is not None and new != pkt.src:
-                    before = pkt.show()
+                    before = pkt.show() if self.explain else ""
                     pkt.src = new
-                    hop.add(Action.SNAT, f"masquerade out {m.out}: {before} becomes {pkt.show()}")
+                    if self.explain:
+                        hop.add(Action.SNAT, f"masquerade out {m.out}: {before} becomes {pkt.show()}")
                 break
         entry.trans = pkt.tuple
 

@@ -138,17 +138,24 @@ class L2:
 
 
 def answers(l2: L2, domain: int, target: IPAddress, owner: Interface | None, asker: str) -> Interface | None:
-    """The interface in `domain` whose node answers ARP/ND for `target`, if any.
+    """The interface in `domain` whose node answers ARP/ND for `target`, if any (the first of `candidates`)."""
+    found = candidates(l2, domain, target, owner, asker)
+    return found[0] if found else None
 
-    IPv4: Linux answers ARP for any of its addresses on whichever interface the request arrives (arp_ignore=0).
+
+def candidates(l2: L2, domain: int, target: IPAddress, owner: Interface | None, asker: str) -> list[Interface]:
+    """Every interface in `domain` that answers ARP/ND for `target`, the one holding the address first.
+
+    IPv4: Linux answers ARP for any of its addresses on whichever interface the request arrives (arp_ignore=0),
+    so a node with several interfaces on the segment answers on each (its reverse-path filter permitting).
     IPv6: a node answers neighbour solicitations only for addresses of the receiving interface.
     """
     if owner is None or owner.node == asker:
-        return None
-    if target.version == 4:
-        if l2.domain.get(owner.key) == domain:
-            return owner  # the interface holding the address answers too, and it is the one that passes rp_filter
-        return l2.node_interface(domain, owner.node)
-    if l2.domain.get(owner.key) == domain and l2.carrier.get(owner.key, False):
-        return owner
-    return None
+        return []
+    if target.version == 6:
+        return [owner] if l2.domain.get(owner.key) == domain and l2.carrier.get(owner.key, False) else []
+    mine = [i for i in l2.members.get(domain, []) if i.node == owner.node]
+    if owner in mine:
+        mine.remove(owner)
+        mine.insert(0, owner)
+    return mine

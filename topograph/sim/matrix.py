@@ -14,6 +14,8 @@ from topograph.sim.trace import Disposition, Flow, Verdict
 
 #: Marks a verdict decided at the flow's own source node (one group of sources, each its own node).
 SOURCE = "\x00source"
+#: Marks a verdict decided at the column's own target node (inside the fast matrix's cache only).
+TARGET = "\x00target"
 
 SHORT: dict[Disposition, str] = {
     Disposition.DELIVERED: "ok",
