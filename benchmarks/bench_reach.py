@@ -22,12 +22,12 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from labs import star  # noqa: E402
+from labs import star
 
-from topograph.pipeline import check_text  # noqa: E402
-from topograph.sim.classes import fast_matrix  # noqa: E402
-from topograph.sim.matrix import reference_matrix, targets  # noqa: E402
-from topograph.sim.network import Network  # noqa: E402
+from topograph.pipeline import check_text
+from topograph.sim.classes import fast_matrix
+from topograph.sim.matrix import reference_matrix, targets
+from topograph.sim.network import Network
 
 
 def star_nat(n: int) -> str:

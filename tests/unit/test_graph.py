@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import networkx as nx
 import pytest
 
 from tests.conftest import SAMPLES
@@ -11,7 +12,7 @@ from topograph.pipeline import check_file, check_text
 SEED = SAMPLES[0].parent / "06-port-forward.yml"
 
 
-def seed_graph() -> tg.nx.MultiGraph:
+def seed_graph() -> nx.MultiGraph:
     result = check_file(SEED)
     assert result.ok and result.graph is not None
     return result.graph

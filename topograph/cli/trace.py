@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import json
 import sys
@@ -33,10 +34,8 @@ def resolve(net: Network, src: str, dst: str, tcp: int | None) -> Flow:
     t = net.topology
     proto, port = (Proto.TCP, tcp) if tcp is not None else (Proto.ICMP, None)
     address: IPAddress | None = None
-    try:
+    with contextlib.suppress(ValueError):
         address = ipaddress.ip_address(dst.strip("[]"))
-    except ValueError:
-        pass
     if address is not None:
         return Flow(src, address, proto, port)
     name, sep, port_text = dst.rpartition(":")
@@ -71,7 +70,8 @@ def command(file: str, src: str, dst: str, tcp: int | None, as_json: bool) -> No
     """Trace one flow from node SRC to DST, hop by hop, then its reply.
 
     DST is a node (its first address outside loopback), an address, or NODE:PORT to go through a
-    port forward of NODE (aimed at the first of NODE's addresses that SRC has a route to). Each hop shows the interface the packet came in by, the route that matched,
+    port forward of NODE (aimed at the first of NODE's addresses that SRC has a route to).
+    Each hop shows the interface the packet came in by, the route that matched,
     the way out and any NAT; the last line is the disposition with a one-line reason.
     """
     checked = load_or_exit(file, show_warnings=False)

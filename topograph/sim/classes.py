@@ -301,7 +301,7 @@ class FastMatrix:
         owner = net.owner_node(a)
         self._addr = a
         self._owner = owner if owner is not None and net.is_local(owner, a) else None
-        mine = self.bit.get(owner, 0) if self._owner is not None else 0
+        mine = self.bit.get(self._owner, 0) if self._owner is not None else 0
         if a.is_loopback:
             mine = (1 << len(self.sources)) - 1
         walk(mine)
@@ -319,10 +319,11 @@ class FastMatrix:
             bits = group_bits & ~mine
             if not bits:
                 continue
-            v, on_way = self.request(key, a, e)
-            if v is None:
+            found, on_way = self.request(key, a, e)
+            if found is None:
                 walk(bits)
                 continue
+            v = found
             odd = bits & on_way
             walk(odd)
             bits &= ~odd
@@ -330,7 +331,7 @@ class FastMatrix:
                 put(v, bits)
                 continue
             self.reply(v.node, a, key[-1], group_bits, bits, put, walk)  # type: ignore[arg-type]
-        if sig is not None:
+        if sig is not None and self._owner is not None:
             self._columns[sig] = (self._owner, [(Verdict(v.disposition, TARGET) if v.node == self._owner else v, b & ~mine)
                                                 for v, b in out.items()])
         return _sorted(out)
@@ -393,8 +394,9 @@ class FastMatrix:
                 return
             end = ch.end
             sip = None  # the last router asks with its own address, chosen per destination class below
-        _, m, dev, d = end
-        ok, at_router, at_source, filtered = self.landing(str(m), str(dev), int(d), e_back, e_a, sip, group_bits)  # type: ignore[call-overload]
+        m, dev, where = str(end[1]), str(end[2]), end[3]
+        assert isinstance(where, int)
+        ok, at_router, at_source, filtered = self.landing(m, dev, where, e_back, e_a, sip, group_bits)
         walk(bits & filtered)  # type: ignore[operator]
         put(Verdict(D.DELIVERED, target), bits & ok)  # type: ignore[operator]
         put(Verdict(lost, str(m)), bits & at_router)  # type: ignore[operator]

@@ -73,12 +73,12 @@ class Fib:
             if r.via is not None and dev is None:
                 hit = _lookup(connected, r.via)
                 dev = hit.dev if hit is not None else None
-            itf = node.interface(dev) if dev is not None else None
-            if itf is None or not itf.up:
+            out = node.interface(dev) if dev is not None else None
+            if out is None or not out.up:
                 self.unresolved.append(r)
                 continue
             metric = r.metric if r.metric is not None else _STATIC_METRIC[r.family]
-            entries.append(FibRoute(r.to, itf.name, r.via, metric, r, order))
+            entries.append(FibRoute(r.to, out.name, r.via, metric, r, order))
             order += 1
         self.v4 = sorted((e for e in entries if e.net.version == 4), key=lambda e: (-e.net.prefixlen, e.metric, e.order))
         self.v6 = sorted((e for e in entries if e.net.version == 6), key=lambda e: (-e.net.prefixlen, e.metric, e.order))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 
 from topograph.model import Interface, IPAddress, Proto
 from topograph.sim.fib import FibRoute, select_source
@@ -105,7 +106,8 @@ class Walker:
             if proto is not Proto.ICMP and (flow.src, proto, dport) not in net.listeners:
                 return FlowResult(flow, Disposition.CONNECTION_REFUSED, flow.src,
                                   f"{flow.src} has no listener on {proto}/{dport} (its own traffic skips port forwards)", request)
-            return FlowResult(flow, Disposition.DELIVERED, flow.src, f"{flow.src} reaches its own address {flow.dst} over loopback",
+            return FlowResult(flow, Disposition.DELIVERED, flow.src,
+                              f"{flow.src} reaches its own address {flow.dst} over loopback",
                               request)
         target = req.node
         refused = proto is not Proto.ICMP and (target, proto, sent.dport) not in net.listeners
@@ -202,19 +204,19 @@ class Walker:
                 found = candidates(net.l2, domain, nh, net.owner.get(nh), sender)
                 sip = None
                 if found and nh.version == 4:
-                    sip = pkt.src if pkt.src is not None and net.is_local(sender, pkt.src) else select_source(net.nodes[sender], where[1], nh)
+                    own = pkt.src is not None and net.is_local(sender, pkt.src)
+                    sip = pkt.src if own else select_source(net.nodes[sender], where[1], nh)
                     if sip is not None:  # each interface of the owner on the segment checks the asker's address
                         found = [c for c in found if self.rp_problem(c.node, c.name, sip) is None]
                 target = found[0] if found else None
-                if target is not None and nh.version == 4:
-                    if sip is not None:
-                        # the answering node keeps the asker's address and MAC (arp_process -> neigh_event_ns), so a
-                        # reply sent back to that address needs no ARP of its own
-                        asker = net.nodes[sender].interface(where[1])
-                        if asker is not None:
-                            self.neigh.setdefault((target.node, target.name, sip), asker)
+                if target is not None and nh.version == 4 and sip is not None:
+                    # the answering node keeps the asker's address and MAC (arp_process -> neigh_event_ns), so a
+                    # reply sent back to that address needs no ARP of its own
+                    asker = net.nodes[sender].interface(where[1])
+                    if asker is not None:
+                        self.neigh.setdefault((target.node, target.name, sip), asker)
             if target is None:
-                return end(Disposition.NEIGHBOR_UNREACHABLE, sender, lambda: self.unreachable(sender, where[1], nh, domain))
+                return end(Disposition.NEIGHBOR_UNREACHABLE, sender, partial(self.unreachable, sender, where[1], nh, domain))
             nat_state = net.options.bridge_nf and bool(ct)
             for br in net.l2.bridges_between(where, target.key) if self.explain or nat_state else ():
                 bhop = _Hop(br.node)
@@ -256,13 +258,12 @@ class Walker:
                            f"add 'forwarding: true' to {m}, or route {pkt.dst} another way")
             route = net.fib[m].lookup(pkt.dst)
             if route is None:
-                return end(Disposition.NO_ROUTE, m, lambda: self.no_route(m, pkt.dst))
+                return end(Disposition.NO_ROUTE, m, partial(self.no_route, m, pkt.dst))
             problem = self.rp_problem(m, target.name, pkt.src)
             if problem is not None:
                 return end(problem[0], m, problem[1])
             if pkt.ttl <= 1:
-                return end(Disposition.TTL_EXCEEDED, m, lambda: f"the TTL ran out at {m}: a routing loop "
-                           + self.loop_text([h.node for h in hops if h.steps and h.steps[0].action is Action.RECEIVED]))
+                return end(Disposition.TTL_EXCEEDED, m, partial(self.ttl_text, m, hops))
             pkt.ttl -= 1
             if self.explain:
                 hop.add(Action.ROUTED, f"route {route.describe()}")
@@ -387,12 +388,16 @@ class Walker:
             return text + f" — {owner.label} has it, but is not on that segment"
         return text + f" — {owner.node}'s reverse-path filter ignores the request"
 
+    def ttl_text(self, node: str, hops: list[_Hop]) -> str:
+        received = [h.node for h in hops if h.steps and h.steps[0].action is Action.RECEIVED]
+        return f"the TTL ran out at {node}: a routing loop " + self.loop_text(received)
+
     @staticmethod
     def loop_text(nodes: list[str]) -> str:
         seen: list[str] = []
         for n in nodes:
             if n in seen:
-                cycle = seen[seen.index(n):] + [n]
+                cycle = [*seen[seen.index(n):], n]
                 return "between " + " -> ".join(cycle)
             seen.append(n)
         return "through " + " -> ".join(nodes[-6:])

@@ -151,7 +151,8 @@ class Matrix:
     def as_json(self) -> dict[str, Any]:
         rows = self.rows()
         return {"sources": list(self.sources), "targets": [t.as_json() for t in self.targets],
-                "matrix": {s: {t.name: {"disposition": str(v.disposition), "node": v.node} for t, v in zip(self.targets, row, strict=True)}
+                "matrix": {s: {t.name: {"disposition": str(v.disposition), "node": v.node}
+                               for t, v in zip(self.targets, row, strict=True)}
                            for s, row in zip(self.sources, rows, strict=True)},
                 "counts": {str(d): n for d, n in sorted(self.counts().items())}}
 
