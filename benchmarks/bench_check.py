@@ -15,6 +15,7 @@ import argparse
 import sys
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -53,7 +54,7 @@ def main() -> None:
             result = check_text(text, f"{shape}.yml")
             if not result.ok:
                 raise SystemExit(f"{shape}({n}) does not check:\n" + "\n".join(d.render() for d in result.report))
-            seconds = best(args.repeat, lambda text=text, file=f"{shape}.yml": check_text(text, file))
+            seconds = best(args.repeat, partial(check_text, text, f"{shape}.yml"))
             growth = ""
             if previous is not None:
                 size_ratio, time_ratio = n / previous[0], seconds / previous[1]
