@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tests.conftest import SAMPLES
+from tests.conftest import ROOT, SAMPLES
 from topograph.pipeline import check_file, check_text
 from topograph.sim.classes import fast_matrix
 from topograph.sim.expect import diagnostics, evaluate
@@ -86,3 +86,25 @@ def test_matrix_counts_and_table() -> None:
     table = m.table()
     assert table.splitlines()[0].split()[:3] == ["from", "\\", "to"]
     assert "nat-back = NAT_NO_RETURN" in table
+
+
+def _bench_labs() -> object:
+    import importlib.util
+    import sys
+
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    spec = importlib.util.spec_from_file_location("bench_reach", ROOT / "benchmarks" / "bench_reach.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("lab", ["star_nat", "routed"])
+def test_fast_matrix_equals_reference_on_the_benchmark_labs(lab: str) -> None:
+    """Small versions of the benchmark's labs: many interchangeable hosts, routers, NAT and a port forward."""
+    make = getattr(_bench_labs(), lab)
+    checked = check_text(make(60), f"{lab}.yml")
+    assert checked.ok and checked.topology is not None
+    net = Network(checked.topology)
+    assert fast_matrix(net).differences(reference_matrix(net)) == []
