@@ -184,3 +184,15 @@ def test_whatever_is_removed_by_hand_is_exactly_what_is_missing(data: st.DataObj
     assert all(c.state == "missing" for c in d.changes)
     assert {route_key(op) for op in missing if isinstance(op, AddRoute)} == routes
     assert {(op.ifname, str(op.address)) for op in missing if isinstance(op, AddAddress)} == addrs
+
+
+def test_real_mode_root_interfaces_that_are_not_ours_clash() -> None:
+    checked = check_file(SEED)
+    assert checked.topology is not None
+    p = plan(checked.topology)  # real mode: planned only, never applied in tests
+    root = NsState(links={"lo": Link("lo", ""), "v-net-0": Link("v-net-0", "bridge")})
+    live = Live(namespaces={None: root})
+    d = diff(p, live, None)
+    assert d.clashes == ["interface v-net-0 exists already in the root namespace and is not topograph's"]
+    mine = Record(lab="seed", prefix=None, root_links=["v-net-0"])
+    assert not diff(p, live, mine).clashes
