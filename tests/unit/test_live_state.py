@@ -71,3 +71,11 @@ def test_locks_are_per_lab() -> None:
         pass
     with lab_lock("seed@t1-"), pytest.raises(Busy), lab_lock("seed@t1-"):
         pass  # flock locks are per open file: a second open in one process conflicts too
+
+
+def test_destroy_removes_the_lock_file_and_the_next_run_takes_a_new_one(state_dir: Path) -> None:
+    with lab_lock("seed@t1-", remove=True):
+        assert (state_dir / "seed@t1-.lock").exists()
+    assert not (state_dir / "seed@t1-.lock").exists()
+    with lab_lock("seed@t1-"):
+        assert _try_lock_elsewhere(state_dir).stdout.startswith("lab seed@t1- is being changed")

@@ -130,7 +130,7 @@ def apply(plan: Plan, *, source: str = "", wait: float = 0.0,
 def destroy(lab: str, prefix: str | None, plan: Plan | None = None, *, wait: float = 0.0) -> list[str]:
     """Remove everything the lab's record names (and nothing else); works on half-built labs and twice."""
     key = state.lab_key(lab, prefix)
-    with lab_lock(key, wait=wait):
+    with lab_lock(key, wait=wait, remove=True):
         record = state.load(lab, prefix)
         if record is None:
             return []

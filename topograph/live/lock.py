@@ -6,7 +6,7 @@ import fcntl
 import os
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 
 from topograph.live.state import state_dir
 
@@ -15,27 +15,45 @@ class Busy(Exception):
     """Another topograph run holds the lab's lock."""
 
 
+def _same_file(fd: int, path: str) -> bool:
+    try:
+        return os.fstat(fd).st_ino == os.stat(path).st_ino
+    except FileNotFoundError:
+        return False
+
+
 @contextmanager
-def lab_lock(key: str, *, wait: float = 0.0) -> Iterator[None]:
-    """Hold the lock of lab `key`; wait up to `wait` seconds for another run, then raise Busy."""
+def lab_lock(key: str, *, wait: float = 0.0, remove: bool = False) -> Iterator[None]:
+    """Hold the lock of lab `key`; wait up to `wait` seconds for another run, then raise Busy.
+
+    `remove` deletes the lock file on the way out (destroy: the lab is gone). A run that was
+    waiting on a file deleted meanwhile notices (the path no longer names its file) and starts over.
+    """
     d = state_dir()
     d.mkdir(parents=True, exist_ok=True)
-    path = d / f"{key}.lock"
-    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    path = str(d / f"{key}.lock")
+    deadline = time.monotonic() + wait
+    while True:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
+            os.close(fd)
+            if time.monotonic() >= deadline:
+                raise Busy(f"lab {key} is being changed by another topograph run (pid {holder}); "
+                           "wait for it to finish, or pass --wait SECONDS") from None
+            time.sleep(0.05)
+            continue
+        if _same_file(fd, path):
+            break
+        os.close(fd)  # locked a file that destroy removed meanwhile: take the new one
     try:
-        deadline = time.monotonic() + wait
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() >= deadline:
-                    holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
-                    raise Busy(f"lab {key} is being changed by another topograph run (pid {holder}); "
-                               "wait for it to finish, or pass --wait SECONDS") from None
-                time.sleep(0.05)
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
         yield
     finally:
+        if remove:
+            with suppress(FileNotFoundError):
+                os.unlink(path)
         os.close(fd)  # closing releases the lock
