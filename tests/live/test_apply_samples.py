@@ -168,3 +168,18 @@ def test_exec_runs_inside_the_node(sandbox: Sandbox, tmp_path: Path) -> None:
     assert tg(sandbox, tmp_path, "destroy", "--sandbox", sandbox.prefix, str(SEED)).returncode == 0
     gone = tg(sandbox, tmp_path, "exec", str(SEED), "red", "--sandbox", sandbox.prefix, "--", "true")
     assert gone.returncode == 1 and "is the lab up?" in gone.stderr
+
+
+def test_the_iptables_back_end_applies_verifies_and_is_remembered(sandbox: Sandbox, tmp_path: Path) -> None:
+    p = lab_plan(SEED, sandbox.prefix)
+    sandbox.claim_plan(p)
+    args = ("--sandbox", sandbox.prefix, str(SEED))
+    assert tg(sandbox, tmp_path, "apply", "--firewall", "iptables", *args).returncode == 0
+    rules = sandbox.exec(sandbox.prefix + "host", "iptables", "-t", "nat", "-S").stdout
+    assert "-A PREROUTING -j TG-seed-PRE" in rules and "-j MASQUERADE" in rules
+    assert tg(sandbox, tmp_path, "verify", *args).returncode == 0
+    # without --firewall, status and apply use the back end the lab was applied with
+    assert tg(sandbox, tmp_path, "status", *args).returncode == 0
+    assert "nothing changed" in tg(sandbox, tmp_path, "apply", *args).stdout
+    assert tg(sandbox, tmp_path, "destroy", *args).returncode == 0
+    assert sandbox.left() == []

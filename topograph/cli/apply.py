@@ -14,11 +14,11 @@ from topograph.plan import FIREWALLS
 @click.command("apply")
 @topology_argument
 @sandbox_option
-@click.option("--firewall", type=click.Choice(FIREWALLS), default="nftables", show_default=True,
-              help="back end for NAT and port forwards")
+@click.option("--firewall", type=click.Choice(FIREWALLS), default=None,
+              help="back end for NAT and port forwards (default: the one the lab was applied with, else nftables)")
 @click.option("--dry-run", is_flag=True, help="print what would change, change nothing")
 @wait_option
-def command(file: str, prefix: str | None, firewall: str, dry_run: bool, wait: float) -> None:
+def command(file: str, prefix: str | None, firewall: str | None, dry_run: bool, wait: float) -> None:
     """Create the lab of FILE, or bring a running one back in line with FILE.
 
     What exists and matches is left alone, what is missing is created, what differs is corrected,

@@ -14,9 +14,10 @@ from topograph.plan import FIREWALLS
 @click.command("status")
 @topology_argument
 @sandbox_option
-@click.option("--firewall", type=click.Choice(FIREWALLS), default="nftables", show_default=True)
+@click.option("--firewall", type=click.Choice(FIREWALLS), default=None,
+              help="back end for NAT and port forwards (default: the one the lab was applied with, else nftables)")
 @click.option("--limit", type=int, default=0, help="show at most this many lines per kind of change")
-def command(file: str, prefix: str | None, firewall: str, limit: int) -> None:
+def command(file: str, prefix: str | None, firewall: str | None, limit: int) -> None:
     """Compare the live lab with FILE: up to date, missing, drifted (changed by hand), extra.
 
     Exit status: 0 when everything is as the file says, 2 when anything differs, 1 on errors.

@@ -54,12 +54,20 @@ wait_option = click.option("--wait", type=float, default=0.0, metavar="SECONDS",
                            help="wait this long for another run on the same lab to finish")
 
 
-def load_plan(file: str, prefix: str | None, firewall: str = "nftables") -> tuple[Plan, Any]:
+def load_plan(file: str, prefix: str | None, firewall: str | None = None) -> tuple[Plan, Any]:
+    """The checked file's plan; without --firewall, the back end the lab was applied with (else nftables)."""
     from topograph.cli.common import load_or_exit
+    from topograph.live import state
     from topograph.plan import plan
 
     checked = load_or_exit(file)
     assert checked.topology is not None
+    if firewall is None:
+        try:
+            record = state.load(checked.topology.name, prefix)
+        except state.StateError:
+            record = None
+        firewall = record.firewall if record is not None else "nftables"
     return plan(checked.topology, sandbox_prefix=prefix, firewall=firewall), checked.topology  # type: ignore[arg-type]
 
 
