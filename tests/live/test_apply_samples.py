@@ -183,3 +183,20 @@ def test_the_iptables_back_end_applies_verifies_and_is_remembered(sandbox: Sandb
     assert "nothing changed" in tg(sandbox, tmp_path, "apply", *args).stdout
     assert tg(sandbox, tmp_path, "destroy", *args).returncode == 0
     assert sandbox.left() == []
+
+
+def test_a_link_deleted_by_hand_is_rebuilt_with_everything_on_it(sandbox: Sandbox, tmp_path: Path) -> None:
+    chain = Path(__file__).resolve().parents[2] / "samples" / "08-chain-static-routes.yml"
+    p = lab_plan(chain, sandbox.prefix)
+    sandbox.claim_plan(p)
+    args = ("--sandbox", sandbox.prefix, str(chain))
+    assert tg(sandbox, tmp_path, "apply", *args).returncode == 0
+    # deleting r1's end deletes left's too, with left's address and default route; r1's route via eth1 stays
+    assert sandbox.exec(sandbox.prefix + "r1", "ip", "link", "del", "eth0").returncode == 0
+    status = tg(sandbox, tmp_path, "status", *args)
+    assert status.returncode == 2 and "create veth eth0" in status.stdout
+    fixed = tg(sandbox, tmp_path, "apply", *args)
+    assert fixed.returncode == 0, fixed.stderr
+    assert tg(sandbox, tmp_path, "status", *args).returncode == 0
+    assert tg(sandbox, tmp_path, "verify", *args).returncode == 0
+    assert tg(sandbox, tmp_path, "destroy", *args).returncode == 0

@@ -196,3 +196,18 @@ def test_real_mode_root_interfaces_that_are_not_ours_clash() -> None:
     assert d.clashes == ["interface v-net-0 exists already in the root namespace and is not topograph's"]
     mine = Record(lab="seed", prefix=None, root_links=["v-net-0"])
     assert not diff(p, live, mine).clashes
+
+
+def test_only_routes_over_a_recreated_link_are_redone() -> None:
+    p = lab(ROOT / "samples" / "08-chain-static-routes.yml")
+    live = built(p)
+    r1 = live.namespaces[f"{P}r1"]
+    # the kernel shows each route with the interface it leaves by
+    r1.routes = {replace(r, dev="eth1") for r in r1.routes}
+    del r1.links["eth0"]  # left <-> r1 must be recreated; r1's route leaves by eth1 and stays
+    del live.namespaces[f"{P}left"].links["eth0"]
+    left = live.namespaces[f"{P}left"]
+    left.routes = {replace(r, dev="eth0") for r in left.routes}
+    d = diff(p, live, record(p))
+    redone = [op for op in d.repair if isinstance(op, AddRoute)]
+    assert [op.node for op in redone] == ["left"]

@@ -203,11 +203,11 @@ def _op_state(op: Operation, st: NsState, recreated: set[tuple[str | None, str]]
     if isinstance(op, AddAddress):
         return None if (op.ifname, str(op.address)) in st.addresses else "missing"
     if isinstance(op, AddRoute):
-        if any((netns, n) in recreated for n in st.links) or (op.dev and (netns, op.dev) in recreated):
-            return "missing"  # routes over a recreated link vanish with it
         want = route_key(op)
+        # present, and not over a link about to be recreated (its routes vanish with it)
         same = any(r.to == want.to and r.via == want.via and r.metric == want.metric
-                   and (want.dev is None or r.dev == want.dev) for r in st.routes)
+                   and (want.dev is None or r.dev == want.dev) and (netns, r.dev or "") not in recreated
+                   for r in st.routes)
         return None if same else "missing"
     if isinstance(op, LoadNftables):
         got = st.nft.get(op.table)
