@@ -98,7 +98,7 @@ def apply(plan: Plan, *, source: str = "", wait: float = 0.0,
         rec.add_namespaces([op.netns for op in repair if isinstance(op, CreateNetns)])
         rec.root_links = sorted(set(rec.root_links) | set(_new_root_links(plan, list(repair))))
         state.save(rec)
-        runner = Runner(ns, socks, lab=plan.lab, converge=record is not None,
+        runner = Runner(ns, socks, lab=plan.lab,
                         progress=progress(len(repair)) if progress else None)
         try:
             for r in d.before:

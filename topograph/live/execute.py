@@ -80,12 +80,11 @@ Undo = tuple[str, str | None, object]
 
 
 class Runner:
-    def __init__(self, ns: Namespaces, socks: nl.Sockets, *, lab: str, converge: bool = False,
+    def __init__(self, ns: Namespaces, socks: nl.Sockets, *, lab: str,
                  progress: Callable[[int], None] | None = None) -> None:
         self.ns = ns
         self.socks = socks
         self.lab = lab
-        self.converge = converge  # namespaces may hold some of the objects already: add or replace
         self.progress = progress
         self.indexes: dict[str | None, dict[str, int]] = {}
         self.next_index: dict[str | None, int] = {}
