@@ -40,13 +40,17 @@ class Classes:
             for m in n.nat:
                 bounds[m.source.version] |= {int(m.source.network_address), int(m.source.broadcast_address) + 1}
         self.starts = {4: sorted(b for b in bounds[4] if b < 2**32), 6: sorted(b for b in bounds[6] if b < 2**128)}
+        self._reps: dict[EC, IPAddress] = {}
 
     def of(self, address: IPAddress) -> EC:
         return (address.version, bisect_right(self.starts[address.version], int(address)) - 1)
 
     def representative(self, ec: EC) -> IPAddress:
-        value = self.starts[ec[0]][ec[1]]
-        return ipaddress.IPv4Address(value) if ec[0] == 4 else ipaddress.IPv6Address(value)
+        found = self._reps.get(ec)
+        if found is None:
+            value = self.starts[ec[0]][ec[1]]
+            found = self._reps[ec] = ipaddress.IPv4Address(value) if ec[0] == 4 else ipaddress.IPv6Address(value)
+        return found
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,9 +80,19 @@ class FastMatrix:
         self._neigh: dict[tuple[object, ...], tuple[str, str] | None] = {}
         self._sources: dict[tuple[str, str, EC], IPAddress | None] = {}
         self._owner: str | None = None  # the node the current column's address is local to
+        self._first: dict[tuple[object, ...], tuple[tuple[object, ...], IPAddress | None]] = {}
+        self._defaults: dict[int, list[tuple[tuple[object, ...], int, IPAddress | None]]] = {}
+        self._own_way: dict[int, int] = {}
+        self._covers: dict[EC, int] | None = None
+        self._answering: dict[tuple[int, EC, int], tuple[int, dict[str, str]]] = {}
+        self.rp_on = sum(self.bit[n.name] for n in net.topology.nodes
+                         if n.rp_filter.value != "disabled" and n.name in self.bit)
         self.owner_of = {(a.version, int(a)): itf for a, itf in net.owner.items()}
         self._columns: dict[tuple[object, ...], tuple[str, list[tuple[Verdict, int]]]] = {}
         self._addr: IPAddress = ipaddress.ip_address(0)
+        self._source_sigs: dict[str, tuple[object, ...] | None] = {}
+        self.forward_targets = {o for n in net.topology.nodes for f in n.port_forwards
+                                if (o := net.owner_node(f.to_address)) is not None}
         # nodes some route points at: they stand on other flows' paths, so they are never interchangeable
         self.gateways = {o for fib in net.fib.values() for r in (*fib.v4, *fib.v6) if r.via is not None
                          and (o := net.owner_node(r.via)) is not None}
@@ -129,25 +143,97 @@ class FastMatrix:
         return (found[0].node, found[0].name)
 
     def groups(self, ec: EC) -> list[tuple[tuple[object, ...], int, IPAddress | None]]:
-        """Sources grouped by their first hop toward class `ec`: (key, bit set, a source address of the group)."""
+        """Sources grouped by their first hop toward class `ec`: (key, bit set, a source address of the group).
+
+        Most sources reach most classes by their default route (or miss them all alike): those answers are
+        computed once per family; only sources with a more specific route covering `ec` are asked again.
+        """
         if ec in self._groups:
             return self._groups[ec]
         rep = self.classes.representative(ec)
         by: dict[tuple[object, ...], list[object]] = {}
-        for s in self.sources:
-            key, src = self.first_hop(s, ec, rep)
-            if src is not None:
-                self._src[(s, self.classes.of(src))] = src
+
+        def add(key: tuple[object, ...], src: IPAddress | None, bits: int) -> None:
             slot = by.setdefault(key, [0, src])
-            slot[0] = int(slot[0]) | self.bit[s]  # type: ignore[call-overload]
+            slot[0] = int(slot[0]) | bits  # type: ignore[call-overload]
+
+        special = self.specific(ec)
+        for key, bits, src in self.by_default(ec[0]):
+            if bits & ~special:
+                add(key, src, bits & ~special)
+        rest = special
+        while rest:
+            low = rest & -rest
+            rest ^= low
+            name = self.sources[low.bit_length() - 1]
+            key, src = self.first_hop(name, ec, rep)
+            if src is not None:
+                self._src[(name, self.classes.of(src))] = src
+            add(key, src, low)
         out = [(k, int(v[0]), v[1]) for k, v in by.items()]  # type: ignore[call-overload]
         self._groups[ec] = out  # type: ignore[assignment]
         return out  # type: ignore[return-value]
+
+    def by_default(self, family: int) -> list[tuple[tuple[object, ...], int, IPAddress | None]]:
+        """Every source's first hop by its default route (or its lack of one), for classes no other route covers."""
+        if family in self._defaults:
+            return self._defaults[family]
+        by: dict[tuple[object, ...], list[object]] = {}
+        self._own_way.setdefault(family, 0)
+        for name in self.sources:
+            fib = self.net.fib[name]
+            default = next((r for r in (fib.v4 if family == 4 else fib.v6) if r.net.prefixlen == 0), None)
+            if default is not None and default.via is None:
+                self._own_way[family] |= self.bit[name]  # an on-link default route: its source address depends on the class
+                continue
+            key: tuple[object, ...]
+            src: IPAddress | None
+            if default is None:
+                key, src = ("drop", D.NO_ROUTE), None
+            else:
+                cached = (name, id(default), None)  # the same cache `first_hop` fills for routes through a gateway
+                if cached not in self._first:
+                    self._first[cached] = self._first_hop(name, default, self.classes.representative((family, 0)))
+                key, src = self._first[cached]
+                if src is not None:
+                    self._src[(name, self.classes.of(src))] = src
+            slot = by.setdefault(key, [0, src])
+            slot[0] = int(slot[0]) | self.bit[name]  # type: ignore[call-overload]
+        out = [(k, int(v[0]), v[1]) for k, v in by.items()]  # type: ignore[call-overload]
+        self._defaults[family] = out  # type: ignore[assignment]
+        return out  # type: ignore[return-value]
+
+    def specific(self, ec: EC) -> int:
+        """Sources a route more specific than the default covers for class `ec` (or whose default is on-link)."""
+        if self._covers is None:
+            covers: dict[EC, int] = {}
+            starts = self.classes.starts
+            for name in self.sources:
+                fib = self.net.fib[name]
+                for r in (*fib.v4, *fib.v6):
+                    if r.net.prefixlen == 0:
+                        continue
+                    fam = r.net.version
+                    lo = bisect_right(starts[fam], int(r.net.network_address)) - 1
+                    hi = bisect_right(starts[fam], int(r.net.broadcast_address))
+                    for i in range(lo, hi):
+                        covers[(fam, i)] = covers.get((fam, i), 0) | self.bit[name]
+            self._covers = covers
+        self.by_default(ec[0])
+        return self._covers.get(ec, 0) | self._own_way.get(ec[0], 0)
 
     def first_hop(self, s: str, ec: EC, rep: IPAddress) -> tuple[tuple[object, ...], IPAddress | None]:
         r = self.route(s, ec)
         if r is None:
             return ("drop", D.NO_ROUTE), None
+        # through a gateway, nothing below depends on the destination class: one answer per (node, route)
+        key = (s, id(r), ec if r.via is None else None)
+        found = self._first.get(key)
+        if found is None:
+            found = self._first[key] = self._first_hop(s, r, rep)
+        return found
+
+    def _first_hop(self, s: str, r: FibRoute, rep: IPAddress) -> tuple[tuple[object, ...], IPAddress | None]:
         src = select_source(self.net.nodes[s], r.dev, r.via or rep)
         if src is None:
             return ("drop", D.NO_ROUTE), None
@@ -285,13 +371,22 @@ class FastMatrix:
             if bits:
                 out[v] = out.get(v, 0) | bits
 
+        seen: dict[tuple[object, ...], Verdict] = {}
+
         def walk(bits: int) -> None:
             while bits:
                 low = bits & -bits
                 s = self.sources[low.bit_length() - 1]
                 bits ^= low
+                sig = self.source_signature(s)
+                if sig is not None and sig in seen:  # an interchangeable source walked this column already
+                    put(seen[sig], low)
+                    continue
                 v = self.walker.run(t.flow(s, net)).verdict
-                put(Verdict(v.disposition, SOURCE) if v.node == s else v, low)
+                v = Verdict(v.disposition, SOURCE) if v.node == s else v
+                if sig is not None and v.node != s:
+                    seen[sig] = v
+                put(v, low)
 
         if t.proto is not Proto.ICMP:
             walk((1 << len(self.sources)) - 1)
@@ -304,7 +399,10 @@ class FastMatrix:
         mine = self.bit.get(self._owner, 0) if self._owner is not None else 0
         if a.is_loopback:
             mine = (1 << len(self.sources)) - 1
-        walk(mine)
+        if mine and not a.is_loopback and self._owner is not None:  # a ping of one's own address: loopback decides
+            put(Verdict(D.DELIVERED if net.loopback_up(self._owner) else D.LOOPBACK_DOWN, SOURCE), mine)
+        else:
+            walk(mine)
         sig = self.signature(self._owner, e) if self._owner is not None and not a.is_loopback else None
         if sig is not None and sig in self._columns:
             # an interchangeable target met before: its column, with the two nodes swapped
@@ -335,6 +433,22 @@ class FastMatrix:
             self._columns[sig] = (self._owner, [(Verdict(v.disposition, TARGET) if v.node == self._owner else v, b & ~mine)
                                                 for v, b in out.items()])
         return _sorted(out)
+
+    def source_signature(self, node: str) -> tuple[object, ...] | None:
+        """What a flow depends on about its source node, when the node is a plain end host (see `signature`)."""
+        if node in self._source_sigs:
+            return self._source_sigs[node]
+        n = self.net.nodes[node]
+        sig: tuple[object, ...] | None = None
+        if not (node in self.gateways or node in self.forward_targets or n.forwarding or n.nat or n.port_forwards):
+            fib = self.net.fib[node]
+            l2 = self.net.l2
+            sig = (n.rp_filter, n.kind, self.net.loopback_up(node),
+                   tuple((r.net, r.dev, r.via, r.metric) for r in (*fib.v4, *fib.v6)),
+                   tuple((i.name, i.up, l2.domain.get(i.key), l2.carrier.get(i.key),
+                          tuple((a.network, self.classes.of(a.ip)) for a in i.addresses)) for i in n.interfaces))
+        self._source_sigs[node] = sig
+        return sig
 
     def signature(self, node: str, e: EC) -> tuple[object, ...] | None:
         """What a column depends on about its target node, when the node is a plain end host.
@@ -421,18 +535,34 @@ class FastMatrix:
         sip_rep = self.classes.representative(e_sip) if e_sip is not None else None
         a_rep = self.classes.representative(e_a)
         ok = at_router = at_source = filtered = 0
-        rest = bits
+        # who answers on `d` does not depend on the classes of the asker and of the reply's source: once per group
+        base = (d, e_back, bits)
+        if base not in self._answering:
+            yes = 0
+            where: dict[str, str] = {}
+            rest = bits
+            while rest:
+                b = rest & -rest
+                rest ^= b
+                s = self.sources[b.bit_length() - 1]
+                src = self._src.get((s, e_back))
+                ans = answers(net.l2, d, src, self.owner_of.get((src.version, int(src))), "") if src is not None else None
+                if ans is not None and ans.node == s:
+                    yes |= b
+                    where[s] = ans.name
+            self._answering[base] = (yes, where)
+        yes, where = self._answering[base]
+        at_router = bits & ~yes
+        ok = yes & ~self.rp_on  # no reverse-path filter: nothing more to check
+        rest = yes & self.rp_on
         while rest:
             b = rest & -rest
             rest ^= b
             s = self.sources[b.bit_length() - 1]
-            src = self._src.get((s, e_back))
-            ans = answers(net.l2, d, src, self.owner_of.get((src.version, int(src))), "") if src is not None else None
-            if ans is None or ans.node != s:
-                at_router |= b
-            elif sip_rep is not None and sip_rep.version == 4 and rp_filter_problem(net, s, ans.name, sip_rep) is not None:
+            name = where[s]
+            if sip_rep is not None and sip_rep.version == 4 and rp_filter_problem(net, s, name, sip_rep) is not None:
                 filtered |= b
-            elif rp_filter_problem(net, s, ans.name, a_rep) is not None:
+            elif rp_filter_problem(net, s, name, a_rep) is not None:
                 at_source |= b
             else:
                 ok |= b

@@ -80,11 +80,15 @@ class L2:
             next_id += 1
         # per domain: node -> its first L3 interface there (a node answers on the interface the request came in by)
         self.by_node: dict[int, dict[str, Interface]] = {}
+        self.all_by_node: dict[int, dict[str, list[Interface]]] = {}
         for d, l3 in self.members.items():
             m: dict[str, Interface] = {}
+            every: dict[str, list[Interface]] = {}
             for i in l3:
                 m.setdefault(i.node, i)
+                every.setdefault(i.node, []).append(i)
             self.by_node[d] = m
+            self.all_by_node[d] = every
 
     def node_interface(self, domain: int, node: str) -> Interface | None:
         return self.by_node.get(domain, {}).get(node)
@@ -154,7 +158,7 @@ def candidates(l2: L2, domain: int, target: IPAddress, owner: Interface | None, 
         return []
     if target.version == 6:
         return [owner] if l2.domain.get(owner.key) == domain and l2.carrier.get(owner.key, False) else []
-    mine = [i for i in l2.members.get(domain, []) if i.node == owner.node]
+    mine = list(l2.all_by_node.get(domain, {}).get(owner.node, ()))
     if owner in mine:
         mine.remove(owner)
         mine.insert(0, owner)
