@@ -148,12 +148,15 @@ class Node:
     nat: tuple[Masquerade, ...] = ()
     port_forwards: tuple[PortForward, ...] = ()
     pos: Pos | None = field(default=None, compare=False)
+    # name -> interface, so that lookups stay O(1) on a host with thousands of bridge ports
+    _by_name: dict[str, Interface] = field(default_factory=dict, init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        for itf in reversed(self.interfaces):  # the first of equal names wins, as in a scan
+            self._by_name[itf.name] = itf
 
     def interface(self, name: str) -> Interface | None:
-        for itf in self.interfaces:
-            if itf.name == name:
-                return itf
-        return None
+        return self._by_name.get(name)
 
     @property
     def bridges(self) -> tuple[Interface, ...]:
@@ -202,12 +205,15 @@ class Topology:
     links: tuple[Link, ...]
     expectations: tuple[Expectation, ...] = ()
     description: str | None = None
+    # name -> node, so that lookups stay O(1) in labs of thousands of nodes
+    _by_name: dict[str, Node] = field(default_factory=dict, init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        for n in reversed(self.nodes):  # the first of equal names wins, as in a scan
+            self._by_name[n.name] = n
 
     def node(self, name: str) -> Node:
-        for n in self.nodes:
-            if n.name == name:
-                return n
-        raise KeyError(name)
+        return self._by_name[name]
 
     def interface(self, node: str, name: str) -> Interface:
         itf = self.node(node).interface(name)
