@@ -26,9 +26,9 @@ from topograph.compile import render_setup, render_teardown
 from topograph.model import Proto, Topology
 from topograph.pipeline import check_file, check_text
 from topograph.plan import plan
+from topograph.sim.classes import fast_matrix
 from topograph.sim.forward import Walker
 from topograph.sim.labgen import generate
-from topograph.sim.classes import fast_matrix
 from topograph.sim.matrix import Target, targets
 from topograph.sim.network import Network
 from topograph.sim.trace import render
