@@ -200,3 +200,23 @@ def test_a_link_deleted_by_hand_is_rebuilt_with_everything_on_it(sandbox: Sandbo
     assert tg(sandbox, tmp_path, "status", *args).returncode == 0
     assert tg(sandbox, tmp_path, "verify", *args).returncode == 0
     assert tg(sandbox, tmp_path, "destroy", *args).returncode == 0
+
+
+def test_sysctls_and_extra_addresses_changed_by_hand_are_put_right(sandbox: Sandbox, tmp_path: Path) -> None:
+    p = lab_plan(SEED, sandbox.prefix)
+    sandbox.claim_plan(p)
+    args = ("--sandbox", sandbox.prefix, str(SEED))
+    assert tg(sandbox, tmp_path, "apply", *args).returncode == 0
+    host, blue = sandbox.prefix + "host", sandbox.prefix + "blue"
+    assert sandbox.exec(host, "sysctl", "-q", "-w", "net.ipv4.ip_forward=0").returncode == 0
+    assert sandbox.exec(blue, "ip", "addr", "add", "10.9.9.9/24", "dev", "veth-blue").returncode == 0
+    status = tg(sandbox, tmp_path, "status", *args)
+    assert status.returncode == 2
+    assert "~ drifted  host" in status.stdout and "net.ipv4.ip_forward=1" in status.stdout
+    assert f"- extra    {blue}: address 10.9.9.9/24 on veth-blue" in status.stdout
+    fixed = tg(sandbox, tmp_path, "apply", *args)
+    assert fixed.returncode == 0 and "1 extra objects removed" in fixed.stdout, fixed.stdout
+    assert sandbox.exec(host, "sysctl", "-n", "net.ipv4.ip_forward").stdout.strip() == "1"
+    assert "10.9.9.9" not in sandbox.exec(blue, "ip", "addr").stdout
+    assert tg(sandbox, tmp_path, "verify", *args).returncode == 0
+    assert tg(sandbox, tmp_path, "destroy", *args).returncode == 0
