@@ -13,6 +13,22 @@ from topograph.pipeline import Checked, check_file
 topology_argument = click.argument("file", type=click.Path(path_type=str))
 
 
+def _prefix(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    from topograph import naming
+
+    if value is not None:
+        problem = naming.prefix_problem(value)
+        if problem:
+            raise click.BadParameter(f"{value!r} {problem}")
+    return value
+
+
+sandbox_option = click.option(
+    "--sandbox", "prefix", metavar="PREFIX", callback=_prefix,
+    help="emulate the whole lab in namespaces named PREFIX+NODE (host and external nodes too); "
+         "nothing in this machine's own namespace is touched")
+
+
 def load_or_exit(file: str, *, show_warnings: bool = True) -> Checked:
     """Check `file`; on errors print every diagnostic to stderr and exit 1, before anything else happens."""
     result = check_file(file)

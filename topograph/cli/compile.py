@@ -6,25 +6,14 @@ import sys
 
 import click
 
-from topograph import naming
-from topograph.cli.common import load_or_exit, topology_argument
+from topograph.cli.common import load_or_exit, sandbox_option, topology_argument
 from topograph.plan import FIREWALLS
-
-
-def _prefix(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
-    if value is not None:
-        problem = naming.prefix_problem(value)
-        if problem:
-            raise click.BadParameter(f"{value!r} {problem}")
-    return value
 
 
 @click.command("compile")
 @topology_argument
 @click.option("--teardown", is_flag=True, help="print the script that removes the lab instead")
-@click.option("--sandbox", "prefix", metavar="PREFIX", callback=_prefix,
-              help="emulate the whole lab in namespaces named PREFIX+NODE (host and external nodes too); "
-                   "nothing touches this machine's own namespace")
+@sandbox_option
 @click.option("--firewall", type=click.Choice(FIREWALLS), default="nftables", show_default=True,
               help="back end for NAT and port forwards")
 def command(file: str, teardown: bool, prefix: str | None, firewall: str) -> None:

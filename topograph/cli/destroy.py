@@ -6,7 +6,8 @@ import sys
 
 import click
 
-from topograph.live.command import load_plan, require_privileges, sandbox_option, wait_option
+from topograph.cli.common import sandbox_option
+from topograph.live.command import load_plan, require_privileges, wait_option
 
 
 @click.command("destroy")

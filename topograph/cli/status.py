@@ -6,8 +6,8 @@ import sys
 
 import click
 
-from topograph.cli.common import topology_argument
-from topograph.live.command import load_plan, require_privileges, sandbox_option
+from topograph.cli.common import sandbox_option, topology_argument
+from topograph.live.command import load_plan, require_privileges
 from topograph.plan import FIREWALLS
 
 

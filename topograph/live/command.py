@@ -11,7 +11,6 @@ from typing import Any
 
 import click
 
-from topograph import naming
 from topograph.plan import Plan
 
 CAP_NET_ADMIN, CAP_SYS_ADMIN = 12, 21
@@ -38,18 +37,6 @@ def require_privileges() -> None:
         sys.exit(1)
 
 
-def _prefix(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
-    if value is not None:
-        problem = naming.prefix_problem(value)
-        if problem:
-            raise click.BadParameter(f"{value!r} {problem}")
-    return value
-
-
-sandbox_option = click.option(
-    "--sandbox", "prefix", metavar="PREFIX", callback=_prefix,
-    help="the whole lab in namespaces named PREFIX+NODE (host and external nodes too); "
-         "nothing in this machine's own namespace is touched")
 wait_option = click.option("--wait", type=float, default=0.0, metavar="SECONDS", show_default=True,
                            help="wait this long for another run on the same lab to finish")
 
