@@ -33,11 +33,31 @@ _MAC = re.compile(r"^[0-9A-Fa-f]{2}(:[0-9A-Fa-f]{2}){5}$")
 _TARGET = re.compile(r"^(?:\[(?P<v6>[^\]]+)\]|(?P<v4>[^:\[\]]+))(?::(?P<port>\d{1,5}))?$")
 
 
+_DEFAULT = ipaddress.IPv4Network("0.0.0.0/0")
+_BARE = doc.InterfaceDoc()  # an interface written without settings (pydantic models are immutable here)
+_OCTET = r"(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
+# dotted quad without leading zeros and a prefix length of 0..32: exactly the IPv4 CIDR text that
+# ipaddress accepts in its most common spelling; anything else goes to ipaddress itself
+_V4_CIDR = re.compile(rf"{_OCTET}\.{_OCTET}\.{_OCTET}\.{_OCTET}/(3[0-2]|[12][0-9]|[0-9])")
+
+
+def _ip_interface(text: str) -> IPInterface:
+    """`ipaddress.ip_interface(text)`, with IPv4 CIDR text split by one regular expression (a big
+    lab has tens of thousands of addresses; ipaddress parses each octet in Python)."""
+    m = _V4_CIDR.fullmatch(text)
+    if m is None:
+        return ipaddress.ip_interface(text)
+    a, b, c, d, prefix = (int(g) for g in m.groups())
+    return ipaddress.IPv4Interface(((a << 24) | (b << 16) | (c << 8) | d, prefix))
+
+
 class _Builder:
     def __init__(self, source: Source, report: Report) -> None:
         self.src = source
         self.report = report
         self._linked: dict[str, list[str]] | None = None
+        self._networks: dict[str, IPNetwork] = {}
+        self._ips: dict[str, IPAddress] = {}
 
     # -- helpers -----------------------------------------------------------------------------
     def err(self, code: str, path: PathKey, message: str, hint: str | None = None, *, key: bool = False) -> None:
@@ -52,7 +72,7 @@ class _Builder:
                      hint=f"write it in CIDR form, e.g. {text}/24")
             return None
         try:
-            value = ipaddress.ip_interface(text)
+            value = _ip_interface(text)
         except ValueError:
             self.err("TG200", path, f"{what} {text!r} is not a valid IPv4 or IPv6 address in CIDR form",
                      hint="write e.g. 192.168.15.1/24 or fd00:15::1/64")
@@ -67,9 +87,13 @@ class _Builder:
 
     def network(self, text: str, path: PathKey, what: str) -> IPNetwork | None:
         if text == "default":
-            return ipaddress.IPv4Network("0.0.0.0/0")
+            return _DEFAULT
+        known = self._networks.get(text)  # a big lab repeats a few destinations thousands of times
+        if known is not None:
+            return known
         try:
-            return ipaddress.ip_network(text, strict=True)
+            known = self._networks[text] = ipaddress.ip_network(text, strict=True)
+            return known
         except ValueError:
             pass
         try:
@@ -82,8 +106,12 @@ class _Builder:
         return None
 
     def ip(self, text: str, path: PathKey, what: str) -> IPAddress | None:
+        known = self._ips.get(text)  # gateways repeat: every namespace of a star names the same one
+        if known is not None:
+            return known
         try:
-            return ipaddress.ip_address(text)
+            known = self._ips[text] = ipaddress.ip_address(text)
+            return known
         except ValueError:
             hint = ("write a plain address without prefix length, e.g. 192.168.15.5" if "/" in text
                     else "write an IPv4 or IPv6 address, e.g. 192.168.15.5 or fd00:15::5")
@@ -243,7 +271,7 @@ class _Builder:
              ports: dict[tuple[str, str], str], ends: set[tuple[str, str]]) -> Node:
         base: PathKey = ("nodes", name)
         itfs: list[Interface] = []
-        lo_doc = nd.interfaces.get(LOOPBACK, doc.InterfaceDoc())
+        lo_doc = nd.interfaces.get(LOOPBACK, _BARE)
         itfs.append(self.interface(name, LOOPBACK, lo_doc, (*base, "interfaces", LOOPBACK)))
         for br, bdoc in nd.bridges.items():
             if br != LOOPBACK:
@@ -258,7 +286,7 @@ class _Builder:
                          hint=f"add a link such as [{name}:{ifname}, OTHER:IFNAME], or put the address on 'lo'", key=True)
         known = set(declared)  # a set: the host of a big lab declares thousands of interfaces
         for ifname in [*declared, *(i for i in linked if i not in known)]:
-            idoc = nd.interfaces.get(ifname, doc.InterfaceDoc())
+            idoc = nd.interfaces.get(ifname, _BARE)
             path: PathKey = (*base, "interfaces", ifname) if ifname in nd.interfaces else base
             itfs.append(self.interface(name, ifname, idoc, path, bridge=ports.get((name, ifname))))
         names = {i.name for i in itfs}

@@ -19,6 +19,7 @@ from typing import Any
 import jinja2
 
 from topograph.model import IPNetwork
+from topograph.pipeline import gc_paused
 from topograph.plan import (
     SECTIONS,
     CreateBridge,
@@ -227,14 +228,16 @@ def _root_preflight(plan: Plan) -> tuple[list[str], list[tuple[str, str]]]:
 def render_setup(plan: Plan) -> str:
     if plan.teardown:
         raise ValueError("render_setup() takes a setup plan; use render_teardown() for teardown")
-    links, checks = _root_preflight(plan)
-    return environment().get_template("setup.sh.j2").render(
-        plan=plan, sections=sections(plan), tools=tools(plan), namespaces=plan.namespaces, root_links=links,
-        root_checks=checks, mode_lines=mode_lines(plan), teardown_command=command_line(plan, teardown=True))
+    with gc_paused():  # rendering a big lab makes ~100k short strings next to a model of a million objects
+        links, checks = _root_preflight(plan)
+        return environment().get_template("setup.sh.j2").render(
+            plan=plan, sections=sections(plan), tools=tools(plan), namespaces=plan.namespaces, root_links=links,
+            root_checks=checks, mode_lines=mode_lines(plan), teardown_command=command_line(plan, teardown=True))
 
 
 def render_teardown(plan: Plan) -> str:
     """The teardown script of a setup plan (its reverse), or of a teardown plan as given."""
     down = plan if plan.teardown else reverse(plan)
-    return environment().get_template("teardown.sh.j2").render(
-        plan=down, sections=sections(down), tools=tools(down), mode_lines=mode_lines(down))
+    with gc_paused():
+        return environment().get_template("teardown.sh.j2").render(
+            plan=down, sections=sections(down), tools=tools(down), mode_lines=mode_lines(down))

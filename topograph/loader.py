@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -56,6 +56,28 @@ def _mark(file: str, node: yaml.Node) -> Pos:
     return Pos(file, node.start_mark.line + 1, node.start_mark.column + 1)
 
 
+class _Marks(Mapping[PathKey, Pos]):
+    """Positions kept as the parser's marks and made into `Pos` only when asked for: a big lab has
+    ~150k positions and a clean file asks for a few thousand."""
+
+    def __init__(self, file: str, marks: dict[PathKey, Any]) -> None:
+        self._file = file
+        self._marks = marks
+
+    def __getitem__(self, path: PathKey) -> Pos:
+        mark = self._marks[path]
+        return Pos(self._file, mark.line + 1, mark.column + 1)
+
+    def __contains__(self, path: object) -> bool:
+        return path in self._marks
+
+    def __iter__(self) -> Iterator[PathKey]:
+        return iter(self._marks)
+
+    def __len__(self) -> int:
+        return len(self._marks)
+
+
 class _TooManyValues(Exception):
     """Aliases expand the document far beyond its text (a "billion laughs" document)."""
 
@@ -69,8 +91,8 @@ class _Walker:
         self.file = file
         self.loader = loader
         self.report = report
-        self.values: dict[PathKey, Pos] = {}
-        self.keys: dict[PathKey, Pos] = {}
+        self.values: dict[PathKey, Any] = {}  # path -> the parser's mark (see _Marks)
+        self.keys: dict[PathKey, Any] = {}
         # Without aliases every value costs at least a character of text, so a walk longer than
         # that can only come from aliases expanding exponentially; stop it instead of hanging.
         self.budget = budget
@@ -79,8 +101,9 @@ class _Walker:
         self.budget -= 1
         if self.budget < 0:
             raise _TooManyValues(node)
-        self.values[path] = _mark(self.file, node)
-        if node.tag not in _PLAIN_TAGS[type(node)]:
+        self.values[path] = node.start_mark
+        tag = node.tag
+        if tag not in _PLAIN_TAGS[type(node)]:
             self.report.error(
                 "TG003",
                 _mark(self.file, node),
@@ -92,12 +115,20 @@ class _Walker:
             return self._mapping(node, path)
         if isinstance(node, yaml.SequenceNode):
             return [self.walk(item, (*path, i)) for i, item in enumerate(node.value)]
-        if node.tag == _STR:
+        if tag == _STR:
             return node.value  # what construct_object gives, without its bookkeeping (big labs: ~100k strings)
-        if node.tag == _TIMESTAMP or (node.tag in _NUMBERS and ":" in node.value):
+        text = node.value
+        if tag == _TIMESTAMP or (tag in _NUMBERS and ":" in text):
             # YAML 1.1 reads 2024-01-01 as a date and 52:54:00:12:34:56 as a base-60 number; a
             # topology means the text (a lab name, a MAC address), as YAML 1.2 would
-            return node.value
+            return text
+        # the common plain scalars, as SafeConstructor reads them, without its bookkeeping
+        if tag == _BOOL:
+            return _BOOL_VALUES[text.lower()]
+        if tag == _NULL:
+            return None
+        if tag == _INT and text.isascii() and text.isdigit() and (text[0] != "0" or text == "0") and len(text) < 1000:
+            return int(text)  # plain decimal; 0x.., 0o.., 1_000, signs and huge numbers take the long way
         try:
             return self.loader.construct_object(node, deep=True)
         except ValueError:
@@ -120,13 +151,14 @@ class _Walker:
                     hint="use a name such as 'red' or 'eth0' as the key",
                 )
                 continue
-            key = self.loader.construct_object(key_node)
+            key = key_node.value if key_node.tag == _STR else self.loader.construct_object(key_node)
             if key is None or isinstance(key, bool):
                 # `null:` or `yes:` as a key is almost always a slip; keep the text the user wrote
                 key = key_node.value
             key = str(key)
             if key in out:
-                first = self.keys[(*path, key)]
+                mark = self.keys[(*path, key)]
+                first = Pos(self.file, mark.line + 1, mark.column + 1)
                 here = _mark(self.file, key_node)
                 where = f"column {first.col} of the same line" if first.line == here.line else f"line {first.line}"
                 self.report.error(
@@ -136,7 +168,7 @@ class _Walker:
                     hint="remove one of the two, or merge their contents",
                 )
                 continue
-            self.keys[(*path, key)] = _mark(self.file, key_node)
+            self.keys[(*path, key)] = key_node.start_mark
             out[key] = self.walk(value_node, (*path, key))
         return out
 
@@ -164,10 +196,31 @@ def _tag_text(tag: str) -> str:
 _NULL = "tag:yaml.org,2002:null"
 _STR = "tag:yaml.org,2002:str"
 _TIMESTAMP = "tag:yaml.org,2002:timestamp"
-_NUMBERS = {"tag:yaml.org,2002:int", "tag:yaml.org,2002:float"}
+_INT = "tag:yaml.org,2002:int"
+_BOOL = "tag:yaml.org,2002:bool"
+_NUMBERS = {_INT, "tag:yaml.org,2002:float"}
+_BOOL_VALUES: dict[str, bool] = yaml.constructor.SafeConstructor.bool_values
 
 # libyaml's parser when PyYAML was built with it (several times faster on big labs)
-_Loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_Base: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class _Loader(_Base):  # type: ignore[valid-type,misc]
+    """The safe loader with its tag resolution remembered per scalar text: resolving runs a list of
+    regular expressions for each of a big lab's ~150k scalars, most of which repeat ('eth0', 'to')."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._resolved: dict[tuple[Any, ...], str] = {}
+
+    def resolve(self, kind: type[yaml.Node], value: Any, implicit: Any) -> str:
+        if kind is not yaml.ScalarNode:
+            return str(super().resolve(kind, value, implicit))
+        memo = (value, implicit)
+        tag = self._resolved.get(memo)
+        if tag is None:
+            tag = self._resolved[memo] = super().resolve(kind, value, implicit)
+        return tag
 
 
 def load_text(text: str, file: str, report: Report) -> Source | None:
@@ -206,7 +259,7 @@ def load_text(text: str, file: str, report: Report) -> Source | None:
     except RecursionError:
         report.error("TG001", Pos(file, 1, 1), "the YAML document is nested too deeply")
         return None
-    return Source(file, data, walker.values, walker.keys)
+    return Source(file, data, _Marks(file, walker.values), _Marks(file, walker.keys))
 
 
 def _syntax_error(file: str, text: str, exc: yaml.MarkedYAMLError) -> tuple[Pos, str, str]:
