@@ -31,7 +31,7 @@ from benchmarks.labs import star
 from topograph import build, graph, loader, parse, validate
 from topograph.compile import render_setup, render_teardown
 from topograph.diagnostics import Report
-from topograph.pipeline import check_text
+from topograph.pipeline import check_text, gc_paused
 from topograph.plan import Plan, plan
 
 TARGET_BIG_S = 2.0
@@ -145,7 +145,12 @@ def main() -> None:
 
 
 def check_stages(text: str, repeat: int) -> dict[str, float]:
-    """The check's own stages (as topograph.pipeline runs them), best of `repeat` each."""
+    """The check's own stages (as topograph.pipeline runs them, cycle collector paused), best of `repeat` each."""
+    with gc_paused():
+        return _check_stages(text, repeat)
+
+
+def _check_stages(text: str, repeat: int) -> dict[str, float]:
     t_load, source = best_of(repeat, lambda: loader.load_text(text, "star.yml", Report()))
     assert source is not None
     t_shape, document = best_of(repeat, lambda: parse.shape(source, Report()))

@@ -49,34 +49,30 @@ class Segment:
 
 def build(topology: Topology) -> nx.MultiGraph:
     """Vertices: nodes and interfaces (bridges are interfaces); edges: 'has', 'port' and 'veth'."""
-    # handed to networkx in bulk, in the order of adding them one by one: a big lab has ~100k of them
-    vertices: list[tuple[NodeId, dict[str, object]]] = []
-    edges: list[tuple[NodeId, NodeId, dict[str, object]]] = []
+    g: nx.MultiGraph = nx.MultiGraph(name=topology.name)
     for node in topology.nodes:
-        nid = node_id(node.name)
-        vertices.append((nid, {"kind": "node", "node": node}))
+        g.add_node(node_id(node.name), kind="node", node=node)
         for itf in node.interfaces:
             iid = interface_id(node.name, itf.name)
-            vertices.append((iid, {"kind": "bridge" if itf.is_bridge else "interface", "interface": itf}))
-            edges.append((nid, iid, {"kind": "has"}))
+            g.add_node(iid, kind="bridge" if itf.is_bridge else "interface", interface=itf)
+            g.add_edge(node_id(node.name), iid, kind="has")
         for itf in node.interfaces:
             if itf.bridge is not None:
-                edges.append((interface_id(node.name, itf.name), interface_id(node.name, itf.bridge), {"kind": "port"}))
+                g.add_edge(interface_id(node.name, itf.name), interface_id(node.name, itf.bridge), kind="port")
     for link in topology.links:
-        edges.append((interface_id(*link.a.key), interface_id(*link.b.key), {"kind": "veth", "link": link}))
-    g: nx.MultiGraph = nx.MultiGraph(name=topology.name)
-    # every edge joins vertices of the model, all added before the edges (a port's bridge and a
-    # link's ends are interfaces of their nodes), so the vertex order is that of the list
-    g.add_nodes_from(vertices)
-    g.add_edges_from(edges)
+        g.add_edge(interface_id(*link.a.key), interface_id(*link.b.key), kind="veth", link=link)
     return g
 
 
 def l2_graph(g: nx.MultiGraph) -> nx.Graph:
     """Interfaces joined by veth pairs and bridge ports; loopback stays alone."""
     l2 = nx.Graph()
-    l2.add_nodes_from(vid for vid, data in g.nodes.items() if data["kind"] != "node" and data["interface"].name != LOOPBACK)
-    l2.add_edges_from((u, v) for u, v, kind in g.edges(data="kind") if kind in ("veth", "port"))
+    for vid, data in g.nodes(data=True):
+        if data["kind"] != "node" and data["interface"].name != LOOPBACK:
+            l2.add_node(vid)
+    for u, v, data in g.edges(data=True):
+        if data["kind"] in ("veth", "port"):
+            l2.add_edge(u, v)
     return l2
 
 

@@ -29,10 +29,9 @@ class Source:
         table = self.keys if key else self.values
         for cut in range(len(path), -1, -1):
             prefix = tuple(path[:cut])
-            if prefix in table:
-                return table[prefix]
-            if prefix in self.values:
-                return self.values[prefix]
+            found = table.get(prefix) or self.values.get(prefix)  # a Pos is never false
+            if found is not None:
+                return found
         return Pos(self.file, 1, 1)
 
 
@@ -70,6 +69,10 @@ class _Marks(Mapping[PathKey, Pos]):
 
     def __contains__(self, path: object) -> bool:
         return path in self._marks
+
+    def get(self, path: PathKey, default: Pos | None = None) -> Pos | None:  # type: ignore[override]
+        mark = self._marks.get(path)
+        return default if mark is None else Pos(self._file, mark.line + 1, mark.column + 1)
 
     def __iter__(self) -> Iterator[PathKey]:
         return iter(self._marks)
