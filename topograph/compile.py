@@ -44,7 +44,8 @@ from topograph.plan import (
 ABOUT: dict[str, tuple[str, ...]] = {
     "namespaces": ("one network namespace per node, with its loopback up",),
     "sysctls": ("set explicitly in every node, before any interface exists (new interfaces copy 'default'):",
-                "forwarding, reverse-path filter, IPv6 addresses usable at once (no DAD); in nodes with a bridge,",
+                "forwarding, reverse-path filter, IPv6 addresses usable at once (no DAD), a quiet lab (no router",
+                "solicitations; no IPv6 link-local addresses in nodes without IPv6); in nodes with a bridge,",
                 "bridges as plain switches (net.bridge.* exists only with br_netfilter loaded: -e skips it then)"),
     "bridges": ("Linux bridges: virtual switches",),
     "links": ("veth pairs, each end created straight inside its namespace",),

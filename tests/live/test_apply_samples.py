@@ -15,6 +15,7 @@ from tests.live.conftest import Sandbox
 from topograph.compile import render_setup, render_teardown
 from topograph.pipeline import check_file
 from topograph.plan import AddAddress, AddRoute, Plan, plan
+from topograph.plan.build import uses_ipv6
 
 pytestmark = pytest.mark.live
 
@@ -114,6 +115,8 @@ def sysctl_values(sb: Sandbox, netns: str, p: Plan) -> list[str]:
 
 @pytest.mark.parametrize("sample", SAMPLES, ids=lambda p: p.stem)
 def test_apply_and_the_compiled_script_build_the_same_lab(sandbox: Sandbox, tmp_path: Path, sample: Path) -> None:
+    topology = check_file(sample).topology
+    assert topology is not None
     mine = lab_plan(sample, sandbox.prefix + "a")
     theirs = lab_plan(sample, sandbox.prefix + "s")
     sandbox.claim_plan(mine)
@@ -124,6 +127,10 @@ def test_apply_and_the_compiled_script_build_the_same_lab(sandbox: Sandbox, tmp_
     for a, s in zip(mine.namespaces, theirs.namespaces, strict=True):
         assert dump(sandbox, a) == dump(sandbox, s), f"{a} differs from {s}"
         assert sysctl_values(sandbox, a, mine) == sysctl_values(sandbox, s, theirs)
+        node = next(n for n in topology.nodes if a == sandbox.prefix + "a" + n.name)
+        for ns in (a, s):  # a quiet lab: no automatic link-local address (and so no chatter) without IPv6
+            auto = sandbox.exec(ns, "ip", "-6", "-o", "addr", "show", "scope", "link").stdout
+            assert bool(auto.strip()) == uses_ipv6(node), f"{ns} link-local addresses:\n{auto}"
     host = next((ns for ns in mine.namespaces if ns.endswith("host")), None)
     if host is not None:
         twin = theirs.namespaces[mine.namespaces.index(host)]

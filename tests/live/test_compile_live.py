@@ -223,6 +223,11 @@ def test_real_mode_script_in_a_stand_in_root_namespace(sandbox: Sandbox, tmp_pat
         assert done.returncode == 0, done.stderr
         assert state.exists()
         assert sandbox.exec(host, "sysctl", "-n", "net.ipv4.ip_forward").stdout.strip() == "1"
+        # the lab's own interfaces get no link-local address; the machine's keep theirs, and its default
+        with_ll = {line.split()[1] for line in
+                   sandbox.exec(host, "ip", "-6", "-o", "addr", "show", "scope", "link").stdout.splitlines()}
+        assert with_ll == {"eth0", "wan0"}, with_ll
+        assert sandbox.exec(host, "sysctl", "-n", "net.ipv6.conf.default.addr_gen_mode").stdout.strip() == "0"
         failures = [f for e in t.expectations if (f := check_expectation(sandbox, t, e, prefix="")) is not None]
         assert not failures, "\n".join(failures)
         again = as_root(setup)

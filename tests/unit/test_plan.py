@@ -15,6 +15,7 @@ from topograph.plan import (
     SECTIONS,
     AddAddress,
     AddRoute,
+    CreateBridge,
     CreateDummy,
     CreateNetns,
     CreateVeth,
@@ -26,6 +27,7 @@ from topograph.plan import (
     LoadNftables,
     LoopbackUp,
     RestoreSysctls,
+    SetLinkSysctls,
     SetSysctls,
     iptables_restore,
     nft_ruleset,
@@ -146,6 +148,39 @@ def test_sysctls_are_explicit_in_every_node_and_come_before_any_interface() -> N
     first_link = min(i for i, op in enumerate(p.operations) if op.SECTION in ("bridges", "links"))
     last_sysctl = max(i for i, op in enumerate(p.operations) if isinstance(op, SetSysctls))
     assert last_sysctl < first_link
+
+
+@pytest.mark.parametrize("sample", SAMPLES, ids=lambda p: p.stem)
+@pytest.mark.parametrize("prefix", [None, "t-"])
+def test_interfaces_the_lab_creates_are_quiet(sample: Path, prefix: str | None) -> None:
+    """No router solicitations, and no automatic link-local address in a node without IPv6: in the lab's own
+    namespaces through `default`, set before any interface exists; in the root namespace per interface
+    (never `default`, which the machine's own new interfaces would take), while the interface is down."""
+    topology = load(sample)
+    ipv6 = {n.name: any(a.version == 6 for i in n.interfaces for a in i.addresses) or any(r.to.version == 6 for r in n.routes)
+            for n in topology.nodes}
+    p = plan(topology, sandbox_prefix=prefix)
+    ops = list(p.operations)
+    created = {(op.netns, op.ifname): i for i, op in enumerate(ops) if isinstance(op, CreateBridge | CreateDummy)}
+    created.update({(e.netns, e.ifname): i for i, op in enumerate(ops) if isinstance(op, CreateVeth) for e in (op.a, op.b)})
+    up = {(op.netns, op.ifname): i for i, op in enumerate(ops) if isinstance(op, LinkUp)}
+    quiet: dict[tuple[str | None, str], int] = {}
+    for i, op in enumerate(ops):
+        conf = {s.path[3:]: s for s in op.values if s.path[:3] == ("net", "ipv6", "conf")} if isinstance(op, SetSysctls) else {}
+        for (where, key), s in conf.items():
+            if key == "addr_gen_mode":
+                assert s.value == (0 if ipv6[op.node] else 1) and not s.optional, (op.node, s)
+                assert conf[(where, "router_solicitations")].value == 0
+                quiet[(op.netns, where)] = i
+    assert not any(name == "default" for netns, name in quiet if netns is None), "root's default is the machine's"
+    for (netns, ifname), made in created.items():
+        if netns is not None:
+            assert quiet[(netns, "default")] < made, f"{netns}: default set before {ifname} exists"
+        else:
+            assert made < quiet[(None, ifname)] < up.get((None, ifname), len(ops)), f"{ifname}: set while down"
+    root_links = [op for op in ops if isinstance(op, SetLinkSysctls)]
+    assert all(op.netns is None and op.SECTION == "interface settings" for op in root_links)
+    assert bool(root_links) == any(netns is None for netns, _ in created)
 
 
 def test_sysctl_key_uses_slashes_for_interface_names_with_dots() -> None:

@@ -32,6 +32,7 @@ from topograph.plan import (
     LoopbackUp,
     Operation,
     Plan,
+    SetLinkSysctls,
     SetMac,
     SetMtu,
     SetSysctls,
@@ -186,6 +187,8 @@ def _op_state(op: Operation, st: NsState, recreated: set[tuple[str | None, str]]
     if isinstance(op, LoopbackUp | LinkUp):
         link = st.links.get(op.ifname)
         return None if link is not None and link.up else ("drifted" if link is not None else "missing")
+    if isinstance(op, SetLinkSysctls) and any((netns, name) in recreated for name in op.ifnames):
+        return "missing"  # values of a link about to be made again, which starts from `default`
     if isinstance(op, SetSysctls):
         wrong = [s for s in op.values if st.sysctls.get(s.key) != s.value and not (s.optional and st.sysctls.get(s.key) is None)]
         return "drifted" if wrong else None

@@ -28,6 +28,7 @@ from topograph.plan.ops import (
     Netns,
     Operation,
     RestoreSysctls,
+    SetLinkSysctls,
     SetMac,
     SetMtu,
     SetSysctls,
@@ -42,6 +43,6 @@ __all__ = [
     "BRIDGE_NF_CALL", "FIREWALLS", "SECTIONS", "AddAddress", "AddRoute", "CreateBridge", "CreateDummy",
     "CreateNetns", "CreateVeth", "DeleteIptables", "DeleteLink", "DeleteNetns", "DeleteNftables", "DnatRule",
     "EnslavePort", "Firewall", "LinkUp", "LoadIptables", "LoadNftables", "LoopbackUp", "MasqueradeRule", "Netns",
-    "Operation", "Plan", "RestoreSysctls", "SetMac", "SetMtu", "SetSysctls", "SetupOp", "Sysctl", "TeardownOp",
+    "Operation", "Plan", "RestoreSysctls", "SetLinkSysctls", "SetMac", "SetMtu", "SetSysctls", "SetupOp", "Sysctl", "TeardownOp",
     "VethEnd", "iptables_restore", "nft_ruleset", "plan", "reverse", "sysctls", "undo",
 ]

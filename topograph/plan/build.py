@@ -7,7 +7,8 @@ Order (one section after the other; inside a section, nodes, interfaces and link
    takes its namespace's `default` values (measured on this kernel for veth ends created straight
    into a namespace and for bridges), and a new namespace starts with the machine's IPv4 values;
 3. bridges, then veth pairs (file order), then dummy stand-ins (sandbox);
-4. interface settings — MAC, MTU, bridge ports (while the links are still down);
+4. interface settings — in the root namespace per-interface sysctls, then MAC, MTU, bridge ports
+   (while the links are still down);
 5. addresses, then links up, then routes; 6. NAT and port forwards, one atomic load per node.
 
 Sysctls set in every configured node (nothing is inherited from the machine):
@@ -15,8 +16,26 @@ Sysctls set in every configured node (nothing is inherited from the machine):
   net.ipv4.conf.{all,default}.rp_filter (the node's `rp_filter`) and the same per interface for the
   interfaces that exist before `default` is set (loopback; in real mode the host's own NICs), since
   the kernel applies max(all, interface);
-  net.ipv6.conf.{all,default}.accept_dad = 0, so IPv6 link-local addresses are usable at once
+  net.ipv6.conf.{all,default}.accept_dad = 0, so IPv6 addresses are usable at once
   (addresses themselves are added with `nodad`);
+  net.ipv6.conf.default.addr_gen_mode = 1 (none) in a node without IPv6 (no IPv6 address, no IPv6
+  route), else 0 (eui64, the kernel's own): a quiet lab by design. With 0 every interface, as it
+  comes up, makes a link-local address, reports its solicited-node group (MLD) and solicits routers,
+  and a bridge floods each such frame to every other port: on a star of 1000 IPv4 namespaces,
+  thousands of frames times 1000 ports in the seconds after apply, which made a re-apply or status
+  right then 3-5x slower (benchmarks/bench_apply.py). A node without IPv6 has no use for a link-local
+  address (the model never uses one it did not write, and bridging needs none); a node with IPv6
+  needs it: the kernel neighbour-solicits for a forwarded packet only from a link-local source;
+  net.ipv6.conf.default.router_solicitations = 0: topograph never uses router advertisements, so
+  the interfaces that keep a link-local address do not solicit them (by default they do forever,
+  backing off), each solicitation flooded through a bridge like the MLD reports;
+  in the root namespace (real mode) these two are not set on `default`, which interfaces the machine
+  itself creates meanwhile would take, but per interface the lab creates there
+  (net.ipv6.conf.<ifname>.*: SetLinkSysctls in the interface settings, while the links are down).
+  Measured on that star and left at the kernel's values, as they gained nothing more:
+  accept_ra (it silences solicitations too, but would also ignore a router daemon run in the lab), disable_ipv6 on bridge
+  ports (a port's own frames go to its veth peer, never through the bridge), the MLD report intervals
+  (they spread the reports over time, not fewer of them);
   net.bridge.bridge-nf-call-{iptables,ip6tables,arptables} = 0 in every node that has a bridge, where
   br_netfilter provides them (optional values): a bridge is a plain switch, and bridged frames never
   meet NAT or firewall rules. On this kernel br_netfilter, once loaded, turns them on (1) in every new
@@ -49,6 +68,7 @@ from topograph.plan.ops import (
     LoopbackUp,
     Netns,
     Operation,
+    SetLinkSysctls,
     SetMac,
     SetMtu,
     SetSysctls,
@@ -84,15 +104,34 @@ class Plan:
         return tuple(op.netns for op in self.operations if isinstance(op, CreateNetns | DeleteNetns))
 
 
+def uses_ipv6(node: Node) -> bool:
+    """Does the node have an IPv6 address or route (and so need link-local addresses)?"""
+    return (any(a.version == 6 for i in node.interfaces for a in i.addresses)
+            or any(r.to.version == 6 for r in node.routes))
+
+
 def sysctls(node: Node, placement: Placement) -> tuple[Sysctl, ...]:
     """The node's sysctl values (see the module docstring)."""
     # interfaces that exist before `default` is set keep their own value; the kernel uses the maximum
     existing = (LOOPBACK, *(i.name for i in node.interfaces if i.name != LOOPBACK and placement.is_existing(i)))
-    return _sysctls(int(node.forwarding), node.rp_filter.sysctl, existing, bool(node.bridges))
+    own = placement.netns(node.name) is not None
+    return _sysctls(int(node.forwarding), node.rp_filter.sysctl, existing, bool(node.bridges), own, uses_ipv6(node))
+
+
+def _quiet(where: str, ipv6: bool) -> list[Sysctl]:
+    """No link-local chatter: `where` is "default" or, in the root namespace, an interface."""
+    return [Sysctl(("net", "ipv6", "conf", where, "addr_gen_mode"), 0 if ipv6 else 1),
+            Sysctl(("net", "ipv6", "conf", where, "router_solicitations"), 0)]
+
+
+def link_sysctls(node: Node, ifnames: tuple[str, ...]) -> tuple[Sysctl, ...]:
+    """Per-interface values for interfaces the lab creates in the root namespace (see the module docstring)."""
+    ipv6 = uses_ipv6(node)
+    return tuple(s for name in ifnames for s in _quiet(name, ipv6))
 
 
 @functools.lru_cache(maxsize=256)
-def _sysctls(fwd: int, rpf: int, existing: tuple[str, ...], bridges: bool) -> tuple[Sysctl, ...]:
+def _sysctls(fwd: int, rpf: int, existing: tuple[str, ...], bridges: bool, own: bool, ipv6: bool) -> tuple[Sysctl, ...]:
     # cached: thousands of alike namespaces share one (immutable) tuple
     values = [
         Sysctl(("net", "ipv4", "ip_forward"), fwd),
@@ -105,6 +144,8 @@ def _sysctls(fwd: int, rpf: int, existing: tuple[str, ...], bridges: bool) -> tu
         Sysctl(("net", "ipv6", "conf", "all", "accept_dad"), 0),
         Sysctl(("net", "ipv6", "conf", "default", "accept_dad"), 0),
     ]
+    if own:  # a namespace of the lab's own; the root one gets per-interface values (link_sysctls)
+        values += _quiet("default", ipv6)
     if bridges:  # only frames crossing a bridge of this namespace ever meet br_netfilter
         values += [Sysctl(("net", "bridge", f"bridge-nf-call-{t}"), BRIDGE_NF_CALL, optional=True)
                    for t in ("iptables", "ip6tables", "arptables")]
@@ -150,6 +191,10 @@ class _Planner:
             ops.append(CreateVeth(a, b, link.index))
         ops += [CreateDummy(i.node, self.ns(i.node), i.name) for i in self.p.dummies]
         for node in self.nodes:
+            if self.ns(node.name) is None:
+                names = tuple(i.name for i in self.managed(node) if i.name != LOOPBACK)
+                if names:
+                    ops.append(SetLinkSysctls(node.name, None, link_sysctls(node, names)))
             for itf in self.managed(node):
                 ns = self.ns(node.name)
                 if itf.mac is not None:

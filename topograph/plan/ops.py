@@ -79,6 +79,22 @@ class SetSysctls:
 
 
 @dataclass(frozen=True, slots=True)
+class SetLinkSysctls(SetSysctls):
+    """Per-interface values, set after the interfaces exist and while they are still down.
+
+    Only where `default` must not be touched: the root namespace (real mode), which the machine
+    shares with interfaces that are not the lab's. Every value's path names its interface
+    (net.ipv6.conf.<ifname>.<key>); nothing is saved: the interfaces go with the lab.
+    """
+
+    SECTION: ClassVar[str] = "interface settings"
+
+    @property
+    def ifnames(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(s.path[3] for s in self.values))
+
+
+@dataclass(frozen=True, slots=True)
 class CreateBridge:
     KIND: ClassVar[str] = "create_bridge"
     SECTION: ClassVar[str] = "bridges"
@@ -288,7 +304,7 @@ class RestoreSysctls:
     path: str
 
 
-SetupOp = (CreateNetns | LoopbackUp | SetSysctls | CreateBridge | CreateVeth | CreateDummy | SetMac | SetMtu
+SetupOp = (CreateNetns | LoopbackUp | SetSysctls | SetLinkSysctls | CreateBridge | CreateVeth | CreateDummy | SetMac | SetMtu
            | EnslavePort | AddAddress | LinkUp | AddRoute | LoadNftables | LoadIptables)
 TeardownOp = DeleteNftables | DeleteIptables | DeleteLink | DeleteNetns | RestoreSysctls
 Operation = SetupOp | TeardownOp

@@ -50,7 +50,8 @@ ip -n blue link set lo up
 
 # --- sysctls
 # set explicitly in every node, before any interface exists (new interfaces copy 'default'):
-# forwarding, reverse-path filter, IPv6 addresses usable at once (no DAD); in nodes with a bridge,
+# forwarding, reverse-path filter, IPv6 addresses usable at once (no DAD), a quiet lab (no router
+# solicitations; no IPv6 link-local addresses in nodes without IPv6); in nodes with a bridge,
 # bridges as plain switches (net.bridge.* exists only with br_netfilter loaded: -e skips it then)
 ip netns exec red sysctl -q -w \
     net.ipv4.ip_forward=0 \
@@ -59,7 +60,9 @@ ip netns exec red sysctl -q -w \
     net.ipv4.conf.default.rp_filter=0 \
     net.ipv4.conf.lo.rp_filter=0 \
     net.ipv6.conf.all.accept_dad=0 \
-    net.ipv6.conf.default.accept_dad=0
+    net.ipv6.conf.default.accept_dad=0 \
+    net.ipv6.conf.default.addr_gen_mode=1 \
+    net.ipv6.conf.default.router_solicitations=0
 
 ip netns exec blue sysctl -q -w \
     net.ipv4.ip_forward=0 \
@@ -68,7 +71,9 @@ ip netns exec blue sysctl -q -w \
     net.ipv4.conf.default.rp_filter=0 \
     net.ipv4.conf.lo.rp_filter=0 \
     net.ipv6.conf.all.accept_dad=0 \
-    net.ipv6.conf.default.accept_dad=0
+    net.ipv6.conf.default.accept_dad=0 \
+    net.ipv6.conf.default.addr_gen_mode=1 \
+    net.ipv6.conf.default.router_solicitations=0
 
 # keep this machine's current values, for the teardown script to put back
 mkdir -p /run/topograph
@@ -94,6 +99,13 @@ ip link add veth-blue netns blue type veth peer name veth-blue-br
 
 # --- interface settings
 # MAC, MTU and bridge ports, while the links are still down
+sysctl -q -w \
+    net.ipv6.conf.v-net-0.addr_gen_mode=1 \
+    net.ipv6.conf.v-net-0.router_solicitations=0 \
+    net.ipv6.conf.veth-red-br.addr_gen_mode=1 \
+    net.ipv6.conf.veth-red-br.router_solicitations=0 \
+    net.ipv6.conf.veth-blue-br.addr_gen_mode=1 \
+    net.ipv6.conf.veth-blue-br.router_solicitations=0
 ip link set veth-red-br master v-net-0
 ip link set veth-blue-br master v-net-0
 

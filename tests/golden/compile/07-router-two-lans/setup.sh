@@ -43,7 +43,8 @@ ip -n b2 link set lo up
 
 # --- sysctls
 # set explicitly in every node, before any interface exists (new interfaces copy 'default'):
-# forwarding, reverse-path filter, IPv6 addresses usable at once (no DAD); in nodes with a bridge,
+# forwarding, reverse-path filter, IPv6 addresses usable at once (no DAD), a quiet lab (no router
+# solicitations; no IPv6 link-local addresses in nodes without IPv6); in nodes with a bridge,
 # bridges as plain switches (net.bridge.* exists only with br_netfilter loaded: -e skips it then)
 ip netns exec router sysctl -q -w \
     net.ipv4.ip_forward=1 \
@@ -52,7 +53,9 @@ ip netns exec router sysctl -q -w \
     net.ipv4.conf.default.rp_filter=0 \
     net.ipv4.conf.lo.rp_filter=0 \
     net.ipv6.conf.all.accept_dad=0 \
-    net.ipv6.conf.default.accept_dad=0
+    net.ipv6.conf.default.accept_dad=0 \
+    net.ipv6.conf.default.addr_gen_mode=0 \
+    net.ipv6.conf.default.router_solicitations=0
 ip netns exec router sysctl -q -e -w net.bridge.bridge-nf-call-iptables=0 net.bridge.bridge-nf-call-ip6tables=0 net.bridge.bridge-nf-call-arptables=0
 
 ip netns exec a1 sysctl -q -w \
@@ -62,7 +65,9 @@ ip netns exec a1 sysctl -q -w \
     net.ipv4.conf.default.rp_filter=0 \
     net.ipv4.conf.lo.rp_filter=0 \
     net.ipv6.conf.all.accept_dad=0 \
-    net.ipv6.conf.default.accept_dad=0
+    net.ipv6.conf.default.accept_dad=0 \
+    net.ipv6.conf.default.addr_gen_mode=0 \
+    net.ipv6.conf.default.router_solicitations=0
 
 ip netns exec a2 sysctl -q -w \
     net.ipv4.ip_forward=0 \
@@ -71,7 +76,9 @@ ip netns exec a2 sysctl -q -w \
     net.ipv4.conf.default.rp_filter=0 \
     net.ipv4.conf.lo.rp_filter=0 \
     net.ipv6.conf.all.accept_dad=0 \
-    net.ipv6.conf.default.accept_dad=0
+    net.ipv6.conf.default.accept_dad=0 \
+    net.ipv6.conf.default.addr_gen_mode=0 \
+    net.ipv6.conf.default.router_solicitations=0
 
 ip netns exec b1 sysctl -q -w \
     net.ipv4.ip_forward=0 \
@@ -80,7 +87,9 @@ ip netns exec b1 sysctl -q -w \
     net.ipv4.conf.default.rp_filter=0 \
     net.ipv4.conf.lo.rp_filter=0 \
     net.ipv6.conf.all.accept_dad=0 \
-    net.ipv6.conf.default.accept_dad=0
+    net.ipv6.conf.default.accept_dad=0 \
+    net.ipv6.conf.default.addr_gen_mode=0 \
+    net.ipv6.conf.default.router_solicitations=0
 
 ip netns exec b2 sysctl -q -w \
     net.ipv4.ip_forward=0 \
@@ -89,7 +98,9 @@ ip netns exec b2 sysctl -q -w \
     net.ipv4.conf.default.rp_filter=0 \
     net.ipv4.conf.lo.rp_filter=0 \
     net.ipv6.conf.all.accept_dad=0 \
-    net.ipv6.conf.default.accept_dad=0
+    net.ipv6.conf.default.accept_dad=0 \
+    net.ipv6.conf.default.addr_gen_mode=1 \
+    net.ipv6.conf.default.router_solicitations=0
 
 # --- bridges
 # Linux bridges: virtual switches
