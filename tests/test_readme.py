@@ -1,0 +1,39 @@
+"""The README shows what the tools really print and what CI really runs."""
+
+from __future__ import annotations
+
+import re
+
+from tests.conftest import ROOT
+
+README = (ROOT / "README.md").read_text()
+
+
+def _block_after(marker: str) -> str:
+    tail = README[README.index(marker):]
+    match = re.search(r"```\w*\n(.*?)```", tail, re.S)
+    assert match, f"no code block after {marker!r}"
+    return match.group(1)
+
+
+def test_script_excerpt_is_from_the_golden_script() -> None:
+    excerpt = _block_after("An excerpt of the seed lab's script")
+    golden = (ROOT / "tests/golden/compile/06-port-forward/setup.sh").read_text()
+    assert excerpt in golden
+
+
+def test_ci_runs_the_readme_test_command() -> None:
+    ci = (ROOT / ".ci/run").read_text()
+    command = re.search(r"`(python3 -m pytest [^`]+)`", README)
+    assert command, "the README names its test command"
+    assert command.group(1) in ci.splitlines()
+
+
+def test_seed_lab_in_readme_is_the_sample_with_comments() -> None:
+    shown = _block_after("## The seed lab in the format")
+    sample = (ROOT / "samples/06-port-forward.yml").read_text()
+
+    def bare(text: str) -> list[str]:
+        return [line.split("#")[0].rstrip() for line in text.splitlines() if line.split("#")[0].strip()]
+
+    assert bare(shown) == bare(sample)
