@@ -23,7 +23,7 @@ from topograph.pipeline import gc_paused
 from topograph.plan import (
     SECTIONS,
     CreateBridge,
-    CreateDummy,
+    CreateStandIn,
     CreateVeth,
     DeleteIptables,
     DeleteNftables,
@@ -211,7 +211,7 @@ def _root_preflight(plan: Plan) -> tuple[list[str], list[tuple[str, str]]]:
     links: list[str] = []
     checks: list[tuple[str, str]] = []
     for op in plan.operations:
-        if isinstance(op, CreateBridge | CreateDummy) and op.netns is None:
+        if isinstance(op, CreateBridge | CreateStandIn) and op.netns is None:
             links.append(op.ifname)
         elif isinstance(op, CreateVeth):
             links += [e.ifname for e in (op.a, op.b) if e.netns is None]

@@ -14,7 +14,7 @@ Real mode (no prefix) — the machine itself is the host:
 
 Sandbox mode (prefix given) — the whole lab in namespaces of its own:
   every node, host and external ones included, is a namespace named PREFIX + node; uplinks become
-  veth pairs like any other link; host and external interfaces in no link become dummy interfaces;
+  veth pairs like any other link; host and external interfaces in no link become stand-ins (port-less bridges);
   every address, route, sysctl and rule is configured. Nothing touches the root namespace.
 """
 
@@ -34,7 +34,7 @@ class Placement:
     prefix: str | None
     netns_of: dict[str, str | None]  # node -> namespace (None: root); only nodes topograph configures
     created_links: tuple[Link, ...]
-    dummies: tuple[Interface, ...]  # interfaces created as dummy devices (sandbox: unlinked host/external ones)
+    stand_ins: tuple[Interface, ...]  # interfaces created as stand-ins (sandbox: unlinked host/external ones)
     existing: frozenset[tuple[str, str]]  # (node, interface) that exist already and are not touched
 
     @property
@@ -86,14 +86,14 @@ def place(topology: Topology, prefix: str | None = None) -> Placement:
             raise ValueError(f"sandbox prefix {prefix!r} {problem}")
     linked = {e.key for link in topology.links for e in link.ends}
     netns_of: dict[str, str | None] = {}
-    dummies: list[Interface] = []
+    stand_ins: list[Interface] = []
     existing: set[tuple[str, str]] = set()
     for node in topology.nodes:
         outside = node.kind is not NodeKind.NAMESPACE
         if prefix is not None:
             netns_of[node.name] = naming.netns_name(node.name, prefix)
             if outside:
-                dummies.extend(i for i in node.interfaces
+                stand_ins.extend(i for i in node.interfaces
                                if i.name != LOOPBACK and not i.is_bridge and i.key not in linked)
             continue
         if node.kind is NodeKind.NAMESPACE:
@@ -111,4 +111,4 @@ def place(topology: Topology, prefix: str | None = None) -> Placement:
             if link.external:
                 existing.update(e.key for e in link.ends)
     return Placement(topology=topology, prefix=prefix, netns_of=netns_of, created_links=created,
-                     dummies=tuple(dummies), existing=frozenset(existing))
+                     stand_ins=tuple(stand_ins), existing=frozenset(existing))

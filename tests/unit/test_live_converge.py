@@ -18,8 +18,8 @@ from topograph.plan import (
     AddAddress,
     AddRoute,
     CreateBridge,
-    CreateDummy,
     CreateNetns,
+    CreateStandIn,
     CreateVeth,
     EnslavePort,
     LinkUp,
@@ -55,8 +55,8 @@ def built(p: Plan) -> Live:
                 live.namespaces[e.netns].links[e.ifname] = Link(e.ifname, "veth")
             continue
         s = live.namespaces[op.netns]
-        if isinstance(op, CreateBridge | CreateDummy):
-            s.links[op.ifname] = Link(op.ifname, "bridge" if isinstance(op, CreateBridge) else "dummy")
+        if isinstance(op, CreateBridge | CreateStandIn):
+            s.links[op.ifname] = Link(op.ifname, op.LINK_KIND)
         elif isinstance(op, LoopbackUp | LinkUp):
             s.links[op.ifname] = replace(s.links[op.ifname], up=True)
         elif isinstance(op, SetMtu):

@@ -16,8 +16,8 @@ from topograph.plan import (
     AddAddress,
     AddRoute,
     CreateBridge,
-    CreateDummy,
     CreateNetns,
+    CreateStandIn,
     CreateVeth,
     DeleteLink,
     DeleteNetns,
@@ -161,7 +161,7 @@ def test_interfaces_the_lab_creates_are_quiet(sample: Path, prefix: str | None) 
             for n in topology.nodes}
     p = plan(topology, sandbox_prefix=prefix)
     ops = list(p.operations)
-    created = {(op.netns, op.ifname): i for i, op in enumerate(ops) if isinstance(op, CreateBridge | CreateDummy)}
+    created = {(op.netns, op.ifname): i for i, op in enumerate(ops) if isinstance(op, CreateBridge | CreateStandIn)}
     created.update({(e.netns, e.ifname): i for i, op in enumerate(ops) if isinstance(op, CreateVeth) for e in (op.a, op.b)})
     up = {(op.netns, op.ifname): i for i, op in enumerate(ops) if isinstance(op, LinkUp)}
     quiet: dict[tuple[str | None, str], int] = {}
@@ -196,7 +196,7 @@ links: [[a:eth0, h:veth-a]]
     assert next(s for s in batch.values if s.key.startswith("net/")).proc_path == "/proc/sys/net/ipv4/conf/eth0.100/rp_filter"
 
 
-def test_sandbox_turns_unlinked_host_interfaces_into_dummies() -> None:
+def test_sandbox_turns_unlinked_host_interfaces_into_stand_ins() -> None:
     topology = load_text("""
 nodes:
   h: {kind: host, interfaces: {eth9: 198.51.100.1/24}, bridges: {br0: 10.0.0.1/24}}
@@ -204,10 +204,10 @@ nodes:
 links: [[a:eth0, br0:p-a]]
 """)
     sandbox = plan(topology, sandbox_prefix="s-")
-    assert CreateDummy("h", "s-h", "eth9") in sandbox.operations
+    assert CreateStandIn("h", "s-h", "eth9") in sandbox.operations
     assert AddAddress("h", "s-h", "eth9", ipaddress.ip_interface("198.51.100.1/24")) in sandbox.operations
     real = plan(topology)
-    assert not any(isinstance(op, CreateDummy) for op in real.operations)
+    assert not any(isinstance(op, CreateStandIn) for op in real.operations)
     assert not any(isinstance(op, AddAddress) and op.ifname == "eth9" for op in real.operations)
 
 

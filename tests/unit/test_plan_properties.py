@@ -12,8 +12,8 @@ from topograph.pipeline import check_text
 from topograph.plan import (
     AddAddress,
     CreateBridge,
-    CreateDummy,
     CreateNetns,
+    CreateStandIn,
     CreateVeth,
     DeleteNetns,
     LinkUp,
@@ -68,7 +68,7 @@ def test_sandbox_plan_creates_each_thing_once_inside_the_prefix(text: str, prefi
     for op in p.operations:
         if isinstance(op, CreateVeth):
             made += [(op.a.netns, op.a.ifname), (op.b.netns, op.b.ifname)]
-        elif isinstance(op, CreateBridge | CreateDummy):
+        elif isinstance(op, CreateBridge | CreateStandIn):
             made.append((op.netns, op.ifname))
     expected = [(prefix + i.node, i.name) for n in t.nodes for i in n.interfaces if i.name != "lo"]
     assert sorted(made, key=str) == sorted(expected, key=str), "every interface created exactly once"

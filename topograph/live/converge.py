@@ -22,8 +22,8 @@ from topograph.plan import (
     AddAddress,
     AddRoute,
     CreateBridge,
-    CreateDummy,
     CreateNetns,
+    CreateStandIn,
     CreateVeth,
     EnslavePort,
     LinkUp,
@@ -110,7 +110,7 @@ def clashes(plan: Plan, live: Live, record: Record | None) -> list[str]:
         mine = set(record.root_links) if record else set()
         for op in plan.operations:
             names: list[str] = []
-            if isinstance(op, CreateBridge | CreateDummy) and op.netns is None:
+            if isinstance(op, CreateBridge | CreateStandIn) and op.netns is None:
                 names = [op.ifname]
             elif isinstance(op, CreateVeth):
                 names = [e.ifname for e in (op.a, op.b) if e.netns is None]
@@ -161,8 +161,8 @@ def diff(plan: Plan, live: Live, record: Record | None) -> Diff:
         if st is None or (ifname is not None and (netns, ifname) in recreated):
             add("missing", op)
             continue
-        if isinstance(op, CreateBridge | CreateDummy):
-            kind = "bridge" if isinstance(op, CreateBridge) else "dummy"
+        if isinstance(op, CreateBridge | CreateStandIn):
+            kind = op.LINK_KIND
             link = st.links.get(op.ifname)
             if link is not None and link.kind == kind:
                 result.up_to_date += 1
@@ -248,7 +248,7 @@ def _extras(plan: Plan, live: Live, record: Record | None, fresh_ns: set[str]) -
                 links.update(e.ifname for e in (op.a, op.b) if e.netns == netns)
             elif _netns_of(op) != netns:
                 continue
-            elif isinstance(op, CreateBridge | CreateDummy):
+            elif isinstance(op, CreateBridge | CreateStandIn):
                 links.add(op.ifname)
             elif isinstance(op, AddAddress):
                 addresses.add((op.ifname, str(op.address)))

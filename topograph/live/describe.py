@@ -6,8 +6,8 @@ from topograph.plan import (
     AddAddress,
     AddRoute,
     CreateBridge,
-    CreateDummy,
     CreateNetns,
+    CreateStandIn,
     CreateVeth,
     EnslavePort,
     LinkUp,
@@ -39,8 +39,8 @@ def describe(op: Operation) -> str:
         return f"{head}: set sysctls " + ", ".join(f"{s.key}={s.value}" for s in op.values)
     if isinstance(op, CreateBridge):
         return f"{head}: create bridge {op.ifname}"
-    if isinstance(op, CreateDummy):
-        return f"{head}: create dummy interface {op.ifname}"
+    if isinstance(op, CreateStandIn):
+        return f"{head}: create {op.ifname} (a port-less bridge standing in for an existing interface)"
     if isinstance(op, SetMac):
         return f"{head}: set {op.ifname} MAC {op.mac}"
     if isinstance(op, SetMtu):

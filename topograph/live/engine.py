@@ -18,8 +18,8 @@ from topograph.live.netlink import RTM_DELLINK, Sockets, link_body
 from topograph.live.observe import observe
 from topograph.plan import (
     CreateBridge,
-    CreateDummy,
     CreateNetns,
+    CreateStandIn,
     CreateVeth,
     DeleteNftables,
     Plan,
@@ -53,7 +53,7 @@ def session() -> Iterator[tuple[Namespaces, Sockets]]:
 def _new_root_links(plan: Plan, ops: list[object]) -> list[str]:
     names: list[str] = []
     for op in ops:
-        if isinstance(op, CreateBridge | CreateDummy) and op.netns is None:
+        if isinstance(op, CreateBridge | CreateStandIn) and op.netns is None:
             names.append(op.ifname)
         elif isinstance(op, CreateVeth):
             names += [e.ifname for e in (op.a, op.b) if e.netns is None]

@@ -30,8 +30,8 @@ from topograph.plan import (
     AddAddress,
     AddRoute,
     CreateBridge,
-    CreateDummy,
     CreateNetns,
+    CreateStandIn,
     CreateVeth,
     EnslavePort,
     LinkUp,
@@ -157,8 +157,8 @@ class Runner:
             self._set(op.netns, op.ifname, nl.link_body(index, flags=nl.IFF_UP, change=nl.IFF_UP))
         elif isinstance(op, SetSysctls):
             self._sysctls(op)
-        elif isinstance(op, CreateBridge | CreateDummy):
-            kind = "bridge" if isinstance(op, CreateBridge) else "dummy"
+        elif isinstance(op, CreateBridge | CreateStandIn):
+            kind = op.LINK_KIND
             index = self.alloc(op.netns, op.ifname)
             self._create_link(op.netns, nl.new_link(index, op.ifname, kind, None), [(op.netns, op.ifname, index)])
         elif isinstance(op, CreateVeth):

@@ -6,7 +6,7 @@ Order (one section after the other; inside a section, nodes, interfaces and link
 2. sysctls — one batch per configured node, *before* any interface is created: a new interface
    takes its namespace's `default` values (measured on this kernel for veth ends created straight
    into a namespace and for bridges), and a new namespace starts with the machine's IPv4 values;
-3. bridges, then veth pairs (file order), then dummy stand-ins (sandbox);
+3. bridges, then veth pairs (file order), then stand-ins (sandbox: port-less bridges);
 4. interface settings — in the root namespace per-interface sysctls, then MAC, MTU, bridge ports
    (while the links are still down);
 5. addresses, then links up, then routes; 6. NAT and port forwards, one atomic load per node.
@@ -57,8 +57,8 @@ from topograph.plan.ops import (
     AddAddress,
     AddRoute,
     CreateBridge,
-    CreateDummy,
     CreateNetns,
+    CreateStandIn,
     CreateVeth,
     DeleteNetns,
     EnslavePort,
@@ -189,7 +189,7 @@ class _Planner:
         for link in self.p.created_links:
             a, b = (VethEnd(e.node, self.ns(e.node), e.interface) for e in link.ends)
             ops.append(CreateVeth(a, b, link.index))
-        ops += [CreateDummy(i.node, self.ns(i.node), i.name) for i in self.p.dummies]
+        ops += [CreateStandIn(i.node, self.ns(i.node), i.name) for i in self.p.stand_ins]
         for node in self.nodes:
             if self.ns(node.name) is None:
                 names = tuple(i.name for i in self.managed(node) if i.name != LOOPBACK)

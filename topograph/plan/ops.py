@@ -97,6 +97,7 @@ class SetLinkSysctls(SetSysctls):
 @dataclass(frozen=True, slots=True)
 class CreateBridge:
     KIND: ClassVar[str] = "create_bridge"
+    LINK_KIND: ClassVar[str] = "bridge"
     SECTION: ClassVar[str] = "bridges"
     node: str
     netns: Netns
@@ -126,10 +127,16 @@ class CreateVeth:
 
 
 @dataclass(frozen=True, slots=True)
-class CreateDummy:
-    """Sandbox stand-in for an existing interface in no link (e.g. a host's own NIC)."""
+class CreateStandIn:
+    """Sandbox stand-in for an existing interface in no link (e.g. a host's own NIC).
 
-    KIND: ClassVar[str] = "create_dummy"
+    A bridge without ports, not a dummy: the dummy driver is a module that some kernels lack (this
+    project's CI kernel answers "Unknown device type"), while bridges are needed by every lab anyway.
+    Like a dummy, it holds addresses that its node answers for, and leads nowhere else.
+    """
+
+    KIND: ClassVar[str] = "create_stand_in"
+    LINK_KIND: ClassVar[str] = "bridge"
     SECTION: ClassVar[str] = "links"
     node: str
     netns: Netns
@@ -304,7 +311,7 @@ class RestoreSysctls:
     path: str
 
 
-SetupOp = (CreateNetns | LoopbackUp | SetSysctls | SetLinkSysctls | CreateBridge | CreateVeth | CreateDummy | SetMac | SetMtu
+SetupOp = (CreateNetns | LoopbackUp | SetSysctls | SetLinkSysctls | CreateBridge | CreateVeth | CreateStandIn | SetMac | SetMtu
            | EnslavePort | AddAddress | LinkUp | AddRoute | LoadNftables | LoadIptables)
 TeardownOp = DeleteNftables | DeleteIptables | DeleteLink | DeleteNetns | RestoreSysctls
 Operation = SetupOp | TeardownOp

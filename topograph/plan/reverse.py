@@ -16,8 +16,8 @@ from dataclasses import replace
 from topograph.plan.build import Plan
 from topograph.plan.ops import (
     CreateBridge,
-    CreateDummy,
     CreateNetns,
+    CreateStandIn,
     CreateVeth,
     DeleteIptables,
     DeleteLink,
@@ -40,7 +40,7 @@ def undo(op: Operation) -> Operation | None:
         return DeleteLink(root.node, None, root.ifname) if root is not None else None
     if getattr(op, "netns", "") is not None:
         return None  # lives in a namespace of the plan's own
-    if isinstance(op, CreateBridge | CreateDummy):
+    if isinstance(op, CreateBridge | CreateStandIn):
         return DeleteLink(op.node, None, op.ifname)
     if isinstance(op, LoadNftables):
         return DeleteNftables(op.node, None, op.table)
