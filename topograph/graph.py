@@ -85,17 +85,6 @@ def segments(g: nx.MultiGraph) -> tuple[Segment, ...]:
     return tuple(sorted(out, key=lambda s: [i.key for i in s.interfaces]))
 
 
-def neighbours(g: nx.MultiGraph, node: str) -> list[str]:
-    """Nodes that share an L2 segment with `node`, sorted."""
-    found: set[str] = set()
-    for seg in segments(g):
-        owners = {i.node for i in seg.interfaces}
-        if node in owners:
-            found |= owners
-    found.discard(node)
-    return sorted(found)
-
-
 def link_of(g: nx.MultiGraph, node: str, interface: str) -> Link | None:
     for _, _, data in g.edges(interface_id(node, interface), data=True):
         if data["kind"] == "veth":

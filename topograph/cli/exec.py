@@ -9,6 +9,7 @@ import click
 
 from topograph.cli.common import sandbox_option, topology_argument
 from topograph.live.command import load_plan, require_privileges
+from topograph.live.kernel import netns_exists
 
 
 @click.command("exec", context_settings={"ignore_unknown_options": True})
@@ -33,7 +34,7 @@ def command(file: str, node: str, argv: tuple[str, ...], prefix: str | None) -> 
     netns = placement.netns(node)
     if netns is None:  # real mode host: the root namespace itself
         os.execvp(argv[0], list(argv))
-    if not os.path.exists(f"/run/netns/{netns}"):
+    if not netns_exists(netns):
         click.echo(f"topograph: namespace {netns} does not exist; is the lab up? (topograph apply)", err=True)
         sys.exit(1)
     os.execvp("ip", ["ip", "netns", "exec", netns, *argv])

@@ -26,7 +26,8 @@ def command(file: str, prefix: str | None, all_pairs: bool) -> None:
 
     the_plan, topology = load_plan(file, prefix)
     require_privileges()
-    missing = [n for n in the_plan.namespaces if n not in list_netns()]
+    existing = list_netns()
+    missing = [n for n in the_plan.namespaces if n not in existing]
     if missing:
         click.echo(f"topograph: lab {topology.name} is not up (no namespace {missing[0]}); run topograph apply first",
                    err=True)

@@ -41,37 +41,30 @@ class Observed:
 
 
 def probes(topology: Topology, *, all_pairs: bool) -> list[Probe]:
-    """The file's expectations (or every source and target) with the simulator's prediction when it is there."""
-    try:
-        from topograph.sim import Flow, Network, Walker
-    except ImportError:  # the simulator is optional: fall back to the file's expectations
-        Walker = None  # type: ignore[assignment,misc]
-    walker = Walker(Network(topology)) if Walker is not None else None
+    """The file's expectations (or every source and target) with the simulator's prediction."""
+    from topograph.sim import Flow, Network, Walker
+    from topograph.sim.expect import destination
+    from topograph.sim.matrix import targets
 
-    def predict(src: str, dst: IPAddress, proto: Proto, port: int | None, fallback: bool | None) -> tuple[bool | None, str]:
-        if walker is None:
-            return fallback, "the file's expectation"
-        result = walker.run(Flow(src, dst, proto, port))
-        return result.ok, getattr(result, "reason", "") or ""
-
+    net = Network(topology)
+    walker = Walker(net)
     out: list[Probe] = []
     if all_pairs:
-        from topograph.sim.matrix import targets
-
+        columns = targets(topology)
         for node in topology.nodes:
-            for t in targets(topology):
+            for t in columns:
                 if t.node == node.name:
                     continue
-                pred, why = predict(node.name, t.address, t.proto, t.port, None)
-                out.append(Probe(node.name, t.address, t.name, t.proto, t.port, pred, why))
+                flow = t.flow(node.name, net)  # the address `reach` aims at for this source
+                result = walker.run(flow)
+                out.append(Probe(node.name, flow.dst, t.name, t.proto, t.port, result.ok, result.reason))
         return out
     for e in topology.expectations:
-        dst = e.dst_address if e.dst_address is not None else (
-            topology.node(e.dst_node).primary_address if e.dst_node else None)
+        dst = destination(topology, e)
         if dst is None:
             continue
-        pred, why = predict(e.src, dst, e.proto, e.port, e.reach)
-        out.append(Probe(e.src, dst, e.dst_node or str(dst), e.proto, e.port, pred, e.note or why))
+        result = walker.run(Flow(e.src, dst, e.proto, e.port))
+        out.append(Probe(e.src, dst, e.dst_node or str(dst), e.proto, e.port, result.ok, e.note or result.reason))
     return out
 
 
