@@ -229,7 +229,7 @@ def _root_preflight(plan: Plan) -> tuple[list[str], list[tuple[str, str]]]:
 def render_setup(plan: Plan) -> str:
     if plan.teardown:
         raise ValueError("render_setup() takes a setup plan; use render_teardown() for teardown")
-    with gc_paused():  # rendering a big lab makes ~100k short strings next to a model of a million objects
+    with gc_paused():  # a big lab renders many short strings next to a large model: collections would rescan it
         links, checks = _root_preflight(plan)
         return environment().get_template("setup.sh.j2").render(
             plan=plan, sections=sections(plan), tools=tools(plan), namespaces=plan.namespaces, root_links=links,

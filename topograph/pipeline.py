@@ -30,7 +30,7 @@ class Checked:
 
 @contextmanager
 def gc_paused() -> Iterator[None]:
-    """Run a stage that makes ~a million long-lived objects (a big lab) without the cycle collector.
+    """Run a stage that makes very many long-lived objects (a big lab) without the cycle collector.
 
     Those objects are garbage to no one, yet each collection walks them all again: on a 10,000-node
     lab that was half the time of loading. Nothing here relies on collecting cycles; collection

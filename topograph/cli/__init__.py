@@ -27,18 +27,13 @@ COMMANDS: dict[str, str] = {
 
 class LazyGroup(click.Group):
     def list_commands(self, ctx: click.Context) -> list[str]:
-        return sorted(name for name in COMMANDS if self.get_command(ctx, name) is not None)
+        return sorted(COMMANDS)
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         module = COMMANDS.get(cmd_name)
         if module is None:
             return None
-        try:
-            loaded: Any = importlib.import_module(f"topograph.cli.{module}")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"topograph.cli.{module}":
-                raise
-            return None  # a command still being built
+        loaded: Any = importlib.import_module(f"topograph.cli.{module}")
         command: click.Command = loaded.command
         return command
 

@@ -258,7 +258,7 @@ def plan(topology: Topology, *, sandbox_prefix: str | None = None, firewall: Fir
         raise ValueError(f"unknown firewall back end {firewall!r}; known: {', '.join(FIREWALLS)}")
     placement = place(topology, sandbox_prefix)
     planner = _Planner(topology, placement, firewall)
-    with gc_paused():  # a big lab's plan is ~100k objects on top of the model's million
+    with gc_paused():  # a big lab's plan adds many objects next to a large model: collections would rescan it
         ops = planner.operations()
     requires = tuple(i.name for n in planner.nodes if placement.netns(n.name) is None for i in n.interfaces
                      if i.name != LOOPBACK and placement.is_existing(i))

@@ -36,7 +36,7 @@ def format_for(output: str | None, explicit: str | None) -> str:
 def check_writable(output: str) -> None:
     """Fail before the (possibly slow) layout when the output cannot be written at all."""
     path = Path(output)
-    parent = path.parent if str(path.parent) else Path(".")
+    parent = path.parent
     if path.is_dir():
         raise RenderError(f"cannot write {output}: it is a directory")
     if not parent.is_dir():
@@ -69,7 +69,7 @@ def write(output: str, data: bytes) -> None:
     """Write via a temporary file in the same directory, so a failure never leaves half a diagram."""
     path = Path(output)
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent if str(path.parent) else ".")
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     except OSError as exc:
         raise RenderError(f"cannot write {output}: {exc.strerror or exc}") from None
     try:

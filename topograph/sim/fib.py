@@ -93,9 +93,6 @@ class Fib:
                 return hit
         return None
 
-    def prefixes(self, family: int) -> list[IPNetwork]:
-        return [e.net for e in (self.v4 if family == 4 else self.v6)]
-
 
 def _index(entries: list[FibRoute], bits: int) -> list[tuple[int, int, dict[int, FibRoute]]]:
     by_len: dict[int, dict[int, FibRoute]] = {}

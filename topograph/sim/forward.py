@@ -221,7 +221,7 @@ class Walker:
             for br in net.l2.bridges_between(where, target.key) if self.explain or nat_state else ():
                 bhop = _Hop(br.node)
                 bhop.add(Action.BRIDGED, f"through bridge {br.name}")
-                hops.insert(len(hops), bhop)
+                hops.append(bhop)
                 if net.options.bridge_nf and br.node in ct:
                     e, d = self.conntrack(br.node, pkt, ct, create=False)
                     if e is not None and d == "reply":
