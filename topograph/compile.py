@@ -168,7 +168,7 @@ def sections(plan: Plan) -> list[Section]:
 def tools(plan: Plan) -> list[str]:
     needed = {"ip"}
     for op in plan.operations:
-        if isinstance(op, SetSysctls):
+        if isinstance(op, SetSysctls | RestoreSysctls):
             needed.add("sysctl")
         elif isinstance(op, LoadNftables | DeleteNftables):
             needed.add("nft")
@@ -176,8 +176,6 @@ def tools(plan: Plan) -> list[str]:
             needed.update("iptables-restore" if f == 4 else "ip6tables-restore" for f in op.families)
         elif isinstance(op, DeleteIptables):
             needed.update("iptables" if f == 4 else "ip6tables" for f in op.families)
-    if plan.teardown and any(op.KIND == "restore_sysctls" for op in plan.operations):
-        needed.add("sysctl")
     return sorted(needed)
 
 

@@ -59,11 +59,6 @@ class Placement:
         """The node's interfaces topograph creates or configures (loopback included, pre-existing ones not)."""
         return tuple(i for i in node.interfaces if not self.is_existing(i))
 
-    def route_is_managed(self, node: Node, route: Route) -> bool:
-        """False for a real-mode host route that leaves through an interface that exists already."""
-        out = route_interface(node, route)
-        return out is None or not self.is_existing(out)
-
 
 def route_interface(node: Node, route: Route) -> Interface | None:
     """The interface a route leaves by: its `dev`, else the up interface whose subnet holds the gateway."""

@@ -7,7 +7,6 @@ import sys
 import click
 
 from topograph.cli.common import echo_diagnostics, topology_argument
-from topograph.diagnostics import render_json
 from topograph.pipeline import check_file
 
 
@@ -31,10 +30,7 @@ def command(file: str, as_json: bool, strict: bool, matrix: bool) -> None:
         net = Network(result.topology)
         result.report.extend(expectation_diagnostics(net))
     failed = not result.ok or (strict and len(result.report) > 0)
-    if as_json:
-        click.echo(render_json(result.report, ok=not failed))
-    else:
-        echo_diagnostics(result, as_json)
+    echo_diagnostics(result, as_json, ok=not failed)
     if not as_json and result.ok and result.topology is not None:
         t = result.topology
         if failed:  # only warnings, but --strict makes them count

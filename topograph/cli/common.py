@@ -41,9 +41,10 @@ def load_or_exit(file: str, *, show_warnings: bool = True) -> Checked:
     return result
 
 
-def echo_diagnostics(result: Checked, as_json: bool) -> None:
+def echo_diagnostics(result: Checked, as_json: bool, *, ok: bool | None = None) -> None:
+    """Text on stderr, or JSON on stdout; `ok` overrides "no errors" (e.g. --strict)."""
     items = list(result.report)
     if as_json:
-        click.echo(render_json(items))
+        click.echo(render_json(items, ok=ok))
     else:
         click.echo(render_text(items), err=True, nl=False)

@@ -6,6 +6,7 @@ import contextlib
 import ipaddress
 import json
 import sys
+from typing import NoReturn
 
 import click
 
@@ -18,7 +19,7 @@ from topograph.sim.network import Network
 from topograph.sim.trace import Flow, render
 
 
-def _fail(message: str, hint: str | None = None) -> None:
+def _fail(message: str, hint: str | None = None) -> NoReturn:
     click.echo(f"error: {message}" + (f"\n  hint: {hint}" if hint else ""), err=True)
     sys.exit(2)
 
@@ -56,7 +57,6 @@ def resolve(net: Network, src: str, dst: str, tcp: int | None) -> Flow:
     primary = t.node(dst).primary_address
     if primary is None:
         _fail(f"node {dst!r} has no address to trace to", f"give {dst} an address, or name an address as DST")
-    assert primary is not None
     return Flow(src, primary, proto, port)
 
 

@@ -219,7 +219,7 @@ class _Planner:
 
     def route(self, node: Node, route: Route) -> AddRoute | None:
         out = route_interface(node, route)
-        if not self.p.route_is_managed(node, route):
+        if out is not None and self.p.is_existing(out):
             self.notes.append(f"{node.name}: route {route} leaves by {out.name if out else '?'}, "
                               "which exists already; it is assumed present")
             return None

@@ -74,8 +74,7 @@ class DnatRule:
 
     @property
     def target(self) -> str:
-        host = f"[{self.to_address}]" if self.family == 6 else str(self.to_address)
-        return f"{host}:{self.to_port}"
+        return PortForward(self.proto, self.port, self.to_address, self.to_port).target
 
     def describe(self) -> str:
         where = f" arriving on {self.in_interface}" if self.in_interface else ""
