@@ -208,9 +208,7 @@ def _op_state(op: Operation, st: NsState, recreated: set[tuple[str | None, str]]
     if isinstance(op, AddRoute):
         want = route_key(op)
         # present, and not over a link about to be recreated (its routes vanish with it)
-        same = any(r.to == want.to and r.via == want.via and r.metric == want.metric
-                   and (want.dev is None or r.dev == want.dev) and (netns, r.dev or "") not in recreated
-                   for r in st.routes)
+        same = any(r.satisfies(want) and (netns, r.dev or "") not in recreated for r in st.routes)
         return None if same else "missing"
     if isinstance(op, LoadNftables):
         got = st.nft.get(op.table)
@@ -262,8 +260,7 @@ def _extras(plan: Plan, live: Live, record: Record | None, fresh_ns: set[str]) -
                 out.append(Change("extra", f"{netns}: address {address} on {ifname}",
                                   removal=Removal("address", netns, f"{ifname} {address}")))
         for r in sorted(st.routes, key=str):
-            if not any(r.to == w.to and r.via == w.via and r.metric == w.metric and (w.dev is None or r.dev == w.dev)
-                       for w in routes) and (r.dev is None or r.dev in links):
+            if not any(r.satisfies(w) for w in routes) and (r.dev is None or r.dev in links):
                 text = f"{r.to}" + (f" via {r.via}" if r.via else "") + (f" dev {r.dev}" if r.dev else "")
                 out.append(Change("extra", f"{netns}: route {text}", removal=Removal("route", netns, text, route=r)))
     return out

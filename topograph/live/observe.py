@@ -39,6 +39,11 @@ class Route:
     dev: str | None
     metric: int
 
+    def satisfies(self, want: Route) -> bool:
+        """This live route is the planned `want` (a plan route without a device takes any device)."""
+        return (self.to == want.to and self.via == want.via and self.metric == want.metric
+                and (want.dev is None or self.dev == want.dev))
+
 
 @dataclass
 class NsState:
