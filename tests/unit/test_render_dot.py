@@ -71,13 +71,14 @@ def test_gateways_nat_and_port_forwards_are_marked(sample: Path) -> None:
 
 
 def test_title_names_the_lab_and_its_description() -> None:
-    c = check_text("lab: demo\ndescription: two namespaces & a pipe\nnodes:\n"
+    c = check_text("lab: demo\ndescription: two namespaces & a pipe, the host's \"lab\" <here>\nnodes:\n"
                    "  a: {interfaces: {e0: 10.9.0.1/24}}\n  b: {interfaces: {e0: 10.9.0.2/24}}\n"
                    "links:\n  - [a:e0, b:e0]\n", "demo.yml")
     assert c.ok and c.topology is not None
     dot = to_dot(c.topology, c.graph)
     assert "<B>lab demo</B>" in dot
-    assert "two namespaces &amp; a pipe" in dot  # escaped for the HTML-like label
+    # escaped for the HTML-like label, which graphviz parses as XML
+    assert "two namespaces &amp; a pipe, the host&#x27;s &quot;lab&quot; &lt;here&gt;" in dot
     assert "<B>legend</B>" in dot
 
 

@@ -68,6 +68,17 @@ def test_gridded_star_svg_names_every_namespace_address_and_port(tmp_path: Path)
         assert f"br0:p{i}" in text
 
 
+def test_escaped_description_is_drawn_as_written(tmp_path: Path) -> None:
+    lab = tmp_path / "odd.yml"
+    description = "the host's \"lab\" <with> odd & text"
+    lab.write_text(f"lab: odd\ndescription: '{description.replace(chr(39), chr(39) * 2)}'\nnodes:\n"
+                   "  a: {interfaces: {e0: 10.9.0.1/24}}\n  b: {interfaces: {e0: 10.9.0.2/24}}\nlinks:\n  - [a:e0, b:e0]\n")
+    out = tmp_path / "odd.svg"
+    render(lab, out)
+    texts = ["".join(t.itertext()) for t in ET.parse(out).getroot().iter(f"{SVG}text")]
+    assert description in texts
+
+
 def test_pdf_is_a_pdf(tmp_path: Path) -> None:
     out = tmp_path / "seed.pdf"
     render(ROOT / "samples" / "06-port-forward.yml", out)

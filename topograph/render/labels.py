@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 from collections.abc import Mapping, Sequence
 
 from topograph.model import LOOPBACK, Interface, IPNetwork, Node, Route
@@ -12,10 +13,6 @@ GRID_PORT = "_grid"  # the bridge row that the edge to a grid of its leaves star
 NBSP = "&#160;"  # graphviz keeps runs of non-breaking spaces, so mono columns line up
 
 
-def esc(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")
-
-
 def mono(text: str, size: int | None = None, color: str | None = None) -> str:
     """Monospaced text; spaces become non-breaking so padding survives."""
     attrs = f' FACE="{style.MONO}"'
@@ -23,7 +20,7 @@ def mono(text: str, size: int | None = None, color: str | None = None) -> str:
         attrs += f' POINT-SIZE="{size}"'
     if color is not None:
         attrs += f' COLOR="{color}"'
-    return f"<FONT{attrs}>{esc(text).replace(' ', NBSP)}</FONT>"
+    return f"<FONT{attrs}>{html.escape(text).replace(' ', NBSP)}</FONT>"
 
 
 def small(text: str, color: str = style.MUTED) -> str:
@@ -33,7 +30,7 @@ def small(text: str, color: str = style.MUTED) -> str:
 def row(content: str, port: str | None = None, bg: str | None = None, align: str = "LEFT") -> str:
     attrs = f' ALIGN="{align}" BALIGN="{align}"'
     if port is not None:
-        attrs = f' PORT="{esc(port)}"' + attrs
+        attrs = f' PORT="{html.escape(port)}"' + attrs
     if bg is not None:
         attrs += f' BGCOLOR="{bg}"'
     return f"<TR><TD{attrs}>{content}</TD></TR>"
@@ -74,7 +71,7 @@ def shown_interfaces(node: Node) -> list[Interface]:
 def header(title: str, caption: str, look: style.Look, gateway: bool = False) -> str:
     badge = f'  <FONT COLOR="{style.GATEWAY}"><B>⇄ gateway</B></FONT>' if gateway else ""
     # rounded tables do not clip cell fills, so their header stays unfilled (the whole box is tinted instead)
-    return row(f'<B><FONT POINT-SIZE="13">{esc(title)}</FONT></B><BR/>{small(esc(caption))}{badge}',
+    return row(f'<B><FONT POINT-SIZE="13">{html.escape(title)}</FONT></B><BR/>{small(html.escape(caption))}{badge}',
                port=HEAD, bg=None if look.style == "rounded" else look.header, align="CENTER")
 
 
@@ -128,7 +125,8 @@ def leaf_label(node: Node, peer: str, with_routes: bool, inbound: Mapping[tuple[
     """A small box for a namespace packed into a grid: name, its one interface and the bridge port it plugs into."""
     look = style.LOOKS[node.kind]
     itf = next(i for i in node.interfaces if i.name != LOOPBACK)
-    rows = [row(f"<B>{esc(node.name)}</B>", port=HEAD, bg=None if look.style == "rounded" else look.header, align="CENTER"),
+    bg = None if look.style == "rounded" else look.header
+    rows = [row(f"<B>{html.escape(node.name)}</B>", port=HEAD, bg=bg, align="CENTER"),
             row(interface_text(itf, len(itf.name), inbound.get(itf.key, ())), port=itf.name),
             row(mono(f"↔ {peer}", size=style.SMALL, color=style.MUTED))]
     if with_routes and node.routes:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import html
+
 from topograph.model import NodeKind, Topology
 from topograph.render import style
-from topograph.render.labels import esc, small
+from topograph.render.labels import small
 
 
 def _swatch(text: str, look: style.Look, color: str | None = None, border: int = 1) -> str:
@@ -38,10 +40,10 @@ def legend() -> str:
 def title(topology: Topology) -> str:
     """The graph label: the lab's name, its description, a summary line and the legend."""
     counts = f"{_count(len(topology.nodes), 'node')} · {_count(len(topology.links), 'link')}"
-    rows = [f'<TR><TD ALIGN="LEFT"><FONT POINT-SIZE="18"><B>lab {esc(topology.name)}</B></FONT>'
-            f'   {small(esc(counts))}</TD></TR>']
+    rows = [f'<TR><TD ALIGN="LEFT"><FONT POINT-SIZE="18"><B>lab {html.escape(topology.name)}</B></FONT>'
+            f'   {small(html.escape(counts))}</TD></TR>']
     if topology.description:
-        rows.append(f'<TR><TD ALIGN="LEFT">{esc(topology.description)}</TD></TR>')
+        rows.append(f'<TR><TD ALIGN="LEFT">{html.escape(topology.description)}</TD></TR>')
     rows.append(f'<TR><TD ALIGN="LEFT">{legend()}</TD></TR>')
     return '<TABLE BORDER="0" CELLSPACING="2" CELLPADDING="0">' + "".join(rows) + "</TABLE>"
 
