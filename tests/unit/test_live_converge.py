@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.conftest import ROOT, SAMPLES
-from topograph.live.converge import diff
+from topograph.live.converge import diff, root_links
 from topograph.live.observe import Link, Live, NsState, route_key
 from topograph.live.state import Record
 from topograph.pipeline import check_file
@@ -211,3 +211,13 @@ def test_only_routes_over_a_recreated_link_are_redone() -> None:
     d = diff(p, live, record(p))
     redone = [op for op in d.repair if isinstance(op, AddRoute)]
     assert [op.node for op in redone] == ["left"]
+
+
+def test_root_links_are_the_interfaces_created_in_the_root_namespace_in_plan_order() -> None:
+    checked = check_file(SEED)
+    assert checked.topology is not None
+    real = plan(checked.topology)  # real mode: planned only, never applied in tests
+    assert root_links(real.operations) == ["v-net-0", "veth-red-br", "veth-blue-br"]
+    assert root_links(lab().operations) == []  # a sandbox creates nothing in the root namespace
+    veths = [op for op in real.operations if isinstance(op, CreateVeth)]
+    assert root_links(veths) == ["veth-red-br", "veth-blue-br"]  # only the root end of each pair

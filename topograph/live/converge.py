@@ -12,6 +12,7 @@ inside them. A namespace the plan wants that exists but is not in the record is 
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -100,6 +101,17 @@ def _ifname(op: Operation) -> str | None:
     return getattr(op, "ifname", None)
 
 
+def root_links(ops: Iterable[Operation]) -> list[str]:
+    """The interfaces `ops` create in the root namespace, in order (real mode: the host's share of the lab)."""
+    names: list[str] = []
+    for op in ops:
+        if isinstance(op, CreateBridge | CreateStandIn) and op.netns is None:
+            names.append(op.ifname)
+        elif isinstance(op, CreateVeth):
+            names += [e.ifname for e in (op.a, op.b) if e.netns is None]
+    return names
+
+
 def clashes(plan: Plan, live: Live, record: Record | None) -> list[str]:
     """Existing objects the plan would create that this lab does not own (apply must stop before any change)."""
     owned = set(record.namespaces) if record else set()
@@ -108,14 +120,8 @@ def clashes(plan: Plan, live: Live, record: Record | None) -> list[str]:
     root = live.namespaces.get(None)
     if root is not None:
         mine = set(record.root_links) if record else set()
-        for op in plan.operations:
-            names: list[str] = []
-            if isinstance(op, CreateBridge | CreateStandIn) and op.netns is None:
-                names = [op.ifname]
-            elif isinstance(op, CreateVeth):
-                names = [e.ifname for e in (op.a, op.b) if e.netns is None]
-            found += [f"interface {n} exists already in the root namespace and is not topograph's"
-                      for n in names if n in root.links and n not in mine]
+        found += [f"interface {n} exists already in the root namespace and is not topograph's"
+                  for n in root_links(plan.operations) if n in root.links and n not in mine]
     return found
 
 

@@ -10,17 +10,14 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from topograph.live import state
-from topograph.live.converge import Diff, diff
+from topograph.live.converge import Diff, diff, root_links
 from topograph.live.execute import Runner
 from topograph.live.kernel import KernelError, Namespaces, list_netns, netns_exists
 from topograph.live.lock import lab_lock
 from topograph.live.netlink import RTM_DELLINK, Sockets, link_body
 from topograph.live.observe import observe
 from topograph.plan import (
-    CreateBridge,
     CreateNetns,
-    CreateStandIn,
-    CreateVeth,
     DeleteNftables,
     Plan,
     RestoreSysctls,
@@ -48,16 +45,6 @@ def session() -> Iterator[tuple[Namespaces, Sockets]]:
     finally:
         socks.close()
         ns.close()
-
-
-def _new_root_links(plan: Plan, ops: list[object]) -> list[str]:
-    names: list[str] = []
-    for op in ops:
-        if isinstance(op, CreateBridge | CreateStandIn) and op.netns is None:
-            names.append(op.ifname)
-        elif isinstance(op, CreateVeth):
-            names += [e.ifname for e in (op.a, op.b) if e.netns is None]
-    return names
 
 
 def plan_diff(plan: Plan) -> Diff:
@@ -96,7 +83,7 @@ def apply(plan: Plan, *, source: str = "", wait: float = 0.0,
         repair = d.repair
         # recorded before anything is created: a run killed at any point leaves a record naming it all
         rec.add_namespaces([op.netns for op in repair if isinstance(op, CreateNetns)])
-        rec.root_links = sorted(set(rec.root_links) | set(_new_root_links(plan, list(repair))))
+        rec.root_links = sorted(set(rec.root_links) | set(root_links(repair)))
         state.save(rec)
         runner = Runner(ns, socks, lab=plan.lab,
                         progress=progress(len(repair)) if progress else None)

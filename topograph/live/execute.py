@@ -106,7 +106,7 @@ class Runner:
             self.next_index[netns] = max([*found.values(), 1]) + 1
         return found
 
-    def alloc(self, netns: str | None, name: str) -> int:
+    def alloc(self, netns: str | None) -> int:
         self.known(netns)
         index = self.next_index[netns]
         self.next_index[netns] = index + 1
@@ -154,27 +154,27 @@ class Runner:
             self.journal.append(("netns", op.netns, None))
         elif isinstance(op, LoopbackUp | LinkUp):
             index = self.index(op.netns, op.ifname)
-            self._set(op.netns, op.ifname, nl.link_body(index, flags=nl.IFF_UP, change=nl.IFF_UP))
+            self._set(op.netns, nl.link_body(index, flags=nl.IFF_UP, change=nl.IFF_UP))
         elif isinstance(op, SetSysctls):
             self._sysctls(op)
         elif isinstance(op, CreateBridge | CreateStandIn):
             kind = op.LINK_KIND
-            index = self.alloc(op.netns, op.ifname)
+            index = self.alloc(op.netns)
             self._create_link(op.netns, nl.new_link(index, op.ifname, kind, None), [(op.netns, op.ifname, index)])
         elif isinstance(op, CreateVeth):
-            ia, ib = self.alloc(op.a.netns, op.a.ifname), self.alloc(op.b.netns, op.b.ifname)
+            ia, ib = self.alloc(op.a.netns), self.alloc(op.b.netns)
             body = nl.new_link(ia, op.a.ifname, "veth", None,
                                data=nl.veth_peer(ib, op.b.ifname, self.ns.fd(op.b.netns)))
             self._create_link(op.a.netns, body, [(op.a.netns, op.a.ifname, ia), (op.b.netns, op.b.ifname, ib)])
         elif isinstance(op, SetMac):
             mac = bytes.fromhex(op.mac.replace(":", ""))
-            self._set(op.netns, op.ifname, nl.link_body(self.index(op.netns, op.ifname), attrs=nl.attr(nl.IFLA_ADDRESS, mac)))
+            self._set(op.netns, nl.link_body(self.index(op.netns, op.ifname), attrs=nl.attr(nl.IFLA_ADDRESS, mac)))
         elif isinstance(op, SetMtu):
-            self._set(op.netns, op.ifname, nl.link_body(self.index(op.netns, op.ifname), attrs=nl.attr_u32(nl.IFLA_MTU, op.mtu)))
+            self._set(op.netns, nl.link_body(self.index(op.netns, op.ifname), attrs=nl.attr_u32(nl.IFLA_MTU, op.mtu)))
         elif isinstance(op, EnslavePort):
             master = self.index(op.netns, op.bridge)
             port = self.index(op.netns, op.ifname)
-            self._set(op.netns, op.ifname, nl.link_body(port, attrs=nl.attr_u32(nl.IFLA_MASTER, master)))
+            self._set(op.netns, nl.link_body(port, attrs=nl.attr_u32(nl.IFLA_MASTER, master)))
         elif isinstance(op, AddAddress):
             a = op.address
             family = socket.AF_INET if a.version == 4 else socket.AF_INET6
@@ -194,7 +194,7 @@ class Runner:
         else:
             raise KernelError(errno.EINVAL, f"apply cannot execute {op.KIND}")
 
-    def _set(self, netns: str | None, ifname: str, body: bytes) -> None:
+    def _set(self, netns: str | None, body: bytes) -> None:
         self.socks(netns).request(nl.RTM_NEWLINK, body)
 
     def _create_link(self, netns: str | None, body: bytes, made: list[tuple[str | None, str, int]]) -> None:
