@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import sys
 
+from hypothesis import given
+from hypothesis import strategies as st
+
 from tests.conftest import ROOT
 from topograph.pipeline import check_file, check_text
-from topograph.render.layout import GRID_MIN, HEAD, plan
+from topograph.render.layout import GRID_MIN, HEAD, bridge_vertex, is_bridge_vertex, plan, split_bridge_vertex
 
 sys.path.insert(0, str(ROOT / "benchmarks"))
 from labs import star
@@ -53,3 +56,13 @@ def test_small_segments_are_not_gridded_big_ones_are_roughly_square() -> None:
     assert grid.leaves[:3] == ("ns0", "ns1", "ns2")  # file order, column by column
     assert 10 <= grid.columns <= 30
     assert sum(len(col) for col in grid.columns_of()) == 1000
+
+
+NAMES = st.text(st.characters(blacklist_characters="/"), min_size=1, max_size=15)  # '/' is never in a name
+
+
+@given(NAMES, NAMES)
+def test_a_bridge_vertex_splits_back_into_holder_and_bridge(node: str, bridge: str) -> None:
+    vertex = bridge_vertex(node, bridge)
+    assert is_bridge_vertex(vertex) and not is_bridge_vertex(node)
+    assert split_bridge_vertex(vertex) == (node, bridge)

@@ -11,7 +11,7 @@ import networkx as nx
 from topograph import graph as tg
 from topograph.model import IPNetwork, Node, Topology
 from topograph.render import labels, legend, style
-from topograph.render.layout import HEAD, Edge, End, Grid, Layout, bridge_vertex, plan
+from topograph.render.layout import HEAD, Edge, End, Grid, Layout, bridge_vertex, plan, split_bridge_vertex
 
 ROUTES_AUTO_MAX = 60  # up to this many nodes, route tables are drawn unless --no-routes
 
@@ -36,17 +36,16 @@ class _Facts:
     bridge_subnets: dict[str, tuple[IPNetwork, ...]]  # bridge vertex -> its segment's subnets (first bridge only)
     veth_subnets: dict[int, tuple[IPNetwork, ...]]  # link index -> subnets of a bare veth-pair segment
     inbound: dict[tuple[str, str], list[str]]  # interface key -> port forwards that land on it
-    peers: dict[str, str]  # gridded leaf -> "bridge:port" it plugs into
+    grid_ports: dict[str, End]  # gridded leaf -> the bridge port it plugs into (named on the leaf, not the bridge)
 
     @classmethod
     def of(cls, topology: Topology, g: nx.MultiGraph, options: Options) -> _Facts:
         layout = plan(topology) if options.grid_min is None else plan(topology, options.grid_min)
         bridge_subnets, veth_subnets = _subnets(g)
         gridded = layout.gridded
-        peers = {e.head.vertex: f"{e.tail.vertex.split('/', 1)[1]}:{e.tail.port}"
-                 for e in layout.edges if e.link is not None and e.head.vertex in gridded}
+        grid_ports = {e.head.vertex: e.tail for e in layout.edges if e.link is not None and e.head.vertex in gridded}
         return cls(topology, layout, options.with_routes(topology), {n.name: n for n in topology.nodes},
-                   bridge_subnets, veth_subnets, _inbound_forwards(topology), peers)
+                   bridge_subnets, veth_subnets, _inbound_forwards(topology), grid_ports)
 
 
 def to_dot(topology: Topology, g: nx.MultiGraph, options: Options = Options()) -> str:
@@ -92,7 +91,7 @@ def _boxes(dot: graphviz.Digraph, facts: _Facts) -> None:
     layout = facts.layout
     gridded = layout.gridded
     counts = {grid.bridge: len(grid.leaves) for grid in layout.grids}
-    hidden_ports = {(e.tail.vertex, e.tail.port) for e in layout.edges if e.link is not None and e.head.vertex in gridded}
+    hidden_ports = set(facts.grid_ports.values())
     for node in facts.topology.nodes:
         if node.name in gridded:
             continue
@@ -108,7 +107,7 @@ def _boxes(dot: graphviz.Digraph, facts: _Facts) -> None:
             for br in node.bridges:
                 vid = bridge_vertex(node.name, br.name)
                 # ports whose peers sit in a grid are named on the peers' boxes instead of in the bridge's rows
-                shown = [p for p in node.interfaces if p.bridge == br.name and (vid, p.name) not in hidden_ports]
+                shown = [p for p in node.interfaces if p.bridge == br.name and End(vid, p.name) not in hidden_ports]
                 label = labels.bridge_label(node.name, br, shown, facts.bridge_subnets.get(vid), counts.get(vid, 0))
                 c.node(vid, f"<{label}>")
 
@@ -130,14 +129,15 @@ def _edge(dot: graphviz.Digraph, edge: Edge, subnets: dict[int, tuple[IPNetwork,
 
 def _grid(dot: graphviz.Digraph, facts: _Facts, grid: Grid, index: int) -> None:
     """Leaves of a big segment as a grid: invisible edges put column c+1 one rank after column c."""
-    holder, bridge = grid.bridge.split("/", 1)
+    holder, bridge = split_bridge_vertex(grid.bridge)
     name = f"cluster_grid_{index}"
     columns = grid.columns_of()
     with dot.subgraph(name=name) as c:
         c.attr(label=f"{len(grid.leaves)} namespaces on bridge {bridge} of {holder}", labeljust="l",
                style="rounded", color=style.BRIDGE.border, fontcolor=style.BRIDGE.border, fontsize="12", margin="12")
         for leaf in grid.leaves:
-            label = labels.leaf_label(facts.nodes[leaf], facts.peers[leaf], facts.with_routes, facts.inbound)
+            label = labels.leaf_label(facts.nodes[leaf], f"{bridge}:{facts.grid_ports[leaf].port}", facts.with_routes,
+                                     facts.inbound)
             c.node(leaf, f"<{label}>")
     grid_port = End(grid.bridge, labels.GRID_PORT).ref("e")
     middle = columns[0][len(columns[0]) // 2]

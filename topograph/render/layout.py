@@ -18,6 +18,12 @@ def bridge_vertex(node: str, bridge: str) -> str:
     return f"{node}/{bridge}"
 
 
+def split_bridge_vertex(vertex: str) -> tuple[str, str]:
+    """(holder node, bridge name) of a bridge's diagram id: the reverse of bridge_vertex."""
+    holder, _, bridge = vertex.partition("/")
+    return holder, bridge
+
+
 def is_bridge_vertex(vertex: str) -> bool:
     return "/" in vertex
 
