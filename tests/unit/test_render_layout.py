@@ -58,6 +58,14 @@ def test_small_segments_are_not_gridded_big_ones_are_roughly_square() -> None:
     assert sum(len(col) for col in grid.columns_of()) == 1000
 
 
+def test_gridded_leaves_are_computed_once_per_layout() -> None:
+    c = check_text(star(GRID_MIN), "s.yml")
+    assert c.topology is not None
+    layout = plan(c.topology)
+    assert layout.gridded == frozenset(f"ns{i}" for i in range(GRID_MIN))
+    assert layout.gridded is layout.gridded  # cached: a render asks for it several times
+
+
 NAMES = st.text(st.characters(blacklist_characters="/"), min_size=1, max_size=15)  # '/' is never in a name
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from collections import deque
 from dataclasses import dataclass
+from functools import cached_property
 
 from topograph.model import LOOPBACK, Link, Node, NodeKind, RpFilter, Topology
 
@@ -72,8 +73,9 @@ class Layout:
     edges: tuple[Edge, ...]
     grids: tuple[Grid, ...]
 
-    @property
+    @cached_property  # asked for by every step of a render; a big star has a thousand leaves
     def gridded(self) -> frozenset[str]:
+        """Every leaf drawn in a grid."""
         return frozenset(leaf for g in self.grids for leaf in g.leaves)
 
 
