@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -10,6 +12,7 @@ from click.testing import CliRunner
 from tests.conftest import ROOT
 from topograph.cli import main
 from topograph.live import command as live_command
+from topograph.live import state
 
 SEED = str(ROOT / "samples" / "06-port-forward.yml")
 COMMANDS = ["apply", "status", "verify", "destroy"]
@@ -63,3 +66,64 @@ def test_the_commands_are_registered() -> None:
     result = CliRunner().invoke(main, ["--help"])
     for name in [*COMMANDS, "exec"]:
         assert name in result.output
+
+
+# -- real mode with the kernel faked: apply, apply --dry-run and status share one check ---------
+
+class _KernelReached(AssertionError):
+    pass
+
+
+@pytest.fixture
+def fake_root(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Callable[[tuple[str, ...]], None]:
+    """Real mode without the kernel: no namespace, socket or step is ever opened or run.
+
+    Calling the fixture's value with interface names makes them the root namespace's links as
+    `observe` reports them; anything that would go on to change the kernel fails the test.
+    """
+    from topograph.live import engine
+    from topograph.live.observe import Link, Live, NsState
+
+    monkeypatch.setenv(state.STATE_DIR_ENV, str(tmp_path))
+    monkeypatch.setattr(live_command, "privilege_problem", lambda: None)
+
+    @contextmanager
+    def no_session() -> Iterator[tuple[None, None]]:
+        yield None, None
+
+    def runner(*args: object, **kwargs: object) -> None:
+        raise _KernelReached("apply went on to change the kernel")
+
+    links: dict[str, Link] = {"lo": Link("lo", "")}
+    monkeypatch.setattr(engine, "session", no_session)
+    monkeypatch.setattr(engine, "observe", lambda *args: Live(namespaces={None: NsState(links=dict(links))}))
+    monkeypatch.setattr(engine, "Runner", runner)
+
+    def set_links(names: tuple[str, ...]) -> None:
+        links.update({n: Link(n, "veth") for n in names})
+
+    return set_links
+
+
+def test_absent_uplinks_are_reported_alike_by_apply_its_dry_run_and_status(
+        fake_root: Callable[[tuple[str, ...]], None]) -> None:
+    fake_root(("eth0",))
+    sentence = "the host has no interface wan0, which the lab uses as it is"
+    applied = CliRunner().invoke(main, ["apply", SEED])
+    dry = CliRunner().invoke(main, ["apply", "--dry-run", SEED])
+    status = CliRunner().invoke(main, ["status", SEED])
+    assert not isinstance(applied.exception, _KernelReached)
+    assert (applied.exit_code, applied.output) == (1, f"topograph: {sentence}; nothing was changed\n")
+    assert (dry.exit_code, dry.output) == (1, applied.output)
+    assert status.exit_code == 2
+    assert status.output.splitlines()[1:] == [f"  blocked  {sentence}", "  apply would stop here, before any change"]
+
+
+def test_with_the_uplinks_present_dry_run_and_status_show_the_changes(
+        fake_root: Callable[[tuple[str, ...]], None]) -> None:
+    fake_root(("eth0", "wan0"))
+    dry = CliRunner().invoke(main, ["apply", "--dry-run", SEED])
+    status = CliRunner().invoke(main, ["status", SEED])
+    assert dry.exit_code == 0 and "+ missing  red (red): create namespace" in dry.output
+    assert "(--dry-run: nothing changed)" in dry.output and "blocked" not in dry.output
+    assert status.exit_code == 2 and "blocked" not in status.output and "missing" in status.output

@@ -1,4 +1,4 @@
-"""converge.diff on live states built by hand: up to date, missing, drifted, extra, clashes (no root needed)."""
+"""converge.diff on live states built by hand: up to date, missing, drifted, extra, blockers (no root needed)."""
 
 from __future__ import annotations
 
@@ -141,7 +141,7 @@ def test_a_namespace_not_in_the_record_is_a_clash() -> None:
     p = lab()
     live = Live(existing={f"{P}blue"})
     d = diff(p, live, None)
-    assert d.clashes == [f"namespace {P}blue exists already and is not part of lab seed's record"]
+    assert d.blockers == [f"namespace {P}blue exists already and is not part of lab seed's record"]
     assert not d.changes
 
 
@@ -190,12 +190,13 @@ def test_real_mode_root_interfaces_that_are_not_ours_clash() -> None:
     checked = check_file(SEED)
     assert checked.topology is not None
     p = plan(checked.topology)  # real mode: planned only, never applied in tests
-    root = NsState(links={"lo": Link("lo", ""), "v-net-0": Link("v-net-0", "bridge")})
+    root = NsState(links={"lo": Link("lo", ""), "v-net-0": Link("v-net-0", "bridge"),
+                          "eth0": Link("eth0", "veth"), "wan0": Link("wan0", "veth")})
     live = Live(namespaces={None: root})
     d = diff(p, live, None)
-    assert d.clashes == ["interface v-net-0 exists already in the root namespace and is not topograph's"]
+    assert d.blockers == ["interface v-net-0 exists already in the root namespace and is not topograph's"]
     mine = Record(lab="seed", prefix=None, root_links=["v-net-0"])
-    assert not diff(p, live, mine).clashes
+    assert not diff(p, live, mine).blockers
 
 
 def test_only_routes_over_a_recreated_link_are_redone() -> None:
@@ -221,3 +222,19 @@ def test_root_links_are_the_interfaces_created_in_the_root_namespace_in_plan_ord
     assert root_links(lab().operations) == []  # a sandbox creates nothing in the root namespace
     veths = [op for op in real.operations if isinstance(op, CreateVeth)]
     assert root_links(veths) == ["veth-red-br", "veth-blue-br"]  # only the root end of each pair
+
+
+@pytest.mark.parametrize(("present", "blocked"), [
+    ((), ["the host has no interface eth0, wan0, which the lab uses as it is"]),
+    (("eth0",), ["the host has no interface wan0, which the lab uses as it is"]),
+    (("eth0", "wan0"), []),
+])
+def test_real_mode_uplinks_the_machine_lacks_block_the_run(present: tuple[str, ...], blocked: list[str]) -> None:
+    checked = check_file(SEED)
+    assert checked.topology is not None
+    p = plan(checked.topology)  # real mode: planned only, never applied in tests
+    root = NsState(links={"lo": Link("lo", ""), **{n: Link(n, "veth") for n in present}})
+    d = diff(p, Live(namespaces={None: root}), None)
+    assert d.blockers == blocked
+    assert bool(d.changes) == (not blocked)  # a blocked run has no repair to offer
+    assert not d.clean

@@ -36,8 +36,7 @@ def command(file: str, prefix: str | None, firewall: str | None, dry_run: bool, 
     try:
         if dry_run:
             d = engine.plan_diff(the_plan)
-            if d.clashes:
-                raise engine.Clash("; ".join(d.clashes))
+            engine.refuse_if_blocked(d)
             print_diff(the_plan, d, verb="would")
             return
         progress = Progress(f"applying {the_plan.lab}")

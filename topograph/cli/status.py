@@ -20,7 +20,9 @@ from topograph.plan import FIREWALLS
 def command(file: str, prefix: str | None, firewall: str | None, limit: int) -> None:
     """Compare the live lab with FILE: up to date, missing, drifted (changed by hand), extra.
 
-    Exit status: 0 when everything is as the file says, 2 when anything differs, 1 on errors.
+    What would stop apply before any change (objects in the way, absent uplinks in real mode) is
+    shown as `blocked`, in apply's words. Exit status: 0 when everything is as the file says, 2 when
+    anything differs or apply would be blocked, 1 on errors.
     """
     from topograph.live import engine
     from topograph.live.report import print_diff

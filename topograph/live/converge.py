@@ -69,11 +69,11 @@ class Change:
 class Diff:
     up_to_date: int = 0
     changes: list[Change] = field(default_factory=list)
-    clashes: list[str] = field(default_factory=list)  # objects in the way that are not ours
+    blockers: list[str] = field(default_factory=list)  # why apply must not start (see `blockers()`)
 
     @property
     def clean(self) -> bool:
-        return not self.changes and not self.clashes
+        return not self.changes and not self.blockers
 
     def count(self, state: State) -> int:
         return sum(1 for c in self.changes if c.state == state)
@@ -125,10 +125,28 @@ def clashes(plan: Plan, live: Live, record: Record | None) -> list[str]:
     return found
 
 
+def absent_requirements(plan: Plan, live: Live) -> list[str]:
+    """The host's interfaces the lab uses as they are (real mode: its uplinks) that this machine lacks."""
+    if not plan.requires:
+        return []
+    root = live.namespaces.get(None)
+    absent = [name for name in plan.requires if root is None or name not in root.links]
+    return [f"the host has no interface {', '.join(absent)}, which the lab uses as it is"] if absent else []
+
+
+def blockers(plan: Plan, live: Live, record: Record | None) -> list[str]:
+    """Why apply must stop before any change: objects in the way that are not ours, or uplinks that are absent.
+
+    The one check behind apply, apply --dry-run and status, so a dry run or a status never
+    promises a run that apply then refuses.
+    """
+    return clashes(plan, live, record) + absent_requirements(plan, live)
+
+
 def diff(plan: Plan, live: Live, record: Record | None) -> Diff:
     """Every difference between `live` and what `plan` builds; see the module docstring."""
-    result = Diff(clashes=clashes(plan, live, record))
-    if result.clashes:
+    result = Diff(blockers=blockers(plan, live, record))
+    if result.blockers:
         return result
     recreated: set[tuple[str | None, str]] = set()  # links that will be (re)created: what depends on them is redone
     fresh_ns: set[str] = set()

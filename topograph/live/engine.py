@@ -26,7 +26,7 @@ from topograph.plan import (
 
 
 class Clash(Exception):
-    """Objects in the way that are not this lab's; nothing was changed."""
+    """Objects in the way that are not this lab's, or uplinks the machine lacks; nothing was changed."""
 
 
 @dataclass
@@ -45,6 +45,12 @@ def session() -> Iterator[tuple[Namespaces, Sockets]]:
     finally:
         socks.close()
         ns.close()
+
+
+def refuse_if_blocked(d: Diff) -> None:
+    """Raise Clash when the diff has blockers (apply, and apply --dry-run, stop before any change)."""
+    if d.blockers:
+        raise Clash("; ".join(d.blockers))
 
 
 def plan_diff(plan: Plan) -> Diff:
@@ -68,12 +74,7 @@ def apply(plan: Plan, *, source: str = "", wait: float = 0.0,
         record = state.load(plan.lab, plan.prefix)
         live = observe(plan, record.namespaces if record else [], ns, socks)
         d = diff(plan, live, record)
-        if d.clashes:
-            raise Clash("; ".join(d.clashes))
-        root = live.namespaces.get(None)
-        absent = [name for name in plan.requires if root is None or name not in root.links]
-        if absent:
-            raise Clash(f"the host has no interface {', '.join(absent)}, which the lab uses as it is")
+        refuse_if_blocked(d)
         outcome = Outcome(diff=d)
         if d.clean:
             return outcome

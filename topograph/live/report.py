@@ -12,8 +12,11 @@ def print_diff(plan: Plan, d: Diff, *, verb: str = "is", limit: int = 0) -> None
     """`limit` > 0 shortens long lists (first `limit` lines per state)."""
     mode = f"sandbox {plan.prefix}" if plan.prefix else "real mode"
     click.echo(f"lab {plan.lab} ({mode}):")
-    for line in d.clashes:
-        click.echo(f"  clash    {line}")
+    if d.blockers:
+        for line in d.blockers:
+            click.echo(f"  blocked  {line}")
+        click.echo("  apply would stop here, before any change")
+        return
     for st, sign in (("missing", "+"), ("drifted", "~"), ("extra", "-")):
         items = [c for c in d.changes if c.state == st]
         shown = items[:limit] if limit else items
