@@ -13,6 +13,7 @@ with its stages shown so a slow one stands out.
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import secrets
 import subprocess
@@ -31,7 +32,7 @@ from benchmarks.labs import star
 from topograph import build, graph, loader, parse, validate
 from topograph.compile import render_setup, render_teardown
 from topograph.diagnostics import Report
-from topograph.pipeline import check_text, gc_paused
+from topograph.pipeline import check_text
 from topograph.plan import Plan, plan
 
 TARGET_BIG_S = 2.0
@@ -102,6 +103,7 @@ def live_run(the_plan: Plan, setup: str, teardown: str) -> tuple[float, float]:
 
 
 def main() -> None:
+    gc.disable()  # as the `topograph` executable does (topograph.cli.run): the stages are timed as it runs them
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", type=int, nargs="*", default=[100, 300, 1000], help="stars to compile and run")
     parser.add_argument("--big", type=int, default=10_000, help="star to compile only (0: skip)")
@@ -165,12 +167,6 @@ def cli_wall(text: str, repeat: int) -> float:
 
 
 def check_stages(text: str, repeat: int) -> dict[str, float]:
-    """The check's own stages (as topograph.pipeline runs them, cycle collector paused), best of `repeat` each."""
-    with gc_paused():
-        return _check_stages(text, repeat)
-
-
-def _check_stages(text: str, repeat: int) -> dict[str, float]:
     t_load, source = best_of(repeat, lambda: loader.load_text(text, "star.yml", Report()))
     assert source is not None
     t_shape, document = best_of(repeat, lambda: parse.shape(source, Report()))

@@ -1,5 +1,5 @@
 """`python -m topograph` runs the command line."""
 
-from topograph.cli import main
+from topograph.cli import run
 
-main()
+run()

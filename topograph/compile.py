@@ -19,7 +19,6 @@ from typing import Any
 import jinja2
 
 from topograph.model import IPNetwork
-from topograph.pipeline import gc_paused
 from topograph.plan import (
     SECTIONS,
     CreateBridge,
@@ -227,16 +226,14 @@ def _root_preflight(plan: Plan) -> tuple[list[str], list[tuple[str, str]]]:
 def render_setup(plan: Plan) -> str:
     if plan.teardown:
         raise ValueError("render_setup() takes a setup plan; use render_teardown() for teardown")
-    with gc_paused():  # a big lab renders many short strings next to a large model: collections would rescan it
-        links, checks = _root_preflight(plan)
-        return environment().get_template("setup.sh.j2").render(
-            plan=plan, sections=sections(plan), tools=tools(plan), namespaces=plan.namespaces, root_links=links,
-            root_checks=checks, mode_lines=mode_lines(plan), teardown_command=command_line(plan, teardown=True))
+    links, checks = _root_preflight(plan)
+    return environment().get_template("setup.sh.j2").render(
+        plan=plan, sections=sections(plan), tools=tools(plan), namespaces=plan.namespaces, root_links=links,
+        root_checks=checks, mode_lines=mode_lines(plan), teardown_command=command_line(plan, teardown=True))
 
 
 def render_teardown(plan: Plan) -> str:
     """The teardown script of a setup plan (its reverse), or of a teardown plan as given."""
     down = plan if plan.teardown else reverse(plan)
-    with gc_paused():
-        return environment().get_template("teardown.sh.j2").render(
-            plan=down, sections=sections(down), tools=tools(down), mode_lines=mode_lines(down))
+    return environment().get_template("teardown.sh.j2").render(
+        plan=down, sections=sections(down), tools=tools(down), mode_lines=mode_lines(down))

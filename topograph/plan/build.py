@@ -51,7 +51,6 @@ from typing import Literal
 
 from topograph import naming
 from topograph.model import LOOPBACK, Interface, Node, Route, Topology
-from topograph.pipeline import gc_paused
 from topograph.plan.firewall import DnatRule, MasqueradeRule
 from topograph.plan.ops import (
     AddAddress,
@@ -258,8 +257,7 @@ def plan(topology: Topology, *, sandbox_prefix: str | None = None, firewall: Fir
         raise ValueError(f"unknown firewall back end {firewall!r}; known: {', '.join(FIREWALLS)}")
     placement = place(topology, sandbox_prefix)
     planner = _Planner(topology, placement, firewall)
-    with gc_paused():  # a big lab's plan adds many objects next to a large model: collections would rescan it
-        ops = planner.operations()
+    ops = planner.operations()
     requires = tuple(i.name for n in planner.nodes if placement.netns(n.name) is None for i in n.interfaces
                      if i.name != LOOPBACK and placement.is_existing(i))
     return Plan(lab=topology.name, source=Path(topology.file).name, prefix=sandbox_prefix, firewall=firewall,
