@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import importlib
 import os
@@ -67,9 +68,7 @@ def run() -> None:
         code = done.code if isinstance(done.code, int) else (0 if done.code is None else 1)
         if isinstance(done.code, str):
             print(done.code, file=sys.stderr)
-    try:
+    with contextlib.suppress(BrokenPipeError):  # `topograph compile big.yml | head`: the reader left
         sys.stdout.flush()
-    except BrokenPipeError:  # `topograph compile big.yml | head`: the reader left; not an error of ours
-        pass
     sys.stderr.flush()
     os._exit(code)
