@@ -22,6 +22,7 @@ class L2:
 
     A veth end has carrier only when its peer is up too; a bridge has carrier when one of its ports does.
     Interfaces that take part in L3 (not bridge ports, not loopback) get the id of the domain they sit in.
+    One breadth-first walk finds the domains and, per domain, the tree `bridges_between` climbs.
     """
 
     def __init__(self, topology: Topology) -> None:
@@ -30,7 +31,10 @@ class L2:
         for link in topology.links:
             peer[link.a.key] = link.b.key
             peer[link.b.key] = link.a.key
-        self.peer = peer
+        ports: dict[Key, list[Key]] = {}  # bridge -> its ports, so a bridge's carrier needs no scan of every interface
+        for key, itf in self.itf.items():
+            if itf.bridge is not None:
+                ports.setdefault((itf.node, itf.bridge), []).append(key)
         carrier: dict[Key, bool] = {}
         for key, itf in self.itf.items():
             if itf.name == LOOPBACK or itf.is_bridge:
@@ -41,8 +45,7 @@ class L2:
                 carrier[key] = itf.up  # an existing uplink of the host or an external node
         for key, itf in self.itf.items():
             if itf.is_bridge:
-                ports = [k for k, p in self.itf.items() if p.node == itf.node and p.bridge == itf.name]
-                carrier[key] = itf.up and any(carrier[p] for p in ports)
+                carrier[key] = itf.up and any(carrier[p] for p in ports.get(key, ()))
         self.carrier = carrier
         # adjacency of the working L2 graph
         adj: dict[Key, list[Key]] = {k: [] for k in self.itf}
@@ -55,54 +58,52 @@ class L2:
                 if br in self.itf and self.itf[br].up:
                     adj[key].append(br)
                     adj[br].append(key)
-        self.adj = adj
-        self.domain: dict[Key, int] = {}
+        self.domain: dict[Key, int] = {}  # L3 interface -> its domain
         self.members: dict[int, list[Interface]] = {}
-        seen: set[Key] = set()
-        next_id = 0
+        self.all_by_node: dict[int, dict[str, list[Interface]]] = {}  # domain -> node -> its L3 interfaces there
+        # the walk's tree over every interface with a domain (bridges and ports included): parent, depth, component
+        self._parent: dict[Key, Key | None] = {}
+        self._depth: dict[Key, int] = {}
+        self._component: dict[Key, int] = {}
         for start in sorted(self.itf):
-            if start in seen or self.itf[start].name == LOOPBACK:
+            if start in self._component or self.itf[start].name == LOOPBACK:
                 continue
+            d = len(self.members)
+            self._parent[start] = None
+            self._depth[start] = 0
+            self._component[start] = d
             comp = []
             queue = deque([start])
-            seen.add(start)
             while queue:
                 k = queue.popleft()
                 comp.append(k)
                 for n in adj[k]:
-                    if n not in seen:
-                        seen.add(n)
+                    if n not in self._component:
+                        self._component[n] = d
+                        self._parent[n] = k
+                        self._depth[n] = self._depth[k] + 1
                         queue.append(n)
             l3 = [self.itf[k] for k in sorted(comp) if self.itf[k].bridge is None and self.itf[k].up]
-            for i in l3:
-                self.domain[i.key] = next_id
-            self.members[next_id] = l3
-            next_id += 1
-        # per domain: node -> its first L3 interface there (a node answers on the interface the request came in by)
-        self.by_node: dict[int, dict[str, Interface]] = {}
-        self.all_by_node: dict[int, dict[str, list[Interface]]] = {}
-        for d, l3 in self.members.items():
-            m: dict[str, Interface] = {}
             every: dict[str, list[Interface]] = {}
             for i in l3:
-                m.setdefault(i.node, i)
+                self.domain[i.key] = d
                 every.setdefault(i.node, []).append(i)
-            self.by_node[d] = m
+            self.members[d] = l3
             self.all_by_node[d] = every
 
     def node_interface(self, domain: int, node: str) -> Interface | None:
-        return self.by_node.get(domain, {}).get(node)
+        """The node's first L3 interface in `domain` (a node answers on the interface the request came in by)."""
+        mine = self.all_by_node.get(domain, {}).get(node)
+        return mine[0] if mine else None
 
     def bridges_between(self, a: Key, b: Key) -> list[Interface]:
         """The bridges a frame from L3 interface `a` to L3 interface `b` passes through (not its ends).
 
-        Climbs a breadth-first tree of the domain (built once per domain) from both ends to where they meet.
+        Climbs the walk's breadth-first tree of the domain from both ends to where they meet.
         """
-        if a == b or a not in self._tree_of():
+        if a == b or a not in self._component or self._component.get(b) != self._component[a]:
             return []
-        parent, depth = self._trees[self._tree[a]]
-        if b not in parent:
-            return []
+        parent, depth = self._parent, self._depth
         up_a: list[Key] = []
         up_b: list[Key] = []
         x, y = a, b
@@ -118,27 +119,6 @@ class L2:
             up_b.append(y)
         path = up_a + up_b[:-1][::-1] if up_b else up_a
         return [self.itf[k] for k in path if k not in (a, b) and self.itf[k].is_bridge]
-
-    def _tree_of(self) -> dict[Key, int]:
-        if not hasattr(self, "_tree"):
-            self._tree: dict[Key, int] = {}
-            self._trees: list[tuple[dict[Key, Key | None], dict[Key, int]]] = []
-            for root in sorted(self.adj):
-                if root in self._tree or self.itf[root].name == LOOPBACK:
-                    continue
-                parent: dict[Key, Key | None] = {root: None}
-                depth = {root: 0}
-                queue = deque([root])
-                while queue:
-                    k = queue.popleft()
-                    self._tree[k] = len(self._trees)
-                    for n in self.adj[k]:
-                        if n not in parent:
-                            parent[n] = k
-                            depth[n] = depth[k] + 1
-                            queue.append(n)
-                self._trees.append((parent, depth))
-        return self._tree
 
 
 def answers(l2: L2, domain: int, target: IPAddress, owner: Interface | None, asker: str) -> Interface | None:
