@@ -13,7 +13,7 @@ import pytest
 
 from tests.conftest import ROOT
 from tests.live.conftest import Sandbox
-from tests.live.test_apply_samples import lab_plan, tg
+from tests.live.test_apply_samples import drift, lab_plan, tg
 from topograph.live.lock import lab_lock
 from topograph.live.state import lab_key
 
@@ -175,3 +175,39 @@ def test_without_root_one_line_and_nothing_changes(sandbox: Sandbox, tmp_path: P
         "topograph: topograph needs root privileges (CAP_NET_ADMIN and CAP_SYS_ADMIN) to change network namespaces; "
         "try sudo"]
     assert sandbox.left() == []
+
+
+def test_a_repair_cut_short_after_the_iptables_load_puts_the_chains_back(sandbox: Sandbox, tmp_path: Path) -> None:
+    p = lab_plan(SEED, sandbox.prefix)
+    sandbox.claim_plan(p)
+    args = ("--sandbox", sandbox.prefix, str(SEED))
+    assert tg(sandbox, tmp_path, "apply", "--firewall", "iptables", *args).returncode == 0
+    host = sandbox.prefix + "host"
+    good = sandbox.exec(host, "iptables", "-t", "nat", "-S").stdout
+    assert sandbox.exec(host, "iptables", "-t", "nat", "-D", "TG-seed-POST", "1").returncode == 0
+    drift(sandbox, p)  # a route too, so that the repair has a step before the firewall's
+    broken_rules = sandbox.exec(host, "iptables", "-t", "nat", "-S").stdout
+    broken = tg(sandbox, tmp_path, "status", *args).stdout
+    assert "load iptables chains" in broken and "add route" in broken
+    # the repair is [route, iptables load]; it fails once both are done, at the end of the run
+    failed = tg(sandbox, tmp_path, "apply", *args, extra_env={"TOPOGRAPH_FAIL_AT": "3"})
+    assert failed.returncode == 1, failed.stderr
+    assert "failed at the end of the run, after step 2 of 2: injected failure" in failed.stderr
+    assert "rolled back" in failed.stderr and "problems" not in failed.stderr
+    assert sandbox.exec(host, "iptables", "-t", "nat", "-S").stdout == broken_rules
+    assert tg(sandbox, tmp_path, "status", *args).stdout == broken
+    assert tg(sandbox, tmp_path, "apply", *args).returncode == 0
+    assert sandbox.exec(host, "iptables", "-t", "nat", "-S").stdout == good
+    assert tg(sandbox, tmp_path, "status", *args).returncode == 0
+    assert tg(sandbox, tmp_path, "destroy", *args).returncode == 0
+    assert sandbox.left() == []
+
+
+def test_a_first_apply_cut_short_after_its_last_step_leaves_nothing(sandbox: Sandbox, tmp_path: Path) -> None:
+    p = lab_plan(SEED, sandbox.prefix)
+    sandbox.claim_plan(p)
+    done = tg(sandbox, tmp_path, "apply", "--firewall", "iptables", "--sandbox", sandbox.prefix, str(SEED),
+              extra_env={"TOPOGRAPH_FAIL_AT": "45"})
+    assert done.returncode == 1 and "after step 44 of 44" in done.stderr
+    assert sandbox.left() == []
+    assert not list(tmp_path.glob("*.json"))

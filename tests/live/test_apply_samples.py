@@ -227,3 +227,37 @@ def test_sysctls_and_extra_addresses_changed_by_hand_are_put_right(sandbox: Sand
     assert "10.9.9.9" not in sandbox.exec(blue, "ip", "addr").stdout
     assert tg(sandbox, tmp_path, "verify", *args).returncode == 0
     assert tg(sandbox, tmp_path, "destroy", *args).returncode == 0
+
+
+IPTABLES_BY_HAND = {
+    "rule deleted": (["-D", "TG-seed-POST", "1"], "~ drifted"),
+    "rule changed": (["-R", "TG-seed-POST", "1", "-s", "10.9.9.0/24", "-o", "eth0", "-j", "MASQUERADE"], "~ drifted"),
+    "hook deleted": (["-D", "PREROUTING", "-j", "TG-seed-PRE"], "~ drifted"),
+    "chains gone": (["-F"], "+ missing"),  # every nat chain emptied (so the hooks went), then ours deleted below
+}
+
+
+@pytest.mark.parametrize("by_hand", sorted(IPTABLES_BY_HAND))
+def test_iptables_chains_changed_by_hand_are_reported_and_repaired(sandbox: Sandbox, tmp_path: Path,
+                                                                   by_hand: str) -> None:
+    p = lab_plan(SEED, sandbox.prefix)
+    sandbox.claim_plan(p)
+    args = ("--sandbox", sandbox.prefix, str(SEED))
+    assert tg(sandbox, tmp_path, "apply", "--firewall", "iptables", *args).returncode == 0
+    host = sandbox.prefix + "host"
+    good = sandbox.exec(host, "iptables", "-t", "nat", "-S").stdout
+    argv, shown = IPTABLES_BY_HAND[by_hand]
+    assert sandbox.exec(host, "iptables", "-t", "nat", *argv).returncode == 0
+    if by_hand == "chains gone":
+        assert sandbox.exec(host, "iptables", "-t", "nat", "-X").returncode == 0
+    assert sandbox.exec(host, "iptables", "-t", "nat", "-S").stdout != good
+    status = tg(sandbox, tmp_path, "status", *args)
+    assert status.returncode == 2, status.stdout
+    assert f"  {shown}  host ({host}): load iptables chains TG-seed-PRE, TG-seed-POST" in status.stdout, status.stdout
+    fixed = tg(sandbox, tmp_path, "apply", *args)
+    assert fixed.returncode == 0 and "1 steps applied" in fixed.stdout, fixed.stdout + fixed.stderr
+    assert sandbox.exec(host, "iptables", "-t", "nat", "-S").stdout == good  # exactly: no hook twice
+    assert tg(sandbox, tmp_path, "status", *args).returncode == 0
+    assert tg(sandbox, tmp_path, "verify", *args).returncode == 0
+    assert tg(sandbox, tmp_path, "destroy", *args).returncode == 0
+    assert sandbox.left() == []

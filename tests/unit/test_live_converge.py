@@ -22,7 +22,9 @@ from topograph.plan import (
     CreateStandIn,
     CreateVeth,
     EnslavePort,
+    Firewall,
     LinkUp,
+    LoadIptables,
     LoadNftables,
     LoopbackUp,
     Plan,
@@ -36,10 +38,10 @@ SEED = ROOT / "samples" / "06-port-forward.yml"
 P = "t1-"
 
 
-def lab(path: Path = SEED) -> Plan:
+def lab(path: Path = SEED, firewall: Firewall = "nftables") -> Plan:
     checked = check_file(path)
     assert checked.topology is not None
-    return plan(checked.topology, sandbox_prefix=P)
+    return plan(checked.topology, sandbox_prefix=P, firewall=firewall)
 
 
 def built(p: Plan) -> Live:
@@ -73,11 +75,14 @@ def built(p: Plan) -> Live:
             s.sysctls.update({v.key: v.value for v in op.values})
         elif isinstance(op, LoadNftables):
             s.nft[op.table] = "table listing"
+        elif isinstance(op, LoadIptables):
+            s.iptables[op.pre_chain] = "chains listing"
     return live
 
 
 def record(p: Plan) -> Record:
-    return Record(lab=p.lab, prefix=P, namespaces=sorted(p.namespaces), nft={f"{P}host": "table listing"})
+    return Record(lab=p.lab, prefix=P, namespaces=sorted(p.namespaces), nft={f"{P}host": "table listing"},
+                  iptables={f"{P}host": "chains listing"})
 
 
 def test_nothing_there_means_everything_missing() -> None:
@@ -238,3 +243,15 @@ def test_real_mode_uplinks_the_machine_lacks_block_the_run(present: tuple[str, .
     assert d.blockers == blocked
     assert bool(d.changes) == (not blocked)  # a blocked run has no repair to offer
     assert not d.clean
+
+
+@pytest.mark.parametrize(("listing", "state"), [(None, "missing"), ("a rule deleted by hand", "drifted")])
+def test_iptables_chains_missing_or_changed_by_hand_are_repaired_by_reloading(listing: str | None, state: str) -> None:
+    p = lab(firewall="iptables")
+    load = next(op for op in p.operations if isinstance(op, LoadIptables))
+    live = built(p)
+    assert diff(p, live, record(p)).clean
+    live.namespaces[f"{P}host"].iptables[load.pre_chain] = listing
+    d = diff(p, live, record(p))
+    assert [(c.state, c.op) for c in d.changes] == [(state, load)]
+    assert d.repair == [load]

@@ -241,7 +241,11 @@ def _op_state(op: Operation, st: NsState, recreated: set[tuple[str | None, str]]
         recorded = record.nft.get(where(netns)) if record else None
         return None if recorded is None or got == recorded else "drifted"
     if isinstance(op, LoadIptables):
-        return None  # compared by the iptables back end's own listing; not tracked yet
+        listed = st.iptables.get(op.pre_chain)
+        if listed is None:
+            return "missing"
+        recorded = record.iptables.get(where(netns)) if record else None
+        return None if recorded is None or listed == recorded else "drifted"
     return None
 
 

@@ -109,6 +109,7 @@ def apply(plan: Plan, *, source: str = "", wait: float = 0.0,
             if r.kind == "netns":
                 rec.namespaces = [n for n in rec.namespaces if n != r.name]
         rec.nft.update(runner.nft)
+        rec.iptables.update(runner.iptables)
         rec.complete = True
         state.save(rec)
         outcome.applied = len(repair)

@@ -24,7 +24,7 @@ from topograph.live import netlink as nl
 from topograph.live.converge import Removal
 from topograph.live.describe import describe
 from topograph.live.kernel import KernelError, Namespaces
-from topograph.live.observe import nft_listing, read_sysctl
+from topograph.live.observe import iptables_listing, iptables_save, lab_lines, nft_listing, read_sysctl
 from topograph.live.state import alias
 from topograph.plan import (
     AddAddress,
@@ -46,7 +46,8 @@ from topograph.plan import (
     nft_ruleset,
 )
 
-#: Test hooks: fail before step K (1-based) of a run; sleep this many seconds before each step.
+#: Test hooks: fail before step K (1-based) of a run (K = steps + 1: after the last step, at the end
+#: of the run); sleep this many seconds before each step.
 FAIL_AT_ENV = "TOPOGRAPH_FAIL_AT"
 STEP_DELAY_ENV = "TOPOGRAPH_STEP_DELAY"
 
@@ -73,6 +74,8 @@ class StepFailed(Exception):
             why = self.cause.strerror
         else:
             why = str(self.cause)
+        if self.step > self.total:
+            return f"the end of the run, after step {self.total} of {self.total}: {why}"
         return f"step {self.step} of {self.total} ({self.what}): {why}"
 
 
@@ -91,6 +94,7 @@ class Runner:
         self.created_ns: set[str] = set()
         self.journal: list[Undo] = []
         self.nft: dict[str, str] = {}  # where -> listing after load
+        self.iptables: dict[str, str] = {}  # where -> iptables_listing after load
         fail = os.environ.get(FAIL_AT_ENV)
         self.fail_at = int(fail) if fail and fail.isdigit() else None
         self.delay = float(os.environ.get(STEP_DELAY_ENV) or 0)
@@ -131,16 +135,21 @@ class Runner:
                 step += 1
                 if self.delay:
                     time.sleep(self.delay)
-                self.steps += 1
-                if self.fail_at is not None and self.steps >= self.fail_at:
-                    raise KernelError(errno.EIO, f"injected failure ({FAIL_AT_ENV}={self.fail_at})")
+                self._injected_failure()
                 self.run(op)
                 if self.progress is not None:
                     self.progress(1)
+            step += 1  # the end of the run is one more point where it can be cut short
+            self._injected_failure()
         except BaseException as exc:
-            failed = StepFailed(step, total, describe(ops[step - 1]) if step else "start", exc)
+            failed = StepFailed(step, total, describe(ops[step - 1]) if 0 < step <= total else "start", exc)
             failed.rolled_back, failed.problems = self.rollback()
             raise failed from exc
+
+    def _injected_failure(self) -> None:
+        self.steps += 1
+        if self.fail_at is not None and self.steps >= self.fail_at:
+            raise KernelError(errno.EIO, f"injected failure ({FAIL_AT_ENV}={self.fail_at})")
 
     def run(self, op: Operation) -> None:
         if isinstance(op, CreateNetns):
@@ -255,10 +264,20 @@ class Runner:
             self.journal.append(("nft", op.netns, (op.table, before)))
 
     def _iptables(self, op: LoadIptables) -> None:
+        # per family, one transaction from what is there (a converging re-apply may find the chains,
+        # changed by hand) to the plan's rules: hooks are taken out first, so a reload never doubles them
+        chains = (op.pre_chain, op.post_chain)
+        fresh = self.fresh(op.netns)
+        before: dict[int, list[str] | None] = {}
         with self.ns.inside(op.netns):
             for family in op.families:
-                _tool(["iptables-restore" if family == 4 else "ip6tables-restore", "--noflush"],
-                      iptables_restore(op, family))
+                now = None if fresh else lab_lines(iptables_save(family), chains)
+                before[family] = now
+                _tool([_restore_tool(family), "--noflush"],
+                      iptables_change(now, lab_lines(iptables_restore(op, family), chains)))
+            self.iptables[op.netns or "root namespace"] = iptables_listing(op) or ""
+        if not fresh:
+            self.journal.append(("iptables", op.netns, (chains, before)))
 
     # -- removing ------------------------------------------------------------------------------
     def remove(self, r: Removal) -> None:
@@ -344,7 +363,40 @@ class Runner:
                 text = f"table inet {table}\ndelete table inet {table}\n" + str(before or "")
                 _tool(["nft", "-f", "-"], text)
             return None
+        if kind == "iptables":
+            assert isinstance(data, tuple)
+            chains: tuple[str, ...] = data[0]
+            lines: dict[int, list[str] | None] = data[1]
+            with self.ns.inside(netns):
+                for family, wanted in lines.items():
+                    now = lab_lines(iptables_save(family), chains)
+                    if now != wanted:
+                        _tool([_restore_tool(family), "--noflush"], iptables_change(now, wanted))
+            return f"put back iptables chains {', '.join(chains)} in {netns or 'the root namespace'}"
         return None
+
+
+def _restore_tool(family: int) -> str:
+    return "iptables-restore" if family == 4 else "ip6tables-restore"
+
+
+def iptables_change(now: list[str] | None, wanted: list[str] | None) -> str:
+    """One `iptables-restore --noflush` transaction of the nat table from `now` to `wanted` (observe.lab_lines).
+
+    The rules that jump to the lab's chains go first (the new ones are added at the end, so a
+    reload never doubles a hook); declaring a chain creates it or, with --noflush, empties it;
+    a chain that `wanted` lacks is emptied and deleted. None means no chain of the lab.
+    """
+    now, wanted = now or [], wanted or []
+    have = [line[1:] for line in now if line.startswith(":")]
+    want = [line[1:] for line in wanted if line.startswith(":")]
+    mine = {*have, *want}
+    lines = ["*nat"]
+    lines += ["-D " + line[3:] for line in now if line.startswith("-A ") and line.split()[1] not in mine]
+    lines += [f":{chain} - [0:0]" for chain in want]
+    lines += [x for chain in have if chain not in want for x in (f"-F {chain}", f"-X {chain}")]
+    lines += [line for line in wanted if line.startswith("-A ")]
+    return "\n".join([*lines, "COMMIT"]) + "\n"
 
 
 def _tool(argv: list[str], text: str) -> None:

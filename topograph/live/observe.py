@@ -7,6 +7,7 @@ with the plan and unit tests can build one by hand.
 from __future__ import annotations
 
 import ipaddress
+import itertools
 import os
 import socket
 import subprocess
@@ -14,7 +15,7 @@ from dataclasses import dataclass, field
 
 from topograph.live.kernel import Namespaces, list_netns
 from topograph.live.netlink import RT_SCOPE_LINK, Sockets
-from topograph.plan import AddRoute, CreateVeth, LoadNftables, Operation, Plan, SetSysctls
+from topograph.plan import AddRoute, CreateVeth, LoadIptables, LoadNftables, Operation, Plan, SetSysctls
 
 RTPROT_KERNEL = 2
 
@@ -52,6 +53,7 @@ class NsState:
     routes: set[Route] = field(default_factory=set)  # not the kernel's own (proto kernel) routes
     sysctls: dict[str, int | None] = field(default_factory=dict)  # key -> value, None when absent
     nft: dict[str, str | None] = field(default_factory=dict)  # table -> `nft list table` text, None if absent
+    iptables: dict[str, str | None] = field(default_factory=dict)  # pre chain -> iptables_listing(), None if absent
 
 
 @dataclass
@@ -93,13 +95,59 @@ def nft_listing(table: str) -> str | None:
     return done.stdout if done.returncode == 0 else None
 
 
+def iptables_save(family: int) -> str:
+    """The nat table as `iptables-save` (ip6tables-save for 6) prints it in the calling thread's namespace; "" if none."""
+    tool = "iptables-save" if family == 4 else "ip6tables-save"
+    try:
+        done = subprocess.run([tool, "-t", "nat"], capture_output=True, text=True, check=False, timeout=30)
+    except FileNotFoundError:
+        return ""
+    return done.stdout if done.returncode == 0 else ""
+
+
+def lab_lines(text: str, chains: tuple[str, ...]) -> list[str] | None:
+    """The lab's share of a nat table in iptables-save or -restore form; None when none of `chains` exists.
+
+    That is ':CHAIN' for each of the lab's chains that exists (counters dropped), then every rule of
+    another chain that jumps to one of them (the hooks), then the lab chains' own rules — each group
+    in listing order, which within a chain is rule order.
+    """
+    declared: list[str] = []
+    hooks: list[str] = []
+    rules: list[str] = []
+    for line in text.splitlines():
+        if line.startswith(":"):
+            name = line[1:].split(" ", 1)[0]
+            if name in chains:
+                declared.append(":" + name)
+        elif line.startswith("-A "):
+            words = line.split()
+            if words[1] in chains:
+                rules.append(line)
+            elif any(w in ("-j", "-g") and target in chains for w, target in itertools.pairwise(words)):
+                hooks.append(line)
+    return [*declared, *hooks, *rules] if declared else None
+
+
+def iptables_listing(op: LoadIptables) -> str | None:
+    """What status compares for `op`: its lines in every family it loads; None when a family lacks its chains."""
+    parts: list[str] = []
+    for family in op.families:
+        lines = lab_lines(iptables_save(family), (op.pre_chain, op.post_chain))
+        if lines is None:
+            return None
+        parts += [f"# ipv{family}", *lines]
+    return "\n".join(parts) + "\n"
+
+
 def read_namespace(netns: str | None, plan: Plan, ns: Namespaces, socks: Sockets,
                    by_ns: dict[str | None, list[Operation]] | None = None) -> NsState:
-    """Links, addresses, routes of `netns`, and the sysctls and nft tables the plan sets there."""
+    """Links, addresses, routes of `netns`, and the sysctls, nft tables and iptables chains the plan sets there."""
     state = NsState()
     mine = by_ns.get(netns, []) if by_ns is not None else plan.operations
     sysctl_ops = [op for op in mine if isinstance(op, SetSysctls) and op.netns == netns]
     tables = [op.table for op in mine if isinstance(op, LoadNftables) and op.netns == netns]
+    chains = [op for op in mine if isinstance(op, LoadIptables) and op.netns == netns]
     # one visit: what only works from inside (sysctls, nft, opening the socket), then dumps from anywhere
     with ns.inside(netns):
         sock = socks.by_ns.get(netns) or socks.open_here(netns)
@@ -108,6 +156,8 @@ def read_namespace(netns: str | None, plan: Plan, ns: Namespaces, socks: Sockets
                 state.sysctls[s.key] = read_sysctl(s.proc_path)
         for table in tables:
             state.nft[table] = nft_listing(table)
+        for load in chains:
+            state.iptables[load.pre_chain] = iptables_listing(load)
     links = sock.links()
     names = {ln.index: ln.name for ln in links}
     for ln in links:

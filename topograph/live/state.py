@@ -47,6 +47,7 @@ class Record:
     root_links: list[str] = field(default_factory=list)
     root_tables: list[str] = field(default_factory=list)
     nft: dict[str, str] = field(default_factory=dict)  # namespace -> listing of our table right after loading
+    iptables: dict[str, str] = field(default_factory=dict)  # namespace -> observe.iptables_listing right after loading
     complete: bool = False  # False while an apply is running (or was killed)
 
     @property
