@@ -61,7 +61,7 @@ def test_gateways_nat_and_port_forwards_are_marked(sample: Path) -> None:
     assert c.topology is not None
     dot = to_dot(c.topology, c.graph)
     gateways = [n for n in c.topology.nodes if n.forwarding]
-    assert dot.count("⇄ gateway</B>") == len(gateways) + 1  # +1: the legend
+    assert dot.count("⇄ gateway</B>") == len(gateways) + bool(gateways)  # + the legend's entry, if any gateway
     for node in c.topology.nodes:
         for m in node.nat:
             assert f"MASQUERADE&#160;{m.source}&#160;→&#160;{m.out}" in dot
@@ -80,6 +80,44 @@ def test_title_names_the_lab_and_its_description() -> None:
     # escaped for the HTML-like label, which graphviz parses as XML
     assert "two namespaces &amp; a pipe, the host&#x27;s &quot;lab&quot; &lt;here&gt;" in dot
     assert "<B>legend</B>" in dot
+
+
+def _legend(dot: str) -> str:
+    start = dot.index("<B>legend</B>")  # the legend is the last row of the graph label, which is one line
+    return dot[start:dot.index("\n", start)]
+
+
+def test_legend_keys_only_what_the_diagram_shows() -> None:
+    everything = ["namespace", "host", "external", "bridge (switch)", "⇄ gateway", "veth link", "uplink (exists)",
+                  "source NAT", "port forward", "subnet"]
+    shown = {"01-veth-pair": ["namespace", "veth link", "subnet"],
+             "02-bridge": ["namespace", "host", "bridge (switch)", "veth link", "subnet"],
+             "04-outside-lan-nat": [e for e in everything if e != "port forward"],
+             "06-port-forward": everything}
+    for stem, expected in shown.items():
+        c = _checked(ROOT / "samples" / f"{stem}.yml")
+        assert c.topology is not None
+        legend = _legend(to_dot(c.topology, c.graph))
+        assert [entry for entry in everything if entry in legend] == expected, stem
+        assert "10.0.0.0/24" not in legend  # the subnet entry is a placeholder, not an address of some lab
+
+
+def test_description_keeps_its_lines_wraps_long_ones_and_pads_the_legend() -> None:
+    long_line = " ".join(["word"] * 40)  # 199 characters: two lines of at most 100
+    c = check_text(f"lab: d\ndescription: |\n  first line\n  second line\n  {long_line}\nnodes:\n"
+                   "  a: {interfaces: {e0: 10.9.0.1/24}}\n  b: {interfaces: {e0: 10.9.0.2/24}}\n"
+                   "links:\n  - [a:e0, b:e0]\n", "d.yml")
+    assert c.ok and c.topology is not None
+    dot = to_dot(c.topology, c.graph)
+    assert 'first line<BR ALIGN="LEFT"/>second line<BR ALIGN="LEFT"/>word word' in dot
+    lines = dot[dot.index("second line"):dot.index("<B>legend</B>")].split('<BR ALIGN="LEFT"/>')[1:-1]
+    assert len(lines) == 2 and all(len(line) <= 100 for line in lines), lines
+    # an empty cell widens the legend to the description, so graphviz does not stretch the legend's entries
+    assert '<TD WIDTH="' in _legend(dot)
+    short = check_text("lab: d\nnodes:\n  a: {interfaces: {e0: 10.9.0.1/24}}\n  b: {interfaces: {e0: 10.9.0.2/24}}\n"
+                       "links:\n  - [a:e0, b:e0]\n", "d.yml")
+    assert short.ok and short.topology is not None
+    assert '<TD WIDTH="' not in _legend(to_dot(short.topology, short.graph))
 
 
 def test_routes_follow_the_option() -> None:

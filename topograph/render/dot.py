@@ -51,10 +51,11 @@ class _Facts:
 def to_dot(topology: Topology, g: nx.MultiGraph, options: Options = Options()) -> str:
     """DOT source of the diagram; the same topology and options always give the same bytes."""
     facts = _Facts.of(topology, g, options)
+    title = legend.title(topology, subnets=bool(facts.bridge_subnets or facts.veth_subnets))
     dot = graphviz.Digraph(
         name=topology.name,
         graph_attr={"rankdir": "LR", "newrank": "true", "compound": "true", "fontname": style.FONT,
-                    "label": f"<{legend.title(topology)}>", "labelloc": "t", "labeljust": "l",
+                    "label": f"<{title}>", "labelloc": "t", "labeljust": "l",
                     "nodesep": "0.25", "ranksep": "0.9", "pad": "0.3", "bgcolor": "white"},
         node_attr={"shape": "plain", "fontname": style.FONT, "fontsize": "11", "fontcolor": style.TEXT},
         edge_attr={"dir": "none", "fontname": style.FONT, "fontsize": "10", "color": style.LINK, "penwidth": "1.4"},

@@ -3,10 +3,20 @@
 from __future__ import annotations
 
 import html
+import re
+import textwrap
 
 from topograph.model import NodeKind, Topology
 from topograph.render import style
-from topograph.render.labels import small
+from topograph.render.labels import mono, small
+
+DESCRIPTION_WRAP = 100  # characters per description line: graphviz never wraps, a long line would widen the picture
+# Rough text widths in points, to keep the legend at least as wide as the description (see title()):
+# the description is over-estimated and the legend under-estimated, so a wrong guess only leaves blank space.
+DESCRIPTION_CHAR_PT = 7.5  # 11pt sans; DejaVu Sans averages about 6pt per character
+LEGEND_CHAR_PT = 4.5  # 10pt sans in the legend; about 5.5pt on average
+LEGEND_CELL_PT = 12  # padding, border and spacing around each legend entry
+TITLE_CHAR_PT = 12.5  # 18pt bold: the lab's name
 
 
 def _swatch(text: str, look: style.Look, color: str | None = None, border: int = 1) -> str:
@@ -19,32 +29,67 @@ def _line(text: str, sample: str, color: str) -> str:
     return f'<TD>{small(f"<B>{sample}</B>", color)} {small(text, style.TEXT)}</TD>'
 
 
-def legend() -> str:
-    """One row: graphviz stretches a nested table narrower than its column, so two rows would not stay compact."""
-    cells = [
-        _swatch("namespace", style.LOOKS[NodeKind.NAMESPACE]),
-        _swatch("host", style.LOOKS[NodeKind.HOST]),
-        _swatch("external", style.LOOKS[NodeKind.EXTERNAL]),
-        _swatch("bridge (switch)", style.BRIDGE, border=2),
-        _swatch(f'<FONT COLOR="{style.GATEWAY}"><B>⇄ gateway</B></FONT> (forwarding)',
-                style.LOOKS[NodeKind.NAMESPACE], color=style.GATEWAY, border=2),
-        _line("veth link", "───", style.LINK),
-        _line("uplink (exists)", "- - -", style.UPLINK),
-        _line("NAT", "MASQUERADE ◀ DNAT", style.NAT),
-        _line("subnet", "10.0.0.0/24", style.SUBNET),
-    ]
-    return ('<TABLE BORDER="0" CELLSPACING="5" CELLPADDING="0"><TR>'
-            f'<TD>{small("<B>legend</B>", style.TEXT)}</TD>' + "".join(cells) + "</TR></TABLE>")
+def entries(topology: Topology, subnets: bool) -> list[str]:
+    """A cell per legend entry, only for what this diagram shows: a key to things that are absent misleads."""
+    kinds = {n.kind for n in topology.nodes}
+    cells = [_swatch(kind.value, look) for kind, look in style.LOOKS.items() if kind in kinds]
+    if any(n.bridges for n in topology.nodes):
+        cells.append(_swatch("bridge (switch)", style.BRIDGE, border=2))
+    if any(n.forwarding for n in topology.nodes):
+        badge = f'<FONT COLOR="{style.GATEWAY}"><B>⇄ gateway</B></FONT> (forwarding)'
+        cells.append(_swatch(badge, style.LOOKS[NodeKind.NAMESPACE], style.GATEWAY, border=2))
+    if any(not ln.external for ln in topology.links):
+        cells.append(_line("veth link", "───", style.LINK))
+    if any(ln.external for ln in topology.links):
+        cells.append(_line("uplink (exists)", "- - -", style.UPLINK))
+    if any(n.nat for n in topology.nodes):
+        cells.append(_line("source NAT", "MASQUERADE", style.NAT))
+    if any(n.port_forwards for n in topology.nodes):
+        cells.append(_line("port forward", "DNAT ◀", style.NAT))
+    if subnets:  # a placeholder, not an address: a real-looking one would read as part of the lab
+        cells.append(f'<TD>{mono("a.b.c.0/24", size=style.SMALL, color=style.SUBNET)} '
+                     f'{small("subnet of a segment", style.TEXT)}</TD>')
+    return cells
 
 
-def title(topology: Topology) -> str:
+def legend(topology: Topology, subnets: bool, min_width: float = 0) -> str:
+    """One row: graphviz stretches a nested table narrower than its column, so two rows would not stay compact.
+
+    An empty last cell pads the row to `min_width` points, so that a wider title or description leaves
+    blank space after the entries instead of stretching them.
+    """
+    cells = [f'<TD>{small("<B>legend</B>", style.TEXT)}</TD>', *entries(topology, subnets)]
+    estimate = sum(_visible(cell) * LEGEND_CHAR_PT + LEGEND_CELL_PT for cell in cells)
+    if min_width > estimate:
+        cells.append(f'<TD WIDTH="{round(min_width - estimate)}"></TD>')
+    return '<TABLE BORDER="0" CELLSPACING="5" CELLPADDING="0"><TR>' + "".join(cells) + "</TR></TABLE>"
+
+
+def _visible(cell: str) -> int:
+    """Characters a cell shows: its text without tags, entities counted once."""
+    return len(html.unescape(re.sub(r"<[^>]*>", "", cell)))
+
+
+def description_lines(text: str) -> list[str]:
+    """The description's own line breaks kept (YAML block scalars), long lines wrapped."""
+    lines: list[str] = []
+    for paragraph in text.strip().splitlines():
+        lines += textwrap.wrap(paragraph, DESCRIPTION_WRAP) or [""]
+    return lines
+
+
+def title(topology: Topology, subnets: bool) -> str:
     """The graph label: the lab's name, its description, a summary line and the legend."""
     counts = f"{_count(len(topology.nodes), 'node')} · {_count(len(topology.links), 'link')}"
     rows = [f'<TR><TD ALIGN="LEFT"><FONT POINT-SIZE="18"><B>lab {html.escape(topology.name)}</B></FONT>'
             f'   {small(html.escape(counts))}</TD></TR>']
+    width = len(f"lab {topology.name}") * TITLE_CHAR_PT + len(counts) * DESCRIPTION_CHAR_PT
     if topology.description:
-        rows.append(f'<TR><TD ALIGN="LEFT">{html.escape(topology.description)}</TD></TR>')
-    rows.append(f'<TR><TD ALIGN="LEFT">{legend()}</TD></TR>')
+        lines = description_lines(topology.description)
+        width = max(width, max(len(line) for line in lines) * DESCRIPTION_CHAR_PT)
+        text = "".join(f'{html.escape(line)}<BR ALIGN="LEFT"/>' for line in lines)
+        rows.append(f'<TR><TD ALIGN="LEFT" BALIGN="LEFT">{text}</TD></TR>')
+    rows.append(f'<TR><TD ALIGN="LEFT">{legend(topology, subnets, width)}</TD></TR>')
     return '<TABLE BORDER="0" CELLSPACING="2" CELLPADDING="0">' + "".join(rows) + "</TABLE>"
 
 
