@@ -100,6 +100,11 @@ def test_legend_keys_only_what_the_diagram_shows() -> None:
         legend = _legend(to_dot(c.topology, c.graph))
         assert [entry for entry in everything if entry in legend] == expected, stem
         assert "10.0.0.0/24" not in legend  # the subnet entry is a placeholder, not an address of some lab
+    c = check_text(star(40), "star.yml")  # every link goes into the grid: no veth line is drawn, so none is keyed
+    assert c.topology is not None
+    legend = _legend(to_dot(c.topology, c.graph))
+    assert [entry for entry in everything if entry in legend] == ["namespace", "host", "bridge (switch)", "⇄ gateway",
+                                                                  "subnet"]
 
 
 def test_description_keeps_its_lines_wraps_long_ones_and_pads_the_legend() -> None:

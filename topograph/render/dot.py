@@ -51,7 +51,10 @@ class _Facts:
 def to_dot(topology: Topology, g: nx.MultiGraph, options: Options = Options()) -> str:
     """DOT source of the diagram; the same topology and options always give the same bytes."""
     facts = _Facts.of(topology, g, options)
-    title = legend.title(topology, subnets=bool(facts.bridge_subnets or facts.veth_subnets))
+    gridded = facts.layout.gridded
+    lines = [e for e in facts.layout.edges if e.head.vertex not in gridded]  # a grid's links are not drawn one by one
+    title = legend.title(topology, subnets=bool(facts.bridge_subnets or facts.veth_subnets),
+                         veth_lines=any(e.link is not None and not e.link.external for e in lines))
     dot = graphviz.Digraph(
         name=topology.name,
         graph_attr={"rankdir": "LR", "newrank": "true", "compound": "true", "fontname": style.FONT,
@@ -61,10 +64,8 @@ def to_dot(topology: Topology, g: nx.MultiGraph, options: Options = Options()) -
         edge_attr={"dir": "none", "fontname": style.FONT, "fontsize": "10", "color": style.LINK, "penwidth": "1.4"},
     )
     _boxes(dot, facts)
-    gridded = facts.layout.gridded
-    for edge in facts.layout.edges:
-        if edge.head.vertex not in gridded:
-            _edge(dot, edge, facts.veth_subnets)
+    for edge in lines:
+        _edge(dot, edge, facts.veth_subnets)
     for i, grid in enumerate(facts.layout.grids):
         _grid(dot, facts, grid, i)
     source: str = dot.source

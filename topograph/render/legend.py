@@ -29,7 +29,7 @@ def _line(text: str, sample: str, color: str) -> str:
     return f'<TD>{small(f"<B>{sample}</B>", color)} {small(text, style.TEXT)}</TD>'
 
 
-def entries(topology: Topology, subnets: bool) -> list[str]:
+def entries(topology: Topology, subnets: bool, veth_lines: bool) -> list[str]:
     """A cell per legend entry, only for what this diagram shows: a key to things that are absent misleads."""
     kinds = {n.kind for n in topology.nodes}
     cells = [_swatch(kind.value, look) for kind, look in style.LOOKS.items() if kind in kinds]
@@ -38,7 +38,7 @@ def entries(topology: Topology, subnets: bool) -> list[str]:
     if any(n.forwarding for n in topology.nodes):
         badge = f'<FONT COLOR="{style.GATEWAY}"><B>⇄ gateway</B></FONT> (forwarding)'
         cells.append(_swatch(badge, style.LOOKS[NodeKind.NAMESPACE], style.GATEWAY, border=2))
-    if any(not ln.external for ln in topology.links):
+    if veth_lines:  # links into a grid are not drawn one by one
         cells.append(_line("veth link", "───", style.LINK))
     if any(ln.external for ln in topology.links):
         cells.append(_line("uplink (exists)", "- - -", style.UPLINK))
@@ -52,13 +52,13 @@ def entries(topology: Topology, subnets: bool) -> list[str]:
     return cells
 
 
-def legend(topology: Topology, subnets: bool, min_width: float = 0) -> str:
+def legend(topology: Topology, subnets: bool, veth_lines: bool, min_width: float = 0) -> str:
     """One row: graphviz stretches a nested table narrower than its column, so two rows would not stay compact.
 
     An empty last cell pads the row to `min_width` points, so that a wider title or description leaves
     blank space after the entries instead of stretching them.
     """
-    cells = [f'<TD>{small("<B>legend</B>", style.TEXT)}</TD>', *entries(topology, subnets)]
+    cells = [f'<TD>{small("<B>legend</B>", style.TEXT)}</TD>', *entries(topology, subnets, veth_lines)]
     estimate = sum(_visible(cell) * LEGEND_CHAR_PT + LEGEND_CELL_PT for cell in cells)
     if min_width > estimate:
         cells.append(f'<TD WIDTH="{round(min_width - estimate)}"></TD>')
@@ -78,8 +78,11 @@ def description_lines(text: str) -> list[str]:
     return lines
 
 
-def title(topology: Topology, subnets: bool) -> str:
-    """The graph label: the lab's name, its description, a summary line and the legend."""
+def title(topology: Topology, *, subnets: bool, veth_lines: bool) -> str:
+    """The graph label: the lab's name, its description, a summary line and the legend.
+
+    `subnets` and `veth_lines` say whether the drawing shows any subnet and any plain veth line.
+    """
     counts = f"{_count(len(topology.nodes), 'node')} · {_count(len(topology.links), 'link')}"
     rows = [f'<TR><TD ALIGN="LEFT"><FONT POINT-SIZE="18"><B>lab {html.escape(topology.name)}</B></FONT>'
             f'   {small(html.escape(counts))}</TD></TR>']
@@ -89,7 +92,7 @@ def title(topology: Topology, subnets: bool) -> str:
         width = max(width, max(len(line) for line in lines) * DESCRIPTION_CHAR_PT)
         text = "".join(f'{html.escape(line)}<BR ALIGN="LEFT"/>' for line in lines)
         rows.append(f'<TR><TD ALIGN="LEFT" BALIGN="LEFT">{text}</TD></TR>')
-    rows.append(f'<TR><TD ALIGN="LEFT">{legend(topology, subnets, width)}</TD></TR>')
+    rows.append(f'<TR><TD ALIGN="LEFT">{legend(topology, subnets, veth_lines, width)}</TD></TR>')
     return '<TABLE BORDER="0" CELLSPACING="2" CELLPADDING="0">' + "".join(rows) + "</TABLE>"
 
 
