@@ -51,6 +51,12 @@ def _ip_interface(text: str) -> IPInterface:
     return ipaddress.IPv4Interface(((a << 24) | (b << 16) | (c << 8) | d, prefix))
 
 
+def _is_network_or_broadcast(ip: int, prefixlen: int) -> bool:
+    """An IPv4 address whose host bits are all 0 or all 1 (integer arithmetic: big labs have many addresses)."""
+    host_bits = (1 << (32 - prefixlen)) - 1
+    return ip & host_bits in (0, host_bits)
+
+
 class _Builder:
     def __init__(self, source: Source, report: Report) -> None:
         self.src = source
@@ -78,7 +84,7 @@ class _Builder:
                      hint="write e.g. 192.168.15.1/24 or fd00:15::1/64")
             return None
         net = value.network
-        if value.version == 4 and net.prefixlen < 31 and value.ip in (net.network_address, net.broadcast_address):
+        if value.version == 4 and net.prefixlen < 31 and _is_network_or_broadcast(int(value), net.prefixlen):
             which = "network" if value.ip == net.network_address else "broadcast"
             self.err("TG206", path, f"{what} {text} is the {which} address of {net}",
                      hint=f"use a host address such as {next(net.hosts())}/{net.prefixlen}")

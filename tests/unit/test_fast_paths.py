@@ -9,7 +9,7 @@ import yaml
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from topograph.build import _ip_interface
+from topograph.build import _ip_interface, _is_network_or_broadcast
 from topograph.diagnostics import Report
 from topograph.loader import load_text
 
@@ -122,3 +122,14 @@ def test_any_text_as_an_address_matches_ipaddress(text: str) -> None:
     except ValueError as refused:
         got = str(refused)
     assert got == expected
+
+
+@given(st.integers(0, 2**32 - 1), st.integers(0, 30))
+@example(0x0A000000, 8)
+@example(0x0AFFFFFF, 8)
+@example(0xC0A80F00, 24)
+@FAST
+def test_network_or_broadcast_by_arithmetic(ip: int, prefixlen: int) -> None:
+    net = ipaddress.IPv4Network((ip, prefixlen), strict=False)
+    address = ipaddress.IPv4Address(ip)
+    assert _is_network_or_broadcast(ip, prefixlen) == (address in (net.network_address, net.broadcast_address))
