@@ -4,25 +4,18 @@ from __future__ import annotations
 
 import errno
 import os
-import subprocess
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
-from topograph.live import state
+from topograph.live import root, state
 from topograph.live.converge import Diff, diff, root_links
 from topograph.live.execute import Runner
 from topograph.live.kernel import KernelError, Namespaces, list_netns, netns_exists
 from topograph.live.lock import lab_lock
 from topograph.live.netlink import RTM_DELLINK, Sockets, link_body
 from topograph.live.observe import observe
-from topograph.plan import (
-    CreateNetns,
-    DeleteNftables,
-    Plan,
-    RestoreSysctls,
-    reverse,
-)
+from topograph.plan import CreateNetns, Plan
 
 
 class Clash(Exception):
@@ -85,6 +78,7 @@ def apply(plan: Plan, *, source: str = "", wait: float = 0.0,
         # recorded before anything is created: a run killed at any point leaves a record naming it all
         rec.add_namespaces([op.netns for op in repair if isinstance(op, CreateNetns)])
         rec.root_links = sorted(set(rec.root_links) | set(root_links(repair)))
+        root.RootShare.of_ops(plan.operations).note_in(rec)
         state.save(rec)
         runner = Runner(ns, socks, lab=plan.lab,
                         progress=progress(len(repair)) if progress else None)
@@ -116,8 +110,13 @@ def apply(plan: Plan, *, source: str = "", wait: float = 0.0,
         return outcome
 
 
-def destroy(lab: str, prefix: str | None, plan: Plan | None = None, *, wait: float = 0.0) -> list[str]:
-    """Remove everything the lab's record names (and nothing else); works on half-built labs and twice."""
+def destroy(lab: str, prefix: str | None, plan: Plan | None = None, *, wait: float = 0.0,
+            kernel: root.RootKernel | None = None) -> list[str]:
+    """Remove everything the lab's record names (and nothing else); works on half-built labs and twice.
+
+    In real mode the root namespace is put back as the record says (live/root.py), so the lab's
+    name is enough; `plan`, when given, adds what a record of an older topograph does not name.
+    """
     key = state.lab_key(lab, prefix)
     with lab_lock(key, wait=wait, remove=True):
         record = state.load(lab, prefix)
@@ -138,26 +137,11 @@ def destroy(lab: str, prefix: str | None, plan: Plan | None = None, *, wait: flo
                         if code not in (0, errno.ENODEV):
                             raise KernelError(code, f"delete {link.name}: {os.strerror(code)}")
                         removed.append(f"interface {link.name}")
-            if plan is not None and plan.prefix is None:
-                _restore_root(plan)
+            if record.prefix is None:
+                share = root.RootShare.of_record(record)
+                if plan is not None:
+                    share |= root.RootShare.of_ops(plan.operations)
+                removed += root.restore(share, kernel or root.System())
         state.remove(record)
         return removed
 
-
-def _restore_root(plan: Plan) -> None:
-    """Real mode: put back the root namespace's saved sysctls and delete the lab's own nft table."""
-    for op in reverse(plan).operations:
-        if isinstance(op, RestoreSysctls) and os.path.exists(op.path):
-            with open(op.path) as f:
-                saved = f.read().splitlines()
-            for line in saved:
-                key, _, value = line.partition(" = ")
-                path = "/proc/sys/" + (key if "/" in key else key.replace(".", "/"))
-                try:
-                    with open(path, "w") as out:
-                        out.write(value)
-                except OSError:
-                    pass  # a value this kernel no longer has
-            os.unlink(op.path)
-        elif isinstance(op, DeleteNftables):
-            subprocess.run(["nft", "delete", "table", "inet", op.table], capture_output=True, check=False)

@@ -258,7 +258,7 @@ class Runner:
         text = f"table inet {op.table}\ndelete table inet {op.table}\n" + nft_ruleset(op)
         with self.ns.inside(op.netns):
             before = None if self.fresh(op.netns) else nft_listing(op.table)
-            _tool(["nft", "-f", "-"], text)
+            run_tool(["nft", "-f", "-"], text)
             self.nft[op.netns or "root namespace"] = nft_listing(op.table) or ""
         if not self.fresh(op.netns):
             self.journal.append(("nft", op.netns, (op.table, before)))
@@ -273,7 +273,7 @@ class Runner:
             for family in op.families:
                 now = None if fresh else lab_lines(iptables_save(family), chains)
                 before[family] = now
-                _tool([_restore_tool(family), "--noflush"],
+                run_tool([restore_tool(family), "--noflush"],
                       iptables_change(now, lab_lines(iptables_restore(op, family), chains)))
             self.iptables[op.netns or "root namespace"] = iptables_listing(op) or ""
         if not fresh:
@@ -307,7 +307,7 @@ class Runner:
             self.socks(r.netns).acked(nl.RTM_DELROUTE, body)
         elif r.kind == "nft":
             with self.ns.inside(r.netns):
-                _tool(["nft", "delete", "table", "inet", r.name], "")
+                run_tool(["nft", "delete", "table", "inet", r.name], "")
 
     # -- rollback ------------------------------------------------------------------------------
     def rollback(self) -> tuple[list[str], list[str]]:
@@ -361,7 +361,7 @@ class Runner:
             table, before = str(data[0]), data[1]
             with self.ns.inside(netns):
                 text = f"table inet {table}\ndelete table inet {table}\n" + str(before or "")
-                _tool(["nft", "-f", "-"], text)
+                run_tool(["nft", "-f", "-"], text)
             return None
         if kind == "iptables":
             assert isinstance(data, tuple)
@@ -371,12 +371,12 @@ class Runner:
                 for family, wanted in lines.items():
                     now = lab_lines(iptables_save(family), chains)
                     if now != wanted:
-                        _tool([_restore_tool(family), "--noflush"], iptables_change(now, wanted))
+                        run_tool([restore_tool(family), "--noflush"], iptables_change(now, wanted))
             return f"put back iptables chains {', '.join(chains)} in {netns or 'the root namespace'}"
         return None
 
 
-def _restore_tool(family: int) -> str:
+def restore_tool(family: int) -> str:
     return "iptables-restore" if family == 4 else "ip6tables-restore"
 
 
@@ -399,7 +399,7 @@ def iptables_change(now: list[str] | None, wanted: list[str] | None) -> str:
     return "\n".join([*lines, "COMMIT"]) + "\n"
 
 
-def _tool(argv: list[str], text: str) -> None:
+def run_tool(argv: list[str], text: str) -> None:
     """Run a firewall tool in the calling thread's namespace (a child starts where its thread is)."""
     try:
         done = subprocess.run(argv, input=text, capture_output=True, text=True, check=False, timeout=60)

@@ -1,7 +1,8 @@
 """Ownership records: what `apply` created for one lab, kept in /run/topograph/<lab key>.json.
 
-A record lists the namespaces, root-namespace links and root-namespace nftables tables of one lab
-(in sandbox mode the key includes the prefix, so two sandboxes of one file never share a record).
+A record lists the namespaces of one lab and, in real mode, its share of the root namespace: links,
+nftables tables, iptables chains and the file of saved sysctl values (see live/root.py). In sandbox
+mode the key includes the prefix, so two sandboxes of one file never share a record.
 `apply` writes the record *before* it creates anything, listing what it is about to create, and
 rewrites it when done; so a run killed at any point still leaves a record that names everything it
 may have made, and destroy / converge only ever delete objects named in a record. Objects inside a
@@ -45,7 +46,9 @@ class Record:
     firewall: str = "nftables"
     namespaces: list[str] = field(default_factory=list)
     root_links: list[str] = field(default_factory=list)
-    root_tables: list[str] = field(default_factory=list)
+    root_tables: list[str] = field(default_factory=list)  # real mode: nftables tables (inet) loaded there
+    root_chains: list[str] = field(default_factory=list)  # real mode: iptables nat chains loaded there
+    root_sysctls: list[str] = field(default_factory=list)  # real mode: files holding the sysctls it had before
     nft: dict[str, str] = field(default_factory=dict)  # namespace -> listing of our table right after loading
     iptables: dict[str, str] = field(default_factory=dict)  # namespace -> observe.iptables_listing right after loading
     complete: bool = False  # False while an apply is running (or was killed)

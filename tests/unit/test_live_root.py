@@ -1,0 +1,175 @@
+"""Real mode's share of the root namespace: recorded by apply, put back by `destroy --lab NAME` — with the kernel faked.
+
+No test here may change the root namespace: sessions, namespace listings, steps and the root
+kernel layer are all replaced by fakes that only record what they were asked to do.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from tests.conftest import ROOT
+from tests.unit.test_live_iptables import SAVED
+from topograph.cli import main
+from topograph.live import command as live_command
+from topograph.live import engine, root, state
+from topograph.live.execute import iptables_change
+from topograph.live.observe import Link, Live, NsState, lab_lines
+from topograph.pipeline import check_file
+from topograph.plan import Firewall, Operation, Plan, plan
+
+SEED = ROOT / "samples" / "06-port-forward.yml"
+
+
+def seed(firewall: Firewall = "nftables", prefix: str | None = None) -> Plan:
+    checked = check_file(SEED)
+    assert checked.topology is not None
+    return plan(checked.topology, sandbox_prefix=prefix, firewall=firewall)  # real mode: never applied here
+
+
+@dataclass
+class FakeKernel:
+    """A root namespace that has the lab's table and chains; it writes down every change asked of it."""
+
+    nat: dict[int, str] = field(default_factory=lambda: {4: SAVED, 6: ""})
+    tables: set[str] = field(default_factory=lambda: {"topograph-seed"})
+    calls: list[tuple[str, ...]] = field(default_factory=list)
+
+    def write_sysctl(self, proc_path: str, value: str) -> bool:
+        self.calls.append(("sysctl", proc_path, value))
+        return True
+
+    def delete_nft_table(self, table: str) -> bool:
+        self.calls.append(("nft delete", table))
+        found = table in self.tables
+        self.tables.discard(table)
+        return found
+
+    def iptables_save(self, family: int) -> str:
+        return self.nat.get(family, "")
+
+    def iptables_restore(self, family: int, text: str) -> None:
+        self.calls.append((f"ipv{family} restore", text))
+        self.nat[family] = ""
+
+
+@dataclass
+class FakeNamespaces:
+    deleted: list[str] = field(default_factory=list)
+
+    def delete(self, name: str) -> bool:
+        self.deleted.append(name)
+        return True
+
+
+@pytest.fixture
+def faked(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> tuple[FakeKernel, FakeNamespaces]:
+    monkeypatch.setenv(state.STATE_DIR_ENV, str(tmp_path))
+    monkeypatch.setattr(live_command, "privilege_problem", lambda: None)
+    kernel, namespaces = FakeKernel(), FakeNamespaces()
+
+    @contextmanager
+    def fake_session() -> Iterator[tuple[FakeNamespaces, None]]:
+        yield namespaces, None
+
+    monkeypatch.setattr(engine, "session", fake_session)
+    monkeypatch.setattr(engine, "list_netns", lambda: {"red", "someone-elses"})
+    monkeypatch.setattr(root, "System", lambda: kernel)
+    return kernel, namespaces
+
+
+def saved_sysctls(tmp_path: Path) -> Path:
+    path = tmp_path / "seed.sysctl"
+    path.write_text("net.ipv4.ip_forward = 0\nnet/ipv4/conf/eth0.100/rp_filter = 2\n")
+    return path
+
+
+def test_the_share_of_a_plan_is_its_saved_sysctls_and_root_rules() -> None:
+    assert root.RootShare.of_ops(seed().operations) == root.RootShare(
+        ("/run/topograph/seed.sysctl",), ("topograph-seed",), ())
+    assert root.RootShare.of_ops(seed("iptables").operations).iptables_chains == ("TG-seed-PRE", "TG-seed-POST")
+    assert root.RootShare.of_ops(seed(prefix="t1-").operations) == root.RootShare()  # a sandbox has none
+
+
+def test_apply_records_the_root_share_before_any_step(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv(state.STATE_DIR_ENV, str(tmp_path))
+    p = seed("iptables")
+    seen: list[state.Record | None] = []
+
+    class Runner:  # records what the record said when the steps would have begun; changes nothing
+        def __init__(self, *args: object, **kwargs: object) -> None:
+            self.nft: dict[str, str] = {}
+            self.iptables: dict[str, str] = {}
+
+        def execute(self, ops: list[Operation]) -> None:
+            seen.append(state.load(p.lab, None))
+
+    @contextmanager
+    def fake_session() -> Iterator[tuple[None, None]]:
+        yield None, None
+
+    uplinks = NsState(links={n: Link(n, "veth") for n in ("lo", "eth0", "wan0")})
+    monkeypatch.setattr(engine, "session", fake_session)
+    monkeypatch.setattr(engine, "observe", lambda *args: Live(namespaces={None: uplinks}))
+    monkeypatch.setattr(engine, "Runner", Runner)
+    engine.apply(p)
+    first = seen[0]
+    assert first is not None and not first.complete
+    assert (first.root_sysctls, first.root_chains) == (["/run/topograph/seed.sysctl"], ["TG-seed-POST", "TG-seed-PRE"])
+    assert first.root_links == ["v-net-0", "veth-blue-br", "veth-red-br"]
+
+
+def test_destroy_by_name_puts_the_root_namespace_back(faked: tuple[FakeKernel, FakeNamespaces], tmp_path: Path) -> None:
+    kernel, namespaces = faked
+    saved = saved_sysctls(tmp_path)
+    state.save(state.Record(lab="seed", prefix=None, namespaces=["blue", "red"], root_sysctls=[str(saved)],
+                            root_tables=["topograph-seed"], root_chains=["TG-seed-POST", "TG-seed-PRE"], complete=True))
+    done = CliRunner().invoke(main, ["destroy", "--lab", "seed"])
+    assert done.exit_code == 0, done.output
+    assert done.output == "lab seed: removed 4 objects\n"  # red, the table, the ipv4 chains, the sysctls
+    assert namespaces.deleted == ["red"]  # blue is gone already; someone-elses is not the lab's
+    now = lab_lines(SAVED, ("TG-seed-POST", "TG-seed-PRE"))
+    assert kernel.calls == [
+        ("nft delete", "topograph-seed"),
+        ("ipv4 restore", iptables_change(now, None)),
+        ("sysctl", "/proc/sys/net/ipv4/ip_forward", "0"),
+        ("sysctl", "/proc/sys/net/ipv4/conf/eth0.100/rp_filter", "2"),
+    ]
+    assert not saved.exists() and state.load("seed", None) is None
+    kernel.calls.clear()
+    again = CliRunner().invoke(main, ["destroy", "--lab", "seed"])
+    assert again.exit_code == 0 and "nothing removed" in again.output and kernel.calls == []
+
+
+def test_a_half_built_lab_restores_only_what_is_there(faked: tuple[FakeKernel, FakeNamespaces]) -> None:
+    kernel, _ = faked
+    kernel.tables.clear()
+    kernel.nat = {}
+    state.save(state.Record(lab="seed", prefix=None, root_sysctls=["/nonexistent/seed.sysctl"],
+                            root_tables=["topograph-seed"], root_chains=["TG-seed-POST", "TG-seed-PRE"]))
+    done = CliRunner().invoke(main, ["destroy", "--lab", "seed"])
+    assert done.exit_code == 0 and "nothing removed" in done.output
+    assert kernel.calls == [("nft delete", "topograph-seed")]  # asked, found nothing: no restore, no sysctl
+
+
+def test_a_record_of_an_older_topograph_is_completed_by_the_file(faked: tuple[FakeKernel, FakeNamespaces]) -> None:
+    kernel, _ = faked
+    state.save(state.Record.from_json('{"lab": "seed", "prefix": null, "namespaces": []}'))
+    done = CliRunner().invoke(main, ["destroy", str(SEED)])
+    assert done.exit_code == 0, done.output
+    assert kernel.calls == [("nft delete", "topograph-seed")]  # the file's table; its sysctls were never saved
+
+
+def test_a_sandbox_record_never_reaches_the_root_namespace(faked: tuple[FakeKernel, FakeNamespaces],
+                                                           tmp_path: Path) -> None:
+    kernel, _ = faked
+    state.save(state.Record(lab="seed", prefix="t1-", root_sysctls=[str(saved_sysctls(tmp_path))],
+                            root_tables=["topograph-seed"]))
+    done = CliRunner().invoke(main, ["destroy", "--lab", "seed", "--sandbox", "t1-"])
+    assert done.exit_code == 0 and kernel.calls == []
