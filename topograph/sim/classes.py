@@ -87,7 +87,6 @@ class FastMatrix:
         self._answering: dict[tuple[int, EC, int], tuple[int, dict[str, str]]] = {}
         self.rp_on = sum(self.bit[n.name] for n in net.topology.nodes
                          if n.rp_filter.value != "disabled" and n.name in self.bit)
-        self.owner_of = {(a.version, int(a)): itf for a, itf in net.owner.items()}
         self._columns: dict[tuple[object, ...], tuple[str, list[tuple[Verdict, int]]]] = {}
         self._addr: IPAddress = ipaddress.ip_address(0)
         self._source_sigs: dict[str, tuple[object, ...] | None] = {}
@@ -130,7 +129,7 @@ class FastMatrix:
 
     def _neighbour_in(self, d: int, asker: str, nh: IPAddress, sip: IPAddress | None) -> tuple[str, str] | None:
         net = self.net
-        found = candidates(net.l2, d, nh, self.owner_of.get((nh.version, int(nh))), asker)
+        found = candidates(net.l2, d, nh, net.owner.get(nh), asker)
         if not found:
             return None
         if nh.version == 4 and sip is not None:
@@ -465,7 +464,7 @@ class FastMatrix:
         l2 = self.net.l2
         itfs = tuple((i.name, i.up, l2.domain.get(i.key), l2.carrier.get(i.key), tuple(a.network for a in i.addresses))
                      for i in n.interfaces)
-        holder = self.owner_of.get((self._addr.version, int(self._addr)))
+        holder = self.net.owner.get(self._addr)
         return (e, n.rp_filter, n.kind, routes, itfs, holder.name if holder else None)
 
     def reply(self, target: str, a: IPAddress, e_back: EC, group_bits: int, bits: int, put: object, walk: object) -> None:
@@ -546,7 +545,7 @@ class FastMatrix:
                 rest ^= b
                 s = self.sources[b.bit_length() - 1]
                 src = self._src.get((s, e_back))
-                ans = answers(net.l2, d, src, self.owner_of.get((src.version, int(src))), "") if src is not None else None
+                ans = answers(net.l2, d, src, net.owner.get(src), "") if src is not None else None
                 if ans is not None and ans.node == s:
                     yes |= b
                     where[s] = ans.name
