@@ -1,89 +1,43 @@
-"""The fast matrix: destination addresses grouped into classes every node forwards alike, each class's path computed once.
+"""The fast matrix: every column's verdicts from the destination classes' paths, each path followed once.
 
 Per class, every source's first hop gives it a group key (its gateway or segment, and its source address's
-class); a group's request and reply are followed once, through memoised chains of routers, and only the last
-step — who answers ARP/ND for the exact address — is answered for all sources of the group at once, with bit
-sets. Sources that the shortcut cannot speak for (the target itself, a source met again on the path, any NAT
-on the way, TCP columns) are handed to the reference walker, so the result equals `reference_matrix` exactly.
+class); a group's request and reply are followed once, through memoised chains of routers (sim/paths.py), and
+only the last step — who answers ARP/ND for the exact address — is answered for all sources of the group at
+once, with bit sets. Sources that the shortcut cannot speak for (the target itself, a source met again on the
+path, any NAT on the way, TCP columns) are handed to the reference walker, so the result equals
+`reference_matrix` exactly.
 """
 
 from __future__ import annotations
 
 import ipaddress
-from bisect import bisect_right
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 from topograph.model import IPAddress, Proto
-from topograph.sim.fib import FibRoute, select_source
 from topograph.sim.forward import Walker, rp_filter_problem
-from topograph.sim.l2 import answers, candidates
+from topograph.sim.l2 import answers
 from topograph.sim.matrix import SOURCE, TARGET, Matrix, Target, targets
 from topograph.sim.network import Network
+from topograph.sim.paths import COMPLEX, EC, FILTERED, Chain, Paths
 from topograph.sim.trace import Disposition as D
 from topograph.sim.trace import Verdict
 
-EC = tuple[int, int]  # (family, index of the address range)
-_COMPLEX = ("complex",)
-FILTERED = ("", "")  # a neighbour that stays silent because of its reverse-path filter
-
-
-class Classes:
-    """Address ranges inside which every node's routing table and every NAT rule give the same answer."""
-
-    def __init__(self, net: Network) -> None:
-        bounds: dict[int, set[int]] = {4: {0}, 6: {0}}
-        for fib in net.fib.values():
-            for e in (*fib.v4, *fib.v6):
-                bounds[e.net.version] |= {int(e.net.network_address), int(e.net.broadcast_address) + 1}
-        for n in net.topology.nodes:
-            for m in n.nat:
-                bounds[m.source.version] |= {int(m.source.network_address), int(m.source.broadcast_address) + 1}
-        self.starts = {4: sorted(b for b in bounds[4] if b < 2**32), 6: sorted(b for b in bounds[6] if b < 2**128)}
-        self._reps: dict[EC, IPAddress] = {}
-
-    def of(self, address: IPAddress) -> EC:
-        return (address.version, bisect_right(self.starts[address.version], int(address)) - 1)
-
-    def representative(self, ec: EC) -> IPAddress:
-        found = self._reps.get(ec)
-        if found is None:
-            value = self.starts[ec[0]][ec[1]]
-            found = self._reps[ec] = ipaddress.IPv4Address(value) if ec[0] == 4 else ipaddress.IPv6Address(value)
-        return found
-
-
-@dataclass(frozen=True, slots=True)
-class Chain:
-    """Routers a packet of one (destination class, source class) passes from a first arrival, and how it ends."""
-
-    states: tuple[tuple[str, str, bool, FibRoute | None, D | None], ...]  # node, in-interface, forwards, route, rp verdict
-    end: tuple[object, ...]  # ("stop",) | ("neigh", node) | ("onlink", node, dev, domain) | ("complex",)
-    nodes: int  # bit set of the nodes in `states` (over source indices)
-
 
 class FastMatrix:
+    """The matrix column by column: verdicts of the class paths for the column's address, bit sets of sources."""
+
     def __init__(self, net: Network, cols: Sequence[Target], sources: Sequence[str]) -> None:
         self.net = net
         self.cols = tuple(cols)
-        self.sources = tuple(sources)
-        self.bit = {s: 1 << i for i, s in enumerate(self.sources)}
-        self.classes = Classes(net)
+        self.paths = Paths(net, sources)
+        self.sources = self.paths.sources
+        self.bit = self.paths.bit
+        self.ttl = net.options.ttl
         self.walker = Walker(net, explain=False)
-        self._route: dict[tuple[str, EC], FibRoute | None] = {}
-        self._groups: dict[EC, list[tuple[tuple[object, ...], int, IPAddress | None]]] = {}
-        self._chains: dict[tuple[str, str, EC, EC], Chain] = {}
         self._landing: dict[tuple[object, ...], tuple[int, int, int, int]] = {}
-        self._src: dict[tuple[str, EC], IPAddress] = {}  # (source, class of its address) -> the address
         self._runs: dict[tuple[int, str | None, str | None], Verdict | None] = {}
         self._lands: dict[tuple[object, ...], Verdict | None] = {}
-        self._neigh: dict[tuple[object, ...], tuple[str, str] | None] = {}
-        self._sources: dict[tuple[str, str, EC], IPAddress | None] = {}
         self._owner: str | None = None  # the node the current column's address is local to
-        self._first: dict[tuple[object, ...], tuple[tuple[object, ...], IPAddress | None]] = {}
-        self._defaults: dict[int, list[tuple[tuple[object, ...], int, IPAddress | None]]] = {}
-        self._own_way: dict[int, int] = {}
-        self._covers: dict[EC, int] | None = None
         self._answering: dict[tuple[int, EC, int], tuple[int, dict[str, str]]] = {}
         self.rp_on = sum(self.bit[n.name] for n in net.topology.nodes
                          if n.rp_filter.value != "disabled" and n.name in self.bit)
@@ -95,199 +49,7 @@ class FastMatrix:
         # nodes some route points at: they stand on other flows' paths, so they are never interchangeable
         self.gateways = {o for fib in net.fib.values() for r in (*fib.v4, *fib.v6) if r.via is not None
                          and (o := net.owner_node(r.via)) is not None}
-        self.ttl = net.options.ttl
 
-    # -- cached pieces -----------------------------------------------------------------------------
-    def route(self, node: str, ec: EC) -> FibRoute | None:
-        key = (node, ec)
-        if key not in self._route:
-            self._route[key] = self.net.fib[node].lookup(self.classes.representative(ec))
-        return self._route[key]
-
-    def masquerades(self, node: str, dev: str, src: IPAddress) -> bool:
-        if not self.net.nodes[node].nat:
-            return False
-        return any(m.out == dev and m.source.version == src.version and src in m.source for m in self.net.nodes[node].nat)
-
-    def neighbour(self, node: str, dev: str, nh: IPAddress, sip: IPAddress | None) -> tuple[str, str] | None:
-        """Who answers `node`'s ARP/ND for `nh` out of `dev` (sip: the source address of the request)."""
-        d = self.net.l2.domain.get((node, dev))
-        return None if d is None else self.neighbour_in(d, node, nh, sip)
-
-    def neighbour_in(self, d: int, asker: str, nh: IPAddress, sip: IPAddress | None) -> tuple[str, str] | None:
-        key = (d, asker, nh.version, int(nh), int(sip) if sip is not None else None)  # ints: an address hashes slowly
-        if key not in self._neigh:
-            self._neigh[key] = self._neighbour_in(d, asker, nh, sip)
-        return self._neigh[key]
-
-    def source(self, node: str, dev: str, toward: EC) -> IPAddress | None:
-        """The source address `node` picks out of `dev` toward an address of class `toward`."""
-        key = (node, dev, toward)
-        if key not in self._sources:
-            self._sources[key] = select_source(self.net.nodes[node], dev, self.classes.representative(toward))
-        return self._sources[key]
-
-    def _neighbour_in(self, d: int, asker: str, nh: IPAddress, sip: IPAddress | None) -> tuple[str, str] | None:
-        net = self.net
-        found = candidates(net.l2, d, nh, net.owner.get(nh), asker)
-        if not found:
-            return None
-        if nh.version == 4 and sip is not None:
-            found = [c for c in found
-                     if sip not in net.local[c.node] and rp_filter_problem(net, c.node, c.name, sip) is None]
-            if not found:
-                # silent because of its reverse-path filter: a neighbour entry learnt earlier in the flow may still
-                # carry the packet, which only the walker knows about (except on a flow's very first ARP)
-                return FILTERED
-        return (found[0].node, found[0].name)
-
-    def groups(self, ec: EC) -> list[tuple[tuple[object, ...], int, IPAddress | None]]:
-        """Sources grouped by their first hop toward class `ec`: (key, bit set, a source address of the group).
-
-        Most sources reach most classes by their default route (or miss them all alike): those answers are
-        computed once per family; only sources with a more specific route covering `ec` are asked again.
-        """
-        if ec in self._groups:
-            return self._groups[ec]
-        rep = self.classes.representative(ec)
-        by: dict[tuple[object, ...], list[object]] = {}
-
-        def add(key: tuple[object, ...], src: IPAddress | None, bits: int) -> None:
-            slot = by.setdefault(key, [0, src])
-            slot[0] = int(slot[0]) | bits  # type: ignore[call-overload]
-
-        special = self.specific(ec)
-        for key, bits, src in self.by_default(ec[0]):
-            if bits & ~special:
-                add(key, src, bits & ~special)
-        rest = special
-        while rest:
-            low = rest & -rest
-            rest ^= low
-            name = self.sources[low.bit_length() - 1]
-            key, src = self.first_hop(name, ec, rep)
-            if src is not None:
-                self._src[(name, self.classes.of(src))] = src
-            add(key, src, low)
-        out = [(k, int(v[0]), v[1]) for k, v in by.items()]  # type: ignore[call-overload]
-        self._groups[ec] = out  # type: ignore[assignment]
-        return out  # type: ignore[return-value]
-
-    def by_default(self, family: int) -> list[tuple[tuple[object, ...], int, IPAddress | None]]:
-        """Every source's first hop by its default route (or its lack of one), for classes no other route covers."""
-        if family in self._defaults:
-            return self._defaults[family]
-        by: dict[tuple[object, ...], list[object]] = {}
-        self._own_way.setdefault(family, 0)
-        for name in self.sources:
-            fib = self.net.fib[name]
-            default = next((r for r in (fib.v4 if family == 4 else fib.v6) if r.net.prefixlen == 0), None)
-            if default is not None and default.via is None:
-                self._own_way[family] |= self.bit[name]  # an on-link default route: its source address depends on the class
-                continue
-            key: tuple[object, ...]
-            src: IPAddress | None
-            if default is None:
-                key, src = ("drop", D.NO_ROUTE), None
-            else:
-                cached = (name, id(default), None)  # the same cache `first_hop` fills for routes through a gateway
-                if cached not in self._first:
-                    self._first[cached] = self._first_hop(name, default, self.classes.representative((family, 0)))
-                key, src = self._first[cached]
-                if src is not None:
-                    self._src[(name, self.classes.of(src))] = src
-            slot = by.setdefault(key, [0, src])
-            slot[0] = int(slot[0]) | self.bit[name]  # type: ignore[call-overload]
-        out = [(k, int(v[0]), v[1]) for k, v in by.items()]  # type: ignore[call-overload]
-        self._defaults[family] = out  # type: ignore[assignment]
-        return out  # type: ignore[return-value]
-
-    def specific(self, ec: EC) -> int:
-        """Sources a route more specific than the default covers for class `ec` (or whose default is on-link)."""
-        if self._covers is None:
-            covers: dict[EC, int] = {}
-            starts = self.classes.starts
-            for name in self.sources:
-                fib = self.net.fib[name]
-                for r in (*fib.v4, *fib.v6):
-                    if r.net.prefixlen == 0:
-                        continue
-                    fam = r.net.version
-                    lo = bisect_right(starts[fam], int(r.net.network_address)) - 1
-                    hi = bisect_right(starts[fam], int(r.net.broadcast_address))
-                    for i in range(lo, hi):
-                        covers[(fam, i)] = covers.get((fam, i), 0) | self.bit[name]
-            self._covers = covers
-        self.by_default(ec[0])
-        return self._covers.get(ec, 0) | self._own_way.get(ec[0], 0)
-
-    def first_hop(self, s: str, ec: EC, rep: IPAddress) -> tuple[tuple[object, ...], IPAddress | None]:
-        r = self.route(s, ec)
-        if r is None:
-            return ("drop", D.NO_ROUTE), None
-        # through a gateway, nothing below depends on the destination class: one answer per (node, route)
-        key = (s, id(r), ec if r.via is None else None)
-        found = self._first.get(key)
-        if found is None:
-            found = self._first[key] = self._first_hop(s, r, rep)
-        return found
-
-    def _first_hop(self, s: str, r: FibRoute, rep: IPAddress) -> tuple[tuple[object, ...], IPAddress | None]:
-        src = select_source(self.net.nodes[s], r.dev, r.via or rep)
-        if src is None:
-            return ("drop", D.NO_ROUTE), None
-        if self.masquerades(s, r.dev, src):
-            return _COMPLEX, src
-        e_src = self.classes.of(src)
-        if r.via is not None:
-            ans = self.neighbour(s, r.dev, r.via, src)
-            if ans is None or ans == FILTERED:  # the flow's first ARP: nothing learnt yet, so silence is final
-                return ("drop", D.NEIGHBOR_UNREACHABLE), src
-            return ("gw", ans[0], ans[1], e_src), src
-        d = self.net.l2.domain.get((s, r.dev))
-        if d is None:
-            return ("drop", D.NEIGHBOR_UNREACHABLE), src
-        return ("onlink", d, e_src), src
-
-    def chain(self, node: str, itf: str, e_dst: EC, e_src: EC) -> Chain:
-        key = (node, itf, e_dst, e_src)
-        found = self._chains.get(key)
-        if found is not None:
-            return found
-        net = self.net
-        src = self.classes.representative(e_src)
-        states = []
-        bits = 0
-        end: tuple[object, ...] = ("stop",)
-        while True:
-            fwd = net.nodes[node].forwarding
-            r = self.route(node, e_dst) if fwd else None
-            rp = rp_filter_problem(net, node, itf, src)
-            states.append((node, itf, fwd, r, rp[0] if rp else None))
-            bits |= self.bit.get(node, 0)
-            if len(states) >= self.ttl or r is None or rp is not None:
-                break
-            if self.masquerades(node, r.dev, src):
-                end = _COMPLEX
-                break
-            if r.via is None:
-                d = net.l2.domain.get((node, r.dev))
-                end = ("onlink", node, r.dev, d) if d is not None else ("neigh", node)
-                break
-            sip = select_source(net.nodes[node], r.dev, r.via)
-            ans = self.neighbour(node, r.dev, r.via, sip)
-            if ans is None:
-                end = ("neigh", node)
-                break
-            if ans == FILTERED:
-                end = _COMPLEX
-                break
-            node, itf = ans
-        chain = Chain(tuple(states), end, bits)
-        self._chains[key] = chain
-        return chain
-
-    # -- verdicts ----------------------------------------------------------------------------------
     def run_chain(self, chain: Chain, owner: str | None, origin: str | None = None) -> Verdict | None:
         """The verdict if the chain decides before its last hop (delivery included), else None.
 
@@ -326,7 +88,7 @@ class FastMatrix:
         return self._lands[key]
 
     def _land(self, node: str, d: int, dst: IPAddress, sip: IPAddress | None, src: IPAddress) -> Verdict | None:
-        ans = self.neighbour_in(d, node, dst, sip)
+        ans = self.paths.neighbour_in(d, node, dst, sip)
         if ans == FILTERED:
             return None if node != SOURCE else Verdict(D.NEIGHBOR_UNREACHABLE, node)
         if ans is None:
@@ -344,20 +106,20 @@ class FastMatrix:
             return Verdict(key[1], SOURCE), 0  # type: ignore[arg-type]
         if kind == "onlink":
             _, d, e_src = key
-            src = self.classes.representative(e_src)  # type: ignore[arg-type]
+            src = self.paths.classes.representative(e_src)  # type: ignore[arg-type]
             v = self.land(SOURCE, d, dst, src, src)  # type: ignore[arg-type]
             assert v is not None
             return (Verdict(v.disposition, SOURCE) if v.node == SOURCE else v), 0
         if kind == "gw":
             _, k, itf, e_src = key
-            ch = self.chain(k, itf, e_dst, e_src)  # type: ignore[arg-type]
-            if ch.end == _COMPLEX:
+            ch = self.paths.chain(k, itf, e_dst, e_src)  # type: ignore[arg-type]
+            if ch.end == COMPLEX:
                 return None, ch.nodes
             v = self.run_chain(ch, self._owner)
             if v is None:
                 _, m, dev, d = ch.end
-                src = self.classes.representative(e_src)  # type: ignore[arg-type]
-                sip = self.source(str(m), str(dev), e_dst)
+                src = self.paths.classes.representative(e_src)  # type: ignore[arg-type]
+                sip = self.paths.source(str(m), str(dev), e_dst)
                 v = self.land(str(m), int(d), dst, sip, src)  # type: ignore[call-overload]
             return v, ch.nodes
         return None, 0
@@ -391,7 +153,7 @@ class FastMatrix:
             walk((1 << len(self.sources)) - 1)
             return _sorted(out)
         a = t.address
-        e = self.classes.of(a)
+        e = self.paths.classes.of(a)
         owner = net.owner_node(a)
         self._addr = a
         self._owner = owner if owner is not None and net.is_local(owner, a) else None
@@ -412,7 +174,7 @@ class FastMatrix:
                     bits = (bits & ~me) | other
                 put(Verdict(v.disposition, self._owner) if v.node == TARGET else v, bits)  # type: ignore[arg-type]
             return _sorted(out)
-        for key, group_bits, _src in self.groups(e):
+        for key, group_bits, _src in self.paths.groups(e):
             bits = group_bits & ~mine
             if not bits:
                 continue
@@ -445,7 +207,7 @@ class FastMatrix:
             sig = (n.rp_filter, n.kind, self.net.loopback_up(node),
                    tuple((r.net, r.dev, r.via, r.metric) for r in (*fib.v4, *fib.v6)),
                    tuple((i.name, i.up, l2.domain.get(i.key), l2.carrier.get(i.key),
-                          tuple((a.network, self.classes.of(a.ip)) for a in i.addresses)) for i in n.interfaces))
+                          tuple((a.network, self.paths.classes.of(a.ip)) for a in i.addresses)) for i in n.interfaces))
         self._source_sigs[node] = sig
         return sig
 
@@ -471,14 +233,14 @@ class FastMatrix:
         """The replies from `target` (source address `a`) to the sources in `bits`, whose addresses are in class `e_back`."""
         net = self.net
         lost = D.REPLY_LOST
-        r = self.route(target, e_back)
+        r = self.paths.route(target, e_back)
         if r is None:
             put(Verdict(lost, target), bits)  # type: ignore[operator]
             return
-        if self.masquerades(target, r.dev, a):
+        if self.paths.masquerades(target, r.dev, a):
             walk(bits)  # type: ignore[operator]
             return
-        e_a = self.classes.of(a)
+        e_a = self.paths.classes.of(a)
         if r.via is None:
             d = net.l2.domain.get((target, r.dev))
             if d is None:
@@ -487,18 +249,18 @@ class FastMatrix:
             end: tuple[object, ...] = ("onlink", target, r.dev, d)
             sip: IPAddress | None = a
         else:
-            ans = self.neighbour(target, r.dev, r.via, a)
+            ans = self.paths.neighbour(target, r.dev, r.via, a)
             if ans is None:
                 put(Verdict(lost, target), bits)  # type: ignore[operator]
                 return
             if ans == FILTERED:  # the target may have learnt that neighbour from the request's ARP
                 walk(bits)  # type: ignore[operator]
                 return
-            ch = self.chain(ans[0], ans[1], e_back, e_a)
+            ch = self.paths.chain(ans[0], ans[1], e_back, e_a)
             odd = bits & ch.nodes
             walk(odd)  # type: ignore[operator]
             bits &= ~odd
-            if ch.end == _COMPLEX:
+            if ch.end == COMPLEX:
                 walk(bits)  # type: ignore[operator]
                 return
             v = self.run_chain(ch, None, origin=target)
@@ -525,14 +287,14 @@ class FastMatrix:
         """
         net = self.net
         if sip is None:
-            sip = self.source(m, dev, e_back)
-        e_sip = self.classes.of(sip) if sip is not None else None
+            sip = self.paths.source(m, dev, e_back)
+        e_sip = self.paths.classes.of(sip) if sip is not None else None
         key = (d, e_back, e_a, e_sip, bits)
         found = self._landing.get(key)
         if found is not None:
             return found
-        sip_rep = self.classes.representative(e_sip) if e_sip is not None else None
-        a_rep = self.classes.representative(e_a)
+        sip_rep = self.paths.classes.representative(e_sip) if e_sip is not None else None
+        a_rep = self.paths.classes.representative(e_a)
         ok = at_router = at_source = filtered = 0
         # who answers on `d` does not depend on the classes of the asker and of the reply's source: once per group
         base = (d, e_back, bits)
@@ -544,7 +306,7 @@ class FastMatrix:
                 b = rest & -rest
                 rest ^= b
                 s = self.sources[b.bit_length() - 1]
-                src = self._src.get((s, e_back))
+                src = self.paths.address.get((s, e_back))
                 ans = answers(net.l2, d, src, net.owner.get(src), "") if src is not None else None
                 if ans is not None and ans.node == s:
                     yes |= b
