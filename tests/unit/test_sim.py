@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 
 import pytest
@@ -293,6 +294,21 @@ def test_ipv6_alongside_ipv4() -> None:
 @pytest.mark.parametrize("dst", ["192.168.15.2", "192.168.1.3", "198.51.100.8"])
 def test_traces_are_frozen_values(dst: str) -> None:
     r = run(seed(), "red", dst)
-    with pytest.raises(AttributeError):
-        r.request.disposition = D.NO_ROUTE  # type: ignore[misc]
+    traces = [t for t in (r.request, r.reply) if t is not None]
+    hops = [h for t in traces for h in t.hops]
+    steps = [s for h in hops for s in h.steps]
+    assert hops and steps
+    parts: list[tuple[object, str]] = [(r, "disposition"), (r, "request"), (r.flow, "dst")]
+    parts += [(t, f) for t in traces for f in ("disposition", "hops")]
+    parts += [(h, f) for h in hops for f in ("node", "steps")]
+    parts += [(s, f) for s in steps for f in ("action", "detail")]
+    for value, name in parts:
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            setattr(value, name, getattr(value, name))
+    # equal inputs (a fresh network, a fresh walker) give equal traces, and all of it hashes (no lists inside)
+    again = run(seed(), "red", dst)
+    assert again == r
+    assert hash(again) == hash(r)
+    assert {again, r} == {r}
+    assert r.as_json() == again.as_json()
     assert r.as_json()["disposition"] == str(r.disposition)
