@@ -3,26 +3,39 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import networkx as nx
-
-from topograph import build, graph, loader, parse, validate
+from topograph import build, loader, parse, validate
 from topograph.diagnostics import Diagnostic, Pos, Report
 from topograph.model import Topology
+
+if TYPE_CHECKING:
+    import networkx as nx
 
 
 @dataclass
 class Checked:
-    """What `load` produced: the model and graph when the file is sound, and every diagnostic."""
+    """What `load` produced: the model when the file is sound, and every diagnostic."""
 
     report: Report = field(default_factory=Report)
     topology: Topology | None = None
-    graph: nx.MultiGraph | None = None
 
     @property
     def ok(self) -> bool:
         return self.topology is not None and not self.report.has_errors
+
+    @cached_property
+    def graph(self) -> nx.MultiGraph | None:
+        """The sound topology as a networkx graph (topograph.graph), built when first asked for.
+
+        Drawing needs it; compiling and applying do not, and on a big lab building it costs more
+        than planning the whole lab (bench_compile.py measures both).
+        """
+        from topograph import graph  # networkx is imported with it
+
+        return graph.build(self.topology) if self.ok and self.topology is not None else None
 
 
 def check_text(text: str, file: str) -> Checked:
@@ -56,10 +69,9 @@ def _after_load(source: loader.Source | None, result: Checked) -> Checked:
     topology = build.build(source, document, result.report)
     if result.report.has_errors:
         return result
-    g = graph.build(topology)
     stage = Report()
-    validate.validate(topology, g, stage)
+    validate.validate(topology, stage)
     result.report.extend(_with_paths(stage, source))
     if not result.report.has_errors:
-        result.topology, result.graph = topology, g
+        result.topology = topology
     return result

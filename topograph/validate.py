@@ -1,8 +1,6 @@
-"""Semantic checks over the built model and its graph: addresses, segments, routes, NAT, port forwards."""
+"""Semantic checks over the built model and its L2 segments: addresses, segments, routes, NAT, port forwards."""
 
 from __future__ import annotations
-
-import networkx as nx
 
 from topograph import graph as tg
 from topograph.diagnostics import Pos, Report
@@ -128,7 +126,7 @@ def _first_with(seg: tg.Segment, net: IPNetwork) -> Interface | None:
     return next((i for i in seg.interfaces if any(a.network == net for a in i.addresses)), None)
 
 
-def check_segments(topology: Topology, g: nx.MultiGraph, segments: tuple[tg.Segment, ...], report: Report) -> None:
+def check_segments(topology: Topology, segments: tuple[tg.Segment, ...], report: Report) -> None:
     for link in topology.links:
         a, b = (topology.interface(*e.key) for e in link.ends)
         if a.mtu is not None and b.mtu is not None and a.mtu != b.mtu:
@@ -246,11 +244,11 @@ def check_expectations(topology: Topology, report: Report) -> None:
                            hint="name an address of one of the lab's interfaces")
 
 
-def validate(topology: Topology, g: nx.MultiGraph, report: Report) -> None:
+def validate(topology: Topology, report: Report) -> None:
     """Run every semantic check; all problems are reported, not only the first."""
-    segments = tg.segments(g)
+    segments = tg.segments(topology)
     check_addresses(topology, segments, report)
-    check_segments(topology, g, segments, report)
+    check_segments(topology, segments, report)
     check_routes(topology, report)
     check_nat(topology, report)
     check_expectations(topology, report)

@@ -7,6 +7,7 @@ import pytest
 
 from tests.conftest import SAMPLES
 from topograph import graph as tg
+from topograph.model import Topology
 from topograph.pipeline import check_file, check_text
 
 SEED = SAMPLES[0].parent / "06-port-forward.yml"
@@ -16,6 +17,12 @@ def seed_graph() -> nx.MultiGraph:
     result = check_file(SEED)
     assert result.ok and result.graph is not None
     return result.graph
+
+
+def seed_topology() -> Topology:
+    result = check_file(SEED)
+    assert result.ok and result.topology is not None
+    return result.topology
 
 
 def labels(seg: tg.Segment) -> list[str]:
@@ -35,7 +42,7 @@ def test_vertices_and_edges() -> None:
 
 
 def test_segments_of_the_seed() -> None:
-    segs = tg.segments(seed_graph())
+    segs = tg.segments(seed_topology())
     assert [labels(s) for s in segs] == [
         ["blue:veth-blue", "host:v-net-0", "host:veth-blue-br", "host:veth-red-br", "red:veth-red"],
         ["host:eth0", "lan:eth0"],
@@ -51,14 +58,14 @@ def test_segments_of_the_seed() -> None:
 
 
 def test_loopback_is_in_no_segment() -> None:
-    segs = tg.segments(seed_graph())
+    segs = tg.segments(seed_topology())
     assert all(i.name != "lo" for s in segs for i in s.interfaces)
 
 
 def test_a_bridge_without_ports_is_a_segment_of_its_own() -> None:
     result = check_text("nodes: {a: {bridges: {br: 10.0.0.1/24}}}\n", "x.yml")
     assert result.ok and result.graph is not None
-    (seg,) = tg.segments(result.graph)
+    (seg,) = tg.segments(result.topology)
     assert labels(seg) == ["a:br"] and seg.name == "a:br"
 
 
@@ -68,7 +75,7 @@ def test_two_bridges_joined_by_a_veth_pair_are_one_segment() -> None:
         "  a: {interfaces: {e: 10.0.0.3/24}}\n"
         "links: [[br1:p-s2, br2:p-s1], [a:e, br1:pa], [s1:up, s2:down]]\n", "x.yml")
     assert result.graph is not None, [d.render() for d in result.report]
-    segs = tg.segments(result.graph)
+    segs = tg.segments(result.topology)
     joined = next(s for s in segs if s.bridges)
     assert sorted(b.label for b in joined.bridges) == ["s1:br1", "s2:br2"]
     assert joined.name == "s1:br1, s2:br2"
@@ -77,8 +84,8 @@ def test_two_bridges_joined_by_a_veth_pair_are_one_segment() -> None:
 
 
 def test_segments_are_deterministic() -> None:
-    g1, g2 = seed_graph(), seed_graph()
-    assert [labels(s) for s in tg.segments(g1)] == [labels(s) for s in tg.segments(g2)]
+    t1, t2 = seed_topology(), seed_topology()
+    assert [labels(s) for s in tg.segments(t1)] == [labels(s) for s in tg.segments(t2)]
 
 
 def test_link_of() -> None:
@@ -92,5 +99,5 @@ def test_link_of() -> None:
 def test_every_sample_interface_is_in_at_most_one_segment(sample: object) -> None:
     result = check_file(str(sample))
     assert result.graph is not None
-    seen: list[str] = [i.label for s in tg.segments(result.graph) for i in s.interfaces]
+    seen: list[str] = [i.label for s in tg.segments(result.topology) for i in s.interfaces]
     assert len(seen) == len(set(seen))

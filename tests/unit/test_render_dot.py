@@ -50,7 +50,7 @@ def test_every_interface_address_and_subnet_is_drawn(sample: Path) -> None:
             assert f'PORT="{itf.name}"' in dot, itf.label
             for a in itf.addresses:
                 assert str(a) in dot, f"{itf.label} {a}"
-    for seg in tg.segments(c.graph):
+    for seg in tg.segments(c.topology):
         for net in seg.subnets:  # each segment's subnet is drawn once, in the subnet colour
             assert dot.count(f'COLOR="{style.SUBNET}">{net}<') == 1, f"{seg.name}: {net}"
 

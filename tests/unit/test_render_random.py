@@ -82,6 +82,6 @@ def test_random_labs_draw_every_node_address_and_subnet_once(text: str, grid_min
         assert dot.count(f"\n\t{node.name} [label=") + dot.count(f"\n\t\t{node.name} [label=") == 1, node.name
         for a in node.addresses:
             assert str(a) in dot
-    for seg in tg.segments(checked.graph):
+    for seg in tg.segments(checked.topology):
         for net in seg.subnets:
             assert dot.count(f'COLOR="{style.SUBNET}">{net}<') == 1, f"{seg.name}: {net}"

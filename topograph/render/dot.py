@@ -41,7 +41,7 @@ class _Facts:
     @classmethod
     def of(cls, topology: Topology, g: nx.MultiGraph, options: Options) -> _Facts:
         layout = plan(topology) if options.grid_min is None else plan(topology, options.grid_min)
-        bridge_subnets, veth_subnets = _subnets(g)
+        bridge_subnets, veth_subnets = _subnets(topology, g)
         gridded = layout.gridded
         grid_ports = {e.head.vertex: e.tail for e in layout.edges if e.link is not None and e.head.vertex in gridded}
         return cls(topology, layout, options.with_routes(topology), {n.name: n for n in topology.nodes},
@@ -72,11 +72,11 @@ def to_dot(topology: Topology, g: nx.MultiGraph, options: Options = Options()) -
     return source
 
 
-def _subnets(g: nx.MultiGraph) -> tuple[dict[str, tuple[IPNetwork, ...]], dict[int, tuple[IPNetwork, ...]]]:
+def _subnets(topology: Topology, g: nx.MultiGraph) -> tuple[dict[str, tuple[IPNetwork, ...]], dict[int, tuple[IPNetwork, ...]]]:
     """Each segment's subnets, drawn once: on its first bridge, or on the edge of a bare veth pair."""
     on_bridge: dict[str, tuple[IPNetwork, ...]] = {}
     on_link: dict[int, tuple[IPNetwork, ...]] = {}
-    for seg in tg.segments(g):
+    for seg in tg.segments(topology):
         if not seg.subnets:
             continue
         if seg.bridges:
