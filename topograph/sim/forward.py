@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
+from typing import Literal
 
 from topograph.model import Interface, IPAddress, Proto
 from topograph.sim.fib import FibRoute, select_source
@@ -16,6 +17,7 @@ CLIENT_PORT = 40000  # the client's source port (TCP), and the ICMP echo identif
 ECHO_ID = 4242
 
 Tuple4 = tuple[IPAddress, IPAddress, int, int]
+Direction = Literal["orig", "reply", "new"]  # a packet's direction in its conntrack entry ("new": it created the entry)
 
 
 @dataclass
@@ -223,8 +225,9 @@ class Walker:
                 bhop.add(Action.BRIDGED, f"through bridge {br.name}")
                 hops.append(bhop)
                 if net.options.bridge_nf and br.node in ct:
-                    e, d = self.conntrack(br.node, pkt, ct, create=False)
-                    if e is not None and d == "reply":
+                    known = self.conntrack_lookup(br.node, pkt, ct)  # a bridge only sees connections, never starts one
+                    if known is not None and known[1] == "reply":
+                        e = known[0]
                         before = pkt.show() if self.explain else ""
                         pkt.src, pkt.dst, pkt.sport, pkt.dport = e.orig[1], e.orig[0], e.orig[3], e.orig[2]
                         if self.explain and pkt.show() != before:
@@ -236,12 +239,12 @@ class Walker:
             if self.explain:
                 hop.add(Action.RECEIVED, f"in {target.name}")
             entry, direction = self.conntrack(m, pkt, ct)
-            if direction == "reply" and entry is not None:
+            if direction == "reply":
                 before = pkt.show() if self.explain else ""
                 pkt.dst, pkt.dport = entry.orig[0], entry.orig[2]
                 if self.explain and pkt.show() != before:
                     hop.add(Action.UNNAT, f"conntrack: destination {before} becomes {pkt.show()}")
-            elif direction == "new" and entry is not None:
+            elif direction == "new":
                 self.dnat(hop, m, target.name, pkt)
             pending = self.reverse_src(entry, direction)
             if net.is_local(m, pkt.dst):
@@ -250,7 +253,7 @@ class Walker:
                     return end(problem[0], m, problem[1])
                 if pending is not None:
                     self.apply_src(hop, pkt, pending)
-                if entry is not None and entry.trans is None:
+                if entry.trans is None:
                     entry.trans = pkt.tuple
                 return end(Disposition.DELIVERED, m, f"{pkt.dst} is {m}'s own address")
             if not net.nodes[m].forwarding:
@@ -272,23 +275,30 @@ class Walker:
             nh = route.via or pkt.dst
 
     # -- netfilter ---------------------------------------------------------------------------------
-    def conntrack(self, node: str, pkt: Packet, ct: dict[str, list[CtEntry]], create: bool = True) -> tuple[CtEntry | None, str]:
+    @staticmethod
+    def conntrack_lookup(node: str, pkt: Packet, ct: dict[str, list[CtEntry]]) -> tuple[CtEntry, Direction] | None:
+        """The node's conntrack entry the packet belongs to, and in which direction; None for a new connection."""
         t = pkt.tuple
         for e in ct.get(node, []):
             if e.orig == t:
                 return e, "orig"
             if e.reply == t:
                 return e, "reply"
-        if not create:
-            return None, "new"
-        e = CtEntry(t)
+        return None
+
+    def conntrack(self, node: str, pkt: Packet, ct: dict[str, list[CtEntry]]) -> tuple[CtEntry, Direction]:
+        """The node's conntrack entry for the packet, created (direction "new") when it starts a connection."""
+        known = self.conntrack_lookup(node, pkt, ct)
+        if known is not None:
+            return known
+        e = CtEntry(pkt.tuple)
         ct.setdefault(node, []).append(e)
         return e, "new"
 
     @staticmethod
-    def reverse_src(entry: CtEntry | None, direction: str) -> tuple[IPAddress, int] | None:
+    def reverse_src(entry: CtEntry, direction: Direction) -> tuple[IPAddress, int] | None:
         """The source a reply gets back at POSTROUTING/INPUT (undoing a DNAT of the request)."""
-        if entry is None or direction != "reply":
+        if direction != "reply":
             return None
         return (entry.orig[1], entry.orig[3])
 
@@ -312,11 +322,11 @@ class Walker:
                 hop.add(Action.DNAT, f"port forward {f.proto}/{f.port}: {before} becomes {pkt.show()}")
             return
 
-    def postrouting(self, hop: _Hop, node: str, route: FibRoute, pkt: Packet, entry: CtEntry | None, direction: str,
+    def postrouting(self, hop: _Hop, node: str, route: FibRoute, pkt: Packet, entry: CtEntry, direction: Direction,
                     pending: tuple[IPAddress, int] | None) -> None:
         if pending is not None:
             self.apply_src(hop, pkt, pending)
-        if entry is None or direction != "new":
+        if direction != "new":
             return
         n = self.net.nodes[node]
         assert pkt.src is not None
