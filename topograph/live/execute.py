@@ -268,16 +268,14 @@ class Runner:
         # changed by hand) to the plan's rules: hooks are taken out first, so a reload never doubles them
         chains = (op.pre_chain, op.post_chain)
         fresh = self.fresh(op.netns)
-        before: dict[int, list[str] | None] = {}
         with self.ns.inside(op.netns):
             for family in op.families:
                 now = None if fresh else lab_lines(iptables_save(family), chains)
-                before[family] = now
-                run_tool([restore_tool(family), "--noflush"],
-                      iptables_change(now, lab_lines(iptables_restore(op, family), chains)))
+                if not fresh:  # journalled first: should a later family fail, this one is still put back
+                    self.journal.append(("iptables", op.netns, (chains, {family: now})))
+                wanted = lab_lines(iptables_restore(op, family), chains)
+                run_tool([restore_tool(family), "--noflush"], iptables_change(now, wanted))
             self.iptables[op.netns or "root namespace"] = iptables_listing(op) or ""
-        if not fresh:
-            self.journal.append(("iptables", op.netns, (chains, before)))
 
     # -- removing ------------------------------------------------------------------------------
     def remove(self, r: Removal) -> None:
