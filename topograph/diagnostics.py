@@ -6,6 +6,7 @@ import json
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
+from typing import NamedTuple
 
 
 class Severity(StrEnum):
@@ -13,9 +14,12 @@ class Severity(StrEnum):
     WARNING = "warning"
 
 
-@dataclass(frozen=True, slots=True, order=True)
-class Pos:
-    """A place in a source file (1-based line and column)."""
+class Pos(NamedTuple):
+    """A place in a source file (1-based line and column).
+
+    A named tuple rather than a frozen dataclass: every model object carries one (a big lab makes
+    ~60,000), and a tuple is made in a third of the time; it is as immutable and orders the same way.
+    """
 
     file: str
     line: int
