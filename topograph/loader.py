@@ -174,9 +174,9 @@ class _Walker:
                     hint="remove one of the two, or merge their contents",
                 )
                 continue
-            where = (*path, key)
-            self.keys[where] = key_node.start_mark
-            out[key] = self.walk(value_node, where)
+            child = (*path, key)
+            self.keys[child] = key_node.start_mark
+            out[key] = self.walk(value_node, child)
         return out
 
 
