@@ -257,12 +257,13 @@ class _Builder:
 
     def interface(self, node: str, name: str, idoc: doc.InterfaceDoc, path: PathKey, *,
                   bridge: str | None = None, is_bridge: bool = False) -> Interface:
-        addrs = [self.address(a, self.address_path(path, i), "address") for i, a in enumerate(idoc.address)]
+        addrs = [self.address(a, self.address_path(path, i), "address") for i, a in enumerate(idoc.address)] \
+            if idoc.address else []  # most interfaces of a big lab have none (every loopback)
         if idoc.mac is not None and (not _MAC.match(idoc.mac) or int(idoc.mac[:2], 16) & 1):
             reason = "is a multicast address" if _MAC.match(idoc.mac) else "is not of the form 02:00:00:00:00:01"
             self.err("TG207", (*path, "mac"), f"MAC address {idoc.mac!r} {reason}",
                      hint="use a locally administered unicast MAC such as 02:00:00:00:00:01")
-        return Interface(node=node, name=name, addresses=tuple(a for a in addrs if a is not None), mtu=idoc.mtu,
+        return Interface(node=node, name=name, addresses=tuple([a for a in addrs if a is not None]), mtu=idoc.mtu,
                          mac=idoc.mac.lower() if idoc.mac else None, up=idoc.up, bridge=bridge, is_bridge=is_bridge,
                          pos=self.src.pos(path, key=True))
 

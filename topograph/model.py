@@ -28,7 +28,11 @@ class RpFilter(StrEnum):
 
     @property
     def sysctl(self) -> int:
-        return {RpFilter.DISABLED: 0, RpFilter.STRICT: 1, RpFilter.LOOSE: 2}[self]
+        """The value of net.ipv4.conf.*.rp_filter."""
+        return _RP_FILTER_SYSCTL[self]
+
+
+_RP_FILTER_SYSCTL = {RpFilter.DISABLED: 0, RpFilter.STRICT: 1, RpFilter.LOOSE: 2}
 
 
 class Proto(StrEnum):

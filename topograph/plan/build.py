@@ -114,7 +114,8 @@ def sysctls(node: Node, placement: Placement) -> tuple[Sysctl, ...]:
     # interfaces that exist before `default` is set keep their own value; the kernel uses the maximum
     existing = (LOOPBACK, *(i.name for i in node.interfaces if i.name != LOOPBACK and placement.is_existing(i)))
     own = placement.netns(node.name) is not None
-    return _sysctls(int(node.forwarding), node.rp_filter.sysctl, existing, bool(node.bridges), own, uses_ipv6(node))
+    bridges = any(i.is_bridge for i in node.interfaces)
+    return _sysctls(int(node.forwarding), node.rp_filter.sysctl, existing, bridges, own, uses_ipv6(node))
 
 
 def _quiet(where: str, ipv6: bool) -> list[Sysctl]:
@@ -161,7 +162,7 @@ class _Planner:
         self._managed: dict[str, tuple[Interface, ...]] = {}
 
     def ns(self, node: str) -> Netns:
-        return self.p.netns(node)
+        return self.p.netns_of[node]
 
     def managed(self, node: Node) -> tuple[Interface, ...]:
         found = self._managed.get(node.name)
@@ -241,6 +242,8 @@ class _Planner:
         return LoadNftables(node.name, self.ns(node.name), naming.nft_table(self.t.name), masq, fwd)
 
     def note_existing(self) -> None:
+        if self.p.sandbox:  # everything is created then: nothing exists already
+            return
         for node in self.t.nodes:
             if not self.p.configures(node.name):
                 self.notes.append(f"{node.name}: external node, left alone (it exists already)")
