@@ -13,7 +13,7 @@ import pytest
 
 from tests.conftest import ROOT
 from tests.live.conftest import Sandbox
-from tests.live.test_apply_samples import drift, lab_plan, tg
+from tests.live.test_apply_samples import drift, lab_plan, seed_up_with_iptables, tg
 from topograph.live.lock import lab_lock
 from topograph.live.state import lab_key
 
@@ -178,12 +178,7 @@ def test_without_root_one_line_and_nothing_changes(sandbox: Sandbox, tmp_path: P
 
 
 def test_a_repair_cut_short_after_the_iptables_load_puts_the_chains_back(sandbox: Sandbox, tmp_path: Path) -> None:
-    p = lab_plan(SEED, sandbox.prefix)
-    sandbox.claim_plan(p)
-    args = ("--sandbox", sandbox.prefix, str(SEED))
-    assert tg(sandbox, tmp_path, "apply", "--firewall", "iptables", *args).returncode == 0
-    host = sandbox.prefix + "host"
-    good = sandbox.exec(host, "iptables", "-t", "nat", "-S").stdout
+    p, args, host, good = seed_up_with_iptables(sandbox, tmp_path)
     assert sandbox.exec(host, "iptables", "-t", "nat", "-D", "TG-seed-POST", "1").returncode == 0
     drift(sandbox, p)  # a route too, so that the repair has a step before the firewall's
     broken_rules = sandbox.exec(host, "iptables", "-t", "nat", "-S").stdout

@@ -51,6 +51,18 @@ def drift(sb: Sandbox, p: Plan) -> str:
     return f"add address {addr.address}"
 
 
+def seed_up_with_iptables(sb: Sandbox, state: Path) -> tuple[Plan, tuple[str, ...], str, str]:
+    """The seed applied in `sb` with the iptables back end: its plan, the CLI arguments, the host's
+    namespace and its `iptables -t nat -S` as applied."""
+    seed = Path(__file__).resolve().parents[2] / "samples" / "06-port-forward.yml"
+    p = lab_plan(seed, sb.prefix)
+    sb.claim_plan(p)
+    args = ("--sandbox", sb.prefix, str(seed))
+    assert tg(sb, state, "apply", "--firewall", "iptables", *args).returncode == 0
+    host = sb.prefix + "host"
+    return p, args, host, sb.exec(host, "iptables", "-t", "nat", "-S").stdout
+
+
 @pytest.mark.parametrize("sample", SAMPLES, ids=lambda p: p.stem)
 def test_sample_lifecycle(sandbox: Sandbox, tmp_path: Path, sample: Path) -> None:
     p = lab_plan(sample, sandbox.prefix)
@@ -240,12 +252,7 @@ IPTABLES_BY_HAND = {
 @pytest.mark.parametrize("by_hand", sorted(IPTABLES_BY_HAND))
 def test_iptables_chains_changed_by_hand_are_reported_and_repaired(sandbox: Sandbox, tmp_path: Path,
                                                                    by_hand: str) -> None:
-    p = lab_plan(SEED, sandbox.prefix)
-    sandbox.claim_plan(p)
-    args = ("--sandbox", sandbox.prefix, str(SEED))
-    assert tg(sandbox, tmp_path, "apply", "--firewall", "iptables", *args).returncode == 0
-    host = sandbox.prefix + "host"
-    good = sandbox.exec(host, "iptables", "-t", "nat", "-S").stdout
+    _, args, host, good = seed_up_with_iptables(sandbox, tmp_path)
     argv, shown = IPTABLES_BY_HAND[by_hand]
     assert sandbox.exec(host, "iptables", "-t", "nat", *argv).returncode == 0
     if by_hand == "chains gone":
