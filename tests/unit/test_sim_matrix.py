@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from tests.conftest import ROOT, SAMPLES
@@ -41,6 +41,7 @@ def test_every_sample_expectation_holds(sample: Path) -> None:
 
 @settings(max_examples=60, deadline=None)
 @given(seed=st.integers(min_value=0, max_value=10**6), bridge_nf=st.booleans())
+@example(seed=2116, bridge_nf=False)  # an IPv6 reply looping back through its target: hop limit, not a martian drop
 def test_fast_matrix_equals_reference_on_random_labs(seed: int, bridge_nf: bool) -> None:
     checked = check_text(generate(seed), f"gen{seed}.yml")
     assert checked.ok and checked.topology is not None, [d.render() for d in checked.report]

@@ -263,7 +263,9 @@ class FastMatrix:
             if ch.end == COMPLEX:
                 walk(bits)  # type: ignore[operator]
                 return
-            v = self.run_chain(ch, None, origin=target)
+            # only IPv4 drops a packet with the node's own source address as a martian (as the walker's rp_problem);
+            # an IPv6 reply that loops back through its target is forwarded on until its hop limit runs out
+            v = self.run_chain(ch, None, origin=target if a.version == 4 else None)
             if v is not None:
                 put(Verdict(lost, v.node), bits)  # type: ignore[operator]
                 return
