@@ -115,10 +115,24 @@ def _describe_rules(op: LoadNftables | LoadIptables) -> str:
     return "; ".join([*(r.describe() for r in op.masquerades), *(f"port forward {r.describe()}" for r in op.forwards)])
 
 
-@functools.lru_cache(maxsize=4096)
-def _sysctl_args(values: tuple[Sysctl, ...], sep: str) -> str:
-    """KEY=VALUE words for `sysctl -w`; cached, as alike namespaces share one tuple of values."""
-    return sep.join(shlex.quote(f"{s.key}={s.value}") for s in values)
+class _SysctlWords:
+    """KEY=VALUE words for `sysctl -w`, remembered per tuple of values.
+
+    Alike namespaces share one tuple of values (plan.build caches them), so the words are made once
+    per tuple and found again by the tuple's identity: hashing its dozen values for an ordinary
+    cache cost more than making the words. The tuple is held, so its identity stays its own.
+    """
+
+    def __init__(self) -> None:
+        self._made: dict[tuple[int, str, bool], tuple[tuple[Sysctl, ...], str]] = {}
+
+    def __call__(self, values: tuple[Sysctl, ...], sep: str, optional: bool = False) -> str:
+        key = (id(values), sep, optional)
+        made = self._made.get(key)
+        if made is None or made[0] is not values:
+            words = sep.join(shlex.quote(f"{s.key}={s.value}") for s in values if s.optional == optional)
+            made = self._made[key] = (values, words)
+        return made[1]
 
 
 def _sysctl_keys(values: tuple[Sysctl, ...]) -> str:
@@ -156,7 +170,7 @@ def environment() -> jinja2.Environment:
                              trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True, autoescape=False)
     env.filters.update(q=_quote, route_to=_route_to, heredoc_end=_heredoc_end, nft_ruleset=nft_ruleset,
                        iptables_restore=iptables_restore, dirname=posixpath.dirname,
-                       describe_rules=_describe_rules, sysctl_args=_sysctl_args, sysctl_keys=_sysctl_keys, comment=_comment,
+                       describe_rules=_describe_rules, sysctl_args=_SysctlWords(), sysctl_keys=_sysctl_keys, comment=_comment,
                        ip=_ip, nsexec=_nsexec, veth_end=_veth_end)
     return env
 
