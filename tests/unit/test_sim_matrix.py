@@ -42,6 +42,7 @@ def test_every_sample_expectation_holds(sample: Path) -> None:
 @settings(max_examples=60, deadline=None)
 @given(seed=st.integers(min_value=0, max_value=10**6), bridge_nf=st.booleans())
 @example(seed=2116, bridge_nf=False)  # an IPv6 reply looping back through its target: hop limit, not a martian drop
+@example(seed=1932, bridge_nf=False)  # labgen once drew the same IPv6 host address twice on a segment
 def test_fast_matrix_equals_reference_on_random_labs(seed: int, bridge_nf: bool) -> None:
     checked = check_text(generate(seed), f"gen{seed}.yml")
     assert checked.ok and checked.topology is not None, [d.render() for d in checked.report]

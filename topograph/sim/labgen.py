@@ -77,10 +77,15 @@ def generate(seed: int, *, nodes: tuple[int, int] = (3, 7), ipv6: float = 0.4, n
             b.itfs.append(ib)
             links.append(f"[{a.name}:e{s}, {b.name}:e{s}]")
             seg.members += [(a.name, ia), (b.name, ib)]
+        used6: set[int] = set()
         for (_, itf), host in zip(seg.members, hosts4, strict=False):
             itf.v4 = f"{host}/{plen}"
             if v6 is not None:
-                itf.v6 = f"{v6.network_address + rng.randrange(1, 2**16)}/64"
+                low = rng.randrange(1, 2**16)
+                while low in used6:  # drawn again only on a clash, so every lab that was valid stays the same
+                    low = rng.randrange(1, 2**16)
+                used6.add(low)
+                itf.v6 = f"{v6.network_address + low}/64"
             elif not itf.bridge and rng.random() < 0.07:
                 itf.up = False  # only IPv4-only interfaces go down
         seg.members = [(n, i) for n, i in seg.members if i.v4 is not None]
