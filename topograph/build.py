@@ -72,21 +72,24 @@ class _Builder:
     def warn(self, code: str, path: PathKey, message: str, hint: str | None = None, *, key: bool = False) -> None:
         self.report.warning(code, self.src.pos(path, key=key), message, hint=hint, path=path_text(path))
 
-    def address(self, text: str, path: PathKey, what: str) -> IPInterface | None:
+    def address(self, text: str, interface: PathKey, index: int) -> IPInterface | None:
+        """The `index`-th address of the interface written at `interface`. Where exactly it was written
+        (shorthands differ) is looked up only for a message: a big lab has tens of thousands of addresses."""
         if "/" not in text:
-            self.err("TG200", path, f"{what} {text!r} has no prefix length",
+            self.err("TG200", self.address_path(interface, index), f"address {text!r} has no prefix length",
                      hint=f"write it in CIDR form, e.g. {text}/24")
             return None
         try:
             value = _ip_interface(text)
         except ValueError:
-            self.err("TG200", path, f"{what} {text!r} is not a valid IPv4 or IPv6 address in CIDR form",
+            self.err("TG200", self.address_path(interface, index),
+                     f"address {text!r} is not a valid IPv4 or IPv6 address in CIDR form",
                      hint="write e.g. 192.168.15.1/24 or fd00:15::1/64")
             return None
         net = value.network
         if value.version == 4 and net.prefixlen < 31 and _is_network_or_broadcast(int(value), net.prefixlen):
             which = "network" if value.ip == net.network_address else "broadcast"
-            self.err("TG206", path, f"{what} {text} is the {which} address of {net}",
+            self.err("TG206", self.address_path(interface, index), f"address {text} is the {which} address of {net}",
                      hint=f"use a host address such as {next(net.hosts())}/{net.prefixlen}")
             return None
         return value
@@ -257,7 +260,7 @@ class _Builder:
 
     def interface(self, node: str, name: str, idoc: doc.InterfaceDoc, path: PathKey, *,
                   bridge: str | None = None, is_bridge: bool = False) -> Interface:
-        addrs = [self.address(a, self.address_path(path, i), "address") for i, a in enumerate(idoc.address)] \
+        addrs = [self.address(a, path, i) for i, a in enumerate(idoc.address)] \
             if idoc.address else []  # most interfaces of a big lab have none (every loopback)
         if idoc.mac is not None and (not _MAC.match(idoc.mac) or int(idoc.mac[:2], 16) & 1):
             reason = "is a multicast address" if _MAC.match(idoc.mac) else "is not of the form 02:00:00:00:00:01"
