@@ -183,9 +183,14 @@ def sections(plan: Plan) -> list[Section]:
     return [Section(title, ABOUT.get(title, ()), tuple(grouped[title])) for title in SECTIONS if title in grouped]
 
 
+def _of_kinds(plan: Plan, *kinds: type) -> list[Operation]:
+    """The plan's operations of these types, in order (one isinstance per operation: big plans are long)."""
+    return [op for op in plan.operations if isinstance(op, kinds)]
+
+
 def tools(plan: Plan) -> list[str]:
     needed = {"ip"}
-    for op in plan.operations:
+    for op in _of_kinds(plan, SetSysctls, RestoreSysctls, LoadNftables, DeleteNftables, LoadIptables, DeleteIptables):
         if isinstance(op, SetSysctls | RestoreSysctls):
             needed.add("sysctl")
         elif isinstance(op, LoadNftables | DeleteNftables):
@@ -226,7 +231,7 @@ def _root_preflight(plan: Plan) -> tuple[list[str], list[tuple[str, str]]]:
     """Objects the setup script would create in the root namespace (real mode): they must not exist yet."""
     links: list[str] = []
     checks: list[tuple[str, str]] = []
-    for op in plan.operations:
+    for op in _of_kinds(plan, CreateBridge, CreateStandIn, CreateVeth, LoadNftables, LoadIptables, SetSysctls):
         if isinstance(op, CreateBridge | CreateStandIn) and op.netns is None:
             links.append(op.ifname)
         elif isinstance(op, CreateVeth):
