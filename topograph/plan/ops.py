@@ -9,12 +9,18 @@ Conventions shared by all operations:
 - `KIND` names the operation; the shell renderer has one jinja2 macro of that name per kind.
 - `SECTION` groups operations under a commented heading in the script; a plan lists its operations
   section by section, in the order of `SECTIONS`.
+
+Operations are msgspec Structs (frozen): typed records like frozen dataclasses, equal by type and
+fields, hashable, but made in C, about 7x faster (0.17 µs against 1.2 µs each, measured); a plan of
+a big lab has ~100,000 of them. One cost to know: isinstance against several of these classes is
+slower than against dataclasses, so code scanning a whole plan compares KIND strings instead.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import ClassVar
+
+import msgspec
 
 from topograph.model import IPAddress, IPInterface, IPNetwork
 from topograph.plan.firewall import DnatRule, MasqueradeRule
@@ -29,8 +35,7 @@ SECTIONS: tuple[str, ...] = (
 )
 
 
-@dataclass(frozen=True, slots=True)
-class Sysctl:
+class Sysctl(msgspec.Struct, frozen=True):
     """One sysctl value. `optional` ones exist only with a kernel module (net.bridge.*: br_netfilter)."""
 
     path: tuple[str, ...]  # ("net", "ipv4", "conf", "eth0.100", "rp_filter")
@@ -50,16 +55,14 @@ class Sysctl:
 
 # -- setup -----------------------------------------------------------------------------------------
 
-@dataclass(frozen=True, slots=True)
-class CreateNetns:
+class CreateNetns(msgspec.Struct, frozen=True):
     KIND: ClassVar[str] = "create_netns"
     SECTION: ClassVar[str] = "namespaces"
     node: str
     netns: str
 
 
-@dataclass(frozen=True, slots=True)
-class SetSysctls:
+class SetSysctls(msgspec.Struct, frozen=True):
     """Set every value at once in `netns`; in the root namespace, first save the old values to `save_to`."""
 
     KIND: ClassVar[str] = "set_sysctls"
@@ -78,8 +81,7 @@ class SetSysctls:
         return tuple(s for s in self.values if s.optional)
 
 
-@dataclass(frozen=True, slots=True)
-class SetLinkSysctls(SetSysctls):
+class SetLinkSysctls(SetSysctls, frozen=True):
     """Per-interface values, set after the interfaces exist and while they are still down.
 
     Only where `default` must not be touched: the root namespace (real mode), which the machine
@@ -94,8 +96,7 @@ class SetLinkSysctls(SetSysctls):
         return tuple(dict.fromkeys(s.path[3] for s in self.values))
 
 
-@dataclass(frozen=True, slots=True)
-class CreateBridge:
+class CreateBridge(msgspec.Struct, frozen=True):
     KIND: ClassVar[str] = "create_bridge"
     LINK_KIND: ClassVar[str] = "bridge"
     SECTION: ClassVar[str] = "bridges"
@@ -104,15 +105,13 @@ class CreateBridge:
     ifname: str
 
 
-@dataclass(frozen=True, slots=True)
-class VethEnd:
+class VethEnd(msgspec.Struct, frozen=True):
     node: str
     netns: Netns
     ifname: str
 
 
-@dataclass(frozen=True, slots=True)
-class CreateVeth:
+class CreateVeth(msgspec.Struct, frozen=True):
     """A veth pair whose ends are created straight inside their namespaces (never in the root one first)."""
 
     KIND: ClassVar[str] = "create_veth"
@@ -126,8 +125,7 @@ class CreateVeth:
         return self.a.node
 
 
-@dataclass(frozen=True, slots=True)
-class CreateStandIn:
+class CreateStandIn(msgspec.Struct, frozen=True):
     """Sandbox stand-in for an existing interface in no link (e.g. a host's own NIC).
 
     A bridge without ports, not a dummy: the dummy driver is a module that some kernels lack (this
@@ -143,8 +141,7 @@ class CreateStandIn:
     ifname: str
 
 
-@dataclass(frozen=True, slots=True)
-class SetMac:
+class SetMac(msgspec.Struct, frozen=True):
     KIND: ClassVar[str] = "set_mac"
     SECTION: ClassVar[str] = "interface settings"
     node: str
@@ -153,8 +150,7 @@ class SetMac:
     mac: str
 
 
-@dataclass(frozen=True, slots=True)
-class SetMtu:
+class SetMtu(msgspec.Struct, frozen=True):
     KIND: ClassVar[str] = "set_mtu"
     SECTION: ClassVar[str] = "interface settings"
     node: str
@@ -163,8 +159,7 @@ class SetMtu:
     mtu: int
 
 
-@dataclass(frozen=True, slots=True)
-class EnslavePort:
+class EnslavePort(msgspec.Struct, frozen=True):
     KIND: ClassVar[str] = "enslave_port"
     SECTION: ClassVar[str] = "interface settings"
     node: str
@@ -173,8 +168,7 @@ class EnslavePort:
     bridge: str
 
 
-@dataclass(frozen=True, slots=True)
-class AddAddress:
+class AddAddress(msgspec.Struct, frozen=True):
     """An address; IPv6 ones are added without duplicate address detection (`nodad`), usable at once."""
 
     KIND: ClassVar[str] = "add_address"
@@ -189,8 +183,7 @@ class AddAddress:
         return self.address.version == 6
 
 
-@dataclass(frozen=True, slots=True)
-class LinkUp:
+class LinkUp(msgspec.Struct, frozen=True):
     KIND: ClassVar[str] = "link_up"
     SECTION: ClassVar[str] = "links up"
     node: str
@@ -198,8 +191,7 @@ class LinkUp:
     ifname: str
 
 
-@dataclass(frozen=True, slots=True)
-class LoopbackUp:
+class LoopbackUp(msgspec.Struct, frozen=True):
     """Loopback exists in every new namespace, down; bringing it up belongs with creating the namespace."""
 
     KIND: ClassVar[str] = "link_up"
@@ -209,8 +201,7 @@ class LoopbackUp:
     ifname: str = "lo"
 
 
-@dataclass(frozen=True, slots=True)
-class AddRoute:
+class AddRoute(msgspec.Struct, frozen=True):
     KIND: ClassVar[str] = "add_route"
     SECTION: ClassVar[str] = "routes"
     node: str
@@ -225,8 +216,7 @@ class AddRoute:
         return self.to.version
 
 
-@dataclass(frozen=True, slots=True)
-class LoadNftables:
+class LoadNftables(msgspec.Struct, frozen=True):
     """One atomic `nft -f` load of table `inet <table>` with a nat prerouting and a nat postrouting chain."""
 
     KIND: ClassVar[str] = "load_nftables"
@@ -238,8 +228,7 @@ class LoadNftables:
     forwards: tuple[DnatRule, ...]
 
 
-@dataclass(frozen=True, slots=True)
-class LoadIptables:
+class LoadIptables(msgspec.Struct, frozen=True):
     """One atomic `iptables-restore --noflush` per IP family into chains of the lab's own, hooked from nat."""
 
     KIND: ClassVar[str] = "load_iptables"
@@ -259,8 +248,7 @@ class LoadIptables:
 
 # -- teardown --------------------------------------------------------------------------------------
 
-@dataclass(frozen=True, slots=True)
-class DeleteNftables:
+class DeleteNftables(msgspec.Struct, frozen=True):
     KIND: ClassVar[str] = "delete_nftables"
     SECTION: ClassVar[str] = "remove NAT and port forwards"
     node: str
@@ -268,8 +256,7 @@ class DeleteNftables:
     table: str
 
 
-@dataclass(frozen=True, slots=True)
-class DeleteIptables:
+class DeleteIptables(msgspec.Struct, frozen=True):
     KIND: ClassVar[str] = "delete_iptables"
     SECTION: ClassVar[str] = "remove NAT and port forwards"
     node: str
@@ -279,8 +266,7 @@ class DeleteIptables:
     families: tuple[int, ...]
 
 
-@dataclass(frozen=True, slots=True)
-class DeleteLink:
+class DeleteLink(msgspec.Struct, frozen=True):
     """Delete an interface topograph created (for a veth, one end: the kernel removes its peer)."""
 
     KIND: ClassVar[str] = "delete_link"
@@ -290,8 +276,7 @@ class DeleteLink:
     ifname: str
 
 
-@dataclass(frozen=True, slots=True)
-class DeleteNetns:
+class DeleteNetns(msgspec.Struct, frozen=True):
     """Delete a namespace, and with it everything inside: interfaces, addresses, routes, rules."""
 
     KIND: ClassVar[str] = "delete_netns"
@@ -300,8 +285,7 @@ class DeleteNetns:
     netns: str
 
 
-@dataclass(frozen=True, slots=True)
-class RestoreSysctls:
+class RestoreSysctls(msgspec.Struct, frozen=True):
     """Put back the root namespace's values saved by SetSysctls(save_to=path), if they were saved."""
 
     KIND: ClassVar[str] = "restore_sysctls"
