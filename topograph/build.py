@@ -34,6 +34,8 @@ _TARGET = re.compile(r"^(?:\[(?P<v6>[^\]]+)\]|(?P<v4>[^:\[\]]+))(?::(?P<port>\d{
 
 
 _DEFAULT = ipaddress.IPv4Network("0.0.0.0/0")
+_KINDS = {k.value: k for k in NodeKind}  # the document's words to the model's enums (a lookup, not an Enum call)
+_RP_FILTERS = {r.value: r for r in RpFilter}
 _BARE = doc.InterfaceDoc()  # an interface written without settings (pydantic models are immutable here)
 _OCTET = r"(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
 # dotted quad without leading zeros and a prefix length of 0..32: exactly the IPv4 CIDR text that
@@ -304,7 +306,7 @@ class _Builder:
         nat = tuple(m for i, md in enumerate(nd.nat) if (m := self.masquerade(md, (*base, "nat", i), name, names)))
         fwds = tuple(f for i, fd in enumerate(nd.port_forwards)
                      if (f := self.port_forward(fd, (*base, "port_forwards", i), name, names)))
-        return Node(name=name, kind=NodeKind(nd.kind), forwarding=nd.forwarding, rp_filter=RpFilter(nd.rp_filter),
+        return Node(name=name, kind=_KINDS[nd.kind], forwarding=nd.forwarding, rp_filter=_RP_FILTERS[nd.rp_filter],
                     interfaces=tuple(itfs), routes=routes, nat=nat, port_forwards=fwds,
                     pos=self.src.pos(base, key=True))
 

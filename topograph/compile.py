@@ -150,11 +150,13 @@ def _quote(value: Any) -> str:
     return shlex.quote(str(value))
 
 
+@functools.lru_cache(maxsize=65536)
 def _ip(netns: str | None) -> str:
     """`ip` acting in a namespace (`ip -n NS`), or in the current one."""
     return "ip" if netns is None else f"ip -n {_quote(netns)}"
 
 
+@functools.lru_cache(maxsize=65536)
 def _nsexec(netns: str | None) -> str:
     """The prefix that runs a command inside a namespace, or nothing for the current one."""
     return "" if netns is None else f"ip netns exec {_quote(netns)} "

@@ -100,7 +100,8 @@ class Plan:
     @property
     def namespaces(self) -> tuple[str, ...]:
         """Every namespace this plan creates (or, for a teardown plan, deletes)."""
-        return tuple(op.netns for op in self.operations if isinstance(op, CreateNetns | DeleteNetns))
+        # exact types: neither has subclasses, and isinstance against Struct classes is the slow path
+        return tuple(op.netns for op in self.operations if type(op) is CreateNetns or type(op) is DeleteNetns)
 
 
 def uses_ipv6(node: Node) -> bool:
