@@ -183,7 +183,7 @@ def floors(text: str, the_plan: Plan, setup: str, repeat: int) -> dict[str, floa
         f"networkx graph of the lab's interfaces ({l2.number_of_nodes():,} vertices; validation needs it)": t_graph,
         "its connected components: the L2 segments (networkx)": t_parts,
         f"one trivial jinja2 macro call per operation ({len(ops):,}; {lines:,} lines)": t_jinja,
-        f"one frozen 3-field dataclass per op and 3 per node ({len(ops) + 3 * len(topology.nodes):,})": t_objects,
+        f"one small immutable record (a Pos) per op and 3 per node ({len(ops) + 3 * len(topology.nodes):,})": t_objects,
     }
 
 
