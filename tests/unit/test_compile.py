@@ -245,3 +245,22 @@ def test_teardown_renders_from_either_plan() -> None:
     assert renderer.render_teardown(p) == renderer.render_teardown(reverse(p))
     with pytest.raises(ValueError):
         renderer.render_setup(reverse(p))
+
+
+def test_compiled_templates_cached_under_other_options_are_not_used(tmp_path: Path) -> None:
+    """jinja2 keys cached template code by name and source only; topograph's cache adds the options."""
+    import jinja2
+
+    loader = jinja2.FileSystemLoader(str(renderer.template_dir()))
+    other = jinja2.Environment(loader=loader, bytecode_cache=jinja2.FileSystemBytecodeCache(str(tmp_path)),
+                               keep_trailing_newline=False)
+    other.filters.update(renderer.environment().filters)
+    assert not other.from_string("x\n").render().endswith("\n")  # what such code would do
+    other.get_template("teardown.sh.j2")  # cached, compiled without the trailing newline
+    ours = jinja2.Environment(loader=loader, bytecode_cache=renderer._TemplateCache(str(tmp_path)),
+                              undefined=jinja2.StrictUndefined, **renderer._OPTIONS)
+    ours.filters.update(renderer.environment().filters)
+    empty = Plan(lab="x", source="x.yml", prefix=None, firewall="nftables", operations=())
+    text = ours.get_template("teardown.sh.j2").render(plan=empty, sections=[], tools=["ip"], mode_lines=[])
+    assert text.endswith('is down" >&2\n')
+    assert len(list(tmp_path.iterdir())) == 2  # one entry each: the keys differ
