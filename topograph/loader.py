@@ -27,11 +27,11 @@ class Source:
     def pos(self, path: PathKey, *, key: bool = False) -> Pos:
         """The position of `path`, or of its nearest written ancestor."""
         table = self.keys if key else self.values
-        found = table.get(path)  # the common case, and the cheap one: the exact place was written
+        found = table.get(path) or self.values.get(path)  # the common case: the exact place was written
         if found is not None:
             return found
-        for cut in range(len(path), -1, -1):
-            prefix = tuple(path[:cut])
+        for cut in range(len(path) - 1, -1, -1):  # else its nearest written ancestor
+            prefix = path[:cut]
             found = table.get(prefix) or self.values.get(prefix)  # a Pos is never false
             if found is not None:
                 return found
