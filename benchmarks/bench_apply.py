@@ -7,6 +7,7 @@ sandbox mode under a fresh prefix and is removed afterwards, also when a step fa
 
 from __future__ import annotations
 
+import argparse
 import secrets
 import subprocess
 import sys
@@ -202,14 +203,18 @@ def pyroute2_ways(n: int) -> dict[str, float]:
 
 
 def main(argv: list[str]) -> None:
-    if argv[:1] == ["--pyroute2"]:
-        n = int(argv[1]) if len(argv) > 1 else 100
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("sizes", type=int, nargs="*", default=[100, 300, 1000], help="stars to measure")
+    parser.add_argument("--pyroute2", action="store_true",
+                        help="compare ways of using pyroute2 per namespace instead (on the first size, default 100)")
+    args = parser.parse_args(argv)
+    if args.pyroute2:
+        n = args.sizes[0]
         print(f"{n} namespaces created, loopback up:")
         for label, secs in pyroute2_ways(n).items():
             print(f"  {label:<42} {secs:6.2f} s  ({secs / n * 1e3:.2f} ms per namespace)")
         return
-    sizes = [int(a) for a in argv] or [100, 300, 1000]
-    for n in sizes:
+    for n in args.sizes:
         r = measure(n)
         print(f"star of {n} namespaces:")
         for k, v in r.items():
