@@ -28,23 +28,29 @@ def _pos(topology: Topology, *candidates: Pos | None) -> Pos:
 def check_addresses(topology: Topology, segments: tuple[tg.Segment, ...], report: Report) -> None:
     # link-local addresses (fe80::/10, 169.254.0.0/16) are unique per link only: the same fe80::1 on
     # every link of a router is normal, so they are keyed by their segment and left out of subnet checks
-    segment_of = {i.key: n for n, seg in enumerate(segments) for i in seg.interfaces}
+    segment_of: dict[tuple[str, str], int] | None = None  # made at the first link-local address
     seen: dict[tuple[IPAddress, int], Interface] = {}
     for node in topology.nodes:
         for itf in node.interfaces:
             for a in itf.addresses:
-                link = segment_of.get(itf.key, -1 - len(seen)) if a.ip.is_link_local else -1
-                first = seen.get((a.ip, link))
+                ip = a.ip
+                link = -1
+                local = ip.is_link_local
+                if local:
+                    if segment_of is None:
+                        segment_of = {i.key: n for n, seg in enumerate(segments) for i in seg.interfaces}
+                    link = segment_of.get(itf.key, -1 - len(seen))
+                first = seen.get((ip, link))
                 if first is itf:
-                    report.error("TG202", _pos(topology, itf.pos), f"address {a.ip} is written twice on {itf.label}",
+                    report.error("TG202", _pos(topology, itf.pos), f"address {ip} is written twice on {itf.label}",
                                  hint="remove the repeated address")
                 elif first is not None:
                     report.error("TG202", _pos(topology, itf.pos),
-                                 f"address {a.ip} is assigned to {itf.label} and to {first.label}",
-                                 hint="a link-local address must be unique on its link; pick another" if a.ip.is_link_local
+                                 f"address {ip} is assigned to {itf.label} and to {first.label}",
+                                 hint="a link-local address must be unique on its link; pick another" if local
                                  else "every address must be unique in the lab; pick another host address")
                 else:
-                    seen[(a.ip, link)] = itf
+                    seen[(ip, link)] = itf
                 if itf.bridge is not None:
                     report.warning("TG500", _pos(topology, itf.pos),
                                    f"{itf.label} is a port of bridge {itf.bridge!r}; "
