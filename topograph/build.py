@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 
 from topograph import document as doc
-from topograph.diagnostics import Report
+from topograph.diagnostics import Report, Where
 from topograph.loader import PathKey, Source, path_text
 from topograph.model import (
     LOOPBACK,
@@ -225,7 +225,7 @@ class _Builder:
                          hint="external machines are reached through the host: link the namespace to a bridge "
                               "or interface of the host, and link the host to the external node")
                 continue
-            out.append(Link(index=index, a=a, b=b, external="external" in kinds, pos=self.src.pos(path)))
+            out.append(Link(index=index, a=a, b=b, external="external" in kinds, where=Where(self.src, path)))
         return tuple(out), ports, named
 
     def endpoint(self, text: str, path: PathKey, d: doc.TopologyDoc, bridges: dict[str, str],
@@ -270,7 +270,7 @@ class _Builder:
                      hint="use a locally administered unicast MAC such as 02:00:00:00:00:01")
         return Interface(node=node, name=name, addresses=tuple([a for a in addrs if a is not None]), mtu=idoc.mtu,
                          mac=idoc.mac.lower() if idoc.mac else None, up=idoc.up, bridge=bridge, is_bridge=is_bridge,
-                         pos=self.src.pos(path, key=True))
+                         where=Where(self.src, path, True))
 
     def address_path(self, path: PathKey, index: int) -> PathKey:
         """Where the index-th address of the interface at `path` was written, shorthands included."""
@@ -308,7 +308,7 @@ class _Builder:
                      if (f := self.port_forward(fd, (*base, "port_forwards", i), name, names)))
         return Node(name=name, kind=_KINDS[nd.kind], forwarding=nd.forwarding, rp_filter=_RP_FILTERS[nd.rp_filter],
                     interfaces=tuple(itfs), routes=routes, nat=nat, port_forwards=fwds,
-                    pos=self.src.pos(base, key=True))
+                    where=Where(self.src, base, True))
 
     def linked_by_node(self, links: tuple[Link, ...]) -> dict[str, list[str]]:
         if self._linked is None:
@@ -343,14 +343,14 @@ class _Builder:
             self.err("TG205", (*path, "via"), f"route to {to} (IPv{to.version}) has an IPv{via.version} gateway {via}",
                      hint="use a gateway of the destination's family")
             return None
-        return Route(to=to, via=via, dev=rd.dev, metric=rd.metric, pos=self.src.pos(path))
+        return Route(to=to, via=via, dev=rd.dev, metric=rd.metric, where=Where(self.src, path))
 
     def masquerade(self, md: doc.NatDoc, path: PathKey, node: str, names: set[str]) -> Masquerade | None:
         source = self.network(md.masquerade, (*path, "masquerade"), "masquerade source")
         ok = self.known_dev(md.out, (*path, "out"), node, names)
         if source is None or not ok:
             return None
-        return Masquerade(source=source, out=md.out, pos=self.src.pos(path))
+        return Masquerade(source=source, out=md.out, where=Where(self.src, path))
 
     def port_forward(self, fd: doc.PortForwardDoc, path: PathKey, node: str, names: set[str]) -> PortForward | None:
         ok = fd.in_ is None or self.known_dev(fd.in_, (*path, "in"), node, names)
@@ -368,7 +368,7 @@ class _Builder:
         if target is None or not ok:
             return None
         return PortForward(proto=Proto(fd.proto), port=fd.port, to_address=target, to_port=port,
-                           in_interface=fd.in_, pos=self.src.pos(path))
+                           in_interface=fd.in_, where=Where(self.src, path))
 
     def expectation(self, index: int, ed: doc.ExpectDoc, d: doc.TopologyDoc) -> Expectation | None:
         path: PathKey = ("expect", index)
@@ -397,7 +397,7 @@ class _Builder:
         if not ok:
             return None
         return Expectation(src=ed.from_, dst=ed.to, dst_address=dst_addr, dst_node=dst_node, proto=Proto(ed.proto),
-                           port=ed.port, reach=ed.reach, note=ed.note, pos=self.src.pos(path))
+                           port=ed.port, reach=ed.reach, note=ed.note, where=Where(self.src, path))
 
 
 def _rename_hint(code: str) -> str:

@@ -6,13 +6,24 @@ import ipaddress
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from topograph.diagnostics import Pos
+from topograph.diagnostics import Pos, Where
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPInterface = ipaddress.IPv4Interface | ipaddress.IPv6Interface
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 LOOPBACK = "lo"
+
+
+class _Written:
+    """A model object that knows where it was written; its position is looked up when asked for."""
+
+    __slots__ = ()
+    where: Where | None
+
+    @property
+    def pos(self) -> Pos | None:
+        return None if self.where is None else self.where.pos
 
 
 class NodeKind(StrEnum):
@@ -42,7 +53,7 @@ class Proto(StrEnum):
 
 
 @dataclass(frozen=True, slots=True)
-class Interface:
+class Interface(_Written):
     """A network interface of a node: a veth end, a bridge, or loopback."""
 
     node: str
@@ -53,7 +64,7 @@ class Interface:
     up: bool = True
     bridge: str | None = None  # the bridge this interface is a port of
     is_bridge: bool = False
-    pos: Pos | None = field(default=None, compare=False)
+    where: Where | None = field(default=None, compare=False, repr=False)
 
     @property
     def key(self) -> tuple[str, str]:
@@ -78,14 +89,14 @@ class Endpoint:
 
 
 @dataclass(frozen=True, slots=True)
-class Link:
+class Link(_Written):
     """A veth pair. `external` links already exist unless the lab runs in sandbox mode."""
 
     index: int
     a: Endpoint
     b: Endpoint
     external: bool = False
-    pos: Pos | None = field(default=None, compare=False)
+    where: Where | None = field(default=None, compare=False, repr=False)
 
     @property
     def ends(self) -> tuple[Endpoint, Endpoint]:
@@ -93,12 +104,12 @@ class Link:
 
 
 @dataclass(frozen=True, slots=True)
-class Route:
+class Route(_Written):
     to: IPNetwork
     via: IPAddress | None = None
     dev: str | None = None
     metric: int | None = None
-    pos: Pos | None = field(default=None, compare=False)
+    where: Where | None = field(default=None, compare=False, repr=False)
 
     @property
     def is_default(self) -> bool:
@@ -120,20 +131,20 @@ class Route:
 
 
 @dataclass(frozen=True, slots=True)
-class Masquerade:
+class Masquerade(_Written):
     source: IPNetwork
     out: str
-    pos: Pos | None = field(default=None, compare=False)
+    where: Where | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
-class PortForward:
+class PortForward(_Written):
     proto: Proto
     port: int
     to_address: IPAddress
     to_port: int
     in_interface: str | None = None
-    pos: Pos | None = field(default=None, compare=False)
+    where: Where | None = field(default=None, compare=False, repr=False)
 
     @property
     def target(self) -> str:
@@ -142,7 +153,7 @@ class PortForward:
 
 
 @dataclass(frozen=True, slots=True)
-class Node:
+class Node(_Written):
     name: str
     kind: NodeKind = NodeKind.NAMESPACE
     forwarding: bool = False
@@ -151,7 +162,7 @@ class Node:
     routes: tuple[Route, ...] = ()
     nat: tuple[Masquerade, ...] = ()
     port_forwards: tuple[PortForward, ...] = ()
-    pos: Pos | None = field(default=None, compare=False)
+    where: Where | None = field(default=None, compare=False, repr=False)
     # name -> interface, so that lookups stay O(1) on a host with thousands of bridge ports
     _by_name: dict[str, Interface] = field(default_factory=dict, init=False, repr=False, compare=False)
 
@@ -184,7 +195,7 @@ class Node:
 
 
 @dataclass(frozen=True, slots=True)
-class Expectation:
+class Expectation(_Written):
     src: str
     dst: str  # as written: a node name or an address
     dst_address: IPAddress | None
@@ -193,7 +204,7 @@ class Expectation:
     port: int | None = None
     reach: bool = True
     note: str | None = None
-    pos: Pos | None = field(default=None, compare=False)
+    where: Where | None = field(default=None, compare=False, repr=False)
 
     def __str__(self) -> str:
         what = f"{self.proto}" + (f"/{self.port}" if self.port else "")

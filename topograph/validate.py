@@ -173,32 +173,36 @@ def check_routes(topology: Topology, report: Report) -> None:
         own = {a.ip for a in node.addresses}
         seen: dict[tuple[IPNetwork, int], int] = {}
         for index, route in enumerate(node.routes):
-            pos = _pos(topology, route.pos, node.pos)
             key = (route.to, route.metric or 0)
             if key in seen:
                 what = "two default routes" if route.is_default else f"two routes to {route.to}"
-                report.error("TG304", pos,
+                report.error("TG304", _route_pos(topology, node, route),
                              f"{node.name} has {what} with metric {key[1]} (routes[{seen[key]}] and routes[{index}])",
                              hint="the kernel refuses the second one; remove it or give it another 'metric'")
             seen.setdefault(key, index)
             if route.via is None:
                 continue
             if route.via in own:
-                report.warning("TG502", pos, f"{node.name} routes {route} through its own address",
+                report.warning("TG502", _route_pos(topology, node, route), f"{node.name} routes {route} through its own address",
                                hint="a gateway is a neighbour's address on a shared subnet")
                 continue
             if route.via.is_link_local and route.dev is not None:
                 continue
-            _check_gateway(topology, node, route, pos, report)
+            _check_gateway(topology, node, route, report)
 
 
-def _check_gateway(topology: Topology, node: Node, route: Route, pos: Pos, report: Report) -> None:
+def _route_pos(topology: Topology, node: Node, route: Route) -> Pos:
+    return _pos(topology, route.pos, node.pos)
+
+
+def _check_gateway(topology: Topology, node: Node, route: Route, report: Report) -> None:
     """TG300 unless the gateway is on a connected subnet (of `dev`, when the route names one)."""
     assert route.via is not None
     via = route.via
     nets = connected(node)
     if any(via in n for i, n in nets if route.dev is None or i.name == route.dev):
         return
+    pos = _route_pos(topology, node, route)  # a problem from here on: where to say it
     what = f"gateway {via} of {node.name}'s route to {_dest(route)}"
     down = next((i for i in node.interfaces if not i.up and (route.dev is None or i.name == route.dev)
                  and any(via in a.network for a in i.addresses)), None)

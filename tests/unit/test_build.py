@@ -308,3 +308,25 @@ def test_a_bridge_named_like_a_node_does_not_hide_the_node_s_links() -> None:
 def test_unknown_names_get_did_you_mean() -> None:
     _, diags = make("nodes: {red: {}, blue: {}}\nlinks: [[red:e, bleu:e]]\nexpect: [{from: rde, to: bleu}]\n")
     assert [d.hint for d in diags] == ["did you mean 'blue'?", "did you mean 'red'?", "did you mean 'blue'?"]
+
+
+@pytest.mark.parametrize("sample", SAMPLES, ids=lambda p: p.stem)
+def test_positions_looked_up_when_asked_are_where_the_names_are_written(sample: object) -> None:
+    """Model objects resolve their position lazily (Where); each written interface and node points at its key."""
+    text = sample.read_text()  # type: ignore[attr-defined]
+    topology = clean(text, sample.name)  # type: ignore[attr-defined]
+    lines = text.splitlines()
+    for node in topology.nodes:
+        assert node.pos is not None and lines[node.pos.line - 1][node.pos.col - 1:].startswith(node.name)
+        for itf in node.interfaces:
+            assert itf.where is not None
+            path = itf.where.path
+            if path[-1] == itf.name and path in itf.where.source.keys:  # type: ignore[attr-defined]  # declared
+                assert itf.pos is not None
+                assert lines[itf.pos.line - 1][itf.pos.col - 1:].startswith(itf.name), (node.name, itf.name, itf.pos)
+
+
+def test_where_an_object_was_written_takes_no_part_in_equality() -> None:
+    a = clean("nodes:\n  r: {interfaces: {lo: 10.9.0.1/32}}\n")
+    b = clean("# moved down a line\nnodes:\n  r: {interfaces: {lo: 10.9.0.1/32}}\n")
+    assert a.nodes == b.nodes and a.nodes[0].pos != b.nodes[0].pos
