@@ -58,30 +58,84 @@ def _mark(file: str, node: yaml.Node) -> Pos:
     return Pos(file, node.start_mark.line + 1, node.start_mark.column + 1)
 
 
-class _Marks(Mapping[PathKey, Pos]):
-    """Positions kept as the parser's marks and made into `Pos` only when asked for: a big lab has
-    ~150k positions and a clean file asks for a few thousand."""
+class _Index:
+    """Where each path of the document was written, found by walking the composed YAML nodes the first
+    time anything asks. A clean file asks for nothing (the model looks positions up lazily), and
+    recording the ~160,000 places of a big lab up front cost a fifth of loading it."""
 
-    def __init__(self, file: str, marks: dict[PathKey, Any]) -> None:
-        self._file = file
-        self._marks = marks
+    def __init__(self, file: str, root: yaml.Node) -> None:
+        self.file = file
+        self._root: yaml.Node | None = root
+        self.values: dict[PathKey, Any] = {}  # path -> the parser's mark
+        self.keys: dict[PathKey, Any] = {}
+
+    def ready(self) -> _Index:
+        if self._root is not None:
+            root, self._root = self._root, None
+            self._walk(root, ())
+        return self
+
+    def _walk(self, node: yaml.Node, path: PathKey) -> None:
+        """The paths the data has, as _Walker makes it: the first of duplicate keys, no merge keys,
+        nothing below a value with an unsupported tag."""
+        self.values[path] = node.start_mark
+        if node.tag not in _PLAIN_TAGS[type(node)]:
+            return
+        if isinstance(node, yaml.MappingNode):
+            for key_node, value_node in node.value:
+                key = _key_text(key_node)
+                child = (*path, key) if key is not None else None
+                if child is None or child in self.keys:
+                    continue
+                self.keys[child] = key_node.start_mark
+                self._walk(value_node, child)
+        elif isinstance(node, yaml.SequenceNode):
+            for i, item in enumerate(node.value):
+                self._walk(item, (*path, i))
+
+
+class _Marks(Mapping[PathKey, Pos]):
+    """One table of an `_Index` (the places of values, or of keys), made into `Pos` when asked for."""
+
+    def __init__(self, index: _Index, keys: bool) -> None:
+        self._index = index
+        self._keys = keys
+
+    @property
+    def _marks(self) -> dict[PathKey, Any]:
+        index = self._index.ready()
+        return index.keys if self._keys else index.values
 
     def __getitem__(self, path: PathKey) -> Pos:
         mark = self._marks[path]
-        return Pos(self._file, mark.line + 1, mark.column + 1)
+        return Pos(self._index.file, mark.line + 1, mark.column + 1)
 
     def __contains__(self, path: object) -> bool:
         return path in self._marks
 
     def get(self, path: PathKey, default: Pos | None = None) -> Pos | None:  # type: ignore[override]
         mark = self._marks.get(path)
-        return default if mark is None else Pos(self._file, mark.line + 1, mark.column + 1)
+        return default if mark is None else Pos(self._index.file, mark.line + 1, mark.column + 1)
 
     def __iter__(self) -> Iterator[PathKey]:
         return iter(self._marks)
 
     def __len__(self) -> int:
         return len(self._marks)
+
+
+def _key_text(key_node: yaml.Node) -> str | None:
+    """The key a mapping entry has in the data, or None when it has none (a merge key, or a key that is
+    not a scalar: both reported by _Walker)."""
+    if key_node.tag == _STR and type(key_node) is yaml.ScalarNode:
+        return str(key_node.value)
+    if key_node.tag == _MERGE or not isinstance(key_node, yaml.ScalarNode):
+        return None
+    key = yaml.constructor.SafeConstructor().construct_object(key_node)  # rare (`1:`, `null:`): a fresh one each time
+    if key is None or isinstance(key, bool):
+        # `null:` or `yes:` as a key is almost always a slip; keep the text the user wrote
+        key = key_node.value
+    return str(key)
 
 
 class _TooManyValues(Exception):
@@ -97,17 +151,14 @@ class _Walker:
         self.file = file
         self.loader = loader
         self.report = report
-        self.values: dict[PathKey, Any] = {}  # path -> the parser's mark (see _Marks)
-        self.keys: dict[PathKey, Any] = {}
         # Without aliases every value costs at least a character of text, so a walk longer than
         # that can only come from aliases expanding exponentially; stop it instead of hanging.
         self.budget = budget
 
-    def walk(self, node: yaml.Node, path: PathKey) -> Any:
+    def walk(self, node: yaml.Node) -> Any:
         self.budget -= 1
         if self.budget < 0:
             raise _TooManyValues(node)
-        self.values[path] = node.start_mark
         tag = node.tag
         if tag == _STR and type(node) is yaml.ScalarNode:
             return node.value  # the most common value, first: what construct_object gives, without its bookkeeping
@@ -120,9 +171,9 @@ class _Walker:
             )
             return None
         if isinstance(node, yaml.MappingNode):
-            return self._mapping(node, path)
+            return self._mapping(node)
         if isinstance(node, yaml.SequenceNode):
-            return [self.walk(item, (*path, i)) for i, item in enumerate(node.value)]
+            return [self.walk(item) for item in node.value]
         text = node.value
         if tag == _TIMESTAMP or (tag in _NUMBERS and ":" in text):
             # YAML 1.1 reads 2024-01-01 as a date and 52:54:00:12:34:56 as a base-60 number; a
@@ -142,42 +193,33 @@ class _Walker:
             # so the shape check reports it as a wrong value at its place
             return node.value
 
-    def _mapping(self, node: yaml.MappingNode, path: PathKey) -> dict[Any, Any]:
+    def _mapping(self, node: yaml.MappingNode) -> dict[Any, Any]:
         out: dict[Any, Any] = {}
         for key_node, value_node in node.value:
-            if key_node.tag == "tag:yaml.org,2002:merge":
-                self.report.error(
-                    "TG003", _mark(self.file, key_node), "YAML merge keys (<<) are not supported",
-                    hint="write the keys out in full",
-                )
+            key = _key_text(key_node)
+            if key is None:
+                self._no_key(key_node)
                 continue
-            if not isinstance(key_node, yaml.ScalarNode):
-                self.report.error(
-                    "TG003", _mark(self.file, key_node), "a mapping key must be a plain name",
-                    hint="use a name such as 'red' or 'eth0' as the key",
-                )
-                continue
-            key = key_node.value if key_node.tag == _STR else self.loader.construct_object(key_node)
-            if key is None or isinstance(key, bool):
-                # `null:` or `yes:` as a key is almost always a slip; keep the text the user wrote
-                key = key_node.value
-            key = str(key)
             if key in out:
-                mark = self.keys[(*path, key)]
-                first = Pos(self.file, mark.line + 1, mark.column + 1)
-                here = _mark(self.file, key_node)
-                where = f"column {first.col} of the same line" if first.line == here.line else f"line {first.line}"
-                self.report.error(
-                    "TG002",
-                    here,
-                    f"duplicate key {key!r} (first given at {where})",
-                    hint="remove one of the two, or merge their contents",
-                )
+                self._duplicate(node, key_node, key)
                 continue
-            child = (*path, key)
-            self.keys[child] = key_node.start_mark
-            out[key] = self.walk(value_node, child)
+            out[key] = self.walk(value_node)
         return out
+
+    def _no_key(self, key_node: yaml.Node) -> None:
+        if key_node.tag == _MERGE:
+            self.report.error("TG003", _mark(self.file, key_node), "YAML merge keys (<<) are not supported",
+                              hint="write the keys out in full")
+        else:
+            self.report.error("TG003", _mark(self.file, key_node), "a mapping key must be a plain name",
+                              hint="use a name such as 'red' or 'eth0' as the key")
+
+    def _duplicate(self, node: yaml.MappingNode, key_node: yaml.Node, key: str) -> None:
+        first = _mark(self.file, next(k for k, _ in node.value if _key_text(k) == key))
+        here = _mark(self.file, key_node)
+        where = f"column {first.col} of the same line" if first.line == here.line else f"line {first.line}"
+        self.report.error("TG002", here, f"duplicate key {key!r} (first given at {where})",
+                          hint="remove one of the two, or merge their contents")
 
 
 _SCALAR_TAGS = {
@@ -201,6 +243,7 @@ def _tag_text(tag: str) -> str:
 
 
 _NULL = "tag:yaml.org,2002:null"
+_MERGE = "tag:yaml.org,2002:merge"
 _STR = "tag:yaml.org,2002:str"
 _TIMESTAMP = "tag:yaml.org,2002:timestamp"
 _INT = "tag:yaml.org,2002:int"
@@ -224,7 +267,7 @@ def load_text(text: str, file: str, report: Report) -> Source | None:
                              hint="a topology needs at least a 'nodes:' section")
                 return None
             walker = _Walker(file, loader, report, budget=2 * len(text) + 100)
-            data = walker.walk(root, ())
+            data = walker.walk(root)
         finally:
             loader.dispose()
     except _TooManyValues as exc:
@@ -249,7 +292,8 @@ def load_text(text: str, file: str, report: Report) -> Source | None:
     except RecursionError:
         report.error("TG001", Pos(file, 1, 1), "the YAML document is nested too deeply")
         return None
-    return Source(file, data, _Marks(file, walker.values), _Marks(file, walker.keys))
+    index = _Index(file, root)
+    return Source(file, data, _Marks(index, keys=False), _Marks(index, keys=True))
 
 
 def _syntax_error(file: str, text: str, exc: yaml.MarkedYAMLError) -> tuple[Pos, str, str]:

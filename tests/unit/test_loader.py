@@ -5,6 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from topograph.diagnostics import Pos, Report
 from topograph.loader import Source, load_file, load_text
@@ -237,3 +240,38 @@ def test_load_file_reads_utf8(tmp_path: Path) -> None:
     report = Report()
     src = load_file(path, report)
     assert src is not None and src.data["description"] == "Zürich → 東京" and src.file == str(path)
+
+
+def _paths(data: object, path: tuple[str | int, ...] = ()) -> tuple[set[tuple[str | int, ...]], set[tuple[str | int, ...]]]:
+    """Every path of plain data: (all values, the values that sit under a mapping key)."""
+    values, keyed = {path}, set()
+    items = data.items() if isinstance(data, dict) else enumerate(data) if isinstance(data, list) else ()
+    for step, child in items:
+        v, k = _paths(child, (*path, step))
+        values |= v
+        keyed |= k
+        if isinstance(data, dict):
+            keyed.add((*path, step))
+    return values, keyed
+
+
+_names = st.text("abcxyz-_.0123456789", min_size=1, max_size=6)
+_docs = st.recursive(st.one_of(_names, st.integers(-5, 500), st.booleans(), st.none()),
+                     lambda inner: st.one_of(st.lists(inner, max_size=4), st.dictionaries(_names, inner, max_size=4)),
+                     max_leaves=25)
+
+
+@given(_docs.filter(lambda d: d is not None), st.booleans())
+@settings(max_examples=200, deadline=None)
+def test_the_places_found_on_demand_are_the_data_s_paths(data: object, flow: bool) -> None:
+    """Positions are indexed lazily from the YAML nodes; the index must name exactly the data's paths,
+    each key at the line where `key:` is written."""
+    text = yaml.safe_dump(data, default_flow_style=flow, sort_keys=False, width=10_000)
+    source = load_text(text, "t.yml", Report())
+    assert source is not None and source.data == data
+    values, keyed = _paths(source.data)
+    assert set(source.values) == values and set(source.keys) == keyed
+    lines = text.splitlines()
+    for path in keyed:
+        pos = source.keys[path]
+        assert lines[pos.line - 1][pos.col - 1:].lstrip("'\"").startswith(str(path[-1]))
