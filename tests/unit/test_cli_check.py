@@ -34,7 +34,7 @@ def test_clean_file_exits_0_and_says_so_on_stderr(tmp_path: Path) -> None:
     result = check(tmp_path, CLEAN)
     assert result.exit_code == 0
     assert result.stdout == ""
-    assert result.stderr == f"{tmp_path / 'lab.yml'}: lab 'lab' is valid: 2 nodes, 1 links, 0 expectations\n"
+    assert result.stderr == f"{tmp_path / 'lab.yml'}: lab 'lab' is valid: 2 nodes, 1 link, 0 expectations\n"
 
 
 def test_errors_exit_1_with_diagnostics_on_stderr_only(tmp_path: Path) -> None:

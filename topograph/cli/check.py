@@ -36,10 +36,15 @@ def command(file: str, as_json: bool, strict: bool, matrix: bool) -> None:
         if failed:  # only warnings, but --strict makes them count
             click.echo(f"{file}: lab {t.name!r} fails --strict: warnings count as errors", err=True)
         else:
-            click.echo(f"{file}: lab {t.name!r} is valid: {len(t.nodes)} nodes, {len(t.links)} links, "
-                       f"{len(t.expectations)} expectations", err=True)
+            counts = ", ".join(_count(len(things), what) for things, what in
+                               ((t.nodes, "node"), (t.links, "link"), (t.expectations, "expectation")))
+            click.echo(f"{file}: lab {t.name!r} is valid: {counts}", err=True)
     if matrix and net is not None and not as_json:
         from topograph.sim.classes import fast_matrix
 
         click.echo(fast_matrix(net).table(), nl=False)
     sys.exit(1 if failed else 0)
+
+
+def _count(n: int, what: str) -> str:
+    return f"{n} {what}" if n == 1 else f"{n} {what}s"
