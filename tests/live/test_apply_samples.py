@@ -87,7 +87,7 @@ def test_sample_lifecycle(sandbox: Sandbox, tmp_path: Path, sample: Path) -> Non
     status = tg(sandbox, tmp_path, "status", *args)
     assert status.returncode == 2 and "missing" in status.stdout and broke in status.stdout, status.stdout
     fixed = tg(sandbox, tmp_path, "apply", *args)
-    assert fixed.returncode == 0 and "1 steps applied" in fixed.stdout, fixed.stdout + fixed.stderr
+    assert fixed.returncode == 0 and "1 step applied" in fixed.stdout, fixed.stdout + fixed.stderr
     assert tg(sandbox, tmp_path, "status", *args).returncode == 0
     assert tg(sandbox, tmp_path, "verify", *args).returncode == 0
 
@@ -234,7 +234,7 @@ def test_sysctls_and_extra_addresses_changed_by_hand_are_put_right(sandbox: Sand
     assert "~ drifted  host" in status.stdout and "net.ipv4.ip_forward=1" in status.stdout
     assert f"- extra    {blue}: address 10.9.9.9/24 on veth-blue" in status.stdout
     fixed = tg(sandbox, tmp_path, "apply", *args)
-    assert fixed.returncode == 0 and "1 extra objects removed" in fixed.stdout, fixed.stdout
+    assert fixed.returncode == 0 and "1 extra object removed" in fixed.stdout, fixed.stdout
     assert sandbox.exec(host, "sysctl", "-n", "net.ipv4.ip_forward").stdout.strip() == "1"
     assert "10.9.9.9" not in sandbox.exec(blue, "ip", "addr").stdout
     assert tg(sandbox, tmp_path, "verify", *args).returncode == 0
@@ -262,7 +262,7 @@ def test_iptables_chains_changed_by_hand_are_reported_and_repaired(sandbox: Sand
     assert status.returncode == 2, status.stdout
     assert f"  {shown}  host ({host}): load iptables chains TG-seed-PRE, TG-seed-POST" in status.stdout, status.stdout
     fixed = tg(sandbox, tmp_path, "apply", *args)
-    assert fixed.returncode == 0 and "1 steps applied" in fixed.stdout, fixed.stdout + fixed.stderr
+    assert fixed.returncode == 0 and "1 step applied" in fixed.stdout, fixed.stdout + fixed.stderr
     assert sandbox.exec(host, "iptables", "-t", "nat", "-S").stdout == good  # exactly: no hook twice
     assert tg(sandbox, tmp_path, "status", *args).returncode == 0
     assert tg(sandbox, tmp_path, "verify", *args).returncode == 0

@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from topograph.cli.common import sandbox_option, topology_argument
+from topograph.cli.common import count, sandbox_option, topology_argument
 from topograph.live.command import Progress, load_plan, require_privileges, sigterm_interrupts, wait_option
 from topograph.plan import FIREWALLS
 
@@ -65,8 +65,8 @@ def command(file: str, prefix: str | None, firewall: str | None, dry_run: bool, 
         sys.exit(130)
     d = outcome.diff
     if d.clean:
-        click.echo(f"lab {the_plan.lab}: up to date ({d.up_to_date} objects), nothing changed")
+        click.echo(f"lab {the_plan.lab}: up to date ({count(d.up_to_date, 'object')}), nothing changed")
     else:
-        click.echo(f"lab {the_plan.lab}: {outcome.applied} steps applied"
-                   + (f", {len(outcome.removed)} extra objects removed" if outcome.removed else "")
+        click.echo(f"lab {the_plan.lab}: {count(outcome.applied, 'step')} applied"
+                   + (f", {count(len(outcome.removed), 'extra object')} removed" if outcome.removed else "")
                    + f" (missing {d.count('missing')}, drifted {d.count('drifted')}, extra {d.count('extra')})")

@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from topograph.cli.common import echo_diagnostics, topology_argument
+from topograph.cli.common import count, echo_diagnostics, topology_argument
 from topograph.pipeline import check_file
 
 
@@ -36,7 +36,7 @@ def command(file: str, as_json: bool, strict: bool, matrix: bool) -> None:
         if failed:  # only warnings, but --strict makes them count
             click.echo(f"{file}: lab {t.name!r} fails --strict: warnings count as errors", err=True)
         else:
-            counts = ", ".join(_count(len(things), what) for things, what in
+            counts = ", ".join(count(len(things), what) for things, what in
                                ((t.nodes, "node"), (t.links, "link"), (t.expectations, "expectation")))
             click.echo(f"{file}: lab {t.name!r} is valid: {counts}", err=True)
     if matrix and net is not None and not as_json:
@@ -44,7 +44,3 @@ def command(file: str, as_json: bool, strict: bool, matrix: bool) -> None:
 
         click.echo(fast_matrix(net).table(), nl=False)
     sys.exit(1 if failed else 0)
-
-
-def _count(n: int, what: str) -> str:
-    return f"{n} {what}" if n == 1 else f"{n} {what}s"

@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from topograph.cli.common import sandbox_option
+from topograph.cli.common import count, sandbox_option
 from topograph.live.command import load_plan, require_privileges, wait_option
 
 
@@ -42,6 +42,6 @@ def command(file: str | None, lab_name: str | None, prefix: str | None, wait: fl
         sys.exit(1)
     where = f" (sandbox {prefix})" if prefix else ""
     if removed:
-        click.echo(f"lab {lab_name}{where}: removed {len(removed)} objects")
+        click.echo(f"lab {lab_name}{where}: removed {count(len(removed), 'object')}")
     else:
         click.echo(f"lab {lab_name}{where}: nothing of it is up; nothing removed")

@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from topograph.cli.common import sandbox_option, topology_argument
+from topograph.cli.common import count, sandbox_option, topology_argument
 from topograph.live.command import load_plan, require_privileges
 
 
@@ -36,6 +36,7 @@ def command(file: str, prefix: str | None, all_pairs: bool) -> None:
     for line in verify.table(results):
         click.echo(line)
     bad = sum(1 for r in results if not r.agrees)
-    click.echo(f"{len(results)} flows, {bad} differ" if bad else f"{len(results)} flows, all as predicted")
+    flows = count(len(results), "flow")
+    click.echo(f"{flows}, {bad} differ" if bad else f"{flows}, all as predicted")
     if bad:
         sys.exit(1)
