@@ -13,7 +13,7 @@ import pytest
 
 from tests.conftest import ROOT
 from tests.live.conftest import Sandbox
-from tests.live.test_apply_samples import drift, lab_plan, seed_up_with_iptables, tg
+from tests.live.test_apply_samples import drift, lab_plan, lab_up, seed_up_with_iptables, tg
 from topograph.live.lock import lab_lock
 from topograph.live.state import lab_key
 
@@ -38,10 +38,7 @@ def test_a_failing_step_rolls_everything_back(sandbox: Sandbox, tmp_path: Path, 
 
 
 def test_a_failing_repair_undoes_only_what_the_run_added(sandbox: Sandbox, tmp_path: Path) -> None:
-    p = lab_plan(CHAIN, sandbox.prefix)
-    sandbox.claim_plan(p)
-    args = ("--sandbox", sandbox.prefix, str(CHAIN))
-    assert tg(sandbox, tmp_path, "apply", *args).returncode == 0
+    p, args = lab_up(sandbox, tmp_path, CHAIN)
     left, right = sandbox.prefix + "left", sandbox.prefix + "right"
     assert sandbox.exec(left, "ip", "route", "del", "default").returncode == 0
     assert sandbox.exec(right, "ip", "route", "del", "default").returncode == 0

@@ -19,6 +19,8 @@ from topograph.plan.build import uses_ipv6
 
 pytestmark = pytest.mark.live
 
+SEED = Path(__file__).resolve().parents[2] / "samples" / "06-port-forward.yml"
+
 
 def lab_plan(sample: Path, prefix: str) -> Plan:
     checked = check_file(sample)
@@ -51,14 +53,21 @@ def drift(sb: Sandbox, p: Plan) -> str:
     return f"add address {addr.address}"
 
 
+def lab_up(sb: Sandbox, state: Path, sample: Path, *options: str) -> tuple[Plan, tuple[str, ...]]:
+    """`sample` applied in `sb` (with apply's `options`, e.g. --firewall iptables): its plan, claimed for
+    cleanup, and the arguments that name the lab to the other commands."""
+    p = lab_plan(sample, sb.prefix)
+    sb.claim_plan(p)
+    args = ("--sandbox", sb.prefix, str(sample))
+    done = tg(sb, state, "apply", *options, *args)
+    assert done.returncode == 0, done.stderr
+    return p, args
+
+
 def seed_up_with_iptables(sb: Sandbox, state: Path) -> tuple[Plan, tuple[str, ...], str, str]:
     """The seed applied in `sb` with the iptables back end: its plan, the CLI arguments, the host's
     namespace and its `iptables -t nat -S` as applied."""
-    seed = Path(__file__).resolve().parents[2] / "samples" / "06-port-forward.yml"
-    p = lab_plan(seed, sb.prefix)
-    sb.claim_plan(p)
-    args = ("--sandbox", sb.prefix, str(seed))
-    assert tg(sb, state, "apply", "--firewall", "iptables", *args).returncode == 0
+    p, args = lab_up(sb, state, SEED, "--firewall", "iptables")
     host = sb.prefix + "host"
     return p, args, host, sb.exec(host, "iptables", "-t", "nat", "-S").stdout
 
@@ -153,14 +162,10 @@ def test_apply_and_the_compiled_script_build_the_same_lab(sandbox: Sandbox, tmp_
     assert sandbox.left() == []
 
 
-SEED = Path(__file__).resolve().parents[2] / "samples" / "06-port-forward.yml"
 
 
 def test_verify_all_pairs_and_a_broken_lab_differs(sandbox: Sandbox, tmp_path: Path) -> None:
-    p = lab_plan(SEED, sandbox.prefix)
-    sandbox.claim_plan(p)
-    args = ("--sandbox", sandbox.prefix, str(SEED))
-    assert tg(sandbox, tmp_path, "apply", *args).returncode == 0
+    _, args = lab_up(sandbox, tmp_path, SEED)
     every = tg(sandbox, tmp_path, "verify", "--all", *args)
     assert every.returncode == 0, every.stdout
     lines = every.stdout.splitlines()
@@ -190,10 +195,7 @@ def test_exec_runs_inside_the_node(sandbox: Sandbox, tmp_path: Path) -> None:
 
 
 def test_the_iptables_back_end_applies_verifies_and_is_remembered(sandbox: Sandbox, tmp_path: Path) -> None:
-    p = lab_plan(SEED, sandbox.prefix)
-    sandbox.claim_plan(p)
-    args = ("--sandbox", sandbox.prefix, str(SEED))
-    assert tg(sandbox, tmp_path, "apply", "--firewall", "iptables", *args).returncode == 0
+    _, args = lab_up(sandbox, tmp_path, SEED, "--firewall", "iptables")
     rules = sandbox.exec(sandbox.prefix + "host", "iptables", "-t", "nat", "-S").stdout
     assert "-A PREROUTING -j TG-seed-PRE" in rules and "-j MASQUERADE" in rules
     assert tg(sandbox, tmp_path, "verify", *args).returncode == 0
@@ -206,10 +208,7 @@ def test_the_iptables_back_end_applies_verifies_and_is_remembered(sandbox: Sandb
 
 def test_a_link_deleted_by_hand_is_rebuilt_with_everything_on_it(sandbox: Sandbox, tmp_path: Path) -> None:
     chain = Path(__file__).resolve().parents[2] / "samples" / "08-chain-static-routes.yml"
-    p = lab_plan(chain, sandbox.prefix)
-    sandbox.claim_plan(p)
-    args = ("--sandbox", sandbox.prefix, str(chain))
-    assert tg(sandbox, tmp_path, "apply", *args).returncode == 0
+    _, args = lab_up(sandbox, tmp_path, chain)
     # deleting r1's end deletes left's too, with left's address and default route; r1's route via eth1 stays
     assert sandbox.exec(sandbox.prefix + "r1", "ip", "link", "del", "eth0").returncode == 0
     status = tg(sandbox, tmp_path, "status", *args)
@@ -222,10 +221,7 @@ def test_a_link_deleted_by_hand_is_rebuilt_with_everything_on_it(sandbox: Sandbo
 
 
 def test_sysctls_and_extra_addresses_changed_by_hand_are_put_right(sandbox: Sandbox, tmp_path: Path) -> None:
-    p = lab_plan(SEED, sandbox.prefix)
-    sandbox.claim_plan(p)
-    args = ("--sandbox", sandbox.prefix, str(SEED))
-    assert tg(sandbox, tmp_path, "apply", *args).returncode == 0
+    _, args = lab_up(sandbox, tmp_path, SEED)
     host, blue = sandbox.prefix + "host", sandbox.prefix + "blue"
     assert sandbox.exec(host, "sysctl", "-q", "-w", "net.ipv4.ip_forward=0").returncode == 0
     assert sandbox.exec(blue, "ip", "addr", "add", "10.9.9.9/24", "dev", "veth-blue").returncode == 0
