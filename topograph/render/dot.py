@@ -11,7 +11,7 @@ import networkx as nx
 from topograph import graph as tg
 from topograph.model import IPNetwork, Node, Topology
 from topograph.render import labels, legend, style
-from topograph.render.layout import HEAD, Edge, End, Grid, Layout, bridge_vertex, plan, split_bridge_vertex
+from topograph.render.layout import GRID_MIN, HEAD, Edge, End, Grid, Layout, bridge_vertex, plan, split_bridge_vertex
 
 ROUTES_AUTO_MAX = 60  # up to this many nodes, route tables are drawn unless --no-routes
 
@@ -19,7 +19,7 @@ ROUTES_AUTO_MAX = 60  # up to this many nodes, route tables are drawn unless --n
 @dataclass(frozen=True, slots=True)
 class Options:
     routes: bool | None = None  # None: draw route tables for labs up to ROUTES_AUTO_MAX nodes
-    grid_min: int | None = None  # leaves per bridge from which they are packed in a grid (None: the default)
+    grid_min: int = GRID_MIN  # leaves per bridge from which they are packed in a grid
 
     def with_routes(self, topology: Topology) -> bool:
         return self.routes if self.routes is not None else len(topology.nodes) <= ROUTES_AUTO_MAX
@@ -40,7 +40,7 @@ class _Facts:
 
     @classmethod
     def of(cls, topology: Topology, g: nx.MultiGraph, options: Options) -> _Facts:
-        layout = plan(topology) if options.grid_min is None else plan(topology, options.grid_min)
+        layout = plan(topology, options.grid_min)
         bridge_subnets, veth_subnets = _subnets(topology, g)
         gridded = layout.gridded
         grid_ports = {e.head.vertex: e.tail for e in layout.edges if e.link is not None and e.head.vertex in gridded}
