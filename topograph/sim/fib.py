@@ -23,10 +23,6 @@ class FibRoute:
     route: Route | None  # None for a connected route
     order: int
 
-    @property
-    def connected(self) -> bool:
-        return self.route is None
-
     def describe(self) -> str:
         to = "default" if self.net.prefixlen == 0 else str(self.net)
         if self.route is None:
@@ -56,7 +52,6 @@ class Fib:
 
     def __init__(self, node: Node) -> None:
         self.node = node
-        self.unresolved: list[Route] = []  # routes the kernel would refuse to install
         entries: list[FibRoute] = []
         order = 0
         for itf in node.interfaces:
@@ -75,8 +70,7 @@ class Fib:
                 dev = hit.dev if hit is not None else None
             out = node.interface(dev) if dev is not None else None
             if out is None or not out.up:
-                self.unresolved.append(r)
-                continue
+                continue  # the kernel would refuse to install it
             metric = r.metric if r.metric is not None else _STATIC_METRIC[r.family]
             entries.append(FibRoute(r.to, out.name, r.via, metric, r, order))
             order += 1

@@ -3,18 +3,10 @@
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import dataclass
 
 from topograph.model import LOOPBACK, Interface, IPAddress, Topology
 
 Key = tuple[str, str]  # (node, interface)
-
-
-@dataclass(frozen=True, slots=True)
-class Answer:
-    """The interface whose owner answered the ARP/ND request (the frame's destination)."""
-
-    itf: Interface
 
 
 class L2:

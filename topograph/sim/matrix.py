@@ -29,7 +29,6 @@ SHORT: dict[Disposition, str] = {
     Disposition.NAT_NO_RETURN: "nat-back",
     Disposition.REPLY_LOST: "no-reply",
     Disposition.CONNECTION_REFUSED: "refused",
-    Disposition.NO_ADDRESS: "no-addr",
 }
 
 

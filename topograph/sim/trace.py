@@ -21,7 +21,6 @@ class Disposition(StrEnum):
     NAT_NO_RETURN = "NAT_NO_RETURN"  # the reply came back without the NAT being undone
     REPLY_LOST = "REPLY_LOST"  # the request arrived, the reply did not make it back
     CONNECTION_REFUSED = "CONNECTION_REFUSED"  # nothing listens on the port the request reached
-    NO_ADDRESS = "NO_ADDRESS"  # the destination node has no address to aim at
 
     @property
     def ok(self) -> bool:
@@ -37,7 +36,6 @@ class Action(StrEnum):
     UNNAT = "UNNAT"  # conntrack undoes an earlier NAT on a reply
     ROUTED = "ROUTED"
     DELIVERED = "DELIVERED"
-    REPLIED = "REPLIED"
     DROPPED = "DROPPED"
 
 
