@@ -11,7 +11,7 @@ path, any NAT on the way, TCP columns) are handed to the reference walker, so th
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from topograph.model import IPAddress, Proto
 from topograph.sim.forward import Walker, rp_filter_problem
@@ -229,55 +229,56 @@ class FastMatrix:
         holder = self.net.owner.get(self._addr)
         return (e, n.rp_filter, n.kind, routes, itfs, holder.name if holder else None)
 
-    def reply(self, target: str, a: IPAddress, e_back: EC, group_bits: int, bits: int, put: object, walk: object) -> None:
+    def reply(self, target: str, a: IPAddress, e_back: EC, group_bits: int, bits: int,
+              put: Callable[[Verdict, int], None], walk: Callable[[int], None]) -> None:
         """The replies from `target` (source address `a`) to the sources in `bits`, whose addresses are in class `e_back`."""
         net = self.net
         lost = D.REPLY_LOST
         r = self.paths.route(target, e_back)
         if r is None:
-            put(Verdict(lost, target), bits)  # type: ignore[operator]
+            put(Verdict(lost, target), bits)
             return
         if self.paths.masquerades(target, r.dev, a):
-            walk(bits)  # type: ignore[operator]
+            walk(bits)
             return
         e_a = self.paths.classes.of(a)
         if r.via is None:
             d = net.l2.domain.get((target, r.dev))
             if d is None:
-                put(Verdict(lost, target), bits)  # type: ignore[operator]
+                put(Verdict(lost, target), bits)
                 return
             end: tuple[object, ...] = ("onlink", target, r.dev, d)
             sip: IPAddress | None = a
         else:
             ans = self.paths.neighbour(target, r.dev, r.via, a)
             if ans is None:
-                put(Verdict(lost, target), bits)  # type: ignore[operator]
+                put(Verdict(lost, target), bits)
                 return
             if ans == FILTERED:  # the target may have learnt that neighbour from the request's ARP
-                walk(bits)  # type: ignore[operator]
+                walk(bits)
                 return
             ch = self.paths.chain(ans[0], ans[1], e_back, e_a)
             odd = bits & ch.nodes
-            walk(odd)  # type: ignore[operator]
+            walk(odd)
             bits &= ~odd
             if ch.end == COMPLEX:
-                walk(bits)  # type: ignore[operator]
+                walk(bits)
                 return
             # only IPv4 drops a packet with the node's own source address as a martian (as the walker's rp_problem);
             # an IPv6 reply that loops back through its target is forwarded on until its hop limit runs out
             v = self.run_chain(ch, None, origin=target if a.version == 4 else None)
             if v is not None:
-                put(Verdict(lost, v.node), bits)  # type: ignore[operator]
+                put(Verdict(lost, v.node), bits)
                 return
             end = ch.end
             sip = None  # the last router asks with its own address, chosen per destination class below
         m, dev, where = str(end[1]), str(end[2]), end[3]
         assert isinstance(where, int)
         ok, at_router, at_source, filtered = self.landing(m, dev, where, e_back, e_a, sip, group_bits)
-        walk(bits & filtered)  # type: ignore[operator]
-        put(Verdict(D.DELIVERED, target), bits & ok)  # type: ignore[operator]
-        put(Verdict(lost, str(m)), bits & at_router)  # type: ignore[operator]
-        put(Verdict(lost, SOURCE), bits & at_source)  # type: ignore[operator]
+        walk(bits & filtered)
+        put(Verdict(D.DELIVERED, target), bits & ok)
+        put(Verdict(lost, str(m)), bits & at_router)
+        put(Verdict(lost, SOURCE), bits & at_source)
 
     def landing(self, m: str, dev: str, d: int, e_back: EC, e_a: EC, sip: IPAddress | None,
                 bits: int) -> tuple[int, int, int, int]:
