@@ -9,7 +9,7 @@ import graphviz
 import networkx as nx
 
 from topograph import graph as tg
-from topograph.model import IPNetwork, Node, Topology
+from topograph.model import IPNetwork, Topology
 from topograph.render import labels, legend, style
 from topograph.render.layout import GRID_MIN, HEAD, Edge, End, Grid, Layout, bridge_vertex, plan, split_bridge_vertex
 
@@ -32,7 +32,6 @@ class _Facts:
     topology: Topology
     layout: Layout
     with_routes: bool
-    nodes: dict[str, Node]
     bridge_subnets: dict[str, tuple[IPNetwork, ...]]  # bridge vertex -> its segment's subnets (first bridge only)
     veth_subnets: dict[int, tuple[IPNetwork, ...]]  # link index -> subnets of a bare veth-pair segment
     inbound: dict[tuple[str, str], list[str]]  # interface key -> port forwards that land on it
@@ -44,8 +43,8 @@ class _Facts:
         bridge_subnets, veth_subnets = _subnets(topology, g)
         gridded = layout.gridded
         grid_ports = {e.head.vertex: e.tail for e in layout.edges if e.link is not None and e.head.vertex in gridded}
-        return cls(topology, layout, options.with_routes(topology), {n.name: n for n in topology.nodes},
-                   bridge_subnets, veth_subnets, _inbound_forwards(topology), grid_ports)
+        return cls(topology, layout, options.with_routes(topology), bridge_subnets, veth_subnets,
+                   _inbound_forwards(topology), grid_ports)
 
 
 def to_dot(topology: Topology, g: nx.MultiGraph, options: Options = Options()) -> str:
@@ -138,8 +137,8 @@ def _grid(dot: graphviz.Digraph, facts: _Facts, grid: Grid, index: int) -> None:
         c.attr(label=f"{len(grid.leaves)} namespaces on bridge {bridge} of {holder}", labeljust="l",
                style="rounded", color=style.BRIDGE.border, fontcolor=style.BRIDGE.border, fontsize="12", margin="12")
         for leaf in grid.leaves:
-            label = labels.leaf_label(facts.nodes[leaf], f"{bridge}:{facts.grid_ports[leaf].port}", facts.with_routes,
-                                     facts.inbound)
+            label = labels.leaf_label(facts.topology.node(leaf), f"{bridge}:{facts.grid_ports[leaf].port}",
+                                      facts.with_routes, facts.inbound)
             c.node(leaf, f"<{label}>")
     grid_port = End(grid.bridge, labels.GRID_PORT).ref("e")
     middle = columns[0][len(columns[0]) // 2]

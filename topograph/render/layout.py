@@ -148,12 +148,11 @@ def is_leaf(node: Node) -> bool:
 
 def _grids(topology: Topology, edges: list[Edge], depth: dict[str, int], grid_min: int) -> tuple[Grid, ...]:
     """Leaves hanging off a bridge (one rank further from the uplinks), grouped by bridge, where there are many."""
-    nodes = {n.name: n for n in topology.nodes}
     leaves: dict[str, list[str]] = {}
     for e in edges:
         bridge, node = e.tail.vertex, e.head.vertex
         if (e.link is not None and is_bridge_vertex(bridge) and not is_bridge_vertex(node)
-                and depth[node] > depth[bridge] and is_leaf(nodes[node])):
+                and depth[node] > depth[bridge] and is_leaf(topology.node(node))):
             leaves.setdefault(bridge, []).append(node)
     big = {bridge: names for bridge, names in leaves.items() if len(names) >= grid_min}
     # grids at the same depth stack vertically, so size columns for all of them together: the stack
