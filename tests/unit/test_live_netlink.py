@@ -23,7 +23,7 @@ def _decode(cls: type, body: bytes, kind: int) -> Any:
 
 
 def test_a_veth_request_decodes_as_pyroute2_reads_it() -> None:
-    body = nl.new_link(5, "eth0", "veth", None, data=nl.veth_peer(7, "peer0", 9))
+    body = nl.new_link(5, "eth0", "veth", data=nl.veth_peer(7, "peer0", 9))
     msg = _decode(ifinfmsg, body, nl.RTM_NEWLINK)
     assert msg["index"] == 5 and msg.get_attr("IFLA_IFNAME") == "eth0"
     info = msg.get_attr("IFLA_LINKINFO")

@@ -169,10 +169,10 @@ class Runner:
         elif isinstance(op, CreateBridge | CreateStandIn):
             kind = op.LINK_KIND
             index = self.alloc(op.netns)
-            self._create_link(op.netns, nl.new_link(index, op.ifname, kind, None), [(op.netns, op.ifname, index)])
+            self._create_link(op.netns, nl.new_link(index, op.ifname, kind), [(op.netns, op.ifname, index)])
         elif isinstance(op, CreateVeth):
             ia, ib = self.alloc(op.a.netns), self.alloc(op.b.netns)
-            body = nl.new_link(ia, op.a.ifname, "veth", None,
+            body = nl.new_link(ia, op.a.ifname, "veth",
                                data=nl.veth_peer(ib, op.b.ifname, self.ns.fd(op.b.netns)))
             self._create_link(op.a.netns, body, [(op.a.netns, op.a.ifname, ia), (op.b.netns, op.b.ifname, ib)])
         elif isinstance(op, SetMac):

@@ -9,7 +9,6 @@ each send attributes every error to its request at the cost of one empty, non-bl
 
 from __future__ import annotations
 
-import errno
 import os
 import socket
 import struct
@@ -99,12 +98,9 @@ def link_body(index: int, *, flags: int = 0, change: int = 0, attrs: bytes = b""
     return _IFI.pack(socket.AF_UNSPEC, 0, index, flags, change) + attrs
 
 
-def new_link(index: int, name: str, kind: str, alias: str | None, *, data: bytes = b"") -> bytes:
+def new_link(index: int, name: str, kind: str, *, data: bytes = b"") -> bytes:
     info = attr_str(IFLA_INFO_KIND, kind) + (attr(IFLA_INFO_DATA, data) if data else b"")
-    attrs = attr_str(IFLA_IFNAME, name) + attr(IFLA_LINKINFO, info)
-    if alias:
-        attrs += attr_str(IFLA_IFALIAS, alias)
-    return link_body(index, attrs=attrs)
+    return link_body(index, attrs=attr_str(IFLA_IFNAME, name) + attr(IFLA_LINKINFO, info))
 
 
 def veth_peer(index: int, name: str, netns_fd: int | None) -> bytes:
@@ -310,4 +306,4 @@ class Sockets:
 
 
 __all__ = ["RTM_DELADDR", "RTM_DELLINK", "RTM_DELROUTE", "RTM_NEWADDR", "RTM_NEWLINK", "RTM_NEWROUTE",
-           "KernelError", "Socket", "Sockets", "errno"]
+           "KernelError", "Socket", "Sockets"]
