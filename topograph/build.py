@@ -7,8 +7,8 @@ import re
 from pathlib import Path
 
 from topograph import document as doc
-from topograph.diagnostics import Report, Where
-from topograph.loader import PathKey, Source, path_text
+from topograph.diagnostics import PathKey, Report, Where
+from topograph.loader import Source
 from topograph.model import (
     LOOPBACK,
     Endpoint,
@@ -69,10 +69,10 @@ class _Builder:
 
     # -- helpers -----------------------------------------------------------------------------
     def err(self, code: str, path: PathKey, message: str, hint: str | None = None, *, key: bool = False) -> None:
-        self.report.error(code, self.src.pos(path, key=key), message, hint=hint, path=path_text(path))
+        self.report.error(code, Where(self.src, path, key), message, hint=hint)
 
     def warn(self, code: str, path: PathKey, message: str, hint: str | None = None, *, key: bool = False) -> None:
-        self.report.warning(code, self.src.pos(path, key=key), message, hint=hint, path=path_text(path))
+        self.report.warning(code, Where(self.src, path, key), message, hint=hint)
 
     def address(self, text: str, interface: PathKey, index: int) -> IPInterface | None:
         """The `index`-th address of the interface written at `interface`. Where exactly it was written

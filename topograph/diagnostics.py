@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
@@ -15,11 +16,7 @@ class Severity(StrEnum):
 
 
 class Pos(NamedTuple):
-    """A place in a source file (1-based line and column).
-
-    A named tuple rather than a frozen dataclass: every model object carries one (a big lab makes
-    ~60,000), and a tuple is made in a third of the time; it is as immutable and orders the same way.
-    """
+    """A place in a source file (1-based line and column): immutable, ordered by file, line, column."""
 
     file: str
     line: int
@@ -29,10 +26,28 @@ class Pos(NamedTuple):
         return f"{self.file}:{self.line}:{self.col}"
 
 
+PathKey = tuple[str | int, ...]
+
+_PLAIN_KEY = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9_.-]*$")
+
+
+def path_text(path: PathKey) -> str:
+    """nodes.red.routes[0].via; a key that is not a plain name is quoted: nodes['red blue'] (one line, always)."""
+    out = ""
+    for step in path:
+        if isinstance(step, int):
+            out += f"[{step}]"
+        elif _PLAIN_KEY.match(step):
+            out += f".{step}" if out else step
+        else:
+            out += f"[{step!r}]"
+    return out
+
+
 class Locator(Protocol):
     """What knows where each part of a document was written (topograph.loader.Source)."""
 
-    def pos(self, path: tuple[str | int, ...], *, key: bool = False) -> Pos: ...
+    def pos(self, path: PathKey, *, key: bool = False) -> Pos: ...
 
 
 class Where(NamedTuple):
@@ -43,7 +58,7 @@ class Where(NamedTuple):
     """
 
     source: Locator
-    path: tuple[str | int, ...]
+    path: PathKey
     key: bool = False  # the place of the key (`red:`) rather than of its value
 
     @property
@@ -77,17 +92,24 @@ class Diagnostic:
         return data
 
 
+def _diagnostic(severity: Severity, code: str, at: Pos | Where, message: str, hint: str | None, path: str) -> Diagnostic:
+    if isinstance(at, Where):
+        return Diagnostic(severity, code, message, at.pos, hint, path or path_text(at.path))
+    return Diagnostic(severity, code, message, at, hint, path)
+
+
 @dataclass
 class Report:
     """The diagnostics of one stage (or a whole run), collected — never global."""
 
     items: list[Diagnostic] = field(default_factory=list)
 
-    def error(self, code: str, pos: Pos, message: str, hint: str | None = None, path: str = "") -> None:
-        self.items.append(Diagnostic(Severity.ERROR, code, message, pos, hint, path))
+    def error(self, code: str, at: Pos | Where, message: str, hint: str | None = None, path: str = "") -> None:
+        """Report an error at a position, or at the place of a document path (`Where`: its path is kept too)."""
+        self.items.append(_diagnostic(Severity.ERROR, code, at, message, hint, path))
 
-    def warning(self, code: str, pos: Pos, message: str, hint: str | None = None, path: str = "") -> None:
-        self.items.append(Diagnostic(Severity.WARNING, code, message, pos, hint, path))
+    def warning(self, code: str, at: Pos | Where, message: str, hint: str | None = None, path: str = "") -> None:
+        self.items.append(_diagnostic(Severity.WARNING, code, at, message, hint, path))
 
     def extend(self, other: Iterable[Diagnostic]) -> None:
         self.items.extend(other)

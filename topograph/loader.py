@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -10,9 +9,7 @@ from typing import Any
 
 import yaml
 
-from topograph.diagnostics import Pos, Report
-
-PathKey = tuple[str | int, ...]
+from topograph.diagnostics import PathKey, Pos, Report
 
 
 @dataclass(frozen=True)
@@ -36,22 +33,6 @@ class Source:
             if found is not None:
                 return found
         return Pos(self.file, 1, 1)
-
-
-_PLAIN_KEY = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9_.-]*$")
-
-
-def path_text(path: PathKey) -> str:
-    """nodes.red.routes[0].via; a key that is not a plain name is quoted: nodes['red blue'] (one line, always)."""
-    out = ""
-    for step in path:
-        if isinstance(step, int):
-            out += f"[{step}]"
-        elif _PLAIN_KEY.match(step):
-            out += f".{step}" if out else step
-        else:
-            out += f"[{step!r}]"
-    return out
 
 
 def _mark(file: str, node: yaml.Node) -> Pos:

@@ -15,7 +15,7 @@ IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 LOOPBACK = "lo"
 
 
-class _Written:
+class Written:
     """A model object that knows where it was written; its position is looked up when asked for."""
 
     __slots__ = ()
@@ -53,7 +53,7 @@ class Proto(StrEnum):
 
 
 @dataclass(frozen=True, slots=True)
-class Interface(_Written):
+class Interface(Written):
     """A network interface of a node: a veth end, a bridge, or loopback."""
 
     node: str
@@ -89,7 +89,7 @@ class Endpoint:
 
 
 @dataclass(frozen=True, slots=True)
-class Link(_Written):
+class Link(Written):
     """A veth pair. `external` links already exist unless the lab runs in sandbox mode."""
 
     index: int
@@ -104,7 +104,7 @@ class Link(_Written):
 
 
 @dataclass(frozen=True, slots=True)
-class Route(_Written):
+class Route(Written):
     to: IPNetwork
     via: IPAddress | None = None
     dev: str | None = None
@@ -131,14 +131,14 @@ class Route(_Written):
 
 
 @dataclass(frozen=True, slots=True)
-class Masquerade(_Written):
+class Masquerade(Written):
     source: IPNetwork
     out: str
     where: Where | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
-class PortForward(_Written):
+class PortForward(Written):
     proto: Proto
     port: int
     to_address: IPAddress
@@ -153,7 +153,7 @@ class PortForward(_Written):
 
 
 @dataclass(frozen=True, slots=True)
-class Node(_Written):
+class Node(Written):
     name: str
     kind: NodeKind = NodeKind.NAMESPACE
     forwarding: bool = False
@@ -195,7 +195,7 @@ class Node(_Written):
 
 
 @dataclass(frozen=True, slots=True)
-class Expectation(_Written):
+class Expectation(Written):
     src: str
     dst: str  # as written: a node name or an address
     dst_address: IPAddress | None

@@ -8,8 +8,8 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from topograph import document as doc
-from topograph.diagnostics import Report
-from topograph.loader import PathKey, Source, path_text
+from topograph.diagnostics import PathKey, Report, path_text
+from topograph.loader import Source
 from topograph.names import close_names
 
 # Which document class sits at a path, so an unknown key can be matched against its siblings.

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from topograph import build, loader, parse, validate
-from topograph.diagnostics import Diagnostic, Pos, Report
+from topograph.diagnostics import Report
 from topograph.model import Topology
 
 if TYPE_CHECKING:
@@ -48,18 +48,6 @@ def check_file(path: str | Path) -> Checked:
     return _after_load(loader.load_file(path, result.report), result)
 
 
-def _with_paths(report: Report, source: loader.Source) -> list[Diagnostic]:
-    """The semantic checks know model objects, not document paths: find the path written at each place."""
-    if all(d.path for d in report.items):
-        return list(report.items)  # nothing to look up (a clean big lab has ~150k places to index)
-    at: dict[Pos, loader.PathKey] = {}
-    for table in (source.values, source.keys):
-        for path, pos in table.items():
-            if pos not in at or len(path) < len(at[pos]):  # `- to: x` starts the route and its key 'to' alike
-                at[pos] = path
-    return [d if d.path or d.pos not in at else replace(d, path=loader.path_text(at[d.pos])) for d in report.items]
-
-
 def _after_load(source: loader.Source | None, result: Checked) -> Checked:
     if source is None or result.report.has_errors:
         return result
@@ -69,9 +57,7 @@ def _after_load(source: loader.Source | None, result: Checked) -> Checked:
     topology = build.build(source, document, result.report)
     if result.report.has_errors:
         return result
-    stage = Report()
-    validate.validate(topology, stage)
-    result.report.extend(_with_paths(stage, source))
+    validate.validate(topology, result.report)
     if not result.report.has_errors:
         result.topology = topology
     return result

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from topograph import graph as tg
-from topograph.diagnostics import Pos, Report
+from topograph.diagnostics import Pos, Report, Where
 from topograph.model import (
     LOOPBACK,
     Interface,
@@ -15,13 +15,15 @@ from topograph.model import (
     PortForward,
     Route,
     Topology,
+    Written,
 )
 
 
-def _pos(topology: Topology, *candidates: Pos | None) -> Pos:
-    for p in candidates:
-        if p is not None:
-            return p
+def _at(topology: Topology, *candidates: Written | None) -> Where | Pos:
+    """Where the first of `candidates` that has a place was written (the report keeps its path too)."""
+    for c in candidates:
+        if c is not None and c.where is not None:
+            return c.where
     return Pos(topology.file, 1, 1)
 
 
@@ -42,22 +44,22 @@ def check_addresses(topology: Topology, segments: tuple[tg.Segment, ...], report
                     link = segment_of.get(itf.key, -1 - len(seen))
                 first = seen.get((ip, link))
                 if first is itf:
-                    report.error("TG202", _pos(topology, itf.pos), f"address {ip} is written twice on {itf.label}",
+                    report.error("TG202", _at(topology, itf), f"address {ip} is written twice on {itf.label}",
                                  hint="remove the repeated address")
                 elif first is not None:
-                    report.error("TG202", _pos(topology, itf.pos),
+                    report.error("TG202", _at(topology, itf),
                                  f"address {ip} is assigned to {itf.label} and to {first.label}",
                                  hint="a link-local address must be unique on its link; pick another" if local
                                  else "every address must be unique in the lab; pick another host address")
                 else:
                     seen[(ip, link)] = itf
                 if itf.bridge is not None:
-                    report.warning("TG500", _pos(topology, itf.pos),
+                    report.warning("TG500", _at(topology, itf),
                                    f"{itf.label} is a port of bridge {itf.bridge!r}; "
                                    "an address on a port is not how a bridge is reached",
                                    hint=f"put the address on the bridge {itf.bridge!r} instead")
             if itf.addresses and not itf.up:
-                report.warning("TG504", _pos(topology, itf.pos), f"{itf.label} has addresses but is configured down",
+                report.warning("TG504", _at(topology, itf), f"{itf.label} has addresses but is configured down",
                                hint="its addresses and connected routes stay unusable; drop 'up: false' or the addresses")
 
     # an interface numbered out of the wrong subnet is reported once, as TG204 on its segment;
@@ -73,7 +75,7 @@ def check_addresses(topology: Topology, segments: tuple[tg.Segment, ...], report
             for net in nets:
                 if net != base:
                     odd = _first_with(seg, net)
-                    report.error("TG204", _pos(topology, odd.pos if odd else None),
+                    report.error("TG204", _at(topology, odd),
                                  f"{odd.label if odd else seg.name} uses {net}, but its L2 segment ({seg.name}) "
                                  f"already uses {base}",
                                  hint=f"interfaces on one veth pair or bridge share one subnet; use an address in {base}")
@@ -90,7 +92,7 @@ def check_addresses(topology: Topology, segments: tuple[tg.Segment, ...], report
             if j < i and other is not seg:
                 same = "the same subnet" if net == other_net else f"overlapping subnets {net} and {other_net}"
                 where = _first_with(seg, net)
-                report.error("TG203", _pos(topology, where.pos if where else None),
+                report.error("TG203", _at(topology, where),
                              f"{same} on two L2 segments: {seg.name} and {other.name}",
                              hint="give each veth pair or bridge a subnet of its own, or join them on one bridge")
 
@@ -136,7 +138,7 @@ def check_segments(topology: Topology, segments: tuple[tg.Segment, ...], report:
     for link in topology.links:
         a, b = (topology.interface(*e.key) for e in link.ends)
         if a.mtu is not None and b.mtu is not None and a.mtu != b.mtu:
-            report.warning("TG505", _pos(topology, link.pos),
+            report.warning("TG505", _at(topology, link),
                            f"MTU differs across the veth pair {a.label} ({a.mtu}) and {b.label} ({b.mtu})",
                            hint="set the same MTU on both ends, or large packets will be dropped one way")
     for seg in segments:
@@ -144,7 +146,7 @@ def check_segments(topology: Topology, segments: tuple[tg.Segment, ...], report:
         for itf in seg.interfaces:
             if itf.mac:
                 if itf.mac in macs:
-                    report.warning("TG507", _pos(topology, itf.pos),
+                    report.warning("TG507", _at(topology, itf),
                                    f"{itf.label} and {macs[itf.mac].label} share MAC {itf.mac} on one L2 segment",
                                    hint="give each interface its own MAC, or leave 'mac' out")
                 macs.setdefault(itf.mac, itf)
@@ -152,10 +154,10 @@ def check_segments(topology: Topology, segments: tuple[tg.Segment, ...], report:
     for node in topology.nodes:
         for br in node.bridges:
             if not any(i.bridge == br.name for i in node.interfaces):
-                report.warning("TG503", _pos(topology, br.pos), f"bridge {br.label} has no ports",
+                report.warning("TG503", _at(topology, br), f"bridge {br.label} has no ports",
                                hint=f"plug something in with a link such as [red:veth-red, {br.name}:veth-red-br]")
         if node.name not in linked and len(topology.nodes) > 1:
-            report.warning("TG501", _pos(topology, node.pos), f"node {node.name!r} has no links; nothing can reach it",
+            report.warning("TG501", _at(topology, node), f"node {node.name!r} has no links; nothing can reach it",
                            hint=f"add a link such as [{node.name}:veth0, OTHER:veth0]")
 
 
@@ -176,14 +178,14 @@ def check_routes(topology: Topology, report: Report) -> None:
             key = (route.to, route.metric or 0)
             if key in seen:
                 what = "two default routes" if route.is_default else f"two routes to {route.to}"
-                report.error("TG304", _route_pos(topology, node, route),
+                report.error("TG304", _route_at(topology, node, route),
                              f"{node.name} has {what} with metric {key[1]} (routes[{seen[key]}] and routes[{index}])",
                              hint="the kernel refuses the second one; remove it or give it another 'metric'")
             seen.setdefault(key, index)
             if route.via is None:
                 continue
             if route.via in own:
-                report.warning("TG502", _route_pos(topology, node, route), f"{node.name} routes {route} through its own address",
+                report.warning("TG502", _route_at(topology, node, route), f"{node.name} routes {route} through its own address",
                                hint="a gateway is a neighbour's address on a shared subnet")
                 continue
             if route.via.is_link_local and route.dev is not None:
@@ -191,8 +193,8 @@ def check_routes(topology: Topology, report: Report) -> None:
             _check_gateway(topology, node, route, report)
 
 
-def _route_pos(topology: Topology, node: Node, route: Route) -> Pos:
-    return _pos(topology, route.pos, node.pos)
+def _route_at(topology: Topology, node: Node, route: Route) -> Where | Pos:
+    return _at(topology, route, node)
 
 
 def _check_gateway(topology: Topology, node: Node, route: Route, report: Report) -> None:
@@ -202,22 +204,22 @@ def _check_gateway(topology: Topology, node: Node, route: Route, report: Report)
     nets = connected(node)
     if any(via in n for i, n in nets if route.dev is None or i.name == route.dev):
         return
-    pos = _route_pos(topology, node, route)  # a problem from here on: where to say it
+    at = _route_at(topology, node, route)  # a problem from here on: where to say it
     what = f"gateway {via} of {node.name}'s route to {_dest(route)}"
     down = next((i for i in node.interfaces if not i.up and (route.dev is None or i.name == route.dev)
                  and any(via in a.network for a in i.addresses)), None)
     if down is not None:
-        report.error("TG300", pos, f"{what} is on {down.label}, which is configured down",
+        report.error("TG300", at, f"{what} is on {down.label}, which is configured down",
                      hint=f"drop 'up: false' from {down.label}, or route through an interface that is up")
         return
     elsewhere = next((i for i, n in nets if via in n), None)
     if elsewhere is not None:  # on a subnet of the node, but not of the interface the route names
-        report.error("TG300", pos, f"{what} out of {route.dev} is on {elsewhere.label}'s subnet, not on {route.dev}'s",
+        report.error("TG300", at, f"{what} out of {route.dev} is on {elsewhere.label}'s subnet, not on {route.dev}'s",
                      hint=f"write dev: {elsewhere.name}, or leave 'dev' out")
         return
     subnets = ", ".join(sorted({str(n) for i, n in nets if i.name != LOOPBACK and n.version == via.version}))
     known = f"connected: {subnets}" if subnets else f"the node has no connected IPv{via.version} subnet"
-    report.error("TG300", pos, f"{what} is not on a connected subnet ({known})",
+    report.error("TG300", at, f"{what} is not on a connected subnet ({known})",
                  hint="a gateway must be a neighbour's address on one of the node's own subnets")
 
 
@@ -225,7 +227,7 @@ def check_nat(topology: Topology, report: Report) -> None:
     for node in topology.nodes:
         rules: list[Masquerade | PortForward] = [*node.nat, *node.port_forwards]
         if rules and not node.forwarding:
-            first = _pos(topology, rules[0].pos, node.pos)
+            first = _at(topology, rules[0], node)
             report.error("TG302", first, f"{node.name} has NAT or port-forward rules but does not forward packets",
                          hint=f"add 'forwarding: true' to node {node.name!r}")
         for m in node.nat:
@@ -234,12 +236,12 @@ def check_nat(topology: Topology, report: Report) -> None:
             if out is not None and not any(a.version == family for a in out.addresses) and node.kind is not NodeKind.EXTERNAL:
                 if node.kind is NodeKind.HOST and out.key not in {e.key for link in topology.links for e in link.ends}:
                     continue  # an existing host interface whose address the lab does not manage
-                report.error("TG305", _pos(topology, m.pos),
+                report.error("TG305", _at(topology, m),
                              f"masquerade out of {node.name}:{m.out}, which has no IPv{family} address",
                              hint=f"MASQUERADE rewrites the source to {m.out}'s address; give {m.out} one")
         for f in node.port_forwards:
             if topology.owner_of(f.to_address) is None:
-                report.error("TG303", _pos(topology, f.pos),
+                report.error("TG303", _at(topology, f),
                              f"port forward {f.proto}/{f.port} on {node.name} goes to {f.to_address}, which no node has",
                              hint="forward to an address of one of the lab's interfaces")
 
@@ -247,10 +249,10 @@ def check_nat(topology: Topology, report: Report) -> None:
 def check_expectations(topology: Topology, report: Report) -> None:
     for e in topology.expectations:
         if e.dst_node is not None and topology.node(e.dst_node).primary_address is None:
-            report.warning("TG506", _pos(topology, e.pos), f"expectation {e} targets node {e.dst_node!r}, which has no address",
+            report.warning("TG506", _at(topology, e), f"expectation {e} targets node {e.dst_node!r}, which has no address",
                            hint="give the node an address, or name an address in 'to'")
         elif e.dst_address is not None and topology.owner_of(e.dst_address) is None:
-            report.warning("TG506", _pos(topology, e.pos), f"expectation {e} targets {e.dst_address}, which no node has",
+            report.warning("TG506", _at(topology, e), f"expectation {e} targets {e.dst_address}, which no node has",
                            hint="name an address of one of the lab's interfaces")
 
 
