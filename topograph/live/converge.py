@@ -44,11 +44,11 @@ State = Literal["missing", "drifted", "extra"]
 
 @dataclass(frozen=True, slots=True)
 class Removal:
-    """Delete one object: a namespace, a link, an address, a route, or an nftables table."""
+    """Delete one object: a namespace, a link, an address or a route."""
 
-    kind: Literal["netns", "link", "address", "route", "nft"]
+    kind: Literal["netns", "link", "address", "route"]
     netns: str | None
-    name: str  # namespace / link / "ifname address" / route text / table
+    name: str  # namespace / link / "ifname address" / route text
     route: Route | None = None
 
     def describe(self) -> str:

@@ -303,9 +303,6 @@ class Runner:
             via = ipaddress.ip_address(r.route.via).packed if r.route.via else None
             body = nl.route_body(family, net.prefixlen, net.network_address.packed, via, oif, r.route.metric)
             self.socks(r.netns).acked(nl.RTM_DELROUTE, body)
-        elif r.kind == "nft":
-            with self.ns.inside(r.netns):
-                run_tool(["nft", "delete", "table", "inet", r.name], "")
 
     # -- rollback ------------------------------------------------------------------------------
     def rollback(self) -> tuple[list[str], list[str]]:

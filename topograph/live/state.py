@@ -57,9 +57,6 @@ class Record:
     def key(self) -> str:
         return lab_key(self.lab, self.prefix)
 
-    def owns_netns(self, name: str) -> bool:
-        return name in self.namespaces
-
     def add_namespaces(self, names: list[str] | tuple[str, ...]) -> None:
         self.namespaces = sorted(set(self.namespaces) | set(names))
 
