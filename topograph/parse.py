@@ -45,9 +45,6 @@ def _describe(value: Any) -> str:
     return text if len(text) <= 40 else text[:37] + "..."
 
 
-_path_text = path_text  # the document path of a diagnostic, as the loader spells it
-
-
 _PSEUDO_STEP = re.compile(r"^[a-z-]+\[.*\]$")
 
 
@@ -116,7 +113,7 @@ def _suggestions(path: PathKey) -> list[str]:
 
 def _report(source: Source, report: Report, path: PathKey, err: Any) -> None:
     kind = err["type"]
-    where = _path_text(path) or "the document"
+    where = path_text(path) or "the document"
     if kind == "extra_forbidden":
         key = str(path[-1])
         parent = path[:-1]
@@ -128,12 +125,12 @@ def _report(source: Source, report: Report, path: PathKey, err: Any) -> None:
         if " " in key.strip() or (bare and not guesses):
             # `{note: a, b}` makes 'b' a key without a value: the comma ended the value
             hint = "a comma inside {...} ends the value before it; put such text in quotes, e.g. note: \"a, b\""
-        report.error("TG010", source.pos(path, key=True), f"unknown key {key!r} in {_path_text(parent) or 'the document'}",
+        report.error("TG010", source.pos(path, key=True), f"unknown key {key!r} in {path_text(parent) or 'the document'}",
                      hint=hint, path=where)
         return
     if kind == "missing":
         key = str(path[-1])
-        report.error("TG012", source.pos(path[:-1]), f"{_path_text(path[:-1]) or 'the document'} needs the key {key!r}",
+        report.error("TG012", source.pos(path[:-1]), f"{path_text(path[:-1]) or 'the document'} needs the key {key!r}",
                      hint=_hint_for(path, missing=True), path=where)
         return
     value = err.get("input")
