@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from topograph.model import IPAddress, Proto
 from topograph.sim.forward import Walker, rp_filter_problem
 from topograph.sim.l2 import answers
-from topograph.sim.matrix import SOURCE, TARGET, Matrix, Target, targets
+from topograph.sim.matrix import SOURCE, TARGET, Matrix, Target, ordered, targets
 from topograph.sim.network import Network
 from topograph.sim.paths import COMPLEX, EC, FILTERED, Chain, Paths
 from topograph.sim.trace import Disposition as D
@@ -151,7 +151,7 @@ class FastMatrix:
 
         if t.proto is not Proto.ICMP:
             walk((1 << len(self.sources)) - 1)
-            return _sorted(out)
+            return ordered(out)
         a = t.address
         e = self.paths.classes.of(a)
         owner = net.owner_node(a)
@@ -173,7 +173,7 @@ class FastMatrix:
                 if bits & me:
                     bits = (bits & ~me) | other
                 put(Verdict(v.disposition, self._owner) if v.node == TARGET else v, bits)  # type: ignore[arg-type]
-            return _sorted(out)
+            return ordered(out)
         for key, group_bits, _src in self.paths.groups(e):
             bits = group_bits & ~mine
             if not bits:
@@ -193,7 +193,7 @@ class FastMatrix:
         if sig is not None and self._owner is not None:
             self._columns[sig] = (self._owner, [(Verdict(v.disposition, TARGET) if v.node == self._owner else v, b & ~mine)
                                                 for v, b in out.items()])
-        return _sorted(out)
+        return ordered(out)
 
     def source_signature(self, node: str) -> tuple[object, ...] | None:
         """What a flow depends on about its source node, when the node is a plain end host (see `signature`)."""
@@ -336,10 +336,6 @@ class FastMatrix:
 
     def compute(self) -> Matrix:
         return Matrix(self.sources, self.cols, [self.column(t) for t in self.cols])
-
-
-def _sorted(out: dict[Verdict, int]) -> list[tuple[Verdict, int]]:
-    return sorted(out.items(), key=lambda kv: (kv[0].disposition, kv[0].node))
 
 
 def fast_matrix(net: Network, cols: Sequence[Target] | None = None, sources: Sequence[str] | None = None) -> Matrix:

@@ -181,6 +181,11 @@ def group(verdicts: Iterable[tuple[int, Verdict]]) -> list[tuple[Verdict, int]]:
     by: dict[Verdict, int] = {}
     for i, v in verdicts:
         by[v] = by.get(v, 0) | (1 << i)
+    return ordered(by)
+
+
+def ordered(by: dict[Verdict, int]) -> list[tuple[Verdict, int]]:
+    """A column's (verdict, bit set of sources) pairs in the order both matrices keep them."""
     return sorted(by.items(), key=lambda kv: (kv[0].disposition, kv[0].node))
 
 
