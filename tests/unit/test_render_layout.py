@@ -56,6 +56,8 @@ def test_small_segments_are_not_gridded_big_ones_are_roughly_square() -> None:
     assert grid.leaves[:3] == ("ns0", "ns1", "ns2")  # file order, column by column
     assert 10 <= grid.columns <= 30
     assert sum(len(col) for col in grid.columns_of()) == 1000
+    assert tuple(leaf for col in grid.columns_of() for leaf in col) == grid.leaves  # in order, none twice
+    assert len(grid.columns_of()) <= grid.columns and all(len(col) == grid.rows for col in grid.columns_of()[:-1])
 
 
 def test_gridded_leaves_are_computed_once_per_layout() -> None:

@@ -62,8 +62,9 @@ class Grid:
         return math.ceil(len(self.leaves) / self.columns)
 
     def columns_of(self) -> list[tuple[str, ...]]:
-        return [self.leaves[c * self.rows:(c + 1) * self.rows] for c in range(self.columns)
-                if self.leaves[c * self.rows:(c + 1) * self.rows]]
+        """Consecutive runs of `rows` leaves; fewer than `columns` when the last ones would be empty."""
+        rows = self.rows
+        return [self.leaves[i:i + rows] for i in range(0, len(self.leaves), rows)]
 
 
 @dataclass(frozen=True)
