@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 
 from topograph.live import netlink as nl
 from topograph.live.converge import Removal
-from topograph.live.describe import describe
+from topograph.live.describe import describe, where
 from topograph.live.kernel import KernelError, Namespaces
 from topograph.live.observe import iptables_listing, iptables_save, lab_lines, nft_listing, read_sysctl
 from topograph.live.state import alias
@@ -93,8 +93,8 @@ class Runner:
         self.next_index: dict[str | None, int] = {}
         self.created_ns: set[str] = set()
         self.journal: list[Undo] = []
-        self.nft: dict[str, str] = {}  # where -> listing after load
-        self.iptables: dict[str, str] = {}  # where -> iptables_listing after load
+        self.nft: dict[str, str] = {}  # describe.where(netns) -> listing after load
+        self.iptables: dict[str, str] = {}  # describe.where(netns) -> iptables_listing after load
         fail = os.environ.get(FAIL_AT_ENV)
         self.fail_at = int(fail) if fail and fail.isdigit() else None
         self.delay = float(os.environ.get(STEP_DELAY_ENV) or 0)
@@ -254,12 +254,10 @@ class Runner:
             self.journal.append(("sysctl", op.netns, {s.proc_path: old[s.key] for s in op.values}))
 
     def _nft(self, op: LoadNftables) -> None:
-        # create-then-delete first: one transaction that replaces the lab's table whether or not it exists
-        text = f"table inet {op.table}\ndelete table inet {op.table}\n" + nft_ruleset(op)
         with self.ns.inside(op.netns):
             before = None if self.fresh(op.netns) else nft_listing(op.table)
-            run_tool(["nft", "-f", "-"], text)
-            self.nft[op.netns or "root namespace"] = nft_listing(op.table) or ""
+            nft_replace(op.table, nft_ruleset(op))
+            self.nft[where(op.netns)] = nft_listing(op.table) or ""
         if not self.fresh(op.netns):
             self.journal.append(("nft", op.netns, (op.table, before)))
 
@@ -275,7 +273,7 @@ class Runner:
                     self.journal.append(("iptables", op.netns, (chains, {family: now})))
                 wanted = lab_lines(iptables_restore(op, family), chains)
                 run_tool([restore_tool(family), "--noflush"], iptables_change(now, wanted))
-            self.iptables[op.netns or "root namespace"] = iptables_listing(op) or ""
+            self.iptables[where(op.netns)] = iptables_listing(op) or ""
 
     # -- removing ------------------------------------------------------------------------------
     def remove(self, r: Removal) -> None:
@@ -355,8 +353,7 @@ class Runner:
             assert isinstance(data, tuple)
             table, before = str(data[0]), data[1]
             with self.ns.inside(netns):
-                text = f"table inet {table}\ndelete table inet {table}\n" + str(before or "")
-                run_tool(["nft", "-f", "-"], text)
+                nft_replace(table, str(before or ""))
             return None
         if kind == "iptables":
             assert isinstance(data, tuple)
@@ -369,6 +366,14 @@ class Runner:
                         run_tool([restore_tool(family), "--noflush"], iptables_change(now, wanted))
             return f"put back iptables chains {', '.join(chains)} in {netns or 'the root namespace'}"
         return None
+
+
+def nft_replace(table: str, ruleset: str) -> None:
+    """Replace table inet TABLE by `ruleset` (its whole text; "" leaves no table) in one transaction.
+
+    Declaring the table first makes the delete that follows valid whether or not the table exists.
+    """
+    run_tool(["nft", "-f", "-"], f"table inet {table}\ndelete table inet {table}\n" + ruleset)
 
 
 def restore_tool(family: int) -> str:
