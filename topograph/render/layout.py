@@ -69,7 +69,6 @@ class Grid:
 
 @dataclass(frozen=True)
 class Layout:
-    vertices: tuple[str, ...]  # file order: each node, then the bridges it holds
     depth: dict[str, int]  # hops from the nearest uplink (external node, else gateway or host)
     edges: tuple[Edge, ...]
     grids: tuple[Grid, ...]
@@ -89,7 +88,7 @@ def end_of(topology: Topology, node: str, interface: str) -> End:
 
 
 def plan(topology: Topology, grid_min: int = GRID_MIN) -> Layout:
-    vertices: list[str] = []
+    vertices: list[str] = []  # file order: each node, then the bridges it holds
     pairs: list[tuple[End, End, Link | None]] = []
     for node in topology.nodes:
         vertices.append(node.name)
@@ -104,7 +103,7 @@ def plan(topology: Topology, grid_min: int = GRID_MIN) -> Layout:
         if (depth[b.vertex], order[b.vertex]) < (depth[a.vertex], order[a.vertex]):
             a, b = b, a
         edges.append(Edge(a, b, link))
-    return Layout(tuple(vertices), depth, tuple(edges), _grids(topology, edges, depth, grid_min))
+    return Layout(depth, tuple(edges), _grids(topology, edges, depth, grid_min))
 
 
 def _sources(topology: Topology) -> list[str]:
