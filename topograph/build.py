@@ -63,16 +63,12 @@ class _Builder:
     def __init__(self, source: Source, report: Report) -> None:
         self.src = source
         self.report = report
-        self._linked: dict[str, list[str]] | None = None
         self._networks: dict[str, IPNetwork] = {}
         self._ips: dict[str, IPAddress] = {}
 
     # -- helpers -----------------------------------------------------------------------------
     def err(self, code: str, path: PathKey, message: str, hint: str | None = None, *, key: bool = False) -> None:
         self.report.error(code, Where(self.src, path, key), message, hint=hint)
-
-    def warn(self, code: str, path: PathKey, message: str, hint: str | None = None, *, key: bool = False) -> None:
-        self.report.warning(code, Where(self.src, path, key), message, hint=hint)
 
     def address(self, text: str, interface: PathKey, index: int) -> IPInterface | None:
         """The `index`-th address of the interface written at `interface`. Where exactly it was written
@@ -138,7 +134,11 @@ class _Builder:
                      hint="name the lab with 'lab: NAME' using letters, digits, '_', '.' and '-'")
         self.check_names(d)
         links, ports, ends = self.links(d)
-        nodes = tuple(self.node(n, nd, links, ports, ends) for n, nd in d.nodes.items())
+        linked: dict[str, list[str]] = {}  # node -> its interfaces that links create, in link order
+        for link in links:
+            for e in link.ends:
+                linked.setdefault(e.node, []).append(e.interface)
+        nodes = tuple(self.node(n, nd, linked.get(n, []), ports, ends) for n, nd in d.nodes.items())
         hosts = [n for n in nodes if n.kind is NodeKind.HOST]
         for extra in hosts[1:]:
             self.err("TG107", ("nodes", extra.name, "kind"), f"node {extra.name!r} is a second host (first: {hosts[0].name!r})",
@@ -229,7 +229,7 @@ class _Builder:
         return tuple(out), ports, named
 
     def endpoint(self, text: str, path: PathKey, d: doc.TopologyDoc, bridges: dict[str, str],
-                 ports: dict[tuple[str, str], str], peer: str = "red") -> Endpoint | None:
+                 ports: dict[tuple[str, str], str], peer: str) -> Endpoint | None:
         owner, sep, ifname = text.partition(":")
         if not sep or not owner or not ifname:
             self.err("TG108", path, f"link end {text!r} is not of the form NODE:INTERFACE",
@@ -279,7 +279,7 @@ class _Builder:
                 return candidate
         return path
 
-    def node(self, name: str, nd: doc.NodeDoc, links: tuple[Link, ...],
+    def node(self, name: str, nd: doc.NodeDoc, linked: list[str],
              ports: dict[tuple[str, str], str], ends: set[tuple[str, str]]) -> Node:
         base: PathKey = ("nodes", name)
         itfs: list[Interface] = []
@@ -288,7 +288,6 @@ class _Builder:
         for br, bdoc in nd.bridges.items():
             if br != LOOPBACK:
                 itfs.append(self.interface(name, br, bdoc, (*base, "bridges", br), is_bridge=True))
-        linked = self.linked_by_node(links).get(name, [])
         declared = [i for i in nd.interfaces if i != LOOPBACK and i not in nd.bridges]
         for ifname in declared:
             named = (name, ifname) in ends or ("", ifname) in ends  # ends of broken links count too
@@ -309,14 +308,6 @@ class _Builder:
         return Node(name=name, kind=_KINDS[nd.kind], forwarding=nd.forwarding, rp_filter=_RP_FILTERS[nd.rp_filter],
                     interfaces=tuple(itfs), routes=routes, nat=nat, port_forwards=fwds,
                     where=Where(self.src, base, True))
-
-    def linked_by_node(self, links: tuple[Link, ...]) -> dict[str, list[str]]:
-        if self._linked is None:
-            self._linked = {}
-            for link in links:
-                for e in link.ends:
-                    self._linked.setdefault(e.node, []).append(e.interface)
-        return self._linked
 
     def known_dev(self, dev: str, path: PathKey, node: str, names: set[str]) -> bool:
         if dev in names:
