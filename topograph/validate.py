@@ -150,7 +150,7 @@ def check_segments(topology: Topology, segments: tuple[tg.Segment, ...], report:
                                    f"{itf.label} and {macs[itf.mac].label} share MAC {itf.mac} on one L2 segment",
                                    hint="give each interface its own MAC, or leave 'mac' out")
                 macs.setdefault(itf.mac, itf)
-    linked = {e.node for link in topology.links for e in link.ends}  # the graph's veth edges are these links
+    linked = {e.node for link in topology.links for e in link.ends}
     for node in topology.nodes:
         for br in node.bridges:
             if not any(i.bridge == br.name for i in node.interfaces):
@@ -178,23 +178,19 @@ def check_routes(topology: Topology, report: Report) -> None:
             key = (route.to, route.metric or 0)
             if key in seen:
                 what = "two default routes" if route.is_default else f"two routes to {route.to}"
-                report.error("TG304", _route_at(topology, node, route),
+                report.error("TG304", _at(topology, route, node),
                              f"{node.name} has {what} with metric {key[1]} (routes[{seen[key]}] and routes[{index}])",
                              hint="the kernel refuses the second one; remove it or give it another 'metric'")
             seen.setdefault(key, index)
             if route.via is None:
                 continue
             if route.via in own:
-                report.warning("TG502", _route_at(topology, node, route), f"{node.name} routes {route} through its own address",
+                report.warning("TG502", _at(topology, route, node), f"{node.name} routes {route} through its own address",
                                hint="a gateway is a neighbour's address on a shared subnet")
                 continue
             if route.via.is_link_local and route.dev is not None:
                 continue
             _check_gateway(topology, node, route, report)
-
-
-def _route_at(topology: Topology, node: Node, route: Route) -> Where | Pos:
-    return _at(topology, route, node)
 
 
 def _check_gateway(topology: Topology, node: Node, route: Route, report: Report) -> None:
@@ -204,7 +200,7 @@ def _check_gateway(topology: Topology, node: Node, route: Route, report: Report)
     nets = connected(node)
     if any(via in n for i, n in nets if route.dev is None or i.name == route.dev):
         return
-    at = _route_at(topology, node, route)  # a problem from here on: where to say it
+    at = _at(topology, route, node)  # a problem from here on: where to say it
     what = f"gateway {via} of {node.name}'s route to {_dest(route)}"
     down = next((i for i in node.interfaces if not i.up and (route.dev is None or i.name == route.dev)
                  and any(via in a.network for a in i.addresses)), None)
