@@ -60,6 +60,21 @@ class Chain:
 Group = tuple[tuple[object, ...], int, IPAddress | None]  # (first-hop key, bit set of sources, a source address)
 
 
+class _Grouping:
+    """Sources gathered by first-hop key, in the order the keys first appear; each group keeps its first address."""
+
+    def __init__(self) -> None:
+        self.bits: dict[tuple[object, ...], int] = {}
+        self.src: dict[tuple[object, ...], IPAddress | None] = {}
+
+    def add(self, key: tuple[object, ...], src: IPAddress | None, bits: int) -> None:
+        self.bits[key] = self.bits.get(key, 0) | bits
+        self.src.setdefault(key, src)
+
+    def groups(self) -> list[Group]:
+        return [(k, b, self.src[k]) for k, b in self.bits.items()]
+
+
 class Paths:
     """Per destination class: the routes, the sources' first hops and the chains of routers after them, memoised."""
 
@@ -79,7 +94,6 @@ class Paths:
         self._defaults: dict[int, list[Group]] = {}
         self._own_way: dict[int, int] = {}
         self._covers: dict[EC, int] | None = None
-
 
     def route(self, node: str, ec: EC) -> FibRoute | None:
         key = (node, ec)
@@ -124,7 +138,7 @@ class Paths:
                 return FILTERED
         return (found[0].node, found[0].name)
 
-    def groups(self, ec: EC) -> list[tuple[tuple[object, ...], int, IPAddress | None]]:
+    def groups(self, ec: EC) -> list[Group]:
         """Sources grouped by their first hop toward class `ec`: (key, bit set, a source address of the group).
 
         Most sources reach most classes by their default route (or miss them all alike): those answers are
@@ -133,16 +147,11 @@ class Paths:
         if ec in self._groups:
             return self._groups[ec]
         rep = self.classes.representative(ec)
-        by: dict[tuple[object, ...], list[object]] = {}
-
-        def add(key: tuple[object, ...], src: IPAddress | None, bits: int) -> None:
-            slot = by.setdefault(key, [0, src])
-            slot[0] = int(slot[0]) | bits  # type: ignore[call-overload]
-
+        by = _Grouping()
         special = self.specific(ec)
         for key, bits, src in self.by_default(ec[0]):
             if bits & ~special:
-                add(key, src, bits & ~special)
+                by.add(key, src, bits & ~special)
         rest = special
         while rest:
             low = rest & -rest
@@ -151,16 +160,15 @@ class Paths:
             key, src = self.first_hop(name, ec, rep)
             if src is not None:
                 self.address[(name, self.classes.of(src))] = src
-            add(key, src, low)
-        out = [(k, int(v[0]), v[1]) for k, v in by.items()]  # type: ignore[call-overload]
-        self._groups[ec] = out  # type: ignore[assignment]
-        return out  # type: ignore[return-value]
+            by.add(key, src, low)
+        out = self._groups[ec] = by.groups()
+        return out
 
-    def by_default(self, family: int) -> list[tuple[tuple[object, ...], int, IPAddress | None]]:
+    def by_default(self, family: int) -> list[Group]:
         """Every source's first hop by its default route (or its lack of one), for classes no other route covers."""
         if family in self._defaults:
             return self._defaults[family]
-        by: dict[tuple[object, ...], list[object]] = {}
+        by = _Grouping()
         self._own_way.setdefault(family, 0)
         for name in self.sources:
             fib = self.net.fib[name]
@@ -179,11 +187,9 @@ class Paths:
                 key, src = self._first[cached]
                 if src is not None:
                     self.address[(name, self.classes.of(src))] = src
-            slot = by.setdefault(key, [0, src])
-            slot[0] = int(slot[0]) | self.bit[name]  # type: ignore[call-overload]
-        out = [(k, int(v[0]), v[1]) for k, v in by.items()]  # type: ignore[call-overload]
-        self._defaults[family] = out  # type: ignore[assignment]
-        return out  # type: ignore[return-value]
+            by.add(key, src, self.bit[name])
+        out = self._defaults[family] = by.groups()
+        return out
 
     def specific(self, ec: EC) -> int:
         """Sources a route more specific than the default covers for class `ec` (or whose default is on-link)."""
