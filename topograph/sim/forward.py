@@ -352,7 +352,6 @@ class Walker:
                     f"(martian): its own packet was routed back to it — a routing loop")
         return rp_filter_problem(net, node, itf, src)
 
-
     def no_route(self, node: str, dst: IPAddress) -> str:
         owner = self.net.owner.get(dst)
         target = dst
