@@ -98,7 +98,6 @@ class Runner:
         fail = os.environ.get(FAIL_AT_ENV)
         self.fail_at = int(fail) if fail and fail.isdigit() else None
         self.delay = float(os.environ.get(STEP_DELAY_ENV) or 0)
-        self.steps = 0
 
     # -- interface indexes ---------------------------------------------------------------------
     def known(self, netns: str | None) -> dict[str, int]:
@@ -135,20 +134,19 @@ class Runner:
                 step += 1
                 if self.delay:
                     time.sleep(self.delay)
-                self._injected_failure()
+                self._injected_failure(step)
                 self.run(op)
                 if self.progress is not None:
                     self.progress(1)
             step += 1  # the end of the run is one more point where it can be cut short
-            self._injected_failure()
+            self._injected_failure(step)
         except BaseException as exc:
             failed = StepFailed(step, total, describe(ops[step - 1]) if 0 < step <= total else "start", exc)
             failed.rolled_back, failed.problems = self.rollback()
             raise failed from exc
 
-    def _injected_failure(self) -> None:
-        self.steps += 1
-        if self.fail_at is not None and self.steps >= self.fail_at:
+    def _injected_failure(self, step: int) -> None:
+        if self.fail_at is not None and step >= self.fail_at:
             raise KernelError(errno.EIO, f"injected failure ({FAIL_AT_ENV}={self.fail_at})")
 
     def run(self, op: Operation) -> None:
@@ -270,7 +268,7 @@ class Runner:
             for family in op.families:
                 now = None if fresh else lab_lines(iptables_save(family), chains)
                 if not fresh:  # journalled first: should a later family fail, this one is still put back
-                    self.journal.append(("iptables", op.netns, (chains, {family: now})))
+                    self.journal.append(("iptables", op.netns, (chains, family, now)))
                 wanted = lab_lines(iptables_restore(op, family), chains)
                 run_tool([restore_tool(family), "--noflush"], iptables_change(now, wanted))
             self.iptables[where(op.netns)] = iptables_listing(op) or ""
@@ -358,12 +356,12 @@ class Runner:
         if kind == "iptables":
             assert isinstance(data, tuple)
             chains: tuple[str, ...] = data[0]
-            lines: dict[int, list[str] | None] = data[1]
+            family: int = data[1]
+            wanted: list[str] | None = data[2]
             with self.ns.inside(netns):
-                for family, wanted in lines.items():
-                    now = lab_lines(iptables_save(family), chains)
-                    if now != wanted:
-                        run_tool([restore_tool(family), "--noflush"], iptables_change(now, wanted))
+                now = lab_lines(iptables_save(family), chains)
+                if now != wanted:
+                    run_tool([restore_tool(family), "--noflush"], iptables_change(now, wanted))
             return f"put back iptables chains {', '.join(chains)} in {netns or 'the root namespace'}"
         return None
 
