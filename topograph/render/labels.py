@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import html
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 from topograph.model import LOOPBACK, Interface, IPNetwork, Node, Route
 from topograph.render import style
@@ -11,6 +11,7 @@ from topograph.render.layout import HEAD
 
 GRID_PORT = "_grid"  # the bridge row that the edge to a grid of its leaves starts from
 NBSP = "&#160;"  # graphviz keeps runs of non-breaking spaces, so mono columns line up
+BR_LEFT = '<BR ALIGN="LEFT"/>'  # graphviz aligns each line of a cell by the break that ends it
 
 
 def mono(text: str, size: int | None = None, color: str | None = None) -> str:
@@ -21,6 +22,11 @@ def mono(text: str, size: int | None = None, color: str | None = None) -> str:
     if color is not None:
         attrs += f' COLOR="{color}"'
     return f"<FONT{attrs}>{html.escape(text).replace(' ', NBSP)}</FONT>"
+
+
+def left_lines(lines: Iterable[str]) -> str:
+    """Lines of a cell, each ended by a left-aligning break."""
+    return "".join(line + BR_LEFT for line in lines)
 
 
 def small(text: str, color: str = style.MUTED) -> str:
@@ -60,7 +66,7 @@ def interface_text(itf: Interface, width: int, notes: Sequence[str] = ()) -> str
     if extras:
         lines.append(mono(f"{'':{width}} {', '.join(extras)}", size=style.SMALL, color=style.MUTED))
     lines += [mono(f"{'':{width}} {note}", size=style.SMALL, color=style.NAT) for note in notes]
-    return '<BR ALIGN="LEFT"/>'.join(lines) + '<BR ALIGN="LEFT"/>'
+    return left_lines(lines)
 
 
 def shown_interfaces(node: Node) -> list[Interface]:
@@ -77,7 +83,7 @@ def header(title: str, caption: str, look: style.Look, gateway: bool = False) ->
 
 def routes_text(routes: Sequence[Route]) -> str:
     lines = [mono(str(r), size=style.SMALL) for r in routes]
-    return small("<B>routes</B>", style.TEXT) + '<BR ALIGN="LEFT"/>' + '<BR ALIGN="LEFT"/>'.join(lines) + '<BR ALIGN="LEFT"/>'
+    return left_lines([small("<B>routes</B>", style.TEXT), *lines])
 
 
 def nat_text(node: Node) -> str:
@@ -86,8 +92,7 @@ def nat_text(node: Node) -> str:
     for pf in node.port_forwards:
         where = f" (in {pf.in_interface})" if pf.in_interface else ""
         lines.append(mono(f"DNAT {pf.proto}/{pf.port} → {pf.target}{where}", size=style.SMALL, color=style.NAT))
-    return (small("<B>NAT</B>", style.NAT) + '<BR ALIGN="LEFT"/>' + '<BR ALIGN="LEFT"/>'.join(lines)
-            + '<BR ALIGN="LEFT"/>')
+    return left_lines([small("<B>NAT</B>", style.NAT), *lines])
 
 
 def node_label(node: Node, with_routes: bool, inbound: Mapping[tuple[str, str], Sequence[str]]) -> str:
@@ -130,6 +135,5 @@ def leaf_label(node: Node, peer: str, with_routes: bool, inbound: Mapping[tuple[
             row(interface_text(itf, len(itf.name), inbound.get(itf.key, ())), port=itf.name),
             row(mono(f"↔ {peer}", size=style.SMALL, color=style.MUTED))]
     if with_routes and node.routes:
-        rows.append(row("<BR ALIGN=\"LEFT\"/>".join(mono(str(r), size=style.SMALL) for r in node.routes)
-                        + '<BR ALIGN="LEFT"/>'))
+        rows.append(row(left_lines(mono(str(r), size=style.SMALL) for r in node.routes)))
     return table(rows, look)

@@ -8,7 +8,7 @@ import textwrap
 
 from topograph.model import NodeKind, Topology
 from topograph.render import style
-from topograph.render.labels import mono, small
+from topograph.render.labels import left_lines, mono, small
 
 DESCRIPTION_WRAP = 100  # characters per description line: graphviz never wraps, a long line would widen the picture
 # Rough text widths in points, to keep the legend at least as wide as the description (see title()):
@@ -90,7 +90,7 @@ def title(topology: Topology, *, subnets: bool, veth_lines: bool) -> str:
     if topology.description:
         lines = description_lines(topology.description)
         width = max(width, max(len(line) for line in lines) * DESCRIPTION_CHAR_PT)
-        text = "".join(f'{html.escape(line)}<BR ALIGN="LEFT"/>' for line in lines)
+        text = left_lines(html.escape(line) for line in lines)
         rows.append(f'<TR><TD ALIGN="LEFT" BALIGN="LEFT">{text}</TD></TR>')
     rows.append(f'<TR><TD ALIGN="LEFT">{legend(topology, subnets, veth_lines, width)}</TD></TR>')
     return '<TABLE BORDER="0" CELLSPACING="2" CELLPADDING="0">' + "".join(rows) + "</TABLE>"
