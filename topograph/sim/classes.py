@@ -264,7 +264,7 @@ class FastMatrix:
             if ch.end == COMPLEX:
                 walk(bits)
                 return
-            # only IPv4 drops a packet with the node's own source address as a martian (as the walker's rp_problem);
+            # only IPv4 drops a packet with the node's own source address as a martian (as forward.rp_problem);
             # an IPv6 reply that loops back through its target is forwarded on until its hop limit runs out
             v = self.run_chain(ch, None, origin=target if a.version == 4 else None)
             if v is not None:

@@ -209,7 +209,7 @@ class Walker:
                     own = pkt.src is not None and net.is_local(sender, pkt.src)
                     sip = pkt.src if own else select_source(net.nodes[sender], where[1], nh)
                     if sip is not None:  # each interface of the owner on the segment checks the asker's address
-                        found = [c for c in found if self.rp_problem(c.node, c.name, sip) is None]
+                        found = [c for c in found if rp_problem(net, c.node, c.name, sip) is None]
                 target = found[0] if found else None
                 if target is not None and nh.version == 4 and sip is not None:
                     # the answering node keeps the asker's address and MAC (arp_process -> neigh_event_ns), so a
@@ -248,7 +248,7 @@ class Walker:
                 self.dnat(hop, m, target.name, pkt)
             pending = self.reverse_src(entry, direction)
             if net.is_local(m, pkt.dst):
-                problem = self.rp_problem(m, target.name, pkt.src)
+                problem = rp_problem(net, m, target.name, pkt.src)
                 if problem is not None:
                     return end(problem[0], m, problem[1])
                 if pending is not None:
@@ -262,7 +262,7 @@ class Walker:
             route = net.fib[m].lookup(pkt.dst)
             if route is None:
                 return end(Disposition.NO_ROUTE, m, partial(self.no_route, m, pkt.dst))
-            problem = self.rp_problem(m, target.name, pkt.src)
+            problem = rp_problem(net, m, target.name, pkt.src)
             if problem is not None:
                 return end(problem[0], m, problem[1])
             if pkt.ttl <= 1:
@@ -342,16 +342,6 @@ class Walker:
         entry.trans = pkt.tuple
 
     # -- checks and reasons ------------------------------------------------------------------------
-    def rp_problem(self, node: str, itf: str, src: IPAddress | None) -> tuple[Disposition, str] | None:
-        """Martian source or reverse-path filter verdict for a packet from `src` arriving on node:itf."""
-        if src is None or src.version != 4:
-            return None
-        net = self.net
-        if src in net.local[node]:
-            return (Disposition.LOOP, f"{node} dropped a packet arriving on {itf} with its own address {src} as source "
-                    f"(martian): its own packet was routed back to it — a routing loop")
-        return rp_filter_problem(net, node, itf, src)
-
     def no_route(self, node: str, dst: IPAddress) -> str:
         owner = self.net.owner.get(dst)
         target = dst
@@ -414,6 +404,16 @@ class Walker:
 
 def trace_flow(net: Network, flow: Flow) -> FlowResult:
     return Walker(net).run(flow)
+
+
+def rp_problem(net: Network, node: str, itf: str, src: IPAddress | None) -> tuple[Disposition, str] | None:
+    """Martian source or reverse-path filter verdict for a packet (or ARP request) from `src` arriving on node:itf."""
+    if src is None or src.version != 4:
+        return None
+    if src in net.local[node]:
+        return (Disposition.LOOP, f"{node} dropped a packet arriving on {itf} with its own address {src} as source "
+                f"(martian): its own packet was routed back to it — a routing loop")
+    return rp_filter_problem(net, node, itf, src)
 
 
 def rp_filter_problem(net: Network, node: str, itf: str, src: IPAddress) -> tuple[Disposition, str] | None:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from topograph.model import IPAddress
 from topograph.sim.fib import FibRoute, select_source
-from topograph.sim.forward import rp_filter_problem
+from topograph.sim.forward import rp_filter_problem, rp_problem
 from topograph.sim.l2 import candidates
 from topograph.sim.network import Network
 from topograph.sim.trace import Disposition as D
@@ -130,8 +130,7 @@ class Paths:
         if not found:
             return None
         if nh.version == 4 and sip is not None:
-            found = [c for c in found
-                     if sip not in net.local[c.node] and rp_filter_problem(net, c.node, c.name, sip) is None]
+            found = [c for c in found if rp_problem(net, c.node, c.name, sip) is None]
             if not found:
                 # silent because of its reverse-path filter: a neighbour entry learnt earlier in the flow may still
                 # carry the packet, which only the walker knows about (except on a flow's very first ARP)
