@@ -76,18 +76,14 @@ class Section:
         """The section's commands: each operation rendered by the macro of its kind (templates/ops.sh.j2)."""
         # the macros are called from here rather than from a template loop: on a lab of 10,000
         # namespaces that loop alone costs more than all the macros together
-        module = environment().get_template("ops.sh.j2").module
-        macros: dict[str, Any] = {}
+        macros = environment().get_template("ops.sh.j2").module
         spaced = self.title in SPACED
         lines: list[str] = []
         previous: str | None = None
         for op in self.ops:
             if spaced and previous is not None and op.node != previous:
                 lines.append("")
-            macro = macros.get(op.KIND)
-            if macro is None:
-                macro = macros[op.KIND] = getattr(module, op.KIND)
-            lines.append(str(macro(op)))
+            lines.append(str(getattr(macros, op.KIND)(op)))
             previous = op.node
         return "\n".join(lines)
 
