@@ -18,6 +18,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -69,7 +70,10 @@ def routed(n: int, lans: int = 30) -> str:
     return "\n".join([*lines, "links:", *links, ""])
 
 
-def timed(fn: Callable[[], object]) -> tuple[float, object]:
+T = TypeVar("T")
+
+
+def timed(fn: Callable[[], T]) -> tuple[float, T]:
     t0 = time.perf_counter()
     out = fn()
     return time.perf_counter() - t0, out
@@ -77,22 +81,22 @@ def timed(fn: Callable[[], object]) -> tuple[float, object]:
 
 def bench(name: str, text: str, *, sample: int | None, full: bool) -> None:
     load_s, checked = timed(lambda: check_text(text, f"{name}.yml"))
-    assert checked.ok and checked.topology is not None, [d.render() for d in checked.report][:5]  # type: ignore[attr-defined]
-    topology = checked.topology  # type: ignore[attr-defined]
+    assert checked.ok and checked.topology is not None, [d.render() for d in checked.report][:5]
+    topology = checked.topology
     net_s, net = timed(lambda: Network(topology))
     cols = targets(topology)
-    fast_s, fast = timed(lambda: fast_matrix(net, cols))  # type: ignore[arg-type]
-    sources = list(net.nodes)  # type: ignore[attr-defined]
+    fast_s, fast = timed(lambda: fast_matrix(net, cols))
+    sources = list(net.nodes)
     chosen = sources if full or sample is None or sample >= len(sources) else sorted(
         random.Random(1).sample(sources, sample), key=sources.index)
-    ref_s, ref = timed(lambda: reference_matrix(net, cols, chosen))  # type: ignore[arg-type]
+    ref_s, ref = timed(lambda: reference_matrix(net, cols, chosen))
     cells = len(chosen) * len(cols)
     per_pair_full = ref_s * len(sources) / len(chosen)
     mismatch = [(s, t.name) for s in chosen for i, t in enumerate(cols)
-                if fast.verdict(s, i) != ref.verdict(s, i)]  # type: ignore[attr-defined]
+                if fast.verdict(s, i) != ref.verdict(s, i)]
     assert not mismatch, f"{name}: fast and per-pair differ on {len(mismatch)} cells, e.g. {mismatch[:5]}"
     how = "measured" if len(chosen) == len(sources) else f"extrapolated from {len(chosen)} sources"
-    counts = ", ".join(f"{d.name} {c}" for d, c in sorted(fast.counts().items()))  # type: ignore[attr-defined]
+    counts = ", ".join(f"{d.name} {c}" for d, c in sorted(fast.counts().items()))
     print(f"{name}: {len(sources)} nodes x {len(cols)} targets = {len(sources) * len(cols):,} cells")
     print(f"  load (check_text) {load_s:6.2f} s   network indexes {net_s:5.2f} s")
     print(f"  fast matrix       {fast_s:6.2f} s   (both directions, NAT included)")
