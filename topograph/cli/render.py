@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import sys
+from typing import NoReturn
 
 import click
 
 from topograph.cli.common import load_or_exit, topology_argument
 from topograph.render import Options, to_dot
+from topograph.render.dot import ROUTES_AUTO_MAX
 from topograph.render.output import FORMATS, RenderError, check_writable, draw, format_for, write
 
 
@@ -17,7 +19,7 @@ from topograph.render.output import FORMATS, RenderError, check_writable, draw, 
 @click.option("--format", "fmt", metavar="|".join(FORMATS), help="output format, overriding the extension of OUT")
 @click.option("--dot", "print_dot", is_flag=True, help="print the DOT source on stdout")
 @click.option("--routes/--no-routes", default=None,
-              help="draw each node's route table (default: for labs of up to 60 nodes)")
+              help=f"draw each node's route table (default: for labs of up to {ROUTES_AUTO_MAX} nodes)")
 def command(file: str, output: str | None, fmt: str | None, print_dot: bool, routes: bool | None) -> None:
     """Draw FILE as a diagram for design reviews.
 
@@ -48,6 +50,6 @@ def command(file: str, output: str | None, fmt: str | None, print_dot: bool, rou
         click.echo(source, nl=False)
 
 
-def _fail(message: str) -> None:
+def _fail(message: str) -> NoReturn:
     click.echo(f"topograph render: error: {message}", err=True)
     sys.exit(1)
