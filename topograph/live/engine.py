@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import errno
-import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -11,9 +9,9 @@ from dataclasses import dataclass, field
 from topograph.live import root, state
 from topograph.live.converge import Diff, diff, root_links
 from topograph.live.execute import Runner
-from topograph.live.kernel import KernelError, Namespaces, list_netns, netns_exists
+from topograph.live.kernel import Namespaces, list_netns, netns_exists
 from topograph.live.lock import lab_lock
-from topograph.live.netlink import RTM_DELLINK, Sockets, link_body
+from topograph.live.netlink import Sockets
 from topograph.live.observe import observe
 from topograph.plan import CreateNetns, Plan
 
@@ -133,9 +131,7 @@ def destroy(lab: str, prefix: str | None, plan: Plan | None = None, *, wait: flo
                 mark = state.alias(lab)
                 for link in sock.links():
                     if link.name in record.root_links and link.alias == mark:
-                        code = sock.acked(RTM_DELLINK, link_body(link.index))
-                        if code not in (0, errno.ENODEV):
-                            raise KernelError(code, f"delete {link.name}: {os.strerror(code)}")
+                        sock.delete_link(link.index, link.name)
                         removed.append(f"interface {link.name}")
             if record.prefix is None:
                 share = root.RootShare.of_record(record)

@@ -282,9 +282,7 @@ class Runner:
         elif r.kind == "link":
             known = self.known(r.netns)
             if r.name in known:
-                code = self.socks(r.netns).acked(nl.RTM_DELLINK, nl.link_body(known.pop(r.name)))
-                if code not in (0, errno.ENODEV):
-                    raise KernelError(code, f"delete {r.name}: {os.strerror(code)}")
+                self.socks(r.netns).delete_link(known.pop(r.name), r.name)
                 self.indexes.pop(r.netns, None)  # a veth's peer went too: look again when needed
         elif r.kind == "address":
             ifname, address = r.name.split(" ", 1)

@@ -9,6 +9,7 @@ each send attributes every error to its request at the cost of one empty, non-bl
 
 from __future__ import annotations
 
+import errno
 import os
 import socket
 import struct
@@ -241,6 +242,12 @@ class Socket:
                 if mkind == NLMSG_ERROR and mseq == seq:
                     return -int(struct.unpack_from("=i", reply, offset + _HDR.size)[0])
                 offset += (size + 3) & ~3
+
+    def delete_link(self, index: int, name: str) -> None:
+        """Delete interface `index` (named `name` in the error); one that is gone already is fine."""
+        code = self.acked(RTM_DELLINK, link_body(index))
+        if code not in (0, errno.ENODEV):
+            raise KernelError(code, f"delete {name}: {os.strerror(code)}")
 
     def dump(self, kind: int, body: bytes) -> Iterator[bytes]:
         """Every payload of a dump request."""
