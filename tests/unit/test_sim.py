@@ -12,6 +12,7 @@ from topograph.model import Proto
 from topograph.pipeline import check_file, check_text
 from topograph.sim import Disposition as D
 from topograph.sim import Flow, FlowResult, Network, SimOptions, trace_flow
+from topograph.sim.forward import rp_problem
 
 SEED = ROOT / "samples" / "06-port-forward.yml"
 
@@ -184,8 +185,9 @@ def test_hairpin_depends_on_bridge_netfilter() -> None:
     assert run(seed(SimOptions(bridge_nf=True)), "red", "192.168.1.2", 80).ok
 
 
-def test_strict_rp_filter_drops_asymmetric_arrivals_even_to_the_router_itself() -> None:
-    # b's default route points at r, but r's route back to 10.0.9.0/24 would leave by eth0
+def test_strict_rp_filter_passes_b_because_b_sends_from_its_out_interfaces_address() -> None:
+    # b's default route points at r, and r's route back to b's lo address 10.0.9.1 would leave by eth0: only the
+    # source address b picks (eth0's, whatever order its addresses are written in) keeps the path symmetric
     lab = """
 nodes:
   a: {interfaces: {eth0: 10.0.1.2/24}, routes: [{to: default, via: 10.0.1.1}]}
@@ -198,11 +200,16 @@ nodes:
 links: [[a:eth0, r:eth0], [r:eth1, b:eth0]]
 """
     strict = net_of(lab)
+    drop = rp_problem(strict, "r", "eth1", ipaddress.ip_address("10.0.9.1"))
+    assert drop is not None and drop[0] is D.RP_FILTER_DROP  # a packet from b's lo address would be dropped
     hit = trace_flow(strict, Flow("b", ipaddress.ip_address("10.0.1.1")))
     assert hit.ok  # from its eth0 address: symmetric
+    assert "10.0.2.2 -> 10.0.1.1" in hit.request.hops[0].steps[0].detail
     text = lab.replace("b: {interfaces: {eth0: 10.0.2.2/24, lo: 10.0.9.1/32}",
                        "b: {interfaces: {lo: 10.0.9.1/32, eth0: 10.0.2.2/24}")
-    assert trace_flow(net_of(text), Flow("b", ipaddress.ip_address("10.0.1.1"))).ok
+    assert text != lab
+    again = trace_flow(net_of(text), Flow("b", ipaddress.ip_address("10.0.1.1")))
+    assert again.ok and "10.0.2.2 -> 10.0.1.1" in again.request.hops[0].steps[0].detail
     loose = net_of(lab.replace("rp_filter: strict", "rp_filter: loose"))
     assert run(loose, "a", "10.0.2.2").ok
 
