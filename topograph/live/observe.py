@@ -140,11 +140,10 @@ def iptables_listing(op: LoadIptables) -> str | None:
     return "\n".join(parts) + "\n"
 
 
-def read_namespace(netns: str | None, plan: Plan, ns: Namespaces, socks: Sockets,
-                   by_ns: dict[str | None, list[Operation]] | None = None) -> NsState:
-    """Links, addresses, routes of `netns`, and the sysctls, nft tables and iptables chains the plan sets there."""
+def read_namespace(netns: str | None, mine: list[Operation], ns: Namespaces, socks: Sockets) -> NsState:
+    """What `netns` holds: links, addresses, routes, and the sysctls, nft tables and iptables chains that
+    `mine` (the plan's operations there, from ops_by_netns) set."""
     state = NsState()
-    mine = by_ns.get(netns, []) if by_ns is not None else plan.operations
     sysctl_ops = [op for op in mine if isinstance(op, SetSysctls) and op.netns == netns]
     tables = [op.table for op in mine if isinstance(op, LoadNftables) and op.netns == netns]
     chains = [op for op in mine if isinstance(op, LoadIptables) and op.netns == netns]
@@ -200,5 +199,5 @@ def observe(plan: Plan, owned: list[str], ns: Namespaces, socks: Sockets) -> Liv
         wanted[None] = None  # real mode: the host's share of the lab lives in the root namespace
     by_ns = ops_by_netns(plan)
     for name in wanted:
-        live.namespaces[name] = read_namespace(name, plan, ns, socks, by_ns)
+        live.namespaces[name] = read_namespace(name, by_ns.get(name, []), ns, socks)
     return live
