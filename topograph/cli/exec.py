@@ -7,8 +7,8 @@ import sys
 
 import click
 
-from topograph.cli.common import sandbox_option, topology_argument
-from topograph.live.command import load_plan, require_privileges
+from topograph.cli.common import load_or_exit, sandbox_option, topology_argument
+from topograph.live.command import require_privileges
 from topograph.live.kernel import netns_exists
 
 
@@ -21,7 +21,8 @@ def command(file: str, node: str, argv: tuple[str, ...], prefix: str | None) -> 
     """Run ARGV in NODE's namespace: `topograph exec lab.yml --sandbox t1- red -- ping -c1 192.168.15.2`."""
     from topograph.sandbox import place
 
-    _, topology = load_plan(file, prefix)
+    topology = load_or_exit(file).topology  # the placement is all it needs: no plan, no state record
+    assert topology is not None
     names = [n.name for n in topology.nodes]
     if node not in names:
         click.echo(f"topograph: lab {topology.name} has no node {node!r}; its nodes: {', '.join(names)}", err=True)

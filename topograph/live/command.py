@@ -7,11 +7,14 @@ import signal
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from topograph.plan import Plan
+
+if TYPE_CHECKING:
+    from topograph.model import Topology
 
 CAP_NET_ADMIN, CAP_SYS_ADMIN = 12, 21
 
@@ -41,7 +44,7 @@ wait_option = click.option("--wait", type=float, default=0.0, metavar="SECONDS",
                            help="wait this long for another run on the same lab to finish")
 
 
-def load_plan(file: str, prefix: str | None, firewall: str | None = None) -> tuple[Plan, Any]:
+def load_plan(file: str, prefix: str | None, firewall: str | None = None) -> tuple[Plan, Topology]:
     """The checked file's plan; without --firewall, the back end the lab was applied with (else nftables)."""
     from topograph.cli.common import load_or_exit
     from topograph.live import state
