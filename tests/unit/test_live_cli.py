@@ -127,3 +127,4 @@ def test_with_the_uplinks_present_dry_run_and_status_show_the_changes(
     assert dry.exit_code == 0 and "+ missing  red (red): create namespace" in dry.output
     assert "(--dry-run: nothing changed)" in dry.output and "blocked" not in dry.output
     assert status.exit_code == 2 and "blocked" not in status.output and "missing" in status.output
+    assert "--dry-run" not in status.output

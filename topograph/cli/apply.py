@@ -37,7 +37,7 @@ def command(file: str, prefix: str | None, firewall: str | None, dry_run: bool, 
         if dry_run:
             d = engine.plan_diff(the_plan)
             engine.refuse_if_blocked(d)
-            print_diff(the_plan, d, verb="would")
+            print_diff(the_plan, d, dry_run=True)
             return
         progress = Progress(f"applying {the_plan.lab}")
         with sigterm_interrupts():

@@ -8,8 +8,9 @@ from topograph.live.converge import Diff
 from topograph.plan import Plan
 
 
-def print_diff(plan: Plan, d: Diff, *, verb: str = "is", limit: int = 0) -> None:
-    """`limit` > 0 shortens long lists (first `limit` lines per state)."""
+def print_diff(plan: Plan, d: Diff, *, dry_run: bool = False, limit: int = 0) -> None:
+    """`dry_run`: worded for apply --dry-run (else for status); `limit` > 0 shortens long lists (first
+    `limit` lines per state)."""
     mode = f"sandbox {plan.prefix}" if plan.prefix else "real mode"
     click.echo(f"lab {plan.lab} ({mode}):")
     if d.blockers:
@@ -27,6 +28,6 @@ def print_diff(plan: Plan, d: Diff, *, verb: str = "is", limit: int = 0) -> None
     summary = (f"up to date {d.up_to_date}, missing {d.count('missing')}, drifted {d.count('drifted')}, "
                f"extra {d.count('extra')}")
     if d.clean:
-        click.echo(f"  up to date: {d.up_to_date} objects, nothing {'to change' if verb == 'would' else 'differs'}")
+        click.echo(f"  up to date: {d.up_to_date} objects, nothing {'to change' if dry_run else 'differs'}")
     else:
-        click.echo(f"  {summary}" + (" (--dry-run: nothing changed)" if verb == "would" else ""))
+        click.echo(f"  {summary}" + (" (--dry-run: nothing changed)" if dry_run else ""))
