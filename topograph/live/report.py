@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from topograph.cli.common import count
 from topograph.live.converge import Diff
 from topograph.plan import Plan
 
@@ -28,6 +29,6 @@ def print_diff(plan: Plan, d: Diff, *, dry_run: bool = False, limit: int = 0) ->
     summary = (f"up to date {d.up_to_date}, missing {d.count('missing')}, drifted {d.count('drifted')}, "
                f"extra {d.count('extra')}")
     if d.clean:
-        click.echo(f"  up to date: {d.up_to_date} objects, nothing {'to change' if dry_run else 'differs'}")
+        click.echo(f"  up to date: {count(d.up_to_date, 'object')}, nothing {'to change' if dry_run else 'differs'}")
     else:
         click.echo(f"  {summary}" + (" (--dry-run: nothing changed)" if dry_run else ""))
