@@ -74,11 +74,15 @@ def shown_interfaces(node: Node) -> list[Interface]:
     return [i for i in node.interfaces if i.bridge is None and (i.name != LOOPBACK or i.addresses)]
 
 
+def title_fill(look: style.Look) -> str | None:
+    """The title cell's fill: none in rounded tables, which do not clip cell fills (the whole box is tinted)."""
+    return None if look.style == "rounded" else look.header
+
+
 def header(title: str, caption: str, look: style.Look, gateway: bool = False) -> str:
     badge = f'  <FONT COLOR="{style.GATEWAY}"><B>⇄ gateway</B></FONT>' if gateway else ""
-    # rounded tables do not clip cell fills, so their header stays unfilled (the whole box is tinted instead)
     return row(f'<B><FONT POINT-SIZE="13">{html.escape(title)}</FONT></B><BR/>{small(html.escape(caption))}{badge}',
-               port=HEAD, bg=None if look.style == "rounded" else look.header, align="CENTER")
+               port=HEAD, bg=title_fill(look), align="CENTER")
 
 
 def routes_text(routes: Sequence[Route]) -> str:
@@ -130,8 +134,7 @@ def leaf_label(node: Node, peer: str, with_routes: bool, inbound: Mapping[tuple[
     """A small box for a namespace packed into a grid: name, its one interface and the bridge port it plugs into."""
     look = style.LOOKS[node.kind]
     itf = next(i for i in node.interfaces if i.name != LOOPBACK)
-    bg = None if look.style == "rounded" else look.header
-    rows = [row(f"<B>{html.escape(node.name)}</B>", port=HEAD, bg=bg, align="CENTER"),
+    rows = [row(f"<B>{html.escape(node.name)}</B>", port=HEAD, bg=title_fill(look), align="CENTER"),
             row(interface_text(itf, len(itf.name), inbound.get(itf.key, ())), port=itf.name),
             row(mono(f"↔ {peer}", size=style.SMALL, color=style.MUTED))]
     if with_routes and node.routes:
