@@ -125,7 +125,6 @@ class Namespaces:
             _libc.umount2(bytes(path), MNT_DETACH)
             path.unlink(missing_ok=True)
             raise
-        self.fds[name] = fd
         return fd
 
     def delete(self, name: str) -> bool:
