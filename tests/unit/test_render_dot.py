@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Callable
@@ -17,6 +18,7 @@ from topograph import graph as tg
 from topograph.model import LOOPBACK
 from topograph.pipeline import Checked, check_file, check_text
 from topograph.render import Options, style, to_dot
+from topograph.render.layout import bridge_vertex, plan
 
 sys.path.insert(0, str(ROOT / "benchmarks"))
 from labs import star
@@ -37,11 +39,23 @@ def test_golden_dot(sample: Path, golden: Callable[[Path, str], None]) -> None:
     golden(GOLDEN / f"{sample.stem}.dot", to_dot(c.topology, c.graph))
 
 
+def _boxes(dot: str) -> dict[str, str]:
+    """Each box's DOT statement by vertex id (a node, or 'holder/bridge'); each is one line."""
+    boxes = {}
+    for line in dot.splitlines():
+        m = re.match(r'\t+("?)([^"\s\[]+)\1 \[label=<', line)
+        if m:
+            boxes[m.group(2)] = line
+    return boxes
+
+
 @pytest.mark.parametrize("sample", SAMPLES, ids=[s.stem for s in SAMPLES])
 def test_every_interface_address_and_subnet_is_drawn(sample: Path) -> None:
     c = _checked(sample)
     assert c.topology is not None
     dot = to_dot(c.topology, c.graph)
+    boxes = _boxes(dot)
+    gridded_bridges = {grid.bridge for grid in plan(c.topology).grids}  # their ports are named on the leaves
     for node in c.topology.nodes:
         assert f"<B><FONT POINT-SIZE=\"13\">{node.name}</FONT></B>" in dot, node.name
         for itf in node.interfaces:
@@ -50,6 +64,13 @@ def test_every_interface_address_and_subnet_is_drawn(sample: Path) -> None:
             assert f'PORT="{itf.name}"' in dot, itf.label
             for a in itf.addresses:
                 assert str(a) in dot, f"{itf.label} {a}"
+            # in the box it belongs to, not just somewhere: a bridge port is a row of its bridge's box
+            vertex = node.name if itf.bridge is None else bridge_vertex(node.name, itf.bridge)
+            if vertex in gridded_bridges:
+                continue
+            assert f'PORT="{itf.name}"' in boxes[vertex], f"{itf.label} not in the box of {vertex}"
+            for a in itf.addresses:
+                assert str(a) in boxes[vertex], f"{itf.label} {a} not in the box of {vertex}"
     for seg in tg.segments(c.topology):
         for net in seg.subnets:  # each segment's subnet is drawn once, in the subnet colour
             assert dot.count(f'COLOR="{style.SUBNET}">{net}<') == 1, f"{seg.name}: {net}"
