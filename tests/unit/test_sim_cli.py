@@ -120,3 +120,12 @@ def test_check_passes_every_sample(sample: Path) -> None:
 def test_check_matrix_option() -> None:
     code, out, _ = cli("check", str(SEED), "--matrix")
     assert code == 0 and out.startswith("from \\ to")
+
+
+def test_check_matrix_option_on_a_lab_without_expectations(tmp_path: Path) -> None:
+    lab = tmp_path / "lab.yml"
+    lab.write_text("nodes:\n  a: {interfaces: {eth0: 10.0.1.2/24}}\n  b: {interfaces: {eth0: 10.0.1.3/24}}\n"
+                   "links: [[a:eth0, b:eth0]]\n")
+    code, out, err = cli("check", str(lab), "--matrix")
+    assert code == 0 and "0 expectations" in err
+    assert out.splitlines()[:3] == ["from \\ to  a   b", "a          ok  ok", "b          ok  ok"]

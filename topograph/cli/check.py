@@ -23,7 +23,8 @@ def command(file: str, as_json: bool, strict: bool, matrix: bool) -> None:
     """
     result = check_file(file)
     net = None
-    if result.ok and result.topology is not None:
+    # the simulator's indexes (every node's routing table, the L2 domains) only when expectations or --matrix need them
+    if result.ok and result.topology is not None and (result.topology.expectations or matrix):
         from topograph.sim.expect import diagnostics as expectation_diagnostics  # the simulator loads lazily
         from topograph.sim.network import Network
 
