@@ -51,12 +51,15 @@ def test_unknown_format_is_one_line_and_writes_nothing(tmp_path: Path, output: s
     assert list(tmp_path.iterdir()) == []
 
 
-@pytest.mark.parametrize("where", ["missing-dir/lab.svg", "a-file/lab.svg", "."])
-def test_unwritable_output_is_one_line(tmp_path: Path, where: str) -> None:
+@pytest.mark.parametrize(("where", "why"), [("missing-dir/lab.svg", "missing-dir does not exist"),
+                                           ("a-file/lab.svg", "a-file is not a directory"),
+                                           (".", "it is a directory")])
+def test_unwritable_output_is_one_line(tmp_path: Path, where: str, why: str) -> None:
     (tmp_path / "a-file").write_text("not a directory")
     code, _, err = run(SEED, "-o", str(tmp_path / where), "--format", "svg")
     assert code == 1
     assert err.count("\n") == 1 and "cannot write" in err and "Traceback" not in err
+    assert why in err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a-file"]
 
 

@@ -40,7 +40,8 @@ def check_writable(output: str) -> None:
     if path.is_dir():
         raise RenderError(f"cannot write {output}: it is a directory")
     if not parent.is_dir():
-        raise RenderError(f"cannot write {output}: directory {parent} does not exist")
+        problem = "is not a directory" if parent.exists() else "does not exist"
+        raise RenderError(f"cannot write {output}: {parent} {problem}")
     if not os.access(parent, os.W_OK | os.X_OK) or (path.exists() and not os.access(path, os.W_OK)):
         raise RenderError(f"cannot write {output}: permission denied")
 
