@@ -119,7 +119,7 @@ def node_label(node: Node, with_routes: bool, inbound: Mapping[tuple[str, str], 
 def bridge_label(holder: str, bridge: Interface, ports: Sequence[Interface], subnets: Sequence[IPNetwork] | None,
                  gridded: int = 0) -> str:
     """A switch: its name and holder, the segment's subnet (once per segment), then one row per port."""
-    rows = [header(bridge.name, f"bridge (switch) in {holder}", style.BRIDGE)]
+    rows = [header(bridge.name, f"{style.BRIDGE.caption} in {holder}", style.BRIDGE)]
     if subnets:
         nets = "<BR/>".join(mono(str(n), color=style.SUBNET) for n in subnets)
         rows.append(row(small("L2 segment", style.SUBNET) + "<BR/>" + nets, align="CENTER"))

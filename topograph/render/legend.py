@@ -36,7 +36,7 @@ def entries(topology: Topology, subnets: bool, veth_lines: bool) -> list[str]:
     kinds = {n.kind for n in topology.nodes}
     cells = [_swatch(kind.value, look) for kind, look in style.LOOKS.items() if kind in kinds]
     if any(n.bridges for n in topology.nodes):
-        cells.append(_swatch("bridge (switch)", style.BRIDGE, border=2))
+        cells.append(_swatch(style.BRIDGE.caption, style.BRIDGE, border=2))
     if any(n.forwarding for n in topology.nodes):
         badge = f'<FONT COLOR="{style.GATEWAY}"><B>⇄ gateway</B></FONT> (forwarding)'
         cells.append(_swatch(badge, style.LOOKS[NodeKind.NAMESPACE], style.GATEWAY, border=2))
