@@ -28,7 +28,7 @@ def test_a_failing_step_rolls_everything_back(sandbox: Sandbox, tmp_path: Path, 
     p = lab_plan(SEED, sandbox.prefix)
     sandbox.claim_plan(p)
     assert len(p.operations) == 44  # the steps below are spread over this plan
-    done = tg(sandbox, tmp_path, "apply", "--sandbox", sandbox.prefix, str(SEED),
+    done = tg(tmp_path, "apply", "--sandbox", sandbox.prefix, str(SEED),
               extra_env={"TOPOGRAPH_FAIL_AT": str(step)})
     assert done.returncode == 1
     assert f"failed at step {step} of 44 (" in done.stderr and "injected failure" in done.stderr
@@ -42,14 +42,14 @@ def test_a_failing_repair_undoes_only_what_the_run_added(sandbox: Sandbox, tmp_p
     left, right = sandbox.prefix + "left", sandbox.prefix + "right"
     assert sandbox.exec(left, "ip", "route", "del", "default").returncode == 0
     assert sandbox.exec(right, "ip", "route", "del", "default").returncode == 0
-    broken = tg(sandbox, tmp_path, "status", *args).stdout
-    failed = tg(sandbox, tmp_path, "apply", *args, extra_env={"TOPOGRAPH_FAIL_AT": "2"})
+    broken = tg(tmp_path, "status", *args).stdout
+    failed = tg(tmp_path, "apply", *args, extra_env={"TOPOGRAPH_FAIL_AT": "2"})
     assert failed.returncode == 1 and "failed at step 2 of 2 (" in failed.stderr
-    assert tg(sandbox, tmp_path, "status", *args).stdout == broken  # the first repair was taken back
+    assert tg(tmp_path, "status", *args).stdout == broken  # the first repair was taken back
     assert sorted(sandbox.left()) == sorted(p.namespaces)  # nothing of the running lab was lost
-    assert tg(sandbox, tmp_path, "apply", *args).returncode == 0
-    assert tg(sandbox, tmp_path, "status", *args).returncode == 0
-    assert tg(sandbox, tmp_path, "destroy", *args).returncode == 0
+    assert tg(tmp_path, "apply", *args).returncode == 0
+    assert tg(tmp_path, "status", *args).returncode == 0
+    assert tg(tmp_path, "destroy", *args).returncode == 0
     assert sandbox.left() == []
 
 
@@ -87,12 +87,12 @@ def test_a_killed_apply_leaves_a_record_that_destroy_uses(sandbox: Sandbox, tmp_
     proc.kill()  # no chance to roll back: a half-built lab
     proc.communicate(timeout=30)
     assert sandbox.left(), "the lab should be half built"
-    status = tg(sandbox, tmp_path, "status", "--sandbox", sandbox.prefix, str(SEED))
+    status = tg(tmp_path, "status", "--sandbox", sandbox.prefix, str(SEED))
     assert status.returncode == 2 and "missing" in status.stdout
-    gone = tg(sandbox, tmp_path, "destroy", "--sandbox", sandbox.prefix, str(SEED))
+    gone = tg(tmp_path, "destroy", "--sandbox", sandbox.prefix, str(SEED))
     assert gone.returncode == 0, gone.stderr
     assert sandbox.left() == []
-    assert tg(sandbox, tmp_path, "destroy", "--sandbox", sandbox.prefix, str(SEED)).returncode == 0
+    assert tg(tmp_path, "destroy", "--sandbox", sandbox.prefix, str(SEED)).returncode == 0
 
 
 def test_a_namespace_that_is_not_ours_stops_apply_before_any_change(sandbox: Sandbox, tmp_path: Path) -> None:
@@ -101,35 +101,31 @@ def test_a_namespace_that_is_not_ours_stops_apply_before_any_change(sandbox: San
     theirs = sandbox.prefix + "blue"
     assert subprocess.run(["ip", "netns", "add", theirs], check=False).returncode == 0
     assert sandbox.exec(theirs, "ip", "link", "add", "keep-me", "type", "bridge").returncode == 0
-    done = tg(sandbox, tmp_path, "apply", "--sandbox", sandbox.prefix, str(SEED))
+    done = tg(tmp_path, "apply", "--sandbox", sandbox.prefix, str(SEED))
     assert done.returncode == 1
     assert f"namespace {theirs} exists already" in done.stderr and "nothing was changed" in done.stderr
     assert sandbox.left() == [theirs]
     assert "keep-me" in sandbox.exec(theirs, "ip", "link").stdout
     # destroy does not touch it either: it is in no record
-    assert tg(sandbox, tmp_path, "destroy", "--sandbox", sandbox.prefix, str(SEED)).returncode == 0
+    assert tg(tmp_path, "destroy", "--sandbox", sandbox.prefix, str(SEED)).returncode == 0
     assert sandbox.left() == [theirs]
 
 
-def test_a_second_run_on_a_locked_lab_refuses(sandbox: Sandbox, tmp_path: Path) -> None:
+def test_a_second_run_on_a_locked_lab_refuses(sandbox: Sandbox, tmp_path: Path,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
     p = lab_plan(SEED, sandbox.prefix)
     sandbox.claim_plan(p)
-    os.environ["TOPOGRAPH_STATE_DIR"] = str(tmp_path)
-    try:
-        with lab_lock(lab_key(p.lab, p.prefix)):
-            done = tg(sandbox, tmp_path, "apply", "--sandbox", sandbox.prefix, str(SEED))
-            waited = tg(sandbox, tmp_path, "destroy", "--sandbox", sandbox.prefix, str(SEED))
-    finally:
-        del os.environ["TOPOGRAPH_STATE_DIR"]
+    monkeypatch.setenv("TOPOGRAPH_STATE_DIR", str(tmp_path))
+    with lab_lock(lab_key(p.lab, p.prefix)):
+        done = tg(tmp_path, "apply", "--sandbox", sandbox.prefix, str(SEED))
+        destroyed = tg(tmp_path, "destroy", "--sandbox", sandbox.prefix, str(SEED))
     assert done.returncode == 1 and "being changed by another topograph run" in done.stderr
-    assert waited.returncode == 1
+    assert destroyed.returncode == 1
     assert sandbox.left() == []
 
 
 def test_objects_the_file_no_longer_has_are_removed(sandbox: Sandbox, tmp_path: Path) -> None:
-    p = lab_plan(CHAIN, sandbox.prefix)
-    sandbox.claim_plan(p)
-    assert tg(sandbox, tmp_path, "apply", "--sandbox", sandbox.prefix, str(CHAIN)).returncode == 0
+    lab_up(sandbox, tmp_path, CHAIN)
     smaller = tmp_path / "chain.yml"
     text = CHAIN.read_text()
     text = text.replace("  stub:\n    interfaces: {eth0: 10.0.2.20/24}    # on right's LAN but with no route out of it\n", "")
@@ -137,22 +133,22 @@ def test_objects_the_file_no_longer_has_are_removed(sandbox: Sandbox, tmp_path: 
         "  - {from: left, to: stub, reach: false, note: stub has no route back to 10.0.1.0/24}\n", "").replace(
         "  - {from: right, to: stub}\n", "")
     smaller.write_text(text)
-    dry = tg(sandbox, tmp_path, "apply", "--dry-run", "--sandbox", sandbox.prefix, str(smaller))
+    dry = tg(tmp_path, "apply", "--dry-run", "--sandbox", sandbox.prefix, str(smaller))
     assert dry.returncode == 0 and f"namespace {sandbox.prefix}stub" in dry.stdout and "p-stub" in dry.stdout
     assert sandbox.prefix + "stub" in sandbox.left()  # a dry run changes nothing
-    done = tg(sandbox, tmp_path, "apply", "--sandbox", sandbox.prefix, str(smaller))
+    done = tg(tmp_path, "apply", "--sandbox", sandbox.prefix, str(smaller))
     assert done.returncode == 0, done.stderr
     assert sandbox.prefix + "stub" not in sandbox.left()
     assert "p-stub" not in sandbox.exec(sandbox.prefix + "r2", "ip", "link").stdout
-    assert tg(sandbox, tmp_path, "status", "--sandbox", sandbox.prefix, str(smaller)).returncode == 0
-    assert tg(sandbox, tmp_path, "destroy", "--sandbox", sandbox.prefix, str(smaller)).returncode == 0
+    assert tg(tmp_path, "status", "--sandbox", sandbox.prefix, str(smaller)).returncode == 0
+    assert tg(tmp_path, "destroy", "--sandbox", sandbox.prefix, str(smaller)).returncode == 0
     assert sandbox.left() == []
 
 
 def test_a_missing_tool_fails_its_step_and_rolls_back(sandbox: Sandbox, tmp_path: Path) -> None:
     p = lab_plan(SEED, sandbox.prefix)
     sandbox.claim_plan(p)
-    done = tg(sandbox, tmp_path, "apply", "--sandbox", sandbox.prefix, str(SEED), extra_env={"PATH": str(tmp_path)})
+    done = tg(tmp_path, "apply", "--sandbox", sandbox.prefix, str(SEED), extra_env={"PATH": str(tmp_path)})
     assert done.returncode == 1
     assert "failed at step 44 of 44 (host (" in done.stderr
     assert "load nftables table inet topograph-seed): nft is not installed" in done.stderr
@@ -179,26 +175,26 @@ def test_a_repair_cut_short_after_the_iptables_load_puts_the_chains_back(sandbox
     assert sandbox.exec(host, "iptables", "-t", "nat", "-D", "TG-seed-POST", "1").returncode == 0
     drift(sandbox, p)  # a route too, so that the repair has a step before the firewall's
     broken_rules = sandbox.exec(host, "iptables", "-t", "nat", "-S").stdout
-    broken = tg(sandbox, tmp_path, "status", *args).stdout
+    broken = tg(tmp_path, "status", *args).stdout
     assert "load iptables chains" in broken and "add route" in broken
     # the repair is [route, iptables load]; it fails once both are done, at the end of the run
-    failed = tg(sandbox, tmp_path, "apply", *args, extra_env={"TOPOGRAPH_FAIL_AT": "3"})
+    failed = tg(tmp_path, "apply", *args, extra_env={"TOPOGRAPH_FAIL_AT": "3"})
     assert failed.returncode == 1, failed.stderr
     assert "failed at the end of the run, after step 2 of 2: injected failure" in failed.stderr
     assert "rolled back" in failed.stderr and "problems" not in failed.stderr
     assert sandbox.exec(host, "iptables", "-t", "nat", "-S").stdout == broken_rules
-    assert tg(sandbox, tmp_path, "status", *args).stdout == broken
-    assert tg(sandbox, tmp_path, "apply", *args).returncode == 0
+    assert tg(tmp_path, "status", *args).stdout == broken
+    assert tg(tmp_path, "apply", *args).returncode == 0
     assert sandbox.exec(host, "iptables", "-t", "nat", "-S").stdout == good
-    assert tg(sandbox, tmp_path, "status", *args).returncode == 0
-    assert tg(sandbox, tmp_path, "destroy", *args).returncode == 0
+    assert tg(tmp_path, "status", *args).returncode == 0
+    assert tg(tmp_path, "destroy", *args).returncode == 0
     assert sandbox.left() == []
 
 
 def test_a_first_apply_cut_short_after_its_last_step_leaves_nothing(sandbox: Sandbox, tmp_path: Path) -> None:
     p = lab_plan(SEED, sandbox.prefix)
     sandbox.claim_plan(p)
-    done = tg(sandbox, tmp_path, "apply", "--firewall", "iptables", "--sandbox", sandbox.prefix, str(SEED),
+    done = tg(tmp_path, "apply", "--firewall", "iptables", "--sandbox", sandbox.prefix, str(SEED),
               extra_env={"TOPOGRAPH_FAIL_AT": "45"})
     assert done.returncode == 1 and "after step 44 of 44" in done.stderr
     assert sandbox.left() == []

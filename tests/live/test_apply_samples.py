@@ -13,6 +13,7 @@ import pytest
 from tests.conftest import SAMPLES
 from tests.live.conftest import Sandbox
 from topograph.compile import render_setup, render_teardown
+from topograph.live.execute import FAIL_AT_ENV
 from topograph.pipeline import check_file
 from topograph.plan import AddAddress, AddRoute, Plan, plan
 from topograph.plan.build import uses_ipv6
@@ -28,11 +29,12 @@ def lab_plan(sample: Path, prefix: str) -> Plan:
     return plan(checked.topology, sandbox_prefix=prefix)
 
 
-def tg(sb: Sandbox, state: Path, *args: str, extra_env: dict[str, str] | None = None,
+def tg(state: Path, *args: str, extra_env: dict[str, str] | None = None,
        timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    """Run the topograph CLI with this test's own state directory (records and locks)."""
-    env = {**os.environ, "TOPOGRAPH_STATE_DIR": str(state), **(extra_env or {})}
-    env.pop("TOPOGRAPH_FAIL_AT", None) if not extra_env or "TOPOGRAPH_FAIL_AT" not in extra_env else None
+    """Run the topograph CLI with this test's own state directory (records and locks); a failure is
+    injected only when `extra_env` asks for one, never inherited from the caller's environment."""
+    env = {k: v for k, v in os.environ.items() if k != FAIL_AT_ENV}
+    env |= {"TOPOGRAPH_STATE_DIR": str(state), **(extra_env or {})}
     return subprocess.run([sys.executable, "-m", "topograph", *args], capture_output=True, text=True,
                           env=env, timeout=timeout, check=False, stdin=subprocess.DEVNULL)
 
@@ -59,7 +61,7 @@ def lab_up(sb: Sandbox, state: Path, sample: Path, *options: str) -> tuple[Plan,
     p = lab_plan(sample, sb.prefix)
     sb.claim_plan(p)
     args = ("--sandbox", sb.prefix, str(sample))
-    done = tg(sb, state, "apply", *options, *args)
+    done = tg(state, "apply", *options, *args)
     assert done.returncode == 0, done.stderr
     return p, args
 
@@ -77,34 +79,34 @@ def test_sample_lifecycle(sandbox: Sandbox, tmp_path: Path, sample: Path) -> Non
     p = lab_plan(sample, sandbox.prefix)
     sandbox.claim_plan(p)
     args = ("--sandbox", sandbox.prefix, str(sample))
-    up = tg(sandbox, tmp_path, "apply", *args)
+    up = tg(tmp_path, "apply", *args)
     assert up.returncode == 0, up.stderr
     assert set(p.namespaces) == set(sandbox.left())
     record = json.loads(next(tmp_path.glob("*.json")).read_text())
     assert sorted(record["namespaces"]) == sorted(p.namespaces) and record["complete"]
 
-    checked = tg(sandbox, tmp_path, "verify", *args)
+    checked = tg(tmp_path, "verify", *args)
     assert checked.returncode == 0, checked.stdout + checked.stderr
     assert "DIFFERS" not in checked.stdout
 
-    status = tg(sandbox, tmp_path, "status", *args)
+    status = tg(tmp_path, "status", *args)
     assert status.returncode == 0, status.stdout
-    again = tg(sandbox, tmp_path, "apply", *args)
+    again = tg(tmp_path, "apply", *args)
     assert again.returncode == 0 and "nothing changed" in again.stdout
 
     broke = drift(sandbox, p)
-    status = tg(sandbox, tmp_path, "status", *args)
+    status = tg(tmp_path, "status", *args)
     assert status.returncode == 2 and "missing" in status.stdout and broke in status.stdout, status.stdout
-    fixed = tg(sandbox, tmp_path, "apply", *args)
+    fixed = tg(tmp_path, "apply", *args)
     assert fixed.returncode == 0 and "1 step applied" in fixed.stdout, fixed.stdout + fixed.stderr
-    assert tg(sandbox, tmp_path, "status", *args).returncode == 0
-    assert tg(sandbox, tmp_path, "verify", *args).returncode == 0
+    assert tg(tmp_path, "status", *args).returncode == 0
+    assert tg(tmp_path, "verify", *args).returncode == 0
 
-    gone = tg(sandbox, tmp_path, "destroy", *args)
+    gone = tg(tmp_path, "destroy", *args)
     assert gone.returncode == 0, gone.stderr
     assert sandbox.left() == []
     assert not list(tmp_path.glob("*.json"))
-    twice = tg(sandbox, tmp_path, "destroy", *args)
+    twice = tg(tmp_path, "destroy", *args)
     assert twice.returncode == 0 and "nothing removed" in twice.stdout
 
 
@@ -142,7 +144,7 @@ def test_apply_and_the_compiled_script_build_the_same_lab(sandbox: Sandbox, tmp_
     theirs = lab_plan(sample, sandbox.prefix + "s")
     sandbox.claim_plan(mine)
     sandbox.claim_plan(theirs)
-    assert tg(sandbox, tmp_path, "apply", "--sandbox", sandbox.prefix + "a", str(sample)).returncode == 0
+    assert tg(tmp_path, "apply", "--sandbox", sandbox.prefix + "a", str(sample)).returncode == 0
     script = sandbox.script(render_setup(theirs))
     assert script.returncode == 0, script.stderr
     for a, s in zip(mine.namespaces, theirs.namespaces, strict=True):
@@ -158,7 +160,7 @@ def test_apply_and_the_compiled_script_build_the_same_lab(sandbox: Sandbox, tmp_
         rules = [sandbox.exec(ns, "nft", "list", "ruleset").stdout for ns in (host, twin)]
         assert rules[0] == rules[1]
     assert sandbox.script(render_teardown(theirs)).returncode == 0
-    assert tg(sandbox, tmp_path, "destroy", "--sandbox", sandbox.prefix + "a", str(sample)).returncode == 0
+    assert tg(tmp_path, "destroy", "--sandbox", sandbox.prefix + "a", str(sample)).returncode == 0
     assert sandbox.left() == []
 
 
@@ -166,31 +168,29 @@ def test_apply_and_the_compiled_script_build_the_same_lab(sandbox: Sandbox, tmp_
 
 def test_verify_all_pairs_and_a_broken_lab_differs(sandbox: Sandbox, tmp_path: Path) -> None:
     _, args = lab_up(sandbox, tmp_path, SEED)
-    every = tg(sandbox, tmp_path, "verify", "--all", *args)
+    every = tg(tmp_path, "verify", "--all", *args)
     assert every.returncode == 0, every.stdout
     lines = every.stdout.splitlines()
     assert any(ln.startswith("lan -> ") and "tcp/80" in ln for ln in lines), every.stdout  # forwards are probed too
     assert len(lines) > 20 and "all as predicted" in every.stdout
     assert sandbox.exec(sandbox.prefix + "host", "nft", "delete", "table", "inet", "topograph-seed").returncode == 0
-    broken = tg(sandbox, tmp_path, "verify", *args)
+    broken = tg(tmp_path, "verify", *args)
     assert broken.returncode == 1
     line = next(ln for ln in broken.stdout.splitlines() if "tcp/80" in ln)
     assert "reach      no reach   DIFFERS" in line
-    status = tg(sandbox, tmp_path, "status", *args)
+    status = tg(tmp_path, "status", *args)
     assert status.returncode == 2 and "load nftables table inet topograph-seed" in status.stdout
-    assert tg(sandbox, tmp_path, "apply", *args).returncode == 0
-    assert tg(sandbox, tmp_path, "verify", *args).returncode == 0
-    assert tg(sandbox, tmp_path, "destroy", *args).returncode == 0
+    assert tg(tmp_path, "apply", *args).returncode == 0
+    assert tg(tmp_path, "verify", *args).returncode == 0
+    assert tg(tmp_path, "destroy", *args).returncode == 0
 
 
 def test_exec_runs_inside_the_node(sandbox: Sandbox, tmp_path: Path) -> None:
-    p = lab_plan(SEED, sandbox.prefix)
-    sandbox.claim_plan(p)
-    assert tg(sandbox, tmp_path, "apply", "--sandbox", sandbox.prefix, str(SEED)).returncode == 0
-    done = tg(sandbox, tmp_path, "exec", str(SEED), "red", "--sandbox", sandbox.prefix, "--", "ip", "-br", "addr")
+    lab_up(sandbox, tmp_path, SEED)
+    done = tg(tmp_path, "exec", str(SEED), "red", "--sandbox", sandbox.prefix, "--", "ip", "-br", "addr")
     assert done.returncode == 0 and "192.168.15.1/24" in done.stdout
-    assert tg(sandbox, tmp_path, "destroy", "--sandbox", sandbox.prefix, str(SEED)).returncode == 0
-    gone = tg(sandbox, tmp_path, "exec", str(SEED), "red", "--sandbox", sandbox.prefix, "--", "true")
+    assert tg(tmp_path, "destroy", "--sandbox", sandbox.prefix, str(SEED)).returncode == 0
+    gone = tg(tmp_path, "exec", str(SEED), "red", "--sandbox", sandbox.prefix, "--", "true")
     assert gone.returncode == 1 and "is the lab up?" in gone.stderr
 
 
@@ -198,11 +198,11 @@ def test_the_iptables_back_end_applies_verifies_and_is_remembered(sandbox: Sandb
     _, args = lab_up(sandbox, tmp_path, SEED, "--firewall", "iptables")
     rules = sandbox.exec(sandbox.prefix + "host", "iptables", "-t", "nat", "-S").stdout
     assert "-A PREROUTING -j TG-seed-PRE" in rules and "-j MASQUERADE" in rules
-    assert tg(sandbox, tmp_path, "verify", *args).returncode == 0
+    assert tg(tmp_path, "verify", *args).returncode == 0
     # without --firewall, status and apply use the back end the lab was applied with
-    assert tg(sandbox, tmp_path, "status", *args).returncode == 0
-    assert "nothing changed" in tg(sandbox, tmp_path, "apply", *args).stdout
-    assert tg(sandbox, tmp_path, "destroy", *args).returncode == 0
+    assert tg(tmp_path, "status", *args).returncode == 0
+    assert "nothing changed" in tg(tmp_path, "apply", *args).stdout
+    assert tg(tmp_path, "destroy", *args).returncode == 0
     assert sandbox.left() == []
 
 
@@ -211,13 +211,13 @@ def test_a_link_deleted_by_hand_is_rebuilt_with_everything_on_it(sandbox: Sandbo
     _, args = lab_up(sandbox, tmp_path, chain)
     # deleting r1's end deletes left's too, with left's address and default route; r1's route via eth1 stays
     assert sandbox.exec(sandbox.prefix + "r1", "ip", "link", "del", "eth0").returncode == 0
-    status = tg(sandbox, tmp_path, "status", *args)
+    status = tg(tmp_path, "status", *args)
     assert status.returncode == 2 and "create veth eth0" in status.stdout
-    fixed = tg(sandbox, tmp_path, "apply", *args)
+    fixed = tg(tmp_path, "apply", *args)
     assert fixed.returncode == 0, fixed.stderr
-    assert tg(sandbox, tmp_path, "status", *args).returncode == 0
-    assert tg(sandbox, tmp_path, "verify", *args).returncode == 0
-    assert tg(sandbox, tmp_path, "destroy", *args).returncode == 0
+    assert tg(tmp_path, "status", *args).returncode == 0
+    assert tg(tmp_path, "verify", *args).returncode == 0
+    assert tg(tmp_path, "destroy", *args).returncode == 0
 
 
 def test_sysctls_and_extra_addresses_changed_by_hand_are_put_right(sandbox: Sandbox, tmp_path: Path) -> None:
@@ -225,16 +225,16 @@ def test_sysctls_and_extra_addresses_changed_by_hand_are_put_right(sandbox: Sand
     host, blue = sandbox.prefix + "host", sandbox.prefix + "blue"
     assert sandbox.exec(host, "sysctl", "-q", "-w", "net.ipv4.ip_forward=0").returncode == 0
     assert sandbox.exec(blue, "ip", "addr", "add", "10.9.9.9/24", "dev", "veth-blue").returncode == 0
-    status = tg(sandbox, tmp_path, "status", *args)
+    status = tg(tmp_path, "status", *args)
     assert status.returncode == 2
     assert "~ drifted  host" in status.stdout and "net.ipv4.ip_forward=1" in status.stdout
     assert f"- extra    {blue}: address 10.9.9.9/24 on veth-blue" in status.stdout
-    fixed = tg(sandbox, tmp_path, "apply", *args)
+    fixed = tg(tmp_path, "apply", *args)
     assert fixed.returncode == 0 and "1 extra object removed" in fixed.stdout, fixed.stdout
     assert sandbox.exec(host, "sysctl", "-n", "net.ipv4.ip_forward").stdout.strip() == "1"
     assert "10.9.9.9" not in sandbox.exec(blue, "ip", "addr").stdout
-    assert tg(sandbox, tmp_path, "verify", *args).returncode == 0
-    assert tg(sandbox, tmp_path, "destroy", *args).returncode == 0
+    assert tg(tmp_path, "verify", *args).returncode == 0
+    assert tg(tmp_path, "destroy", *args).returncode == 0
 
 
 IPTABLES_BY_HAND = {
@@ -254,13 +254,13 @@ def test_iptables_chains_changed_by_hand_are_reported_and_repaired(sandbox: Sand
     if by_hand == "chains gone":
         assert sandbox.exec(host, "iptables", "-t", "nat", "-X").returncode == 0
     assert sandbox.exec(host, "iptables", "-t", "nat", "-S").stdout != good
-    status = tg(sandbox, tmp_path, "status", *args)
+    status = tg(tmp_path, "status", *args)
     assert status.returncode == 2, status.stdout
     assert f"  {shown}  host ({host}): load iptables chains TG-seed-PRE, TG-seed-POST" in status.stdout, status.stdout
-    fixed = tg(sandbox, tmp_path, "apply", *args)
+    fixed = tg(tmp_path, "apply", *args)
     assert fixed.returncode == 0 and "1 step applied" in fixed.stdout, fixed.stdout + fixed.stderr
     assert sandbox.exec(host, "iptables", "-t", "nat", "-S").stdout == good  # exactly: no hook twice
-    assert tg(sandbox, tmp_path, "status", *args).returncode == 0
-    assert tg(sandbox, tmp_path, "verify", *args).returncode == 0
-    assert tg(sandbox, tmp_path, "destroy", *args).returncode == 0
+    assert tg(tmp_path, "status", *args).returncode == 0
+    assert tg(tmp_path, "verify", *args).returncode == 0
+    assert tg(tmp_path, "destroy", *args).returncode == 0
     assert sandbox.left() == []

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from tests.live.conftest import Sandbox
-from tests.live.test_apply_samples import lab_plan, tg
+from tests.live.test_apply_samples import lab_plan, lab_up, tg
 from topograph.compile import render_setup, render_teardown
 from topograph.plan import CreateStandIn
 
@@ -55,13 +55,9 @@ def test_compiled_script_emulates_the_nic(sandbox: Sandbox, lab: Path) -> None:
 
 
 def test_apply_emulates_the_nic(sandbox: Sandbox, lab: Path, tmp_path: Path) -> None:
-    p = lab_plan(lab, sandbox.prefix)
-    sandbox.claim_plan(p)
-    args = ("--sandbox", sandbox.prefix, str(lab))
-    applied = tg(sandbox, tmp_path, "apply", *args)
-    assert applied.returncode == 0, applied.stderr
-    verified = tg(sandbox, tmp_path, "verify", *args)
+    _, args = lab_up(sandbox, tmp_path, lab)
+    verified = tg(tmp_path, "verify", *args)
     assert verified.returncode == 0, verified.stdout + verified.stderr
-    assert tg(sandbox, tmp_path, "status", *args).returncode == 0
-    assert tg(sandbox, tmp_path, "destroy", *args).returncode == 0
+    assert tg(tmp_path, "status", *args).returncode == 0
+    assert tg(tmp_path, "destroy", *args).returncode == 0
     assert sandbox.left() == []
