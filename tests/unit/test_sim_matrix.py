@@ -24,7 +24,15 @@ def network(path: Path, options: SimOptions | None = None) -> Network:
     return Network(checked.topology, options)
 
 
-@pytest.mark.parametrize("sample", SAMPLES, ids=lambda p: p.stem)
+# labs where the kernel once disagreed with the model (kept for tests/live/test_differential.py)
+REGRESSIONS = sorted((ROOT / "tests" / "golden" / "trace" / "regressions").glob("*.yml"))
+
+
+def test_there_are_regression_labs() -> None:
+    assert REGRESSIONS
+
+
+@pytest.mark.parametrize("sample", [*SAMPLES, *REGRESSIONS], ids=lambda p: p.stem)
 @pytest.mark.parametrize("every", [False, True], ids=["primary", "every-address"])
 def test_fast_matrix_equals_reference_on_samples(sample: Path, every: bool) -> None:
     net = network(sample)
