@@ -13,6 +13,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -109,9 +110,9 @@ def settle(seconds: float = 5.0) -> None:
     time.sleep(seconds)
 
 
-def timed(fn: object) -> float:
+def timed(fn: Callable[[], object]) -> float:
     t = time.perf_counter()
-    fn()  # type: ignore[operator]
+    fn()
     return time.perf_counter() - t
 
 
