@@ -16,11 +16,9 @@ from functools import partial
 from pathlib import Path
 from typing import TypeVar
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from labs import star
-
+from benchmarks.labs import star
 from topograph.pipeline import check_text
 from topograph.render import Options, to_dot
 from topograph.render.output import draw

@@ -13,15 +13,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from benchmarks.labs import star
 from tests.conftest import ROOT, SAMPLES
 from topograph import graph as tg
 from topograph.model import LOOPBACK
 from topograph.pipeline import Checked, check_file, check_text
 from topograph.render import Options, style, to_dot
 from topograph.render.layout import bridge_vertex, plan
-
-sys.path.insert(0, str(ROOT / "benchmarks"))
-from labs import star
 
 GOLDEN = ROOT / "tests" / "golden" / "render"
 

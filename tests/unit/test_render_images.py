@@ -4,19 +4,16 @@ from __future__ import annotations
 
 import shutil
 import struct
-import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
+from benchmarks.labs import star
 from tests.conftest import ROOT, SAMPLES
 from topograph.cli import main
 from topograph.pipeline import check_file
-
-sys.path.insert(0, str(ROOT / "benchmarks"))
-from labs import star
 
 pytestmark = pytest.mark.skipif(shutil.which("dot") is None, reason="graphviz 'dot' is not installed")
 

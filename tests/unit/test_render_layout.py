@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-import sys
-
 from hypothesis import given
 from hypothesis import strategies as st
 
+from benchmarks.labs import star
 from tests.conftest import ROOT
 from topograph.pipeline import check_file, check_text
 from topograph.render.layout import GRID_MIN, HEAD, bridge_vertex, is_bridge_vertex, plan, split_bridge_vertex
-
-sys.path.insert(0, str(ROOT / "benchmarks"))
-from labs import star
 
 
 def test_uplinks_are_on_the_left_and_namespaces_on_the_right() -> None:
