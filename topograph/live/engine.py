@@ -44,12 +44,17 @@ def refuse_if_blocked(d: Diff) -> None:
         raise Clash("; ".join(d.blockers))
 
 
+def _look(plan: Plan, ns: Namespaces, socks: Sockets) -> tuple[state.Record | None, Diff]:
+    """The lab's record, and the difference between the live state and `plan`."""
+    record = state.load(plan.lab, plan.prefix)
+    live = observe(plan, record.namespaces if record else [], ns, socks)
+    return record, diff(plan, live, record)
+
+
 def plan_diff(plan: Plan) -> Diff:
     """status / --dry-run: the difference between the live state and `plan`, changing nothing."""
     with session() as (ns, socks):
-        record = state.load(plan.lab, plan.prefix)
-        live = observe(plan, record.namespaces if record else [], ns, socks)
-        return diff(plan, live, record)
+        return _look(plan, ns, socks)[1]
 
 
 def apply(plan: Plan, *, source: str = "", wait: float = 0.0,
@@ -62,9 +67,7 @@ def apply(plan: Plan, *, source: str = "", wait: float = 0.0,
     """
     key = state.lab_key(plan.lab, plan.prefix)
     with lab_lock(key, wait=wait), session() as (ns, socks):
-        record = state.load(plan.lab, plan.prefix)
-        live = observe(plan, record.namespaces if record else [], ns, socks)
-        d = diff(plan, live, record)
+        record, d = _look(plan, ns, socks)
         refuse_if_blocked(d)
         outcome = Outcome(diff=d)
         if d.clean:
