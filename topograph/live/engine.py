@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -72,7 +73,7 @@ def apply(plan: Plan, *, source: str = "", wait: float = 0.0,
         outcome = Outcome(diff=d)
         if d.clean:
             return outcome
-        before = state.Record.from_json(record.to_json()) if record else None
+        before = copy.deepcopy(record)  # what to put back if this run is rolled back
         rec = record or state.Record(lab=plan.lab, prefix=plan.prefix)
         rec.source, rec.firewall, rec.complete = source or rec.source, plan.firewall, False
         repair = d.repair
