@@ -75,6 +75,12 @@ def test_invalid_topology_gets_checks_diagnostics_and_nothing_is_drawn(tmp_path:
     assert not (tmp_path / "bad.svg").exists()
 
 
+def test_unknown_format_is_rejected_with_dot_alone_too() -> None:
+    code, out, err = run(SEED, "--dot", "--format", "gif")
+    assert code == 1 and out == ""
+    assert err.count("\n") == 1 and "unknown format 'gif'" in err
+
+
 def test_nothing_to_do_is_a_usage_error() -> None:
     code, _, err = run(SEED)
     assert code == 2 and "-o OUT" in err

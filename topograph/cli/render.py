@@ -32,7 +32,7 @@ def command(file: str, output: str | None, fmt: str | None, print_dot: bool, rou
     if output is None and not print_dot:
         raise click.UsageError("nothing to do: give -o OUT (e.g. -o lab.svg) or --dot")
     try:
-        chosen = format_for(output, fmt) if output is not None else None
+        chosen = format_for(output, fmt)  # also with --dot alone, so an unknown --format is never accepted silently
         if output is not None:
             check_writable(output)
     except RenderError as exc:
@@ -40,7 +40,7 @@ def command(file: str, output: str | None, fmt: str | None, print_dot: bool, rou
     checked = load_or_exit(file)  # the same diagnostics as `check`, before anything is drawn
     assert checked.topology is not None and checked.graph is not None
     source = to_dot(checked.topology, checked.graph, Options(routes=routes))
-    if output is not None and chosen is not None:
+    if output is not None:
         try:
             write(output, draw(source, chosen))
         except RenderError as exc:
