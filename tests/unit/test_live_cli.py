@@ -52,6 +52,12 @@ def test_a_bad_prefix_is_refused(name: str) -> None:
     assert result.exit_code == 2 and "--sandbox" in result.output
 
 
+def test_a_negative_status_limit_is_refused() -> None:
+    # it used to slice the list from the end: --limit -1 hid the last change behind "... and 1 more"
+    result = CliRunner().invoke(main, ["status", "--limit", "-1", "--sandbox", "t1-", SEED])
+    assert result.exit_code == 2 and "--limit" in result.output and "missing" not in result.output
+
+
 def test_exec_names_the_nodes_when_one_is_unknown() -> None:
     result = CliRunner().invoke(main, ["exec", SEED, "purple", "--sandbox", "t1-", "--", "true"])
     assert result.exit_code == 1 and "no node 'purple'" in result.output and "red" in result.output

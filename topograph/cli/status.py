@@ -16,7 +16,8 @@ from topograph.plan import FIREWALLS
 @sandbox_option
 @click.option("--firewall", type=click.Choice(FIREWALLS), default=None,
               help="back end for NAT and port forwards (default: the one the lab was applied with, else nftables)")
-@click.option("--limit", type=int, default=0, help="show at most this many lines per kind of change")
+@click.option("--limit", type=click.IntRange(min=0), default=0,
+              help="show at most this many lines per kind of change (0: all)")
 def command(file: str, prefix: str | None, firewall: str | None, limit: int) -> None:
     """Compare the live lab with FILE: up to date, missing, drifted (changed by hand), extra.
 
