@@ -102,11 +102,12 @@ class Runner:
     # -- interface indexes ---------------------------------------------------------------------
     def known(self, netns: str | None) -> dict[str, int]:
         found = self.indexes.get(netns)
-        if found is None:
-            links = self.socks(netns).links()
-            found = {ln.name: ln.index for ln in links}
-            self.indexes[netns] = found
-            self.next_index[netns] = max([*found.values(), 1]) + 1
+        return found if found is not None else self._remember(netns, self.socks(netns).links())
+
+    def _remember(self, netns: str | None, links: list[nl.LinkInfo]) -> dict[str, int]:
+        """Take the interfaces of `netns` from a dump; new ones get indexes above all of them."""
+        found = self.indexes[netns] = {ln.name: ln.index for ln in links}
+        self.next_index[netns] = max([*found.values(), 1]) + 1
         return found
 
     def alloc(self, netns: str | None) -> int:
@@ -152,9 +153,7 @@ class Runner:
     def run(self, op: Operation) -> None:
         if isinstance(op, CreateNetns):
             def first_look() -> None:  # inside the new namespace: its socket, and the links it starts with
-                links = self.socks.open_here(op.netns).links()
-                self.indexes[op.netns] = {ln.name: ln.index for ln in links}
-                self.next_index[op.netns] = max(ln.index for ln in links) + 1
+                self._remember(op.netns, self.socks.open_here(op.netns).links())
 
             self.ns.create(op.netns, first_look)
             self.created_ns.add(op.netns)
