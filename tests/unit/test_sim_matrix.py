@@ -24,6 +24,7 @@ def network(path: Path, options: SimOptions | None = None) -> Network:
     return Network(checked.topology, options)
 
 
+SEED = ROOT / "samples" / "06-port-forward.yml"
 # labs where the kernel once disagreed with the model (kept for tests/live/test_differential.py)
 REGRESSIONS = sorted((ROOT / "tests" / "golden" / "trace" / "regressions").glob("*.yml"))
 
@@ -66,7 +67,7 @@ def test_generator_is_deterministic_and_valid() -> None:
 
 
 def test_a_violated_expectation_is_an_error_at_its_line() -> None:
-    text = (Path(SAMPLES[0]).parent / "06-port-forward.yml").read_text()
+    text = SEED.read_text()
     text = text.replace("- {from: lan, to: blue, reach: false,", "- {from: lan, to: blue, reach: true,")
     checked = check_text(text, "seed.yml")
     assert checked.ok and checked.topology is not None
@@ -80,7 +81,7 @@ def test_a_violated_expectation_is_an_error_at_its_line() -> None:
 
 
 def test_an_unexpected_success_is_an_error_too() -> None:
-    text = (Path(SAMPLES[0]).parent / "06-port-forward.yml").read_text()
+    text = SEED.read_text()
     text = text.replace("- {from: red, to: blue}", "- {from: red, to: blue, reach: false}")
     checked = check_text(text, "seed.yml")
     assert checked.topology is not None
@@ -89,7 +90,7 @@ def test_an_unexpected_success_is_an_error_too() -> None:
 
 
 def test_matrix_counts_and_table() -> None:
-    net = network(Path(SAMPLES[0]).parent / "06-port-forward.yml")
+    net = network(SEED)
     m = fast_matrix(net)
     assert sum(m.counts().values()) == len(m) == len(m.sources) * len(m.targets)
     assert m.verdict("lan", [t.name for t in m.targets].index("host:80")).disposition is Disposition.DELIVERED
