@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from topograph.live import netlink as nl
 from topograph.live.converge import Removal
 from topograph.live.describe import describe, where
-from topograph.live.kernel import KernelError, Namespaces
+from topograph.live.kernel import KernelError, Namespaces, netns_exists
 from topograph.live.observe import iptables_listing, iptables_save, lab_lines, nft_listing, read_sysctl
 from topograph.live.state import alias
 from topograph.plan import (
@@ -327,7 +327,7 @@ class Runner:
             self.ns.delete(netns)
             self.created_ns.discard(netns)
             return f"deleted namespace {netns}"
-        if netns is not None and netns not in self.ns.fds and not os.path.exists(f"/run/netns/{netns}"):
+        if netns is not None and netns not in self.ns.fds and not netns_exists(netns):
             return None
         if kind == "link":
             assert isinstance(data, int)
