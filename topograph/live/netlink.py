@@ -1,8 +1,9 @@
 """rtnetlink requests and dumps on raw sockets, one socket per namespace, packed with `struct`.
 
 pyroute2 provides the protocol numbers; messages are packed here because pyroute2 0.9.7's generic
-encoder costs 100-500 µs per message (measured), more than the kernel work itself in a lab of
-thousands of objects. Requests go out without NLM_F_ACK: rtnetlink handles a request inside
+encoder costs 50-280 µs per message (best of 5 on the shared test machine: link up 50, address 100,
+route 180, veth pair 280; packed here, 6), more than the kernel work itself in a lab of thousands
+of objects. Requests go out without NLM_F_ACK: rtnetlink handles a request inside
 `send()`, and only a failure queues an answer, so checking the socket without waiting right after
 each send attributes every error to its request at the cost of one empty, non-blocking read.
 """
