@@ -135,13 +135,18 @@ class Report:
         return len(self.items)
 
 
+def count(n: int, word: str) -> str:
+    """`1 link`, `2 links`: a number with its noun in agreement (messages, summaries, diagram titles)."""
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
 def render_text(diagnostics: Iterable[Diagnostic]) -> str:
     items = list(diagnostics)
     lines = [d.render() for d in items]
     errors = sum(d.is_error for d in items)
     warnings = len(items) - errors
     if items:
-        lines.append(f"{errors} error{'s' if errors != 1 else ''}, {warnings} warning{'s' if warnings != 1 else ''}")
+        lines.append(f"{count(errors, 'error')}, {count(warnings, 'warning')}")
     return "\n".join(lines) + ("\n" if lines else "")
 
 

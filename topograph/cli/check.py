@@ -6,7 +6,8 @@ import sys
 
 import click
 
-from topograph.cli.common import count, echo_diagnostics, topology_argument
+from topograph.cli.common import echo_diagnostics, topology_argument
+from topograph.diagnostics import count
 from topograph.pipeline import check_file
 
 

@@ -29,11 +29,6 @@ sandbox_option = click.option(
          "nothing in this machine's own namespace is touched")
 
 
-def count(n: int, word: str, plural: str | None = None) -> str:
-    """`1 link`, `2 links`: a number with its noun in agreement."""
-    return f"{n} {word}" if n == 1 else f"{n} {plural or word + 's'}"
-
-
 def load_or_exit(file: str, *, show_warnings: bool = True) -> Checked:
     """Check `file`; on errors print every diagnostic to stderr and exit 1, before anything else happens."""
     result = check_file(file)

@@ -6,7 +6,8 @@ import sys
 
 import click
 
-from topograph.cli.common import count, sandbox_option, topology_argument
+from topograph.cli.common import sandbox_option, topology_argument
+from topograph.diagnostics import count
 from topograph.live.command import load_plan, require_privileges
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from topograph.cli.common import count
+from topograph.diagnostics import count
 from topograph.live.converge import Diff
 from topograph.plan import Plan
 

@@ -6,6 +6,7 @@ import html
 import re
 import textwrap
 
+from topograph.diagnostics import count
 from topograph.model import NodeKind, Topology
 from topograph.render import style
 from topograph.render.labels import left_lines, mono, small
@@ -85,7 +86,7 @@ def title(topology: Topology, *, subnets: bool, veth_lines: bool) -> str:
 
     `subnets` and `veth_lines` say whether the drawing shows any subnet and any plain veth line.
     """
-    counts = f"{_count(len(topology.nodes), 'node')} · {_count(len(topology.links), 'link')}"
+    counts = f"{count(len(topology.nodes), 'node')} · {count(len(topology.links), 'link')}"
     rows = [f'<TR><TD ALIGN="LEFT"><FONT POINT-SIZE="18"><B>lab {html.escape(topology.name)}</B></FONT>'
             f'   {small(html.escape(counts))}</TD></TR>']
     width = len(f"lab {topology.name}") * TITLE_CHAR_PT + len(counts) * DESCRIPTION_CHAR_PT
@@ -96,7 +97,3 @@ def title(topology: Topology, *, subnets: bool, veth_lines: bool) -> str:
         rows.append(f'<TR><TD ALIGN="LEFT" BALIGN="LEFT">{text}</TD></TR>')
     rows.append(f'<TR><TD ALIGN="LEFT">{legend(topology, subnets, veth_lines, width)}</TD></TR>')
     return '<TABLE BORDER="0" CELLSPACING="2" CELLPADDING="0">' + "".join(rows) + "</TABLE>"
-
-
-def _count(n: int, word: str) -> str:
-    return f"{n} {word}" if n == 1 else f"{n} {word}s"
