@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -183,6 +185,30 @@ def test_verify_all_pairs_and_a_broken_lab_differs(sandbox: Sandbox, tmp_path: P
     assert tg(tmp_path, "apply", *args).returncode == 0
     assert tg(tmp_path, "verify", *args).returncode == 0
     assert tg(tmp_path, "destroy", *args).returncode == 0
+
+
+def test_verify_does_not_count_a_connection_to_another_listener(sandbox: Sandbox,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """A TCP probe reaches only when *its* listener accepts, so a forward that lands elsewhere is caught."""
+    from topograph.live import verify
+    from topograph.live.kernel import Namespaces
+    from topograph.model import Proto
+
+    netns = sandbox.prefix + "x"
+    sandbox.claim([netns])
+    assert subprocess.run(["ip", "netns", "add", netns], check=False).returncode == 0
+    assert sandbox.exec(netns, "ip", "link", "set", "lo", "up").returncode == 0
+    sandbox.listen_tcp(netns, "127.0.0.1", 8080, "someone else")  # where the connection lands
+    expected = ("x", ipaddress.ip_address("127.0.0.2"), 8080)  # where the probe's own listener waits
+    monkeypatch.setattr(verify, "_listener_for", lambda topology, probe: expected)
+    placement = SimpleNamespace(configures=lambda node: True, netns=lambda node: netns)
+    probe = verify.Probe("x", ipaddress.ip_address("127.0.0.1"), "x", Proto.TCP, 8080, predicted=True)
+    ns = Namespaces()
+    try:
+        got = verify._tcp(ns, placement, None, probe, 1)  # type: ignore[arg-type]
+    finally:
+        ns.close()
+    assert got == (False, "connected, but not to the expected listener")
 
 
 def test_exec_runs_inside_the_node(sandbox: Sandbox, tmp_path: Path) -> None:

@@ -123,8 +123,8 @@ def _tcp(ns: Namespaces, placement: Placement, topology: Topology, probe: Probe,
                     conn, _ = listener.accept()
                     conn.close()
                     return True, f"reached {where[0]}:{where[2]}" if where else "connected"
-                except TimeoutError:
-                    return True, "connected, but not to the expected listener"
+                except TimeoutError:  # someone else's listener took it: not the flow the file means
+                    return False, "connected, but not to the expected listener"
             finally:
                 client.close()
         return False, detail if tries else ""
