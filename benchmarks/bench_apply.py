@@ -39,6 +39,13 @@ from topograph.plan import (
 )
 
 
+def _sandboxed(netns: str | None) -> str:
+    """The benchmark runs in sandbox mode, where every operation acts in a namespace of the lab."""
+    if netns is None:
+        raise ValueError("bench: an operation in the root namespace; the benchmark runs in sandbox mode")
+    return netns
+
+
 def ip_batch(p: Plan) -> list[tuple[str | None, list[str]]]:
     """The plan as `ip -batch` runs: (namespace or None for the root one, lines) in order.
 
@@ -53,29 +60,30 @@ def ip_batch(p: Plan) -> list[tuple[str | None, list[str]]]:
     early: dict[str, list[str]] = {}
     late: dict[str, list[str]] = {}
     for op in p.operations:
-        n = getattr(op, "netns", None)
-        if isinstance(op, SetLinkSysctls):  # real mode only; the benchmark runs in sandbox mode
-            raise ValueError("bench: no ip -batch form for per-interface sysctls in the root namespace")
-        if isinstance(op, CreateNetns):
-            create.append(f"netns add {op.netns}")
-        elif isinstance(op, LoopbackUp):
-            early.setdefault(op.netns, []).append("link set lo up")
-        elif isinstance(op, SetSysctls):
-            sysctl[n] = "sysctl -q -e -w " + " ".join(f"{s.key}={s.value}" for s in op.values)
-        elif isinstance(op, CreateBridge):
-            early.setdefault(n, []).append(f"link add {op.ifname} type bridge")
-        elif isinstance(op, CreateVeth):
-            veths.append(f"link add {op.a.ifname} netns {op.a.netns} type veth peer name {op.b.ifname} netns {op.b.netns}")
-        elif isinstance(op, EnslavePort):
-            late.setdefault(n, []).append(f"link set {op.ifname} master {op.bridge}")
-        elif isinstance(op, AddAddress):
-            late.setdefault(n, []).append(f"addr add {op.address} dev {op.ifname}")
-        elif isinstance(op, LinkUp):
-            late.setdefault(n, []).append(f"link set {op.ifname} up")
-        elif isinstance(op, AddRoute):
-            late.setdefault(n, []).append(f"route add {op.to} via {op.via}")
-        else:
-            raise ValueError(f"bench: no ip -batch form for {op.KIND}")
+        match op:
+            case SetLinkSysctls():  # real mode only; the benchmark runs in sandbox mode
+                raise ValueError("bench: no ip -batch form for per-interface sysctls in the root namespace")
+            case CreateNetns():
+                create.append(f"netns add {op.netns}")
+            case LoopbackUp():
+                early.setdefault(_sandboxed(op.netns), []).append("link set lo up")
+            case SetSysctls():
+                sysctl[_sandboxed(op.netns)] = "sysctl -q -e -w " + " ".join(f"{s.key}={s.value}" for s in op.values)
+            case CreateBridge():
+                early.setdefault(_sandboxed(op.netns), []).append(f"link add {op.ifname} type bridge")
+            case CreateVeth():
+                veths.append(f"link add {op.a.ifname} netns {op.a.netns} type veth peer name {op.b.ifname} "
+                             f"netns {op.b.netns}")
+            case EnslavePort():
+                late.setdefault(_sandboxed(op.netns), []).append(f"link set {op.ifname} master {op.bridge}")
+            case AddAddress():
+                late.setdefault(_sandboxed(op.netns), []).append(f"addr add {op.address} dev {op.ifname}")
+            case LinkUp():
+                late.setdefault(_sandboxed(op.netns), []).append(f"link set {op.ifname} up")
+            case AddRoute():
+                late.setdefault(_sandboxed(op.netns), []).append(f"route add {op.to} via {op.via}")
+            case _:
+                raise ValueError(f"bench: no ip -batch form for {op.KIND}")
     runs: list[tuple[str | None, list[str]]] = [(None, create)]
     runs += [(f"sysctl:{n}", [cmd]) for n, cmd in sysctl.items()]
     runs += list(early.items())

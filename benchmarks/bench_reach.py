@@ -20,11 +20,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from labs import star
-
+from benchmarks.labs import star
 from topograph.pipeline import check_text
 from topograph.sim.classes import fast_matrix
 from topograph.sim.matrix import reference_matrix, targets
