@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 from types import SimpleNamespace
+from typing import Any
 
 import pytest
 
@@ -17,7 +18,7 @@ from tests.live.conftest import Sandbox
 from topograph.compile import render_setup, render_teardown
 from topograph.live.execute import FAIL_AT_ENV
 from topograph.pipeline import check_file
-from topograph.plan import AddAddress, AddRoute, Plan, plan
+from topograph.plan import AddAddress, AddRoute, Plan, SetSysctls, plan
 from topograph.plan.build import uses_ipv6
 
 pytestmark = pytest.mark.live
@@ -116,16 +117,17 @@ def test_sample_lifecycle(sandbox: Sandbox, tmp_path: Path, sample: Path) -> Non
 
 def dump(sb: Sandbox, netns: str) -> dict[str, object]:
     """`ip -j` links, addresses and routes of `netns`, without what differs by chance (indexes, MACs, timers)."""
-    def j(*argv: str) -> list[dict[str, object]]:
+    def j(*argv: str) -> list[dict[str, Any]]:  # `ip -j` JSON: nested values of any JSON type
         out = sb.exec(netns, "ip", "-d", "-j", *argv)
         assert out.returncode == 0, out.stderr
-        return json.loads(out.stdout or "[]")  # type: ignore[no-any-return]
+        rows: list[dict[str, Any]] = json.loads(out.stdout or "[]")
+        return rows
 
-    links = sorted((str(ln["ifname"]), str(ln.get("linkinfo", {}).get("info_kind", "")),  # type: ignore[union-attr]
-                    int(ln["mtu"]), str(ln.get("master", "")), "UP" in ln["flags"])  # type: ignore[operator]
+    links = sorted((str(ln["ifname"]), str(ln.get("linkinfo", {}).get("info_kind", "")),
+                    int(ln["mtu"]), str(ln.get("master", "")), "UP" in ln["flags"])
                    for ln in j("link", "show"))
-    addrs = sorted((str(a["ifname"]), str(i["local"]), int(i["prefixlen"]))  # type: ignore[index]
-                   for a in j("addr", "show") for i in a["addr_info"]  # type: ignore[attr-defined]
+    addrs = sorted((str(a["ifname"]), str(i["local"]), int(i["prefixlen"]))
+                   for a in j("addr", "show") for i in a["addr_info"]
                    if i.get("scope") != "link")
     routes = sorted(tuple(str(r.get(k, "")) for k in ("dst", "gateway", "dev", "protocol", "scope", "metric", "type"))
                     for fam in ("-4", "-6") for r in j(fam, "route", "show", "table", "main"))
@@ -133,8 +135,7 @@ def dump(sb: Sandbox, netns: str) -> dict[str, object]:
 
 
 def sysctl_values(sb: Sandbox, netns: str, p: Plan) -> list[str]:
-    keys = [s.key for op in p.operations if getattr(op, "netns", None) == netns and hasattr(op, "values")
-            for s in op.values]  # type: ignore[attr-defined]
+    keys = [s.key for op in p.operations if isinstance(op, SetSysctls) and op.netns == netns for s in op.values]
     return sorted(sb.exec(netns, "sysctl", "-e", *keys).stdout.splitlines())
 
 

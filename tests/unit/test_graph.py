@@ -64,7 +64,7 @@ def test_loopback_is_in_no_segment() -> None:
 
 def test_a_bridge_without_ports_is_a_segment_of_its_own() -> None:
     result = check_text("nodes: {a: {bridges: {br: 10.0.0.1/24}}}\n", "x.yml")
-    assert result.ok and result.graph is not None
+    assert result.ok and result.graph is not None and result.topology is not None
     (seg,) = tg.segments(result.topology)
     assert labels(seg) == ["a:br"] and seg.name == "a:br"
 
@@ -74,7 +74,7 @@ def test_two_bridges_joined_by_a_veth_pair_are_one_segment() -> None:
         "nodes:\n  s1: {bridges: {br1: 10.0.0.1/24}}\n  s2: {bridges: {br2: 10.0.0.2/24}}\n"
         "  a: {interfaces: {e: 10.0.0.3/24}}\n"
         "links: [[br1:p-s2, br2:p-s1], [a:e, br1:pa], [s1:up, s2:down]]\n", "x.yml")
-    assert result.graph is not None, [d.render() for d in result.report]
+    assert result.graph is not None and result.topology is not None, [d.render() for d in result.report]
     segs = tg.segments(result.topology)
     joined = next(s for s in segs if s.bridges)
     assert sorted(b.label for b in joined.bridges) == ["s1:br1", "s2:br2"]
@@ -98,6 +98,6 @@ def test_link_of() -> None:
 @pytest.mark.parametrize("sample", SAMPLES, ids=[s.stem for s in SAMPLES])
 def test_every_sample_interface_is_in_at_most_one_segment(sample: object) -> None:
     result = check_file(str(sample))
-    assert result.graph is not None
+    assert result.graph is not None and result.topology is not None
     seen: list[str] = [i.label for s in tg.segments(result.topology) for i in s.interfaces]
     assert len(seen) == len(set(seen))

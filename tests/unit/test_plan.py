@@ -30,6 +30,7 @@ from topograph.plan import (
     SetLinkSysctls,
     SetSysctls,
     iptables_restore,
+    namespaces,
     nft_ruleset,
     plan,
     reverse,
@@ -67,15 +68,9 @@ def test_sandbox_puts_every_node_in_a_prefixed_namespace(sample: Path) -> None:
     p = plan(topology, sandbox_prefix="sb1-")
     assert p.namespaces == tuple("sb1-" + n.name for n in topology.nodes)
     for op in p.operations:
-        for netns in _namespaces_of(op):
+        for netns in namespaces(op):
             assert netns is not None and netns.startswith("sb1-"), f"{op} touches the root namespace"
     assert reverse(p).operations == tuple(DeleteNetns(n.name, "sb1-" + n.name) for n in reversed(topology.nodes))
-
-
-def _namespaces_of(op: object) -> list[str | None]:
-    if isinstance(op, CreateVeth):
-        return [op.a.netns, op.b.netns]
-    return [op.netns]
 
 
 def test_real_mode_seed_host_is_the_root_namespace_and_externals_are_left_alone() -> None:
@@ -166,7 +161,9 @@ def test_interfaces_the_lab_creates_are_quiet(sample: Path, prefix: str | None) 
     up = {(op.netns, op.ifname): i for i, op in enumerate(ops) if isinstance(op, LinkUp)}
     quiet: dict[tuple[str | None, str], int] = {}
     for i, op in enumerate(ops):
-        conf = {s.path[3:]: s for s in op.values if s.path[:3] == ("net", "ipv6", "conf")} if isinstance(op, SetSysctls) else {}
+        if not isinstance(op, SetSysctls):
+            continue
+        conf = {s.path[3:]: s for s in op.values if s.path[:3] == ("net", "ipv6", "conf")}
         for (where, key), s in conf.items():
             if key == "addr_gen_mode":
                 assert s.value == (0 if ipv6[op.node] else 1) and not s.optional, (op.node, s)

@@ -36,6 +36,7 @@ from topograph.plan.ops import (
     Sysctl,
     TeardownOp,
     VethEnd,
+    namespaces,
 )
 from topograph.plan.reverse import reverse, undo
 
@@ -74,6 +75,7 @@ __all__ = [
     "TeardownOp",
     "VethEnd",
     "iptables_restore",
+    "namespaces",
     "nft_ruleset",
     "plan",
     "reverse",

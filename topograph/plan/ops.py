@@ -18,7 +18,7 @@ slower than against dataclasses, so code scanning a whole plan compares KIND str
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import ClassVar, assert_never
 
 import msgspec
 
@@ -299,3 +299,19 @@ SetupOp = (CreateNetns | LoopbackUp | SetSysctls | SetLinkSysctls | CreateBridge
            | EnslavePort | AddAddress | LinkUp | AddRoute | LoadNftables | LoadIptables)
 TeardownOp = DeleteNftables | DeleteIptables | DeleteLink | DeleteNetns | RestoreSysctls
 Operation = SetupOp | TeardownOp
+
+
+def namespaces(op: Operation) -> tuple[Netns, ...]:
+    """Where `op` acts: its namespace, or both ends' for a veth pair (None: the root namespace).
+
+    One `match` over every kind, so a new kind that is not placed here fails mypy.
+    """
+    match op:
+        case CreateVeth():
+            return (op.a.netns, op.b.netns)
+        case (CreateNetns() | LoopbackUp() | SetSysctls() | CreateBridge() | CreateStandIn() | SetMac() | SetMtu()
+              | EnslavePort() | AddAddress() | LinkUp() | AddRoute() | LoadNftables() | LoadIptables()
+              | DeleteNftables() | DeleteIptables() | DeleteLink() | DeleteNetns() | RestoreSysctls()):
+            return (op.netns,)
+        case _:
+            assert_never(op)
