@@ -159,14 +159,10 @@ def _unquoted_fits(kind: str, text: str) -> bool:
     return text.strip().lower() in ("true", "false")
 
 
-_SHAPES = {
-    "NodeDoc": "a mapping of kind, forwarding, interfaces, bridges, routes, nat, port_forwards",
-    "InterfaceDoc": "an address in CIDR form, a list of addresses, or a mapping of address, mtu, mac, up",
-    "RouteDoc": "a mapping of to, via, dev, metric",
-    "NatDoc": "a mapping of masquerade and out",
-    "PortForwardDoc": "a mapping of proto, port, to, in",
-    "ExpectDoc": "a mapping of from, to, proto, port, reach, note",
-}
+# What a mapping of each document class may hold, derived from the class so it cannot drift from it
+_SHAPES = {model.__name__: "a mapping of " + ", ".join(doc.known_keys(model))
+           for model in (doc.NodeDoc, doc.RouteDoc, doc.NatDoc, doc.PortForwardDoc, doc.ExpectDoc, doc.InterfaceDoc)}
+_SHAPES["InterfaceDoc"] = "an address in CIDR form, a list of addresses, or " + _SHAPES["InterfaceDoc"]
 
 _EXAMPLES = {
     "nodes": "nodes:\n    red: {interfaces: {veth-red: 192.168.15.1/24}}",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from pydantic import BaseModel
 
 from topograph import document as doc
 from topograph.diagnostics import Diagnostic, Pos, Report
@@ -199,3 +200,18 @@ def test_a_user_key_that_looks_like_a_pseudo_step_keeps_its_place() -> None:
 
 def test_known_keys_use_aliases() -> None:
     assert "from" in doc.known_keys(doc.ExpectDoc) and "in" in doc.known_keys(doc.PortForwardDoc)
+
+
+@pytest.mark.parametrize(("text", "model"), [
+    ("nodes: {a: [1]}\n", doc.NodeDoc),
+    ("nodes: {a: {routes: [5]}}\n", doc.RouteDoc),
+    ("nodes: {a: {nat: [5]}}\n", doc.NatDoc),
+    ("nodes: {a: {port_forwards: [5]}}\n", doc.PortForwardDoc),
+    ("nodes: {a: {}}\nexpect: [5]\n", doc.ExpectDoc),
+    ("nodes: {a: {interfaces: {e: 5}}}\n", doc.InterfaceDoc),
+])
+def test_a_wrong_shape_names_every_key_the_mapping_may_hold(text: str, model: type[BaseModel]) -> None:
+    """The list of keys comes from the document class, so a new field is named too (rp_filter was not)."""
+    (d,) = run(text)[1]
+    keys = [f.alias or name for name, f in model.model_fields.items()]
+    assert d.code == "TG011" and ("a mapping of " + ", ".join(keys)) in d.message, d.message

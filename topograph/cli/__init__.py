@@ -17,15 +17,15 @@ from topograph import __version__
 COMMANDS: dict[str, str] = {
     "check": "check",
     "schema": "schema",
-    "compile": "compile",  # issue 3
-    "render": "render",  # issue 4
-    "trace": "trace",  # issue 5
-    "reach": "reach",  # issue 5
-    "apply": "apply",  # issue 6
-    "destroy": "destroy",  # issue 6
-    "status": "status",  # issue 6
-    "verify": "verify",  # issue 6
-    "exec": "exec",  # issue 6
+    "compile": "compile",
+    "render": "render",
+    "trace": "trace",
+    "reach": "reach",
+    "apply": "apply",
+    "destroy": "destroy",
+    "status": "status",
+    "verify": "verify",
+    "exec": "exec",
 }
 
 
