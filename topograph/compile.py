@@ -169,7 +169,7 @@ _OPTIONS: dict[str, Any] = {"trim_blocks": True, "lstrip_blocks": True, "keep_tr
 
 class _TemplateCache(jinja2.FileSystemBytecodeCache):
     """jinja2's cache of compiled templates, in its private per-user temporary directory: compiling
-    the templates took ~35 ms of every `topograph compile`.
+    the templates is most of a small lab's compile time (benchmarks/bench_choices.py).
 
     jinja2 keys a compiled template by its name and source only, yet the code depends on the
     environment's options too, so they are part of the key here; a cache that cannot be written

@@ -11,8 +11,8 @@ Conventions shared by all operations:
   section by section, in the order of `SECTIONS`.
 
 Operations are msgspec Structs (frozen): typed records like frozen dataclasses, equal by type and
-fields, hashable, but made in C, about 7x faster (0.17 µs against 1.2 µs each, measured); a plan of
-a big lab has ~100,000 of them. One cost to know: isinstance against several of these classes is
+fields, hashable, but made in C, several times faster to create (benchmarks/bench_choices.py; figures
+in benchmarks/README.md); a plan of a big lab has ~100,000 of them. One cost to know: isinstance against several of these classes is
 slower than against dataclasses, so code scanning a whole plan compares KIND strings instead.
 """
 
