@@ -20,7 +20,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -81,16 +81,16 @@ def templates(repeat: int) -> tuple[float, float]:
 class _MemoResolver(yaml.CSafeLoader):
     """libyaml's loader with its implicit tag resolution overridden by a per-text memo in Python."""
 
-    memo: dict[tuple[Any, str, tuple[bool, bool]], str] = {}
+    memo: ClassVar[dict[tuple[Any, str, tuple[bool, bool]], str]] = {}
 
     def resolve(self, kind: Any, value: Any, implicit: Any) -> Any:
         if kind is yaml.ScalarNode:
             key = (kind, value, tuple(implicit))
             found = self.memo.get(key)
             if found is None:
-                found = self.memo[key] = super().resolve(kind, value, implicit)
+                found = self.memo[key] = super().resolve(kind, value, implicit)  # type: ignore[no-untyped-call]
             return found
-        return super().resolve(kind, value, implicit)
+        return super().resolve(kind, value, implicit)  # type: ignore[no-untyped-call]
 
 
 def composing(repeat: int, n: int = 3000) -> tuple[float, float]:
