@@ -218,7 +218,7 @@ def check_stages(text: str, repeat: int) -> dict[str, float]:
     t_build, topology = best_of(repeat, lambda: build.build(source, document, Report()))
 
     def run_validate() -> bool:
-        validate.validate(topology, Report())
+        validate.validate(topology, graph.l2_graph(topology), Report())
         return True
 
     t_validate, _ = best_of(repeat, run_validate)

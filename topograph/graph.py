@@ -1,4 +1,4 @@
-"""The topology as a networkx graph: who owns which interface, which interfaces share an L2 segment."""
+"""The topology as one networkx graph of its interfaces: which share an L2 segment, and through which link."""
 
 from __future__ import annotations
 
@@ -8,16 +8,6 @@ from functools import cached_property
 import networkx as nx
 
 from topograph.model import LOOPBACK, Interface, IPNetwork, Link, Topology
-
-NodeId = tuple[str, ...]
-
-
-def node_id(name: str) -> NodeId:
-    return ("node", name)
-
-
-def interface_id(node: str, name: str) -> NodeId:
-    return ("if", node, name)
 
 
 @dataclass(frozen=True)
@@ -47,47 +37,35 @@ class Segment:
         return tuple(sorted(nets, key=lambda n: (n.version, n)))
 
 
-def build(topology: Topology) -> nx.MultiGraph:
-    """Vertices: nodes and interfaces (bridges are interfaces); edges: 'has', 'port' and 'veth'."""
-    g: nx.MultiGraph = nx.MultiGraph(name=topology.name)
-    for node in topology.nodes:
-        g.add_node(node_id(node.name), kind="node", node=node)
-        for itf in node.interfaces:
-            iid = interface_id(node.name, itf.name)
-            g.add_node(iid, kind="bridge" if itf.is_bridge else "interface", interface=itf)
-            g.add_edge(node_id(node.name), iid, kind="has")
-        for itf in node.interfaces:
-            if itf.bridge is not None:
-                g.add_edge(interface_id(node.name, itf.name), interface_id(node.name, itf.bridge), kind="port")
-    for link in topology.links:
-        g.add_edge(interface_id(*link.a.key), interface_id(*link.b.key), kind="veth", link=link)
+def l2_graph(topology: Topology) -> nx.Graph:
+    """The lab as one networkx graph: every interface but loopback, keyed (node, name), joined by L2 edges.
+
+    An edge is a veth pair (its data has the model's `link`) or a bridge port (no data) joining a port
+    to its bridge. Validation finds L2 segments as its connected components, the simulator its working
+    L2 domains (the edges whose ends have carrier, sim/l2.py) and the renderer a veth pair's link here.
+    Which node owns an interface is the key's first part; nodes themselves are not vertices, since an
+    edge through a node would join segments that a router keeps apart.
+    """
+    g = nx.Graph(name=topology.name)
+    g.add_nodes_from(i.key for n in topology.nodes for i in n.interfaces if i.name != LOOPBACK)
+    g.add_edges_from((link.a.key, link.b.key, {"link": link}) for link in topology.links)
+    g.add_edges_from(((n.name, i.name), (n.name, i.bridge)) for n in topology.nodes for i in n.interfaces
+                     if i.bridge is not None)
     return g
 
 
-def l2_graph(topology: Topology) -> nx.Graph:
-    """Interfaces (by key, (node, name)) joined by veth pairs and bridge ports; loopback stays out.
-
-    Built from the topology straight away, not from `build`'s graph: validation needs only this, and
-    on a big lab building the full graph first cost more than everything else validation does.
-    """
-    l2 = nx.Graph()
-    l2.add_nodes_from(i.key for n in topology.nodes for i in n.interfaces if i.name != LOOPBACK)
-    l2.add_edges_from((link.a.key, link.b.key) for link in topology.links)
-    l2.add_edges_from(((n.name, i.name), (n.name, i.bridge)) for n in topology.nodes for i in n.interfaces
-                      if i.bridge is not None)
-    return l2
-
-
-def segments(topology: Topology) -> tuple[Segment, ...]:
-    """Every L2 segment, in a deterministic order."""
+def segments(topology: Topology, g: nx.Graph | None = None) -> tuple[Segment, ...]:
+    """Every L2 segment, in a deterministic order; `g` is the lab's l2_graph when the caller has it."""
     interface = {i.key: i for n in topology.nodes for i in n.interfaces}
-    out = [Segment(tuple(interface[key] for key in sorted(part))) for part in nx.connected_components(l2_graph(topology))]
+    parts = nx.connected_components(l2_graph(topology) if g is None else g)
+    out = [Segment(tuple(interface[key] for key in sorted(part))) for part in parts]
     return tuple(sorted(out, key=lambda s: [i.key for i in s.interfaces]))
 
 
-def link_of(g: nx.MultiGraph, node: str, interface: str) -> Link | None:
-    for _, _, data in g.edges(interface_id(node, interface), data=True):
-        if data["kind"] == "veth":
-            link: Link = data["link"]
+def link_of(g: nx.Graph, node: str, interface: str) -> Link | None:
+    """The veth pair that `node:interface` is an end of, if any (`g`: the lab's l2_graph)."""
+    for data in g.adj.get((node, interface), {}).values():
+        link: Link | None = data.get("link")
+        if link is not None:
             return link
     return None

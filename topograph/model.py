@@ -14,6 +14,10 @@ IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 LOOPBACK = "lo"
 
+#: The value a lab gets for net.bridge.bridge-nf-call-{iptables,ip6tables,arptables} in every node with a
+#: bridge: the plan sets it, the simulator models bridged frames accordingly (they skip netfilter).
+BRIDGE_NF_CALL = 0
+
 
 class Written:
     """A model object that knows where it was written; its position is looked up when asked for."""

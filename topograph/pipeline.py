@@ -3,39 +3,26 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-from topograph import build, loader, parse, validate
+import networkx as nx
+
+from topograph import build, graph, loader, parse, validate
 from topograph.diagnostics import Report
 from topograph.model import Topology
-
-if TYPE_CHECKING:
-    import networkx as nx
 
 
 @dataclass
 class Checked:
-    """What `load` produced: the model when the file is sound, and every diagnostic."""
+    """What `load` produced: the model and its graph when the file is sound, and every diagnostic."""
 
     report: Report = field(default_factory=Report)
     topology: Topology | None = None
+    graph: nx.Graph | None = None  # the lab's interfaces and L2 edges (topograph.graph.l2_graph), built by validation
 
     @property
     def ok(self) -> bool:
         return self.topology is not None and not self.report.has_errors
-
-    @cached_property
-    def graph(self) -> nx.MultiGraph | None:
-        """The sound topology as a networkx graph (topograph.graph), built when first asked for.
-
-        Drawing needs it; compiling and applying do not, and on a big lab building it costs more
-        than planning the whole lab (bench_compile.py measures both).
-        """
-        from topograph import graph  # networkx is imported with it
-
-        return graph.build(self.topology) if self.ok and self.topology is not None else None
 
 
 def check_text(text: str, file: str) -> Checked:
@@ -57,7 +44,8 @@ def _after_load(source: loader.Source | None, result: Checked) -> Checked:
     topology = build.build(source, document, result.report)
     if result.report.has_errors:
         return result
-    validate.validate(topology, result.report)
+    g = graph.l2_graph(topology)
+    validate.validate(topology, g, result.report)
     if not result.report.has_errors:
-        result.topology = topology
+        result.topology, result.graph = topology, g
     return result

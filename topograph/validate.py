@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import networkx as nx
+
 from topograph import graph as tg
 from topograph.diagnostics import Pos, Report, Where
 from topograph.model import (
@@ -252,9 +254,9 @@ def check_expectations(topology: Topology, report: Report) -> None:
                            hint="name an address of one of the lab's interfaces")
 
 
-def validate(topology: Topology, report: Report) -> None:
-    """Run every semantic check; all problems are reported, not only the first."""
-    segments = tg.segments(topology)
+def validate(topology: Topology, g: nx.Graph, report: Report) -> None:
+    """Run every semantic check; all problems are reported, not only the first. `g`: the lab's tg.l2_graph."""
+    segments = tg.segments(topology, g)
     check_addresses(topology, segments, report)
     check_segments(topology, segments, report)
     check_routes(topology, report)

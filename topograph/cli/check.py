@@ -29,7 +29,7 @@ def command(file: str, as_json: bool, strict: bool, matrix: bool) -> None:
         from topograph.sim.expect import diagnostics as expectation_diagnostics  # the simulator loads lazily
         from topograph.sim.network import Network
 
-        net = Network(result.topology)
+        net = Network(result.topology, graph=result.graph)
         result.report.extend(expectation_diagnostics(net))
     failed = not result.ok or (strict and len(result.report) > 0)
     echo_diagnostics(result, as_json, ok=not failed)

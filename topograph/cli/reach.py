@@ -23,7 +23,7 @@ def command(file: str, as_json: bool, every_address: bool) -> None:
     """
     checked = load_or_exit(file, show_warnings=False)
     assert checked.topology is not None
-    net = Network(checked.topology)
+    net = Network(checked.topology, graph=checked.graph)
     matrix = fast_matrix(net, targets(checked.topology, every_address=every_address))
     if as_json:
         click.echo(json.dumps(matrix.as_json(), indent=2))

@@ -77,7 +77,7 @@ def command(file: str, src: str, dst: str, tcp: int | None, as_json: bool) -> No
     checked = load_or_exit(file, show_warnings=False)
     assert checked.topology is not None
     _node_or_fail(checked.topology, src, "source")
-    net = Network(checked.topology)
+    net = Network(checked.topology, graph=checked.graph)
     result = Walker(net).run(resolve(net, src, dst, tcp))
     if as_json:
         click.echo(json.dumps(result.as_json(), indent=2))

@@ -6,7 +6,8 @@ with pyroute2. Same file, same options → the same plan, operation for operatio
 
 from __future__ import annotations
 
-from topograph.plan.build import BRIDGE_NF_CALL, FIREWALLS, Firewall, Plan, plan, sysctls
+from topograph.model import BRIDGE_NF_CALL
+from topograph.plan.build import FIREWALLS, Firewall, Plan, plan, sysctls
 from topograph.plan.firewall import DnatRule, MasqueradeRule, iptables_restore, nft_ruleset
 from topograph.plan.ops import (
     SECTIONS,

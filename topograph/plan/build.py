@@ -50,7 +50,7 @@ from pathlib import Path
 from typing import Literal
 
 from topograph import naming
-from topograph.model import LOOPBACK, Interface, Node, Route, Topology
+from topograph.model import BRIDGE_NF_CALL, LOOPBACK, Interface, Node, Route, Topology
 from topograph.plan.firewall import DnatRule, MasqueradeRule
 from topograph.plan.ops import (
     AddAddress,
@@ -79,8 +79,6 @@ from topograph.sandbox import Placement, place, route_interface
 Firewall = Literal["nftables", "iptables"]
 FIREWALLS: tuple[Firewall, ...] = ("nftables", "iptables")
 
-#: The value topograph gives net.bridge.bridge-nf-call-* (the simulator models bridges accordingly).
-BRIDGE_NF_CALL = 0
 
 
 @dataclass(frozen=True, slots=True)

@@ -38,7 +38,7 @@ class _Facts:
     grid_ports: dict[str, End]  # gridded leaf -> the bridge port it plugs into (named on the leaf, not the bridge)
 
     @classmethod
-    def of(cls, topology: Topology, g: nx.MultiGraph, options: Options) -> _Facts:
+    def of(cls, topology: Topology, g: nx.Graph, options: Options) -> _Facts:
         layout = plan(topology, options.grid_min)
         bridge_subnets, veth_subnets = _subnets(topology, g)
         gridded = layout.gridded
@@ -47,7 +47,7 @@ class _Facts:
                    _inbound_forwards(topology), grid_ports)
 
 
-def to_dot(topology: Topology, g: nx.MultiGraph, options: Options = Options()) -> str:
+def to_dot(topology: Topology, g: nx.Graph, options: Options = Options()) -> str:
     """DOT source of the diagram; the same topology and options always give the same bytes."""
     facts = _Facts.of(topology, g, options)
     gridded = facts.layout.gridded
@@ -71,11 +71,11 @@ def to_dot(topology: Topology, g: nx.MultiGraph, options: Options = Options()) -
     return source
 
 
-def _subnets(topology: Topology, g: nx.MultiGraph) -> tuple[dict[str, tuple[IPNetwork, ...]], dict[int, tuple[IPNetwork, ...]]]:
+def _subnets(topology: Topology, g: nx.Graph) -> tuple[dict[str, tuple[IPNetwork, ...]], dict[int, tuple[IPNetwork, ...]]]:
     """Each segment's subnets, drawn once: on its first bridge, or on the edge of a bare veth pair."""
     on_bridge: dict[str, tuple[IPNetwork, ...]] = {}
     on_link: dict[int, tuple[IPNetwork, ...]] = {}
-    for seg in tg.segments(topology):
+    for seg in tg.segments(topology, g):
         if not seg.subnets:
             continue
         if seg.bridges:

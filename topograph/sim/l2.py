@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections import deque
+import networkx as nx
 
+from topograph.graph import l2_graph
 from topograph.model import LOOPBACK, Interface, IPAddress, Topology
 
 Key = tuple[str, str]  # (node, interface)
@@ -14,67 +15,43 @@ class L2:
 
     A veth end has carrier only when its peer is up too; a bridge has carrier when one of its ports does.
     Interfaces that take part in L3 (not bridge ports, not loopback) get the id of the domain they sit in.
-    One breadth-first walk finds the domains and, per domain, the tree `bridges_between` climbs.
+    The domains are the connected components of the lab's L2 graph (topograph.graph.l2_graph) kept to
+    the edges whose ends have carrier; one breadth-first tree per domain is what `bridges_between` climbs.
     """
 
-    def __init__(self, topology: Topology) -> None:
+    def __init__(self, topology: Topology, g: nx.Graph | None = None) -> None:
+        g = l2_graph(topology) if g is None else g
         self.itf: dict[Key, Interface] = {i.key: i for n in topology.nodes for i in n.interfaces}
-        peer: dict[Key, Key] = {}
-        for link in topology.links:
-            peer[link.a.key] = link.b.key
-            peer[link.b.key] = link.a.key
-        ports: dict[Key, list[Key]] = {}  # bridge -> its ports, so a bridge's carrier needs no scan of every interface
-        for key, itf in self.itf.items():
-            if itf.bridge is not None:
-                ports.setdefault((itf.node, itf.bridge), []).append(key)
         carrier: dict[Key, bool] = {}
         for key, itf in self.itf.items():
             if itf.name == LOOPBACK or itf.is_bridge:
                 carrier[key] = itf.up
-            elif key in peer:
-                carrier[key] = itf.up and self.itf[peer[key]].up
-            else:
-                carrier[key] = itf.up  # an existing uplink of the host or an external node
+            else:  # a veth end needs its peer up; an existing uplink of the host or an external node has no peer
+                carrier[key] = itf.up and all(self.itf[p].up for p, edge in g.adj[key].items() if "link" in edge)
         for key, itf in self.itf.items():
             if itf.is_bridge:
-                carrier[key] = itf.up and any(carrier[p] for p in ports.get(key, ()))
+                carrier[key] = itf.up and any(carrier[p] for p in g.adj[key])
         self.carrier = carrier
-        # adjacency of the working L2 graph
-        adj: dict[Key, list[Key]] = {k: [] for k in self.itf}
-        for a, b in peer.items():
-            if carrier[a] and carrier[b]:
-                adj[a].append(b)
-        for key, itf in self.itf.items():
-            if itf.bridge is not None and carrier[key]:
-                br = (itf.node, itf.bridge)
-                if br in self.itf and self.itf[br].up:
-                    adj[key].append(br)
-                    adj[br].append(key)
+        # the working L2 graph: a veth pair whose ends both have carrier, a port with carrier into an up bridge
+        working = nx.Graph()
+        working.add_nodes_from(g)
+        working.add_edges_from((a, b) for a, b, edge in g.edges(data=True) if self._works(a, b, "link" in edge))
         self.domain: dict[Key, int] = {}  # L3 interface -> its domain
         self.members: dict[int, list[Interface]] = {}
         self.all_by_node: dict[int, dict[str, list[Interface]]] = {}  # domain -> node -> its L3 interfaces there
-        # the walk's tree over every interface with a domain (bridges and ports included): parent, depth, component
+        # the breadth-first tree over every interface with a domain (bridges and ports included)
         self._parent: dict[Key, Key | None] = {}
         self._depth: dict[Key, int] = {}
         self._component: dict[Key, int] = {}
-        for start in sorted(self.itf):
-            if start in self._component or self.itf[start].name == LOOPBACK:
+        for start in sorted(working):
+            if start in self._component:
                 continue
             d = len(self.members)
-            self._parent[start] = None
-            self._depth[start] = 0
-            self._component[start] = d
-            comp = []
-            queue = deque([start])
-            while queue:
-                k = queue.popleft()
-                comp.append(k)
-                for n in adj[k]:
-                    if n not in self._component:
-                        self._component[n] = d
-                        self._parent[n] = k
-                        self._depth[n] = self._depth[k] + 1
-                        queue.append(n)
+            self._parent[start], self._depth[start], self._component[start] = None, 0, d
+            comp = [start]
+            for parent, child in nx.bfs_edges(working, start):
+                self._parent[child], self._depth[child], self._component[child] = parent, self._depth[parent] + 1, d
+                comp.append(child)
             l3 = [self.itf[k] for k in sorted(comp) if self.itf[k].bridge is None and self.itf[k].up]
             every: dict[str, list[Interface]] = {}
             for i in l3:
@@ -82,6 +59,13 @@ class L2:
                 every.setdefault(i.node, []).append(i)
             self.members[d] = l3
             self.all_by_node[d] = every
+
+    def _works(self, a: Key, b: Key, veth: bool) -> bool:
+        """Whether frames pass an L2 edge: a veth pair's ends both have carrier; a port has it and its bridge is up."""
+        if veth:
+            return self.carrier[a] and self.carrier[b]
+        port, bridge = (b, a) if self.itf[a].is_bridge else (a, b)
+        return self.carrier[port] and self.itf[bridge].up
 
     def node_interface(self, domain: int, node: str) -> Interface | None:
         """The node's first L3 interface in `domain` (a node answers on the interface the request came in by)."""

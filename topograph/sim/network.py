@@ -5,8 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import cached_property
 
-from topograph.model import LOOPBACK, Interface, IPAddress, Node, Proto, Topology
-from topograph.plan.build import BRIDGE_NF_CALL
+import networkx as nx
+
+from topograph.model import BRIDGE_NF_CALL, LOOPBACK, Interface, IPAddress, Node, Proto, Topology
 from topograph.sim.fib import Fib, usable
 from topograph.sim.l2 import L2
 
@@ -23,11 +24,12 @@ class SimOptions:
 class Network:
     """Indexes over a checked topology that every flow needs."""
 
-    def __init__(self, topology: Topology, options: SimOptions | None = None) -> None:
+    def __init__(self, topology: Topology, options: SimOptions | None = None, graph: nx.Graph | None = None) -> None:
+        """`graph`: the lab's L2 graph (topograph.graph.l2_graph) when the caller has it already."""
         self.topology = topology
         self.options = options or SimOptions()
         self.nodes: dict[str, Node] = {n.name: n for n in topology.nodes}
-        self.l2 = L2(topology)
+        self.l2 = L2(topology, graph)
         self.fib: dict[str, Fib] = {n.name: Fib(n) for n in topology.nodes}
         self.owner: dict[IPAddress, Interface] = {}
         self.local: dict[str, set[IPAddress]] = {}
