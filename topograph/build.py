@@ -8,6 +8,7 @@ from pathlib import Path
 
 from topograph import document as doc
 from topograph.diagnostics import PathKey, Report, Where
+from topograph.gaps import Gaps
 from topograph.loader import Source
 from topograph.model import (
     LOOPBACK,
@@ -60,9 +61,10 @@ def _is_network_or_broadcast(ip: int, prefixlen: int) -> bool:
 
 
 class _Builder:
-    def __init__(self, source: Source, report: Report) -> None:
+    def __init__(self, source: Source, report: Report, gaps: Gaps) -> None:
         self.src = source
         self.report = report
+        self.gaps = gaps  # parts of a broken document that were left out: what they would have said is unknown
         self._networks: dict[str, IPNetwork] = {}
         self._ips: dict[str, IPAddress] = {}
 
@@ -129,7 +131,7 @@ class _Builder:
     def topology(self, d: doc.TopologyDoc) -> Topology:
         name = d.lab if d.lab is not None else Path(self.src.file).stem
         problem = node_name_problem(name)
-        if problem:
+        if problem and not (d.lab is None and self.gaps.lab):
             self.err("TG100", ("lab",) if d.lab is not None else (), f"lab name {name!r} {problem}",
                      hint="name the lab with 'lab: NAME' using letters, digits, '_', '.' and '-'")
         self.check_names(d)
@@ -143,7 +145,7 @@ class _Builder:
         for extra in hosts[1:]:
             self.err("TG107", ("nodes", extra.name, "kind"), f"node {extra.name!r} is a second host (first: {hosts[0].name!r})",
                      hint="a lab has one host; make the others 'kind: namespace' or 'kind: external'")
-        expectations = tuple(self.expectation(i, e, d) for i, e in enumerate(d.expect))
+        expectations = tuple(self.expectation(self.gaps.original(("expect",), i), e, d) for i, e in enumerate(d.expect))
         return Topology(name=name, file=self.src.file, nodes=nodes, links=links,
                         expectations=tuple(e for e in expectations if e is not None), description=d.description)
 
@@ -190,11 +192,19 @@ class _Builder:
         ports: dict[tuple[str, str], str] = {}
         out: list[Link] = []
         named: set[tuple[str, str]] = set()
-        for index, ends in enumerate(d.links):
+        for text in self.gaps.link_ends:  # the ends of links dropped for their shape
+            owner, _, ifname = text.partition(":")
+            named.add((owner if owner in d.nodes else bridges.get(owner, ""), ifname))
+        for i, ends in enumerate(d.links):
+            index = self.gaps.original(("links",), i)
             path: PathKey = ("links", index)
             for text in ends:
                 owner, _, ifname = text.partition(":")
                 named.add((owner if owner in d.nodes else bridges.get(owner, ""), ifname))  # nodes win, as in endpoint()
+            if any(self._dropped_owner(text, d, bridges) for text in ends):
+                self.gaps.links = True  # the link goes with the part it joins; its ends may be named elsewhere
+                self.gaps.link_ends.update(ends)
+                continue
             if len(ends) != 2:
                 self.err("TG108", path, f"a link joins exactly two ends, this one has {len(ends)}",
                          hint="write it like: [red:veth-red, blue:veth-blue]")
@@ -219,7 +229,8 @@ class _Builder:
                 continue
             a, b = resolved
             kinds = {d.nodes[a.node].kind, d.nodes[b.node].kind}
-            if "external" in kinds and "namespace" in kinds:
+            if "external" in kinds and "namespace" in kinds and not self.gaps.incomplete(a.node, "kind") \
+                    and not self.gaps.incomplete(b.node, "kind"):
                 inner = a if d.nodes[a.node].kind == "namespace" else b
                 self.err("TG110", path, f"namespace {inner.node!r} is linked straight to an external node",
                          hint="external machines are reached through the host: link the namespace to a bridge "
@@ -227,6 +238,10 @@ class _Builder:
                 continue
             out.append(Link(index=index, a=a, b=b, external="external" in kinds, where=Where(self.src, path)))
         return tuple(out), ports, named
+
+    def _dropped_owner(self, text: str, d: doc.TopologyDoc, bridges: dict[str, str]) -> bool:
+        owner = text.partition(":")[0]
+        return owner not in d.nodes and owner not in bridges and self.gaps.dropped_owner(owner)
 
     def endpoint(self, text: str, path: PathKey, d: doc.TopologyDoc, bridges: dict[str, str],
                  ports: dict[tuple[str, str], str], peer: str) -> Endpoint | None:
@@ -291,7 +306,8 @@ class _Builder:
         declared = [i for i in nd.interfaces if i != LOOPBACK and i not in nd.bridges]
         for ifname in declared:
             named = (name, ifname) in ends or ("", ifname) in ends  # ends of broken links count too
-            if not named and nd.kind == "namespace" and interface_name_problem(ifname) is None:
+            if not named and nd.kind == "namespace" and interface_name_problem(ifname) is None \
+                    and not self.gaps.links_unknown and not self.gaps.incomplete(name, "kind"):
                 self.err("TG111", (*base, "interfaces", ifname),
                          f"interface {ifname!r} of {name!r} is in no link, so nothing creates it",
                          hint=f"add a link such as [{name}:{ifname}, OTHER:IFNAME], or put the address on 'lo'", key=True)
@@ -301,10 +317,13 @@ class _Builder:
             path: PathKey = (*base, "interfaces", ifname) if ifname in nd.interfaces else base
             itfs.append(self.interface(name, ifname, idoc, path, bridge=ports.get((name, ifname))))
         names = {i.name for i in itfs}
-        routes = tuple(r for i, rd in enumerate(nd.routes) if (r := self.route(rd, (*base, "routes", i), name, names)))
-        nat = tuple(m for i, md in enumerate(nd.nat) if (m := self.masquerade(md, (*base, "nat", i), name, names)))
+        def at(field: str, i: int) -> PathKey:  # where the i-th entry left of a list was written
+            return (*base, field, self.gaps.original((*base, field), i))
+
+        routes = tuple(r for i, rd in enumerate(nd.routes) if (r := self.route(rd, at("routes", i), name, names)))
+        nat = tuple(m for i, md in enumerate(nd.nat) if (m := self.masquerade(md, at("nat", i), name, names)))
         fwds = tuple(f for i, fd in enumerate(nd.port_forwards)
-                     if (f := self.port_forward(fd, (*base, "port_forwards", i), name, names)))
+                     if (f := self.port_forward(fd, at("port_forwards", i), name, names)))
         return Node(name=name, kind=_KINDS[nd.kind], forwarding=nd.forwarding, rp_filter=_RP_FILTERS[nd.rp_filter],
                     interfaces=tuple(itfs), routes=routes, nat=nat, port_forwards=fwds,
                     where=Where(self.src, base, True))
@@ -312,6 +331,9 @@ class _Builder:
     def known_dev(self, dev: str, path: PathKey, node: str, names: set[str]) -> bool:
         if dev in names:
             return True
+        if self.gaps.links_unknown or self.gaps.incomplete(node, "interfaces", "bridges") \
+                or any(end.partition(":")[2] == dev for end in self.gaps.link_ends):
+            return False  # it may be one that a dropped part declared or linked
         hint = did_you_mean(dev, names) or one_of(names)
         self.err("TG102", path, f"node {node!r} has no interface {dev!r}", hint=hint)
         return False
@@ -364,13 +386,17 @@ class _Builder:
     def expectation(self, index: int, ed: doc.ExpectDoc, d: doc.TopologyDoc) -> Expectation | None:
         path: PathKey = ("expect", index)
         ok = True
-        if ed.from_ not in d.nodes:
+        if ed.from_ not in d.nodes and ed.from_ in self.gaps.nodes:
+            ok = False
+        elif ed.from_ not in d.nodes:
             self.err("TG101", (*path, "from"), f"expectation from unknown node {ed.from_!r}",
                      hint=did_you_mean(ed.from_, d.nodes) or one_of(d.nodes))
             ok = False
         dst_node = ed.to if ed.to in d.nodes else None
         dst_addr = None
-        if dst_node is None:
+        if dst_node is None and ed.to in self.gaps.nodes:
+            ok = False
+        elif dst_node is None:
             try:
                 dst_addr = ipaddress.ip_address(ed.to)
             except ValueError:
@@ -397,6 +423,9 @@ def _rename_hint(code: str) -> str:
     return "rename it, e.g. 'veth-red' or 'v-net-0'"
 
 
-def build(source: Source, document: doc.TopologyDoc, report: Report) -> Topology:
-    """Resolve `document`; problems go to `report` (the result is only trustworthy without errors)."""
-    return _Builder(source, report).topology(document)
+def build(source: Source, document: doc.TopologyDoc, report: Report, gaps: Gaps | None = None) -> Topology:
+    """Resolve `document`; problems go to `report` (the result is only trustworthy without errors).
+
+    `gaps`: what the shape stage dropped from a broken document; references to it are not reported.
+    """
+    return _Builder(source, report, gaps if gaps is not None else Gaps()).topology(document)
