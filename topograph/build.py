@@ -383,6 +383,23 @@ class _Builder:
         return PortForward(proto=Proto(fd.proto), port=fd.port, to_address=target, to_port=port,
                            in_interface=fd.in_, where=Where(self.src, path))
 
+    def forward_expectation(self, index: int, ed: doc.ExpectDoc, d: doc.TopologyDoc, name: str,
+                            port: int) -> Expectation | None:
+        """`to: NODE:PORT`: a TCP connection through NODE's port forward on PORT, as `topograph trace` means it."""
+        path: PathKey = ("expect", index)
+        if name not in d.nodes:
+            self.err("TG101", (*path, "to"), f"expectation to {ed.to!r} names {name!r}, which is not a node",
+                     hint=did_you_mean(name, d.nodes) or f"name a node: {one_of(d.nodes)}")
+            return None
+        problem = _forward_problem(ed, d, name, port)
+        if problem is not None and not (problem[0] == "to" and self.gaps.incomplete(name, "port_forwards")):
+            key, message, hint = problem
+            self.err("TG400", (*path, key) if key in ed.model_fields_set or key == "to" else path, message, hint=hint)
+        if problem is not None:
+            return None
+        return Expectation(src=ed.from_, dst=ed.to, dst_address=None, dst_node=name, proto=Proto.TCP, port=port,
+                           reach=ed.reach, note=ed.note, where=Where(self.src, path), forward=True)
+
     def expectation(self, index: int, ed: doc.ExpectDoc, d: doc.TopologyDoc) -> Expectation | None:
         path: PathKey = ("expect", index)
         ok = True
@@ -394,8 +411,13 @@ class _Builder:
             ok = False
         dst_node = ed.to if ed.to in d.nodes else None
         dst_addr = None
-        if dst_node is None and ed.to in self.gaps.nodes:
+        name, colon, port_text = ed.to.rpartition(":")
+        forward = dst_node is None and bool(colon and name and port_text.isdigit()) and ":" not in name
+        if dst_node is None and (ed.to in self.gaps.nodes or (forward and name in self.gaps.nodes)):
             ok = False
+        elif forward:
+            checked = self.forward_expectation(index, ed, d, name, int(port_text))
+            return checked if ok else None
         elif dst_node is None:
             try:
                 dst_addr = ipaddress.ip_address(ed.to)
@@ -415,6 +437,22 @@ class _Builder:
             return None
         return Expectation(src=ed.from_, dst=ed.to, dst_address=dst_addr, dst_node=dst_node, proto=Proto(ed.proto),
                            port=ed.port, reach=ed.reach, note=ed.note, where=Where(self.src, path))
+
+
+def _forward_problem(ed: doc.ExpectDoc, d: doc.TopologyDoc, name: str, port: int) -> tuple[str, str, str] | None:
+    """What is wrong with an expectation `to: NAME:PORT`, as (key, message, hint), or None."""
+    if not 1 <= port <= 65535:
+        return "to", f"port {port} is out of range", "ports run from 1 to 65535"
+    if ed.proto == "icmp" and "proto" in ed.model_fields_set:
+        return "proto", f"'to: {ed.to}' is a TCP connection through a port forward, not a ping", "drop 'proto: icmp'"
+    if ed.port is not None and ed.port != port:
+        return "port", f"port {ed.port} differs from the port in 'to: {ed.to}'", "drop 'port': the one in 'to' is enough"
+    forwards = d.nodes[name].port_forwards
+    if not any(f.port == port and f.proto == "tcp" for f in forwards):
+        have = ", ".join(f"{name}:{f.port} ({f.proto})" for f in forwards)
+        return "to", f"expectation to {ed.to}, but {name} has no tcp port forward on port {port}", \
+            f"port forwards of {name}: {have}" if have else f"name a node ({name}) or an address, or add a port forward to {name}"
+    return None
 
 
 def _rename_hint(code: str) -> str:

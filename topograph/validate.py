@@ -14,6 +14,7 @@ from topograph.model import (
     Node,
     NodeKind,
     PortForward,
+    Proto,
     Route,
     Topology,
     Written,
@@ -259,7 +260,15 @@ def check_expectations(topology: Topology, report: Report, gaps: Gaps) -> None:
     if gaps.addresses:
         return  # an address a dropped part held would change the answer
     for e in topology.expectations:
-        if e.dst_node is not None and topology.node(e.dst_node).primary_address is None:
+        if e.forward and e.dst_node is not None:
+            node = topology.node(e.dst_node)
+            f = next((f for f in node.port_forwards if f.port == e.port and f.proto is Proto.TCP), None)
+            if f is not None and not any(a.version == f.to_address.version for itf in node.interfaces
+                                         if itf.name != LOOPBACK for a in itf.addresses):
+                report.warning("TG506", _at(topology, e), f"expectation {e} goes through {node.name}'s port forward, "
+                               f"but {node.name} has no IPv{f.to_address.version} address for it",
+                               hint=f"give {node.name} an IPv{f.to_address.version} address outside loopback")
+        elif e.dst_node is not None and topology.node(e.dst_node).primary_address is None:
             report.warning("TG506", _at(topology, e), f"expectation {e} targets node {e.dst_node!r}, which has no address",
                            hint="give the node an address, or name an address in 'to'")
         elif e.dst_address is not None and topology.owner_of(e.dst_address) is None:

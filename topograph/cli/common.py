@@ -29,13 +29,13 @@ sandbox_option = click.option(
          "nothing in this machine's own namespace is touched")
 
 
-def load_or_exit(file: str, *, show_warnings: bool = True) -> Checked:
-    """Check `file`; on errors print every diagnostic to stderr and exit 1, before anything else happens."""
+def load_or_exit(file: str, *, show_warnings: bool = True, status: int = 1) -> Checked:
+    """Check `file`; on errors print every diagnostic to stderr and exit `status`, before anything else happens."""
     result = check_file(file)
     items = [d for d in result.report if show_warnings or d.is_error]
     if not result.ok:
         click.echo(render_text(items), err=True, nl=False)
-        sys.exit(1)
+        sys.exit(status)
     if items:
         click.echo(render_text(items), err=True, nl=False)
     return result
