@@ -129,7 +129,8 @@ class _Builder:
 
     # -- stages ------------------------------------------------------------------------------
     def topology(self, d: doc.TopologyDoc) -> Topology:
-        name = d.lab if d.lab is not None else Path(self.src.file).stem
+        # the file's name without extension; a document read from standard input ('<stdin>') is 'stdin'
+        name = d.lab if d.lab is not None else Path(self.src.file).stem.strip("<>")
         problem = node_name_problem(name)
         if problem and not (d.lab is None and self.gaps.lab):
             self.err("TG100", ("lab",) if d.lab is not None else (), f"lab name {name!r} {problem}",

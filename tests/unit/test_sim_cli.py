@@ -74,8 +74,9 @@ def test_trace_json() -> None:
     (["blu", "red"], "topograph: source 'blu' is not a node of lab 'seed'\n  hint: did you mean 'blue'?"),
     (["red", "bleu"], "topograph: destination 'bleu' is not a node of lab 'seed'\n  hint: did you mean 'blue'?"),
     (["lan", "host:81"], "topograph: host has no tcp port forward on port 81\n  hint: port forwards of host: host:80 (tcp)"),
-    (["lan", "host:80", "--tcp", "8080"], "topograph: host:80 is a connection to port 80, and --tcp 8080 names another"
-                                          "\n  hint: drop --tcp: NODE:PORT is already a TCP connection to PORT (or write --tcp 80)"),
+    (["lan", "host:80", "--tcp", "8080"],
+     "topograph: host:80 is a connection to port 80, and --tcp 8080 names another"
+     "\n  hint: drop --tcp: NODE:PORT is already a TCP connection to PORT (or write --tcp 80)"),
 ])
 def test_trace_rejects_unknown_names_clearly(args: list[str], message: str) -> None:
     code, out, err = cli("trace", str(SEED), *args)

@@ -82,9 +82,9 @@ def command(file: str, src: str, dst: str, tcp: int | None, as_json: bool) -> No
 
     Exit status: 0 when the flow is delivered (and answered), 1 when it is not, 2 when it cannot be
     traced (a broken FILE, an unknown node, no such port forward) — for scripts:
-    `topograph trace lab.yml red blue || echo "red cannot reach blue"`.
+    `topograph trace lab.yml red blue || echo "red cannot reach blue"`. FILE `-` reads standard input.
     """
-    checked = load_or_exit(file, show_warnings=False, status=2)
+    checked = load_or_exit(file, show_warnings=False, status=2, stdin=True)
     assert checked.topology is not None
     _node_or_fail(checked.topology, src, "source")
     net = Network(checked.topology)
