@@ -137,12 +137,13 @@ def test_a_real_process_has_no_traceback_and_right_streams(tmp_path: Path) -> No
 
 
 @pytest.mark.parametrize("sample", SAMPLES, ids=[s.stem for s in SAMPLES])
-def test_every_sample_checks_clean(sample: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_every_sample_checks_clean_even_strict(sample: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(ROOT / "samples")
-    result = CliRunner().invoke(main, ["check", "--json", sample.name])
+    # samples/README.md: "`topograph check` passes on every one of them" — without warnings too
+    result = CliRunner().invoke(main, ["check", "--strict", "--json", sample.name])
     data = json.loads(result.stdout)
     assert result.exit_code == 0, result.stdout
-    assert data["ok"] is True and data["errors"] == 0, data["diagnostics"]
+    assert data["ok"] is True and data["errors"] == data["warnings"] == 0, data["diagnostics"]
 
 
 # -- load_or_exit: the gate every other command uses ------------------------------------------
