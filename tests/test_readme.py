@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import re
+import shlex
+
+import pytest
+from click.testing import CliRunner
 
 from tests.conftest import ROOT
+from topograph.cli import main
 
 README = (ROOT / "README.md").read_text()
 
@@ -37,3 +42,29 @@ def test_seed_lab_in_readme_is_the_sample_with_comments() -> None:
         return [line.split("#")[0].rstrip() for line in text.splitlines() if line.split("#")[0].strip()]
 
     assert bare(shown) == bare(sample)
+
+
+def _console_examples() -> list[tuple[str, str]]:
+    """Every `$ topograph ...` in the README's console blocks, with the output shown under it."""
+    out = []
+    for block in re.findall(r"```console\n(.*?)```", README, re.S):
+        for part in re.split(r"^\$ ", block, flags=re.M)[1:]:
+            command, _, shown = part.partition("\n")
+            out.append((command, shown.removesuffix("\n\n") + ("\n" if shown.endswith("\n\n") else "")))
+    return out
+
+
+EXAMPLES = _console_examples()
+
+
+def test_the_readme_has_console_examples() -> None:
+    assert len(EXAMPLES) >= 4 and all(c.startswith("topograph ") for c, _ in EXAMPLES)
+
+
+@pytest.mark.parametrize(("command", "shown"), EXAMPLES, ids=[c for c, _ in EXAMPLES])
+def test_console_example_prints_what_the_readme_shows(command: str, shown: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    # run from the repository's root, on files the repository has; what it prints on stdout and stderr
+    monkeypatch.chdir(ROOT)
+    result = CliRunner().invoke(main, shlex.split(command)[1:])
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    assert result.stdout + result.stderr == shown

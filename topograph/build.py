@@ -8,6 +8,7 @@ from pathlib import Path
 
 from topograph import document as doc
 from topograph.diagnostics import PathKey, Report, Where
+from topograph.gaps import Gaps
 from topograph.loader import Source
 from topograph.model import (
     LOOPBACK,
@@ -60,9 +61,10 @@ def _is_network_or_broadcast(ip: int, prefixlen: int) -> bool:
 
 
 class _Builder:
-    def __init__(self, source: Source, report: Report) -> None:
+    def __init__(self, source: Source, report: Report, gaps: Gaps) -> None:
         self.src = source
         self.report = report
+        self.gaps = gaps  # parts of a broken document that were left out: what they would have said is unknown
         self._networks: dict[str, IPNetwork] = {}
         self._ips: dict[str, IPAddress] = {}
 
@@ -127,9 +129,10 @@ class _Builder:
 
     # -- stages ------------------------------------------------------------------------------
     def topology(self, d: doc.TopologyDoc) -> Topology:
-        name = d.lab if d.lab is not None else Path(self.src.file).stem
+        # the file's name without extension; a document read from standard input ('<stdin>') is 'stdin'
+        name = d.lab if d.lab is not None else Path(self.src.file).stem.strip("<>")
         problem = node_name_problem(name)
-        if problem:
+        if problem and not (d.lab is None and self.gaps.lab):
             self.err("TG100", ("lab",) if d.lab is not None else (), f"lab name {name!r} {problem}",
                      hint="name the lab with 'lab: NAME' using letters, digits, '_', '.' and '-'")
         self.check_names(d)
@@ -143,7 +146,7 @@ class _Builder:
         for extra in hosts[1:]:
             self.err("TG107", ("nodes", extra.name, "kind"), f"node {extra.name!r} is a second host (first: {hosts[0].name!r})",
                      hint="a lab has one host; make the others 'kind: namespace' or 'kind: external'")
-        expectations = tuple(self.expectation(i, e, d) for i, e in enumerate(d.expect))
+        expectations = tuple(self.expectation(self.gaps.original(("expect",), i), e, d) for i, e in enumerate(d.expect))
         return Topology(name=name, file=self.src.file, nodes=nodes, links=links,
                         expectations=tuple(e for e in expectations if e is not None), description=d.description)
 
@@ -190,11 +193,19 @@ class _Builder:
         ports: dict[tuple[str, str], str] = {}
         out: list[Link] = []
         named: set[tuple[str, str]] = set()
-        for index, ends in enumerate(d.links):
+        for text in self.gaps.link_ends:  # the ends of links dropped for their shape
+            owner, _, ifname = text.partition(":")
+            named.add((owner if owner in d.nodes else bridges.get(owner, ""), ifname))
+        for i, ends in enumerate(d.links):
+            index = self.gaps.original(("links",), i)
             path: PathKey = ("links", index)
             for text in ends:
                 owner, _, ifname = text.partition(":")
                 named.add((owner if owner in d.nodes else bridges.get(owner, ""), ifname))  # nodes win, as in endpoint()
+            if any(self._dropped_owner(text, d, bridges) for text in ends):
+                self.gaps.links = True  # the link goes with the part it joins; its ends may be named elsewhere
+                self.gaps.link_ends.update(ends)
+                continue
             if len(ends) != 2:
                 self.err("TG108", path, f"a link joins exactly two ends, this one has {len(ends)}",
                          hint="write it like: [red:veth-red, blue:veth-blue]")
@@ -219,7 +230,8 @@ class _Builder:
                 continue
             a, b = resolved
             kinds = {d.nodes[a.node].kind, d.nodes[b.node].kind}
-            if "external" in kinds and "namespace" in kinds:
+            if "external" in kinds and "namespace" in kinds and not self.gaps.incomplete(a.node, "kind") \
+                    and not self.gaps.incomplete(b.node, "kind"):
                 inner = a if d.nodes[a.node].kind == "namespace" else b
                 self.err("TG110", path, f"namespace {inner.node!r} is linked straight to an external node",
                          hint="external machines are reached through the host: link the namespace to a bridge "
@@ -227,6 +239,10 @@ class _Builder:
                 continue
             out.append(Link(index=index, a=a, b=b, external="external" in kinds, where=Where(self.src, path)))
         return tuple(out), ports, named
+
+    def _dropped_owner(self, text: str, d: doc.TopologyDoc, bridges: dict[str, str]) -> bool:
+        owner = text.partition(":")[0]
+        return owner not in d.nodes and owner not in bridges and self.gaps.dropped_owner(owner)
 
     def endpoint(self, text: str, path: PathKey, d: doc.TopologyDoc, bridges: dict[str, str],
                  ports: dict[tuple[str, str], str], peer: str) -> Endpoint | None:
@@ -291,7 +307,8 @@ class _Builder:
         declared = [i for i in nd.interfaces if i != LOOPBACK and i not in nd.bridges]
         for ifname in declared:
             named = (name, ifname) in ends or ("", ifname) in ends  # ends of broken links count too
-            if not named and nd.kind == "namespace" and interface_name_problem(ifname) is None:
+            if not named and nd.kind == "namespace" and interface_name_problem(ifname) is None \
+                    and not self.gaps.links_unknown and not self.gaps.incomplete(name, "kind"):
                 self.err("TG111", (*base, "interfaces", ifname),
                          f"interface {ifname!r} of {name!r} is in no link, so nothing creates it",
                          hint=f"add a link such as [{name}:{ifname}, OTHER:IFNAME], or put the address on 'lo'", key=True)
@@ -301,10 +318,13 @@ class _Builder:
             path: PathKey = (*base, "interfaces", ifname) if ifname in nd.interfaces else base
             itfs.append(self.interface(name, ifname, idoc, path, bridge=ports.get((name, ifname))))
         names = {i.name for i in itfs}
-        routes = tuple(r for i, rd in enumerate(nd.routes) if (r := self.route(rd, (*base, "routes", i), name, names)))
-        nat = tuple(m for i, md in enumerate(nd.nat) if (m := self.masquerade(md, (*base, "nat", i), name, names)))
+        def at(field: str, i: int) -> PathKey:  # where the i-th entry left of a list was written
+            return (*base, field, self.gaps.original((*base, field), i))
+
+        routes = tuple(r for i, rd in enumerate(nd.routes) if (r := self.route(rd, at("routes", i), name, names)))
+        nat = tuple(m for i, md in enumerate(nd.nat) if (m := self.masquerade(md, at("nat", i), name, names)))
         fwds = tuple(f for i, fd in enumerate(nd.port_forwards)
-                     if (f := self.port_forward(fd, (*base, "port_forwards", i), name, names)))
+                     if (f := self.port_forward(fd, at("port_forwards", i), name, names)))
         return Node(name=name, kind=_KINDS[nd.kind], forwarding=nd.forwarding, rp_filter=_RP_FILTERS[nd.rp_filter],
                     interfaces=tuple(itfs), routes=routes, nat=nat, port_forwards=fwds,
                     where=Where(self.src, base, True))
@@ -312,6 +332,9 @@ class _Builder:
     def known_dev(self, dev: str, path: PathKey, node: str, names: set[str]) -> bool:
         if dev in names:
             return True
+        if self.gaps.links_unknown or self.gaps.incomplete(node, "interfaces", "bridges") \
+                or any(end.partition(":")[2] == dev for end in self.gaps.link_ends):
+            return False  # it may be one that a dropped part declared or linked
         hint = did_you_mean(dev, names) or one_of(names)
         self.err("TG102", path, f"node {node!r} has no interface {dev!r}", hint=hint)
         return False
@@ -361,16 +384,42 @@ class _Builder:
         return PortForward(proto=Proto(fd.proto), port=fd.port, to_address=target, to_port=port,
                            in_interface=fd.in_, where=Where(self.src, path))
 
+    def forward_expectation(self, index: int, ed: doc.ExpectDoc, d: doc.TopologyDoc, name: str,
+                            port: int) -> Expectation | None:
+        """`to: NODE:PORT`: a TCP connection through NODE's port forward on PORT, as `topograph trace` means it."""
+        path: PathKey = ("expect", index)
+        if name not in d.nodes:
+            self.err("TG101", (*path, "to"), f"expectation to {ed.to!r} names {name!r}, which is not a node",
+                     hint=did_you_mean(name, d.nodes) or f"name a node: {one_of(d.nodes)}")
+            return None
+        problem = _forward_problem(ed, d, name, port)
+        if problem is not None and not (problem[0] == "to" and self.gaps.incomplete(name, "port_forwards")):
+            key, message, hint = problem
+            self.err("TG400", (*path, key) if key in ed.model_fields_set or key == "to" else path, message, hint=hint)
+        if problem is not None:
+            return None
+        return Expectation(src=ed.from_, dst=ed.to, dst_address=None, dst_node=name, proto=Proto.TCP, port=port,
+                           reach=ed.reach, note=ed.note, where=Where(self.src, path), forward=True)
+
     def expectation(self, index: int, ed: doc.ExpectDoc, d: doc.TopologyDoc) -> Expectation | None:
         path: PathKey = ("expect", index)
         ok = True
-        if ed.from_ not in d.nodes:
+        if ed.from_ not in d.nodes and ed.from_ in self.gaps.nodes:
+            ok = False
+        elif ed.from_ not in d.nodes:
             self.err("TG101", (*path, "from"), f"expectation from unknown node {ed.from_!r}",
                      hint=did_you_mean(ed.from_, d.nodes) or one_of(d.nodes))
             ok = False
         dst_node = ed.to if ed.to in d.nodes else None
         dst_addr = None
-        if dst_node is None:
+        name, colon, port_text = ed.to.rpartition(":")
+        forward = dst_node is None and bool(colon and name and port_text.isdigit()) and ":" not in name
+        if dst_node is None and (ed.to in self.gaps.nodes or (forward and name in self.gaps.nodes)):
+            ok = False
+        elif forward:
+            checked = self.forward_expectation(index, ed, d, name, int(port_text))
+            return checked if ok else None
+        elif dst_node is None:
             try:
                 dst_addr = ipaddress.ip_address(ed.to)
             except ValueError:
@@ -391,12 +440,31 @@ class _Builder:
                            port=ed.port, reach=ed.reach, note=ed.note, where=Where(self.src, path))
 
 
+def _forward_problem(ed: doc.ExpectDoc, d: doc.TopologyDoc, name: str, port: int) -> tuple[str, str, str] | None:
+    """What is wrong with an expectation `to: NAME:PORT`, as (key, message, hint), or None."""
+    if not 1 <= port <= 65535:
+        return "to", f"port {port} is out of range", "ports run from 1 to 65535"
+    if ed.proto == "icmp" and "proto" in ed.model_fields_set:
+        return "proto", f"'to: {ed.to}' is a TCP connection through a port forward, not a ping", "drop 'proto: icmp'"
+    if ed.port is not None and ed.port != port:
+        return "port", f"port {ed.port} differs from the port in 'to: {ed.to}'", "drop 'port': the one in 'to' is enough"
+    forwards = d.nodes[name].port_forwards
+    if not any(f.port == port and f.proto == "tcp" for f in forwards):
+        have = ", ".join(f"{name}:{f.port} ({f.proto})" for f in forwards)
+        return "to", f"expectation to {ed.to}, but {name} has no tcp port forward on port {port}", \
+            f"port forwards of {name}: {have}" if have else f"name a node ({name}) or an address, or add a port forward to {name}"
+    return None
+
+
 def _rename_hint(code: str) -> str:
     if code == "TG105":
         return "shorten it to 15 characters at most, e.g. 'veth-red-br'"
     return "rename it, e.g. 'veth-red' or 'v-net-0'"
 
 
-def build(source: Source, document: doc.TopologyDoc, report: Report) -> Topology:
-    """Resolve `document`; problems go to `report` (the result is only trustworthy without errors)."""
-    return _Builder(source, report).topology(document)
+def build(source: Source, document: doc.TopologyDoc, report: Report, gaps: Gaps | None = None) -> Topology:
+    """Resolve `document`; problems go to `report` (the result is only trustworthy without errors).
+
+    `gaps`: what the shape stage dropped from a broken document; references to it are not reported.
+    """
+    return _Builder(source, report, gaps if gaps is not None else Gaps()).topology(document)

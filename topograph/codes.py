@@ -46,7 +46,7 @@ CODES: dict[str, tuple[Severity, str]] = {
     "TG304": (E, "duplicate route"),
     "TG305": (E, "masquerade out of an interface without an address of that family"),
     # expectations
-    "TG400": (E, "expectation with a port that does not fit its protocol"),
+    "TG400": (E, "expectation with a port that does not fit its protocol or port forward"),
     "TG410": (E, "expectation violated: the simulator predicts otherwise"),
     # warnings: legal but suspicious
     "TG500": (W, "address on a bridge port"),

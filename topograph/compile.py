@@ -256,7 +256,8 @@ def command_line(plan: Plan, *, teardown: bool) -> str:
         words += ["--sandbox", plan.prefix]
     if plan.firewall != "nftables":
         words += ["--firewall", plan.firewall]
-    return " ".join(shlex.quote(w) for w in [*words, plan.source])
+    source = "-" if plan.source == "<stdin>" else plan.source  # read from standard input: so again
+    return " ".join(shlex.quote(w) for w in [*words, source])
 
 
 def _root_preflight(plan: Plan) -> tuple[list[str], list[tuple[str, str]]]:

@@ -80,7 +80,7 @@ class NodeDoc(_Strict):
 
 class ExpectDoc(_Strict):
     from_: str = Field(alias="from", description="source node")
-    to: str = Field(description="destination node (its first address) or an address")
+    to: str = Field(description="destination node (its first address), an address, or NODE:PORT through a port forward")
     proto: Literal["icmp", "tcp"] = Field(default="icmp")
     port: int | None = Field(default=None, ge=1, le=65535, description="destination port (tcp)")
     reach: bool = Field(default=True, description="false when the author expects this to fail")

@@ -209,6 +209,7 @@ class Expectation(Written):
     reach: bool = True
     note: str | None = None
     where: Where | None = field(default=None, compare=False, repr=False)
+    forward: bool = False  # `to: NODE:PORT`: a TCP connection through dst_node's port forward on `port`, as trace means it
 
     def __str__(self) -> str:
         what = f"{self.proto}" + (f"/{self.port}" if self.port else "")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import re
 from typing import Any
 
@@ -9,6 +10,7 @@ from pydantic import BaseModel, ValidationError
 
 from topograph import document as doc
 from topograph.diagnostics import PathKey, Report, path_text
+from topograph.gaps import Gaps
 from topograph.loader import Source
 from topograph.names import close_names
 
@@ -77,15 +79,142 @@ def shape(source: Source, report: Report) -> doc.TopologyDoc | None:
     try:
         return doc.TopologyDoc.model_validate(source.data)
     except ValidationError as exc:
-        errors = [(_clean_loc(err["loc"], source), err) for err in exc.errors(include_url=False)]
-        # `{from: red, too: blue}`: the typo explains the missing 'to'; report the typo only
-        explained = {(path[:-1], guess) for path, err in errors if err["type"] == "extra_forbidden"
-                     for guess in _suggestions(path)}
-        for path, err in errors:
-            if err["type"] == "missing" and (path[:-1], str(path[-1])) in explained:
-                continue
-            _report(source, report, path, err)
+        _report_all(source, report, exc)
         return None
+
+
+def shape_partial(source: Source, report: Report) -> tuple[doc.TopologyDoc, Gaps] | None:
+    """Validate the document's structure and report every problem, like `shape`; then the document
+    without its broken parts, and what was left out, so that the rest can still be checked.
+
+    None when nothing sound is left to check (no 'nodes:' mapping, or a rest that still does not fit).
+    """
+    try:
+        return doc.TopologyDoc.model_validate(source.data), Gaps()
+    except ValidationError as exc:
+        return _without(source.data, _report_all(source, report, exc))
+
+
+def _report_all(source: Source, report: Report, exc: ValidationError) -> list[tuple[PathKey, Any]]:
+    errors = [(_clean_loc(err["loc"], source), err) for err in exc.errors(include_url=False)]
+    # `{from: red, too: blue}`: the typo explains the missing 'to'; report the typo only
+    explained = {(path[:-1], guess) for path, err in errors if err["type"] == "extra_forbidden"
+                 for guess in _suggestions(path)}
+    for path, err in errors:
+        if err["type"] == "missing" and (path[:-1], str(path[-1])) in explained:
+            continue
+        _report(source, report, path, err)
+    return errors
+
+
+_ENTRY_LISTS = {"routes", "nat", "port_forwards"}  # lists of a node whose entries are dropped whole
+_NODE_FIELDS = set(doc.known_keys(doc.NodeDoc))
+
+
+def _without(data: Any, errors: list[tuple[PathKey, Any]]) -> tuple[doc.TopologyDoc, Gaps] | None:
+    """The document with the smallest broken part around each error taken out, and the gaps that leaves.
+
+    An unknown key that resembles no known key is only dropped; any other problem drops what holds it:
+    a node's field (which then takes its default and counts as unknown), an interface or bridge entry,
+    or a whole route, NAT rule, port forward, link or expectation (dropping one of its keys would change
+    what it means: a route without its misspelt 'via' is a route without a gateway).
+    """
+    gaps = Gaps()
+    units: list[PathKey] = []
+    for path, err in errors:
+        guesses = _suggestions(path) if err["type"] == "extra_forbidden" else []
+        meaningless = err["type"] == "extra_forbidden" and not guesses
+        unit = path if meaningless else _unit(path, data)
+        if unit is None:
+            return None
+        if not meaningless:
+            _note(gaps, unit, guesses if err["type"] == "extra_forbidden" else [], _value_at(data, unit))
+        units.append(unit)
+    data = copy.deepcopy(data)
+    removed: list[PathKey] = []
+    from_lists: dict[PathKey, set[int]] = {}
+    for unit in sorted(set(units), key=len):
+        if any(unit[: len(r)] == r for r in removed):
+            continue
+        removed.append(unit)
+        parent = _value_at(data, unit[:-1])
+        if isinstance(parent, dict):
+            parent.pop(unit[-1], None)
+        elif isinstance(parent, list) and isinstance(unit[-1], int):
+            from_lists.setdefault(unit[:-1], set()).add(unit[-1])
+    for path, indices in from_lists.items():
+        entries = _value_at(data, path)
+        gaps.kept[path] = [i for i in range(len(entries)) if i not in indices]
+        entries[:] = [entries[i] for i in gaps.kept[path]]
+    try:
+        return doc.TopologyDoc.model_validate(data), gaps
+    except ValidationError:
+        return None  # what is left still does not fit: better no further diagnostics than wrong ones
+
+
+def _unit(path: PathKey, data: Any) -> PathKey | None:
+    """The part of the document to drop for a problem at `path` (None: the document's 'nodes' itself)."""
+    if not path or (path[0] == "nodes" and len(path) < 2):
+        return None
+    if path[0] in ("links", "expect"):
+        unit = path[:2]
+    elif path[0] != "nodes":
+        unit = path[:1]
+    elif len(path) < 3:
+        unit = path[:2]
+    elif path[2] in _ENTRY_LISTS:
+        unit = path[:4]
+    elif path[2] in ("interfaces", "bridges"):
+        unit = path[:5]
+    else:
+        unit = path[:3]
+    while len(unit) > 1 and not _exists(data, unit):  # a missing key, or a field of a shorthand (`eth0: [..]`)
+        unit = unit[:-1]
+    return unit if unit != ("nodes",) else None
+
+
+def _exists(data: Any, path: PathKey) -> bool:
+    for step in path:
+        in_list = isinstance(data, list) and isinstance(step, int) and 0 <= step < len(data)
+        if in_list or (isinstance(data, dict) and step in data):
+            data = data[step]
+        else:
+            return False
+    return True
+
+
+def _note(gaps: Gaps, unit: PathKey, guesses: list[str], value: Any) -> None:
+    """Record in `gaps` what dropping `unit` leaves unknown (`guesses`: what a dropped unknown key meant)."""
+    head = unit[0]
+    if head == "lab" or (len(unit) == 1 and "lab" in guesses):
+        gaps.lab = True
+    elif head == "links" or (len(unit) == 1 and "links" in guesses):
+        gaps.links = True
+        ends = [] if len(unit) == 1 else _link_ends(value)
+        gaps.link_ends.update(ends)
+        if not ends:  # what it would have created cannot be told
+            gaps.links_unknown = True
+    elif head == "nodes" and isinstance(unit[1], str):
+        name = unit[1]
+        if len(unit) == 2:
+            gaps.nodes.add(name)
+            gaps.bridges_unknown = True  # a node that is not a mapping: what bridges it meant is unknown
+            return
+        fields = [g for g in guesses if g in _NODE_FIELDS] if len(unit) == 3 and guesses else [str(unit[2])]
+        gaps.parts.setdefault(name, set()).update(fields)
+        if "bridges" in fields:
+            if len(unit) == 4:
+                gaps.bridges.add(str(unit[3]))
+            elif len(unit) == 3 and isinstance(value, dict):
+                gaps.bridges.update(str(k) for k in value)
+            elif len(unit) == 3:
+                gaps.bridges_unknown = True
+
+
+def _link_ends(value: Any) -> list[str]:
+    """The NODE:IFNAME ends a dropped link names: `[red:veth-red, 5]`, or `red:veth-red blue:veth-blue`."""
+    words = value if isinstance(value, list) else re.split(r"[\s,\[\]]+", value) if isinstance(value, str) else []
+    return [w for w in words if isinstance(w, str) and ":" in w]
 
 
 # words people use for a key topograph spells differently

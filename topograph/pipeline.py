@@ -38,14 +38,18 @@ def check_file(path: str | Path) -> Checked:
 def _after_load(source: loader.Source | None, result: Checked) -> Checked:
     if source is None or result.report.has_errors:
         return result
-    document = parse.shape(source, result.report)
-    if document is None:
+    # a document with shape errors is still checked without its broken parts: every problem at once,
+    # but none that only follows from a part that was left out (the gaps)
+    shaped = parse.shape_partial(source, result.report)
+    if shaped is None:
         return result
-    topology = build.build(source, document, result.report)
-    if result.report.has_errors:
-        return result
+    document, gaps = shaped
+    before = len(result.report)
+    topology = build.build(source, document, result.report, gaps)
+    if any(d.is_error for d in result.report.items[before:]):
+        return result  # names or references that do not resolve: the model is not sound enough to check
     g = graph.l2_graph(topology)
-    validate.validate(topology, g, result.report)
+    validate.validate(topology, g, result.report, gaps)
     if not result.report.has_errors:
         result.topology, result.graph = topology, g
     return result

@@ -6,6 +6,7 @@ import networkx as nx
 
 from topograph import graph as tg
 from topograph.diagnostics import Pos, Report, Where
+from topograph.gaps import Gaps
 from topograph.model import (
     LOOPBACK,
     Interface,
@@ -15,6 +16,7 @@ from topograph.model import (
     Node,
     NodeKind,
     PortForward,
+    Proto,
     Route,
     Topology,
     Written,
@@ -29,7 +31,7 @@ def _at(topology: Topology, *candidates: Written | None) -> Where | Pos:
     return Pos(topology.file, 1, 1)
 
 
-def check_addresses(topology: Topology, segments: tuple[tg.Segment, ...], report: Report) -> None:
+def check_addresses(topology: Topology, segments: tuple[tg.Segment, ...], report: Report, gaps: Gaps) -> None:
     # link-local addresses (fe80::/10, 169.254.0.0/16) are unique per link only: the same fe80::1 on
     # every link of a router is normal, so they are keyed by their segment and left out of subnet checks
     segment_of: dict[tuple[str, str], int] | None = None  # made at the first link-local address
@@ -91,12 +93,17 @@ def check_addresses(topology: Topology, segments: tuple[tg.Segment, ...], report
         for other_net in (net, *overlapping.get(net, ())):
             j = first_use[other_net]
             other = entries[j][0]
-            if j < i and other is not seg:
+            if j < i and other is not seg and not gaps.links and not _unsure(seg, gaps) and not _unsure(other, gaps):
                 same = "the same subnet" if net == other_net else f"overlapping subnets {net} and {other_net}"
                 where = _first_with(seg, net)
                 report.error("TG203", _at(topology, where),
                              f"{same} on two L2 segments: {seg.name} and {other.name}",
                              hint="give each veth pair or bridge a subnet of its own, or join them on one bridge")
+
+
+def _unsure(seg: tg.Segment, gaps: Gaps) -> bool:
+    """Whether an address a dropped part held could change the segment's subnet (and so what it overlaps)."""
+    return bool(gaps) and any(gaps.incomplete(i.node, "interfaces", "bridges") for i in seg.interfaces)
 
 
 def _overlaps(nets: list[IPNetwork]) -> dict[IPNetwork, list[IPNetwork]]:
@@ -136,7 +143,7 @@ def _first_with(seg: tg.Segment, net: IPNetwork) -> Interface | None:
     return next((i for i in seg.interfaces if any(a.network == net for a in i.addresses)), None)
 
 
-def check_segments(topology: Topology, segments: tuple[tg.Segment, ...], report: Report) -> None:
+def check_segments(topology: Topology, segments: tuple[tg.Segment, ...], report: Report, gaps: Gaps) -> None:
     for link in topology.links:
         a, b = (topology.interface(*e.key) for e in link.ends)
         if a.mtu is not None and b.mtu is not None and a.mtu != b.mtu:
@@ -152,6 +159,8 @@ def check_segments(topology: Topology, segments: tuple[tg.Segment, ...], report:
                                    f"{itf.label} and {macs[itf.mac].label} share MAC {itf.mac} on one L2 segment",
                                    hint="give each interface its own MAC, or leave 'mac' out")
                 macs.setdefault(itf.mac, itf)
+    if gaps.links:
+        return  # which node or bridge a dropped link joined is unknown
     linked = {e.node for link in topology.links for e in link.ends}
     for node in topology.nodes:
         for br in node.bridges:
@@ -172,11 +181,14 @@ def _dest(route: Route) -> str:
     return "default" if route.is_default else str(route.to)
 
 
-def check_routes(topology: Topology, report: Report) -> None:
+def check_routes(topology: Topology, report: Report, gaps: Gaps) -> None:
     for node in topology.nodes:
         own = {a.ip for a in node.addresses}
+        addresses_known = not gaps.incomplete(node.name, "interfaces", "bridges")
         seen: dict[tuple[IPNetwork, int], int] = {}
-        for index, route in enumerate(node.routes):
+        for i, route in enumerate(node.routes):
+            # as written: routes the builder (or the shape stage) dropped do not renumber the rest
+            index = route.where.path[-1] if route.where is not None and isinstance(route.where.path[-1], int) else i
             key = (route.to, route.metric or 0)
             if key in seen:
                 what = "two default routes" if route.is_default else f"two routes to {route.to}"
@@ -190,7 +202,7 @@ def check_routes(topology: Topology, report: Report) -> None:
                 report.warning("TG502", _at(topology, route, node), f"{node.name} routes {route} through its own address",
                                hint="a gateway is a neighbour's address on a shared subnet")
                 continue
-            if route.via.is_link_local and route.dev is not None:
+            if (route.via.is_link_local and route.dev is not None) or not addresses_known:
                 continue
             _check_gateway(topology, node, route, report)
 
@@ -221,14 +233,16 @@ def _check_gateway(topology: Topology, node: Node, route: Route, report: Report)
                  hint="a gateway must be a neighbour's address on one of the node's own subnets")
 
 
-def check_nat(topology: Topology, report: Report) -> None:
+def check_nat(topology: Topology, report: Report, gaps: Gaps) -> None:
     for node in topology.nodes:
         rules: list[Masquerade | PortForward] = [*node.nat, *node.port_forwards]
-        if rules and not node.forwarding:
+        if rules and not node.forwarding and not gaps.incomplete(node.name, "forwarding"):
             first = _at(topology, rules[0], node)
             report.error("TG302", first, f"{node.name} has NAT or port-forward rules but does not forward packets",
                          hint=f"add 'forwarding: true' to node {node.name!r}")
         for m in node.nat:
+            if gaps.links or gaps.incomplete(node.name, "interfaces", "bridges", "kind"):
+                break  # its interfaces' addresses, its kind or its links are not all known
             out = node.interface(m.out)
             family = m.source.version
             if out is not None and not any(a.version == family for a in out.addresses) and node.kind is not NodeKind.EXTERNAL:
@@ -238,15 +252,25 @@ def check_nat(topology: Topology, report: Report) -> None:
                              f"masquerade out of {node.name}:{m.out}, which has no IPv{family} address",
                              hint=f"MASQUERADE rewrites the source to {m.out}'s address; give {m.out} one")
         for f in node.port_forwards:
-            if topology.owner_of(f.to_address) is None:
+            if topology.owner_of(f.to_address) is None and not gaps.addresses:
                 report.error("TG303", _at(topology, f),
                              f"port forward {f.proto}/{f.port} on {node.name} goes to {f.to_address}, which no node has",
                              hint="forward to an address of one of the lab's interfaces")
 
 
-def check_expectations(topology: Topology, report: Report) -> None:
+def check_expectations(topology: Topology, report: Report, gaps: Gaps) -> None:
+    if gaps.addresses:
+        return  # an address a dropped part held would change the answer
     for e in topology.expectations:
-        if e.dst_node is not None and topology.node(e.dst_node).primary_address is None:
+        if e.forward and e.dst_node is not None:
+            node = topology.node(e.dst_node)
+            f = next((f for f in node.port_forwards if f.port == e.port and f.proto is Proto.TCP), None)
+            if f is not None and not any(a.version == f.to_address.version for itf in node.interfaces
+                                         if itf.name != LOOPBACK for a in itf.addresses):
+                report.warning("TG506", _at(topology, e), f"expectation {e} goes through {node.name}'s port forward, "
+                               f"but {node.name} has no IPv{f.to_address.version} address for it",
+                               hint=f"give {node.name} an IPv{f.to_address.version} address outside loopback")
+        elif e.dst_node is not None and topology.node(e.dst_node).primary_address is None:
             report.warning("TG506", _at(topology, e), f"expectation {e} targets node {e.dst_node!r}, which has no address",
                            hint="give the node an address, or name an address in 'to'")
         elif e.dst_address is not None and topology.owner_of(e.dst_address) is None:
@@ -254,12 +278,17 @@ def check_expectations(topology: Topology, report: Report) -> None:
                            hint="name an address of one of the lab's interfaces")
 
 
-def validate(topology: Topology, g: nx.Graph, report: Report) -> None:
-    """Run every semantic check; all problems are reported, not only the first. `g`: the lab's tg.l2_graph."""
+def validate(topology: Topology, g: nx.Graph, report: Report, gaps: Gaps | None = None) -> None:
+    """Run every semantic check; all problems are reported, not only the first. `g`: the lab's tg.l2_graph.
+
+    `gaps`: what the shape stage dropped from a broken document; a check whose answer could depend on
+    it is left out rather than report a consequence of the drop.
+    """
+    gaps = gaps if gaps is not None else Gaps()
     segments = tg.segments(topology, g)
-    check_addresses(topology, segments, report)
-    check_segments(topology, segments, report)
-    check_routes(topology, report)
-    check_nat(topology, report)
-    check_expectations(topology, report)
+    check_addresses(topology, segments, report, gaps)
+    check_segments(topology, segments, report, gaps)
+    check_routes(topology, report, gaps)
+    check_nat(topology, report, gaps)
+    check_expectations(topology, report, gaps)
 

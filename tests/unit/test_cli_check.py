@@ -137,12 +137,13 @@ def test_a_real_process_has_no_traceback_and_right_streams(tmp_path: Path) -> No
 
 
 @pytest.mark.parametrize("sample", SAMPLES, ids=[s.stem for s in SAMPLES])
-def test_every_sample_checks_clean(sample: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_every_sample_checks_clean_even_strict(sample: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(ROOT / "samples")
-    result = CliRunner().invoke(main, ["check", "--json", sample.name])
+    # samples/README.md: "`topograph check` passes on every one of them" — without warnings too
+    result = CliRunner().invoke(main, ["check", "--strict", "--json", sample.name])
     data = json.loads(result.stdout)
     assert result.exit_code == 0, result.stdout
-    assert data["ok"] is True and data["errors"] == 0, data["diagnostics"]
+    assert data["ok"] is True and data["errors"] == data["warnings"] == 0, data["diagnostics"]
 
 
 # -- load_or_exit: the gate every other command uses ------------------------------------------
@@ -166,3 +167,44 @@ def test_load_or_exit_passes_a_sound_file_through_with_its_warnings(tmp_path: Pa
     (tmp_path / "lab.yml").write_text(WARNS)
     result = CliRunner().invoke(PROBE, [str(tmp_path / "lab.yml")])
     assert result.exit_code == 0 and result.stdout == "loaded lab\n" and "warning[TG505]" in result.stderr
+
+
+# -- `-` is standard input ----------------------------------------------------------------------
+def test_check_dash_reads_stdin_and_names_it() -> None:
+    result = CliRunner().invoke(main, ["check", "-"], input=CLEAN)
+    assert result.exit_code == 0, result.stderr
+    assert result.stderr == "<stdin>: lab 'stdin' is valid: 2 nodes, 1 link, 0 expectations\n"
+    result = CliRunner().invoke(main, ["check", "-"], input=BROKEN)
+    assert result.exit_code == 1
+    assert result.stderr.startswith("<stdin>:5:") and "error[TG101]" in result.stderr
+    result = CliRunner().invoke(main, ["check", "--json", "-"], input=BROKEN)
+    assert json.loads(result.stdout)["diagnostics"][0]["pos"]["file"] == "<stdin>"
+
+
+def test_check_dash_rejects_bytes_that_are_not_utf8() -> None:
+    result = CliRunner().invoke(main, ["check", "-"], input=b"nodes:\n  r\xe9d: {}\n")
+    assert result.exit_code == 1
+    assert result.stderr.startswith("<stdin>:2:4: error[TG000]: standard input is not valid UTF-8 text (byte 0xe9)")
+
+
+@pytest.mark.parametrize("args", [["compile"], ["render", "--dot"], ["reach"], ["trace", "-", "a", "b"]],
+                         ids=["compile", "render", "reach", "trace"])
+def test_commands_that_read_a_topology_read_dash_as_stdin(args: list[str], tmp_path: Path) -> None:
+    command = args if args[0] == "trace" else [*args, "-"]
+    lab = tmp_path / "lab.yml"
+    lab.write_text("lab: stdin\n" + CLEAN)  # the same lab name both ways
+    from_file = CliRunner().invoke(main, [str(lab) if a == "-" else a for a in command])
+    from_stdin = CliRunner().invoke(main, command, input=lab.read_text())
+    assert from_stdin.exit_code == from_file.exit_code and from_file.exit_code in (0, 1), from_stdin.stderr
+    # the same output, but for the file's name (a compiled script's header names it)
+    assert from_stdin.stdout == from_file.stdout.replace("from lab.yml.", "from '<stdin>'.") \
+        .replace("--teardown lab.yml", "--teardown -")
+    broken = CliRunner().invoke(main, command, input=BROKEN)
+    assert broken.exit_code == (2 if args[0] == "trace" else 1) and broken.stdout == ""
+    assert broken.stderr.startswith("<stdin>:5:")
+
+
+def test_live_commands_want_a_file_not_dash() -> None:
+    result = CliRunner().invoke(main, ["exec", "-", "a", "--", "true"], input=CLEAN)
+    assert result.exit_code == 1 and result.stdout == ""
+    assert result.stderr.startswith("topograph: this command needs the topology as a file")

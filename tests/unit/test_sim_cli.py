@@ -44,13 +44,13 @@ FLOWS = _flows()
 @pytest.mark.parametrize(("sample", "args", "name"), FLOWS, ids=[f"{s.stem}/{n}" for s, _, n in FLOWS])
 def test_golden_trace(sample: Path, args: list[str], name: str, golden: Callable[[Path, str], None]) -> None:
     code, out, _ = cli("trace", str(sample.relative_to(ROOT)), *args)
-    assert code == 0
+    assert code == (0 if out.splitlines()[-1].startswith("DELIVERED:") else 1)  # for scripts: 1 when it fails
     golden(GOLDEN / sample.stem / f"{name}.txt", out)
 
 
 def test_trace_ends_with_disposition_and_reason() -> None:
     code, out, _ = cli("trace", str(SEED), "lan", "blue")
-    assert code == 0
+    assert code == 1  # the flow fails: exit 1, for scripts
     assert out.splitlines()[-1] == "NO_ROUTE: lan has no route to 192.168.15.0/24 — add a route via 192.168.1.2"
 
 
@@ -71,9 +71,12 @@ def test_trace_json() -> None:
 
 
 @pytest.mark.parametrize(("args", "message"), [
-    (["blu", "red"], "error: source 'blu' is not a node of lab 'seed'\n  hint: did you mean 'blue'?"),
-    (["red", "bleu"], "error: destination 'bleu' is not a node of lab 'seed'\n  hint: did you mean 'blue'?"),
-    (["lan", "host:81"], "error: host has no port forward on port 81\n  hint: port forwards of host: host:80"),
+    (["blu", "red"], "topograph: source 'blu' is not a node of lab 'seed'\n  hint: did you mean 'blue'?"),
+    (["red", "bleu"], "topograph: destination 'bleu' is not a node of lab 'seed'\n  hint: did you mean 'blue'?"),
+    (["lan", "host:81"], "topograph: host has no tcp port forward on port 81\n  hint: port forwards of host: host:80 (tcp)"),
+    (["lan", "host:80", "--tcp", "8080"],
+     "topograph: host:80 is a connection to port 80, and --tcp 8080 names another"
+     "\n  hint: drop --tcp: NODE:PORT is already a TCP connection to PORT (or write --tcp 80)"),
 ])
 def test_trace_rejects_unknown_names_clearly(args: list[str], message: str) -> None:
     code, out, err = cli("trace", str(SEED), *args)
@@ -84,7 +87,7 @@ def test_trace_rejects_a_broken_file_like_check(tmp_path: Path) -> None:
     bad = tmp_path / "bad.yml"
     bad.write_text("nodes:\n  red: {interfaces: {veth-red: 192.168.15.300/24}}\n")
     code, out, err = cli("trace", str(bad), "red", "red")
-    assert code == 1 and out == "" and "bad.yml:2:" in err and "Traceback" not in err
+    assert code == 2 and out == "" and "bad.yml:2:" in err and "Traceback" not in err
 
 
 def test_reach_table_and_json() -> None:
@@ -129,3 +132,61 @@ def test_check_matrix_option_on_a_lab_without_expectations(tmp_path: Path) -> No
     code, out, err = cli("check", str(lab), "--matrix")
     assert code == 0 and "0 expectations" in err
     assert out.splitlines()[:3] == ["from \\ to  a   b", "a          ok  ok", "b          ok  ok"]
+
+
+def test_trace_exit_status_says_whether_the_flow_is_delivered() -> None:
+    assert cli("trace", str(SEED), "red", "blue")[0] == 0
+    assert cli("trace", str(SEED), "lan", "blue", "--json")[0] == 1  # --json too
+    assert cli("trace", str(SEED), "lan", "host:80", "--tcp", "80")[0] == 0  # --tcp may repeat NODE:PORT's port
+
+
+# a port with a UDP forward written before its TCP one, and a port with a UDP forward only
+BOTH = SEED.read_text().replace(
+    "      - {proto: tcp, port: 80, to: 192.168.15.2:80}",
+    "      - {proto: udp, port: 80, to: 192.168.15.1:80}\n"
+    "      - {proto: tcp, port: 80, to: 192.168.15.2:80}\n"
+    "      - {proto: udp, port: 53, to: 192.168.15.1:53}")
+
+
+def test_trace_node_port_takes_the_tcp_forward_whatever_the_order(tmp_path: Path) -> None:
+    lab = tmp_path / "lab.yml"
+    lab.write_text(BOTH)
+    code, out, err = cli("trace", str(lab), "lan", "host:80")
+    assert code == 0, err
+    assert "becomes 192.168.1.3:40000 -> 192.168.15.2:80" in out  # blue's web server, not red's udp one
+    code, out, err = cli("trace", str(lab), "lan", "host:53")
+    assert code == 2 and out == ""
+    assert err.startswith("topograph: host has no tcp port forward on port 53 (only udp")
+
+
+def test_expectation_to_node_port_means_what_trace_means(tmp_path: Path) -> None:
+    from topograph.sim.expect import evaluate
+    from topograph.sim.network import Network
+
+    lab = tmp_path / "lab.yml"
+    lab.write_text(SEED.read_text() + "  - {from: lan, to: host:80}\n  - {from: red, to: host:80}\n")
+    checked = check_file(lab)
+    assert checked.topology is not None, [d.render() for d in checked.report]
+    *_, through, hairpin = evaluate(Network(checked.topology))
+    assert through.expectation.forward and through.holds and not hairpin.holds
+    for v, src in ((through, "lan"), (hairpin, "red")):
+        code, out, _ = cli("trace", str(lab), src, "host:80", "--json")
+        assert v.result is not None and json.loads(out)["disposition"] == str(v.result.disposition)
+        assert code == (0 if v.result.ok else 1)
+    code, _, err = cli("check", str(lab))
+    assert code == 1
+    assert "error[TG410]: expected red to reach host:80 (192.168.15.5) (tcp/80), but NAT_NO_RETURN" in err
+    assert f"hint: see the path with: topograph trace {lab} red host:80\n" in err
+
+
+def test_verify_probes_an_expectation_to_node_port_as_trace_resolves_it(tmp_path: Path) -> None:
+    from topograph.live.verify import probes
+
+    lab = tmp_path / "lab.yml"
+    lab.write_text(SEED.read_text() + "  - {from: lan, to: host:80}\n")
+    checked = check_file(lab)
+    assert checked.topology is not None
+    probe = probes(checked.topology, all_pairs=False)[-1]
+    trace = json.loads(cli("trace", str(lab), "lan", "host:80", "--json")[1])
+    assert (probe.src, str(probe.dst), str(probe.proto), probe.port) == ("lan", trace["dst"], "tcp", 80)
+    assert probe.predicted is True

@@ -6,9 +6,8 @@ import sys
 
 import click
 
-from topograph.cli.common import echo_diagnostics, topology_argument
+from topograph.cli.common import check_path, echo_diagnostics, shown, topology_argument
 from topograph.diagnostics import count
-from topograph.pipeline import check_file
 
 
 @click.command("check")
@@ -20,9 +19,10 @@ def command(file: str, as_json: bool, strict: bool, matrix: bool) -> None:
     """Check FILE: names, addresses, subnets, routes, NAT and expectations.
 
     Expectations are checked against the simulator's predictions: a violated one is an error (TG410).
-    Exit status: 0 clean (warnings allowed), 1 errors (or warnings with --strict).
+    FILE `-` reads the topology from standard input. Exit status: 0 clean (warnings allowed), 1 errors
+    (or warnings with --strict).
     """
-    result = check_file(file)
+    result = check_path(file)
     net = None
     # the simulator's indexes (every node's routing table, the L2 domains) only when expectations or --matrix need them
     if result.ok and result.topology is not None and (result.topology.expectations or matrix):
@@ -36,11 +36,11 @@ def command(file: str, as_json: bool, strict: bool, matrix: bool) -> None:
     if not as_json and result.ok and result.topology is not None:
         t = result.topology
         if failed:  # only warnings, but --strict makes them count
-            click.echo(f"{file}: lab {t.name!r} fails --strict: warnings count as errors", err=True)
+            click.echo(f"{shown(file)}: lab {t.name!r} fails --strict: warnings count as errors", err=True)
         else:
             counts = ", ".join(count(len(things), what) for things, what in
                                ((t.nodes, "node"), (t.links, "link"), (t.expectations, "expectation")))
-            click.echo(f"{file}: lab {t.name!r} is valid: {counts}", err=True)
+            click.echo(f"{shown(file)}: lab {t.name!r} is valid: {counts}", err=True)
     if matrix and net is not None and not as_json:
         from topograph.sim.classes import fast_matrix
 

@@ -6,11 +6,37 @@ import sys
 
 import click
 
-from topograph.diagnostics import render_json, render_text
-from topograph.pipeline import Checked, check_file
+from topograph.diagnostics import Pos, render_json, render_text
+from topograph.pipeline import Checked, check_file, check_text
 
-# no exists/dir_okay checks here: the loader reports an unreadable path as TG000, in text or --json
-topology_argument = click.argument("file", type=click.Path(path_type=str))
+# no exists/dir_okay checks here: the loader reports an unreadable path as TG000, in text or --json;
+# `-` is standard input (allow_dash keeps click from treating it as an option)
+topology_argument = click.argument("file", type=click.Path(path_type=str, allow_dash=True))
+
+STDIN = "<stdin>"  # what diagnostics call a topology read from standard input
+
+
+def shown(file: str) -> str:
+    """The name messages give FILE: `<stdin>` for `-`."""
+    return STDIN if file == "-" else file
+
+
+def check_path(file: str) -> Checked:
+    """Check the topology at `file`; `-` reads it from standard input (diagnostics then name `<stdin>`)."""
+    if file != "-":
+        return check_file(file)
+    raw = click.get_binary_stream("stdin").read()
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        result = Checked()
+        before = raw[: exc.start]
+        col = len(before[before.rfind(b"\n") + 1 :].decode("utf-8", errors="replace")) + 1
+        result.report.error("TG000", Pos(STDIN, before.count(b"\n") + 1, col),
+                            f"standard input is not valid UTF-8 text (byte 0x{raw[exc.start]:02x})",
+                            hint="pipe the topology in as UTF-8")
+        return result
+    return check_text(text, STDIN)
 
 
 def _prefix(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
@@ -29,13 +55,20 @@ sandbox_option = click.option(
          "nothing in this machine's own namespace is touched")
 
 
-def load_or_exit(file: str, *, show_warnings: bool = True) -> Checked:
-    """Check `file`; on errors print every diagnostic to stderr and exit 1, before anything else happens."""
-    result = check_file(file)
+def load_or_exit(file: str, *, show_warnings: bool = True, status: int = 1, stdin: bool = False) -> Checked:
+    """Check `file`; on errors print every diagnostic to stderr and exit `status`, before anything else happens.
+
+    `stdin`: `-` reads standard input. The live commands need a real file: they record where the lab came from.
+    """
+    if file == "-" and not stdin:
+        click.echo("topograph: this command needs the topology as a file; '-' (standard input) is for "
+                   "check, compile, render, trace and reach", err=True)
+        sys.exit(status)
+    result = check_path(file)
     items = [d for d in result.report if show_warnings or d.is_error]
     if not result.ok:
         click.echo(render_text(items), err=True, nl=False)
-        sys.exit(1)
+        sys.exit(status)
     if items:
         click.echo(render_text(items), err=True, nl=False)
     return result

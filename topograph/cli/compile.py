@@ -22,11 +22,12 @@ def command(file: str, teardown: bool, prefix: str | None, firewall: str) -> Non
     The file is checked first; on any error nothing is printed on stdout, the diagnostics go to
     stderr and the exit status is 1. Run the script as root (`sudo bash setup.sh`); remove the lab
     with the script from `topograph compile --teardown lab.yml` (same --sandbox and --firewall).
+    FILE `-` reads the topology from standard input.
     """
     from topograph.compile import render_setup, render_teardown
     from topograph.plan import plan
 
-    checked = load_or_exit(file)
+    checked = load_or_exit(file, stdin=True)
     assert checked.topology is not None  # load_or_exit exits otherwise
     the_plan = plan(checked.topology, sandbox_prefix=prefix, firewall=firewall)  # type: ignore[arg-type]
     text = render_teardown(the_plan) if teardown else render_setup(the_plan)

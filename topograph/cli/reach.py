@@ -19,9 +19,9 @@ from topograph.sim.network import Network
 def command(file: str, as_json: bool, every_address: bool) -> None:
     """Print who reaches whom in FILE: rows are sources, columns are each node's first address and
     every port forward; a cell is the predicted disposition (ping, or a TCP connection for a forward).
-    `topograph trace FILE SRC DST` explains any cell.
+    `topograph trace FILE SRC DST` explains any cell. FILE `-` reads the topology from standard input.
     """
-    checked = load_or_exit(file, show_warnings=False)
+    checked = load_or_exit(file, show_warnings=False, stdin=True)
     assert checked.topology is not None
     net = Network(checked.topology, graph=checked.graph)
     matrix = fast_matrix(net, targets(checked.topology, every_address=every_address))

@@ -7,7 +7,7 @@ from typing import NoReturn
 
 import click
 
-from topograph.cli.common import load_or_exit, topology_argument
+from topograph.cli.common import load_or_exit, shown, topology_argument
 from topograph.render import Options, to_dot
 from topograph.render.dot import ROUTES_AUTO_MAX
 from topograph.render.output import FORMATS, RenderError, check_writable, draw, format_for, write
@@ -28,6 +28,7 @@ def command(file: str, output: str | None, fmt: str | None, print_dot: bool, rou
     subnet is shown once; gateways, NAT, port forwards and (optionally) routes are marked where they happen.
     Twelve or more plain namespaces on one bridge are packed into a grid, so labs of
     a thousand namespaces stay readable. The DOT text is deterministic, so it can be diffed in review.
+    FILE `-` reads the topology from standard input.
     """
     if output is None and not print_dot:
         raise click.UsageError("nothing to do: give -o OUT (e.g. -o lab.svg) or --dot")
@@ -37,7 +38,7 @@ def command(file: str, output: str | None, fmt: str | None, print_dot: bool, rou
             check_writable(output)
     except RenderError as exc:
         _fail(str(exc))
-    checked = load_or_exit(file)  # the same diagnostics as `check`, before anything is drawn
+    checked = load_or_exit(file, stdin=True)  # the same diagnostics as `check`, before anything is drawn
     assert checked.topology is not None and checked.graph is not None
     source = to_dot(checked.topology, checked.graph, Options(routes=routes))
     if output is not None:
@@ -45,7 +46,7 @@ def command(file: str, output: str | None, fmt: str | None, print_dot: bool, rou
             write(output, draw(source, chosen))
         except RenderError as exc:
             _fail(str(exc))
-        click.echo(f"{file}: wrote {output} ({chosen})", err=True)
+        click.echo(f"{shown(file)}: wrote {output} ({chosen})", err=True)
     if print_dot:
         click.echo(source, nl=False)
 

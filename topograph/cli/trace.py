@@ -14,13 +14,14 @@ from topograph.cli.common import load_or_exit, topology_argument
 from topograph.model import IPAddress, Proto, Topology
 from topograph.names import did_you_mean, one_of
 from topograph.sim.forward import Walker
-from topograph.sim.matrix import Target, forward_addresses
+from topograph.sim.matrix import forward_target
 from topograph.sim.network import Network
 from topograph.sim.trace import Flow, render
 
 
 def _fail(message: str, hint: str | None = None) -> NoReturn:
-    click.echo(f"error: {message}" + (f"\n  hint: {hint}" if hint else ""), err=True)
+    """A question trace cannot answer (unknown node, no such port forward): exit 2, as for a broken file."""
+    click.echo(f"topograph: {message}" + (f"\n  hint: {hint}" if hint else ""), err=True)
     sys.exit(2)
 
 
@@ -31,7 +32,8 @@ def _node_or_fail(t: Topology, name: str, what: str) -> None:
 
 
 def resolve(net: Network, src: str, dst: str, tcp: int | None) -> Flow:
-    """DST: a node (its first address), an address, or NODE:PORT (a port forward of NODE, TCP)."""
+    """DST: a node (its first address), an address, or NODE:PORT (NODE's TCP port forward on PORT, as
+    `expect: {to: NODE:PORT}` means it: topograph.sim.matrix.forward_target)."""
     t = net.topology
     proto, port = (Proto.TCP, tcp) if tcp is not None else (Proto.ICMP, None)
     address: IPAddress | None = None
@@ -43,16 +45,20 @@ def resolve(net: Network, src: str, dst: str, tcp: int | None) -> Flow:
     if sep and port_text.isdigit() and name:
         _node_or_fail(t, name, "destination")
         fport = int(port_text)
+        if tcp is not None and tcp != fport:
+            _fail(f"{dst} is a connection to port {fport}, and --tcp {tcp} names another",
+                  f"drop --tcp: NODE:PORT is already a TCP connection to PORT (or write --tcp {fport})")
         forwards = [f for f in t.node(name).port_forwards if f.port == fport]
-        if not forwards:
-            have = ", ".join(f"{name}:{f.port}" for f in t.node(name).port_forwards) or "none"
-            _fail(f"{name} has no port forward on port {fport}", f"port forwards of {name}: {have}")
-        f = forwards[0]
-        addrs = forward_addresses(t, name, f)
-        if not addrs:
-            _fail(f"{name} has no IPv{f.to_address.version} address for its port forward on port {fport}")
+        if not any(f.proto is Proto.TCP for f in forwards):
+            have = ", ".join(f"{name}:{f.port} ({f.proto})" for f in t.node(name).port_forwards) or "none"
+            what = f"no tcp port forward on port {fport}" + (" (only udp: trace follows pings and TCP)" if forwards else "")
+            _fail(f"{name} has {what}", f"port forwards of {name}: {have}")
+        target = forward_target(t, name, fport)
+        if target is None:
+            version = next(f for f in forwards if f.proto is Proto.TCP).to_address.version
+            _fail(f"{name} has no IPv{version} address for its port forward on port {fport}")
         # as in the matrix: the first of the node's addresses the source has a route to
-        return Target(dst, name, addrs[0], f.proto, fport, tuple(addrs)).flow(src, net)
+        return target.flow(src, net)
     _node_or_fail(t, dst, "destination")
     primary = t.node(dst).primary_address
     if primary is None:
@@ -73,8 +79,12 @@ def command(file: str, src: str, dst: str, tcp: int | None, as_json: bool) -> No
     port forward of NODE (aimed at the first of NODE's addresses that SRC has a route to).
     Each hop shows the interface the packet came in by, the route that matched,
     the way out and any NAT; the last line is the disposition with a one-line reason.
+
+    Exit status: 0 when the flow is delivered (and answered), 1 when it is not, 2 when it cannot be
+    traced (a broken FILE, an unknown node, no such port forward) — for scripts:
+    `topograph trace lab.yml red blue || echo "red cannot reach blue"`. FILE `-` reads standard input.
     """
-    checked = load_or_exit(file, show_warnings=False)
+    checked = load_or_exit(file, show_warnings=False, status=2, stdin=True)
     assert checked.topology is not None
     _node_or_fail(checked.topology, src, "source")
     net = Network(checked.topology, graph=checked.graph)
@@ -83,3 +93,4 @@ def command(file: str, src: str, dst: str, tcp: int | None, as_json: bool) -> No
         click.echo(json.dumps(result.as_json(), indent=2))
     else:
         click.echo(render(result), nl=False)
+    sys.exit(0 if result.ok else 1)

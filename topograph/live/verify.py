@@ -42,8 +42,8 @@ class Observed:
 
 def probes(topology: Topology, *, all_pairs: bool) -> list[Probe]:
     """The file's expectations (or every source and target) with the simulator's prediction."""
-    from topograph.sim import Flow, Network, Walker
-    from topograph.sim.expect import destination
+    from topograph.sim import Network, Walker
+    from topograph.sim.expect import flow as expectation_flow
     from topograph.sim.matrix import targets
 
     net = Network(topology)
@@ -60,11 +60,11 @@ def probes(topology: Topology, *, all_pairs: bool) -> list[Probe]:
                 out.append(Probe(node.name, flow.dst, t.name, t.proto, t.port, result.ok, result.reason))
         return out
     for e in topology.expectations:
-        dst = destination(topology, e)
-        if dst is None:
+        f = expectation_flow(net, e)  # as check and trace resolve it (`to: NODE:PORT` through a port forward too)
+        if f is None:
             continue
-        result = walker.run(Flow(e.src, dst, e.proto, e.port))
-        out.append(Probe(e.src, dst, e.dst_node or str(dst), e.proto, e.port, result.ok, e.note or result.reason))
+        result = walker.run(f)
+        out.append(Probe(e.src, f.dst, e.dst_node or str(f.dst), f.proto, f.port, result.ok, e.note or result.reason))
     return out
 
 

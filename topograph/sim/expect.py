@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from topograph.diagnostics import Diagnostic, Pos, Severity
 from topograph.model import Expectation, IPAddress, Topology
 from topograph.sim.forward import Walker
+from topograph.sim.matrix import forward_target
 from topograph.sim.network import Network
 from topograph.sim.trace import Flow, FlowResult
 
@@ -29,13 +30,23 @@ def destination(topology: Topology, e: Expectation) -> IPAddress | None:
     return topology.node(e.dst_node).primary_address if e.dst_node is not None else None
 
 
+def flow(net: Network, e: Expectation) -> Flow | None:
+    """The flow an expectation stands for: what `topograph trace FILE SRC DST` follows for the same words
+    (None when the target has no address). Check, the simulator and `verify` all take it from here."""
+    if e.forward:
+        assert e.dst_node is not None and e.port is not None
+        target = forward_target(net.topology, e.dst_node, e.port)
+        return target.flow(e.src, net) if target is not None else None
+    dst = destination(net.topology, e)
+    return Flow(e.src, dst, e.proto, e.port) if dst is not None else None
+
+
 def evaluate(net: Network) -> list[Verdicted]:
     walker = Walker(net)
     out = []
     for e in net.topology.expectations:
-        dst = destination(net.topology, e)
-        result = walker.run(Flow(e.src, dst, e.proto, e.port)) if dst is not None else None
-        out.append(Verdicted(e, result))
+        f = flow(net, e)
+        out.append(Verdicted(e, walker.run(f) if f is not None else None))
     return out
 
 
@@ -49,8 +60,8 @@ def diagnostics(net: Network) -> list[Diagnostic]:
         pos = e.pos or Pos(net.topology.file, 1, 1)
         target = e.dst if e.dst_node is None else f"{e.dst} ({r.flow.dst})"
         what = str(e.proto) + (f"/{e.port}" if e.port is not None else "")
-        port = f" --tcp {e.port}" if e.port is not None else ""
-        hint = f"see the path with: topograph trace {net.topology.file} {e.src} {r.flow.dst}{port}"
+        port = f" --tcp {e.port}" if e.port is not None and not e.forward else ""
+        hint = f"see the path with: topograph trace {net.topology.file} {e.src} {e.dst if e.forward else r.flow.dst}{port}"
         if e.reach:
             message = f"expected {e.src} to reach {target} ({what}), but {r.disposition}: {r.reason}"
         else:

@@ -84,6 +84,16 @@ def targets(topology: Topology, *, every_address: bool = False) -> tuple[Target,
     return tuple(out)
 
 
+def forward_target(topology: Topology, node: str, port: int) -> Target | None:
+    """NODE:PORT as `trace` and `expect: {to: NODE:PORT}` mean it: a TCP connection through `node`'s TCP port
+    forward on `port`, aimed per source like the matrix's column (None: no such forward, or no address for it)."""
+    f = next((f for f in topology.node(node).port_forwards if f.port == port and f.proto is Proto.TCP), None)
+    addrs = forward_addresses(topology, node, f) if f is not None else []
+    if f is None or not addrs:
+        return None
+    return Target(f"{node}:{port}", node, addrs[0], f.proto, port, tuple(addrs))
+
+
 def forward_addresses(topology: Topology, node: str, f: PortForward) -> list[IPAddress]:
     """The addresses a port forward answers on, in file order, the `in` interface's first."""
     n = topology.node(node)
