@@ -19,10 +19,10 @@ from __future__ import annotations
 import hashlib
 import re
 
-from topograph.names import node_name_problem
+from topograph.names import lab_name_problem, node_name_problem
 
 PREFIX_MAX = 16
-_PREFIX = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+_PREFIX = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")  # fullmatch: no trailing newline
 
 #: iptables limits chain names to 28 characters (XT_EXTENSION_MAXNAMELEN - 1).
 IPTABLES_CHAIN_MAX = 28
@@ -35,7 +35,7 @@ def prefix_problem(prefix: str) -> str | None:
         return "is empty"
     if len(prefix) > PREFIX_MAX:
         return f"is {len(prefix)} characters long; keep it to {PREFIX_MAX} (e.g. 'tg1-')"
-    if not _PREFIX.match(prefix):
+    if not _PREFIX.fullmatch(prefix):
         return "may only use letters, digits, '_', '.' and '-', and must start with a letter or digit"
     return None
 
@@ -67,6 +67,13 @@ def iptables_chain(lab: str, hook: str) -> str:
     return f"TG-{lab[:keep]}-{digest}-{hook}"
 
 
+SYSCTL_DIR = "/run/topograph"
+SYSCTL_SUFFIX = ".sysctl"
+
+
 def sysctl_state_file(lab: str) -> str:
     """Where a real-mode setup keeps the root namespace's previous sysctl values for teardown."""
-    return f"/run/topograph/{lab}.sysctl"
+    problem = lab_name_problem(lab)
+    if problem:  # the name becomes a path: never let it leave the directory
+        raise ValueError(f"cannot name a file after lab {lab!r}: it {problem}")
+    return f"{SYSCTL_DIR}/{lab}{SYSCTL_SUFFIX}"
