@@ -49,6 +49,20 @@ def netns_name(node: str, prefix: str | None = None) -> str:
     return name
 
 
+MARK_PREFIX = "topograph:"
+
+
+def mark(lab: str, prefix: str | None = None) -> str:
+    """The mark a lab's setup leaves on what it creates and its teardown checks before deleting it.
+
+    It is an interface alias (IFLA_IFALIAS; `ip link` shows it): a namespace carries it on its
+    loopback, an interface made in the root namespace on itself. `topograph:LAB`, plus `@PREFIX`
+    in sandbox mode, so that a sandbox never takes another sandbox's namespace for its own (with
+    prefixes 't1-' and 't1-r', nodes 'red' and 'ed' share the namespace name 't1-red').
+    """
+    return MARK_PREFIX + (lab if prefix is None else f"{lab}@{prefix}")
+
+
 def nft_table(lab: str) -> str:
     """The nftables table (family inet) that holds every rule of `lab` in one namespace."""
     return TABLE_PREFIX + lab

@@ -27,6 +27,8 @@ from topograph.plan import (
     LoadIptables,
     LoadNftables,
     LoopbackUp,
+    MarkLink,
+    MarkNetns,
     Plan,
     SetMac,
     SetMtu,
@@ -61,6 +63,8 @@ def built(p: Plan) -> Live:
             s.links[op.ifname] = Link(op.ifname, op.LINK_KIND)
         elif isinstance(op, LoopbackUp | LinkUp):
             s.links[op.ifname] = replace(s.links[op.ifname], up=True)
+        elif isinstance(op, MarkNetns | MarkLink):
+            s.links[op.ifname] = replace(s.links[op.ifname], alias=op.alias)
         elif isinstance(op, SetMtu):
             s.links[op.ifname] = replace(s.links[op.ifname], mtu=op.mtu)
         elif isinstance(op, SetMac):
@@ -119,6 +123,15 @@ def test_changed_values_are_drifted() -> None:
     d = diff(p, live, record(p))
     assert sorted(c.state for c in d.changes) == ["drifted"] * 3
     assert {type(c.op).__name__ for c in d.changes} == {"SetSysctls", "LinkUp", "LoadNftables"}
+
+
+def test_a_lost_mark_is_drifted_and_set_again() -> None:
+    p = lab()
+    live = built(p)
+    red = live.namespaces[f"{P}red"]
+    red.links["lo"] = replace(red.links["lo"], alias="")
+    d = diff(p, live, record(p))
+    assert [(c.state, c.op) for c in d.changes] == [("drifted", MarkNetns("red", f"{P}red", "topograph:seed@t1-"))]
 
 
 def test_extra_objects_in_owned_namespaces_are_listed_for_removal() -> None:

@@ -69,7 +69,8 @@ def test_sandbox_puts_every_node_in_a_prefixed_namespace(sample: Path) -> None:
     for op in p.operations:
         for netns in _namespaces_of(op):
             assert netns is not None and netns.startswith("sb1-"), f"{op} touches the root namespace"
-    assert reverse(p).operations == tuple(DeleteNetns(n.name, "sb1-" + n.name) for n in reversed(topology.nodes))
+    mark = naming.mark(topology.name, "sb1-")
+    assert reverse(p).operations == tuple(DeleteNetns(n.name, "sb1-" + n.name, mark) for n in reversed(topology.nodes))
 
 
 def _namespaces_of(op: object) -> list[str | None]:
@@ -104,12 +105,12 @@ def test_real_mode_teardown_deletes_root_objects_then_namespaces() -> None:
     down = reverse(plan(load(SEED)))
     assert down.operations == (
         DeleteNftables("host", None, "topograph-seed"),
-        DeleteLink("host", None, "veth-blue-br"),
-        DeleteLink("host", None, "veth-red-br"),
-        DeleteLink("host", None, "v-net-0"),
+        DeleteLink("host", None, "veth-blue-br", "topograph:seed"),
+        DeleteLink("host", None, "veth-red-br", "topograph:seed"),
+        DeleteLink("host", None, "v-net-0", "topograph:seed"),
         RestoreSysctls("host", None, "/run/topograph/seed.sysctl"),
-        DeleteNetns("blue", "blue"),
-        DeleteNetns("red", "red"),
+        DeleteNetns("blue", "blue", "topograph:seed"),
+        DeleteNetns("red", "red", "topograph:seed"),
     )
     assert down.namespaces == ("blue", "red")
     with pytest.raises(ValueError):

@@ -31,6 +31,8 @@ from topograph.plan import (
     LoadIptables,
     LoadNftables,
     LoopbackUp,
+    MarkLink,
+    MarkNetns,
     Operation,
     Plan,
     SetLinkSysctls,
@@ -211,6 +213,9 @@ def _op_state(op: Operation, st: NsState, recreated: set[tuple[str | None, str]]
     if isinstance(op, LoopbackUp | LinkUp):
         link = st.links.get(op.ifname)
         return None if link is not None and link.up else ("drifted" if link is not None else "missing")
+    if isinstance(op, MarkNetns | MarkLink):
+        link = st.links.get(op.ifname)
+        return None if link is not None and link.alias == op.alias else ("drifted" if link is not None else "missing")
     if isinstance(op, SetLinkSysctls) and any((netns, name) in recreated for name in op.ifnames):
         return "missing"  # values of a link about to be made again, which starts from `default`
     if isinstance(op, SetSysctls):

@@ -17,12 +17,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from topograph.names import lab_name_problem
-from topograph.naming import prefix_problem
+from topograph.naming import mark, prefix_problem
 
 #: Overridable for unit tests, which must not need root.
 STATE_DIR_ENV = "TOPOGRAPH_STATE_DIR"
 DEFAULT_STATE_DIR = "/run/topograph"
-ALIAS_PREFIX = "topograph:"
 
 
 def state_dir() -> Path:
@@ -66,9 +65,9 @@ def state_file(key: str, suffix: str) -> Path:
     return path
 
 
-def alias(lab: str) -> str:
-    """The mark put on interfaces topograph creates in the root namespace (`ip link` shows it as alias)."""
-    return ALIAS_PREFIX + lab
+def alias(lab: str, prefix: str | None = None) -> str:
+    """The lab's mark (naming.mark): the alias of what its setup creates, a namespace's loopback included."""
+    return mark(lab, prefix)
 
 
 @dataclass
