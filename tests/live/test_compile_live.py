@@ -13,6 +13,7 @@ import yaml
 
 from tests.conftest import ROOT, SAMPLES
 from tests.live.conftest import Sandbox
+from tests.live.test_apply_samples import tg
 from topograph import naming
 from topograph.compile import render_setup, render_teardown
 from topograph.model import Expectation, IPAddress, Proto, Topology
@@ -165,6 +166,47 @@ def test_teardown_leaves_alone_a_namespace_its_setup_did_not_make(sandbox: Sandb
     done = sandbox.script(render_teardown(p))
     assert done.returncode == 0 and "left alone" not in done.stderr, done.stderr
     assert sandbox.left() == []
+
+
+def test_a_lab_made_by_the_script_is_the_live_commands_own(sandbox: Sandbox, tmp_path: Path) -> None:
+    """The script's mark makes its lab recognisable: status says up to date, apply records it, destroy removes it."""
+    t = load(SEED)
+    args = ["--sandbox", sandbox.prefix, str(SEED)]
+    up(sandbox, t)
+    status = tg(tmp_path, "status", *args)
+    assert status.returncode == 0, status.stdout + status.stderr
+    assert "up to date: 49 objects, nothing differs" in status.stdout and "blocked" not in status.stdout
+    done = tg(tmp_path, "destroy", *args)  # no record: the marked namespaces are the lab's
+    assert done.returncode == 0 and "removed 5 objects" in done.stdout, done.stdout + done.stderr
+    assert sandbox.left() == []
+
+    up(sandbox, t)
+    adopted = tg(tmp_path, "apply", *args)
+    assert adopted.returncode == 0, adopted.stderr
+    assert "recorded as its own 5 objects" in adopted.stdout and "up to date (49 objects)" in adopted.stdout
+    assert (tmp_path / f"seed@{sandbox.prefix}.json").exists()
+    assert sandbox.exec(sandbox.prefix + "red", "ip", "route", "del", "default").returncode == 0
+    assert tg(tmp_path, "apply", *args).returncode == 0  # converged like a lab it applied itself
+    assert tg(tmp_path, "status", *args).returncode == 0
+    by_name = tg(tmp_path, "destroy", "--lab", "seed", "--sandbox", sandbox.prefix)
+    assert by_name.returncode == 0 and "removed 5 objects" in by_name.stdout, by_name.stdout + by_name.stderr
+    assert sandbox.left() == []
+
+
+@pytest.mark.parametrize("alias", ["", "topograph:seed@other-"], ids=["unmarked", "another-sandbox"])
+def test_a_namespace_without_the_lab_s_mark_stays_someone_elses(sandbox: Sandbox, tmp_path: Path, alias: str) -> None:
+    args = ["--sandbox", sandbox.prefix, str(SEED)]
+    theirs = sandbox.prefix + "red"
+    sandbox.claim([theirs])
+    assert subprocess.run(["ip", "netns", "add", theirs], check=False).returncode == 0
+    if alias:
+        assert sandbox.exec(theirs, "ip", "link", "set", "lo", "alias", alias).returncode == 0
+    status = tg(tmp_path, "status", *args)
+    assert status.returncode == 2 and f"blocked  namespace {theirs} exists already" in status.stdout, status.stdout
+    assert tg(tmp_path, "apply", *args).returncode == 1
+    done = tg(tmp_path, "destroy", *args)
+    assert done.returncode == 0 and "nothing removed" in done.stdout, done.stdout + done.stderr
+    assert sandbox.left() == [theirs]
 
 
 def test_a_failing_step_is_named(sandbox: Sandbox) -> None:

@@ -19,6 +19,9 @@ from topograph.live.command import load_plan, require_privileges, wait_option
 def command(file: str | None, lab_name: str | None, prefix: str | None, wait: float) -> None:
     """Remove the lab's namespaces and the interfaces and tables it made, as its record names them.
 
+    Without a record (a lab brought up by the compiled script), FILE's namespaces and interfaces that
+    carry the lab's mark.
+
     Works on a half-built lab; a second run does nothing. Objects topograph did not create stay.
     """
     from topograph.live import engine
