@@ -28,7 +28,7 @@ from topograph.model import (
     RpFilter,
     Topology,
 )
-from topograph.names import did_you_mean, interface_name_problem, node_name_problem, one_of
+from topograph.names import did_you_mean, interface_name_problem, lab_name_problem, node_name_problem, one_of
 
 _MAC = re.compile(r"^[0-9A-Fa-f]{2}(:[0-9A-Fa-f]{2}){5}$")
 _TARGET = re.compile(r"^(?:\[(?P<v6>[^\]]+)\]|(?P<v4>[^:\[\]]+))(?::(?P<port>\d{1,5}))?$")
@@ -131,7 +131,7 @@ class _Builder:
     def topology(self, d: doc.TopologyDoc) -> Topology:
         # the file's name without extension; a document read from standard input ('<stdin>') is 'stdin'
         name = d.lab if d.lab is not None else Path(self.src.file).stem.strip("<>")
-        problem = node_name_problem(name)
+        problem = lab_name_problem(name)
         if problem and not (d.lab is None and self.gaps.lab):
             self.err("TG100", ("lab",) if d.lab is not None else (), f"lab name {name!r} {problem}",
                      hint="name the lab with 'lab: NAME' using letters, digits, '_', '.' and '-'")

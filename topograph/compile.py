@@ -29,6 +29,7 @@ from topograph.plan import (
     DeleteNftables,
     LoadIptables,
     LoadNftables,
+    MarkLink,
     Operation,
     Plan,
     RestoreSysctls,
@@ -42,7 +43,8 @@ from topograph.plan import (
 
 #: What each section of a script does, in words (the comment under its heading).
 ABOUT: dict[str, tuple[str, ...]] = {
-    "namespaces": ("one network namespace per node, with its loopback up",),
+    "namespaces": ("one network namespace per node, marked as this lab's (the alias of its loopback; the",
+                   "teardown script removes only namespaces with this mark), with its loopback up"),
     "sysctls": ("set explicitly in every node, before any interface exists (new interfaces copy 'default'):",
                 "forwarding, reverse-path filter, IPv6 addresses usable at once (no DAD), a quiet lab (no router",
                 "solicitations; no IPv6 link-local addresses in nodes without IPv6); in nodes with a bridge,",
@@ -63,6 +65,12 @@ ABOUT: dict[str, tuple[str, ...]] = {
 
 #: Sections of multi-line operations, which read better with a blank line between nodes.
 SPACED = ("sysctls", "NAT and port forwards")
+
+
+#: More words for a section that holds operations of these kinds (the links section, in real mode).
+ABOUT_MARKS: dict[str, str] = {
+    "links": "interfaces made in this machine's own namespace are marked as this lab's (their alias)",
+}
 
 
 @dataclass(frozen=True)
@@ -207,7 +215,14 @@ def sections(plan: Plan) -> list[Section]:
     grouped: dict[str, list[Operation]] = {}
     for op in plan.operations:
         grouped.setdefault(op.SECTION, []).append(op)
-    return [Section(title, ABOUT.get(title, ()), tuple(grouped[title])) for title in SECTIONS if title in grouped]
+    return [Section(title, _about(title, grouped[title]), tuple(grouped[title])) for title in SECTIONS if title in grouped]
+
+
+def _about(title: str, ops: list[Operation]) -> tuple[str, ...]:
+    about = ABOUT.get(title, ())
+    if title in ABOUT_MARKS and any(isinstance(op, MarkLink) for op in ops):
+        about += (ABOUT_MARKS[title],)
+    return about
 
 
 def _of_kinds(plan: Plan, *kinds: type[Operation]) -> list[Operation]:

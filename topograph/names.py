@@ -9,14 +9,15 @@ from collections.abc import Iterable
 IFNAMSIZ = 15  # the kernel's limit on interface names (16 bytes with the terminating NUL)
 NODE_NAME_MAX = 40
 
-_SAFE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+# used with fullmatch: `$` with match() lets a trailing newline through ("red\n")
+_SAFE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 
 
 def interface_name_problem(name: str) -> tuple[str, str] | None:
     """(code, reason) when `name` cannot be a Linux interface name safely; None when it can."""
     if len(name) > IFNAMSIZ:
         return "TG105", f"is {len(name)} characters long; Linux allows at most {IFNAMSIZ}"
-    if not _SAFE.match(name):
+    if not _SAFE.fullmatch(name):
         return "TG106", _unsafe_reason(name)
     return None
 
@@ -36,9 +37,24 @@ def node_name_problem(name: str) -> str | None:
         return "is empty"
     if len(name) > NODE_NAME_MAX:
         return f"is {len(name)} characters long; keep names to {NODE_NAME_MAX}"
-    if not _SAFE.match(name):
+    if not _SAFE.fullmatch(name):
         return _unsafe_reason(name)
     return None
+
+
+#: What a lab name may contain, in words (for messages about a name given on the command line).
+LAB_NAME_RULE = (f"a lab name has 1 to {NODE_NAME_MAX} letters, digits, '_', '.' and '-', "
+                 "and starts with a letter or digit")
+
+
+def lab_name_problem(name: str) -> str | None:
+    """Why `name` cannot name a lab, or None: the one test for lab names, from a file or the command line.
+
+    A lab's name becomes file names in the state directory (LAB.json, LAB.lock, LAB.sysctl), an nft
+    table and iptables chains, so it is held to the namespace-name rule: no '/', no leading '.',
+    nothing a shell or a path could read differently.
+    """
+    return node_name_problem(name)
 
 
 def did_you_mean(word: str, choices: Iterable[str]) -> str | None:

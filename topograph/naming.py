@@ -19,10 +19,10 @@ from __future__ import annotations
 import hashlib
 import re
 
-from topograph.names import node_name_problem
+from topograph.names import lab_name_problem, node_name_problem
 
 PREFIX_MAX = 16
-_PREFIX = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+_PREFIX = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")  # fullmatch: no trailing newline
 
 #: iptables limits chain names to 28 characters (XT_EXTENSION_MAXNAMELEN - 1).
 IPTABLES_CHAIN_MAX = 28
@@ -35,7 +35,7 @@ def prefix_problem(prefix: str) -> str | None:
         return "is empty"
     if len(prefix) > PREFIX_MAX:
         return f"is {len(prefix)} characters long; keep it to {PREFIX_MAX} (e.g. 'tg1-')"
-    if not _PREFIX.match(prefix):
+    if not _PREFIX.fullmatch(prefix):
         return "may only use letters, digits, '_', '.' and '-', and must start with a letter or digit"
     return None
 
@@ -47,6 +47,20 @@ def netns_name(node: str, prefix: str | None = None) -> str:
     if problem:  # the foundation validated names; this guards hand-made callers
         raise ValueError(f"cannot name a namespace after {name!r}: {problem}")
     return name
+
+
+MARK_PREFIX = "topograph:"
+
+
+def mark(lab: str, prefix: str | None = None) -> str:
+    """The mark a lab's setup leaves on what it creates and its teardown checks before deleting it.
+
+    It is an interface alias (IFLA_IFALIAS; `ip link` shows it): a namespace carries it on its
+    loopback, an interface made in the root namespace on itself. `topograph:LAB`, plus `@PREFIX`
+    in sandbox mode, so that a sandbox never takes another sandbox's namespace for its own (with
+    prefixes 't1-' and 't1-r', nodes 'red' and 'ed' share the namespace name 't1-red').
+    """
+    return MARK_PREFIX + (lab if prefix is None else f"{lab}@{prefix}")
 
 
 def nft_table(lab: str) -> str:
@@ -67,6 +81,13 @@ def iptables_chain(lab: str, hook: str) -> str:
     return f"TG-{lab[:keep]}-{digest}-{hook}"
 
 
+SYSCTL_DIR = "/run/topograph"
+SYSCTL_SUFFIX = ".sysctl"
+
+
 def sysctl_state_file(lab: str) -> str:
     """Where a real-mode setup keeps the root namespace's previous sysctl values for teardown."""
-    return f"/run/topograph/{lab}.sysctl"
+    problem = lab_name_problem(lab)
+    if problem:  # the name becomes a path: never let it leave the directory
+        raise ValueError(f"cannot name a file after lab {lab!r}: it {problem}")
+    return f"{SYSCTL_DIR}/{lab}{SYSCTL_SUFFIX}"

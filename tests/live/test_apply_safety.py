@@ -23,15 +23,15 @@ SEED = ROOT / "samples" / "06-port-forward.yml"
 CHAIN = ROOT / "samples" / "08-chain-static-routes.yml"
 
 
-@pytest.mark.parametrize("step", [1, 2, 7, 20, 30, 44])
+@pytest.mark.parametrize("step", [1, 2, 7, 20, 30, 49])
 def test_a_failing_step_rolls_everything_back(sandbox: Sandbox, tmp_path: Path, step: int) -> None:
     p = lab_plan(SEED, sandbox.prefix)
     sandbox.claim_plan(p)
-    assert len(p.operations) == 44  # the steps below are spread over this plan
+    assert len(p.operations) == 49  # the steps below are spread over this plan
     done = tg(tmp_path, "apply", "--sandbox", sandbox.prefix, str(SEED),
               extra_env={"TOPOGRAPH_FAIL_AT": str(step)})
     assert done.returncode == 1
-    assert f"failed at step {step} of 44 (" in done.stderr and "injected failure" in done.stderr
+    assert f"failed at step {step} of 49 (" in done.stderr and "injected failure" in done.stderr
     assert "rolled back" in done.stderr
     assert sandbox.left() == []
     assert not list(tmp_path.glob("*.json")), "a rolled-back first apply leaves no record"
@@ -150,7 +150,7 @@ def test_a_missing_tool_fails_its_step_and_rolls_back(sandbox: Sandbox, tmp_path
     sandbox.claim_plan(p)
     done = tg(tmp_path, "apply", "--sandbox", sandbox.prefix, str(SEED), extra_env={"PATH": str(tmp_path)})
     assert done.returncode == 1
-    assert "failed at step 44 of 44 (host (" in done.stderr
+    assert "failed at step 49 of 49 (host (" in done.stderr
     assert "load nftables table inet topograph-seed): nft is not installed" in done.stderr
     assert sandbox.left() == []
 
@@ -195,7 +195,7 @@ def test_a_first_apply_cut_short_after_its_last_step_leaves_nothing(sandbox: San
     p = lab_plan(SEED, sandbox.prefix)
     sandbox.claim_plan(p)
     done = tg(tmp_path, "apply", "--firewall", "iptables", "--sandbox", sandbox.prefix, str(SEED),
-              extra_env={"TOPOGRAPH_FAIL_AT": "45"})
-    assert done.returncode == 1 and "after step 44 of 44" in done.stderr
+              extra_env={"TOPOGRAPH_FAIL_AT": "50"})
+    assert done.returncode == 1 and "after step 49 of 49" in done.stderr
     assert sandbox.left() == []
     assert not list(tmp_path.glob("*.json"))

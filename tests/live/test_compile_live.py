@@ -13,6 +13,7 @@ import yaml
 
 from tests.conftest import ROOT, SAMPLES
 from tests.live.conftest import Sandbox
+from tests.live.test_apply_samples import tg
 from topograph import naming
 from topograph.compile import render_setup, render_teardown
 from topograph.model import Expectation, IPAddress, Proto, Topology
@@ -145,6 +146,69 @@ def test_teardown_of_an_absent_lab_and_twice(sandbox: Sandbox) -> None:
     down(sandbox, p)
 
 
+def test_teardown_leaves_alone_a_namespace_its_setup_did_not_make(sandbox: Sandbox) -> None:
+    """A namespace of the lab's name made by someone else stops the setup, and the teardown then keeps it."""
+    t = load(SEED)
+    p = plan(t, sandbox_prefix=sandbox.prefix)
+    sandbox.claim_plan(p)
+    theirs = sandbox.prefix + "red"
+    made = subprocess.run(["ip", "netns", "add", theirs], capture_output=True, text=True, check=False)
+    assert made.returncode == 0, made.stderr
+    stopped = sandbox.script(render_setup(p))
+    assert stopped.returncode == 1 and f"namespace {theirs} exists already" in stopped.stderr
+    done = sandbox.script(render_teardown(p))
+    assert done.returncode == 0, done.stderr
+    assert f"topograph: left alone: namespace {theirs} (not made by this lab's setup)" in done.stderr.splitlines()
+    assert sandbox.left() == [theirs], "the teardown deleted a namespace it never made"
+    gone = subprocess.run(["ip", "netns", "del", theirs], capture_output=True, text=True, check=False)
+    assert gone.returncode == 0, gone.stderr
+    up(sandbox, t)  # the normal case: the teardown removes everything, and says nothing was left alone
+    done = sandbox.script(render_teardown(p))
+    assert done.returncode == 0 and "left alone" not in done.stderr, done.stderr
+    assert sandbox.left() == []
+
+
+def test_a_lab_made_by_the_script_is_the_live_commands_own(sandbox: Sandbox, tmp_path: Path) -> None:
+    """The script's mark makes its lab recognisable: status says up to date, apply records it, destroy removes it."""
+    t = load(SEED)
+    args = ["--sandbox", sandbox.prefix, str(SEED)]
+    up(sandbox, t)
+    status = tg(tmp_path, "status", *args)
+    assert status.returncode == 0, status.stdout + status.stderr
+    assert "up to date: 49 objects, nothing differs" in status.stdout and "blocked" not in status.stdout
+    done = tg(tmp_path, "destroy", *args)  # no record: the marked namespaces are the lab's
+    assert done.returncode == 0 and "removed 5 objects" in done.stdout, done.stdout + done.stderr
+    assert sandbox.left() == []
+
+    up(sandbox, t)
+    adopted = tg(tmp_path, "apply", *args)
+    assert adopted.returncode == 0, adopted.stderr
+    assert "recorded as its own 5 objects" in adopted.stdout and "up to date (49 objects)" in adopted.stdout
+    assert (tmp_path / f"seed@{sandbox.prefix}.json").exists()
+    assert sandbox.exec(sandbox.prefix + "red", "ip", "route", "del", "default").returncode == 0
+    assert tg(tmp_path, "apply", *args).returncode == 0  # converged like a lab it applied itself
+    assert tg(tmp_path, "status", *args).returncode == 0
+    by_name = tg(tmp_path, "destroy", "--lab", "seed", "--sandbox", sandbox.prefix)
+    assert by_name.returncode == 0 and "removed 5 objects" in by_name.stdout, by_name.stdout + by_name.stderr
+    assert sandbox.left() == []
+
+
+@pytest.mark.parametrize("alias", ["", "topograph:seed@other-"], ids=["unmarked", "another-sandbox"])
+def test_a_namespace_without_the_lab_s_mark_stays_someone_elses(sandbox: Sandbox, tmp_path: Path, alias: str) -> None:
+    args = ["--sandbox", sandbox.prefix, str(SEED)]
+    theirs = sandbox.prefix + "red"
+    sandbox.claim([theirs])
+    assert subprocess.run(["ip", "netns", "add", theirs], check=False).returncode == 0
+    if alias:
+        assert sandbox.exec(theirs, "ip", "link", "set", "lo", "alias", alias).returncode == 0
+    status = tg(tmp_path, "status", *args)
+    assert status.returncode == 2 and f"blocked  namespace {theirs} exists already" in status.stdout, status.stdout
+    assert tg(tmp_path, "apply", *args).returncode == 1
+    done = tg(tmp_path, "destroy", *args)
+    assert done.returncode == 0 and "nothing removed" in done.stdout, done.stdout + done.stderr
+    assert sandbox.left() == [theirs]
+
+
 def test_a_failing_step_is_named(sandbox: Sandbox) -> None:
     p = plan(load(SEED), sandbox_prefix=sandbox.prefix)
     sandbox.claim_plan(p)
@@ -218,7 +282,21 @@ def test_real_mode_script_in_a_stand_in_root_namespace(sandbox: Sandbox, tmp_pat
         return subprocess.run(["nsenter", f"--net=/var/run/netns/{host}", "bash", str(script)],
                               capture_output=True, text=True, check=False, stdin=subprocess.DEVNULL)
 
+    def host_link(*argv: str) -> None:
+        done = subprocess.run(["ip", "-n", host, "link", *argv], capture_output=True, text=True, check=False)
+        assert done.returncode == 0, done.stderr
+
     try:
+        # an interface of the lab's name that the machine has already: the setup stops, the teardown keeps it
+        host_link("add", "v-net-0", "type", "bridge")
+        stopped = as_root(setup)
+        assert stopped.returncode == 1 and "interface v-net-0 exists already" in stopped.stderr
+        done = as_root(teardown)
+        assert done.returncode == 0, done.stderr
+        assert "topograph: left alone: interface v-net-0 (not made by this lab's setup)" in done.stderr.splitlines()
+        assert "v-net-0" in sandbox.exec(host, "ip", "-o", "link", "show").stdout
+        host_link("del", "v-net-0")
+
         done = as_root(setup)
         assert done.returncode == 0, done.stderr
         assert state.exists()
@@ -235,7 +313,7 @@ def test_real_mode_script_in_a_stand_in_root_namespace(sandbox: Sandbox, tmp_pat
 
         for _ in range(2):  # teardown, and teardown again
             done = as_root(teardown)
-            assert done.returncode == 0, done.stderr
+            assert done.returncode == 0 and "left alone" not in done.stderr, done.stderr
         assert not set(p.namespaces) & set(sandbox.left())
         links = sandbox.exec(host, "ip", "-o", "link", "show").stdout
         assert "v-net-0" not in links and "veth-red-br" not in links

@@ -200,6 +200,10 @@ def test_primary_address_and_owner() -> None:
     ("nodes: {a: {}, b: {}}\nlinks: [['a:x;y', b:y]]\n", [("TG106", 2)]),
     ("nodes: {'a b': {}}\n", [("TG100", 1)]),
     ("lab: 'bad lab'\nnodes: {a: {}}\n", [("TG100", 1)]),
+    # a trailing newline passed the old ^...$ match: full-match semantics refuse it
+    ('lab: "seed\\n"\nnodes: {a: {}}\n', [("TG100", 1)]),
+    ('nodes: {"a\\n": {}}\n', [("TG100", 1)]),
+    ('nodes: {a: {}, b: {}}\nlinks: [["a:x\\n", b:y]]\n', [("TG106", 2)]),
 ])
 def test_reference_errors(text: str, expected: list[tuple[str, int]]) -> None:
     assert errors(text) == expected

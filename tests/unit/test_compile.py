@@ -9,6 +9,7 @@ import stat
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
+from shlex import quote as shlex_quote
 
 import pytest
 from click.testing import CliRunner
@@ -28,6 +29,7 @@ from topograph.plan import (
     LinkUp,
     LoadNftables,
     LoopbackUp,
+    MarkNetns,
     MasqueradeRule,
     Plan,
     SetMac,
@@ -162,6 +164,7 @@ def hostile_plan() -> Plan:
     table = "t\nTOPOGRAPH_EOF\ntouch PWNED\n"
     ops = (
         CreateNetns("red", ns),
+        MarkNetns("red", ns, "topograph:" + EVIL),
         LoopbackUp("red", ns),
         SetSysctls("red", ns, (Sysctl(("net", "ipv4", "conf", EVIL, "rp_filter"), 1),
                                Sysctl(("net", "bridge", "x;touch PWNED"), 0, optional=True))),
@@ -204,6 +207,13 @@ def test_hostile_plan_runs_no_injected_command(tmp_path: Path) -> None:
     (tmp_path / "setup.sh").write_text(script)
     done = subprocess.run(["bash", "setup.sh"], stdin=subprocess.DEVNULL, capture_output=True, text=True, cwd=tmp_path,
                           env=env, check=False)
+    assert done.returncode == 0, done.stderr
+    assert not (tmp_path / "PWNED").exists(), "an injected command ran"
+    down = renderer.render_teardown(hostile_plan()).replace('if [ "$EUID" -ne 0 ]', "if false")
+    assert "topograph:" + EVIL not in down.replace(shlex_quote("topograph:" + EVIL), ""), "the mark is quoted"
+    (tmp_path / "teardown.sh").write_text(down)
+    done = subprocess.run(["bash", "teardown.sh"], stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                          cwd=tmp_path, env=env, check=False)
     assert done.returncode == 0, done.stderr
     assert not (tmp_path / "PWNED").exists(), "an injected command ran"
     calls = [record.split("\0") for record in log.read_text().split("\0\0") if record]
@@ -262,5 +272,5 @@ def test_compiled_templates_cached_under_other_options_are_not_used(tmp_path: Pa
     ours.filters.update(renderer.environment().filters)
     empty = Plan(lab="x", source="x.yml", prefix=None, firewall="nftables", operations=())
     text = ours.get_template("teardown.sh.j2").render(plan=empty, sections=[], tools=["ip"], mode_lines=[])
-    assert text.endswith('is down" >&2\n')
+    assert text.endswith('did not make" >&2\nfi\n')
     assert len(list(tmp_path.iterdir())) == 2  # one entry each: the keys differ

@@ -27,6 +27,8 @@ from topograph.plan import (
     LoadIptables,
     LoadNftables,
     LoopbackUp,
+    MarkLink,
+    MarkNetns,
     Plan,
     SetMac,
     SetMtu,
@@ -61,6 +63,8 @@ def built(p: Plan) -> Live:
             s.links[op.ifname] = Link(op.ifname, op.LINK_KIND)
         elif isinstance(op, LoopbackUp | LinkUp):
             s.links[op.ifname] = replace(s.links[op.ifname], up=True)
+        elif isinstance(op, MarkNetns | MarkLink):
+            s.links[op.ifname] = replace(s.links[op.ifname], alias=op.alias)
         elif isinstance(op, SetMtu):
             s.links[op.ifname] = replace(s.links[op.ifname], mtu=op.mtu)
         elif isinstance(op, SetMac):
@@ -121,6 +125,15 @@ def test_changed_values_are_drifted() -> None:
     assert {type(c.op).__name__ for c in d.changes} == {"SetSysctls", "LinkUp", "LoadNftables"}
 
 
+def test_a_lost_mark_is_drifted_and_set_again() -> None:
+    p = lab()
+    live = built(p)
+    red = live.namespaces[f"{P}red"]
+    red.links["lo"] = replace(red.links["lo"], alias="")
+    d = diff(p, live, record(p))
+    assert [(c.state, c.op) for c in d.changes] == [("drifted", MarkNetns("red", f"{P}red", "topograph:seed@t1-"))]
+
+
 def test_extra_objects_in_owned_namespaces_are_listed_for_removal() -> None:
     p = lab()
     live = built(p)
@@ -146,8 +159,39 @@ def test_a_namespace_not_in_the_record_is_a_clash() -> None:
     p = lab()
     live = Live(existing={f"{P}blue"})
     d = diff(p, live, None)
-    assert d.blockers == [f"namespace {P}blue exists already and is not part of lab seed's record"]
+    assert d.blockers == [f"namespace {P}blue exists already and is neither in lab seed's record nor marked as its own"]
     assert not d.changes
+
+
+def test_namespaces_with_the_lab_s_mark_are_its_own_without_a_record() -> None:
+    p = lab()
+    live = built(p)  # as the compiled script leaves it: every namespace marked, no record
+    d = diff(p, live, None)
+    assert d.clean and sorted(d.adopted_namespaces) == sorted(p.namespaces) and d.adopted_links == []
+    assert d.adopted == [f"namespace {n}" for n in d.adopted_namespaces]
+    assert diff(p, live, record(p)).adopted == [], "recorded ones need no adopting"
+
+
+@pytest.mark.parametrize("alias", ["", "topograph:seed", "topograph:seed@t2-", "topograph:other@t1-"])
+def test_a_namespace_with_another_mark_stays_a_clash(alias: str) -> None:
+    p = lab()
+    live = built(p)
+    blue = live.namespaces[f"{P}blue"]
+    blue.links["lo"] = replace(blue.links["lo"], alias=alias)
+    d = diff(p, live, None)
+    assert d.blockers == [f"namespace {P}blue exists already and is neither in lab seed's record nor marked as its own"]
+
+
+def test_real_mode_root_interfaces_with_the_lab_s_mark_are_its_own() -> None:
+    checked = check_file(SEED)
+    assert checked.topology is not None
+    p = plan(checked.topology)  # real mode: planned only, never applied in tests
+    root = NsState(links={"lo": Link("lo", ""), "v-net-0": Link("v-net-0", "bridge", alias="topograph:seed"),
+                          "eth0": Link("eth0", "veth"), "wan0": Link("wan0", "veth")})
+    d = diff(p, Live(namespaces={None: root}), None)
+    assert not d.blockers and d.adopted_links == ["v-net-0"]
+    root.links["v-net-0"] = replace(root.links["v-net-0"], alias="topograph:seed@t1-")
+    assert diff(p, Live(namespaces={None: root}), None).blockers
 
 
 def test_an_owned_namespace_the_file_dropped_is_extra() -> None:

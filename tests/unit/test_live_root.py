@@ -173,3 +173,19 @@ def test_a_sandbox_record_never_reaches_the_root_namespace(faked: tuple[FakeKern
                             root_tables=["topograph-seed"]))
     done = CliRunner().invoke(main, ["destroy", "--lab", "seed", "--sandbox", "t1-"])
     assert done.exit_code == 0 and kernel.calls == []
+
+
+def test_destroy_touches_only_the_root_objects_named_after_the_lab(faked: tuple[FakeKernel, FakeNamespaces],
+                                                                  tmp_path: Path) -> None:
+    """A record is a file: one naming another path, table or chain never makes destroy read, delete or flush it."""
+    kernel, _ = faked
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    decoys = [outside / "seed.sysctl", outside / "passwd"]
+    for decoy in decoys:
+        decoy.write_text("net.ipv4.ip_forward = 1\n")
+    state.save(state.Record(lab="seed", prefix=None, root_sysctls=[str(d) for d in decoys],
+                            root_tables=["filter", "topograph-other"], root_chains=["INPUT", "TG-other-PRE"]))
+    done = CliRunner().invoke(main, ["destroy", "--lab", "seed"])
+    assert done.exit_code == 0, done.output
+    assert kernel.calls == [] and all(d.read_text() == "net.ipv4.ip_forward = 1\n" for d in decoys)

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from topograph.live import state
 from topograph.live.lock import Busy, lab_lock
+from topograph.names import lab_name_problem
 
 
 @pytest.fixture(autouse=True)
@@ -79,3 +83,96 @@ def test_destroy_removes_the_lock_file_and_the_next_run_takes_a_new_one(state_di
     assert not (state_dir / "seed@t1-.lock").exists()
     with lab_lock("seed@t1-"):
         assert _try_lock_elsewhere(state_dir).stdout.startswith("lab seed@t1- is being changed")
+
+
+# -- lab names become file names: nothing outside the state directory is ever read or deleted ------
+
+BAD_NAMES = ["../outside/x", "", "a/b", "seed\n", "..", ".", "../outside/y", "seed@../x", "/abs/x"]
+
+
+@pytest.fixture
+def decoys(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, list[Path]]:
+    """A state directory, and beside it a directory with a record and a lock file it must never touch."""
+    inside = tmp_path / "state"
+    monkeypatch.setenv(state.STATE_DIR_ENV, str(inside))
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    record = outside / "x.json"
+    record.write_text(state.Record(lab="x", prefix=None, namespaces=["someone-elses"]).to_json())
+    lock = outside / "y.lock"
+    lock.write_text("decoy\n")
+    return inside, [record, lock]
+
+
+def _untouched(files: list[Path]) -> bool:
+    return all(f.exists() for f in files) and (files[1].read_text() == "decoy\n")
+
+
+@pytest.mark.parametrize("name", BAD_NAMES, ids=repr)
+def test_the_state_files_refuse_a_key_that_is_not_a_lab_key(decoys: tuple[Path, list[Path]], name: str) -> None:
+    _, files = decoys
+    with pytest.raises(state.StateError, match="refusing state file"):
+        state.path_of(name)
+    with pytest.raises(state.StateError):
+        state.load(name, None)
+    with pytest.raises(state.StateError), lab_lock(name, remove=True):
+        pass
+    assert _untouched(files)
+
+
+@pytest.mark.parametrize("name", BAD_NAMES, ids=repr)
+def test_destroy_refuses_a_bad_lab_name_before_reading_anything(decoys: tuple[Path, list[Path]], name: str,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    from click.testing import CliRunner
+
+    from topograph.cli import main
+    from topograph.live import command as live_command
+    from topograph.live import engine
+
+    monkeypatch.setattr(live_command, "privilege_problem", lambda: None)  # as root: the check must not need it
+
+    def no_session() -> None:
+        raise AssertionError("destroy reached the kernel")
+
+    monkeypatch.setattr(engine, "session", no_session)
+    done = CliRunner().invoke(main, ["destroy", "--lab", name])
+    assert done.exit_code == 1
+    lines = done.output.splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"topograph: --lab {name!r} is not a lab name: it ")
+    assert "a lab name has 1 to 40 letters, digits" in lines[0]
+    assert _untouched(files := decoys[1]) and not any(f.name.startswith("x") for f in decoys[0].glob("*")), files
+    # the second fence: the engine itself, called with the name, refuses too
+    with pytest.raises(state.StateError):
+        engine.destroy(name, None)
+    assert _untouched(decoys[1])
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(max_size=12))
+def test_a_lab_name_is_valid_exactly_when_its_files_stay_in_the_state_directory(name: str) -> None:
+    valid = lab_name_problem(name) is None
+    assert valid == (re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,39}", name) is not None)
+    if valid:
+        assert state.path_of(name).parent == state.state_dir()
+    else:
+        with pytest.raises(state.StateError):
+            state.path_of(name)
+
+
+def test_a_record_file_naming_another_lab_or_a_bad_name_is_refused(state_dir: Path) -> None:
+    (state_dir / "seed.json").write_text(state.Record(lab="other", prefix=None).to_json())
+    with pytest.raises(state.StateError, match="of lab other, not seed"):
+        state.load("seed", None)
+    (state_dir / "seed.json").write_text('{"lab": "../../etc/x", "prefix": null}')
+    with pytest.raises(state.StateError, match="unreadable state record"):
+        state.load("seed", None)
+    assert state.all_records() == []
+
+
+@pytest.mark.parametrize("name", ["../../etc/passwd", "..", "", "a/b", "red\n"], ids=repr)
+def test_a_namespace_name_from_a_record_never_leaves_the_namespace_directory(name: str) -> None:
+    from topograph.live.kernel import KernelError, netns_path
+
+    with pytest.raises(KernelError, match="is not a namespace name"):
+        netns_path(name)
+    assert netns_path("tg1-red").name == "tg1-red"

@@ -70,7 +70,8 @@ def test_sandbox_puts_every_node_in_a_prefixed_namespace(sample: Path) -> None:
     for op in p.operations:
         for netns in namespaces(op):
             assert netns is not None and netns.startswith("sb1-"), f"{op} touches the root namespace"
-    assert reverse(p).operations == tuple(DeleteNetns(n.name, "sb1-" + n.name) for n in reversed(topology.nodes))
+    mark = naming.mark(topology.name, "sb1-")
+    assert reverse(p).operations == tuple(DeleteNetns(n.name, "sb1-" + n.name, mark) for n in reversed(topology.nodes))
 
 
 def test_real_mode_seed_host_is_the_root_namespace_and_externals_are_left_alone() -> None:
@@ -99,12 +100,12 @@ def test_real_mode_teardown_deletes_root_objects_then_namespaces() -> None:
     down = reverse(plan(load(SEED)))
     assert down.operations == (
         DeleteNftables("host", None, "topograph-seed"),
-        DeleteLink("host", None, "veth-blue-br"),
-        DeleteLink("host", None, "veth-red-br"),
-        DeleteLink("host", None, "v-net-0"),
+        DeleteLink("host", None, "veth-blue-br", "topograph:seed"),
+        DeleteLink("host", None, "veth-red-br", "topograph:seed"),
+        DeleteLink("host", None, "v-net-0", "topograph:seed"),
         RestoreSysctls("host", None, "/run/topograph/seed.sysctl"),
-        DeleteNetns("blue", "blue"),
-        DeleteNetns("red", "red"),
+        DeleteNetns("blue", "blue", "topograph:seed"),
+        DeleteNetns("red", "red", "topograph:seed"),
     )
     assert down.namespaces == ("blue", "red")
     with pytest.raises(ValueError):

@@ -65,6 +65,9 @@ def command(file: str, prefix: str | None, firewall: str | None, dry_run: bool, 
         click.echo("topograph: interrupted", err=True)
         sys.exit(130)
     d = outcome.diff
+    if outcome.adopted:
+        click.echo(f"lab {the_plan.lab}: recorded as its own {count(len(outcome.adopted), 'object')} "
+                   "that carry its mark (made by its compiled script?)")
     if d.clean:
         click.echo(f"lab {the_plan.lab}: up to date ({count(d.up_to_date, 'object')}), nothing changed")
     else:

@@ -19,13 +19,21 @@ from topograph.live.command import load_plan, require_privileges, wait_option
 def command(file: str | None, lab_name: str | None, prefix: str | None, wait: float) -> None:
     """Remove the lab's namespaces and the interfaces and tables it made, as its record names them.
 
+    Without a record (a lab brought up by the compiled script), FILE's namespaces and interfaces that
+    carry the lab's mark.
+
     Works on a half-built lab; a second run does nothing. Objects topograph did not create stay.
     """
     from topograph.live import engine
     from topograph.live.lock import Busy
+    from topograph.names import LAB_NAME_RULE, lab_name_problem
 
     if (file is None) == (lab_name is None):
         click.echo("topograph: give the lab's FILE or --lab NAME (one of them)", err=True)
+        sys.exit(1)
+    problem = lab_name_problem(lab_name) if lab_name is not None else None
+    if problem:  # before anything becomes a path: the name names files in the state directory
+        click.echo(f"topograph: --lab {lab_name!r} is not a lab name: it {problem} ({LAB_NAME_RULE})", err=True)
         sys.exit(1)
     the_plan = None
     if file is not None:

@@ -6,7 +6,9 @@ each missing or drifted operation is run again, in plan order; removals (extra o
 that must be recreated) are separate, explicit steps.
 
 Ownership decides what may be removed: only namespaces named in the lab's record, and objects
-inside them. A namespace the plan wants that exists but is not in the record is a clash.
+inside them. A namespace (or root interface) the plan wants that exists but is not in the record is
+the lab's own when it carries the lab's mark (plan MarkNetns / MarkLink: the compiled setup script
+leaves it, as apply does), and a clash otherwise.
 """
 
 from __future__ import annotations
@@ -31,6 +33,8 @@ from topograph.plan import (
     LoadIptables,
     LoadNftables,
     LoopbackUp,
+    MarkLink,
+    MarkNetns,
     Operation,
     Plan,
     SetLinkSysctls,
@@ -70,6 +74,14 @@ class Diff:
     up_to_date: int = 0
     changes: list[Change] = field(default_factory=list)
     blockers: list[str] = field(default_factory=list)  # why apply must not start (see `blockers()`)
+    #: the lab's own by its mark, though its record lacks them (`marked()`); apply records them
+    adopted_namespaces: list[str] = field(default_factory=list)
+    adopted_links: list[str] = field(default_factory=list)
+
+    @property
+    def adopted(self) -> list[str]:
+        return ([f"namespace {n}" for n in self.adopted_namespaces]
+                + [f"interface {n} (root namespace)" for n in self.adopted_links])
 
     @property
     def clean(self) -> bool:
@@ -112,14 +124,43 @@ def root_links(ops: Iterable[Operation]) -> list[str]:
     return names
 
 
-def clashes(plan: Plan, live: Live, record: Record | None) -> list[str]:
-    """Existing objects the plan would create that this lab does not own (apply must stop before any change)."""
+def _alias(live: Live, netns: str | None, ifname: str) -> str | None:
+    st = live.namespaces.get(netns)
+    link = st.links.get(ifname) if st is not None else None
+    return link.alias if link is not None else None
+
+
+def marked(plan: Plan, live: Live, record: Record | None) -> tuple[list[str], list[str]]:
+    """(namespaces, root interfaces) of the plan that exist, carry the lab's mark and are not in its record.
+
+    They are the lab's own: made by its compiled setup script, or by an apply whose record is gone.
+    """
     owned = set(record.namespaces) if record else set()
-    found = [f"namespace {n} exists already and is not part of lab {plan.lab}'s record"
+    mine = set(record.root_links) if record else set()
+    namespaces: list[str] = []
+    links: list[str] = []
+    for op in plan.operations:
+        if isinstance(op, MarkNetns):
+            if op.netns in live.existing and op.netns not in owned and _alias(live, op.netns, op.ifname) == op.alias:
+                namespaces.append(op.netns)
+        elif (isinstance(op, MarkLink) and op.netns is None and op.ifname not in mine
+              and _alias(live, None, op.ifname) == op.alias):
+            links.append(op.ifname)
+    return namespaces, links
+
+
+def clashes(plan: Plan, live: Live, record: Record | None) -> list[str]:
+    """Existing objects the plan would create that this lab does not own (apply must stop before any change).
+
+    Owned: named in the record, or carrying the lab's mark (`marked()`).
+    """
+    own_ns, own_links = marked(plan, live, record)
+    owned = set(record.namespaces if record else ()) | set(own_ns)
+    found = [f"namespace {n} exists already and is neither in lab {plan.lab}'s record nor marked as its own"
              for n in plan.namespaces if n in live.existing and n not in owned]
     root = live.namespaces.get(None)
     if root is not None:
-        mine = set(record.root_links) if record else set()
+        mine = set(record.root_links if record else ()) | set(own_links)
         found += [f"interface {n} exists already in the root namespace and is not topograph's"
                   for n in root_links(plan.operations) if n in root.links and n not in mine]
     return found
@@ -148,6 +189,7 @@ def diff(plan: Plan, live: Live, record: Record | None) -> Diff:
     result = Diff(blockers=blockers(plan, live, record))
     if result.blockers:
         return result
+    result.adopted_namespaces, result.adopted_links = marked(plan, live, record)
     recreated: set[tuple[str | None, str]] = set()  # links that will be (re)created: what depends on them is redone
     fresh_ns: set[str] = set()
 
@@ -211,6 +253,9 @@ def _op_state(op: Operation, st: NsState, recreated: set[tuple[str | None, str]]
     if isinstance(op, LoopbackUp | LinkUp):
         link = st.links.get(op.ifname)
         return None if link is not None and link.up else ("drifted" if link is not None else "missing")
+    if isinstance(op, MarkNetns | MarkLink):
+        link = st.links.get(op.ifname)
+        return None if link is not None and link.alias == op.alias else ("drifted" if link is not None else "missing")
     if isinstance(op, SetLinkSysctls) and any((netns, name) in recreated for name in op.ifnames):
         return "missing"  # values of a link about to be made again, which starts from `default`
     if isinstance(op, SetSysctls):

@@ -14,6 +14,8 @@ from topograph.plan import (
     LoadIptables,
     LoadNftables,
     LoopbackUp,
+    MarkLink,
+    MarkNetns,
     Operation,
     SetMac,
     SetMtu,
@@ -33,6 +35,10 @@ def describe(op: Operation) -> str:
     head = f"{op.node} ({where(getattr(op, 'netns', None))})"
     if isinstance(op, CreateNetns):
         return f"{head}: create namespace"
+    if isinstance(op, MarkNetns):
+        return f"{head}: mark the namespace as the lab's ({op.ifname} alias {op.alias})"
+    if isinstance(op, MarkLink):
+        return f"{head}: mark {op.ifname} as the lab's (alias {op.alias})"
     if isinstance(op, LoopbackUp | LinkUp):
         return f"{head}: set {op.ifname} up"
     if isinstance(op, SetSysctls):

@@ -8,13 +8,14 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from topograph.live import root, state
-from topograph.live.converge import Diff, diff, root_links
+from topograph.live.converge import Diff, diff, marked, root_links
+from topograph.live.describe import where
 from topograph.live.execute import Runner
 from topograph.live.kernel import Namespaces, list_netns, netns_exists
 from topograph.live.lock import lab_lock
 from topograph.live.netlink import Sockets
-from topograph.live.observe import observe
-from topograph.plan import CreateNetns, Plan
+from topograph.live.observe import Link, Live, NsState, observe
+from topograph.plan import CreateNetns, LoadIptables, LoadNftables, MarkLink, MarkNetns, Plan
 
 
 class Clash(Exception):
@@ -26,6 +27,7 @@ class Outcome:
     diff: Diff
     applied: int = 0
     removed: list[str] = field(default_factory=list)
+    adopted: list[str] = field(default_factory=list)  # the lab's by its mark, now in its record
 
 
 @contextmanager
@@ -45,17 +47,29 @@ def refuse_if_blocked(d: Diff) -> None:
         raise Clash("; ".join(d.blockers))
 
 
-def _look(plan: Plan, ns: Namespaces, socks: Sockets) -> tuple[state.Record | None, Diff]:
-    """The lab's record, and the difference between the live state and `plan`."""
+def _look(plan: Plan, ns: Namespaces, socks: Sockets) -> tuple[state.Record | None, Live, Diff]:
+    """The lab's record, the live state, and the difference between the live state and `plan`."""
     record = state.load(plan.lab, plan.prefix)
     live = observe(plan, record.namespaces if record else [], ns, socks)
-    return record, diff(plan, live, record)
+    return record, live, diff(plan, live, record)
 
 
 def plan_diff(plan: Plan) -> Diff:
     """status / --dry-run: the difference between the live state and `plan`, changing nothing."""
     with session() as (ns, socks):
-        return _look(plan, ns, socks)[1]
+        return _look(plan, ns, socks)[2]
+
+
+def _note_rules(plan: Plan, live: Live, rec: state.Record) -> None:
+    """Record the listings of rules an adopted lab has loaded already, so that status sees later edits."""
+    for op in plan.operations:
+        st = live.namespaces.get(op.netns) if isinstance(op, LoadNftables | LoadIptables) else None
+        if st is None:
+            continue
+        if isinstance(op, LoadNftables) and (listing := st.nft.get(op.table)) is not None:
+            rec.nft.setdefault(where(op.netns), listing)
+        elif isinstance(op, LoadIptables) and (listing := st.iptables.get(op.pre_chain)) is not None:
+            rec.iptables.setdefault(where(op.netns), listing)
 
 
 def apply(plan: Plan, *, source: str = "", wait: float = 0.0,
@@ -68,14 +82,24 @@ def apply(plan: Plan, *, source: str = "", wait: float = 0.0,
     """
     key = state.lab_key(plan.lab, plan.prefix)
     with lab_lock(key, wait=wait), session() as (ns, socks):
-        record, d = _look(plan, ns, socks)
+        record, live, d = _look(plan, ns, socks)
         refuse_if_blocked(d)
-        outcome = Outcome(diff=d)
-        if d.clean:
+        outcome = Outcome(diff=d, adopted=d.adopted)
+        if d.clean and not d.adopted:
             return outcome
         before = copy.deepcopy(record)  # what to put back if this run is rolled back
         rec = record or state.Record(lab=plan.lab, prefix=plan.prefix)
         rec.source, rec.firewall, rec.complete = source or rec.source, plan.firewall, False
+        # the lab's own by its mark (e.g. made by its compiled script): recorded, then converged like the rest
+        rec.add_namespaces(d.adopted_namespaces)
+        rec.root_links = sorted(set(rec.root_links) | set(d.adopted_links))
+        if d.adopted:
+            _note_rules(plan, live, rec)
+        if d.clean:
+            root.RootShare.of_ops(plan.operations).note_in(rec)
+            rec.complete = True
+            state.save(rec)
+            return outcome
         repair = d.repair
         # recorded before anything is created: a run killed at any point leaves a record naming it all
         rec.add_namespaces([op.netns for op in repair if isinstance(op, CreateNetns)])
@@ -118,14 +142,18 @@ def destroy(lab: str, prefix: str | None, plan: Plan | None = None, *, wait: flo
 
     In real mode the root namespace is put back as the record says (live/root.py), so the lab's
     name is enough; `plan`, when given, adds what a record of an older topograph does not name.
+    A lab without a record (brought up by its compiled script) is found by `plan`: its namespaces
+    and root interfaces that carry the lab's mark, and nothing else.
     """
     key = state.lab_key(lab, prefix)
     with lab_lock(key, wait=wait, remove=True):
         record = state.load(lab, prefix)
-        if record is None:
-            return []
         removed: list[str] = []
         with session() as (ns, socks):
+            if record is None and plan is not None:
+                record = _adopt(plan, ns, socks)
+            if record is None:
+                return []
             existing = list_netns()
             for name in reversed(record.namespaces):
                 if name in existing and ns.delete(name):
@@ -144,4 +172,23 @@ def destroy(lab: str, prefix: str | None, plan: Plan | None = None, *, wait: flo
                 removed += root.restore(share, kernel or root.System())
         state.remove(record)
         return removed
+
+
+def _adopt(plan: Plan, ns: Namespaces, socks: Sockets) -> state.Record | None:
+    """A record of what of `plan` carries the lab's mark (a lab without a record: made by its compiled
+    script), or None when nothing does. Reads only the loopbacks of the plan's namespaces and, in real
+    mode, the root namespace's links: what destroy needs, not a whole observe()."""
+    existing = list_netns()
+    live = Live(existing=existing)
+    for op in plan.operations:
+        if isinstance(op, MarkNetns) and op.netns in existing:
+            live.namespaces[op.netns] = NsState(links={ln.name: Link(ln.name, ln.kind, alias=ln.alias)
+                                                       for ln in socks(op.netns).links()})
+    if any(isinstance(op, MarkLink) and op.netns is None for op in plan.operations):
+        live.namespaces[None] = NsState(links={ln.name: Link(ln.name, ln.kind, alias=ln.alias)
+                                              for ln in socks(None).links()})
+    namespaces, links = marked(plan, live, None)
+    if not namespaces and not links:
+        return None
+    return state.Record(lab=plan.lab, prefix=plan.prefix, namespaces=namespaces, root_links=links)
 

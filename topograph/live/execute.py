@@ -25,7 +25,6 @@ from topograph.live.converge import Removal
 from topograph.live.describe import describe, where
 from topograph.live.kernel import KernelError, Namespaces, netns_exists
 from topograph.live.observe import iptables_listing, iptables_save, lab_lines, nft_listing, read_sysctl
-from topograph.live.state import alias
 from topograph.plan import (
     AddAddress,
     AddRoute,
@@ -38,6 +37,8 @@ from topograph.plan import (
     LoadIptables,
     LoadNftables,
     LoopbackUp,
+    MarkLink,
+    MarkNetns,
     Operation,
     SetMac,
     SetMtu,
@@ -158,6 +159,9 @@ class Runner:
             self.ns.create(op.netns, first_look)
             self.created_ns.add(op.netns)
             self.journal.append(("netns", op.netns, None))
+        elif isinstance(op, MarkNetns | MarkLink):
+            mark = nl.attr_str(nl.IFLA_IFALIAS, op.alias)
+            self._set(op.netns, nl.link_body(self.index(op.netns, op.ifname), attrs=mark))
         elif isinstance(op, LoopbackUp | LinkUp):
             index = self.index(op.netns, op.ifname)
             self._set(op.netns, nl.link_body(index, flags=nl.IFF_UP, change=nl.IFF_UP))
@@ -217,9 +221,6 @@ class Runner:
             self.indexes[where][name] = index
             if not self.fresh(where):
                 self.journal.append(("link", where, index))
-                if where is None:  # mark it: the root namespace is shared with everything else
-                    mark = nl.attr_str(nl.IFLA_IFALIAS, alias(self.lab))
-                    self.socks(None).request(nl.RTM_NEWLINK, nl.link_body(index, attrs=mark))
 
     def _add(self, netns: str | None, new: int, delete: int, body: bytes) -> None:
         # exclusive even when converging: the diff found it missing, so "exists" means someone raced us

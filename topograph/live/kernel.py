@@ -14,6 +14,7 @@ import ctypes
 import ctypes.util
 import errno
 import os
+import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -42,7 +43,13 @@ def _check(result: int, what: str) -> None:
         raise KernelError(err, f"{what}: {os.strerror(err)}")
 
 
+_NETNS_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+
+
 def netns_path(name: str) -> Path:
+    """/run/netns/NAME; a name that is not a plain file name there (e.g. from a record) is refused."""
+    if not _NETNS_NAME.fullmatch(name) or len(name) > 255:
+        raise KernelError(errno.EINVAL, f"{name!r} is not a namespace name")
     return RUN_DIR / name
 
 

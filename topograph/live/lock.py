@@ -8,7 +8,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 
-from topograph.live.state import state_dir
+from topograph.live.state import state_file
 
 
 class Busy(Exception):
@@ -29,9 +29,9 @@ def lab_lock(key: str, *, wait: float = 0.0, remove: bool = False) -> Iterator[N
     `remove` deletes the lock file on the way out (destroy: the lab is gone). A run that was
     waiting on a file deleted meanwhile notices (the path no longer names its file) and starts over.
     """
-    d = state_dir()
-    d.mkdir(parents=True, exist_ok=True)
-    path = str(d / f"{key}.lock")
+    lock_file = state_file(key, "lock")  # refuses a key that is not a lab's: never a file elsewhere
+    lock_file.parent.mkdir(parents=True, exist_ok=True)
+    path = str(lock_file)
     deadline = time.monotonic() + wait
     while True:
         fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)

@@ -19,6 +19,9 @@ def print_diff(plan: Plan, d: Diff, *, dry_run: bool = False, limit: int = 0) ->
             click.echo(f"  blocked  {line}")
         click.echo("  apply would stop here, before any change")
         return
+    if d.adopted:
+        click.echo(f"  {count(len(d.adopted), 'object')} carry the lab's mark but are not in its record (made by its "
+                   f"compiled script?): {'apply records them' if not dry_run else 'apply would record them'}")
     for st, sign in (("missing", "+"), ("drifted", "~"), ("extra", "-")):
         items = [c for c in d.changes if c.state == st]
         shown = items[:limit] if limit else items

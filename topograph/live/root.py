@@ -18,9 +18,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Protocol
 
+from topograph import naming
 from topograph.live.execute import iptables_change, restore_tool, run_tool
 from topograph.live.observe import iptables_save, lab_lines
-from topograph.live.state import Record
+from topograph.live.state import Record, state_dir
 from topograph.plan import LoadIptables, LoadNftables, Operation, SetSysctls
 
 FAMILIES = (4, 6)
@@ -94,7 +95,21 @@ class RootShare:
 
     @classmethod
     def of_record(cls, record: Record) -> RootShare:
-        return cls(tuple(record.root_sysctls), tuple(record.root_tables), tuple(record.root_chains))
+        """What the record names, as far as it is the lab's own by name; anything else stays alone.
+
+        A record is a file, so it is held to what apply writes there: the lab's sysctl file
+        (LAB.sysctl, in the state directory or where plans keep it), table and chains named after
+        the lab (naming). A record naming another path, table or chain never makes destroy read,
+        delete or flush it.
+        """
+        lab = record.lab
+        dirs = {str(state_dir()), os.path.dirname(naming.sysctl_state_file(lab))}
+        files = tuple(f for f in record.root_sysctls
+                      if os.path.basename(f) == f"{lab}{naming.SYSCTL_SUFFIX}" and os.path.dirname(f) in dirs)
+        tables = tuple(t for t in record.root_tables if t == naming.nft_table(lab))
+        chains = tuple(c for c in record.root_chains if c in (naming.iptables_chain(lab, "PRE"),
+                                                               naming.iptables_chain(lab, "POST")))
+        return cls(files, tables, chains)
 
     def __or__(self, other: RootShare) -> RootShare:
         def both(a: tuple[str, ...], b: tuple[str, ...]) -> tuple[str, ...]:

@@ -16,10 +16,12 @@ import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from topograph.names import lab_name_problem
+from topograph.naming import mark, prefix_problem
+
 #: Overridable for unit tests, which must not need root.
 STATE_DIR_ENV = "TOPOGRAPH_STATE_DIR"
 DEFAULT_STATE_DIR = "/run/topograph"
-ALIAS_PREFIX = "topograph:"
 
 
 def state_dir() -> Path:
@@ -31,9 +33,41 @@ def lab_key(lab: str, prefix: str | None) -> str:
     return lab if prefix is None else f"{lab}@{prefix}"
 
 
-def alias(lab: str) -> str:
-    """The mark put on interfaces topograph creates in the root namespace (`ip link` shows it as alias)."""
-    return ALIAS_PREFIX + lab
+def key_problem(key: str) -> str | None:
+    """Why `key` is not a lab key (LAB or LAB@PREFIX, each valid), or None.
+
+    Neither a lab name nor a prefix may hold '@' or '/', or start with '.', so a valid key is
+    a plain file name and LAB@PREFIX splits one way only.
+    """
+    lab, at, prefix = key.partition("@")
+    problem = lab_name_problem(lab)
+    if problem:
+        return f"lab name {lab!r} {problem}"
+    if at:
+        problem = prefix_problem(prefix)
+        return f"sandbox prefix {prefix!r} {problem}" if problem else None
+    return None
+
+
+def state_file(key: str, suffix: str) -> Path:
+    """KEY.SUFFIX in the state directory; raises StateError for a key that is not a lab key.
+
+    The second fence after the command line's own check: whatever a caller passes, a record or a
+    lock file is only ever read, written or deleted inside the state directory.
+    """
+    problem = key_problem(key)
+    if problem:
+        raise StateError(f"refusing state file {key!r}.{suffix}: {problem}")
+    d = state_dir()
+    path = d / f"{key}.{suffix}"
+    if path.parent != d or path.name != f"{key}.{suffix}":  # cannot happen for a valid key: said, not assumed
+        raise StateError(f"refusing state file {path}: not a plain file in {d}")
+    return path
+
+
+def alias(lab: str, prefix: str | None = None) -> str:
+    """The lab's mark (naming.mark): the alias of what its setup creates, a namespace's loopback included."""
+    return mark(lab, prefix)
 
 
 @dataclass
@@ -66,24 +100,38 @@ class Record:
 
     @classmethod
     def from_json(cls, text: str) -> Record:
+        """The record in `text`; ValueError when it is not one, or names a lab by an invalid name."""
         data = json.loads(text)
+        if not isinstance(data, dict):
+            raise ValueError("not a JSON object")
         known = {f for f in cls.__dataclass_fields__}
-        return cls(**{k: v for k, v in data.items() if k in known})
+        record = cls(**{k: v for k, v in data.items() if k in known})
+        if not isinstance(record.lab, str) or not (record.prefix is None or isinstance(record.prefix, str)):
+            raise ValueError("lab and prefix must be text")
+        problem = key_problem(record.key)
+        if problem:
+            raise ValueError(problem)
+        return record
 
 
 def path_of(key: str) -> Path:
-    return state_dir() / f"{key}.json"
+    """The record file of lab key `key` (see state_file: never outside the state directory)."""
+    return state_file(key, "json")
 
 
 def load(lab: str, prefix: str | None) -> Record | None:
     """The lab's record, or None when it has none (never applied, or destroyed)."""
     path = path_of(lab_key(lab, prefix))
     try:
-        return Record.from_json(path.read_text())
+        record = Record.from_json(path.read_text())
     except FileNotFoundError:
         return None
     except (ValueError, TypeError) as exc:
         raise StateError(f"{path}: unreadable state record ({exc}); move it away to continue") from None
+    if record.key != lab_key(lab, prefix):
+        raise StateError(f"{path}: the record is of lab {record.key}, not {lab_key(lab, prefix)}; "
+                         "move it away to continue")
+    return record
 
 
 def save(record: Record) -> None:
@@ -109,9 +157,10 @@ def all_records() -> list[Record]:
 
 def _try(path: Path) -> Record | None:
     try:
-        return Record.from_json(path.read_text())
+        record = Record.from_json(path.read_text())
     except (OSError, ValueError, TypeError):
         return None
+    return record if path.name == f"{record.key}.json" else None
 
 
 class StateError(OSError):

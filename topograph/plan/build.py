@@ -2,11 +2,14 @@
 
 Order (one section after the other; inside a section, nodes, interfaces and links in file order):
 
-1. namespaces — create each namespace and bring its loopback up (unless `lo` is `up: false`);
+1. namespaces — create each namespace, mark it as the lab's (the alias of its loopback: MarkNetns)
+   and bring its loopback up (unless `lo` is `up: false`);
 2. sysctls — one batch per configured node, *before* any interface is created: a new interface
    takes its namespace's `default` values (measured on this kernel for veth ends created straight
    into a namespace and for bridges), and a new namespace starts with the machine's IPv4 values;
-3. bridges, then veth pairs (file order), then stand-ins (sandbox: port-less bridges);
+3. bridges, then veth pairs (file order), then stand-ins (sandbox: port-less bridges); in the
+   root namespace (real mode) each interface is marked as the lab's right after it is made (MarkLink;
+   the marks of bridges open the links section);
 4. interface settings — in the root namespace per-interface sysctls, then MAC, MTU, bridge ports
    (while the links are still down);
 5. addresses, then links up, then routes; 6. NAT and port forwards, one atomic load per node.
@@ -65,6 +68,8 @@ from topograph.plan.ops import (
     LoadIptables,
     LoadNftables,
     LoopbackUp,
+    MarkLink,
+    MarkNetns,
     Netns,
     Operation,
     SetLinkSysctls,
@@ -159,6 +164,7 @@ class _Planner:
         self.notes: list[str] = []
         self.nodes = [n for n in topology.nodes if placement.configures(n.name)]
         self._managed: dict[str, tuple[Interface, ...]] = {}
+        self.mark = naming.mark(topology.name, placement.prefix)
 
     def ns(self, node: str) -> Netns:
         return self.p.netns_of[node]
@@ -175,6 +181,7 @@ class _Planner:
             netns = self.ns(node.name)
             if netns is not None:
                 ops.append(CreateNetns(node.name, netns))
+                ops.append(MarkNetns(node.name, netns, self.mark))
                 lo = node.interface(LOOPBACK)
                 if lo is not None and lo.up:
                     ops.append(LoopbackUp(node.name, netns))
@@ -182,13 +189,18 @@ class _Planner:
             netns = self.ns(node.name)
             save = naming.sysctl_state_file(self.t.name) if netns is None else None
             ops.append(SetSysctls(node.name, netns, sysctls(node, self.p), save_to=save))
-        for node in self.nodes:
-            ops += [CreateBridge(node.name, self.ns(node.name), b.name)
-                    for b in self.managed(node) if b.is_bridge]
+        bridges = [CreateBridge(node.name, self.ns(node.name), b.name)
+                   for node in self.nodes for b in self.managed(node) if b.is_bridge]
+        ops += bridges
+        ops += [MarkLink(b.node, None, b.ifname, self.mark) for b in bridges if b.netns is None]
         for link in self.p.created_links:
             a, b = (VethEnd(e.node, self.ns(e.node), e.interface) for e in link.ends)
             ops.append(CreateVeth(a, b, link.index))
-        ops += [CreateStandIn(i.node, self.ns(i.node), i.name) for i in self.p.stand_ins]
+            ops += [MarkLink(e.node, None, e.ifname, self.mark) for e in (a, b) if e.netns is None]
+        for i in self.p.stand_ins:
+            ops.append(CreateStandIn(i.node, self.ns(i.node), i.name))
+            if self.ns(i.node) is None:
+                ops.append(MarkLink(i.node, None, i.name, self.mark))
         for node in self.nodes:
             if self.ns(node.name) is None:
                 names = tuple(i.name for i in self.managed(node) if i.name != LOOPBACK)

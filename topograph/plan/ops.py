@@ -63,6 +63,37 @@ class CreateNetns(msgspec.Struct, frozen=True):
     netns: str
 
 
+class MarkNetns(msgspec.Struct, frozen=True):
+    """Mark a namespace as made by this lab's setup: its loopback's alias becomes the lab's mark.
+
+    Right after the namespace is created, so that nothing of the lab exists unmarked. A teardown
+    deletes a namespace only when it carries the mark (see DeleteNetns), and the live commands
+    recognise a namespace with the mark as the lab's own even without a record.
+    """
+
+    KIND: ClassVar[str] = "set_alias"
+    SECTION: ClassVar[str] = "namespaces"
+    node: str
+    netns: str
+    alias: str  # naming.mark(lab, prefix)
+    ifname: str = "lo"
+
+
+class MarkLink(msgspec.Struct, frozen=True):
+    """Mark an interface created in the root namespace (real mode) with the lab's mark, right after creating it.
+
+    The root namespace is shared with everything else on the machine: a teardown deletes such an
+    interface only when it carries the mark (see DeleteLink).
+    """
+
+    KIND: ClassVar[str] = "set_alias"
+    SECTION: ClassVar[str] = "links"
+    node: str
+    netns: Netns
+    ifname: str
+    alias: str
+
+
 class SetSysctls(msgspec.Struct, frozen=True):
     """Set every value at once in `netns`; in the root namespace, first save the old values to `save_to`."""
 
@@ -268,22 +299,31 @@ class DeleteIptables(msgspec.Struct, frozen=True):
 
 
 class DeleteLink(msgspec.Struct, frozen=True):
-    """Delete an interface topograph created (for a veth, one end: the kernel removes its peer)."""
+    """Delete an interface topograph created (for a veth, one end: the kernel removes its peer).
+
+    With a `mark`, only when the interface carries it (MarkLink); otherwise it is left alone, and said so.
+    """
 
     KIND: ClassVar[str] = "delete_link"
     SECTION: ClassVar[str] = "remove links"
     node: str
     netns: Netns
     ifname: str
+    mark: str | None = None
 
 
 class DeleteNetns(msgspec.Struct, frozen=True):
-    """Delete a namespace, and with it everything inside: interfaces, addresses, routes, rules."""
+    """Delete a namespace, and with it everything inside: interfaces, addresses, routes, rules.
+
+    With a `mark`, only when its loopback carries it (MarkNetns): a namespace of the same name that
+    this lab's setup did not make (its setup stopped on it) is left alone, and said so.
+    """
 
     KIND: ClassVar[str] = "delete_netns"
     SECTION: ClassVar[str] = "remove namespaces"
     node: str
     netns: str
+    mark: str | None = None
 
 
 class RestoreSysctls(msgspec.Struct, frozen=True):
@@ -296,7 +336,8 @@ class RestoreSysctls(msgspec.Struct, frozen=True):
     path: str
 
 
-SetupOp = (CreateNetns | LoopbackUp | SetSysctls | SetLinkSysctls | CreateBridge | CreateVeth | CreateStandIn | SetMac | SetMtu
+SetupOp = (CreateNetns | MarkNetns | MarkLink | LoopbackUp
+           | SetSysctls | SetLinkSysctls | CreateBridge | CreateVeth | CreateStandIn | SetMac | SetMtu
            | EnslavePort | AddAddress | LinkUp | AddRoute | LoadNftables | LoadIptables)
 TeardownOp = DeleteNftables | DeleteIptables | DeleteLink | DeleteNetns | RestoreSysctls
 Operation = SetupOp | TeardownOp
@@ -310,7 +351,8 @@ def namespaces(op: Operation) -> tuple[Netns, ...]:
     match op:
         case CreateVeth():
             return (op.a.netns, op.b.netns)
-        case (CreateNetns() | LoopbackUp() | SetSysctls() | CreateBridge() | CreateStandIn() | SetMac() | SetMtu()
+        case (CreateNetns() | MarkNetns() | LoopbackUp() | SetSysctls() | CreateBridge() | CreateStandIn() | MarkLink()
+              | SetMac() | SetMtu()
               | EnslavePort() | AddAddress() | LinkUp() | AddRoute() | LoadNftables() | LoadIptables()
               | DeleteNftables() | DeleteIptables() | DeleteLink() | DeleteNetns() | RestoreSysctls()):
             return (op.netns,)

@@ -7,6 +7,13 @@ deletion, last created first; a real-mode teardown also deletes the host's nftab
 iptables chains) and the links topograph made in the root namespace, and puts back the root
 namespace's saved sysctls. Every undo tolerates an object that is already gone, so a teardown
 works on a half-built lab, on an absent one, and twice in a row.
+
+A namespace or root interface is named by the user, so one of that name may be someone else's
+(the setup stops on it, and says to run the teardown first). So what deletes it is the undo of
+its *mark* (MarkNetns, MarkLink), not of its creation: the deletion carries the mark and happens
+only when the object carries it too. The nftables table, iptables chains and sysctl file need no
+mark: their names are made from the lab's own (naming), and the setup refuses to start when one
+exists.
 """
 
 from __future__ import annotations
@@ -25,6 +32,8 @@ from topograph.plan.ops import (
     DeleteNftables,
     LoadIptables,
     LoadNftables,
+    MarkLink,
+    MarkNetns,
     Operation,
     RestoreSysctls,
     SetSysctls,
@@ -33,15 +42,14 @@ from topograph.plan.ops import (
 
 def undo(op: Operation) -> Operation | None:
     """The operation that undoes `op` in the root namespace, or None when deleting its namespace does."""
-    if isinstance(op, CreateNetns):
-        return DeleteNetns(op.node, op.netns)
-    if isinstance(op, CreateVeth):
-        root = next((e for e in (op.a, op.b) if e.netns is None), None)
-        return DeleteLink(root.node, None, root.ifname) if root is not None else None
+    if isinstance(op, MarkNetns):
+        return DeleteNetns(op.node, op.netns, mark=op.alias)
+    if isinstance(op, CreateNetns | CreateVeth | CreateBridge | CreateStandIn):
+        return None  # deleted as the undo of its mark, only when it carries it (module docstring)
     if getattr(op, "netns", "") is not None:
         return None  # lives in a namespace of the plan's own
-    if isinstance(op, CreateBridge | CreateStandIn):
-        return DeleteLink(op.node, None, op.ifname)
+    if isinstance(op, MarkLink):
+        return DeleteLink(op.node, None, op.ifname, mark=op.alias)
     if isinstance(op, LoadNftables):
         return DeleteNftables(op.node, None, op.table)
     if isinstance(op, LoadIptables):

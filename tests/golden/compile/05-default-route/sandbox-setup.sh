@@ -29,16 +29,22 @@ if [ -n "$clash" ]; then
 fi
 
 # --- namespaces
-# one network namespace per node, with its loopback up
+# one network namespace per node, marked as this lab's (the alias of its loopback; the
+# teardown script removes only namespaces with this mark), with its loopback up
 ip netns add sb-red
+ip -n sb-red link set lo alias topograph:default@sb-
 ip -n sb-red link set lo up
 ip netns add sb-blue
+ip -n sb-blue link set lo alias topograph:default@sb-
 ip -n sb-blue link set lo up
 ip netns add sb-host
+ip -n sb-host link set lo alias topograph:default@sb-
 ip -n sb-host link set lo up
 ip netns add sb-lan
+ip -n sb-lan link set lo alias topograph:default@sb-
 ip -n sb-lan link set lo up
 ip netns add sb-internet
+ip -n sb-internet link set lo alias topograph:default@sb-
 ip -n sb-internet link set lo up
 
 # --- sysctls

@@ -3,6 +3,8 @@
 # Sandbox mode: every node, host and external ones too, is a namespace named sb-NODE;
 # nothing in this machine's own (root) namespace is changed.
 # Removes exactly what the set-up script creates, and nothing else; fine on a half-built or absent lab.
+# A namespace or interface is removed only when it carries the mark the set-up script left on it
+# (its alias, a namespace's on its loopback); one of the same name without it is left alone, and said so.
 set -eEu
 
 lab=seed
@@ -19,12 +21,36 @@ for tool in ip; do
     fi
 done
 
+# the mark on interface $2 of namespace $1 ('': the one this script runs in): its alias, as `ip link` shows it
+mark_of() {
+    if [ -n "$1" ]; then ip -n "$1" link show dev "$2"; else ip link show dev "$2"; fi 2>/dev/null | sed -n 's/^    alias //p'
+}
+left=0
+left_alone() {
+    echo "topograph: left alone: $1 (not made by this lab's setup)" >&2
+    left=$((left + 1))
+}
+
 # --- remove namespaces
 # everything inside goes with them: interfaces, addresses, routes, rules
-if [ -e /var/run/netns/sb-internet ]; then ip netns del sb-internet; fi
-if [ -e /var/run/netns/sb-lan ]; then ip netns del sb-lan; fi
-if [ -e /var/run/netns/sb-host ]; then ip netns del sb-host; fi
-if [ -e /var/run/netns/sb-blue ]; then ip netns del sb-blue; fi
-if [ -e /var/run/netns/sb-red ]; then ip netns del sb-red; fi
+if [ -e /var/run/netns/sb-internet ]; then
+    if [ "$(mark_of sb-internet lo)" = topograph:seed@sb- ]; then ip netns del sb-internet; else left_alone 'namespace sb-internet'; fi
+fi
+if [ -e /var/run/netns/sb-lan ]; then
+    if [ "$(mark_of sb-lan lo)" = topograph:seed@sb- ]; then ip netns del sb-lan; else left_alone 'namespace sb-lan'; fi
+fi
+if [ -e /var/run/netns/sb-host ]; then
+    if [ "$(mark_of sb-host lo)" = topograph:seed@sb- ]; then ip netns del sb-host; else left_alone 'namespace sb-host'; fi
+fi
+if [ -e /var/run/netns/sb-blue ]; then
+    if [ "$(mark_of sb-blue lo)" = topograph:seed@sb- ]; then ip netns del sb-blue; else left_alone 'namespace sb-blue'; fi
+fi
+if [ -e /var/run/netns/sb-red ]; then
+    if [ "$(mark_of sb-red lo)" = topograph:seed@sb- ]; then ip netns del sb-red; else left_alone 'namespace sb-red'; fi
+fi
 
-echo "topograph: lab $lab is down" >&2
+if [ "$left" -eq 0 ]; then
+    echo "topograph: lab $lab is down" >&2
+else
+    echo "topograph: lab $lab is down; left alone $left object(s) its setup did not make" >&2
+fi

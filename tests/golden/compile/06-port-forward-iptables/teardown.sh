@@ -5,6 +5,8 @@
 # This machine's own sysctls are set too (forwarding, rp_filter...); their previous values are
 # saved in /run/topograph/seed.sysctl, and the teardown script puts them back.
 # Removes exactly what the set-up script creates, and nothing else; fine on a half-built or absent lab.
+# A namespace or interface is removed only when it carries the mark the set-up script left on it
+# (its alias, a namespace's on its loopback); one of the same name without it is left alone, and said so.
 set -eEu
 
 lab=seed
@@ -21,6 +23,16 @@ for tool in ip iptables sysctl; do
     fi
 done
 
+# the mark on interface $2 of namespace $1 ('': the one this script runs in): its alias, as `ip link` shows it
+mark_of() {
+    if [ -n "$1" ]; then ip -n "$1" link show dev "$2"; else ip link show dev "$2"; fi 2>/dev/null | sed -n 's/^    alias //p'
+}
+left=0
+left_alone() {
+    echo "topograph: left alone: $1 (not made by this lab's setup)" >&2
+    left=$((left + 1))
+}
+
 # --- remove NAT and port forwards
 # the lab's own table (or chains) only
 while iptables -t nat -D PREROUTING -j TG-seed-PRE 2>/dev/null; do :; done
@@ -36,9 +48,15 @@ fi
 
 # --- remove links
 # deleting one end of a veth pair deletes both
-if ip link show dev veth-blue-br >/dev/null 2>&1; then ip link del veth-blue-br; fi
-if ip link show dev veth-red-br >/dev/null 2>&1; then ip link del veth-red-br; fi
-if ip link show dev v-net-0 >/dev/null 2>&1; then ip link del v-net-0; fi
+if ip link show dev veth-blue-br >/dev/null 2>&1; then
+    if [ "$(mark_of '' veth-blue-br)" = topograph:seed ]; then ip link del veth-blue-br; else left_alone 'interface veth-blue-br'; fi
+fi
+if ip link show dev veth-red-br >/dev/null 2>&1; then
+    if [ "$(mark_of '' veth-red-br)" = topograph:seed ]; then ip link del veth-red-br; else left_alone 'interface veth-red-br'; fi
+fi
+if ip link show dev v-net-0 >/dev/null 2>&1; then
+    if [ "$(mark_of '' v-net-0)" = topograph:seed ]; then ip link del v-net-0; else left_alone 'interface v-net-0'; fi
+fi
 
 # --- restore sysctls
 # the values this machine had before the set-up script ran
@@ -49,7 +67,15 @@ fi
 
 # --- remove namespaces
 # everything inside goes with them: interfaces, addresses, routes, rules
-if [ -e /var/run/netns/blue ]; then ip netns del blue; fi
-if [ -e /var/run/netns/red ]; then ip netns del red; fi
+if [ -e /var/run/netns/blue ]; then
+    if [ "$(mark_of blue lo)" = topograph:seed ]; then ip netns del blue; else left_alone 'namespace blue'; fi
+fi
+if [ -e /var/run/netns/red ]; then
+    if [ "$(mark_of red lo)" = topograph:seed ]; then ip netns del red; else left_alone 'namespace red'; fi
+fi
 
-echo "topograph: lab $lab is down" >&2
+if [ "$left" -eq 0 ]; then
+    echo "topograph: lab $lab is down" >&2
+else
+    echo "topograph: lab $lab is down; left alone $left object(s) its setup did not make" >&2
+fi

@@ -60,10 +60,13 @@ if nft list table inet topograph-seed >/dev/null 2>&1; then
 fi
 
 # --- namespaces
-# one network namespace per node, with its loopback up
+# one network namespace per node, marked as this lab's (the alias of its loopback; the
+# teardown script removes only namespaces with this mark), with its loopback up
 ip netns add red
+ip -n red link set lo alias topograph:seed
 ip -n red link set lo up
 ip netns add blue
+ip -n blue link set lo alias topograph:seed
 ip -n blue link set lo up
 
 # --- sysctls
@@ -114,8 +117,12 @@ ip link add v-net-0 type bridge
 
 # --- links
 # veth pairs, each end created straight inside its namespace
+# interfaces made in this machine's own namespace are marked as this lab's (their alias)
+ip link set v-net-0 alias topograph:seed
 ip link add veth-red netns red type veth peer name veth-red-br
+ip link set veth-red-br alias topograph:seed
 ip link add veth-blue netns blue type veth peer name veth-blue-br
+ip link set veth-blue-br alias topograph:seed
 
 # --- interface settings
 # MAC, MTU and bridge ports, while the links are still down

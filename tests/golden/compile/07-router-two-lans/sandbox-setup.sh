@@ -29,16 +29,22 @@ if [ -n "$clash" ]; then
 fi
 
 # --- namespaces
-# one network namespace per node, with its loopback up
+# one network namespace per node, marked as this lab's (the alias of its loopback; the
+# teardown script removes only namespaces with this mark), with its loopback up
 ip netns add sb-router
+ip -n sb-router link set lo alias topograph:router@sb-
 ip -n sb-router link set lo up
 ip netns add sb-a1
+ip -n sb-a1 link set lo alias topograph:router@sb-
 ip -n sb-a1 link set lo up
 ip netns add sb-a2
+ip -n sb-a2 link set lo alias topograph:router@sb-
 ip -n sb-a2 link set lo up
 ip netns add sb-b1
+ip -n sb-b1 link set lo alias topograph:router@sb-
 ip -n sb-b1 link set lo up
 ip netns add sb-b2
+ip -n sb-b2 link set lo alias topograph:router@sb-
 ip -n sb-b2 link set lo up
 
 # --- sysctls

@@ -29,16 +29,22 @@ if [ -n "$clash" ]; then
 fi
 
 # --- namespaces
-# one network namespace per node, with its loopback up
+# one network namespace per node, marked as this lab's (the alias of its loopback; the
+# teardown script removes only namespaces with this mark), with its loopback up
 ip netns add router
+ip -n router link set lo alias topograph:router
 ip -n router link set lo up
 ip netns add a1
+ip -n a1 link set lo alias topograph:router
 ip -n a1 link set lo up
 ip netns add a2
+ip -n a2 link set lo alias topograph:router
 ip -n a2 link set lo up
 ip netns add b1
+ip -n b1 link set lo alias topograph:router
 ip -n b1 link set lo up
 ip netns add b2
+ip -n b2 link set lo alias topograph:router
 ip -n b2 link set lo up
 
 # --- sysctls

@@ -3,6 +3,8 @@
 # Real mode: the host node is this machine (the root namespace); external nodes and uplinks
 # exist already and are left alone; every other node is a namespace named after it.
 # Removes exactly what the set-up script creates, and nothing else; fine on a half-built or absent lab.
+# A namespace or interface is removed only when it carries the mark the set-up script left on it
+# (its alias, a namespace's on its loopback); one of the same name without it is left alone, and said so.
 set -eEu
 
 lab=router
@@ -19,12 +21,36 @@ for tool in ip; do
     fi
 done
 
+# the mark on interface $2 of namespace $1 ('': the one this script runs in): its alias, as `ip link` shows it
+mark_of() {
+    if [ -n "$1" ]; then ip -n "$1" link show dev "$2"; else ip link show dev "$2"; fi 2>/dev/null | sed -n 's/^    alias //p'
+}
+left=0
+left_alone() {
+    echo "topograph: left alone: $1 (not made by this lab's setup)" >&2
+    left=$((left + 1))
+}
+
 # --- remove namespaces
 # everything inside goes with them: interfaces, addresses, routes, rules
-if [ -e /var/run/netns/b2 ]; then ip netns del b2; fi
-if [ -e /var/run/netns/b1 ]; then ip netns del b1; fi
-if [ -e /var/run/netns/a2 ]; then ip netns del a2; fi
-if [ -e /var/run/netns/a1 ]; then ip netns del a1; fi
-if [ -e /var/run/netns/router ]; then ip netns del router; fi
+if [ -e /var/run/netns/b2 ]; then
+    if [ "$(mark_of b2 lo)" = topograph:router ]; then ip netns del b2; else left_alone 'namespace b2'; fi
+fi
+if [ -e /var/run/netns/b1 ]; then
+    if [ "$(mark_of b1 lo)" = topograph:router ]; then ip netns del b1; else left_alone 'namespace b1'; fi
+fi
+if [ -e /var/run/netns/a2 ]; then
+    if [ "$(mark_of a2 lo)" = topograph:router ]; then ip netns del a2; else left_alone 'namespace a2'; fi
+fi
+if [ -e /var/run/netns/a1 ]; then
+    if [ "$(mark_of a1 lo)" = topograph:router ]; then ip netns del a1; else left_alone 'namespace a1'; fi
+fi
+if [ -e /var/run/netns/router ]; then
+    if [ "$(mark_of router lo)" = topograph:router ]; then ip netns del router; else left_alone 'namespace router'; fi
+fi
 
-echo "topograph: lab $lab is down" >&2
+if [ "$left" -eq 0 ]; then
+    echo "topograph: lab $lab is down" >&2
+else
+    echo "topograph: lab $lab is down; left alone $left object(s) its setup did not make" >&2
+fi

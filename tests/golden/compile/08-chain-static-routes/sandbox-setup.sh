@@ -29,16 +29,22 @@ if [ -n "$clash" ]; then
 fi
 
 # --- namespaces
-# one network namespace per node, with its loopback up
+# one network namespace per node, marked as this lab's (the alias of its loopback; the
+# teardown script removes only namespaces with this mark), with its loopback up
 ip netns add sb-left
+ip -n sb-left link set lo alias topograph:chain@sb-
 ip -n sb-left link set lo up
 ip netns add sb-r1
+ip -n sb-r1 link set lo alias topograph:chain@sb-
 ip -n sb-r1 link set lo up
 ip netns add sb-r2
+ip -n sb-r2 link set lo alias topograph:chain@sb-
 ip -n sb-r2 link set lo up
 ip netns add sb-right
+ip -n sb-right link set lo alias topograph:chain@sb-
 ip -n sb-right link set lo up
 ip netns add sb-stub
+ip -n sb-stub link set lo alias topograph:chain@sb-
 ip -n sb-stub link set lo up
 
 # --- sysctls

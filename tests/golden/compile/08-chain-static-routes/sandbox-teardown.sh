@@ -3,6 +3,8 @@
 # Sandbox mode: every node, host and external ones too, is a namespace named sb-NODE;
 # nothing in this machine's own (root) namespace is changed.
 # Removes exactly what the set-up script creates, and nothing else; fine on a half-built or absent lab.
+# A namespace or interface is removed only when it carries the mark the set-up script left on it
+# (its alias, a namespace's on its loopback); one of the same name without it is left alone, and said so.
 set -eEu
 
 lab=chain
@@ -19,12 +21,36 @@ for tool in ip; do
     fi
 done
 
+# the mark on interface $2 of namespace $1 ('': the one this script runs in): its alias, as `ip link` shows it
+mark_of() {
+    if [ -n "$1" ]; then ip -n "$1" link show dev "$2"; else ip link show dev "$2"; fi 2>/dev/null | sed -n 's/^    alias //p'
+}
+left=0
+left_alone() {
+    echo "topograph: left alone: $1 (not made by this lab's setup)" >&2
+    left=$((left + 1))
+}
+
 # --- remove namespaces
 # everything inside goes with them: interfaces, addresses, routes, rules
-if [ -e /var/run/netns/sb-stub ]; then ip netns del sb-stub; fi
-if [ -e /var/run/netns/sb-right ]; then ip netns del sb-right; fi
-if [ -e /var/run/netns/sb-r2 ]; then ip netns del sb-r2; fi
-if [ -e /var/run/netns/sb-r1 ]; then ip netns del sb-r1; fi
-if [ -e /var/run/netns/sb-left ]; then ip netns del sb-left; fi
+if [ -e /var/run/netns/sb-stub ]; then
+    if [ "$(mark_of sb-stub lo)" = topograph:chain@sb- ]; then ip netns del sb-stub; else left_alone 'namespace sb-stub'; fi
+fi
+if [ -e /var/run/netns/sb-right ]; then
+    if [ "$(mark_of sb-right lo)" = topograph:chain@sb- ]; then ip netns del sb-right; else left_alone 'namespace sb-right'; fi
+fi
+if [ -e /var/run/netns/sb-r2 ]; then
+    if [ "$(mark_of sb-r2 lo)" = topograph:chain@sb- ]; then ip netns del sb-r2; else left_alone 'namespace sb-r2'; fi
+fi
+if [ -e /var/run/netns/sb-r1 ]; then
+    if [ "$(mark_of sb-r1 lo)" = topograph:chain@sb- ]; then ip netns del sb-r1; else left_alone 'namespace sb-r1'; fi
+fi
+if [ -e /var/run/netns/sb-left ]; then
+    if [ "$(mark_of sb-left lo)" = topograph:chain@sb- ]; then ip netns del sb-left; else left_alone 'namespace sb-left'; fi
+fi
 
-echo "topograph: lab $lab is down" >&2
+if [ "$left" -eq 0 ]; then
+    echo "topograph: lab $lab is down" >&2
+else
+    echo "topograph: lab $lab is down; left alone $left object(s) its setup did not make" >&2
+fi

@@ -29,16 +29,22 @@ if [ -n "$clash" ]; then
 fi
 
 # --- namespaces
-# one network namespace per node, with its loopback up
+# one network namespace per node, marked as this lab's (the alias of its loopback; the
+# teardown script removes only namespaces with this mark), with its loopback up
 ip netns add left
+ip -n left link set lo alias topograph:chain
 ip -n left link set lo up
 ip netns add r1
+ip -n r1 link set lo alias topograph:chain
 ip -n r1 link set lo up
 ip netns add r2
+ip -n r2 link set lo alias topograph:chain
 ip -n r2 link set lo up
 ip netns add right
+ip -n right link set lo alias topograph:chain
 ip -n right link set lo up
 ip netns add stub
+ip -n stub link set lo alias topograph:chain
 ip -n stub link set lo up
 
 # --- sysctls

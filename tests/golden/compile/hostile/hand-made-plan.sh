@@ -36,8 +36,10 @@ if [ -e 'x$(touch PWNED)`touch PWNED`;touch PWNED/s' ]; then
 fi
 
 # --- namespaces
-# one network namespace per node, with its loopback up
+# one network namespace per node, marked as this lab's (the alias of its loopback; the
+# teardown script removes only namespaces with this mark), with its loopback up
 ip netns add 'n'"'"'x$(touch PWNED)`touch PWNED`;touch PWNED'
+ip -n 'n'"'"'x$(touch PWNED)`touch PWNED`;touch PWNED' link set lo alias 'topograph:x$(touch PWNED)`touch PWNED`;touch PWNED'
 ip -n 'n'"'"'x$(touch PWNED)`touch PWNED`;touch PWNED' link set lo up
 
 # --- sysctls
