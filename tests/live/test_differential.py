@@ -1,6 +1,7 @@
 """The simulator against the kernel: every sample and N seeded random labs, built with the compiled sandbox
-script, every ordered pair pinged (every address, IPv4 and IPv6) and every port forward connected to;
-each observation must equal the prediction.
+script, every ordered pair pinged (every address, IPv4 and IPv6) and every port forward connected to, and
+every node pinging 0.0.0.0 and :: (the kernel takes both for the node itself); each observation must equal
+the prediction.
 
 Random labs: TOPOGRAPH_DIFF_COUNT (default 5) labs from seed TOPOGRAPH_DIFF_SEED (default 1000).
 A disagreement is a model bug: fix the model, and save the lab under tests/golden/trace/regressions/.
@@ -32,7 +33,7 @@ from topograph.plan import plan
 from topograph.sim.classes import fast_matrix
 from topograph.sim.forward import Walker
 from topograph.sim.labgen import generate
-from topograph.sim.matrix import Target, targets
+from topograph.sim.matrix import ITSELF, Target, targets
 from topograph.sim.network import Network
 from topograph.sim.trace import render
 
@@ -79,7 +80,7 @@ def _flush_caches(sb: Sandbox, net: Network) -> None:
 def _differential(sb: Sandbox, case: Path | int) -> None:
     topology, text = _load(case)
     net = Network(topology)
-    cols = targets(topology, every_address=True)
+    cols = (*targets(topology, every_address=True), *ITSELF)  # ITSELF: 0.0.0.0 and ::, each node's own loopback
     predicted = fast_matrix(net, cols)  # what check and reach use; equal to the per-pair walker (unit tests)
     p = plan(topology, sandbox_prefix=sb.prefix)
     sb.claim_plan(p)

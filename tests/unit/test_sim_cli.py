@@ -129,3 +129,10 @@ def test_check_matrix_option_on_a_lab_without_expectations(tmp_path: Path) -> No
     code, out, err = cli("check", str(lab), "--matrix")
     assert code == 0 and "0 expectations" in err
     assert out.splitlines()[:3] == ["from \\ to  a   b", "a          ok  ok", "b          ok  ok"]
+
+
+@pytest.mark.parametrize("dst", ["0.0.0.0", "::"])
+def test_trace_to_the_unspecified_address_stays_in_the_node(dst: str) -> None:
+    code, out, _ = cli("trace", str(SEED), "lan", dst)
+    assert code == 0
+    assert out.splitlines()[-1].startswith(f"DELIVERED: lan reaches itself at {dst}")
