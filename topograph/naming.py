@@ -22,7 +22,7 @@ import re
 from topograph.names import node_name_problem
 
 PREFIX_MAX = 16
-_PREFIX = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+_PREFIX = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 
 #: iptables limits chain names to 28 characters (XT_EXTENSION_MAXNAMELEN - 1).
 IPTABLES_CHAIN_MAX = 28
@@ -35,7 +35,7 @@ def prefix_problem(prefix: str) -> str | None:
         return "is empty"
     if len(prefix) > PREFIX_MAX:
         return f"is {len(prefix)} characters long; keep it to {PREFIX_MAX} (e.g. 'tg1-')"
-    if not _PREFIX.match(prefix):
+    if not _PREFIX.fullmatch(prefix):
         return "may only use letters, digits, '_', '.' and '-', and must start with a letter or digit"
     return None
 

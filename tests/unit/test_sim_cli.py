@@ -131,6 +131,16 @@ def test_check_matrix_option_on_a_lab_without_expectations(tmp_path: Path) -> No
     assert out.splitlines()[:3] == ["from \\ to  a   b", "a          ok  ok", "b          ok  ok"]
 
 
+@pytest.mark.parametrize(("dst", "word", "fix"), [
+    ("fe80::1%eth0", "zone id", "write fe80::1"), ("[fd00::2%veth-red]", "zone id", "write fd00::2"),
+    ("::ffff:192.168.15.2", "IPv4-mapped", "instead: 192.168.15.2"),
+])
+def test_trace_refuses_a_zone_id_or_a_mapped_destination(dst: str, word: str, fix: str) -> None:
+    code, out, err = cli("trace", str(SEED), "red", dst)
+    assert (code, out) == (2, "")
+    assert word in err and fix in err and "Traceback" not in err
+
+
 @pytest.mark.parametrize("dst", ["0.0.0.0", "::"])
 def test_trace_to_the_unspecified_address_stays_in_the_node(dst: str) -> None:
     code, out, _ = cli("trace", str(SEED), "lan", dst)

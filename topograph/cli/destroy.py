@@ -27,6 +27,13 @@ def command(file: str | None, lab_name: str | None, prefix: str | None, wait: fl
     if (file is None) == (lab_name is None):
         click.echo("topograph: give the lab's FILE or --lab NAME (one of them)", err=True)
         sys.exit(1)
+    if lab_name is not None:
+        from topograph.names import node_name_problem
+
+        problem = node_name_problem(lab_name)
+        if problem:  # it names the state record's file: a lab name as check allows it, nothing else
+            click.echo(f"topograph: lab name {lab_name!r} {problem}", err=True)
+            sys.exit(1)
     the_plan = None
     if file is not None:
         the_plan, _ = load_plan(file, prefix)
