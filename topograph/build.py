@@ -30,11 +30,12 @@ from topograph.model import (
 )
 from topograph.names import did_you_mean, interface_name_problem, lab_name_problem, node_name_problem, one_of
 
-_MAC = re.compile(r"^[0-9A-Fa-f]{2}(:[0-9A-Fa-f]{2}){5}$")
-_TARGET = re.compile(r"^(?:\[(?P<v6>[^\]]+)\]|(?P<v4>[^:\[\]]+))(?::(?P<port>\d{1,5}))?$")
+_MAC = re.compile(r"[0-9A-Fa-f]{2}(:[0-9A-Fa-f]{2}){5}")
+_TARGET = re.compile(r"(?:\[(?P<v6>[^\]]+)\]|(?P<v4>[^:\[\]]+))(?::(?P<port>\d{1,5}))?")
 
 
 _DEFAULT = ipaddress.IPv4Network("0.0.0.0/0")
+_MAPPED = ipaddress.IPv6Network("::ffff:0:0/96")  # IPv4-mapped IPv6 addresses (RFC 4291 2.5.5.2)
 _KINDS = {k.value: k for k in NodeKind}  # the document's words to the model's enums (a lookup, not an Enum call)
 _RP_FILTERS = {r.value: r for r in RpFilter}
 _BARE = doc.InterfaceDoc()  # an interface written without settings (pydantic models are immutable here)
@@ -60,6 +61,49 @@ def _is_network_or_broadcast(ip: int, prefixlen: int) -> bool:
     return ip & host_bits in (0, host_bits)
 
 
+def _mac_problem(mac: str) -> str | None:
+    """Why the kernel refuses `mac` for a veth end or bridge (is_valid_ether_addr), or None."""
+    if not _MAC.fullmatch(mac):
+        return "is not of the form 02:00:00:00:00:01"
+    if int(mac[:2], 16) & 1:
+        return "is a multicast address"
+    if not int(mac.replace(":", ""), 16):
+        return "is all zeros, which the kernel refuses for an interface"
+    return None
+
+
+def without_zone(text: str) -> tuple[str, str] | None:
+    """(the text without its zone id, the zone) for an IPv6 address or prefix written with one: fe80::1%eth0/64.
+
+    Python's ipaddress accepts zone ids, but netlink has no field for them: `apply` would add fe80::1/64 and
+    then look for fe80::1%eth0 forever. An address belongs to the interface it is written under, and a route
+    names its interface with 'dev'.
+    """
+    address, sep, rest = text.partition("%")
+    if not sep or ":" not in address:
+        return None
+    zone, slash, length = rest.partition("/")
+    return address + slash + length, zone
+
+
+def as_ipv4(value: IPAddress | IPNetwork | IPInterface) -> str | None:
+    """The IPv4 spelling of an IPv4-mapped IPv6 address or prefix (::ffff:10.0.0.1 -> 10.0.0.1), else None."""
+    if value.version != 6:
+        return None
+    if isinstance(value, ipaddress.IPv6Network):
+        if not value.subnet_of(_MAPPED):
+            return None
+        v4 = value.network_address.ipv4_mapped
+        return f"{v4}/{value.prefixlen - 96}"
+    ip = value.ip if isinstance(value, ipaddress.IPv6Interface) else value
+    v4 = ip.ipv4_mapped if isinstance(ip, ipaddress.IPv6Address) else None
+    if v4 is None:
+        return None
+    if isinstance(value, ipaddress.IPv6Interface):
+        return f"{v4}/{value.network.prefixlen - 96}" if value.network.prefixlen > 96 else f"{v4}/24"
+    return str(v4)
+
+
 class _Builder:
     def __init__(self, source: Source, report: Report, gaps: Gaps) -> None:
         self.src = source
@@ -79,6 +123,12 @@ class _Builder:
             self.err("TG200", self.address_path(interface, index), f"address {text!r} has no prefix length",
                      hint=f"write it in CIDR form, e.g. {text}/24")
             return None
+        zoned = without_zone(text)
+        if zoned is not None:
+            self.err("TG208", self.address_path(interface, index),
+                     f"address {text!r} has an IPv6 zone id ('%{zoned[1]}'), which an interface address cannot have",
+                     hint=f"write {zoned[0]}: an address belongs to the interface it is written under")
+            return None
         try:
             value = _ip_interface(text)
         except ValueError:
@@ -87,6 +137,16 @@ class _Builder:
                      hint="write e.g. 192.168.15.1/24 or fd00:15::1/64")
             return None
         net = value.network
+        if value.version == 6:
+            if not self.ipv6_address_fits(value, text, self.address_path(interface, index),
+                                          loopback=interface[-1] == LOOPBACK):
+                return None
+        elif not int(value):  # 0.0.0.0 (an int, not value.ip: big labs have tens of thousands of addresses)
+            self.err("TG210", self.address_path(interface, index),
+                     f"address {text} is the unspecified address, which no interface can have",
+                     hint="the kernel takes 0.0.0.0 without an error and assigns nothing; "
+                          "use a host address such as 192.168.15.1/24")
+            return None
         if value.version == 4 and net.prefixlen < 31 and _is_network_or_broadcast(int(value), net.prefixlen):
             which = "network" if value.ip == net.network_address else "broadcast"
             self.err("TG206", self.address_path(interface, index), f"address {text} is the {which} address of {net}",
@@ -94,17 +154,63 @@ class _Builder:
             return None
         return value
 
+    def ipv6_address_fits(self, value: ipaddress.IPv6Interface, text: str, path: PathKey, *, loopback: bool) -> bool:
+        """False (reported) for an IPv6 interface address the kernel refuses or never answers on."""
+        v4 = as_ipv4(value)
+        if v4 is not None:
+            self.err("TG209", path, f"address {text} is an IPv4-mapped IPv6 address, which the kernel does not answer",
+                     hint=f"write the IPv4 address instead, e.g. {v4}")
+            return False
+        if value.ip.is_unspecified:
+            self.err("TG210", path, f"address {text} is the unspecified address, which no interface can have",
+                     hint="the kernel refuses ::; use a host address such as fd00:15::1/64")
+            return False
+        if value.ip.is_multicast:
+            self.err("TG210", path, f"address {text} is a multicast address, which the kernel refuses on an interface",
+                     hint="use a unicast address such as fd00:15::1/64")
+            return False
+        if value.ip.is_loopback and not loopback:
+            self.err("TG210", path, f"address {text} is the loopback address, which the kernel allows only on 'lo'",
+                     hint="use another address such as fd00:15::1/64, or leave ::1 to 'lo' (it has it already)")
+            return False
+        return True
+
+    def refused(self, text: str, value: IPAddress | IPNetwork | None, path: PathKey, what: str, fix: str = "") -> bool:
+        """True (reported) when `text` is an address or prefix with a zone id, or an IPv4-mapped one.
+
+        `value` is what `text` parsed to (None: it did not parse, or has not been parsed yet); `fix` ends
+        the zone id's hint (how else to name the interface).
+        """
+        zoned = without_zone(text)
+        if zoned is not None:
+            bare, zone = zoned
+            self.err("TG208", path, f"{what} {text!r} has an IPv6 zone id ('%{zone}'), which topograph cannot configure",
+                     hint=f"write {bare}" + (fix.format(zone=zone) if fix else " without the zone id"))
+            return True
+        v4 = as_ipv4(value) if value is not None else None
+        if v4 is not None:
+            self.err("TG209", path, f"{what} {text} is an IPv4-mapped IPv6 address, which the kernel does not route",
+                     hint=f"write the IPv4 {'prefix' if '/' in text else 'address'} instead: {v4}")
+            return True
+        return False
+
     def network(self, text: str, path: PathKey, what: str) -> IPNetwork | None:
         if text == "default":
             return _DEFAULT
         known = self._networks.get(text)  # a big lab repeats a few destinations thousands of times
         if known is not None:
             return known
+        if self.refused(text, None, path, what, _ZONE_DEV if what == "route destination" else ""):
+            return None
         try:
-            known = self._networks[text] = ipaddress.ip_network(text, strict=True)
-            return known
+            known = ipaddress.ip_network(text, strict=True)
         except ValueError:
             pass
+        else:
+            if self.refused(text, known, path, what):
+                return None
+            self._networks[text] = known
+            return known
         try:
             loose = ipaddress.ip_network(text, strict=False)
         except ValueError:
@@ -118,14 +224,19 @@ class _Builder:
         known = self._ips.get(text)  # gateways repeat: every namespace of a star names the same one
         if known is not None:
             return known
+        if self.refused(text, None, path, what, _ZONE_DEV if what == "gateway" else ""):
+            return None
         try:
-            known = self._ips[text] = ipaddress.ip_address(text)
-            return known
+            known = ipaddress.ip_address(text)
         except ValueError:
             hint = ("write a plain address without prefix length, e.g. 192.168.15.5" if "/" in text
                     else "write an IPv4 or IPv6 address, e.g. 192.168.15.5 or fd00:15::5")
             self.err("TG200", path, f"{what} {text!r} is not a valid IP address", hint=hint)
             return None
+        if self.refused(text, known, path, what):
+            return None
+        self._ips[text] = known
+        return known
 
     # -- stages ------------------------------------------------------------------------------
     def topology(self, d: doc.TopologyDoc) -> Topology:
@@ -280,10 +391,11 @@ class _Builder:
                   bridge: str | None = None, is_bridge: bool = False) -> Interface:
         addrs = [self.address(a, path, i) for i, a in enumerate(idoc.address)] \
             if idoc.address else []  # most interfaces of a big lab have none (every loopback)
-        if idoc.mac is not None and (not _MAC.match(idoc.mac) or int(idoc.mac[:2], 16) & 1):
-            reason = "is a multicast address" if _MAC.match(idoc.mac) else "is not of the form 02:00:00:00:00:01"
-            self.err("TG207", (*path, "mac"), f"MAC address {idoc.mac!r} {reason}",
-                     hint="use a locally administered unicast MAC such as 02:00:00:00:00:01")
+        if idoc.mac is not None:
+            reason = _mac_problem(idoc.mac)
+            if reason is not None:
+                self.err("TG207", (*path, "mac"), f"MAC address {idoc.mac!r} {reason}",
+                         hint="use a locally administered unicast MAC such as 02:00:00:00:00:01")
         return Interface(node=node, name=name, addresses=tuple([a for a in addrs if a is not None]), mtu=idoc.mtu,
                          mac=idoc.mac.lower() if idoc.mac else None, up=idoc.up, bridge=bridge, is_bridge=is_bridge,
                          where=Where(self.src, path, True))
@@ -368,7 +480,7 @@ class _Builder:
 
     def port_forward(self, fd: doc.PortForwardDoc, path: PathKey, node: str, names: set[str]) -> PortForward | None:
         ok = fd.in_ is None or self.known_dev(fd.in_, (*path, "in"), node, names)
-        m = _TARGET.match(fd.to.strip())
+        m = _TARGET.fullmatch(fd.to.strip())
         target = None
         if m:
             target = self.ip(m["v6"] or m["v4"], (*path, "to"), "port-forward target")
@@ -419,9 +531,13 @@ class _Builder:
         elif forward:
             checked = self.forward_expectation(index, ed, d, name, int(port_text))
             return checked if ok else None
+        elif dst_node is None and self.refused(ed.to, None, (*path, "to"), "expectation target"):
+            ok = False
         elif dst_node is None:
             try:
                 dst_addr = ipaddress.ip_address(ed.to)
+                if self.refused(ed.to, dst_addr, (*path, "to"), "expectation target"):
+                    ok = False
             except ValueError:
                 hint = did_you_mean(ed.to, d.nodes) or f"name a node ({one_of(d.nodes)}) or an address such as 192.168.15.2"
                 self.err("TG101", (*path, "to"), f"expectation to {ed.to!r}, which is neither a node nor an address",
@@ -454,11 +570,14 @@ def _forward_problem(ed: doc.ExpectDoc, d: doc.TopologyDoc, name: str, port: int
         return "to", f"expectation to {ed.to}, but {name} has no tcp port forward on port {port}", \
             f"port forwards of {name}: {have}" if have else f"name a node ({name}) or an address, or add a port forward to {name}"
     return None
+_ZONE_DEV = " and name the interface with 'dev: {zone}'"
 
 
 def _rename_hint(code: str) -> str:
     if code == "TG105":
         return "shorten it to 15 characters at most, e.g. 'veth-red-br'"
+    if code == "TG115":
+        return "rename it, e.g. 'eth-all' or 'veth-default'"
     return "rename it, e.g. 'veth-red' or 'v-net-0'"
 
 

@@ -29,6 +29,7 @@ CODES: dict[str, tuple[Severity, str]] = {
     "TG109": (E, "link end on loopback or on a bridge itself"),
     "TG110": (E, "namespace linked directly to an external node"),
     "TG111": (E, "interface of a namespace that no link creates"),
+    "TG115": (E, "interface or bridge name the kernel reserves ('all', 'default')"),
     # addresses
     "TG200": (E, "malformed address or prefix"),
     "TG201": (E, "host bits set where a network is expected"),
@@ -37,7 +38,10 @@ CODES: dict[str, tuple[Severity, str]] = {
     "TG204": (E, "different subnets on one L2 segment"),
     "TG205": (E, "IPv4 and IPv6 mixed in one rule"),
     "TG206": (E, "network or broadcast address used as an interface address"),
-    "TG207": (E, "malformed or multicast MAC address"),
+    "TG207": (E, "malformed, multicast or all-zero MAC address"),
+    "TG208": (E, "IPv6 address or prefix with a zone id (%IFNAME)"),
+    "TG209": (E, "IPv4-mapped IPv6 address (::ffff:a.b.c.d)"),
+    "TG210": (E, "address no interface can have (unspecified, IPv6 multicast, ::1 outside lo)"),
     # routing, NAT, port forwards
     "TG300": (E, "route gateway not on a connected subnet"),
     "TG301": (E, "route with neither 'via' nor 'dev'"),

@@ -28,7 +28,7 @@ class Pos(NamedTuple):
 
 PathKey = tuple[str | int, ...]
 
-_PLAIN_KEY = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9_.-]*$")
+_PLAIN_KEY = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9_.-]*")
 
 
 def path_text(path: PathKey) -> str:
@@ -37,7 +37,7 @@ def path_text(path: PathKey) -> str:
     for step in path:
         if isinstance(step, int):
             out += f"[{step}]"
-        elif _PLAIN_KEY.match(step):
+        elif _PLAIN_KEY.fullmatch(step):
             out += f".{step}" if out else step
         else:
             out += f"[{step!r}]"

@@ -13,12 +13,25 @@ NODE_NAME_MAX = 40
 _SAFE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 
 
+#: Names the kernel refuses for a device (EINVAL): they are the sysctl tree's own entries
+#: (net.ipv4.conf.all, net.ipv4.conf.default, net.ipv6.neigh.default ...). Case matters: 'All' is a fine name.
+RESERVED_IFNAMES = frozenset({"all", "default"})
+
+
 def interface_name_problem(name: str) -> tuple[str, str] | None:
-    """(code, reason) when `name` cannot be a Linux interface name safely; None when it can."""
+    """(code, reason) when `name` cannot be a Linux interface name safely; None when it can.
+
+    The whole name must match (a name ending in a newline is unsafe too). The kernel's own rules
+    (dev_valid_name: not '.' or '..', no '/', ':' or white space) are stricter here: only letters,
+    digits, '_', '.' and '-', starting with a letter or digit.
+    """
     if len(name) > IFNAMSIZ:
         return "TG105", f"is {len(name)} characters long; Linux allows at most {IFNAMSIZ}"
     if not _SAFE.fullmatch(name):
         return "TG106", _unsafe_reason(name)
+    if name in RESERVED_IFNAMES:
+        meaning = "stands for every interface" if name == "all" else "holds the settings of new interfaces"
+        return "TG115", f"is reserved by the kernel (net.ipv4.conf.{name} {meaning})"
     return None
 
 

@@ -47,7 +47,7 @@ def _describe(value: Any) -> str:
     return text if len(text) <= 40 else text[:37] + "..."
 
 
-_PSEUDO_STEP = re.compile(r"^[a-z-]+\[.*\]$")
+_PSEUDO_STEP = re.compile(r"[a-z-]+\[.*\]")
 
 
 def _clean_loc(loc: tuple[int | str, ...], source: Source | None = None) -> PathKey:
@@ -59,7 +59,7 @@ def _clean_loc(loc: tuple[int | str, ...], source: Source | None = None) -> Path
     out: list[int | str] = []
     for step in loc:
         written = source is not None and ((*out, step) in source.values or (*out, step) in source.keys)
-        if isinstance(step, str) and not written and (_PSEUDO_STEP.match(step) or step.startswith("function-")):
+        if isinstance(step, str) and not written and (_PSEUDO_STEP.fullmatch(step) or step.startswith("function-")):
             continue
         out.append(step)
     return tuple(out)

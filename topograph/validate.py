@@ -273,7 +273,8 @@ def check_expectations(topology: Topology, report: Report, gaps: Gaps) -> None:
         elif e.dst_node is not None and topology.node(e.dst_node).primary_address is None:
             report.warning("TG506", _at(topology, e), f"expectation {e} targets node {e.dst_node!r}, which has no address",
                            hint="give the node an address, or name an address in 'to'")
-        elif e.dst_address is not None and topology.owner_of(e.dst_address) is None:
+        elif e.dst_address is not None and topology.owner_of(e.dst_address) is None \
+                and not (e.dst_address.is_loopback or e.dst_address.is_unspecified):  # the source itself
             report.warning("TG506", _at(topology, e), f"expectation {e} targets {e.dst_address}, which no node has",
                            hint="name an address of one of the lab's interfaces")
 

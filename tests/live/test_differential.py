@@ -1,6 +1,7 @@
 """The simulator against the kernel: every sample and N seeded random labs, built with the compiled sandbox
-script, every ordered pair pinged (every address, IPv4 and IPv6) and every port forward connected to;
-each observation must equal the prediction.
+script, every ordered pair pinged (every address, IPv4 and IPv6) and every port forward connected to, and
+every node pinging and connecting to 0.0.0.0 and :: (the kernel takes both for the node itself); each
+observation must equal the prediction.
 
 Random labs: TOPOGRAPH_DIFF_COUNT (default 5) labs from seed TOPOGRAPH_DIFF_SEED (default 1000).
 A disagreement is a model bug: fix the model, and save the lab under tests/golden/trace/regressions/.
@@ -32,7 +33,7 @@ from topograph.plan import plan
 from topograph.sim.classes import fast_matrix
 from topograph.sim.forward import Walker
 from topograph.sim.labgen import generate
-from topograph.sim.matrix import Target, targets
+from topograph.sim.matrix import ITSELF, Target, targets
 from topograph.sim.network import Network
 from topograph.sim.trace import render
 
@@ -68,6 +69,15 @@ def _observe(sb: Sandbox, src: str, t: Target) -> bool:
     return False
 
 
+def _itself_tcp(net: Network) -> tuple[Target, ...]:
+    """TCP to 0.0.0.0:PORT and [::]:PORT for each listening port: the kernel connects a node to its own listener
+    (on ::, as _differential opens them), so only the nodes listening on PORT reach it. ICMP columns: ITSELF."""
+    udp = {port for _node, proto, port in net.listeners if proto is not Proto.TCP}  # opened as TCP here too
+    ports = sorted({port for _node, proto, port in net.listeners if proto is Proto.TCP} - udp)
+    return tuple(Target(f"{t.name if t.address.version == 4 else f'[{t.name}]'}:{port}", "", t.address, Proto.TCP, port)
+                 for port in ports for t in ITSELF)
+
+
 def _flush_caches(sb: Sandbox, net: Network) -> None:
     """Forget every neighbour and cached route the lab's nodes learnt (one script for the whole lab)."""
     lines = [f"ip -n {shlex.quote(sb.prefix + node)} {family} {what} flush {arg}"
@@ -79,7 +89,7 @@ def _flush_caches(sb: Sandbox, net: Network) -> None:
 def _differential(sb: Sandbox, case: Path | int) -> None:
     topology, text = _load(case)
     net = Network(topology)
-    cols = targets(topology, every_address=True)
+    cols = (*targets(topology, every_address=True), *ITSELF, *_itself_tcp(net))
     predicted = fast_matrix(net, cols)  # what check and reach use; equal to the per-pair walker (unit tests)
     p = plan(topology, sandbox_prefix=sb.prefix)
     sb.claim_plan(p)

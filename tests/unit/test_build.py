@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import json
 
 import pytest
 
@@ -243,12 +244,19 @@ def test_a_bad_interface_name_is_reported_once() -> None:
 @pytest.mark.parametrize(("value", "code"), [
     ("10.0.0.1", "TG200"), ("10.0.0.256/24", "TG200"), ("10.0.0.1/33", "TG200"), ("fd00::g/64", "TG200"),
     ("10.0.0.0/24", "TG206"), ("10.0.0.255/24", "TG206"),
+    # a zone id: apply added fe80::1/64, then status said "missing" forever and a re-apply failed with "File exists"
+    ("fe80::1%e/64", "TG208"), ("fd00::1%eth0/64", "TG208"),
+    # IPv4 written as IPv6: the simulator predicted reach, the kernel does not answer
+    ("::ffff:10.0.0.1/120", "TG209"), ("::ffff:10.0.0.1/96", "TG209"),
+    # the kernel ignores 0.0.0.0 (status: missing forever) and refuses ::, IPv6 multicast and ::1 outside lo
+    ("0.0.0.0/32", "TG210"), ("0.0.0.0/8", "TG210"), ("::/64", "TG210"), ("ff02::1/64", "TG210"), ("::1/128", "TG210"),
 ])
 def test_bad_interface_addresses(value: str, code: str) -> None:
     assert errors(f"nodes:\n  a: {{interfaces: {{e: '{value}'}}}}\n  b: {{}}\nlinks: [[a:e, b:e]]\n") == [(code, 2)]
 
 
-@pytest.mark.parametrize("value", ["10.0.0.0/31", "10.0.0.1/31", "10.0.0.1/32", "fd00::/64", "fd00::ffff/64"])
+@pytest.mark.parametrize("value", ["10.0.0.0/31", "10.0.0.1/31", "10.0.0.1/32", "fd00::/64", "fd00::ffff/64",
+                                   "::10.0.0.1/96", "0.0.0.5/8"])
 def test_addresses_the_kernel_accepts(value: str) -> None:
     assert errors(f"nodes:\n  a: {{interfaces: {{e: '{value}'}}}}\n  b: {{}}\nlinks: [[a:e, b:e]]\n") == []
 
@@ -262,9 +270,10 @@ def test_address_in_a_shorthand_list_is_pointed_at() -> None:
 @pytest.mark.parametrize(("mac", "ok"), [
     ("02:00:00:00:00:01", True), ("52:54:00:12:34:56", True), ("01:00:5e:00:00:01", False), ("02:00:00:00:00", False),
     ("02-00-00-00-00-01", False), ("zz:00:00:00:00:01", False),
+    ("00:00:00:00:00:00", False), ("ff:ff:ff:ff:ff:ff", False), ("02:00:00:00:00:01\n", False), ("00:00:00:00:00:01", True),
 ])
 def test_macs(mac: str, ok: bool) -> None:
-    found = errors(f"nodes:\n  a: {{interfaces: {{e: {{mac: '{mac}'}}}}}}\n  b: {{}}\nlinks: [[a:e, b:e]]\n")
+    found = errors(f"nodes:\n  a: {{interfaces: {{e: {{mac: {json.dumps(mac)}}}}}}}\n  b: {{}}\nlinks: [[a:e, b:e]]\n")
     assert found == ([] if ok else [("TG207", 2)])
 
 
@@ -276,6 +285,10 @@ def test_macs(mac: str, ok: bool) -> None:
     ("{to: default, dev: nope}", "TG102"),
     ("{to: 10.0.0.0/8, via: 'fd00::2'}", "TG205"),
     ("{to: 'fd00::/8', via: 10.0.0.2}", "TG205"),
+    ("{to: 'fd00:9::/64', via: 'fe80::2%e'}", "TG208"),
+    ("{to: 'fd00:9::%e/64', dev: e}", "TG208"),
+    ("{to: 'fd00:9::/64', via: '::ffff:10.0.0.2'}", "TG209"),
+    ("{to: '::ffff:10.9.0.0/112', dev: e}", "TG209"),
 ])
 def test_bad_routes(route: str, code: str) -> None:
     found = errors(f"nodes:\n  a: {{interfaces: {{e: 10.0.0.1/24}}, routes: [{route}]}}\n  b: {{}}\nlinks: [[a:e, b:e]]\n")
@@ -289,6 +302,10 @@ def test_bad_routes(route: str, code: str) -> None:
     ("port_forwards: [{port: 80, to: 'fd00::2:80'}]", "TG200"),
     ("port_forwards: [{port: 80, to: 'web:80'}]", "TG200"),
     ("port_forwards: [{port: 80, to: '10.0.0.2:80', in: nope}]", "TG102"),
+    ("port_forwards: [{port: 80, to: '[fe80::2%e]:80'}]", "TG208"),
+    ("port_forwards: [{port: 80, to: '[::ffff:10.0.0.2]:80'}]", "TG209"),
+    ("nat: [{masquerade: 'fd00::%e/64', out: e}]", "TG208"),
+    ("nat: [{masquerade: '::ffff:10.0.0.0/120', out: e}]", "TG209"),
 ])
 def test_bad_nat_and_forwards(rule: str, code: str) -> None:
     found = errors(f"nodes:\n  a: {{forwarding: true, interfaces: {{e: 10.0.0.1/24}}, {rule}}}\n  b: {{}}\n"
@@ -334,3 +351,28 @@ def test_where_an_object_was_written_takes_no_part_in_equality() -> None:
     a = clean("nodes:\n  r: {interfaces: {lo: 10.9.0.1/32}}\n")
     b = clean("# moved down a line\nnodes:\n  r: {interfaces: {lo: 10.9.0.1/32}}\n")
     assert a.nodes == b.nodes and a.nodes[0].pos != b.nodes[0].pos
+
+
+@pytest.mark.parametrize("name", ["red\n", "red\r\n", "red\t", "r\x00d", "red\x7f", "red\u2028", "red\u2029", "red\x85"])
+def test_names_ending_in_or_holding_control_characters_are_refused(name: str) -> None:
+    """A '^...$' pattern let `$` match before a final newline: "red\n" passed and made a namespace 'rx7-red\n'."""
+    q = name.encode("unicode_escape").decode()
+    assert errors(f'lab: "{q}"\nnodes:\n  "{q}": {{}}\n  b: {{}}\n') == [("TG100", 1), ("TG100", 3)]
+    found = errors(f'nodes:\n  a: {{interfaces: {{"{q}": 10.0.0.1/24}}, bridges: {{"b{q}": {{}}}}}}\n  b: {{}}\n'
+                   f'links: [["a:{q}", "b:e"], ["b:f", "b{q}:p"], ["b:g", "a:x{q}"]]\n')
+    assert found == [("TG106", 2), ("TG106", 2), ("TG106", 4)]  # the interface, the bridge, the undeclared link end
+
+
+@pytest.mark.parametrize("name", ["all", "default"])
+def test_names_the_kernel_reserves_are_refused(name: str) -> None:
+    """`ip link add all type veth ...` fails with EINVAL (measured): net.ipv4.conf.all/default are the sysctl tree's."""
+    found = errors(f"nodes:\n  a: {{interfaces: {{{name}: 10.0.0.1/24}}, bridges: {{{name}: {{}}}}}}\n  b: {{}}\n"
+                   f"links: [[a:{name}, b:{name}]]\n")
+    assert ("TG115", 2) in found and ("TG115", 4) in found  # declared, and a link end that creates it
+    assert errors(f"nodes:\n  a: {{bridges: {{{name.upper()}: {{}}}}}}\n  b: {{}}\n") == []  # 'ALL' is fine
+
+
+def test_an_expectation_to_a_zone_or_mapped_address_is_refused() -> None:
+    found = errors("nodes:\n  a: {interfaces: {e: 10.0.0.1/24}}\n  b: {interfaces: {e: 10.0.0.2/24}}\n"
+                   "links: [[a:e, b:e]]\nexpect:\n  - {from: a, to: 'fe80::2%e'}\n  - {from: a, to: '::ffff:10.0.0.2'}\n")
+    assert found == [("TG208", 6), ("TG209", 7)]

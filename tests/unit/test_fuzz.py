@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import yaml
 from click.testing import CliRunner
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from tests.conftest import SAMPLES
@@ -301,3 +301,68 @@ def test_the_cli_exits_0_or_1_without_traceback(tmp_path: Path, text: str) -> No
     for line in result.stderr.splitlines():
         assert line.startswith("  ") or _DIAG_LINE.match(line) or re.match(r"^\d+ errors?, \d+ warnings?$", line) \
             or line.startswith(f"{path}: lab "), line
+
+
+# -- names with control characters: refused by check and by --sandbox ----------------------------
+
+# a '^...$' pattern let `$` match before a final newline, so "red\n" passed as a name; every control character
+# (and the unicode line and paragraph separators, NEL, DEL) must be refused wherever it stands, the end included
+CONTROL = st.sampled_from(["\n", "\r", "\r\n", "\t", "\x00", "\x7f", "\x0b", "\x0c", "\x1b", "\x85", "\u2028", "\u2029"])
+WORD = st.from_regex(r"[a-z][a-z0-9-]{0,5}", fullmatch=True)
+TAIL = st.from_regex(r"[a-z0-9-]{0,5}", fullmatch=True)
+BAD_NAMES = st.builds(lambda a, c, b: a + c + b, WORD, CONTROL, st.one_of(st.just(""), TAIL))  # "" : at the end
+
+
+def _quoted(text: str) -> str:
+    """`text` as a YAML double-quoted scalar, every character outside a plain word escaped (DEL or NEL raw in the
+    file would be a YAML error of its own, TG001, not the name check under test)."""
+    return '"' + "".join(c if c.isascii() and (c.isalnum() or c in "_.:/-") else f"\\u{ord(c):04x}" for c in text) + '"'
+
+
+def _codes(text: str) -> set[str]:
+    result = checked(text)
+    assert not result.ok
+    return {d.code for d in result.report if d.is_error}
+
+
+@FUZZ
+@given(BAD_NAMES, st.sampled_from(["lab", "node", "interface", "bridge", "link end", "mac"]))
+@example("red\n", "node")
+@example("veth-red\n", "interface")
+@example("v-net-0\n", "bridge")
+@example("seed\n", "lab")
+@example("e\u2028", "link end")
+@example("02:00:00:00:00:01\n", "mac")
+def test_control_characters_in_names_are_refused_by_check(name: str, where: str) -> None:
+    q = _quoted(name)
+    text = {
+        "lab": f"lab: {q}\nnodes: {{red: {{}}}}\n",
+        "node": f"nodes:\n  {q}: {{interfaces: {{e: 10.0.0.1/24}}}}\n  b: {{interfaces: {{e: 10.0.0.2/24}}}}\n"
+                f"links: [[{_quoted(name + ':e')}, b:e]]\n",
+        "interface": f"nodes:\n  a: {{interfaces: {{{q}: 10.0.0.1/24}}}}\n  b: {{}}\nlinks: [[{_quoted('a:' + name)}, b:e]]\n",
+        "bridge": f"nodes:\n  a: {{bridges: {{{q}: 10.0.0.1/24}}}}\n  b: {{}}\nlinks: [[{_quoted(name + ':p')}, b:e]]\n",
+        "link end": "nodes:\n  a: {}\n  b: {}\nlinks: [[" + _quoted("a:" + name) + ", b:e]]\n",
+        "mac": f"nodes:\n  a: {{interfaces: {{e: {{mac: {q}}}}}}}\n  b: {{}}\nlinks: [[a:e, b:e]]\n",
+    }[where]
+    want = {"lab": "TG100", "node": "TG100", "mac": "TG207"}.get(where, "TG106")
+    assert want in _codes(text)
+
+
+@CLI_FUZZ
+@given(BAD_NAMES, st.sampled_from(["compile", "apply", "status", "destroy", "verify", "exec"]))
+@example("t1-\n", "compile")
+@example("t1-\n", "apply")
+def test_control_characters_in_a_sandbox_prefix_are_refused(name: str, command: str) -> None:
+    from topograph import naming
+
+    assert naming.prefix_problem(name) is not None
+    with pytest.raises(ValueError):
+        naming.netns_name("red", name)
+    with pytest.raises(ValueError):
+        naming.netns_name(name)
+    seed = str(SAMPLES[0].parent / "06-port-forward.yml")
+    tail = ["red", "--", "true"] if command == "exec" else []
+    result = CliRunner().invoke(main, [command, "--sandbox", name, seed, *tail])
+    assert result.exit_code == 2, result.output  # a usage error, before anything is read or touched
+    assert result.stdout == ""
+    assert "--sandbox" in result.stderr and "Traceback" not in result.stderr

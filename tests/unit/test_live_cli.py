@@ -134,3 +134,11 @@ def test_with_the_uplinks_present_dry_run_and_status_show_the_changes(
     assert "(--dry-run: nothing changed)" in dry.output and "blocked" not in dry.output
     assert status.exit_code == 2 and "blocked" not in status.output and "missing" in status.output
     assert "--dry-run" not in status.output
+
+
+@pytest.mark.parametrize("name", ["seed\n", "../seed", "se ed", "seed\u2028", ""])
+def test_destroy_refuses_a_lab_name_check_would_refuse(name: str) -> None:
+    """--lab names the state record's file: 'seed\n' or '../x' must not reach the state directory."""
+    result = CliRunner().invoke(main, ["destroy", "--lab", name])
+    assert result.exit_code == 1
+    assert result.stderr.startswith(f"topograph: --lab {name!r} is not a lab name: ") and result.stderr.count("\n") == 1

@@ -319,3 +319,23 @@ def test_traces_are_frozen_values(dst: str) -> None:
     assert {again, r} == {r}
     assert r.as_json() == again.as_json()
     assert r.as_json()["disposition"] == str(r.disposition)
+
+
+@pytest.mark.parametrize("dst", ["0.0.0.0", "::"])
+def test_the_unspecified_address_is_the_node_itself(dst: str) -> None:
+    """As the kernel has it (measured in a namespace: `ping 0.0.0.0` is answered from 127.0.0.1, `ping -6 ::` from
+    ::1, a TCP connect to 0.0.0.0 or :: lands on the node's own listener): over loopback, never routed."""
+    r = run(seed(), "red", dst)
+    assert (r.disposition, r.node) == (D.DELIVERED, "red")
+    assert r.request.nodes == ("red",) and r.reply is None
+    assert dst in r.reason and "itself" in r.reason
+    assert run(seed(), "blue", dst, 80).ok  # blue listens on port 80 (the port forward's target)
+    assert run(seed(), "red", dst, 80).disposition is D.CONNECTION_REFUSED  # red does not
+    lab = """
+nodes:
+  a: {interfaces: {lo: {up: false}, eth0: [10.0.1.2/24, "fd00::2/64"]}, routes: [{to: default, via: 10.0.1.3}]}
+  b: {interfaces: {eth0: [10.0.1.3/24, "fd00::3/64"]}, forwarding: true}
+links: [[a:eth0, b:eth0]]
+"""
+    down = run(net_of(lab), "a", dst)  # the kernel: "Network is unreachable" / "Cannot assign requested address"
+    assert (down.disposition, down.node) == (D.LOOPBACK_DOWN, "a")

@@ -190,3 +190,20 @@ def test_verify_probes_an_expectation_to_node_port_as_trace_resolves_it(tmp_path
     trace = json.loads(cli("trace", str(lab), "lan", "host:80", "--json")[1])
     assert (probe.src, str(probe.dst), str(probe.proto), probe.port) == ("lan", trace["dst"], "tcp", 80)
     assert probe.predicted is True
+
+
+@pytest.mark.parametrize(("dst", "word", "fix"), [
+    ("fe80::1%eth0", "zone id", "write fe80::1"), ("[fd00::2%veth-red]", "zone id", "write fd00::2"),
+    ("::ffff:192.168.15.2", "IPv4-mapped", "instead: 192.168.15.2"),
+])
+def test_trace_refuses_a_zone_id_or_a_mapped_destination(dst: str, word: str, fix: str) -> None:
+    code, out, err = cli("trace", str(SEED), "red", dst)
+    assert (code, out) == (2, "")
+    assert word in err and fix in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("dst", ["0.0.0.0", "::"])
+def test_trace_to_the_unspecified_address_stays_in_the_node(dst: str) -> None:
+    code, out, _ = cli("trace", str(SEED), "lan", dst)
+    assert code == 0
+    assert out.splitlines()[-1].startswith(f"DELIVERED: lan reaches itself at {dst}")

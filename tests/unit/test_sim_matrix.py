@@ -13,7 +13,7 @@ from topograph.pipeline import check_file, check_text
 from topograph.sim.classes import fast_matrix
 from topograph.sim.expect import diagnostics, evaluate
 from topograph.sim.labgen import generate
-from topograph.sim.matrix import reference_matrix, targets
+from topograph.sim.matrix import ITSELF, reference_matrix, targets
 from topograph.sim.network import Network, SimOptions
 from topograph.sim.trace import Disposition
 
@@ -37,7 +37,7 @@ def test_there_are_regression_labs() -> None:
 @pytest.mark.parametrize("every", [False, True], ids=["primary", "every-address"])
 def test_fast_matrix_equals_reference_on_samples(sample: Path, every: bool) -> None:
     net = network(sample)
-    cols = targets(net.topology, every_address=every)
+    cols = (*targets(net.topology, every_address=every), *ITSELF)
     assert fast_matrix(net, cols).differences(reference_matrix(net, cols)) == []
 
 
@@ -56,7 +56,7 @@ def test_fast_matrix_equals_reference_on_random_labs(seed: int, bridge_nf: bool)
     checked = check_text(generate(seed), f"gen{seed}.yml")
     assert checked.ok and checked.topology is not None, [d.render() for d in checked.report]
     net = Network(checked.topology, SimOptions(bridge_nf=bridge_nf))
-    cols = targets(checked.topology, every_address=True)
+    cols = (*targets(checked.topology, every_address=True), *ITSELF)
     assert fast_matrix(net, cols).differences(reference_matrix(net, cols)) == []
 
 
@@ -119,3 +119,16 @@ def test_fast_matrix_equals_reference_on_the_benchmark_labs(lab: str) -> None:
     assert checked.ok and checked.topology is not None
     net = Network(checked.topology)
     assert fast_matrix(net).differences(reference_matrix(net)) == []
+
+
+def test_every_node_reaches_itself_at_the_unspecified_address() -> None:
+    """0.0.0.0 and :: are each node's own loopback, in both matrices (a node with lo down does not reach them)."""
+    text = SEED.read_text().replace("  lan:   {kind: external, interfaces: {eth0: 192.168.1.3/24}}",
+                                    "  lan:   {kind: external, interfaces: {eth0: 192.168.1.3/24, lo: {up: false}}}")
+    checked = check_text(text, "seed.yml")
+    assert checked.ok and checked.topology is not None
+    net = Network(checked.topology)
+    for m in (fast_matrix(net, ITSELF), reference_matrix(net, ITSELF)):
+        for s in m.sources:
+            want = (Disposition.LOOPBACK_DOWN if s == "lan" else Disposition.DELIVERED, s)
+            assert [(m.verdict(s, i).disposition, m.verdict(s, i).node) for i in range(2)] == [want, want]

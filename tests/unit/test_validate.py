@@ -267,6 +267,14 @@ def test_expectation_targets() -> None:
     assert [x for x in out if x[0] == "TG506"] == [("TG506", 9), ("TG506", 10)]
 
 
+@pytest.mark.parametrize("to", ["0.0.0.0", "'::'", "127.0.0.1", "'::1'"])
+def test_an_expectation_to_the_source_itself_is_no_address_nobody_has(to: str) -> None:
+    """0.0.0.0, ::, 127.0.0.1 and ::1 are the source node itself to the kernel (and to the simulator), not an
+    address 'no node has' (TG506)."""
+    assert diags("nodes:\n  a: {interfaces: {e: 10.0.0.1/24}}\n  b: {interfaces: {e: 10.0.0.2/24}}\n" + PAIR +
+                 f"expect:\n  - {{from: a, to: {to}}}\n") == []
+
+
 # -- all at once -----------------------------------------------------------------------------
 
 def test_every_semantic_problem_is_reported_in_one_run() -> None:

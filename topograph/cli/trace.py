@@ -10,6 +10,7 @@ from typing import NoReturn
 
 import click
 
+from topograph.build import as_ipv4, without_zone
 from topograph.cli.common import load_or_exit, topology_argument
 from topograph.model import IPAddress, Proto, Topology
 from topograph.names import did_you_mean, one_of
@@ -37,8 +38,15 @@ def resolve(net: Network, src: str, dst: str, tcp: int | None) -> Flow:
     t = net.topology
     proto, port = (Proto.TCP, tcp) if tcp is not None else (Proto.ICMP, None)
     address: IPAddress | None = None
+    zoned = without_zone(dst.strip("[]"))
+    if zoned is not None:
+        _fail(f"destination {dst!r} has an IPv6 zone id ('%{zoned[1]}')",
+              f"write {zoned[0]}: the route {src} takes decides the interface")
     with contextlib.suppress(ValueError):
         address = ipaddress.ip_address(dst.strip("[]"))
+    if address is not None and as_ipv4(address) is not None:
+        _fail(f"destination {dst} is an IPv4-mapped IPv6 address, which the kernel does not route",
+              f"write the IPv4 address instead: {as_ipv4(address)}")
     if address is not None:
         return Flow(src, address, proto, port)
     name, sep, port_text = dst.rpartition(":")

@@ -158,13 +158,14 @@ class FastMatrix:
         self._addr = a
         self._owner = owner if owner is not None and net.is_local(owner, a) else None
         mine = self.bit.get(self._owner, 0) if self._owner is not None else 0
-        if a.is_loopback:
+        itself = a.is_loopback or a.is_unspecified  # every source's own (net.is_local): the walker decides each
+        if itself:
             mine = (1 << len(self.sources)) - 1
-        if mine and not a.is_loopback and self._owner is not None:  # a ping of one's own address: loopback decides
+        if mine and not itself and self._owner is not None:  # a ping of one's own address: loopback decides
             put(Verdict(D.DELIVERED if net.loopback_up(self._owner) else D.LOOPBACK_DOWN, SOURCE), mine)
         else:
             walk(mine)
-        sig = self.signature(self._owner, e) if self._owner is not None and not a.is_loopback else None
+        sig = self.signature(self._owner, e) if self._owner is not None and not itself else None
         if sig is not None and sig in self._columns:
             # an interchangeable target met before: its column, with the two nodes swapped
             was, cached = self._columns[sig]

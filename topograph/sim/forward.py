@@ -40,6 +40,13 @@ class Packet:
         return f"{_hp(self.src)}:{self.sport} -> {_hp(self.dst)}:{self.dport}"
 
 
+def _itself(dst: IPAddress) -> str:
+    """A node's own address as a trace names it; 0.0.0.0 and :: mean the node itself to the kernel."""
+    if dst.is_unspecified:
+        return f"itself at {dst} (which the kernel sends to {'127.0.0.1' if dst.version == 4 else '::1'})"
+    return f"its own address {dst}"
+
+
 def _hp(a: IPAddress | None) -> str:
     return f"[{a}]" if a is not None and a.version == 6 else str(a)
 
@@ -109,8 +116,7 @@ class Walker:
                 return FlowResult(flow, Disposition.CONNECTION_REFUSED, flow.src,
                                   f"{flow.src} has no listener on {proto}/{dport} (its own traffic skips port forwards)", request)
             return FlowResult(flow, Disposition.DELIVERED, flow.src,
-                              f"{flow.src} reaches its own address {flow.dst} over loopback",
-                              request)
+                              f"{flow.src} reaches {_itself(flow.dst)} over loopback", request)
         target = req.node
         refused = proto is not Proto.ICMP and (target, proto, sent.dport) not in net.listeners
         assert sent.src is not None
@@ -168,9 +174,9 @@ class Walker:
 
         node = net.nodes[start]
         if pkt.src is None and net.is_local(start, pkt.dst):
-            hop.add(Action.ORIGINATED, f"to its own address {pkt.dst}")
+            hop.add(Action.ORIGINATED, f"to {_itself(pkt.dst)}")
             if not net.loopback_up(start):
-                return end(Disposition.LOOPBACK_DOWN, start, f"{start} cannot reach its own address {pkt.dst}: its loopback "
+                return end(Disposition.LOOPBACK_DOWN, start, f"{start} cannot reach {_itself(pkt.dst)}: its loopback "
                            f"interface is down — drop 'up: false' from {start}:lo")
             pkt.src = pkt.dst
             self.original = pkt.tuple

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -56,6 +57,11 @@ class Target:
     def as_json(self) -> dict[str, Any]:
         return {"name": self.name, "node": self.node, "address": None if self.candidates else str(self.address),
                 "proto": str(self.proto), "port": self.port}
+
+
+#: Columns no node owns that every node reaches by itself: the kernel takes 0.0.0.0 and :: for the node's own
+#: loopback (see Network.is_local). Not part of `reach`; the tests hold the simulator against the kernel with them.
+ITSELF: tuple[Target, ...] = (Target("0.0.0.0", "", ipaddress.IPv4Address(0)), Target("::", "", ipaddress.IPv6Address(0)))
 
 
 def targets(topology: Topology, *, every_address: bool = False) -> tuple[Target, ...]:

@@ -54,7 +54,10 @@ class Network:
         return frozenset(out)
 
     def is_local(self, node: str, address: IPAddress) -> bool:
-        return address in self.local[node] or address.is_loopback
+        """Does `node` take `address` for itself? Its own usable addresses, loopback ones, and the unspecified
+        address: the kernel routes 0.0.0.0 to the node itself (`ip route get 0.0.0.0`: local dev lo) and a connect
+        to :: goes to ::1 (measured: `ping 0.0.0.0` is answered from 127.0.0.1, `ping -6 ::` from ::1)."""
+        return address in self.local[node] or address.is_loopback or address.is_unspecified
 
     def loopback_up(self, node: str) -> bool:
         lo = self.nodes[node].interface(LOOPBACK)
