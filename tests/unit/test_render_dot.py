@@ -19,7 +19,7 @@ from topograph import graph as tg
 from topograph.model import LOOPBACK
 from topograph.pipeline import Checked, check_file, check_text
 from topograph.render import Options, style, to_dot
-from topograph.render.layout import bridge_vertex, plan
+from topograph.render.layout import arrange, bridge_vertex
 
 GOLDEN = ROOT / "tests" / "golden" / "render"
 
@@ -53,7 +53,7 @@ def test_every_interface_address_and_subnet_is_drawn(sample: Path) -> None:
     assert c.topology is not None
     dot = to_dot(c.topology, c.graph)
     boxes = _boxes(dot)
-    gridded_bridges = {grid.bridge for grid in plan(c.topology).grids}  # their ports are named on the leaves
+    gridded_bridges = {grid.bridge for grid in arrange(c.topology).grids}  # their ports are named on the leaves
     for node in c.topology.nodes:
         assert f"<B><FONT POINT-SIZE=\"13\">{node.name}</FONT></B>" in dot, node.name
         for itf in node.interfaces:

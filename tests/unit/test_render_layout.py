@@ -8,13 +8,13 @@ from hypothesis import strategies as st
 from benchmarks.labs import star
 from tests.conftest import ROOT
 from topograph.pipeline import check_file, check_text
-from topograph.render.layout import GRID_MIN, HEAD, bridge_vertex, is_bridge_vertex, plan, split_bridge_vertex
+from topograph.render.layout import GRID_MIN, HEAD, arrange, bridge_vertex, is_bridge_vertex, split_bridge_vertex
 
 
 def test_uplinks_are_on_the_left_and_namespaces_on_the_right() -> None:
     c = check_file(ROOT / "samples" / "06-port-forward.yml")
     assert c.topology is not None
-    layout = plan(c.topology)
+    layout = arrange(c.topology)
     assert layout.depth["lan"] == layout.depth["internet"] == 0
     assert layout.depth["host"] == 1
     assert layout.depth["host/v-net-0"] == 2
@@ -26,7 +26,7 @@ def test_uplinks_are_on_the_left_and_namespaces_on_the_right() -> None:
 def test_bridge_ports_end_on_the_bridge_and_the_bridge_hangs_off_its_holder() -> None:
     c = check_file(ROOT / "samples" / "06-port-forward.yml")
     assert c.topology is not None
-    ends = {(e.tail.ref(), e.head.ref()) for e in plan(c.topology).edges}
+    ends = {(e.tail.ref(), e.head.ref()) for e in arrange(c.topology).edges}
     assert ("host:v-net-0", f"host/v-net-0:{HEAD}") in ends
     assert ("host/v-net-0:veth-red-br", "red:veth-red") in ends
 
@@ -35,7 +35,7 @@ def test_without_uplinks_or_gateways_the_first_node_leads() -> None:
     c = check_text("lab: p\nnodes:\n  a: {interfaces: {e0: 10.9.0.1/24}}\n  b: {interfaces: {e0: 10.9.0.2/24}}\n"
                    "links:\n  - [b:e0, a:e0]\n", "p.yml")
     assert c.topology is not None
-    layout = plan(c.topology)
+    layout = arrange(c.topology)
     assert layout.depth == {"a": 0, "b": 1}
     assert [(e.tail.vertex, e.head.vertex) for e in layout.edges] == [("a", "b")]
 
@@ -43,10 +43,10 @@ def test_without_uplinks_or_gateways_the_first_node_leads() -> None:
 def test_small_segments_are_not_gridded_big_ones_are_roughly_square() -> None:
     small = check_text(star(GRID_MIN - 1), "s.yml")
     assert small.topology is not None
-    assert plan(small.topology).grids == ()
+    assert arrange(small.topology).grids == ()
     big = check_text(star(1000), "b.yml")
     assert big.topology is not None
-    (grid,) = plan(big.topology).grids
+    (grid,) = arrange(big.topology).grids
     assert grid.bridge == "host/br0"
     assert len(grid.leaves) == 1000
     assert grid.leaves[:3] == ("ns0", "ns1", "ns2")  # file order, column by column
@@ -59,7 +59,7 @@ def test_small_segments_are_not_gridded_big_ones_are_roughly_square() -> None:
 def test_gridded_leaves_are_computed_once_per_layout() -> None:
     c = check_text(star(GRID_MIN), "s.yml")
     assert c.topology is not None
-    layout = plan(c.topology)
+    layout = arrange(c.topology)
     assert layout.gridded == frozenset(f"ns{i}" for i in range(GRID_MIN))
     assert layout.gridded is layout.gridded  # cached: a render asks for it several times
 

@@ -11,7 +11,7 @@ import networkx as nx
 from topograph import graph as tg
 from topograph.model import IPNetwork, Topology
 from topograph.render import labels, legend, style
-from topograph.render.layout import GRID_MIN, HEAD, Edge, End, Grid, Layout, bridge_vertex, plan, split_bridge_vertex
+from topograph.render.layout import GRID_MIN, HEAD, Edge, End, Grid, Layout, arrange, bridge_vertex, split_bridge_vertex
 
 ROUTES_AUTO_MAX = 60  # up to this many nodes, route tables are drawn unless --no-routes
 
@@ -39,7 +39,7 @@ class _Facts:
 
     @classmethod
     def of(cls, topology: Topology, g: nx.Graph, options: Options) -> _Facts:
-        layout = plan(topology, options.grid_min)
+        layout = arrange(topology, options.grid_min)
         bridge_subnets, veth_subnets = _subnets(topology, g)
         gridded = layout.gridded
         grid_ports = {e.head.vertex: e.tail for e in layout.edges if e.link is not None and e.head.vertex in gridded}

@@ -87,7 +87,8 @@ def end_of(topology: Topology, node: str, interface: str) -> End:
     return End(node, itf.name)
 
 
-def plan(topology: Topology, grid_min: int = GRID_MIN) -> Layout:
+def arrange(topology: Topology, grid_min: int = GRID_MIN) -> Layout:
+    """Where everything goes: the vertices in file order, each edge directed from the uplinks, and the leaf grids."""
     vertices: list[str] = []  # file order: each node, then the bridges it holds
     pairs: list[tuple[End, End, Link | None]] = []
     for node in topology.nodes:
