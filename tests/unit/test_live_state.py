@@ -79,3 +79,34 @@ def test_destroy_removes_the_lock_file_and_the_next_run_takes_a_new_one(state_di
     assert not (state_dir / "seed@t1-.lock").exists()
     with lab_lock("seed@t1-"):
         assert _try_lock_elsewhere(state_dir).stdout.startswith("lab seed@t1- is being changed")
+
+
+def test_a_run_that_leaves_no_record_leaves_no_lock_file(state_dir: Path) -> None:
+    # an apply that was blocked, failed or rolled back: no record, so no lock file either
+    with lab_lock("seed@t1-"):
+        assert (state_dir / "seed@t1-.lock").exists()
+    assert not (state_dir / "seed@t1-.lock").exists()
+
+
+def test_a_run_that_leaves_a_record_keeps_its_lock_file(state_dir: Path) -> None:
+    with lab_lock("seed@t1-"):
+        state.save(state.Record(lab="seed", prefix="t1-"))
+    assert (state_dir / "seed@t1-.lock").exists()
+    with lab_lock("seed@t1-"):
+        state.remove(state.Record(lab="seed", prefix="t1-"))  # destroy
+    assert not (state_dir / "seed@t1-.lock").exists()
+
+
+def test_a_waiter_ends_up_holding_the_lock_file_that_is_there(state_dir: Path) -> None:
+    # the holder deletes the file on its way out; the waiter must not keep a lock on the deleted file
+    code = ("import os\nfrom topograph.live.lock import lab_lock\n"
+            "with lab_lock('seed@t1-', wait=30):\n"
+            f"    print('held', os.path.exists({str(state_dir / 'seed@t1-.lock')!r}))\n")
+    env = {"TOPOGRAPH_STATE_DIR": str(state_dir), "PATH": "/usr/bin:/bin"}
+    with lab_lock("seed@t1-"):
+        waiter = subprocess.Popen([sys.executable, "-c", code], env=env, stdout=subprocess.PIPE, text=True)
+        while not (state_dir / "seed@t1-.lock").read_text().strip():
+            pass
+    out, _ = waiter.communicate(timeout=60)
+    assert out.strip() == "held True"
+    assert not (state_dir / "seed@t1-.lock").exists()

@@ -120,7 +120,7 @@ def destroy(lab: str, prefix: str | None, plan: Plan | None = None, *, wait: flo
     name is enough; `plan`, when given, adds what a record of an older topograph does not name.
     """
     key = state.lab_key(lab, prefix)
-    with lab_lock(key, wait=wait, remove=True):
+    with lab_lock(key, wait=wait):  # the record goes, and so the lock file
         record = state.load(lab, prefix)
         if record is None:
             return []

@@ -8,7 +8,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 
-from topograph.live.state import state_dir
+from topograph.live.state import path_of, state_dir
 
 
 class Busy(Exception):
@@ -26,8 +26,10 @@ def _same_file(fd: int, path: str) -> bool:
 def lab_lock(key: str, *, wait: float = 0.0, remove: bool = False) -> Iterator[None]:
     """Hold the lock of lab `key`; wait up to `wait` seconds for another run, then raise Busy.
 
-    `remove` deletes the lock file on the way out (destroy: the lab is gone). A run that was
-    waiting on a file deleted meanwhile notices (the path no longer names its file) and starts over.
+    The lock file is deleted on the way out, still locked, when the lab has no record then (a
+    destroy, or an apply that was blocked, failed or rolled back: the run left nothing behind), or
+    when `remove` says so. A run that was waiting on a file deleted meanwhile notices (the path no
+    longer names its file) and starts over.
     """
     d = state_dir()
     d.mkdir(parents=True, exist_ok=True)
@@ -53,7 +55,7 @@ def lab_lock(key: str, *, wait: float = 0.0, remove: bool = False) -> Iterator[N
         os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
         yield
     finally:
-        if remove:
+        if remove or not path_of(key).exists():
             with suppress(FileNotFoundError):
                 os.unlink(path)
         os.close(fd)  # closing releases the lock
