@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 from topograph.live.describe import describe, where
@@ -70,6 +70,8 @@ class Diff:
     up_to_date: int = 0
     changes: list[Change] = field(default_factory=list)
     blockers: list[str] = field(default_factory=list)  # why apply must not start (see `blockers()`)
+    cut_short: bool = False  # the record says its apply never finished (killed, or still running)
+    running: int | None = None  # the pid of the apply that holds the lab's lock now, if any (engine.plan_diff)
 
     @property
     def clean(self) -> bool:
@@ -201,6 +203,11 @@ def diff(plan: Plan, live: Live, record: Record | None) -> Diff:
         else:
             add(state, op)
     result.changes += _extras(plan, live, record, fresh_ns)
+    if record is not None and not record.complete:
+        # an apply cut short: a value that is not yet what the plan says is a step it did not run
+        result.cut_short = True
+        result.changes = [replace(c, state="missing") if c.state == "drifted" and c.removal is None else c
+                          for c in result.changes]
     return result
 
 

@@ -11,7 +11,7 @@ from topograph.live import root, state
 from topograph.live.converge import Diff, diff, root_links
 from topograph.live.execute import Runner
 from topograph.live.kernel import Namespaces, list_netns, netns_exists
-from topograph.live.lock import lab_lock
+from topograph.live.lock import holder, lab_lock
 from topograph.live.netlink import Sockets
 from topograph.live.observe import observe
 from topograph.plan import CreateNetns, Plan
@@ -55,7 +55,10 @@ def _look(plan: Plan, ns: Namespaces, socks: Sockets) -> tuple[state.Record | No
 def plan_diff(plan: Plan) -> Diff:
     """status / --dry-run: the difference between the live state and `plan`, changing nothing."""
     with session() as (ns, socks):
-        return _look(plan, ns, socks)[1]
+        d = _look(plan, ns, socks)[1]
+    if d.cut_short:
+        d.running = holder(state.lab_key(plan.lab, plan.prefix))
+    return d
 
 
 def apply(plan: Plan, *, source: str = "", wait: float = 0.0,

@@ -22,6 +22,22 @@ def _same_file(fd: int, path: str) -> bool:
         return False
 
 
+def holder(key: str) -> int | None:
+    """The pid of the process that holds lab `key`'s lock now (from /proc/locks), or None; takes no lock."""
+    try:
+        st = os.stat(state_dir() / f"{key}.lock")
+        with open("/proc/locks") as f:
+            lines = f.read().splitlines()
+    except OSError:
+        return None
+    mine = f"{os.major(st.st_dev):02x}:{os.minor(st.st_dev):02x}:{st.st_ino}"
+    for line in lines:
+        words = line.split()
+        if len(words) > 5 and words[1] == "FLOCK" and words[5] == mine and words[4].isdigit():
+            return int(words[4])
+    return None
+
+
 @contextmanager
 def lab_lock(key: str, *, wait: float = 0.0, remove: bool = False) -> Iterator[None]:
     """Hold the lock of lab `key`; wait up to `wait` seconds for another run, then raise Busy.
