@@ -69,3 +69,65 @@ def test_status_says_an_apply_was_cut_short_and_calls_its_unrun_steps_missing(sa
     assert tg(tmp_path, "verify", *args).returncode == 0
     assert tg(tmp_path, "destroy", *args).returncode == 0
     assert sandbox.left() == []
+
+
+BY_HAND = {
+    "filter rule": (["iptables", "-I", "FORWARD", "-j", "DROP"], "iptables -t filter: rule -A FORWARD -j DROP"),
+    "nat rule": (["iptables", "-t", "nat", "-I", "PREROUTING", "-p", "tcp", "--dport", "80", "-j", "ACCEPT"],
+                 "iptables -t nat: rule -A PREROUTING -p tcp -m tcp --dport 80 -j ACCEPT"),
+    "policy": (["iptables", "-P", "FORWARD", "DROP"], "iptables -t filter: policy DROP of FORWARD"),
+    "ipv6 rule": (["ip6tables", "-I", "INPUT", "-j", "DROP"], "ip6tables -t filter: rule -A INPUT -j DROP"),
+}
+
+
+@pytest.mark.parametrize("by_hand", sorted(BY_HAND))
+def test_a_rule_put_by_hand_in_a_built_in_chain_is_seen_and_taken_away(sandbox: Sandbox, tmp_path: Path,
+                                                                       by_hand: str) -> None:
+    _, args = lab_up(sandbox, tmp_path, SEED)
+    host = sandbox.prefix + "host"
+    argv, shown = BY_HAND[by_hand]
+    assert sandbox.exec(host, *argv).returncode == 0
+    if by_hand == "filter rule":  # what a new user met: everything through the host fails
+        broken = tg(tmp_path, "verify", *args)
+        assert broken.returncode == 1 and "3 differ" in broken.stdout, broken.stdout
+    status = tg(tmp_path, "status", *args)
+    assert status.returncode == 2, status.stdout
+    assert f"  - extra    {host}: {shown} (not the lab's" in status.stdout, status.stdout
+    assert "extra 1" in status.stdout, status.stdout
+    fixed = tg(tmp_path, "apply", *args)
+    assert fixed.returncode == 0 and "1 extra object removed" in fixed.stdout, fixed.stdout + fixed.stderr
+    for tool in ("iptables", "ip6tables"):  # as apply left it: no rule (its NAT is nftables), every policy ACCEPT
+        now = sandbox.exec(host, f"{tool}-save").stdout.splitlines()
+        assert [ln for ln in now if ln.startswith("-A ") or (ln.startswith(":") and " ACCEPT " not in ln)] == []
+    assert tg(tmp_path, "status", *args).returncode == 0
+    verify = tg(tmp_path, "verify", *args)
+    assert verify.returncode == 0 and "5 flows, all as predicted" in verify.stdout, verify.stdout
+    assert tg(tmp_path, "destroy", *args).returncode == 0
+    assert sandbox.left() == []
+
+
+def test_the_lab_s_own_iptables_hooks_are_not_foreign(sandbox: Sandbox, tmp_path: Path) -> None:
+    _, args = lab_up(sandbox, tmp_path, SEED, "--firewall", "iptables")
+    status = tg(tmp_path, "status", *args)
+    assert status.returncode == 0, status.stdout
+    assert tg(tmp_path, "destroy", *args).returncode == 0
+
+
+@pytest.mark.parametrize(("node", "ifname"), [("red", "veth-red"), ("host", "eth0"), ("host", "v-net-0")])
+def test_an_interface_s_rp_filter_set_by_hand_is_seen_and_put_back(sandbox: Sandbox, tmp_path: Path,
+                                                                   node: str, ifname: str) -> None:
+    _, args = lab_up(sandbox, tmp_path, SEED)
+    netns = sandbox.prefix + node
+    key = f"net.ipv4.conf.{ifname}.rp_filter"
+    assert sandbox.exec(netns, "sysctl", "-q", "-w", f"{key}=1").returncode == 0
+    status = tg(tmp_path, "status", *args)
+    assert status.returncode == 2, status.stdout
+    assert f"  ~ drifted  {node} ({netns}): set sysctls {key}=0" in status.stdout, status.stdout
+    fixed = tg(tmp_path, "apply", *args)
+    assert fixed.returncode == 0 and "1 step applied" in fixed.stdout, fixed.stdout + fixed.stderr
+    assert sandbox.exec(netns, "sysctl", "-n", key).stdout.strip() == "0"
+    assert tg(tmp_path, "status", *args).returncode == 0
+    verify = tg(tmp_path, "verify", *args)
+    assert verify.returncode == 0 and "5 flows, all as predicted" in verify.stdout, verify.stdout
+    assert tg(tmp_path, "destroy", *args).returncode == 0
+    assert sandbox.left() == []
