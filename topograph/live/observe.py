@@ -6,9 +6,11 @@ with the plan and unit tests can build one by hand.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import itertools
 import os
+import shutil
 import socket
 import struct
 import subprocess
@@ -19,6 +21,7 @@ from pyroute2.netlink import NLM_F_DUMP, NLM_F_REQUEST, NLMSG_DONE, NLMSG_ERROR
 from topograph.live.kernel import Namespaces, list_netns
 from topograph.live.netlink import (
     RT_SCOPE_LINK,
+    Socket,
     Sockets,
     parse_attrs,
     text,
@@ -185,18 +188,29 @@ NFPROTO_IPV4, NFPROTO_IPV6 = 2, 10
 IPTABLES_TABLES = frozenset({"filter", "nat", "mangle", "raw", "security"})
 
 
+@functools.cache
+def _legacy_iptables() -> bool:
+    """Is this machine's iptables-save the legacy (x_tables) one? Only its tables are listed in /proc."""
+    tool = shutil.which("iptables-save")
+    return tool is not None and "legacy" in os.path.realpath(tool)
+
+
 def iptables_families_here() -> list[int]:
     """The IP families (4, 6) that have iptables tables in the calling thread's namespace, without running a
     tool: nf_tables tables of the ip/ip6 family with iptables' names (one netlink dump), and the legacy
     x_tables list. Most namespaces of a lab have none, and then status spawns no process there."""
     found: set[int] = set()
-    for family, names in ((4, "ip_tables_names"), (6, "ip6_tables_names")):
-        try:
-            with open(f"/proc/thread-self/net/{names}") as f:
-                if f.read().strip():
+    if _legacy_iptables():
+        for family, names in ((4, "ip_tables_names"), (6, "ip6_tables_names")):
+            try:
+                fd = os.open(f"/proc/thread-self/net/{names}", os.O_RDONLY)
+            except OSError:
+                continue
+            try:
+                if os.read(fd, 4096).strip():
                     found.add(family)
-        except OSError:
-            pass
+            finally:
+                os.close(fd)
     try:
         sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW | socket.SOCK_CLOEXEC, NETLINK_NETFILTER)
     except OSError:
@@ -242,14 +256,19 @@ def foreign_rules(family: int, saved: str, ours: tuple[str, ...]) -> list[Foreig
     return found
 
 
-def read_link_rp_filter() -> dict[str, int | None]:
-    """net.ipv4.conf.IFNAME.rp_filter of every interface of the calling thread's namespace."""
-    base = "/proc/sys/net/ipv4/conf"
-    try:
-        names = os.listdir(base)
-    except OSError:
-        return {}
-    return {n: read_sysctl(f"{base}/{n}/rp_filter") for n in names if n not in ("all", "default")}
+RTM_GETNETCONF, NETCONFA_IFINDEX, NETCONFA_RP_FILTER = 82, 1, 3
+
+
+def link_rp_filters(sock: Socket) -> dict[int, int]:
+    """Interface index -> its net.ipv4.conf.IFNAME.rp_filter, for every interface of the socket's namespace:
+    one netconf dump (reading /proc/sys for each port of a bridge of a thousand took longer)."""
+    found: dict[int, int] = {}
+    for payload in sock.dump(RTM_GETNETCONF, bytes((socket.AF_INET, 0, 0, 0))):
+        attrs = parse_attrs(payload, 4)  # after struct netconfmsg, aligned
+        index, value = attrs.get(NETCONFA_IFINDEX), attrs.get(NETCONFA_RP_FILTER)
+        if index is not None and value is not None:
+            found[struct.unpack("=i", index)[0]] = struct.unpack("=i", value)[0]
+    return found
 
 
 def read_namespace(netns: str | None, mine: list[Operation], ns: Namespaces, socks: Sockets, *,
@@ -276,9 +295,10 @@ def read_namespace(netns: str | None, mine: list[Operation], ns: Namespaces, soc
             ours = tuple(c for load in chains for c in (load.pre_chain, load.post_chain))
             for family in iptables_families_here():
                 state.foreign_rules += foreign_rules(family, iptables_save(family, table=None), ours)
-            state.link_rp_filter = read_link_rp_filter()
     links = sock.links()
     names = {ln.index: ln.name for ln in links}
+    if own:
+        state.link_rp_filter = {names[i]: v for i, v in link_rp_filters(sock).items() if i in names}
     for ln in links:
         state.links[ln.name] = Link(ln.name, ln.kind, ln.up, ln.mtu, ln.mac, names.get(ln.master), ln.alias)
     for a in sock.addresses():
