@@ -35,6 +35,7 @@ def test_a_failing_step_rolls_everything_back(sandbox: Sandbox, tmp_path: Path, 
     assert "rolled back" in done.stderr
     assert sandbox.left() == []
     assert not list(tmp_path.glob("*.json")), "a rolled-back first apply leaves no record"
+    assert not list(tmp_path.glob("*.lock")), "nor a lock file"
 
 
 def test_a_failing_repair_undoes_only_what_the_run_added(sandbox: Sandbox, tmp_path: Path) -> None:
@@ -105,6 +106,7 @@ def test_a_namespace_that_is_not_ours_stops_apply_before_any_change(sandbox: San
     assert done.returncode == 1
     assert f"namespace {theirs} exists already" in done.stderr and "nothing was changed" in done.stderr
     assert sandbox.left() == [theirs]
+    assert not list(tmp_path.glob("*")), "a blocked apply leaves no record and no lock file"
     assert "keep-me" in sandbox.exec(theirs, "ip", "link").stdout
     # destroy does not touch it either: it is in no record
     assert tg(tmp_path, "destroy", "--sandbox", sandbox.prefix, str(SEED)).returncode == 0

@@ -86,7 +86,7 @@ def built(p: Plan) -> Live:
 
 def record(p: Plan) -> Record:
     return Record(lab=p.lab, prefix=P, namespaces=sorted(p.namespaces), nft={f"{P}host": "table listing"},
-                  iptables={f"{P}host": "chains listing"})
+                  iptables={f"{P}host": "chains listing"}, complete=True)
 
 
 def test_nothing_there_means_everything_missing() -> None:

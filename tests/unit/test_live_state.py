@@ -176,3 +176,34 @@ def test_a_namespace_name_from_a_record_never_leaves_the_namespace_directory(nam
     with pytest.raises(KernelError, match="is not a namespace name"):
         netns_path(name)
     assert netns_path("tg1-red").name == "tg1-red"
+
+
+def test_a_run_that_leaves_no_record_leaves_no_lock_file(state_dir: Path) -> None:
+    # an apply that was blocked, failed or rolled back: no record, so no lock file either
+    with lab_lock("seed@t1-"):
+        assert (state_dir / "seed@t1-.lock").exists()
+    assert not (state_dir / "seed@t1-.lock").exists()
+
+
+def test_a_run_that_leaves_a_record_keeps_its_lock_file(state_dir: Path) -> None:
+    with lab_lock("seed@t1-"):
+        state.save(state.Record(lab="seed", prefix="t1-"))
+    assert (state_dir / "seed@t1-.lock").exists()
+    with lab_lock("seed@t1-"):
+        state.remove(state.Record(lab="seed", prefix="t1-"))  # destroy
+    assert not (state_dir / "seed@t1-.lock").exists()
+
+
+def test_a_waiter_ends_up_holding_the_lock_file_that_is_there(state_dir: Path) -> None:
+    # the holder deletes the file on its way out; the waiter must not keep a lock on the deleted file
+    code = ("import os\nfrom topograph.live.lock import lab_lock\n"
+            "print('trying', flush=True)\n"
+            "with lab_lock('seed@t1-', wait=30):\n"
+            f"    print('held', os.path.exists({str(state_dir / 'seed@t1-.lock')!r}))\n")
+    env = {"TOPOGRAPH_STATE_DIR": str(state_dir), "PATH": "/usr/bin:/bin"}
+    with lab_lock("seed@t1-"):
+        waiter = subprocess.Popen([sys.executable, "-c", code], env=env, stdout=subprocess.PIPE, text=True)
+        assert waiter.stdout is not None and waiter.stdout.readline() == "trying\n"  # it waits on our file now
+    out, _ = waiter.communicate(timeout=60)
+    assert out.strip() == "held True"
+    assert not (state_dir / "seed@t1-.lock").exists()

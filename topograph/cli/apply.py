@@ -12,7 +12,9 @@ from topograph.live.command import Progress, load_plan, require_privileges, sigt
 from topograph.plan import FIREWALLS
 
 
-@click.command("apply")
+@click.command("apply", epilog="Testing hooks (environment): TOPOGRAPH_FAIL_AT=K fails the run before step K "
+               "(steps + 1: at its end), so it rolls back; TOPOGRAPH_STEP_DELAY=SECONDS sleeps before each step; "
+               "TOPOGRAPH_STATE_DIR=DIR keeps records and locks in DIR (default /run/topograph).")
 @topology_argument
 @sandbox_option
 @click.option("--firewall", type=click.Choice(FIREWALLS), default=None,
@@ -55,7 +57,7 @@ def command(file: str, prefix: str | None, firewall: str | None, dry_run: bool, 
     except StepFailed as exc:
         click.echo(f"topograph: apply of lab {the_plan.lab} failed at {exc}", err=True)
         undone = sum(1 for r in exc.rolled_back if r.startswith("deleted"))
-        click.echo(f"topograph: rolled back: this run's changes are undone ({undone} objects deleted)"
+        click.echo(f"topograph: rolled back: this run's changes are undone ({count(undone, 'object')} deleted)"
                    + (f"; problems: {'; '.join(exc.problems)}" if exc.problems else ""), err=True)
         sys.exit(130 if isinstance(exc.cause, KeyboardInterrupt) else 1)
     except OSError as exc:

@@ -8,7 +8,7 @@ import click
 
 from topograph.cli.common import sandbox_option
 from topograph.diagnostics import count
-from topograph.live.command import load_plan, require_privileges, wait_option
+from topograph.live.command import elsewhere, load_plan, require_privileges, wait_option
 
 
 @click.command("destroy")
@@ -53,4 +53,5 @@ def command(file: str | None, lab_name: str | None, prefix: str | None, wait: fl
     if removed:
         click.echo(f"lab {lab_name}{where}: removed {count(len(removed), 'object')}")
     else:
-        click.echo(f"lab {lab_name}{where}: nothing of it is up; nothing removed")
+        hint = elsewhere(lab_name, prefix)
+        click.echo(f"{hint}; nothing removed" if hint else f"lab {lab_name}{where}: nothing of it is up; nothing removed")

@@ -8,7 +8,7 @@ import sys
 import click
 
 from topograph.cli.common import load_or_exit, sandbox_option, topology_argument
-from topograph.live.command import require_privileges
+from topograph.live.command import elsewhere, require_privileges
 from topograph.live.kernel import netns_exists
 
 
@@ -28,14 +28,19 @@ def command(file: str, node: str, argv: tuple[str, ...], prefix: str | None) -> 
         click.echo(f"topograph: lab {topology.name} has no node {node!r}; its nodes: {', '.join(names)}", err=True)
         sys.exit(1)
     placement = place(topology, prefix)
+    hint = elsewhere(topology.name, prefix)
     if not placement.configures(node):
-        click.echo(f"topograph: {node} is an external node, not a namespace of this lab (use --sandbox)", err=True)
+        click.echo(f"topograph: {node} is an external node, not a namespace of this lab "
+                   + (f"in real mode; {hint}" if hint else "(use --sandbox)"), err=True)
         sys.exit(1)
     require_privileges()
     netns = placement.netns(node)
     if netns is None:  # real mode host: the root namespace itself
+        if hint:
+            click.echo(f"topograph: warning: {hint}; running in this machine's own namespace", err=True)
         os.execvp(argv[0], list(argv))
     if not netns_exists(netns):
-        click.echo(f"topograph: namespace {netns} does not exist; is the lab up? (topograph apply)", err=True)
+        click.echo(f"topograph: {hint}" if hint else
+                   f"topograph: namespace {netns} does not exist; is the lab up? (topograph apply)", err=True)
         sys.exit(1)
     os.execvp("ip", ["ip", "netns", "exec", netns, *argv])

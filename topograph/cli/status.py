@@ -7,7 +7,7 @@ import sys
 import click
 
 from topograph.cli.common import sandbox_option, topology_argument
-from topograph.live.command import load_plan, require_privileges
+from topograph.live.command import elsewhere, load_plan, require_privileges
 from topograph.plan import FIREWALLS
 
 
@@ -26,6 +26,7 @@ def command(file: str, prefix: str | None, firewall: str | None, limit: int) -> 
     anything differs or apply would be blocked, 1 on errors.
     """
     from topograph.live import engine
+    from topograph.live.kernel import list_netns
     from topograph.live.report import print_diff
 
     the_plan, _ = load_plan(file, prefix, firewall)
@@ -36,5 +37,8 @@ def command(file: str, prefix: str | None, firewall: str | None, limit: int) -> 
         click.echo(f"topograph: {exc}", err=True)
         sys.exit(1)
     print_diff(the_plan, d, limit=limit)
+    existing = list_netns()
+    if not any(n in existing for n in the_plan.namespaces) and (hint := elsewhere(the_plan.lab, prefix)):
+        click.echo(f"  {hint}")
     if not d.clean:
         sys.exit(2)

@@ -8,7 +8,7 @@ import click
 
 from topograph.cli.common import sandbox_option, topology_argument
 from topograph.diagnostics import count
-from topograph.live.command import load_plan, require_privileges
+from topograph.live.command import elsewhere, load_plan, require_privileges
 
 
 @click.command("verify")
@@ -30,7 +30,9 @@ def command(file: str, prefix: str | None, all_pairs: bool) -> None:
     existing = list_netns()
     missing = [n for n in the_plan.namespaces if n not in existing]
     if missing:
-        click.echo(f"topograph: lab {topology.name} is not up (no namespace {missing[0]}); run topograph apply first",
+        hint = elsewhere(topology.name, prefix)
+        click.echo(f"topograph: {hint}" if hint else
+                   f"topograph: lab {topology.name} is not up (no namespace {missing[0]}); run topograph apply first",
                    err=True)
         sys.exit(1)
     results = verify.run(topology, place(topology, prefix), verify.probes(topology, all_pairs=all_pairs))

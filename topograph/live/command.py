@@ -61,6 +61,27 @@ def load_plan(file: str, prefix: str | None, firewall: str | None = None) -> tup
     return plan(checked.topology, sandbox_prefix=prefix, firewall=firewall), checked.topology  # type: ignore[arg-type]
 
 
+def mode(prefix: str | None) -> str:
+    return "real mode" if prefix is None else f"sandbox {prefix}"
+
+
+def elsewhere(lab: str, prefix: str | None) -> str | None:
+    """When `lab` has no record in this mode but has one in another, a sentence that says so and how
+    to name it, e.g. 'lab seed is not up in real mode; it is up in sandbox t1- (run with --sandbox t1-)'."""
+    from topograph.live import state
+
+    try:
+        if state.load(lab, prefix) is not None:
+            return None
+    except state.StateError:
+        return None
+    others = [r.prefix for r in state.all_records() if r.lab == lab and r.prefix != prefix]
+    if not others:
+        return None
+    how = "run without --sandbox" if others[0] is None else f"run with --sandbox {others[0]}"
+    return f"lab {lab} is not up in {mode(prefix)}; it is up in {' and '.join(map(mode, others))} ({how})"
+
+
 @contextmanager
 def sigterm_interrupts() -> Iterator[None]:
     """SIGTERM behaves like Ctrl-C for the block (the run rolls back), then the old handler returns."""

@@ -15,11 +15,11 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 from topograph.live.describe import describe, where
-from topograph.live.observe import Live, NsState, Route, ops_by_netns, route_key
+from topograph.live.observe import ForeignRule, Live, NsState, Route, ops_by_netns, route_key
 from topograph.live.state import Record
 from topograph.plan import (
     AddAddress,
@@ -41,6 +41,7 @@ from topograph.plan import (
     SetMac,
     SetMtu,
     SetSysctls,
+    Sysctl,
 )
 
 State = Literal["missing", "drifted", "extra"]
@@ -48,16 +49,19 @@ State = Literal["missing", "drifted", "extra"]
 
 @dataclass(frozen=True, slots=True)
 class Removal:
-    """Delete one object: a namespace, a link, an address or a route."""
+    """Delete one object: a namespace, a link, an address, a route, or an iptables rule (or policy) not the lab's."""
 
-    kind: Literal["netns", "link", "address", "route"]
+    kind: Literal["netns", "link", "address", "route", "rule"]
     netns: str | None
-    name: str  # namespace / link / "ifname address" / route text
+    name: str  # namespace / link / "ifname address" / route text / iptables-save line
     route: Route | None = None
+    rule: ForeignRule | None = None
 
     def describe(self) -> str:
         if self.kind == "netns":
             return f"delete namespace {self.name}"
+        if self.rule is not None:
+            return f"{where(self.netns)}: take away {self.rule.describe()}"
         return f"{where(self.netns)}: delete {self.kind} {self.name}"
 
 
@@ -74,6 +78,8 @@ class Diff:
     up_to_date: int = 0
     changes: list[Change] = field(default_factory=list)
     blockers: list[str] = field(default_factory=list)  # why apply must not start (see `blockers()`)
+    cut_short: bool = False  # the record says its apply never finished (killed, or still running)
+    running: int | None = None  # the pid of the apply that holds the lab's lock now, if any (engine.plan_diff)
     #: the lab's own by its mark, though its record lacks them (`marked()`); apply records them
     adopted_namespaces: list[str] = field(default_factory=list)
     adopted_links: list[str] = field(default_factory=list)
@@ -242,7 +248,14 @@ def diff(plan: Plan, live: Live, record: Record | None) -> Diff:
             result.up_to_date += 1
         else:
             add(state, op)
+    result.changes += _link_rp_filters(plan, live, recreated, fresh_ns)
     result.changes += _extras(plan, live, record, fresh_ns)
+    result.changes += _foreign_rules(plan, live, fresh_ns)
+    if record is not None and not record.complete:
+        # an apply cut short: a value that is not yet what the plan says is a step it did not run
+        result.cut_short = True
+        result.changes = [replace(c, state="missing") if c.state == "drifted" and c.removal is None else c
+                          for c in result.changes]
     return result
 
 
@@ -292,6 +305,52 @@ def _op_state(op: Operation, st: NsState, recreated: set[tuple[str | None, str]]
         recorded = record.iptables.get(where(netns)) if record else None
         return None if recorded is None or listed == recorded else "drifted"
     return None
+
+
+def _link_rp_filters(plan: Plan, live: Live, recreated: set[tuple[str | None, str]],
+                     fresh_ns: set[str]) -> list[Change]:
+    """Interfaces of the lab's own namespaces whose rp_filter was changed by hand (the kernel uses the
+    maximum of `all` and the interface's own value, so one raised value breaks flows through it).
+
+    The plan sets `all` and `default`, and each interface the lab creates there takes `default`'s value
+    (plan/build.py); interfaces the plan names itself (loopback) are checked with their SetSysctls op.
+    """
+    out: list[Change] = []
+    own = set(plan.namespaces)
+    by_ns = ops_by_netns(plan)
+    for op in plan.operations:
+        if not isinstance(op, SetSysctls) or op.netns not in own or op.netns in fresh_ns:
+            continue
+        st = live.namespaces.get(op.netns)
+        want = next((s.value for s in op.values if s.path == ("net", "ipv4", "conf", "default", "rp_filter")), None)
+        if st is None or want is None:
+            continue
+        named = {s.path[3] for s in op.values if s.path[:3] == ("net", "ipv4", "conf")}
+        links: list[str] = []
+        for o in by_ns.get(op.netns, []):
+            if isinstance(o, CreateVeth):
+                links += [e.ifname for e in (o.a, o.b) if e.netns == op.netns]
+            elif isinstance(o, CreateBridge | CreateStandIn) and o.netns == op.netns:
+                links.append(o.ifname)
+        wrong = [name for name in links if name not in named and (op.netns, name) not in recreated
+                 and st.link_rp_filter.get(name, want) not in (want, None)]
+        if wrong:
+            fix = SetSysctls(op.node, op.netns, tuple(Sysctl(("net", "ipv4", "conf", n, "rp_filter"), want) for n in wrong))
+            out.append(Change("drifted", describe(fix), op=fix))
+    return out
+
+
+def _foreign_rules(plan: Plan, live: Live, fresh_ns: set[str]) -> list[Change]:
+    """Rules in the built-in iptables chains of the lab's own namespaces that the lab did not make (and
+    policies other than ACCEPT): the lab owns those namespaces whole, so apply takes them away."""
+    out: list[Change] = []
+    for netns in plan.namespaces:
+        st = live.namespaces.get(netns)
+        if st is None or netns in fresh_ns:
+            continue
+        out += [Change("extra", f"{netns}: {rule.describe()}", removal=Removal("rule", netns, rule.line, rule=rule))
+                for rule in st.foreign_rules]
+    return out
 
 
 def _is_kernel_address(ifname: str, address: str) -> bool:

@@ -12,7 +12,7 @@ from topograph.live.converge import Diff, diff, marked, root_links
 from topograph.live.describe import where
 from topograph.live.execute import Runner
 from topograph.live.kernel import Namespaces, list_netns, netns_exists
-from topograph.live.lock import lab_lock
+from topograph.live.lock import holder, lab_lock
 from topograph.live.netlink import Sockets
 from topograph.live.observe import Link, Live, NsState, observe
 from topograph.plan import CreateNetns, LoadIptables, LoadNftables, MarkLink, MarkNetns, Plan
@@ -57,7 +57,10 @@ def _look(plan: Plan, ns: Namespaces, socks: Sockets) -> tuple[state.Record | No
 def plan_diff(plan: Plan) -> Diff:
     """status / --dry-run: the difference between the live state and `plan`, changing nothing."""
     with session() as (ns, socks):
-        return _look(plan, ns, socks)[2]
+        d = _look(plan, ns, socks)[2]
+    if d.cut_short:
+        d.running = holder(state.lab_key(plan.lab, plan.prefix))
+    return d
 
 
 def _note_rules(plan: Plan, live: Live, rec: state.Record) -> None:
@@ -146,7 +149,7 @@ def destroy(lab: str, prefix: str | None, plan: Plan | None = None, *, wait: flo
     and root interfaces that carry the lab's mark, and nothing else.
     """
     key = state.lab_key(lab, prefix)
-    with lab_lock(key, wait=wait, remove=True):
+    with lab_lock(key, wait=wait):  # the record goes, and so the lock file
         record = state.load(lab, prefix)
         removed: list[str] = []
         with session() as (ns, socks):

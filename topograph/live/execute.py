@@ -290,6 +290,9 @@ class Runner:
             family = socket.AF_INET if ip.version == 4 else socket.AF_INET6
             body = nl.addr_body(self.index(r.netns, ifname), family, ip.network.prefixlen, ip.ip.packed, nodad=False)
             self.socks(r.netns).acked(nl.RTM_DELADDR, body)
+        elif r.kind == "rule" and r.rule is not None:
+            with self.ns.inside(r.netns):
+                run_tool([restore_tool(r.rule.family), "--noflush"], r.rule.undo())
         elif r.kind == "route" and r.route is not None:
             net = ipaddress.ip_network(r.route.to)
             family = socket.AF_INET if net.version == 4 else socket.AF_INET6

@@ -8,7 +8,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 
-from topograph.live.state import state_file
+from topograph.live.state import path_of, state_file
 
 
 class Busy(Exception):
@@ -22,12 +22,30 @@ def _same_file(fd: int, path: str) -> bool:
         return False
 
 
+def holder(key: str) -> int | None:
+    """The pid of the process that holds lab `key`'s lock now (from /proc/locks), or None; takes no lock."""
+    try:
+        st = os.stat(state_file(key, "lock"))
+        with open("/proc/locks") as f:
+            lines = f.read().splitlines()
+    except OSError:
+        return None
+    mine = f"{os.major(st.st_dev):02x}:{os.minor(st.st_dev):02x}:{st.st_ino}"
+    for line in lines:
+        words = line.split()
+        if len(words) > 5 and words[1] == "FLOCK" and words[5] == mine and words[4].isdigit():
+            return int(words[4])
+    return None
+
+
 @contextmanager
 def lab_lock(key: str, *, wait: float = 0.0, remove: bool = False) -> Iterator[None]:
     """Hold the lock of lab `key`; wait up to `wait` seconds for another run, then raise Busy.
 
-    `remove` deletes the lock file on the way out (destroy: the lab is gone). A run that was
-    waiting on a file deleted meanwhile notices (the path no longer names its file) and starts over.
+    The lock file is deleted on the way out, still locked, when the lab has no record then (a
+    destroy, or an apply that was blocked, failed or rolled back: the run left nothing behind), or
+    when `remove` says so. A run that was waiting on a file deleted meanwhile notices (the path no
+    longer names its file) and starts over.
     """
     lock_file = state_file(key, "lock")  # refuses a key that is not a lab's: never a file elsewhere
     lock_file.parent.mkdir(parents=True, exist_ok=True)
@@ -53,7 +71,7 @@ def lab_lock(key: str, *, wait: float = 0.0, remove: bool = False) -> Iterator[N
         os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
         yield
     finally:
-        if remove:
+        if remove or not path_of(key).exists():
             with suppress(FileNotFoundError):
                 os.unlink(path)
         os.close(fd)  # closing releases the lock

@@ -6,15 +6,26 @@ with the plan and unit tests can build one by hand.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import itertools
 import os
+import shutil
 import socket
+import struct
 import subprocess
 from dataclasses import dataclass, field
 
+from pyroute2.netlink import NLM_F_DUMP, NLM_F_REQUEST, NLMSG_DONE, NLMSG_ERROR
+
 from topograph.live.kernel import Namespaces, list_netns
-from topograph.live.netlink import RT_SCOPE_LINK, Sockets
+from topograph.live.netlink import (
+    RT_SCOPE_LINK,
+    Socket,
+    Sockets,
+    parse_attrs,
+    text,
+)
 from topograph.plan import AddRoute, CreateVeth, LoadIptables, LoadNftables, Operation, Plan, SetSysctls
 
 RTPROT_KERNEL = 2
@@ -46,6 +57,33 @@ class Route:
                 and (want.dev is None or self.dev == want.dev))
 
 
+#: The chains the kernel calls (iptables' built-in chains); rules anywhere else act only when one jumps there.
+BUILT_IN_CHAINS = frozenset({"PREROUTING", "INPUT", "FORWARD", "OUTPUT", "POSTROUTING"})
+
+
+@dataclass(frozen=True, slots=True)
+class ForeignRule:
+    """A rule in a built-in iptables chain that the lab did not make, or a built-in chain's policy other than
+    ACCEPT: `line` is `-A CHAIN ...` or `:CHAIN POLICY` as iptables-save prints it (family 4 or 6)."""
+
+    family: int
+    table: str
+    line: str
+
+    def describe(self) -> str:
+        tool = "iptables" if self.family == 4 else "ip6tables"
+        if self.line.startswith(":"):
+            chain, policy = self.line[1:].split()[:2]
+            return f"{tool} -t {self.table}: policy {policy} of {chain} (not the lab's; it leaves them at ACCEPT)"
+        return f"{tool} -t {self.table}: rule {self.line} (not the lab's)"
+
+    def undo(self) -> str:
+        """The `iptables-restore --noflush` transaction that takes it away."""
+        policy = self.line.startswith(":")
+        change = f":{self.line[1:].split()[0]} ACCEPT [0:0]" if policy else "-D" + self.line[2:]
+        return f"*{self.table}\n{change}\nCOMMIT\n"
+
+
 @dataclass
 class NsState:
     links: dict[str, Link] = field(default_factory=dict)
@@ -54,6 +92,9 @@ class NsState:
     sysctls: dict[str, int | None] = field(default_factory=dict)  # key -> value, None when absent
     nft: dict[str, str | None] = field(default_factory=dict)  # table -> `nft list table` text, None if absent
     iptables: dict[str, str | None] = field(default_factory=dict)  # pre chain -> iptables_listing(), None if absent
+    # the lab's own namespaces only (see read_namespace's `own`):
+    foreign_rules: list[ForeignRule] = field(default_factory=list)
+    link_rp_filter: dict[str, int | None] = field(default_factory=dict)  # ifname -> net.ipv4.conf.IFNAME.rp_filter
 
 
 @dataclass
@@ -95,11 +136,13 @@ def nft_listing(table: str) -> str | None:
     return done.stdout if done.returncode == 0 else None
 
 
-def iptables_save(family: int) -> str:
-    """The nat table as `iptables-save` (ip6tables-save for 6) prints it in the calling thread's namespace; "" if none."""
+def iptables_save(family: int, table: str | None = "nat") -> str:
+    """A table (None: every table) as `iptables-save` (ip6tables-save for 6) prints it in the calling thread's
+    namespace; "" if none."""
     tool = "iptables-save" if family == 4 else "ip6tables-save"
     try:
-        done = subprocess.run([tool, "-t", "nat"], capture_output=True, text=True, check=False, timeout=30)
+        done = subprocess.run([tool, *(["-t", table] if table else [])], capture_output=True, text=True,
+                              check=False, timeout=30)
     except FileNotFoundError:
         return ""
     return done.stdout if done.returncode == 0 else ""
@@ -140,9 +183,100 @@ def iptables_listing(op: LoadIptables) -> str | None:
     return "\n".join(parts) + "\n"
 
 
-def read_namespace(netns: str | None, mine: list[Operation], ns: Namespaces, socks: Sockets) -> NsState:
+NFNL_SUBSYS_NFTABLES, NFT_MSG_GETTABLE, NFTA_TABLE_NAME, NETLINK_NETFILTER = 10, 1, 1, 12
+NFPROTO_IPV4, NFPROTO_IPV6 = 2, 10
+IPTABLES_TABLES = frozenset({"filter", "nat", "mangle", "raw", "security"})
+
+
+@functools.cache
+def _legacy_iptables() -> bool:
+    """Is this machine's iptables-save the legacy (x_tables) one? Only its tables are listed in /proc."""
+    tool = shutil.which("iptables-save")
+    return tool is not None and "legacy" in os.path.realpath(tool)
+
+
+def iptables_families_here() -> list[int]:
+    """The IP families (4, 6) that have iptables tables in the calling thread's namespace, without running a
+    tool: nf_tables tables of the ip/ip6 family with iptables' names (one netlink dump), and the legacy
+    x_tables list. Most namespaces of a lab have none, and then status spawns no process there."""
+    found: set[int] = set()
+    if _legacy_iptables():
+        for family, names in ((4, "ip_tables_names"), (6, "ip6_tables_names")):
+            try:
+                fd = os.open(f"/proc/thread-self/net/{names}", os.O_RDONLY)
+            except OSError:
+                continue
+            try:
+                if os.read(fd, 4096).strip():
+                    found.add(family)
+            finally:
+                os.close(fd)
+    try:
+        sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW | socket.SOCK_CLOEXEC, NETLINK_NETFILTER)
+    except OSError:
+        return sorted(found)
+    with sock:
+        sock.bind((0, 0))
+        sock.send(struct.pack("=IHHIIBBH", 20, NFNL_SUBSYS_NFTABLES << 8 | NFT_MSG_GETTABLE,
+                              NLM_F_REQUEST | NLM_F_DUMP, 1, 0, socket.AF_UNSPEC, 0, 0))
+        done = False
+        while not done:
+            reply = sock.recv(1 << 16)
+            offset = 0
+            while offset + 16 <= len(reply):
+                size, kind = struct.unpack_from("=IH", reply, offset)
+                if kind in (NLMSG_DONE, NLMSG_ERROR) or size < 20:
+                    done = True
+                    break
+                nfproto = reply[offset + 16]
+                name = text(parse_attrs(reply[offset + 20:offset + size]).get(NFTA_TABLE_NAME, b""))
+                if name in IPTABLES_TABLES and nfproto in (NFPROTO_IPV4, NFPROTO_IPV6):
+                    found.add(4 if nfproto == NFPROTO_IPV4 else 6)
+                offset += (size + 3) & ~3
+    return sorted(found)
+
+
+def foreign_rules(family: int, saved: str, ours: tuple[str, ...]) -> list[ForeignRule]:
+    """From `iptables-save` output: the rules of built-in chains that jump to none of `ours` (the lab's own
+    chains), and the built-in chains' policies other than ACCEPT."""
+    found: list[ForeignRule] = []
+    table = ""
+    for line in saved.splitlines():
+        if line.startswith("*"):
+            table = line[1:].strip()
+        elif line.startswith(":"):
+            chain, policy = [*line[1:].split(), "-"][:2]
+            if chain in BUILT_IN_CHAINS and policy not in ("ACCEPT", "-"):
+                found.append(ForeignRule(family, table, f":{chain} {policy}"))
+        elif line.startswith("-A "):
+            words = line.split()
+            if words[1] in BUILT_IN_CHAINS and not any(
+                    w in ("-j", "-g") and target in ours for w, target in itertools.pairwise(words)):
+                found.append(ForeignRule(family, table, line))
+    return found
+
+
+RTM_GETNETCONF, NETCONFA_IFINDEX, NETCONFA_RP_FILTER = 82, 1, 3
+
+
+def link_rp_filters(sock: Socket) -> dict[int, int]:
+    """Interface index -> its net.ipv4.conf.IFNAME.rp_filter, for every interface of the socket's namespace:
+    one netconf dump (reading /proc/sys for each port of a bridge of a thousand took longer)."""
+    found: dict[int, int] = {}
+    for payload in sock.dump(RTM_GETNETCONF, bytes((socket.AF_INET, 0, 0, 0))):
+        attrs = parse_attrs(payload, 4)  # after struct netconfmsg, aligned
+        index, value = attrs.get(NETCONFA_IFINDEX), attrs.get(NETCONFA_RP_FILTER)
+        if index is not None and value is not None:
+            found[struct.unpack("=i", index)[0]] = struct.unpack("=i", value)[0]
+    return found
+
+
+def read_namespace(netns: str | None, mine: list[Operation], ns: Namespaces, socks: Sockets, *,
+                   own: bool = False) -> NsState:
     """What `netns` holds: links, addresses, routes, and the sysctls, nft tables and iptables chains that
-    `mine` (the plan's operations there, from ops_by_netns) set."""
+    `mine` (the plan's operations there, from ops_by_netns) set. In a namespace of the lab's `own` (never
+    the root one), also what else changes its traffic: rules in built-in iptables chains that the lab did
+    not make, and every interface's rp_filter."""
     state = NsState()
     sysctl_ops = [op for op in mine if isinstance(op, SetSysctls) and op.netns == netns]
     tables = [op.table for op in mine if isinstance(op, LoadNftables) and op.netns == netns]
@@ -157,8 +291,14 @@ def read_namespace(netns: str | None, mine: list[Operation], ns: Namespaces, soc
             state.nft[table] = nft_listing(table)
         for load in chains:
             state.iptables[load.pre_chain] = iptables_listing(load)
+        if own:
+            ours = tuple(c for load in chains for c in (load.pre_chain, load.post_chain))
+            for family in iptables_families_here():
+                state.foreign_rules += foreign_rules(family, iptables_save(family, table=None), ours)
     links = sock.links()
     names = {ln.index: ln.name for ln in links}
+    if own:
+        state.link_rp_filter = {names[i]: v for i, v in link_rp_filters(sock).items() if i in names}
     for ln in links:
         state.links[ln.name] = Link(ln.name, ln.kind, ln.up, ln.mtu, ln.mac, names.get(ln.master), ln.alias)
     for a in sock.addresses():
@@ -198,6 +338,7 @@ def observe(plan: Plan, owned: list[str], ns: Namespaces, socks: Sockets) -> Liv
     if plan.requires or any(getattr(op, "netns", "") is None for op in plan.operations):
         wanted[None] = None  # real mode: the host's share of the lab lives in the root namespace
     by_ns = ops_by_netns(plan)
+    own = set(plan.namespaces)
     for name in wanted:
-        live.namespaces[name] = read_namespace(name, by_ns.get(name, []), ns, socks)
+        live.namespaces[name] = read_namespace(name, by_ns.get(name, []), ns, socks, own=name in own)
     return live

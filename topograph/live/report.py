@@ -22,6 +22,10 @@ def print_diff(plan: Plan, d: Diff, *, dry_run: bool = False, limit: int = 0) ->
     if d.adopted:
         click.echo(f"  {count(len(d.adopted), 'object')} carry the lab's mark but are not in its record (made by its "
                    f"compiled script?): {'apply records them' if not dry_run else 'apply would record them'}")
+    if d.running is not None:
+        click.echo(f"  an apply of this lab is running now (pid {d.running}); what it has not done yet is missing")
+    elif d.cut_short:
+        click.echo("  the last apply was cut short (killed or interrupted); run apply to finish, or destroy")
     for st, sign in (("missing", "+"), ("drifted", "~"), ("extra", "-")):
         items = [c for c in d.changes if c.state == st]
         shown = items[:limit] if limit else items
