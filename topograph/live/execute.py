@@ -160,7 +160,7 @@ class Runner:
             self.journal.append(("netns", op.netns, None))
         elif isinstance(op, LoopbackUp | LinkUp):
             index = self.index(op.netns, op.ifname)
-            self._set(op.netns, nl.link_body(index, flags=nl.IFF_UP, change=nl.IFF_UP))
+            self._set(op.netns, nl.link_up(index))
         elif isinstance(op, SetSysctls):
             self._sysctls(op)
         elif isinstance(op, CreateBridge | CreateStandIn):
@@ -174,13 +174,13 @@ class Runner:
             self._create_link(op.a.netns, body, [(op.a.netns, op.a.ifname, ia), (op.b.netns, op.b.ifname, ib)])
         elif isinstance(op, SetMac):
             mac = bytes.fromhex(op.mac.replace(":", ""))
-            self._set(op.netns, nl.link_body(self.index(op.netns, op.ifname), attrs=nl.attr(nl.IFLA_ADDRESS, mac)))
+            self._set(op.netns, nl.link_mac(self.index(op.netns, op.ifname), mac))
         elif isinstance(op, SetMtu):
-            self._set(op.netns, nl.link_body(self.index(op.netns, op.ifname), attrs=nl.attr_u32(nl.IFLA_MTU, op.mtu)))
+            self._set(op.netns, nl.link_mtu(self.index(op.netns, op.ifname), op.mtu))
         elif isinstance(op, EnslavePort):
             master = self.index(op.netns, op.bridge)
             port = self.index(op.netns, op.ifname)
-            self._set(op.netns, nl.link_body(port, attrs=nl.attr_u32(nl.IFLA_MASTER, master)))
+            self._set(op.netns, nl.link_master(port, master))
         elif isinstance(op, AddAddress):
             a = op.address
             family = socket.AF_INET if a.version == 4 else socket.AF_INET6
@@ -218,8 +218,7 @@ class Runner:
             if not self.fresh(where):
                 self.journal.append(("link", where, index))
                 if where is None:  # mark it: the root namespace is shared with everything else
-                    mark = nl.attr_str(nl.IFLA_IFALIAS, alias(self.lab))
-                    self.socks(None).request(nl.RTM_NEWLINK, nl.link_body(index, attrs=mark))
+                    self.socks(None).request(nl.RTM_NEWLINK, nl.link_alias(index, alias(self.lab)))
 
     def _add(self, netns: str | None, new: int, delete: int, body: bytes) -> None:
         # exclusive even when converging: the diff found it missing, so "exists" means someone raced us

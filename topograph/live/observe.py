@@ -14,10 +14,8 @@ import subprocess
 from dataclasses import dataclass, field
 
 from topograph.live.kernel import Namespaces, list_netns
-from topograph.live.netlink import RT_SCOPE_LINK, Sockets
+from topograph.live.netlink import RT_SCOPE_LINK, RTPROT_KERNEL, Sockets
 from topograph.plan import AddRoute, CreateVeth, LoadIptables, LoadNftables, Operation, Plan, SetSysctls
-
-RTPROT_KERNEL = 2
 
 
 @dataclass(frozen=True, slots=True)
