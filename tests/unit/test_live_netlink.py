@@ -23,6 +23,7 @@ from pyroute2.netlink import (
     NLM_F_ACK,
     NLM_F_CREATE,
     NLM_F_DUMP,
+    NLM_F_DUMP_INTR,
     NLM_F_EXCL,
     NLM_F_MULTI,
     NLM_F_REQUEST,
@@ -210,7 +211,7 @@ def done(seq: int) -> bytes:
 
 
 def link_reply(seq: int, index: int, name: str, kind: str, up: bool, mtu: int, mac: bytes, master: int,
-               alias: str) -> bytes:
+               alias: str, flags: int = NLM_F_MULTI) -> bytes:
     """A link as a dump shows it: with attributes the parser skips, and the link info flagged nested."""
     attrs: list[Any] = [("IFLA_IFNAME", name), ("IFLA_TXQLEN", 1000), ("IFLA_OPERSTATE", "UP"),
                         ("IFLA_MTU", mtu), ("IFLA_GROUP", 0), ("IFLA_ADDRESS", mac_text(mac))]
@@ -220,7 +221,7 @@ def link_reply(seq: int, index: int, name: str, kind: str, up: bool, mtu: int, m
         attrs.append(("IFLA_IFALIAS", alias))
     if kind:
         attrs.append(("IFLA_LINKINFO", {"attrs": [("IFLA_INFO_KIND", kind)]}, NLA_F_NESTED))
-    return encoded(ifinfmsg, nl.RTM_NEWLINK, NLM_F_MULTI, seq, attrs, index=index, ifi_type=1,
+    return encoded(ifinfmsg, nl.RTM_NEWLINK, flags, seq, attrs, index=index, ifi_type=1,
                    flags=0x1003 if up else 0x1002, change=0)
 
 
@@ -400,3 +401,22 @@ def test_a_truncated_error_after_a_request_is_detected(kernel: Kernel) -> None:
     kernel.answer(truncations(kernel.next_seq())["error without its code"])
     with pytest.raises(KernelError, match="truncated"):
         kernel.sock.request(nl.RTM_NEWLINK, nl.link_up(2))
+
+
+def test_a_dump_the_kernel_marks_inconsistent_is_asked_for_again(kernel: Kernel) -> None:
+    first = kernel.next_seq()
+    lo = (1, "lo", "", True, 65536, b"\0" * 6, 0, "")
+    kernel.answer(link_reply(first, *lo, flags=NLM_F_MULTI | NLM_F_DUMP_INTR), done(first))
+    kernel.answer(link_reply(first + 1, *lo), link_reply(first + 1, 2, "eth0", "veth", True, 1500, b"\1" * 6, 0, ""),
+                  done(first + 1))
+    assert [ln.name for ln in kernel.sock.links()] == ["lo", "eth0"]
+
+
+def test_a_dump_that_stays_inconsistent_raises(kernel: Kernel) -> None:
+    first = kernel.next_seq()
+    for seq in range(first, first + nl.DUMP_TRIES):
+        kernel.answer(link_reply(seq, 1, "lo", "", True, 65536, b"\0" * 6, 0, "", flags=NLM_F_MULTI | NLM_F_DUMP_INTR),
+                      done(seq))
+    with pytest.raises(KernelError, match="changed while it was read, 3 times in a row") as exc:
+        kernel.sock.links()
+    assert exc.value.errno == errno.EAGAIN

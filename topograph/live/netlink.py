@@ -36,6 +36,7 @@ from pyroute2.netlink import (
     NLM_F_ACK,
     NLM_F_CREATE,
     NLM_F_DUMP,
+    NLM_F_DUMP_INTR,
     NLM_F_EXCL,
     NLM_F_REQUEST,
     NLMSG_DONE,
@@ -114,6 +115,8 @@ _CREATE = NLM_F_REQUEST | NLM_F_CREATE | NLM_F_EXCL
 TIMEOUT = 10.0
 #: Bytes read at once: the kernel fills dump datagrams up to 32 KiB.
 BUFSIZE = 1 << 16
+#: Dumps asked for in a row while the kernel marks them inconsistent.
+DUMP_TRIES = 3
 
 
 def truncated(where: str, what: str) -> KernelError:
@@ -328,21 +331,21 @@ def parsed(parse: Callable[[bytes], T], payloads: list[bytes], where: str, what:
     return found
 
 
-def messages(data: bytes, where: str) -> list[tuple[int, int, int, int]]:
-    """(type, sequence number, payload start, payload end) of every message of one datagram.
+def messages(data: bytes, where: str) -> list[tuple[int, int, int, int, int]]:
+    """(type, flags, sequence number, payload start, payload end) of every message of one datagram.
 
     A datagram that ends inside a message header, or a message longer than what is left of the
     datagram (or shorter than its own header), raises KernelError (EPROTO).
     """
-    found: list[tuple[int, int, int, int]] = []
+    found: list[tuple[int, int, int, int, int]] = []
     offset, end = 0, len(data)
     while offset < end:
         if end - offset < _HDR.size:
             raise truncated(where, f"{end - offset} bytes left at offset {offset}, less than a message header")
-        size, kind, _, seq, _ = _HDR.unpack_from(data, offset)
+        size, kind, flags, seq, _ = _HDR.unpack_from(data, offset)
         if size < _HDR.size or offset + size > end:
             raise truncated(where, f"message of {size} bytes at offset {offset} of a {end}-byte datagram")
-        found.append((kind, seq, offset + _HDR.size, offset + size))
+        found.append((kind, flags, seq, offset + _HDR.size, offset + size))
         offset += (size + 3) & ~3
     return found
 
@@ -416,7 +419,7 @@ class Socket:
         """Send one request; raise KernelError when the kernel refused it."""
         seq = self._send(kind, _CREATE if create else NLM_F_REQUEST, body)
         while (data := self._read(wait=False)) is not None:  # no news is good news: only failures are answered
-            for mkind, mseq, start, end in messages(data, self.where):
+            for mkind, _, mseq, start, end in messages(data, self.where):
                 if mseq != seq or mkind != NLMSG_ERROR:
                     self._stray(mkind, mseq, seq)
                     continue
@@ -424,20 +427,24 @@ class Socket:
                 if code:
                     raise KernelError(code, os.strerror(code))
 
-    def _answer(self, seq: int, parts: list[bytes] | None) -> int:
+    def _answer(self, seq: int, parts: list[bytes] | None) -> tuple[int, int]:
         """Wait for the end of the answer to request `seq` (an error message or the end of a dump) and
-        return its errno (0: done); the messages before it go to `parts` (None: there must be none)."""
+        return its errno (0: done) and the flags of all its messages together; the messages before
+        the end go to `parts` (None: there must be none)."""
+        seen = 0
         try:
             while True:
                 data = self._read(wait=True)
                 assert data is not None
-                for mkind, mseq, start, end in messages(data, self.where):
+                for mkind, mflags, mseq, start, end in messages(data, self.where):
                     if mseq != seq:
                         self._stray(mkind, mseq, seq)
-                    elif mkind == NLMSG_ERROR:
-                        return self._error(data, start, end)
+                        continue
+                    seen |= mflags
+                    if mkind == NLMSG_ERROR:
+                        return self._error(data, start, end), seen
                     elif mkind == NLMSG_DONE:  # carries the dump's own result since Linux 4.x, 0 when fine
-                        return -int(_ERR.unpack_from(data, start)[0]) if end - start >= _ERR.size else 0
+                        return -int(_ERR.unpack_from(data, start)[0]) if end - start >= _ERR.size else 0, seen
                     elif parts is None:
                         raise KernelError(errno.EPROTO, f"unexpected answer from the kernel in {self.where}: "
                                                         f"message type {mkind} before the acknowledgement")
@@ -449,7 +456,7 @@ class Socket:
 
     def acked(self, kind: int, body: bytes) -> int:
         """Send one request and wait for its answer; 0 or the positive errno (for deletes that may miss)."""
-        return self._answer(self._send(kind, NLM_F_REQUEST | NLM_F_ACK, body), None)
+        return self._answer(self._send(kind, NLM_F_REQUEST | NLM_F_ACK, body), None)[0]
 
     def delete_link(self, index: int, name: str) -> None:
         """Delete interface `index` (named `name` in the error); one that is gone already is fine."""
@@ -458,17 +465,25 @@ class Socket:
             raise KernelError(code, f"delete {name}: {os.strerror(code)}")
 
     def dump(self, kind: int, body: bytes) -> list[bytes]:
-        """Every payload of a dump request (read to its end, so that nothing of it is left queued)."""
-        parts: list[bytes] = []
-        code = self._answer(self._send(kind, NLM_F_REQUEST | NLM_F_DUMP, body), parts)
-        if code:
-            raise KernelError(code, f"dump in {self.where}: {os.strerror(code)}")
-        return parts
+        """Every payload of a dump request (read to its end, so that nothing of it is left queued).
+
+        A dump the kernel marks inconsistent (NLM_F_DUMP_INTR: the table changed while it was read,
+        so entries may be missing or twice) is asked for again, `DUMP_TRIES` times in all.
+        """
+        for _ in range(DUMP_TRIES):
+            parts: list[bytes] = []
+            code, flags = self._answer(self._send(kind, NLM_F_REQUEST | NLM_F_DUMP, body), parts)
+            if code:
+                raise KernelError(code, f"dump in {self.where}: {os.strerror(code)}")
+            if not flags & NLM_F_DUMP_INTR:
+                return parts
+        raise KernelError(errno.EAGAIN, f"dump in {self.where}: the kernel's table changed while it was read, "
+                                        f"{DUMP_TRIES} times in a row")
 
     def link(self, name: str) -> LinkInfo | None:
         """Interface `name`, asked for by name; None when there is none."""
         parts: list[bytes] = []
-        code = self._answer(self._send(RTM_GETLINK, NLM_F_REQUEST | NLM_F_ACK, link_by_name(name)), parts)
+        code = self._answer(self._send(RTM_GETLINK, NLM_F_REQUEST | NLM_F_ACK, link_by_name(name)), parts)[0]
         if code == errno.ENODEV:
             return None
         if code:
