@@ -1,8 +1,10 @@
 """Apply benchmark: compiled script vs `ip -batch` vs `topograph apply`, destroy, no-change re-apply, on stars.
 
 Run as root: `python benchmarks/bench_apply.py [N ...]` (default 100 300 1000), or
-`python benchmarks/bench_apply.py --pyroute2 [N]` to compare ways of using pyroute2 per namespace. Everything runs in
-sandbox mode under a fresh prefix and is removed afterwards, also when a step fails.
+`python benchmarks/bench_apply.py --pyroute2 [N]` to compare ways of using pyroute2 per namespace, or
+`python benchmarks/bench_apply.py --indexes [N]` to compare picking interface indexes with letting the
+kernel pick and asking. Everything runs in sandbox mode under a fresh prefix and is removed afterwards,
+also when a step fails.
 """
 
 from __future__ import annotations
@@ -194,7 +196,7 @@ def pyroute2_ways(n: int) -> dict[str, float]:
         try:
             def lo_up() -> None:
                 sock = nl.Socket("new")
-                sock.request(nl.RTM_NEWLINK, nl.link_body(1, flags=nl.IFF_UP, change=nl.IFF_UP))
+                sock.request(nl.RTM_NEWLINK, nl.link_up(1))
                 sock.close()
 
             for name in names:
@@ -211,12 +213,57 @@ def pyroute2_ways(n: int) -> dict[str, float]:
     return out
 
 
+def index_ways(n: int, rounds: int = 5) -> dict[str, float]:
+    """Seconds per bridge made in one namespace (best of `rounds`, the two ways taking turns): the
+    runner picking the index (as in namespaces of its own run), or the kernel picking it and the
+    runner asking for the interface by name afterwards (as in the root namespace)."""
+    from topograph.live import netlink as nl
+
+    name = f"b{secrets.token_hex(3)}-idx"
+    ns = Namespaces()
+    best = {"runner picks": float("inf"), "kernel picks, then a look-up": float("inf")}
+    try:
+        with_sock: list[nl.Socket] = []
+        ns.create(name, lambda: with_sock.append(nl.Socket(name)))
+        sock = with_sock[0]
+        next_index = 2
+        for r in range(rounds):
+            for way in best:
+                start = time.perf_counter()
+                for i in range(n):
+                    ifname = f"b{r}{way[0]}{i}"
+                    if way == "runner picks":
+                        sock.request(nl.RTM_NEWLINK, nl.new_link(next_index, ifname, "bridge"), create=True)
+                        next_index += 1
+                    else:
+                        sock.request(nl.RTM_NEWLINK, nl.new_link(0, ifname, "bridge"), create=True)
+                        found = sock.link(ifname)
+                        assert found is not None
+                        next_index = max(next_index, found.index + 1)
+                best[way] = min(best[way], (time.perf_counter() - start) / n)
+        sock.close()
+    finally:
+        ns.close()
+        wipe([name])
+    return best
+
+
 def main(argv: list[str]) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("sizes", type=int, nargs="*", default=[100, 300, 1000], help="stars to measure")
     parser.add_argument("--pyroute2", action="store_true",
                         help="compare ways of using pyroute2 per namespace instead (on the first size, default 100)")
+    parser.add_argument("--indexes", action="store_true",
+                        help="compare who picks a new interface's index instead (first size: bridges, default 100)")
     args = parser.parse_args(argv)
+    if args.indexes:
+        n = args.sizes[0]
+        ways = index_ways(n)
+        print(f"{n} bridges in one namespace, best of 5:")
+        for label, secs in ways.items():
+            print(f"  {label:<30} {secs * 1e6:7.1f} µs per bridge")
+        print(f"  the look-up costs {ways['kernel picks, then a look-up'] / ways['runner picks']:.2f}x")
+        return
     if args.pyroute2:
         n = args.sizes[0]
         print(f"{n} namespaces created, loopback up:")

@@ -1,11 +1,14 @@
 """Execute plan operations with netlink in the current thread, journalling each for rollback.
 
 One `Runner` per apply. It knows every interface index it deals with: in a namespace it has not
-seen yet it dumps the links once, and it gives each interface it creates the next free index
-itself, so addresses and routes never need a lookup round trip. Objects inside a namespace created
-by this run need no undo of their own: rollback deletes the namespace. Objects added to a namespace
-that existed before (a converging re-apply, or the root namespace in real mode) are journalled one
-by one and removed again on rollback.
+seen yet it dumps the links once. In a namespace this run created nobody else makes interfaces,
+so it gives each one it creates the next free index itself, saving a look-up round trip per
+interface (`bench_apply.py --indexes` measures it). Anywhere else (the root namespace in real
+mode, a namespace kept from an earlier run) another process may take an index at any moment, so
+the kernel chooses and the runner asks for the new interface by name. Objects inside a namespace
+created by this run need no undo of their own: rollback deletes the namespace. Objects added to a
+namespace that existed before (a converging re-apply, or the root namespace in real mode) are
+journalled one by one and removed again on rollback.
 """
 
 from __future__ import annotations
@@ -112,6 +115,9 @@ class Runner:
         return found
 
     def alloc(self, netns: str | None) -> int:
+        """The index for a new interface in `netns`; 0 (the kernel chooses) outside this run's namespaces."""
+        if not self.fresh(netns):
+            return 0
         self.known(netns)
         index = self.next_index[netns]
         self.next_index[netns] = index + 1
@@ -164,7 +170,7 @@ class Runner:
             self._set(op.netns, nl.link_body(self.index(op.netns, op.ifname), attrs=mark))
         elif isinstance(op, LoopbackUp | LinkUp):
             index = self.index(op.netns, op.ifname)
-            self._set(op.netns, nl.link_body(index, flags=nl.IFF_UP, change=nl.IFF_UP))
+            self._set(op.netns, nl.link_up(index))
         elif isinstance(op, SetSysctls):
             self._sysctls(op)
         elif isinstance(op, CreateBridge | CreateStandIn):
@@ -178,13 +184,13 @@ class Runner:
             self._create_link(op.a.netns, body, [(op.a.netns, op.a.ifname, ia), (op.b.netns, op.b.ifname, ib)])
         elif isinstance(op, SetMac):
             mac = bytes.fromhex(op.mac.replace(":", ""))
-            self._set(op.netns, nl.link_body(self.index(op.netns, op.ifname), attrs=nl.attr(nl.IFLA_ADDRESS, mac)))
+            self._set(op.netns, nl.link_mac(self.index(op.netns, op.ifname), mac))
         elif isinstance(op, SetMtu):
-            self._set(op.netns, nl.link_body(self.index(op.netns, op.ifname), attrs=nl.attr_u32(nl.IFLA_MTU, op.mtu)))
+            self._set(op.netns, nl.link_mtu(self.index(op.netns, op.ifname), op.mtu))
         elif isinstance(op, EnslavePort):
             master = self.index(op.netns, op.bridge)
             port = self.index(op.netns, op.ifname)
-            self._set(op.netns, nl.link_body(port, attrs=nl.attr_u32(nl.IFLA_MASTER, master)))
+            self._set(op.netns, nl.link_master(port, master))
         elif isinstance(op, AddAddress):
             a = op.address
             family = socket.AF_INET if a.version == 4 else socket.AF_INET6
@@ -211,14 +217,24 @@ class Runner:
         try:
             self.socks(netns).request(nl.RTM_NEWLINK, body, create=True)
         except KernelError as exc:
-            for where, _name, _ in made:  # the indexes were not used
-                self.next_index[where] -= 1
+            for where, _name, index in made:  # the indexes were not used
+                if index:
+                    self.next_index[where] -= 1
             if exc.errno == errno.EEXIST:
                 names = ", ".join(n for _, n, _ in made)
                 raise KernelError(exc.errno, f"interface {names} exists already") from None
             raise
         for where, name, index in made:
-            self.indexes[where][name] = index
+            if not index:  # the kernel chose it
+                try:
+                    link = self.socks(where).link(name)
+                    if link is None:
+                        raise KernelError(errno.ENODEV, f"interface {name} vanished right after it was made")
+                except KernelError:  # undo by name then: the index is unknown
+                    self.journal.append(("netlink", where, (nl.RTM_DELLINK, nl.link_named(name))))
+                    raise
+                index = link.index
+            self.known(where)[name] = index
             if not self.fresh(where):
                 self.journal.append(("link", where, index))
 

@@ -1,11 +1,22 @@
 """rtnetlink requests and dumps on raw sockets, one socket per namespace, packed with `struct`.
 
-pyroute2 provides the protocol numbers; messages are packed here because pyroute2 0.9.7's generic
-encoder costs 50-280 µs per message (best of 5 on the shared test machine: link up 50, address 100,
-route 180, veth pair 280; packed here, 6), more than the kernel work itself in a lab of thousands
-of objects. Requests go out without NLM_F_ACK: rtnetlink handles a request inside
-`send()`, and only a failure queues an answer, so checking the socket without waiting right after
-each send attributes every error to its request at the cost of one empty, non-blocking read.
+Every number on the wire comes from pyroute2's definitions, read by name at import (a misspelt
+or vanished name fails there): the layouts of the headers and bodies from its message classes'
+`header` and `fields`, attribute numbers from their `nla_map` tables, flags and message types
+from its modules. tests/unit/test_live_netlink.py holds every message builder byte for byte
+against pyroute2's own encoder and feeds pyroute2-encoded answers to the parsers.
+
+Messages are packed here because pyroute2 0.9.7's generic encoder costs 50-280 µs per message
+(best of 5 on the shared test machine: link up 50, address 100, route 180, veth pair 280; packed
+here, 6), more than the kernel work itself in a lab of thousands of objects. Requests go out
+without NLM_F_ACK: rtnetlink handles a request inside `send()`, and only a failure queues an
+answer, so checking the socket without waiting right after each send attributes every error to
+its request at the cost of one empty, non-blocking read.
+
+Every answer is checked before it is believed: it must carry its request's sequence number (a
+late answer to a request given up on is skipped; anything else is a protocol error), a datagram
+longer than the buffer or a message or attribute running past its end is reported as truncated,
+and no wait for an answer lasts longer than the socket's time-out (`TIMEOUT` seconds).
 """
 
 from __future__ import annotations
@@ -14,17 +25,25 @@ import errno
 import os
 import socket
 import struct
-from collections.abc import Iterator
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
 from pyroute2.netlink import (
+    NETLINK_ROUTE,
+    NLA_F_NESTED,
+    NLA_F_NET_BYTEORDER,
     NLM_F_ACK,
     NLM_F_CREATE,
     NLM_F_DUMP,
+    NLM_F_DUMP_INTR,
     NLM_F_EXCL,
     NLM_F_REQUEST,
     NLMSG_DONE,
     NLMSG_ERROR,
+    nla_header,
+    nlmsg,
+    nlmsgerr,
 )
 from pyroute2.netlink.rtnl import (
     RTM_DELADDR,
@@ -36,33 +55,77 @@ from pyroute2.netlink.rtnl import (
     RTM_NEWADDR,
     RTM_NEWLINK,
     RTM_NEWROUTE,
+    rt_proto,
+    rt_scope,
+    rt_type,
 )
+from pyroute2.netlink.rtnl.ifaddrmsg import IFA_F_NODAD, IFA_F_PERMANENT, ifaddrmsg
+from pyroute2.netlink.rtnl.ifinfmsg import IFF_UP, ifinfmsg
+from pyroute2.netlink.rtnl.rtmsg import rtmsg
 
 from topograph.live.kernel import KernelError, Namespaces
 
-NETLINK_ROUTE = 0
-IFF_UP = 1
-# attribute numbers (linux/if_link.h, if_addr.h, rtnetlink.h, veth.h)
-IFLA_ADDRESS, IFLA_IFNAME, IFLA_MTU, IFLA_MASTER, IFLA_LINKINFO, IFLA_IFALIAS, IFLA_NET_NS_FD = 1, 3, 4, 10, 18, 20, 28
-IFLA_INFO_KIND, IFLA_INFO_DATA, VETH_INFO_PEER = 1, 2, 1
-IFLA_EXT_MASK, RTEXT_FILTER_SKIP_STATS = 29, 1 << 3
-IFA_ADDRESS, IFA_LOCAL, IFA_FLAGS = 1, 2, 8
-IFA_F_NODAD, IFA_F_PERMANENT = 0x02, 0x80
-RTA_DST, RTA_OIF, RTA_GATEWAY, RTA_PRIORITY, RTA_TABLE = 1, 4, 5, 6, 15
-RT_TABLE_MAIN, RTPROT_BOOT, RTN_UNICAST = 254, 3, 1
-RT_SCOPE_UNIVERSE, RT_SCOPE_LINK = 0, 253
 
-_HDR = struct.Struct("=IHHII")
-_IFI = struct.Struct("=BxHiII")
-_IFA = struct.Struct("=BBBBI")
-_RTM = struct.Struct("=BBBBBBBBI")
-_RTA = struct.Struct("=HH")
+def layout(fields: Sequence[tuple[str, str]]) -> struct.Struct:
+    """The packed, native-order layout of a pyroute2 `header` or `fields` list."""
+    return struct.Struct("=" + "".join(fmt for _, fmt in fields))
+
+
+def attribute_numbers(cls: Any) -> dict[str, int]:
+    """Attribute numbers by name in a pyroute2 class's nla_map: listed in order, or each with its number
+    (pyroute2 decides by the first entry, as here)."""
+    table = cls.nla_map
+    if isinstance(table[0][0], int):
+        return {entry[1]: entry[0] for entry in table}
+    return {entry[0]: number for number, entry in enumerate(table)}
+
+
+_IFLA = attribute_numbers(ifinfmsg)
+_INFO = attribute_numbers(ifinfmsg.ifinfo)
+_VETH = attribute_numbers(ifinfmsg.ifinfo.veth_data)
+_IFA = attribute_numbers(ifaddrmsg)
+_RTA = attribute_numbers(rtmsg)
+
+IFLA_ADDRESS, IFLA_IFNAME, IFLA_MTU = _IFLA["IFLA_ADDRESS"], _IFLA["IFLA_IFNAME"], _IFLA["IFLA_MTU"]
+IFLA_MASTER, IFLA_LINKINFO, IFLA_IFALIAS = _IFLA["IFLA_MASTER"], _IFLA["IFLA_LINKINFO"], _IFLA["IFLA_IFALIAS"]
+IFLA_NET_NS_FD, IFLA_EXT_MASK = _IFLA["IFLA_NET_NS_FD"], _IFLA["IFLA_EXT_MASK"]
+IFLA_INFO_KIND, IFLA_INFO_DATA = _INFO["IFLA_INFO_KIND"], _INFO["IFLA_INFO_DATA"]
+VETH_INFO_PEER = _VETH["VETH_INFO_PEER"]
+IFA_ADDRESS, IFA_LOCAL, IFA_FLAGS = _IFA["IFA_ADDRESS"], _IFA["IFA_LOCAL"], _IFA["IFA_FLAGS"]
+RTA_DST, RTA_OIF, RTA_GATEWAY = _RTA["RTA_DST"], _RTA["RTA_OIF"], _RTA["RTA_GATEWAY"]
+RTA_PRIORITY, RTA_TABLE = _RTA["RTA_PRIORITY"], _RTA["RTA_TABLE"]
+RTPROT_BOOT, RTPROT_KERNEL, RTN_UNICAST = rt_proto["boot"], rt_proto["kernel"], rt_type["unicast"]
+RT_SCOPE_UNIVERSE, RT_SCOPE_LINK = rt_scope["universe"], rt_scope["link"]
+# linux/rtnetlink.h; pyroute2 0.9.7 has no name for these two (it writes 254 and 1 << 3 as bare numbers)
+RT_TABLE_MAIN = 254
+RTEXT_FILTER_SKIP_STATS = 1 << 3
+
+_HDR = layout(nlmsg.header)
+_ERR = layout(nlmsgerr.fields)
+_IFI = layout(ifinfmsg.fields)
+_IFAM = layout(ifaddrmsg.fields)
+_RTM = layout(rtmsg.fields)
+_NLA = layout(nla_header.header)
+_U32 = struct.Struct("=I")
+_TYPE_MASK = ~(NLA_F_NESTED | NLA_F_NET_BYTEORDER) & 0xFFFF
 _CREATE = NLM_F_REQUEST | NLM_F_CREATE | NLM_F_EXCL
+
+#: Seconds a read waits for an answer. rtnetlink queues its answer inside `send()` (and the next
+#: part of a dump inside the read), so a wait this long means the answer was lost.
+TIMEOUT = 10.0
+#: Bytes read at once: the kernel fills dump datagrams up to 32 KiB.
+BUFSIZE = 1 << 16
+#: Dumps asked for in a row while the kernel marks them inconsistent.
+DUMP_TRIES = 3
+
+
+def truncated(where: str, what: str) -> KernelError:
+    return KernelError(errno.EPROTO, f"truncated answer from the kernel in {where}: {what}")
 
 
 def attr(kind: int, data: bytes) -> bytes:
-    size = 4 + len(data)
-    return _RTA.pack(size, kind) + data + b"\0" * (-size % 4)
+    size = _NLA.size + len(data)
+    return _NLA.pack(size, kind) + data + b"\0" * (-size % 4)
 
 
 def attr_str(kind: int, text: str) -> bytes:
@@ -70,18 +133,21 @@ def attr_str(kind: int, text: str) -> bytes:
 
 
 def attr_u32(kind: int, value: int) -> bytes:
-    return attr(kind, struct.pack("=I", value))
+    return attr(kind, _U32.pack(value))
 
 
 def parse_attrs(data: bytes | memoryview, offset: int = 0) -> dict[int, bytes]:
-    """Attributes from `offset` on, by type (nested flag cleared); the last one of a type wins."""
+    """Attributes from `offset` on, by type (nested and byte-order flags cleared); the last one of a type wins.
+
+    An attribute that claims more bytes than there are raises struct.error, as a short fixed part does.
+    """
     found: dict[int, bytes] = {}
     end = len(data)
-    while offset + 4 <= end:
-        size, kind = _RTA.unpack_from(data, offset)
-        if size < 4:
-            break
-        found[kind & 0x3FFF] = bytes(data[offset + 4:offset + size])
+    while offset + _NLA.size <= end:
+        size, kind = _NLA.unpack_from(data, offset)
+        if size < _NLA.size or offset + size > end:
+            raise struct.error(f"attribute of {size} bytes at offset {offset} of {end}")
+        found[kind & _TYPE_MASK] = bytes(data[offset + _NLA.size:offset + size])
         offset += (size + 3) & ~3
     return found
 
@@ -91,7 +157,12 @@ def text(raw: bytes) -> str:
 
 
 def u32(raw: bytes) -> int:
-    return int(struct.unpack_from("=I", raw)[0])
+    return int(_U32.unpack_from(raw)[0])
+
+
+def message(kind: int, flags: int, seq: int, body: bytes) -> bytes:
+    """One whole netlink message: header (port id 0: the kernel fills in ours) and body."""
+    return _HDR.pack(_HDR.size + len(body), kind, flags, seq, 0) + body
 
 
 # -- message bodies --------------------------------------------------------------------------------
@@ -100,7 +171,43 @@ def link_body(index: int, *, flags: int = 0, change: int = 0, attrs: bytes = b""
     return _IFI.pack(socket.AF_UNSPEC, 0, index, flags, change) + attrs
 
 
+def link_up(index: int) -> bytes:
+    return link_body(index, flags=IFF_UP, change=IFF_UP)
+
+
+def link_mtu(index: int, mtu: int) -> bytes:
+    return link_body(index, attrs=attr_u32(IFLA_MTU, mtu))
+
+
+def link_mac(index: int, mac: bytes) -> bytes:
+    return link_body(index, attrs=attr(IFLA_ADDRESS, mac))
+
+
+def link_master(index: int, master: int) -> bytes:
+    return link_body(index, attrs=attr_u32(IFLA_MASTER, master))
+
+
+def link_alias(index: int, alias: str) -> bytes:
+    return link_body(index, attrs=attr_str(IFLA_IFALIAS, alias))
+
+
+def link_named(name: str) -> bytes:
+    """Interface `name`, by name rather than by index."""
+    return link_body(0, attrs=attr_str(IFLA_IFNAME, name))
+
+
+def link_by_name(name: str) -> bytes:
+    """The body of a RTM_GETLINK for one interface by name (without statistics)."""
+    return link_body(0, attrs=attr_str(IFLA_IFNAME, name) + attr_u32(IFLA_EXT_MASK, RTEXT_FILTER_SKIP_STATS))
+
+
+def link_dump() -> bytes:
+    # without statistics: they are most of a link's dump and nobody here reads them
+    return link_body(0, attrs=attr_u32(IFLA_EXT_MASK, RTEXT_FILTER_SKIP_STATS))
+
+
 def new_link(index: int, name: str, kind: str, *, data: bytes = b"") -> bytes:
+    """A link of `kind` named `name`; index 0 lets the kernel choose it."""
     info = attr_str(IFLA_INFO_KIND, kind) + (attr(IFLA_INFO_DATA, data) if data else b"")
     return link_body(index, attrs=attr_str(IFLA_IFNAME, name) + attr(IFLA_LINKINFO, info))
 
@@ -115,7 +222,11 @@ def veth_peer(index: int, name: str, netns_fd: int | None) -> bytes:
 def addr_body(index: int, family: int, prefixlen: int, packed: bytes, *, nodad: bool) -> bytes:
     flags = IFA_F_PERMANENT | (IFA_F_NODAD if nodad else 0)
     attrs = attr(IFA_LOCAL, packed) + attr(IFA_ADDRESS, packed) if family == socket.AF_INET else attr(IFA_ADDRESS, packed)
-    return _IFA.pack(family, prefixlen, flags & 0xFF, 0, index) + attrs + attr_u32(IFA_FLAGS, flags)
+    return _IFAM.pack(family, prefixlen, flags & 0xFF, 0, index) + attrs + attr_u32(IFA_FLAGS, flags)
+
+
+def addr_dump() -> bytes:
+    return _IFAM.pack(0, 0, 0, 0, 0)
 
 
 def route_body(family: int, dst_len: int, dst: bytes | None, gateway: bytes | None, oif: int | None,
@@ -131,6 +242,10 @@ def route_body(family: int, dst_len: int, dst: bytes | None, gateway: bytes | No
     if metric is not None:
         attrs += attr_u32(RTA_PRIORITY, metric)
     return _RTM.pack(family, dst_len, 0, 0, RT_TABLE_MAIN, RTPROT_BOOT, scope, RTN_UNICAST, 0) + attrs
+
+
+def route_dump() -> bytes:
+    return _RTM.pack(0, 0, 0, 0, 0, 0, 0, 0, 0)
 
 
 # -- dumps -----------------------------------------------------------------------------------------
@@ -169,7 +284,7 @@ class RouteInfo:
     kind: int
 
 
-def _link(payload: bytes) -> LinkInfo:
+def parse_link(payload: bytes) -> LinkInfo:
     _, _, index, flags, _ = _IFI.unpack_from(payload)
     a = parse_attrs(payload, _IFI.size)
     kind = parse_attrs(a[IFLA_LINKINFO]).get(IFLA_INFO_KIND, b"") if IFLA_LINKINFO in a else b""
@@ -179,70 +294,169 @@ def _link(payload: bytes) -> LinkInfo:
                     master=u32(a[IFLA_MASTER]) if IFLA_MASTER in a else 0, alias=text(a.get(IFLA_IFALIAS, b"")))
 
 
-def _addr(payload: bytes) -> AddrInfo:
-    family, prefixlen, _, scope, index = _IFA.unpack_from(payload)
-    a = parse_attrs(payload, _IFA.size)
+def parse_addr(payload: bytes) -> AddrInfo:
+    family, prefixlen, _, scope, index = _IFAM.unpack_from(payload)
+    a = parse_attrs(payload, _IFAM.size)
     return AddrInfo(index=index, family=family, prefixlen=prefixlen,
                     address=a.get(IFA_LOCAL) or a.get(IFA_ADDRESS, b""), scope=scope)
 
 
-def _route(payload: bytes) -> RouteInfo:
+def parse_route(payload: bytes) -> RouteInfo:
+    """A route; `kind` is its type in the main table, -1 in any other table."""
     family, dst_len, _, _, table, proto, scope, kind, _ = _RTM.unpack_from(payload)
     a = parse_attrs(payload, _RTM.size)
     return RouteInfo(family=family, dst_len=dst_len, dst=a.get(RTA_DST, b""), gateway=a.get(RTA_GATEWAY),
                      oif=u32(a[RTA_OIF]) if RTA_OIF in a else 0,
                      metric=u32(a[RTA_PRIORITY]) if RTA_PRIORITY in a else 0, protocol=proto, scope=scope,
-                     kind=kind if u32(a.get(RTA_TABLE, struct.pack("=I", table))) == RT_TABLE_MAIN else -1)
+                     kind=kind if (u32(a[RTA_TABLE]) if RTA_TABLE in a else table) == RT_TABLE_MAIN else -1)
+
+
+def main_unicast(payload: bytes) -> bool:
+    """A route of the main table and type unicast, from the fixed part only: the header's table byte is
+    exact for tables below 256, so routes of the local table are skipped without parsing them."""
+    return len(payload) >= _RTM.size and payload[4] == RT_TABLE_MAIN and payload[7] == RTN_UNICAST
+
+
+T = TypeVar("T")
+
+
+def parsed(parse: Callable[[bytes], T], payloads: list[bytes], where: str, what: str) -> list[T]:
+    """Every payload through `parse`; one that is cut short raises KernelError (EPROTO)."""
+    found: list[T] = []
+    for payload in payloads:
+        try:
+            found.append(parse(payload))
+        except struct.error:
+            raise truncated(where, f"{what} of {len(payload)} bytes ends inside its fixed part or an attribute") from None
+    return found
+
+
+def messages(data: bytes, where: str) -> list[tuple[int, int, int, int, int]]:
+    """(type, flags, sequence number, payload start, payload end) of every message of one datagram.
+
+    A datagram that ends inside a message header, or a message longer than what is left of the
+    datagram (or shorter than its own header), raises KernelError (EPROTO).
+    """
+    found: list[tuple[int, int, int, int, int]] = []
+    offset, end = 0, len(data)
+    while offset < end:
+        if end - offset < _HDR.size:
+            raise truncated(where, f"{end - offset} bytes left at offset {offset}, less than a message header")
+        size, kind, flags, seq, _ = _HDR.unpack_from(data, offset)
+        if size < _HDR.size or offset + size > end:
+            raise truncated(where, f"message of {size} bytes at offset {offset} of a {end}-byte datagram")
+        found.append((kind, flags, seq, offset + _HDR.size, offset + size))
+        offset += (size + 3) & ~3
+    return found
 
 
 class Socket:
-    """One rtnetlink socket bound inside one namespace (a socket keeps the namespace it was opened in)."""
+    """One rtnetlink socket bound inside one namespace (a socket keeps the namespace it was opened in).
 
-    def __init__(self, where: str) -> None:
+    `sock` replaces the netlink socket (tests give one end of a socketpair); reads wait `timeout` seconds
+    at most.
+    """
+
+    def __init__(self, where: str, *, sock: socket.socket | None = None, timeout: float = TIMEOUT) -> None:
         self.where = where
-        self.sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW | socket.SOCK_CLOEXEC, NETLINK_ROUTE)
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
-        self.sock.bind((0, 0))
+        if sock is None:
+            sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW | socket.SOCK_CLOEXEC, NETLINK_ROUTE)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
+            sock.bind((0, 0))
+        # a kernel-side receive time-out: a blocking read then ends with EAGAIN, and the non-blocking
+        # read after each request stays one system call (Python's own time-out would poll first)
+        seconds, fraction = divmod(timeout, 1.0)
+        micro = max(int(fraction * 1e6), 0 if seconds else 1)  # 0 s and 0 µs would mean no time-out at all
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, struct.pack("@ll", int(seconds), micro))
+        self.sock = sock
+        self.timeout = timeout
         self.seq = 0
+        self.given_up: set[int] = set()  # requests whose answer was not waited out: skip what comes late
 
     def close(self) -> None:
         self.sock.close()
 
     def _send(self, kind: int, flags: int, body: bytes) -> int:
         self.seq += 1
-        self.sock.send(_HDR.pack(_HDR.size + len(body), kind, flags, self.seq, 0) + body)
+        self.sock.send(message(kind, flags, self.seq, body))
         return self.seq
+
+    def _read(self, *, wait: bool) -> bytes | None:
+        """One datagram; None when `wait` is false and nothing is queued."""
+        try:
+            data, _, flags, _ = self.sock.recvmsg(BUFSIZE, 0, 0 if wait else socket.MSG_DONTWAIT)
+        except BlockingIOError:
+            if not wait:
+                return None
+            raise KernelError(errno.ETIMEDOUT, f"no answer from the kernel in {self.where} "
+                                               f"within {self.timeout:g} s") from None
+        except OSError as exc:
+            if exc.errno == errno.ENOBUFS:
+                raise KernelError(errno.ENOBUFS, f"answers from the kernel in {self.where} were lost: "
+                                                 "the socket's receive buffer overflowed") from None
+            raise
+        if flags & socket.MSG_TRUNC:
+            raise truncated(self.where, f"a datagram longer than the {BUFSIZE}-byte buffer")
+        return data
+
+    def _stray(self, kind: int, seq: int, want: int) -> None:
+        """A message that does not answer request `want`: skip the late answer to a request given up on,
+        raise on anything else."""
+        if seq in self.given_up:
+            if kind in (NLMSG_ERROR, NLMSG_DONE):
+                self.given_up.discard(seq)
+            return
+        raise KernelError(errno.EPROTO, f"unexpected answer from the kernel in {self.where}: message type {kind} "
+                                        f"with sequence number {seq}, while waiting for {want}")
+
+    def _error(self, data: bytes, start: int, end: int) -> int:
+        """The positive errno of an error message (0: an acknowledgement)."""
+        if end - start < _ERR.size:
+            raise truncated(self.where, f"error message of {end - start} bytes")
+        return -int(_ERR.unpack_from(data, start)[0])
 
     def request(self, kind: int, body: bytes, *, create: bool = False) -> None:
         """Send one request; raise KernelError when the kernel refused it."""
-        self._send(kind, _CREATE if create else NLM_F_REQUEST, body)
-        try:
-            reply = self.sock.recv(65536, socket.MSG_DONTWAIT)
-        except BlockingIOError:
-            return  # no news is good news: only failures are answered
-        self._raise_error(reply)
-
-    def _raise_error(self, reply: bytes) -> None:
-        offset = 0
-        while offset + _HDR.size <= len(reply):
-            size, kind, _, _, _ = _HDR.unpack_from(reply, offset)
-            if kind == NLMSG_ERROR:
-                code = struct.unpack_from("=i", reply, offset + _HDR.size)[0]
+        seq = self._send(kind, _CREATE if create else NLM_F_REQUEST, body)
+        while (data := self._read(wait=False)) is not None:  # no news is good news: only failures are answered
+            for mkind, _, mseq, start, end in messages(data, self.where):
+                if mseq != seq or mkind != NLMSG_ERROR:
+                    self._stray(mkind, mseq, seq)
+                    continue
+                code = self._error(data, start, end)
                 if code:
-                    raise KernelError(-code, os.strerror(-code))
-            offset += (size + 3) & ~3
+                    raise KernelError(code, os.strerror(code))
+
+    def _answer(self, seq: int, parts: list[bytes] | None) -> tuple[int, int]:
+        """Wait for the end of the answer to request `seq` (an error message or the end of a dump) and
+        return its errno (0: done) and the flags of all its messages together; the messages before
+        the end go to `parts` (None: there must be none)."""
+        seen = 0
+        try:
+            while True:
+                data = self._read(wait=True)
+                assert data is not None
+                for mkind, mflags, mseq, start, end in messages(data, self.where):
+                    if mseq != seq:
+                        self._stray(mkind, mseq, seq)
+                        continue
+                    seen |= mflags
+                    if mkind == NLMSG_ERROR:
+                        return self._error(data, start, end), seen
+                    elif mkind == NLMSG_DONE:  # carries the dump's own result since Linux 4.x, 0 when fine
+                        return -int(_ERR.unpack_from(data, start)[0]) if end - start >= _ERR.size else 0, seen
+                    elif parts is None:
+                        raise KernelError(errno.EPROTO, f"unexpected answer from the kernel in {self.where}: "
+                                                        f"message type {mkind} before the acknowledgement")
+                    else:
+                        parts.append(data[start:end])
+        except KernelError:
+            self.given_up.add(seq)
+            raise
 
     def acked(self, kind: int, body: bytes) -> int:
         """Send one request and wait for its answer; 0 or the positive errno (for deletes that may miss)."""
-        seq = self._send(kind, NLM_F_REQUEST | NLM_F_ACK, body)
-        while True:
-            reply = self.sock.recv(65536)
-            offset = 0
-            while offset + _HDR.size <= len(reply):
-                size, mkind, _, mseq, _ = _HDR.unpack_from(reply, offset)
-                if mkind == NLMSG_ERROR and mseq == seq:
-                    return -int(struct.unpack_from("=i", reply, offset + _HDR.size)[0])
-                offset += (size + 3) & ~3
+        return self._answer(self._send(kind, NLM_F_REQUEST | NLM_F_ACK, body), None)[0]
 
     def delete_link(self, index: int, name: str) -> None:
         """Delete interface `index` (named `name` in the error); one that is gone already is fine."""
@@ -250,36 +464,46 @@ class Socket:
         if code not in (0, errno.ENODEV):
             raise KernelError(code, f"delete {name}: {os.strerror(code)}")
 
-    def dump(self, kind: int, body: bytes) -> Iterator[bytes]:
-        """Every payload of a dump request."""
-        seq = self._send(kind, NLM_F_REQUEST | NLM_F_DUMP, body)
-        while True:
-            reply = self.sock.recv(1 << 16)
-            offset = 0
-            while offset + _HDR.size <= len(reply):
-                size, mkind, _, mseq, _ = _HDR.unpack_from(reply, offset)
-                if mseq == seq:
-                    if mkind == NLMSG_DONE:
-                        return
-                    if mkind == NLMSG_ERROR:
-                        code = -struct.unpack_from("=i", reply, offset + _HDR.size)[0]
-                        if code:
-                            raise KernelError(code, f"dump in {self.where}: {os.strerror(code)}")
-                        return
-                    yield reply[offset + _HDR.size:offset + size]
-                offset += (size + 3) & ~3
+    def dump(self, kind: int, body: bytes) -> list[bytes]:
+        """Every payload of a dump request (read to its end, so that nothing of it is left queued).
+
+        A dump the kernel marks inconsistent (NLM_F_DUMP_INTR: the table changed while it was read,
+        so entries may be missing or twice) is asked for again, `DUMP_TRIES` times in all.
+        """
+        for _ in range(DUMP_TRIES):
+            parts: list[bytes] = []
+            code, flags = self._answer(self._send(kind, NLM_F_REQUEST | NLM_F_DUMP, body), parts)
+            if code:
+                raise KernelError(code, f"dump in {self.where}: {os.strerror(code)}")
+            if not flags & NLM_F_DUMP_INTR:
+                return parts
+        raise KernelError(errno.EAGAIN, f"dump in {self.where}: the kernel's table changed while it was read, "
+                                        f"{DUMP_TRIES} times in a row")
+
+    def link(self, name: str) -> LinkInfo | None:
+        """Interface `name`, asked for by name; None when there is none."""
+        parts: list[bytes] = []
+        code = self._answer(self._send(RTM_GETLINK, NLM_F_REQUEST | NLM_F_ACK, link_by_name(name)), parts)[0]
+        if code == errno.ENODEV:
+            return None
+        if code:
+            raise KernelError(code, f"look up {name} in {self.where}: {os.strerror(code)}")
+        found = parsed(parse_link, parts, self.where, "a link")
+        if len(found) != 1 or found[0].name != name:
+            raise KernelError(errno.EPROTO, f"the kernel answered a look-up of {name} in {self.where} "
+                                            f"with {[ln.name for ln in found]}")
+        return found[0]
 
     def links(self) -> list[LinkInfo]:
-        # without statistics: they are most of a link's dump and nobody here reads them
-        return [_link(p) for p in self.dump(RTM_GETLINK, link_body(0, attrs=attr_u32(IFLA_EXT_MASK, RTEXT_FILTER_SKIP_STATS)))]
+        return parsed(parse_link, self.dump(RTM_GETLINK, link_dump()), self.where, "a link")
 
     def addresses(self) -> list[AddrInfo]:
-        return [_addr(p) for p in self.dump(RTM_GETADDR, _IFA.pack(0, 0, 0, 0, 0))]
+        return parsed(parse_addr, self.dump(RTM_GETADDR, addr_dump()), self.where, "an address")
 
     def routes(self) -> list[RouteInfo]:
-        # the header's table byte is exact for tables below 256: skip the local table without parsing it
-        return [r for p in self.dump(RTM_GETROUTE, _RTM.pack(0, 0, 0, 0, 0, 0, 0, 0, 0))
-                if p[4] == RT_TABLE_MAIN and p[7] == RTN_UNICAST and (r := _route(p)).kind == RTN_UNICAST]
+        dumped = self.dump(RTM_GETROUTE, route_dump())
+        found = parsed(parse_route, [p for p in dumped if main_unicast(p)], self.where, "a route")
+        return [r for r in found if r.kind == RTN_UNICAST]
 
 
 class Sockets:

@@ -21,14 +21,13 @@ from pyroute2.netlink import NLM_F_DUMP, NLM_F_REQUEST, NLMSG_DONE, NLMSG_ERROR
 from topograph.live.kernel import Namespaces, list_netns
 from topograph.live.netlink import (
     RT_SCOPE_LINK,
+    RTPROT_KERNEL,
     Socket,
     Sockets,
     parse_attrs,
     text,
 )
 from topograph.plan import AddRoute, CreateVeth, LoadIptables, LoadNftables, Operation, Plan, SetSysctls
-
-RTPROT_KERNEL = 2
 
 
 @dataclass(frozen=True, slots=True)
