@@ -8,7 +8,7 @@ import click
 
 from topograph.cli.common import sandbox_option, topology_argument
 from topograph.diagnostics import count
-from topograph.live.command import Progress, load_plan, require_privileges, sigterm_interrupts, wait_option
+from topograph.live.command import Progress, exit_status, load_plan, require_privileges, signals_interrupt, wait_option
 from topograph.plan import FIREWALLS
 
 
@@ -41,7 +41,7 @@ def command(file: str, prefix: str | None, firewall: str | None, dry_run: bool, 
             print_diff(the_plan, d, dry_run=True)
             return
         progress = Progress(f"applying {the_plan.lab}")
-        with sigterm_interrupts():
+        with signals_interrupt():
             try:
                 outcome = engine.apply(the_plan, source=file, wait=wait, progress=progress)
             finally:
@@ -57,13 +57,13 @@ def command(file: str, prefix: str | None, firewall: str | None, dry_run: bool, 
         undone = sum(1 for r in exc.rolled_back if r.startswith("deleted"))
         click.echo(f"topograph: rolled back: this run's changes are undone ({undone} objects deleted)"
                    + (f"; problems: {'; '.join(exc.problems)}" if exc.problems else ""), err=True)
-        sys.exit(130 if isinstance(exc.cause, KeyboardInterrupt) else 1)
+        sys.exit(exit_status(exc.cause) if isinstance(exc.cause, KeyboardInterrupt) else 1)
     except OSError as exc:
         click.echo(f"topograph: {exc}", err=True)
         sys.exit(1)
-    except KeyboardInterrupt:  # a second Ctrl-C, held back until the rollback was done
+    except KeyboardInterrupt as exc:  # interrupted outside the steps (before the first, or while reading)
         click.echo("topograph: interrupted", err=True)
-        sys.exit(130)
+        sys.exit(exit_status(exc))
     d = outcome.diff
     if d.clean:
         click.echo(f"lab {the_plan.lab}: up to date ({count(d.up_to_date, 'object')}), nothing changed")

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 from topograph.live import root, state
 from topograph.live.converge import Diff, diff, root_links
-from topograph.live.execute import Runner
+from topograph.live.execute import Runner, StepFailed
 from topograph.live.kernel import Namespaces, list_netns, netns_exists
 from topograph.live.lock import lab_lock
 from topograph.live.netlink import Sockets
@@ -84,11 +84,25 @@ def apply(plan: Plan, *, source: str = "", wait: float = 0.0,
         state.save(rec)
         runner = Runner(ns, socks, lab=plan.lab,
                         progress=progress(len(repair)) if progress else None)
+        step = ""  # the removal under way, for the message should it be cut short
         try:
             for r in d.before:
+                step = r.describe()
                 runner.remove(r)
             runner.execute(repair)
-        except BaseException:
+            for r in d.after:
+                step = r.describe()
+                runner.remove(r)
+                outcome.removed.append(r.describe())
+                if r.kind == "netns":
+                    rec.namespaces = [n for n in rec.namespaces if n != r.name]
+            rec.nft.update(runner.nft)
+            rec.iptables.update(runner.iptables)
+            rec.complete = True
+            state.save(rec)
+        except BaseException as exc:
+            # a removal cut short is a failure of the run as well: the steps taken are undone too
+            failed = exc if isinstance(exc, StepFailed) else runner.failed(step, len(repair), exc)
             # what rollback could not delete stays on record, so that destroy still finds it
             left = set(before.namespaces if before else ()) | {n for n in rec.namespaces if netns_exists(n)}
             rec.namespaces = sorted(left)
@@ -98,16 +112,9 @@ def apply(plan: Plan, *, source: str = "", wait: float = 0.0,
                 state.save(before)
             else:
                 state.save(rec)
-            raise
-        for r in d.after:
-            runner.remove(r)
-            outcome.removed.append(r.describe())
-            if r.kind == "netns":
-                rec.namespaces = [n for n in rec.namespaces if n != r.name]
-        rec.nft.update(runner.nft)
-        rec.iptables.update(runner.iptables)
-        rec.complete = True
-        state.save(rec)
+            if failed is exc:
+                raise
+            raise failed from exc
         outcome.applied = len(repair)
         return outcome
 

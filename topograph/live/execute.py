@@ -53,7 +53,11 @@ STEP_DELAY_ENV = "TOPOGRAPH_STEP_DELAY"
 
 
 class Interrupted(KeyboardInterrupt):
-    """SIGTERM, turned into an exception so that the run rolls back like on Ctrl-C."""
+    """SIGINT or SIGTERM (`signum`), turned into an exception so that the run rolls back."""
+
+    def __init__(self, signum: int = signal.SIGINT) -> None:
+        super().__init__(signum)
+        self.signum = int(signum)
 
 
 @dataclass
@@ -76,6 +80,8 @@ class StepFailed(Exception):
             why = str(self.cause)
         if self.step > self.total:
             return f"the end of the run, after step {self.total} of {self.total}: {why}"
+        if self.step == 0:
+            return f"{self.what} (a removal, besides the {self.total} steps): {why}"
         return f"step {self.step} of {self.total} ({self.what}): {why}"
 
 
@@ -145,6 +151,12 @@ class Runner:
             failed = StepFailed(step, total, describe(ops[step - 1]) if 0 < step <= total else "start", exc)
             failed.rolled_back, failed.problems = self.rollback()
             raise failed from exc
+
+    def failed(self, removal: str, total: int, exc: BaseException) -> StepFailed:
+        """Roll back after a failure outside the steps (a removal before or after them): the StepFailed to raise."""
+        failed = StepFailed(0, total, removal, exc)
+        failed.rolled_back, failed.problems = self.rollback()
+        return failed
 
     def _injected_failure(self, step: int) -> None:
         if self.fail_at is not None and step >= self.fail_at:
