@@ -255,3 +255,23 @@ def test_iptables_chains_missing_or_changed_by_hand_are_repaired_by_reloading(li
     d = diff(p, live, record(p))
     assert [(c.state, c.op) for c in d.changes] == [(state, load)]
     assert d.repair == [load]
+
+
+def test_a_namespace_file_left_unmounted_is_removed_then_made_again() -> None:
+    p = lab()
+    live = built(p)
+    red = f"{P}red"
+    del live.namespaces[red]  # observe does not enter a bare file
+    del live.namespaces[f"{P}host"].links["veth-red-br"]  # the namespace took its veth pair with it
+    live.stale.add(red)
+    d = diff(p, live, record(p))
+    assert d.changes[0].state == "drifted" and "is left from a killed run; destroy or apply repairs it" in d.changes[0].what
+    assert [(r.kind, r.name) for r in d.before] == [("netns", red)]
+    assert any(isinstance(op, CreateNetns) and op.netns == red for op in d.repair)
+
+
+def test_a_bare_namespace_file_that_no_record_names_is_a_clash() -> None:
+    p = lab()
+    live = Live(existing={f"{P}blue"}, stale={f"{P}blue"})
+    d = diff(p, live, None)
+    assert d.blockers and "a bare file" in d.blockers[0] and not d.changes

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from topograph.live.describe import describe, where
+from topograph.live.kernel import netns_path
 from topograph.live.observe import Live, NsState, Route, ops_by_netns, route_key
 from topograph.live.state import Record
 from topograph.plan import (
@@ -112,10 +113,16 @@ def root_links(ops: Iterable[Operation]) -> list[str]:
     return names
 
 
+def stale_text(netns: str) -> str:
+    """How status names a namespace file left unmounted by a killed run."""
+    return f"namespace file {netns_path(netns)} is left from a killed run; destroy or apply repairs it"
+
+
 def clashes(plan: Plan, live: Live, record: Record | None) -> list[str]:
     """Existing objects the plan would create that this lab does not own (apply must stop before any change)."""
     owned = set(record.namespaces) if record else set()
     found = [f"namespace {n} exists already and is not part of lab {plan.lab}'s record"
+             + (" (a bare file, left by a killed run that was not this lab's)" if n in live.stale else "")
              for n in plan.namespaces if n in live.existing and n not in owned]
     root = live.namespaces.get(None)
     if root is not None:
@@ -161,9 +168,11 @@ def diff(plan: Plan, live: Live, record: Record | None) -> Diff:
         if isinstance(op, CreateNetns):
             if op.netns in live.namespaces:
                 result.up_to_date += 1
-            else:
-                fresh_ns.add(op.netns)
-                add("missing", op)
+                continue
+            fresh_ns.add(op.netns)
+            if op.netns in live.stale:  # ours (else a clash): the bare file goes, then the namespace is made
+                result.changes.append(Change("drifted", stale_text(op.netns), removal=Removal("netns", None, op.netns)))
+            add("missing", op)
             continue
         if isinstance(op, CreateVeth):
             sa, sb = ns_state(op.a.netns), ns_state(op.b.netns)
@@ -261,7 +270,8 @@ def _extras(plan: Plan, live: Live, record: Record | None, fresh_ns: set[str]) -
     by_ns = ops_by_netns(plan)
     for name in sorted(set(record.namespaces) if record else set()):
         if name not in planned_ns and name in live.existing:
-            out.append(Change("extra", f"namespace {name} (no longer in the file)", removal=Removal("netns", None, name)))
+            what = stale_text(name) if name in live.stale else f"namespace {name} (no longer in the file)"
+            out.append(Change("extra", what, removal=Removal("netns", None, name)))
     for netns in plan.namespaces:
         st = live.namespaces.get(netns)
         if st is None or netns in fresh_ns:

@@ -13,7 +13,7 @@ import socket
 import subprocess
 from dataclasses import dataclass, field
 
-from topograph.live.kernel import Namespaces, list_netns
+from topograph.live.kernel import Namespaces, list_netns, netns_mounted
 from topograph.live.netlink import RT_SCOPE_LINK, Sockets
 from topograph.plan import AddRoute, CreateVeth, LoadIptables, LoadNftables, Operation, Plan, SetSysctls
 
@@ -60,6 +60,7 @@ class NsState:
 class Live:
     namespaces: dict[str | None, NsState] = field(default_factory=dict)  # None: the root namespace
     existing: set[str] = field(default_factory=set)  # every namespace name on the machine
+    stale: set[str] = field(default_factory=set)  # of the lab's names: bare files in /run/netns, no namespace
 
 
 def route_key(op: AddRoute) -> Route:
@@ -194,7 +195,10 @@ def observe(plan: Plan, owned: list[str], ns: Namespaces, socks: Sockets) -> Liv
     wanted: dict[str | None, None] = {}  # ordered, no repeats
     for ns_name in (*plan.namespaces, *owned):
         if ns_name in live.existing:
-            wanted[ns_name] = None
+            if netns_mounted(ns_name):
+                wanted[ns_name] = None
+            else:  # nothing to enter (setns would fail with EINVAL): converge.diff says what it is
+                live.stale.add(ns_name)
     if plan.requires or any(getattr(op, "netns", "") is None for op in plan.operations):
         wanted[None] = None  # real mode: the host's share of the lab lives in the root namespace
     by_ns = ops_by_netns(plan)
