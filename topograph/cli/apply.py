@@ -23,8 +23,8 @@ def command(file: str, prefix: str | None, firewall: str | None, dry_run: bool, 
     """Create the lab of FILE, or bring a running one back in line with FILE.
 
     What exists and matches is left alone, what is missing is created, what differs is corrected,
-    and what the lab owns that FILE no longer has is removed. A failing step (or Ctrl-C / SIGTERM)
-    undoes everything this run created. Objects topograph did not create are never touched: a name
+    and what the lab owns that FILE no longer has is removed or reset. A failing step (or Ctrl-C /
+    SIGTERM: exit 130 / 143) undoes every step of this run. Objects topograph did not create are never touched: a name
     clash stops the run before any change.
     """
     from topograph.live import engine

@@ -9,12 +9,16 @@ from topograph.plan import (
     CreateNetns,
     CreateStandIn,
     CreateVeth,
+    DeleteIptables,
+    DeleteNftables,
     EnslavePort,
+    LinkDown,
     LinkUp,
     LoadIptables,
     LoadNftables,
     LoopbackUp,
     Operation,
+    ReleasePort,
     SetMac,
     SetMtu,
     SetSysctls,
@@ -35,6 +39,14 @@ def describe(op: Operation) -> str:
         return f"{head}: create namespace"
     if isinstance(op, LoopbackUp | LinkUp):
         return f"{head}: set {op.ifname} up"
+    if isinstance(op, LinkDown):
+        return f"{head}: set {op.ifname} down"
+    if isinstance(op, ReleasePort):
+        return f"{head}: take {op.ifname} out of its bridge"
+    if isinstance(op, DeleteNftables):
+        return f"{head}: delete nftables table inet {op.table}"
+    if isinstance(op, DeleteIptables):
+        return f"{head}: delete iptables chains {op.pre_chain}, {op.post_chain}"
     if isinstance(op, SetSysctls):
         return f"{head}: set sysctls " + ", ".join(f"{s.key}={s.value}" for s in op.values)
     if isinstance(op, CreateBridge):

@@ -8,7 +8,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from topograph.live import root, state
-from topograph.live.converge import Diff, diff, root_links
+from topograph.live.converge import Diff, diff, leftover_rules, planned_macs, root_links
 from topograph.live.execute import Runner, StepFailed
 from topograph.live.kernel import Namespaces, list_netns, netns_exists
 from topograph.live.lock import lab_lock
@@ -48,7 +48,7 @@ def refuse_if_blocked(d: Diff) -> None:
 def _look(plan: Plan, ns: Namespaces, socks: Sockets) -> tuple[state.Record | None, Diff]:
     """The lab's record, and the difference between the live state and `plan`."""
     record = state.load(plan.lab, plan.prefix)
-    live = observe(plan, record.namespaces if record else [], ns, socks)
+    live = observe(plan, record.namespaces if record else [], ns, socks, leftover_rules(plan, record))
     return record, diff(plan, live, record)
 
 
@@ -81,6 +81,7 @@ def apply(plan: Plan, *, source: str = "", wait: float = 0.0,
         rec.add_namespaces([op.netns for op in repair if isinstance(op, CreateNetns)])
         rec.root_links = sorted(set(rec.root_links) | set(root_links(repair)))
         root.RootShare.of_ops(plan.operations).note_in(rec)
+        rec.macs |= planned_macs(plan)  # the old ones stay until the run is done: converge may still find them
         state.save(rec)
         runner = Runner(ns, socks, lab=plan.lab,
                         progress=progress(len(repair)) if progress else None)
@@ -96,8 +97,13 @@ def apply(plan: Plan, *, source: str = "", wait: float = 0.0,
                 outcome.removed.append(r.describe())
                 if r.kind == "netns":
                     rec.namespaces = [n for n in rec.namespaces if n != r.name]
-            rec.nft.update(runner.nft)
-            rec.iptables.update(runner.iptables)
+            for kept, done in ((rec.nft, runner.nft), (rec.iptables, runner.iptables), (rec.rules, runner.rules)):
+                for where, text in done.items():
+                    if text is None:
+                        kept.pop(where, None)
+                    else:
+                        kept[where] = text
+            rec.macs = planned_macs(plan)
             rec.complete = True
             state.save(rec)
         except BaseException as exc:

@@ -33,18 +33,23 @@ from topograph.plan import (
     CreateNetns,
     CreateStandIn,
     CreateVeth,
+    DeleteIptables,
+    DeleteNftables,
     EnslavePort,
+    LinkDown,
     LinkUp,
     LoadIptables,
     LoadNftables,
     LoopbackUp,
     Operation,
+    ReleasePort,
     SetMac,
     SetMtu,
     SetSysctls,
     iptables_restore,
     nft_ruleset,
 )
+from topograph.plan.firewall import loaded_text
 
 #: Test hooks: fail before step K (1-based) of a run (K = steps + 1: after the last step, at the end
 #: of the run); sleep this many seconds before each step.
@@ -99,8 +104,12 @@ class Runner:
         self.next_index: dict[str | None, int] = {}
         self.created_ns: set[str] = set()
         self.journal: list[Undo] = []
-        self.nft: dict[str, str] = {}  # describe.where(netns) -> listing after load
-        self.iptables: dict[str, str] = {}  # describe.where(netns) -> iptables_listing after load
+        self.undoing = False  # rolling back: what runs now is not journalled
+        self.made: set[tuple[str | None, str]] = set()  # links this run created (deleting them undoes the rest)
+        # describe.where(netns) -> listing after load / what was loaded; None: deleted (for the record)
+        self.nft: dict[str, str | None] = {}
+        self.iptables: dict[str, str | None] = {}
+        self.rules: dict[str, str | None] = {}
         fail = os.environ.get(FAIL_AT_ENV)
         self.fail_at = int(fail) if fail and fail.isdigit() else None
         self.delay = float(os.environ.get(STEP_DELAY_ENV) or 0)
@@ -170,9 +179,11 @@ class Runner:
             self.ns.create(op.netns, first_look)
             self.created_ns.add(op.netns)
             self.journal.append(("netns", op.netns, None))
-        elif isinstance(op, LoopbackUp | LinkUp):
+        elif isinstance(op, LoopbackUp | LinkUp | LinkDown):
+            self._journal_undo(op)
             index = self.index(op.netns, op.ifname)
-            self._set(op.netns, nl.link_body(index, flags=nl.IFF_UP, change=nl.IFF_UP))
+            up = 0 if isinstance(op, LinkDown) else nl.IFF_UP
+            self._set(op.netns, nl.link_body(index, flags=up, change=nl.IFF_UP))
         elif isinstance(op, SetSysctls):
             self._sysctls(op)
         elif isinstance(op, CreateBridge | CreateStandIn):
@@ -185,14 +196,20 @@ class Runner:
                                data=nl.veth_peer(ib, op.b.ifname, self.ns.fd(op.b.netns)))
             self._create_link(op.a.netns, body, [(op.a.netns, op.a.ifname, ia), (op.b.netns, op.b.ifname, ib)])
         elif isinstance(op, SetMac):
+            self._journal_undo(op)
             mac = bytes.fromhex(op.mac.replace(":", ""))
             self._set(op.netns, nl.link_body(self.index(op.netns, op.ifname), attrs=nl.attr(nl.IFLA_ADDRESS, mac)))
         elif isinstance(op, SetMtu):
+            self._journal_undo(op)
             self._set(op.netns, nl.link_body(self.index(op.netns, op.ifname), attrs=nl.attr_u32(nl.IFLA_MTU, op.mtu)))
         elif isinstance(op, EnslavePort):
+            self._journal_undo(op)
             master = self.index(op.netns, op.bridge)
             port = self.index(op.netns, op.ifname)
             self._set(op.netns, nl.link_body(port, attrs=nl.attr_u32(nl.IFLA_MASTER, master)))
+        elif isinstance(op, ReleasePort):
+            self._journal_undo(op)
+            self._set(op.netns, nl.link_body(self.index(op.netns, op.ifname), attrs=nl.attr_u32(nl.IFLA_MASTER, 0)))
         elif isinstance(op, AddAddress):
             a = op.address
             family = socket.AF_INET if a.version == 4 else socket.AF_INET6
@@ -209,6 +226,10 @@ class Runner:
             self._nft(op)
         elif isinstance(op, LoadIptables):
             self._iptables(op)
+        elif isinstance(op, DeleteNftables):
+            self._delete_nft(op)
+        elif isinstance(op, DeleteIptables):
+            self._delete_iptables(op)
         else:
             raise KernelError(errno.EINVAL, f"apply cannot execute {op.KIND}")
 
@@ -227,6 +248,7 @@ class Runner:
             raise
         for where, name, index in made:
             self.indexes[where][name] = index
+            self.made.add((where, name))
             if not self.fresh(where):
                 self.journal.append(("link", where, index))
                 if where is None:  # mark it: the root namespace is shared with everything else
@@ -267,6 +289,7 @@ class Runner:
             before = None if self.fresh(op.netns) else nft_listing(op.table)
             nft_replace(op.table, nft_ruleset(op))
             self.nft[where(op.netns)] = nft_listing(op.table) or ""
+            self.rules[where(op.netns)] = loaded_text(op)
         if not self.fresh(op.netns):
             self.journal.append(("nft", op.netns, (op.table, before)))
 
@@ -283,6 +306,57 @@ class Runner:
                 wanted = lab_lines(iptables_restore(op, family), chains)
                 run_tool([restore_tool(family), "--noflush"], iptables_change(now, wanted))
             self.iptables[where(op.netns)] = iptables_listing(op) or ""
+            self.rules[where(op.netns)] = loaded_text(op)
+
+    def _delete_nft(self, op: DeleteNftables) -> None:
+        with self.ns.inside(op.netns):
+            before = None if self.fresh(op.netns) else nft_listing(op.table)
+            nft_replace(op.table, "")
+        if not self.fresh(op.netns):
+            self.journal.append(("nft", op.netns, (op.table, before)))
+        self.nft[where(op.netns)] = self.rules[where(op.netns)] = None
+
+    def _delete_iptables(self, op: DeleteIptables) -> None:
+        chains = (op.pre_chain, op.post_chain)
+        with self.ns.inside(op.netns):
+            for family in op.families:
+                now = lab_lines(iptables_save(family), chains)
+                if now is None:
+                    continue
+                if not self.fresh(op.netns):
+                    self.journal.append(("iptables", op.netns, (chains, family, now)))
+                run_tool([restore_tool(family), "--noflush"], iptables_change(now, None))
+        self.iptables[where(op.netns)] = self.rules[where(op.netns)] = None
+
+    def _journal_undo(self, op: LoopbackUp | LinkUp | LinkDown | SetMac | SetMtu | EnslavePort | ReleasePort) -> None:
+        """Before changing a link in place, journal the operation that puts it back (one of the plan's own).
+
+        Only in a namespace the run did not create, and on a link it did not create: deleting those
+        undoes everything on them. The link's state before is read with one dump.
+        """
+        if self.undoing or self.fresh(op.netns) or (op.netns, op.ifname) in self.made:
+            return
+        links = self.socks(op.netns).links()
+        now = next((ln for ln in links if ln.name == op.ifname), None)
+        if now is None:
+            return  # the step itself will fail: nothing changed
+        undo: Operation | None = None
+        if isinstance(op, LoopbackUp | LinkUp) and not now.up:
+            undo = LinkDown(op.node, op.netns, op.ifname)
+        elif isinstance(op, LinkDown) and now.up:
+            undo = LinkUp(op.node, op.netns, op.ifname)
+        elif isinstance(op, SetMac) and now.mac.lower() != op.mac.lower():
+            undo = SetMac(op.node, op.netns, op.ifname, now.mac)
+        elif isinstance(op, SetMtu) and now.mtu != op.mtu:
+            undo = SetMtu(op.node, op.netns, op.ifname, now.mtu)
+        elif isinstance(op, EnslavePort | ReleasePort):
+            master = next((ln.name for ln in links if now.master and ln.index == now.master), None)
+            if master is None:
+                undo = ReleasePort(op.node, op.netns, op.ifname) if isinstance(op, EnslavePort) else None
+            elif not isinstance(op, EnslavePort) or master != op.bridge:
+                undo = EnslavePort(op.node, op.netns, op.ifname, master)
+        if undo is not None:
+            self.journal.append(("op", op.netns, undo))
 
     # -- removing ------------------------------------------------------------------------------
     def remove(self, r: Removal) -> None:
@@ -315,6 +389,7 @@ class Runner:
         blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
         done: list[str] = []
         problems: list[str] = []
+        self.undoing = True
         try:
             try:
                 self.ns.enter(None)  # an interruption may have come while inside another namespace
@@ -329,6 +404,7 @@ class Runner:
                     problems.append(f"undo {kind} in {netns or 'the root namespace'}: {exc}")
             self.journal.clear()
         finally:
+            self.undoing = False
             signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
         return done, problems
 
@@ -341,6 +417,10 @@ class Runner:
             return f"deleted namespace {netns}"
         if netns is not None and netns not in self.ns.fds and not netns_exists(netns):
             return None
+        if kind == "op":
+            assert isinstance(data, LinkUp | LinkDown | SetMac | SetMtu | EnslavePort | ReleasePort)
+            self.run(data)
+            return f"put back: {describe(data)}"
         if kind == "link":
             assert isinstance(data, int)
             self.socks(netns).acked(nl.RTM_DELLINK, nl.link_body(data))

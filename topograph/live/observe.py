@@ -11,11 +11,22 @@ import itertools
 import os
 import socket
 import subprocess
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from topograph.live.kernel import Namespaces, list_netns, netns_mounted
 from topograph.live.netlink import RT_SCOPE_LINK, Sockets
-from topograph.plan import AddRoute, CreateVeth, LoadIptables, LoadNftables, Operation, Plan, SetSysctls
+from topograph.plan import (
+    AddRoute,
+    CreateVeth,
+    DeleteIptables,
+    DeleteNftables,
+    LoadIptables,
+    LoadNftables,
+    Operation,
+    Plan,
+    SetSysctls,
+)
 
 RTPROT_KERNEL = 2
 
@@ -146,8 +157,9 @@ def read_namespace(netns: str | None, mine: list[Operation], ns: Namespaces, soc
     `mine` (the plan's operations there, from ops_by_netns) set."""
     state = NsState()
     sysctl_ops = [op for op in mine if isinstance(op, SetSysctls) and op.netns == netns]
-    tables = [op.table for op in mine if isinstance(op, LoadNftables) and op.netns == netns]
+    tables = [op.table for op in mine if isinstance(op, LoadNftables | DeleteNftables) and op.netns == netns]
     chains = [op for op in mine if isinstance(op, LoadIptables) and op.netns == netns]
+    left = [op for op in mine if isinstance(op, DeleteIptables) and op.netns == netns]
     # one visit: what only works from inside (sysctls, nft, opening the socket), then dumps from anywhere
     with ns.inside(netns):
         sock = socks.by_ns.get(netns) or socks.open_here(netns)
@@ -158,6 +170,9 @@ def read_namespace(netns: str | None, mine: list[Operation], ns: Namespaces, soc
             state.nft[table] = nft_listing(table)
         for load in chains:
             state.iptables[load.pre_chain] = iptables_listing(load)
+        for gone in left:  # there when any family has them
+            found = [lab_lines(iptables_save(f), (gone.pre_chain, gone.post_chain)) for f in gone.families]
+            state.iptables[gone.pre_chain] = "".join("\n".join(x) for x in found if x is not None) or None
     links = sock.links()
     names = {ln.index: ln.name for ln in links}
     for ln in links:
@@ -189,8 +204,11 @@ def ops_by_netns(plan: Plan) -> dict[str | None, list[Operation]]:
     return out
 
 
-def observe(plan: Plan, owned: list[str], ns: Namespaces, socks: Sockets) -> Live:
-    """The live state of every namespace of the plan and every owned one (those that exist)."""
+def observe(plan: Plan, owned: list[str], ns: Namespaces, socks: Sockets, also: Iterable[Operation] = ()) -> Live:
+    """The live state of every namespace of the plan and every owned one (those that exist).
+
+    `also`: operations besides the plan's whose objects to read (converge.leftover_rules: the lab's
+    NAT tables and chains where the file has none any more)."""
     live = Live(existing=list_netns())
     wanted: dict[str | None, None] = {}  # ordered, no repeats
     for ns_name in (*plan.namespaces, *owned):
@@ -202,6 +220,8 @@ def observe(plan: Plan, owned: list[str], ns: Namespaces, socks: Sockets) -> Liv
     if plan.requires or any(getattr(op, "netns", "") is None for op in plan.operations):
         wanted[None] = None  # real mode: the host's share of the lab lives in the root namespace
     by_ns = ops_by_netns(plan)
+    for op in also:
+        by_ns.setdefault(getattr(op, "netns", None), []).append(op)
     for name in wanted:
         live.namespaces[name] = read_namespace(name, by_ns.get(name, []), ns, socks)
     return live

@@ -246,6 +246,30 @@ class LoadIptables(msgspec.Struct, frozen=True):
         return tuple(sorted(found))
 
 
+# -- converge and rollback: putting back what a lab changed in place -------------------------------
+# Not part of a setup plan: `apply` runs them to reset what the file no longer says, and to undo a
+# step of a run that failed, in namespaces that existed before the run (so nothing deletes them).
+
+class LinkDown(msgspec.Struct, frozen=True):
+    """Set an interface down: the undo of LinkUp, and what `up: false` asks of an interface that is up."""
+
+    KIND: ClassVar[str] = "link_down"
+    SECTION: ClassVar[str] = "links up"
+    node: str
+    netns: Netns
+    ifname: str
+
+
+class ReleasePort(msgspec.Struct, frozen=True):
+    """Take an interface out of its bridge: the undo of EnslavePort on a port that had no bridge."""
+
+    KIND: ClassVar[str] = "release_port"
+    SECTION: ClassVar[str] = "interface settings"
+    node: str
+    netns: Netns
+    ifname: str
+
+
 # -- teardown --------------------------------------------------------------------------------------
 
 class DeleteNftables(msgspec.Struct, frozen=True):
@@ -297,5 +321,6 @@ class RestoreSysctls(msgspec.Struct, frozen=True):
 
 SetupOp = (CreateNetns | LoopbackUp | SetSysctls | SetLinkSysctls | CreateBridge | CreateVeth | CreateStandIn | SetMac | SetMtu
            | EnslavePort | AddAddress | LinkUp | AddRoute | LoadNftables | LoadIptables)
+ResetOp = LinkDown | ReleasePort
 TeardownOp = DeleteNftables | DeleteIptables | DeleteLink | DeleteNetns | RestoreSysctls
-Operation = SetupOp | TeardownOp
+Operation = SetupOp | ResetOp | TeardownOp
