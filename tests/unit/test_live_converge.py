@@ -373,3 +373,32 @@ def test_a_mac_the_file_no_longer_sets_makes_the_pair_again() -> None:
     kinds = [type(op).__name__ for op in d.repair]
     assert kinds[0] == "CreateVeth" and "AddAddress" in kinds and "EnslavePort" in kinds
     assert diff(p, live, replace(rec, macs={})).clean  # a MAC no apply set is not ours to change
+
+
+def test_a_sysctl_the_file_no_longer_sets_goes_back_to_topographs_default(tmp_path: Path) -> None:
+    strict = lab(_seed_text(tmp_path, "    forwarding: true                # the host is the namespaces' gateway\n",
+                            "    forwarding: true\n    rp_filter: strict\n"))
+    d = diff(lab(), built(strict), record(strict))
+    assert [(c.state, type(c.op).__name__, c.op.node if c.op else "") for c in d.changes] == [
+        ("drifted", "SetSysctls", "host")]
+
+
+VETH_ENDS = [(f"{P}red", "veth-red"), (f"{P}blue", "veth-blue"), (f"{P}host", "veth-red-br"),
+             (f"{P}host", "veth-blue-br"), (f"{P}host", "eth0"), (f"{P}lan", "eth0")]
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.dictionaries(st.sampled_from(VETH_ENDS), st.integers(min_value=1280, max_value=9000), max_size=6))
+def test_mtus_the_file_no_longer_sets_are_reset_and_then_up_to_date(mtus: dict[tuple[str, str], int]) -> None:
+    p = lab()
+    node = {f"{P}{n}": n for n in ("red", "blue", "host", "lan")}
+    with_mtus = replace(p, operations=(*p.operations, *(SetMtu(node[ns], ns, i, m) for (ns, i), m in mtus.items())))
+    live = built(with_mtus)
+    d = diff(p, live, record(p))
+    assert {(c.op.netns, c.op.ifname) for c in d.changes if isinstance(c.op, SetMtu)} == {
+        k for k, m in mtus.items() if m != 1500}
+    for c in d.changes:  # the repair, as the kernel does it
+        assert isinstance(c.op, SetMtu) and c.op.mtu == 1500
+        links = live.namespaces[c.op.netns].links
+        links[c.op.ifname] = replace(links[c.op.ifname], mtu=c.op.mtu)
+    assert diff(p, live, record(p)).clean
