@@ -174,7 +174,10 @@ def test_a_namespace_file_left_unmounted_is_named_by_status_and_repaired(sandbox
     status = tg(tmp_path, "status", *args)
     assert status.returncode == 2, status.stderr
     assert "Errno" not in status.stderr
-    assert f"namespace file {netns_path(red)} is left from a killed run; destroy or apply repairs it" in status.stdout
+    said = f"namespace file {netns_path(red)} is left from a killed run; destroy or apply repairs it"
+    assert said in status.stdout
+    inside = tg(tmp_path, "exec", *args, "red", "--", "true")
+    assert inside.returncode == 1 and inside.stderr == f"topograph: {said}\n"
     done = tg(tmp_path, "apply", *args)
     assert done.returncode == 0, done.stderr
     assert os.path.ismount(netns_path(red))
