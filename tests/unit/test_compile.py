@@ -10,6 +10,7 @@ import subprocess
 from collections.abc import Callable
 from pathlib import Path
 from shlex import quote as shlex_quote
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -274,3 +275,11 @@ def test_compiled_templates_cached_under_other_options_are_not_used(tmp_path: Pa
     text = ours.get_template("teardown.sh.j2").render(plan=empty, sections=[], tools=["ip"], mode_lines=[])
     assert text.endswith('did not make" >&2\nfi\n')
     assert len(list(tmp_path.iterdir())) == 2  # one entry each: the keys differ
+
+
+def test_the_reset_operations_render_as_ip_commands() -> None:
+    from topograph.plan import LinkDown, ReleasePort
+
+    macros: Any = renderer.environment().get_template("ops.sh.j2").module  # its macros are attributes mypy cannot see
+    assert str(macros.link_down(LinkDown("red", "t1-red", "veth-red"))) == "ip -n t1-red link set veth-red down"
+    assert str(macros.release_port(ReleasePort("host", None, "p 1"))) == "ip link set 'p 1' nomaster"

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.conftest import ROOT, SAMPLES
-from topograph.live.converge import diff, root_links
+from topograph.live.converge import diff, leftover_rules, planned_macs, root_links
 from topograph.live.observe import Link, Live, NsState, route_key
 from topograph.live.state import Record
 from topograph.pipeline import check_file
@@ -23,6 +23,7 @@ from topograph.plan import (
     CreateVeth,
     EnslavePort,
     Firewall,
+    LinkDown,
     LinkUp,
     LoadIptables,
     LoadNftables,
@@ -35,6 +36,7 @@ from topograph.plan import (
     SetSysctls,
     plan,
 )
+from topograph.plan.firewall import loaded_text
 
 SEED = ROOT / "samples" / "06-port-forward.yml"
 P = "t1-"
@@ -52,7 +54,7 @@ def built(p: Plan) -> Live:
     for op in p.operations:
         if isinstance(op, CreateNetns):
             live.existing.add(op.netns)
-            live.namespaces[op.netns] = NsState(links={"lo": Link("lo", "")})
+            live.namespaces[op.netns] = NsState(links={"lo": Link("lo", "", mtu=65536)})
             continue
         if isinstance(op, CreateVeth):
             for e in (op.a, op.b):
@@ -299,3 +301,148 @@ def test_iptables_chains_missing_or_changed_by_hand_are_repaired_by_reloading(li
     d = diff(p, live, record(p))
     assert [(c.state, c.op) for c in d.changes] == [(state, load)]
     assert d.repair == [load]
+
+
+def test_a_namespace_file_left_unmounted_is_removed_then_made_again() -> None:
+    p = lab()
+    live = built(p)
+    red = f"{P}red"
+    del live.namespaces[red]  # observe does not enter a bare file
+    del live.namespaces[f"{P}host"].links["veth-red-br"]  # the namespace took its veth pair with it
+    live.stale.add(red)
+    d = diff(p, live, record(p))
+    assert d.changes[0].state == "drifted" and "is left from a killed run; destroy or apply repairs it" in d.changes[0].what
+    assert [(r.kind, r.name) for r in d.before] == [("netns", red)]
+    assert any(isinstance(op, CreateNetns) and op.netns == red for op in d.repair)
+
+
+def test_a_bare_namespace_file_that_no_record_names_is_a_clash() -> None:
+    p = lab()
+    live = Live(existing={f"{P}blue"}, stale={f"{P}blue"})
+    d = diff(p, live, None)
+    assert d.blockers and "a bare file" in d.blockers[0] and not d.changes
+
+
+def _with_rules(p: Plan) -> Record:
+    """The record an apply of `p` leaves, with what it loaded (Record.rules) and the MACs it set."""
+    rec = record(p)
+    for op in p.operations:
+        if isinstance(op, LoadNftables | LoadIptables):
+            rec.rules[op.netns or "root namespace"] = loaded_text(op)
+    rec.macs = planned_macs(p)
+    return rec
+
+
+def _seed_text(tmp_path: Path, old: str, new: str) -> Path:
+    text = SEED.read_text()
+    assert old in text
+    path = tmp_path / "seed.yml"
+    path.write_text(text.replace(old, new))
+    return path
+
+
+def test_port_forwards_removed_from_the_file_mean_a_reload_of_the_rules(tmp_path: Path) -> None:
+    before = lab()
+    live, rec = built(before), _with_rules(before)
+    assert diff(before, live, rec).clean
+    after = lab(_seed_text(tmp_path, "    port_forwards:\n      - {proto: tcp, port: 80, to: 192.168.15.2:80}\n", ""))
+    d = diff(after, live, rec)
+    assert [(c.state, type(c.op).__name__) for c in d.changes] == [("drifted", "LoadNftables")]
+
+
+@pytest.mark.parametrize("firewall", ["nftables", "iptables"])
+def test_rules_of_a_node_that_has_none_any_more_are_deleted(firewall: Firewall) -> None:
+    p = lab(firewall=firewall)
+    rec = _with_rules(p)
+    if firewall == "iptables":
+        rec.nft.clear()
+    else:
+        rec.iptables.clear()
+    without = replace(p, operations=tuple(op for op in p.operations if not isinstance(op, LoadNftables | LoadIptables)))
+    live = built(p)
+    gone = leftover_rules(without, rec)
+    assert [type(g).__name__ for g in gone] == ["DeleteNftables" if firewall == "nftables" else "DeleteIptables"]
+    d = diff(without, live, rec)
+    assert [(c.state, c.op) for c in d.changes] == [("extra", gone[0])]
+    assert "no NAT or port forward here any more" in d.changes[0].what
+
+
+def test_a_switch_of_firewall_deletes_the_other_back_ends_rules() -> None:
+    rec = _with_rules(lab(firewall="nftables"))
+    rec.iptables.clear()
+    p = lab(firewall="iptables")
+    assert [type(g).__name__ for g in leftover_rules(p, rec)] == ["DeleteNftables"]
+
+
+def test_an_mtu_or_up_state_the_file_no_longer_sets_is_reset() -> None:
+    p = lab()
+    live = built(p)
+    red = live.namespaces[f"{P}red"]
+    red.links["veth-red"] = replace(red.links["veth-red"], mtu=9000)
+    host = live.namespaces[f"{P}host"]
+    host.links["v-net-0"] = replace(host.links["v-net-0"], mtu=1400)
+    down = replace(p, operations=tuple(op for op in p.operations
+                                       if not (isinstance(op, LinkUp) and op.ifname == "veth-blue")))
+    blue = live.namespaces[f"{P}blue"]
+    blue.routes.clear()  # a route over a down link: the plan has none
+    down = replace(down, operations=tuple(op for op in down.operations
+                                          if not (isinstance(op, AddRoute) and op.node == "blue")))
+    d = diff(down, live, record(p))
+    assert sorted(((c.state, c.op) for c in d.changes if c.op is not None), key=str) == sorted([
+        ("drifted", SetMtu("red", f"{P}red", "veth-red", 1500)),
+        ("drifted", SetMtu("host", f"{P}host", "v-net-0", 1500)),
+        ("drifted", LinkDown("blue", f"{P}blue", "veth-blue")),
+    ], key=str)
+
+
+def test_a_bridge_takes_the_smallest_mtu_of_its_ports() -> None:
+    p = lab()
+    ports = ("veth-red-br", "veth-blue-br")
+    big = replace(p, operations=(*p.operations, *(SetMtu("host", f"{P}host", n, 9000) for n in ports)))
+    live = built(big)
+    host = live.namespaces[f"{P}host"]
+    host.links["v-net-0"] = replace(host.links["v-net-0"], mtu=9000)  # what the kernel does
+    assert diff(big, live, record(p)).clean
+
+
+def test_a_mac_the_file_no_longer_sets_makes_the_pair_again() -> None:
+    p = lab()
+    mac = SetMac("red", f"{P}red", "veth-red", "02:00:00:00:00:01")
+    with_mac = replace(p, operations=(*p.operations, mac))
+    live, rec = built(with_mac), _with_rules(with_mac)
+    assert diff(with_mac, live, rec).clean
+    d = diff(p, live, rec)
+    assert [(r.kind, r.netns, r.name) for r in d.before] == [("link", f"{P}red", "veth-red")]
+    assert "keeps the MAC an earlier apply set" in d.changes[0].what
+    kinds = [type(op).__name__ for op in d.repair]
+    assert kinds[0] == "CreateVeth" and "AddAddress" in kinds and "EnslavePort" in kinds
+    assert diff(p, live, replace(rec, macs={})).clean  # a MAC no apply set is not ours to change
+
+
+def test_a_sysctl_the_file_no_longer_sets_goes_back_to_topographs_default(tmp_path: Path) -> None:
+    strict = lab(_seed_text(tmp_path, "    forwarding: true                # the host is the namespaces' gateway\n",
+                            "    forwarding: true\n    rp_filter: strict\n"))
+    d = diff(lab(), built(strict), record(strict))
+    assert [(c.state, type(c.op).__name__, c.op.node if c.op else "") for c in d.changes] == [
+        ("drifted", "SetSysctls", "host")]
+
+
+VETH_ENDS = [(f"{P}red", "veth-red"), (f"{P}blue", "veth-blue"), (f"{P}host", "veth-red-br"),
+             (f"{P}host", "veth-blue-br"), (f"{P}host", "eth0"), (f"{P}lan", "eth0")]
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.dictionaries(st.sampled_from(VETH_ENDS), st.integers(min_value=1280, max_value=9000), max_size=6))
+def test_mtus_the_file_no_longer_sets_are_reset_and_then_up_to_date(mtus: dict[tuple[str, str], int]) -> None:
+    p = lab()
+    node = {f"{P}{n}": n for n in ("red", "blue", "host", "lan")}
+    with_mtus = replace(p, operations=(*p.operations, *(SetMtu(node[ns], ns, i, m) for (ns, i), m in mtus.items())))
+    live = built(with_mtus)
+    d = diff(p, live, record(p))
+    assert {(c.op.netns, c.op.ifname) for c in d.changes if isinstance(c.op, SetMtu)} == {
+        k for k, m in mtus.items() if m != 1500}
+    for c in d.changes:  # the repair, as the kernel does it
+        assert isinstance(c.op, SetMtu) and c.op.mtu == 1500
+        links = live.namespaces[c.op.netns].links
+        links[c.op.ifname] = replace(links[c.op.ifname], mtu=c.op.mtu)
+    assert diff(p, live, record(p)).clean

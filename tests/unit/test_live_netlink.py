@@ -70,6 +70,8 @@ def mac_text(mac: bytes) -> str:
 def test_link_up_and_the_header_are_pyroute2s(index: int, seq: int, flags: int) -> None:
     assert nl.message(nl.RTM_NEWLINK, flags, seq, nl.link_up(index)) == \
         encoded(ifinfmsg, nl.RTM_NEWLINK, flags, seq, [], index=index, flags=1, change=1)
+    assert nl.message(nl.RTM_NEWLINK, flags, seq, nl.link_down(index)) == \
+        encoded(ifinfmsg, nl.RTM_NEWLINK, flags, seq, [], index=index, flags=0, change=1)
 
 
 @given(index=indexes, mtu=st.integers(68, 65535), mac=macs, master=indexes,

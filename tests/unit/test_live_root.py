@@ -106,6 +106,7 @@ def test_apply_records_the_root_share_before_any_step(monkeypatch: pytest.Monkey
         def __init__(self, *args: object, **kwargs: object) -> None:
             self.nft: dict[str, str] = {}
             self.iptables: dict[str, str] = {}
+            self.rules: dict[str, str] = {}
 
         def execute(self, ops: list[Operation]) -> None:
             seen.append(state.load(p.lab, None))

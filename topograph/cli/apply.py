@@ -8,7 +8,7 @@ import click
 
 from topograph.cli.common import sandbox_option, topology_argument
 from topograph.diagnostics import count
-from topograph.live.command import Progress, load_plan, require_privileges, sigterm_interrupts, wait_option
+from topograph.live.command import Progress, exit_status, load_plan, require_privileges, signals_interrupt, wait_option
 from topograph.plan import FIREWALLS
 
 
@@ -25,8 +25,8 @@ def command(file: str, prefix: str | None, firewall: str | None, dry_run: bool, 
     """Create the lab of FILE, or bring a running one back in line with FILE.
 
     What exists and matches is left alone, what is missing is created, what differs is corrected,
-    and what the lab owns that FILE no longer has is removed. A failing step (or Ctrl-C / SIGTERM)
-    undoes everything this run created. Objects topograph did not create are never touched: a name
+    and what the lab owns that FILE no longer has is removed or reset. A failing step (or Ctrl-C /
+    SIGTERM: exit 130 / 143) undoes every step of this run. Objects topograph did not create are never touched: a name
     clash stops the run before any change.
     """
     from topograph.live import engine
@@ -43,7 +43,7 @@ def command(file: str, prefix: str | None, firewall: str | None, dry_run: bool, 
             print_diff(the_plan, d, dry_run=True)
             return
         progress = Progress(f"applying {the_plan.lab}")
-        with sigterm_interrupts():
+        with signals_interrupt():
             try:
                 outcome = engine.apply(the_plan, source=file, wait=wait, progress=progress)
             finally:
@@ -59,13 +59,13 @@ def command(file: str, prefix: str | None, firewall: str | None, dry_run: bool, 
         undone = sum(1 for r in exc.rolled_back if r.startswith("deleted"))
         click.echo(f"topograph: rolled back: this run's changes are undone ({count(undone, 'object')} deleted)"
                    + (f"; problems: {'; '.join(exc.problems)}" if exc.problems else ""), err=True)
-        sys.exit(130 if isinstance(exc.cause, KeyboardInterrupt) else 1)
+        sys.exit(exit_status(exc.cause) if isinstance(exc.cause, KeyboardInterrupt) else 1)
     except OSError as exc:
         click.echo(f"topograph: {exc}", err=True)
         sys.exit(1)
-    except KeyboardInterrupt:  # a second Ctrl-C, held back until the rollback was done
+    except KeyboardInterrupt as exc:  # interrupted outside the steps (before the first, or while reading)
         click.echo("topograph: interrupted", err=True)
-        sys.exit(130)
+        sys.exit(exit_status(exc))
     d = outcome.diff
     if outcome.adopted:
         click.echo(f"lab {the_plan.lab}: recorded as its own {count(len(outcome.adopted), 'object')} "

@@ -9,7 +9,7 @@ import click
 
 from topograph.cli.common import load_or_exit, sandbox_option, topology_argument
 from topograph.live.command import elsewhere, require_privileges
-from topograph.live.kernel import netns_exists
+from topograph.live.kernel import netns_exists, netns_mounted
 
 
 @click.command("exec", context_settings={"ignore_unknown_options": True})
@@ -42,5 +42,10 @@ def command(file: str, node: str, argv: tuple[str, ...], prefix: str | None) -> 
     if not netns_exists(netns):
         click.echo(f"topograph: {hint}" if hint else
                    f"topograph: namespace {netns} does not exist; is the lab up? (topograph apply)", err=True)
+        sys.exit(1)
+    if not netns_mounted(netns):
+        from topograph.live.converge import stale_text
+
+        click.echo(f"topograph: {stale_text(netns)}", err=True)
         sys.exit(1)
     os.execvp("ip", ["ip", "netns", "exec", netns, *argv])

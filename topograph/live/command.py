@@ -83,23 +83,37 @@ def elsewhere(lab: str, prefix: str | None) -> str | None:
 
 
 @contextmanager
-def sigterm_interrupts() -> Iterator[None]:
-    """SIGTERM behaves like Ctrl-C for the block (the run rolls back), then the old handler returns."""
+def signals_interrupt() -> Iterator[None]:
+    """SIGINT and SIGTERM interrupt the block (the run rolls back); any signal after the first is only noted.
+
+    Both signals go to one handler for the whole block, so that a second one (SIGTERM then SIGINT
+    a millisecond later) can never raise again while the first one's rollback is starting: with
+    Python's own SIGINT handler it raised KeyboardInterrupt there and the rollback was skipped.
+    `Interrupted.signum` is the first signal's, for the exit status (exit_status()).
+    """
     from topograph.live.execute import Interrupted
 
     seen = False
 
     def handler(signum: int, frame: object) -> None:
         nonlocal seen
-        if not seen:  # a second SIGTERM must not cut the rollback the first one started
+        if not seen:
             seen = True
-            raise Interrupted()
+            raise Interrupted(signum)
 
-    old = signal.signal(signal.SIGTERM, handler)
+    old = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, old)
+        for sig, previous in old.items():
+            signal.signal(sig, previous)
+
+
+def exit_status(exc: BaseException) -> int:
+    """128 + the signal that interrupted the run (130 for SIGINT, 143 for SIGTERM), as shells report it."""
+    from topograph.live.execute import Interrupted
+
+    return 128 + (exc.signum if isinstance(exc, Interrupted) else signal.SIGINT)
 
 
 class Progress:

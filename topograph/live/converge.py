@@ -18,8 +18,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
+from topograph import naming
 from topograph.live.describe import describe, where
-from topograph.live.observe import ForeignRule, Live, NsState, Route, ops_by_netns, route_key
+from topograph.live.kernel import netns_path
+from topograph.live.observe import ForeignRule, Link, Live, NsState, Route, ops_by_netns, route_key
 from topograph.live.state import Record
 from topograph.plan import (
     AddAddress,
@@ -28,7 +30,10 @@ from topograph.plan import (
     CreateNetns,
     CreateStandIn,
     CreateVeth,
+    DeleteIptables,
+    DeleteNftables,
     EnslavePort,
+    LinkDown,
     LinkUp,
     LoadIptables,
     LoadNftables,
@@ -43,6 +48,7 @@ from topograph.plan import (
     SetSysctls,
     Sysctl,
 )
+from topograph.plan.firewall import loaded_text
 
 State = Literal["missing", "drifted", "extra"]
 
@@ -155,6 +161,49 @@ def marked(plan: Plan, live: Live, record: Record | None) -> tuple[list[str], li
     return namespaces, links
 
 
+#: The MTU of a new veth end, port-less bridge or stand-in; a bridge with ports takes the smallest of theirs.
+DEFAULT_MTU = 1500
+LOOPBACK_MTU = 65536
+
+
+def mac_key(netns: str | None, ifname: str) -> str:
+    """How a lab's record names an interface whose MAC the file set (Record.macs)."""
+    return f"{where(netns)} {ifname}"
+
+
+def planned_macs(plan: Plan) -> dict[str, str]:
+    """The MACs the file sets, as the record keeps them."""
+    return {mac_key(op.netns, op.ifname): op.mac.lower() for op in plan.operations if isinstance(op, SetMac)}
+
+
+def leftover_rules(plan: Plan, record: Record | None) -> list[DeleteNftables | DeleteIptables]:
+    """The lab's NAT tables and chains the record names in a namespace of the plan whose node the file
+    gives none of that back end any more (no NAT, no port forward, or the other back end): to delete."""
+    if record is None:
+        return []
+    node_of: dict[str | None, str] = {}
+    loads: set[tuple[str, str | None]] = set()
+    for op in plan.operations:
+        if isinstance(op, CreateVeth):
+            continue
+        node_of.setdefault(op.netns, op.node)
+        if isinstance(op, LoadNftables | LoadIptables):
+            loads.add((op.KIND, op.netns))
+    found: list[DeleteNftables | DeleteIptables] = []
+    for netns, node in node_of.items():
+        if where(netns) in record.nft and ("load_nftables", netns) not in loads:
+            found.append(DeleteNftables(node, netns, naming.nft_table(plan.lab)))
+        if where(netns) in record.iptables and ("load_iptables", netns) not in loads:
+            found.append(DeleteIptables(node, netns, naming.iptables_chain(plan.lab, "PRE"),
+                                        naming.iptables_chain(plan.lab, "POST"), (4, 6)))
+    return found
+
+
+def stale_text(netns: str) -> str:
+    """How status names a namespace file left unmounted by a killed run."""
+    return f"namespace file {netns_path(netns)} is left from a killed run; destroy or apply repairs it"
+
+
 def clashes(plan: Plan, live: Live, record: Record | None) -> list[str]:
     """Existing objects the plan would create that this lab does not own (apply must stop before any change).
 
@@ -163,6 +212,7 @@ def clashes(plan: Plan, live: Live, record: Record | None) -> list[str]:
     own_ns, own_links = marked(plan, live, record)
     owned = set(record.namespaces if record else ()) | set(own_ns)
     found = [f"namespace {n} exists already and is neither in lab {plan.lab}'s record nor marked as its own"
+             + (" (a bare file, left by a killed run that was not this lab's)" if n in live.stale else "")
              for n in plan.namespaces if n in live.existing and n not in owned]
     root = live.namespaces.get(None)
     if root is not None:
@@ -205,20 +255,57 @@ def diff(plan: Plan, live: Live, record: Record | None) -> Diff:
     def add(state: State, op: Operation, removal: Removal | None = None) -> None:
         result.changes.append(Change(state, describe(op), op=op, removal=removal))
 
+    said = _what_the_file_says(plan)
+    macs = record.macs if record else {}
+    downed: set[tuple[str | None, str]] = set()  # links set down: the kernel drops the routes over them
+
+    def mac_left(netns: str | None, ifname: str, link: Link) -> bool:
+        """Does the link keep a MAC an earlier apply set and the file no longer sets?"""
+        return (netns, ifname) not in said.macs and macs.get(mac_key(netns, ifname)) == link.mac.lower() != ""
+
+    def reset(node: str, netns: str | None, ifname: str, link: Link, kernel_mtu: int = DEFAULT_MTU) -> None:
+        """What the file no longer says of a link of the lab's: the kernel's MTU, and down for `up: false`."""
+        if (netns, ifname) not in said.mtus:
+            ports = said.ports.get((netns, ifname), [])
+            want = min((said.mtus.get((netns, p), DEFAULT_MTU) for p in ports), default=kernel_mtu)
+            if link.mtu != want:
+                result.changes.append(Change("drifted", f"{where(netns)}: {ifname} has MTU {link.mtu}; the file sets "
+                                             f"none: the kernel's {want}", op=SetMtu(node, netns, ifname, want)))
+        if (netns, ifname) not in said.ups and link.up:
+            downed.add((netns, ifname))
+            result.changes.append(Change("drifted", f"{where(netns)}: {ifname} is up; the file says up: false",
+                                         op=LinkDown(node, netns, ifname)))
+
     for op in plan.operations:
         if isinstance(op, CreateNetns):
             if op.netns in live.namespaces:
                 result.up_to_date += 1
-            else:
-                fresh_ns.add(op.netns)
-                add("missing", op)
+                lo = live.namespaces[op.netns].links.get("lo")
+                if lo is not None:
+                    reset(op.node, op.netns, "lo", lo, kernel_mtu=LOOPBACK_MTU)
+                continue
+            fresh_ns.add(op.netns)
+            if op.netns in live.stale:  # ours (else a clash): the bare file goes, then the namespace is made
+                result.changes.append(Change("drifted", stale_text(op.netns), removal=Removal("netns", None, op.netns)))
+            add("missing", op)
             continue
         if isinstance(op, CreateVeth):
             sa, sb = ns_state(op.a.netns), ns_state(op.b.netns)
             la = sa.links.get(op.a.ifname) if sa else None
             lb = sb.links.get(op.b.ifname) if sb else None
             if la is not None and lb is not None and la.kind == lb.kind == "veth":
-                result.up_to_date += 1
+                with_mac = [e for e, ln in ((op.a, la), (op.b, lb)) if mac_left(e.netns, e.ifname, ln)]
+                if not with_mac:
+                    result.up_to_date += 1
+                    reset(op.a.node, op.a.netns, op.a.ifname, la)
+                    reset(op.b.node, op.b.netns, op.b.ifname, lb)
+                    continue
+                # a veth end takes a MAC of the kernel's only when it is made: the pair is made again
+                recreated.update({(op.a.netns, op.a.ifname), (op.b.netns, op.b.ifname)})
+                e = with_mac[0]
+                result.changes.append(Change("drifted", _mac_text(e.netns, e.ifname),
+                                             removal=Removal("link", e.netns, e.ifname)))
+                add("drifted", op)
                 continue
             recreated.update({(op.a.netns, op.a.ifname), (op.b.netns, op.b.ifname)})
             stale = [(e.netns, e.ifname) for e, ln in ((op.a, la), (op.b, lb)) if ln is not None]
@@ -236,10 +323,16 @@ def diff(plan: Plan, live: Live, record: Record | None) -> Diff:
         if isinstance(op, CreateBridge | CreateStandIn):
             kind = op.LINK_KIND
             link = st.links.get(op.ifname)
-            if link is not None and link.kind == kind:
+            if link is not None and link.kind == kind and not mac_left(netns, op.ifname, link):
                 result.up_to_date += 1
+                reset(op.node, netns, op.ifname, link)
                 continue
             recreated.add((netns, op.ifname))
+            if link is not None and link.kind == kind:  # made again, like a veth, for a MAC of the kernel's
+                result.changes.append(Change("drifted", _mac_text(netns, op.ifname),
+                                             removal=Removal("link", netns, op.ifname)))
+                add("drifted", op)
+                continue
             removal = Removal("link", netns, op.ifname) if link is not None else None
             add("drifted" if link is not None else "missing", op, removal)
             continue
@@ -249,14 +342,52 @@ def diff(plan: Plan, live: Live, record: Record | None) -> Diff:
         else:
             add(state, op)
     result.changes += _link_rp_filters(plan, live, recreated, fresh_ns)
-    result.changes += _extras(plan, live, record, fresh_ns)
+    result.changes += _extras(plan, live, record, fresh_ns, downed)
     result.changes += _foreign_rules(plan, live, fresh_ns)
+    for gone in leftover_rules(plan, record):
+        st = ns_state(gone.netns)
+        if isinstance(gone, DeleteNftables) and st is not None and st.nft.get(gone.table) is not None:
+            result.changes.append(Change("extra", f"{where(gone.netns)}: nftables table inet {gone.table} "
+                                         "(the file has no NAT or port forward here any more)", op=gone))
+        elif isinstance(gone, DeleteIptables) and st is not None and st.iptables.get(gone.pre_chain) is not None:
+            result.changes.append(Change("extra", f"{where(gone.netns)}: iptables chains {gone.pre_chain}, "
+                                         f"{gone.post_chain} (the file has no NAT or port forward here any more)",
+                                         op=gone))
     if record is not None and not record.complete:
         # an apply cut short: a value that is not yet what the plan says is a step it did not run
         result.cut_short = True
         result.changes = [replace(c, state="missing") if c.state == "drifted" and c.removal is None else c
                           for c in result.changes]
     return result
+
+
+def _mac_text(netns: str | None, ifname: str) -> str:
+    return (f"{where(netns)}: {ifname} keeps the MAC an earlier apply set, which the file no longer sets "
+            "(made again, for one of the kernel's)")
+
+
+@dataclass(frozen=True, slots=True)
+class _Said:
+    """What the plan sets on links, by (netns, ifname): MTUs, MACs, which are up, each bridge's ports."""
+
+    mtus: dict[tuple[str | None, str], int]
+    macs: set[tuple[str | None, str]]
+    ups: set[tuple[str | None, str]]
+    ports: dict[tuple[str | None, str], list[str]]
+
+
+def _what_the_file_says(plan: Plan) -> _Said:
+    said = _Said({}, set(), set(), {})
+    for op in plan.operations:
+        if isinstance(op, SetMtu):
+            said.mtus[(op.netns, op.ifname)] = op.mtu
+        elif isinstance(op, SetMac):
+            said.macs.add((op.netns, op.ifname))
+        elif isinstance(op, LoopbackUp | LinkUp):
+            said.ups.add((op.netns, op.ifname))
+        elif isinstance(op, EnslavePort):
+            said.ports.setdefault((op.netns, op.bridge), []).append(op.ifname)
+    return said
 
 
 def _op_state(op: Operation, st: NsState, recreated: set[tuple[str | None, str]],
@@ -292,6 +423,10 @@ def _op_state(op: Operation, st: NsState, recreated: set[tuple[str | None, str]]
         # present, and not over a link about to be recreated (its routes vanish with it)
         same = any(r.satisfies(want) and (netns, r.dev or "") not in recreated for r in st.routes)
         return None if same else "missing"
+    if isinstance(op, LoadNftables | LoadIptables):
+        loaded = record.rules.get(where(netns)) if record else None
+        if loaded is not None and loaded != loaded_text(op):
+            return "drifted"  # the file's rules changed since they were loaded
     if isinstance(op, LoadNftables):
         got = st.nft.get(op.table)
         if got is None:
@@ -358,14 +493,16 @@ def _is_kernel_address(ifname: str, address: str) -> bool:
     return ifname == "lo" and ip.ip.is_loopback
 
 
-def _extras(plan: Plan, live: Live, record: Record | None, fresh_ns: set[str]) -> list[Change]:
+def _extras(plan: Plan, live: Live, record: Record | None, fresh_ns: set[str],
+            downed: set[tuple[str | None, str]]) -> list[Change]:
     """Owned objects the plan no longer has: namespaces, and links, addresses, routes inside ours."""
     out: list[Change] = []
     planned_ns = set(plan.namespaces)
     by_ns = ops_by_netns(plan)
     for name in sorted(set(record.namespaces) if record else set()):
         if name not in planned_ns and name in live.existing:
-            out.append(Change("extra", f"namespace {name} (no longer in the file)", removal=Removal("netns", None, name)))
+            what = stale_text(name) if name in live.stale else f"namespace {name} (no longer in the file)"
+            out.append(Change("extra", what, removal=Removal("netns", None, name)))
     for netns in plan.namespaces:
         st = live.namespaces.get(netns)
         if st is None or netns in fresh_ns:
@@ -392,7 +529,8 @@ def _extras(plan: Plan, live: Live, record: Record | None, fresh_ns: set[str]) -
                 out.append(Change("extra", f"{netns}: address {address} on {ifname}",
                                   removal=Removal("address", netns, f"{ifname} {address}")))
         for r in sorted(st.routes, key=str):
-            if not any(r.satisfies(w) for w in routes) and (r.dev is None or r.dev in links):
+            if (not any(r.satisfies(w) for w in routes) and (r.dev is None or r.dev in links)
+                    and (netns, r.dev) not in downed):  # the kernel drops routes over a link set down
                 text = f"{r.to}" + (f" via {r.via}" if r.via else "") + (f" dev {r.dev}" if r.dev else "")
                 out.append(Change("extra", f"{netns}: route {text}", removal=Removal("route", netns, text, route=r)))
     return out

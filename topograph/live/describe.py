@@ -9,7 +9,10 @@ from topograph.plan import (
     CreateNetns,
     CreateStandIn,
     CreateVeth,
+    DeleteIptables,
+    DeleteNftables,
     EnslavePort,
+    LinkDown,
     LinkUp,
     LoadIptables,
     LoadNftables,
@@ -17,6 +20,7 @@ from topograph.plan import (
     MarkLink,
     MarkNetns,
     Operation,
+    ReleasePort,
     SetMac,
     SetMtu,
     SetSysctls,
@@ -41,6 +45,14 @@ def describe(op: Operation) -> str:
         return f"{head}: mark {op.ifname} as the lab's (alias {op.alias})"
     if isinstance(op, LoopbackUp | LinkUp):
         return f"{head}: set {op.ifname} up"
+    if isinstance(op, LinkDown):
+        return f"{head}: set {op.ifname} down"
+    if isinstance(op, ReleasePort):
+        return f"{head}: take {op.ifname} out of its bridge"
+    if isinstance(op, DeleteNftables):
+        return f"{head}: delete nftables table inet {op.table}"
+    if isinstance(op, DeleteIptables):
+        return f"{head}: delete iptables chains {op.pre_chain}, {op.post_chain}"
     if isinstance(op, SetSysctls):
         return f"{head}: set sysctls " + ", ".join(f"{s.key}={s.value}" for s in op.values)
     if isinstance(op, CreateBridge):

@@ -8,9 +8,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from topograph.live import root, state
-from topograph.live.converge import Diff, diff, marked, root_links
+from topograph.live.converge import Diff, diff, leftover_rules, marked, planned_macs, root_links
 from topograph.live.describe import where
-from topograph.live.execute import Runner
+from topograph.live.execute import Runner, StepFailed
 from topograph.live.kernel import Namespaces, list_netns, netns_exists
 from topograph.live.lock import holder, lab_lock
 from topograph.live.netlink import Sockets
@@ -50,7 +50,7 @@ def refuse_if_blocked(d: Diff) -> None:
 def _look(plan: Plan, ns: Namespaces, socks: Sockets) -> tuple[state.Record | None, Live, Diff]:
     """The lab's record, the live state, and the difference between the live state and `plan`."""
     record = state.load(plan.lab, plan.prefix)
-    live = observe(plan, record.namespaces if record else [], ns, socks)
+    live = observe(plan, record.namespaces if record else [], ns, socks, leftover_rules(plan, record))
     return record, live, diff(plan, live, record)
 
 
@@ -108,14 +108,34 @@ def apply(plan: Plan, *, source: str = "", wait: float = 0.0,
         rec.add_namespaces([op.netns for op in repair if isinstance(op, CreateNetns)])
         rec.root_links = sorted(set(rec.root_links) | set(root_links(repair)))
         root.RootShare.of_ops(plan.operations).note_in(rec)
+        rec.macs |= planned_macs(plan)  # the old ones stay until the run is done: converge may still find them
         state.save(rec)
         runner = Runner(ns, socks, lab=plan.lab,
                         progress=progress(len(repair)) if progress else None)
+        step = ""  # the removal under way, for the message should it be cut short
         try:
             for r in d.before:
+                step = r.describe()
                 runner.remove(r)
             runner.execute(repair)
-        except BaseException:
+            for r in d.after:
+                step = r.describe()
+                runner.remove(r)
+                outcome.removed.append(r.describe())
+                if r.kind == "netns":
+                    rec.namespaces = [n for n in rec.namespaces if n != r.name]
+            for kept, done in ((rec.nft, runner.nft), (rec.iptables, runner.iptables), (rec.rules, runner.rules)):
+                for at, text in done.items():
+                    if text is None:
+                        kept.pop(at, None)
+                    else:
+                        kept[at] = text
+            rec.macs = planned_macs(plan)
+            rec.complete = True
+            state.save(rec)
+        except BaseException as exc:
+            # a removal cut short is a failure of the run as well: the steps taken are undone too
+            failed = exc if isinstance(exc, StepFailed) else runner.failed(step, len(repair), exc)
             # what rollback could not delete stays on record, so that destroy still finds it
             left = set(before.namespaces if before else ()) | {n for n in rec.namespaces if netns_exists(n)}
             rec.namespaces = sorted(left)
@@ -125,16 +145,9 @@ def apply(plan: Plan, *, source: str = "", wait: float = 0.0,
                 state.save(before)
             else:
                 state.save(rec)
-            raise
-        for r in d.after:
-            runner.remove(r)
-            outcome.removed.append(r.describe())
-            if r.kind == "netns":
-                rec.namespaces = [n for n in rec.namespaces if n != r.name]
-        rec.nft.update(runner.nft)
-        rec.iptables.update(runner.iptables)
-        rec.complete = True
-        state.save(rec)
+            if failed is exc:
+                raise
+            raise failed from exc
         outcome.applied = len(repair)
         return outcome
 

@@ -35,7 +35,10 @@ from topograph.plan import (
     CreateNetns,
     CreateStandIn,
     CreateVeth,
+    DeleteIptables,
+    DeleteNftables,
     EnslavePort,
+    LinkDown,
     LinkUp,
     LoadIptables,
     LoadNftables,
@@ -43,12 +46,14 @@ from topograph.plan import (
     MarkLink,
     MarkNetns,
     Operation,
+    ReleasePort,
     SetMac,
     SetMtu,
     SetSysctls,
     iptables_restore,
     nft_ruleset,
 )
+from topograph.plan.firewall import loaded_text
 
 #: Test hooks: fail before step K (1-based) of a run (K = steps + 1: after the last step, at the end
 #: of the run); sleep this many seconds before each step.
@@ -57,7 +62,11 @@ STEP_DELAY_ENV = "TOPOGRAPH_STEP_DELAY"
 
 
 class Interrupted(KeyboardInterrupt):
-    """SIGTERM, turned into an exception so that the run rolls back like on Ctrl-C."""
+    """SIGINT or SIGTERM (`signum`), turned into an exception so that the run rolls back."""
+
+    def __init__(self, signum: int = signal.SIGINT) -> None:
+        super().__init__(signum)
+        self.signum = int(signum)
 
 
 @dataclass
@@ -80,6 +89,8 @@ class StepFailed(Exception):
             why = str(self.cause)
         if self.step > self.total:
             return f"the end of the run, after step {self.total} of {self.total}: {why}"
+        if self.step == 0:
+            return f"{self.what} (a removal, besides the {self.total} steps): {why}"
         return f"step {self.step} of {self.total} ({self.what}): {why}"
 
 
@@ -97,8 +108,12 @@ class Runner:
         self.next_index: dict[str | None, int] = {}
         self.created_ns: set[str] = set()
         self.journal: list[Undo] = []
-        self.nft: dict[str, str] = {}  # describe.where(netns) -> listing after load
-        self.iptables: dict[str, str] = {}  # describe.where(netns) -> iptables_listing after load
+        self.undoing = False  # rolling back: what runs now is not journalled
+        self.made: set[tuple[str | None, str]] = set()  # links this run created (deleting them undoes the rest)
+        # describe.where(netns) -> listing after load / what was loaded; None: deleted (for the record)
+        self.nft: dict[str, str | None] = {}
+        self.iptables: dict[str, str | None] = {}
+        self.rules: dict[str, str | None] = {}
         fail = os.environ.get(FAIL_AT_ENV)
         self.fail_at = int(fail) if fail and fail.isdigit() else None
         self.delay = float(os.environ.get(STEP_DELAY_ENV) or 0)
@@ -153,6 +168,12 @@ class Runner:
             failed.rolled_back, failed.problems = self.rollback()
             raise failed from exc
 
+    def failed(self, removal: str, total: int, exc: BaseException) -> StepFailed:
+        """Roll back after a failure outside the steps (a removal before or after them): the StepFailed to raise."""
+        failed = StepFailed(0, total, removal, exc)
+        failed.rolled_back, failed.problems = self.rollback()
+        return failed
+
     def _injected_failure(self, step: int) -> None:
         if self.fail_at is not None and step >= self.fail_at:
             raise KernelError(errno.EIO, f"injected failure ({FAIL_AT_ENV}={self.fail_at})")
@@ -166,11 +187,11 @@ class Runner:
             self.created_ns.add(op.netns)
             self.journal.append(("netns", op.netns, None))
         elif isinstance(op, MarkNetns | MarkLink):
-            mark = nl.attr_str(nl.IFLA_IFALIAS, op.alias)
-            self._set(op.netns, nl.link_body(self.index(op.netns, op.ifname), attrs=mark))
-        elif isinstance(op, LoopbackUp | LinkUp):
+            self._set(op.netns, nl.link_alias(self.index(op.netns, op.ifname), op.alias))
+        elif isinstance(op, LoopbackUp | LinkUp | LinkDown):
+            self._journal_undo(op)
             index = self.index(op.netns, op.ifname)
-            self._set(op.netns, nl.link_up(index))
+            self._set(op.netns, nl.link_down(index) if isinstance(op, LinkDown) else nl.link_up(index))
         elif isinstance(op, SetSysctls):
             self._sysctls(op)
         elif isinstance(op, CreateBridge | CreateStandIn):
@@ -183,14 +204,20 @@ class Runner:
                                data=nl.veth_peer(ib, op.b.ifname, self.ns.fd(op.b.netns)))
             self._create_link(op.a.netns, body, [(op.a.netns, op.a.ifname, ia), (op.b.netns, op.b.ifname, ib)])
         elif isinstance(op, SetMac):
+            self._journal_undo(op)
             mac = bytes.fromhex(op.mac.replace(":", ""))
             self._set(op.netns, nl.link_mac(self.index(op.netns, op.ifname), mac))
         elif isinstance(op, SetMtu):
+            self._journal_undo(op)
             self._set(op.netns, nl.link_mtu(self.index(op.netns, op.ifname), op.mtu))
         elif isinstance(op, EnslavePort):
+            self._journal_undo(op)
             master = self.index(op.netns, op.bridge)
             port = self.index(op.netns, op.ifname)
             self._set(op.netns, nl.link_master(port, master))
+        elif isinstance(op, ReleasePort):
+            self._journal_undo(op)
+            self._set(op.netns, nl.link_master(self.index(op.netns, op.ifname), 0))
         elif isinstance(op, AddAddress):
             a = op.address
             family = socket.AF_INET if a.version == 4 else socket.AF_INET6
@@ -207,6 +234,10 @@ class Runner:
             self._nft(op)
         elif isinstance(op, LoadIptables):
             self._iptables(op)
+        elif isinstance(op, DeleteNftables):
+            self._delete_nft(op)
+        elif isinstance(op, DeleteIptables):
+            self._delete_iptables(op)
         else:
             raise KernelError(errno.EINVAL, f"apply cannot execute {op.KIND}")
 
@@ -235,6 +266,7 @@ class Runner:
                     raise
                 index = link.index
             self.known(where)[name] = index
+            self.made.add((where, name))
             if not self.fresh(where):
                 self.journal.append(("link", where, index))
 
@@ -272,6 +304,7 @@ class Runner:
             before = None if self.fresh(op.netns) else nft_listing(op.table)
             nft_replace(op.table, nft_ruleset(op))
             self.nft[where(op.netns)] = nft_listing(op.table) or ""
+            self.rules[where(op.netns)] = loaded_text(op)
         if not self.fresh(op.netns):
             self.journal.append(("nft", op.netns, (op.table, before)))
 
@@ -288,6 +321,57 @@ class Runner:
                 wanted = lab_lines(iptables_restore(op, family), chains)
                 run_tool([restore_tool(family), "--noflush"], iptables_change(now, wanted))
             self.iptables[where(op.netns)] = iptables_listing(op) or ""
+            self.rules[where(op.netns)] = loaded_text(op)
+
+    def _delete_nft(self, op: DeleteNftables) -> None:
+        with self.ns.inside(op.netns):
+            before = None if self.fresh(op.netns) else nft_listing(op.table)
+            nft_replace(op.table, "")
+        if not self.fresh(op.netns):
+            self.journal.append(("nft", op.netns, (op.table, before)))
+        self.nft[where(op.netns)] = self.rules[where(op.netns)] = None
+
+    def _delete_iptables(self, op: DeleteIptables) -> None:
+        chains = (op.pre_chain, op.post_chain)
+        with self.ns.inside(op.netns):
+            for family in op.families:
+                now = lab_lines(iptables_save(family), chains)
+                if now is None:
+                    continue
+                if not self.fresh(op.netns):
+                    self.journal.append(("iptables", op.netns, (chains, family, now)))
+                run_tool([restore_tool(family), "--noflush"], iptables_change(now, None))
+        self.iptables[where(op.netns)] = self.rules[where(op.netns)] = None
+
+    def _journal_undo(self, op: LoopbackUp | LinkUp | LinkDown | SetMac | SetMtu | EnslavePort | ReleasePort) -> None:
+        """Before changing a link in place, journal the operation that puts it back (one of the plan's own).
+
+        Only in a namespace the run did not create, and on a link it did not create: deleting those
+        undoes everything on them. The link's state before is read with one dump.
+        """
+        if self.undoing or self.fresh(op.netns) or (op.netns, op.ifname) in self.made:
+            return
+        links = self.socks(op.netns).links()
+        now = next((ln for ln in links if ln.name == op.ifname), None)
+        if now is None:
+            return  # the step itself will fail: nothing changed
+        undo: Operation | None = None
+        if isinstance(op, LoopbackUp | LinkUp) and not now.up:
+            undo = LinkDown(op.node, op.netns, op.ifname)
+        elif isinstance(op, LinkDown) and now.up:
+            undo = LinkUp(op.node, op.netns, op.ifname)
+        elif isinstance(op, SetMac) and now.mac.lower() != op.mac.lower():
+            undo = SetMac(op.node, op.netns, op.ifname, now.mac)
+        elif isinstance(op, SetMtu) and now.mtu != op.mtu:
+            undo = SetMtu(op.node, op.netns, op.ifname, now.mtu)
+        elif isinstance(op, EnslavePort | ReleasePort):
+            master = next((ln.name for ln in links if now.master and ln.index == now.master), None)
+            if master is None:
+                undo = ReleasePort(op.node, op.netns, op.ifname) if isinstance(op, EnslavePort) else None
+            elif not isinstance(op, EnslavePort) or master != op.bridge:
+                undo = EnslavePort(op.node, op.netns, op.ifname, master)
+        if undo is not None:
+            self.journal.append(("op", op.netns, undo))
 
     # -- removing ------------------------------------------------------------------------------
     def remove(self, r: Removal) -> None:
@@ -323,6 +407,7 @@ class Runner:
         blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
         done: list[str] = []
         problems: list[str] = []
+        self.undoing = True
         try:
             try:
                 self.ns.enter(None)  # an interruption may have come while inside another namespace
@@ -337,6 +422,7 @@ class Runner:
                     problems.append(f"undo {kind} in {netns or 'the root namespace'}: {exc}")
             self.journal.clear()
         finally:
+            self.undoing = False
             signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
         return done, problems
 
@@ -349,6 +435,10 @@ class Runner:
             return f"deleted namespace {netns}"
         if netns is not None and netns not in self.ns.fds and not netns_exists(netns):
             return None
+        if kind == "op":
+            assert isinstance(data, LinkUp | LinkDown | SetMac | SetMtu | EnslavePort | ReleasePort)
+            self.run(data)
+            return f"put back: {describe(data)}"
         if kind == "link":
             assert isinstance(data, int)
             self.socks(netns).acked(nl.RTM_DELLINK, nl.link_body(data))

@@ -57,6 +57,12 @@ def netns_exists(name: str) -> bool:
     return netns_path(name).exists()
 
 
+def netns_mounted(name: str) -> bool:
+    """Is /run/netns/NAME a namespace (a mount point), not a bare file left by a run killed while creating
+    or deleting it (between the file and its mount, or between the unmount and the unlink)?"""
+    return os.path.ismount(netns_path(name))
+
+
 def list_netns() -> set[str]:
     try:
         return set(os.listdir(RUN_DIR))

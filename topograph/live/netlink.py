@@ -175,6 +175,10 @@ def link_up(index: int) -> bytes:
     return link_body(index, flags=IFF_UP, change=IFF_UP)
 
 
+def link_down(index: int) -> bytes:
+    return link_body(index, flags=0, change=IFF_UP)
+
+
 def link_mtu(index: int, mtu: int) -> bytes:
     return link_body(index, attrs=attr_u32(IFLA_MTU, mtu))
 

@@ -14,11 +14,12 @@ import shutil
 import socket
 import struct
 import subprocess
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from pyroute2.netlink import NLM_F_DUMP, NLM_F_REQUEST, NLMSG_DONE, NLMSG_ERROR
 
-from topograph.live.kernel import Namespaces, list_netns
+from topograph.live.kernel import Namespaces, list_netns, netns_mounted
 from topograph.live.netlink import (
     RT_SCOPE_LINK,
     RTPROT_KERNEL,
@@ -27,7 +28,17 @@ from topograph.live.netlink import (
     parse_attrs,
     text,
 )
-from topograph.plan import AddRoute, CreateVeth, LoadIptables, LoadNftables, Operation, Plan, SetSysctls
+from topograph.plan import (
+    AddRoute,
+    CreateVeth,
+    DeleteIptables,
+    DeleteNftables,
+    LoadIptables,
+    LoadNftables,
+    Operation,
+    Plan,
+    SetSysctls,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +111,7 @@ class NsState:
 class Live:
     namespaces: dict[str | None, NsState] = field(default_factory=dict)  # None: the root namespace
     existing: set[str] = field(default_factory=set)  # every namespace name on the machine
+    stale: set[str] = field(default_factory=set)  # of the lab's names: bare files in /run/netns, no namespace
 
 
 def route_key(op: AddRoute) -> Route:
@@ -278,8 +290,9 @@ def read_namespace(netns: str | None, mine: list[Operation], ns: Namespaces, soc
     not make, and every interface's rp_filter."""
     state = NsState()
     sysctl_ops = [op for op in mine if isinstance(op, SetSysctls) and op.netns == netns]
-    tables = [op.table for op in mine if isinstance(op, LoadNftables) and op.netns == netns]
+    tables = [op.table for op in mine if isinstance(op, LoadNftables | DeleteNftables) and op.netns == netns]
     chains = [op for op in mine if isinstance(op, LoadIptables) and op.netns == netns]
+    left = [op for op in mine if isinstance(op, DeleteIptables) and op.netns == netns]
     # one visit: what only works from inside (sysctls, nft, opening the socket), then dumps from anywhere
     with ns.inside(netns):
         sock = socks.by_ns.get(netns) or socks.open_here(netns)
@@ -294,6 +307,9 @@ def read_namespace(netns: str | None, mine: list[Operation], ns: Namespaces, soc
             ours = tuple(c for load in chains for c in (load.pre_chain, load.post_chain))
             for family in iptables_families_here():
                 state.foreign_rules += foreign_rules(family, iptables_save(family, table=None), ours)
+        for gone in left:  # there when any family has them
+            found = [lab_lines(iptables_save(f), (gone.pre_chain, gone.post_chain)) for f in gone.families]
+            state.iptables[gone.pre_chain] = "".join("\n".join(x) for x in found if x is not None) or None
     links = sock.links()
     names = {ln.index: ln.name for ln in links}
     if own:
@@ -327,17 +343,26 @@ def ops_by_netns(plan: Plan) -> dict[str | None, list[Operation]]:
     return out
 
 
-def observe(plan: Plan, owned: list[str], ns: Namespaces, socks: Sockets) -> Live:
-    """The live state of every namespace of the plan and every owned one (those that exist)."""
+def observe(plan: Plan, owned: list[str], ns: Namespaces, socks: Sockets,
+            also: Iterable[DeleteNftables | DeleteIptables] = ()) -> Live:
+    """The live state of every namespace of the plan and every owned one (those that exist).
+
+    `also`: operations besides the plan's whose objects to read (converge.leftover_rules: the lab's
+    NAT tables and chains where the file has none any more)."""
     live = Live(existing=list_netns())
     wanted: dict[str | None, None] = {}  # ordered, no repeats
     for ns_name in (*plan.namespaces, *owned):
         if ns_name in live.existing:
-            wanted[ns_name] = None
+            if netns_mounted(ns_name):
+                wanted[ns_name] = None
+            else:  # nothing to enter (setns would fail with EINVAL): converge.diff says what it is
+                live.stale.add(ns_name)
     if plan.requires or any(getattr(op, "netns", "") is None for op in plan.operations):
         wanted[None] = None  # real mode: the host's share of the lab lives in the root namespace
     by_ns = ops_by_netns(plan)
     own = set(plan.namespaces)
+    for op in also:
+        by_ns.setdefault(op.netns, []).append(op)
     for name in wanted:
         live.namespaces[name] = read_namespace(name, by_ns.get(name, []), ns, socks, own=name in own)
     return live

@@ -115,3 +115,13 @@ def iptables_restore(op: LoadIptables, family: int) -> str:
              f"-A PREROUTING -j {op.pre_chain}", f"-A POSTROUTING -j {op.post_chain}", "COMMIT"]
     return "\n".join(lines) + "\n"
 
+
+
+def loaded_text(op: LoadNftables | LoadIptables) -> str:
+    """Everything `op` loads, as one text: what a lab's record keeps to tell, on a later apply, whether
+    the file's rules for the node changed (a listing of what is live cannot say: it shows what was loaded)."""
+    from topograph.plan.ops import LoadNftables  # ops imports this module
+
+    if isinstance(op, LoadNftables):
+        return nft_ruleset(op)
+    return "".join(iptables_restore(op, family) for family in op.families)

@@ -278,6 +278,30 @@ class LoadIptables(msgspec.Struct, frozen=True):
         return tuple(sorted(found))
 
 
+# -- converge and rollback: putting back what a lab changed in place -------------------------------
+# Not part of a setup plan: `apply` runs them to reset what the file no longer says, and to undo a
+# step of a run that failed, in namespaces that existed before the run (so nothing deletes them).
+
+class LinkDown(msgspec.Struct, frozen=True):
+    """Set an interface down: the undo of LinkUp, and what `up: false` asks of an interface that is up."""
+
+    KIND: ClassVar[str] = "link_down"
+    SECTION: ClassVar[str] = "links up"
+    node: str
+    netns: Netns
+    ifname: str
+
+
+class ReleasePort(msgspec.Struct, frozen=True):
+    """Take an interface out of its bridge: the undo of EnslavePort on a port that had no bridge."""
+
+    KIND: ClassVar[str] = "release_port"
+    SECTION: ClassVar[str] = "interface settings"
+    node: str
+    netns: Netns
+    ifname: str
+
+
 # -- teardown --------------------------------------------------------------------------------------
 
 class DeleteNftables(msgspec.Struct, frozen=True):
@@ -339,8 +363,9 @@ class RestoreSysctls(msgspec.Struct, frozen=True):
 SetupOp = (CreateNetns | MarkNetns | MarkLink | LoopbackUp
            | SetSysctls | SetLinkSysctls | CreateBridge | CreateVeth | CreateStandIn | SetMac | SetMtu
            | EnslavePort | AddAddress | LinkUp | AddRoute | LoadNftables | LoadIptables)
+ResetOp = LinkDown | ReleasePort
 TeardownOp = DeleteNftables | DeleteIptables | DeleteLink | DeleteNetns | RestoreSysctls
-Operation = SetupOp | TeardownOp
+Operation = SetupOp | ResetOp | TeardownOp
 
 
 def namespaces(op: Operation) -> tuple[Netns, ...]:
@@ -352,7 +377,7 @@ def namespaces(op: Operation) -> tuple[Netns, ...]:
         case CreateVeth():
             return (op.a.netns, op.b.netns)
         case (CreateNetns() | MarkNetns() | LoopbackUp() | SetSysctls() | CreateBridge() | CreateStandIn() | MarkLink()
-              | SetMac() | SetMtu()
+              | SetMac() | SetMtu() | LinkDown() | ReleasePort()
               | EnslavePort() | AddAddress() | LinkUp() | AddRoute() | LoadNftables() | LoadIptables()
               | DeleteNftables() | DeleteIptables() | DeleteLink() | DeleteNetns() | RestoreSysctls()):
             return (op.netns,)
