@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import assert_never
+
 from topograph.plan import (
     AddAddress,
     AddRoute,
@@ -10,6 +12,8 @@ from topograph.plan import (
     CreateStandIn,
     CreateVeth,
     DeleteIptables,
+    DeleteLink,
+    DeleteNetns,
     DeleteNftables,
     EnslavePort,
     LinkDown,
@@ -21,6 +25,7 @@ from topograph.plan import (
     MarkNetns,
     Operation,
     ReleasePort,
+    RestoreSysctls,
     SetMac,
     SetMtu,
     SetSysctls,
@@ -32,48 +37,61 @@ def where(netns: str | None) -> str:
 
 
 def describe(op: Operation) -> str:
-    """e.g. 'red (ns tg1-red): add address 192.168.15.1/24 to veth-red'."""
+    """e.g. 'red (ns tg1-red): add address 192.168.15.1/24 to veth-red'. One case per kind (mypy checks them all)."""
     if isinstance(op, CreateVeth):
         return (f"{op.a.node}/{op.b.node}: create veth {op.a.ifname} ({where(op.a.netns)}) "
                 f"<-> {op.b.ifname} ({where(op.b.netns)})")
-    head = f"{op.node} ({where(getattr(op, 'netns', None))})"
-    if isinstance(op, CreateNetns):
-        return f"{head}: create namespace"
-    if isinstance(op, MarkNetns):
-        return f"{head}: mark the namespace as the lab's ({op.ifname} alias {op.alias})"
-    if isinstance(op, MarkLink):
-        return f"{head}: mark {op.ifname} as the lab's (alias {op.alias})"
-    if isinstance(op, LoopbackUp | LinkUp):
-        return f"{head}: set {op.ifname} up"
-    if isinstance(op, LinkDown):
-        return f"{head}: set {op.ifname} down"
-    if isinstance(op, ReleasePort):
-        return f"{head}: take {op.ifname} out of its bridge"
-    if isinstance(op, DeleteNftables):
-        return f"{head}: delete nftables table inet {op.table}"
-    if isinstance(op, DeleteIptables):
-        return f"{head}: delete iptables chains {op.pre_chain}, {op.post_chain}"
-    if isinstance(op, SetSysctls):
-        return f"{head}: set sysctls " + ", ".join(f"{s.key}={s.value}" for s in op.values)
-    if isinstance(op, CreateBridge):
-        return f"{head}: create bridge {op.ifname}"
-    if isinstance(op, CreateStandIn):
-        return f"{head}: create {op.ifname} (a port-less bridge standing in for an existing interface)"
-    if isinstance(op, SetMac):
-        return f"{head}: set {op.ifname} MAC {op.mac}"
-    if isinstance(op, SetMtu):
-        return f"{head}: set {op.ifname} MTU {op.mtu}"
-    if isinstance(op, EnslavePort):
-        return f"{head}: plug {op.ifname} into bridge {op.bridge}"
-    if isinstance(op, AddAddress):
-        return f"{head}: add address {op.address} to {op.ifname}"
-    if isinstance(op, AddRoute):
-        via = f" via {op.via}" if op.via is not None else ""
-        dev = f" dev {op.dev}" if op.dev is not None else ""
-        metric = f" metric {op.metric}" if op.metric is not None else ""
-        return f"{head}: add route {op.to}{via}{dev}{metric}"
-    if isinstance(op, LoadNftables):
-        return f"{head}: load nftables table inet {op.table}"
-    if isinstance(op, LoadIptables):
-        return f"{head}: load iptables chains {op.pre_chain}, {op.post_chain}"
-    return f"{head}: {op.KIND}"
+    return f"{op.node} ({where(op.netns)}): {_what(op)}"
+
+
+def _what(op: Operation) -> str:
+    match op:
+        case CreateNetns():
+            return "create namespace"
+        case MarkNetns():
+            return f"mark the namespace as the lab's ({op.ifname} alias {op.alias})"
+        case MarkLink():
+            return f"mark {op.ifname} as the lab's (alias {op.alias})"
+        case LoopbackUp() | LinkUp():
+            return f"set {op.ifname} up"
+        case LinkDown():
+            return f"set {op.ifname} down"
+        case ReleasePort():
+            return f"take {op.ifname} out of its bridge"
+        case SetSysctls():  # SetLinkSysctls too
+            return "set sysctls " + ", ".join(f"{s.key}={s.value}" for s in op.values)
+        case CreateBridge():
+            return f"create bridge {op.ifname}"
+        case CreateStandIn():
+            return f"create {op.ifname} (a port-less bridge standing in for an existing interface)"
+        case CreateVeth():
+            return f"create veth {op.a.ifname} <-> {op.b.ifname}"
+        case SetMac():
+            return f"set {op.ifname} MAC {op.mac}"
+        case SetMtu():
+            return f"set {op.ifname} MTU {op.mtu}"
+        case EnslavePort():
+            return f"plug {op.ifname} into bridge {op.bridge}"
+        case AddAddress():
+            return f"add address {op.address} to {op.ifname}"
+        case AddRoute():
+            via = f" via {op.via}" if op.via is not None else ""
+            dev = f" dev {op.dev}" if op.dev is not None else ""
+            metric = f" metric {op.metric}" if op.metric is not None else ""
+            return f"add route {op.to}{via}{dev}{metric}"
+        case LoadNftables():
+            return f"load nftables table inet {op.table}"
+        case LoadIptables():
+            return f"load iptables chains {op.pre_chain}, {op.post_chain}"
+        case DeleteNftables():
+            return f"delete nftables table inet {op.table}"
+        case DeleteIptables():
+            return f"delete iptables chains {op.pre_chain}, {op.post_chain}"
+        case DeleteLink():
+            return f"delete {op.ifname}" + (f" if it carries the mark {op.mark}" if op.mark else "")
+        case DeleteNetns():
+            return "delete namespace" + (f" if it carries the mark {op.mark}" if op.mark else "")
+        case RestoreSysctls():
+            return f"put back the sysctls saved in {op.path}"
+        case _:
+            assert_never(op)

@@ -30,7 +30,6 @@ from topograph.live.netlink import (
 )
 from topograph.plan import (
     AddRoute,
-    CreateVeth,
     DeleteIptables,
     DeleteNftables,
     LoadIptables,
@@ -38,6 +37,7 @@ from topograph.plan import (
     Operation,
     Plan,
     SetSysctls,
+    namespaces,
 )
 
 
@@ -334,12 +334,8 @@ def ops_by_netns(plan: Plan) -> dict[str | None, list[Operation]]:
     """The plan's operations grouped by the namespace they act in (a veth under both of its ends)."""
     out: dict[str | None, list[Operation]] = {}
     for op in plan.operations:
-        if isinstance(op, CreateVeth):
-            out.setdefault(op.a.netns, []).append(op)
-            if op.b.netns != op.a.netns:
-                out.setdefault(op.b.netns, []).append(op)
-        else:
-            out.setdefault(getattr(op, "netns", None), []).append(op)
+        for netns in dict.fromkeys(namespaces(op)):  # a veth with both ends in one namespace counts once
+            out.setdefault(netns, []).append(op)
     return out
 
 
@@ -357,7 +353,7 @@ def observe(plan: Plan, owned: list[str], ns: Namespaces, socks: Sockets,
                 wanted[ns_name] = None
             else:  # nothing to enter (setns would fail with EINVAL): converge.diff says what it is
                 live.stale.add(ns_name)
-    if plan.requires or any(getattr(op, "netns", "") is None for op in plan.operations):
+    if plan.requires or any(None in namespaces(op) for op in plan.operations):
         wanted[None] = None  # real mode: the host's share of the lab lives in the root namespace
     by_ns = ops_by_netns(plan)
     own = set(plan.namespaces)

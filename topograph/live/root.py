@@ -22,7 +22,7 @@ from topograph import naming
 from topograph.live.execute import iptables_change, restore_tool, run_tool
 from topograph.live.observe import iptables_save, lab_lines
 from topograph.live.state import Record, state_dir
-from topograph.plan import LoadIptables, LoadNftables, Operation, SetSysctls
+from topograph.plan import LoadIptables, LoadNftables, Operation, SetSysctls, namespaces
 
 FAMILIES = (4, 6)
 
@@ -83,7 +83,7 @@ class RootShare:
         tables: list[str] = []
         chains: list[str] = []
         for op in ops:
-            if getattr(op, "netns", "") is not None:
+            if None not in namespaces(op):  # the root namespace's share only
                 continue
             if isinstance(op, SetSysctls) and op.save_to is not None:
                 files.append(op.save_to)

@@ -37,6 +37,7 @@ from topograph.plan.ops import (
     Operation,
     RestoreSysctls,
     SetSysctls,
+    namespaces,
 )
 
 
@@ -46,7 +47,7 @@ def undo(op: Operation) -> Operation | None:
         return DeleteNetns(op.node, op.netns, mark=op.alias)
     if isinstance(op, CreateNetns | CreateVeth | CreateBridge | CreateStandIn):
         return None  # deleted as the undo of its mark, only when it carries it (module docstring)
-    if getattr(op, "netns", "") is not None:
+    if namespaces(op) != (None,):
         return None  # lives in a namespace of the plan's own
     if isinstance(op, MarkLink):
         return DeleteLink(op.node, None, op.ifname, mark=op.alias)
