@@ -283,3 +283,17 @@ def test_the_reset_operations_render_as_ip_commands() -> None:
     macros: Any = renderer.environment().get_template("ops.sh.j2").module  # its macros are attributes mypy cannot see
     assert str(macros.link_down(LinkDown("red", "t1-red", "veth-red"))) == "ip -n t1-red link set veth-red down"
     assert str(macros.release_port(ReleasePort("host", None, "p 1"))) == "ip link set 'p 1' nomaster"
+
+
+def test_every_operation_kind_has_a_macro_and_a_section() -> None:
+    """The shell back end renders each kind by the macro of its KIND: a kind without one would fail at compile time."""
+    from typing import get_args
+
+    from topograph.plan import SECTIONS, Operation
+
+    macros = renderer.environment().get_template("ops.sh.j2").module
+    kinds = get_args(Operation)
+    assert len(kinds) >= 20
+    for kind in kinds:
+        assert callable(getattr(macros, kind.KIND, None)), f"templates/ops.sh.j2 has no macro {kind.KIND} for {kind.__name__}"
+        assert kind.SECTION in SECTIONS, kind.__name__
