@@ -31,9 +31,9 @@ import networkx as nx
 import yaml
 
 from benchmarks.labs import star
-from topograph import build, graph, loader, parse, validate
 from topograph.compile import render_setup, render_teardown
-from topograph.diagnostics import Pos, Report
+from topograph.front import graph, loader, resolve, shape, validate
+from topograph.front.diagnostics import Pos, Report
 from topograph.pipeline import check_text
 from topograph.plan import Plan, plan
 
@@ -213,9 +213,9 @@ def cli_wall(text: str, repeat: int) -> float:
 def check_stages(text: str, repeat: int) -> dict[str, float]:
     t_load, source = best_of(repeat, lambda: loader.load_text(text, "star.yml", Report()))
     assert source is not None
-    t_shape, document = best_of(repeat, lambda: parse.shape(source, Report()))
+    t_shape, document = best_of(repeat, lambda: shape.shape(source, Report()))
     assert document is not None
-    t_build, topology = best_of(repeat, lambda: build.build(source, document, Report()))
+    t_build, topology = best_of(repeat, lambda: resolve.build(source, document, Report()))
 
     def run_validate() -> bool:
         validate.validate(topology, graph.l2_graph(topology), Report())

@@ -10,7 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from topograph.cli import main
-from topograph.codes import CODES
+from topograph.front.codes import CODES
 
 ERRORS = Path(__file__).resolve().parent / "golden" / "errors"
 # NAME.yml is usually a file; TG000-directory.yml is a directory on purpose (an unreadable "file")
@@ -53,7 +53,7 @@ def test_every_code_has_a_golden_case() -> None:
 
 def test_every_logged_code_is_known() -> None:
     unknown = sorted(set(_logged_codes()) - set(CODES))
-    assert not unknown, f"logs show codes that topograph/codes.py does not define: {unknown}"
+    assert not unknown, f"logs show codes that topograph/front/codes.py does not define: {unknown}"
 
 
 def test_every_case_has_a_log_and_every_log_a_case() -> None:

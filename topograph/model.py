@@ -6,7 +6,7 @@ import ipaddress
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from topograph.diagnostics import Pos, Where
+from topograph.front.diagnostics import Pos, Where
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPInterface = ipaddress.IPv4Interface | ipaddress.IPv6Interface

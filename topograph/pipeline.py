@@ -7,8 +7,8 @@ from pathlib import Path
 
 import networkx as nx
 
-from topograph import build, graph, loader, parse, validate
-from topograph.diagnostics import Report
+from topograph.front import graph, loader, resolve, shape, validate
+from topograph.front.diagnostics import Report
 from topograph.model import Topology
 
 
@@ -40,12 +40,12 @@ def _after_load(source: loader.Source | None, result: Checked) -> Checked:
         return result
     # a document with shape errors is still checked without its broken parts: every problem at once,
     # but none that only follows from a part that was left out (the gaps)
-    shaped = parse.shape_partial(source, result.report)
+    shaped = shape.shape_partial(source, result.report)
     if shaped is None:
         return result
     document, gaps = shaped
     before = len(result.report)
-    topology = build.build(source, document, result.report, gaps)
+    topology = resolve.build(source, document, result.report, gaps)
     if any(d.is_error for d in result.report.items[before:]):
         return result  # names or references that do not resolve: the model is not sound enough to check
     g = graph.l2_graph(topology)

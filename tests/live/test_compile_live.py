@@ -14,11 +14,10 @@ import yaml
 from tests.conftest import ROOT, SAMPLES
 from tests.live.conftest import Sandbox
 from tests.live.test_apply_samples import tg
-from topograph import naming
 from topograph.compile import render_setup, render_teardown
 from topograph.model import Expectation, IPAddress, Proto, Topology
 from topograph.pipeline import check_file
-from topograph.plan import SECTIONS, AddRoute, Plan, SetSysctls, plan
+from topograph.plan import SECTIONS, AddRoute, Plan, SetSysctls, kernel_names, plan
 
 pytestmark = pytest.mark.live
 
@@ -274,7 +273,7 @@ def test_real_mode_script_in_a_stand_in_root_namespace(sandbox: Sandbox, tmp_pat
     setup, teardown = tmp_path / "setup.sh", tmp_path / "teardown.sh"
     setup.write_text(render_setup(p))
     teardown.write_text(render_teardown(p))
-    state = Path(naming.sysctl_state_file(t.name))
+    state = Path(kernel_names.sysctl_state_file(t.name))
 
     def as_root(script: Path) -> subprocess.CompletedProcess[str]:
         # nsenter switches only the network namespace: `ip netns exec` would also give the script a

@@ -8,11 +8,11 @@ import json
 import pytest
 
 from tests.conftest import SAMPLES
-from topograph.build import build
-from topograph.diagnostics import Diagnostic, Report
-from topograph.loader import load_text
+from topograph.front.diagnostics import Diagnostic, Report
+from topograph.front.loader import load_text
+from topograph.front.resolve import build
+from topograph.front.shape import shape
 from topograph.model import LOOPBACK, Endpoint, NodeKind, Proto, RpFilter, Topology
-from topograph.parse import shape
 
 
 def make(text: str, file: str = "lab.yml") -> tuple[Topology, list[Diagnostic]]:

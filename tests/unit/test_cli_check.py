@@ -14,7 +14,7 @@ from click.testing import CliRunner, Result
 from tests.conftest import ROOT, SAMPLES
 from topograph.cli import main
 from topograph.cli.common import load_or_exit
-from topograph.codes import CODES
+from topograph.front.codes import CODES
 
 CLEAN = "nodes:\n  a: {interfaces: {e: 10.0.0.1/24}}\n  b: {interfaces: {e: 10.0.0.2/24}}\nlinks: [[a:e, b:e]]\n"
 WARNS = "nodes:\n  a: {interfaces: {e: {address: 10.0.0.1/24, mtu: 1400}}}\n" \

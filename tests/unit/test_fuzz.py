@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from tests.conftest import SAMPLES
 from topograph.cli import main
-from topograph.codes import CODES
+from topograph.front.codes import CODES
 from topograph.pipeline import Checked, check_text
 
 FUZZ = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -353,13 +353,13 @@ def test_control_characters_in_names_are_refused_by_check(name: str, where: str)
 @example("t1-\n", "compile")
 @example("t1-\n", "apply")
 def test_control_characters_in_a_sandbox_prefix_are_refused(name: str, command: str) -> None:
-    from topograph import naming
+    from topograph.plan import kernel_names
 
-    assert naming.prefix_problem(name) is not None
+    assert kernel_names.prefix_problem(name) is not None
     with pytest.raises(ValueError):
-        naming.netns_name("red", name)
+        kernel_names.netns_name("red", name)
     with pytest.raises(ValueError):
-        naming.netns_name(name)
+        kernel_names.netns_name(name)
     seed = str(SAMPLES[0].parent / "06-port-forward.yml")
     tail = ["red", "--", "true"] if command == "exec" else []
     result = CliRunner().invoke(main, [command, "--sandbox", name, seed, *tail])

@@ -6,7 +6,7 @@ import networkx as nx
 import pytest
 
 from tests.conftest import SAMPLES
-from topograph import graph as tg
+from topograph.front import graph as tg
 from topograph.model import Topology
 from topograph.pipeline import check_file, check_text
 

@@ -11,9 +11,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from topograph.front.names import lab_name_problem
 from topograph.live import state
 from topograph.live.lock import Busy, lab_lock
-from topograph.names import lab_name_problem
 
 
 @pytest.fixture(autouse=True)

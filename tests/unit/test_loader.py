@@ -9,8 +9,8 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from topograph.diagnostics import Pos, Report
-from topograph.loader import Source, load_file, load_text
+from topograph.front.diagnostics import Pos, Report
+from topograph.front.loader import Source, load_file, load_text
 
 TEXT = """\
 lab: demo

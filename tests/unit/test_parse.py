@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 from pydantic import BaseModel
 
-from topograph import document as doc
-from topograph.diagnostics import Diagnostic, Pos, Report
-from topograph.loader import load_text
-from topograph.parse import _clean_loc, shape
+from topograph.front import document as doc
+from topograph.front.diagnostics import Diagnostic, Pos, Report
+from topograph.front.loader import load_text
+from topograph.front.shape import _clean_loc, shape
 
 
 def run(text: str) -> tuple[doc.TopologyDoc | None, list[Diagnostic]]:

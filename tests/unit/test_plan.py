@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import ROOT, SAMPLES
-from topograph import naming
 from topograph.model import Topology
 from topograph.pipeline import check_file, check_text
 from topograph.plan import (
@@ -30,6 +29,7 @@ from topograph.plan import (
     SetLinkSysctls,
     SetSysctls,
     iptables_restore,
+    kernel_names,
     namespaces,
     nft_ruleset,
     plan,
@@ -70,7 +70,7 @@ def test_sandbox_puts_every_node_in_a_prefixed_namespace(sample: Path) -> None:
     for op in p.operations:
         for netns in namespaces(op):
             assert netns is not None and netns.startswith("sb1-"), f"{op} touches the root namespace"
-    mark = naming.mark(topology.name, "sb1-")
+    mark = kernel_names.mark(topology.name, "sb1-")
     assert reverse(p).operations == tuple(DeleteNetns(n.name, "sb1-" + n.name, mark) for n in reversed(topology.nodes))
 
 
@@ -90,7 +90,7 @@ def test_real_mode_seed_host_is_the_root_namespace_and_externals_are_left_alone(
     assert any("default via 203.0.113.1" in n and "assumed present" in n for n in p.notes)
     assert any(n.startswith("lan: external node") for n in p.notes)
     host_sysctls = next(op for op in p.operations if isinstance(op, SetSysctls) and op.node == "host")
-    assert host_sysctls.netns is None and host_sysctls.save_to == naming.sysctl_state_file("seed")
+    assert host_sysctls.netns is None and host_sysctls.save_to == kernel_names.sysctl_state_file("seed")
     keys = {s.key: s.value for s in host_sysctls.values}
     assert keys["net.ipv4.ip_forward"] == 1
     assert keys["net.ipv4.conf.eth0.rp_filter"] == 0, "existing NICs get the value per interface"
@@ -269,16 +269,16 @@ def test_namespaces_are_created_first_in_node_order() -> None:
 
 
 def test_naming_one_family_of_names() -> None:
-    assert naming.netns_name("red") == "red"
-    assert naming.netns_name("red", "t1-") == "t1-red"
-    assert naming.nft_table("seed") == "topograph-seed"
-    assert naming.iptables_chain("seed", "PRE") == "TG-seed-PRE"
-    long = naming.iptables_chain("a-very-long-lab-name-that-goes-on", "POST")
-    assert len(long) <= naming.IPTABLES_CHAIN_MAX and long.endswith("-POST")
-    assert long != naming.iptables_chain("a-very-long-lab-name-that-goes-on-too", "POST"), "a hash keeps them apart"
+    assert kernel_names.netns_name("red") == "red"
+    assert kernel_names.netns_name("red", "t1-") == "t1-red"
+    assert kernel_names.nft_table("seed") == "topograph-seed"
+    assert kernel_names.iptables_chain("seed", "PRE") == "TG-seed-PRE"
+    long = kernel_names.iptables_chain("a-very-long-lab-name-that-goes-on", "POST")
+    assert len(long) <= kernel_names.IPTABLES_CHAIN_MAX and long.endswith("-POST")
+    assert long != kernel_names.iptables_chain("a-very-long-lab-name-that-goes-on-too", "POST"), "a hash keeps them apart"
     for bad in ("a b", "x;y", ""):
         with pytest.raises(ValueError):
-            naming.netns_name(bad)
+            kernel_names.netns_name(bad)
 
 
 def test_ipv6_nat_and_forwards_use_the_ip6_family() -> None:

@@ -7,7 +7,6 @@ import subprocess
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from topograph import naming
 from topograph.compile import render_setup, render_teardown
 from topograph.pipeline import check_text
 from topograph.plan import (
@@ -20,6 +19,7 @@ from topograph.plan import (
     LinkUp,
     MarkNetns,
     SetMtu,
+    kernel_names,
     plan,
     reverse,
 )
@@ -83,12 +83,12 @@ def test_sandbox_plan_creates_each_thing_once_inside_the_prefix(text: str, prefi
     mtus = {(op.ifname, op.mtu) for op in p.operations if isinstance(op, SetMtu)}
     assert mtus == {(i.name, i.mtu) for n in t.nodes for i in n.interfaces if i.mtu}
     down = reverse(p)
-    assert down.operations == tuple(DeleteNetns(op.node, op.netns, naming.mark(t.name, prefix))
+    assert down.operations == tuple(DeleteNetns(op.node, op.netns, kernel_names.mark(t.name, prefix))
                                     for op in reversed(p.operations) if isinstance(op, CreateNetns))
     ops = p.operations
     marks = [ops[i + 1] for i, op in enumerate(ops) if isinstance(op, CreateNetns)]
-    assert marks == [MarkNetns(op.node, op.netns, naming.mark(t.name, prefix)) for op in ops if isinstance(op, CreateNetns)], \
-        "every namespace is marked as the lab's right after it is made"
+    wanted = [MarkNetns(op.node, op.netns, kernel_names.mark(t.name, prefix)) for op in ops if isinstance(op, CreateNetns)]
+    assert marks == wanted, "every namespace is marked as the lab's right after it is made"
 
 
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])

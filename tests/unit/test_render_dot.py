@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from benchmarks.labs import star
 from tests.conftest import ROOT, SAMPLES
-from topograph import graph as tg
+from topograph.front import graph as tg
 from topograph.model import LOOPBACK
 from topograph.pipeline import Checked, check_file, check_text
 from topograph.render import Options, style, to_dot

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from topograph import graph as tg
+from topograph.front import graph as tg
 from topograph.pipeline import check_text
 from topograph.render import Options, style, to_dot
 

@@ -14,11 +14,11 @@ from hypothesis import strategies as st
 
 from tests.conftest import ROOT, SAMPLES
 from tests.unit.test_fuzz import DATA, KEYS, TOPOLOGY, dump, wired_topologies
-from topograph import parse
 from topograph.cli import main
-from topograph.diagnostics import Report
-from topograph.loader import load_text
-from topograph.schema import schema
+from topograph.front import shape
+from topograph.front.diagnostics import Report
+from topograph.front.loader import load_text
+from topograph.front.schema import schema
 
 VALIDATOR = jsonschema.Draft202012Validator(schema())
 
@@ -95,7 +95,7 @@ def test_schema_agrees_with_the_shape_check(case: Path) -> None:
     report = Report()
     source = load_text(case.read_text(encoding="utf-8"), case.name, report)
     assert source is not None
-    shape_ok = parse.shape(source, report) is not None
+    shape_ok = shape.shape(source, report) is not None
     errors = list(VALIDATOR.iter_errors(source.data))
     if shape_ok and errors:
         # the schema is stricter on purpose about links ([NODE:IF, NODE:IF]); `check` says TG108 at build time
@@ -118,7 +118,7 @@ def test_schema_and_shape_check_agree_on_random_documents(data: dict[str, object
     if source is None or report.has_errors or _integral_float(source.data):
         # JSON Schema's "integer" includes 1500.0, which `check` rejects as a float: the one known difference
         return
-    shape_ok = parse.shape(source, Report()) is not None
+    shape_ok = shape.shape(source, Report()) is not None
     errors = [e for e in VALIDATOR.iter_errors(source.data)
               if not (e.absolute_path and e.absolute_path[0] == "links")]  # link shape: TG108, checked later
     if shape_ok:

@@ -8,10 +8,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from topograph.diagnostics import Diagnostic
+from topograph.front.diagnostics import Diagnostic
+from topograph.front.validate import _overlaps
 from topograph.model import IPNetwork
 from topograph.pipeline import check_text
-from topograph.validate import _overlaps
 
 PAIR = "links: [[a:e, b:e]]\n"
 

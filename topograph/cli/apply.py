@@ -7,7 +7,7 @@ import sys
 import click
 
 from topograph.cli.common import sandbox_option, topology_argument
-from topograph.diagnostics import count
+from topograph.front.diagnostics import count
 from topograph.live.command import Progress, exit_status, load_plan, require_privileges, signals_interrupt, wait_option
 from topograph.plan import FIREWALLS
 

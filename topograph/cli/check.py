@@ -7,7 +7,7 @@ import sys
 import click
 
 from topograph.cli.common import check_path, echo_diagnostics, shown, topology_argument
-from topograph.diagnostics import count
+from topograph.front.diagnostics import count
 
 
 @click.command("check")

@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from topograph.diagnostics import Pos, render_json, render_text
+from topograph.front.diagnostics import Pos, render_json, render_text
 from topograph.pipeline import Checked, check_file, check_text
 
 # no exists/dir_okay checks here: the loader reports an unreadable path as TG000, in text or --json;
@@ -40,10 +40,10 @@ def check_path(file: str) -> Checked:
 
 
 def _prefix(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
-    from topograph import naming
+    from topograph.plan import kernel_names
 
     if value is not None:
-        problem = naming.prefix_problem(value)
+        problem = kernel_names.prefix_problem(value)
         if problem:
             raise click.BadParameter(f"{value!r} {problem}")
     return value

@@ -7,7 +7,7 @@ import sys
 import click
 
 from topograph.cli.common import sandbox_option
-from topograph.diagnostics import count
+from topograph.front.diagnostics import count
 from topograph.live.command import elsewhere, load_plan, require_privileges, wait_option
 
 
@@ -24,9 +24,9 @@ def command(file: str | None, lab_name: str | None, prefix: str | None, wait: fl
 
     Works on a half-built lab; a second run does nothing. Objects topograph did not create stay.
     """
+    from topograph.front.names import LAB_NAME_RULE, lab_name_problem
     from topograph.live import engine
     from topograph.live.lock import Busy
-    from topograph.names import LAB_NAME_RULE, lab_name_problem
 
     if (file is None) == (lab_name is None):
         click.echo("topograph: give the lab's FILE or --lab NAME (one of them)", err=True)

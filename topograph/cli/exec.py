@@ -19,7 +19,7 @@ from topograph.live.kernel import netns_exists, netns_mounted
 @sandbox_option
 def command(file: str, node: str, argv: tuple[str, ...], prefix: str | None) -> None:
     """Run ARGV in NODE's namespace: `topograph exec lab.yml --sandbox t1- red -- ping -c1 192.168.15.2`."""
-    from topograph.sandbox import place
+    from topograph.plan.placement import place
 
     topology = load_or_exit(file).topology  # the placement is all it needs: no plan, no state record
     assert topology is not None

@@ -6,7 +6,7 @@ import json
 
 import click
 
-from topograph.schema import schema
+from topograph.front.schema import schema
 
 
 @click.command("schema")

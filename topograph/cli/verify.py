@@ -7,7 +7,7 @@ import sys
 import click
 
 from topograph.cli.common import sandbox_option, topology_argument
-from topograph.diagnostics import count
+from topograph.front.diagnostics import count
 from topograph.live.command import elsewhere, load_plan, require_privileges
 
 
@@ -23,7 +23,7 @@ def command(file: str, prefix: str | None, all_pairs: bool) -> None:
     """
     from topograph.live import verify
     from topograph.live.kernel import list_netns
-    from topograph.sandbox import place
+    from topograph.plan.placement import place
 
     the_plan, topology = load_plan(file, prefix)
     require_privileges()

@@ -18,7 +18,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
-from topograph import naming
 from topograph.live.describe import describe, where
 from topograph.live.kernel import netns_path
 from topograph.live.observe import ForeignRule, Link, Live, NsState, Route, ops_by_netns, route_key
@@ -47,6 +46,7 @@ from topograph.plan import (
     SetMtu,
     SetSysctls,
     Sysctl,
+    kernel_names,
 )
 from topograph.plan.firewall import loaded_text
 
@@ -192,10 +192,10 @@ def leftover_rules(plan: Plan, record: Record | None) -> list[DeleteNftables | D
     found: list[DeleteNftables | DeleteIptables] = []
     for netns, node in node_of.items():
         if where(netns) in record.nft and ("load_nftables", netns) not in loads:
-            found.append(DeleteNftables(node, netns, naming.nft_table(plan.lab)))
+            found.append(DeleteNftables(node, netns, kernel_names.nft_table(plan.lab)))
         if where(netns) in record.iptables and ("load_iptables", netns) not in loads:
-            found.append(DeleteIptables(node, netns, naming.iptables_chain(plan.lab, "PRE"),
-                                        naming.iptables_chain(plan.lab, "POST"), (4, 6)))
+            found.append(DeleteIptables(node, netns, kernel_names.iptables_chain(plan.lab, "PRE"),
+                                        kernel_names.iptables_chain(plan.lab, "POST"), (4, 6)))
     return found
 
 

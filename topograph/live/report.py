@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from topograph.diagnostics import count
+from topograph.front.diagnostics import count
 from topograph.live.converge import Diff
 from topograph.plan import Plan
 

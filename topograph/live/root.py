@@ -18,11 +18,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Protocol
 
-from topograph import naming
 from topograph.live.execute import iptables_change, restore_tool, run_tool
 from topograph.live.observe import iptables_save, lab_lines
 from topograph.live.state import Record, state_dir
-from topograph.plan import LoadIptables, LoadNftables, Operation, SetSysctls, namespaces
+from topograph.plan import LoadIptables, LoadNftables, Operation, SetSysctls, kernel_names, namespaces
 
 FAMILIES = (4, 6)
 
@@ -103,12 +102,12 @@ class RootShare:
         delete or flush it.
         """
         lab = record.lab
-        dirs = {str(state_dir()), os.path.dirname(naming.sysctl_state_file(lab))}
+        dirs = {str(state_dir()), os.path.dirname(kernel_names.sysctl_state_file(lab))}
         files = tuple(f for f in record.root_sysctls
-                      if os.path.basename(f) == f"{lab}{naming.SYSCTL_SUFFIX}" and os.path.dirname(f) in dirs)
-        tables = tuple(t for t in record.root_tables if t == naming.nft_table(lab))
-        chains = tuple(c for c in record.root_chains if c in (naming.iptables_chain(lab, "PRE"),
-                                                               naming.iptables_chain(lab, "POST")))
+                      if os.path.basename(f) == f"{lab}{kernel_names.SYSCTL_SUFFIX}" and os.path.dirname(f) in dirs)
+        tables = tuple(t for t in record.root_tables if t == kernel_names.nft_table(lab))
+        chains = tuple(c for c in record.root_chains if c in (kernel_names.iptables_chain(lab, "PRE"),
+                                                               kernel_names.iptables_chain(lab, "POST")))
         return cls(files, tables, chains)
 
     def __or__(self, other: RootShare) -> RootShare:

@@ -16,8 +16,8 @@ import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from topograph.names import lab_name_problem
-from topograph.naming import mark, prefix_problem
+from topograph.front.names import lab_name_problem
+from topograph.plan.kernel_names import mark, prefix_problem
 
 #: Overridable for unit tests, which must not need root.
 STATE_DIR_ENV = "TOPOGRAPH_STATE_DIR"
@@ -66,7 +66,7 @@ def state_file(key: str, suffix: str) -> Path:
 
 
 def alias(lab: str, prefix: str | None = None) -> str:
-    """The lab's mark (naming.mark): the alias of what its setup creates, a namespace's loopback included."""
+    """The lab's mark (kernel_names.mark): the alias of what its setup creates, a namespace's loopback included."""
     return mark(lab, prefix)
 
 

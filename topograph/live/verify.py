@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from topograph.live.kernel import Namespaces
 from topograph.model import IPAddress, Proto, Topology
-from topograph.sandbox import Placement
+from topograph.plan.placement import Placement
 
 
 @dataclass(frozen=True, slots=True)

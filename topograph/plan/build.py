@@ -52,8 +52,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from topograph import naming
 from topograph.model import BRIDGE_NF_CALL, LOOPBACK, Interface, Node, Route, Topology
+from topograph.plan import kernel_names
 from topograph.plan.firewall import DnatRule, MasqueradeRule
 from topograph.plan.ops import (
     AddAddress,
@@ -79,7 +79,7 @@ from topograph.plan.ops import (
     Sysctl,
     VethEnd,
 )
-from topograph.sandbox import Placement, place, route_interface
+from topograph.plan.placement import Placement, place, route_interface
 
 Firewall = Literal["nftables", "iptables"]
 FIREWALLS: tuple[Firewall, ...] = ("nftables", "iptables")
@@ -164,7 +164,7 @@ class _Planner:
         self.notes: list[str] = []
         self.nodes = [n for n in topology.nodes if placement.configures(n.name)]
         self._managed: dict[str, tuple[Interface, ...]] = {}
-        self.mark = naming.mark(topology.name, placement.prefix)
+        self.mark = kernel_names.mark(topology.name, placement.prefix)
 
     def ns(self, node: str) -> Netns:
         return self.p.netns_of[node]
@@ -187,7 +187,7 @@ class _Planner:
                     ops.append(LoopbackUp(node.name, netns))
         for node in self.nodes:
             netns = self.ns(node.name)
-            save = naming.sysctl_state_file(self.t.name) if netns is None else None
+            save = kernel_names.sysctl_state_file(self.t.name) if netns is None else None
             ops.append(SetSysctls(node.name, netns, sysctls(node, self.p), save_to=save))
         bridges = [CreateBridge(node.name, self.ns(node.name), b.name)
                    for node in self.nodes for b in self.managed(node) if b.is_bridge]
@@ -248,9 +248,9 @@ class _Planner:
         masq = tuple(MasqueradeRule.of(m) for m in node.nat)
         fwd = tuple(DnatRule.of(f) for f in node.port_forwards)
         if self.firewall == "iptables":
-            return LoadIptables(node.name, self.ns(node.name), naming.iptables_chain(self.t.name, "PRE"),
-                                naming.iptables_chain(self.t.name, "POST"), masq, fwd)
-        return LoadNftables(node.name, self.ns(node.name), naming.nft_table(self.t.name), masq, fwd)
+            return LoadIptables(node.name, self.ns(node.name), kernel_names.iptables_chain(self.t.name, "PRE"),
+                                kernel_names.iptables_chain(self.t.name, "POST"), masq, fwd)
+        return LoadNftables(node.name, self.ns(node.name), kernel_names.nft_table(self.t.name), masq, fwd)
 
     def note_existing(self) -> None:
         if self.p.sandbox:  # everything is created then: nothing exists already

@@ -75,7 +75,7 @@ class MarkNetns(msgspec.Struct, frozen=True):
     SECTION: ClassVar[str] = "namespaces"
     node: str
     netns: str
-    alias: str  # naming.mark(lab, prefix)
+    alias: str  # kernel_names.mark(lab, prefix)
     ifname: str = "lo"
 
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import graphviz
 import networkx as nx
 
-from topograph import graph as tg
+from topograph.front import graph as tg
 from topograph.model import IPNetwork, Topology
 from topograph.render import labels, legend, style
 from topograph.render.layout import GRID_MIN, HEAD, Edge, End, Grid, Layout, arrange, bridge_vertex, split_bridge_vertex

@@ -6,7 +6,7 @@ import html
 import re
 import textwrap
 
-from topograph.diagnostics import count
+from topograph.front.diagnostics import count
 from topograph.model import NodeKind, Topology
 from topograph.render import style
 from topograph.render.labels import left_lines, mono, small

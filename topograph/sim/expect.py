@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from topograph.diagnostics import Diagnostic, Pos, Severity
+from topograph.front.diagnostics import Diagnostic, Pos, Severity
 from topograph.model import Expectation, IPAddress, Topology
 from topograph.sim.forward import Walker
 from topograph.sim.matrix import forward_target

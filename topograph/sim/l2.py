@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import networkx as nx
 
-from topograph.graph import l2_graph
+from topograph.front.graph import l2_graph
 from topograph.model import LOOPBACK, Interface, IPAddress, Topology
 
 Key = tuple[str, str]  # (node, interface)

@@ -9,7 +9,7 @@ from typing import Any
 
 import yaml
 
-from topograph.diagnostics import PathKey, Pos, Report
+from topograph.front.diagnostics import PathKey, Pos, Report
 
 
 @dataclass(frozen=True)

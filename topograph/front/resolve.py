@@ -6,10 +6,11 @@ import ipaddress
 import re
 from pathlib import Path
 
-from topograph import document as doc
-from topograph.diagnostics import PathKey, Report, Where
-from topograph.gaps import Gaps
-from topograph.loader import Source
+from topograph.front import document as doc
+from topograph.front.diagnostics import PathKey, Report, Where
+from topograph.front.gaps import Gaps
+from topograph.front.loader import Source
+from topograph.front.names import did_you_mean, interface_name_problem, lab_name_problem, node_name_problem, one_of
 from topograph.model import (
     LOOPBACK,
     Endpoint,
@@ -28,7 +29,6 @@ from topograph.model import (
     RpFilter,
     Topology,
 )
-from topograph.names import did_you_mean, interface_name_problem, lab_name_problem, node_name_problem, one_of
 
 _MAC = re.compile(r"[0-9A-Fa-f]{2}(:[0-9A-Fa-f]{2}){5}")
 _TARGET = re.compile(r"(?:\[(?P<v6>[^\]]+)\]|(?P<v4>[^:\[\]]+))(?::(?P<port>\d{1,5}))?")

@@ -8,11 +8,11 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from topograph import document as doc
-from topograph.diagnostics import PathKey, Report, path_text
-from topograph.gaps import Gaps
-from topograph.loader import Source
-from topograph.names import close_names
+from topograph.front import document as doc
+from topograph.front.diagnostics import PathKey, Report, path_text
+from topograph.front.gaps import Gaps
+from topograph.front.loader import Source
+from topograph.front.names import close_names
 
 # Which document class sits at a path, so an unknown key can be matched against its siblings.
 _CHILDREN: dict[type[BaseModel], dict[str, type[BaseModel]]] = {

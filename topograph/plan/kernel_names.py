@@ -19,7 +19,7 @@ from __future__ import annotations
 import hashlib
 import re
 
-from topograph.names import lab_name_problem, node_name_problem
+from topograph.front.names import lab_name_problem, node_name_problem
 
 PREFIX_MAX = 16
 _PREFIX = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")  # fullmatch: no trailing newline

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from topograph.diagnostics import Severity
+from topograph.front.diagnostics import Severity
 
 E, W = Severity.ERROR, Severity.WARNING
 

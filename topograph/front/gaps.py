@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from topograph.diagnostics import PathKey
+from topograph.front.diagnostics import PathKey
 
 
 @dataclass

@@ -2,7 +2,7 @@
 
 `place(topology, prefix)` answers, for the plan and for `apply`:
 
-- which namespace holds each node (`naming.netns_name`; None means the root namespace);
+- which namespace holds each node (`kernel_names.netns_name`; None means the root namespace);
 - which nodes topograph configures, and which links and interfaces it creates.
 
 Real mode (no prefix) — the machine itself is the host:
@@ -22,8 +22,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from topograph import naming
 from topograph.model import LOOPBACK, Interface, IPAddress, Link, Node, NodeKind, Route, Topology
+from topograph.plan import kernel_names
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,7 +76,7 @@ def route_interface(node: Node, route: Route) -> Interface | None:
 def place(topology: Topology, prefix: str | None = None) -> Placement:
     """Decide where everything of `topology` lives; `prefix` selects sandbox mode."""
     if prefix is not None:
-        problem = naming.prefix_problem(prefix)
+        problem = kernel_names.prefix_problem(prefix)
         if problem:
             raise ValueError(f"sandbox prefix {prefix!r} {problem}")
     linked = {e.key for link in topology.links for e in link.ends}
@@ -86,13 +86,13 @@ def place(topology: Topology, prefix: str | None = None) -> Placement:
     for node in topology.nodes:
         outside = node.kind is not NodeKind.NAMESPACE
         if prefix is not None:
-            netns_of[node.name] = naming.netns_name(node.name, prefix)
+            netns_of[node.name] = kernel_names.netns_name(node.name, prefix)
             if outside:
                 stand_ins.extend(i for i in node.interfaces
                                if i.name != LOOPBACK and not i.is_bridge and i.key not in linked)
             continue
         if node.kind is NodeKind.NAMESPACE:
-            netns_of[node.name] = naming.netns_name(node.name)
+            netns_of[node.name] = kernel_names.netns_name(node.name)
         elif node.kind is NodeKind.HOST:
             netns_of[node.name] = None
             # the machine's own loopback and its interfaces in no link exist already

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from topograph.document import TopologyDoc
+from topograph.front.document import TopologyDoc
 
 _ADDRESS = {"type": "string", "description": "an address in CIDR form, e.g. 192.168.15.1/24 or fd00::1/64"}
 

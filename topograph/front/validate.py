@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import networkx as nx
 
-from topograph import graph as tg
-from topograph.diagnostics import Pos, Report, Where
-from topograph.gaps import Gaps
+from topograph.front import graph as tg
+from topograph.front.diagnostics import Pos, Report, Where
+from topograph.front.gaps import Gaps
 from topograph.model import (
     LOOPBACK,
     Interface,
