@@ -1,19 +1,20 @@
 """Real traffic through a live lab: pings and TCP connects between its namespaces, predicted vs observed.
 
-Every probe runs from this process. A TCP probe opens its listener inside the destination's
-namespace (a socket stays in the namespace it was created in) and its client inside the source's,
-and counts as reached only when the connection lands on *that* listener — so a port forward that
-sends traffic elsewhere is caught. Pings use `ping`, started while this thread is in the source
-namespace (a child process starts in its parent thread's namespace).
+Every probe runs from this process, many at once (`topograph.live.probe`): ICMP echo from a raw
+socket opened in the source's namespace, and TCP connects whose own listener waits in the
+destination's namespace — a probe counts as reached only when the connection lands on *that*
+listener, so a port forward that sends traffic elsewhere is caught. `run` says how lost probes are
+retried and how flows carried by neighbours another flow taught are measured again.
 """
 
 from __future__ import annotations
 
-import socket
 import subprocess
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from topograph.live.kernel import Namespaces
+from topograph.live.probe import WINDOW, Job, Listen, Prober
 from topograph.model import IPAddress, Proto, Topology
 from topograph.sandbox import Placement
 
@@ -34,6 +35,7 @@ class Observed:
     probe: Probe
     reached: bool | None  # None: could not be tried (e.g. an external node in real mode)
     detail: str = ""
+    remark: str = ""  # shown even when as predicted (how the flow was observed, when that matters)
 
     @property
     def agrees(self) -> bool:
@@ -68,15 +70,6 @@ def probes(topology: Topology, *, all_pairs: bool) -> list[Probe]:
     return out
 
 
-def _ping(ns: Namespaces, netns: str | None, dst: IPAddress, tries: int) -> bool:
-    for _ in range(tries):
-        with ns.inside(netns):
-            done = subprocess.run(["ping", "-n", "-c1", "-W1", str(dst)], capture_output=True, check=False, timeout=10)
-        if done.returncode == 0:
-            return True
-    return False
-
-
 def _listener_for(topology: Topology, probe: Probe) -> tuple[str, IPAddress, int] | None:
     """Where the server of a TCP probe listens: a port forward's target, or the destination itself."""
     assert probe.port is not None
@@ -90,68 +83,75 @@ def _listener_for(topology: Topology, probe: Probe) -> tuple[str, IPAddress, int
     return owner.node, probe.dst, probe.port
 
 
-def _family(address: IPAddress) -> int:
-    return socket.AF_INET if address.version == 4 else socket.AF_INET6
-
-
-def _tcp(ns: Namespaces, placement: Placement, topology: Topology, probe: Probe, tries: int) -> tuple[bool, str]:
-    where = _listener_for(topology, probe)
-    listener = None
+def _job(topology: Topology, placement: Placement, p: Probe) -> Job:
+    if p.proto is Proto.ICMP or p.port is None:
+        return Job(placement.netns(p.src), p.dst)
+    where = _listener_for(topology, p)
+    listen = None
     if where is not None and placement.configures(where[0]):
-        node, address, port = where
-        with ns.inside(placement.netns(node)):
-            listener = socket.socket(_family(address), socket.SOCK_STREAM)
-        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        listener.bind((str(address), port))
-        listener.listen(8)
-        listener.settimeout(1.0)
-    try:
-        for _ in range(tries):
-            with ns.inside(placement.netns(probe.src)):
-                client = socket.socket(_family(probe.dst), socket.SOCK_STREAM)
-            client.settimeout(1.5)
-            try:
-                client.connect((str(probe.dst), probe.port or 0))
-            except OSError as exc:
-                detail = exc.strerror or str(exc)
-                client.close()
-                continue
-            try:
-                if listener is None:
-                    return True, "connected"
-                try:
-                    conn, _ = listener.accept()
-                    conn.close()
-                    return True, f"reached {where[0]}:{where[2]}" if where else "connected"
-                except TimeoutError:  # someone else's listener took it: not the flow the file means
-                    return False, "connected, but not to the expected listener"
-            finally:
-                client.close()
-        return False, detail if tries else ""
-    finally:
-        if listener is not None:
-            listener.close()
+        listen = Listen(where[0], placement.netns(where[0]), where[1], where[2])
+    return Job(placement.netns(p.src), p.dst, p.port, listen)
 
 
-def run(topology: Topology, placement: Placement, ps: list[Probe]) -> list[Observed]:
-    """Send each probe for real; a probe from a node topograph does not configure is not tried."""
-    ns = Namespaces()
-    out: list[Observed] = []
+def _flush_neighbours(placement: Placement) -> None:
+    """Forget what the lab's namespaces learnt about their neighbours (never the root namespace's)."""
+    for netns in placement.namespaces:
+        for family in ("-4", "-6"):
+            subprocess.run(["ip", "-n", netns, family, "neigh", "flush", "all"], capture_output=True, check=False,
+                           timeout=30)
+
+
+Progress = Callable[[int, int], None]
+
+
+def run(topology: Topology, placement: Placement, ps: list[Probe], *, progress: Progress | None = None,
+        window: int = WINDOW, tries: int = 3) -> list[Observed]:
+    """Send every probe for real, many at once; a probe from a node topograph does not configure is not tried.
+
+    Round one tries every flow. A flow predicted to reach that did not is tried again, up to `tries`
+    times in all, each time in a round of its own: the first probe of a pair also resolves neighbours,
+    and on a busy machine a few of those are lost (a round of retries costs one time-out, not one per
+    flow). A flow that reached although predicted not to may have been carried by a neighbour entry
+    another flow taught (Linux learns the sender of every ARP request it answers), while the
+    simulator predicts each flow from a fresh lab: such flows are measured again one at a time after
+    the lab's namespaces forget their neighbours, and once more each after a flush of its own if they still differ.
+    """
+    out: list[Observed | None] = [None] * len(ps)
+    jobs: dict[int, Job] = {}
+    for i, p in enumerate(ps):
+        if placement.configures(p.src):
+            jobs[i] = _job(topology, placement, p)
+        else:
+            out[i] = Observed(p, None, "source is outside the lab (real mode)")
+    done = len(ps) - len(jobs)
+    total = len(ps)
+
+    def report(k: int) -> None:
+        if progress is not None:
+            progress(done + k, total)
+
+    prober = Prober(Namespaces(), window=window)
     try:
-        for p in ps:
-            if not placement.configures(p.src):
-                out.append(Observed(p, None, "source is outside the lab (real mode)"))
-                continue
-            tries = 3 if p.predicted is not False else 1
-            if p.proto is Proto.ICMP:
-                got = _ping(ns, placement.netns(p.src), p.dst, tries)
-                out.append(Observed(p, got, "echo reply" if got else "no reply"))
-            else:
-                got, detail = _tcp(ns, placement, topology, p, tries)
-                out.append(Observed(p, got, detail))
+        seen = prober.run_round(jobs.items(), report)
+        for _ in range(tries - 1):
+            again = [(i, jobs[i]) for i, o in seen.items() if not o.reached and ps[i].predicted is not False]
+            if not again:
+                break
+            seen.update(prober.run_round(again))
+        taught = [i for i, o in seen.items() if o.reached and ps[i].predicted is False]
+        if taught:
+            prober.window = 1
+            _flush_neighbours(placement)
+            seen.update(prober.run_round([(i, jobs[i]) for i in taught]))
+            for i in [i for i in taught if seen[i].reached]:
+                _flush_neighbours(placement)
+                seen.update(prober.run_round([(i, jobs[i])]))
     finally:
-        ns.close()
-    return out
+        prober.close()
+        prober.ns.close()
+    for i, o in seen.items():
+        out[i] = Observed(ps[i], o.reached, o.detail, o.remark)
+    return [o for o in out if o is not None]
 
 
 def _word(value: bool | None) -> str:
@@ -159,10 +159,19 @@ def _word(value: bool | None) -> str:
 
 
 def table(results: list[Observed]) -> list[str]:
-    """Lines of the side-by-side report: flow, predicted, observed, and a mark where they differ."""
-    rows = [(f"{o.probe.src} -> {o.probe.label}" + (f" {o.probe.proto}/{o.probe.port}" if o.probe.port else ""),
-             _word(o.probe.predicted), _word(o.reached), "ok" if o.agrees else "DIFFERS", o.detail) for o in results]
+    """Lines of the side-by-side report: flow, predicted, observed, and a mark where they differ.
+
+    A difference shows what was observed (e.g. "no reply"); a remark (e.g. a listener that was there
+    already took the connection) shows on any line.
+    """
+    rows = []
+    for o in results:
+        result = "ok" if o.agrees else "DIFFERS"
+        notes = [o.detail] if result != "ok" and o.detail else []
+        notes += [o.remark] if o.remark else []
+        rows.append((f"{o.probe.src} -> {o.probe.label}" + (f" {o.probe.proto}/{o.probe.port}" if o.probe.port else ""),
+                     _word(o.probe.predicted), _word(o.reached), result, "; ".join(notes)))
     w0 = max([len("flow"), *(len(r[0]) for r in rows)])
     lines = [f"{'flow':<{w0}}  {'predicted':<9}  {'observed':<9}  result"]
-    lines += [f"{a:<{w0}}  {b:<9}  {c:<9}  {d}" + (f"  ({e})" if d != "ok" and e else "") for a, b, c, d, e in rows]
+    lines += [f"{a:<{w0}}  {b:<9}  {c:<9}  {d}" + (f"  ({e})" if e else "") for a, b, c, d, e in rows]
     return lines
