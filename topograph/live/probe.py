@@ -170,6 +170,7 @@ class Prober:
     _tokens: dict[bytes, _Flight] = field(default_factory=dict)
     _accepted: dict[socket.socket, bytes] = field(default_factory=dict)
     _results: dict[int, Outcome] = field(default_factory=dict)
+    on_done: Callable[[int], None] | None = None  # called with a probe's index as soon as it is decided
 
     def close(self) -> None:
         for conn in list(self._accepted):
@@ -248,6 +249,8 @@ class Prober:
         f.done = True
         self._results[f.index] = Outcome(reached, detail, remark)
         self._release(f)
+        if self.on_done is not None:
+            self.on_done(f.index)
 
     def _release(self, f: _Flight) -> None:
         self._flights.pop(f.key, None)

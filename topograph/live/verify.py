@@ -9,13 +9,13 @@ retried and how flows carried by neighbours another flow taught are measured aga
 
 from __future__ import annotations
 
-import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from topograph.live.kernel import Namespaces
-from topograph.live.probe import WINDOW, Job, Listen, Prober
-from topograph.model import IPAddress, Proto, Topology
+from topograph.live.neighbours import Neighbours
+from topograph.live.probe import WINDOW, Job, Listen, Outcome, Prober
+from topograph.model import LOOPBACK, IPAddress, Proto, Topology
 from topograph.sandbox import Placement
 
 
@@ -93,12 +93,29 @@ def _job(topology: Topology, placement: Placement, p: Probe) -> Job:
     return Job(placement.netns(p.src), p.dst, p.port, listen)
 
 
-def _flush_neighbours(placement: Placement) -> None:
-    """Forget what the lab's namespaces learnt about their neighbours (never the root namespace's)."""
-    for netns in placement.namespaces:
-        for family in ("-4", "-6"):
-            subprocess.run(["ip", "-n", netns, family, "neigh", "flush", "all"], capture_output=True, check=False,
-                           timeout=30)
+Entry = tuple[str, str, IPAddress]  # a neighbour entry: namespace, interface, address
+
+
+def _pairs(topology: Topology, placement: Placement, ps: list[Probe]) -> dict[int, tuple[tuple[str, ...], frozenset[Entry]]]:
+    """For each probe between two nodes on one segment: the pair (either direction) and the neighbour entries
+    its flows make — the source's entry for the destination and the destination's for the source."""
+    owners = {a.ip: itf for node in topology.nodes for itf in node.interfaces for a in itf.addresses}
+    out: dict[int, tuple[tuple[str, ...], frozenset[Entry]]] = {}
+    for i, p in enumerate(ps):
+        owner = owners.get(p.dst)
+        if owner is None or not placement.configures(p.src) or not placement.configures(owner.node):
+            continue
+        s_ns, d_ns = placement.netns(p.src), placement.netns(owner.node)
+        if s_ns is None or d_ns is None or owner.name == LOOPBACK:  # never the root namespace's entries
+            continue
+        for itf in topology.node(p.src).interfaces:
+            mine = [a.ip for a in itf.addresses if itf.name != LOOPBACK and p.dst in a.network and a.ip != p.dst]
+            if mine:
+                net = str(next(a.network for a in itf.addresses if p.dst in a.network))
+                entries = frozenset([(s_ns, itf.name, p.dst), *((d_ns, owner.name, a) for a in mine)])
+                out[i] = ((*sorted((p.src, owner.node)), net), entries)
+                break
+    return out
 
 
 Progress = Callable[[int, int], None]
@@ -111,10 +128,12 @@ def run(topology: Topology, placement: Placement, ps: list[Probe], *, progress: 
     Round one tries every flow. A flow predicted to reach that did not is tried again, up to `tries`
     times in all, each time in a round of its own: the first probe of a pair also resolves neighbours,
     and on a busy machine a few of those are lost (a round of retries costs one time-out, not one per
-    flow). A flow that reached although predicted not to may have been carried by a neighbour entry
-    another flow taught (Linux learns the sender of every ARP request it answers), while the
-    simulator predicts each flow from a fresh lab: such flows are measured again one at a time after
-    the lab's namespaces forget their neighbours, and once more each after a flush of its own if they still differ.
+    flow). The two directions of a pair on one segment go out together, and once both are measured the
+    neighbour entries they made are forgotten (`topograph.live.neighbours` says why). A flow that
+    reached although predicted not to may have been carried by a neighbour entry another flow taught
+    (Linux learns the sender of every ARP request it answers), while the simulator predicts each flow
+    from a fresh lab: such flows are measured again one at a time after the lab's namespaces forget
+    their neighbours, and once more each after a flush of its own if they still differ.
     """
     out: list[Observed | None] = [None] * len(ps)
     jobs: dict[int, Job] = {}
@@ -123,6 +142,8 @@ def run(topology: Topology, placement: Placement, ps: list[Probe], *, progress: 
             jobs[i] = _job(topology, placement, p)
         else:
             out[i] = Observed(p, None, "source is outside the lab (real mode)")
+    pairs = _pairs(topology, placement, ps)
+    order = sorted(jobs, key=lambda i: pairs[i][0] if i in pairs else ("", "", f"{i:09d}"))
     done = len(ps) - len(jobs)
     total = len(ps)
 
@@ -130,25 +151,51 @@ def run(topology: Topology, placement: Placement, ps: list[Probe], *, progress: 
         if progress is not None:
             progress(done + k, total)
 
-    prober = Prober(Namespaces(), window=window)
+    ns = Namespaces()
+    neighbours = Neighbours(ns)
+    prober = Prober(ns, window=window)
+    left: dict[tuple[str, ...], int] = {}
+
+    def measured(i: int) -> None:
+        pair = pairs.get(i)
+        if pair is None:
+            return
+        left[pair[0]] -= 1
+        if not left[pair[0]]:
+            for entry in pair[1]:
+                neighbours.forget(*entry)
+
+    def round_(indices: list[int], feed: Callable[[int], None] | None = None) -> dict[int, Outcome]:
+        left.clear()
+        for i in indices:
+            if i in pairs:
+                left[pairs[i][0]] = left.get(pairs[i][0], 0) + 1
+        return prober.run_round([(i, jobs[i]) for i in indices], feed)
+
+    def flush() -> None:
+        for netns in placement.namespaces:
+            neighbours.flush(netns)
+
+    prober.on_done = measured
     try:
-        seen = prober.run_round(jobs.items(), report)
+        seen = round_(order, report)
         for _ in range(tries - 1):
-            again = [(i, jobs[i]) for i, o in seen.items() if not o.reached and ps[i].predicted is not False]
+            again = [i for i in order if not seen[i].reached and ps[i].predicted is not False]
             if not again:
                 break
-            seen.update(prober.run_round(again))
-        taught = [i for i, o in seen.items() if o.reached and ps[i].predicted is False]
+            seen.update(round_(again))
+        taught = [i for i in order if seen[i].reached and ps[i].predicted is False]
         if taught:
             prober.window = 1
-            _flush_neighbours(placement)
-            seen.update(prober.run_round([(i, jobs[i]) for i in taught]))
+            flush()
+            seen.update(round_(taught))
             for i in [i for i in taught if seen[i].reached]:
-                _flush_neighbours(placement)
-                seen.update(prober.run_round([(i, jobs[i])]))
+                flush()
+                seen.update(round_([i]))
     finally:
         prober.close()
-        prober.ns.close()
+        neighbours.close()
+        ns.close()
     for i, o in seen.items():
         out[i] = Observed(ps[i], o.reached, o.detail, o.remark)
     return [o for o in out if o is not None]
