@@ -14,6 +14,7 @@ import os
 import random
 import re
 import secrets
+import signal
 import subprocess
 import sys
 import tempfile
@@ -98,6 +99,9 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--sample", type=int, default=300, help="pairs pinged one by one for the yardstick")
     parser.add_argument("--runs", type=int, default=5, help="runs of verify --all per star")
     args = parser.parse_args(argv)
+    # a benchmark started in the background ignores SIGINT: stop on either, through the finally blocks
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     for n in args.sizes:
         measure(n, args.sample, args.runs)
 
