@@ -36,7 +36,8 @@ class _Progress:
 def command(file: str, prefix: str | None, all_pairs: bool) -> None:
     """Ping and TCP-connect between the lab's namespaces and compare with the prediction.
 
-    Listeners for TCP checks are started and stopped by verify itself. Exit 1 on any difference.
+    Listeners for TCP checks are started and stopped by verify itself; a port that a listener holds
+    already is probed through that listener (the line says so). Exit 1 on any difference.
     """
     from topograph.live import verify
     from topograph.live.kernel import list_netns
