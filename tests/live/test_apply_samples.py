@@ -351,3 +351,23 @@ def test_iptables_chains_changed_by_hand_are_reported_and_repaired(sandbox: Sand
     assert tg(tmp_path, "verify", *args).returncode == 0
     assert tg(tmp_path, "destroy", *args).returncode == 0
     assert sandbox.left() == []
+
+
+def test_an_unexpected_reach_is_measured_again_after_the_neighbours_are_forgotten(sandbox: Sandbox,
+                                                                                   tmp_path: Path) -> None:
+    """A flow that reaches although predicted not to is probed again alone after a neighbour flush of the lab's
+    namespaces (another flow may have taught the neighbour); a real reach stays a difference."""
+    from topograph.live import verify
+    from topograph.sandbox import place
+
+    lab_up(sandbox, tmp_path, SEED)
+    topology = check_file(SEED).topology
+    assert topology is not None
+    blue = ipaddress.ip_address("192.168.15.2")
+    wrong = verify.Probe("red", blue, "blue", predicted=False)
+    right = verify.Probe("blue", ipaddress.ip_address("192.168.15.1"), "red", predicted=True)
+    got = verify.run(topology, place(topology, sandbox.prefix), [wrong, right])
+    assert [(o.reached, o.agrees) for o in got] == [(True, False), (True, True)]
+    red_neighbours = sandbox.exec(sandbox.prefix + "red", "ip", "neigh", "show").stdout
+    assert "192.168.15.2 " not in red_neighbours, red_neighbours  # the pair's entries were forgotten afterwards
+    assert tg(tmp_path, "destroy", "--sandbox", sandbox.prefix, str(SEED)).returncode == 0
