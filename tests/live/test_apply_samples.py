@@ -8,7 +8,6 @@ import os
 import subprocess
 import sys
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -188,28 +187,90 @@ def test_verify_all_pairs_and_a_broken_lab_differs(sandbox: Sandbox, tmp_path: P
     assert tg(tmp_path, "destroy", *args).returncode == 0
 
 
-def test_verify_does_not_count_a_connection_to_another_listener(sandbox: Sandbox,
-                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+def test_verify_does_not_count_a_connection_to_another_listener(sandbox: Sandbox) -> None:
     """A TCP probe reaches only when *its* listener accepts, so a forward that lands elsewhere is caught."""
-    from topograph.live import verify
     from topograph.live.kernel import Namespaces
-    from topograph.model import Proto
+    from topograph.live.probe import Job, Listen, Prober
 
     netns = sandbox.prefix + "x"
     sandbox.claim([netns])
     assert subprocess.run(["ip", "netns", "add", netns], check=False).returncode == 0
     assert sandbox.exec(netns, "ip", "link", "set", "lo", "up").returncode == 0
     sandbox.listen_tcp(netns, "127.0.0.1", 8080, "someone else")  # where the connection lands
-    expected = ("x", ipaddress.ip_address("127.0.0.2"), 8080)  # where the probe's own listener waits
-    monkeypatch.setattr(verify, "_listener_for", lambda topology, probe: expected)
-    placement = SimpleNamespace(configures=lambda node: True, netns=lambda node: netns)
-    probe = verify.Probe("x", ipaddress.ip_address("127.0.0.1"), "x", Proto.TCP, 8080, predicted=True)
-    ns = Namespaces()
+    expected = Listen("x", netns, ipaddress.ip_address("127.0.0.2"), 8080)  # where the probe's own listener waits
+    prober = Prober(Namespaces())
     try:
-        got = verify._tcp(ns, placement, None, probe, 1)  # type: ignore[arg-type]
+        got = prober.run_round([(0, Job(netns, ipaddress.ip_address("127.0.0.1"), 8080, expected))])[0]
     finally:
-        ns.close()
-    assert got == (False, "connected, but not to the expected listener")
+        prober.close()
+        prober.ns.close()
+    assert (got.reached, got.detail) == (False, "connected, but not to the expected listener")
+
+
+SEED_FORWARD = "lan -> 192.168.1.2 tcp/80"
+
+
+def test_verify_probes_a_forward_through_a_listener_that_is_there_already(sandbox: Sandbox, tmp_path: Path) -> None:
+    """The README's own scenario, a web server on blue:80: verify may not crash (it did: errno 98); the
+    connection is accepted by that server, and the line says so."""
+    _, args = lab_up(sandbox, tmp_path, SEED)
+    sandbox.listen_tcp(sandbox.prefix + "blue", "0.0.0.0", 80, "web server")
+    done = tg(tmp_path, "verify", *args)
+    assert done.returncode == 0, done.stdout + done.stderr
+    line = next(ln for ln in done.stdout.splitlines() if ln.startswith(SEED_FORWARD))
+    assert line.split()[4:7] == ["reach", "reach", "ok"], line
+    assert "accepted by the listener already on blue:80, not verify's own" in line
+    assert "5 flows, all as predicted" in done.stdout
+    assert tg(tmp_path, "destroy", *args).returncode == 0
+
+
+def test_verify_of_a_half_built_lab_says_what_is_missing(sandbox: Sandbox, tmp_path: Path) -> None:
+    """A forward's target address missing (it crashed: errno 99) is no reach, with the reason."""
+    _, args = lab_up(sandbox, tmp_path, SEED)
+    blue = sandbox.prefix + "blue"
+    assert sandbox.exec(blue, "ip", "addr", "del", "192.168.15.2/24", "dev", "veth-blue").returncode == 0
+    done = tg(tmp_path, "verify", *args)
+    assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr
+    line = next(ln for ln in done.stdout.splitlines() if ln.startswith(SEED_FORWARD))
+    assert line.split()[4:8] == ["reach", "no", "reach", "DIFFERS"], line
+    assert "(192.168.15.2 is not on blue, nothing can listen there)" in line
+    assert "red -> blue " in done.stdout and done.stdout.splitlines()[-1] == "5 flows, 4 differ"
+    assert tg(tmp_path, "destroy", *args).returncode == 0
+
+
+def test_verify_all_pairs_of_a_star_concurrently_is_as_predicted(sandbox: Sandbox, tmp_path: Path) -> None:
+    """Many probes in flight at once keep every result right: a 10-namespace star, all 110 pairs, twice."""
+    from benchmarks.labs import star
+
+    lab = tmp_path / "star.yml"
+    lab.write_text(star(10))
+    _, args = lab_up(sandbox, tmp_path, lab)
+    for _ in range(2):
+        done = tg(tmp_path, "verify", "--all", *args)
+        assert done.returncode == 0, done.stdout
+        lines = done.stdout.splitlines()
+        assert lines[-1] == "110 flows, all as predicted" and len(lines) == 112
+        assert all(ln.split()[-3:] == ["reach", "reach", "ok"] for ln in lines[1:-1]), done.stdout
+    assert tg(tmp_path, "destroy", *args).returncode == 0
+
+
+def test_verify_all_pairs_of_a_star_with_a_broken_link_differs(sandbox: Sandbox, tmp_path: Path) -> None:
+    """A link taken down by hand: every flow to and from that namespace is reported, the others are not."""
+    from benchmarks.labs import star
+
+    lab = tmp_path / "star.yml"
+    lab.write_text(star(10))
+    _, args = lab_up(sandbox, tmp_path, lab)
+    assert sandbox.exec(sandbox.prefix + "host", "ip", "link", "set", "p3", "down").returncode == 0
+    done = tg(tmp_path, "verify", "--all", *args)
+    assert done.returncode == 1, done.stdout
+    rows = [ln.split() for ln in done.stdout.splitlines()[1:-1]]
+    differ = sorted((r[0], r[2]) for r in rows if r[-1] == "DIFFERS" or "DIFFERS" in r)
+    expected = sorted([("ns3", n) for n in ["host", *(f"ns{i}" for i in range(10) if i != 3)]]
+                      + [(n, "ns3") for n in ["host", *(f"ns{i}" for i in range(10) if i != 3)]])
+    assert differ == expected, done.stdout
+    assert done.stdout.splitlines()[-1] == "110 flows, 20 differ"
+    assert tg(tmp_path, "destroy", *args).returncode == 0
 
 
 def test_exec_runs_inside_the_node(sandbox: Sandbox, tmp_path: Path) -> None:
@@ -291,3 +352,23 @@ def test_iptables_chains_changed_by_hand_are_reported_and_repaired(sandbox: Sand
     assert tg(tmp_path, "verify", *args).returncode == 0
     assert tg(tmp_path, "destroy", *args).returncode == 0
     assert sandbox.left() == []
+
+
+def test_an_unexpected_reach_is_measured_again_after_the_neighbours_are_forgotten(sandbox: Sandbox,
+                                                                                   tmp_path: Path) -> None:
+    """A flow that reaches although predicted not to is probed again alone after a neighbour flush of the lab's
+    namespaces (another flow may have taught the neighbour); a real reach stays a difference."""
+    from topograph.live import verify
+    from topograph.plan.placement import place
+
+    lab_up(sandbox, tmp_path, SEED)
+    topology = check_file(SEED).topology
+    assert topology is not None
+    blue = ipaddress.ip_address("192.168.15.2")
+    wrong = verify.Probe("red", blue, "blue", predicted=False)
+    right = verify.Probe("blue", ipaddress.ip_address("192.168.15.1"), "red", predicted=True)
+    got = verify.run(topology, place(topology, sandbox.prefix), [wrong, right])
+    assert [(o.reached, o.agrees) for o in got] == [(True, False), (True, True)]
+    red_neighbours = sandbox.exec(sandbox.prefix + "red", "ip", "neigh", "show").stdout
+    assert "192.168.15.2 " not in red_neighbours, red_neighbours  # the pair's entries were forgotten afterwards
+    assert tg(tmp_path, "destroy", "--sandbox", sandbox.prefix, str(SEED)).returncode == 0

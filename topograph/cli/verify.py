@@ -11,6 +11,23 @@ from topograph.front.diagnostics import count
 from topograph.live.command import elsewhere, load_plan, require_privileges
 
 
+class _Progress:
+    """`verify: 1,234 of 90,300 flows` on one line of the terminal, rewritten as probes finish."""
+
+    def __init__(self) -> None:
+        self.shown = False
+
+    def __call__(self, done: int, total: int) -> None:
+        sys.stderr.write(f"\rverify: {done:,} of {total:,} flows")
+        sys.stderr.flush()
+        self.shown = True
+
+    def clear(self) -> None:
+        if self.shown:
+            sys.stderr.write("\r\033[K")
+            sys.stderr.flush()
+
+
 @click.command("verify")
 @topology_argument
 @sandbox_option
@@ -19,7 +36,8 @@ from topograph.live.command import elsewhere, load_plan, require_privileges
 def command(file: str, prefix: str | None, all_pairs: bool) -> None:
     """Ping and TCP-connect between the lab's namespaces and compare with the prediction.
 
-    Listeners for TCP checks are started and stopped by verify itself. Exit 1 on any difference.
+    Listeners for TCP checks are started and stopped by verify itself; a port that a listener holds
+    already is probed through that listener (the line says so). Exit 1 on any difference.
     """
     from topograph.live import verify
     from topograph.live.kernel import list_netns
@@ -35,7 +53,13 @@ def command(file: str, prefix: str | None, all_pairs: bool) -> None:
                    f"topograph: lab {topology.name} is not up (no namespace {missing[0]}); run topograph apply first",
                    err=True)
         sys.exit(1)
-    results = verify.run(topology, place(topology, prefix), verify.probes(topology, all_pairs=all_pairs))
+    progress = _Progress() if sys.stderr.isatty() else None
+    try:
+        results = verify.run(topology, place(topology, prefix), verify.probes(topology, all_pairs=all_pairs),
+                             progress=progress)
+    finally:
+        if progress is not None:
+            progress.clear()
     for line in verify.table(results):
         click.echo(line)
     bad = sum(1 for r in results if not r.agrees)

@@ -1,20 +1,21 @@
 """Real traffic through a live lab: pings and TCP connects between its namespaces, predicted vs observed.
 
-Every probe runs from this process. A TCP probe opens its listener inside the destination's
-namespace (a socket stays in the namespace it was created in) and its client inside the source's,
-and counts as reached only when the connection lands on *that* listener — so a port forward that
-sends traffic elsewhere is caught. Pings use `ping`, started while this thread is in the source
-namespace (a child process starts in its parent thread's namespace).
+Every probe runs from this process, many at once (`topograph.live.probe`): ICMP echo from a raw
+socket opened in the source's namespace, and TCP connects whose own listener waits in the
+destination's namespace — a probe counts as reached only when the connection lands on *that*
+listener, so a port forward that sends traffic elsewhere is caught. `run` says how lost probes are
+retried and how flows carried by neighbours another flow taught are measured again.
 """
 
 from __future__ import annotations
 
-import socket
-import subprocess
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from topograph.live.kernel import Namespaces
-from topograph.model import IPAddress, Proto, Topology
+from topograph.live.neighbours import Neighbours
+from topograph.live.probe import WINDOW, Job, Listen, Outcome, Prober
+from topograph.model import LOOPBACK, IPAddress, Proto, Topology
 from topograph.plan.placement import Placement
 
 
@@ -34,6 +35,7 @@ class Observed:
     probe: Probe
     reached: bool | None  # None: could not be tried (e.g. an external node in real mode)
     detail: str = ""
+    remark: str = ""  # shown even when as predicted (how the flow was observed, when that matters)
 
     @property
     def agrees(self) -> bool:
@@ -43,22 +45,24 @@ class Observed:
 def probes(topology: Topology, *, all_pairs: bool) -> list[Probe]:
     """The file's expectations (or every source and target) with the simulator's prediction."""
     from topograph.sim import Network, Walker
+    from topograph.sim.classes import fast_matrix
     from topograph.sim.expect import flow as expectation_flow
     from topograph.sim.matrix import targets
 
     net = Network(topology)
-    walker = Walker(net)
     out: list[Probe] = []
-    if all_pairs:
+    if all_pairs:  # the matrix of `reach`, cell for cell the per-pair walker's verdicts (unit tests), in a fraction of its time
         columns = targets(topology)
+        matrix = fast_matrix(net, columns)
         for node in topology.nodes:
-            for t in columns:
+            for i, t in enumerate(columns):
                 if t.node == node.name:
                     continue
                 flow = t.flow(node.name, net)  # the address `reach` aims at for this source
-                result = walker.run(flow)
-                out.append(Probe(node.name, flow.dst, t.name, t.proto, t.port, result.ok, result.reason))
+                v = matrix.verdict(node.name, i)
+                out.append(Probe(node.name, flow.dst, t.name, t.proto, t.port, v.ok, f"{v.disposition} at {v.node}"))
         return out
+    walker = Walker(net)
     for e in topology.expectations:
         f = expectation_flow(net, e)  # as check and trace resolve it (`to: NODE:PORT` through a port forward too)
         if f is None:
@@ -66,15 +70,6 @@ def probes(topology: Topology, *, all_pairs: bool) -> list[Probe]:
         result = walker.run(f)
         out.append(Probe(e.src, f.dst, e.dst_node or str(f.dst), f.proto, f.port, result.ok, e.note or result.reason))
     return out
-
-
-def _ping(ns: Namespaces, netns: str | None, dst: IPAddress, tries: int) -> bool:
-    for _ in range(tries):
-        with ns.inside(netns):
-            done = subprocess.run(["ping", "-n", "-c1", "-W1", str(dst)], capture_output=True, check=False, timeout=10)
-        if done.returncode == 0:
-            return True
-    return False
 
 
 def _listener_for(topology: Topology, probe: Probe) -> tuple[str, IPAddress, int] | None:
@@ -90,68 +85,122 @@ def _listener_for(topology: Topology, probe: Probe) -> tuple[str, IPAddress, int
     return owner.node, probe.dst, probe.port
 
 
-def _family(address: IPAddress) -> int:
-    return socket.AF_INET if address.version == 4 else socket.AF_INET6
-
-
-def _tcp(ns: Namespaces, placement: Placement, topology: Topology, probe: Probe, tries: int) -> tuple[bool, str]:
-    where = _listener_for(topology, probe)
-    listener = None
+def _job(topology: Topology, placement: Placement, p: Probe) -> Job:
+    if p.proto is Proto.ICMP or p.port is None:
+        return Job(placement.netns(p.src), p.dst)
+    where = _listener_for(topology, p)
+    listen = None
     if where is not None and placement.configures(where[0]):
-        node, address, port = where
-        with ns.inside(placement.netns(node)):
-            listener = socket.socket(_family(address), socket.SOCK_STREAM)
-        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        listener.bind((str(address), port))
-        listener.listen(8)
-        listener.settimeout(1.0)
-    try:
-        for _ in range(tries):
-            with ns.inside(placement.netns(probe.src)):
-                client = socket.socket(_family(probe.dst), socket.SOCK_STREAM)
-            client.settimeout(1.5)
-            try:
-                client.connect((str(probe.dst), probe.port or 0))
-            except OSError as exc:
-                detail = exc.strerror or str(exc)
-                client.close()
-                continue
-            try:
-                if listener is None:
-                    return True, "connected"
-                try:
-                    conn, _ = listener.accept()
-                    conn.close()
-                    return True, f"reached {where[0]}:{where[2]}" if where else "connected"
-                except TimeoutError:  # someone else's listener took it: not the flow the file means
-                    return False, "connected, but not to the expected listener"
-            finally:
-                client.close()
-        return False, detail if tries else ""
-    finally:
-        if listener is not None:
-            listener.close()
+        listen = Listen(where[0], placement.netns(where[0]), where[1], where[2])
+    return Job(placement.netns(p.src), p.dst, p.port, listen)
 
 
-def run(topology: Topology, placement: Placement, ps: list[Probe]) -> list[Observed]:
-    """Send each probe for real; a probe from a node topograph does not configure is not tried."""
-    ns = Namespaces()
-    out: list[Observed] = []
-    try:
-        for p in ps:
-            if not placement.configures(p.src):
-                out.append(Observed(p, None, "source is outside the lab (real mode)"))
-                continue
-            tries = 3 if p.predicted is not False else 1
-            if p.proto is Proto.ICMP:
-                got = _ping(ns, placement.netns(p.src), p.dst, tries)
-                out.append(Observed(p, got, "echo reply" if got else "no reply"))
-            else:
-                got, detail = _tcp(ns, placement, topology, p, tries)
-                out.append(Observed(p, got, detail))
-    finally:
-        ns.close()
+Entry = tuple[str, str, IPAddress]  # a neighbour entry: namespace, interface, address
+
+
+def _pairs(topology: Topology, placement: Placement, ps: list[Probe]) -> dict[int, tuple[tuple[str, ...], frozenset[Entry]]]:
+    """For each probe between two nodes on one segment: the pair (either direction) and the neighbour entries
+    its flows make — the source's entry for the destination and the destination's for the source."""
+    owners = {a.ip: itf for node in topology.nodes for itf in node.interfaces for a in itf.addresses}
+    out: dict[int, tuple[tuple[str, ...], frozenset[Entry]]] = {}
+    for i, p in enumerate(ps):
+        owner = owners.get(p.dst)
+        if owner is None or not placement.configures(p.src) or not placement.configures(owner.node):
+            continue
+        s_ns, d_ns = placement.netns(p.src), placement.netns(owner.node)
+        if s_ns is None or d_ns is None or owner.name == LOOPBACK:  # never the root namespace's entries
+            continue
+        for itf in topology.node(p.src).interfaces:
+            mine = [a.ip for a in itf.addresses if itf.name != LOOPBACK and p.dst in a.network and a.ip != p.dst]
+            if mine:
+                net = str(next(a.network for a in itf.addresses if p.dst in a.network))
+                entries = frozenset([(s_ns, itf.name, p.dst), *((d_ns, owner.name, a) for a in mine)])
+                out[i] = ((*sorted((p.src, owner.node)), net), entries)
+                break
     return out
+
+
+Progress = Callable[[int, int], None]
+
+
+def run(topology: Topology, placement: Placement, ps: list[Probe], *, progress: Progress | None = None,
+        window: int = WINDOW, tries: int = 3) -> list[Observed]:
+    """Send every probe for real, many at once; a probe from a node topograph does not configure is not tried.
+
+    Round one tries every flow. A flow predicted to reach that did not is tried again, up to `tries`
+    times in all, each time in a round of its own: the first probe of a pair also resolves neighbours,
+    and on a busy machine a few of those are lost (a round of retries costs one time-out, not one per
+    flow). The two directions of a pair on one segment go out together, and once both are measured the
+    neighbour entries they made are forgotten (`topograph.live.neighbours` says why). A flow that
+    reached although predicted not to may have been carried by a neighbour entry another flow taught
+    (Linux learns the sender of every ARP request it answers), while the simulator predicts each flow
+    from a fresh lab: such flows are measured again one at a time after the lab's namespaces forget
+    their neighbours, and once more each after a flush of its own if they still differ.
+    """
+    out: list[Observed | None] = [None] * len(ps)
+    jobs: dict[int, Job] = {}
+    for i, p in enumerate(ps):
+        if placement.configures(p.src):
+            jobs[i] = _job(topology, placement, p)
+        else:
+            out[i] = Observed(p, None, "source is outside the lab (real mode)")
+    pairs = _pairs(topology, placement, ps)
+    order = sorted(jobs, key=lambda i: pairs[i][0] if i in pairs else ("", "", f"{i:09d}"))
+    done = len(ps) - len(jobs)
+    total = len(ps)
+
+    def report(k: int) -> None:
+        if progress is not None:
+            progress(done + k, total)
+
+    ns = Namespaces()
+    neighbours = Neighbours(ns)
+    prober = Prober(ns, window=window)
+    left: dict[tuple[str, ...], int] = {}
+
+    def measured(i: int) -> None:
+        pair = pairs.get(i)
+        if pair is None:
+            return
+        left[pair[0]] -= 1
+        if not left[pair[0]]:
+            for entry in pair[1]:
+                neighbours.forget(*entry)
+
+    def round_(indices: list[int], feed: Callable[[int], None] | None = None) -> dict[int, Outcome]:
+        left.clear()
+        for i in indices:
+            if i in pairs:
+                left[pairs[i][0]] = left.get(pairs[i][0], 0) + 1
+        return prober.run_round([(i, jobs[i]) for i in indices], feed)
+
+    def flush() -> None:
+        for netns in placement.namespaces:
+            neighbours.flush(netns)
+
+    prober.on_done = measured
+    try:
+        seen = round_(order, report)
+        for _ in range(tries - 1):
+            again = [i for i in order if not seen[i].reached and ps[i].predicted is not False]
+            if not again:
+                break
+            seen.update(round_(again))
+        taught = [i for i in order if seen[i].reached and ps[i].predicted is False]
+        if taught:
+            prober.window = 1
+            flush()
+            seen.update(round_(taught))
+            for i in [i for i in taught if seen[i].reached]:
+                flush()
+                seen.update(round_([i]))
+    finally:
+        prober.close()
+        neighbours.close()
+        ns.close()
+    for i, o in seen.items():
+        out[i] = Observed(ps[i], o.reached, o.detail, o.remark)
+    return [o for o in out if o is not None]
 
 
 def _word(value: bool | None) -> str:
@@ -159,10 +208,19 @@ def _word(value: bool | None) -> str:
 
 
 def table(results: list[Observed]) -> list[str]:
-    """Lines of the side-by-side report: flow, predicted, observed, and a mark where they differ."""
-    rows = [(f"{o.probe.src} -> {o.probe.label}" + (f" {o.probe.proto}/{o.probe.port}" if o.probe.port else ""),
-             _word(o.probe.predicted), _word(o.reached), "ok" if o.agrees else "DIFFERS", o.detail) for o in results]
+    """Lines of the side-by-side report: flow, predicted, observed, and a mark where they differ.
+
+    A difference shows what was observed (e.g. "no reply"); a remark (e.g. a listener that was there
+    already took the connection) shows on any line.
+    """
+    rows = []
+    for o in results:
+        result = "ok" if o.agrees else "DIFFERS"
+        notes = [o.detail] if result != "ok" and o.detail else []
+        notes += [o.remark] if o.remark else []
+        rows.append((f"{o.probe.src} -> {o.probe.label}" + (f" {o.probe.proto}/{o.probe.port}" if o.probe.port else ""),
+                     _word(o.probe.predicted), _word(o.reached), result, "; ".join(notes)))
     w0 = max([len("flow"), *(len(r[0]) for r in rows)])
     lines = [f"{'flow':<{w0}}  {'predicted':<9}  {'observed':<9}  result"]
-    lines += [f"{a:<{w0}}  {b:<9}  {c:<9}  {d}" + (f"  ({e})" if d != "ok" and e else "") for a, b, c, d, e in rows]
+    lines += [f"{a:<{w0}}  {b:<9}  {c:<9}  {d}" + (f"  ({e})" if e else "") for a, b, c, d, e in rows]
     return lines

@@ -1,0 +1,110 @@
+"""Verify benchmark: `topograph verify --all` on stars against one `ip netns exec NS ping -c1 -W1 ADDR` per pair.
+
+Run as root: `python benchmarks/bench_verify.py [N ...]` (default 50 300). Per star, in a sandbox of a fresh
+prefix: apply the lab, time a random sample of pairs pinged one by one the plain way (the yardstick: the
+old verify's way, one process per probe; extrapolated to every pair, and said so), then time `--runs`
+runs of the whole command and count the flows each reports as DIFFERS (a star has none: all reach).
+Everything it made is removed afterwards by exact name, also when a step fails.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import re
+import secrets
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benchmarks.bench_apply import settle, wipe
+from benchmarks.labs import star
+from topograph.live import engine
+from topograph.live.verify import probes
+from topograph.model import Proto
+from topograph.pipeline import check_file
+from topograph.plan import plan
+from topograph.plan.placement import place
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def baseline(pairs: list[tuple[str, str]]) -> tuple[float, int]:
+    """Seconds for one plain ping per (namespace, address), one after the other; how many got no reply."""
+    lost = 0
+    t = time.perf_counter()
+    for netns, addr in pairs:
+        done = subprocess.run(["ip", "netns", "exec", netns, "ping", "-n", "-c1", "-W1", addr],
+                              capture_output=True, check=False, timeout=30)
+        lost += done.returncode != 0
+    return time.perf_counter() - t, lost
+
+
+def verify_all(path: str, prefix: str, state: str) -> tuple[float, int, int, str]:
+    """Seconds for `topograph verify --all`, its exit status, the flows it reports as differing, its summary."""
+    env = {**os.environ, "TOPOGRAPH_STATE_DIR": state}
+    t = time.perf_counter()
+    done = subprocess.run([sys.executable, "-m", "topograph", "verify", "--all", "--sandbox", prefix, path],
+                          capture_output=True, text=True, check=False, env=env, cwd=ROOT, timeout=3600)
+    secs = time.perf_counter() - t
+    lines = done.stdout.strip().splitlines()
+    summary = lines[-1] if lines else done.stderr.strip()
+    differ = sum(1 for ln in lines if re.search(r"\bDIFFERS\b", ln))
+    return secs, done.returncode, differ, summary
+
+
+def measure(n: int, sample: int, runs: int) -> None:
+    with tempfile.TemporaryDirectory(prefix="bench-verify-") as tmp:
+        path = str(Path(tmp) / f"star{n}.yml")
+        Path(path).write_text(star(n))
+        topo = check_file(path).topology
+        assert topo is not None
+        prefix = f"bv{secrets.token_hex(3)}-"
+        p = plan(topo, sandbox_prefix=prefix)
+        names = list(p.namespaces)
+        try:
+            t = time.perf_counter()
+            engine.apply(p)
+            print(f"star of {n} namespaces: applied in {time.perf_counter() - t:.1f} s", flush=True)
+            settle()
+            placement = place(topo, prefix)
+            flows = probes(topo, all_pairs=True)
+            pings = [(placement.netns(f.src), str(f.dst)) for f in flows if f.proto is Proto.ICMP]
+            picked = random.Random(n).sample(pings, min(sample, len(pings)))
+            secs, lost = baseline([(ns, a) for ns, a in picked if ns is not None])
+            per_pair = secs / len(picked)
+            extrapolated = per_pair * len(flows)
+            print(f"  yardstick: {len(picked)} random pairs pinged one by one in {secs:.1f} s "
+                  f"({per_pair * 1e3:.1f} ms per pair, {lost} without reply); extrapolated to all {len(flows):,} "
+                  f"flows: {extrapolated:.0f} s", flush=True)
+            settle()
+            for r in range(runs):
+                secs, rc, differ, summary = verify_all(path, prefix, tmp)
+                print(f"  verify --all run {r + 1}: {secs:6.1f} s, exit {rc}, {differ} DIFFERS ({summary}); "
+                      f"{extrapolated / secs:.1f}x the one-by-one pings", flush=True)
+        finally:
+            wipe(names)
+            engine.destroy(p.lab, p.prefix, p)
+
+
+def main(argv: list[str]) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("sizes", type=int, nargs="*", default=[50, 300], help="stars to measure")
+    parser.add_argument("--sample", type=int, default=300, help="pairs pinged one by one for the yardstick")
+    parser.add_argument("--runs", type=int, default=5, help="runs of verify --all per star")
+    args = parser.parse_args(argv)
+    # a benchmark started in the background ignores SIGINT: stop on either, through the finally blocks
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    for n in args.sizes:
+        measure(n, args.sample, args.runs)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
