@@ -10,8 +10,8 @@ import pytest
 from click.testing import CliRunner
 
 from tests.conftest import ROOT
+from topograph.cli import live as live_command
 from topograph.cli import main
-from topograph.live import command as live_command
 from topograph.live import state
 
 SEED = str(ROOT / "samples" / "06-port-forward.yml")

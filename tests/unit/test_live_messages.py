@@ -9,8 +9,8 @@ import pytest
 from click.testing import CliRunner
 
 from tests.conftest import ROOT
+from topograph.cli import live as live_command
 from topograph.cli import main
-from topograph.live import command as live_command
 from topograph.live import engine, state
 from topograph.live.execute import StepFailed
 from topograph.live.kernel import KernelError

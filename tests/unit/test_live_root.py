@@ -16,8 +16,8 @@ from click.testing import CliRunner
 
 from tests.conftest import ROOT
 from tests.unit.test_live_iptables import SAVED
+from topograph.cli import live as live_command
 from topograph.cli import main
-from topograph.live import command as live_command
 from topograph.live import engine, root, state
 from topograph.live.execute import iptables_change
 from topograph.live.observe import Link, Live, NsState, lab_lines

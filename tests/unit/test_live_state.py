@@ -125,8 +125,8 @@ def test_destroy_refuses_a_bad_lab_name_before_reading_anything(decoys: tuple[Pa
                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     from click.testing import CliRunner
 
+    from topograph.cli import live as live_command
     from topograph.cli import main
-    from topograph.live import command as live_command
     from topograph.live import engine
 
     monkeypatch.setattr(live_command, "privilege_problem", lambda: None)  # as root: the check must not need it

@@ -7,8 +7,8 @@ import sys
 import click
 
 from topograph.cli.common import sandbox_option, topology_argument
+from topograph.cli.live import Progress, exit_status, load_plan, require_privileges, signals_interrupt, wait_option
 from topograph.front.diagnostics import count
-from topograph.live.command import Progress, exit_status, load_plan, require_privileges, signals_interrupt, wait_option
 from topograph.plan import FIREWALLS
 
 
@@ -29,10 +29,10 @@ def command(file: str, prefix: str | None, firewall: str | None, dry_run: bool, 
     SIGTERM: exit 130 / 143) undoes every step of this run. Objects topograph did not create are never touched: a name
     clash stops the run before any change.
     """
+    from topograph.cli.report import print_diff
     from topograph.live import engine
     from topograph.live.execute import StepFailed
     from topograph.live.lock import Busy
-    from topograph.live.report import print_diff
 
     the_plan, _ = load_plan(file, prefix, firewall)
     require_privileges()

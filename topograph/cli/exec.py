@@ -8,7 +8,7 @@ import sys
 import click
 
 from topograph.cli.common import load_or_exit, sandbox_option, topology_argument
-from topograph.live.command import elsewhere, require_privileges
+from topograph.cli.live import elsewhere, require_privileges
 from topograph.live.kernel import netns_exists, netns_mounted
 
 

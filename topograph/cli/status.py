@@ -7,7 +7,7 @@ import sys
 import click
 
 from topograph.cli.common import sandbox_option, topology_argument
-from topograph.live.command import elsewhere, load_plan, require_privileges
+from topograph.cli.live import elsewhere, load_plan, require_privileges
 from topograph.plan import FIREWALLS
 
 
@@ -25,9 +25,9 @@ def command(file: str, prefix: str | None, firewall: str | None, limit: int) -> 
     shown as `blocked`, in apply's words. Exit status: 0 when everything is as the file says, 2 when
     anything differs or apply would be blocked, 1 on errors.
     """
+    from topograph.cli.report import print_diff
     from topograph.live import engine
     from topograph.live.kernel import list_netns
-    from topograph.live.report import print_diff
 
     the_plan, _ = load_plan(file, prefix, firewall)
     require_privileges()

@@ -7,8 +7,8 @@ import sys
 import click
 
 from topograph.cli.common import sandbox_option, topology_argument
+from topograph.cli.live import elsewhere, load_plan, require_privileges
 from topograph.front.diagnostics import count
-from topograph.live.command import elsewhere, load_plan, require_privileges
 
 
 class _Progress:
