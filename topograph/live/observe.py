@@ -305,7 +305,8 @@ def read_namespace(netns: str | None, mine: list[Operation], ns: Namespaces, soc
             state.iptables[load.pre_chain] = iptables_listing(load)
         if own:
             # the lab's chains, also those the file no longer loads (converge deletes them with their hooks)
-            ours = tuple(c for op in (*chains, *left) for c in (op.pre_chain, op.post_chain))
+            ours = tuple(c for op in chains for c in (op.pre_chain, op.post_chain))
+            ours += tuple(c for gone in left for c in (gone.pre_chain, gone.post_chain))
             for family in iptables_families_here():
                 state.foreign_rules += foreign_rules(family, iptables_save(family, table=None), ours)
         for gone in left:  # there when any family has them
