@@ -9,9 +9,9 @@ import yaml
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+from topograph.front.addresses import _ip_interface, _is_network_or_broadcast
 from topograph.front.diagnostics import Report
 from topograph.front.loader import load_text
-from topograph.front.resolve import _ip_interface, _is_network_or_broadcast
 
 FAST = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

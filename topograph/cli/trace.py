@@ -11,8 +11,8 @@ from typing import NoReturn
 import click
 
 from topograph.cli.common import load_or_exit, topology_argument
+from topograph.front.addresses import as_ipv4, without_zone
 from topograph.front.names import did_you_mean, one_of
-from topograph.front.resolve import as_ipv4, without_zone
 from topograph.model import IPAddress, Proto, Topology
 from topograph.sim.forward import Walker
 from topograph.sim.matrix import forward_target
