@@ -1,0 +1,134 @@
+"""`topograph render --trace`: a flow's request and reply drawn over the diagram, and where and why it ends."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from tests.conftest import ROOT
+from topograph.cli import main
+from topograph.cli.trace import resolve
+from topograph.pipeline import check_file
+from topograph.render import style
+from topograph.render.path import Overlay, overlay
+from topograph.sim.forward import Walker
+from topograph.sim.network import Network
+
+GOLDEN = ROOT / "tests" / "golden" / "render"
+SAMPLES = ROOT / "samples"
+
+
+def run(*args: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(main, ["render", *args])
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
+    return result.exit_code, result.stdout, result.stderr
+
+
+def traced(sample: str, src: str, dst: str, tcp: int | None = None) -> Overlay:
+    c = check_file(SAMPLES / sample)
+    assert c.topology is not None
+    net = Network(c.topology, graph=c.graph)
+    return overlay(c.topology, c.graph, Walker(net).run(resolve(net, src, dst, tcp)))
+
+
+@pytest.mark.parametrize(("sample", "args", "name"), [
+    ("06-port-forward.yml", ["lan", "host:80"], "trace-06-lan-to-host-80"),  # delivered, through DNAT
+    ("04-outside-lan-nat.yml", ["red", "lan"], "trace-04-red-to-lan"),  # NO_ROUTE at the source
+])
+def test_golden_trace_dot(sample: str, args: list[str], name: str, golden: Callable[[Path, str], None]) -> None:
+    code, out, _ = run(str(SAMPLES / sample), "--dot", "--trace", *args)
+    assert code == 0
+    golden(GOLDEN / f"{name}.dot", out)
+
+
+def _path_edges(dot: str, colour: str) -> list[str]:
+    return [line.strip() for line in dot.splitlines() if " -> " in line and f"color=\"{colour}\"" in line]
+
+
+def test_delivered_flow_through_nat_highlights_every_crossing_both_ways() -> None:
+    _, dot, _ = run(str(SAMPLES / "06-port-forward.yml"), "--dot", "--trace", "lan", "host:80")
+    edges = _path_edges(dot, style.REQUEST)
+    # lan's uplink to the host, the host's attachment to its bridge v-net-0, the bridge's port to blue
+    assert len(edges) == 3 and all("dir=both" in e for e in edges)
+    assert any("host:eth0" in e and "lan:eth0" in e for e in edges)
+    assert any('"host/v-net-0":"veth-blue-br"' in e and 'blue:"veth-blue"' in e for e in edges)
+    assert not _path_edges(dot, style.REPLY)  # the reply retraces the request
+    assert "✔ DELIVERED at blue" in dot
+    assert re.search(r'"?blue"?:_head -> _verdict', dot)
+
+
+def test_no_route_marks_the_source_and_crosses_nothing() -> None:
+    o = traced("04-outside-lan-nat.yml", "red", "lan")
+    assert o.request.crossings == () and o.request.boxes == ("red",) and o.reply is None
+    _, dot, _ = run(str(SAMPLES / "04-outside-lan-nat.yml"), "--dot", "--trace", "red", "lan")
+    assert "✖ NO_ROUTE at red" in dot and "red has no route to 192.168.1.0/24" in dot
+    assert not _path_edges(dot, style.REQUEST)
+
+
+def test_a_reply_that_takes_another_way_is_drawn_on_its_own() -> None:
+    # sample 07: b2 has no route back to a-side addresses, so a1's ping reaches b2 and its reply is lost there
+    o = traced("07-router-two-lans.yml", "a1", "b2")
+    assert o.result.disposition == "REPLY_LOST" and o.reply is not None and not o.reply_retraces
+    assert o.reply.boxes == ("b2",)
+    _, dot, _ = run(str(SAMPLES / "07-router-two-lans.yml"), "--dot", "--trace", "a1", "b2")
+    assert "✖ REPLY_LOST at b2" in dot
+    assert len(_path_edges(dot, style.REQUEST)) >= 2
+
+
+def test_reply_through_another_gateway_gets_its_own_edges(tmp_path: Path) -> None:
+    # red sends via r1, far answers via r2: the request and reply cross different links
+    lab = tmp_path / "asym.yml"
+    lab.write_text("""lab: asym
+nodes:
+  red:
+    interfaces: {e1: 10.0.1.1/24, e2: 10.0.2.1/24}
+    routes: [{to: 10.0.9.0/24, via: 10.0.1.2}]
+  r1:
+    forwarding: true
+    interfaces: {a: 10.0.1.2/24, b: 10.0.8.1/24}
+    routes: [{to: 10.0.9.0/24, via: 10.0.8.2}]
+  r2:
+    forwarding: true
+    interfaces: {a: 10.0.2.2/24, b: 10.0.7.1/24}
+    routes: [{to: 10.0.1.0/24, via: 10.0.2.1}]
+  far:
+    interfaces: {e1: 10.0.8.2/24, e2: 10.0.7.2/24, lo: 10.0.9.1/32}
+    routes: [{to: 10.0.1.0/24, via: 10.0.7.1}, {to: 10.0.2.0/24, via: 10.0.7.1}]
+links:
+  - [red:e1, r1:a]
+  - [red:e2, r2:a]
+  - [r1:b, far:e1]
+  - [r2:b, far:e2]
+""")
+    code, dot, err = run(str(lab), "--dot", "--trace", "red", "10.0.9.1")
+    assert code == 0, err
+    request, reply = _path_edges(dot, style.REQUEST), _path_edges(dot, style.REPLY)
+    assert len(request) == 2 and len(reply) == 2
+    assert all("r1:" in e for e in request) and all("r2:" in e for e in reply)
+    assert all("constraint=false" in e and "dashed" in e for e in reply)
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["nobody", "blue"], "topograph: source 'nobody' is not a node of lab 'seed'"),
+    (["red", "nobody"], "topograph: destination 'nobody' is not a node of lab 'seed'"),
+    (["red", "host:81"], "topograph: host has no tcp port forward on port 81"),
+])
+def test_unknown_names_fail_like_trace(args: list[str], message: str, tmp_path: Path) -> None:
+    out = tmp_path / "x.svg"
+    code, stdout, err = run(str(SAMPLES / "06-port-forward.yml"), "-o", str(out), "--trace", *args)
+    assert code == 2 and stdout == "" and not out.exists()
+    assert err.splitlines()[0] == message
+
+
+def test_tcp_needs_trace() -> None:
+    code, _, err = run(str(SAMPLES / "06-port-forward.yml"), "--dot", "--tcp", "80")
+    assert code == 2 and "--tcp needs --trace SRC DST" in err
+
+
+def test_trace_dot_is_deterministic() -> None:
+    first = run(str(SAMPLES / "07-router-two-lans.yml"), "--dot", "--trace", "a1", "b2")[1]
+    assert first == run(str(SAMPLES / "07-router-two-lans.yml"), "--dot", "--trace", "a1", "b2")[1]
