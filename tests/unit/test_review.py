@@ -1,0 +1,186 @@
+"""`topograph review`: the design review page, golden per sample in HTML and Markdown, and what each section holds."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from benchmarks.labs import star
+from tests.conftest import ROOT, SAMPLES
+from topograph.cli import main
+from topograph.pipeline import check_file, check_text
+from topograph.render.output import draw
+from topograph.review.page import build, to_html, to_markdown
+from topograph.review.sections import (
+    MATRIX_MAX,
+    SECTIONS,
+    Context,
+    ExpectationView,
+    MatrixView,
+    NodeView,
+    expectations,
+    matrix,
+    nodes,
+)
+from topograph.sim.trace import Disposition
+
+GOLDEN = ROOT / "tests" / "golden" / "review"
+BROKEN = ROOT / "tests" / "golden" / "errors" / "TG410-expectation-violated.yml"  # its expectations are broken
+CASES = [*SAMPLES, BROKEN]
+
+
+def review(file: Path | str, out: Path, *extra: str) -> tuple[int, str]:
+    result = CliRunner().invoke(main, ["review", str(file), "-o", str(out), *extra])
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
+    return result.exit_code, result.stderr
+
+
+def svg(dot: str) -> str:
+    return draw(dot, "svg").decode()
+
+
+def context(text_or_path: Path | str) -> Context:
+    c = check_file(text_or_path) if isinstance(text_or_path, Path) else check_text(text_or_path, "lab.yml")
+    assert c.ok and c.topology is not None, [d.render() for d in c.report]
+    return Context(c.topology, c.graph, tuple(d for d in c.report if not d.is_error), svg)
+
+
+@pytest.mark.parametrize("fmt", ["html", "md"])
+@pytest.mark.parametrize("case", CASES, ids=[c.stem for c in CASES])
+def test_golden_review(case: Path, fmt: str, tmp_path: Path, golden: Callable[[Path, str], None],
+                       monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(ROOT)  # the page names the file as given: relative to the repository, as in the README
+    out = tmp_path / f"{case.stem}.{fmt}"
+    code, err = review(case.relative_to(ROOT), out)
+    assert code == 0, err
+    golden(GOLDEN / f"{case.stem}.{fmt}", out.read_text())
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.stem for c in CASES])
+def test_the_html_page_is_self_contained(case: Path, tmp_path: Path) -> None:
+    out = tmp_path / "review.html"
+    assert review(case, out)[0] == 0
+    page = out.read_text()
+    # nothing to fetch: no scripts, no external style sheets, images or links (the SVG's xmlns is a name, not a fetch)
+    assert "<script" not in page and "@import" not in page
+    assert not re.search(r'\b(src|href)="(?!#|data:)', page)
+    ids = re.findall(r'\bid="([^"]+)"', page)
+    assert len(ids) == len(set(ids)), "ids are unique, also across the embedded diagrams"
+    for target in re.findall(r'href="#([^"]+)"', page):
+        assert target in ids, target
+    for kind, _, _ in SECTIONS:
+        assert f'<section id="{kind.replace("_", "-")}">' in page
+
+
+def test_every_cell_that_is_not_delivered_links_to_its_explanation() -> None:
+    mx = matrix(context(ROOT / "samples" / "06-port-forward.yml"))
+    assert isinstance(mx, MatrixView) and mx.rows
+    explained = {x.anchor: x for x in mx.explanations}
+    failing = 0
+    for src, cells in mx.rows:
+        for col, cell in zip(mx.columns, cells, strict=True):
+            if cell.disposition == Disposition.DELIVERED:
+                assert cell.anchor is None
+                continue
+            failing += 1
+            assert cell.anchor is not None
+            x = explained[cell.anchor]
+            assert (x.src, x.dst, x.disposition) == (src, col, cell.disposition)
+            assert x.text.startswith("flow: ") and x.text.endswith(f"{x.disposition}: {x.reason}")
+    assert failing == len(explained) == sum(t.cells for t in mx.tallies if t.disposition != "DELIVERED") > 0
+
+
+def test_broken_expectations_carry_their_path_over_the_diagram() -> None:
+    views = expectations(context(BROKEN))
+    assert all(isinstance(v, ExpectationView) for v in views)
+    assert [v.holds for v in views] == [True, False, False]
+    held, no_route, reaches = views
+    assert held.figure is None
+    assert no_route.figure is not None and "✖ NO_ROUTE at red" in no_route.figure.svg
+    assert no_route.reason == "red has no route to 10.0.0.0/30 — add a route to it"
+    assert reaches.figure is not None and "✔ DELIVERED at blue" in reaches.figure.svg
+    assert no_route.figure.svg.startswith("<svg") and 'id="expect-2-' in no_route.figure.svg
+
+
+def test_a_big_lab_gets_a_tally_not_a_table() -> None:
+    n = 3 * MATRIX_MAX
+    ctx = context(star(n))
+    mx = matrix(ctx)
+    assert mx.rows == () and mx.command == "topograph reach lab.yml"
+    assert sum(t.cells for t in mx.tallies) == (n + 1) ** 2
+    views = nodes(ctx)
+    assert all(isinstance(v, NodeView) for v in views)
+    assert [(v.name, len(v.alike)) for v in views] == [("host", 0), ("ns0", n - 1)]
+
+
+def test_a_big_lab_explains_only_the_first_failures() -> None:
+    # the namespaces have no route out of their subnet: each fails to reach 'far' beyond the host
+    text = star(2 * MATRIX_MAX).replace("lab: star", "lab: cut").replace(", routes: [{to: default, via: 10.0.0.1}]", "")
+    text = text.replace("    bridges: {br0: 10.0.0.1/16}", "    bridges: {br0: 10.0.0.1/16}\n    interfaces: {up: 192.0.2.1/24}")
+    text = text.replace("links:", "  far: {kind: external, interfaces: {eth0: 192.0.2.2/24}}\nlinks:\n  - [host:up, far:eth0]")
+    mx = matrix(context(text))
+    failing = sum(t.cells for t in mx.tallies if t.disposition != "DELIVERED")
+    assert failing > len(mx.explanations) == 40
+    assert "the first 40 are explained below" in mx.note
+
+
+def test_markdown_links_its_diagrams_written_beside_it(tmp_path: Path) -> None:
+    out = tmp_path / "pr.md"
+    code, err = review(BROKEN, out)
+    assert code == 0 and "wrote" in err
+    text = out.read_text()
+    linked = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", text)
+    assert linked == ["pr-diagram.svg", "pr-expect-2.svg", "pr-expect-3.svg"]
+    for name in linked:
+        assert (tmp_path / name).read_text().startswith("<svg")
+    assert "[no-route](#why-0-2)" in text and '<a id="why-0-2"></a>' in text
+
+
+def test_html_and_markdown_come_from_the_same_sections() -> None:
+    ctx = context(ROOT / "samples" / "07-router-two-lans.yml")
+    page = build(ctx.topology, ctx.graph, ctx.warnings, svg)
+    html, md = to_html(page).text, to_markdown(page, "r").text
+    for s in page.sections:
+        assert f'<h2>{s.title}</h2>' in html and f"\n## {s.title}\n" in md
+
+
+def test_warnings_are_listed(tmp_path: Path) -> None:
+    lab = tmp_path / "warn.yml"
+    lab.write_text("lab: warn\nnodes:\n  a: {interfaces: {e0: 10.9.0.1/24}}\n  b: {interfaces: {e0: 10.9.0.2/24}}\n"
+                   "  c: {forwarding: true, interfaces: {lo: 10.9.9.9/32}}\nlinks:\n  - [a:e0, b:e0]\n")
+    checked = check_file(lab)
+    warned = [d for d in checked.report if not d.is_error]
+    assert checked.ok and warned, "the lab must draw at least one warning from check"
+    out = tmp_path / "warn.html"
+    assert review(lab, out)[0] == 0
+    page = out.read_text()
+    for d in warned:
+        assert f"warning[{d.code}]" in page
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["-o", "x.txt"], "topograph: cannot tell the format of 'x.txt'; name it .html or .md, or pass --format html|md"),
+    (["-o", "nowhere/x.html"], "topograph: cannot write nowhere/x.html: nowhere does not exist"),
+])
+def test_cli_errors_are_one_line(args: list[str], message: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(main, ["review", str(ROOT / "samples" / "01-veth-pair.yml"), *args])
+    assert result.exit_code == 1 and result.stderr == message + "\n"
+
+
+def test_a_broken_file_writes_no_page(tmp_path: Path) -> None:
+    lab = tmp_path / "bad.yml"
+    lab.write_text("lab: bad\nnodes:\n  a: {interfaces: {e0: 10.9.0.1/24}}\nlinks:\n  - [a:e0, nowhere:e0]\n")
+    out = tmp_path / "bad.html"
+    code, err = review(lab, out)
+    assert code == 1 and "error[" in err and not out.exists()
+
+
+def test_format_option_wins_over_the_extension(tmp_path: Path) -> None:
+    out = tmp_path / "page.txt"
+    assert review(ROOT / "samples" / "01-veth-pair.yml", out, "--format", "md")[0] == 0
+    assert out.read_text().startswith("# Design review: lab ")
