@@ -281,34 +281,53 @@ def matrix(ctx: Context) -> MatrixView:
     t, net = ctx.topology, ctx.net
     cols = targets(t)
     m: Matrix = fast_matrix(net, cols)
-    rows = m.rows()
     order = list(Disposition)
     tallies = tuple(Tally(SHORT[d], str(d), n) for d, n in sorted(m.counts().items(), key=lambda kv: order.index(kv[0])))
     walker = Walker(net)
-    big = len(t.nodes) > MATRIX_MAX
-    explanations: list[Explanation] = []
-    table: list[tuple[str, tuple[Cell, ...]]] = []
-    for i, (src, row) in enumerate(zip(m.sources, rows, strict=True)):
-        cells = []
-        for j, (target, v) in enumerate(zip(cols, row, strict=True)):
-            anchor = None
-            if not v.ok and (not big or len(explanations) < EXPLAIN_MAX):
-                anchor = f"why-{i}-{j}"
-                result = walker.run(target.flow(src, net))
-                explanations.append(_explain(t, anchor, src, target.name, result))
-            cells.append(Cell(SHORT[v.disposition], str(v.disposition), v.node, anchor))
-        table.append((src, tuple(cells)))
+
+    def explain(i: int, j: int) -> Explanation:
+        src, target = m.sources[i], cols[j]
+        return _explain(t, f"why-{i}-{j}", src, target.name, walker.run(target.flow(src, net)))
+
     failing = sum(tl.cells for tl in tallies if tl.disposition != Disposition.DELIVERED)
     undelivered = f"{count(failing, 'flow')} not delivered" if failing else "every flow is delivered"
-    note = (f"{count(len(m.sources), 'source')} {TIMES} {count(len(cols), 'target')}: rows are sources, columns each node's "
-            f"first address and every port forward (a TCP connection); {undelivered}.")
-    if not big:
-        return MatrixView(tuple(c.name for c in cols), tuple(table), tallies, tuple(explanations), note)
-    shown = f"; the first {len(explanations)} are explained below" if len(explanations) < failing else ""
-    note = (f"{count(len(m.sources), 'source')} {TIMES} {count(len(cols), 'target')} ({len(m)} flows) are too many for a "
-            f"table (over {MATRIX_MAX} nodes): here is the tally by disposition; {undelivered}{shown}. "
-            f"Every cell:")
-    return MatrixView(tuple(c.name for c in cols), (), tallies, tuple(explanations), note, f"topograph reach {t.file}")
+    size = f"{count(len(m.sources), 'source')} {TIMES} {count(len(cols), 'target')}"
+    if len(t.nodes) > MATRIX_MAX:  # never every cell: the first failures, found in the matrix's bit sets
+        explanations = [explain(i, j) for i, j in _first_failures(m, EXPLAIN_MAX)]
+        shown = f"; the first {len(explanations)} are explained below" if len(explanations) < failing else ""
+        note = (f"{size} ({len(m)} flows) are too many for a table (over {MATRIX_MAX} nodes): here is the tally by "
+                f"disposition; {undelivered}{shown}. Every cell:")
+        return MatrixView(tuple(c.name for c in cols), (), tallies, tuple(explanations), note, f"topograph reach {t.file}")
+    explanations = []
+    table: list[tuple[str, tuple[Cell, ...]]] = []
+    for i, (src, row) in enumerate(zip(m.sources, m.rows(), strict=True)):
+        cells = []
+        for j, v in enumerate(row):
+            anchor = None
+            if not v.ok:
+                explanations.append(explain(i, j))
+                anchor = explanations[-1].anchor
+            cells.append(Cell(SHORT[v.disposition], str(v.disposition), v.node, anchor))
+        table.append((src, tuple(cells)))
+    note = (f"{size}: rows are sources, columns each node's first address and every port forward "
+            f"(a TCP connection); {undelivered}.")
+    return MatrixView(tuple(c.name for c in cols), tuple(table), tallies, tuple(explanations), note)
+
+
+def _first_failures(m: Matrix, most: int) -> list[tuple[int, int]]:
+    """The first `most` (source, target) cells that are not delivered, row by row."""
+    failing = [0] * len(m.targets)  # per column: the bit set of sources whose flow is not delivered
+    for j, column in enumerate(m.columns):
+        for v, bits in column:
+            if not v.ok:
+                failing[j] |= bits
+    out: list[tuple[int, int]] = []
+    for i in range(len(m.sources)):
+        bit = 1 << i
+        out += [(i, j) for j, bits in enumerate(failing) if bits & bit][: most - len(out)]
+        if len(out) >= most:
+            break
+    return out
 
 
 def _explain(t: Topology, anchor: str, src: str, dst: str, result: FlowResult) -> Explanation:
