@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import re
+import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
+from benchmarks.labs import star
 from tests.conftest import ROOT
 from topograph.cli import main
 from topograph.cli.trace import resolve
@@ -132,3 +134,16 @@ def test_tcp_needs_trace() -> None:
 def test_trace_dot_is_deterministic() -> None:
     first = run(str(SAMPLES / "07-router-two-lans.yml"), "--dot", "--trace", "a1", "b2")[1]
     assert first == run(str(SAMPLES / "07-router-two-lans.yml"), "--dot", "--trace", "a1", "b2")[1]
+
+
+def test_a_path_into_a_grid_is_drawn_over_it(tmp_path: Path) -> None:
+    lab = tmp_path / "star.yml"
+    lab.write_text(star(20))
+    code, dot, _ = run(str(lab), "--dot", "--trace", "ns3", "ns15")
+    assert code == 0
+    edges = _path_edges(dot, style.REQUEST)
+    # the grid's links are not drawn one by one: the path's two are drawn over it, from the row leading to the grid
+    assert len(edges) == 2 and all("constraint=false" in e and "dir=both" in e for e in edges)
+    assert all(e.startswith('"host/br0":_grid:e -> ') for e in edges)
+    drawn = subprocess.run(["dot", "-Tsvg"], input=dot.encode(), capture_output=True, check=True)
+    assert drawn.stderr == b"", "graphviz finds every port the path names"

@@ -23,7 +23,8 @@ from topograph.review.sections import SECTIONS
 pytestmark = pytest.mark.skipif(binary() is None, reason="chromium is not installed (apt-get install chromium; .ci/install does)")
 
 BROKEN = ROOT / "tests" / "golden" / "errors" / "TG410-expectation-violated.yml"
-CASES: list[Path | str] = [*SAMPLES, BROKEN, "star39", "star300"]  # the biggest lab with a matrix table (40 nodes), and one with a tally
+# star39: the biggest lab with a matrix table (40 nodes); star300: one with a tally
+CASES: list[Path | str] = [*SAMPLES, BROKEN, "star39", "star300"]
 SECTION_IDS = ["title", *(kind.replace("_", "-") for kind, _, _ in SECTIONS)]
 
 # what the page must show: each section with content, a diagram, a matrix or its tally

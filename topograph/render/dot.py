@@ -172,7 +172,9 @@ def _overlay(dot: graphviz.Digraph, facts: _Facts, overlay: Overlay) -> None:
         forward = c.start == edge.tail
         arrows = "both" if which == "both" else ("forward" if forward else "back")
         reply = which == "reply"
-        dot.edge(edge.tail.ref("e"), edge.head.ref("w"), constraint="false", dir=arrows, arrowsize="0.8",
+        # a gridded leaf's port is not a row of its bridge: the path leaves by the row that leads to the grid
+        tail = End(edge.tail.vertex, labels.GRID_PORT) if edge.head.vertex in gridded else edge.tail
+        dot.edge(tail.ref("e"), edge.head.ref("w"), constraint="false", dir=arrows, arrowsize="0.8",
                  color=style.REPLY if reply else style.REQUEST, penwidth="3" if reply else "4",
                  style="dashed" if reply else "solid", tooltip="reply" if reply else "request")
     _marker(dot, overlay)
