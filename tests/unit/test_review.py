@@ -184,3 +184,15 @@ def test_format_option_wins_over_the_extension(tmp_path: Path) -> None:
     out = tmp_path / "page.txt"
     assert review(ROOT / "samples" / "01-veth-pair.yml", out, "--format", "md")[0] == 0
     assert out.read_text().startswith("# Design review: lab ")
+
+
+def test_title_and_description_are_escaped(tmp_path: Path) -> None:
+    lab = tmp_path / "desc.yml"
+    lab.write_text('lab: desc\ndescription: |\n  Two <b>namespaces</b> & a pipe | see "docs"\n  second line\n'
+                   "nodes:\n  a: {interfaces: {e0: 10.9.0.1/24}}\n  b: {interfaces: {e0: 10.9.0.2/24}}\n"
+                   "links:\n  - [a:e0, b:e0]\n")
+    assert review(lab, tmp_path / "d.html")[0] == 0 and review(lab, tmp_path / "d.md")[0] == 0
+    html = (tmp_path / "d.html").read_text()
+    assert "<p>Two &lt;b&gt;namespaces&lt;/b&gt; &amp; a pipe | see &#34;docs&#34;</p>\n<p>second line</p>" in html
+    md = (tmp_path / "d.md").read_text()
+    assert "Two \\<b\\>namespaces\\</b\\> & a pipe \\| see \"docs\"\nsecond line\n" in md

@@ -148,7 +148,7 @@ class MatrixView:
 
 @dataclass(frozen=True, slots=True)
 class ExpectationView:
-    line: str  # file:line
+    line: str  # its line in the lab's file
     text: str
     note: str
     holds: bool
@@ -341,7 +341,7 @@ def expectations(ctx: Context) -> tuple[ExpectationView, ...]:
     out = []
     for k, v in enumerate(evaluate(ctx.net)):
         e, r = v.expectation, v.result
-        line = f"{e.pos.file}:{e.pos.line}" if e.pos is not None else ctx.topology.file
+        line = str(e.pos.line) if e.pos is not None else ""  # in the file the page names at its top
         if r is None:
             out.append(ExpectationView(line, str(e), e.note or "", True, "", "", f"{e.dst} has no address to reach",
                                        None, ""))
