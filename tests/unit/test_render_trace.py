@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import re
 import subprocess
 from collections.abc import Callable
@@ -9,15 +10,20 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from benchmarks.labs import star
 from tests.conftest import ROOT
 from topograph.cli import main
 from topograph.cli.trace import resolve
-from topograph.pipeline import check_file
-from topograph.render import style
+from topograph.pipeline import check_file, check_text
+from topograph.render import Options, style, to_dot
+from topograph.render.layout import plan
 from topograph.render.path import Overlay, overlay
 from topograph.sim.forward import Walker
+from topograph.sim.labgen import generate
+from topograph.sim.matrix import targets
 from topograph.sim.network import Network
 
 GOLDEN = ROOT / "tests" / "golden" / "render"
@@ -147,3 +153,37 @@ def test_a_path_into_a_grid_is_drawn_over_it(tmp_path: Path) -> None:
     assert all(e.startswith('"host/br0":_grid:e -> ') for e in edges)
     drawn = subprocess.run(["dot", "-Tsvg"], input=dot.encode(), capture_output=True, check=True)
     assert drawn.stderr == b"", "graphviz finds every port the path names"
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(min_value=0, max_value=10**6))
+def test_paths_on_random_labs_are_drawn_edges_end_to_end(seed: int) -> None:
+    """Every flow of a random lab: each crossing is one drawn edge, consecutive crossings meet at a box, the request
+    starts at its source and, delivered, ends at the node that took it; the DOT with the path builds."""
+    checked = check_text(generate(seed), f"gen{seed}.yml")
+    assert checked.ok and checked.topology is not None
+    t, g = checked.topology, checked.graph
+    net = Network(t, graph=g)
+    edges = plan(t).edges
+    walker = Walker(net)
+    for src in net.nodes:
+        for target in targets(t):
+            result = walker.run(target.flow(src, net))
+            o = overlay(t, g, result)
+            legs = [(o.request, result.request)] + ([(o.reply, result.reply)] if o.reply and result.reply else [])
+            for drawn, trace in legs:
+                for c in drawn.crossings:
+                    assert sum(1 for e in edges if e.link == c.link and c.same_edge(e.tail, e.head)) == 1, c
+                for a, b in itertools.pairwise(drawn.crossings):
+                    assert a.stop.vertex == b.start.vertex, (result.flow, a, b)
+                if drawn.crossings:
+                    assert drawn.crossings[0].start.vertex == trace.hops[0].node
+                    if trace.disposition.ok:
+                        assert drawn.crossings[-1].stop.vertex == trace.hops[-1].node
+            assert o.end_node in drawn_boxes(o)
+            assert "_verdict" in to_dot(t, g, Options(), o)
+
+
+def drawn_boxes(o: Overlay) -> set[str]:
+    return {*o.request.boxes, *(o.reply.boxes if o.reply else ())} | (
+        {o.result.reply.hops[-1].node} if o.result.reply is not None and o.result.reply.hops else set())
