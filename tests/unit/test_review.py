@@ -196,3 +196,11 @@ def test_title_and_description_are_escaped(tmp_path: Path) -> None:
     assert "<p>Two &lt;b&gt;namespaces&lt;/b&gt; &amp; a pipe | see &#34;docs&#34;</p>\n<p>second line</p>" in html
     md = (tmp_path / "d.md").read_text()
     assert "Two \\<b\\>namespaces\\</b\\> & a pipe \\| see \"docs\"\nsecond line\n" in md
+
+
+def test_a_section_can_be_added_or_left_out() -> None:
+    ctx = context(ROOT / "samples" / "01-veth-pair.yml")
+    extra = (*SECTIONS, ("warnings", "Warnings again", lambda c: ()), ("nodes", "Left out", lambda c: None))
+    p = build(ctx.topology, ctx.graph, ctx.warnings, svg, extra)
+    assert [s.title for s in p.sections] == [title for _, title, _ in SECTIONS] + ["Warnings again"]
+    assert "<h2>Warnings again</h2>" in to_html(p).text and "Left out" not in to_html(p).text

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import jinja2
@@ -11,7 +12,7 @@ import networkx as nx
 from topograph.compile import template_dir
 from topograph.diagnostics import Diagnostic
 from topograph.model import Topology
-from topograph.review.sections import Context, Draw, Figure, Page, page
+from topograph.review.sections import SECTIONS, Context, Draw, Figure, Page, SectionSpec, page
 
 FORMATS = ("html", "md")
 
@@ -24,8 +25,9 @@ class Written:
     assets: tuple[tuple[str, str], ...] = ()
 
 
-def build(topology: Topology, graph: nx.Graph, warnings: tuple[Diagnostic, ...], draw: Draw) -> Page:
-    return page(Context(topology, graph, warnings, draw))
+def build(topology: Topology, graph: nx.Graph, warnings: tuple[Diagnostic, ...], draw: Draw,
+          sections: Sequence[SectionSpec] = SECTIONS) -> Page:
+    return page(Context(topology, graph, warnings, draw), sections)
 
 
 @functools.cache

@@ -2,13 +2,14 @@
 
 A section is `(kind, title, function)` in SECTIONS; its value is rendered by the macro of the same name in
 templates/review/sections.html.j2 and sections.md.j2. A new section (a diff against an older file, what-if
-failures) is one more function here and one more macro per format.
+failures) is one more function here (taking what it needs from Context, returning None to be left out), one
+entry in SECTIONS, and one macro per format; the page, its navigation and the browser test pick it up.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 
@@ -359,7 +360,7 @@ def warnings(ctx: Context) -> tuple[WarningView, ...]:
     return tuple(WarningView(str(d.pos), d.code, d.message, d.hint or "") for d in ctx.warnings)
 
 
-SECTIONS: tuple[tuple[str, str, Callable[[Context], object]], ...] = (
+SECTIONS: tuple[tuple[str, str, Callable[[Context], object]], ...] = (  # the page's sections, in order
     ("diagram", "Diagram", diagram),
     ("address_plan", "Address plan", address_plan),
     ("nodes", "Nodes", nodes),
@@ -369,8 +370,14 @@ SECTIONS: tuple[tuple[str, str, Callable[[Context], object]], ...] = (
 )
 
 
-def page(ctx: Context) -> Page:
-    return Page(header(ctx), tuple(Section(kind, title, make(ctx)) for kind, title, make in SECTIONS))
+SectionSpec = tuple[str, str, Callable[[Context], object]]  # (kind, title, function): the kind names the macros
+
+
+def page(ctx: Context, sections: Sequence[SectionSpec] = SECTIONS) -> Page:
+    """The page of `sections`, in order; a section whose function returns None is left out (say, a comparison
+    with an older file when none was given)."""
+    made = ((kind, title, make(ctx)) for kind, title, make in sections)
+    return Page(header(ctx), tuple(Section(kind, title, value) for kind, title, value in made if value is not None))
 
 
 _ID = re.compile(r'(\bid=")|(\bhref="#)|(url\(#)')
