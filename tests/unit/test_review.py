@@ -97,7 +97,7 @@ def test_every_cell_that_is_not_delivered_links_to_its_explanation() -> None:
 def test_broken_expectations_carry_their_path_over_the_diagram() -> None:
     views = expectations(context(BROKEN))
     assert all(isinstance(v, ExpectationView) for v in views)
-    assert [v.holds for v in views] == [True, False, False]
+    assert [v.status for v in views] == ["held", "broken", "broken"]
     held, no_route, reaches = views
     assert held.figure is None
     assert no_route.figure is not None and "✖ NO_ROUTE at red" in no_route.figure.svg
@@ -204,3 +204,13 @@ def test_a_section_can_be_added_or_left_out() -> None:
     p = build(ctx.topology, ctx.graph, ctx.warnings, svg, extra)
     assert [s.title for s in p.sections] == [title for _, title, _ in SECTIONS] + ["Warnings again"]
     assert "<h2>Warnings again</h2>" in to_html(p).text and "Left out" not in to_html(p).text
+
+
+def test_an_expectation_without_a_target_address_is_unchecked(tmp_path: Path) -> None:
+    lab = tmp_path / "noaddr.yml"
+    lab.write_text("lab: noaddr\nnodes:\n  a: {interfaces: {e0: 10.9.0.1/24}}\n  b: {interfaces: {e0: []}}\n"
+                   "links:\n  - [a:e0, b:e0]\nexpect:\n  - {from: a, to: b}\n")
+    ctx = context(lab)
+    assert any(d.code == "TG506" for d in ctx.warnings)
+    (view,) = expectations(ctx)
+    assert view.status == "unchecked" and view.figure is None and "b has no address" in view.reason

@@ -152,7 +152,7 @@ class ExpectationView:
     line: str  # its line in the lab's file
     text: str
     note: str
-    holds: bool
+    status: str  # held, broken, or unchecked (a target without an address: check warns, TG506)
     disposition: str
     short: str
     reason: str
@@ -344,14 +344,15 @@ def expectations(ctx: Context) -> tuple[ExpectationView, ...]:
         e, r = v.expectation, v.result
         line = str(e.pos.line) if e.pos is not None else ""  # in the file the page names at its top
         if r is None:
-            out.append(ExpectationView(line, str(e), e.note or "", True, "", "", f"{e.dst} has no address to reach",
-                                       None, ""))
+            out.append(ExpectationView(line, str(e), e.note or "", "unchecked", "", "",
+                                       f"{e.dst} has no address to reach (see the warnings)", None, ""))
             continue
         figure = None
         if not v.holds:
             dot = to_dot(ctx.topology, ctx.graph, Options(), overlay(ctx.topology, ctx.graph, r))
             figure = _figure(ctx, dot, f"expect-{k + 1}", f"{e}: {r.disposition} at {r.node}")
-        out.append(ExpectationView(line, str(e), e.note or "", v.holds, str(r.disposition), SHORT[r.disposition],
+        out.append(ExpectationView(line, str(e), e.note or "", "held" if v.holds else "broken", str(r.disposition),
+                                   SHORT[r.disposition],
                                    r.reason, figure, render(r).rstrip("\n")))
     return tuple(out)
 
