@@ -131,7 +131,7 @@ def test_a_big_lab_explains_only_the_first_failures() -> None:
 def test_markdown_links_its_diagrams_written_beside_it(tmp_path: Path) -> None:
     out = tmp_path / "pr.md"
     code, err = review(BROKEN, out)
-    assert code == 0 and "wrote" in err
+    assert code == 0 and err.endswith(f"wrote {out} (md) and 3 diagrams beside it\n")
     text = out.read_text()
     linked = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", text)
     assert linked == ["pr-diagram.svg", "pr-expect-2.svg", "pr-expect-3.svg"]

@@ -9,6 +9,7 @@ from typing import NoReturn
 import click
 
 from topograph.cli.common import load_or_exit, shown, topology_argument
+from topograph.diagnostics import count
 from topograph.render.output import RenderError, check_writable, draw, write
 
 EXTENSIONS = {".html": "html", ".htm": "html", ".md": "md", ".markdown": "md"}
@@ -50,7 +51,7 @@ def command(file: str, output: str, fmt: str | None) -> None:
         write(output, written.text.encode())
     except RenderError as exc:
         _fail(str(exc))
-    extra = f" and {len(written.assets)} diagrams beside it" if written.assets else ""
+    extra = f" and {count(len(written.assets), 'diagram')} beside it" if written.assets else ""
     click.echo(f"{shown(file)}: wrote {output} ({chosen}){extra}", err=True)
 
 
