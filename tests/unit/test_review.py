@@ -233,3 +233,20 @@ def test_an_expectation_without_a_target_address_is_unchecked(tmp_path: Path) ->
     assert any(d.code == "TG506" for d in ctx.warnings)
     (view,) = expectations(ctx)
     assert view.status == "unchecked" and view.figure is None and "b has no address" in view.reason
+
+
+def test_a_wide_matrix_writes_its_cells_in_a_few_letters(tmp_path: Path) -> None:
+    # 20 veth pairs: each node reaches its partner only; 40 columns
+    lines = ["lab: pairs", "nodes:"]
+    lines += [f"  {x}{i}: {{interfaces: {{e0: 10.{i}.0.{k}/24}}}}" for i in range(20) for k, x in ((1, "a"), (2, "b"))]
+    lines += ["links:", *(f"  - [a{i}:e0, b{i}:e0]" for i in range(20))]
+    lab = tmp_path / "pairs.yml"
+    lab.write_text("\n".join(lines) + "\n")
+    mx = matrix(context(lab))
+    assert mx.wide and len(mx.rows) == 40
+    assert {c.tiny for _, cells in mx.rows for c in cells} == {"ok", "NR"}
+    out = tmp_path / "pairs.html"
+    assert review(lab, out)[0] == 0
+    page = out.read_text()
+    assert '<table class="matrix many">' in page and '<a href="#why-0-2">NR</a>' in page
+    assert '<span class="c c-no-route">NR</span> NO_ROUTE (1520)' in page

@@ -32,6 +32,15 @@ TIMES = "\u00d7"  # the multiplication sign: N sources by M targets
 EXPLAIN_MAX = 40  # flows explained hop by hop when the matrix is summarised
 
 Draw = Callable[[str], str]  # DOT -> SVG
+WIDE = 16  # columns from which the matrix's cells carry a code of a few letters (the legend names them)
+
+#: A disposition in a few letters, for matrices of many columns.
+TINY: dict[Disposition, str] = {
+    Disposition.DELIVERED: "ok", Disposition.NO_ROUTE: "NR", Disposition.NEIGHBOR_UNREACHABLE: "NN",
+    Disposition.FORWARDING_DISABLED: "NF", Disposition.RP_FILTER_DROP: "RP", Disposition.LOOP: "LP",
+    Disposition.TTL_EXCEEDED: "TTL", Disposition.LOOPBACK_DOWN: "LO", Disposition.NAT_NO_RETURN: "NAT",
+    Disposition.REPLY_LOST: "RL", Disposition.CONNECTION_REFUSED: "RF",
+}
 
 
 @dataclass
@@ -113,6 +122,7 @@ class NodeView:
 @dataclass(frozen=True, slots=True)
 class Cell:
     short: str  # the `reach` code: ok, no-route, ...
+    tiny: str  # the same in a few letters (wide matrices)
     disposition: str
     node: str  # where it was decided
     anchor: str | None  # the explanation's id, for every cell that is not delivered
@@ -133,6 +143,7 @@ class Explanation:
 @dataclass(frozen=True, slots=True)
 class Tally:
     short: str
+    tiny: str
     disposition: str
     cells: int
 
@@ -145,6 +156,11 @@ class MatrixView:
     explanations: tuple[Explanation, ...]
     note: str
     command: str = ""  # big labs: the command that prints every cell
+
+    @property
+    def wide(self) -> bool:
+        """Many columns: headers turned on their side, cells in a few letters."""
+        return len(self.columns) > WIDE
 
 
 @dataclass(frozen=True, slots=True)
@@ -283,7 +299,8 @@ def matrix(ctx: Context) -> MatrixView:
     cols = targets(t)
     m: Matrix = fast_matrix(net, cols)
     order = list(Disposition)
-    tallies = tuple(Tally(SHORT[d], str(d), n) for d, n in sorted(m.counts().items(), key=lambda kv: order.index(kv[0])))
+    tallies = tuple(Tally(SHORT[d], TINY[d], str(d), n)
+                    for d, n in sorted(m.counts().items(), key=lambda kv: order.index(kv[0])))
     walker = Walker(net)
 
     def explain(i: int, j: int) -> Explanation:
@@ -308,7 +325,7 @@ def matrix(ctx: Context) -> MatrixView:
             if not v.ok:
                 explanations.append(explain(i, j))
                 anchor = explanations[-1].anchor
-            cells.append(Cell(SHORT[v.disposition], str(v.disposition), v.node, anchor))
+            cells.append(Cell(SHORT[v.disposition], TINY[v.disposition], str(v.disposition), v.node, anchor))
         table.append((src, tuple(cells)))
     note = (f"{size}: rows are sources, columns each node's first address and every port forward "
             f"(a TCP connection); {undelivered}.")
