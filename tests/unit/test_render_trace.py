@@ -187,3 +187,14 @@ def test_paths_on_random_labs_are_drawn_edges_end_to_end(seed: int) -> None:
 def drawn_boxes(o: Overlay) -> set[str]:
     return {*o.request.boxes, *(o.reply.boxes if o.reply else ())} | (
         {o.result.reply.hops[-1].node} if o.result.reply is not None and o.result.reply.hops else set())
+
+
+def test_a_hairpin_crosses_the_host_bridge_attachment_both_ways() -> None:
+    # red -> host:80 is forwarded back onto the bridge to blue; blue's reply is bridged straight to red (NAT_NO_RETURN)
+    _, dot, _ = run(str(SAMPLES / "06-port-forward.yml"), "--dot", "--trace", "red", "host:80")
+    request = _path_edges(dot, style.REQUEST)
+    attach = [e for e in request if e.startswith('host:"v-net-0":e -> "host/v-net-0":_head:w')]
+    assert len(attach) == 1 and "dir=both" in attach[0]
+    reply = _path_edges(dot, style.REPLY)
+    assert len(reply) == 2 and not any("_head" in e for e in reply)  # the reply never reaches the host
+    assert "✖ NAT_NO_RETURN at red" in dot

@@ -132,12 +132,10 @@ def _boxes(dot: graphviz.Digraph, facts: _Facts) -> None:
 
 def _edge(dot: graphviz.Digraph, edge: Edge, subnets: dict[int, tuple[IPNetwork, ...]], overlay: Overlay | None) -> None:
     tail, head = edge.tail.ref("e"), edge.head.ref("w")
-    crossing = _crossing(edge, overlay.request.crossings) if overlay is not None else None
+    arrows = _arrows(edge, overlay.request.crossings, overlay.reply_retraces) if overlay is not None else None
     path: dict[str, str] = {}
-    if crossing is not None and overlay is not None:
-        forward = crossing.start == edge.tail
-        path = {"color": style.REQUEST, "penwidth": "4", "arrowsize": "0.8", "style": "solid",
-                "dir": "both" if overlay.reply_retraces else ("forward" if forward else "back")}
+    if arrows is not None:
+        path = {"color": style.REQUEST, "penwidth": "4", "arrowsize": "0.8", "style": "solid", "dir": arrows}
     if edge.link is None:  # a node's own bridge: a short, thick attachment
         dot.edge(tail, head, **{"color": style.BRIDGE.border, "penwidth": "3", "weight": "8", **path})
         return
@@ -151,27 +149,28 @@ def _edge(dot: graphviz.Digraph, edge: Edge, subnets: dict[int, tuple[IPNetwork,
     dot.edge(tail, head, **{**attrs, **path})
 
 
-def _crossing(edge: Edge, crossings: tuple[Crossing, ...]) -> Crossing | None:
-    return next((c for c in crossings if c.link == edge.link and c.same_edge(edge.tail, edge.head)), None)
+def _arrows(edge: Edge, crossings: tuple[Crossing, ...], both: bool = False) -> str | None:
+    """The DOT `dir` of a drawn edge that a leg crosses (None: it does not): a hairpin crosses it both ways."""
+    ways = {c.start == edge.tail for c in crossings if c.link == edge.link and c.same_edge(edge.tail, edge.head)}
+    if not ways:
+        return None
+    return "both" if both or len(ways) == 2 else ("forward" if True in ways else "back")
 
 
 def _overlay(dot: graphviz.Digraph, facts: _Facts, overlay: Overlay) -> None:
     """What the drawn edges cannot carry: the request into a grid, the reply's own way, the end marker."""
     gridded = facts.layout.gridded
-    extra: list[tuple[Edge, Crossing, str]] = []
+    extra: list[tuple[Edge, str, bool]] = []  # (edge, DOT dir, is the reply's)
     for edge in facts.layout.edges:
         if edge.head.vertex in gridded:  # a grid's links are not drawn one by one: the path's is, over it
-            c = _crossing(edge, overlay.request.crossings)
-            if c is not None:
-                extra.append((edge, c, "both" if overlay.reply_retraces else "request"))
+            arrows = _arrows(edge, overlay.request.crossings, overlay.reply_retraces)
+            if arrows is not None:
+                extra.append((edge, arrows, False))
         if overlay.reply is not None:
-            c = _crossing(edge, overlay.reply.crossings)
-            if c is not None:
-                extra.append((edge, c, "reply"))
-    for edge, c, which in extra:
-        forward = c.start == edge.tail
-        arrows = "both" if which == "both" else ("forward" if forward else "back")
-        reply = which == "reply"
+            arrows = _arrows(edge, overlay.reply.crossings)
+            if arrows is not None:
+                extra.append((edge, arrows, True))
+    for edge, arrows, reply in extra:
         # a gridded leaf's port is not a row of its bridge: the path leaves by the row that leads to the grid
         tail = End(edge.tail.vertex, labels.GRID_PORT) if edge.head.vertex in gridded else edge.tail
         dot.edge(tail.ref("e"), edge.head.ref("w"), constraint="false", dir=arrows, arrowsize="0.8",
