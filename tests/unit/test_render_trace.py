@@ -176,6 +176,9 @@ def test_paths_on_random_labs_are_drawn_edges_end_to_end(seed: int) -> None:
                     assert sum(1 for e in edges if e.link == c.link and c.same_edge(e.tail, e.head)) == 1, c
                 for a, b in itertools.pairwise(drawn.crossings):
                     assert a.stop.vertex == b.start.vertex, (result.flow, a, b)
+                if trace.disposition.ok and len({h.node for h in trace.hops}) > 1:
+                    # the path is read from the trace's words (in IF, dev IF): a change to them must not go unseen
+                    assert drawn.crossings, (result.flow, trace)
                 if drawn.crossings:
                     assert drawn.crossings[0].start.vertex == trace.hops[0].node
                     if trace.disposition.ok:
