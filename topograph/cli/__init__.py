@@ -19,6 +19,7 @@ COMMANDS: dict[str, str] = {
     "schema": "schema",
     "compile": "compile",
     "render": "render",
+    "review": "review",
     "trace": "trace",
     "reach": "reach",
     "apply": "apply",

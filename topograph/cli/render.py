@@ -6,11 +6,14 @@ import sys
 from typing import NoReturn
 
 import click
+import networkx as nx
 
 from topograph.cli.common import load_or_exit, shown, topology_argument
+from topograph.model import Topology
 from topograph.render import Options, to_dot
 from topograph.render.dot import ROUTES_AUTO_MAX
 from topograph.render.output import FORMATS, RenderError, check_writable, draw, format_for, write
+from topograph.render.path import Overlay, overlay
 
 
 @click.command("render")
@@ -20,7 +23,11 @@ from topograph.render.output import FORMATS, RenderError, check_writable, draw, 
 @click.option("--dot", "print_dot", is_flag=True, help="print the DOT source on stdout")
 @click.option("--routes/--no-routes", default=None,
               help=f"draw each node's route table (default: for labs of up to {ROUTES_AUTO_MAX} nodes)")
-def command(file: str, output: str | None, fmt: str | None, print_dot: bool, routes: bool | None) -> None:
+@click.option("--trace", "trace", nargs=2, metavar="SRC DST",
+              help="draw the path of a flow from SRC to DST (as `topograph trace` follows it) over the diagram")
+@click.option("--tcp", "tcp", type=click.IntRange(1, 65535), metavar="PORT", help="with --trace: a TCP connection to PORT")
+def command(file: str, output: str | None, fmt: str | None, print_dot: bool, routes: bool | None,
+            trace: tuple[str, str] | None, tcp: int | None) -> None:
     """Draw FILE as a diagram for design reviews.
 
     Namespaces, the host and external nodes each look different; bridges are switches inside the node
@@ -29,9 +36,14 @@ def command(file: str, output: str | None, fmt: str | None, print_dot: bool, rou
     Twelve or more plain namespaces on one bridge are packed into a grid, so labs of
     a thousand namespaces stay readable. The DOT text is deterministic, so it can be diffed in review.
     FILE `-` reads the topology from standard input.
+
+    --trace SRC DST [--tcp PORT] draws the request's path and, where it differs, the reply's, and marks
+    where the flow was delivered or died, and why; SRC and DST as for `topograph trace` (an unknown node: exit 2).
     """
     if output is None and not print_dot:
         raise click.UsageError("nothing to do: give -o OUT (e.g. -o lab.svg) or --dot")
+    if tcp is not None and trace is None:
+        raise click.UsageError("--tcp needs --trace SRC DST")
     try:
         chosen = format_for(output, fmt)  # also with --dot alone, so an unknown --format is never accepted silently
         if output is not None:
@@ -40,7 +52,10 @@ def command(file: str, output: str | None, fmt: str | None, print_dot: bool, rou
         _fail(str(exc))
     checked = load_or_exit(file, stdin=True)  # the same diagnostics as `check`, before anything is drawn
     assert checked.topology is not None and checked.graph is not None
-    source = to_dot(checked.topology, checked.graph, Options(routes=routes))
+    drawn = None
+    if trace is not None:
+        drawn = _traced(checked.topology, checked.graph, *trace, tcp)
+    source = to_dot(checked.topology, checked.graph, Options(routes=routes), drawn)
     if output is not None:
         try:
             write(output, draw(source, chosen))
@@ -49,6 +64,17 @@ def command(file: str, output: str | None, fmt: str | None, print_dot: bool, rou
         click.echo(f"{shown(file)}: wrote {output} ({chosen})", err=True)
     if print_dot:
         click.echo(source, nl=False)
+
+
+def _traced(topology: Topology, g: nx.Graph, src: str, dst: str, tcp: int | None) -> Overlay:
+    """The flow's overlay; a question trace cannot answer (unknown node, no such forward) exits 2 as trace does."""
+    from topograph.cli.trace import node_or_fail, resolve
+    from topograph.sim.forward import Walker
+    from topograph.sim.network import Network
+
+    node_or_fail(topology, src, "source")
+    net = Network(topology, graph=g)
+    return overlay(topology, g, Walker(net).run(resolve(net, src, dst, tcp)))
 
 
 def _fail(message: str) -> NoReturn:

@@ -26,7 +26,7 @@ def _fail(message: str, hint: str | None = None) -> NoReturn:
     sys.exit(2)
 
 
-def _node_or_fail(t: Topology, name: str, what: str) -> None:
+def node_or_fail(t: Topology, name: str, what: str) -> None:
     names = [n.name for n in t.nodes]
     if name not in names:
         _fail(f"{what} {name!r} is not a node of lab {t.name!r}", did_you_mean(name, names) or one_of(names))
@@ -51,7 +51,7 @@ def resolve(net: Network, src: str, dst: str, tcp: int | None) -> Flow:
         return Flow(src, address, proto, port)
     name, sep, port_text = dst.rpartition(":")
     if sep and port_text.isdigit() and name:
-        _node_or_fail(t, name, "destination")
+        node_or_fail(t, name, "destination")
         fport = int(port_text)
         if tcp is not None and tcp != fport:
             _fail(f"{dst} is a connection to port {fport}, and --tcp {tcp} names another",
@@ -67,7 +67,7 @@ def resolve(net: Network, src: str, dst: str, tcp: int | None) -> Flow:
             _fail(f"{name} has no IPv{version} address for its port forward on port {fport}")
         # as in the matrix: the first of the node's addresses the source has a route to
         return target.flow(src, net)
-    _node_or_fail(t, dst, "destination")
+    node_or_fail(t, dst, "destination")
     primary = t.node(dst).primary_address
     if primary is None:
         _fail(f"node {dst!r} has no address to trace to", f"give {dst} an address, or name an address as DST")
@@ -94,7 +94,7 @@ def command(file: str, src: str, dst: str, tcp: int | None, as_json: bool) -> No
     """
     checked = load_or_exit(file, show_warnings=False, status=2, stdin=True)
     assert checked.topology is not None
-    _node_or_fail(checked.topology, src, "source")
+    node_or_fail(checked.topology, src, "source")
     net = Network(checked.topology, graph=checked.graph)
     result = Walker(net).run(resolve(net, src, dst, tcp))
     if as_json:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import html
 import itertools
+import textwrap
 from dataclasses import dataclass
 
 import graphviz
@@ -12,7 +14,10 @@ from topograph.front import graph as tg
 from topograph.model import IPNetwork, Topology
 from topograph.render import labels, legend, style
 from topograph.render.layout import GRID_MIN, HEAD, Edge, End, Grid, Layout, arrange, bridge_vertex, split_bridge_vertex
+from topograph.render.path import Crossing, Overlay
 
+MARKER = "_verdict"  # the end marker's box (render --trace): ids starting with '_' are never nodes
+MARKER_WRAP = 60  # characters per line of the marker's reason: graphviz never wraps
 ROUTES_AUTO_MAX = 60  # up to this many nodes, route tables are drawn unless --no-routes
 
 
@@ -36,20 +41,29 @@ class _Facts:
     veth_subnets: dict[int, tuple[IPNetwork, ...]]  # link index -> subnets of a bare veth-pair segment
     inbound: dict[tuple[str, str], list[str]]  # interface key -> port forwards that land on it
     grid_ports: dict[str, End]  # gridded leaf -> the bridge port it plugs into (named on the leaf, not the bridge)
+    marks: dict[str, str]  # box -> the colour of the flow drawn over it (render --trace)
 
     @classmethod
-    def of(cls, topology: Topology, g: nx.Graph, options: Options) -> _Facts:
+    def of(cls, topology: Topology, g: nx.Graph, options: Options, overlay: Overlay | None = None) -> _Facts:
         layout = arrange(topology, options.grid_min)
         bridge_subnets, veth_subnets = _subnets(topology, g)
         gridded = layout.gridded
         grid_ports = {e.head.vertex: e.tail for e in layout.edges if e.link is not None and e.head.vertex in gridded}
+        marks: dict[str, str] = {}
+        if overlay is not None:
+            marks = dict.fromkeys(overlay.reply.boxes if overlay.reply else (), style.REPLY)
+            marks.update(dict.fromkeys(overlay.request.boxes, style.REQUEST))
         return cls(topology, layout, options.with_routes(topology), bridge_subnets, veth_subnets,
-                   _inbound_forwards(topology), grid_ports)
+                   _inbound_forwards(topology), grid_ports, marks)
 
 
-def to_dot(topology: Topology, g: nx.Graph, options: Options = Options()) -> str:
-    """DOT source of the diagram; the same topology and options always give the same bytes."""
-    facts = _Facts.of(topology, g, options)
+def to_dot(topology: Topology, g: nx.Graph, options: Options = Options(), overlay: Overlay | None = None) -> str:
+    """DOT source of the diagram; the same topology and options always give the same bytes.
+
+    `overlay`: a flow to draw over it (render --trace): its request's edges and boxes, its reply's where it
+    takes another way, and a marker at the node where it was delivered or died, saying why.
+    """
+    facts = _Facts.of(topology, g, options, overlay)
     gridded = facts.layout.gridded
     lines = [e for e in facts.layout.edges if e.head.vertex not in gridded]  # a grid's links are not drawn one by one
     title = legend.title(topology, subnets=bool(facts.bridge_subnets or facts.veth_subnets),
@@ -64,9 +78,11 @@ def to_dot(topology: Topology, g: nx.Graph, options: Options = Options()) -> str
     )
     _boxes(dot, facts)
     for edge in lines:
-        _edge(dot, edge, facts.veth_subnets)
+        _edge(dot, edge, facts.veth_subnets, overlay)
     for i, grid in enumerate(facts.layout.grids):
         _grid(dot, facts, grid, i)
+    if overlay is not None:
+        _overlay(dot, facts, overlay)
     source: str = dot.source
     return source
 
@@ -96,7 +112,7 @@ def _boxes(dot: graphviz.Digraph, facts: _Facts) -> None:
     for node in facts.topology.nodes:
         if node.name in gridded:
             continue
-        box = f"<{labels.node_label(node, facts.with_routes, facts.inbound)}>"
+        box = f"<{labels.node_label(node, facts.with_routes, facts.inbound, facts.marks.get(node.name))}>"
         if not node.bridges:
             dot.node(node.name, box)
             continue
@@ -109,14 +125,19 @@ def _boxes(dot: graphviz.Digraph, facts: _Facts) -> None:
                 vid = bridge_vertex(node.name, br.name)
                 # ports whose peers sit in a grid are named on the peers' boxes instead of in the bridge's rows
                 shown = [p for p in node.interfaces if p.bridge == br.name and End(vid, p.name) not in hidden_ports]
-                label = labels.bridge_label(node.name, br, shown, facts.bridge_subnets.get(vid), counts.get(vid, 0))
+                label = labels.bridge_label(node.name, br, shown, facts.bridge_subnets.get(vid), counts.get(vid, 0),
+                                            facts.marks.get(vid))
                 c.node(vid, f"<{label}>")
 
 
-def _edge(dot: graphviz.Digraph, edge: Edge, subnets: dict[int, tuple[IPNetwork, ...]]) -> None:
+def _edge(dot: graphviz.Digraph, edge: Edge, subnets: dict[int, tuple[IPNetwork, ...]], overlay: Overlay | None) -> None:
     tail, head = edge.tail.ref("e"), edge.head.ref("w")
+    arrows = _arrows(edge, overlay.request.crossings, overlay.reply_retraces) if overlay is not None else None
+    path: dict[str, str] = {}
+    if arrows is not None:
+        path = {"color": style.REQUEST, "penwidth": "4", "arrowsize": "0.8", "style": "solid", "dir": arrows}
     if edge.link is None:  # a node's own bridge: a short, thick attachment
-        dot.edge(tail, head, color=style.BRIDGE.border, penwidth="3", weight="8")
+        dot.edge(tail, head, **{"color": style.BRIDGE.border, "penwidth": "3", "weight": "8", **path})
         return
     link = edge.link
     attrs = {"tooltip": f"{link.a} ↔ {link.b}"}
@@ -125,7 +146,56 @@ def _edge(dot: graphviz.Digraph, edge: Edge, subnets: dict[int, tuple[IPNetwork,
         attrs["label"] = f"<{'<BR/>'.join(labels.mono(str(n), size=10, color=style.SUBNET) for n in nets)}>"
     if link.external:
         attrs.update(style="dashed", color=style.UPLINK)
-    dot.edge(tail, head, **attrs)
+    dot.edge(tail, head, **{**attrs, **path})
+
+
+def _arrows(edge: Edge, crossings: tuple[Crossing, ...], both: bool = False) -> str | None:
+    """The DOT `dir` of a drawn edge that a leg crosses (None: it does not): a hairpin crosses it both ways."""
+    ways = {c.start == edge.tail for c in crossings if c.link == edge.link and c.same_edge(edge.tail, edge.head)}
+    if not ways:
+        return None
+    return "both" if both or len(ways) == 2 else ("forward" if True in ways else "back")
+
+
+def _overlay(dot: graphviz.Digraph, facts: _Facts, overlay: Overlay) -> None:
+    """What the drawn edges cannot carry: the request into a grid, the reply's own way, the end marker."""
+    gridded = facts.layout.gridded
+    extra: list[tuple[Edge, str, bool]] = []  # (edge, DOT dir, is the reply's)
+    for edge in facts.layout.edges:
+        if edge.head.vertex in gridded:  # a grid's links are not drawn one by one: the path's is, over it
+            arrows = _arrows(edge, overlay.request.crossings, overlay.reply_retraces)
+            if arrows is not None:
+                extra.append((edge, arrows, False))
+        if overlay.reply is not None:
+            arrows = _arrows(edge, overlay.reply.crossings)
+            if arrows is not None:
+                extra.append((edge, arrows, True))
+    for edge, arrows, reply in extra:
+        # a gridded leaf's port is not a row of its bridge: the path leaves by the row that leads to the grid
+        tail = End(edge.tail.vertex, labels.GRID_PORT) if edge.head.vertex in gridded else edge.tail
+        dot.edge(tail.ref("e"), edge.head.ref("w"), constraint="false", dir=arrows, arrowsize="0.8",
+                 color=style.REPLY if reply else style.REQUEST, penwidth="3" if reply else "4",
+                 style="dashed" if reply else "solid", tooltip="reply" if reply else "request")
+    _marker(dot, overlay)
+
+
+def _marker(dot: graphviz.Digraph, overlay: Overlay) -> None:
+    """A note beside the node where the flow was decided: delivered, or the disposition and the reason it died."""
+    r = overlay.result
+    look = style.ARRIVED if r.ok else style.DIED
+    head = f"✔ {r.disposition} at {r.node}" if r.ok else f"✖ {r.disposition} at {r.node}"
+    lines = textwrap.wrap(r.reason, MARKER_WRAP)
+    key = [f'<FONT COLOR="{style.REQUEST}"><B>━━</B></FONT> request']
+    if overlay.reply is not None:
+        key.append(f'<FONT COLOR="{style.REPLY}"><B>┅┅</B></FONT> reply')
+    elif overlay.reply_retraces:
+        key = [f'<FONT COLOR="{style.REQUEST}"><B>◀━▶</B></FONT> request, and the reply the same way back']
+    rows = [labels.row(f'<B><FONT COLOR="{look.border}">{html.escape(head)}</FONT></B>', bg=look.header),
+            labels.row(labels.small(html.escape(f"flow {r.flow}"), style.TEXT)),
+            labels.row(labels.left_lines(html.escape(line) for line in lines)),
+            labels.row(labels.small("   ".join(key), style.TEXT))]
+    dot.node(MARKER, f"<{labels.table(rows, look, border=2)}>")
+    dot.edge(f"{overlay.end_node}:{HEAD}", MARKER, color=look.border, style="dashed", penwidth="2", arrowhead="none")
 
 
 def _grid(dot: graphviz.Digraph, facts: _Facts, grid: Grid, index: int) -> None:
@@ -138,7 +208,7 @@ def _grid(dot: graphviz.Digraph, facts: _Facts, grid: Grid, index: int) -> None:
                style="rounded", color=style.BRIDGE.border, fontcolor=style.BRIDGE.border, fontsize="12", margin="12")
         for leaf in grid.leaves:
             label = labels.leaf_label(facts.topology.node(leaf), f"{bridge}:{facts.grid_ports[leaf].port}",
-                                      facts.with_routes, facts.inbound)
+                                      facts.with_routes, facts.inbound, facts.marks.get(leaf))
             c.node(leaf, f"<{label}>")
     grid_port = End(grid.bridge, labels.GRID_PORT).ref("e")
     middle = columns[0][len(columns[0]) // 2]

@@ -99,7 +99,9 @@ def nat_text(node: Node) -> str:
     return left_lines([small("<B>NAT</B>", style.NAT), *lines])
 
 
-def node_label(node: Node, with_routes: bool, inbound: Mapping[tuple[str, str], Sequence[str]]) -> str:
+def node_label(node: Node, with_routes: bool, inbound: Mapping[tuple[str, str], Sequence[str]],
+               mark: str | None = None) -> str:
+    """`mark`: the colour of a path drawn over the diagram that visits this node (a thicker border in it)."""
     look = style.LOOKS[node.kind]
     caption = look.caption
     if node.rp_filter.value != "disabled":
@@ -113,11 +115,13 @@ def node_label(node: Node, with_routes: bool, inbound: Mapping[tuple[str, str], 
         rows.append("<HR/>" + row(nat_text(node)))
     if with_routes and node.routes:
         rows.append("<HR/>" + row(routes_text(node.routes)))
+    if mark is not None:
+        return table(rows, look, border=4, color=mark)
     return table(rows, look, border=2 if node.forwarding else 1, color=style.GATEWAY if node.forwarding else None)
 
 
 def bridge_label(holder: str, bridge: Interface, ports: Sequence[Interface], subnets: Sequence[IPNetwork] | None,
-                 gridded: int = 0) -> str:
+                 gridded: int = 0, mark: str | None = None) -> str:
     """A switch: its name and holder, the segment's subnet (once per segment), then one row per port."""
     rows = [header(bridge.name, f"{style.BRIDGE.caption} in {holder}", style.BRIDGE)]
     if subnets:
@@ -127,10 +131,11 @@ def bridge_label(holder: str, bridge: Interface, ports: Sequence[Interface], sub
         rows.append(row(mono(f"▪ {port.name}"), port=port.name))
     if gridded:
         rows.append(row(small(f"+ {gridded} ports, named on each namespace", style.TEXT), port=GRID_PORT, align="CENTER"))
-    return table(rows, style.BRIDGE, border=2)
+    return table(rows, style.BRIDGE, border=4 if mark else 2, color=mark)
 
 
-def leaf_label(node: Node, peer: str, with_routes: bool, inbound: Mapping[tuple[str, str], Sequence[str]]) -> str:
+def leaf_label(node: Node, peer: str, with_routes: bool, inbound: Mapping[tuple[str, str], Sequence[str]],
+               mark: str | None = None) -> str:
     """A small box for a namespace packed into a grid: name, its one interface and the bridge port it plugs into."""
     look = style.LOOKS[node.kind]
     itf = next(i for i in node.interfaces if i.name != LOOPBACK)
@@ -139,4 +144,4 @@ def leaf_label(node: Node, peer: str, with_routes: bool, inbound: Mapping[tuple[
             row(mono(f"↔ {peer}", size=style.SMALL, color=style.MUTED))]
     if with_routes and node.routes:
         rows.append(row(left_lines(mono(str(r), size=style.SMALL) for r in node.routes)))
-    return table(rows, look)
+    return table(rows, look, border=4 if mark else 1, color=mark)

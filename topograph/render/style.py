@@ -40,3 +40,9 @@ LINK = "#24292f"
 UPLINK = "#555555"  # links to external nodes: drawn dashed, they exist already
 CLUSTER = "#8c959f"  # outline of a node's cluster (the node with the bridges it holds)
 SUBNET = "#0b5394"
+
+# a flow drawn over the diagram (render --trace)
+REQUEST = "#1565c0"  # the request's edges and the boxes it visits
+REPLY = "#ef6c00"  # the reply's, where it does not retrace the request
+DIED = Look(header="#ffebee", border="#c62828", fill="#fff5f5", style="", caption="")
+ARRIVED = Look(header="#e8f5e9", border="#2e7d32", fill="#f5fbf5", style="", caption="")

@@ -1,0 +1,60 @@
+"""`topograph review FILE -o review.html`: the lab's design review as one self-contained page (or Markdown)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import NoReturn
+
+import click
+
+from topograph.cli.common import load_or_exit, shown, topology_argument
+from topograph.front.diagnostics import count
+from topograph.render.output import RenderError, check_writable, draw, write
+
+EXTENSIONS = {".html": "html", ".htm": "html", ".md": "md", ".markdown": "md"}
+
+
+@click.command("review")
+@topology_argument
+@click.option("-o", "--output", metavar="OUT", required=True, help="the page to write: review.html, or review.md")
+@click.option("--format", "fmt", type=click.Choice(["html", "md"], case_sensitive=False),
+              help="html (one self-contained file) or md (Markdown, its diagrams as OUT-NAME.svg beside it); "
+                   "default: from the extension of OUT")
+def command(file: str, output: str, fmt: str | None) -> None:
+    """Write the design review of FILE: title and description, the diagram, the address plan per L2
+    segment, every node's interfaces, routes, forwarding, rp_filter and NAT, the reachability matrix
+    (each cell that is not delivered linked to its hop-by-hop explanation), the expectations (held or
+    broken, a broken one with its path drawn over the diagram) and check's warnings.
+
+    The HTML page is one file (inline SVG and CSS, nothing fetched) that prints well; `--format md`
+    writes Markdown for pull requests and wikis. The same FILE always gives the same bytes.
+    FILE `-` reads the topology from standard input.
+    """
+    chosen = fmt.lower() if fmt is not None else EXTENSIONS.get(Path(output).suffix.lower())
+    if chosen is None:
+        _fail(f"cannot tell the format of {output!r}; name it .html or .md, or pass --format html|md")
+    try:
+        check_writable(output)
+    except RenderError as exc:
+        _fail(str(exc))
+    checked = load_or_exit(file, stdin=True)
+    assert checked.topology is not None and checked.graph is not None
+    from topograph.review.page import build, to_html, to_markdown  # the simulator and jinja2 load lazily
+
+    warnings = tuple(d for d in checked.report if not d.is_error)
+    try:
+        page = build(checked.topology, checked.graph, warnings, lambda dot: draw(dot, "svg").decode())
+        written = to_html(page) if chosen == "html" else to_markdown(page, Path(output).stem)
+        for name, content in written.assets:
+            write(str(Path(output).with_name(name)), content.encode())
+        write(output, written.text.encode())
+    except RenderError as exc:
+        _fail(str(exc))
+    extra = f" and {count(len(written.assets), 'diagram')} beside it" if written.assets else ""
+    click.echo(f"{shown(file)}: wrote {output} ({chosen}){extra}", err=True)
+
+
+def _fail(message: str) -> NoReturn:
+    click.echo(f"topograph: {message}", err=True)
+    sys.exit(1)

@@ -1,0 +1,74 @@
+"""The review page as one self-contained HTML file, or as Markdown with its diagrams as SVG files beside it."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import jinja2
+import networkx as nx
+
+from topograph.compile import template_dir
+from topograph.front.diagnostics import Diagnostic
+from topograph.model import Topology
+from topograph.review.sections import SECTIONS, Context, Draw, Figure, Page, SectionSpec, page
+
+FORMATS = ("html", "md")
+
+
+@dataclass(frozen=True, slots=True)
+class Written:
+    """The page's text, and the files a Markdown page links to (name -> content)."""
+
+    text: str
+    assets: tuple[tuple[str, str], ...] = ()
+
+
+def build(topology: Topology, graph: nx.Graph, warnings: tuple[Diagnostic, ...], draw: Draw,
+          sections: Sequence[SectionSpec] = SECTIONS) -> Page:
+    return page(Context(topology, graph, warnings, draw), sections)
+
+
+@functools.cache
+def _environment() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(template_dir())), undefined=jinja2.StrictUndefined,
+        autoescape=jinja2.select_autoescape(enabled_extensions=("html.j2",), default_for_string=False),
+        trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
+    env.filters["md"] = _md
+    env.filters["mdcode"] = _md_code
+    return env
+
+
+def _md(text: object) -> str:
+    """Text in a Markdown table cell or line: no pipes, brackets or markup characters taken as syntax."""
+    out = str(text).replace("\\", "\\\\").replace("\n", " ")
+    for c in "|*_`[]<>#":
+        out = out.replace(c, "\\" + c)
+    return out
+
+
+def _md_code(text: object) -> str:
+    """Inline code in a table cell: a pipe must still be escaped there."""
+    return "`" + str(text).replace("`", "'").replace("|", "\\|") + "`"
+
+
+def to_html(p: Page) -> Written:
+    return Written(_environment().get_template("review/page.html.j2").render(page=p))
+
+
+def to_markdown(p: Page, stem: str) -> Written:
+    """`stem`: the page's file name without extension; its diagrams become STEM-NAME.svg beside it."""
+    figures = [f for s in p.sections for f in _figures(s.value)]
+    text = _environment().get_template("review/page.md.j2").render(page=p, stem=stem)
+    return Written(text, tuple((f"{stem}-{f.name}", f.svg + "\n") for f in figures))
+
+
+def _figures(value: object) -> list[Figure]:
+    if isinstance(value, Figure):
+        return [value]
+    if isinstance(value, tuple):
+        return [f for v in value for f in _figures(v)]
+    figure = getattr(value, "figure", None)
+    return [figure] if isinstance(figure, Figure) else []

@@ -1,0 +1,408 @@
+"""The review page's sections: one function each, from the checked lab to a small typed value the templates show.
+
+A section is `(kind, title, function)` in SECTIONS; its value is rendered by the macro of the same name in
+templates/review/sections.html.j2 and sections.md.j2. A new section (a diff against an older file, what-if
+failures) is one more function here (taking what it needs from Context, returning None to be left out), one
+entry in SECTIONS, and one macro per format; the page, its navigation and the browser test pick it up.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from functools import cached_property
+
+import networkx as nx
+
+from topograph.front import graph as tg
+from topograph.front.diagnostics import Diagnostic, count
+from topograph.model import LOOPBACK, Interface, Node, Topology
+from topograph.render import Options, to_dot
+from topograph.render.path import overlay
+from topograph.sim.classes import fast_matrix
+from topograph.sim.expect import evaluate
+from topograph.sim.forward import Walker
+from topograph.sim.matrix import SHORT, Matrix, targets
+from topograph.sim.network import Network
+from topograph.sim.trace import Disposition, FlowResult, render
+
+MATRIX_MAX = 40  # nodes: above this the matrix is summarised, never a table of thousands of rows
+TIMES = "\u00d7"  # the multiplication sign: N sources by M targets
+EXPLAIN_MAX = 40  # flows explained hop by hop when the matrix is summarised
+
+Draw = Callable[[str], str]  # DOT -> SVG
+WIDE = 16  # columns from which the matrix's cells carry a code of a few letters (the legend names them)
+
+#: A disposition in a few letters, for matrices of many columns.
+TINY: dict[Disposition, str] = {
+    Disposition.DELIVERED: "ok", Disposition.NO_ROUTE: "NR", Disposition.NEIGHBOR_UNREACHABLE: "NN",
+    Disposition.FORWARDING_DISABLED: "NF", Disposition.RP_FILTER_DROP: "RP", Disposition.LOOP: "LP",
+    Disposition.TTL_EXCEEDED: "TTL", Disposition.LOOPBACK_DOWN: "LO", Disposition.NAT_NO_RETURN: "NAT",
+    Disposition.REPLY_LOST: "RL", Disposition.CONNECTION_REFUSED: "RF",
+}
+
+
+@dataclass
+class Context:
+    """What every section reads: the checked lab, its simulator, and how to draw a diagram."""
+
+    topology: Topology
+    graph: nx.Graph
+    warnings: tuple[Diagnostic, ...]
+    draw: Draw
+
+    @cached_property
+    def net(self) -> Network:
+        return Network(self.topology, graph=self.graph)
+
+
+@dataclass(frozen=True, slots=True)
+class Figure:
+    """A diagram: its SVG, and the file name it gets beside a Markdown page."""
+
+    svg: str
+    name: str
+    caption: str  # empty for the lab's diagram: its title is drawn in it
+
+    @property
+    def anchor(self) -> str:
+        return self.name.removesuffix(".svg")
+
+
+@dataclass(frozen=True, slots=True)
+class Header:
+    name: str
+    file: str
+    description: tuple[str, ...]
+    summary: str
+
+
+@dataclass(frozen=True, slots=True)
+class Member:
+    node: str
+    interface: str
+    addresses: tuple[str, ...]
+    note: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class SegmentPlan:
+    name: str
+    subnets: tuple[str, ...]
+    members: tuple[Member, ...]
+    gateways: tuple[str, ...]  # "192.168.15.5 (host) for red, blue": addresses some route goes via
+
+    @property
+    def compact(self) -> bool:
+        """Many members: listed as running text, not a table row each."""
+        return len(self.members) > MATRIX_MAX
+
+
+@dataclass(frozen=True, slots=True)
+class InterfaceRow:
+    name: str
+    addresses: tuple[str, ...]
+    notes: str
+
+
+@dataclass(frozen=True, slots=True)
+class NodeView:
+    name: str
+    kind: str
+    forwarding: bool
+    rp_filter: str
+    interfaces: tuple[InterfaceRow, ...]
+    routes: tuple[str, ...]
+    nat: tuple[str, ...]
+    port_forwards: tuple[str, ...]
+    alike: tuple[str, ...] = ()  # big labs: other nodes set up the same way but for their addresses, not shown apart
+
+
+@dataclass(frozen=True, slots=True)
+class Cell:
+    short: str  # the `reach` code: ok, no-route, ...
+    tiny: str  # the same in a few letters (wide matrices)
+    disposition: str
+    node: str  # where it was decided
+    anchor: str | None  # the explanation's id, for every cell that is not delivered
+
+
+@dataclass(frozen=True, slots=True)
+class Explanation:
+    anchor: str
+    src: str
+    dst: str
+    disposition: str
+    short: str
+    reason: str
+    text: str  # `topograph trace`'s hop-by-hop text
+    command: str
+
+
+@dataclass(frozen=True, slots=True)
+class Tally:
+    short: str
+    tiny: str
+    disposition: str
+    cells: int
+
+
+@dataclass(frozen=True, slots=True)
+class MatrixView:
+    columns: tuple[str, ...]
+    rows: tuple[tuple[str, tuple[Cell, ...]], ...]  # empty when the lab is too big for a table
+    tallies: tuple[Tally, ...]
+    explanations: tuple[Explanation, ...]
+    note: str
+    command: str = ""  # big labs: the command that prints every cell
+
+    @property
+    def wide(self) -> bool:
+        """Many columns: headers turned on their side, cells in a few letters."""
+        return len(self.columns) > WIDE
+
+
+@dataclass(frozen=True, slots=True)
+class ExpectationView:
+    line: str  # its line in the lab's file
+    text: str
+    note: str
+    status: str  # held, broken, or unchecked (a target without an address: check warns, TG506)
+    disposition: str
+    short: str
+    reason: str
+    figure: Figure | None  # the flow over the diagram, for a broken expectation
+    trace: str
+
+
+@dataclass(frozen=True, slots=True)
+class WarningView:
+    where: str
+    code: str
+    message: str
+    hint: str
+
+
+@dataclass(frozen=True, slots=True)
+class Section:
+    kind: str  # the section function's name, and the templates' macro name
+    title: str
+    value: object
+
+    @property
+    def id(self) -> str:
+        return self.kind.replace("_", "-")
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    header: Header
+    sections: tuple[Section, ...] = field(default=())
+
+
+# -- the sections -----------------------------------------------------------------------------------
+
+def header(ctx: Context) -> Header:
+    t = ctx.topology
+    summary = ", ".join(count(len(things), what) for things, what in
+                        ((t.nodes, "node"), (t.links, "link"), (t.expectations, "expectation")))
+    description = tuple(t.description.strip().splitlines()) if t.description else ()
+    return Header(t.name, t.file, description, summary)
+
+
+def diagram(ctx: Context) -> Figure:
+    return _figure(ctx, to_dot(ctx.topology, ctx.graph, Options()), "diagram", "")
+
+
+def _figure(ctx: Context, dot: str, name: str, caption: str) -> Figure:
+    return Figure(inline_svg(ctx.draw(dot), f"{name}-"), f"{name}.svg", caption)
+
+
+def address_plan(ctx: Context) -> tuple[SegmentPlan, ...]:
+    """Per L2 segment: its subnets, the interfaces with addresses on it, and the gateways routes use there."""
+    t = ctx.topology
+    via: dict[str, list[str]] = {}  # gateway address -> nodes with a route through it
+    for n in t.nodes:
+        for r in n.routes:
+            if r.via is not None and n.name not in via.setdefault(str(r.via), []):
+                via[str(r.via)].append(n.name)
+    out = []
+    order = {n.name: k for k, n in enumerate(t.nodes)}
+    for seg in tg.segments(t, ctx.graph):
+        shown = sorted((i for i in seg.interfaces if i.addresses or i.bridge is None), key=lambda i: order[i.node])
+        members = tuple(_member(t, i) for i in shown)
+        gateways = tuple(f"{a.ip} ({i.node}) for {_some(via[str(a.ip)])}"
+                         for i in seg.interfaces for a in i.addresses if str(a.ip) in via)
+        out.append(SegmentPlan(seg.name, tuple(str(s) for s in seg.subnets), members, gateways))
+    loopbacks = tuple(Member(n.name, LOOPBACK, tuple(str(a) for a in itf.addresses))
+                      for n in t.nodes for itf in n.interfaces if itf.name == LOOPBACK and itf.addresses)
+    if loopbacks:
+        out.append(SegmentPlan("loopback (each node's own)", (), loopbacks, ()))
+    return tuple(out)
+
+
+def _some(names: list[str], most: int = 8) -> str:
+    """Names, or the first few and how many in all."""
+    if len(names) <= most:
+        return ", ".join(names)
+    return f"{', '.join(names[:most])}, … ({len(names)} nodes)"
+
+
+def _member(t: Topology, i: Interface) -> Member:
+    note = "bridge" if i.is_bridge else ""
+    if t.node(i.node).forwarding:
+        note = ", ".join(x for x in (note, "forwards") if x)
+    return Member(i.node, i.name, tuple(str(a) for a in i.addresses), note)
+
+
+def nodes(ctx: Context) -> tuple[NodeView, ...]:
+    """Every node; in a lab of more than MATRIX_MAX nodes, nodes alike but for their addresses as one entry."""
+    views = [_node(n) for n in ctx.topology.nodes]
+    if len(views) <= MATRIX_MAX:
+        return tuple(views)
+    groups: dict[tuple[object, ...], list[NodeView]] = {}
+    for v in views:
+        shape = (v.kind, v.forwarding, v.rp_filter, v.routes, v.nat, v.port_forwards,
+                 tuple((i.name, len(i.addresses), i.notes) for i in v.interfaces))
+        groups.setdefault(shape, []).append(v)
+    return tuple(replace(g[0], alike=tuple(v.name for v in g[1:])) for g in groups.values())
+
+
+def _node(n: Node) -> NodeView:
+    rows = []
+    for i in n.interfaces:
+        if i.name == LOOPBACK and not i.addresses and i.up:
+            continue
+        notes = []
+        if i.is_bridge:
+            notes.append("bridge")
+        if i.bridge is not None:
+            notes.append(f"port of bridge {i.bridge}")
+        if i.mtu is not None:
+            notes.append(f"mtu {i.mtu}")
+        if i.mac is not None:
+            notes.append(f"mac {i.mac}")
+        if not i.up:
+            notes.append("DOWN")
+        rows.append(InterfaceRow(i.name, tuple(str(a) for a in i.addresses), ", ".join(notes)))
+    nat = tuple(f"MASQUERADE {m.source} out {m.out}" for m in n.nat)
+    forwards = tuple(f"{f.proto}/{f.port} → {f.target}" + (f" (in {f.in_interface})" if f.in_interface else "")
+                     for f in n.port_forwards)
+    return NodeView(n.name, str(n.kind), n.forwarding, str(n.rp_filter), tuple(rows), tuple(str(r) for r in n.routes),
+                    nat, forwards)
+
+
+def matrix(ctx: Context) -> MatrixView:
+    """Who reaches whom; every cell that is not delivered links to its explanation. Big labs: tallies only."""
+    t, net = ctx.topology, ctx.net
+    cols = targets(t)
+    m: Matrix = fast_matrix(net, cols)
+    order = list(Disposition)
+    tallies = tuple(Tally(SHORT[d], TINY[d], str(d), n)
+                    for d, n in sorted(m.counts().items(), key=lambda kv: order.index(kv[0])))
+    walker = Walker(net)
+
+    def explain(i: int, j: int) -> Explanation:
+        src, target = m.sources[i], cols[j]
+        return _explain(t, f"why-{i}-{j}", src, target.name, walker.run(target.flow(src, net)))
+
+    failing = sum(tl.cells for tl in tallies if tl.disposition != Disposition.DELIVERED)
+    undelivered = f"{count(failing, 'flow')} not delivered" if failing else "every flow is delivered"
+    size = f"{count(len(m.sources), 'source')} {TIMES} {count(len(cols), 'target')}"
+    if len(t.nodes) > MATRIX_MAX:  # never every cell: the first failures, found in the matrix's bit sets
+        explanations = [explain(i, j) for i, j in _first_failures(m, EXPLAIN_MAX)]
+        shown = f"; the first {len(explanations)} are explained below" if len(explanations) < failing else ""
+        note = (f"{size} ({len(m)} flows) are too many for a table (over {MATRIX_MAX} nodes): here is the tally by "
+                f"disposition; {undelivered}{shown}. Every cell:")
+        return MatrixView(tuple(c.name for c in cols), (), tallies, tuple(explanations), note, f"topograph reach {t.file}")
+    explanations = []
+    table: list[tuple[str, tuple[Cell, ...]]] = []
+    for i, (src, row) in enumerate(zip(m.sources, m.rows(), strict=True)):
+        cells = []
+        for j, v in enumerate(row):
+            anchor = None
+            if not v.ok:
+                explanations.append(explain(i, j))
+                anchor = explanations[-1].anchor
+            cells.append(Cell(SHORT[v.disposition], TINY[v.disposition], str(v.disposition), v.node, anchor))
+        table.append((src, tuple(cells)))
+    note = (f"{size}: rows are sources, columns each node's first address and every port forward "
+            f"(a TCP connection); {undelivered}.")
+    return MatrixView(tuple(c.name for c in cols), tuple(table), tallies, tuple(explanations), note)
+
+
+def _first_failures(m: Matrix, most: int) -> list[tuple[int, int]]:
+    """The first `most` (source, target) cells that are not delivered, row by row."""
+    failing = [0] * len(m.targets)  # per column: the bit set of sources whose flow is not delivered
+    for j, column in enumerate(m.columns):
+        for v, bits in column:
+            if not v.ok:
+                failing[j] |= bits
+    out: list[tuple[int, int]] = []
+    for i in range(len(m.sources)):
+        bit = 1 << i
+        out += [(i, j) for j, bits in enumerate(failing) if bits & bit][: most - len(out)]
+        if len(out) >= most:
+            break
+    return out
+
+
+def _explain(t: Topology, anchor: str, src: str, dst: str, result: FlowResult) -> Explanation:
+    port = f" --tcp {result.flow.port}" if result.flow.port is not None and ":" not in dst else ""
+    return Explanation(anchor, src, dst, str(result.disposition), SHORT[result.disposition], result.reason,
+                       render(result).rstrip("\n"), f"topograph trace {t.file} {src} {dst}{port}")
+
+
+def expectations(ctx: Context) -> tuple[ExpectationView, ...]:
+    """Each `expect:` entry, held or broken with the reason; a broken one with its path over the diagram."""
+    out = []
+    for k, v in enumerate(evaluate(ctx.net)):
+        e, r = v.expectation, v.result
+        line = str(e.pos.line) if e.pos is not None else ""  # in the file the page names at its top
+        if r is None:
+            out.append(ExpectationView(line, str(e), e.note or "", "unchecked", "", "",
+                                       f"{e.dst} has no address to reach (see the warnings)", None, ""))
+            continue
+        figure = None
+        if not v.holds:
+            dot = to_dot(ctx.topology, ctx.graph, Options(), overlay(ctx.topology, ctx.graph, r))
+            figure = _figure(ctx, dot, f"expect-{k + 1}", f"{e}: {r.disposition} at {r.node}")
+        out.append(ExpectationView(line, str(e), e.note or "", "held" if v.holds else "broken", str(r.disposition),
+                                   SHORT[r.disposition],
+                                   r.reason, figure, render(r).rstrip("\n")))
+    return tuple(out)
+
+
+def warnings(ctx: Context) -> tuple[WarningView, ...]:
+    return tuple(WarningView(str(d.pos), d.code, d.message, d.hint or "") for d in ctx.warnings)
+
+
+SECTIONS: tuple[tuple[str, str, Callable[[Context], object]], ...] = (  # the page's sections, in order
+    ("diagram", "Diagram", diagram),
+    ("address_plan", "Address plan", address_plan),
+    ("nodes", "Nodes", nodes),
+    ("matrix", "Reachability", matrix),
+    ("expectations", "Expectations", expectations),
+    ("warnings", "Warnings", warnings),
+)
+
+
+SectionSpec = tuple[str, str, Callable[[Context], object]]  # (kind, title, function): the kind names the macros
+
+
+def page(ctx: Context, sections: Sequence[SectionSpec] = SECTIONS) -> Page:
+    """The page of `sections`, in order; a section whose function returns None is left out (say, a comparison
+    with an older file when none was given)."""
+    made = ((kind, title, make(ctx)) for kind, title, make in sections)
+    return Page(header(ctx), tuple(Section(kind, title, value) for kind, title, value in made if value is not None))
+
+
+_ID = re.compile(r'(\bid=")|(\bhref="#)|(url\(#)')
+
+
+def inline_svg(svg: str, prefix: str) -> str:
+    """Graphviz's SVG for embedding in a page: no XML prolog or comments, ids made unique by `prefix`."""
+    body = svg[svg.index("<svg"):]
+    body = re.sub(r"<!--.*?-->\n?", "", body, flags=re.S)
+    return _ID.sub(lambda m: m.group(0) + prefix, body).rstrip("\n")
