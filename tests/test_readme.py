@@ -37,3 +37,9 @@ def test_seed_lab_in_readme_is_the_sample_with_comments() -> None:
         return [line.split("#")[0].rstrip() for line in text.splitlines() if line.split("#")[0].strip()]
 
     assert bare(shown) == bare(sample)
+
+
+def test_the_documented_limits_are_the_loader_s() -> None:
+    from topograph.loader import MAX_DEPTH
+
+    assert f"Values nest at most {MAX_DEPTH} levels deep" in README
