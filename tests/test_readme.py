@@ -41,5 +41,7 @@ def test_seed_lab_in_readme_is_the_sample_with_comments() -> None:
 
 def test_the_documented_limits_are_the_loader_s() -> None:
     from topograph.loader import MAX_DEPTH
+    from topograph.reader import MAX_BYTES
 
-    assert f"Values nest at most {MAX_DEPTH} levels deep" in README
+    assert f"Values nest at most {MAX_DEPTH}\nlevels deep" in README
+    assert f"of at most {MAX_BYTES // 2**20} MiB:" in README and MAX_BYTES % 2**20 == 0

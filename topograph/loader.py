@@ -9,6 +9,7 @@ from typing import Any
 
 import yaml
 
+from topograph import reader
 from topograph.diagnostics import PathKey, Pos, Report
 
 # A topology is fewer than ten levels deep (the root mapping is level 1, `nodes` 2, a node 3, its
@@ -398,14 +399,14 @@ def _syntax_error(file: str, text: str, exc: yaml.MarkedYAMLError) -> tuple[Pos,
 
 
 def load_file(path: str | Path, report: Report) -> Source | None:
-    """Read and parse a topology file; I/O and decoding errors become TG000 diagnostics."""
-    name = str(path)
-    try:
-        raw = Path(path).read_bytes()
-    except OSError as exc:
-        report.error("TG000", Pos(name, 1, 1), f"cannot read the file: {exc.strerror or exc}",
-                     hint="check the path and its permissions")
-        return None
+    """Read and parse a topology file; what cannot be read (topograph.reader) and decoding errors become
+    TG000 diagnostics, a file too big TG004."""
+    raw = reader.read(path, report)
+    return None if raw is None else load_bytes(raw, str(path), report)
+
+
+def load_bytes(raw: bytes, name: str, report: Report) -> Source | None:
+    """Decode and parse the bytes of a topology; text that is not UTF-8 is TG000 at the first bad byte."""
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
