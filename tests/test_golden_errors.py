@@ -11,10 +11,20 @@ from click.testing import CliRunner
 
 from topograph.cli import main
 from topograph.front.codes import CODES
+from topograph.front.reader import MAX_BYTES
 
 ERRORS = Path(__file__).resolve().parent / "golden" / "errors"
+
+
+def _too_large(path: Path) -> None:
+    with path.open("wb") as f:
+        f.truncate(MAX_BYTES + 1)  # sparse: no disk space, and refused before a byte is read
+
+
+# Cases made by the test instead of committed (only their .log is): NAME.yml -> how to make it.
+MADE: dict[str, Callable[[Path], None]] = {"TG004-too-large.yml": _too_large}
 # NAME.yml is usually a file; TG000-directory.yml is a directory on purpose (an unreadable "file")
-CASES = sorted(ERRORS.glob("*.yml"))
+CASES = sorted([*ERRORS.glob("*.yml"), *(ERRORS / name for name in MADE)])
 _CODE = re.compile(r"\b(?:error|warning)\[(TG\d{3})\]")
 
 
@@ -28,8 +38,13 @@ def run_check(case: Path, monkeypatch: pytest.MonkeyPatch, *args: str) -> tuple[
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.stem for c in CASES])
-def test_error_case(case: Path, golden: Callable[[Path, str], None], monkeypatch: pytest.MonkeyPatch) -> None:
-    code, out, err = run_check(case, monkeypatch)
+def test_error_case(case: Path, golden: Callable[[Path, str], None], monkeypatch: pytest.MonkeyPatch,
+                    tmp_path: Path) -> None:
+    if case.name in MADE:  # made under the same name in a folder of its own
+        MADE[case.name](tmp_path / case.name)
+        code, out, err = run_check(tmp_path / case.name, monkeypatch)
+    else:
+        code, out, err = run_check(case, monkeypatch)
     golden(case.with_suffix(".log"), err)
     assert "Traceback" not in err
     has_errors = re.search(r"\berror\[TG", err) is not None

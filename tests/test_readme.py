@@ -68,3 +68,11 @@ def test_console_example_prints_what_the_readme_shows(command: str, shown: str, 
     result = CliRunner().invoke(main, shlex.split(command)[1:])
     assert result.exception is None or isinstance(result.exception, SystemExit)
     assert result.stdout + result.stderr == shown
+
+
+def test_the_documented_limits_are_the_loader_s() -> None:
+    from topograph.front.loader import MAX_DEPTH
+    from topograph.front.reader import MAX_BYTES
+
+    assert f"Values nest at most {MAX_DEPTH}\nlevels deep" in README
+    assert f"of at most {MAX_BYTES // 2**20} MiB:" in README and MAX_BYTES % 2**20 == 0

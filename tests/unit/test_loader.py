@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from topograph.front.diagnostics import Pos, Report
-from topograph.front.loader import Source, load_file, load_text
+from topograph.front.loader import MAX_DEPTH, Source, load_file, load_text
 
 TEXT = """\
 lab: demo
@@ -148,7 +148,8 @@ def test_alias_bomb_is_refused_quickly() -> None:
 
 def test_recursive_alias_does_not_hang() -> None:
     _, report = load("a: &a [*a]\n")
-    assert codes(report) in (["TG001"], ["TG003"])
+    (d,) = report
+    assert d.code == "TG005" and d.pos == Pos("t.yml", 1, 8) and "*a" in d.message
 
 
 @pytest.mark.parametrize(("text", "line", "col"), [
@@ -275,3 +276,110 @@ def test_the_places_found_on_demand_are_the_data_s_paths(data: object, flow: boo
     for path in keyed:
         pos = source.keys[path]
         assert lines[pos.line - 1][pos.col - 1:].lstrip("'\"").startswith(str(path[-1]))
+
+
+# -- nesting depth: libyaml composes recursively in C, so the depth is bounded while composing --------
+
+def _depth(data: object) -> int:
+    """Levels of plain data, the top level being 1 (as the loader counts them)."""
+    if isinstance(data, dict):
+        return 1 + max((_depth(v) for v in data.values()), default=0)
+    if isinstance(data, list):
+        return 1 + max((_depth(v) for v in data), default=0)
+    return 1
+
+
+def _flow_chain(maps: list[bool], above: int) -> tuple[str, int, tuple[int, int] | None]:
+    """`above` lines of a lab, then `deep: ` with one flow collection per entry of `maps` ({k: ..} or
+    [..]) around a scalar. Returns the text, the depth of the data and where the first value deeper
+    than MAX_DEPTH starts (line, column), worked out from the layout rather than from the parser."""
+    head = [f"n{i}: {{interfaces: {{e: 10.0.{i}.1/24}}}}" for i in range(above)]
+    line = len(head) + 1
+    col, depth, first_deep = len("deep: ") + 1, 2, None  # the root mapping is level 1, its values level 2
+    for is_map in maps:  # each opener is a value at `depth`; a mapping's key sits one level deeper, after it
+        if depth > MAX_DEPTH and first_deep is None:
+            first_deep = (line, col)
+        if is_map and depth + 1 > MAX_DEPTH and first_deep is None:
+            first_deep = (line, col + 1)
+        col += len("{k: ") if is_map else len("[")
+        depth += 1
+    if depth > MAX_DEPTH and first_deep is None:
+        first_deep = (line, col)  # the scalar at the bottom
+    text = "\n".join([*head, "deep: " + "".join("{k: " if m else "[" for m in maps) + "x"
+                       + "".join("}" if m else "]" for m in reversed(maps)), ""])
+    return text, depth, first_deep
+
+
+@given(st.integers(MAX_DEPTH - 8, MAX_DEPTH + 8).flatmap(lambda n: st.lists(st.booleans(), min_size=n, max_size=n)),
+       st.integers(0, 3))
+@settings(max_examples=150, deadline=None)
+def test_depth_around_the_limit_in_flow_style(maps: list[bool], above: int) -> None:
+    text, depth, first_deep = _flow_chain(maps, above)
+    src, report = load(text)
+    if first_deep is None:
+        assert depth <= MAX_DEPTH and not report.items
+        assert src is not None and _depth(src.data) == depth
+    else:
+        (d,) = report
+        assert d.code == "TG005" and (d.pos.line, d.pos.col) == first_deep, (d, first_deep)
+        assert f"more than {MAX_DEPTH} levels" in d.message
+
+
+@given(st.integers(MAX_DEPTH - 5, MAX_DEPTH + 5), st.integers(1, 3), st.booleans())
+@settings(max_examples=60, deadline=None)
+def test_depth_around_the_limit_in_block_style(n: int, indent: int, dashes: bool) -> None:
+    """n levels of block collections (`k:` mappings, or `- ` sequences), each indented by `indent` more."""
+    lines = []
+    for i in range(n - 1):
+        pad = " " * (indent * i)
+        lines.append(pad + ("-" if dashes else "k:"))
+    lines.append(" " * (indent * (n - 1)) + ("- x" if dashes else "k: x"))
+    src, report = load("\n".join(lines) + "\n")
+    depth = n + 1  # n collections and the scalar at the bottom
+    if depth <= MAX_DEPTH:
+        assert not report.items and src is not None and _depth(src.data) == depth
+    else:
+        (d,) = report
+        assert d.code == "TG005" and (d.pos.line, d.pos.col) == _first_block_deep(n, indent, dashes), d
+
+
+def _first_block_deep(n: int, indent: int, dashes: bool) -> tuple[int, int]:
+    """Where the first value deeper than MAX_DEPTH starts in that layout (n > MAX_DEPTH - 1 levels).
+
+    Line i holds a collection at level i. A mapping's key on line i is at level i + 1, at the line's
+    indentation. A sequence's item on line i is the collection of line i + 1, or the scalar after `- `
+    on the last line."""
+    if not dashes:
+        return MAX_DEPTH, indent * (MAX_DEPTH - 1) + 1
+    if n == MAX_DEPTH:
+        return MAX_DEPTH, indent * (MAX_DEPTH - 1) + 3
+    return MAX_DEPTH + 1, indent * MAX_DEPTH + 1
+
+
+@given(st.lists(st.integers(1, 40), min_size=1, max_size=8))
+@settings(max_examples=100, deadline=None)
+def test_aliases_that_nest_data_deeper_than_the_limit_are_refused(levels: list[int]) -> None:
+    """Each anchored value wraps the previous alias in `k` lists: the text stays shallow, the data does not."""
+    lines, inner = [], "x"
+    for i, k in enumerate(levels):
+        lines.append(f"a{i}: &a{i} " + "[" * k + inner + "]" * k)
+        inner = f"*a{i}"
+    src, report = load("\n".join(lines) + "\n")
+    depth = 2 + sum(levels)  # the last value holds every level of the chain, then the scalar
+    if depth <= MAX_DEPTH:
+        assert not report.items and src is not None and _depth(src.data) == depth
+    else:
+        (d,) = report
+        assert d.code == "TG005" and "aliases" in d.message
+
+
+def test_alias_loop_is_named_at_the_alias() -> None:
+    _, report = load("nodes: &n\n  red: {interfaces: {e: 10.0.0.1/24}}\n  blue: [1, *n]\n")
+    (d,) = report
+    assert d.code == "TG005" and d.pos == Pos("t.yml", 3, 13) and "*n is inside the collection &n" in d.message
+
+
+@pytest.mark.parametrize("text", ["[" * 50_000 + "]" * 50_000, "a: " + "{a: " * 50_000 + "1" + "}" * 50_000])
+def test_fifty_thousand_levels_are_refused_in_process(text: str) -> None:
+    _, report = load(text + "\n")
+    assert codes(report) == ["TG005"]

@@ -58,10 +58,15 @@ def run() -> None:
     A command builds one large object graph (a 10,000-namespace lab is about a million objects) and
     then ends, so two costs are pure waste: the cycle collector rescanning that graph while it grows
     (nothing topograph makes needs cycle collection to be freed in time) and freeing every object one by
-    one at exit. The process skips both: it exits at once, with its output flushed, once the command
-    is done. In-process callers (tests, library users) call `main` and keep Python's defaults.
+    one at exit. The process skips both: it exits at once, once the command is done and its standard
+    output written. That output is held until then and written in one go (topograph.cli.stdout): all
+    of it, or a one-line error and exit 1 (141, quietly, when the reader went away).
+    In-process callers (tests, library users) call `main` and keep Python's defaults.
     """
+    from topograph.cli import stdout
+
     gc.disable()
+    held = stdout.hold()
     try:
         main()
         code = 0
@@ -69,7 +74,7 @@ def run() -> None:
         code = done.code if isinstance(done.code, int) else (0 if done.code is None else 1)
         if isinstance(done.code, str):
             print(done.code, file=sys.stderr)
-    with contextlib.suppress(BrokenPipeError):  # `topograph compile big.yml | head`: the reader left
-        sys.stdout.flush()
-    sys.stderr.flush()
+    code = stdout.release(held, code)
+    with contextlib.suppress(OSError):  # nothing is left to tell, if stderr cannot be written either
+        sys.stderr.flush()
     os._exit(code)

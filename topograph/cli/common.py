@@ -6,12 +6,15 @@ import sys
 
 import click
 
+from topograph.front import reader
 from topograph.front.diagnostics import Pos, render_json, render_text
 from topograph.pipeline import Checked, check_file, check_text
 
-# no exists/dir_okay checks here: the loader reports an unreadable path as TG000, in text or --json;
-# `-` is standard input (allow_dash keeps click from treating it as an option)
-topology_argument = click.argument("file", type=click.Path(path_type=str, allow_dash=True))
+# No checks by click (it would print a usage error, exit 2): the loader reports a missing, unreadable or
+# special file as TG000 at FILE:1:1, in text or --json, the same for every command. `-` is standard
+# input (allow_dash keeps click from treating it as an option).
+FILE_TYPE = click.Path(path_type=str, readable=False, allow_dash=True)
+topology_argument = click.argument("file", type=FILE_TYPE)
 
 STDIN = "<stdin>"  # what diagnostics call a topology read from standard input
 
@@ -25,11 +28,13 @@ def check_path(file: str) -> Checked:
     """Check the topology at `file`; `-` reads it from standard input (diagnostics then name `<stdin>`)."""
     if file != "-":
         return check_file(file)
-    raw = click.get_binary_stream("stdin").read()
+    result = Checked()
+    raw = reader.read_stream(click.get_binary_stream("stdin"), STDIN, result.report)  # bounded like a file (TG004)
+    if raw is None:
+        return result
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
-        result = Checked()
         before = raw[: exc.start]
         col = len(before[before.rfind(b"\n") + 1 :].decode("utf-8", errors="replace")) + 1
         result.report.error("TG000", Pos(STDIN, before.count(b"\n") + 1, col),

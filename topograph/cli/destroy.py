@@ -6,13 +6,13 @@ import sys
 
 import click
 
-from topograph.cli.common import sandbox_option
+from topograph.cli.common import FILE_TYPE, sandbox_option
 from topograph.cli.live import elsewhere, load_plan, require_privileges, wait_option
 from topograph.front.diagnostics import count
 
 
 @click.command("destroy")
-@click.argument("file", required=False, type=click.Path(path_type=str))
+@click.argument("file", required=False, type=FILE_TYPE)
 @click.option("--lab", "lab_name", metavar="NAME", help="the lab's name, instead of its file")
 @sandbox_option
 @wait_option

@@ -12,6 +12,8 @@ CODES: dict[str, tuple[Severity, str]] = {
     "TG001": (E, "YAML syntax error or empty file"),
     "TG002": (E, "duplicate key"),
     "TG003": (E, "unsupported YAML feature (tag, merge key, complex key)"),
+    "TG004": (E, "the file is too large"),
+    "TG005": (E, "YAML nested too deeply"),
     # shape of the document
     "TG010": (E, "unknown key"),
     "TG011": (E, "wrong type or value"),

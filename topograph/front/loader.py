@@ -9,7 +9,13 @@ from typing import Any
 
 import yaml
 
+from topograph.front import reader
 from topograph.front.diagnostics import PathKey, Pos, Report
+
+# A topology is fewer than ten levels deep (the root mapping is level 1, `nodes` 2, a node 3, its
+# interfaces 4...). libyaml composes recursively in C and overflows the stack on a document tens of
+# thousands of levels deep (a segfault, no message), so composing stops at this depth.
+MAX_DEPTH = 100
 
 
 @dataclass(frozen=True)
@@ -127,6 +133,14 @@ class _TooManyValues(Exception):
         self.node = node
 
 
+class _TooDeep(Exception):
+    """A value nested more than MAX_DEPTH levels deep: the node, or None when the composer found it."""
+
+    def __init__(self, node: yaml.Node | None = None) -> None:
+        super().__init__()
+        self.node = node
+
+
 class _Walker:
     def __init__(self, file: str, loader: yaml.SafeLoader, report: Report, budget: int) -> None:
         self.file = file
@@ -135,6 +149,9 @@ class _Walker:
         # Without aliases every value costs at least a character of text, so a walk longer than
         # that can only come from aliases expanding exponentially; stop it instead of hanging.
         self.budget = budget
+        # The composer bounds the document's depth; an alias can still put a deep collection deep
+        # inside another (or inside itself), so the walk counts the levels of the data it makes.
+        self.depth = 1
 
     def walk(self, node: yaml.Node) -> Any:
         self.budget -= 1
@@ -152,9 +169,17 @@ class _Walker:
             )
             return None
         if isinstance(node, yaml.MappingNode):
-            return self._mapping(node)
+            self._descend(node)
+            try:
+                return self._mapping(node)
+            finally:
+                self.depth -= 1
         if isinstance(node, yaml.SequenceNode):
-            return [self.walk(item) for item in node.value]
+            self._descend(node)
+            try:
+                return [self.walk(item) for item in node.value]
+            finally:
+                self.depth -= 1
         text = node.value
         if tag == _TIMESTAMP or (tag in _NUMBERS and ":" in text):
             # YAML 1.1 reads 2024-01-01 as a date and 52:54:00:12:34:56 as a base-60 number; a
@@ -173,6 +198,13 @@ class _Walker:
             # an integer of thousands of digits (Python refuses to convert it): keep the text,
             # so the shape check reports it as a wrong value at its place
             return node.value
+
+    def _descend(self, node: yaml.CollectionNode) -> None:
+        """Enter a collection; its values are one level deeper than itself."""
+        if self.depth >= MAX_DEPTH and node.value:
+            first = node.value[0]
+            raise _TooDeep(first[0] if isinstance(first, tuple) else first)
+        self.depth += 1
 
     def _mapping(self, node: yaml.MappingNode) -> dict[Any, Any]:
         out: dict[Any, Any] = {}
@@ -234,7 +266,81 @@ _BOOL_VALUES: dict[str, bool] = yaml.constructor.SafeConstructor.bool_values
 
 # libyaml's parser when PyYAML was built with it (several times faster on big labs). Used as it is:
 # a Python override of its tag resolution (a memo per scalar text) made composing a big lab 1.6x slower.
-_Loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_Base: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class _Loader(_Base):  # type: ignore[valid-type, misc]  # a base chosen at run time
+    """The composer (libyaml's, or PyYAML's) with a depth bound.
+
+    Both composers call descend_resolver before composing each node (not an alias) and
+    ascend_resolver after it: the hooks of path resolvers, which safe loading has none of. Counting
+    there bounds the composer's recursion for under a tenth of the time composing takes (CPU time,
+    measured on a 10,000-namespace star); a depth count over the parser's events before composing
+    costs about half of it, and composing in Python from the events about a third more.
+    """
+
+    _depth = 0
+
+    def descend_resolver(self, current_node: yaml.Node | None, current_index: object) -> None:
+        self._depth += 1
+        if self._depth > MAX_DEPTH:
+            raise _TooDeep()
+
+    def ascend_resolver(self) -> None:
+        self._depth -= 1
+
+
+def _too_deep_at(text: str, file: str) -> Pos:
+    """Where the first node deeper than MAX_DEPTH starts, found again from the parser's events (the
+    composer's hook does not see positions); only ever run on a document already found too deep."""
+    depth = 0
+    for event in yaml.parse(text, Loader=_Base):
+        if isinstance(event, yaml.ScalarEvent | yaml.CollectionStartEvent) and depth + 1 > MAX_DEPTH:
+            return _event_pos(file, event)
+        if isinstance(event, yaml.CollectionStartEvent):
+            depth += 1
+        elif isinstance(event, yaml.CollectionEndEvent):
+            depth -= 1
+    return Pos(file, 1, 1)  # not reached: the composer met the same events
+
+
+def _alias_loop(text: str, file: str) -> tuple[Pos, str] | None:
+    """The first alias written inside the collection it names (`a: &a [*a]`), which makes data without
+    end: where it is and its anchor; None when aliases only nest deep data deeper."""
+    open_anchors: list[str | None] = []
+    for event in yaml.parse(text, Loader=_Base):
+        if isinstance(event, yaml.CollectionStartEvent):
+            open_anchors.append(event.anchor)
+        elif isinstance(event, yaml.CollectionEndEvent):
+            open_anchors.pop()
+        elif isinstance(event, yaml.AliasEvent) and event.anchor in open_anchors:
+            return _event_pos(file, event), str(event.anchor)
+    return None
+
+
+def _event_pos(file: str, event: yaml.Event) -> Pos:
+    mark = event.start_mark  # the parser gives every event one
+    return Pos(file, mark.line + 1, mark.column + 1) if mark is not None else Pos(file, 1, 1)
+
+
+def _report_alias_loop(text: str, file: str, report: Report) -> bool:
+    loop = _alias_loop(text, file)
+    if loop is not None:
+        pos, anchor = loop
+        report.error("TG005", pos, f"the alias *{anchor} is inside the collection &{anchor} that it names, "
+                     f"so the value never ends", hint="write the values out instead of the alias")
+    return loop is not None
+
+
+def _report_too_deep(exc: _TooDeep, text: str, file: str, report: Report) -> None:
+    if exc.node is None:
+        report.error("TG005", _too_deep_at(text, file), f"the YAML document is nested more than {MAX_DEPTH} levels deep",
+                     hint="a topology is fewer than ten levels deep; look for runaway brackets or indentation here")
+        return
+    if not _report_alias_loop(text, file, report):
+        report.error("TG005", _mark(file, exc.node),
+                     f"YAML aliases (*name) nest the document more than {MAX_DEPTH} levels deep",
+                     hint="write the values out instead of repeating them with anchors and aliases")
 
 
 def load_text(text: str, file: str, report: Report) -> Source | None:
@@ -251,9 +357,13 @@ def load_text(text: str, file: str, report: Report) -> Source | None:
             data = walker.walk(root)
         finally:
             loader.dispose()
+    except _TooDeep as exc:
+        _report_too_deep(exc, text, file, report)
+        return None
     except _TooManyValues as exc:
-        report.error("TG003", _mark(file, exc.node), "YAML aliases (*name) expand the document to too many values",
-                     hint="write the values out instead of repeating them with anchors and aliases")
+        if not _report_alias_loop(text, file, report):  # a loop that branches runs out of values before levels
+            report.error("TG003", _mark(file, exc.node), "YAML aliases (*name) expand the document to too many values",
+                         hint="write the values out instead of repeating them with anchors and aliases")
         return None
     except yaml.MarkedYAMLError as exc:
         report.error("TG001", *_syntax_error(file, text, exc))
@@ -269,9 +379,6 @@ def load_text(text: str, file: str, report: Report) -> Source | None:
     except yaml.YAMLError as exc:
         first = str(exc).splitlines()[0] if str(exc) else "invalid YAML"
         report.error("TG001", Pos(file, 1, 1), f"YAML error: {first}")
-        return None
-    except RecursionError:
-        report.error("TG001", Pos(file, 1, 1), "the YAML document is nested too deeply")
         return None
     index = _Index(file, root)
     return Source(file, data, _Marks(index, keys=False), _Marks(index, keys=True))
@@ -292,14 +399,14 @@ def _syntax_error(file: str, text: str, exc: yaml.MarkedYAMLError) -> tuple[Pos,
 
 
 def load_file(path: str | Path, report: Report) -> Source | None:
-    """Read and parse a topology file; I/O and decoding errors become TG000 diagnostics."""
-    name = str(path)
-    try:
-        raw = Path(path).read_bytes()
-    except OSError as exc:
-        report.error("TG000", Pos(name, 1, 1), f"cannot read the file: {exc.strerror or exc}",
-                     hint="check the path and its permissions")
-        return None
+    """Read and parse a topology file; what cannot be read (topograph.reader) and decoding errors become
+    TG000 diagnostics, a file too big TG004."""
+    raw = reader.read(path, report)
+    return None if raw is None else load_bytes(raw, str(path), report)
+
+
+def load_bytes(raw: bytes, name: str, report: Report) -> Source | None:
+    """Decode and parse the bytes of a topology; text that is not UTF-8 is TG000 at the first bad byte."""
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:

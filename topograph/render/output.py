@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import stat
 import subprocess
 import tempfile
 from pathlib import Path
@@ -34,16 +35,36 @@ def format_for(output: str | None, explicit: str | None) -> str:
 
 
 def check_writable(output: str) -> None:
-    """Fail before the (possibly slow) layout when the output cannot be written at all."""
+    """Fail before the (possibly slow) layout when the output cannot be written at all; every reason is a
+    RenderError (a name too long, a folder this user may not look into...), never an OSError."""
+    try:
+        _check_writable(output)
+    except OSError as exc:
+        raise RenderError(f"cannot write {output}: {exc.strerror or exc}") from None
+
+
+def _check_writable(output: str) -> None:
     path = Path(output)
-    parent = path.parent
-    if path.is_dir():
+    try:
+        st: os.stat_result | None = os.stat(path)
+    except (FileNotFoundError, NotADirectoryError):  # the folder is looked at next
+        st = None
+    if st is not None and stat.S_ISDIR(st.st_mode):
         raise RenderError(f"cannot write {output}: it is a directory")
-    if not parent.is_dir():
-        problem = "is not a directory" if parent.exists() else "does not exist"
-        raise RenderError(f"cannot write {output}: {parent} {problem}")
-    if not os.access(parent, os.W_OK | os.X_OK) or (path.exists() and not os.access(path, os.W_OK)):
-        raise RenderError(f"cannot write {output}: permission denied")
+    if st is not None and not stat.S_ISREG(st.st_mode):  # /dev/stdout, a FIFO: written into, as they are
+        if not os.access(path, os.W_OK):
+            raise RenderError(f"cannot write {output}: Permission denied")
+        return
+    parent = Path(os.path.realpath(path)).parent  # a symlink's target is replaced, not the link
+    try:
+        parent_is_dir = stat.S_ISDIR(os.stat(parent).st_mode)
+    except (FileNotFoundError, NotADirectoryError):
+        parent_is_dir = None
+    if not parent_is_dir:
+        problem = "is not a directory" if parent_is_dir is False else "does not exist"
+        raise RenderError(f"cannot write {output}: {path.parent} {problem}")
+    if not os.access(parent, os.W_OK | os.X_OK) or (st is not None and not os.access(path, os.W_OK)):
+        raise RenderError(f"cannot write {output}: Permission denied")
 
 
 def draw(dot_source: str, fmt: str, engine: str = "dot") -> bytes:
@@ -67,9 +88,17 @@ def draw(dot_source: str, fmt: str, engine: str = "dot") -> bytes:
 
 
 def write(output: str, data: bytes) -> None:
-    """Write via a temporary file in the same directory, so a failure never leaves half a diagram."""
-    path = Path(output)
+    """Write via a temporary file in the same directory, so a failure never leaves half a diagram.
+
+    A symlink keeps pointing where it did (its target is replaced); a target that is not a regular file
+    (/dev/stdout, a FIFO) is written into, since renaming over it would replace the device or pipe itself.
+    """
     try:
+        if os.path.exists(output) and not os.path.isfile(output):
+            with open(output, "wb") as f:
+                f.write(data)
+            return
+        path = Path(os.path.realpath(output))
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     except OSError as exc:
         raise RenderError(f"cannot write {output}: {exc.strerror or exc}") from None
