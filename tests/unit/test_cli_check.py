@@ -187,6 +187,16 @@ def test_check_dash_rejects_bytes_that_are_not_utf8() -> None:
     assert result.stderr.startswith("<stdin>:2:4: error[TG000]: standard input is not valid UTF-8 text (byte 0xe9)")
 
 
+def test_check_dash_is_bounded_like_a_file() -> None:
+    """A pipe that gives more than a file may hold is TG004 as soon as it has (it never reads /dev/zero dry)."""
+    from topograph.front.reader import MAX_BYTES
+
+    result = CliRunner().invoke(main, ["check", "-"], input=b"#" * (MAX_BYTES + 1))
+    assert result.exit_code == 1
+    assert result.stderr.startswith("<stdin>:1:1: error[TG004]:"), result.stderr
+    assert CliRunner().invoke(main, ["check", "-"], input=CLEAN + "#" * (MAX_BYTES - len(CLEAN) - 1)).exit_code == 0
+
+
 @pytest.mark.parametrize("args", [["compile"], ["render", "--dot"], ["reach"], ["trace", "-", "a", "b"]],
                          ids=["compile", "render", "reach", "trace"])
 def test_commands_that_read_a_topology_read_dash_as_stdin(args: list[str], tmp_path: Path) -> None:
