@@ -218,3 +218,33 @@ def test_live_commands_want_a_file_not_dash() -> None:
     result = CliRunner().invoke(main, ["exec", "-", "a", "--", "true"], input=CLEAN)
     assert result.exit_code == 1 and result.stdout == ""
     assert result.stderr.startswith("topograph: this command needs the topology as a file")
+
+
+BROKEN_EXPECTATION = ROOT / "tests" / "golden" / "errors" / "TG410-expectation-violated.yml"
+
+
+def test_compile_stops_on_a_broken_expectation_as_check_does() -> None:
+    """The same TG410 diagnostics as `check`, nothing on stdout; --ignore-expectations goes on; a teardown never waits."""
+    checked = CliRunner().invoke(main, ["check", str(BROKEN_EXPECTATION)])
+    assert checked.exit_code == 1 and "error[TG410]" in checked.stderr
+    stopped = CliRunner().invoke(main, ["compile", str(BROKEN_EXPECTATION)])
+    assert stopped.exit_code == 1 and stopped.stdout == ""
+    assert [ln for ln in stopped.stderr.splitlines() if "TG410" in ln] == \
+        [ln for ln in checked.stderr.splitlines() if "TG410" in ln]
+    built = CliRunner().invoke(main, ["compile", "--ignore-expectations", str(BROKEN_EXPECTATION)])
+    assert built.exit_code == 0 and built.stdout.startswith("#!")
+    assert CliRunner().invoke(main, ["compile", "--teardown", str(BROKEN_EXPECTATION)]).exit_code == 0
+
+
+def test_apply_stops_on_a_broken_expectation_before_it_needs_root(monkeypatch: pytest.MonkeyPatch) -> None:
+    from topograph.cli import live
+
+    monkeypatch.setattr(live, "privilege_problem", lambda: "stop here: the file passed")
+    stopped = CliRunner().invoke(main, ["apply", "--sandbox", "zz-", str(BROKEN_EXPECTATION)])
+    assert stopped.exit_code == 1 and "error[TG410]" in stopped.stderr and "stop here" not in stopped.stderr
+    went_on = CliRunner().invoke(main, ["apply", "--ignore-expectations", "--sandbox", "zz-", str(BROKEN_EXPECTATION)])
+    assert went_on.exit_code == 1 and "stop here: the file passed" in went_on.stderr
+
+
+def test_trace_and_reach_still_take_a_lab_whose_expectations_are_broken() -> None:
+    assert CliRunner().invoke(main, ["reach", str(BROKEN_EXPECTATION)]).exit_code == 0

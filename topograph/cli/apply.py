@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from topograph.cli.common import sandbox_option, topology_argument
+from topograph.cli.common import expectations_option, sandbox_option, topology_argument
 from topograph.cli.live import Progress, exit_status, load_plan, require_privileges, signals_interrupt, wait_option
 from topograph.front.diagnostics import count
 from topograph.plan import FIREWALLS
@@ -20,21 +20,24 @@ from topograph.plan import FIREWALLS
 @click.option("--firewall", type=click.Choice(FIREWALLS), default=None,
               help="back end for NAT and port forwards (default: the one the lab was applied with, else nftables)")
 @click.option("--dry-run", is_flag=True, help="print what would change, change nothing")
+@expectations_option
 @wait_option
-def command(file: str, prefix: str | None, firewall: str | None, dry_run: bool, wait: float) -> None:
+def command(file: str, prefix: str | None, firewall: str | None, dry_run: bool, ignore_expectations: bool,
+            wait: float) -> None:
     """Create the lab of FILE, or bring a running one back in line with FILE.
 
     What exists and matches is left alone, what is missing is created, what differs is corrected,
     and what the lab owns that FILE no longer has is removed or reset. A failing step (or Ctrl-C /
     SIGTERM: exit 130 / 143) undoes every step of this run. Objects topograph did not create are never touched: a name
-    clash stops the run before any change.
+    clash stops the run before any change. So does an expectation of FILE that the simulator
+    predicts broken (as `check` says it), unless --ignore-expectations.
     """
     from topograph.cli.report import print_diff
     from topograph.live import engine
     from topograph.live.execute import StepFailed
     from topograph.live.lock import Busy
 
-    the_plan, _ = load_plan(file, prefix, firewall)
+    the_plan, _ = load_plan(file, prefix, firewall, expectations=not ignore_expectations)
     require_privileges()
     try:
         if dry_run:

@@ -22,15 +22,7 @@ def command(file: str, as_json: bool, strict: bool, matrix: bool) -> None:
     FILE `-` reads the topology from standard input. Exit status: 0 clean (warnings allowed), 1 errors
     (or warnings with --strict).
     """
-    result = check_path(file)
-    net = None
-    # the simulator's indexes (every node's routing table, the L2 domains) only when expectations or --matrix need them
-    if result.ok and result.topology is not None and (result.topology.expectations or matrix):
-        from topograph.sim.expect import diagnostics as expectation_diagnostics  # the simulator loads lazily
-        from topograph.sim.network import Network
-
-        net = Network(result.topology, graph=result.graph)
-        result.report.extend(expectation_diagnostics(net))
+    result = check_path(file, expectations=True)
     failed = not result.ok or (strict and len(result.report) > 0)
     echo_diagnostics(result, as_json, ok=not failed)
     if not as_json and result.ok and result.topology is not None:
@@ -41,8 +33,8 @@ def command(file: str, as_json: bool, strict: bool, matrix: bool) -> None:
             counts = ", ".join(count(len(things), what) for things, what in
                                ((t.nodes, "node"), (t.links, "link"), (t.expectations, "expectation")))
             click.echo(f"{shown(file)}: lab {t.name!r} is valid: {counts}", err=True)
-    if matrix and net is not None and not as_json:
+    if matrix and result.topology is not None and not as_json:
         from topograph.sim.classes import fast_matrix
 
-        click.echo(fast_matrix(net).table(), nl=False)
+        click.echo(fast_matrix(result.network).table(), nl=False)
     sys.exit(1 if failed else 0)

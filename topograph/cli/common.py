@@ -24,10 +24,12 @@ def shown(file: str) -> str:
     return STDIN if file == "-" else file
 
 
-def check_path(file: str) -> Checked:
-    """Check the topology at `file`; `-` reads it from standard input (diagnostics then name `<stdin>`)."""
+def check_path(file: str, *, expectations: bool = False) -> Checked:
+    """Check the topology at `file`; `-` reads it from standard input (diagnostics then name `<stdin>`).
+
+    `expectations`: also hold the file's `expect:` list against the simulator (pipeline.expect)."""
     if file != "-":
-        return check_file(file)
+        return check_file(file, expectations=expectations)
     result = Checked()
     raw = reader.read_stream(click.get_binary_stream("stdin"), STDIN, result.report)  # bounded like a file (TG004)
     if raw is None:
@@ -41,7 +43,7 @@ def check_path(file: str) -> Checked:
                             f"standard input is not valid UTF-8 text (byte 0x{raw[exc.start]:02x})",
                             hint="pipe the topology in as UTF-8")
         return result
-    return check_text(text, STDIN)
+    return check_text(text, STDIN, expectations=expectations)
 
 
 def _prefix(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
@@ -60,7 +62,8 @@ sandbox_option = click.option(
          "nothing in this machine's own namespace is touched")
 
 
-def load_or_exit(file: str, *, show_warnings: bool = True, status: int = 1, stdin: bool = False) -> Checked:
+def load_or_exit(file: str, *, show_warnings: bool = True, status: int = 1, stdin: bool = False,
+                 expectations: bool = False) -> Checked:
     """Check `file`; on errors print every diagnostic to stderr and exit `status`, before anything else happens.
 
     `stdin`: `-` reads standard input. The live commands need a real file: they record where the lab came from.
@@ -69,7 +72,7 @@ def load_or_exit(file: str, *, show_warnings: bool = True, status: int = 1, stdi
         click.echo("topograph: this command needs the topology as a file; '-' (standard input) is for "
                    "check, compile, render, trace and reach", err=True)
         sys.exit(status)
-    result = check_path(file)
+    result = check_path(file, expectations=expectations)
     items = [d for d in result.report if show_warnings or d.is_error]
     if not result.ok:
         click.echo(render_text(items), err=True, nl=False)
@@ -86,3 +89,9 @@ def echo_diagnostics(result: Checked, as_json: bool, *, ok: bool | None = None) 
         click.echo(render_json(items, ok=ok))
     else:
         click.echo(render_text(items), err=True, nl=False)
+
+
+expectations_option = click.option(
+    "--ignore-expectations", "ignore_expectations", is_flag=True,
+    help="go on when the simulator predicts that an expectation of FILE is broken (TG410; `check` names it); "
+         "by default such a lab is not built")

@@ -44,13 +44,16 @@ wait_option = click.option("--wait", type=float, default=0.0, metavar="SECONDS",
                            help="wait this long for another run on the same lab to finish")
 
 
-def load_plan(file: str, prefix: str | None, firewall: str | None = None) -> tuple[Plan, Topology]:
-    """The checked file's plan; without --firewall, the back end the lab was applied with (else nftables)."""
+def load_plan(file: str, prefix: str | None, firewall: str | None = None, *,
+              expectations: bool = False) -> tuple[Plan, Topology]:
+    """The checked file's plan; without --firewall, the back end the lab was applied with (else nftables).
+
+    `expectations`: a broken expectation stops here too, as in `check` (apply)."""
     from topograph.cli.common import load_or_exit
     from topograph.live import state
     from topograph.plan import plan
 
-    checked = load_or_exit(file)
+    checked = load_or_exit(file, expectations=expectations)
     assert checked.topology is not None
     if firewall is None:
         try:
