@@ -9,7 +9,6 @@ import click
 from topograph.cli.common import load_or_exit, topology_argument
 from topograph.sim.classes import fast_matrix
 from topograph.sim.matrix import targets
-from topograph.sim.network import Network
 
 
 @click.command("reach")
@@ -23,7 +22,7 @@ def command(file: str, as_json: bool, every_address: bool) -> None:
     """
     checked = load_or_exit(file, show_warnings=False, stdin=True)
     assert checked.topology is not None
-    net = Network(checked.topology, graph=checked.graph)
+    net = checked.network
     matrix = fast_matrix(net, targets(checked.topology, every_address=every_address))
     if as_json:
         click.echo(json.dumps(matrix.as_json(), indent=2))

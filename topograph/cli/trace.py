@@ -95,7 +95,7 @@ def command(file: str, src: str, dst: str, tcp: int | None, as_json: bool) -> No
     checked = load_or_exit(file, show_warnings=False, status=2, stdin=True)
     assert checked.topology is not None
     node_or_fail(checked.topology, src, "source")
-    net = Network(checked.topology, graph=checked.graph)
+    net = checked.network
     result = Walker(net).run(resolve(net, src, dst, tcp))
     if as_json:
         click.echo(json.dumps(result.as_json(), indent=2))
