@@ -50,7 +50,7 @@ def test_unknown_format_is_one_line_and_writes_nothing(tmp_path: Path, output: s
     args = [SEED, "-o", str(tmp_path / output)] + (["--format", fmt] if fmt else [])
     code, out, err = run(*args)
     assert code == 1 and out == ""
-    assert err.count("\n") == 1 and err.startswith("topograph render: error: ")
+    assert err.count("\n") == 1 and err.startswith("topograph: ")
     assert list(tmp_path.iterdir()) == []
 
 
@@ -136,7 +136,7 @@ def test_a_place_this_user_may_not_write_is_one_line(tmp_path: Path, where: str,
     setup(tmp_path)  # type: ignore[operator]
     proc = subprocess.run([*UNPRIVILEGED, sys.executable, "-m", "topograph", "render", SEED, "-o",
                            str(tmp_path / where)], capture_output=True, text=True, timeout=120, check=False)
-    assert proc.stderr == f"topograph render: error: cannot write {tmp_path / where}: Permission denied\n"
+    assert proc.stderr == f"topograph: cannot write {tmp_path / where}: Permission denied\n"
     assert proc.returncode == 1 and proc.stdout == ""
 
 
@@ -178,7 +178,7 @@ def test_any_output_path_is_written_or_one_line(parts: list[str], last: str) -> 
             after.pop(str(written.relative_to(os.path.realpath(base))))
         else:
             assert result.exit_code == 1 and result.stderr.count("\n") == 1
-            assert result.stderr.startswith(f"topograph render: error: cannot write {output}: ")
+            assert result.stderr.startswith(f"topograph: cannot write {output}: ")
         assert after == before  # symlinks stay symlinks, no temporary file is left
 
 

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import sys
-
 import click
 
-from topograph.cli.common import expectations_option, sandbox_option, topology_argument
+from topograph.cli.common import abort, expectations_option, sandbox_option, topology_argument
 from topograph.cli.live import Progress, exit_status, load_plan, require_privileges, signals_interrupt, wait_option
 from topograph.front.diagnostics import count
 from topograph.plan import FIREWALLS
@@ -52,23 +50,19 @@ def command(file: str, prefix: str | None, firewall: str | None, dry_run: bool, 
             finally:
                 progress.close()
     except engine.Clash as exc:
-        click.echo(f"topograph: {exc}; nothing was changed", err=True)
-        sys.exit(1)
+        abort(f"{exc}; nothing was changed")
     except Busy as exc:
-        click.echo(f"topograph: {exc}", err=True)
-        sys.exit(1)
+        abort(f"{exc}")
     except StepFailed as exc:
         click.echo(f"topograph: apply of lab {the_plan.lab} failed at {exc}", err=True)
         undone = sum(1 for r in exc.rolled_back if r.startswith("deleted"))
-        click.echo(f"topograph: rolled back: this run's changes are undone ({count(undone, 'object')} deleted)"
-                   + (f"; problems: {'; '.join(exc.problems)}" if exc.problems else ""), err=True)
-        sys.exit(exit_status(exc.cause) if isinstance(exc.cause, KeyboardInterrupt) else 1)
+        abort(f"rolled back: this run's changes are undone ({count(undone, 'object')} deleted)"
+              + (f"; problems: {'; '.join(exc.problems)}" if exc.problems else ""),
+              status=exit_status(exc.cause) if isinstance(exc.cause, KeyboardInterrupt) else 1)
     except OSError as exc:
-        click.echo(f"topograph: {exc}", err=True)
-        sys.exit(1)
+        abort(f"{exc}")
     except KeyboardInterrupt as exc:  # interrupted outside the steps (before the first, or while reading)
-        click.echo("topograph: interrupted", err=True)
-        sys.exit(exit_status(exc))
+        abort("interrupted", status=exit_status(exc))
     d = outcome.diff
     if outcome.adopted:
         click.echo(f"lab {the_plan.lab}: recorded as its own {count(len(outcome.adopted), 'object')} "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from typing import NoReturn
 
 import click
 
@@ -22,6 +23,12 @@ STDIN = "<stdin>"  # what diagnostics call a topology read from standard input
 def shown(file: str) -> str:
     """The name messages give FILE: `<stdin>` for `-`."""
     return STDIN if file == "-" else file
+
+
+def abort(message: str, *, hint: str | None = None, status: int = 1) -> NoReturn:
+    """The one way a command stops on an error: 'topograph: MESSAGE' (and a hint line) on stderr, exit `status`."""
+    click.echo(f"topograph: {message}" + (f"\n  hint: {hint}" if hint else ""), err=True)
+    sys.exit(status)
 
 
 def check_path(file: str, *, expectations: bool = False) -> Checked:
@@ -69,9 +76,8 @@ def load_or_exit(file: str, *, show_warnings: bool = True, status: int = 1, stdi
     `stdin`: `-` reads standard input. The live commands need a real file: they record where the lab came from.
     """
     if file == "-" and not stdin:
-        click.echo("topograph: this command needs the topology as a file; '-' (standard input) is for "
-                   "check, compile, render, trace and reach", err=True)
-        sys.exit(status)
+        abort("this command needs the topology as a file; '-' (standard input) is for "
+              "check, compile, render, trace, reach and review", status=status)
     result = check_path(file, expectations=expectations)
     items = [d for d in result.report if show_warnings or d.is_error]
     if not result.ok:

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import sys
-
 import click
 
-from topograph.cli.common import FILE_TYPE, sandbox_option
+from topograph.cli.common import FILE_TYPE, abort, sandbox_option
 from topograph.cli.live import elsewhere, load_plan, require_privileges, wait_option
 from topograph.front.diagnostics import count
 
@@ -29,12 +27,10 @@ def command(file: str | None, lab_name: str | None, prefix: str | None, wait: fl
     from topograph.live.lock import Busy
 
     if (file is None) == (lab_name is None):
-        click.echo("topograph: give the lab's FILE or --lab NAME (one of them)", err=True)
-        sys.exit(1)
+        abort("give the lab's FILE or --lab NAME (one of them)")
     problem = lab_name_problem(lab_name) if lab_name is not None else None
     if problem:  # before anything becomes a path: the name names files in the state directory
-        click.echo(f"topograph: --lab {lab_name!r} is not a lab name: it {problem} ({LAB_NAME_RULE})", err=True)
-        sys.exit(1)
+        abort(f"--lab {lab_name!r} is not a lab name: it {problem} ({LAB_NAME_RULE})")
     the_plan = None
     if file is not None:
         the_plan, _ = load_plan(file, prefix)
@@ -44,11 +40,9 @@ def command(file: str | None, lab_name: str | None, prefix: str | None, wait: fl
     try:
         removed = engine.destroy(lab_name, prefix, the_plan, wait=wait)
     except Busy as exc:
-        click.echo(f"topograph: {exc}", err=True)
-        sys.exit(1)
+        abort(f"{exc}")
     except OSError as exc:
-        click.echo(f"topograph: {exc}", err=True)
-        sys.exit(1)
+        abort(f"{exc}")
     where = f" (sandbox {prefix})" if prefix else ""
     if removed:
         click.echo(f"lab {lab_name}{where}: removed {count(len(removed), 'object')}")

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import os
-import sys
 
 import click
 
-from topograph.cli.common import load_or_exit, sandbox_option, topology_argument
+from topograph.cli.common import abort, load_or_exit, sandbox_option, topology_argument
 from topograph.cli.live import elsewhere, require_privileges
 from topograph.live.kernel import netns_exists, netns_mounted
 
@@ -25,14 +24,12 @@ def command(file: str, node: str, argv: tuple[str, ...], prefix: str | None) -> 
     assert topology is not None
     names = [n.name for n in topology.nodes]
     if node not in names:
-        click.echo(f"topograph: lab {topology.name} has no node {node!r}; its nodes: {', '.join(names)}", err=True)
-        sys.exit(1)
+        abort(f"lab {topology.name} has no node {node!r}; its nodes: {', '.join(names)}")
     placement = place(topology, prefix)
     hint = elsewhere(topology.name, prefix)
     if not placement.configures(node):
-        click.echo(f"topograph: {node} is an external node, not a namespace of this lab "
-                   + (f"in real mode; {hint}" if hint else "(use --sandbox)"), err=True)
-        sys.exit(1)
+        abort(f"{node} is an external node, not a namespace of this lab "
+              + (f"in real mode; {hint}" if hint else "(use --sandbox)"))
     require_privileges()
     netns = placement.netns(node)
     if netns is None:  # real mode host: the root namespace itself
@@ -40,12 +37,9 @@ def command(file: str, node: str, argv: tuple[str, ...], prefix: str | None) -> 
             click.echo(f"topograph: warning: {hint}; running in this machine's own namespace", err=True)
         os.execvp(argv[0], list(argv))
     if not netns_exists(netns):
-        click.echo(f"topograph: {hint}" if hint else
-                   f"topograph: namespace {netns} does not exist; is the lab up? (topograph apply)", err=True)
-        sys.exit(1)
+        abort(hint or f"namespace {netns} does not exist; is the lab up? (topograph apply)")
     if not netns_mounted(netns):
         from topograph.live.converge import stale_text
 
-        click.echo(f"topograph: {stale_text(netns)}", err=True)
-        sys.exit(1)
+        abort(f"{stale_text(netns)}")
     os.execvp("ip", ["ip", "netns", "exec", netns, *argv])

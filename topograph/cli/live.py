@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from topograph.cli.common import abort
 from topograph.plan import Plan
 
 if TYPE_CHECKING:
@@ -36,8 +37,7 @@ def privilege_problem() -> str | None:
 def require_privileges() -> None:
     problem = privilege_problem()
     if problem:
-        click.echo(f"topograph: {problem}", err=True)
-        sys.exit(1)
+        abort(f"{problem}")
 
 
 wait_option = click.option("--wait", type=float, default=0.0, metavar="SECONDS", show_default=True,

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import sys
-from typing import NoReturn
-
 import click
 import networkx as nx
 
-from topograph.cli.common import load_or_exit, shown, topology_argument
+from topograph.cli.common import abort, load_or_exit, shown, topology_argument
 from topograph.model import Topology
 from topograph.render import Options, to_dot
 from topograph.render.dot import ROUTES_AUTO_MAX
@@ -49,7 +46,7 @@ def command(file: str, output: str | None, fmt: str | None, print_dot: bool, rou
         if output is not None:
             check_writable(output)
     except RenderError as exc:
-        _fail(str(exc))
+        abort(str(exc))
     checked = load_or_exit(file, stdin=True)  # the same diagnostics as `check`, before anything is drawn
     assert checked.topology is not None and checked.graph is not None
     drawn = None
@@ -60,7 +57,7 @@ def command(file: str, output: str | None, fmt: str | None, print_dot: bool, rou
         try:
             write(output, draw(source, chosen))
         except RenderError as exc:
-            _fail(str(exc))
+            abort(str(exc))
         click.echo(f"{shown(file)}: wrote {output} ({chosen})", err=True)
     if print_dot:
         click.echo(source, nl=False)
@@ -76,7 +73,3 @@ def _traced(topology: Topology, g: nx.Graph, src: str, dst: str, tcp: int | None
     net = Network(topology, graph=g)
     return overlay(topology, g, Walker(net).run(resolve(net, src, dst, tcp)))
 
-
-def _fail(message: str) -> NoReturn:
-    click.echo(f"topograph render: error: {message}", err=True)
-    sys.exit(1)

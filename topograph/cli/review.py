@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
-from typing import NoReturn
 
 import click
 
-from topograph.cli.common import load_or_exit, shown, topology_argument
+from topograph.cli.common import abort, load_or_exit, shown, topology_argument
 from topograph.front.diagnostics import count
 from topograph.render.output import RenderError, check_writable, draw, write
 
@@ -33,11 +31,11 @@ def command(file: str, output: str, fmt: str | None) -> None:
     """
     chosen = fmt.lower() if fmt is not None else EXTENSIONS.get(Path(output).suffix.lower())
     if chosen is None:
-        _fail(f"cannot tell the format of {output!r}; name it .html or .md, or pass --format html|md")
+        abort(f"cannot tell the format of {output!r}; name it .html or .md, or pass --format html|md")
     try:
         check_writable(output)
     except RenderError as exc:
-        _fail(str(exc))
+        abort(str(exc))
     checked = load_or_exit(file, stdin=True)
     assert checked.topology is not None and checked.graph is not None
     from topograph.review.page import build, to_html, to_markdown  # the simulator and jinja2 load lazily
@@ -50,11 +48,7 @@ def command(file: str, output: str, fmt: str | None) -> None:
             write(str(Path(output).with_name(name)), content.encode())
         write(output, written.text.encode())
     except RenderError as exc:
-        _fail(str(exc))
+        abort(str(exc))
     extra = f" and {count(len(written.assets), 'diagram')} beside it" if written.assets else ""
     click.echo(f"{shown(file)}: wrote {output} ({chosen}){extra}", err=True)
 
-
-def _fail(message: str) -> NoReturn:
-    click.echo(f"topograph: {message}", err=True)
-    sys.exit(1)

@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from topograph.cli.common import sandbox_option, topology_argument
+from topograph.cli.common import abort, sandbox_option, topology_argument
 from topograph.cli.live import elsewhere, load_plan, require_privileges
 from topograph.plan import FIREWALLS
 
@@ -34,8 +34,7 @@ def command(file: str, prefix: str | None, firewall: str | None, limit: int) -> 
     try:
         d = engine.plan_diff(the_plan)
     except OSError as exc:
-        click.echo(f"topograph: {exc}", err=True)
-        sys.exit(1)
+        abort(f"{exc}")
     print_diff(the_plan, d, limit=limit)
     existing = list_netns()
     if not any(n in existing for n in the_plan.namespaces) and (hint := elsewhere(the_plan.lab, prefix)):

@@ -10,7 +10,7 @@ from typing import NoReturn
 
 import click
 
-from topograph.cli.common import load_or_exit, topology_argument
+from topograph.cli.common import abort, load_or_exit, topology_argument
 from topograph.front.addresses import as_ipv4, without_zone
 from topograph.front.names import did_you_mean, one_of
 from topograph.model import IPAddress, Proto, Topology
@@ -22,8 +22,7 @@ from topograph.sim.trace import Flow, render
 
 def _fail(message: str, hint: str | None = None) -> NoReturn:
     """A question trace cannot answer (unknown node, no such port forward): exit 2, as for a broken file."""
-    click.echo(f"topograph: {message}" + (f"\n  hint: {hint}" if hint else ""), err=True)
-    sys.exit(2)
+    abort(message, hint=hint, status=2)
 
 
 def node_or_fail(t: Topology, name: str, what: str) -> None:

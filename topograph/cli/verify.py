@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from topograph.cli.common import sandbox_option, topology_argument
+from topograph.cli.common import abort, sandbox_option, topology_argument
 from topograph.cli.live import elsewhere, load_plan, require_privileges
 from topograph.front.diagnostics import count
 
@@ -49,10 +49,7 @@ def command(file: str, prefix: str | None, all_pairs: bool) -> None:
     missing = [n for n in the_plan.namespaces if n not in existing]
     if missing:
         hint = elsewhere(topology.name, prefix)
-        click.echo(f"topograph: {hint}" if hint else
-                   f"topograph: lab {topology.name} is not up (no namespace {missing[0]}); run topograph apply first",
-                   err=True)
-        sys.exit(1)
+        abort(hint or f"lab {topology.name} is not up (no namespace {missing[0]}); run topograph apply first")
     progress = _Progress() if sys.stderr.isatty() else None
     try:
         results = verify.run(topology, place(topology, prefix), verify.probes(topology, all_pairs=all_pairs),
