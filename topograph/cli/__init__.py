@@ -21,6 +21,7 @@ COMMANDS: dict[str, str] = {
     "render": "render",
     "trace": "trace",
     "reach": "reach",
+    "diff": "diff",
     "apply": "apply",
     "destroy": "destroy",
     "status": "status",

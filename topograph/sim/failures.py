@@ -1,0 +1,177 @@
+"""What-if failures: a lab with links, nodes or interfaces down, and the single failures that break an expectation.
+
+A failure is named the way the file names things:
+
+- `NODE`: the node fails — every interface of it goes down, loopback included, so nothing reaches it
+  and it reaches nothing (IPv4 addresses stay local, as the kernel keeps them);
+- `BRIDGE`: the bridge (the interface of the node that holds it) goes down;
+- `NODE:IFNAME` or `BRIDGE:PORT`: that interface goes down (a veth end's peer loses carrier with it);
+- `END--END`: the link between two ends, each written as in `links:` (or a node's name, when exactly one
+  link joins the two nodes) — both ends go down.
+
+The failed lab is a modified frozen copy of the model (`dataclasses.replace`); the original is untouched,
+and its L2 graph (topograph.graph.l2_graph) stays valid for the copy, since failures change states, not wiring.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, replace
+
+import networkx as nx
+
+from topograph.model import Interface, Link, Topology
+from topograph.names import did_you_mean
+from topograph.sim.expect import Verdicted, evaluate
+from topograph.sim.network import Network, SimOptions
+
+Key = tuple[str, str]  # (node, interface)
+
+
+class UnknownElement(ValueError):
+    """A failure names nothing in the lab; the message says what was looked for and what is close."""
+
+
+@dataclass(frozen=True, slots=True)
+class Failure:
+    """One resolved failure: what was written, what kind of element it is, and the interfaces it takes down."""
+
+    name: str
+    kind: str  # "node", "link" or "interface"
+    interfaces: frozenset[Key]
+
+
+def link_ends(topology: Topology, link: Link) -> tuple[str, str]:
+    """A link's two ends as `links:` writes them: NODE:IFNAME, or BRIDGE:PORT for a bridge port."""
+    def end(node: str, name: str) -> str:
+        itf = topology.node(node).interface(name)
+        return f"{itf.bridge if itf is not None and itf.bridge is not None else node}:{name}"
+    return end(*link.a.key), end(*link.b.key)
+
+
+def link_name(topology: Topology, link: Link) -> str:
+    """How failures and reports name a link: its two ends joined by `--`."""
+    return "--".join(link_ends(topology, link))
+
+
+def resolve(topology: Topology, spec: str) -> Failure:
+    """The element `spec` names (see the module docstring); UnknownElement when it names nothing."""
+    nodes = {n.name: n for n in topology.nodes}
+    bridges = {i.name: i for n in topology.nodes for i in n.interfaces if i.is_bridge}
+    if spec in nodes:
+        return Failure(spec, "node", frozenset(i.key for i in nodes[spec].interfaces))
+    if spec in bridges:
+        return Failure(spec, "interface", frozenset({bridges[spec].key}))
+    if ":" in spec and "--" not in spec.partition(":")[0]:
+        itf = _interface(topology, spec)
+        if itf is not None:
+            return Failure(spec, "interface", frozenset({itf.key}))
+    for i in range(len(spec)):  # END--END: names may hold "--" themselves, so every split is tried
+        if spec.startswith("--", i):
+            link = _link(topology, spec[:i], spec[i + 2:])
+            if link is not None:
+                return Failure(spec, "link", frozenset({link.a.key, link.b.key}))
+    known = [*nodes, *bridges, *(i.label for n in topology.nodes for i in n.interfaces if i.name != "lo"),
+             *(link_name(topology, k) for k in topology.links)]
+    hint = did_you_mean(spec, known)
+    raise UnknownElement(f"{spec!r} is not a node, bridge, interface or link of lab {topology.name!r}"
+                         + (f" ({hint})" if hint else "; write NODE, NODE:IFNAME, BRIDGE:PORT or END--END"))
+
+
+def _interface(topology: Topology, end: str) -> Interface | None:
+    owner, _, name = end.partition(":")
+    for n in topology.nodes:
+        itf = n.interface(name)
+        if itf is not None and (n.name == owner or itf.bridge == owner):
+            return itf
+    return None
+
+
+def _ends(topology: Topology, end: str) -> set[Key] | None:
+    """The interfaces an end names: one for NODE:IFNAME or BRIDGE:PORT, every one of the node for NODE."""
+    if ":" in end:
+        itf = _interface(topology, end)
+        return {itf.key} if itf is not None else None
+    if any(n.name == end for n in topology.nodes):
+        return {i.key for i in topology.node(end).interfaces}
+    ports = {i.key for n in topology.nodes for i in n.interfaces if i.bridge == end}
+    return ports or None
+
+
+def _link(topology: Topology, a: str, b: str) -> Link | None:
+    ea, eb = _ends(topology, a), _ends(topology, b)
+    if ea is None or eb is None:
+        return None
+    found = [k for k in topology.links if (k.a.key in ea and k.b.key in eb) or (k.a.key in eb and k.b.key in ea)]
+    return found[0] if len(found) == 1 else None
+
+
+def with_failures(topology: Topology, failures: Iterable[str | Failure]) -> Topology:
+    """A copy of `topology` with every named element down (see the module docstring for the names).
+
+    Raises UnknownElement for a name that matches nothing. No failures: the same object back.
+    """
+    down: set[Key] = set()
+    for f in failures:
+        down |= (f if isinstance(f, Failure) else resolve(topology, f)).interfaces
+    if not down:
+        return topology
+    nodes = []
+    for n in topology.nodes:
+        if any((n.name, i.name) in down for i in n.interfaces):
+            itfs = tuple(replace(i, up=False) if i.key in down else i for i in n.interfaces)
+            n = replace(n, interfaces=itfs)
+        nodes.append(n)
+    return replace(topology, nodes=tuple(nodes))
+
+
+def every_single_failure(topology: Topology, *, links: bool = True, nodes: bool = True) -> list[Failure]:
+    """Each link, then each node, as one failure (in file order)."""
+    out = []
+    if links:
+        out += [Failure(link_name(topology, k), "link", frozenset({k.a.key, k.b.key})) for k in topology.links]
+    if nodes:
+        out += [Failure(n.name, "node", frozenset(i.key for i in n.interfaces)) for n in topology.nodes]
+    return out
+
+
+def _owner(topology: Topology, v: Verdicted) -> str | None:
+    """The node holding the address an expectation's flow goes to."""
+    if v.result is None:
+        return None
+    itf = topology.owner_of(v.result.flow.dst)
+    return itf.node if itf is not None else None
+
+
+@dataclass(frozen=True, slots=True)
+class SingleFailure:
+    """A single failure and the expectations it breaks: each held in the intact lab, and no longer with it."""
+
+    failure: Failure
+    broken: tuple[Verdicted, ...]  # the expectation with the prediction under the failure (its reason says why)
+
+
+def single_failures(topology: Topology, graph: nx.Graph | None = None, options: SimOptions | None = None, *,
+                    candidates: Sequence[Failure] | None = None) -> list[SingleFailure]:
+    """The lab's single points of failure: every single link or node failure that breaks an expectation.
+
+    `candidates` defaults to every link and every node (every_single_failure). An expectation counts as
+    broken by a failure when it holds in the intact lab and not under the failure; a node's failure is not
+    held against the expectations from or to that node itself (nothing can reach a node that is down).
+    Only the expectations' flows are walked per failure, not the whole matrix. `graph`: the lab's l2_graph
+    (Checked.graph), shared by every failed copy.
+    """
+    held = [v.holds for v in evaluate(Network(topology, options, graph))]
+    out = []
+    for f in (every_single_failure(topology) if candidates is None else candidates):
+        failed = Network(with_failures(topology, [f]), options, graph)
+        broken = []
+        for was, v in zip(held, evaluate(failed), strict=True):
+            e = v.expectation
+            if f.kind == "node" and f.name in (e.src, e.dst_node, _owner(topology, v)):
+                continue
+            if was and not v.holds:
+                broken.append(v)
+        if broken:
+            out.append(SingleFailure(f, tuple(broken)))
+    return out
