@@ -71,8 +71,13 @@ def resolve(topology: Topology, spec: str) -> Failure:
             link = _link(topology, spec[:i], spec[i + 2:])
             if link is not None:
                 return Failure(spec, "link", frozenset({link.a.key, link.b.key}))
-    known = [*nodes, *bridges, *(i.label for n in topology.nodes for i in n.interfaces if i.name != "lo"),
-             *(link_name(topology, k) for k in topology.links)]
+    links = [link_name(topology, k) for k in topology.links]
+    if "--" in spec:
+        known = links
+    elif ":" in spec:
+        known = [i.label for n in topology.nodes for i in n.interfaces if i.name != "lo"]
+    else:
+        known = [*nodes, *bridges]
     hint = did_you_mean(spec, known)
     raise UnknownElement(f"{spec!r} is not a node, bridge, interface or link of lab {topology.name!r}"
                          + (f" ({hint})" if hint else "; write NODE, NODE:IFNAME, BRIDGE:PORT or END--END"))
