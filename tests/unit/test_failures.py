@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.conftest import ROOT
-from topograph.pipeline import check_file, check_text
+from topograph.pipeline import Checked, check_file, check_text
 from topograph.sim.classes import fast_matrix
 from topograph.sim.failures import UnknownElement, every_single_failure, resolve, single_failures, with_failures
 from topograph.sim.labgen import generate
@@ -101,3 +101,49 @@ def test_the_fast_matrix_equals_the_walker_under_any_single_failure(seed: int, p
     net = Network(with_failures(checked.topology, [options[pick % len(options)]]), graph=checked.graph)
     cols = targets(net.topology, every_address=True)
     assert fast_matrix(net, cols).differences(reference_matrix(net, cols)) == []
+
+
+def _with_held_expectations(seed: int) -> Checked:
+    """A random lab with an expectation for every cell of its matrix, each as the intact lab predicts it."""
+    text = generate(seed)
+    c = check_text(text, "lab.yml")
+    assert c.topology is not None
+    m = fast_matrix(Network(c.topology, graph=c.graph))
+    lines = ["expect:"]
+    for s in m.sources:
+        for j, t in enumerate(m.targets):
+            to = f"'{t.name}'" if t.port is not None else t.name
+            if t.port is not None and t.proto != "tcp":
+                continue
+            lines.append(f"  - {{from: {s}, to: {to}, reach: {str(m.verdict(s, j).ok).lower()}}}")
+    out = check_text(text + "\n".join(lines) + "\n", "lab.yml")
+    assert out.ok, [d.render() for d in out.report][:3]
+    return out
+
+
+@settings(max_examples=30, deadline=None)
+@given(seed=st.integers(min_value=0, max_value=10**6))
+def test_the_pruned_sweep_finds_what_every_failed_matrix_says(seed: int) -> None:
+    # the sweep walks only the flows a failure can touch; the yardstick is the whole matrix of every failed copy
+    c = _with_held_expectations(seed)
+    t = c.topology
+    assert t is not None
+    found = {f.failure.name: sorted(str(v.expectation) for v in f.broken) for f in single_failures(t, c.graph)}
+    assert found == {f.failure.name: sorted(str(v.expectation) for v in f.broken)
+                     for f in single_failures(t, c.graph, prune=False)}
+    expected: dict[str, list[str]] = {}
+    for f in every_single_failure(t):
+        failed = with_failures(t, [f])
+        m = fast_matrix(Network(failed, graph=c.graph), targets(failed))
+        column = {x.name: j for j, x in enumerate(m.targets)}
+        broken = []
+        for e in t.expectations:
+            name = e.dst if e.forward else e.dst_node
+            owner = t.owner_of(m.targets[column[str(name)]].address)
+            if f.kind == "node" and f.name in (e.src, e.dst_node, owner.node if owner else None):
+                continue
+            if m.verdict(e.src, column[str(name)]).ok != e.reach:
+                broken.append(str(e))
+        if broken:
+            expected[f.name] = sorted(broken)
+    assert found == expected

@@ -20,9 +20,11 @@ from dataclasses import dataclass, replace
 
 import networkx as nx
 
+from topograph.graph import l2_graph
 from topograph.model import Interface, Link, Topology
 from topograph.names import did_you_mean
-from topograph.sim.expect import Verdicted, evaluate
+from topograph.sim.expect import Verdicted, evaluate, flow
+from topograph.sim.forward import Walker
 from topograph.sim.network import Network, SimOptions
 
 Key = tuple[str, str]  # (node, interface)
@@ -157,26 +159,70 @@ class SingleFailure:
 
 
 def single_failures(topology: Topology, graph: nx.Graph | None = None, options: SimOptions | None = None, *,
-                    candidates: Sequence[Failure] | None = None) -> list[SingleFailure]:
+                    candidates: Sequence[Failure] | None = None, prune: bool = True) -> list[SingleFailure]:
     """The lab's single points of failure: every single link or node failure that breaks an expectation.
 
     `candidates` defaults to every link and every node (every_single_failure). An expectation counts as
     broken by a failure when it holds in the intact lab and not under the failure; a node's failure is not
     held against the expectations from or to that node itself (nothing can reach a node that is down).
-    Only the expectations' flows are walked per failure, not the whole matrix. `graph`: the lab's l2_graph
-    (Checked.graph), shared by every failed copy.
+    `graph`: the lab's l2_graph (Checked.graph), shared by every failed copy.
+
+    Only the expectations' flows are walked, not the whole matrix, and with `prune` only those a failure can
+    touch: a flow's walk depends on the nodes it visits (their routes, addresses, rp_filter, NAT) and on the L2
+    components it sends into (who answers ARP there). A failure changes the nodes whose interfaces lose `up`
+    or carrier (the failed ones, their veth peers, the bridges of failed ports) and those nodes' components;
+    a flow that visits none of those nodes, sends into none of those components and shares no component with
+    a changed node (whose reverse-path filter may answer ARP there) walks the same way — it is not walked again.
     """
-    held = [v.holds for v in evaluate(Network(topology, options, graph))]
+    g = l2_graph(topology) if graph is None else graph
+    intact = Network(topology, options, g)
+    before = evaluate(intact)
+    held = [v.holds for v in before]
+    prints = [_footprint(intact, v) for v in before]
     out = []
     for f in (every_single_failure(topology) if candidates is None else candidates):
-        failed = Network(with_failures(topology, [f]), options, graph)
+        changed = _changed(intact, g, f.interfaces)
+        nodes = {k[0] for k in changed}
+        comps = {c for k in changed if (c := intact.l2.component(k)) is not None}
+        near = {c for n in nodes for i in intact.nodes[n].interfaces if (c := intact.l2.component(i.key)) is not None}
+        todo = [i for i, (visited, touched) in enumerate(prints) if held[i] and
+                (not prune or visited & nodes or touched & comps or touched & near)]
+        if not todo:
+            continue
+        failed = Network(with_failures(topology, [f]), options, g)
+        walker = Walker(failed)
         broken = []
-        for was, v in zip(held, evaluate(failed), strict=True):
-            e = v.expectation
+        for i in todo:
+            e = topology.expectations[i]
+            fl = flow(failed, e)
+            v = Verdicted(e, walker.run(fl) if fl is not None else None)
             if f.kind == "node" and f.name in (e.src, e.dst_node, _owner(topology, v)):
                 continue
-            if was and not v.holds:
+            if not v.holds:
                 broken.append(v)
         if broken:
             out.append(SingleFailure(f, tuple(broken)))
     return out
+
+
+def _footprint(net: Network, v: Verdicted) -> tuple[frozenset[str], frozenset[int]]:
+    """The nodes a flow's request and reply visit, and the L2 components of their interfaces."""
+    if v.result is None:
+        return frozenset(), frozenset()
+    r = v.result
+    nodes = {r.flow.src, *(h.node for t in (r.request, r.reply) if t is not None for h in t.hops)}
+    comps = {c for n in nodes for i in net.nodes[n].interfaces if (c := net.l2.component(i.key)) is not None}
+    return frozenset(nodes), frozenset(comps)
+
+
+def _changed(net: Network, g: nx.Graph, down: frozenset[Key]) -> set[Key]:
+    """The interfaces whose `up` or carrier a failure can change: the failed ones, their veth peers, and the
+    bridges whose ports are among them."""
+    changed = set(down)
+    for k in down:
+        changed |= {p for p, edge in g.adj.get(k, {}).items() if "link" in edge}
+    for k in list(changed):
+        itf = net.l2.itf.get(k)
+        if itf is not None and itf.bridge is not None:
+            changed.add((k[0], itf.bridge))
+    return changed
