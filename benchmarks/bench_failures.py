@@ -38,7 +38,7 @@ from topograph.sim.network import Network
 def with_expectations(text: str, lans: int = 30) -> str:
     """routed(n) plus expectations: per LAN its first host to the internet, to the next LAN's first host, and
     to the core's port forward; the internet to the port forward."""
-    firsts = []
+    firsts: list[tuple[str, str]] = []
     for line in text.splitlines():
         if line.startswith("  h") and "10." in line:
             lan = line.split("10.", 1)[1].split(".", 1)[0]
