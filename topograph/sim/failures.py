@@ -17,15 +17,17 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
+from itertools import pairwise
 
 import networkx as nx
 
 from topograph.graph import l2_graph
-from topograph.model import Interface, Link, Topology
+from topograph.model import LOOPBACK, Interface, Link, Topology
 from topograph.names import did_you_mean
 from topograph.sim.expect import Verdicted, evaluate, flow
 from topograph.sim.forward import Walker
 from topograph.sim.network import Network, SimOptions
+from topograph.sim.trace import Action, Disposition
 
 Key = tuple[str, str]  # (node, interface)
 
@@ -171,8 +173,9 @@ def single_failures(topology: Topology, graph: nx.Graph | None = None, options: 
     touch: a flow's walk depends on the nodes it visits (their routes, addresses, rp_filter, NAT) and on the L2
     components it sends into (who answers ARP there). A failure changes the nodes whose interfaces lose `up`
     or carrier (the failed ones, their veth peers, the bridges of failed ports) and those nodes' components;
-    a flow that visits none of those nodes, sends into none of those components and shares no component with
-    a changed node (whose reverse-path filter may answer ARP there) walks the same way — it is not walked again.
+    a flow that visits none of those nodes, sends into none of those components and into none where a changed
+    node has an interface (whose reverse-path filter may decline to answer ARP there) walks the same way —
+    it is not walked again.
     """
     g = l2_graph(topology) if graph is None else graph
     intact = Network(topology, options, g)
@@ -206,13 +209,32 @@ def single_failures(topology: Topology, graph: nx.Graph | None = None, options: 
 
 
 def _footprint(net: Network, v: Verdicted) -> tuple[frozenset[str], frozenset[int]]:
-    """The nodes a flow's request and reply visit, and the L2 components of their interfaces."""
+    """The nodes a flow's request and reply visit, and the L2 components they send into.
+
+    A frame from one visited node to the next crosses a component both have an interface in (bridges it
+    passes are hops of their own, skipped here); a leg that dies for want of an ARP answer asked in one of
+    its last node's components, which all count.
+    """
     if v.result is None:
         return frozenset(), frozenset()
     r = v.result
-    nodes = {r.flow.src, *(h.node for t in (r.request, r.reply) if t is not None for h in t.hops)}
-    comps = {c for n in nodes for i in net.nodes[n].interfaces if (c := net.l2.component(i.key)) is not None}
-    return frozenset(nodes), frozenset(comps)
+    l2 = net.l2
+
+    def comps(node: str) -> set[int]:
+        return {c for i in net.nodes[node].interfaces if i.name != LOOPBACK and (c := l2.component(i.key)) is not None}
+
+    nodes = {r.flow.src}
+    touched: set[int] = set()
+    for leg in (r.request, r.reply):
+        if leg is None:
+            continue
+        nodes |= {h.node for h in leg.hops}
+        stops = [h.node for h in leg.hops if not (h.steps and h.steps[0].action is Action.BRIDGED)]
+        for a, b in pairwise(stops):
+            touched |= comps(a) & comps(b)
+        if leg.disposition is Disposition.NEIGHBOR_UNREACHABLE and stops:
+            touched |= comps(stops[-1])
+    return frozenset(nodes), frozenset(touched)
 
 
 def _changed(net: Network, g: nx.Graph, down: frozenset[Key]) -> set[Key]:
