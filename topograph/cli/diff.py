@@ -10,7 +10,7 @@ from typing import NoReturn
 
 import click
 
-from topograph.cli.common import check_path, topology_argument
+from topograph.cli.common import check_path
 from topograph.cli.reach import fail_option
 from topograph.diagnostics import render_text
 from topograph.pipeline import Checked, check_text
@@ -50,14 +50,14 @@ def load(arg: str) -> Checked:
 
 
 @click.command("diff")
-@topology_argument
+@click.argument("old", type=click.Path(path_type=str, allow_dash=True))
 @click.argument("new", type=click.Path(path_type=str, allow_dash=True))
 @fail_option
 @click.option("--json", "as_json", is_flag=True, help="print the diff as JSON")
 @click.option("--format", "fmt", type=click.Choice(["text", "md"]), default="text", show_default=True,
               help="md: Markdown, for a pull-request comment")
-def command(file: str, new: str, failures: tuple[str, ...], as_json: bool, fmt: str) -> None:
-    """What changed from design FILE (old) to NEW: nodes, links, addresses, routes, NAT and port forwards
+def command(old: str, new: str, failures: tuple[str, ...], as_json: bool, fmt: str) -> None:
+    """What changed from design OLD to NEW: nodes, links, addresses, routes, NAT and port forwards
     added, removed or changed, then every reachability matrix cell that changed, before -> after, with
     the simulator's reason from both sides. Cells that changed alike are one line.
 
@@ -69,9 +69,9 @@ def command(file: str, new: str, failures: tuple[str, ...], as_json: bool, fmt: 
     from topograph.review.diff import design_diff
     from topograph.sim.failures import UnknownElement
 
-    before, after = load(file), load(new)
+    before, after = load(old), load(new)
     try:
-        diff = design_diff(before, after, failures, old_name=file, new_name=new)
+        diff = design_diff(before, after, failures, old_name=old, new_name=new)
     except UnknownElement as exc:
         _fail(f"--fail: {exc}")
     if as_json:
