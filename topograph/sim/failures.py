@@ -192,7 +192,7 @@ def single_failures(topology: Topology, graph: nx.Graph | None = None, options: 
                 (not prune or visited & nodes or touched & comps or touched & near)]
         if not todo:
             continue
-        failed = Network(with_failures(topology, [f]), options, g)
+        failed = Network(with_failures(topology, [f]), options, g, base=intact)
         walker = Walker(failed)
         broken = []
         for i in todo:
