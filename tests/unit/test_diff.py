@@ -65,7 +65,7 @@ def test_the_changed_cells_are_where_the_matrices_differ(seed: int, pick: int) -
         d = design_diff(old, new, fail)
         before, after = _cells(old), _cells(new, fail)
         expected = {k for k in before.keys() | after.keys() if before.get(k) != after.get(k)}
-        found = [(s, t) for c in d.cells for s in c.sources for t in c.targets]
+        found = [pair for c in d.cells for pair in c.pairs()]
         assert len(found) == len(set(found)) == d.changed_cells  # every changed cell once
         assert set(found) == expected
         for c in d.cells:  # the example's reasons are the verdicts of its cell, side by side

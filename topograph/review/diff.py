@@ -58,7 +58,9 @@ class Side:
 
 @dataclass(frozen=True, slots=True)
 class CellChange:
-    """Matrix cells (every source x every target listed) that changed the same way; `None`: no such cell."""
+    """Matrix cells that changed the same way: every source x every target listed — with `but_itself`, less
+    the cells from a target's own node to it (a node to its own address changes apart from the others';
+    `target_nodes` names each target's node). Before or after `None`: no such cell on that side."""
 
     sources: tuple[str, ...]
     targets: tuple[str, ...]
@@ -67,18 +69,29 @@ class CellChange:
     example: tuple[str, str]  # the (source, target) whose reasons are given
     was: Side | None
     now: Side | None
+    but_itself: bool = False
+    target_nodes: tuple[str, ...] = ()
+
+    def pairs(self) -> list[tuple[str, str]]:
+        """Every (source, target) cell of the group."""
+        nodes = self.target_nodes or self.targets
+        return [(s, t) for s in self.sources for t, n in zip(self.targets, nodes, strict=True)
+                if not (self.but_itself and n == s)]
 
     @property
     def cells(self) -> int:
-        return len(self.sources) * len(self.targets)
+        if not self.but_itself:
+            return len(self.sources) * len(self.targets)
+        mine = set(self.sources)
+        return len(self.sources) * len(self.targets) - sum(n in mine for n in self.target_nodes)
 
     @property
     def label(self) -> str:
-        return f"{names(self.sources)} -> {names(self.targets)}"
+        return f"{names(self.sources)} -> {names(self.targets)}" + (", each but itself" if self.but_itself else "")
 
     def as_json(self) -> dict[str, Any]:
-        return {"sources": list(self.sources), "targets": list(self.targets), "before": self.before,
-                "after": self.after, "example": list(self.example),
+        return {"sources": list(self.sources), "targets": list(self.targets), "but_itself": self.but_itself,
+                "before": self.before, "after": self.after, "example": list(self.example),
                 "was": self.was.as_json() if self.was else None, "now": self.now.as_json() if self.now else None}
 
 
@@ -258,7 +271,8 @@ def _multiset(what: str, prefix: str, old: Iterable[str], new: Iterable[str]) ->
 
 # -- reachability -----------------------------------------------------------------------------------------------
 
-Key = tuple[Token | None, Token | None, int]  # before, after, bit set of sources (over the union of both sides)
+# before, after, bit set of sources (over the union of both sides), and whether the target's own node is left out
+Key = tuple[Token | None, Token | None, int, bool]
 
 
 def reach_changes(before: Network, after: Network) -> list[CellChange]:
@@ -271,33 +285,47 @@ def reach_changes(before: Network, after: Network) -> list[CellChange]:
     old_all = _mask(old_m, index)
     new_all = _mask(new_m, index)
     names_in_order = list(old_cols) + [t for t in new_cols if t not in old_cols]
-    groups: dict[Key, list[str]] = {}
+    node_of = {t.name: t.node for t in (*old_m.targets, *new_m.targets)}
+    entries: list[tuple[str, Key, Key | None]] = []  # column, its exact key, its key without its own node's cell
+    shared: Counter[Key] = Counter()
     for name in names_in_order:
         b, a = old_cols.get(name, {}), new_cols.get(name, {})
-        keys: list[Key] = []
+        found: list[tuple[Token | None, Token | None, int]] = []
         for tb, bb in b.items():
             for ta, ba in a.items():  # (a cell's tokens on two sides are equal exactly when its verdicts are)
                 if tb != ta and bb & ba:
-                    keys.append((tb, ta, bb & ba))
+                    found.append((tb, ta, bb & ba))
             gone = bb & ~new_all if name in new_cols else bb
             if gone:
-                keys.append((tb, None, gone))
+                found.append((tb, None, gone))
         for ta, ba in a.items():
             fresh = ba & ~old_all if name in old_cols else ba
             if fresh:
-                keys.append((None, ta, fresh))
-        for k in keys:
-            groups.setdefault(k, []).append(name)
+                found.append((None, ta, fresh))
+        own = index.get(node_of[name])
+        nbit = 0 if own is None else 1 << own
+        for was, now, bits in found:
+            others: Key | None = (was, now, bits | nbit, True) if nbit and not bits & nbit else None
+            entries.append((name, (was, now, bits, False), others))
+            if others is not None:
+                shared[others] += 1
+    # a column's cells but its own node's (which change apart, if at all) join the same change of other columns
+    # when there are such: "ns0 … ns2999 -> ns0 … ns2999, each but itself" rather than 3,000 lines
+    groups: dict[Key, list[str]] = {}
+    for name, exact, others in entries:
+        groups.setdefault(others if others is not None and shared[others] > 1 else exact, []).append(name)
     old_targets = {t.name: t for t in old_m.targets}
     new_targets = {t.name: t for t in new_m.targets}
     out = []
     explain_before, explain_after = Walker(before), Walker(after)
-    for (was, now, bits), cols in groups.items():
+    for (was, now, bits, but_itself), cols in groups.items():
         srcs = tuple(sources[i] for i in _bits(bits))
-        s, t = srcs[0], cols[0]
+        t = cols[0]
+        s = next(x for x in srcs if not (but_itself and x == node_of[t]))
         out.append(CellChange(srcs, tuple(cols), token_text(was) if was else None, token_text(now) if now else None,
                               (s, t), _side(explain_before, old_targets[t], s) if was else None,
-                              _side(explain_after, new_targets[t], s) if now else None))
+                              _side(explain_after, new_targets[t], s) if now else None,
+                              but_itself, tuple(node_of[c] for c in cols)))
     order = {name: i for i, name in enumerate(names_in_order)}
     out.sort(key=lambda c: (order[c.targets[0]], index[c.sources[0]]))
     return out
