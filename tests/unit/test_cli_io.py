@@ -46,9 +46,10 @@ COMMANDS = {
     "check": [], "compile": [], "render": ["--dot"], "trace": ["red", "blue"], "reach": [], "apply": [],
     "status": [], "verify": [], "destroy": [], "exec": ["red", "--", "true"],
     "review": ["-o", os.devnull, "--format", "html"],  # never written: FILE fails first
+    "diff": [str(Path(__file__).resolve().parents[2] / "samples" / "06-port-forward.yml")],  # FILE is OLD
 }
 # commands whose exit 1 answers a question (trace: the flow is not delivered) say 2 for an error
-ERROR_STATUS = {"trace": 2}
+ERROR_STATUS = {"trace": 2, "diff": 2}
 # root's user id without capabilities: file permissions hold for it as for anyone (as in test_apply_safety.py)
 UNPRIVILEGED = ["setpriv", "--bounding-set=-all", "--inh-caps=-all"] if os.geteuid() == 0 else []
 

@@ -22,6 +22,7 @@ COMMANDS: dict[str, str] = {
     "review": "review",
     "trace": "trace",
     "reach": "reach",
+    "diff": "diff",
     "apply": "apply",
     "destroy": "destroy",
     "status": "status",

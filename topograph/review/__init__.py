@@ -1,1 +1,2 @@
-"""The design review: one page (HTML or Markdown) with the diagram, address plan, nodes, matrix and expectations."""
+"""Design reviews: the review page (HTML or Markdown: diagram, address plan, nodes, matrix, expectations)
+and what changed between two designs of a lab (diff)."""

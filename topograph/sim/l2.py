@@ -67,6 +67,10 @@ class L2:
         port, bridge = (b, a) if self.itf[a].is_bridge else (a, b)
         return self.carrier[port] and self.itf[bridge].up
 
+    def component(self, key: Key) -> int | None:
+        """The working L2 component an interface (bridge ports and bridges too; not loopback) belongs to."""
+        return self._component.get(key)
+
     def node_interface(self, domain: int, node: str) -> Interface | None:
         """The node's first L3 interface in `domain` (a node answers on the interface the request came in by)."""
         mine = self.all_by_node.get(domain, {}).get(node)

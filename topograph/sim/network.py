@@ -24,13 +24,18 @@ class SimOptions:
 class Network:
     """Indexes over a checked topology that every flow needs."""
 
-    def __init__(self, topology: Topology, options: SimOptions | None = None, graph: nx.Graph | None = None) -> None:
-        """`graph`: the lab's L2 graph (topograph.graph.l2_graph) when the caller has it already."""
+    def __init__(self, topology: Topology, options: SimOptions | None = None, graph: nx.Graph | None = None,
+                 base: Network | None = None) -> None:
+        """`graph`: the lab's L2 graph (topograph.graph.l2_graph) when the caller has it already. `base`: the
+        network of a lab this one is a modified copy of (topograph.sim.failures): a node that is the very
+        same object there keeps its routing table (a table depends only on its own node)."""
         self.topology = topology
         self.options = options or SimOptions()
         self.nodes: dict[str, Node] = {n.name: n for n in topology.nodes}
         self.l2 = L2(topology, graph)
-        self.fib: dict[str, Fib] = {n.name: Fib(n) for n in topology.nodes}
+        same = base.nodes if base is not None else {}
+        self.fib: dict[str, Fib] = {n.name: base.fib[n.name] if base is not None and same.get(n.name) is n else Fib(n)
+                                    for n in topology.nodes}
         self.owner: dict[IPAddress, Interface] = {}
         self.local: dict[str, set[IPAddress]] = {}
         for n in topology.nodes:
