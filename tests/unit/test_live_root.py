@@ -19,10 +19,10 @@ from tests.unit.test_live_iptables import SAVED
 from topograph.cli import main
 from topograph.live import command as live_command
 from topograph.live import engine, root, state
-from topograph.live.execute import iptables_change
 from topograph.live.observe import Link, Live, NsState, lab_lines
 from topograph.pipeline import check_file
 from topograph.plan import Firewall, Operation, Plan, plan
+from topograph.plan.firewall import iptables_change
 
 SEED = ROOT / "samples" / "06-port-forward.yml"
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from typing import assert_never
+
+from topograph.live.observe import ForeignRule
 from topograph.plan import (
     AddAddress,
     AddRoute,
@@ -9,8 +12,13 @@ from topograph.plan import (
     CreateNetns,
     CreateStandIn,
     CreateVeth,
+    DeleteAddress,
     DeleteIptables,
+    DeleteIptablesRule,
+    DeleteLink,
+    DeleteNetns,
     DeleteNftables,
+    DeleteRoute,
     EnslavePort,
     LinkDown,
     LinkUp,
@@ -21,6 +29,9 @@ from topograph.plan import (
     MarkNetns,
     Operation,
     ReleasePort,
+    RestoreIptables,
+    RestoreNftables,
+    RestoreSysctls,
     SetMac,
     SetMtu,
     SetSysctls,
@@ -32,48 +43,76 @@ def where(netns: str | None) -> str:
 
 
 def describe(op: Operation) -> str:
-    """e.g. 'red (ns tg1-red): add address 192.168.15.1/24 to veth-red'."""
+    """e.g. 'red (ns tg1-red): add address 192.168.15.1/24 to veth-red'. One `match` over every kind."""
     if isinstance(op, CreateVeth):
         return (f"{op.a.node}/{op.b.node}: create veth {op.a.ifname} ({where(op.a.netns)}) "
                 f"<-> {op.b.ifname} ({where(op.b.netns)})")
-    head = f"{op.node} ({where(getattr(op, 'netns', None))})"
-    if isinstance(op, CreateNetns):
-        return f"{head}: create namespace"
-    if isinstance(op, MarkNetns):
-        return f"{head}: mark the namespace as the lab's ({op.ifname} alias {op.alias})"
-    if isinstance(op, MarkLink):
-        return f"{head}: mark {op.ifname} as the lab's (alias {op.alias})"
-    if isinstance(op, LoopbackUp | LinkUp):
-        return f"{head}: set {op.ifname} up"
-    if isinstance(op, LinkDown):
-        return f"{head}: set {op.ifname} down"
-    if isinstance(op, ReleasePort):
-        return f"{head}: take {op.ifname} out of its bridge"
-    if isinstance(op, DeleteNftables):
-        return f"{head}: delete nftables table inet {op.table}"
-    if isinstance(op, DeleteIptables):
-        return f"{head}: delete iptables chains {op.pre_chain}, {op.post_chain}"
-    if isinstance(op, SetSysctls):
-        return f"{head}: set sysctls " + ", ".join(f"{s.key}={s.value}" for s in op.values)
-    if isinstance(op, CreateBridge):
-        return f"{head}: create bridge {op.ifname}"
-    if isinstance(op, CreateStandIn):
-        return f"{head}: create {op.ifname} (a port-less bridge standing in for an existing interface)"
-    if isinstance(op, SetMac):
-        return f"{head}: set {op.ifname} MAC {op.mac}"
-    if isinstance(op, SetMtu):
-        return f"{head}: set {op.ifname} MTU {op.mtu}"
-    if isinstance(op, EnslavePort):
-        return f"{head}: plug {op.ifname} into bridge {op.bridge}"
-    if isinstance(op, AddAddress):
-        return f"{head}: add address {op.address} to {op.ifname}"
-    if isinstance(op, AddRoute):
-        via = f" via {op.via}" if op.via is not None else ""
-        dev = f" dev {op.dev}" if op.dev is not None else ""
-        metric = f" metric {op.metric}" if op.metric is not None else ""
-        return f"{head}: add route {op.to}{via}{dev}{metric}"
-    if isinstance(op, LoadNftables):
-        return f"{head}: load nftables table inet {op.table}"
-    if isinstance(op, LoadIptables):
-        return f"{head}: load iptables chains {op.pre_chain}, {op.post_chain}"
-    return f"{head}: {op.KIND}"
+    return f"{op.node} ({where(op.netns)}): {_what(op)}"
+
+
+def _route(op: AddRoute | DeleteRoute) -> str:
+    via = f" via {op.via}" if op.via is not None else ""
+    dev = f" dev {op.dev}" if op.dev is not None else ""
+    metric = f" metric {op.metric}" if op.metric is not None else ""
+    return f"{op.to}{via}{dev}{metric}"
+
+
+def _what(op: Operation) -> str:
+    match op:
+        case CreateVeth():
+            return f"create veth {op.a.ifname} <-> {op.b.ifname}"
+        case CreateNetns():
+            return "create namespace"
+        case MarkNetns():
+            return f"mark the namespace as the lab's ({op.ifname} alias {op.alias})"
+        case MarkLink():
+            return f"mark {op.ifname} as the lab's (alias {op.alias})"
+        case LoopbackUp() | LinkUp():
+            return f"set {op.ifname} up"
+        case LinkDown():
+            return f"set {op.ifname} down"
+        case ReleasePort():
+            return f"take {op.ifname} out of its bridge"
+        case SetSysctls():
+            return "set sysctls " + ", ".join(f"{s.key}={s.value}" for s in op.values)
+        case CreateBridge():
+            return f"create bridge {op.ifname}"
+        case CreateStandIn():
+            return f"create {op.ifname} (a port-less bridge standing in for an existing interface)"
+        case SetMac():
+            return f"set {op.ifname} MAC {op.mac}"
+        case SetMtu():
+            return f"set {op.ifname} MTU {op.mtu}"
+        case EnslavePort():
+            return f"plug {op.ifname} into bridge {op.bridge}"
+        case AddAddress():
+            return f"add address {op.address} to {op.ifname}"
+        case DeleteAddress():
+            return f"delete address {op.address} from {op.ifname}"
+        case AddRoute():
+            return f"add route {_route(op)}"
+        case DeleteRoute():
+            return f"delete route {_route(op)}"
+        case LoadNftables():
+            return f"load nftables table inet {op.table}"
+        case RestoreNftables():
+            return f"put back nftables table inet {op.table} as it was"
+        case DeleteNftables():
+            return f"delete nftables table inet {op.table}"
+        case LoadIptables():
+            return f"load iptables chains {op.pre_chain}, {op.post_chain}"
+        case RestoreIptables():
+            what = "as they were" if op.lines is not None else "away (there were none)"
+            return f"put back ipv{op.family} iptables chains {op.pre_chain}, {op.post_chain} {what}"
+        case DeleteIptables():
+            return f"delete iptables chains {op.pre_chain}, {op.post_chain}"
+        case DeleteIptablesRule():
+            return f"take away {ForeignRule(op.family, op.table, op.line).describe()}"
+        case DeleteLink():
+            return f"delete interface {op.ifname}" + (" if it carries the lab's mark" if op.mark else "")
+        case DeleteNetns():
+            return "delete namespace" + (" if it carries the lab's mark" if op.mark else "")
+        case RestoreSysctls():
+            return f"put back the sysctls saved in {op.path}"
+        case _:
+            assert_never(op)

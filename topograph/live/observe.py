@@ -39,6 +39,7 @@ from topograph.plan import (
     Plan,
     SetSysctls,
 )
+from topograph.plan.firewall import rule_removal
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,9 +90,7 @@ class ForeignRule:
 
     def undo(self) -> str:
         """The `iptables-restore --noflush` transaction that takes it away."""
-        policy = self.line.startswith(":")
-        change = f":{self.line[1:].split()[0]} ACCEPT [0:0]" if policy else "-D" + self.line[2:]
-        return f"*{self.table}\n{change}\nCOMMIT\n"
+        return rule_removal(self.table, self.line)
 
 
 @dataclass

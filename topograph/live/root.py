@@ -19,10 +19,11 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from topograph import naming
-from topograph.live.execute import iptables_change, restore_tool, run_tool
+from topograph.live.execute import restore_tool, run_tool
 from topograph.live.observe import iptables_save, lab_lines
 from topograph.live.state import Record, state_dir
 from topograph.plan import LoadIptables, LoadNftables, Operation, SetSysctls
+from topograph.plan.firewall import iptables_change
 
 FAMILIES = (4, 6)
 
