@@ -9,13 +9,13 @@ from dataclasses import dataclass, field
 
 from topograph.live import root, state
 from topograph.live.converge import Diff, diff, leftover_rules, marked, planned_macs, root_links
-from topograph.live.describe import where
+from topograph.live.describe import describe, where
 from topograph.live.execute import Runner, StepFailed
 from topograph.live.kernel import Namespaces, list_netns, netns_exists
 from topograph.live.lock import holder, lab_lock
 from topograph.live.netlink import Sockets
 from topograph.live.observe import Link, Live, NsState, observe
-from topograph.plan import CreateNetns, LoadIptables, LoadNftables, MarkLink, MarkNetns, Plan
+from topograph.plan import CreateNetns, DeleteNetns, LoadIptables, LoadNftables, MarkLink, MarkNetns, Plan
 
 
 class Clash(Exception):
@@ -114,16 +114,16 @@ def apply(plan: Plan, *, source: str = "", wait: float = 0.0,
                         progress=progress(len(repair)) if progress else None)
         step = ""  # the removal under way, for the message should it be cut short
         try:
-            for r in d.before:
-                step = r.describe()
-                runner.remove(r)
+            for r in d.before:  # removals are not put back on rollback (not journalled)
+                step = describe(r)
+                runner.run(r)
             runner.execute(repair)
             for r in d.after:
-                step = r.describe()
-                runner.remove(r)
-                outcome.removed.append(r.describe())
-                if r.kind == "netns":
-                    rec.namespaces = [n for n in rec.namespaces if n != r.name]
+                step = describe(r)
+                runner.run(r)
+                outcome.removed.append(step)
+                if isinstance(r, DeleteNetns):
+                    rec.namespaces = [n for n in rec.namespaces if n != r.netns]
             for kept, done in ((rec.nft, runner.nft), (rec.iptables, runner.iptables), (rec.rules, runner.rules)):
                 for at, text in done.items():
                     if text is None:

@@ -16,7 +16,6 @@ doing and undoing, which the templates can print as shell commands too.
 from __future__ import annotations
 
 import errno
-import ipaddress
 import os
 import signal
 import socket
@@ -27,7 +26,6 @@ from dataclasses import dataclass, field
 from typing import assert_never
 
 from topograph.live import netlink as nl
-from topograph.live.converge import Removal
 from topograph.live.describe import describe, where
 from topograph.live.kernel import KernelError, Namespaces, netns_exists
 from topograph.live.observe import iptables_listing, iptables_save, lab_lines, nft_listing, read_sysctl
@@ -483,34 +481,6 @@ class Runner:
                 undo = EnslavePort(op.node, op.netns, op.ifname, master)
         if undo is not None:
             self._journal(undo)
-
-    # -- removing ------------------------------------------------------------------------------
-    def remove(self, r: Removal) -> None:
-        """Delete one object the diff found extra (or in the way); it is not restored on rollback."""
-        if r.kind == "netns":
-            self.ns.delete(r.name)
-            self.socks.forget(r.name)
-        elif r.kind == "link":
-            known = self.known(r.netns)
-            if r.name in known:
-                self.socks(r.netns).delete_link(known.pop(r.name), r.name)
-                self.indexes.pop(r.netns, None)  # a veth's peer went too: look again when needed
-        elif r.kind == "address":
-            ifname, address = r.name.split(" ", 1)
-            ip = ipaddress.ip_interface(address)
-            family = socket.AF_INET if ip.version == 4 else socket.AF_INET6
-            body = nl.addr_body(self.index(r.netns, ifname), family, ip.network.prefixlen, ip.ip.packed, nodad=False)
-            self.socks(r.netns).acked(nl.RTM_DELADDR, body)
-        elif r.kind == "rule" and r.rule is not None:
-            with self.ns.inside(r.netns):
-                run_tool([restore_tool(r.rule.family), "--noflush"], r.rule.undo())
-        elif r.kind == "route" and r.route is not None:
-            net = ipaddress.ip_network(r.route.to)
-            family = socket.AF_INET if net.version == 4 else socket.AF_INET6
-            oif = self.known(r.netns).get(r.route.dev) if r.route.dev else None
-            via = ipaddress.ip_address(r.route.via).packed if r.route.via else None
-            body = nl.route_body(family, net.prefixlen, net.network_address.packed, via, oif, r.route.metric)
-            self.socks(r.netns).acked(nl.RTM_DELROUTE, body)
 
     # -- rollback ------------------------------------------------------------------------------
     def rollback(self) -> tuple[list[str], list[str]]:
