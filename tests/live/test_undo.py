@@ -196,7 +196,7 @@ def test_a_bare_namespace_file_of_no_record_is_not_ours(sandbox: Sandbox, tmp_pa
     theirs.touch()  # in no record: apply must not take it
     try:
         done = tg(tmp_path, "apply", *args)
-        assert done.returncode == 1 and "is not part of lab seed's record (a bare file" in done.stderr
+        assert done.returncode == 1 and "is neither in lab seed's record nor marked as its own (a bare file" in done.stderr
         assert theirs.is_file() and sandbox.left() == [sandbox.prefix + "blue"]
     finally:
         theirs.unlink()
