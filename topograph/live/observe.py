@@ -304,7 +304,8 @@ def read_namespace(netns: str | None, mine: list[Operation], ns: Namespaces, soc
             state.iptables[load.pre_chain] = iptables_listing(load)
         if own:
             # the lab's chains, also those it is about to delete: their hooks are not someone else's rules
-            ours = tuple(c for op in (*chains, *left) for c in (op.pre_chain, op.post_chain))
+            lab_chains: list[LoadIptables | DeleteIptables] = [*chains, *left]
+            ours = tuple(c for op in lab_chains for c in (op.pre_chain, op.post_chain))
             for family in iptables_families_here():
                 state.foreign_rules += foreign_rules(family, iptables_save(family, table=None), ours)
         for gone in left:  # there when any family has them
