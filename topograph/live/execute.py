@@ -23,7 +23,7 @@ import subprocess
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import assert_never
+from typing import Protocol, assert_never
 
 from topograph.live import netlink as nl
 from topograph.live.describe import describe, where
@@ -107,9 +107,10 @@ class StepFailed(Exception):
 
 class Runner:
     def __init__(self, ns: Namespaces, socks: nl.Sockets, *, lab: str,
-                 progress: Callable[[int], None] | None = None) -> None:
+                 progress: Callable[[int], None] | None = None, tools: Tools | None = None) -> None:
         self.ns = ns
         self.socks = socks
+        self.tools: Tools = tools or System()
         self.lab = lab
         self.progress = progress
         self.indexes: dict[str | None, dict[str, int]] = {}
@@ -257,19 +258,19 @@ class Runner:
             case LoadIptables():
                 self._iptables(op)
             case DeleteNftables() | RestoreNftables():
-                self._replace_nft(op)
+                return self._replace_nft(op)
             case DeleteIptables():
                 return self._delete_iptables(op)
             case RestoreIptables():
                 with self.ns.inside(op.netns):
-                    now = lab_lines(iptables_save(op.family), op.chains)
+                    now = lab_lines(self.tools.iptables_save(op.family), op.chains)
                     if self._journalling(op.netns):
                         self._journal(_chains_back(op, op.family, now))
                     if now != (list(op.lines) if op.lines is not None else None):
-                        run_tool([restore_tool(op.family), "--noflush"], op.change(now))
+                        self.tools.iptables_restore(op.family, op.change(now))
             case DeleteIptablesRule():  # a rule not the lab's: not put back on rollback
                 with self.ns.inside(op.netns):
-                    run_tool([restore_tool(op.family), "--noflush"], op.transaction)
+                    self.tools.iptables_restore(op.family, op.transaction)
             case DeleteLink():
                 return self._delete_link(op)
             case DeleteNetns():
@@ -392,35 +393,34 @@ class Runner:
             for line in saved:
                 key, _, value = line.partition(" = ")
                 # the key as `sysctl` takes it: with slashes when an interface name has a dot
-                path = "/proc/sys/" + (key if "/" in key else key.replace(".", "/"))
-                try:
-                    with open(path, "w") as out:
-                        out.write(value)
-                except FileNotFoundError:  # a key this kernel lacks (any more), like `sysctl -e`
-                    continue
+                # a key this kernel lacks (any more) is skipped, like `sysctl -e` does
+                self.tools.write_sysctl("/proc/sys/" + (key if "/" in key else key.replace(".", "/")), value)
         os.unlink(op.path)
         return True
 
     def _nft(self, op: LoadNftables) -> None:
         with self.ns.inside(op.netns):
             if self._journalling(op.netns):
-                before = nft_listing(op.table)
+                before = self.tools.nft_listing(op.table)
                 self._journal(DeleteNftables(op.node, op.netns, op.table) if before is None
                               else RestoreNftables(op.node, op.netns, op.table, before))
-            nft_replace(op.table, nft_ruleset(op))
-            self.nft[where(op.netns)] = nft_listing(op.table) or ""
+            self.tools.nft_load(nft_replacement(op.table, nft_ruleset(op)))
+            self.nft[where(op.netns)] = self.tools.nft_listing(op.table) or ""
             self.rules[where(op.netns)] = loaded_text(op)
 
-    def _replace_nft(self, op: DeleteNftables | RestoreNftables) -> None:
-        """Delete the table, or put it back to a ruleset (rollback); journalled, like a load."""
+    def _replace_nft(self, op: DeleteNftables | RestoreNftables) -> bool:
+        """Delete the table (False: there was none), or put it back to a ruleset (rollback); journalled, like a load."""
         with self.ns.inside(op.netns):
+            before = self.tools.nft_listing(op.table)
+            if isinstance(op, DeleteNftables):
+                self.nft[where(op.netns)] = self.rules[where(op.netns)] = None
+                if before is None:
+                    return False
             if self._journalling(op.netns):
-                before = nft_listing(op.table)
                 self._journal(DeleteNftables(op.node, op.netns, op.table) if before is None
                               else RestoreNftables(op.node, op.netns, op.table, before))
-            nft_replace(op.table, op.ruleset if isinstance(op, RestoreNftables) else "")
-        if isinstance(op, DeleteNftables):
-            self.nft[where(op.netns)] = self.rules[where(op.netns)] = None
+            self.tools.nft_load(op.script if isinstance(op, RestoreNftables) else nft_replacement(op.table, ""))
+        return True
 
     def _iptables(self, op: LoadIptables) -> None:
         # per family, one transaction from what is there (a converging re-apply may find the chains,
@@ -429,11 +429,11 @@ class Runner:
         fresh = self.fresh(op.netns)
         with self.ns.inside(op.netns):
             for family in op.families:
-                now = None if fresh else lab_lines(iptables_save(family), chains)
+                now = None if fresh else lab_lines(self.tools.iptables_save(family), chains)
                 if not fresh:  # journalled first: should a later family fail, this one is still put back
                     self._journal(_chains_back(op, family, now))
                 wanted = lab_lines(iptables_restore(op, family), chains)
-                run_tool([restore_tool(family), "--noflush"], iptables_change(now, wanted))
+                self.tools.iptables_restore(family, iptables_change(now, wanted))
             self.iptables[where(op.netns)] = iptables_listing(op) or ""
             self.rules[where(op.netns)] = loaded_text(op)
 
@@ -442,13 +442,13 @@ class Runner:
         found = False
         with self.ns.inside(op.netns):
             for family in op.families:
-                now = lab_lines(iptables_save(family), chains)
+                now = lab_lines(self.tools.iptables_save(family), chains)
                 if now is None:
                     continue
                 found = True
                 if not self.fresh(op.netns):
                     self._journal(_chains_back(op, family, now))
-                run_tool([restore_tool(family), "--noflush"], iptables_change(now, None))
+                self.tools.iptables_restore(family, iptables_change(now, None))
         self.iptables[where(op.netns)] = self.rules[where(op.netns)] = None
         return found
 
@@ -537,9 +537,54 @@ def _chains_back(op: LoadIptables | DeleteIptables | RestoreIptables, family: in
                            tuple(now) if now is not None else None)
 
 
-def nft_replace(table: str, ruleset: str) -> None:
-    """Replace table inet TABLE by `ruleset` (its whole text; "" leaves no table) in one transaction."""
-    run_tool(["nft", "-f", "-"], nft_replacement(table, ruleset))
+class Tools(Protocol):
+    """The firewall tools and /proc/sys, in the calling thread's namespace: what the runner does not do
+    over netlink. A seam: unit tests of destroy give the runner a fake, so that no test changes the
+    root namespace."""
+
+    def nft_listing(self, table: str) -> str | None:
+        """`nft list table inet TABLE`, or None when there is no such table."""
+
+    def nft_load(self, text: str) -> None:
+        """One `nft -f` transaction."""
+
+    def iptables_save(self, family: int) -> str:
+        """The nat table in iptables-save form ("" when the tool or the table is absent)."""
+
+    def iptables_restore(self, family: int, text: str) -> None:
+        """Load `text` with `iptables-restore --noflush` (ip6tables-restore for 6)."""
+
+    def write_sysctl(self, proc_path: str, value: str) -> bool:
+        """Set one value; False when this kernel has no such key (any more)."""
+
+
+class System:
+    """The real tools (Tools)."""
+
+    def nft_listing(self, table: str) -> str | None:
+        """`nft list table inet TABLE`, or None when there is no such table."""
+        return nft_listing(table)
+
+    def nft_load(self, text: str) -> None:
+        """One `nft -f` transaction."""
+        run_tool(["nft", "-f", "-"], text)
+
+    def iptables_save(self, family: int) -> str:
+        """The nat table in iptables-save form ("" when the tool or the table is absent)."""
+        return iptables_save(family)
+
+    def iptables_restore(self, family: int, text: str) -> None:
+        """Load `text` with `iptables-restore --noflush` (ip6tables-restore for 6)."""
+        run_tool([restore_tool(family), "--noflush"], text)
+
+    def write_sysctl(self, proc_path: str, value: str) -> bool:
+        """Set one value; False when this kernel has no such key (any more)."""
+        try:
+            with open(proc_path, "w") as out:
+                out.write(value)
+        except OSError:
+            return False
+        return True
 
 
 def restore_tool(family: int) -> str:
