@@ -13,6 +13,7 @@ import contextlib
 import functools
 import posixpath
 import shlex
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -94,6 +95,12 @@ class Section:
             lines.append(str(getattr(macros, op.KIND)(op)))
             previous = op.node
         return "\n".join(lines)
+
+
+def commands(ops: Iterable[Operation]) -> list[str]:
+    """Each operation's shell commands, by the macro of its kind: what `apply --dry-run --commands` prints."""
+    macros = environment().get_template("ops.sh.j2").module
+    return [str(getattr(macros, op.KIND)(op)) for op in ops]
 
 
 def template_dir() -> Path:

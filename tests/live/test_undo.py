@@ -200,3 +200,37 @@ def test_a_bare_namespace_file_of_no_record_is_not_ours(sandbox: Sandbox, tmp_pa
         assert theirs.is_file() and sandbox.left() == [sandbox.prefix + "blue"]
     finally:
         theirs.unlink()
+
+
+def test_the_dry_run_s_commands_do_what_apply_would(sandbox: Sandbox, tmp_path: Path) -> None:
+    """apply --dry-run --commands prints the shell form of the operations apply would run, removals
+    included: run by bash instead, they bring the lab where apply would (status finds nothing to do)."""
+    path, args = _lab(sandbox, tmp_path)
+    gw, inside = sandbox.prefix + "gw", sandbox.prefix + "inside"
+    assert sandbox.exec(inside, "ip", "link", "add", "extra0", "type", "bridge").returncode == 0
+    assert sandbox.exec(inside, "ip", "addr", "add", "10.9.0.9/24", "dev", "eth0").returncode == 0
+    assert sandbox.exec(gw, "iptables", "-A", "FORWARD", "-j", "DROP").returncode == 0
+    changed = LAB.replace("address: 10.9.0.1/24, mtu: 1400", "address: 10.9.0.1/24")  # the kernel's MTU again
+    path.write_text(changed.replace("    routes: [{to: default, via: 10.9.0.1}]\n", ""))
+    assert tg(tmp_path, "apply", "--commands", *args).returncode == 1  # only with --dry-run
+    dry = tg(tmp_path, "apply", "--dry-run", "--commands", *args)
+    assert dry.returncode == 0, dry.stderr
+    head = "# the 5 operations apply would run, in its order, as shell commands (apply itself uses netlink):\n"
+    assert head in dry.stdout, dry.stdout
+    script = dry.stdout.split(head, 1)[1]
+    assert script.splitlines() == [
+        f"ip -n {gw} link set eth0 mtu 1500",
+        f"if ip -n {inside} link show dev extra0 >/dev/null 2>&1; then ip -n {inside} link del extra0; fi",
+        f"ip -n {inside} addr del 10.9.0.9/24 dev eth0",
+        f"ip -n {inside} route del default via 10.9.0.1 dev eth0 metric 0",
+        f"ip netns exec {gw} iptables-restore --noflush <<'TOPOGRAPH_EOF'", "*filter", "-D FORWARD -j DROP", "COMMIT",
+        "TOPOGRAPH_EOF"]
+    assert status_of(tmp_path, args) == 2
+    done = sandbox.script(script)
+    assert done.returncode == 0, done.stderr
+    assert status_of(tmp_path, args) == 0
+    assert tg(tmp_path, "destroy", *args).returncode == 0
+
+
+def status_of(tmp_path: Path, args: tuple[str, ...]) -> int:
+    return tg(tmp_path, "status", *args).returncode

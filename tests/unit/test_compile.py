@@ -297,3 +297,43 @@ def test_every_operation_kind_has_a_macro_and_a_section() -> None:
     for kind in kinds:
         assert callable(getattr(macros, kind.KIND, None)), f"templates/ops.sh.j2 has no macro {kind.KIND} for {kind.__name__}"
         assert kind.SECTION in SECTIONS, kind.__name__
+
+
+def test_the_undo_operations_render_as_the_shell_form_of_the_same_action() -> None:
+    from topograph.plan import (
+        DeleteAddress,
+        DeleteIptablesRule,
+        DeleteRoute,
+        RestoreIptables,
+        RestoreNftables,
+        SetSysctls,
+        Sysctl,
+    )
+
+    macros: Any = renderer.environment().get_template("ops.sh.j2").module
+    ns = "t1-red"
+    assert (str(macros.delete_address(DeleteAddress("red", ns, "veth-red", ipaddress.ip_interface("10.0.0.1/24"))))
+            == "ip -n t1-red addr del 10.0.0.1/24 dev veth-red")
+    route = DeleteRoute("host", None, ipaddress.ip_network("::/0"), ipaddress.ip_address("fd00::1"), "e 0", 1024)
+    assert str(macros.delete_route(route)) == "ip -6 route del default via fd00::1 dev 'e 0' metric 1024"
+    assert (str(macros.delete_route(DeleteRoute("red", ns, ipaddress.ip_network("10.1.0.0/16"))))
+            == "ip -n t1-red route del 10.1.0.0/16")
+    listed = "table inet tg_seed {\n\tchain postrouting {\n\t}\n}\n"
+    assert str(macros.restore_nftables(RestoreNftables("red", ns, "tg_seed", listed))).splitlines() == [
+        "ip netns exec t1-red nft -f - <<'TOPOGRAPH_EOF'", "table inet tg_seed", "delete table inet tg_seed",
+        *listed.splitlines(), "TOPOGRAPH_EOF"]
+    lines = (":PRE", "-A PREROUTING -j PRE", "-A PRE -p tcp -j DNAT --to-destination 10.0.0.2:80")
+    restored = str(macros.restore_iptables(RestoreIptables("red", ns, 6, "PRE", "POST", lines))).splitlines()
+    assert restored[0] == "while ip netns exec t1-red ip6tables -t nat -D PREROUTING -j PRE 2>/dev/null; do :; done"
+    assert restored[-7:] == ["ip netns exec t1-red ip6tables-restore --noflush <<'TOPOGRAPH_EOF'", "*nat",
+                             ":PRE - [0:0]", *lines[1:], "COMMIT", "TOPOGRAPH_EOF"]
+    gone = str(macros.restore_iptables(RestoreIptables("red", ns, 4, "PRE", "POST", None)))
+    assert "-X POST" in gone and "restore" not in gone
+    rule = DeleteIptablesRule("red", ns, 4, "filter", ":FORWARD DROP")
+    assert str(macros.delete_iptables_rule(rule)).splitlines() == [
+        "ip netns exec t1-red iptables-restore --noflush <<'TOPOGRAPH_EOF'", "*filter", ":FORWARD ACCEPT [0:0]",
+        "COMMIT", "TOPOGRAPH_EOF"]
+    back = SetSysctls("host", None, (Sysctl(("net", "ipv4", "ip_forward"), 0),))  # sysctls put back: the same kind
+    assert str(macros.set_sysctls(back)) == "sysctl -q -w \\\n    net.ipv4.ip_forward=0"
+    for text in (restored, gone.splitlines()):
+        assert subprocess.run(["bash", "-n"], input="\n".join(text) + "\n", text=True, check=False).returncode == 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import replace
 from pathlib import Path
 
@@ -21,6 +22,9 @@ from topograph.plan import (
     CreateNetns,
     CreateStandIn,
     CreateVeth,
+    DeleteAddress,
+    DeleteLink,
+    DeleteNetns,
     EnslavePort,
     Firewall,
     LinkDown,
@@ -143,7 +147,9 @@ def test_extra_objects_in_owned_namespaces_are_listed_for_removal() -> None:
     blue.addresses.add(("veth-blue", "10.9.9.9/24"))
     blue.links["extra0"] = Link("extra0", "veth")
     d = diff(p, live, record(p))
-    assert {(c.state, c.removal.kind if c.removal else None) for c in d.changes} == {("extra", "address"), ("extra", "link")}
+    assert {(c.state, c.removal) for c in d.changes} == {
+        ("extra", DeleteAddress("blue", f"{P}blue", "veth-blue", ipaddress.ip_interface("10.9.9.9/24"))),
+        ("extra", DeleteLink("blue", f"{P}blue", "extra0"))}
     assert not d.repair
 
 
@@ -154,7 +160,7 @@ def test_a_missing_veth_end_means_recreate_the_pair_and_what_is_on_it() -> None:
     d = diff(p, live, record(p))
     kinds = [type(c.op).__name__ for c in d.changes if c.op is not None]
     assert kinds[0] == "CreateVeth" and "EnslavePort" in kinds and "AddAddress" in kinds
-    assert [r.name for r in d.before] == ["veth-red"]  # the surviving end goes first
+    assert d.before == [DeleteLink("red", f"{P}red", "veth-red")]  # the surviving end goes first
 
 
 def test_a_namespace_not_in_the_record_is_a_clash() -> None:
@@ -204,7 +210,7 @@ def test_an_owned_namespace_the_file_dropped_is_extra() -> None:
     rec.add_namespaces([f"{P}old"])
     d = diff(p, live, rec)
     assert [(c.state, c.removal) for c in d.changes if c.removal] == [("extra", d.after[0])]
-    assert d.after[0].name == f"{P}old"
+    assert d.after[0] == DeleteNetns("old", f"{P}old")  # the node it was, by its name
 
 
 def test_a_missing_namespace_makes_everything_in_it_missing() -> None:
@@ -312,7 +318,7 @@ def test_a_namespace_file_left_unmounted_is_removed_then_made_again() -> None:
     live.stale.add(red)
     d = diff(p, live, record(p))
     assert d.changes[0].state == "drifted" and "is left from a killed run; destroy or apply repairs it" in d.changes[0].what
-    assert [(r.kind, r.name) for r in d.before] == [("netns", red)]
+    assert d.before == [DeleteNetns("red", red)]
     assert any(isinstance(op, CreateNetns) and op.netns == red for op in d.repair)
 
 
@@ -412,7 +418,7 @@ def test_a_mac_the_file_no_longer_sets_makes_the_pair_again() -> None:
     live, rec = built(with_mac), _with_rules(with_mac)
     assert diff(with_mac, live, rec).clean
     d = diff(p, live, rec)
-    assert [(r.kind, r.netns, r.name) for r in d.before] == [("link", f"{P}red", "veth-red")]
+    assert d.before == [DeleteLink("red", f"{P}red", "veth-red")]
     assert "keeps the MAC an earlier apply set" in d.changes[0].what
     kinds = [type(op).__name__ for op in d.repair]
     assert kinds[0] == "CreateVeth" and "AddAddress" in kinds and "EnslavePort" in kinds

@@ -7,10 +7,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from tests.conftest import ROOT
-from topograph.live.execute import iptables_change
 from topograph.live.observe import lab_lines
 from topograph.pipeline import check_file
 from topograph.plan import LoadIptables, iptables_restore, plan
+from topograph.plan.firewall import iptables_change
 
 CHAINS = ("TG-seed-PRE", "TG-seed-POST")
 DNAT = "-A TG-seed-PRE -p tcp -m addrtype --dst-type LOCAL -m tcp --dport 80 -j DNAT --to-destination 192.168.15.2:80"

@@ -19,10 +19,10 @@ from tests.unit.test_live_iptables import SAVED
 from topograph.cli import live as live_command
 from topograph.cli import main
 from topograph.live import engine, root, state
-from topograph.live.execute import iptables_change
 from topograph.live.observe import Link, Live, NsState, lab_lines
 from topograph.pipeline import check_file
 from topograph.plan import Firewall, Operation, Plan, plan
+from topograph.plan.firewall import iptables_change, nft_replacement
 
 SEED = ROOT / "samples" / "06-port-forward.yml"
 
@@ -45,11 +45,13 @@ class FakeKernel:
         self.calls.append(("sysctl", proc_path, value))
         return True
 
-    def delete_nft_table(self, table: str) -> bool:
-        self.calls.append(("nft delete", table))
-        found = table in self.tables
-        self.tables.discard(table)
-        return found
+    def nft_listing(self, table: str) -> str | None:
+        return f"table inet {table} {{\n}}\n" if table in self.tables else None
+
+    def nft_load(self, text: str) -> None:
+        gone = [t for t in self.tables if text == nft_replacement(t, "")]
+        self.calls.append(("nft delete", *gone) if gone else ("nft -f", text))
+        self.tables.difference_update(gone)
 
     def iptables_save(self, family: int) -> str:
         return self.nat.get(family, "")
@@ -67,6 +69,16 @@ class FakeNamespaces:
         self.deleted.append(name)
         return True
 
+    @contextmanager
+    def inside(self, name: str | None) -> Iterator[None]:
+        assert name is None  # destroy acts in namespaces only by deleting them
+        yield
+
+
+class FakeSockets:
+    def forget(self, netns: str) -> None:
+        pass
+
 
 @pytest.fixture
 def faked(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> tuple[FakeKernel, FakeNamespaces]:
@@ -75,8 +87,8 @@ def faked(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> tuple[FakeKernel, 
     kernel, namespaces = FakeKernel(), FakeNamespaces()
 
     @contextmanager
-    def fake_session() -> Iterator[tuple[FakeNamespaces, None]]:
-        yield namespaces, None
+    def fake_session() -> Iterator[tuple[FakeNamespaces, FakeSockets]]:
+        yield namespaces, FakeSockets()
 
     monkeypatch.setattr(engine, "session", fake_session)
     monkeypatch.setattr(engine, "list_netns", lambda: {"red", "someone-elses"})
@@ -156,7 +168,7 @@ def test_a_half_built_lab_restores_only_what_is_there(faked: tuple[FakeKernel, F
                             root_tables=["topograph-seed"], root_chains=["TG-seed-POST", "TG-seed-PRE"]))
     done = CliRunner().invoke(main, ["destroy", "--lab", "seed"])
     assert done.exit_code == 0 and "nothing removed" in done.output
-    assert kernel.calls == [("nft delete", "topograph-seed")]  # asked, found nothing: no restore, no sysctl
+    assert kernel.calls == []  # looked, found nothing: no delete, no restore, no sysctl
 
 
 def test_a_record_of_an_older_topograph_is_completed_by_the_file(faked: tuple[FakeKernel, FakeNamespaces]) -> None:
@@ -190,3 +202,20 @@ def test_destroy_touches_only_the_root_objects_named_after_the_lab(faked: tuple[
     done = CliRunner().invoke(main, ["destroy", "--lab", "seed"])
     assert done.exit_code == 0, done.output
     assert kernel.calls == [] and all(d.read_text() == "net.ipv4.ip_forward = 1\n" for d in decoys)
+
+
+def test_destroy_runs_the_reverse_of_what_the_record_says_as_plan_operations() -> None:
+    from topograph.plan import DeleteIptables, DeleteLink, DeleteNetns, DeleteNftables, RestoreSysctls
+
+    sysctls = str(state.state_dir() / "seed.sysctl")
+    rec = state.Record(lab="seed", prefix=None, namespaces=["blue", "red", "gone"], root_links=["v-net-0", "veth-red-br"],
+                       root_sysctls=[sysctls], root_tables=["topograph-seed"], root_chains=["TG-seed-POST", "TG-seed-PRE"])
+    mark = state.alias("seed")
+    assert engine.undo_record(rec, None, {"red", "blue", "someone-elses"}) == [
+        DeleteNetns("red", "red"), DeleteNetns("blue", "blue"),  # last made first; "gone" is not there
+        DeleteLink("host", None, "veth-red-br", mark=mark), DeleteLink("host", None, "v-net-0", mark=mark),
+        DeleteNftables("host", None, "topograph-seed"),
+        DeleteIptables("host", None, "TG-seed-PRE", "TG-seed-POST", (4, 6)),
+        RestoreSysctls("host", None, sysctls)]
+    sandbox = state.Record(lab="seed", prefix="t1-", namespaces=["t1-red"], root_tables=["topograph-seed"])
+    assert engine.undo_record(sandbox, seed(prefix="t1-"), {"t1-red"}) == [DeleteNetns("red", "t1-red")]

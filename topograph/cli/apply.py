@@ -18,10 +18,12 @@ from topograph.plan import FIREWALLS
 @click.option("--firewall", type=click.Choice(FIREWALLS), default=None,
               help="back end for NAT and port forwards (default: the one the lab was applied with, else nftables)")
 @click.option("--dry-run", is_flag=True, help="print what would change, change nothing")
+@click.option("--commands", is_flag=True,
+              help="with --dry-run: also print the shell commands of what apply would run, in its order")
 @expectations_option
 @wait_option
-def command(file: str, prefix: str | None, firewall: str | None, dry_run: bool, ignore_expectations: bool,
-            wait: float) -> None:
+def command(file: str, prefix: str | None, firewall: str | None, dry_run: bool, commands: bool,
+            ignore_expectations: bool, wait: float) -> None:
     """Create the lab of FILE, or bring a running one back in line with FILE.
 
     What exists and matches is left alone, what is missing is created, what differs is corrected,
@@ -35,13 +37,15 @@ def command(file: str, prefix: str | None, firewall: str | None, dry_run: bool, 
     from topograph.live.execute import StepFailed
     from topograph.live.lock import Busy
 
+    if commands and not dry_run:
+        abort("--commands prints what --dry-run would do; add --dry-run")
     the_plan, _ = load_plan(file, prefix, firewall, expectations=not ignore_expectations)
     require_privileges()
     try:
         if dry_run:
             d = engine.plan_diff(the_plan)
             engine.refuse_if_blocked(d)
-            print_diff(the_plan, d, dry_run=True)
+            print_diff(the_plan, d, dry_run=True, commands=commands)
             return
         progress = Progress(f"applying {the_plan.lab}")
         with signals_interrupt():

@@ -6,12 +6,12 @@ import click
 
 from topograph.front.diagnostics import count
 from topograph.live.converge import Diff
-from topograph.plan import Plan
+from topograph.plan import DeleteIptables, DeleteNftables, LoadIptables, LoadNftables, Operation, Plan
 
 
-def print_diff(plan: Plan, d: Diff, *, dry_run: bool = False, limit: int = 0) -> None:
+def print_diff(plan: Plan, d: Diff, *, dry_run: bool = False, limit: int = 0, commands: bool = False) -> None:
     """`dry_run`: worded for apply --dry-run (else for status); `limit` > 0 shortens long lists (first
-    `limit` lines per state)."""
+    `limit` lines per state); `commands`: then the shell commands of what apply would run (print_commands)."""
     mode = f"sandbox {plan.prefix}" if plan.prefix else "real mode"
     click.echo(f"lab {plan.lab} ({mode}):")
     if d.blockers:
@@ -39,3 +39,33 @@ def print_diff(plan: Plan, d: Diff, *, dry_run: bool = False, limit: int = 0) ->
         click.echo(f"  up to date: {count(d.up_to_date, 'object')}, nothing {'to change' if dry_run else 'differs'}")
     else:
         click.echo(f"  {summary}" + (" (--dry-run: nothing changed)" if dry_run else ""))
+    if commands:
+        print_commands(d)
+
+
+def print_commands(d: Diff) -> None:
+    """What apply would run, in its order, as the shell commands of the same operations (the compiled
+    script's templates), under a comment line: a script that does the same, to read or to run."""
+    from topograph.compile import commands  # jinja2: only when asked for
+
+    ops = d.operations
+    if not ops:
+        return
+    click.echo(f"# the {count(len(ops), 'operation')} apply would run, in its order, as shell commands "
+               "(apply itself uses netlink):")
+    for text in commands(as_shell(ops)):
+        click.echo(text)
+
+
+def as_shell(ops: list[Operation]) -> list[Operation]:
+    """`ops` as the shell must run them to do what apply does: apply replaces a node's NAT table or
+    chains in one transaction, while the script's load adds to what is there; so the deletion comes
+    first (it leaves alone what is not there)."""
+    out: list[Operation] = []
+    for op in ops:
+        if isinstance(op, LoadNftables):
+            out.append(DeleteNftables(op.node, op.netns, op.table))
+        elif isinstance(op, LoadIptables):
+            out.append(DeleteIptables(op.node, op.netns, op.pre_chain, op.post_chain, op.families))
+        out.append(op)
+    return out

@@ -3,7 +3,8 @@
 Pure functions over `observe.Live` (no kernel access), so every rule here is unit-tested on states
 built by hand. The repair is expressed with the plan's own operations (one plan, two back ends):
 each missing or drifted operation is run again, in plan order; removals (extra objects, and links
-that must be recreated) are separate, explicit steps.
+that must be recreated) are separate, explicit steps, plan operations too (DeleteLink, DeleteAddress...),
+so that the same runner runs them and the same templates print them (apply --dry-run --commands).
 
 Ownership decides what may be removed: only namespaces named in the lab's record, and objects
 inside them. A namespace (or root interface) the plan wants that exists but is not in the record is
@@ -20,7 +21,7 @@ from typing import Literal
 
 from topograph.live.describe import describe, where
 from topograph.live.kernel import netns_path
-from topograph.live.observe import ForeignRule, Link, Live, NsState, Route, ops_by_netns, route_key
+from topograph.live.observe import Link, Live, NsState, Route, ops_by_netns, route_key
 from topograph.live.state import Record
 from topograph.plan import (
     AddAddress,
@@ -29,8 +30,13 @@ from topograph.plan import (
     CreateNetns,
     CreateStandIn,
     CreateVeth,
+    DeleteAddress,
     DeleteIptables,
+    DeleteIptablesRule,
+    DeleteLink,
+    DeleteNetns,
     DeleteNftables,
+    DeleteRoute,
     EnslavePort,
     LinkDown,
     LinkUp,
@@ -53,22 +59,10 @@ from topograph.plan.firewall import loaded_text
 State = Literal["missing", "drifted", "extra"]
 
 
-@dataclass(frozen=True, slots=True)
-class Removal:
-    """Delete one object: a namespace, a link, an address, a route, or an iptables rule (or policy) not the lab's."""
-
-    kind: Literal["netns", "link", "address", "route", "rule"]
-    netns: str | None
-    name: str  # namespace / link / "ifname address" / route text / iptables-save line
-    route: Route | None = None
-    rule: ForeignRule | None = None
-
-    def describe(self) -> str:
-        if self.kind == "netns":
-            return f"delete namespace {self.name}"
-        if self.rule is not None:
-            return f"{where(self.netns)}: take away {self.rule.describe()}"
-        return f"{where(self.netns)}: delete {self.kind} {self.name}"
+#: Deleting one object, as a plan operation: a namespace, a link, an address, a route, or an iptables
+#: rule (or policy) not the lab's. Run by the same Runner.run as the repair, and printed by the same
+#: templates (apply --dry-run --commands).
+Removal = DeleteNetns | DeleteLink | DeleteAddress | DeleteRoute | DeleteIptablesRule
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +71,11 @@ class Change:
     what: str
     op: Operation | None = None  # the plan operation that repairs it (missing / drifted)
     removal: Removal | None = None  # the deletion that repairs it (extra), or that must come first
+
+    @property
+    def ops(self) -> list[Operation]:
+        """What apply runs for this change, in order: the deletion first, then the repair."""
+        return [o for o in (self.removal, self.op) if o is not None]
 
 
 @dataclass
@@ -115,6 +114,11 @@ class Diff:
     @property
     def repair(self) -> list[Operation]:
         return [c.op for c in self.changes if c.op is not None]
+
+    @property
+    def operations(self) -> list[Operation]:
+        """Everything apply runs, in its order: the deletions that come first, the repair, the extra objects' deletions."""
+        return [*self.before, *self.repair, *self.after]
 
 
 def _netns_of(op: Operation) -> str | None:
@@ -286,7 +290,7 @@ def diff(plan: Plan, live: Live, record: Record | None) -> Diff:
                 continue
             fresh_ns.add(op.netns)
             if op.netns in live.stale:  # ours (else a clash): the bare file goes, then the namespace is made
-                result.changes.append(Change("drifted", stale_text(op.netns), removal=Removal("netns", None, op.netns)))
+                result.changes.append(Change("drifted", stale_text(op.netns), removal=DeleteNetns(op.node, op.netns)))
             add("missing", op)
             continue
         if isinstance(op, CreateVeth):
@@ -304,14 +308,14 @@ def diff(plan: Plan, live: Live, record: Record | None) -> Diff:
                 recreated.update({(op.a.netns, op.a.ifname), (op.b.netns, op.b.ifname)})
                 e = with_mac[0]
                 result.changes.append(Change("drifted", _mac_text(e.netns, e.ifname),
-                                             removal=Removal("link", e.netns, e.ifname)))
+                                             removal=DeleteLink(e.node, e.netns, e.ifname)))
                 add("drifted", op)
                 continue
             recreated.update({(op.a.netns, op.a.ifname), (op.b.netns, op.b.ifname)})
-            stale = [(e.netns, e.ifname) for e, ln in ((op.a, la), (op.b, lb)) if ln is not None]
-            for netns, name in stale:
-                result.changes.append(Change("drifted", f"{where(netns)}: {name} is not the expected veth pair",
-                                             removal=Removal("link", netns, name)))
+            stale = [e for e, ln in ((op.a, la), (op.b, lb)) if ln is not None]
+            for e in stale:
+                result.changes.append(Change("drifted", f"{where(e.netns)}: {e.ifname} is not the expected veth pair",
+                                             removal=DeleteLink(e.node, e.netns, e.ifname)))
             add("drifted" if stale else "missing", op)
             continue
         netns = _netns_of(op)
@@ -330,10 +334,10 @@ def diff(plan: Plan, live: Live, record: Record | None) -> Diff:
             recreated.add((netns, op.ifname))
             if link is not None and link.kind == kind:  # made again, like a veth, for a MAC of the kernel's
                 result.changes.append(Change("drifted", _mac_text(netns, op.ifname),
-                                             removal=Removal("link", netns, op.ifname)))
+                                             removal=DeleteLink(op.node, netns, op.ifname)))
                 add("drifted", op)
                 continue
-            removal = Removal("link", netns, op.ifname) if link is not None else None
+            removal = DeleteLink(op.node, netns, op.ifname) if link is not None else None
             add("drifted" if link is not None else "missing", op, removal)
             continue
         state = _op_state(op, st, recreated, record)
@@ -475,15 +479,22 @@ def _link_rp_filters(plan: Plan, live: Live, recreated: set[tuple[str | None, st
     return out
 
 
+def _node_of(plan: Plan) -> dict[str, str]:
+    """The node of each of the plan's own namespaces."""
+    return {op.netns: op.node for op in plan.operations if isinstance(op, CreateNetns)}
+
+
 def _foreign_rules(plan: Plan, live: Live, fresh_ns: set[str]) -> list[Change]:
     """Rules in the built-in iptables chains of the lab's own namespaces that the lab did not make (and
     policies other than ACCEPT): the lab owns those namespaces whole, so apply takes them away."""
     out: list[Change] = []
+    node_of = _node_of(plan)
     for netns in plan.namespaces:
         st = live.namespaces.get(netns)
         if st is None or netns in fresh_ns:
             continue
-        out += [Change("extra", f"{netns}: {rule.describe()}", removal=Removal("rule", netns, rule.line, rule=rule))
+        out += [Change("extra", f"{netns}: {rule.describe()}",
+                       removal=DeleteIptablesRule(node_of.get(netns, netns), netns, rule.family, rule.table, rule.line))
                 for rule in st.foreign_rules]
     return out
 
@@ -499,14 +510,18 @@ def _extras(plan: Plan, live: Live, record: Record | None, fresh_ns: set[str],
     out: list[Change] = []
     planned_ns = set(plan.namespaces)
     by_ns = ops_by_netns(plan)
+    node_of = _node_of(plan)
     for name in sorted(set(record.namespaces) if record else set()):
         if name not in planned_ns and name in live.existing:
             what = stale_text(name) if name in live.stale else f"namespace {name} (no longer in the file)"
-            out.append(Change("extra", what, removal=Removal("netns", None, name)))
+            # a node the file no longer has: named after its namespace, without the lab's sandbox prefix
+            node = name.removeprefix(plan.prefix or "")
+            out.append(Change("extra", what, removal=DeleteNetns(node, name)))
     for netns in plan.namespaces:
         st = live.namespaces.get(netns)
         if st is None or netns in fresh_ns:
             continue
+        node = node_of.get(netns, netns)
         links: set[str] = {"lo"}
         addresses: set[tuple[str, str]] = set()
         routes: list[Route] = []
@@ -523,14 +538,16 @@ def _extras(plan: Plan, live: Live, record: Record | None, fresh_ns: set[str],
                 routes.append(route_key(op))
         for name, link in sorted(st.links.items()):
             if name not in links and link.kind in ("veth", "bridge", "dummy"):
-                out.append(Change("extra", f"{netns}: {link.kind} {name}", removal=Removal("link", netns, name)))
+                out.append(Change("extra", f"{netns}: {link.kind} {name}", removal=DeleteLink(node, netns, name)))
         for ifname, address in sorted(st.addresses):
             if (ifname, address) not in addresses and ifname in links and not _is_kernel_address(ifname, address):
                 out.append(Change("extra", f"{netns}: address {address} on {ifname}",
-                                  removal=Removal("address", netns, f"{ifname} {address}")))
+                                  removal=DeleteAddress(node, netns, ifname, ipaddress.ip_interface(address))))
         for r in sorted(st.routes, key=str):
             if (not any(r.satisfies(w) for w in routes) and (r.dev is None or r.dev in links)
                     and (netns, r.dev) not in downed):  # the kernel drops routes over a link set down
                 text = f"{r.to}" + (f" via {r.via}" if r.via else "") + (f" dev {r.dev}" if r.dev else "")
-                out.append(Change("extra", f"{netns}: route {text}", removal=Removal("route", netns, text, route=r)))
+                gone = DeleteRoute(node, netns, ipaddress.ip_network(r.to), ipaddress.ip_address(r.via) if r.via else None,
+                                   r.dev, r.metric)
+                out.append(Change("extra", f"{netns}: route {text}", removal=gone))
     return out

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import assert_never
 
+from topograph.live.observe import ForeignRule
 from topograph.plan import (
     AddAddress,
     AddRoute,
@@ -11,10 +12,13 @@ from topograph.plan import (
     CreateNetns,
     CreateStandIn,
     CreateVeth,
+    DeleteAddress,
     DeleteIptables,
+    DeleteIptablesRule,
     DeleteLink,
     DeleteNetns,
     DeleteNftables,
+    DeleteRoute,
     EnslavePort,
     LinkDown,
     LinkUp,
@@ -25,6 +29,8 @@ from topograph.plan import (
     MarkNetns,
     Operation,
     ReleasePort,
+    RestoreIptables,
+    RestoreNftables,
     RestoreSysctls,
     SetMac,
     SetMtu,
@@ -37,15 +43,24 @@ def where(netns: str | None) -> str:
 
 
 def describe(op: Operation) -> str:
-    """e.g. 'red (ns tg1-red): add address 192.168.15.1/24 to veth-red'. One case per kind (mypy checks them all)."""
+    """e.g. 'red (ns tg1-red): add address 192.168.15.1/24 to veth-red'. One `match` over every kind."""
     if isinstance(op, CreateVeth):
         return (f"{op.a.node}/{op.b.node}: create veth {op.a.ifname} ({where(op.a.netns)}) "
                 f"<-> {op.b.ifname} ({where(op.b.netns)})")
     return f"{op.node} ({where(op.netns)}): {_what(op)}"
 
 
+def _route(op: AddRoute | DeleteRoute) -> str:
+    via = f" via {op.via}" if op.via is not None else ""
+    dev = f" dev {op.dev}" if op.dev is not None else ""
+    metric = f" metric {op.metric}" if op.metric is not None else ""
+    return f"{op.to}{via}{dev}{metric}"
+
+
 def _what(op: Operation) -> str:
     match op:
+        case CreateVeth():
+            return f"create veth {op.a.ifname} <-> {op.b.ifname}"
         case CreateNetns():
             return "create namespace"
         case MarkNetns():
@@ -58,14 +73,12 @@ def _what(op: Operation) -> str:
             return f"set {op.ifname} down"
         case ReleasePort():
             return f"take {op.ifname} out of its bridge"
-        case SetSysctls():  # SetLinkSysctls too
+        case SetSysctls():
             return "set sysctls " + ", ".join(f"{s.key}={s.value}" for s in op.values)
         case CreateBridge():
             return f"create bridge {op.ifname}"
         case CreateStandIn():
             return f"create {op.ifname} (a port-less bridge standing in for an existing interface)"
-        case CreateVeth():
-            return f"create veth {op.a.ifname} <-> {op.b.ifname}"
         case SetMac():
             return f"set {op.ifname} MAC {op.mac}"
         case SetMtu():
@@ -74,23 +87,31 @@ def _what(op: Operation) -> str:
             return f"plug {op.ifname} into bridge {op.bridge}"
         case AddAddress():
             return f"add address {op.address} to {op.ifname}"
+        case DeleteAddress():
+            return f"delete address {op.address} from {op.ifname}"
         case AddRoute():
-            via = f" via {op.via}" if op.via is not None else ""
-            dev = f" dev {op.dev}" if op.dev is not None else ""
-            metric = f" metric {op.metric}" if op.metric is not None else ""
-            return f"add route {op.to}{via}{dev}{metric}"
+            return f"add route {_route(op)}"
+        case DeleteRoute():
+            return f"delete route {_route(op)}"
         case LoadNftables():
             return f"load nftables table inet {op.table}"
-        case LoadIptables():
-            return f"load iptables chains {op.pre_chain}, {op.post_chain}"
+        case RestoreNftables():
+            return f"put back nftables table inet {op.table} as it was"
         case DeleteNftables():
             return f"delete nftables table inet {op.table}"
+        case LoadIptables():
+            return f"load iptables chains {op.pre_chain}, {op.post_chain}"
+        case RestoreIptables():
+            what = "as they were" if op.lines is not None else "away (there were none)"
+            return f"put back ipv{op.family} iptables chains {op.pre_chain}, {op.post_chain} {what}"
         case DeleteIptables():
             return f"delete iptables chains {op.pre_chain}, {op.post_chain}"
+        case DeleteIptablesRule():
+            return f"take away {ForeignRule(op.family, op.table, op.line).describe()}"
         case DeleteLink():
-            return f"delete {op.ifname}" + (f" if it carries the mark {op.mark}" if op.mark else "")
+            return f"delete interface {op.ifname}" + (" if it carries the lab's mark" if op.mark else "")
         case DeleteNetns():
-            return "delete namespace" + (f" if it carries the mark {op.mark}" if op.mark else "")
+            return "delete namespace" + (" if it carries the lab's mark" if op.mark else "")
         case RestoreSysctls():
             return f"put back the sysctls saved in {op.path}"
         case _:

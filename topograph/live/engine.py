@@ -9,13 +9,26 @@ from dataclasses import dataclass, field
 
 from topograph.live import root, state
 from topograph.live.converge import Diff, diff, leftover_rules, marked, planned_macs, root_links
-from topograph.live.describe import where
+from topograph.live.describe import describe, where
 from topograph.live.execute import Runner, StepFailed
 from topograph.live.kernel import Namespaces, list_netns, netns_exists
 from topograph.live.lock import holder, lab_lock
 from topograph.live.netlink import Sockets
 from topograph.live.observe import Link, Live, NsState, observe
-from topograph.plan import CreateNetns, LoadIptables, LoadNftables, MarkLink, MarkNetns, Plan
+from topograph.plan import (
+    CreateNetns,
+    DeleteIptables,
+    DeleteLink,
+    DeleteNetns,
+    DeleteNftables,
+    LoadIptables,
+    LoadNftables,
+    MarkLink,
+    MarkNetns,
+    Operation,
+    Plan,
+    RestoreSysctls,
+)
 
 
 class Clash(Exception):
@@ -114,16 +127,16 @@ def apply(plan: Plan, *, source: str = "", wait: float = 0.0,
                         progress=progress(len(repair)) if progress else None)
         step = ""  # the removal under way, for the message should it be cut short
         try:
-            for r in d.before:
-                step = r.describe()
-                runner.remove(r)
+            for r in d.before:  # removals are not put back on rollback (not journalled)
+                step = describe(r)
+                runner.run(r)
             runner.execute(repair)
             for r in d.after:
-                step = r.describe()
-                runner.remove(r)
-                outcome.removed.append(r.describe())
-                if r.kind == "netns":
-                    rec.namespaces = [n for n in rec.namespaces if n != r.name]
+                step = describe(r)
+                runner.run(r)
+                outcome.removed.append(step)
+                if isinstance(r, DeleteNetns):
+                    rec.namespaces = [n for n in rec.namespaces if n != r.netns]
             for kept, done in ((rec.nft, runner.nft), (rec.iptables, runner.iptables), (rec.rules, runner.rules)):
                 for at, text in done.items():
                     if text is None:
@@ -156,6 +169,8 @@ def destroy(lab: str, prefix: str | None, plan: Plan | None = None, *, wait: flo
             kernel: root.RootKernel | None = None) -> list[str]:
     """Remove everything the lab's record names (and nothing else); works on half-built labs and twice.
 
+    The removal is a list of plan operations (`undo_record`), run by the same runner as apply's steps.
+
     In real mode the root namespace is put back as the record says (live/root.py), so the lab's
     name is enough; `plan`, when given, adds what a record of an older topograph does not name.
     A lab without a record (brought up by its compiled script) is found by `plan`: its namespaces
@@ -170,24 +185,49 @@ def destroy(lab: str, prefix: str | None, plan: Plan | None = None, *, wait: flo
                 record = _adopt(plan, ns, socks)
             if record is None:
                 return []
-            existing = list_netns()
-            for name in reversed(record.namespaces):
-                if name in existing and ns.delete(name):
-                    removed.append(f"namespace {name}")
-            if record.root_links:
-                sock = socks(None)
-                mark = state.alias(lab)
-                for link in sock.links():
-                    if link.name in record.root_links and link.alias == mark:
-                        sock.delete_link(link.index, link.name)
-                        removed.append(f"interface {link.name}")
-            if record.prefix is None:
-                share = root.RootShare.of_record(record)
-                if plan is not None:
-                    share |= root.RootShare.of_ops(plan.operations)
-                removed += root.restore(share, kernel or root.System())
+            runner = Runner(ns, socks, lab=lab, tools=kernel or root.System())
+            for op in undo_record(record, plan, list_netns()):
+                if runner.run(op):
+                    removed.append(removed_text(op))
         state.remove(record)
         return removed
+
+
+def undo_record(record: state.Record, plan: Plan | None, existing: set[str]) -> list[Operation]:
+    """What destroy runs: the reverse of what the record says the lab made (and nothing else).
+
+    Its namespaces that exist, last made first; its interfaces in the root namespace, only where they
+    carry the lab's mark; in real mode the root namespace's share put back (root.RootShare.undo; `plan`
+    adds what a record of an older topograph does not name).
+    """
+    prefix = record.prefix or ""
+    ops: list[Operation] = [DeleteNetns(name.removeprefix(prefix), name)
+                            for name in reversed(record.namespaces) if name in existing]
+    mark = state.alias(record.lab)
+    ops += [DeleteLink("host", None, name, mark=mark) for name in reversed(record.root_links)]
+    if record.prefix is None:
+        share = root.RootShare.of_record(record)
+        if plan is not None:
+            share |= root.RootShare.of_ops(plan.operations)
+        ops += share.undo(record.lab)
+    return ops
+
+
+def removed_text(op: Operation) -> str:
+    """How destroy counts what it removed."""
+    match op:
+        case DeleteNetns():
+            return f"namespace {op.netns}"
+        case DeleteLink():
+            return f"interface {op.ifname}"
+        case DeleteNftables():
+            return f"nftables table inet {op.table}"
+        case DeleteIptables():
+            return f"iptables chains {op.pre_chain}, {op.post_chain}"
+        case RestoreSysctls():
+            return f"sysctls saved in {op.path}"
+        case _:
+            return describe(op)
 
 
 def _adopt(plan: Plan, ns: Namespaces, socks: Sockets) -> state.Record | None:

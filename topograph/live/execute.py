@@ -1,4 +1,4 @@
-"""Execute plan operations with netlink in the current thread, journalling each for rollback.
+"""Execute plan operations with netlink in the current thread, journalling for rollback the operations that undo them.
 
 One `Runner` per apply. It knows every interface index it deals with: in a namespace it has not
 seen yet it dumps the links once. In a namespace this run created nobody else makes interfaces,
@@ -6,15 +6,16 @@ so it gives each one it creates the next free index itself, saving a look-up rou
 interface (`bench_apply.py --indexes` measures it). Anywhere else (the root namespace in real
 mode, a namespace kept from an earlier run) another process may take an index at any moment, so
 the kernel chooses and the runner asks for the new interface by name. Objects inside a namespace
-created by this run need no undo of their own: rollback deletes the namespace. Objects added to a
+created by this run need no undo of their own: rollback deletes the namespace. Changes to a
 namespace that existed before (a converging re-apply, or the root namespace in real mode) are
-journalled one by one and removed again on rollback.
+undone one by one. The journal is a list of plan operations (delete this address, set that MTU back,
+put these sysctls back...) and rollback runs it backwards with the same `run()`: one vocabulary for
+doing and undoing, which the templates can print as shell commands too.
 """
 
 from __future__ import annotations
 
 import errno
-import ipaddress
 import os
 import signal
 import socket
@@ -22,9 +23,9 @@ import subprocess
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Protocol, assert_never
 
 from topograph.live import netlink as nl
-from topograph.live.converge import Removal
 from topograph.live.describe import describe, where
 from topograph.live.kernel import KernelError, Namespaces, netns_exists
 from topograph.live.observe import iptables_listing, iptables_save, lab_lines, nft_listing, read_sysctl
@@ -35,8 +36,13 @@ from topograph.plan import (
     CreateNetns,
     CreateStandIn,
     CreateVeth,
+    DeleteAddress,
     DeleteIptables,
+    DeleteIptablesRule,
+    DeleteLink,
+    DeleteNetns,
     DeleteNftables,
+    DeleteRoute,
     EnslavePort,
     LinkDown,
     LinkUp,
@@ -47,13 +53,18 @@ from topograph.plan import (
     MarkNetns,
     Operation,
     ReleasePort,
+    RestoreIptables,
+    RestoreNftables,
+    RestoreSysctls,
     SetMac,
     SetMtu,
     SetSysctls,
+    Sysctl,
     iptables_restore,
+    namespaces,
     nft_ruleset,
 )
-from topograph.plan.firewall import loaded_text
+from topograph.plan.firewall import iptables_change, loaded_text, nft_replacement
 
 #: Test hooks: fail before step K (1-based) of a run (K = steps + 1: after the last step, at the end
 #: of the run); sleep this many seconds before each step.
@@ -94,20 +105,18 @@ class StepFailed(Exception):
         return f"step {self.step} of {self.total} ({self.what}): {why}"
 
 
-Undo = tuple[str, str | None, object]
-
-
 class Runner:
     def __init__(self, ns: Namespaces, socks: nl.Sockets, *, lab: str,
-                 progress: Callable[[int], None] | None = None) -> None:
+                 progress: Callable[[int], None] | None = None, tools: Tools | None = None) -> None:
         self.ns = ns
         self.socks = socks
+        self.tools: Tools = tools or System()
         self.lab = lab
         self.progress = progress
         self.indexes: dict[str | None, dict[str, int]] = {}
         self.next_index: dict[str | None, int] = {}
         self.created_ns: set[str] = set()
-        self.journal: list[Undo] = []
+        self.journal: list[Operation] = []  # what undoes each step so far, in order
         self.undoing = False  # rolling back: what runs now is not journalled
         self.made: set[tuple[str | None, str]] = set()  # links this run created (deleting them undoes the rest)
         # describe.where(netns) -> listing after load / what was loaded; None: deleted (for the record)
@@ -178,113 +187,189 @@ class Runner:
         if self.fail_at is not None and step >= self.fail_at:
             raise KernelError(errno.EIO, f"injected failure ({FAIL_AT_ENV}={self.fail_at})")
 
-    def run(self, op: Operation) -> None:
-        if isinstance(op, CreateNetns):
-            def first_look() -> None:  # inside the new namespace: its socket, and the links it starts with
-                self._remember(op.netns, self.socks.open_here(op.netns).links())
+    def run(self, op: Operation) -> bool:
+        """Do `op`, journalling first what undoes it; False when there was nothing to do: what it deletes
+        is gone already, or does not carry its mark (not the lab's)."""
+        match op:
+            case CreateNetns():
+                def first_look() -> None:  # inside the new namespace: its socket, and the links it starts with
+                    self._remember(op.netns, self.socks.open_here(op.netns).links())
 
-            self.ns.create(op.netns, first_look)
-            self.created_ns.add(op.netns)
-            self.journal.append(("netns", op.netns, None))
-        elif isinstance(op, MarkNetns | MarkLink):
-            self._set(op.netns, nl.link_alias(self.index(op.netns, op.ifname), op.alias))
-        elif isinstance(op, LoopbackUp | LinkUp | LinkDown):
-            self._journal_undo(op)
-            index = self.index(op.netns, op.ifname)
-            self._set(op.netns, nl.link_down(index) if isinstance(op, LinkDown) else nl.link_up(index))
-        elif isinstance(op, SetSysctls):
-            self._sysctls(op)
-        elif isinstance(op, CreateBridge | CreateStandIn):
-            kind = op.LINK_KIND
-            index = self.alloc(op.netns)
-            self._create_link(op.netns, nl.new_link(index, op.ifname, kind), [(op.netns, op.ifname, index)])
-        elif isinstance(op, CreateVeth):
-            ia, ib = self.alloc(op.a.netns), self.alloc(op.b.netns)
-            body = nl.new_link(ia, op.a.ifname, "veth",
-                               data=nl.veth_peer(ib, op.b.ifname, self.ns.fd(op.b.netns)))
-            self._create_link(op.a.netns, body, [(op.a.netns, op.a.ifname, ia), (op.b.netns, op.b.ifname, ib)])
-        elif isinstance(op, SetMac):
-            self._journal_undo(op)
-            mac = bytes.fromhex(op.mac.replace(":", ""))
-            self._set(op.netns, nl.link_mac(self.index(op.netns, op.ifname), mac))
-        elif isinstance(op, SetMtu):
-            self._journal_undo(op)
-            self._set(op.netns, nl.link_mtu(self.index(op.netns, op.ifname), op.mtu))
-        elif isinstance(op, EnslavePort):
-            self._journal_undo(op)
-            master = self.index(op.netns, op.bridge)
-            port = self.index(op.netns, op.ifname)
-            self._set(op.netns, nl.link_master(port, master))
-        elif isinstance(op, ReleasePort):
-            self._journal_undo(op)
-            self._set(op.netns, nl.link_master(self.index(op.netns, op.ifname), 0))
-        elif isinstance(op, AddAddress):
-            a = op.address
-            family = socket.AF_INET if a.version == 4 else socket.AF_INET6
-            index = self.index(op.netns, op.ifname)
-            body = nl.addr_body(index, family, a.network.prefixlen, a.ip.packed, nodad=op.nodad)
-            self._add(op.netns, nl.RTM_NEWADDR, nl.RTM_DELADDR, body)
-        elif isinstance(op, AddRoute):
-            family = socket.AF_INET if op.family == 4 else socket.AF_INET6
-            oif = self.index(op.netns, op.dev) if op.dev is not None else None
-            body = nl.route_body(family, op.to.prefixlen, op.to.network_address.packed,
-                                 op.via.packed if op.via is not None else None, oif, op.metric)
-            self._add(op.netns, nl.RTM_NEWROUTE, nl.RTM_DELROUTE, body)
-        elif isinstance(op, LoadNftables):
-            self._nft(op)
-        elif isinstance(op, LoadIptables):
-            self._iptables(op)
-        elif isinstance(op, DeleteNftables):
-            self._delete_nft(op)
-        elif isinstance(op, DeleteIptables):
-            self._delete_iptables(op)
-        else:
-            raise KernelError(errno.EINVAL, f"apply cannot execute {op.KIND}")
+                self.ns.create(op.netns, first_look)
+                self.created_ns.add(op.netns)
+                self._journal(DeleteNetns(op.node, op.netns))
+            case MarkNetns() | MarkLink():
+                self._set(op.netns, nl.link_alias(self.index(op.netns, op.ifname), op.alias))
+            case LoopbackUp() | LinkUp():
+                self._journal_undo(op)
+                self._set(op.netns, nl.link_up(self.index(op.netns, op.ifname)))
+            case LinkDown():
+                self._journal_undo(op)
+                self._set(op.netns, nl.link_down(self.index(op.netns, op.ifname)))
+            case SetSysctls():
+                self._sysctls(op)
+            case CreateBridge() | CreateStandIn():
+                index = self.alloc(op.netns)
+                self._create_link(op.netns, nl.new_link(index, op.ifname, op.LINK_KIND),
+                                  [(op.node, op.netns, op.ifname, index)])
+            case CreateVeth():
+                ia, ib = self.alloc(op.a.netns), self.alloc(op.b.netns)
+                body = nl.new_link(ia, op.a.ifname, "veth",
+                                   data=nl.veth_peer(ib, op.b.ifname, self.ns.fd(op.b.netns)))
+                self._create_link(op.a.netns, body, [(op.a.node, op.a.netns, op.a.ifname, ia),
+                                                     (op.b.node, op.b.netns, op.b.ifname, ib)])
+            case SetMac():
+                self._journal_undo(op)
+                mac = bytes.fromhex(op.mac.replace(":", ""))
+                self._set(op.netns, nl.link_mac(self.index(op.netns, op.ifname), mac))
+            case SetMtu():
+                self._journal_undo(op)
+                self._set(op.netns, nl.link_mtu(self.index(op.netns, op.ifname), op.mtu))
+            case EnslavePort():
+                self._journal_undo(op)
+                master = self.index(op.netns, op.bridge)
+                self._set(op.netns, nl.link_master(self.index(op.netns, op.ifname), master))
+            case ReleasePort():
+                self._journal_undo(op)
+                self._set(op.netns, nl.link_master(self.index(op.netns, op.ifname), 0))
+            case AddAddress():
+                a = op.address
+                body = nl.addr_body(self.index(op.netns, op.ifname), _family(a.version), a.network.prefixlen,
+                                    a.ip.packed, nodad=op.nodad)
+                self._add(op.netns, nl.RTM_NEWADDR, body, DeleteAddress(op.node, op.netns, op.ifname, a))
+            case AddRoute():
+                oif = self.index(op.netns, op.dev) if op.dev is not None else None
+                self._add(op.netns, nl.RTM_NEWROUTE, _route_body(op, oif),
+                          DeleteRoute(op.node, op.netns, op.to, op.via, op.dev, op.metric))
+            case DeleteAddress():
+                ifindex = self.known(op.netns).get(op.ifname)
+                if ifindex is None:
+                    return False  # its interface is gone, and the address with it
+                a = op.address
+                body = nl.addr_body(ifindex, _family(a.version), a.network.prefixlen, a.ip.packed, nodad=False)
+                return self._delete(op.netns, nl.RTM_DELADDR, body, f"address {a} from {op.ifname}")
+            case DeleteRoute():
+                dev = self.known(op.netns).get(op.dev) if op.dev is not None else None
+                if op.dev is not None and dev is None:
+                    return False  # its interface is gone, and the route with it
+                return self._delete(op.netns, nl.RTM_DELROUTE, _route_body(op, dev), f"route {op.to}")
+            case LoadNftables():
+                self._nft(op)
+            case LoadIptables():
+                self._iptables(op)
+            case DeleteNftables() | RestoreNftables():
+                return self._replace_nft(op)
+            case DeleteIptables():
+                return self._delete_iptables(op)
+            case RestoreIptables():
+                with self.ns.inside(op.netns):
+                    now = lab_lines(self.tools.iptables_save(op.family), op.chains)
+                    if self._journalling(op.netns):
+                        self._journal(_chains_back(op, op.family, now))
+                    if now != (list(op.lines) if op.lines is not None else None):
+                        self.tools.iptables_restore(op.family, op.change(now))
+            case DeleteIptablesRule():  # a rule not the lab's: not put back on rollback
+                with self.ns.inside(op.netns):
+                    self.tools.iptables_restore(op.family, op.transaction)
+            case DeleteLink():
+                return self._delete_link(op)
+            case DeleteNetns():
+                return self._delete_netns(op)
+            case RestoreSysctls():
+                return self._restore_sysctls(op)
+            case _:
+                assert_never(op)
+        return True
+
+    def _journal(self, undo: Operation) -> None:
+        """Keep the operation that undoes a step, for rollback (which itself journals nothing)."""
+        if not self.undoing:
+            self.journal.append(undo)
+
+    def _journalling(self, netns: str | None) -> bool:
+        """Are changes in `netns` journalled one by one? Not in a namespace of this run's: deleting it undoes them."""
+        return not self.undoing and not self.fresh(netns)
 
     def _set(self, netns: str | None, body: bytes) -> None:
         self.socks(netns).request(nl.RTM_NEWLINK, body)
 
-    def _create_link(self, netns: str | None, body: bytes, made: list[tuple[str | None, str, int]]) -> None:
+    def _create_link(self, netns: str | None, body: bytes, made: list[tuple[str, str | None, str, int]]) -> None:
         try:
             self.socks(netns).request(nl.RTM_NEWLINK, body, create=True)
         except KernelError as exc:
-            for where, _name, index in made:  # the indexes were not used
+            for _node, where, _name, index in made:  # the indexes were not used
                 if index:
                     self.next_index[where] -= 1
             if exc.errno == errno.EEXIST:
-                names = ", ".join(n for _, n, _ in made)
+                names = ", ".join(n for _, _, n, _ in made)
                 raise KernelError(exc.errno, f"interface {names} exists already") from None
             raise
-        for where, name, index in made:
+        for node, where, name, index in made:
             if not index:  # the kernel chose it
                 try:
                     link = self.socks(where).link(name)
                     if link is None:
                         raise KernelError(errno.ENODEV, f"interface {name} vanished right after it was made")
-                except KernelError:  # undo by name then: the index is unknown
-                    self.journal.append(("netlink", where, (nl.RTM_DELLINK, nl.link_named(name))))
+                except KernelError:  # undone by name, like every link
+                    self._journal(DeleteLink(node, where, name))
                     raise
                 index = link.index
             self.known(where)[name] = index
             self.made.add((where, name))
             if not self.fresh(where):
-                self.journal.append(("link", where, index))
+                self._journal(DeleteLink(node, where, name))
 
-    def _add(self, netns: str | None, new: int, delete: int, body: bytes) -> None:
+    def _add(self, netns: str | None, new: int, body: bytes, undo: DeleteAddress | DeleteRoute) -> None:
         # exclusive even when converging: the diff found it missing, so "exists" means someone raced us
         self.socks(netns).request(new, body, create=True)
-        if not self.fresh(netns):
-            self.journal.append(("netlink", netns, (delete, body)))
+        if self._journalling(netns):
+            self._journal(undo)
+
+    def _delete(self, netns: str | None, kind: int, body: bytes, what: str) -> bool:
+        """One netlink delete; False when the object is gone already."""
+        code = self.socks(netns).acked(kind, body)
+        if code in (errno.ENOENT, errno.ESRCH, errno.EADDRNOTAVAIL, errno.ENODEV):
+            return False
+        if code:
+            raise KernelError(code, f"delete {what} in {where(netns)}: {os.strerror(code)}")
+        return True
+
+    def _delete_link(self, op: DeleteLink) -> bool:
+        sock = self.socks(op.netns)
+        if op.mark is None:
+            gone = not self._delete(op.netns, nl.RTM_DELLINK, nl.link_named(op.ifname), f"interface {op.ifname}")
+        else:
+            link = sock.link(op.ifname)
+            gone = link is None or link.alias != op.mark
+            if link is not None and not gone:
+                sock.delete_link(link.index, op.ifname)
+        if not gone:
+            self.indexes.pop(op.netns, None)  # a veth's peer went too: look again when needed
+        return not gone
+
+    def _delete_netns(self, op: DeleteNetns) -> bool:
+        if op.mark is not None:
+            if not netns_exists(op.netns):
+                return False
+            lo = self.socks(op.netns).link("lo")
+            if lo is None or lo.alias != op.mark:
+                return False
+        self.socks.forget(op.netns)
+        self.indexes.pop(op.netns, None)
+        self.created_ns.discard(op.netns)
+        return self.ns.delete(op.netns)
 
     def _sysctls(self, op: SetSysctls) -> None:
-        fresh = self.fresh(op.netns)
+        journalling = self._journalling(op.netns)
         with self.ns.inside(op.netns):
-            # a namespace made by this run needs no saved values: rollback deletes it
-            old = {} if fresh else {s.key: read_sysctl(s.proc_path) for s in op.values}
+            old = {s.key: read_sysctl(s.proc_path) for s in op.values} if journalling or op.save_to else {}
             if op.save_to is not None and not os.path.exists(op.save_to):
                 os.makedirs(os.path.dirname(op.save_to), exist_ok=True)
                 with open(op.save_to, "w") as f:
                     f.writelines(f"{k} = {v}\n" for k, v in old.items() if v is not None)
+            back = tuple(Sysctl(s.path, v, s.optional) for s in op.values if (v := old.get(s.key)) is not None)
+            if journalling and back:  # journalled first: should a write fail, those before it are put back
+                self._journal(SetSysctls(op.node, op.netns, back))
             for s in op.values:
                 try:
                     fd = os.open(s.proc_path, os.O_WRONLY)
@@ -296,17 +381,46 @@ class Runner:
                     os.write(fd, b"%d" % s.value)
                 finally:
                     os.close(fd)
-        if not fresh:
-            self.journal.append(("sysctl", op.netns, {s.proc_path: old[s.key] for s in op.values}))
+
+    def _restore_sysctls(self, op: RestoreSysctls) -> bool:
+        """Put back the values saved in `op.path` (`key = value` lines, as SetSysctls wrote them), then remove it."""
+        try:
+            with open(op.path) as f:
+                saved = f.read().splitlines()
+        except FileNotFoundError:
+            return False
+        with self.ns.inside(op.netns):
+            for line in saved:
+                key, _, value = line.partition(" = ")
+                # the key as `sysctl` takes it: with slashes when an interface name has a dot
+                # a key this kernel lacks (any more) is skipped, like `sysctl -e` does
+                self.tools.write_sysctl("/proc/sys/" + (key if "/" in key else key.replace(".", "/")), value)
+        os.unlink(op.path)
+        return True
 
     def _nft(self, op: LoadNftables) -> None:
         with self.ns.inside(op.netns):
-            before = None if self.fresh(op.netns) else nft_listing(op.table)
-            nft_replace(op.table, nft_ruleset(op))
-            self.nft[where(op.netns)] = nft_listing(op.table) or ""
+            if self._journalling(op.netns):
+                before = self.tools.nft_listing(op.table)
+                self._journal(DeleteNftables(op.node, op.netns, op.table) if before is None
+                              else RestoreNftables(op.node, op.netns, op.table, before))
+            self.tools.nft_load(nft_replacement(op.table, nft_ruleset(op)))
+            self.nft[where(op.netns)] = self.tools.nft_listing(op.table) or ""
             self.rules[where(op.netns)] = loaded_text(op)
-        if not self.fresh(op.netns):
-            self.journal.append(("nft", op.netns, (op.table, before)))
+
+    def _replace_nft(self, op: DeleteNftables | RestoreNftables) -> bool:
+        """Delete the table (False: there was none), or put it back to a ruleset (rollback); journalled, like a load."""
+        with self.ns.inside(op.netns):
+            before = self.tools.nft_listing(op.table)
+            if isinstance(op, DeleteNftables):
+                self.nft[where(op.netns)] = self.rules[where(op.netns)] = None
+                if before is None:
+                    return False
+            if self._journalling(op.netns):
+                self._journal(DeleteNftables(op.node, op.netns, op.table) if before is None
+                              else RestoreNftables(op.node, op.netns, op.table, before))
+            self.tools.nft_load(op.script if isinstance(op, RestoreNftables) else nft_replacement(op.table, ""))
+        return True
 
     def _iptables(self, op: LoadIptables) -> None:
         # per family, one transaction from what is there (a converging re-apply may find the chains,
@@ -315,33 +429,28 @@ class Runner:
         fresh = self.fresh(op.netns)
         with self.ns.inside(op.netns):
             for family in op.families:
-                now = None if fresh else lab_lines(iptables_save(family), chains)
+                now = None if fresh else lab_lines(self.tools.iptables_save(family), chains)
                 if not fresh:  # journalled first: should a later family fail, this one is still put back
-                    self.journal.append(("iptables", op.netns, (chains, family, now)))
+                    self._journal(_chains_back(op, family, now))
                 wanted = lab_lines(iptables_restore(op, family), chains)
-                run_tool([restore_tool(family), "--noflush"], iptables_change(now, wanted))
+                self.tools.iptables_restore(family, iptables_change(now, wanted))
             self.iptables[where(op.netns)] = iptables_listing(op) or ""
             self.rules[where(op.netns)] = loaded_text(op)
 
-    def _delete_nft(self, op: DeleteNftables) -> None:
-        with self.ns.inside(op.netns):
-            before = None if self.fresh(op.netns) else nft_listing(op.table)
-            nft_replace(op.table, "")
-        if not self.fresh(op.netns):
-            self.journal.append(("nft", op.netns, (op.table, before)))
-        self.nft[where(op.netns)] = self.rules[where(op.netns)] = None
-
-    def _delete_iptables(self, op: DeleteIptables) -> None:
+    def _delete_iptables(self, op: DeleteIptables) -> bool:
         chains = (op.pre_chain, op.post_chain)
+        found = False
         with self.ns.inside(op.netns):
             for family in op.families:
-                now = lab_lines(iptables_save(family), chains)
+                now = lab_lines(self.tools.iptables_save(family), chains)
                 if now is None:
                     continue
+                found = True
                 if not self.fresh(op.netns):
-                    self.journal.append(("iptables", op.netns, (chains, family, now)))
-                run_tool([restore_tool(family), "--noflush"], iptables_change(now, None))
+                    self._journal(_chains_back(op, family, now))
+                self.tools.iptables_restore(family, iptables_change(now, None))
         self.iptables[where(op.netns)] = self.rules[where(op.netns)] = None
+        return found
 
     def _journal_undo(self, op: LoopbackUp | LinkUp | LinkDown | SetMac | SetMtu | EnslavePort | ReleasePort) -> None:
         """Before changing a link in place, journal the operation that puts it back (one of the plan's own).
@@ -349,7 +458,7 @@ class Runner:
         Only in a namespace the run did not create, and on a link it did not create: deleting those
         undoes everything on them. The link's state before is read with one dump.
         """
-        if self.undoing or self.fresh(op.netns) or (op.netns, op.ifname) in self.made:
+        if not self._journalling(op.netns) or (op.netns, op.ifname) in self.made:
             return
         links = self.socks(op.netns).links()
         now = next((ln for ln in links if ln.name == op.ifname), None)
@@ -371,39 +480,11 @@ class Runner:
             elif not isinstance(op, EnslavePort) or master != op.bridge:
                 undo = EnslavePort(op.node, op.netns, op.ifname, master)
         if undo is not None:
-            self.journal.append(("op", op.netns, undo))
-
-    # -- removing ------------------------------------------------------------------------------
-    def remove(self, r: Removal) -> None:
-        """Delete one object the diff found extra (or in the way); it is not restored on rollback."""
-        if r.kind == "netns":
-            self.ns.delete(r.name)
-            self.socks.forget(r.name)
-        elif r.kind == "link":
-            known = self.known(r.netns)
-            if r.name in known:
-                self.socks(r.netns).delete_link(known.pop(r.name), r.name)
-                self.indexes.pop(r.netns, None)  # a veth's peer went too: look again when needed
-        elif r.kind == "address":
-            ifname, address = r.name.split(" ", 1)
-            ip = ipaddress.ip_interface(address)
-            family = socket.AF_INET if ip.version == 4 else socket.AF_INET6
-            body = nl.addr_body(self.index(r.netns, ifname), family, ip.network.prefixlen, ip.ip.packed, nodad=False)
-            self.socks(r.netns).acked(nl.RTM_DELADDR, body)
-        elif r.kind == "rule" and r.rule is not None:
-            with self.ns.inside(r.netns):
-                run_tool([restore_tool(r.rule.family), "--noflush"], r.rule.undo())
-        elif r.kind == "route" and r.route is not None:
-            net = ipaddress.ip_network(r.route.to)
-            family = socket.AF_INET if net.version == 4 else socket.AF_INET6
-            oif = self.known(r.netns).get(r.route.dev) if r.route.dev else None
-            via = ipaddress.ip_address(r.route.via).packed if r.route.via else None
-            body = nl.route_body(family, net.prefixlen, net.network_address.packed, via, oif, r.route.metric)
-            self.socks(r.netns).acked(nl.RTM_DELROUTE, body)
+            self._journal(undo)
 
     # -- rollback ------------------------------------------------------------------------------
     def rollback(self) -> tuple[list[str], list[str]]:
-        """Undo the journal, last first, with SIGINT/SIGTERM held off; return (what was undone, problems)."""
+        """Run the journal's operations, last first, with SIGINT/SIGTERM held off; return (what was undone, problems)."""
         blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
         done: list[str] = []
         problems: list[str] = []
@@ -413,95 +494,101 @@ class Runner:
                 self.ns.enter(None)  # an interruption may have come while inside another namespace
             except OSError as exc:
                 problems.append(f"cannot return to the root namespace: {exc}")
-            for kind, netns, data in reversed(self.journal):
+            for op in reversed(self.journal):
+                if not isinstance(op, DeleteNetns) and self._namespace_gone(op):
+                    continue  # and what was in it
                 try:
-                    text = self._undo(kind, netns, data)
-                    if text:
-                        done.append(text)
+                    if self.run(op):
+                        done.append(_undone(op))
                 except (OSError, subprocess.SubprocessError) as exc:
-                    problems.append(f"undo {kind} in {netns or 'the root namespace'}: {exc}")
+                    problems.append(f"undo, {describe(op)}: {exc}")
             self.journal.clear()
         finally:
             self.undoing = False
             signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
         return done, problems
 
-    def _undo(self, kind: str, netns: str | None, data: object) -> str | None:
-        if kind == "netns":
-            assert netns is not None
-            self.socks.forget(netns)
-            self.ns.delete(netns)
-            self.created_ns.discard(netns)
-            return f"deleted namespace {netns}"
-        if netns is not None and netns not in self.ns.fds and not netns_exists(netns):
-            return None
-        if kind == "op":
-            assert isinstance(data, LinkUp | LinkDown | SetMac | SetMtu | EnslavePort | ReleasePort)
-            self.run(data)
-            return f"put back: {describe(data)}"
-        if kind == "link":
-            assert isinstance(data, int)
-            self.socks(netns).acked(nl.RTM_DELLINK, nl.link_body(data))
-            return f"deleted interface #{data} in {netns or 'the root namespace'}"
-        if kind == "netlink":
-            assert isinstance(data, tuple)
-            self.socks(netns).acked(int(data[0]), bytes(data[1]))
-            return None
-        if kind == "sysctl":
-            with self.ns.inside(netns):
-                for path, value in data.items():  # type: ignore[attr-defined]
-                    if value is not None:
-                        with open(path, "w") as f:
-                            f.write(str(value))
-            return None
-        if kind == "nft":
-            assert isinstance(data, tuple)
-            table, before = str(data[0]), data[1]
-            with self.ns.inside(netns):
-                nft_replace(table, str(before or ""))
-            return None
-        if kind == "iptables":
-            assert isinstance(data, tuple)
-            chains: tuple[str, ...] = data[0]
-            family: int = data[1]
-            wanted: list[str] | None = data[2]
-            with self.ns.inside(netns):
-                now = lab_lines(iptables_save(family), chains)
-                if now != wanted:
-                    run_tool([restore_tool(family), "--noflush"], iptables_change(now, wanted))
-            return f"put back iptables chains {', '.join(chains)} in {netns or 'the root namespace'}"
-        return None
+    def _namespace_gone(self, op: Operation) -> bool:
+        return any(n is not None and n not in self.ns.fds and not netns_exists(n) for n in namespaces(op))
 
 
-def nft_replace(table: str, ruleset: str) -> None:
-    """Replace table inet TABLE by `ruleset` (its whole text; "" leaves no table) in one transaction.
+def _undone(op: Operation) -> str:
+    """What rollback says it did: 'deleted ...' for the objects the run had made (apply counts them)."""
+    if isinstance(op, DeleteNetns):
+        return f"deleted namespace {op.netns}"
+    if isinstance(op, DeleteLink):
+        return f"deleted interface {op.ifname} in {where(op.netns)}"
+    return f"put back: {describe(op)}"
 
-    Declaring the table first makes the delete that follows valid whether or not the table exists.
-    """
-    run_tool(["nft", "-f", "-"], f"table inet {table}\ndelete table inet {table}\n" + ruleset)
+
+def _family(version: int) -> int:
+    return socket.AF_INET if version == 4 else socket.AF_INET6
+
+
+def _route_body(op: AddRoute | DeleteRoute, oif: int | None) -> bytes:
+    return nl.route_body(_family(op.family), op.to.prefixlen, op.to.network_address.packed,
+                         op.via.packed if op.via is not None else None, oif, op.metric)
+
+
+def _chains_back(op: LoadIptables | DeleteIptables | RestoreIptables, family: int,
+                 now: list[str] | None) -> RestoreIptables:
+    """The operation that puts the lab's chains of `family` back to `now` (observe.lab_lines; None: no chains)."""
+    return RestoreIptables(op.node, op.netns, family, op.pre_chain, op.post_chain,
+                           tuple(now) if now is not None else None)
+
+
+class Tools(Protocol):
+    """The firewall tools and /proc/sys, in the calling thread's namespace: what the runner does not do
+    over netlink. A seam: unit tests of destroy give the runner a fake, so that no test changes the
+    root namespace."""
+
+    def nft_listing(self, table: str) -> str | None:
+        """`nft list table inet TABLE`, or None when there is no such table."""
+
+    def nft_load(self, text: str) -> None:
+        """One `nft -f` transaction."""
+
+    def iptables_save(self, family: int) -> str:
+        """The nat table in iptables-save form ("" when the tool or the table is absent)."""
+
+    def iptables_restore(self, family: int, text: str) -> None:
+        """Load `text` with `iptables-restore --noflush` (ip6tables-restore for 6)."""
+
+    def write_sysctl(self, proc_path: str, value: str) -> bool:
+        """Set one value; False when this kernel has no such key (any more)."""
+
+
+class System:
+    """The real tools (Tools)."""
+
+    def nft_listing(self, table: str) -> str | None:
+        """`nft list table inet TABLE`, or None when there is no such table."""
+        return nft_listing(table)
+
+    def nft_load(self, text: str) -> None:
+        """One `nft -f` transaction."""
+        run_tool(["nft", "-f", "-"], text)
+
+    def iptables_save(self, family: int) -> str:
+        """The nat table in iptables-save form ("" when the tool or the table is absent)."""
+        return iptables_save(family)
+
+    def iptables_restore(self, family: int, text: str) -> None:
+        """Load `text` with `iptables-restore --noflush` (ip6tables-restore for 6)."""
+        run_tool([restore_tool(family), "--noflush"], text)
+
+    def write_sysctl(self, proc_path: str, value: str) -> bool:
+        """Set one value; False when this kernel has no such key (any more)."""
+        try:
+            with open(proc_path, "w") as out:
+                out.write(value)
+        except OSError:
+            return False
+        return True
 
 
 def restore_tool(family: int) -> str:
     return "iptables-restore" if family == 4 else "ip6tables-restore"
-
-
-def iptables_change(now: list[str] | None, wanted: list[str] | None) -> str:
-    """One `iptables-restore --noflush` transaction of the nat table from `now` to `wanted` (observe.lab_lines).
-
-    The rules that jump to the lab's chains go first (the new ones are added at the end, so a
-    reload never doubles a hook); declaring a chain creates it or, with --noflush, empties it;
-    a chain that `wanted` lacks is emptied and deleted. None means no chain of the lab.
-    """
-    now, wanted = now or [], wanted or []
-    have = [line[1:] for line in now if line.startswith(":")]
-    want = [line[1:] for line in wanted if line.startswith(":")]
-    mine = {*have, *want}
-    lines = ["*nat"]
-    lines += ["-D " + line[3:] for line in now if line.startswith("-A ") and line.split()[1] not in mine]
-    lines += [f":{chain} - [0:0]" for chain in want]
-    lines += [x for chain in have if chain not in want for x in (f"-F {chain}", f"-X {chain}")]
-    lines += [line for line in wanted if line.startswith("-A ")]
-    return "\n".join([*lines, "COMMIT"]) + "\n"
 
 
 def run_tool(argv: list[str], text: str) -> None:

@@ -39,6 +39,7 @@ from topograph.plan import (
     SetSysctls,
     namespaces,
 )
+from topograph.plan.firewall import rule_removal
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,9 +90,7 @@ class ForeignRule:
 
     def undo(self) -> str:
         """The `iptables-restore --noflush` transaction that takes it away."""
-        policy = self.line.startswith(":")
-        change = f":{self.line[1:].split()[0]} ACCEPT [0:0]" if policy else "-D" + self.line[2:]
-        return f"*{self.table}\n{change}\nCOMMIT\n"
+        return rule_removal(self.table, self.line)
 
 
 @dataclass
@@ -304,9 +303,9 @@ def read_namespace(netns: str | None, mine: list[Operation], ns: Namespaces, soc
         for load in chains:
             state.iptables[load.pre_chain] = iptables_listing(load)
         if own:
-            # the lab's chains, also those the file no longer loads (converge deletes them with their hooks)
-            ours = tuple(c for op in chains for c in (op.pre_chain, op.post_chain))
-            ours += tuple(c for gone in left for c in (gone.pre_chain, gone.post_chain))
+            # the lab's chains, also those it is about to delete: their hooks are not someone else's rules
+            lab_chains: list[LoadIptables | DeleteIptables] = [*chains, *left]
+            ours = tuple(c for op in lab_chains for c in (op.pre_chain, op.post_chain))
             for family in iptables_families_here():
                 state.foreign_rules += foreign_rules(family, iptables_save(family, table=None), ours)
         for gone in left:  # there when any family has them

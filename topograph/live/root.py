@@ -1,4 +1,4 @@
-"""Real mode: what a lab changes in the root namespace besides links, named in its record, and putting it back.
+"""Real mode: what a lab changes in the root namespace besides links, named in its record, and what puts it back.
 
 Interfaces in the root namespace are deleted by name and alias (engine.destroy). What else the
 host's share of a lab changes there is shared with everything on the machine, so apply names it in
@@ -6,66 +6,38 @@ the lab's record before it changes anything: the file where the old sysctl value
 nftables tables and the iptables chains it loads. `destroy --lab NAME` then needs no FILE to put
 the root namespace back, and a run killed midway still leaves a record that names all of it.
 
-The kernel is reached through `RootKernel`, so unit tests check destroy with a fake one: a test
-must never change the root namespace.
+Putting it back is a list of plan operations (`RootShare.undo`), run by the same runner as apply's
+steps. The runner reaches the firewall tools and sysctls through `RootKernel` (execute.Tools), so
+unit tests check destroy with a fake one: a test must never change the root namespace.
 """
 
 from __future__ import annotations
 
 import os
-import subprocess
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Protocol
 
-from topograph.live.execute import iptables_change, restore_tool, run_tool
-from topograph.live.observe import iptables_save, lab_lines
+from topograph.live import execute
 from topograph.live.state import Record, state_dir
-from topograph.plan import LoadIptables, LoadNftables, Operation, SetSysctls, kernel_names, namespaces
+from topograph.plan import (
+    DeleteIptables,
+    DeleteNftables,
+    LoadIptables,
+    LoadNftables,
+    Operation,
+    RestoreSysctls,
+    SetSysctls,
+    kernel_names,
+    namespaces,
+)
 
 FAMILIES = (4, 6)
 
 
-class RootKernel(Protocol):
-    """The root namespace's sysctls, nftables and iptables, as destroy needs them."""
-
-    def write_sysctl(self, proc_path: str, value: str) -> bool:
-        """Set one value; False when this kernel has no such key (any more)."""
-
-    def delete_nft_table(self, table: str) -> bool:
-        """Delete table `inet TABLE`; False when there is none."""
-
-    def iptables_save(self, family: int) -> str:
-        """The nat table in iptables-save form ("" when the tool or the table is absent)."""
-
-    def iptables_restore(self, family: int, text: str) -> None:
-        """Load `text` with `iptables-restore --noflush` (ip6tables-restore for 6)."""
-
-
-class System:
-    """The real kernel, from the calling thread's (root) namespace."""
-
-    def write_sysctl(self, proc_path: str, value: str) -> bool:
-        try:
-            with open(proc_path, "w") as out:
-                out.write(value)
-        except OSError:
-            return False
-        return True
-
-    def delete_nft_table(self, table: str) -> bool:
-        try:
-            done = subprocess.run(["nft", "delete", "table", "inet", table], capture_output=True, check=False,
-                                  timeout=60)
-        except FileNotFoundError:
-            return False
-        return done.returncode == 0
-
-    def iptables_save(self, family: int) -> str:
-        return iptables_save(family)
-
-    def iptables_restore(self, family: int, text: str) -> None:
-        run_tool([restore_tool(family), "--noflush"], text)
+#: The firewall tools and sysctls as the runner uses them: destroy's unit tests fake them.
+RootKernel = execute.Tools
+#: The real ones (destroy's default; unit tests put a fake here).
+System = execute.System
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,32 +96,13 @@ class RootShare:
         record.root_chains = sorted({*record.root_chains, *self.iptables_chains})
 
 
-def restore(share: RootShare, kernel: RootKernel) -> list[str]:
-    """Put the root namespace back: delete the lab's tables and chains, then restore the saved sysctls.
-
-    Whatever is already gone is skipped, so a half-built lab and a second run are fine. Returns
-    what was done, for destroy's count.
-    """
-    done: list[str] = []
-    for table in share.nft_tables:
-        if kernel.delete_nft_table(table):
-            done.append(f"nftables table inet {table}")
-    if share.iptables_chains:
-        for family in FAMILIES:
-            now = lab_lines(kernel.iptables_save(family), share.iptables_chains)
-            if now is not None:
-                kernel.iptables_restore(family, iptables_change(now, None))
-                done.append(f"ipv{family} iptables chains {', '.join(share.iptables_chains)}")
-    for path in share.sysctl_files:
-        try:
-            with open(path) as f:
-                saved = f.read().splitlines()
-        except FileNotFoundError:
-            continue
-        for line in saved:
-            key, _, value = line.partition(" = ")
-            # the key as `sysctl` takes it: with slashes when an interface name has a dot
-            kernel.write_sysctl("/proc/sys/" + (key if "/" in key else key.replace(".", "/")), value)
-        os.unlink(path)
-        done.append(f"sysctls saved in {path}")
-    return done
+    def undo(self, lab: str, node: str = "host") -> list[Operation]:
+        """The operations that put the root namespace back: delete the lab's tables and chains, then
+        restore the saved sysctls. Each finds what is already gone and does nothing then, so a
+        half-built lab and a second run are fine."""
+        ops: list[Operation] = [DeleteNftables(node, None, table) for table in self.nft_tables]
+        if self.iptables_chains:  # the lab's own two, by name (naming), in every family
+            ops.append(DeleteIptables(node, None, kernel_names.iptables_chain(lab, "PRE"),
+                                      kernel_names.iptables_chain(lab, "POST"), FAMILIES))
+        ops += [RestoreSysctls(node, None, path) for path in self.sysctl_files]
+        return ops

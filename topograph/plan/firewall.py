@@ -116,6 +116,38 @@ def iptables_restore(op: LoadIptables, family: int) -> str:
     return "\n".join(lines) + "\n"
 
 
+def nft_replacement(table: str, ruleset: str) -> str:
+    """`nft -f` input that replaces table inet TABLE by `ruleset` (its whole text; "" leaves no table) in
+    one transaction. Declaring the table first makes the delete that follows valid whether or not it exists."""
+    return f"table inet {table}\ndelete table inet {table}\n" + ruleset
+
+
+def iptables_change(now: list[str] | None, wanted: list[str] | None) -> str:
+    """One `iptables-restore --noflush` transaction of the nat table from `now` to `wanted` (observe.lab_lines).
+
+    The rules that jump to the lab's chains go first (the new ones are added at the end, so a
+    reload never doubles a hook); declaring a chain creates it or, with --noflush, empties it;
+    a chain that `wanted` lacks is emptied and deleted. None means no chain of the lab.
+    """
+    now, wanted = now or [], wanted or []
+    have = [line[1:] for line in now if line.startswith(":")]
+    want = [line[1:] for line in wanted if line.startswith(":")]
+    mine = {*have, *want}
+    lines = ["*nat"]
+    lines += ["-D " + line[3:] for line in now if line.startswith("-A ") and line.split()[1] not in mine]
+    lines += [f":{chain} - [0:0]" for chain in want]
+    lines += [x for chain in have if chain not in want for x in (f"-F {chain}", f"-X {chain}")]
+    lines += [line for line in wanted if line.startswith("-A ")]
+    return "\n".join([*lines, "COMMIT"]) + "\n"
+
+
+def rule_removal(table: str, line: str) -> str:
+    """The `iptables-restore --noflush` transaction that takes away one rule (`-A CHAIN ...`) of `table`, or
+    sets a built-in chain's policy (`:CHAIN POLICY`) back to ACCEPT."""
+    policy = line.startswith(":")
+    change = f":{line[1:].split()[0]} ACCEPT [0:0]" if policy else "-D" + line[2:]
+    return f"*{table}\n{change}\nCOMMIT\n"
+
 
 def loaded_text(op: LoadNftables | LoadIptables) -> str:
     """Everything `op` loads, as one text: what a lab's record keeps to tell, on a later apply, whether

@@ -24,7 +24,7 @@ from typing import ClassVar, assert_never
 import msgspec
 
 from topograph.model import IPAddress, IPInterface, IPNetwork
-from topograph.plan.firewall import DnatRule, MasqueradeRule
+from topograph.plan.firewall import DnatRule, MasqueradeRule, iptables_change, nft_replacement, rule_removal
 
 Netns = str | None  # None: the root namespace
 
@@ -279,8 +279,8 @@ class LoadIptables(msgspec.Struct, frozen=True):
 
 
 # -- converge and rollback: putting back what a lab changed in place -------------------------------
-# Not part of a setup plan: `apply` runs them to reset what the file no longer says, and to undo a
-# step of a run that failed, in namespaces that existed before the run (so nothing deletes them).
+# Not part of a setup plan: `apply` runs them to reset or remove what the file no longer says, and to
+# undo a step of a run that failed, in namespaces that existed before the run (so nothing deletes them).
 
 class LinkDown(msgspec.Struct, frozen=True):
     """Set an interface down: the undo of LinkUp, and what `up: false` asks of an interface that is up."""
@@ -300,6 +300,98 @@ class ReleasePort(msgspec.Struct, frozen=True):
     node: str
     netns: Netns
     ifname: str
+
+
+class DeleteAddress(msgspec.Struct, frozen=True):
+    """Delete an address: the undo of AddAddress, and what removes an address the file no longer has."""
+
+    KIND: ClassVar[str] = "delete_address"
+    SECTION: ClassVar[str] = "addresses"
+    node: str
+    netns: Netns
+    ifname: str
+    address: IPInterface
+
+
+class DeleteRoute(msgspec.Struct, frozen=True):
+    """Delete a route of the main table: the undo of AddRoute, and what removes a route the file no longer has."""
+
+    KIND: ClassVar[str] = "delete_route"
+    SECTION: ClassVar[str] = "routes"
+    node: str
+    netns: Netns
+    to: IPNetwork
+    via: IPAddress | None = None
+    dev: str | None = None
+    metric: int | None = None
+
+    @property
+    def family(self) -> int:
+        return self.to.version
+
+
+class RestoreNftables(msgspec.Struct, frozen=True):
+    """Put table `inet <table>` back to `ruleset` (as `nft list table` printed it before), in one transaction.
+
+    The undo of LoadNftables or DeleteNftables on a table that existed before (DeleteNftables undoes
+    one that did not).
+    """
+
+    KIND: ClassVar[str] = "restore_nftables"
+    SECTION: ClassVar[str] = "NAT and port forwards"
+    node: str
+    netns: Netns
+    table: str
+    ruleset: str
+
+    @property
+    def script(self) -> str:
+        """The `nft -f` input."""
+        return nft_replacement(self.table, self.ruleset)
+
+
+class RestoreIptables(msgspec.Struct, frozen=True):
+    """Put the lab's nat chains of one IP family back to `lines` (observe.lab_lines: the chains declared,
+    the hooks, the chains' rules), or take them away with their hooks when `lines` is None.
+
+    The undo of LoadIptables or DeleteIptables, one family each; the runner goes from what is there
+    to `lines` in one `iptables-restore --noflush` transaction.
+    """
+
+    KIND: ClassVar[str] = "restore_iptables"
+    SECTION: ClassVar[str] = "NAT and port forwards"
+    node: str
+    netns: Netns
+    family: int
+    pre_chain: str
+    post_chain: str
+    lines: tuple[str, ...] | None
+
+    @property
+    def chains(self) -> tuple[str, str]:
+        return (self.pre_chain, self.post_chain)
+
+    def change(self, now: list[str] | None) -> str:
+        """The `iptables-restore --noflush` input from `now` (None: no chain of the lab) to `lines`."""
+        return iptables_change(now, list(self.lines) if self.lines is not None else None)
+
+
+class DeleteIptablesRule(msgspec.Struct, frozen=True):
+    """Take away one rule (`-A CHAIN ...`, as iptables-save prints it) of a built-in chain that is not the
+    lab's, or set a built-in chain's policy (`:CHAIN POLICY`) back to ACCEPT (observe.ForeignRule)."""
+
+    KIND: ClassVar[str] = "delete_iptables_rule"
+    SECTION: ClassVar[str] = "NAT and port forwards"
+    node: str
+    netns: Netns
+    family: int
+    table: str
+    line: str
+
+    @property
+    def transaction(self) -> str:
+        """The `iptables-restore --noflush` input."""
+        return rule_removal(self.table, self.line)
 
 
 # -- teardown --------------------------------------------------------------------------------------
@@ -363,7 +455,8 @@ class RestoreSysctls(msgspec.Struct, frozen=True):
 SetupOp = (CreateNetns | MarkNetns | MarkLink | LoopbackUp
            | SetSysctls | SetLinkSysctls | CreateBridge | CreateVeth | CreateStandIn | SetMac | SetMtu
            | EnslavePort | AddAddress | LinkUp | AddRoute | LoadNftables | LoadIptables)
-ResetOp = LinkDown | ReleasePort
+ResetOp = (LinkDown | ReleasePort | DeleteAddress | DeleteRoute | RestoreNftables | RestoreIptables
+           | DeleteIptablesRule)
 TeardownOp = DeleteNftables | DeleteIptables | DeleteLink | DeleteNetns | RestoreSysctls
 Operation = SetupOp | ResetOp | TeardownOp
 
@@ -377,7 +470,8 @@ def namespaces(op: Operation) -> tuple[Netns, ...]:
         case CreateVeth():
             return (op.a.netns, op.b.netns)
         case (CreateNetns() | MarkNetns() | LoopbackUp() | SetSysctls() | CreateBridge() | CreateStandIn() | MarkLink()
-              | SetMac() | SetMtu() | LinkDown() | ReleasePort()
+              | SetMac() | SetMtu() | LinkDown() | ReleasePort() | DeleteAddress() | DeleteRoute()
+              | RestoreNftables() | RestoreIptables() | DeleteIptablesRule()
               | EnslavePort() | AddAddress() | LinkUp() | AddRoute() | LoadNftables() | LoadIptables()
               | DeleteNftables() | DeleteIptables() | DeleteLink() | DeleteNetns() | RestoreSysctls()):
             return (op.netns,)

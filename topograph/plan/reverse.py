@@ -19,45 +19,69 @@ exists.
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import assert_never
 
 from topograph.plan.build import Plan
 from topograph.plan.ops import (
+    AddAddress,
+    AddRoute,
     CreateBridge,
     CreateNetns,
     CreateStandIn,
     CreateVeth,
+    DeleteAddress,
     DeleteIptables,
+    DeleteIptablesRule,
     DeleteLink,
     DeleteNetns,
     DeleteNftables,
+    DeleteRoute,
+    EnslavePort,
+    LinkDown,
+    LinkUp,
     LoadIptables,
     LoadNftables,
+    LoopbackUp,
     MarkLink,
     MarkNetns,
     Operation,
+    ReleasePort,
+    RestoreIptables,
+    RestoreNftables,
     RestoreSysctls,
+    SetMac,
+    SetMtu,
     SetSysctls,
-    namespaces,
 )
 
 
 def undo(op: Operation) -> Operation | None:
-    """The operation that undoes `op` in the root namespace, or None when deleting its namespace does."""
-    if isinstance(op, MarkNetns):
-        return DeleteNetns(op.node, op.netns, mark=op.alias)
-    if isinstance(op, CreateNetns | CreateVeth | CreateBridge | CreateStandIn):
-        return None  # deleted as the undo of its mark, only when it carries it (module docstring)
-    if namespaces(op) != (None,):
-        return None  # lives in a namespace of the plan's own
-    if isinstance(op, MarkLink):
-        return DeleteLink(op.node, None, op.ifname, mark=op.alias)
-    if isinstance(op, LoadNftables):
-        return DeleteNftables(op.node, None, op.table)
-    if isinstance(op, LoadIptables):
-        return DeleteIptables(op.node, None, op.pre_chain, op.post_chain, op.families)
-    if isinstance(op, SetSysctls) and op.save_to is not None:
-        return RestoreSysctls(op.node, None, op.save_to)
-    return None  # addresses, routes, MTU... on links that are deleted
+    """The operation that undoes `op` in the root namespace, or None when deleting its namespace does.
+
+    One `match` over every kind, so a new kind that is not placed here fails mypy.
+    """
+    match op:
+        case MarkNetns():
+            return DeleteNetns(op.node, op.netns, mark=op.alias)
+        case CreateNetns() | CreateVeth() | CreateBridge() | CreateStandIn():
+            return None  # deleted as the undo of its mark, only when it carries it (module docstring)
+        case MarkLink() if op.netns is None:
+            return DeleteLink(op.node, None, op.ifname, mark=op.alias)
+        case LoadNftables() if op.netns is None:
+            return DeleteNftables(op.node, None, op.table)
+        case LoadIptables() if op.netns is None:
+            return DeleteIptables(op.node, None, op.pre_chain, op.post_chain, op.families)
+        case SetSysctls() if op.netns is None and op.save_to is not None:
+            return RestoreSysctls(op.node, None, op.save_to)
+        case (MarkLink() | LoadNftables() | LoadIptables() | SetSysctls() | LoopbackUp() | SetMac() | SetMtu()
+              | EnslavePort() | AddAddress() | LinkUp() | AddRoute()):
+            return None  # in a namespace of the plan's own, or on links that are deleted
+        case (LinkDown() | ReleasePort() | DeleteAddress() | DeleteRoute() | RestoreNftables() | RestoreIptables()
+              | DeleteIptablesRule() | DeleteNftables() | DeleteIptables() | DeleteLink() | DeleteNetns()
+              | RestoreSysctls()):
+            return None  # not in a setup plan
+        case _:
+            assert_never(op)
 
 
 def reverse(setup: Plan) -> Plan:
