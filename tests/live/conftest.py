@@ -76,11 +76,14 @@ def _why_no_netns() -> str | None:
     if shutil.which("ip") is None:
         return "live tests need iproute2's `ip`"
     probe = f"tgprobe{secrets.token_hex(3)}"
-    made = _run("ip", "netns", "add", probe)
-    if made.returncode != 0:
-        return f"`ip netns add` does not work here: {made.stderr.strip()}"
-    _run("ip", "netns", "del", probe)
-    return None
+    try:
+        made = _run("ip", "netns", "add", probe)
+        if made.returncode != 0:
+            return f"`ip netns add` does not work here: {made.stderr.strip()}"
+        return None
+    finally:  # also when `ip netns add` timed out half way (seen under load): never leave the probe behind
+        if (NETNS_DIR / probe).exists():
+            _run("ip", "netns", "del", probe)
 
 
 @pytest.fixture(scope="session")
