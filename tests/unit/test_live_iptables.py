@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from tests.conftest import ROOT
-from topograph.live.observe import lab_lines
+from topograph.live.firewall import lab_lines
 from topograph.pipeline import check_file
 from topograph.plan import LoadIptables, iptables_restore, plan
 from topograph.plan.firewall import iptables_change

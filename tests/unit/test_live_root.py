@@ -19,7 +19,8 @@ from tests.unit.test_live_iptables import SAVED
 from topograph.cli import live as live_command
 from topograph.cli import main
 from topograph.live import engine, root, state
-from topograph.live.observe import Link, Live, NsState, lab_lines
+from topograph.live.firewall import lab_lines
+from topograph.live.observe import Link, Live, NsState
 from topograph.pipeline import check_file
 from topograph.plan import Firewall, Operation, Plan, plan
 from topograph.plan.firewall import iptables_change, nft_replacement

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import assert_never
 
-from topograph.live.observe import ForeignRule
+from topograph.live.firewall import ForeignRule
 from topograph.plan import (
     AddAddress,
     AddRoute,

@@ -23,12 +23,13 @@ import subprocess
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Protocol, assert_never
+from typing import assert_never
 
 from topograph.live import netlink as nl
 from topograph.live.describe import describe, where
+from topograph.live.firewall import System, Tools, iptables_listing, lab_lines
 from topograph.live.kernel import KernelError, Namespaces, netns_exists
-from topograph.live.observe import iptables_listing, iptables_save, lab_lines, nft_listing, read_sysctl
+from topograph.live.observe import read_sysctl
 from topograph.plan import (
     AddAddress,
     AddRoute,
@@ -532,70 +533,8 @@ def _route_body(op: AddRoute | DeleteRoute, oif: int | None) -> bytes:
 
 def _chains_back(op: LoadIptables | DeleteIptables | RestoreIptables, family: int,
                  now: list[str] | None) -> RestoreIptables:
-    """The operation that puts the lab's chains of `family` back to `now` (observe.lab_lines; None: no chains)."""
+    """The operation that puts the lab's chains of `family` back to `now` (live.firewall.lab_lines; None: no chains)."""
     return RestoreIptables(op.node, op.netns, family, op.pre_chain, op.post_chain,
                            tuple(now) if now is not None else None)
 
 
-class Tools(Protocol):
-    """The firewall tools and /proc/sys, in the calling thread's namespace: what the runner does not do
-    over netlink. A seam: unit tests of destroy give the runner a fake, so that no test changes the
-    root namespace."""
-
-    def nft_listing(self, table: str) -> str | None:
-        """`nft list table inet TABLE`, or None when there is no such table."""
-
-    def nft_load(self, text: str) -> None:
-        """One `nft -f` transaction."""
-
-    def iptables_save(self, family: int) -> str:
-        """The nat table in iptables-save form ("" when the tool or the table is absent)."""
-
-    def iptables_restore(self, family: int, text: str) -> None:
-        """Load `text` with `iptables-restore --noflush` (ip6tables-restore for 6)."""
-
-    def write_sysctl(self, proc_path: str, value: str) -> bool:
-        """Set one value; False when this kernel has no such key (any more)."""
-
-
-class System:
-    """The real tools (Tools)."""
-
-    def nft_listing(self, table: str) -> str | None:
-        """`nft list table inet TABLE`, or None when there is no such table."""
-        return nft_listing(table)
-
-    def nft_load(self, text: str) -> None:
-        """One `nft -f` transaction."""
-        run_tool(["nft", "-f", "-"], text)
-
-    def iptables_save(self, family: int) -> str:
-        """The nat table in iptables-save form ("" when the tool or the table is absent)."""
-        return iptables_save(family)
-
-    def iptables_restore(self, family: int, text: str) -> None:
-        """Load `text` with `iptables-restore --noflush` (ip6tables-restore for 6)."""
-        run_tool([restore_tool(family), "--noflush"], text)
-
-    def write_sysctl(self, proc_path: str, value: str) -> bool:
-        """Set one value; False when this kernel has no such key (any more)."""
-        try:
-            with open(proc_path, "w") as out:
-                out.write(value)
-        except OSError:
-            return False
-        return True
-
-
-def restore_tool(family: int) -> str:
-    return "iptables-restore" if family == 4 else "ip6tables-restore"
-
-
-def run_tool(argv: list[str], text: str) -> None:
-    """Run a firewall tool in the calling thread's namespace (a child starts where its thread is)."""
-    try:
-        done = subprocess.run(argv, input=text, capture_output=True, text=True, check=False, timeout=60)
-    except FileNotFoundError:
-        raise KernelError(errno.ENOENT, f"{argv[0]} is not installed") from None
-    if done.returncode != 0:
-        raise KernelError(errno.EINVAL, f"{' '.join(argv)}: {done.stderr.strip() or 'failed'}")

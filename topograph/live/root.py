@@ -7,7 +7,7 @@ nftables tables and the iptables chains it loads. `destroy --lab NAME` then need
 the root namespace back, and a run killed midway still leaves a record that names all of it.
 
 Putting it back is a list of plan operations (`RootShare.undo`), run by the same runner as apply's
-steps. The runner reaches the firewall tools and sysctls through `RootKernel` (execute.Tools), so
+steps. The runner reaches the firewall tools and sysctls through `RootKernel` (firewall.Tools), so
 unit tests check destroy with a fake one: a test must never change the root namespace.
 """
 
@@ -17,7 +17,7 @@ import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from topograph.live import execute
+from topograph.live import firewall
 from topograph.live.state import Record, state_dir
 from topograph.plan import (
     DeleteIptables,
@@ -35,9 +35,9 @@ FAMILIES = (4, 6)
 
 
 #: The firewall tools and sysctls as the runner uses them: destroy's unit tests fake them.
-RootKernel = execute.Tools
+RootKernel = firewall.Tools
 #: The real ones (destroy's default; unit tests put a fake here).
-System = execute.System
+System = firewall.System
 
 
 @dataclass(frozen=True, slots=True)

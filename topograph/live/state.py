@@ -84,7 +84,7 @@ class Record:
     root_chains: list[str] = field(default_factory=list)  # real mode: iptables nat chains loaded there
     root_sysctls: list[str] = field(default_factory=list)  # real mode: files holding the sysctls it had before
     nft: dict[str, str] = field(default_factory=dict)  # namespace -> listing of our table right after loading
-    iptables: dict[str, str] = field(default_factory=dict)  # namespace -> observe.iptables_listing right after loading
+    iptables: dict[str, str] = field(default_factory=dict)  # namespace -> live.firewall.iptables_listing right after loading
     rules: dict[str, str] = field(default_factory=dict)  # namespace -> plan.firewall.loaded_text of what was loaded
     macs: dict[str, str] = field(default_factory=dict)  # "namespace ifname" -> the MAC the file set there
     complete: bool = False  # False while an apply is running (or was killed)

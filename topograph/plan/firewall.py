@@ -123,7 +123,7 @@ def nft_replacement(table: str, ruleset: str) -> str:
 
 
 def iptables_change(now: list[str] | None, wanted: list[str] | None) -> str:
-    """One `iptables-restore --noflush` transaction of the nat table from `now` to `wanted` (observe.lab_lines).
+    """One `iptables-restore --noflush` transaction of the nat table from `now` to `wanted` (live.firewall.lab_lines).
 
     The rules that jump to the lab's chains go first (the new ones are added at the end, so a
     reload never doubles a hook); declaring a chain creates it or, with --noflush, empties it;

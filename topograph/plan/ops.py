@@ -351,7 +351,7 @@ class RestoreNftables(msgspec.Struct, frozen=True):
 
 
 class RestoreIptables(msgspec.Struct, frozen=True):
-    """Put the lab's nat chains of one IP family back to `lines` (observe.lab_lines: the chains declared,
+    """Put the lab's nat chains of one IP family back to `lines` (live.firewall.lab_lines: the chains declared,
     the hooks, the chains' rules), or take them away with their hooks when `lines` is None.
 
     The undo of LoadIptables or DeleteIptables, one family each; the runner goes from what is there
@@ -378,7 +378,7 @@ class RestoreIptables(msgspec.Struct, frozen=True):
 
 class DeleteIptablesRule(msgspec.Struct, frozen=True):
     """Take away one rule (`-A CHAIN ...`, as iptables-save prints it) of a built-in chain that is not the
-    lab's, or set a built-in chain's policy (`:CHAIN POLICY`) back to ACCEPT (observe.ForeignRule)."""
+    lab's, or set a built-in chain's policy (`:CHAIN POLICY`) back to ACCEPT (live.firewall.ForeignRule)."""
 
     KIND: ClassVar[str] = "delete_iptables_rule"
     SECTION: ClassVar[str] = "NAT and port forwards"
