@@ -47,12 +47,14 @@ from topograph.plan import (
     MarkNetns,
     Operation,
     Plan,
+    ReleasePort,
     SetLinkSysctls,
     SetMac,
     SetMtu,
     SetSysctls,
     Sysctl,
     kernel_names,
+    namespaces,
 )
 from topograph.plan.firewall import loaded_text
 
@@ -122,11 +124,18 @@ class Diff:
 
 
 def _netns_of(op: Operation) -> str | None:
-    return getattr(op, "netns", None)
+    """Where `op` acts (the first end's namespace for a veth pair, which callers handle before asking)."""
+    return namespaces(op)[0]
 
 
 def _ifname(op: Operation) -> str | None:
-    return getattr(op, "ifname", None)
+    """The interface `op` is about, if it is about one."""
+    match op:
+        case (AddAddress() | CreateBridge() | CreateStandIn() | DeleteAddress() | DeleteLink() | EnslavePort()
+              | LinkDown() | LinkUp() | LoopbackUp() | MarkLink() | MarkNetns() | ReleasePort() | SetMac() | SetMtu()):
+            return op.ifname
+        case _:
+            return None
 
 
 def root_links(ops: Iterable[Operation]) -> list[str]:
