@@ -97,7 +97,10 @@ def test_a_second_signal_never_cuts_the_rollback_short(sandbox: Sandbox, tmp_pat
     assert sandbox.left() == [], err
     assert not list(tmp_path.glob("*.json"))
     assert "interrupted" in err and "rolled back" in err and "Traceback" not in err
-    assert proc.returncode == 128 + first, err
+    # 128 + the signal that interrupted: the first as a rule (the wakeup fd keeps their order), but on a
+    # loaded machine two signals 2 ms apart may both be pending before the process runs again, and then
+    # the kernel hands them over lowest number first; a lone signal's status is held exactly above
+    assert proc.returncode in (128 + first, 128 + second), err
 
 
 def test_a_killed_apply_leaves_a_record_that_destroy_uses(sandbox: Sandbox, tmp_path: Path) -> None:

@@ -97,19 +97,36 @@ def signals_interrupt() -> Iterator[None]:
     from topograph.live.execute import Interrupted
 
     seen = False
+    # Python runs the handlers of signals that arrived together in the order of their numbers (SIGINT before
+    # SIGTERM), not in the order they came; the wakeup fd gets one byte per signal as it comes, so the
+    # handler reads which one was really first (TERM then INT 2 ms later: exit 143, not 130)
+    arrived, wakeup = os.pipe()
+    os.set_blocking(arrived, False)
+    os.set_blocking(wakeup, False)
 
     def handler(signum: int, frame: object) -> None:
         nonlocal seen
         if not seen:
             seen = True
-            raise Interrupted(signum)
+            try:
+                order = os.read(arrived, 64)
+            except BlockingIOError:
+                order = b""
+            raise Interrupted(order[0] if order else signum)
 
+    old_wakeup = signal.set_wakeup_fd(wakeup, warn_on_full_buffer=False)
     old = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         yield
     finally:
+        signal.set_wakeup_fd(old_wakeup)
+        os.close(arrived)
+        os.close(wakeup)
         for sig, previous in old.items():
-            signal.signal(sig, previous)
+            # after a first signal the process is on its way out (128 + that signal): a second one, still
+            # pending in Python or arriving now, must not raise KeyboardInterrupt in the messages or the
+            # final write of the output (seen: TERM then INT 2 ms later, a traceback after the rollback)
+            signal.signal(sig, signal.SIG_IGN if seen else previous)
 
 
 def exit_status(exc: BaseException) -> int:
