@@ -34,6 +34,7 @@ from topograph.plan import (
     EnslavePort,
     LinkUp,
     LoopbackUp,
+    MarkNetns,
     Plan,
     SetLinkSysctls,
     SetSysctls,
@@ -69,6 +70,8 @@ def ip_batch(p: Plan) -> list[tuple[str | None, list[str]]]:
                 create.append(f"netns add {op.netns}")
             case LoopbackUp():
                 early.setdefault(_sandboxed(op.netns), []).append("link set lo up")
+            case MarkNetns():  # the lab's mark on the namespace's loopback, as the plan sets it
+                early.setdefault(_sandboxed(op.netns), []).append(f"link set {op.ifname} alias {op.alias}")
             case SetSysctls():
                 sysctl[_sandboxed(op.netns)] = "sysctl -q -e -w " + " ".join(f"{s.key}={s.value}" for s in op.values)
             case CreateBridge():
