@@ -20,10 +20,12 @@ from topograph.review.page import Against, build, to_html, to_markdown
 from topograph.review.sections import (
     MATRIX_MAX,
     SECTIONS,
+    ChangesView,
     Context,
     ExpectationView,
     MatrixView,
     NodeView,
+    Page,
     expectations,
     matrix,
     nodes,
@@ -283,6 +285,12 @@ def test_golden_review_with_options(name: str, lab: Path, old: Path | None, fail
 
 
 
+def _changes_view(p: Page) -> ChangesView:
+    (view,) = [s.value for s in p.sections if s.kind == "what_changed"]
+    assert isinstance(view, ChangesView)
+    return view
+
+
 def test_against_marks_what_is_new_or_changed_on_the_diagram(tmp_path: Path) -> None:
     old = tmp_path / "old.yml"
     old.write_text("lab: pair\nnodes:\n  a: {interfaces: {e0: 10.9.0.1/24}}\n  b: {interfaces: {e0: 10.9.0.2/24}}\n"
@@ -309,7 +317,7 @@ def test_against_marks_what_is_new_or_changed_on_the_diagram(tmp_path: Path) -> 
     assert diagram.count(f'BGCOLOR="{style.CHANGED_ROW}"') == 4, "a:e1, b:e0 and c:e0 filled, and the legend's swatch"
     assert diagram.count(f'color="{style.CHANGED}"') == 1, "the one added link (a:e1 -- c:e0)"
     assert "added or changed" in diagram
-    (view,) = [s.value for s in p.sections if s.kind == "what_changed"]
+    view = _changes_view(p)
     assert view.removed == ("gone",)
     assert "node added: c" in view.changes and "address added: b:e0 10.9.0.3/24" in view.changes
     assert view.cells and view.reach.startswith("reachability: ")
@@ -319,10 +327,14 @@ def test_against_marks_what_is_new_or_changed_on_the_diagram(tmp_path: Path) -> 
 
 def test_against_the_same_design_says_nothing_changed_and_marks_nothing(tmp_path: Path) -> None:
     dots: list[str] = []
+
+    def keep(dot: str) -> str:
+        dots.append(dot)
+        return svg(dot)
+
     ctx = context(SEED)
-    p = build(ctx.topology, ctx.graph, ctx.warnings, lambda d: dots.append(d) or svg(d),
-              against=Against(check_file(SEED), "old.yml", "new.yml"))
-    (view,) = [s.value for s in p.sections if s.kind == "what_changed"]
+    p = build(ctx.topology, ctx.graph, ctx.warnings, keep, against=Against(check_file(SEED), "old.yml", "new.yml"))
+    view = _changes_view(p)
     assert view.changes == () and view.cells == () and not view.marked
     assert (view.design, view.reach) == ("design: unchanged", "reachability: unchanged")
     assert style.CHANGED not in dots[0] and style.CHANGED_ROW not in dots[0], "no mark, and no legend entry for none"
