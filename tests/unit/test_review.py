@@ -14,24 +14,29 @@ from benchmarks.labs import star
 from tests.conftest import ROOT, SAMPLES
 from topograph.cli import main
 from topograph.pipeline import check_file, check_text
+from topograph.render import style
 from topograph.render.output import draw
-from topograph.review.page import build, to_html, to_markdown
+from topograph.review.page import Against, build, to_html, to_markdown
 from topograph.review.sections import (
     MATRIX_MAX,
     SECTIONS,
+    ChangesView,
     Context,
     ExpectationView,
     MatrixView,
     NodeView,
+    Page,
     expectations,
     matrix,
     nodes,
+    single_points,
 )
 from topograph.sim.trace import Disposition
 
 GOLDEN = ROOT / "tests" / "golden" / "review"
 BROKEN = ROOT / "tests" / "golden" / "errors" / "TG410-expectation-violated.yml"  # its expectations are broken
 CASES = [*SAMPLES, BROKEN]
+OPTIONAL = ("what_changed", "single_points")  # sections only --against and --failures add
 
 
 def review(file: Path | str, out: Path, *extra: str) -> tuple[int, str]:
@@ -92,7 +97,7 @@ def test_the_html_page_is_self_contained(case: Path, tmp_path: Path) -> None:
     for target in re.findall(r'href="#([^"]+)"', page):
         assert target in ids, target
     for kind, _, _ in SECTIONS:
-        assert f'<section id="{kind.replace("_", "-")}">' in page
+        assert (f'<section id="{kind.replace("_", "-")}">' in page) == (kind not in OPTIONAL)
 
 
 def test_every_cell_that_is_not_delivered_links_to_its_explanation() -> None:
@@ -221,7 +226,7 @@ def test_a_section_can_be_added_or_left_out() -> None:
     ctx = context(ROOT / "samples" / "01-veth-pair.yml")
     extra = (*SECTIONS, ("warnings", "Warnings again", lambda c: ()), ("nodes", "Left out", lambda c: None))
     p = build(ctx.topology, ctx.graph, ctx.warnings, svg, extra)
-    assert [s.title for s in p.sections] == [title for _, title, _ in SECTIONS] + ["Warnings again"]
+    assert [s.title for s in p.sections] == [title for kind, title, _ in SECTIONS if kind not in OPTIONAL] + ["Warnings again"]
     assert "<h2>Warnings again</h2>" in to_html(p).text and "Left out" not in to_html(p).text
 
 
@@ -250,3 +255,145 @@ def test_a_wide_matrix_writes_its_cells_in_a_few_letters(tmp_path: Path) -> None
     page = out.read_text()
     assert '<table class="matrix many">' in page and '<a href="#why-0-2">NR</a>' in page
     assert '<span class="c c-no-route">NR</span> NO_ROUTE (1520)' in page
+
+
+# -- review --against OLD and review --failures ------------------------------------------------------------------
+
+SEED = ROOT / "samples" / "06-port-forward.yml"
+OLDER = ROOT / "samples" / "05-default-route.yml"
+# golden pages of the two options: (name, FILE, --against OLD or None, --failures)
+OPTION_CASES = [("06-port-forward-failures", SEED, None, True), ("05-to-06-against", SEED, OLDER, False)]
+
+
+@pytest.mark.parametrize("fmt", ["html", "md"])
+@pytest.mark.parametrize(("name", "lab", "old", "failures"), OPTION_CASES, ids=[c[0] for c in OPTION_CASES])
+def test_golden_review_with_options(name: str, lab: Path, old: Path | None, failures: bool, fmt: str,
+                                    golden: Callable[[Path, str], None], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(ROOT)
+    checked = check_file(lab.relative_to(ROOT))
+    assert checked.ok and checked.topology is not None
+    against = None
+    if old is not None:
+        against = Against(check_file(old.relative_to(ROOT)), str(old.relative_to(ROOT)), str(lab.relative_to(ROOT)))
+    page = build(checked.topology, checked.graph, tuple(d for d in checked.report if not d.is_error), dot_digest,
+                 against=against, failures=failures)
+    kinds = [s.kind for s in page.sections]
+    assert ("what_changed" in kinds) == (old is not None) and ("single_points" in kinds) == failures
+    written = to_html(page) if fmt == "html" else to_markdown(page, name)
+    golden(GOLDEN / f"{name}.{fmt}", written.text)
+
+
+
+
+def _changes_view(p: Page) -> ChangesView:
+    (view,) = [s.value for s in p.sections if s.kind == "what_changed"]
+    assert isinstance(view, ChangesView)
+    return view
+
+
+def test_against_marks_what_is_new_or_changed_on_the_diagram(tmp_path: Path) -> None:
+    old = tmp_path / "old.yml"
+    old.write_text("lab: pair\nnodes:\n  a: {interfaces: {e0: 10.9.0.1/24}}\n  b: {interfaces: {e0: 10.9.0.2/24}}\n"
+                   "  gone: {interfaces: {lo: 10.9.1.2/32}}\n"
+                   "  same: {interfaces: {e0: 10.9.3.1/24}}\n  same2: {interfaces: {e0: 10.9.3.2/24}}\n"
+                   "links:\n  - [a:e0, b:e0]\n  - [same2:e0, same:e0]\n")
+    new = tmp_path / "new.yml"
+    new.write_text("lab: pair\nnodes:\n  a: {interfaces: {e0: 10.9.0.1/24, e1: 10.9.2.1/24}}\n"
+                   "  b: {interfaces: {e0: 10.9.0.3/24}}\n  c: {interfaces: {e0: 10.9.2.2/24}}\n"
+                   "  same: {interfaces: {e0: 10.9.3.1/24}}\n  same2: {interfaces: {e0: 10.9.3.2/24}}\n"
+                   "links:\n  - [a:e0, b:e0]\n  - [a:e1, c:e0]\n  - [same:e0, same2:e0]\n")
+    dots: list[str] = []
+
+    def keep(dot: str) -> str:
+        dots.append(dot)
+        return svg(dot)
+
+    ctx = context(new)
+    p = build(ctx.topology, ctx.graph, ctx.warnings, keep, against=Against(check_file(old), "old.yml", "new.yml"))
+    diagram = dots[0]
+    boxes = {line.split(" ", 1)[0].strip() for line in diagram.splitlines()
+             if f'COLOR="{style.CHANGED}"' in line and "[label=<" in line}
+    assert boxes == {"a", "b", "c"}, "the changed and the added nodes are outlined, the unchanged ones not"
+    assert diagram.count(f'BGCOLOR="{style.CHANGED_ROW}"') == 4, "a:e1, b:e0 and c:e0 filled, and the legend's swatch"
+    assert diagram.count(f'color="{style.CHANGED}"') == 1, "the one added link (a:e1 -- c:e0)"
+    assert "added or changed" in diagram
+    view = _changes_view(p)
+    assert view.removed == ("gone",)
+    assert "node added: c" in view.changes and "address added: b:e0 10.9.0.3/24" in view.changes
+    assert view.cells and view.reach.startswith("reachability: ")
+    html, md = to_html(p).text, to_markdown(p, "r").text
+    assert "Removed, so not on the diagram: <code>gone</code>" in html and "Removed, so not on the diagram: `gone`" in md
+
+
+def test_against_the_same_design_says_nothing_changed_and_marks_nothing(tmp_path: Path) -> None:
+    dots: list[str] = []
+
+    def keep(dot: str) -> str:
+        dots.append(dot)
+        return svg(dot)
+
+    ctx = context(SEED)
+    p = build(ctx.topology, ctx.graph, ctx.warnings, keep, against=Against(check_file(SEED), "old.yml", "new.yml"))
+    view = _changes_view(p)
+    assert view.changes == () and view.cells == () and not view.marked
+    assert (view.design, view.reach) == ("design: unchanged", "reachability: unchanged")
+    assert style.CHANGED not in dots[0] and style.CHANGED_ROW not in dots[0], "no mark, and no legend entry for none"
+
+
+def test_failures_list_each_single_failure_that_breaks_an_expectation() -> None:
+    ctx = context(SEED)
+    ctx.failures = True
+    view = single_points(ctx)
+    assert view is not None
+    by_name = {r.name: r for r in view.rows}
+    assert set(by_name) >= {"host", "blue"} and "red" not in by_name, "red's failure breaks only expectations from red"
+    (broken,) = by_name["blue"].broken
+    assert broken.text == "lan -> 192.168.1.2 (tcp/80)" and broken.disposition == "NEIGHBOR_UNREACHABLE"
+    assert all(r.broken for r in view.rows) and view.note.startswith(f"{len(view.rows)} single failures of the ")
+
+
+def test_failures_say_so_when_there_is_none(tmp_path: Path) -> None:
+    lab = tmp_path / "none.yml"
+    lab.write_text("lab: none\nnodes:\n  a: {interfaces: {e0: 10.9.0.1/24}}\n  b: {interfaces: {e0: 10.9.0.2/24}}\n"
+                   "links:\n  - [a:e0, b:e0]\nexpect:\n  - {from: a, to: a}\n")
+    ctx = context(lab)
+    ctx.failures = True
+    view = single_points(ctx)
+    assert view is not None and view.rows == ()
+    assert view.note == ("No single failure breaks an expectation (1 link and 2 nodes taken down one at a time): "
+                         "the lab has no single point of failure.")
+    lab.write_text(lab.read_text().split("expect:")[0])
+    ctx = context(lab)
+    ctx.failures = True
+    view = single_points(ctx)
+    assert view is not None and view.rows == () and view.note.startswith("The file states no expectations")
+    assert single_points(context(lab)) is None, "left out without --failures"
+
+
+def test_the_command_writes_both_sections(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(ROOT)
+    out = tmp_path / "both.md"
+    code, err = review("samples/06-port-forward.yml", out, "--against", "samples/05-default-route.yml", "--failures")
+    assert code == 0, err
+    text = out.read_text()
+    assert "\n## What changed\n" in text and "\n## Single failures\n" in text
+    assert "**reachability: 7 cells changed**" in text
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--against", "missing.yml"], "missing.yml:1:1: error[TG000]"),
+    (["--against", "NOREV:samples/05-default-route.yml"], "topograph: NOREV:samples/05-default-route.yml: "),
+])
+def test_against_errors_are_one_line_and_exit_1(args: list[str], message: str, tmp_path: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(ROOT)
+    out = tmp_path / "x.html"
+    result = CliRunner().invoke(main, ["review", "samples/06-port-forward.yml", "-o", str(out), *args])
+    assert result.exit_code == 1 and result.stderr.startswith(message) and not out.exists()
+    assert "Traceback" not in result.stderr
+
+
+def test_against_and_file_cannot_both_be_stdin(tmp_path: Path) -> None:
+    result = CliRunner().invoke(main, ["review", "-", "-o", str(tmp_path / "x.html"), "--against", "-"], input="")
+    assert result.exit_code == 1
+    assert result.stderr == "topograph: FILE and --against OLD cannot both be '-' (standard input)\n"

@@ -18,6 +18,7 @@ from benchmarks.labs import star
 from tests.chromium import Chromium, binary
 from tests.conftest import ROOT, SAMPLES
 from topograph.cli import main
+from topograph.render import style
 from topograph.review.sections import SECTIONS
 
 pytestmark = pytest.mark.skipif(binary() is None, reason="chromium is not installed (apt-get install chromium; .ci/install does)")
@@ -25,7 +26,8 @@ pytestmark = pytest.mark.skipif(binary() is None, reason="chromium is not instal
 BROKEN = ROOT / "tests" / "golden" / "errors" / "TG410-expectation-violated.yml"
 # star39: the biggest lab with a matrix table (40 nodes); star300: one with a tally
 CASES: list[Path | str] = [*SAMPLES, BROKEN, "star39", "star300"]
-SECTION_IDS = ["title", *(kind.replace("_", "-") for kind, _, _ in SECTIONS)]
+ALL_IDS = ["title", *(kind.replace("_", "-") for kind, _, _ in SECTIONS)]
+SECTION_IDS = [i for i in ALL_IDS if i not in ("what-changed", "single-points")]  # those two: --against, --failures
 
 # what the page must show: each section with content, a diagram, a matrix or its tally
 CHECKS = """(() => {
@@ -49,12 +51,12 @@ def browser() -> Iterator[Chromium]:
         yield b
 
 
-def _page(case: Path | str, tmp_path: Path) -> Path:
+def _page(case: Path | str, tmp_path: Path, *options: str) -> Path:
     lab = case if isinstance(case, Path) else tmp_path / f"{case}.yml"
     if isinstance(case, str):
         lab.write_text(star(int(case.removeprefix("star"))))
     out = tmp_path / f"{lab.stem}.html"
-    result = CliRunner().invoke(main, ["review", str(lab), "-o", str(out)])
+    result = CliRunner().invoke(main, ["review", str(lab), "-o", str(out), *options])
     assert result.exit_code == 0, result.stderr
     return out
 
@@ -80,6 +82,31 @@ def test_the_page_loads_cleanly_with_every_section(case: Path | str, tmp_path: P
     if shots:
         Path(shots).mkdir(parents=True, exist_ok=True)
         browser.screenshot(Path(shots) / f"{page.stem}.png")
+
+
+def test_the_page_with_against_and_failures_loads_cleanly(tmp_path: Path, browser: Chromium) -> None:
+    page = _page(ROOT / "samples" / "06-port-forward.yml", tmp_path,
+                 "--against", str(ROOT / "samples" / "05-default-route.yml"), "--failures")
+    loaded = browser.load(page)
+    assert loaded.errors == []
+    assert loaded.requests == [page.resolve().as_uri()], "the page fetches nothing"
+    found = browser.evaluate(CHECKS)
+    assert found["ids"] == ALL_IDS
+    assert found["empty"] == [] and found["broken"] == []
+    assert found["overflow"] <= 0, "nothing wider than the window"
+    extra = browser.evaluate(f"""(() => ({{
+      changed: document.querySelectorAll('#what-changed table tr').length,
+      toDiagram: document.querySelectorAll('#what-changed a[href="#diagram"]').length,
+      failures: document.querySelectorAll('#single-points table tr').length,
+      marked: document.querySelectorAll('#diagram svg [stroke="{style.CHANGED}"]').length,
+    }}))()""")
+    assert extra["changed"] == 6, "a header and the five groups of changed cells"
+    assert extra["toDiagram"] == 1 and extra["marked"] >= 3, "red, blue and host are outlined"
+    assert extra["failures"] > 1
+    shots = os.environ.get("TOPOGRAPH_SCREENSHOTS")
+    if shots:
+        Path(shots).mkdir(parents=True, exist_ok=True)
+        browser.screenshot(Path(shots) / f"{page.stem}-against-failures.png")
 
 
 def test_the_page_prints(tmp_path: Path, browser: Chromium) -> None:

@@ -16,35 +16,36 @@ from topograph.front.diagnostics import render_text
 from topograph.pipeline import Checked, check_text
 
 
-def _fail(message: str) -> NoReturn:
-    abort(message, status=2)  # 1 answers the question (reachability changed)
+def _fail(message: str, status: int = 2) -> NoReturn:
+    abort(message, status=status)  # diff: 1 answers the question (reachability changed)
 
 
-def load(arg: str) -> Checked:
+def load(arg: str, status: int = 2) -> Checked:
     """A design: a file, `-` (standard input), or REV:path — the file as git revision REV has it, when the
     argument has a colon and is not a file (git's own meaning: path from the repository's top, ./path from
-    here). Anything that stops it is one line on stderr and exit 2; a broken design prints its diagnostics."""
+    here). Anything that stops it is one line on stderr and exit `status` (review --against: 1); a broken
+    design prints its diagnostics."""
     if arg == "-" or Path(arg).exists() or ":" not in arg:
         result = check_path(arg)
     else:
         try:
             shown = subprocess.run(["git", "show", arg], capture_output=True, check=False)
         except FileNotFoundError:
-            _fail(f"{arg}: reading REV:path needs git, which is not installed")
+            _fail(f"{arg}: reading REV:path needs git, which is not installed", status)
         if shown.returncode != 0:
             err = shown.stderr.decode("utf-8", "replace").strip()
             if "not a git repository" in err:
-                _fail(f"{arg} is not a file, and this is not a git repository to read it from as REV:path")
+                _fail(f"{arg} is not a file, and this is not a git repository to read it from as REV:path", status)
             first = err.splitlines()[0] if err else f"git show {arg} failed"
-            _fail(f"{arg}: {first.removeprefix('fatal: ')}")
+            _fail(f"{arg}: {first.removeprefix('fatal: ')}", status)
         try:
             text = shown.stdout.decode("utf-8")
         except UnicodeDecodeError:
-            _fail(f"{arg} is not UTF-8 text")
+            _fail(f"{arg} is not UTF-8 text", status)
         result = check_text(text, arg)
     if not result.ok:
         click.echo(render_text([d for d in result.report if d.is_error]), err=True, nl=False)
-        sys.exit(2)
+        sys.exit(status)
     return result
 
 

@@ -30,6 +30,16 @@ class Options:
         return self.routes if self.routes is not None else len(topology.nodes) <= ROUTES_AUTO_MAX
 
 
+@dataclass(frozen=True, slots=True)
+class Changes:
+    """What a design review marks as added or changed since an older design (review --against): boxes
+    (node names, bridge vertices) outlined, interface rows filled, links (by index) drawn in style.CHANGED."""
+
+    boxes: frozenset[str] = frozenset()
+    interfaces: frozenset[tuple[str, str]] = frozenset()
+    links: frozenset[int] = frozenset()
+
+
 @dataclass(frozen=True)
 class _Facts:
     """What the drawing needs to look up, computed once (big labs would otherwise rescan every node per box)."""
@@ -41,10 +51,12 @@ class _Facts:
     veth_subnets: dict[int, tuple[IPNetwork, ...]]  # link index -> subnets of a bare veth-pair segment
     inbound: dict[tuple[str, str], list[str]]  # interface key -> port forwards that land on it
     grid_ports: dict[str, End]  # gridded leaf -> the bridge port it plugs into (named on the leaf, not the bridge)
-    marks: dict[str, str]  # box -> the colour of the flow drawn over it (render --trace)
+    marks: dict[str, str]  # box -> the colour of the flow drawn over it (render --trace), or of a change
+    changed: frozenset[tuple[str, str]]  # interfaces added or changed (review --against): their rows are filled
 
     @classmethod
-    def of(cls, topology: Topology, g: nx.Graph, options: Options, overlay: Overlay | None = None) -> _Facts:
+    def of(cls, topology: Topology, g: nx.Graph, options: Options, overlay: Overlay | None = None,
+           changes: Changes | None = None) -> _Facts:
         layout = arrange(topology, options.grid_min)
         bridge_subnets, veth_subnets = _subnets(topology, g)
         gridded = layout.gridded
@@ -53,21 +65,27 @@ class _Facts:
         if overlay is not None:
             marks = dict.fromkeys(overlay.reply.boxes if overlay.reply else (), style.REPLY)
             marks.update(dict.fromkeys(overlay.request.boxes, style.REQUEST))
+        if changes is not None:
+            marks.update(dict.fromkeys(changes.boxes, style.CHANGED))
         return cls(topology, layout, options.with_routes(topology), bridge_subnets, veth_subnets,
-                   _inbound_forwards(topology), grid_ports, marks)
+                   _inbound_forwards(topology), grid_ports, marks,
+                   changes.interfaces if changes is not None else frozenset())
 
 
-def to_dot(topology: Topology, g: nx.Graph, options: Options = Options(), overlay: Overlay | None = None) -> str:
+def to_dot(topology: Topology, g: nx.Graph, options: Options = Options(), overlay: Overlay | None = None,
+           changes: Changes | None = None) -> str:
     """DOT source of the diagram; the same topology and options always give the same bytes.
 
     `overlay`: a flow to draw over it (render --trace): its request's edges and boxes, its reply's where it
     takes another way, and a marker at the node where it was delivered or died, saying why.
+    `changes`: what is new or changed since an older design (review --against), marked in style.CHANGED.
     """
-    facts = _Facts.of(topology, g, options, overlay)
+    facts = _Facts.of(topology, g, options, overlay, changes)
     gridded = facts.layout.gridded
     lines = [e for e in facts.layout.edges if e.head.vertex not in gridded]  # a grid's links are not drawn one by one
     title = legend.title(topology, subnets=bool(facts.bridge_subnets or facts.veth_subnets),
-                         veth_lines=any(e.link is not None and not e.link.external for e in lines))
+                         veth_lines=any(e.link is not None and not e.link.external for e in lines),
+                         changes=(bool(changes.boxes), bool(changes.links)) if changes else (False, False))
     dot = graphviz.Digraph(
         name=topology.name,
         graph_attr={"rankdir": "LR", "newrank": "true", "compound": "true", "fontname": style.FONT,
@@ -78,7 +96,7 @@ def to_dot(topology: Topology, g: nx.Graph, options: Options = Options(), overla
     )
     _boxes(dot, facts)
     for edge in lines:
-        _edge(dot, edge, facts.veth_subnets, overlay)
+        _edge(dot, edge, facts.veth_subnets, overlay, changes)
     for i, grid in enumerate(facts.layout.grids):
         _grid(dot, facts, grid, i)
     if overlay is not None:
@@ -112,7 +130,7 @@ def _boxes(dot: graphviz.Digraph, facts: _Facts) -> None:
     for node in facts.topology.nodes:
         if node.name in gridded:
             continue
-        box = f"<{labels.node_label(node, facts.with_routes, facts.inbound, facts.marks.get(node.name))}>"
+        box = f"<{labels.node_label(node, facts.with_routes, facts.inbound, facts.marks.get(node.name), facts.changed)}>"
         if not node.bridges:
             dot.node(node.name, box)
             continue
@@ -126,11 +144,12 @@ def _boxes(dot: graphviz.Digraph, facts: _Facts) -> None:
                 # ports whose peers sit in a grid are named on the peers' boxes instead of in the bridge's rows
                 shown = [p for p in node.interfaces if p.bridge == br.name and End(vid, p.name) not in hidden_ports]
                 label = labels.bridge_label(node.name, br, shown, facts.bridge_subnets.get(vid), counts.get(vid, 0),
-                                            facts.marks.get(vid))
+                                            facts.marks.get(vid), facts.changed)
                 c.node(vid, f"<{label}>")
 
 
-def _edge(dot: graphviz.Digraph, edge: Edge, subnets: dict[int, tuple[IPNetwork, ...]], overlay: Overlay | None) -> None:
+def _edge(dot: graphviz.Digraph, edge: Edge, subnets: dict[int, tuple[IPNetwork, ...]], overlay: Overlay | None,
+          changes: Changes | None = None) -> None:
     tail, head = edge.tail.ref("e"), edge.head.ref("w")
     arrows = _arrows(edge, overlay.request.crossings, overlay.reply_retraces) if overlay is not None else None
     path: dict[str, str] = {}
@@ -146,6 +165,8 @@ def _edge(dot: graphviz.Digraph, edge: Edge, subnets: dict[int, tuple[IPNetwork,
         attrs["label"] = f"<{'<BR/>'.join(labels.mono(str(n), size=10, color=style.SUBNET) for n in nets)}>"
     if link.external:
         attrs.update(style="dashed", color=style.UPLINK)
+    if changes is not None and link.index in changes.links:
+        attrs.update(color=style.CHANGED, penwidth="3", tooltip=f"added: {link.a} ↔ {link.b}")
     dot.edge(tail, head, **{**attrs, **path})
 
 

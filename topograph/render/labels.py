@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import html
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 
 from topograph.model import LOOPBACK, Interface, IPNetwork, Node, Route
 from topograph.render import style
@@ -100,8 +100,9 @@ def nat_text(node: Node) -> str:
 
 
 def node_label(node: Node, with_routes: bool, inbound: Mapping[tuple[str, str], Sequence[str]],
-               mark: str | None = None) -> str:
-    """`mark`: the colour of a path drawn over the diagram that visits this node (a thicker border in it)."""
+               mark: str | None = None, changed: Collection[tuple[str, str]] = ()) -> str:
+    """`mark`: the colour of a path drawn over the diagram that visits this node, or of a change (a thicker
+    border in it); `changed`: interfaces added or changed since an older design, whose rows are filled."""
     look = style.LOOKS[node.kind]
     caption = look.caption
     if node.rp_filter.value != "disabled":
@@ -110,7 +111,8 @@ def node_label(node: Node, with_routes: bool, inbound: Mapping[tuple[str, str], 
     shown = shown_interfaces(node)
     width = max((len(i.name) for i in shown), default=0)
     for itf in shown:
-        rows.append(row(interface_text(itf, width, inbound.get(itf.key, ())), port=itf.name))
+        rows.append(row(interface_text(itf, width, inbound.get(itf.key, ())), port=itf.name,
+                        bg=style.CHANGED_ROW if itf.key in changed else None))
     if node.nat or node.port_forwards:
         rows.append("<HR/>" + row(nat_text(node)))
     if with_routes and node.routes:
@@ -121,14 +123,14 @@ def node_label(node: Node, with_routes: bool, inbound: Mapping[tuple[str, str], 
 
 
 def bridge_label(holder: str, bridge: Interface, ports: Sequence[Interface], subnets: Sequence[IPNetwork] | None,
-                 gridded: int = 0, mark: str | None = None) -> str:
+                 gridded: int = 0, mark: str | None = None, changed: Collection[tuple[str, str]] = ()) -> str:
     """A switch: its name and holder, the segment's subnet (once per segment), then one row per port."""
     rows = [header(bridge.name, f"{style.BRIDGE.caption} in {holder}", style.BRIDGE)]
     if subnets:
         nets = "<BR/>".join(mono(str(n), color=style.SUBNET) for n in subnets)
         rows.append(row(small("L2 segment", style.SUBNET) + "<BR/>" + nets, align="CENTER"))
     for port in ports:
-        rows.append(row(mono(f"▪ {port.name}"), port=port.name))
+        rows.append(row(mono(f"▪ {port.name}"), port=port.name, bg=style.CHANGED_ROW if port.key in changed else None))
     if gridded:
         rows.append(row(small(f"+ {gridded} ports, named on each namespace", style.TEXT), port=GRID_PORT, align="CENTER"))
     return table(rows, style.BRIDGE, border=4 if mark else 2, color=mark)

@@ -32,7 +32,7 @@ def _line(text: str, sample: str, color: str) -> str:
     return f'<TD>{small(f"<B>{sample}</B>", color)} {small(text, style.TEXT)}</TD>'
 
 
-def entries(topology: Topology, subnets: bool, veth_lines: bool) -> list[str]:
+def entries(topology: Topology, subnets: bool, veth_lines: bool, changes: tuple[bool, bool] = (False, False)) -> list[str]:
     """A cell per legend entry, only for what this diagram shows: a key to things that are absent misleads."""
     kinds = {n.kind for n in topology.nodes}
     cells = [_swatch(kind.value, look) for kind, look in style.LOOKS.items() if kind in kinds]
@@ -52,16 +52,23 @@ def entries(topology: Topology, subnets: bool, veth_lines: bool) -> list[str]:
     if subnets:  # a placeholder, not an address: a real-looking one would read as part of the lab
         cells.append(f'<TD>{mono("a.b.c.0/24", size=style.SMALL, color=style.SUBNET)} '
                      f'{small("subnet of a segment", style.TEXT)}</TD>')
+    boxes, links = changes  # review --against: boxes and links new or changed since the older design
+    if boxes:
+        look = style.Look(header=style.CHANGED_ROW, border=style.CHANGED, fill="", style="", caption="")
+        cells.append(_swatch("added or changed", look, border=3))
+    if links:
+        cells.append(_line("link added", "───", style.CHANGED))
     return cells
 
 
-def legend(topology: Topology, subnets: bool, veth_lines: bool, min_width: float = 0) -> str:
+def legend(topology: Topology, subnets: bool, veth_lines: bool, min_width: float = 0,
+           changes: tuple[bool, bool] = (False, False)) -> str:
     """One row: graphviz stretches a nested table narrower than its column, so two rows would not stay compact.
 
     An empty last cell pads the row to `min_width` points, so that a wider title or description leaves
     blank space after the entries instead of stretching them.
     """
-    cells = [f'<TD>{small("<B>legend</B>", style.TEXT)}</TD>', *entries(topology, subnets, veth_lines)]
+    cells = [f'<TD>{small("<B>legend</B>", style.TEXT)}</TD>', *entries(topology, subnets, veth_lines, changes)]
     estimate = sum(_visible(cell) * LEGEND_CHAR_PT + LEGEND_CELL_PT for cell in cells)
     if min_width > estimate:
         cells.append(f'<TD WIDTH="{round(min_width - estimate)}"></TD>')
@@ -81,10 +88,11 @@ def description_lines(text: str) -> list[str]:
     return lines
 
 
-def title(topology: Topology, *, subnets: bool, veth_lines: bool) -> str:
+def title(topology: Topology, *, subnets: bool, veth_lines: bool, changes: tuple[bool, bool] = (False, False)) -> str:
     """The graph label: the lab's name, its description, a summary line and the legend.
 
-    `subnets` and `veth_lines` say whether the drawing shows any subnet and any plain veth line.
+    `subnets` and `veth_lines` say whether the drawing shows any subnet and any plain veth line; `changes`,
+    whether it marks boxes and links new or changed since an older design (review --against).
     """
     counts = f"{count(len(topology.nodes), 'node')} · {count(len(topology.links), 'link')}"
     rows = [f'<TR><TD ALIGN="LEFT"><FONT POINT-SIZE="18"><B>lab {html.escape(topology.name)}</B></FONT>'
@@ -95,5 +103,5 @@ def title(topology: Topology, *, subnets: bool, veth_lines: bool) -> str:
         width = max(width, max(len(line) for line in lines) * DESCRIPTION_CHAR_PT)
         text = left_lines(html.escape(line) for line in lines)
         rows.append(f'<TR><TD ALIGN="LEFT" BALIGN="LEFT">{text}</TD></TR>')
-    rows.append(f'<TR><TD ALIGN="LEFT">{legend(topology, subnets, veth_lines, width)}</TD></TR>')
+    rows.append(f'<TR><TD ALIGN="LEFT">{legend(topology, subnets, veth_lines, width, changes)}</TD></TR>')
     return '<TABLE BORDER="0" CELLSPACING="2" CELLPADDING="0">' + "".join(rows) + "</TABLE>"

@@ -46,3 +46,7 @@ REQUEST = "#1565c0"  # the request's edges and the boxes it visits
 REPLY = "#ef6c00"  # the reply's, where it does not retrace the request
 DIED = Look(header="#ffebee", border="#c62828", fill="#fff5f5", style="", caption="")
 ARRIVED = Look(header="#e8f5e9", border="#2e7d32", fill="#f5fbf5", style="", caption="")
+
+# what a design review marks as added or changed since an older design (review --against)
+CHANGED = "#d81b60"  # the outline of changed boxes and the colour of new links
+CHANGED_ROW = "#fce4ec"  # the background of an added or changed interface's row

@@ -16,6 +16,8 @@ from typing import Any
 
 from topograph.model import Link, Node, Topology
 from topograph.pipeline import Checked
+from topograph.render.dot import Changes
+from topograph.render.layout import bridge_vertex
 from topograph.sim.classes import fast_matrix
 from topograph.sim.failures import link_ends, link_name, with_failures
 from topograph.sim.forward import Walker
@@ -119,7 +121,8 @@ class DesignDiff:
                 "reachability": {"changed": self.reachability_changed, "cells": self.changed_cells,
                                  "groups": [c.as_json() for c in self.cells]}}
 
-    def _heads(self) -> tuple[str, str]:
+    def heads(self) -> tuple[str, str]:
+        """The design's and reachability's one-line summaries: "design: 3 changes", "reachability: unchanged"."""
         down = f" with {', '.join(self.failures)} down" if self.failures else ""
         design = f"design: {_count(len(self.changes), 'change')}" if self.changes else "design: unchanged"
         reach = (f"reachability: {_count(self.changed_cells, 'cell')} changed{down}" if self.cells
@@ -128,7 +131,7 @@ class DesignDiff:
 
     def text(self) -> str:
         """For a terminal: the changes, then each changed group with both reasons."""
-        design, reach = self._heads()
+        design, reach = self.heads()
         lines = [f"{self.old} -> {self.new}", design, *(f"  {c}" for c in self.changes), reach]
         for c in self.cells:
             lines.append(f"  {c.label}: {c.before or '(none)'} -> {c.after or '(none)'}")
@@ -141,7 +144,7 @@ class DesignDiff:
 
     def markdown(self) -> str:
         """For a pull-request comment: a heading, the changes as a list, the changed cells as a table."""
-        design, reach = self._heads()
+        design, reach = self.heads()
         lines = [f"### topograph diff: `{self.old}` → `{self.new}`", "", f"**{design}**", ""]
         lines += [f"- {_md(str(c))}" for c in self.changes]
         lines += ["", f"**{reach}**", ""] if self.changes else [f"**{reach}**", ""]
@@ -206,6 +209,33 @@ def model_changes(a: Topology, b: Topology) -> list[Change]:
     out += [Change("link", "added", link_name(b, k)) for key, k in new_links.items() if key not in old_links]
     out += _multiset("expectation", "", [str(e) for e in a.expectations], [str(e) for e in b.expectations])
     return out
+
+
+def changed_elements(a: Topology, b: Topology) -> Changes:
+    """What of `b` is new or changed since `a`, to mark on `b`'s diagram: nodes added or with any change
+    (settings, interfaces, addresses, routes, NAT, forwards), the bridges and interfaces added or changed, and
+    the links added. Removed things are not in `b` to be drawn: model_changes lists them."""
+    old_nodes = {n.name: n for n in a.nodes}
+    boxes: set[str] = set()
+    interfaces: set[tuple[str, str]] = set()
+    for n in b.nodes:
+        old = old_nodes.get(n.name)
+        if old is not None and not _node_changes(old, n):
+            continue
+        boxes.add(n.name)
+        was = {i.name: i for i in old.interfaces} if old is not None else {}
+        for i in n.interfaces:
+            j = was.get(i.name)
+            if j is None and i.name == "lo" and not i.addresses:
+                continue
+            if j is None or any(getattr(j, f) != getattr(i, f) for f in ("up", "mtu", "mac", "bridge", "is_bridge")) \
+                    or Counter(map(str, j.addresses)) != Counter(map(str, i.addresses)):
+                interfaces.add(i.key)
+                if i.is_bridge:
+                    boxes.add(bridge_vertex(n.name, i.name))
+    old_links = {_link_key(a, k) for k in a.links}
+    links = frozenset(k.index for k in b.links if _link_key(b, k) not in old_links)
+    return Changes(frozenset(boxes), frozenset(interfaces), links)
 
 
 def _link_key(t: Topology, link: Link) -> frozenset[str]:

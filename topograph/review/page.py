@@ -12,6 +12,8 @@ import networkx as nx
 from topograph.compile import template_dir
 from topograph.front.diagnostics import Diagnostic
 from topograph.model import Topology
+from topograph.pipeline import Checked
+from topograph.review.diff import changed_elements, design_diff
 from topograph.review.sections import SECTIONS, Context, Draw, Figure, Page, SectionSpec, page
 
 FORMATS = ("html", "md")
@@ -26,8 +28,26 @@ class Written:
 
 
 def build(topology: Topology, graph: nx.Graph, warnings: tuple[Diagnostic, ...], draw: Draw,
-          sections: Sequence[SectionSpec] = SECTIONS) -> Page:
-    return page(Context(topology, graph, warnings, draw), sections)
+          sections: Sequence[SectionSpec] = SECTIONS, *, against: Against | None = None,
+          failures: bool = False) -> Page:
+    """`against`: an older design to compare with (review --against): the diff is shown and what is new or
+    changed marked on the diagram; `failures`: add the single failures that break an expectation."""
+    diff = changes = None
+    if against is not None:
+        old = against.checked
+        assert old.topology is not None, "--against needs a checked design"
+        diff = design_diff(old, Checked(topology=topology, graph=graph), old_name=against.name, new_name=against.new_name)
+        changes = changed_elements(old.topology, topology)
+    return page(Context(topology, graph, warnings, draw, diff, changes, failures), sections)
+
+
+@dataclass(frozen=True, slots=True)
+class Against:
+    """The older design a review compares with: checked, and its name and the new one's as the page shows them."""
+
+    checked: Checked
+    name: str
+    new_name: str | None = None  # None: the new lab's file
 
 
 @functools.cache

@@ -19,9 +19,12 @@ from topograph.front import graph as tg
 from topograph.front.diagnostics import Diagnostic, count
 from topograph.model import LOOPBACK, Interface, Node, Topology
 from topograph.render import Options, to_dot
+from topograph.render.dot import Changes
 from topograph.render.path import overlay
+from topograph.review.diff import DesignDiff
 from topograph.sim.classes import fast_matrix
 from topograph.sim.expect import evaluate
+from topograph.sim.failures import single_failures
 from topograph.sim.forward import Walker
 from topograph.sim.matrix import SHORT, Matrix, targets
 from topograph.sim.network import Network
@@ -51,6 +54,9 @@ class Context:
     graph: nx.Graph
     warnings: tuple[Diagnostic, ...]
     draw: Draw
+    against: DesignDiff | None = None  # review --against OLD: the diff from OLD to this lab
+    changes: Changes | None = None  # and what of this lab is new or changed, marked on the diagram
+    failures: bool = False  # review --failures: the single failures that break an expectation
 
     @cached_property
     def net(self) -> Network:
@@ -185,6 +191,56 @@ class WarningView:
 
 
 @dataclass(frozen=True, slots=True)
+class CellGroup:
+    """Matrix cells that changed alike, as `topograph diff` prints them: which, before -> after, and why."""
+
+    label: str  # "red, blue -> internet"
+    before: str  # in short: "ok", "no-route at red", "(none)" for a cell that is new
+    after: str
+    was: str  # "e.g. red -> internet: no route: ..." ("" for a cell that is new)
+    now: str
+
+
+@dataclass(frozen=True, slots=True)
+class ChangesView:
+    old: str
+    new: str
+    design: str  # "design: 3 changes"
+    changes: tuple[str, ...]  # as `topograph diff` prints them
+    removed: tuple[str, ...]  # nodes, interfaces and links removed: not on this diagram
+    marked: bool  # something is marked on the diagram
+    reach: str  # "reachability: 4 cells changed"
+    cells: tuple[CellGroup, ...]
+    command: str
+
+
+@dataclass(frozen=True, slots=True)
+class Broken:
+    """An expectation a failure breaks, and why (its flow's fate under the failure)."""
+
+    line: str
+    text: str
+    disposition: str
+    short: str
+    node: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class FailureRow:
+    name: str  # as --fail takes it: a link END--END or a node
+    kind: str  # link or node
+    broken: tuple[Broken, ...]
+    command: str  # what the failure does to the whole matrix
+
+
+@dataclass(frozen=True, slots=True)
+class FailuresView:
+    note: str
+    rows: tuple[FailureRow, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class Section:
     kind: str  # the section function's name, and the templates' macro name
     title: str
@@ -212,7 +268,7 @@ def header(ctx: Context) -> Header:
 
 
 def diagram(ctx: Context) -> Figure:
-    return _figure(ctx, to_dot(ctx.topology, ctx.graph, Options()), "diagram", "")
+    return _figure(ctx, to_dot(ctx.topology, ctx.graph, Options(), changes=ctx.changes), "diagram", "")
 
 
 def _figure(ctx: Context, dot: str, name: str, caption: str) -> Figure:
@@ -378,12 +434,62 @@ def warnings(ctx: Context) -> tuple[WarningView, ...]:
     return tuple(WarningView(str(d.pos), d.code, d.message, d.hint or "") for d in ctx.warnings)
 
 
+def what_changed(ctx: Context) -> ChangesView | None:
+    """review --against OLD: the design's changes and every changed matrix cell, grouped as `topograph diff`
+    groups them, each with the reasons from both sides; what was removed, which the diagram cannot show."""
+    d = ctx.against
+    if d is None:
+        return None
+    design, reach = d.heads()
+    removed = tuple(str(c.subject) for c in d.changes if c.how == "removed" and c.what in ("node", "interface", "link"))
+    cells = []
+    for c in d.cells:
+        eg = f"e.g. {c.example[0]} -> {c.example[1]}: " if c.cells > 1 else ""
+        cells.append(CellGroup(c.label, c.before or "(none)", c.after or "(none)",
+                               f"{eg}{c.was.disposition}: {c.was.reason}" if c.was is not None else "",
+                               f"{eg}{c.now.disposition}: {c.now.reason}" if c.now is not None else ""))
+    marked = ctx.changes is not None and bool(ctx.changes.boxes or ctx.changes.links)
+    return ChangesView(d.old, d.new, design, tuple(str(c) for c in d.changes), removed, marked, reach, tuple(cells),
+                       f"topograph diff {d.old} {d.new}")
+
+
+def single_points(ctx: Context) -> FailuresView | None:
+    """review --failures: each single link or node failure that breaks an expectation held in the intact lab,
+    with the expectations it breaks and why; a node's failure is not held against expectations from or to it."""
+    if not ctx.failures:
+        return None
+    t = ctx.topology
+    tried = f"{count(len(t.links), 'link')} and {count(len(t.nodes), 'node')} taken down one at a time"
+    if not t.expectations:
+        return FailuresView(f"The file states no expectations, so no failure can break one ({tried}).", ())
+    rows = []
+    for sf in single_failures(t, ctx.graph):
+        broken = []
+        for v in sf.broken:
+            e, r = v.expectation, v.result
+            line = str(e.pos.line) if e.pos is not None else ""
+            if r is None:
+                broken.append(Broken(line, str(e), "", "", "", f"{e.dst} has no address to reach"))
+            else:
+                broken.append(Broken(line, str(e), str(r.disposition), SHORT[r.disposition], r.node, r.reason))
+        rows.append(FailureRow(sf.failure.name, sf.failure.kind, tuple(broken),
+                               f"topograph diff {t.file} {t.file} --fail {sf.failure.name}"))
+    if not rows:
+        note = f"No single failure breaks an expectation ({tried}): the lab has no single point of failure."
+    else:
+        note = (f"{count(len(rows), 'single failure')} of the {tried} "
+                f"{'breaks' if len(rows) == 1 else 'break'} an expectation: the lab's single points of failure.")
+    return FailuresView(note, tuple(rows))
+
+
 SECTIONS: tuple[tuple[str, str, Callable[[Context], object]], ...] = (  # the page's sections, in order
     ("diagram", "Diagram", diagram),
+    ("what_changed", "What changed", what_changed),
     ("address_plan", "Address plan", address_plan),
     ("nodes", "Nodes", nodes),
     ("matrix", "Reachability", matrix),
     ("expectations", "Expectations", expectations),
+    ("single_points", "Single failures", single_points),
     ("warnings", "Warnings", warnings),
 )
 
