@@ -17,7 +17,7 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
-from typing import Literal
+from typing import Literal, assert_never
 
 from topograph.live.describe import describe, where
 from topograph.live.kernel import netns_path
@@ -48,6 +48,9 @@ from topograph.plan import (
     Operation,
     Plan,
     ReleasePort,
+    RestoreIptables,
+    RestoreNftables,
+    RestoreSysctls,
     SetLinkSysctls,
     SetMac,
     SetMtu,
@@ -290,70 +293,81 @@ def diff(plan: Plan, live: Live, record: Record | None) -> Diff:
                                          op=LinkDown(node, netns, ifname)))
 
     for op in plan.operations:
-        if isinstance(op, CreateNetns):
-            if op.netns in live.namespaces:
-                result.up_to_date += 1
-                lo = live.namespaces[op.netns].links.get("lo")
-                if lo is not None:
-                    reset(op.node, op.netns, "lo", lo, kernel_mtu=LOOPBACK_MTU)
-                continue
-            fresh_ns.add(op.netns)
-            if op.netns in live.stale:  # ours (else a clash): the bare file goes, then the namespace is made
-                result.changes.append(Change("drifted", stale_text(op.netns), removal=DeleteNetns(op.node, op.netns)))
-            add("missing", op)
-            continue
-        if isinstance(op, CreateVeth):
-            sa, sb = ns_state(op.a.netns), ns_state(op.b.netns)
-            la = sa.links.get(op.a.ifname) if sa else None
-            lb = sb.links.get(op.b.ifname) if sb else None
-            if la is not None and lb is not None and la.kind == lb.kind == "veth":
-                with_mac = [e for e, ln in ((op.a, la), (op.b, lb)) if mac_left(e.netns, e.ifname, ln)]
-                if not with_mac:
+        match op:
+            case CreateNetns():
+                if op.netns in live.namespaces:
                     result.up_to_date += 1
-                    reset(op.a.node, op.a.netns, op.a.ifname, la)
-                    reset(op.b.node, op.b.netns, op.b.ifname, lb)
+                    lo = live.namespaces[op.netns].links.get("lo")
+                    if lo is not None:
+                        reset(op.node, op.netns, "lo", lo, kernel_mtu=LOOPBACK_MTU)
                     continue
-                # a veth end takes a MAC of the kernel's only when it is made: the pair is made again
+                fresh_ns.add(op.netns)
+                if op.netns in live.stale:  # ours (else a clash): the bare file goes, then the namespace is made
+                    result.changes.append(Change("drifted", stale_text(op.netns), removal=DeleteNetns(op.node, op.netns)))
+                add("missing", op)
+                continue
+            case CreateVeth():
+                sa, sb = ns_state(op.a.netns), ns_state(op.b.netns)
+                la = sa.links.get(op.a.ifname) if sa else None
+                lb = sb.links.get(op.b.ifname) if sb else None
+                if la is not None and lb is not None and la.kind == lb.kind == "veth":
+                    with_mac = [e for e, ln in ((op.a, la), (op.b, lb)) if mac_left(e.netns, e.ifname, ln)]
+                    if not with_mac:
+                        result.up_to_date += 1
+                        reset(op.a.node, op.a.netns, op.a.ifname, la)
+                        reset(op.b.node, op.b.netns, op.b.ifname, lb)
+                        continue
+                    # a veth end takes a MAC of the kernel's only when it is made: the pair is made again
+                    recreated.update({(op.a.netns, op.a.ifname), (op.b.netns, op.b.ifname)})
+                    e = with_mac[0]
+                    result.changes.append(Change("drifted", _mac_text(e.netns, e.ifname),
+                                                 removal=DeleteLink(e.node, e.netns, e.ifname)))
+                    add("drifted", op)
+                    continue
                 recreated.update({(op.a.netns, op.a.ifname), (op.b.netns, op.b.ifname)})
-                e = with_mac[0]
-                result.changes.append(Change("drifted", _mac_text(e.netns, e.ifname),
-                                             removal=DeleteLink(e.node, e.netns, e.ifname)))
-                add("drifted", op)
+                stale = [e for e, ln in ((op.a, la), (op.b, lb)) if ln is not None]
+                for e in stale:
+                    result.changes.append(Change("drifted", f"{where(e.netns)}: {e.ifname} is not the expected veth pair",
+                                                 removal=DeleteLink(e.node, e.netns, e.ifname)))
+                add("drifted" if stale else "missing", op)
                 continue
-            recreated.update({(op.a.netns, op.a.ifname), (op.b.netns, op.b.ifname)})
-            stale = [e for e, ln in ((op.a, la), (op.b, lb)) if ln is not None]
-            for e in stale:
-                result.changes.append(Change("drifted", f"{where(e.netns)}: {e.ifname} is not the expected veth pair",
-                                             removal=DeleteLink(e.node, e.netns, e.ifname)))
-            add("drifted" if stale else "missing", op)
-            continue
-        netns = _netns_of(op)
-        st = ns_state(netns)
-        ifname = _ifname(op)
-        if st is None or (ifname is not None and (netns, ifname) in recreated):
-            add("missing", op)
-            continue
-        if isinstance(op, CreateBridge | CreateStandIn):
-            kind = op.LINK_KIND
-            link = st.links.get(op.ifname)
-            if link is not None and link.kind == kind and not mac_left(netns, op.ifname, link):
-                result.up_to_date += 1
-                reset(op.node, netns, op.ifname, link)
+            case CreateBridge() | CreateStandIn():
+                netns, st = op.netns, ns_state(op.netns)
+                if st is None or (netns, op.ifname) in recreated:
+                    add("missing", op)
+                    continue
+                kind = op.LINK_KIND
+                link = st.links.get(op.ifname)
+                if link is not None and link.kind == kind and not mac_left(netns, op.ifname, link):
+                    result.up_to_date += 1
+                    reset(op.node, netns, op.ifname, link)
+                    continue
+                recreated.add((netns, op.ifname))
+                if link is not None and link.kind == kind:  # made again, like a veth, for a MAC of the kernel's
+                    result.changes.append(Change("drifted", _mac_text(netns, op.ifname),
+                                                 removal=DeleteLink(op.node, netns, op.ifname)))
+                    add("drifted", op)
+                    continue
+                removal = DeleteLink(op.node, netns, op.ifname) if link is not None else None
+                add("drifted" if link is not None else "missing", op, removal)
                 continue
-            recreated.add((netns, op.ifname))
-            if link is not None and link.kind == kind:  # made again, like a veth, for a MAC of the kernel's
-                result.changes.append(Change("drifted", _mac_text(netns, op.ifname),
-                                             removal=DeleteLink(op.node, netns, op.ifname)))
-                add("drifted", op)
-                continue
-            removal = DeleteLink(op.node, netns, op.ifname) if link is not None else None
-            add("drifted" if link is not None else "missing", op, removal)
-            continue
-        state = _op_state(op, st, recreated, record)
-        if state is None:
-            result.up_to_date += 1
-        else:
-            add(state, op)
+            case (MarkNetns() | MarkLink() | LoopbackUp() | SetSysctls() | SetMac() | SetMtu() | EnslavePort()
+                  | AddAddress() | LinkUp() | AddRoute() | LoadNftables() | LoadIptables() | LinkDown() | ReleasePort()
+                  | DeleteAddress() | DeleteRoute() | RestoreNftables() | RestoreIptables() | DeleteIptablesRule()
+                  | DeleteNftables() | DeleteIptables() | DeleteLink() | DeleteNetns() | RestoreSysctls()):
+                netns = _netns_of(op)
+                st = ns_state(netns)
+                ifname = _ifname(op)
+                if st is None or (ifname is not None and (netns, ifname) in recreated):
+                    add("missing", op)
+                    continue
+                state = _op_state(op, st, recreated, record)
+                if state is None:
+                    result.up_to_date += 1
+                else:
+                    add(state, op)
+            case _:
+                assert_never(op)
     result.changes += _link_rp_filters(plan, live, recreated, fresh_ns)
     result.changes += _extras(plan, live, record, fresh_ns, downed)
     result.changes += _foreign_rules(plan, live, fresh_ns)
@@ -392,14 +406,22 @@ class _Said:
 def _what_the_file_says(plan: Plan) -> _Said:
     said = _Said({}, set(), set(), {})
     for op in plan.operations:
-        if isinstance(op, SetMtu):
-            said.mtus[(op.netns, op.ifname)] = op.mtu
-        elif isinstance(op, SetMac):
-            said.macs.add((op.netns, op.ifname))
-        elif isinstance(op, LoopbackUp | LinkUp):
-            said.ups.add((op.netns, op.ifname))
-        elif isinstance(op, EnslavePort):
-            said.ports.setdefault((op.netns, op.bridge), []).append(op.ifname)
+        match op:
+            case SetMtu():
+                said.mtus[(op.netns, op.ifname)] = op.mtu
+            case SetMac():
+                said.macs.add((op.netns, op.ifname))
+            case LoopbackUp() | LinkUp():
+                said.ups.add((op.netns, op.ifname))
+            case EnslavePort():
+                said.ports.setdefault((op.netns, op.bridge), []).append(op.ifname)
+            case (CreateNetns() | MarkNetns() | MarkLink() | SetSysctls() | CreateBridge() | CreateVeth() | CreateStandIn()
+                  | AddAddress() | AddRoute() | LoadNftables() | LoadIptables() | LinkDown() | ReleasePort()
+                  | DeleteAddress() | DeleteRoute() | RestoreNftables() | RestoreIptables() | DeleteIptablesRule()
+                  | DeleteNftables() | DeleteIptables() | DeleteLink() | DeleteNetns() | RestoreSysctls()):
+                pass  # nothing said of a link's settings
+            case _:
+                assert_never(op)
     return said
 
 
@@ -407,52 +429,66 @@ def _op_state(op: Operation, st: NsState, recreated: set[tuple[str | None, str]]
               record: Record | None) -> State | None:
     """None when `op`'s effect is present in `st`; else whether it is missing or drifted."""
     netns = _netns_of(op)
-    if isinstance(op, LoopbackUp | LinkUp):
-        link = st.links.get(op.ifname)
-        return None if link is not None and link.up else ("drifted" if link is not None else "missing")
-    if isinstance(op, MarkNetns | MarkLink):
-        link = st.links.get(op.ifname)
-        return None if link is not None and link.alias == op.alias else ("drifted" if link is not None else "missing")
-    if isinstance(op, SetLinkSysctls) and any((netns, name) in recreated for name in op.ifnames):
-        return "missing"  # values of a link about to be made again, which starts from `default`
-    if isinstance(op, SetSysctls):
-        wrong = [s for s in op.values if st.sysctls.get(s.key) != s.value and not (s.optional and st.sysctls.get(s.key) is None)]
-        return "drifted" if wrong else None
-    if isinstance(op, SetMac):
-        link = st.links.get(op.ifname)
-        return None if link is not None and link.mac.lower() == op.mac.lower() else "drifted"
-    if isinstance(op, SetMtu):
-        link = st.links.get(op.ifname)
-        return None if link is not None and link.mtu == op.mtu else "drifted"
-    if isinstance(op, EnslavePort):
-        link = st.links.get(op.ifname)
-        if (netns, op.bridge) in recreated:
-            return "missing"
-        return None if link is not None and link.master == op.bridge else "drifted"
-    if isinstance(op, AddAddress):
-        return None if (op.ifname, str(op.address)) in st.addresses else "missing"
-    if isinstance(op, AddRoute):
-        want = route_key(op)
-        # present, and not over a link about to be recreated (its routes vanish with it)
-        same = any(r.satisfies(want) and (netns, r.dev or "") not in recreated for r in st.routes)
-        return None if same else "missing"
-    if isinstance(op, LoadNftables | LoadIptables):
-        loaded = record.rules.get(where(netns)) if record else None
-        if loaded is not None and loaded != loaded_text(op):
-            return "drifted"  # the file's rules changed since they were loaded
-    if isinstance(op, LoadNftables):
-        got = st.nft.get(op.table)
-        if got is None:
-            return "missing"
-        recorded = record.nft.get(where(netns)) if record else None
-        return None if recorded is None or got == recorded else "drifted"
-    if isinstance(op, LoadIptables):
-        listed = st.iptables.get(op.pre_chain)
-        if listed is None:
-            return "missing"
-        recorded = record.iptables.get(where(netns)) if record else None
-        return None if recorded is None or listed == recorded else "drifted"
-    return None
+    match op:
+        case LoopbackUp() | LinkUp():
+            link = st.links.get(op.ifname)
+            return None if link is not None and link.up else ("drifted" if link is not None else "missing")
+        case MarkNetns() | MarkLink():
+            link = st.links.get(op.ifname)
+            return None if link is not None and link.alias == op.alias else ("drifted" if link is not None else "missing")
+        case SetSysctls():
+            if isinstance(op, SetLinkSysctls) and any((netns, name) in recreated for name in op.ifnames):
+                return "missing"  # values of a link about to be made again, which starts from `default`
+            wrong = [s for s in op.values
+                     if st.sysctls.get(s.key) != s.value and not (s.optional and st.sysctls.get(s.key) is None)]
+            return "drifted" if wrong else None
+        case SetMac():
+            link = st.links.get(op.ifname)
+            return None if link is not None and link.mac.lower() == op.mac.lower() else "drifted"
+        case SetMtu():
+            link = st.links.get(op.ifname)
+            return None if link is not None and link.mtu == op.mtu else "drifted"
+        case EnslavePort():
+            link = st.links.get(op.ifname)
+            if (netns, op.bridge) in recreated:
+                return "missing"
+            return None if link is not None and link.master == op.bridge else "drifted"
+        case AddAddress():
+            return None if (op.ifname, str(op.address)) in st.addresses else "missing"
+        case AddRoute():
+            want = route_key(op)
+            # present, and not over a link about to be recreated (its routes vanish with it)
+            same = any(r.satisfies(want) and (netns, r.dev or "") not in recreated for r in st.routes)
+            return None if same else "missing"
+        case LoadNftables():
+            if _rules_changed(op, record):
+                return "drifted"
+            got = st.nft.get(op.table)
+            if got is None:
+                return "missing"
+            recorded = record.nft.get(where(netns)) if record else None
+            return None if recorded is None or got == recorded else "drifted"
+        case LoadIptables():
+            if _rules_changed(op, record):
+                return "drifted"
+            listed = st.iptables.get(op.pre_chain)
+            if listed is None:
+                return "missing"
+            recorded = record.iptables.get(where(netns)) if record else None
+            return None if recorded is None or listed == recorded else "drifted"
+        case (CreateNetns() | CreateVeth() | CreateBridge() | CreateStandIn()  # diff() judges these itself
+              | LinkDown() | ReleasePort() | DeleteAddress() | DeleteRoute() | RestoreNftables() | RestoreIptables()
+              | DeleteIptablesRule() | DeleteNftables() | DeleteIptables() | DeleteLink() | DeleteNetns()
+              | RestoreSysctls()):
+            return None  # not in a setup plan
+        case _:
+            assert_never(op)
+
+
+def _rules_changed(op: LoadNftables | LoadIptables, record: Record | None) -> bool:
+    """Have the file's rules changed since they were loaded (as the record says)?"""
+    loaded = record.rules.get(where(op.netns)) if record else None
+    return loaded is not None and loaded != loaded_text(op)
 
 
 def _link_rp_filters(plan: Plan, live: Live, recreated: set[tuple[str | None, str]],

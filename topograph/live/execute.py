@@ -466,20 +466,30 @@ class Runner:
         if now is None:
             return  # the step itself will fail: nothing changed
         undo: Operation | None = None
-        if isinstance(op, LoopbackUp | LinkUp) and not now.up:
-            undo = LinkDown(op.node, op.netns, op.ifname)
-        elif isinstance(op, LinkDown) and now.up:
-            undo = LinkUp(op.node, op.netns, op.ifname)
-        elif isinstance(op, SetMac) and now.mac.lower() != op.mac.lower():
-            undo = SetMac(op.node, op.netns, op.ifname, now.mac)
-        elif isinstance(op, SetMtu) and now.mtu != op.mtu:
-            undo = SetMtu(op.node, op.netns, op.ifname, now.mtu)
-        elif isinstance(op, EnslavePort | ReleasePort):
-            master = next((ln.name for ln in links if now.master and ln.index == now.master), None)
-            if master is None:
-                undo = ReleasePort(op.node, op.netns, op.ifname) if isinstance(op, EnslavePort) else None
-            elif not isinstance(op, EnslavePort) or master != op.bridge:
-                undo = EnslavePort(op.node, op.netns, op.ifname, master)
+        master = next((ln.name for ln in links if now.master and ln.index == now.master), None)
+        match op:
+            case LoopbackUp() | LinkUp():
+                if not now.up:
+                    undo = LinkDown(op.node, op.netns, op.ifname)
+            case LinkDown():
+                if now.up:
+                    undo = LinkUp(op.node, op.netns, op.ifname)
+            case SetMac():
+                if now.mac.lower() != op.mac.lower():
+                    undo = SetMac(op.node, op.netns, op.ifname, now.mac)
+            case SetMtu():
+                if now.mtu != op.mtu:
+                    undo = SetMtu(op.node, op.netns, op.ifname, now.mtu)
+            case EnslavePort():
+                if master is None:
+                    undo = ReleasePort(op.node, op.netns, op.ifname)
+                elif master != op.bridge:
+                    undo = EnslavePort(op.node, op.netns, op.ifname, master)
+            case ReleasePort():
+                if master is not None:
+                    undo = EnslavePort(op.node, op.netns, op.ifname, master)
+            case _:
+                assert_never(op)
         if undo is not None:
             self._journal(undo)
 

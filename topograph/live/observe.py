@@ -12,6 +12,7 @@ import socket
 import struct
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import assert_never
 
 from topograph.live.firewall import (
     ForeignRule,
@@ -31,13 +32,35 @@ from topograph.live.netlink import (
     parse_attrs,
 )
 from topograph.plan import (
+    AddAddress,
     AddRoute,
+    CreateBridge,
+    CreateNetns,
+    CreateStandIn,
+    CreateVeth,
+    DeleteAddress,
     DeleteIptables,
+    DeleteIptablesRule,
+    DeleteLink,
+    DeleteNetns,
     DeleteNftables,
+    DeleteRoute,
+    EnslavePort,
+    LinkDown,
+    LinkUp,
     LoadIptables,
     LoadNftables,
+    LoopbackUp,
+    MarkLink,
+    MarkNetns,
     Operation,
     Plan,
+    ReleasePort,
+    RestoreIptables,
+    RestoreNftables,
+    RestoreSysctls,
+    SetMac,
+    SetMtu,
     SetSysctls,
     namespaces,
 )
@@ -134,10 +157,31 @@ def read_namespace(netns: str | None, mine: list[Operation], ns: Namespaces, soc
     the root one), also what else changes its traffic: rules in built-in iptables chains that the lab did
     not make, and every interface's rp_filter."""
     state = NsState()
-    sysctl_ops = [op for op in mine if isinstance(op, SetSysctls) and op.netns == netns]
-    tables = [op.table for op in mine if isinstance(op, LoadNftables | DeleteNftables) and op.netns == netns]
-    chains = [op for op in mine if isinstance(op, LoadIptables) and op.netns == netns]
-    left = [op for op in mine if isinstance(op, DeleteIptables) and op.netns == netns]
+    sysctl_ops: list[SetSysctls] = []
+    tables: list[str] = []
+    chains: list[LoadIptables] = []
+    left: list[DeleteIptables] = []
+    for op in mine:
+        match op:
+            case SetSysctls():
+                if op.netns == netns:
+                    sysctl_ops.append(op)
+            case LoadNftables() | DeleteNftables():
+                if op.netns == netns:
+                    tables.append(op.table)
+            case LoadIptables():
+                if op.netns == netns:
+                    chains.append(op)
+            case DeleteIptables():
+                if op.netns == netns:
+                    left.append(op)
+            case (CreateNetns() | MarkNetns() | MarkLink() | LoopbackUp() | CreateBridge() | CreateVeth()
+                  | CreateStandIn() | SetMac() | SetMtu() | EnslavePort() | AddAddress() | LinkUp() | AddRoute()
+                  | LinkDown() | ReleasePort() | DeleteAddress() | DeleteRoute() | RestoreNftables()
+                  | RestoreIptables() | DeleteIptablesRule() | DeleteLink() | DeleteNetns() | RestoreSysctls()):
+                pass  # what they make is in the links, addresses and routes, dumped whole
+            case _:
+                assert_never(op)
     # one visit: what only works from inside (sysctls, nft, opening the socket), then dumps from anywhere
     with ns.inside(netns):
         sock = socks.by_ns.get(netns) or socks.open_here(netns)
