@@ -93,7 +93,7 @@ ABOUT_MARKS: dict[str, str] = {
 
 
 @dataclass(frozen=True)
-class Section:
+class ScriptSection:
     title: str
     about: tuple[str, ...]
     ops: tuple[Operation, ...]
@@ -235,12 +235,12 @@ def environment() -> jinja2.Environment:
     return env
 
 
-def sections(plan: Plan) -> list[Section]:
+def sections(plan: Plan) -> list[ScriptSection]:
     """The plan's operations grouped under their headings (they come section by section)."""
     grouped: dict[str, list[Operation]] = {}
     for op in plan.operations:
         grouped.setdefault(op.SECTION, []).append(op)
-    return [Section(title, _about(title, grouped[title]), tuple(grouped[title])) for title in SECTIONS if title in grouped]
+    return [ScriptSection(title, _about(title, grouped[title]), tuple(grouped[title])) for title in SECTIONS if title in grouped]
 
 
 def _about(title: str, ops: list[Operation]) -> tuple[str, ...]:

@@ -21,7 +21,7 @@ from typing import Literal, assert_never
 
 from topograph.live.describe import describe, where
 from topograph.live.kernel import netns_path
-from topograph.live.observe import Link, Live, NsState, Route, ops_by_netns, route_key
+from topograph.live.observe import Live, LiveLink, LiveRoute, NsState, ops_by_netns, route_key
 from topograph.live.state import Record
 from topograph.plan import (
     AddAddress,
@@ -275,11 +275,11 @@ def diff(plan: Plan, live: Live, record: Record | None) -> Diff:
     macs = record.macs if record else {}
     downed: set[tuple[str | None, str]] = set()  # links set down: the kernel drops the routes over them
 
-    def mac_left(netns: str | None, ifname: str, link: Link) -> bool:
+    def mac_left(netns: str | None, ifname: str, link: LiveLink) -> bool:
         """Does the link keep a MAC an earlier apply set and the file no longer sets?"""
         return (netns, ifname) not in said.macs and macs.get(mac_key(netns, ifname)) == link.mac.lower() != ""
 
-    def reset(node: str, netns: str | None, ifname: str, link: Link, kernel_mtu: int = DEFAULT_MTU) -> None:
+    def reset(node: str, netns: str | None, ifname: str, link: LiveLink, kernel_mtu: int = DEFAULT_MTU) -> None:
         """What the file no longer says of a link of the lab's: the kernel's MTU, and down for `up: false`."""
         if (netns, ifname) not in said.mtus:
             ports = said.ports.get((netns, ifname), [])
@@ -569,7 +569,7 @@ def _extras(plan: Plan, live: Live, record: Record | None, fresh_ns: set[str],
         node = node_of.get(netns, netns)
         links: set[str] = {"lo"}
         addresses: set[tuple[str, str]] = set()
-        routes: list[Route] = []
+        routes: list[LiveRoute] = []
         for op in by_ns.get(netns, []):
             if isinstance(op, CreateVeth):
                 links.update(e.ifname for e in (op.a, op.b) if e.netns == netns)

@@ -14,7 +14,7 @@ from topograph.live.execute import Runner, StepFailed
 from topograph.live.kernel import Namespaces, list_netns, netns_exists
 from topograph.live.lock import holder, lab_lock
 from topograph.live.netlink import Sockets
-from topograph.live.observe import Link, Live, NsState, observe
+from topograph.live.observe import Live, LiveLink, NsState, observe
 from topograph.plan import (
     CreateNetns,
     DeleteIptables,
@@ -238,10 +238,10 @@ def _adopt(plan: Plan, ns: Namespaces, socks: Sockets) -> state.Record | None:
     live = Live(existing=existing)
     for op in plan.operations:
         if isinstance(op, MarkNetns) and op.netns in existing:
-            live.namespaces[op.netns] = NsState(links={ln.name: Link(ln.name, ln.kind, alias=ln.alias)
+            live.namespaces[op.netns] = NsState(links={ln.name: LiveLink(ln.name, ln.kind, alias=ln.alias)
                                                        for ln in socks(op.netns).links()})
     if any(isinstance(op, MarkLink) and op.netns is None for op in plan.operations):
-        live.namespaces[None] = NsState(links={ln.name: Link(ln.name, ln.kind, alias=ln.alias)
+        live.namespaces[None] = NsState(links={ln.name: LiveLink(ln.name, ln.kind, alias=ln.alias)
                                               for ln in socks(None).links()})
     namespaces, links = marked(plan, live, None)
     if not namespaces and not links:

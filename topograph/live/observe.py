@@ -67,7 +67,7 @@ from topograph.plan import (
 
 
 @dataclass(frozen=True, slots=True)
-class Link:
+class LiveLink:
     name: str
     kind: str
     up: bool = False
@@ -78,7 +78,7 @@ class Link:
 
 
 @dataclass(frozen=True, slots=True)
-class Route:
+class LiveRoute:
     """A route of the main table, as the plan states routes: destination, gateway, device, metric."""
 
     to: str  # "0.0.0.0/0", "10.0.0.0/24", "::/0"
@@ -86,7 +86,7 @@ class Route:
     dev: str | None
     metric: int
 
-    def satisfies(self, want: Route) -> bool:
+    def satisfies(self, want: LiveRoute) -> bool:
         """This live route is the planned `want` (a plan route without a device takes any device)."""
         return (self.to == want.to and self.via == want.via and self.metric == want.metric
                 and (want.dev is None or self.dev == want.dev))
@@ -94,9 +94,9 @@ class Route:
 
 @dataclass
 class NsState:
-    links: dict[str, Link] = field(default_factory=dict)
+    links: dict[str, LiveLink] = field(default_factory=dict)
     addresses: set[tuple[str, str]] = field(default_factory=set)  # (ifname, "10.0.0.1/24")
-    routes: set[Route] = field(default_factory=set)  # not the kernel's own (proto kernel) routes
+    routes: set[LiveRoute] = field(default_factory=set)  # not the kernel's own (proto kernel) routes
     sysctls: dict[str, int | None] = field(default_factory=dict)  # key -> value, None when absent
     nft: dict[str, str | None] = field(default_factory=dict)  # table -> `nft list table` text, None if absent
     iptables: dict[str, str | None] = field(default_factory=dict)  # pre chain -> iptables_listing(), None if absent
@@ -112,10 +112,10 @@ class Live:
     stale: set[str] = field(default_factory=set)  # of the lab's names: bare files in /run/netns, no namespace
 
 
-def route_key(op: AddRoute) -> Route:
+def route_key(op: AddRoute) -> LiveRoute:
     """How the kernel shows the plan's route (IPv6 routes default to metric 1024)."""
     metric = op.metric if op.metric is not None else (0 if op.family == 4 else 1024)
-    return Route(str(op.to), str(op.via) if op.via is not None else None, op.dev, metric)
+    return LiveRoute(str(op.to), str(op.via) if op.via is not None else None, op.dev, metric)
 
 
 def _ip(family: int, raw: bytes) -> str:
@@ -206,7 +206,7 @@ def read_namespace(netns: str | None, mine: list[Operation], ns: Namespaces, soc
     if own:
         state.link_rp_filter = {names[i]: v for i, v in link_rp_filters(sock).items() if i in names}
     for ln in links:
-        state.links[ln.name] = Link(ln.name, ln.kind, ln.up, ln.mtu, ln.mac, names.get(ln.master), ln.alias)
+        state.links[ln.name] = LiveLink(ln.name, ln.kind, ln.up, ln.mtu, ln.mac, names.get(ln.master), ln.alias)
     for a in sock.addresses():
         if a.scope == RT_SCOPE_LINK and a.family == socket.AF_INET6:
             continue  # the kernel's own fe80:: address
@@ -217,7 +217,7 @@ def read_namespace(netns: str | None, mine: list[Operation], ns: Namespaces, soc
         zero = "0.0.0.0" if r.family == socket.AF_INET else "::"
         dst = _ip(r.family, r.dst) if r.dst else zero
         net = str(ipaddress.ip_network(f"{dst}/{r.dst_len}", strict=False))
-        state.routes.add(Route(net, _ip(r.family, r.gateway) if r.gateway else None, names.get(r.oif), r.metric))
+        state.routes.add(LiveRoute(net, _ip(r.family, r.gateway) if r.gateway else None, names.get(r.oif), r.metric))
     return state
 
 
