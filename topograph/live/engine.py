@@ -13,7 +13,7 @@ from topograph.live.describe import describe, where
 from topograph.live.execute import Runner, StepFailed
 from topograph.live.kernel import Namespaces, list_netns, netns_exists
 from topograph.live.lock import holder, lab_lock
-from topograph.live.netlink import Sockets
+from topograph.live.nlsocket import Sockets
 from topograph.live.observe import Live, LiveLink, NsState, observe
 from topograph.plan import (
     CreateNetns,

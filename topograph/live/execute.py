@@ -29,6 +29,7 @@ from topograph.live import netlink as nl
 from topograph.live.describe import describe, where
 from topograph.live.firewall import System, Tools, iptables_listing, lab_lines
 from topograph.live.kernel import KernelError, Namespaces, netns_exists
+from topograph.live.nlsocket import Sockets
 from topograph.live.observe import read_sysctl
 from topograph.plan import (
     AddAddress,
@@ -107,7 +108,7 @@ class StepFailed(Exception):
 
 
 class Runner:
-    def __init__(self, ns: Namespaces, socks: nl.Sockets, *, lab: str,
+    def __init__(self, ns: Namespaces, socks: Sockets, *, lab: str,
                  progress: Callable[[int], None] | None = None, tools: Tools | None = None) -> None:
         self.ns = ns
         self.socks = socks

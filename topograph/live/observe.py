@@ -27,10 +27,9 @@ from topograph.live.kernel import Namespaces, list_netns, netns_mounted
 from topograph.live.netlink import (
     RT_SCOPE_LINK,
     RTPROT_KERNEL,
-    Socket,
-    Sockets,
     parse_attrs,
 )
+from topograph.live.nlsocket import Socket, Sockets
 from topograph.plan import (
     AddAddress,
     AddRoute,
