@@ -55,14 +55,15 @@ from typing import Literal
 from topograph.model import BRIDGE_NF_CALL, LOOPBACK, Interface, Node, Route, Topology
 from topograph.plan import kernel_names
 from topograph.plan.firewall import DnatRule, MasqueradeRule
-from topograph.plan.ops import (
+from topograph.plan.ops import Operation
+from topograph.plan.placement import Placement, place, route_interface
+from topograph.plan.setup_ops import (
     AddAddress,
     AddRoute,
     CreateBridge,
     CreateNetns,
     CreateStandIn,
     CreateVeth,
-    DeleteNetns,
     EnslavePort,
     LinkUp,
     LoadIptables,
@@ -71,7 +72,6 @@ from topograph.plan.ops import (
     MarkLink,
     MarkNetns,
     Netns,
-    Operation,
     SetLinkSysctls,
     SetMac,
     SetMtu,
@@ -79,7 +79,9 @@ from topograph.plan.ops import (
     Sysctl,
     VethEnd,
 )
-from topograph.plan.placement import Placement, place, route_interface
+from topograph.plan.undo_ops import (
+    DeleteNetns,
+)
 
 Firewall = Literal["nftables", "iptables"]
 FIREWALLS: tuple[Firewall, ...] = ("nftables", "iptables")
