@@ -11,8 +11,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.conftest import ROOT, SAMPLES
-from topograph.live.converge import diff, leftover_rules, planned_macs, root_links
+from topograph.live.converge import diff, planned_macs
 from topograph.live.observe import Live, LiveLink, NsState, route_key
+from topograph.live.ownership import leftover_rules, root_links
 from topograph.live.state import Record
 from topograph.pipeline import check_file
 from topograph.plan import (

@@ -6,22 +6,20 @@ each missing or drifted operation is run again, in plan order; removals (extra o
 that must be recreated) are separate, explicit steps, plan operations too (DeleteLink, DeleteAddress...),
 so that the same runner runs them and the same templates print them (apply --dry-run --commands).
 
-Ownership decides what may be removed: only namespaces named in the lab's record, and objects
-inside them. A namespace (or root interface) the plan wants that exists but is not in the record is
-the lab's own when it carries the lab's mark (plan MarkNetns / MarkLink: the compiled setup script
-leaves it, as apply does), and a clash otherwise.
+What it finds is a `changes.Diff`; what may be removed, and what stops an apply before any change,
+is live/ownership.py's.
 """
 
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Iterable
-from dataclasses import dataclass, field, replace
-from typing import Literal, assert_never
+from dataclasses import dataclass, replace
+from typing import assert_never
 
+from topograph.live.changes import Change, Diff, Removal, State
 from topograph.live.describe import describe, where
-from topograph.live.kernel import netns_path
 from topograph.live.observe import Live, LiveLink, LiveRoute, NsState, ops_by_netns, route_key
+from topograph.live.ownership import blockers, leftover_rules, marked, stale_text
 from topograph.live.state import Record
 from topograph.plan import (
     AddAddress,
@@ -56,74 +54,9 @@ from topograph.plan import (
     SetMtu,
     SetSysctls,
     Sysctl,
-    kernel_names,
     namespaces,
 )
 from topograph.plan.firewall import loaded_text
-
-State = Literal["missing", "drifted", "extra"]
-
-
-#: Deleting one object, as a plan operation: a namespace, a link, an address, a route, or an iptables
-#: rule (or policy) not the lab's. Run by the same Runner.run as the repair, and printed by the same
-#: templates (apply --dry-run --commands).
-Removal = DeleteNetns | DeleteLink | DeleteAddress | DeleteRoute | DeleteIptablesRule
-
-
-@dataclass(frozen=True, slots=True)
-class Change:
-    state: State
-    what: str
-    op: Operation | None = None  # the plan operation that repairs it (missing / drifted)
-    removal: Removal | None = None  # the deletion that repairs it (extra), or that must come first
-
-    @property
-    def ops(self) -> list[Operation]:
-        """What apply runs for this change, in order: the deletion first, then the repair."""
-        return [o for o in (self.removal, self.op) if o is not None]
-
-
-@dataclass
-class Diff:
-    up_to_date: int = 0
-    changes: list[Change] = field(default_factory=list)
-    blockers: list[str] = field(default_factory=list)  # why apply must not start (see `blockers()`)
-    cut_short: bool = False  # the record says its apply never finished (killed, or still running)
-    running: int | None = None  # the pid of the apply that holds the lab's lock now, if any (engine.plan_diff)
-    #: the lab's own by its mark, though its record lacks them (`marked()`); apply records them
-    adopted_namespaces: list[str] = field(default_factory=list)
-    adopted_links: list[str] = field(default_factory=list)
-
-    @property
-    def adopted(self) -> list[str]:
-        return ([f"namespace {n}" for n in self.adopted_namespaces]
-                + [f"interface {n} (root namespace)" for n in self.adopted_links])
-
-    @property
-    def clean(self) -> bool:
-        return not self.changes and not self.blockers
-
-    def count(self, state: State) -> int:
-        return sum(1 for c in self.changes if c.state == state)
-
-    @property
-    def before(self) -> list[Removal]:
-        """Deletions that must come before the repair (objects to recreate)."""
-        return [c.removal for c in self.changes if c.removal is not None and c.state != "extra"]
-
-    @property
-    def after(self) -> list[Removal]:
-        """Deletions of extra objects, done once everything else is in place."""
-        return [c.removal for c in self.changes if c.removal is not None and c.state == "extra"]
-
-    @property
-    def repair(self) -> list[Operation]:
-        return [c.op for c in self.changes if c.op is not None]
-
-    @property
-    def operations(self) -> list[Operation]:
-        """Everything apply runs, in its order: the deletions that come first, the repair, the extra objects' deletions."""
-        return [*self.before, *self.repair, *self.after]
 
 
 def _netns_of(op: Operation) -> str | None:
@@ -141,42 +74,6 @@ def _ifname(op: Operation) -> str | None:
             return None
 
 
-def root_links(ops: Iterable[Operation]) -> list[str]:
-    """The interfaces `ops` create in the root namespace, in order (real mode: the host's share of the lab)."""
-    names: list[str] = []
-    for op in ops:
-        if isinstance(op, CreateBridge | CreateStandIn) and op.netns is None:
-            names.append(op.ifname)
-        elif isinstance(op, CreateVeth):
-            names += [e.ifname for e in (op.a, op.b) if e.netns is None]
-    return names
-
-
-def _alias(live: Live, netns: str | None, ifname: str) -> str | None:
-    st = live.namespaces.get(netns)
-    link = st.links.get(ifname) if st is not None else None
-    return link.alias if link is not None else None
-
-
-def marked(plan: Plan, live: Live, record: Record | None) -> tuple[list[str], list[str]]:
-    """(namespaces, root interfaces) of the plan that exist, carry the lab's mark and are not in its record.
-
-    They are the lab's own: made by its compiled setup script, or by an apply whose record is gone.
-    """
-    owned = set(record.namespaces) if record else set()
-    mine = set(record.root_links) if record else set()
-    namespaces: list[str] = []
-    links: list[str] = []
-    for op in plan.operations:
-        if isinstance(op, MarkNetns):
-            if op.netns in live.existing and op.netns not in owned and _alias(live, op.netns, op.ifname) == op.alias:
-                namespaces.append(op.netns)
-        elif (isinstance(op, MarkLink) and op.netns is None and op.ifname not in mine
-              and _alias(live, None, op.ifname) == op.alias):
-            links.append(op.ifname)
-    return namespaces, links
-
-
 #: The MTU of a new veth end, port-less bridge or stand-in; a bridge with ports takes the smallest of theirs.
 DEFAULT_MTU = 1500
 LOOPBACK_MTU = 65536
@@ -190,70 +87,6 @@ def mac_key(netns: str | None, ifname: str) -> str:
 def planned_macs(plan: Plan) -> dict[str, str]:
     """The MACs the file sets, as the record keeps them."""
     return {mac_key(op.netns, op.ifname): op.mac.lower() for op in plan.operations if isinstance(op, SetMac)}
-
-
-def leftover_rules(plan: Plan, record: Record | None) -> list[DeleteNftables | DeleteIptables]:
-    """The lab's NAT tables and chains the record names in a namespace of the plan whose node the file
-    gives none of that back end any more (no NAT, no port forward, or the other back end): to delete."""
-    if record is None:
-        return []
-    node_of: dict[str | None, str] = {}
-    loads: set[tuple[str, str | None]] = set()
-    for op in plan.operations:
-        if isinstance(op, CreateVeth):
-            continue
-        node_of.setdefault(op.netns, op.node)
-        if isinstance(op, LoadNftables | LoadIptables):
-            loads.add((op.KIND, op.netns))
-    found: list[DeleteNftables | DeleteIptables] = []
-    for netns, node in node_of.items():
-        if where(netns) in record.nft and ("load_nftables", netns) not in loads:
-            found.append(DeleteNftables(node, netns, kernel_names.nft_table(plan.lab)))
-        if where(netns) in record.iptables and ("load_iptables", netns) not in loads:
-            found.append(DeleteIptables(node, netns, kernel_names.iptables_chain(plan.lab, "PRE"),
-                                        kernel_names.iptables_chain(plan.lab, "POST"), (4, 6)))
-    return found
-
-
-def stale_text(netns: str) -> str:
-    """How status names a namespace file left unmounted by a killed run."""
-    return f"namespace file {netns_path(netns)} is left from a killed run; destroy or apply repairs it"
-
-
-def clashes(plan: Plan, live: Live, record: Record | None) -> list[str]:
-    """Existing objects the plan would create that this lab does not own (apply must stop before any change).
-
-    Owned: named in the record, or carrying the lab's mark (`marked()`).
-    """
-    own_ns, own_links = marked(plan, live, record)
-    owned = set(record.namespaces if record else ()) | set(own_ns)
-    found = [f"namespace {n} exists already and is neither in lab {plan.lab}'s record nor marked as its own"
-             + (" (a bare file, left by a killed run that was not this lab's)" if n in live.stale else "")
-             for n in plan.namespaces if n in live.existing and n not in owned]
-    root = live.namespaces.get(None)
-    if root is not None:
-        mine = set(record.root_links if record else ()) | set(own_links)
-        found += [f"interface {n} exists already in the root namespace and is not topograph's"
-                  for n in root_links(plan.operations) if n in root.links and n not in mine]
-    return found
-
-
-def absent_requirements(plan: Plan, live: Live) -> list[str]:
-    """The host's interfaces the lab uses as they are (real mode: its uplinks) that this machine lacks."""
-    if not plan.requires:
-        return []
-    root = live.namespaces.get(None)
-    absent = [name for name in plan.requires if root is None or name not in root.links]
-    return [f"the host has no interface {', '.join(absent)}, which the lab uses as it is"] if absent else []
-
-
-def blockers(plan: Plan, live: Live, record: Record | None) -> list[str]:
-    """Why apply must stop before any change: objects in the way that are not ours, or uplinks that are absent.
-
-    The one check behind apply, apply --dry-run and status, so a dry run or a status never
-    promises a run that apply then refuses.
-    """
-    return clashes(plan, live, record) + absent_requirements(plan, live)
 
 
 def diff(plan: Plan, live: Live, record: Record | None) -> Diff:

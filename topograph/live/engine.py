@@ -8,13 +8,15 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from topograph.live import root, state
-from topograph.live.converge import Diff, diff, leftover_rules, marked, planned_macs, root_links
+from topograph.live.changes import Diff
+from topograph.live.converge import diff, planned_macs
 from topograph.live.describe import describe, where
 from topograph.live.execute import Runner, StepFailed
 from topograph.live.kernel import Namespaces, list_netns, netns_exists
 from topograph.live.lock import holder, lab_lock
 from topograph.live.nlsocket import Sockets
 from topograph.live.observe import Live, LiveLink, NsState, observe
+from topograph.live.ownership import leftover_rules, marked, root_links
 from topograph.plan import (
     CreateNetns,
     DeleteIptables,

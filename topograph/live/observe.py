@@ -233,7 +233,7 @@ def observe(plan: Plan, owned: list[str], ns: Namespaces, socks: Sockets,
             also: Iterable[DeleteNftables | DeleteIptables] = ()) -> Live:
     """The live state of every namespace of the plan and every owned one (those that exist).
 
-    `also`: operations besides the plan's whose objects to read (converge.leftover_rules: the lab's
+    `also`: operations besides the plan's whose objects to read (ownership.leftover_rules: the lab's
     NAT tables and chains where the file has none any more)."""
     live = Live(existing=list_netns())
     wanted: dict[str | None, None] = {}  # ordered, no repeats
