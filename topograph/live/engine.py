@@ -11,7 +11,8 @@ from topograph.live import root, state
 from topograph.live.changes import Diff
 from topograph.live.converge import diff, planned_macs
 from topograph.live.describe import describe, where
-from topograph.live.execute import Runner, StepFailed
+from topograph.live.execute import Runner
+from topograph.live.journal import StepFailed
 from topograph.live.kernel import Namespaces, list_netns, netns_exists
 from topograph.live.lock import holder, lab_lock
 from topograph.live.nlsocket import Sockets
@@ -94,7 +95,7 @@ def apply(plan: Plan, *, source: str = "", wait: float = 0.0,
           progress: Callable[[int], Callable[[int], None] | None] | None = None) -> Outcome:
     """Bring the lab to `plan`: create what is missing, fix what drifted, remove what is extra.
 
-    Raises Clash before any change when an object in the way is not ours, and execute.StepFailed
+    Raises Clash before any change when an object in the way is not ours, and journal.StepFailed
     (after rolling back this run's changes) when a step fails or the run is interrupted.
     `progress(total)` may return a callback that is told about each finished step.
     """
