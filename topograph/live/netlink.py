@@ -6,10 +6,11 @@ or vanished name fails there): the layouts of the headers and bodies from its me
 from its modules. tests/unit/test_live_netlink.py holds every message builder byte for byte
 against pyroute2's own encoder and feeds pyroute2-encoded answers to the parsers.
 
-Messages are packed here because pyroute2 0.9.7's generic encoder costs 50-280 µs per message
-(best of 5 on the shared test machine: link up 50, address 100, route 180, veth pair 280; packed
-here, 6), more than the kernel work itself in a lab of thousands of objects. The socket that sends
-them and reads and checks the answers is live/nlsocket.py's.
+Messages are packed here because pyroute2's generic encoder walks its message classes' field and
+attribute tables in Python for every message, which costs more than the kernel work itself in a
+lab of thousands of objects, while a message packed here is a few `struct` calls
+(benchmarks/bench_apply.py --pyroute2 compares the ways; figures go in benchmarks/README.md).
+The socket that sends them and reads and checks the answers is live/nlsocket.py's.
 """
 
 from __future__ import annotations
