@@ -175,6 +175,7 @@ def pyroute2_ways(n: int) -> dict[str, float]:
     from pyroute2 import netns as pnetns
 
     from topograph.live import netlink as nl
+    from topograph.live import nlsocket
 
     out: dict[str, float] = {}
     prefix = f"b{secrets.token_hex(3)}-"
@@ -198,7 +199,7 @@ def pyroute2_ways(n: int) -> dict[str, float]:
         ns = Namespaces()
         try:
             def lo_up() -> None:
-                sock = nl.Socket("new")
+                sock = nlsocket.Socket("new")
                 sock.request(nl.RTM_NEWLINK, nl.link_up(1))
                 sock.close()
 
@@ -221,13 +222,14 @@ def index_ways(n: int, rounds: int = 5) -> dict[str, float]:
     runner picking the index (as in namespaces of its own run), or the kernel picking it and the
     runner asking for the interface by name afterwards (as in the root namespace)."""
     from topograph.live import netlink as nl
+    from topograph.live import nlsocket
 
     name = f"b{secrets.token_hex(3)}-idx"
     ns = Namespaces()
     best = {"runner picks": float("inf"), "kernel picks, then a look-up": float("inf")}
     try:
-        with_sock: list[nl.Socket] = []
-        ns.create(name, lambda: with_sock.append(nl.Socket(name)))
+        with_sock: list[nlsocket.Socket] = []
+        ns.create(name, lambda: with_sock.append(nlsocket.Socket(name)))
         sock = with_sock[0]
         next_index = 2
         for r in range(rounds):

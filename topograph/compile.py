@@ -16,24 +16,42 @@ import shlex
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, assert_never
 
 import jinja2
 
 from topograph.model import IPNetwork
 from topograph.plan import (
     SECTIONS,
+    AddAddress,
+    AddRoute,
     CreateBridge,
+    CreateNetns,
     CreateStandIn,
     CreateVeth,
+    DeleteAddress,
     DeleteIptables,
+    DeleteIptablesRule,
+    DeleteLink,
+    DeleteNetns,
     DeleteNftables,
+    DeleteRoute,
+    EnslavePort,
+    LinkDown,
+    LinkUp,
     LoadIptables,
     LoadNftables,
+    LoopbackUp,
     MarkLink,
+    MarkNetns,
     Operation,
     Plan,
+    ReleasePort,
+    RestoreIptables,
+    RestoreNftables,
     RestoreSysctls,
+    SetMac,
+    SetMtu,
     SetSysctls,
     Sysctl,
     VethEnd,
@@ -75,7 +93,7 @@ ABOUT_MARKS: dict[str, str] = {
 
 
 @dataclass(frozen=True)
-class Section:
+class ScriptSection:
     title: str
     about: tuple[str, ...]
     ops: tuple[Operation, ...]
@@ -217,12 +235,12 @@ def environment() -> jinja2.Environment:
     return env
 
 
-def sections(plan: Plan) -> list[Section]:
+def sections(plan: Plan) -> list[ScriptSection]:
     """The plan's operations grouped under their headings (they come section by section)."""
     grouped: dict[str, list[Operation]] = {}
     for op in plan.operations:
         grouped.setdefault(op.SECTION, []).append(op)
-    return [Section(title, _about(title, grouped[title]), tuple(grouped[title])) for title in SECTIONS if title in grouped]
+    return [ScriptSection(title, _about(title, grouped[title]), tuple(grouped[title])) for title in SECTIONS if title in grouped]
 
 
 def _about(title: str, ops: list[Operation]) -> tuple[str, ...]:
@@ -245,14 +263,22 @@ def _of_kinds(plan: Plan, *kinds: type[Operation]) -> list[Operation]:
 def tools(plan: Plan) -> list[str]:
     needed = {"ip"}
     for op in _of_kinds(plan, SetSysctls, RestoreSysctls, LoadNftables, DeleteNftables, LoadIptables, DeleteIptables):
-        if isinstance(op, SetSysctls | RestoreSysctls):
-            needed.add("sysctl")
-        elif isinstance(op, LoadNftables | DeleteNftables):
-            needed.add("nft")
-        elif isinstance(op, LoadIptables):
-            needed.update("iptables-restore" if f == 4 else "ip6tables-restore" for f in op.families)
-        elif isinstance(op, DeleteIptables):
-            needed.update("iptables" if f == 4 else "ip6tables" for f in op.families)
+        match op:
+            case SetSysctls() | RestoreSysctls():
+                needed.add("sysctl")
+            case LoadNftables() | DeleteNftables():
+                needed.add("nft")
+            case LoadIptables():
+                needed.update("iptables-restore" if f == 4 else "ip6tables-restore" for f in op.families)
+            case DeleteIptables():
+                needed.update("iptables" if f == 4 else "ip6tables" for f in op.families)
+            case (CreateNetns() | MarkNetns() | MarkLink() | LoopbackUp() | CreateBridge() | CreateVeth()
+                  | CreateStandIn() | SetMac() | SetMtu() | EnslavePort() | AddAddress() | LinkUp() | AddRoute()
+                  | LinkDown() | ReleasePort() | DeleteAddress() | DeleteRoute() | RestoreNftables()
+                  | RestoreIptables() | DeleteIptablesRule() | DeleteLink() | DeleteNetns()):
+                pass  # run with `ip` (or not in a script); _of_kinds left them out anyway
+            case _:
+                assert_never(op)
     return sorted(needed)
 
 
@@ -287,17 +313,30 @@ def _root_preflight(plan: Plan) -> tuple[list[str], list[tuple[str, str]]]:
     links: list[str] = []
     checks: list[tuple[str, str]] = []
     for op in _of_kinds(plan, CreateBridge, CreateStandIn, CreateVeth, LoadNftables, LoadIptables, SetSysctls):
-        if isinstance(op, CreateBridge | CreateStandIn) and op.netns is None:
-            links.append(op.ifname)
-        elif isinstance(op, CreateVeth):
-            links += [e.ifname for e in (op.a, op.b) if e.netns is None]
-        elif isinstance(op, LoadNftables) and op.netns is None:
-            checks.append((f"nft list table inet {shlex.quote(op.table)} >/dev/null 2>&1", f"nftables table inet {op.table}"))
-        elif isinstance(op, LoadIptables) and op.netns is None:
-            checks += [(f"{'iptables' if f == 4 else 'ip6tables'} -t nat -n -L {shlex.quote(op.pre_chain)} >/dev/null 2>&1",
-                        f"the IPv{f} nat chain {op.pre_chain}") for f in op.families]
-        elif isinstance(op, SetSysctls) and op.save_to is not None:
-            checks.append((f"[ -e {shlex.quote(op.save_to)} ]", f"{op.save_to} (saved sysctls)"))
+        match op:
+            case CreateBridge() | CreateStandIn():
+                if op.netns is None:
+                    links.append(op.ifname)
+            case CreateVeth():
+                links += [e.ifname for e in (op.a, op.b) if e.netns is None]
+            case LoadNftables():
+                if op.netns is None:
+                    checks.append((f"nft list table inet {shlex.quote(op.table)} >/dev/null 2>&1",
+                                   f"nftables table inet {op.table}"))
+            case LoadIptables():
+                if op.netns is None:
+                    checks += [(f"{'iptables' if f == 4 else 'ip6tables'} -t nat -n -L {shlex.quote(op.pre_chain)} "
+                                ">/dev/null 2>&1", f"the IPv{f} nat chain {op.pre_chain}") for f in op.families]
+            case SetSysctls():
+                if op.save_to is not None:
+                    checks.append((f"[ -e {shlex.quote(op.save_to)} ]", f"{op.save_to} (saved sysctls)"))
+            case (CreateNetns() | MarkNetns() | MarkLink() | LoopbackUp() | SetMac() | SetMtu() | EnslavePort()
+                  | AddAddress() | LinkUp() | AddRoute() | LinkDown() | ReleasePort() | DeleteAddress()
+                  | DeleteRoute() | RestoreNftables() | RestoreIptables() | DeleteIptablesRule() | DeleteNftables()
+                  | DeleteIptables() | DeleteLink() | DeleteNetns() | RestoreSysctls()):
+                pass  # nothing they make can clash; _of_kinds left them out anyway
+            case _:
+                assert_never(op)
     return links, [(check, f"topograph: {what} exists already: lab {plan.lab} looks up; "
                            "run the teardown script first; nothing was changed") for check, what in checks]
 

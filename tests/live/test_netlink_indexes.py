@@ -23,7 +23,7 @@ _RACE = r"""
 import ipaddress, json, subprocess
 from topograph.live.execute import Runner
 from topograph.live.kernel import Namespaces
-from topograph.live.netlink import Sockets
+from topograph.live.nlsocket import Sockets
 from topograph.plan import AddAddress, CreateBridge, CreateVeth, LinkUp, VethEnd
 
 ns = Namespaces()

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from tests.conftest import ROOT, SAMPLES
 from topograph.cli import main
 from topograph.pipeline import Checked, check_file, check_text
-from topograph.review.diff import Change, design_diff, model_changes
+from topograph.review.diff import ModelChange, design_diff, model_changes
 from topograph.sim.classes import fast_matrix
 from topograph.sim.failures import every_single_failure, with_failures
 from topograph.sim.labgen import generate
@@ -83,14 +83,14 @@ def test_model_changes_name_each_kind_of_change() -> None:
     b = check_file(ROOT / "samples" / "05-default-route.yml").topology
     assert a is not None and b is not None
     changes = model_changes(a, b)
-    assert Change("route", "removed", "blue: 192.168.1.0/24 via 192.168.15.5") in changes
-    assert Change("route", "added", "blue: default via 192.168.15.5") in changes
-    assert Change("node", "added", "internet") in changes
-    assert Change("link", "added", "host:wan0--internet:eth0") in changes
-    assert Change("nat", "added", "host: masquerade 192.168.15.0/24 out wan0") in changes
-    assert Change("address", "added", "host:wan0 203.0.113.2/24") in changes
-    assert Change("lab", "changed", "name", "natlan", "default") in changes
-    assert model_changes(b, a)[0] == Change("lab", "changed", "name", "default", "natlan")
+    assert ModelChange("route", "removed", "blue: 192.168.1.0/24 via 192.168.15.5") in changes
+    assert ModelChange("route", "added", "blue: default via 192.168.15.5") in changes
+    assert ModelChange("node", "added", "internet") in changes
+    assert ModelChange("link", "added", "host:wan0--internet:eth0") in changes
+    assert ModelChange("nat", "added", "host: masquerade 192.168.15.0/24 out wan0") in changes
+    assert ModelChange("address", "added", "host:wan0 203.0.113.2/24") in changes
+    assert ModelChange("lab", "changed", "name", "natlan", "default") in changes
+    assert model_changes(b, a)[0] == ModelChange("lab", "changed", "name", "default", "natlan")
 
 
 def test_a_link_written_the_other_way_round_is_the_same_link() -> None:

@@ -88,7 +88,7 @@ def fake_root(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Callable[[tupl
     `observe` reports them; anything that would go on to change the kernel fails the test.
     """
     from topograph.live import engine
-    from topograph.live.observe import Link, Live, NsState
+    from topograph.live.observe import Live, LiveLink, NsState
 
     monkeypatch.setenv(state.STATE_DIR_ENV, str(tmp_path))
     monkeypatch.setattr(live_command, "privilege_problem", lambda: None)
@@ -100,13 +100,13 @@ def fake_root(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Callable[[tupl
     def runner(*args: object, **kwargs: object) -> None:
         raise _KernelReached("apply went on to change the kernel")
 
-    links: dict[str, Link] = {"lo": Link("lo", "")}
+    links: dict[str, LiveLink] = {"lo": LiveLink("lo", "")}
     monkeypatch.setattr(engine, "session", no_session)
     monkeypatch.setattr(engine, "observe", lambda *args: Live(namespaces={None: NsState(links=dict(links))}))
     monkeypatch.setattr(engine, "Runner", runner)
 
     def set_links(names: tuple[str, ...]) -> None:
-        links.update({n: Link(n, "veth") for n in names})
+        links.update({n: LiveLink(n, "veth") for n in names})
 
     return set_links
 

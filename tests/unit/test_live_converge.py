@@ -11,8 +11,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.conftest import ROOT, SAMPLES
-from topograph.live.converge import diff, leftover_rules, planned_macs, root_links
-from topograph.live.observe import Link, Live, NsState, route_key
+from topograph.live.converge import diff, planned_macs
+from topograph.live.observe import Live, LiveLink, NsState, route_key
+from topograph.live.ownership import leftover_rules, root_links
 from topograph.live.state import Record
 from topograph.pipeline import check_file
 from topograph.plan import (
@@ -58,15 +59,15 @@ def built(p: Plan) -> Live:
     for op in p.operations:
         if isinstance(op, CreateNetns):
             live.existing.add(op.netns)
-            live.namespaces[op.netns] = NsState(links={"lo": Link("lo", "", mtu=65536)})
+            live.namespaces[op.netns] = NsState(links={"lo": LiveLink("lo", "", mtu=65536)})
             continue
         if isinstance(op, CreateVeth):
             for e in (op.a, op.b):
-                live.namespaces[e.netns].links[e.ifname] = Link(e.ifname, "veth")
+                live.namespaces[e.netns].links[e.ifname] = LiveLink(e.ifname, "veth")
             continue
         s = live.namespaces[op.netns]
         if isinstance(op, CreateBridge | CreateStandIn):
-            s.links[op.ifname] = Link(op.ifname, op.LINK_KIND)
+            s.links[op.ifname] = LiveLink(op.ifname, op.LINK_KIND)
         elif isinstance(op, LoopbackUp | LinkUp):
             s.links[op.ifname] = replace(s.links[op.ifname], up=True)
         elif isinstance(op, MarkNetns | MarkLink):
@@ -145,7 +146,7 @@ def test_extra_objects_in_owned_namespaces_are_listed_for_removal() -> None:
     live = built(p)
     blue = live.namespaces[f"{P}blue"]
     blue.addresses.add(("veth-blue", "10.9.9.9/24"))
-    blue.links["extra0"] = Link("extra0", "veth")
+    blue.links["extra0"] = LiveLink("extra0", "veth")
     d = diff(p, live, record(p))
     assert {(c.state, c.removal) for c in d.changes} == {
         ("extra", DeleteAddress("blue", f"{P}blue", "veth-blue", ipaddress.ip_interface("10.9.9.9/24"))),
@@ -194,8 +195,8 @@ def test_real_mode_root_interfaces_with_the_lab_s_mark_are_its_own() -> None:
     checked = check_file(SEED)
     assert checked.topology is not None
     p = plan(checked.topology)  # real mode: planned only, never applied in tests
-    root = NsState(links={"lo": Link("lo", ""), "v-net-0": Link("v-net-0", "bridge", alias="topograph:seed"),
-                          "eth0": Link("eth0", "veth"), "wan0": Link("wan0", "veth")})
+    root = NsState(links={"lo": LiveLink("lo", ""), "v-net-0": LiveLink("v-net-0", "bridge", alias="topograph:seed"),
+                          "eth0": LiveLink("eth0", "veth"), "wan0": LiveLink("wan0", "veth")})
     d = diff(p, Live(namespaces={None: root}), None)
     assert not d.blockers and d.adopted_links == ["v-net-0"]
     root.links["v-net-0"] = replace(root.links["v-net-0"], alias="topograph:seed@t1-")
@@ -247,8 +248,8 @@ def test_real_mode_root_interfaces_that_are_not_ours_clash() -> None:
     checked = check_file(SEED)
     assert checked.topology is not None
     p = plan(checked.topology)  # real mode: planned only, never applied in tests
-    root = NsState(links={"lo": Link("lo", ""), "v-net-0": Link("v-net-0", "bridge"),
-                          "eth0": Link("eth0", "veth"), "wan0": Link("wan0", "veth")})
+    root = NsState(links={"lo": LiveLink("lo", ""), "v-net-0": LiveLink("v-net-0", "bridge"),
+                          "eth0": LiveLink("eth0", "veth"), "wan0": LiveLink("wan0", "veth")})
     live = Live(namespaces={None: root})
     d = diff(p, live, None)
     assert d.blockers == ["interface v-net-0 exists already in the root namespace and is not topograph's"]
@@ -290,7 +291,7 @@ def test_real_mode_uplinks_the_machine_lacks_block_the_run(present: tuple[str, .
     checked = check_file(SEED)
     assert checked.topology is not None
     p = plan(checked.topology)  # real mode: planned only, never applied in tests
-    root = NsState(links={"lo": Link("lo", ""), **{n: Link(n, "veth") for n in present}})
+    root = NsState(links={"lo": LiveLink("lo", ""), **{n: LiveLink(n, "veth") for n in present}})
     d = diff(p, Live(namespaces={None: root}), None)
     assert d.blockers == blocked
     assert bool(d.changes) == (not blocked)  # a blocked run has no repair to offer

@@ -68,13 +68,13 @@ def test_verify_and_exec_say_where_the_lab_is_up() -> None:
 
 def test_status_says_where_the_lab_is_up(monkeypatch: pytest.MonkeyPatch) -> None:
     from topograph.live import engine
-    from topograph.live.observe import Link, Live, NsState
+    from topograph.live.observe import Live, LiveLink, NsState
 
     @contextmanager
     def no_session() -> Iterator[tuple[None, None]]:
         yield None, None
 
-    root = NsState(links={n: Link(n, "veth") for n in ("lo", "eth0", "wan0")})
+    root = NsState(links={n: LiveLink(n, "veth") for n in ("lo", "eth0", "wan0")})
     monkeypatch.setattr(engine, "session", no_session)
     monkeypatch.setattr(engine, "observe", lambda *args: Live(namespaces={None: root}))
     up_in(PREFIX)

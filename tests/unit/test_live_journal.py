@@ -9,7 +9,7 @@ import pytest
 from tests.unit.test_live_indexes import FakeKernel, runner
 from topograph.cli.report import print_commands
 from topograph.live import netlink as nl
-from topograph.live.converge import Change, Diff
+from topograph.live.changes import Change, Diff
 from topograph.plan import (
     AddAddress,
     AddRoute,

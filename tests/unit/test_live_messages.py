@@ -12,7 +12,7 @@ from tests.conftest import ROOT
 from topograph.cli import live as live_command
 from topograph.cli import main
 from topograph.live import engine, state
-from topograph.live.execute import StepFailed
+from topograph.live.journal import StepFailed
 from topograph.live.kernel import KernelError
 
 SEED = str(ROOT / "samples" / "06-port-forward.yml")

@@ -37,6 +37,7 @@ from pyroute2.netlink.rtnl.ifinfmsg import ifinfmsg
 from pyroute2.netlink.rtnl.rtmsg import rtmsg
 
 from topograph.live import netlink as nl
+from topograph.live import nlsocket
 from topograph.live.kernel import KernelError
 
 names = st.text("abcdefghijklmnopqrstuvwxyz0123456789-_.", min_size=1, max_size=15)
@@ -177,7 +178,7 @@ class Kernel:
 
     def __init__(self, timeout: float = 0.01) -> None:
         self.near, self.far = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
-        self.sock = nl.Socket("ns-test", sock=self.near, timeout=timeout)
+        self.sock = nlsocket.Socket("ns-test", sock=self.near, timeout=timeout)
 
     def next_seq(self) -> int:
         return self.sock.seq + 1
@@ -386,7 +387,7 @@ def truncations(seq: int) -> dict[str, bytes]:
         + done(seq),
         "error without its code": struct.pack("=IHHII", 18, NLMSG_ERROR, 0, seq, 0) + b"\0\0\0\0",
         # whole messages up to the buffer's end, so only the read's own flag can tell
-        "datagram longer than the buffer": whole + done(seq) + b"\0" * nl.BUFSIZE,
+        "datagram longer than the buffer": whole + done(seq) + b"\0" * nlsocket.BUFSIZE,
     }
 
 
@@ -416,7 +417,7 @@ def test_a_dump_the_kernel_marks_inconsistent_is_asked_for_again(kernel: Kernel)
 
 def test_a_dump_that_stays_inconsistent_raises(kernel: Kernel) -> None:
     first = kernel.next_seq()
-    for seq in range(first, first + nl.DUMP_TRIES):
+    for seq in range(first, first + nlsocket.DUMP_TRIES):
         kernel.answer(link_reply(seq, 1, "lo", "", True, 65536, b"\0" * 6, 0, "", flags=NLM_F_MULTI | NLM_F_DUMP_INTR),
                       done(seq))
     with pytest.raises(KernelError, match="changed while it was read, 3 times in a row") as exc:

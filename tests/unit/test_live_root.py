@@ -20,7 +20,7 @@ from topograph.cli import live as live_command
 from topograph.cli import main
 from topograph.live import engine, root, state
 from topograph.live.firewall import lab_lines
-from topograph.live.observe import Link, Live, NsState
+from topograph.live.observe import Live, LiveLink, NsState
 from topograph.pipeline import check_file
 from topograph.plan import Firewall, Operation, Plan, plan
 from topograph.plan.firewall import iptables_change, nft_replacement
@@ -128,7 +128,7 @@ def test_apply_records_the_root_share_before_any_step(monkeypatch: pytest.Monkey
     def fake_session() -> Iterator[tuple[None, None]]:
         yield None, None
 
-    uplinks = NsState(links={n: Link(n, "veth") for n in ("lo", "eth0", "wan0")})
+    uplinks = NsState(links={n: LiveLink(n, "veth") for n in ("lo", "eth0", "wan0")})
     monkeypatch.setattr(engine, "session", fake_session)
     monkeypatch.setattr(engine, "observe", lambda *args: Live(namespaces={None: uplinks}))
     monkeypatch.setattr(engine, "Runner", Runner)

@@ -34,7 +34,7 @@ def command(file: str, prefix: str | None, firewall: str | None, dry_run: bool, 
     """
     from topograph.cli.report import print_diff
     from topograph.live import engine
-    from topograph.live.execute import StepFailed
+    from topograph.live.journal import StepFailed
     from topograph.live.lock import Busy
 
     if commands and not dry_run:

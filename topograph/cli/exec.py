@@ -39,7 +39,7 @@ def command(file: str, node: str, argv: tuple[str, ...], prefix: str | None) -> 
     if not netns_exists(netns):
         abort(hint or f"namespace {netns} does not exist; is the lab up? (topograph apply)")
     if not netns_mounted(netns):
-        from topograph.live.converge import stale_text
+        from topograph.live.ownership import stale_text
 
         abort(f"{stale_text(netns)}")
     os.execvp("ip", ["ip", "netns", "exec", netns, *argv])

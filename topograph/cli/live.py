@@ -94,7 +94,7 @@ def signals_interrupt() -> Iterator[None]:
     Python's own SIGINT handler it raised KeyboardInterrupt there and the rollback was skipped.
     `Interrupted.signum` is the first signal's, for the exit status (exit_status()).
     """
-    from topograph.live.execute import Interrupted
+    from topograph.live.journal import Interrupted
 
     seen = False
     # Python runs the handlers of signals that arrived together in the order of their numbers (SIGINT before
@@ -131,7 +131,7 @@ def signals_interrupt() -> Iterator[None]:
 
 def exit_status(exc: BaseException) -> int:
     """128 + the signal that interrupted the run (130 for SIGINT, 143 for SIGTERM), as shells report it."""
-    from topograph.live.execute import Interrupted
+    from topograph.live.journal import Interrupted
 
     return 128 + (exc.signum if isinstance(exc, Interrupted) else signal.SIGINT)
 

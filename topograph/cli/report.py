@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from topograph.front.diagnostics import count
-from topograph.live.converge import Diff
+from topograph.live.changes import Diff
 from topograph.plan import DeleteIptables, DeleteNftables, LoadIptables, LoadNftables, Operation, Plan
 
 

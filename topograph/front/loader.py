@@ -265,7 +265,8 @@ _NUMBERS = {_INT, "tag:yaml.org,2002:float"}
 _BOOL_VALUES: dict[str, bool] = yaml.constructor.SafeConstructor.bool_values
 
 # libyaml's parser when PyYAML was built with it (several times faster on big labs). Used as it is:
-# a Python override of its tag resolution (a memo per scalar text) made composing a big lab 1.6x slower.
+# a Python override of its tag resolution (a memo per scalar text) never paid: as slow or slower in
+# every run measured (benchmarks/bench_choices.py; figures in benchmarks/README.md).
 _Base: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 

@@ -6,22 +6,20 @@ each missing or drifted operation is run again, in plan order; removals (extra o
 that must be recreated) are separate, explicit steps, plan operations too (DeleteLink, DeleteAddress...),
 so that the same runner runs them and the same templates print them (apply --dry-run --commands).
 
-Ownership decides what may be removed: only namespaces named in the lab's record, and objects
-inside them. A namespace (or root interface) the plan wants that exists but is not in the record is
-the lab's own when it carries the lab's mark (plan MarkNetns / MarkLink: the compiled setup script
-leaves it, as apply does), and a clash otherwise.
+What it finds is a `changes.Diff`; what may be removed, and what stops an apply before any change,
+is live/ownership.py's.
 """
 
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Iterable
-from dataclasses import dataclass, field, replace
-from typing import Literal
+from dataclasses import dataclass, replace
+from typing import assert_never
 
+from topograph.live.changes import Change, Diff, Removal, State
 from topograph.live.describe import describe, where
-from topograph.live.kernel import netns_path
-from topograph.live.observe import Link, Live, NsState, Route, ops_by_netns, route_key
+from topograph.live.observe import Live, LiveLink, LiveRoute, NsState, ops_by_netns, route_key
+from topograph.live.ownership import blockers, leftover_rules, marked, stale_text
 from topograph.live.state import Record
 from topograph.plan import (
     AddAddress,
@@ -48,79 +46,17 @@ from topograph.plan import (
     Operation,
     Plan,
     ReleasePort,
+    RestoreIptables,
+    RestoreNftables,
+    RestoreSysctls,
     SetLinkSysctls,
     SetMac,
     SetMtu,
     SetSysctls,
     Sysctl,
-    kernel_names,
     namespaces,
 )
 from topograph.plan.firewall import loaded_text
-
-State = Literal["missing", "drifted", "extra"]
-
-
-#: Deleting one object, as a plan operation: a namespace, a link, an address, a route, or an iptables
-#: rule (or policy) not the lab's. Run by the same Runner.run as the repair, and printed by the same
-#: templates (apply --dry-run --commands).
-Removal = DeleteNetns | DeleteLink | DeleteAddress | DeleteRoute | DeleteIptablesRule
-
-
-@dataclass(frozen=True, slots=True)
-class Change:
-    state: State
-    what: str
-    op: Operation | None = None  # the plan operation that repairs it (missing / drifted)
-    removal: Removal | None = None  # the deletion that repairs it (extra), or that must come first
-
-    @property
-    def ops(self) -> list[Operation]:
-        """What apply runs for this change, in order: the deletion first, then the repair."""
-        return [o for o in (self.removal, self.op) if o is not None]
-
-
-@dataclass
-class Diff:
-    up_to_date: int = 0
-    changes: list[Change] = field(default_factory=list)
-    blockers: list[str] = field(default_factory=list)  # why apply must not start (see `blockers()`)
-    cut_short: bool = False  # the record says its apply never finished (killed, or still running)
-    running: int | None = None  # the pid of the apply that holds the lab's lock now, if any (engine.plan_diff)
-    #: the lab's own by its mark, though its record lacks them (`marked()`); apply records them
-    adopted_namespaces: list[str] = field(default_factory=list)
-    adopted_links: list[str] = field(default_factory=list)
-
-    @property
-    def adopted(self) -> list[str]:
-        return ([f"namespace {n}" for n in self.adopted_namespaces]
-                + [f"interface {n} (root namespace)" for n in self.adopted_links])
-
-    @property
-    def clean(self) -> bool:
-        return not self.changes and not self.blockers
-
-    def count(self, state: State) -> int:
-        return sum(1 for c in self.changes if c.state == state)
-
-    @property
-    def before(self) -> list[Removal]:
-        """Deletions that must come before the repair (objects to recreate)."""
-        return [c.removal for c in self.changes if c.removal is not None and c.state != "extra"]
-
-    @property
-    def after(self) -> list[Removal]:
-        """Deletions of extra objects, done once everything else is in place."""
-        return [c.removal for c in self.changes if c.removal is not None and c.state == "extra"]
-
-    @property
-    def repair(self) -> list[Operation]:
-        return [c.op for c in self.changes if c.op is not None]
-
-    @property
-    def operations(self) -> list[Operation]:
-        """Everything apply runs, in its order: the deletions that come first, the repair, the extra objects' deletions."""
-        return [*self.before, *self.repair, *self.after]
 
 
 def _netns_of(op: Operation) -> str | None:
@@ -138,42 +74,6 @@ def _ifname(op: Operation) -> str | None:
             return None
 
 
-def root_links(ops: Iterable[Operation]) -> list[str]:
-    """The interfaces `ops` create in the root namespace, in order (real mode: the host's share of the lab)."""
-    names: list[str] = []
-    for op in ops:
-        if isinstance(op, CreateBridge | CreateStandIn) and op.netns is None:
-            names.append(op.ifname)
-        elif isinstance(op, CreateVeth):
-            names += [e.ifname for e in (op.a, op.b) if e.netns is None]
-    return names
-
-
-def _alias(live: Live, netns: str | None, ifname: str) -> str | None:
-    st = live.namespaces.get(netns)
-    link = st.links.get(ifname) if st is not None else None
-    return link.alias if link is not None else None
-
-
-def marked(plan: Plan, live: Live, record: Record | None) -> tuple[list[str], list[str]]:
-    """(namespaces, root interfaces) of the plan that exist, carry the lab's mark and are not in its record.
-
-    They are the lab's own: made by its compiled setup script, or by an apply whose record is gone.
-    """
-    owned = set(record.namespaces) if record else set()
-    mine = set(record.root_links) if record else set()
-    namespaces: list[str] = []
-    links: list[str] = []
-    for op in plan.operations:
-        if isinstance(op, MarkNetns):
-            if op.netns in live.existing and op.netns not in owned and _alias(live, op.netns, op.ifname) == op.alias:
-                namespaces.append(op.netns)
-        elif (isinstance(op, MarkLink) and op.netns is None and op.ifname not in mine
-              and _alias(live, None, op.ifname) == op.alias):
-            links.append(op.ifname)
-    return namespaces, links
-
-
 #: The MTU of a new veth end, port-less bridge or stand-in; a bridge with ports takes the smallest of theirs.
 DEFAULT_MTU = 1500
 LOOPBACK_MTU = 65536
@@ -187,70 +87,6 @@ def mac_key(netns: str | None, ifname: str) -> str:
 def planned_macs(plan: Plan) -> dict[str, str]:
     """The MACs the file sets, as the record keeps them."""
     return {mac_key(op.netns, op.ifname): op.mac.lower() for op in plan.operations if isinstance(op, SetMac)}
-
-
-def leftover_rules(plan: Plan, record: Record | None) -> list[DeleteNftables | DeleteIptables]:
-    """The lab's NAT tables and chains the record names in a namespace of the plan whose node the file
-    gives none of that back end any more (no NAT, no port forward, or the other back end): to delete."""
-    if record is None:
-        return []
-    node_of: dict[str | None, str] = {}
-    loads: set[tuple[str, str | None]] = set()
-    for op in plan.operations:
-        if isinstance(op, CreateVeth):
-            continue
-        node_of.setdefault(op.netns, op.node)
-        if isinstance(op, LoadNftables | LoadIptables):
-            loads.add((op.KIND, op.netns))
-    found: list[DeleteNftables | DeleteIptables] = []
-    for netns, node in node_of.items():
-        if where(netns) in record.nft and ("load_nftables", netns) not in loads:
-            found.append(DeleteNftables(node, netns, kernel_names.nft_table(plan.lab)))
-        if where(netns) in record.iptables and ("load_iptables", netns) not in loads:
-            found.append(DeleteIptables(node, netns, kernel_names.iptables_chain(plan.lab, "PRE"),
-                                        kernel_names.iptables_chain(plan.lab, "POST"), (4, 6)))
-    return found
-
-
-def stale_text(netns: str) -> str:
-    """How status names a namespace file left unmounted by a killed run."""
-    return f"namespace file {netns_path(netns)} is left from a killed run; destroy or apply repairs it"
-
-
-def clashes(plan: Plan, live: Live, record: Record | None) -> list[str]:
-    """Existing objects the plan would create that this lab does not own (apply must stop before any change).
-
-    Owned: named in the record, or carrying the lab's mark (`marked()`).
-    """
-    own_ns, own_links = marked(plan, live, record)
-    owned = set(record.namespaces if record else ()) | set(own_ns)
-    found = [f"namespace {n} exists already and is neither in lab {plan.lab}'s record nor marked as its own"
-             + (" (a bare file, left by a killed run that was not this lab's)" if n in live.stale else "")
-             for n in plan.namespaces if n in live.existing and n not in owned]
-    root = live.namespaces.get(None)
-    if root is not None:
-        mine = set(record.root_links if record else ()) | set(own_links)
-        found += [f"interface {n} exists already in the root namespace and is not topograph's"
-                  for n in root_links(plan.operations) if n in root.links and n not in mine]
-    return found
-
-
-def absent_requirements(plan: Plan, live: Live) -> list[str]:
-    """The host's interfaces the lab uses as they are (real mode: its uplinks) that this machine lacks."""
-    if not plan.requires:
-        return []
-    root = live.namespaces.get(None)
-    absent = [name for name in plan.requires if root is None or name not in root.links]
-    return [f"the host has no interface {', '.join(absent)}, which the lab uses as it is"] if absent else []
-
-
-def blockers(plan: Plan, live: Live, record: Record | None) -> list[str]:
-    """Why apply must stop before any change: objects in the way that are not ours, or uplinks that are absent.
-
-    The one check behind apply, apply --dry-run and status, so a dry run or a status never
-    promises a run that apply then refuses.
-    """
-    return clashes(plan, live, record) + absent_requirements(plan, live)
 
 
 def diff(plan: Plan, live: Live, record: Record | None) -> Diff:
@@ -272,11 +108,11 @@ def diff(plan: Plan, live: Live, record: Record | None) -> Diff:
     macs = record.macs if record else {}
     downed: set[tuple[str | None, str]] = set()  # links set down: the kernel drops the routes over them
 
-    def mac_left(netns: str | None, ifname: str, link: Link) -> bool:
+    def mac_left(netns: str | None, ifname: str, link: LiveLink) -> bool:
         """Does the link keep a MAC an earlier apply set and the file no longer sets?"""
         return (netns, ifname) not in said.macs and macs.get(mac_key(netns, ifname)) == link.mac.lower() != ""
 
-    def reset(node: str, netns: str | None, ifname: str, link: Link, kernel_mtu: int = DEFAULT_MTU) -> None:
+    def reset(node: str, netns: str | None, ifname: str, link: LiveLink, kernel_mtu: int = DEFAULT_MTU) -> None:
         """What the file no longer says of a link of the lab's: the kernel's MTU, and down for `up: false`."""
         if (netns, ifname) not in said.mtus:
             ports = said.ports.get((netns, ifname), [])
@@ -290,70 +126,81 @@ def diff(plan: Plan, live: Live, record: Record | None) -> Diff:
                                          op=LinkDown(node, netns, ifname)))
 
     for op in plan.operations:
-        if isinstance(op, CreateNetns):
-            if op.netns in live.namespaces:
-                result.up_to_date += 1
-                lo = live.namespaces[op.netns].links.get("lo")
-                if lo is not None:
-                    reset(op.node, op.netns, "lo", lo, kernel_mtu=LOOPBACK_MTU)
-                continue
-            fresh_ns.add(op.netns)
-            if op.netns in live.stale:  # ours (else a clash): the bare file goes, then the namespace is made
-                result.changes.append(Change("drifted", stale_text(op.netns), removal=DeleteNetns(op.node, op.netns)))
-            add("missing", op)
-            continue
-        if isinstance(op, CreateVeth):
-            sa, sb = ns_state(op.a.netns), ns_state(op.b.netns)
-            la = sa.links.get(op.a.ifname) if sa else None
-            lb = sb.links.get(op.b.ifname) if sb else None
-            if la is not None and lb is not None and la.kind == lb.kind == "veth":
-                with_mac = [e for e, ln in ((op.a, la), (op.b, lb)) if mac_left(e.netns, e.ifname, ln)]
-                if not with_mac:
+        match op:
+            case CreateNetns():
+                if op.netns in live.namespaces:
                     result.up_to_date += 1
-                    reset(op.a.node, op.a.netns, op.a.ifname, la)
-                    reset(op.b.node, op.b.netns, op.b.ifname, lb)
+                    lo = live.namespaces[op.netns].links.get("lo")
+                    if lo is not None:
+                        reset(op.node, op.netns, "lo", lo, kernel_mtu=LOOPBACK_MTU)
                     continue
-                # a veth end takes a MAC of the kernel's only when it is made: the pair is made again
+                fresh_ns.add(op.netns)
+                if op.netns in live.stale:  # ours (else a clash): the bare file goes, then the namespace is made
+                    result.changes.append(Change("drifted", stale_text(op.netns), removal=DeleteNetns(op.node, op.netns)))
+                add("missing", op)
+                continue
+            case CreateVeth():
+                sa, sb = ns_state(op.a.netns), ns_state(op.b.netns)
+                la = sa.links.get(op.a.ifname) if sa else None
+                lb = sb.links.get(op.b.ifname) if sb else None
+                if la is not None and lb is not None and la.kind == lb.kind == "veth":
+                    with_mac = [e for e, ln in ((op.a, la), (op.b, lb)) if mac_left(e.netns, e.ifname, ln)]
+                    if not with_mac:
+                        result.up_to_date += 1
+                        reset(op.a.node, op.a.netns, op.a.ifname, la)
+                        reset(op.b.node, op.b.netns, op.b.ifname, lb)
+                        continue
+                    # a veth end takes a MAC of the kernel's only when it is made: the pair is made again
+                    recreated.update({(op.a.netns, op.a.ifname), (op.b.netns, op.b.ifname)})
+                    e = with_mac[0]
+                    result.changes.append(Change("drifted", _mac_text(e.netns, e.ifname),
+                                                 removal=DeleteLink(e.node, e.netns, e.ifname)))
+                    add("drifted", op)
+                    continue
                 recreated.update({(op.a.netns, op.a.ifname), (op.b.netns, op.b.ifname)})
-                e = with_mac[0]
-                result.changes.append(Change("drifted", _mac_text(e.netns, e.ifname),
-                                             removal=DeleteLink(e.node, e.netns, e.ifname)))
-                add("drifted", op)
+                stale = [e for e, ln in ((op.a, la), (op.b, lb)) if ln is not None]
+                for e in stale:
+                    result.changes.append(Change("drifted", f"{where(e.netns)}: {e.ifname} is not the expected veth pair",
+                                                 removal=DeleteLink(e.node, e.netns, e.ifname)))
+                add("drifted" if stale else "missing", op)
                 continue
-            recreated.update({(op.a.netns, op.a.ifname), (op.b.netns, op.b.ifname)})
-            stale = [e for e, ln in ((op.a, la), (op.b, lb)) if ln is not None]
-            for e in stale:
-                result.changes.append(Change("drifted", f"{where(e.netns)}: {e.ifname} is not the expected veth pair",
-                                             removal=DeleteLink(e.node, e.netns, e.ifname)))
-            add("drifted" if stale else "missing", op)
-            continue
-        netns = _netns_of(op)
-        st = ns_state(netns)
-        ifname = _ifname(op)
-        if st is None or (ifname is not None and (netns, ifname) in recreated):
-            add("missing", op)
-            continue
-        if isinstance(op, CreateBridge | CreateStandIn):
-            kind = op.LINK_KIND
-            link = st.links.get(op.ifname)
-            if link is not None and link.kind == kind and not mac_left(netns, op.ifname, link):
-                result.up_to_date += 1
-                reset(op.node, netns, op.ifname, link)
+            case CreateBridge() | CreateStandIn():
+                netns, st = op.netns, ns_state(op.netns)
+                if st is None or (netns, op.ifname) in recreated:
+                    add("missing", op)
+                    continue
+                kind = op.LINK_KIND
+                link = st.links.get(op.ifname)
+                if link is not None and link.kind == kind and not mac_left(netns, op.ifname, link):
+                    result.up_to_date += 1
+                    reset(op.node, netns, op.ifname, link)
+                    continue
+                recreated.add((netns, op.ifname))
+                if link is not None and link.kind == kind:  # made again, like a veth, for a MAC of the kernel's
+                    result.changes.append(Change("drifted", _mac_text(netns, op.ifname),
+                                                 removal=DeleteLink(op.node, netns, op.ifname)))
+                    add("drifted", op)
+                    continue
+                removal = DeleteLink(op.node, netns, op.ifname) if link is not None else None
+                add("drifted" if link is not None else "missing", op, removal)
                 continue
-            recreated.add((netns, op.ifname))
-            if link is not None and link.kind == kind:  # made again, like a veth, for a MAC of the kernel's
-                result.changes.append(Change("drifted", _mac_text(netns, op.ifname),
-                                             removal=DeleteLink(op.node, netns, op.ifname)))
-                add("drifted", op)
-                continue
-            removal = DeleteLink(op.node, netns, op.ifname) if link is not None else None
-            add("drifted" if link is not None else "missing", op, removal)
-            continue
-        state = _op_state(op, st, recreated, record)
-        if state is None:
-            result.up_to_date += 1
-        else:
-            add(state, op)
+            case (MarkNetns() | MarkLink() | LoopbackUp() | SetSysctls() | SetMac() | SetMtu() | EnslavePort()
+                  | AddAddress() | LinkUp() | AddRoute() | LoadNftables() | LoadIptables() | LinkDown() | ReleasePort()
+                  | DeleteAddress() | DeleteRoute() | RestoreNftables() | RestoreIptables() | DeleteIptablesRule()
+                  | DeleteNftables() | DeleteIptables() | DeleteLink() | DeleteNetns() | RestoreSysctls()):
+                netns = _netns_of(op)
+                st = ns_state(netns)
+                ifname = _ifname(op)
+                if st is None or (ifname is not None and (netns, ifname) in recreated):
+                    add("missing", op)
+                    continue
+                state = _op_state(op, st, recreated, record)
+                if state is None:
+                    result.up_to_date += 1
+                else:
+                    add(state, op)
+            case _:
+                assert_never(op)
     result.changes += _link_rp_filters(plan, live, recreated, fresh_ns)
     result.changes += _extras(plan, live, record, fresh_ns, downed)
     result.changes += _foreign_rules(plan, live, fresh_ns)
@@ -392,14 +239,22 @@ class _Said:
 def _what_the_file_says(plan: Plan) -> _Said:
     said = _Said({}, set(), set(), {})
     for op in plan.operations:
-        if isinstance(op, SetMtu):
-            said.mtus[(op.netns, op.ifname)] = op.mtu
-        elif isinstance(op, SetMac):
-            said.macs.add((op.netns, op.ifname))
-        elif isinstance(op, LoopbackUp | LinkUp):
-            said.ups.add((op.netns, op.ifname))
-        elif isinstance(op, EnslavePort):
-            said.ports.setdefault((op.netns, op.bridge), []).append(op.ifname)
+        match op:
+            case SetMtu():
+                said.mtus[(op.netns, op.ifname)] = op.mtu
+            case SetMac():
+                said.macs.add((op.netns, op.ifname))
+            case LoopbackUp() | LinkUp():
+                said.ups.add((op.netns, op.ifname))
+            case EnslavePort():
+                said.ports.setdefault((op.netns, op.bridge), []).append(op.ifname)
+            case (CreateNetns() | MarkNetns() | MarkLink() | SetSysctls() | CreateBridge() | CreateVeth() | CreateStandIn()
+                  | AddAddress() | AddRoute() | LoadNftables() | LoadIptables() | LinkDown() | ReleasePort()
+                  | DeleteAddress() | DeleteRoute() | RestoreNftables() | RestoreIptables() | DeleteIptablesRule()
+                  | DeleteNftables() | DeleteIptables() | DeleteLink() | DeleteNetns() | RestoreSysctls()):
+                pass  # nothing said of a link's settings
+            case _:
+                assert_never(op)
     return said
 
 
@@ -407,52 +262,66 @@ def _op_state(op: Operation, st: NsState, recreated: set[tuple[str | None, str]]
               record: Record | None) -> State | None:
     """None when `op`'s effect is present in `st`; else whether it is missing or drifted."""
     netns = _netns_of(op)
-    if isinstance(op, LoopbackUp | LinkUp):
-        link = st.links.get(op.ifname)
-        return None if link is not None and link.up else ("drifted" if link is not None else "missing")
-    if isinstance(op, MarkNetns | MarkLink):
-        link = st.links.get(op.ifname)
-        return None if link is not None and link.alias == op.alias else ("drifted" if link is not None else "missing")
-    if isinstance(op, SetLinkSysctls) and any((netns, name) in recreated for name in op.ifnames):
-        return "missing"  # values of a link about to be made again, which starts from `default`
-    if isinstance(op, SetSysctls):
-        wrong = [s for s in op.values if st.sysctls.get(s.key) != s.value and not (s.optional and st.sysctls.get(s.key) is None)]
-        return "drifted" if wrong else None
-    if isinstance(op, SetMac):
-        link = st.links.get(op.ifname)
-        return None if link is not None and link.mac.lower() == op.mac.lower() else "drifted"
-    if isinstance(op, SetMtu):
-        link = st.links.get(op.ifname)
-        return None if link is not None and link.mtu == op.mtu else "drifted"
-    if isinstance(op, EnslavePort):
-        link = st.links.get(op.ifname)
-        if (netns, op.bridge) in recreated:
-            return "missing"
-        return None if link is not None and link.master == op.bridge else "drifted"
-    if isinstance(op, AddAddress):
-        return None if (op.ifname, str(op.address)) in st.addresses else "missing"
-    if isinstance(op, AddRoute):
-        want = route_key(op)
-        # present, and not over a link about to be recreated (its routes vanish with it)
-        same = any(r.satisfies(want) and (netns, r.dev or "") not in recreated for r in st.routes)
-        return None if same else "missing"
-    if isinstance(op, LoadNftables | LoadIptables):
-        loaded = record.rules.get(where(netns)) if record else None
-        if loaded is not None and loaded != loaded_text(op):
-            return "drifted"  # the file's rules changed since they were loaded
-    if isinstance(op, LoadNftables):
-        got = st.nft.get(op.table)
-        if got is None:
-            return "missing"
-        recorded = record.nft.get(where(netns)) if record else None
-        return None if recorded is None or got == recorded else "drifted"
-    if isinstance(op, LoadIptables):
-        listed = st.iptables.get(op.pre_chain)
-        if listed is None:
-            return "missing"
-        recorded = record.iptables.get(where(netns)) if record else None
-        return None if recorded is None or listed == recorded else "drifted"
-    return None
+    match op:
+        case LoopbackUp() | LinkUp():
+            link = st.links.get(op.ifname)
+            return None if link is not None and link.up else ("drifted" if link is not None else "missing")
+        case MarkNetns() | MarkLink():
+            link = st.links.get(op.ifname)
+            return None if link is not None and link.alias == op.alias else ("drifted" if link is not None else "missing")
+        case SetSysctls():
+            if isinstance(op, SetLinkSysctls) and any((netns, name) in recreated for name in op.ifnames):
+                return "missing"  # values of a link about to be made again, which starts from `default`
+            wrong = [s for s in op.values
+                     if st.sysctls.get(s.key) != s.value and not (s.optional and st.sysctls.get(s.key) is None)]
+            return "drifted" if wrong else None
+        case SetMac():
+            link = st.links.get(op.ifname)
+            return None if link is not None and link.mac.lower() == op.mac.lower() else "drifted"
+        case SetMtu():
+            link = st.links.get(op.ifname)
+            return None if link is not None and link.mtu == op.mtu else "drifted"
+        case EnslavePort():
+            link = st.links.get(op.ifname)
+            if (netns, op.bridge) in recreated:
+                return "missing"
+            return None if link is not None and link.master == op.bridge else "drifted"
+        case AddAddress():
+            return None if (op.ifname, str(op.address)) in st.addresses else "missing"
+        case AddRoute():
+            want = route_key(op)
+            # present, and not over a link about to be recreated (its routes vanish with it)
+            same = any(r.satisfies(want) and (netns, r.dev or "") not in recreated for r in st.routes)
+            return None if same else "missing"
+        case LoadNftables():
+            if _rules_changed(op, record):
+                return "drifted"
+            got = st.nft.get(op.table)
+            if got is None:
+                return "missing"
+            recorded = record.nft.get(where(netns)) if record else None
+            return None if recorded is None or got == recorded else "drifted"
+        case LoadIptables():
+            if _rules_changed(op, record):
+                return "drifted"
+            listed = st.iptables.get(op.pre_chain)
+            if listed is None:
+                return "missing"
+            recorded = record.iptables.get(where(netns)) if record else None
+            return None if recorded is None or listed == recorded else "drifted"
+        case (CreateNetns() | CreateVeth() | CreateBridge() | CreateStandIn()  # diff() judges these itself
+              | LinkDown() | ReleasePort() | DeleteAddress() | DeleteRoute() | RestoreNftables() | RestoreIptables()
+              | DeleteIptablesRule() | DeleteNftables() | DeleteIptables() | DeleteLink() | DeleteNetns()
+              | RestoreSysctls()):
+            return None  # not in a setup plan
+        case _:
+            assert_never(op)
+
+
+def _rules_changed(op: LoadNftables | LoadIptables, record: Record | None) -> bool:
+    """Have the file's rules changed since they were loaded (as the record says)?"""
+    loaded = record.rules.get(where(op.netns)) if record else None
+    return loaded is not None and loaded != loaded_text(op)
 
 
 def _link_rp_filters(plan: Plan, live: Live, recreated: set[tuple[str | None, str]],
@@ -533,7 +402,7 @@ def _extras(plan: Plan, live: Live, record: Record | None, fresh_ns: set[str],
         node = node_of.get(netns, netns)
         links: set[str] = {"lo"}
         addresses: set[tuple[str, str]] = set()
-        routes: list[Route] = []
+        routes: list[LiveRoute] = []
         for op in by_ns.get(netns, []):
             if isinstance(op, CreateVeth):
                 links.update(e.ifname for e in (op.a, op.b) if e.netns == netns)

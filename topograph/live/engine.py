@@ -8,13 +8,16 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from topograph.live import root, state
-from topograph.live.converge import Diff, diff, leftover_rules, marked, planned_macs, root_links
+from topograph.live.changes import Diff
+from topograph.live.converge import diff, planned_macs
 from topograph.live.describe import describe, where
-from topograph.live.execute import Runner, StepFailed
+from topograph.live.execute import Runner
+from topograph.live.journal import StepFailed
 from topograph.live.kernel import Namespaces, list_netns, netns_exists
 from topograph.live.lock import holder, lab_lock
-from topograph.live.netlink import Sockets
-from topograph.live.observe import Link, Live, NsState, observe
+from topograph.live.nlsocket import Sockets
+from topograph.live.observe import Live, LiveLink, NsState, observe
+from topograph.live.ownership import leftover_rules, marked, root_links
 from topograph.plan import (
     CreateNetns,
     DeleteIptables,
@@ -92,7 +95,7 @@ def apply(plan: Plan, *, source: str = "", wait: float = 0.0,
           progress: Callable[[int], Callable[[int], None] | None] | None = None) -> Outcome:
     """Bring the lab to `plan`: create what is missing, fix what drifted, remove what is extra.
 
-    Raises Clash before any change when an object in the way is not ours, and execute.StepFailed
+    Raises Clash before any change when an object in the way is not ours, and journal.StepFailed
     (after rolling back this run's changes) when a step fails or the run is interrupted.
     `progress(total)` may return a callback that is told about each finished step.
     """
@@ -238,10 +241,10 @@ def _adopt(plan: Plan, ns: Namespaces, socks: Sockets) -> state.Record | None:
     live = Live(existing=existing)
     for op in plan.operations:
         if isinstance(op, MarkNetns) and op.netns in existing:
-            live.namespaces[op.netns] = NsState(links={ln.name: Link(ln.name, ln.kind, alias=ln.alias)
+            live.namespaces[op.netns] = NsState(links={ln.name: LiveLink(ln.name, ln.kind, alias=ln.alias)
                                                        for ln in socks(op.netns).links()})
     if any(isinstance(op, MarkLink) and op.netns is None for op in plan.operations):
-        live.namespaces[None] = NsState(links={ln.name: Link(ln.name, ln.kind, alias=ln.alias)
+        live.namespaces[None] = NsState(links={ln.name: LiveLink(ln.name, ln.kind, alias=ln.alias)
                                               for ln in socks(None).links()})
     namespaces, links = marked(plan, live, None)
     if not namespaces and not links:

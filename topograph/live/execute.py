@@ -5,30 +5,27 @@ seen yet it dumps the links once. In a namespace this run created nobody else ma
 so it gives each one it creates the next free index itself, saving a look-up round trip per
 interface (`bench_apply.py --indexes` measures it). Anywhere else (the root namespace in real
 mode, a namespace kept from an earlier run) another process may take an index at any moment, so
-the kernel chooses and the runner asks for the new interface by name. Objects inside a namespace
-created by this run need no undo of their own: rollback deletes the namespace. Changes to a
-namespace that existed before (a converging re-apply, or the root namespace in real mode) are
-undone one by one. The journal is a list of plan operations (delete this address, set that MTU back,
-put these sysctls back...) and rollback runs it backwards with the same `run()`: one vocabulary for
-doing and undoing, which the templates can print as shell commands too.
+the kernel chooses and the runner asks for the new interface by name. What undoes each step is
+journalled as a plan operation, and rollback runs the journal backwards with the same `run()`
+(live/journal.py, the Runner's base): one vocabulary for doing and undoing, which the templates
+can print as shell commands too.
 """
 
 from __future__ import annotations
 
 import errno
 import os
-import signal
 import socket
-import subprocess
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import assert_never
 
 from topograph.live import netlink as nl
 from topograph.live.describe import describe, where
 from topograph.live.firewall import System, Tools, iptables_listing, lab_lines
+from topograph.live.journal import Journalled, StepFailed, chains_back
 from topograph.live.kernel import KernelError, Namespaces, netns_exists
+from topograph.live.nlsocket import Sockets
 from topograph.live.observe import read_sysctl
 from topograph.plan import (
     AddAddress,
@@ -62,7 +59,6 @@ from topograph.plan import (
     SetSysctls,
     Sysctl,
     iptables_restore,
-    namespaces,
     nft_ruleset,
 )
 from topograph.plan.firewall import iptables_change, loaded_text, nft_replacement
@@ -73,41 +69,8 @@ FAIL_AT_ENV = "TOPOGRAPH_FAIL_AT"
 STEP_DELAY_ENV = "TOPOGRAPH_STEP_DELAY"
 
 
-class Interrupted(KeyboardInterrupt):
-    """SIGINT or SIGTERM (`signum`), turned into an exception so that the run rolls back."""
-
-    def __init__(self, signum: int = signal.SIGINT) -> None:
-        super().__init__(signum)
-        self.signum = int(signum)
-
-
-@dataclass
-class StepFailed(Exception):
-    """A step failed (or the run was interrupted); what the rollback did is attached."""
-
-    step: int
-    total: int
-    what: str
-    cause: BaseException
-    rolled_back: list[str] = field(default_factory=list)
-    problems: list[str] = field(default_factory=list)
-
-    def __str__(self) -> str:
-        if isinstance(self.cause, KeyboardInterrupt):
-            why = "interrupted"
-        elif isinstance(self.cause, OSError) and self.cause.strerror:
-            why = self.cause.strerror
-        else:
-            why = str(self.cause)
-        if self.step > self.total:
-            return f"the end of the run, after step {self.total} of {self.total}: {why}"
-        if self.step == 0:
-            return f"{self.what} (a removal, besides the {self.total} steps): {why}"
-        return f"step {self.step} of {self.total} ({self.what}): {why}"
-
-
-class Runner:
-    def __init__(self, ns: Namespaces, socks: nl.Sockets, *, lab: str,
+class Runner(Journalled):
+    def __init__(self, ns: Namespaces, socks: Sockets, *, lab: str,
                  progress: Callable[[int], None] | None = None, tools: Tools | None = None) -> None:
         self.ns = ns
         self.socks = socks
@@ -266,7 +229,7 @@ class Runner:
                 with self.ns.inside(op.netns):
                     now = lab_lines(self.tools.iptables_save(op.family), op.chains)
                     if self._journalling(op.netns):
-                        self._journal(_chains_back(op, op.family, now))
+                        self._journal(chains_back(op, op.family, now))
                     if now != (list(op.lines) if op.lines is not None else None):
                         self.tools.iptables_restore(op.family, op.change(now))
             case DeleteIptablesRule():  # a rule not the lab's: not put back on rollback
@@ -281,15 +244,6 @@ class Runner:
             case _:
                 assert_never(op)
         return True
-
-    def _journal(self, undo: Operation) -> None:
-        """Keep the operation that undoes a step, for rollback (which itself journals nothing)."""
-        if not self.undoing:
-            self.journal.append(undo)
-
-    def _journalling(self, netns: str | None) -> bool:
-        """Are changes in `netns` journalled one by one? Not in a namespace of this run's: deleting it undoes them."""
-        return not self.undoing and not self.fresh(netns)
 
     def _set(self, netns: str | None, body: bytes) -> None:
         self.socks(netns).request(nl.RTM_NEWLINK, body)
@@ -432,7 +386,7 @@ class Runner:
             for family in op.families:
                 now = None if fresh else lab_lines(self.tools.iptables_save(family), chains)
                 if not fresh:  # journalled first: should a later family fail, this one is still put back
-                    self._journal(_chains_back(op, family, now))
+                    self._journal(chains_back(op, family, now))
                 wanted = lab_lines(iptables_restore(op, family), chains)
                 self.tools.iptables_restore(family, iptables_change(now, wanted))
             self.iptables[where(op.netns)] = iptables_listing(op) or ""
@@ -448,79 +402,10 @@ class Runner:
                     continue
                 found = True
                 if not self.fresh(op.netns):
-                    self._journal(_chains_back(op, family, now))
+                    self._journal(chains_back(op, family, now))
                 self.tools.iptables_restore(family, iptables_change(now, None))
         self.iptables[where(op.netns)] = self.rules[where(op.netns)] = None
         return found
-
-    def _journal_undo(self, op: LoopbackUp | LinkUp | LinkDown | SetMac | SetMtu | EnslavePort | ReleasePort) -> None:
-        """Before changing a link in place, journal the operation that puts it back (one of the plan's own).
-
-        Only in a namespace the run did not create, and on a link it did not create: deleting those
-        undoes everything on them. The link's state before is read with one dump.
-        """
-        if not self._journalling(op.netns) or (op.netns, op.ifname) in self.made:
-            return
-        links = self.socks(op.netns).links()
-        now = next((ln for ln in links if ln.name == op.ifname), None)
-        if now is None:
-            return  # the step itself will fail: nothing changed
-        undo: Operation | None = None
-        if isinstance(op, LoopbackUp | LinkUp) and not now.up:
-            undo = LinkDown(op.node, op.netns, op.ifname)
-        elif isinstance(op, LinkDown) and now.up:
-            undo = LinkUp(op.node, op.netns, op.ifname)
-        elif isinstance(op, SetMac) and now.mac.lower() != op.mac.lower():
-            undo = SetMac(op.node, op.netns, op.ifname, now.mac)
-        elif isinstance(op, SetMtu) and now.mtu != op.mtu:
-            undo = SetMtu(op.node, op.netns, op.ifname, now.mtu)
-        elif isinstance(op, EnslavePort | ReleasePort):
-            master = next((ln.name for ln in links if now.master and ln.index == now.master), None)
-            if master is None:
-                undo = ReleasePort(op.node, op.netns, op.ifname) if isinstance(op, EnslavePort) else None
-            elif not isinstance(op, EnslavePort) or master != op.bridge:
-                undo = EnslavePort(op.node, op.netns, op.ifname, master)
-        if undo is not None:
-            self._journal(undo)
-
-    # -- rollback ------------------------------------------------------------------------------
-    def rollback(self) -> tuple[list[str], list[str]]:
-        """Run the journal's operations, last first, with SIGINT/SIGTERM held off; return (what was undone, problems)."""
-        blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
-        done: list[str] = []
-        problems: list[str] = []
-        self.undoing = True
-        try:
-            try:
-                self.ns.enter(None)  # an interruption may have come while inside another namespace
-            except OSError as exc:
-                problems.append(f"cannot return to the root namespace: {exc}")
-            for op in reversed(self.journal):
-                if not isinstance(op, DeleteNetns) and self._namespace_gone(op):
-                    continue  # and what was in it
-                try:
-                    if self.run(op):
-                        done.append(_undone(op))
-                except (OSError, subprocess.SubprocessError) as exc:
-                    problems.append(f"undo, {describe(op)}: {exc}")
-            self.journal.clear()
-        finally:
-            self.undoing = False
-            signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
-        return done, problems
-
-    def _namespace_gone(self, op: Operation) -> bool:
-        return any(n is not None and n not in self.ns.fds and not netns_exists(n) for n in namespaces(op))
-
-
-def _undone(op: Operation) -> str:
-    """What rollback says it did: 'deleted ...' for the objects the run had made (apply counts them)."""
-    if isinstance(op, DeleteNetns):
-        return f"deleted namespace {op.netns}"
-    if isinstance(op, DeleteLink):
-        return f"deleted interface {op.ifname} in {where(op.netns)}"
-    return f"put back: {describe(op)}"
-
 
 def _family(version: int) -> int:
     return socket.AF_INET if version == 4 else socket.AF_INET6
@@ -529,12 +414,3 @@ def _family(version: int) -> int:
 def _route_body(op: AddRoute | DeleteRoute, oif: int | None) -> bytes:
     return nl.route_body(_family(op.family), op.to.prefixlen, op.to.network_address.packed,
                          op.via.packed if op.via is not None else None, oif, op.metric)
-
-
-def _chains_back(op: LoadIptables | DeleteIptables | RestoreIptables, family: int,
-                 now: list[str] | None) -> RestoreIptables:
-    """The operation that puts the lab's chains of `family` back to `now` (live.firewall.lab_lines; None: no chains)."""
-    return RestoreIptables(op.node, op.netns, family, op.pre_chain, op.post_chain,
-                           tuple(now) if now is not None else None)
-
-

@@ -18,7 +18,8 @@ from pyroute2.netlink import NLM_F_REQUEST
 from pyroute2.netlink.rtnl import RTM_DELNEIGH, RTM_GETNEIGH
 
 from topograph.live.kernel import Namespaces
-from topograph.live.netlink import Sockets, attr, parse_attrs
+from topograph.live.netlink import attr, parse_attrs
+from topograph.live.nlsocket import Sockets
 from topograph.model import IPAddress
 
 _NDMSG = struct.Struct("=BxxxiHBB")

@@ -12,6 +12,7 @@ import socket
 import struct
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import assert_never
 
 from topograph.live.firewall import (
     ForeignRule,
@@ -26,25 +27,46 @@ from topograph.live.kernel import Namespaces, list_netns, netns_mounted
 from topograph.live.netlink import (
     RT_SCOPE_LINK,
     RTPROT_KERNEL,
-    Socket,
-    Sockets,
     parse_attrs,
 )
+from topograph.live.nlsocket import Socket, Sockets
 from topograph.plan import (
+    AddAddress,
     AddRoute,
+    CreateBridge,
+    CreateNetns,
+    CreateStandIn,
+    CreateVeth,
+    DeleteAddress,
     DeleteIptables,
+    DeleteIptablesRule,
+    DeleteLink,
+    DeleteNetns,
     DeleteNftables,
+    DeleteRoute,
+    EnslavePort,
+    LinkDown,
+    LinkUp,
     LoadIptables,
     LoadNftables,
+    LoopbackUp,
+    MarkLink,
+    MarkNetns,
     Operation,
     Plan,
+    ReleasePort,
+    RestoreIptables,
+    RestoreNftables,
+    RestoreSysctls,
+    SetMac,
+    SetMtu,
     SetSysctls,
     namespaces,
 )
 
 
 @dataclass(frozen=True, slots=True)
-class Link:
+class LiveLink:
     name: str
     kind: str
     up: bool = False
@@ -55,7 +77,7 @@ class Link:
 
 
 @dataclass(frozen=True, slots=True)
-class Route:
+class LiveRoute:
     """A route of the main table, as the plan states routes: destination, gateway, device, metric."""
 
     to: str  # "0.0.0.0/0", "10.0.0.0/24", "::/0"
@@ -63,7 +85,7 @@ class Route:
     dev: str | None
     metric: int
 
-    def satisfies(self, want: Route) -> bool:
+    def satisfies(self, want: LiveRoute) -> bool:
         """This live route is the planned `want` (a plan route without a device takes any device)."""
         return (self.to == want.to and self.via == want.via and self.metric == want.metric
                 and (want.dev is None or self.dev == want.dev))
@@ -71,9 +93,9 @@ class Route:
 
 @dataclass
 class NsState:
-    links: dict[str, Link] = field(default_factory=dict)
+    links: dict[str, LiveLink] = field(default_factory=dict)
     addresses: set[tuple[str, str]] = field(default_factory=set)  # (ifname, "10.0.0.1/24")
-    routes: set[Route] = field(default_factory=set)  # not the kernel's own (proto kernel) routes
+    routes: set[LiveRoute] = field(default_factory=set)  # not the kernel's own (proto kernel) routes
     sysctls: dict[str, int | None] = field(default_factory=dict)  # key -> value, None when absent
     nft: dict[str, str | None] = field(default_factory=dict)  # table -> `nft list table` text, None if absent
     iptables: dict[str, str | None] = field(default_factory=dict)  # pre chain -> iptables_listing(), None if absent
@@ -89,10 +111,10 @@ class Live:
     stale: set[str] = field(default_factory=set)  # of the lab's names: bare files in /run/netns, no namespace
 
 
-def route_key(op: AddRoute) -> Route:
+def route_key(op: AddRoute) -> LiveRoute:
     """How the kernel shows the plan's route (IPv6 routes default to metric 1024)."""
     metric = op.metric if op.metric is not None else (0 if op.family == 4 else 1024)
-    return Route(str(op.to), str(op.via) if op.via is not None else None, op.dev, metric)
+    return LiveRoute(str(op.to), str(op.via) if op.via is not None else None, op.dev, metric)
 
 
 def _ip(family: int, raw: bytes) -> str:
@@ -134,10 +156,31 @@ def read_namespace(netns: str | None, mine: list[Operation], ns: Namespaces, soc
     the root one), also what else changes its traffic: rules in built-in iptables chains that the lab did
     not make, and every interface's rp_filter."""
     state = NsState()
-    sysctl_ops = [op for op in mine if isinstance(op, SetSysctls) and op.netns == netns]
-    tables = [op.table for op in mine if isinstance(op, LoadNftables | DeleteNftables) and op.netns == netns]
-    chains = [op for op in mine if isinstance(op, LoadIptables) and op.netns == netns]
-    left = [op for op in mine if isinstance(op, DeleteIptables) and op.netns == netns]
+    sysctl_ops: list[SetSysctls] = []
+    tables: list[str] = []
+    chains: list[LoadIptables] = []
+    left: list[DeleteIptables] = []
+    for op in mine:
+        match op:
+            case SetSysctls():
+                if op.netns == netns:
+                    sysctl_ops.append(op)
+            case LoadNftables() | DeleteNftables():
+                if op.netns == netns:
+                    tables.append(op.table)
+            case LoadIptables():
+                if op.netns == netns:
+                    chains.append(op)
+            case DeleteIptables():
+                if op.netns == netns:
+                    left.append(op)
+            case (CreateNetns() | MarkNetns() | MarkLink() | LoopbackUp() | CreateBridge() | CreateVeth()
+                  | CreateStandIn() | SetMac() | SetMtu() | EnslavePort() | AddAddress() | LinkUp() | AddRoute()
+                  | LinkDown() | ReleasePort() | DeleteAddress() | DeleteRoute() | RestoreNftables()
+                  | RestoreIptables() | DeleteIptablesRule() | DeleteLink() | DeleteNetns() | RestoreSysctls()):
+                pass  # what they make is in the links, addresses and routes, dumped whole
+            case _:
+                assert_never(op)
     # one visit: what only works from inside (sysctls, nft, opening the socket), then dumps from anywhere
     with ns.inside(netns):
         sock = socks.by_ns.get(netns) or socks.open_here(netns)
@@ -162,7 +205,7 @@ def read_namespace(netns: str | None, mine: list[Operation], ns: Namespaces, soc
     if own:
         state.link_rp_filter = {names[i]: v for i, v in link_rp_filters(sock).items() if i in names}
     for ln in links:
-        state.links[ln.name] = Link(ln.name, ln.kind, ln.up, ln.mtu, ln.mac, names.get(ln.master), ln.alias)
+        state.links[ln.name] = LiveLink(ln.name, ln.kind, ln.up, ln.mtu, ln.mac, names.get(ln.master), ln.alias)
     for a in sock.addresses():
         if a.scope == RT_SCOPE_LINK and a.family == socket.AF_INET6:
             continue  # the kernel's own fe80:: address
@@ -173,7 +216,7 @@ def read_namespace(netns: str | None, mine: list[Operation], ns: Namespaces, soc
         zero = "0.0.0.0" if r.family == socket.AF_INET else "::"
         dst = _ip(r.family, r.dst) if r.dst else zero
         net = str(ipaddress.ip_network(f"{dst}/{r.dst_len}", strict=False))
-        state.routes.add(Route(net, _ip(r.family, r.gateway) if r.gateway else None, names.get(r.oif), r.metric))
+        state.routes.add(LiveRoute(net, _ip(r.family, r.gateway) if r.gateway else None, names.get(r.oif), r.metric))
     return state
 
 
@@ -190,7 +233,7 @@ def observe(plan: Plan, owned: list[str], ns: Namespaces, socks: Sockets,
             also: Iterable[DeleteNftables | DeleteIptables] = ()) -> Live:
     """The live state of every namespace of the plan and every owned one (those that exist).
 
-    `also`: operations besides the plan's whose objects to read (converge.leftover_rules: the lab's
+    `also`: operations besides the plan's whose objects to read (ownership.leftover_rules: the lab's
     NAT tables and chains where the file has none any more)."""
     live = Live(existing=list_netns())
     wanted: dict[str | None, None] = {}  # ordered, no repeats

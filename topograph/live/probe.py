@@ -74,7 +74,7 @@ class Job:
 
 
 @dataclass(slots=True)
-class Outcome:
+class ProbeOutcome:
     reached: bool = False
     detail: str = ""
     remark: str = ""  # worth showing even when the flow is as predicted (e.g. an existing listener took it)
@@ -169,7 +169,7 @@ class Prober:
     _flights: dict[object, _Flight] = field(default_factory=dict)
     _tokens: dict[bytes, _Flight] = field(default_factory=dict)
     _accepted: dict[socket.socket, bytes] = field(default_factory=dict)
-    _results: dict[int, Outcome] = field(default_factory=dict)
+    _results: dict[int, ProbeOutcome] = field(default_factory=dict)
     on_done: Callable[[int], None] | None = None  # called with a probe's index as soon as it is decided
 
     def close(self) -> None:
@@ -247,7 +247,7 @@ class Prober:
         if f.done:
             return
         f.done = True
-        self._results[f.index] = Outcome(reached, detail, remark)
+        self._results[f.index] = ProbeOutcome(reached, detail, remark)
         self._release(f)
         if self.on_done is not None:
             self.on_done(f.index)
@@ -375,7 +375,7 @@ class Prober:
 
     # -- a round ----------------------------------------------------------------------------------
     def run_round(self, jobs: Iterable[tuple[int, Job]],
-                  progress: Callable[[int], None] | None = None) -> dict[int, Outcome]:
+                  progress: Callable[[int], None] | None = None) -> dict[int, ProbeOutcome]:
         """Try every (index, job) once, up to `window` at a time; the outcome of each, by index."""
         queue = deque(jobs)
         self._results = {}

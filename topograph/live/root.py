@@ -16,16 +16,39 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import assert_never
 
 from topograph.live import firewall
 from topograph.live.state import Record, state_dir
 from topograph.plan import (
+    AddAddress,
+    AddRoute,
+    CreateBridge,
+    CreateNetns,
+    CreateStandIn,
+    CreateVeth,
+    DeleteAddress,
     DeleteIptables,
+    DeleteIptablesRule,
+    DeleteLink,
+    DeleteNetns,
     DeleteNftables,
+    DeleteRoute,
+    EnslavePort,
+    LinkDown,
+    LinkUp,
     LoadIptables,
     LoadNftables,
+    LoopbackUp,
+    MarkLink,
+    MarkNetns,
     Operation,
+    ReleasePort,
+    RestoreIptables,
+    RestoreNftables,
     RestoreSysctls,
+    SetMac,
+    SetMtu,
     SetSysctls,
     kernel_names,
     namespaces,
@@ -56,12 +79,22 @@ class RootShare:
         for op in ops:
             if None not in namespaces(op):  # the root namespace's share only
                 continue
-            if isinstance(op, SetSysctls) and op.save_to is not None:
-                files.append(op.save_to)
-            elif isinstance(op, LoadNftables):
-                tables.append(op.table)
-            elif isinstance(op, LoadIptables):
-                chains += [op.pre_chain, op.post_chain]
+            match op:
+                case SetSysctls():
+                    if op.save_to is not None:
+                        files.append(op.save_to)
+                case LoadNftables():
+                    tables.append(op.table)
+                case LoadIptables():
+                    chains += [op.pre_chain, op.post_chain]
+                case (CreateNetns() | MarkNetns() | MarkLink() | LoopbackUp() | CreateBridge() | CreateVeth()
+                      | CreateStandIn() | SetMac() | SetMtu() | EnslavePort() | AddAddress() | LinkUp() | AddRoute()
+                      | LinkDown() | ReleasePort() | DeleteAddress() | DeleteRoute() | RestoreNftables()
+                      | RestoreIptables() | DeleteIptablesRule() | DeleteNftables() | DeleteIptables() | DeleteLink()
+                      | DeleteNetns() | RestoreSysctls()):
+                    pass  # links (RootShare is what is besides them), and steps that leave nothing of the lab's
+                case _:
+                    assert_never(op)
         return cls(tuple(files), tuple(tables), tuple(chains))
 
     @classmethod

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from topograph.live.kernel import Namespaces
 from topograph.live.neighbours import Neighbours
-from topograph.live.probe import WINDOW, Job, Listen, Outcome, Prober
+from topograph.live.probe import WINDOW, Job, Listen, ProbeOutcome, Prober
 from topograph.model import LOOPBACK, IPAddress, Proto, Topology
 from topograph.plan.placement import Placement
 
@@ -167,7 +167,7 @@ def run(topology: Topology, placement: Placement, ps: list[Probe], *, progress: 
             for entry in pair[1]:
                 neighbours.forget(*entry)
 
-    def round_(indices: list[int], feed: Callable[[int], None] | None = None) -> dict[int, Outcome]:
+    def round_(indices: list[int], feed: Callable[[int], None] | None = None) -> dict[int, ProbeOutcome]:
         left.clear()
         for i in indices:
             if i in pairs:

@@ -10,6 +10,14 @@ from topograph.model import BRIDGE_NF_CALL
 from topograph.plan.build import FIREWALLS, Firewall, Plan, plan, sysctls
 from topograph.plan.firewall import DnatRule, MasqueradeRule, iptables_restore, nft_ruleset
 from topograph.plan.ops import (
+    Operation,
+    ResetOp,
+    SetupOp,
+    TeardownOp,
+    namespaces,
+)
+from topograph.plan.reverse import reverse, undo
+from topograph.plan.setup_ops import (
     SECTIONS,
     AddAddress,
     AddRoute,
@@ -17,15 +25,7 @@ from topograph.plan.ops import (
     CreateNetns,
     CreateStandIn,
     CreateVeth,
-    DeleteAddress,
-    DeleteIptables,
-    DeleteIptablesRule,
-    DeleteLink,
-    DeleteNetns,
-    DeleteNftables,
-    DeleteRoute,
     EnslavePort,
-    LinkDown,
     LinkUp,
     LoadIptables,
     LoadNftables,
@@ -33,23 +33,27 @@ from topograph.plan.ops import (
     MarkLink,
     MarkNetns,
     Netns,
-    Operation,
-    ReleasePort,
-    ResetOp,
-    RestoreIptables,
-    RestoreNftables,
-    RestoreSysctls,
     SetLinkSysctls,
     SetMac,
     SetMtu,
     SetSysctls,
-    SetupOp,
     Sysctl,
-    TeardownOp,
     VethEnd,
-    namespaces,
 )
-from topograph.plan.reverse import reverse, undo
+from topograph.plan.undo_ops import (
+    DeleteAddress,
+    DeleteIptables,
+    DeleteIptablesRule,
+    DeleteLink,
+    DeleteNetns,
+    DeleteNftables,
+    DeleteRoute,
+    LinkDown,
+    ReleasePort,
+    RestoreIptables,
+    RestoreNftables,
+    RestoreSysctls,
+)
 
 __all__ = [
     "BRIDGE_NF_CALL",

@@ -25,8 +25,9 @@ Sysctls set in every configured node (nothing is inherited from the machine):
   route), else 0 (eui64, the kernel's own): a quiet lab by design. With 0 every interface, as it
   comes up, makes a link-local address, reports its solicited-node group (MLD) and solicits routers,
   and a bridge floods each such frame to every other port: on a star of 1000 IPv4 namespaces,
-  thousands of frames times 1000 ports in the seconds after apply, which made a re-apply or status
-  right then 3-5x slower (benchmarks/bench_apply.py). A node without IPv6 has no use for a link-local
+  thousands of frames times 1000 ports in the seconds after apply, which slowed a re-apply or status
+  run right then: the kernel was busy flooding (benchmarks/bench_apply.py times both at once and
+  settled; figures go in benchmarks/README.md). A node without IPv6 has no use for a link-local
   address (the model never uses one it did not write, and bridging needs none); a node with IPv6
   needs it: the kernel neighbour-solicits for a forwarded packet only from a link-local source;
   net.ipv6.conf.default.router_solicitations = 0: topograph never uses router advertisements, so
@@ -55,14 +56,15 @@ from typing import Literal
 from topograph.model import BRIDGE_NF_CALL, LOOPBACK, Interface, Node, Route, Topology
 from topograph.plan import kernel_names
 from topograph.plan.firewall import DnatRule, MasqueradeRule
-from topograph.plan.ops import (
+from topograph.plan.ops import Operation
+from topograph.plan.placement import Placement, place, route_interface
+from topograph.plan.setup_ops import (
     AddAddress,
     AddRoute,
     CreateBridge,
     CreateNetns,
     CreateStandIn,
     CreateVeth,
-    DeleteNetns,
     EnslavePort,
     LinkUp,
     LoadIptables,
@@ -71,7 +73,6 @@ from topograph.plan.ops import (
     MarkLink,
     MarkNetns,
     Netns,
-    Operation,
     SetLinkSysctls,
     SetMac,
     SetMtu,
@@ -79,7 +80,9 @@ from topograph.plan.ops import (
     Sysctl,
     VethEnd,
 )
-from topograph.plan.placement import Placement, place, route_interface
+from topograph.plan.undo_ops import (
+    DeleteNetns,
+)
 
 Firewall = Literal["nftables", "iptables"]
 FIREWALLS: tuple[Firewall, ...] = ("nftables", "iptables")

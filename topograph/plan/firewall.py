@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 from topograph.model import IPAddress, IPNetwork, Masquerade, PortForward, Proto
 
 if TYPE_CHECKING:
-    from topograph.plan.ops import LoadIptables, LoadNftables
+    from topograph.plan.setup_ops import LoadIptables, LoadNftables
 
 
 def _nft_string(text: str) -> str:
@@ -152,7 +152,7 @@ def rule_removal(table: str, line: str) -> str:
 def loaded_text(op: LoadNftables | LoadIptables) -> str:
     """Everything `op` loads, as one text: what a lab's record keeps to tell, on a later apply, whether
     the file's rules for the node changed (a listing of what is live cannot say: it shows what was loaded)."""
-    from topograph.plan.ops import LoadNftables  # ops imports this module
+    from topograph.plan.setup_ops import LoadNftables  # setup_ops imports this module
 
     if isinstance(op, LoadNftables):
         return nft_ruleset(op)

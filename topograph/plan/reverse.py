@@ -22,13 +22,26 @@ from dataclasses import replace
 from typing import assert_never
 
 from topograph.plan.build import Plan
-from topograph.plan.ops import (
+from topograph.plan.ops import Operation
+from topograph.plan.setup_ops import (
     AddAddress,
     AddRoute,
     CreateBridge,
     CreateNetns,
     CreateStandIn,
     CreateVeth,
+    EnslavePort,
+    LinkUp,
+    LoadIptables,
+    LoadNftables,
+    LoopbackUp,
+    MarkLink,
+    MarkNetns,
+    SetMac,
+    SetMtu,
+    SetSysctls,
+)
+from topograph.plan.undo_ops import (
     DeleteAddress,
     DeleteIptables,
     DeleteIptablesRule,
@@ -36,22 +49,11 @@ from topograph.plan.ops import (
     DeleteNetns,
     DeleteNftables,
     DeleteRoute,
-    EnslavePort,
     LinkDown,
-    LinkUp,
-    LoadIptables,
-    LoadNftables,
-    LoopbackUp,
-    MarkLink,
-    MarkNetns,
-    Operation,
     ReleasePort,
     RestoreIptables,
     RestoreNftables,
     RestoreSysctls,
-    SetMac,
-    SetMtu,
-    SetSysctls,
 )
 
 

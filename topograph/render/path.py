@@ -35,14 +35,14 @@ class Crossing:
 
 
 @dataclass(frozen=True, slots=True)
-class Leg:
+class DrawnLeg:
     """One packet's way on the diagram: the boxes it visits and the edges it crosses, in order."""
 
     boxes: tuple[str, ...]
     crossings: tuple[Crossing, ...]
 
-    def reversed(self) -> Leg:
-        return Leg(tuple(reversed(self.boxes)),
+    def reversed(self) -> DrawnLeg:
+        return DrawnLeg(tuple(reversed(self.boxes)),
                    tuple(Crossing(c.stop, c.start, c.link) for c in reversed(self.crossings)))
 
 
@@ -51,8 +51,8 @@ class Overlay:
     """What `render --trace` draws over the diagram; `reply` is None when the reply retraces the request."""
 
     result: FlowResult
-    request: Leg
-    reply: Leg | None
+    request: DrawnLeg
+    reply: DrawnLeg | None
     reply_retraces: bool  # the reply came back exactly the request's way: its edges get arrows both ways
 
     @property
@@ -68,7 +68,7 @@ def overlay(topology: Topology, g: nx.Graph, result: FlowResult) -> Overlay:
     return Overlay(result, request, None if retraces else reply, retraces)
 
 
-def leg(topology: Topology, g: nx.Graph, trace: Trace) -> Leg:
+def leg(topology: Topology, g: nx.Graph, trace: Trace) -> DrawnLeg:
     boxes: list[str] = []
     crossings: list[Crossing] = []
     out: tuple[str, str] | None = None  # (node, interface) the last routed packet left by
@@ -90,7 +90,7 @@ def leg(topology: Topology, g: nx.Graph, trace: Trace) -> Leg:
     for box in [*boxes, *(v for c in crossings for v in (c.start.vertex, c.stop.vertex))]:
         if box not in ordered:
             ordered.append(box)
-    return Leg(tuple(ordered), tuple(crossings))
+    return DrawnLeg(tuple(ordered), tuple(crossings))
 
 
 def _l2_path(topology: Topology, g: nx.Graph, a: tuple[str, str], b: tuple[str, str]) -> list[Crossing]:

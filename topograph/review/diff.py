@@ -28,7 +28,7 @@ from topograph.sim.trace import Disposition
 
 
 @dataclass(frozen=True, slots=True)
-class Change:
+class ModelChange:
     """One change to the model: what kind of thing, added / removed / changed, which one, and the values."""
 
     what: str  # "lab", "node", "link", "interface", "address", "route", "nat", "port forward", "setting", "expectation"
@@ -104,7 +104,7 @@ class DesignDiff:
     old: str  # the old design's file (or REV:path)
     new: str
     failures: tuple[str, ...]
-    changes: tuple[Change, ...]
+    changes: tuple[ModelChange, ...]
     cells: tuple[CellChange, ...]
 
     @property
@@ -186,27 +186,27 @@ def design_diff(old: Checked, new: Checked, failures: Sequence[str] = (), *,
 
 # -- the model --------------------------------------------------------------------------------------------------
 
-def model_changes(a: Topology, b: Topology) -> list[Change]:
+def model_changes(a: Topology, b: Topology) -> list[ModelChange]:
     """Every change from `a` to `b`: nodes, their settings, interfaces, addresses, routes, NAT and forwards,
     then links and expectations; in the new file's order, removals where the old file had them."""
-    out: list[Change] = []
+    out: list[ModelChange] = []
     if a.name != b.name:
-        out.append(Change("lab", "changed", "name", a.name, b.name))
+        out.append(ModelChange("lab", "changed", "name", a.name, b.name))
     old_nodes = {n.name: n for n in a.nodes}
     new_nodes = {n.name: n for n in b.nodes}
     for n in a.nodes:
         if n.name not in new_nodes:
-            out.append(Change("node", "removed", n.name))
+            out.append(ModelChange("node", "removed", n.name))
     for n in b.nodes:
         if n.name not in old_nodes:
-            out.append(Change("node", "added", n.name))
+            out.append(ModelChange("node", "added", n.name))
             out += _node_parts(n, "added")
         else:
             out += _node_changes(old_nodes[n.name], n)
     old_links = {_link_key(a, k): k for k in a.links}
     new_links = {_link_key(b, k): k for k in b.links}
-    out += [Change("link", "removed", link_name(a, k)) for key, k in old_links.items() if key not in new_links]
-    out += [Change("link", "added", link_name(b, k)) for key, k in new_links.items() if key not in old_links]
+    out += [ModelChange("link", "removed", link_name(a, k)) for key, k in old_links.items() if key not in new_links]
+    out += [ModelChange("link", "added", link_name(b, k)) for key, k in new_links.items() if key not in old_links]
     out += _multiset("expectation", "", [str(e) for e in a.expectations], [str(e) for e in b.expectations])
     return out
 
@@ -253,33 +253,33 @@ def _parts(n: Node) -> dict[str, list[str]]:
                              for f in n.port_forwards]}
 
 
-def _node_parts(n: Node, how: str) -> list[Change]:
-    out = [Change("interface", how, f"{n.name}:{i.name}" + (f" {', '.join(map(str, i.addresses))}" if i.addresses else ""))
+def _node_parts(n: Node, how: str) -> list[ModelChange]:
+    out = [ModelChange("interface", how, f"{n.name}:{i.name}" + (f" {', '.join(map(str, i.addresses))}" if i.addresses else ""))
            for i in n.interfaces if i.name != "lo" or i.addresses]
     for what, items in _parts(n).items():
-        out += [Change(what, how, f"{n.name}: {x}") for x in items]
+        out += [ModelChange(what, how, f"{n.name}: {x}") for x in items]
     return out
 
 
-def _node_changes(a: Node, b: Node) -> list[Change]:
-    out = [Change("setting", "changed", f"{b.name} {k}", v, _settings(b)[k])
+def _node_changes(a: Node, b: Node) -> list[ModelChange]:
+    out = [ModelChange("setting", "changed", f"{b.name} {k}", v, _settings(b)[k])
            for k, v in _settings(a).items() if _settings(b)[k] != v]
     old_itfs = {i.name: i for i in a.interfaces}
     new_itfs = {i.name: i for i in b.interfaces}
     for i in a.interfaces:
         if i.name not in new_itfs:
-            out.append(Change("interface", "removed", f"{a.name}:{i.name}"))
+            out.append(ModelChange("interface", "removed", f"{a.name}:{i.name}"))
     for i in b.interfaces:
         j = old_itfs.get(i.name)
         if j is None:
             if i.name != "lo" or i.addresses:
-                out.append(Change("interface", "added", f"{b.name}:{i.name}"))
-            out += [Change("address", "added", f"{b.name}:{i.name} {x}") for x in i.addresses]
+                out.append(ModelChange("interface", "added", f"{b.name}:{i.name}"))
+            out += [ModelChange("address", "added", f"{b.name}:{i.name} {x}") for x in i.addresses]
             continue
         for field in ("up", "mtu", "mac", "bridge", "is_bridge"):
             was, now = getattr(j, field), getattr(i, field)
             if was != now:
-                out.append(Change("interface", "changed", f"{b.name}:{i.name} {field.replace('is_', '')}",
+                out.append(ModelChange("interface", "changed", f"{b.name}:{i.name} {field.replace('is_', '')}",
                                   _value(was), _value(now)))
         out += _multiset("address", f"{b.name}:{i.name} ", [str(x) for x in j.addresses], [str(x) for x in i.addresses])
     pa, pb = _parts(a), _parts(b)
@@ -292,11 +292,11 @@ def _value(v: object) -> str:
     return "none" if v is None else str(v).lower() if isinstance(v, bool) else str(v)
 
 
-def _multiset(what: str, prefix: str, old: Iterable[str], new: Iterable[str]) -> list[Change]:
+def _multiset(what: str, prefix: str, old: Iterable[str], new: Iterable[str]) -> list[ModelChange]:
     """Removed then added items of two lists, counting repeats (a route written twice is two)."""
     a, b = Counter(old), Counter(new)
-    return ([Change(what, "removed", prefix + x) for x in a if a[x] > b[x]]
-            + [Change(what, "added", prefix + x) for x in b if b[x] > a[x]])
+    return ([ModelChange(what, "removed", prefix + x) for x in a if a[x] > b[x]]
+            + [ModelChange(what, "added", prefix + x) for x in b if b[x] > a[x]])
 
 
 # -- reachability -----------------------------------------------------------------------------------------------

@@ -20,7 +20,7 @@ FORMATS = ("html", "md")
 
 
 @dataclass(frozen=True, slots=True)
-class Written:
+class WrittenPage:
     """The page's text, and the files a Markdown page links to (name -> content)."""
 
     text: str
@@ -74,15 +74,15 @@ def _md_code(text: object) -> str:
     return "`" + str(text).replace("`", "'").replace("|", "\\|") + "`"
 
 
-def to_html(p: Page) -> Written:
-    return Written(_environment().get_template("review/page.html.j2").render(page=p))
+def to_html(p: Page) -> WrittenPage:
+    return WrittenPage(_environment().get_template("review/page.html.j2").render(page=p))
 
 
-def to_markdown(p: Page, stem: str) -> Written:
+def to_markdown(p: Page, stem: str) -> WrittenPage:
     """`stem`: the page's file name without extension; its diagrams become STEM-NAME.svg beside it."""
     figures = [f for s in p.sections for f in _figures(s.value)]
     text = _environment().get_template("review/page.md.j2").render(page=p, stem=stem)
-    return Written(text, tuple((f"{stem}-{f.name}", f.svg + "\n") for f in figures))
+    return WrittenPage(text, tuple((f"{stem}-{f.name}", f.svg + "\n") for f in figures))
 
 
 def _figures(value: object) -> list[Figure]:

@@ -1,0 +1,265 @@
+"""The operations a setup plan is made of, in the order of its sections (conventions: plan/ops.py).
+
+Also what they share with the undo and repair kinds (plan/undo_ops.py): `Netns`, the section
+titles, and `Sysctl`.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import msgspec
+
+from topograph.model import IPAddress, IPInterface, IPNetwork
+from topograph.plan.firewall import DnatRule, MasqueradeRule
+
+Netns = str | None  # None: the root namespace
+
+SECTIONS: tuple[str, ...] = (
+    "namespaces", "sysctls", "bridges", "links", "interface settings", "addresses", "links up", "routes",
+    "NAT and port forwards",
+    # teardown
+    "remove NAT and port forwards", "remove links", "restore sysctls", "remove namespaces",
+)
+
+
+class Sysctl(msgspec.Struct, frozen=True):
+    """One sysctl value. `optional` ones exist only with a kernel module (net.bridge.*: br_netfilter)."""
+
+    path: tuple[str, ...]  # ("net", "ipv4", "conf", "eth0.100", "rp_filter")
+    value: int
+    optional: bool = False
+
+    @property
+    def key(self) -> str:
+        """The key as `sysctl` takes it: dotted, or with slashes when a part (an interface) has a dot."""
+        sep = "/" if any("." in p for p in self.path) else "."
+        return sep.join(self.path)
+
+    @property
+    def proc_path(self) -> str:
+        return "/proc/sys/" + "/".join(self.path)
+
+
+# -- setup -----------------------------------------------------------------------------------------
+
+class CreateNetns(msgspec.Struct, frozen=True):
+    KIND: ClassVar[str] = "create_netns"
+    SECTION: ClassVar[str] = "namespaces"
+    node: str
+    netns: str
+
+
+class MarkNetns(msgspec.Struct, frozen=True):
+    """Mark a namespace as made by this lab's setup: its loopback's alias becomes the lab's mark.
+
+    Right after the namespace is created, so that nothing of the lab exists unmarked. A teardown
+    deletes a namespace only when it carries the mark (see DeleteNetns), and the live commands
+    recognise a namespace with the mark as the lab's own even without a record.
+    """
+
+    KIND: ClassVar[str] = "set_alias"
+    SECTION: ClassVar[str] = "namespaces"
+    node: str
+    netns: str
+    alias: str  # kernel_names.mark(lab, prefix)
+    ifname: str = "lo"
+
+
+class MarkLink(msgspec.Struct, frozen=True):
+    """Mark an interface created in the root namespace (real mode) with the lab's mark, right after creating it.
+
+    The root namespace is shared with everything else on the machine: a teardown deletes such an
+    interface only when it carries the mark (see DeleteLink).
+    """
+
+    KIND: ClassVar[str] = "set_alias"
+    SECTION: ClassVar[str] = "links"
+    node: str
+    netns: Netns
+    ifname: str
+    alias: str
+
+
+class SetSysctls(msgspec.Struct, frozen=True):
+    """Set every value at once in `netns`; in the root namespace, first save the old values to `save_to`."""
+
+    KIND: ClassVar[str] = "set_sysctls"
+    SECTION: ClassVar[str] = "sysctls"
+    node: str
+    netns: Netns
+    values: tuple[Sysctl, ...]
+    save_to: str | None = None
+
+    @property
+    def required(self) -> tuple[Sysctl, ...]:
+        return tuple(s for s in self.values if not s.optional)
+
+    @property
+    def optional(self) -> tuple[Sysctl, ...]:
+        return tuple(s for s in self.values if s.optional)
+
+
+class SetLinkSysctls(SetSysctls, frozen=True):
+    """Per-interface values, set after the interfaces exist and while they are still down.
+
+    Only where `default` must not be touched: the root namespace (real mode), which the machine
+    shares with interfaces that are not the lab's. Every value's path names its interface
+    (net.ipv6.conf.<ifname>.<key>); nothing is saved: the interfaces go with the lab.
+    """
+
+    SECTION: ClassVar[str] = "interface settings"
+
+    @property
+    def ifnames(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(s.path[3] for s in self.values))
+
+
+class CreateBridge(msgspec.Struct, frozen=True):
+    KIND: ClassVar[str] = "create_bridge"
+    LINK_KIND: ClassVar[str] = "bridge"
+    SECTION: ClassVar[str] = "bridges"
+    node: str
+    netns: Netns
+    ifname: str
+
+
+class VethEnd(msgspec.Struct, frozen=True):
+    node: str
+    netns: Netns
+    ifname: str
+
+
+class CreateVeth(msgspec.Struct, frozen=True):
+    """A veth pair whose ends are created straight inside their namespaces (never in the root one first)."""
+
+    KIND: ClassVar[str] = "create_veth"
+    SECTION: ClassVar[str] = "links"
+    a: VethEnd
+    b: VethEnd
+    link: int  # index of the link in the file
+
+    @property
+    def node(self) -> str:
+        return self.a.node
+
+
+class CreateStandIn(msgspec.Struct, frozen=True):
+    """Sandbox stand-in for an existing interface in no link (e.g. a host's own NIC).
+
+    A bridge without ports, not a dummy: the dummy driver is a module that some kernels lack (this
+    project's CI kernel answers "Unknown device type"), while bridges are needed by every lab anyway.
+    Like a dummy, it holds addresses that its node answers for, and leads nowhere else.
+    """
+
+    KIND: ClassVar[str] = "create_stand_in"
+    LINK_KIND: ClassVar[str] = "bridge"
+    SECTION: ClassVar[str] = "links"
+    node: str
+    netns: Netns
+    ifname: str
+
+
+class SetMac(msgspec.Struct, frozen=True):
+    KIND: ClassVar[str] = "set_mac"
+    SECTION: ClassVar[str] = "interface settings"
+    node: str
+    netns: Netns
+    ifname: str
+    mac: str
+
+
+class SetMtu(msgspec.Struct, frozen=True):
+    KIND: ClassVar[str] = "set_mtu"
+    SECTION: ClassVar[str] = "interface settings"
+    node: str
+    netns: Netns
+    ifname: str
+    mtu: int
+
+
+class EnslavePort(msgspec.Struct, frozen=True):
+    KIND: ClassVar[str] = "enslave_port"
+    SECTION: ClassVar[str] = "interface settings"
+    node: str
+    netns: Netns
+    ifname: str
+    bridge: str
+
+
+class AddAddress(msgspec.Struct, frozen=True):
+    """An address; IPv6 ones are added without duplicate address detection (`nodad`), usable at once."""
+
+    KIND: ClassVar[str] = "add_address"
+    SECTION: ClassVar[str] = "addresses"
+    node: str
+    netns: Netns
+    ifname: str
+    address: IPInterface
+
+    @property
+    def nodad(self) -> bool:
+        return self.address.version == 6
+
+
+class LinkUp(msgspec.Struct, frozen=True):
+    KIND: ClassVar[str] = "link_up"
+    SECTION: ClassVar[str] = "links up"
+    node: str
+    netns: Netns
+    ifname: str
+
+
+class LoopbackUp(msgspec.Struct, frozen=True):
+    """Loopback exists in every new namespace, down; bringing it up belongs with creating the namespace."""
+
+    KIND: ClassVar[str] = "link_up"
+    SECTION: ClassVar[str] = "namespaces"
+    node: str
+    netns: Netns
+    ifname: str = "lo"
+
+
+class AddRoute(msgspec.Struct, frozen=True):
+    KIND: ClassVar[str] = "add_route"
+    SECTION: ClassVar[str] = "routes"
+    node: str
+    netns: Netns
+    to: IPNetwork
+    via: IPAddress | None = None
+    dev: str | None = None
+    metric: int | None = None
+
+    @property
+    def family(self) -> int:
+        return self.to.version
+
+
+class LoadNftables(msgspec.Struct, frozen=True):
+    """One atomic `nft -f` load of table `inet <table>` with a nat prerouting and a nat postrouting chain."""
+
+    KIND: ClassVar[str] = "load_nftables"
+    SECTION: ClassVar[str] = "NAT and port forwards"
+    node: str
+    netns: Netns
+    table: str
+    masquerades: tuple[MasqueradeRule, ...]
+    forwards: tuple[DnatRule, ...]
+
+
+class LoadIptables(msgspec.Struct, frozen=True):
+    """One atomic `iptables-restore --noflush` per IP family into chains of the lab's own, hooked from nat."""
+
+    KIND: ClassVar[str] = "load_iptables"
+    SECTION: ClassVar[str] = "NAT and port forwards"
+    node: str
+    netns: Netns
+    pre_chain: str
+    post_chain: str
+    masquerades: tuple[MasqueradeRule, ...]
+    forwards: tuple[DnatRule, ...]
+
+    @property
+    def families(self) -> tuple[int, ...]:
+        found = {m.family for m in self.masquerades} | {f.family for f in self.forwards}
+        return tuple(sorted(found))
