@@ -17,20 +17,8 @@ from topograph.pipeline import check_file, check_text
 from topograph.render import style
 from topograph.render.output import draw
 from topograph.review.page import Against, build, to_html, to_markdown
-from topograph.review.sections import (
-    MATRIX_MAX,
-    SECTIONS,
-    ChangesView,
-    Context,
-    ExpectationView,
-    MatrixView,
-    NodeView,
-    Page,
-    expectations,
-    matrix,
-    nodes,
-    single_points,
-)
+from topograph.review.sections import SECTIONS, Context, Page, expectations, matrix, nodes, single_points
+from topograph.review.views import MATRIX_MAX, ChangesView, ExpectationView, MatrixView, NodeView
 from topograph.sim.trace import Disposition
 
 GOLDEN = ROOT / "tests" / "golden" / "review"

@@ -14,7 +14,8 @@ from topograph.front.diagnostics import Diagnostic
 from topograph.model import Topology
 from topograph.pipeline import Checked
 from topograph.review.diff import changed_elements, design_diff
-from topograph.review.sections import SECTIONS, Context, Draw, Figure, Page, SectionSpec, page
+from topograph.review.sections import SECTIONS, Context, Draw, Page, SectionSpec, page
+from topograph.review.views import Figure
 
 FORMATS = ("html", "md")
 
