@@ -116,6 +116,12 @@ def _sources(topology: Topology) -> list[str]:
 
 
 def _depths(topology: Topology, vertices: list[str], pairs: list[tuple[End, End, Link | None]]) -> dict[str, int]:
+    """Hops from the nearest uplink, over the diagram's own vertices (nodes and bridge boxes).
+
+    Not the lab's networkx graph (front/graph.py): that one joins interfaces, and a node is no vertex of
+    it by design (an edge through a node would merge segments a router keeps apart); the diagram needs
+    the node-level graph, which is this short breadth-first walk over the drawn edges.
+    """
     adjacent: dict[str, list[str]] = {v: [] for v in vertices}
     for a, b, _ in pairs:
         adjacent[a.vertex].append(b.vertex)
