@@ -135,9 +135,9 @@ class Report:
         return len(self.items)
 
 
-def count(n: int, word: str) -> str:
-    """`1 link`, `2 links`: a number with its noun in agreement (messages, summaries, diagram titles)."""
-    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+def count(n: int, word: str, plural: str | None = None) -> str:
+    """`1 link`, `2 links`, `1,000 classes`: a number with its noun in agreement (messages, summaries, titles)."""
+    return f"{n:,} {word}" if n == 1 else f"{n:,} {plural or word + 's'}"
 
 
 def render_text(diagnostics: Iterable[Diagnostic]) -> str:

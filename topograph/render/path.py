@@ -2,7 +2,7 @@
 
 The simulator's trace says, per hop, the interface a packet came in by (`received: in IF`), the route it left by
 (`routed: route ... dev IF`) and the bridges it crossed; between a sender's way out and the receiver's way in, the
-frame takes the path through the lab's L2 graph (topograph.graph.l2_graph). Those crossings are what the diagram
+frame takes the path through the lab's L2 graph (topograph.front.graph.l2_graph). Those crossings are what the diagram
 highlights: veth links, and a node's attachment to its own bridge when it sends or receives through it.
 """
 

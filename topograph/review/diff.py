@@ -14,10 +14,12 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from topograph.model import Link, Node, Topology
+from topograph.front.diagnostics import count
+from topograph.model import LOOPBACK, Interface, Link, Node, Topology
 from topograph.pipeline import Checked
 from topograph.render.dot import Changes
 from topograph.render.layout import bridge_vertex
+from topograph.review.markdown import escape
 from topograph.sim.classes import fast_matrix
 from topograph.sim.failures import link_ends, link_name, with_failures
 from topograph.sim.forward import Walker
@@ -74,6 +76,12 @@ class CellChange:
     but_itself: bool = False
     target_nodes: tuple[str, ...] = ()
 
+    def reasons(self) -> tuple[str, str]:
+        """(before, after) as 'e.g. SRC -> DST: DISPOSITION: REASON' ('' for a side without the cell)."""
+        eg = f"e.g. {self.example[0]} -> {self.example[1]}: " if self.cells > 1 else ""
+        return (f"{eg}{self.was.disposition}: {self.was.reason}" if self.was is not None else "",
+                f"{eg}{self.now.disposition}: {self.now.reason}" if self.now is not None else "")
+
     def pairs(self) -> list[tuple[str, str]]:
         """Every (source, target) cell of the group."""
         nodes = self.target_nodes or self.targets
@@ -124,8 +132,8 @@ class DesignDiff:
     def heads(self) -> tuple[str, str]:
         """The design's and reachability's one-line summaries: "design: 3 changes", "reachability: unchanged"."""
         down = f" with {', '.join(self.failures)} down" if self.failures else ""
-        design = f"design: {_count(len(self.changes), 'change')}" if self.changes else "design: unchanged"
-        reach = (f"reachability: {_count(self.changed_cells, 'cell')} changed{down}" if self.cells
+        design = f"design: {count(len(self.changes), 'change')}" if self.changes else "design: unchanged"
+        reach = (f"reachability: {count(self.changed_cells, 'cell')} changed{down}" if self.cells
                  else f"reachability: unchanged{down}")
         return design, reach
 
@@ -135,36 +143,26 @@ class DesignDiff:
         lines = [f"{self.old} -> {self.new}", design, *(f"  {c}" for c in self.changes), reach]
         for c in self.cells:
             lines.append(f"  {c.label}: {c.before or '(none)'} -> {c.after or '(none)'}")
-            eg = f"e.g. {c.example[0]} -> {c.example[1]}: " if c.cells > 1 else ""
-            if c.was is not None:
-                lines.append(f"    before: {eg}{c.was.disposition}: {c.was.reason}")
-            if c.now is not None:
-                lines.append(f"    after:  {eg}{c.now.disposition}: {c.now.reason}")
+            was, now = c.reasons()
+            lines += [f"    before: {was}"] if was else []
+            lines += [f"    after:  {now}"] if now else []
         return "\n".join(lines) + "\n"
 
     def markdown(self) -> str:
         """For a pull-request comment: a heading, the changes as a list, the changed cells as a table."""
         design, reach = self.heads()
         lines = [f"### topograph diff: `{self.old}` → `{self.new}`", "", f"**{design}**", ""]
-        lines += [f"- {_md(str(c))}" for c in self.changes]
+        lines += [f"- {escape(str(c))}" for c in self.changes]
         lines += ["", f"**{reach}**", ""] if self.changes else [f"**{reach}**", ""]
         if self.cells:
             lines += ["| from | to | before | after |", "|---|---|---|---|"]
             for c in self.cells:
-                eg = f"e.g. {c.example[0]} -> {c.example[1]}: " if c.cells > 1 else ""
-                before = _md(c.before or "(none)") + (f" — {_md(eg + c.was.reason)}" if c.was else "")
-                after = _md(c.after or "(none)") + (f" — {_md(eg + c.now.reason)}" if c.now else "")
-                lines.append(f"| {_md(names(c.sources))} | {_md(names(c.targets))} | {before} | {after} |")
+                was, now = c.reasons()
+                before = escape(c.before or "(none)") + (f" — {escape(was)}" if was else "")
+                after = escape(c.after or "(none)") + (f" — {escape(now)}" if now else "")
+                lines.append(f"| {escape(names(c.sources))} | {escape(names(c.targets))} | {before} | {after} |")
             lines.append("")
         return "\n".join(lines)
-
-
-def _md(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
-
-
-def _count(n: int, noun: str) -> str:
-    return f"{n:,} {noun}{'' if n == 1 else 's'}"
 
 
 def design_diff(old: Checked, new: Checked, failures: Sequence[str] = (), *,
@@ -226,16 +224,23 @@ def changed_elements(a: Topology, b: Topology) -> Changes:
         was = {i.name: i for i in old.interfaces} if old is not None else {}
         for i in n.interfaces:
             j = was.get(i.name)
-            if j is None and i.name == "lo" and not i.addresses:
+            if j is None and i.name == LOOPBACK and not i.addresses:
                 continue
-            if j is None or any(getattr(j, f) != getattr(i, f) for f in ("up", "mtu", "mac", "bridge", "is_bridge")) \
-                    or Counter(map(str, j.addresses)) != Counter(map(str, i.addresses)):
+            if j is None or _changed_fields(j, i) or Counter(map(str, j.addresses)) != Counter(map(str, i.addresses)):
                 interfaces.add(i.key)
                 if i.is_bridge:
                     boxes.add(bridge_vertex(n.name, i.name))
     old_links = {_link_key(a, k) for k in a.links}
     links = frozenset(k.index for k in b.links if _link_key(b, k) not in old_links)
     return Changes(frozenset(boxes), frozenset(interfaces), links)
+
+
+#: What of an interface, besides its addresses, counts as a change of it.
+_INTERFACE_FIELDS = ("up", "mtu", "mac", "bridge", "is_bridge")
+
+
+def _changed_fields(a: Interface, b: Interface) -> list[str]:
+    return [f for f in _INTERFACE_FIELDS if getattr(a, f) != getattr(b, f)]
 
 
 def _link_key(t: Topology, link: Link) -> frozenset[str]:
@@ -255,7 +260,7 @@ def _parts(n: Node) -> dict[str, list[str]]:
 
 def _node_parts(n: Node, how: str) -> list[ModelChange]:
     out = [ModelChange("interface", how, f"{n.name}:{i.name}" + (f" {', '.join(map(str, i.addresses))}" if i.addresses else ""))
-           for i in n.interfaces if i.name != "lo" or i.addresses]
+           for i in n.interfaces if i.name != LOOPBACK or i.addresses]
     for what, items in _parts(n).items():
         out += [ModelChange(what, how, f"{n.name}: {x}") for x in items]
     return out
@@ -272,15 +277,13 @@ def _node_changes(a: Node, b: Node) -> list[ModelChange]:
     for i in b.interfaces:
         j = old_itfs.get(i.name)
         if j is None:
-            if i.name != "lo" or i.addresses:
+            if i.name != LOOPBACK or i.addresses:
                 out.append(ModelChange("interface", "added", f"{b.name}:{i.name}"))
             out += [ModelChange("address", "added", f"{b.name}:{i.name} {x}") for x in i.addresses]
             continue
-        for field in ("up", "mtu", "mac", "bridge", "is_bridge"):
-            was, now = getattr(j, field), getattr(i, field)
-            if was != now:
-                out.append(ModelChange("interface", "changed", f"{b.name}:{i.name} {field.replace('is_', '')}",
-                                  _value(was), _value(now)))
+        for field in _changed_fields(j, i):
+            out.append(ModelChange("interface", "changed", f"{b.name}:{i.name} {field.replace('is_', '')}",
+                                   _value(getattr(j, field)), _value(getattr(i, field))))
         out += _multiset("address", f"{b.name}:{i.name} ", [str(x) for x in j.addresses], [str(x) for x in i.addresses])
     pa, pb = _parts(a), _parts(b)
     for what in pa:

@@ -13,6 +13,7 @@ from topograph.compile import template_dir
 from topograph.front.diagnostics import Diagnostic
 from topograph.model import Topology
 from topograph.pipeline import Checked
+from topograph.review import markdown
 from topograph.review.diff import changed_elements, design_diff
 from topograph.review.sections import SECTIONS, Context, Draw, Page, SectionSpec, page
 from topograph.review.views import Figure
@@ -57,22 +58,9 @@ def _environment() -> jinja2.Environment:
         loader=jinja2.FileSystemLoader(str(template_dir())), undefined=jinja2.StrictUndefined,
         autoescape=jinja2.select_autoescape(enabled_extensions=("html.j2",), default_for_string=False),
         trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
-    env.filters["md"] = _md
-    env.filters["mdcode"] = _md_code
+    env.filters["md"] = markdown.escape
+    env.filters["mdcode"] = markdown.code
     return env
-
-
-def _md(text: object) -> str:
-    """Text in a Markdown table cell or line: no pipes, brackets or markup characters taken as syntax."""
-    out = str(text).replace("\\", "\\\\").replace("\n", " ")
-    for c in "|*_`[]<>#":
-        out = out.replace(c, "\\" + c)
-    return out
-
-
-def _md_code(text: object) -> str:
-    """Inline code in a table cell: a pipe must still be escaped there."""
-    return "`" + str(text).replace("`", "'").replace("|", "\\|") + "`"
 
 
 def to_html(p: Page) -> WrittenPage:

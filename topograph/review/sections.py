@@ -285,10 +285,7 @@ def what_changed(ctx: Context) -> ChangesView | None:
     removed = tuple(str(c.subject) for c in d.changes if c.how == "removed" and c.what in ("node", "interface", "link"))
     cells = []
     for c in d.cells:
-        eg = f"e.g. {c.example[0]} -> {c.example[1]}: " if c.cells > 1 else ""
-        cells.append(CellGroup(c.label, c.before or "(none)", c.after or "(none)",
-                               f"{eg}{c.was.disposition}: {c.was.reason}" if c.was is not None else "",
-                               f"{eg}{c.now.disposition}: {c.now.reason}" if c.now is not None else ""))
+        cells.append(CellGroup(c.label, c.before or "(none)", c.after or "(none)", *c.reasons()))
     marked = ctx.changes is not None and bool(ctx.changes.boxes or ctx.changes.links)
     return ChangesView(d.old, d.new, design, tuple(str(c) for c in d.changes), removed, marked, reach, tuple(cells),
                        f"topograph diff {d.old} {d.new}")

@@ -10,7 +10,7 @@ A failure is named the way the file names things:
   link joins the two nodes) — both ends go down.
 
 The failed lab is a modified frozen copy of the model (`dataclasses.replace`); the original is untouched,
-and its L2 graph (topograph.graph.l2_graph) stays valid for the copy, since failures change states, not wiring.
+and its L2 graph (topograph.front.graph.l2_graph) stays valid for the copy, since failures change states, not wiring.
 """
 
 from __future__ import annotations
@@ -79,7 +79,7 @@ def resolve(topology: Topology, spec: str) -> Failure:
     if "--" in spec:
         known = links
     elif ":" in spec:
-        known = [i.label for n in topology.nodes for i in n.interfaces if i.name != "lo"]
+        known = [i.label for n in topology.nodes for i in n.interfaces if i.name != LOOPBACK]
     else:
         known = [*nodes, *bridges]
     hint = did_you_mean(spec, known)

@@ -15,7 +15,7 @@ class L2:
 
     A veth end has carrier only when its peer is up too; a bridge has carrier when one of its ports does.
     Interfaces that take part in L3 (not bridge ports, not loopback) get the id of the domain they sit in.
-    The domains are the connected components of the lab's L2 graph (topograph.graph.l2_graph) kept to
+    The domains are the connected components of the lab's L2 graph (topograph.front.graph.l2_graph) kept to
     the edges whose ends have carrier; one breadth-first tree per domain is what `bridges_between` climbs.
     """
 

@@ -26,7 +26,7 @@ class Network:
 
     def __init__(self, topology: Topology, options: SimOptions | None = None, graph: nx.Graph | None = None,
                  base: Network | None = None) -> None:
-        """`graph`: the lab's L2 graph (topograph.graph.l2_graph) when the caller has it already. `base`: the
+        """`graph`: the lab's L2 graph (topograph.front.graph.l2_graph) when the caller has it already. `base`: the
         network of a lab this one is a modified copy of (topograph.sim.failures): a node that is the very
         same object there keeps its routing table (a table depends only on its own node)."""
         self.topology = topology

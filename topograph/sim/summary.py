@@ -16,6 +16,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from topograph.front.diagnostics import count
 from topograph.sim.matrix import SHORT, SOURCE, TARGET, Matrix, _bits
 from topograph.sim.trace import Disposition
 
@@ -65,8 +66,8 @@ class Summary:
         """One line per source class and verdict: `ns0 … ns2999 (3,000) -> every target: ok`."""
         m = self.matrix
         head = (f"lab {lab}: {len(m.sources):,} sources x {len(m.targets):,} targets ({len(m):,} cells) in "
-                f"{_n(len(self.source_classes), 'source class', 'source classes')} x "
-                f"{_n(len(self.target_classes), 'target class', 'target classes')}; --full prints every cell")
+                f"{count(len(self.source_classes), 'source class', 'source classes')} x "
+                f"{count(len(self.target_classes), 'target class', 'target classes')}; --full prints every cell")
         lines = [head]
         by_source: dict[int, dict[str, list[int]]] = {}
         for b in self.blocks:
@@ -100,10 +101,6 @@ class Summary:
         return text
 
 
-def _n(n: int, one: str, many: str) -> str:
-    return f"{n:,} {one if n == 1 else many}"
-
-
 def token_text(t: Token) -> str:
     d, at = t
     if d is Disposition.DELIVERED:
@@ -118,7 +115,11 @@ def _token_json(t: Token) -> dict[str, Any]:
     return {"disposition": str(d), "at": "node", "node": at}
 
 
-def names(members: Sequence[str], runs: int = 4) -> str:
+#: Runs of neighbouring members a class's name shows before "and N more".
+RUNS_SHOWN = 4
+
+
+def names(members: Sequence[str]) -> str:
     """A class's members in short: runs of neighbours as `first … last`, the count when more than one."""
     if len(members) == 1:
         return members[0]
@@ -126,7 +127,8 @@ def names(members: Sequence[str], runs: int = 4) -> str:
         return ", ".join(members)
     # runs of members that stand next to each other in the class (the matrix's order)
     parts = [_run(members, i, j) for i, j in _runs(members)]
-    text = ", ".join(parts[:runs]) + (f", and {len(parts) - runs:,} more" if len(parts) > runs else "")
+    shown = RUNS_SHOWN
+    text = ", ".join(parts[:shown]) + (f", and {len(parts) - shown:,} more" if len(parts) > shown else "")
     return f"{text} ({len(members):,})"
 
 
