@@ -29,7 +29,6 @@ from benchmarks.bench_reach import routed
 from topograph.model import Topology
 from topograph.pipeline import check_text
 from topograph.sim.classes import fast_matrix
-from topograph.sim.expect import flow
 from topograph.sim.failures import every_single_failure, single_failures, with_failures
 from topograph.sim.matrix import Matrix, targets
 from topograph.sim.network import Network
@@ -53,14 +52,11 @@ def with_expectations(text: str, lans: int = 30) -> str:
     return text + "\n".join(lines) + "\n"
 
 
-def broken_in(m: Matrix, t: Topology, held: list[bool], failure: str) -> list[str]:
+def broken_in(m: Matrix, t: Topology, held: list[bool]) -> list[str]:
     """The expectations that held intact and do not in matrix `m` (each expectation's flow is a cell of it)."""
-    net = Network(t)
     column = {(c.name): j for j, c in enumerate(m.targets)}
     out = []
     for was, e in zip(held, t.expectations, strict=True):
-        f = flow(net, e)
-        assert f is not None
         name = e.dst if e.forward else e.dst_node
         ok = m.verdict(e.src, column[str(name)]).ok
         if was and ok != e.reach:
@@ -101,7 +97,7 @@ def main() -> None:
         assert again.topology is not None
         failed = with_failures(again.topology, [f.name])
         m = fast_matrix(Network(failed), targets(failed))
-        broken = broken_in(m, failed, held, f.name)
+        broken = broken_in(m, failed, held)
         if broken:
             scratch[f.name] = sorted(broken)
     scratch_s = time.perf_counter() - t0

@@ -27,7 +27,7 @@ from topograph.live.nlsocket import Sockets
 from topograph.plan import AddAddress, CreateBridge, CreateVeth, LinkUp, VethEnd
 
 ns = Namespaces()
-runner = Runner(ns, Sockets(ns), lab="race")
+runner = Runner(ns, Sockets(ns))
 runner.known(None)
 subprocess.run(["ip", "link", "add", "other0", "type", "bridge"], check=True)
 runner.execute([

@@ -38,8 +38,8 @@ def test_only_built_in_chains_rules_that_are_not_the_lab_s_and_policies_that_dro
     found = foreign_rules(4, SAVED, ("TG-seed-PRE", "TG-seed-POST"))
     assert found == [ForeignRule(4, "filter", ":FORWARD DROP"), ForeignRule(4, "filter", "-A FORWARD -j DROP"),
                      ForeignRule(4, "nat", "-A PREROUTING -p tcp -m tcp --dport 81 -j ACCEPT")]
-    assert found[0].undo() == "*filter\n:FORWARD ACCEPT [0:0]\nCOMMIT\n"
-    assert found[1].undo() == "*filter\n-D FORWARD -j DROP\nCOMMIT\n"
+    undo = [DeleteIptablesRule("host", "t1-host", r.family, r.table, r.line).transaction for r in found[:2]]
+    assert undo == ["*filter\n:FORWARD ACCEPT [0:0]\nCOMMIT\n", "*filter\n-D FORWARD -j DROP\nCOMMIT\n"]
     assert "-A PREROUTING -j TG-seed-PRE" in [r.line for r in foreign_rules(4, SAVED, ())]  # another lab's hook
 
 

@@ -94,7 +94,7 @@ class FakeKernel:
 
 
 def runner(kernel: FakeKernel, *fresh: str) -> Runner:
-    r = Runner(kernel, kernel, lab="seed")  # type: ignore[arg-type]
+    r = Runner(kernel, kernel)  # type: ignore[arg-type]
     r.created_ns.update(fresh)
     return r
 

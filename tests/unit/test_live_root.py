@@ -18,11 +18,11 @@ from tests.conftest import ROOT
 from tests.unit.test_live_iptables import SAVED
 from topograph.cli import live as live_command
 from topograph.cli import main
-from topograph.live import engine, root, state
+from topograph.live import engine, execute, root, state
 from topograph.live.firewall import lab_lines
 from topograph.live.observe import Live, LiveLink, NsState
 from topograph.pipeline import check_file
-from topograph.plan import Firewall, Operation, Plan, plan
+from topograph.plan import Firewall, Operation, Plan, kernel_names, plan
 from topograph.plan.firewall import iptables_change, nft_replacement
 
 SEED = ROOT / "samples" / "06-port-forward.yml"
@@ -93,7 +93,7 @@ def faked(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> tuple[FakeKernel, 
 
     monkeypatch.setattr(engine, "session", fake_session)
     monkeypatch.setattr(engine, "list_netns", lambda: {"red", "someone-elses"})
-    monkeypatch.setattr(root, "System", lambda: kernel)
+    monkeypatch.setattr(execute, "System", lambda: kernel)  # the runner's default tools
     return kernel, namespaces
 
 
@@ -211,7 +211,7 @@ def test_destroy_runs_the_reverse_of_what_the_record_says_as_plan_operations() -
     sysctls = str(state.state_dir() / "seed.sysctl")
     rec = state.Record(lab="seed", prefix=None, namespaces=["blue", "red", "gone"], root_links=["v-net-0", "veth-red-br"],
                        root_sysctls=[sysctls], root_tables=["topograph-seed"], root_chains=["TG-seed-POST", "TG-seed-PRE"])
-    mark = state.alias("seed")
+    mark = kernel_names.mark("seed")
     assert engine.undo_record(rec, None, {"red", "blue", "someone-elses"}) == [
         DeleteNetns("red", "red"), DeleteNetns("blue", "blue"),  # last made first; "gone" is not there
         DeleteLink("host", None, "veth-red-br", mark=mark), DeleteLink("host", None, "v-net-0", mark=mark),

@@ -98,12 +98,13 @@ def test_reach_summarises_big_labs_and_prints_every_cell_with_full(tmp_path: Pat
     code, out, _ = cli("reach", str(lab))
     assert code == 0 and out.splitlines()[1:] == [f"host, ns0 … ns{SUMMARY_ABOVE + 4} ({SUMMARY_ABOVE + 6}) -> every target: ok"]
     code, out, _ = cli("reach", str(lab), "--full")
-    assert out.startswith("from \\ to") and len(out.splitlines()) == SUMMARY_ABOVE + 6 + 3
+    assert code == 0 and out.startswith("from \\ to") and len(out.splitlines()) == SUMMARY_ABOVE + 6 + 3
     code, out, _ = cli("reach", str(lab), "--json")
+    assert code == 0
     data = json.loads(out)
     assert data["form"] == "classes" and len(data["blocks"]) == 1
     code, full, _ = cli("reach", str(lab), "--json", "--full")
-    assert json.loads(full)["form"] == "cells" and expand(data) == json.loads(full)["matrix"]
+    assert code == 0 and json.loads(full)["form"] == "cells" and expand(data) == json.loads(full)["matrix"]
 
 
 def test_small_labs_keep_their_table_and_summarise_when_asked() -> None:

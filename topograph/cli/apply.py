@@ -56,7 +56,7 @@ def command(file: str, prefix: str | None, firewall: str | None, dry_run: bool, 
     except engine.Clash as exc:
         abort(f"{exc}; nothing was changed")
     except Busy as exc:
-        abort(f"{exc}")
+        abort(str(exc))
     except StepFailed as exc:
         click.echo(f"topograph: apply of lab {the_plan.lab} failed at {exc}", err=True)
         undone = sum(1 for r in exc.rolled_back if r.startswith("deleted"))
@@ -64,7 +64,7 @@ def command(file: str, prefix: str | None, firewall: str | None, dry_run: bool, 
               + (f"; problems: {'; '.join(exc.problems)}" if exc.problems else ""),
               status=exit_status(exc.cause) if isinstance(exc.cause, KeyboardInterrupt) else 1)
     except OSError as exc:
-        abort(f"{exc}")
+        abort(str(exc))
     except KeyboardInterrupt as exc:  # interrupted outside the steps (before the first, or while reading)
         abort("interrupted", status=exit_status(exc))
     d = outcome.diff

@@ -77,7 +77,7 @@ def load_or_exit(file: str, *, show_warnings: bool = True, status: int = 1, stdi
     """
     if file == "-" and not stdin:
         abort("this command needs the topology as a file; '-' (standard input) is for "
-              "check, compile, render, trace, reach and review", status=status)
+              "check, compile, render, trace, reach, review and diff", status=status)
     result = check_path(file, expectations=expectations)
     items = [d for d in result.report if show_warnings or d.is_error]
     if not result.ok:

@@ -39,10 +39,8 @@ def command(file: str | None, lab_name: str | None, prefix: str | None, wait: fl
     require_privileges()
     try:
         removed = engine.destroy(lab_name, prefix, the_plan, wait=wait)
-    except Busy as exc:
-        abort(f"{exc}")
-    except OSError as exc:
-        abort(f"{exc}")
+    except (Busy, OSError) as exc:
+        abort(str(exc))
     where = f" (sandbox {prefix})" if prefix else ""
     if removed:
         click.echo(f"lab {lab_name}{where}: removed {count(len(removed), 'object')}")

@@ -37,7 +37,7 @@ def privilege_problem() -> str | None:
 def require_privileges() -> None:
     problem = privilege_problem()
     if problem:
-        abort(f"{problem}")
+        abort(problem)
 
 
 wait_option = click.option("--wait", type=float, default=0.0, metavar="SECONDS", show_default=True,

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import click
-import networkx as nx
 
 from topograph.cli.common import abort, load_or_exit, shown, topology_argument
-from topograph.model import Topology
+from topograph.pipeline import Checked
 from topograph.render import Options, to_dot
 from topograph.render.dot import ROUTES_AUTO_MAX
 from topograph.render.output import FORMATS, RenderError, check_writable, draw, format_for, write
@@ -51,7 +50,7 @@ def command(file: str, output: str | None, fmt: str | None, print_dot: bool, rou
     assert checked.topology is not None and checked.graph is not None
     drawn = None
     if trace is not None:
-        drawn = _traced(checked.topology, checked.graph, *trace, tcp)
+        drawn = _traced(checked, *trace, tcp)
     source = to_dot(checked.topology, checked.graph, Options(routes=routes), drawn)
     if output is not None:
         try:
@@ -63,13 +62,13 @@ def command(file: str, output: str | None, fmt: str | None, print_dot: bool, rou
         click.echo(source, nl=False)
 
 
-def _traced(topology: Topology, g: nx.Graph, src: str, dst: str, tcp: int | None) -> Overlay:
+def _traced(checked: Checked, src: str, dst: str, tcp: int | None) -> Overlay:
     """The flow's overlay; a question trace cannot answer (unknown node, no such forward) exits 2 as trace does."""
     from topograph.cli.trace import node_or_fail, resolve
     from topograph.sim.forward import Walker
-    from topograph.sim.network import Network
 
-    node_or_fail(topology, src, "source")
-    net = Network(topology, graph=g)
-    return overlay(topology, g, Walker(net).run(resolve(net, src, dst, tcp)))
+    assert checked.topology is not None and checked.graph is not None
+    node_or_fail(checked.topology, src, "source")
+    net = checked.network
+    return overlay(checked.topology, checked.graph, Walker(net).run(resolve(net, src, dst, tcp)))
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from topograph.cli.live import mode
 from topograph.front.diagnostics import count
 from topograph.live.changes import Diff
 from topograph.plan import DeleteIptables, DeleteNftables, LoadIptables, LoadNftables, Operation, Plan
@@ -12,8 +13,8 @@ from topograph.plan import DeleteIptables, DeleteNftables, LoadIptables, LoadNft
 def print_diff(plan: Plan, d: Diff, *, dry_run: bool = False, limit: int = 0, commands: bool = False) -> None:
     """`dry_run`: worded for apply --dry-run (else for status); `limit` > 0 shortens long lists (first
     `limit` lines per state); `commands`: then the shell commands of what apply would run (print_commands)."""
-    mode = f"sandbox {plan.prefix}" if plan.prefix else "real mode"
-    click.echo(f"lab {plan.lab} ({mode}):")
+    where = mode(plan.prefix)
+    click.echo(f"lab {plan.lab} ({where}):")
     if d.blockers:
         for line in d.blockers:
             click.echo(f"  blocked  {line}")

@@ -34,7 +34,7 @@ def command(file: str, prefix: str | None, firewall: str | None, limit: int) -> 
     try:
         d = engine.plan_diff(the_plan)
     except OSError as exc:
-        abort(f"{exc}")
+        abort(str(exc))
     print_diff(the_plan, d, limit=limit)
     existing = list_netns()
     if not any(n in existing for n in the_plan.namespaces) and (hint := elsewhere(the_plan.lab, prefix)):

@@ -45,7 +45,7 @@ def path_text(path: PathKey) -> str:
 
 
 class Locator(Protocol):
-    """What knows where each part of a document was written (topograph.loader.Source)."""
+    """What knows where each part of a document was written (topograph.front.loader.Source)."""
 
     def pos(self, path: PathKey, *, key: bool = False) -> Pos: ...
 

@@ -1,7 +1,7 @@
 """The topology file's structure (pydantic): shapes, defaults, shorthands, and its JSON Schema.
 
 This layer only knows the *shape* of the document. Names, addresses and cross references are
-checked and resolved into the typed model by `topograph.build`.
+checked and resolved into the typed model by `topograph.front.resolve`.
 """
 
 from __future__ import annotations

@@ -275,9 +275,9 @@ class _Loader(_Base):  # type: ignore[valid-type, misc]  # a base chosen at run 
 
     Both composers call descend_resolver before composing each node (not an alias) and
     ascend_resolver after it: the hooks of path resolvers, which safe loading has none of. Counting
-    there bounds the composer's recursion for under a tenth of the time composing takes (CPU time,
-    measured on a 10,000-namespace star); a depth count over the parser's events before composing
-    costs about half of it, and composing in Python from the events about a third more.
+    there bounds the composer's recursion inside the one pass libyaml makes anyway, where a depth count
+    over the parser's events before composing would parse the document twice, and composing in Python
+    from the events would give up libyaml's C composer.
     """
 
     _depth = 0
@@ -400,7 +400,7 @@ def _syntax_error(file: str, text: str, exc: yaml.MarkedYAMLError) -> tuple[Pos,
 
 
 def load_file(path: str | Path, report: Report) -> Source | None:
-    """Read and parse a topology file; what cannot be read (topograph.reader) and decoding errors become
+    """Read and parse a topology file; what cannot be read (topograph.front.reader) and decoding errors become
     TG000 diagnostics, a file too big TG004."""
     raw = reader.read(path, report)
     return None if raw is None else load_bytes(raw, str(path), report)

@@ -12,6 +12,7 @@ from topograph.live.changes import Diff
 from topograph.live.converge import diff, planned_macs
 from topograph.live.describe import describe, where
 from topograph.live.execute import Runner
+from topograph.live.firewall import Tools
 from topograph.live.journal import StepFailed
 from topograph.live.kernel import Namespaces, list_netns, netns_exists
 from topograph.live.lock import holder, lab_lock
@@ -31,6 +32,7 @@ from topograph.plan import (
     Operation,
     Plan,
     RestoreSysctls,
+    kernel_names,
 )
 
 
@@ -126,7 +128,7 @@ def apply(plan: Plan, *, source: str = "", wait: float = 0.0,
         root.RootShare.of_ops(plan.operations).note_in(rec)
         rec.macs |= planned_macs(plan)  # the old ones stay until the run is done: converge may still find them
         state.save(rec)
-        runner = Runner(ns, socks, lab=plan.lab,
+        runner = Runner(ns, socks,
                         progress=progress(len(repair)) if progress else None)
         step = ""  # the removal under way, for the message should it be cut short
         try:
@@ -169,7 +171,7 @@ def apply(plan: Plan, *, source: str = "", wait: float = 0.0,
 
 
 def destroy(lab: str, prefix: str | None, plan: Plan | None = None, *, wait: float = 0.0,
-            kernel: root.RootKernel | None = None) -> list[str]:
+            kernel: Tools | None = None) -> list[str]:
     """Remove everything the lab's record names (and nothing else); works on half-built labs and twice.
 
     The removal is a list of plan operations (`undo_record`), run by the same runner as apply's steps.
@@ -188,7 +190,7 @@ def destroy(lab: str, prefix: str | None, plan: Plan | None = None, *, wait: flo
                 record = _adopt(plan, ns, socks)
             if record is None:
                 return []
-            runner = Runner(ns, socks, lab=lab, tools=kernel or root.System())
+            runner = Runner(ns, socks, tools=kernel)
             for op in undo_record(record, plan, list_netns()):
                 if runner.run(op):
                     removed.append(removed_text(op))
@@ -206,7 +208,7 @@ def undo_record(record: state.Record, plan: Plan | None, existing: set[str]) -> 
     prefix = record.prefix or ""
     ops: list[Operation] = [DeleteNetns(name.removeprefix(prefix), name)
                             for name in reversed(record.namespaces) if name in existing]
-    mark = state.alias(record.lab)
+    mark = kernel_names.mark(record.lab)
     ops += [DeleteLink("host", None, name, mark=mark) for name in reversed(record.root_links)]
     if record.prefix is None:
         share = root.RootShare.of_record(record)

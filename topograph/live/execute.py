@@ -70,12 +70,11 @@ STEP_DELAY_ENV = "TOPOGRAPH_STEP_DELAY"
 
 
 class Runner(Journalled):
-    def __init__(self, ns: Namespaces, socks: Sockets, *, lab: str,
+    def __init__(self, ns: Namespaces, socks: Sockets, *,
                  progress: Callable[[int], None] | None = None, tools: Tools | None = None) -> None:
         self.ns = ns
         self.socks = socks
         self.tools: Tools = tools or System()
-        self.lab = lab
         self.progress = progress
         self.indexes: dict[str | None, dict[str, int]] = {}
         self.next_index: dict[str | None, int] = {}

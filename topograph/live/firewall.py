@@ -19,8 +19,8 @@ from pyroute2.netlink import NLM_F_DUMP, NLM_F_REQUEST, NLMSG_DONE, NLMSG_ERROR
 
 from topograph.live.kernel import KernelError
 from topograph.live.netlink import parse_attrs, text
+from topograph.live.nlsocket import TIMEOUT
 from topograph.plan import LoadIptables
-from topograph.plan.firewall import rule_removal
 
 #: The chains the kernel calls (iptables' built-in chains); rules anywhere else act only when one jumps there.
 BUILT_IN_CHAINS = frozenset({"PREROUTING", "INPUT", "FORWARD", "OUTPUT", "POSTROUTING"})
@@ -41,10 +41,6 @@ class ForeignRule:
             chain, policy = self.line[1:].split()[:2]
             return f"{tool} -t {self.table}: policy {policy} of {chain} (not the lab's; it leaves them at ACCEPT)"
         return f"{tool} -t {self.table}: rule {self.line} (not the lab's)"
-
-    def undo(self) -> str:
-        """The `iptables-restore --noflush` transaction that takes it away."""
-        return rule_removal(self.table, self.line)
 
 
 def nft_listing(table: str) -> str | None:
@@ -141,6 +137,7 @@ def iptables_families_here() -> list[int]:
     except OSError:
         return sorted(found)
     with sock:
+        sock.settimeout(TIMEOUT)  # a dump that never ends must not hang status (recv raises TimeoutError, an OSError)
         sock.bind((0, 0))
         sock.send(struct.pack("=IHHIIBBH", 20, NFNL_SUBSYS_NFTABLES << 8 | NFT_MSG_GETTABLE,
                               NLM_F_REQUEST | NLM_F_DUMP, 1, 0, socket.AF_UNSPEC, 0, 0))

@@ -72,18 +72,21 @@ def leftover_rules(plan: Plan, record: Record | None) -> list[DeleteNftables | D
     if record is None:
         return []
     node_of: dict[str | None, str] = {}
-    loads: set[tuple[str, str | None]] = set()
+    nft: set[str | None] = set()  # namespaces where the file loads an nftables table, or iptables chains
+    iptables: set[str | None] = set()
     for op in plan.operations:
         if isinstance(op, CreateVeth):
             continue
         node_of.setdefault(op.netns, op.node)
-        if isinstance(op, LoadNftables | LoadIptables):
-            loads.add((op.KIND, op.netns))
+        if isinstance(op, LoadNftables):
+            nft.add(op.netns)
+        elif isinstance(op, LoadIptables):
+            iptables.add(op.netns)
     found: list[DeleteNftables | DeleteIptables] = []
     for netns, node in node_of.items():
-        if where(netns) in record.nft and ("load_nftables", netns) not in loads:
+        if where(netns) in record.nft and netns not in nft:
             found.append(DeleteNftables(node, netns, kernel_names.nft_table(plan.lab)))
-        if where(netns) in record.iptables and ("load_iptables", netns) not in loads:
+        if where(netns) in record.iptables and netns not in iptables:
             found.append(DeleteIptables(node, netns, kernel_names.iptables_chain(plan.lab, "PRE"),
                                         kernel_names.iptables_chain(plan.lab, "POST"), (4, 6)))
     return found

@@ -7,7 +7,7 @@ nftables tables and the iptables chains it loads. `destroy --lab NAME` then need
 the root namespace back, and a run killed midway still leaves a record that names all of it.
 
 Putting it back is a list of plan operations (`RootShare.undo`), run by the same runner as apply's
-steps. The runner reaches the firewall tools and sysctls through `RootKernel` (firewall.Tools), so
+steps. The runner reaches the firewall tools and sysctls through `firewall.Tools`, so
 unit tests check destroy with a fake one: a test must never change the root namespace.
 """
 
@@ -18,7 +18,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import assert_never
 
-from topograph.live import firewall
 from topograph.live.state import Record, state_dir
 from topograph.plan import (
     AddAddress,
@@ -57,10 +56,6 @@ from topograph.plan import (
 FAMILIES = (4, 6)
 
 
-#: The firewall tools and sysctls as the runner uses them: destroy's unit tests fake them.
-RootKernel = firewall.Tools
-#: The real ones (destroy's default; unit tests put a fake here).
-System = firewall.System
 
 
 @dataclass(frozen=True, slots=True)

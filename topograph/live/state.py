@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from topograph.front.names import lab_name_problem
-from topograph.plan.kernel_names import mark, prefix_problem
+from topograph.plan.kernel_names import prefix_problem
 
 #: Overridable for unit tests, which must not need root.
 STATE_DIR_ENV = "TOPOGRAPH_STATE_DIR"
@@ -63,11 +63,6 @@ def state_file(key: str, suffix: str) -> Path:
     if path.parent != d or path.name != f"{key}.{suffix}":  # cannot happen for a valid key: said, not assumed
         raise StateError(f"refusing state file {path}: not a plain file in {d}")
     return path
-
-
-def alias(lab: str, prefix: str | None = None) -> str:
-    """The lab's mark (kernel_names.mark): the alias of what its setup creates, a namespace's loopback included."""
-    return mark(lab, prefix)
 
 
 @dataclass

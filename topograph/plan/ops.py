@@ -16,9 +16,8 @@ teardown). This module joins them into the `Operation` union.
 
 Operations are msgspec Structs (frozen): typed records like frozen dataclasses, equal by type and
 fields, hashable, but made in C, several times faster to create (benchmarks/bench_choices.py; figures
-in benchmarks/README.md); a plan of a big lab has ~100,000 of them. One cost to know: isinstance
-against several of these classes is slower than against dataclasses, so code scanning a whole plan
-compares KIND strings instead.
+in benchmarks/README.md); a plan of a big lab has ~100,000 of them. KIND names the shell macro, not
+the class (LinkUp and LoopbackUp share `link_up`): code tells kinds apart with `match`/isinstance.
 """
 
 from __future__ import annotations
