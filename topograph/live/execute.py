@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import errno
 import os
-import socket
 import time
 from collections.abc import Callable
 from typing import assert_never
@@ -23,7 +22,7 @@ from typing import assert_never
 from topograph.live import netlink as nl
 from topograph.live.describe import describe, where
 from topograph.live.firewall import System, Tools, iptables_listing, lab_lines
-from topograph.live.journal import Journalled, StepFailed, chains_back
+from topograph.live.journal import Journalled, StepFailed, chains_back, nft_back
 from topograph.live.kernel import KernelError, Namespaces, netns_exists
 from topograph.live.nlsocket import Sockets
 from topograph.live.observe import read_sysctl
@@ -197,7 +196,7 @@ class Runner(Journalled):
                 self._set(op.netns, nl.link_master(self.index(op.netns, op.ifname), 0))
             case AddAddress():
                 a = op.address
-                body = nl.addr_body(self.index(op.netns, op.ifname), _family(a.version), a.network.prefixlen,
+                body = nl.addr_body(self.index(op.netns, op.ifname), nl.family(a.version), a.network.prefixlen,
                                     a.ip.packed, nodad=op.nodad)
                 self._add(op.netns, nl.RTM_NEWADDR, body, DeleteAddress(op.node, op.netns, op.ifname, a))
             case AddRoute():
@@ -209,7 +208,7 @@ class Runner(Journalled):
                 if ifindex is None:
                     return False  # its interface is gone, and the address with it
                 a = op.address
-                body = nl.addr_body(ifindex, _family(a.version), a.network.prefixlen, a.ip.packed, nodad=False)
+                body = nl.addr_body(ifindex, nl.family(a.version), a.network.prefixlen, a.ip.packed, nodad=False)
                 return self._delete(op.netns, nl.RTM_DELADDR, body, f"address {a} from {op.ifname}")
             case DeleteRoute():
                 dev = self.known(op.netns).get(op.dev) if op.dev is not None else None
@@ -356,8 +355,7 @@ class Runner(Journalled):
         with self.ns.inside(op.netns):
             if self._journalling(op.netns):
                 before = self.tools.nft_listing(op.table)
-                self._journal(DeleteNftables(op.node, op.netns, op.table) if before is None
-                              else RestoreNftables(op.node, op.netns, op.table, before))
+                self._journal(nft_back(op, before))
             self.tools.nft_load(nft_replacement(op.table, nft_ruleset(op)))
             self.nft[where(op.netns)] = self.tools.nft_listing(op.table) or ""
             self.rules[where(op.netns)] = loaded_text(op)
@@ -371,8 +369,7 @@ class Runner(Journalled):
                 if before is None:
                     return False
             if self._journalling(op.netns):
-                self._journal(DeleteNftables(op.node, op.netns, op.table) if before is None
-                              else RestoreNftables(op.node, op.netns, op.table, before))
+                self._journal(nft_back(op, before))
             self.tools.nft_load(op.script if isinstance(op, RestoreNftables) else nft_replacement(op.table, ""))
         return True
 
@@ -406,10 +403,6 @@ class Runner(Journalled):
         self.iptables[where(op.netns)] = self.rules[where(op.netns)] = None
         return found
 
-def _family(version: int) -> int:
-    return socket.AF_INET if version == 4 else socket.AF_INET6
-
-
 def _route_body(op: AddRoute | DeleteRoute, oif: int | None) -> bytes:
-    return nl.route_body(_family(op.family), op.to.prefixlen, op.to.network_address.packed,
+    return nl.route_body(nl.family(op.family), op.to.prefixlen, op.to.network_address.packed,
                          op.via.packed if op.via is not None else None, oif, op.metric)

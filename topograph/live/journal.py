@@ -21,14 +21,17 @@ from topograph.plan import (
     DeleteIptables,
     DeleteLink,
     DeleteNetns,
+    DeleteNftables,
     EnslavePort,
     LinkDown,
     LinkUp,
     LoadIptables,
+    LoadNftables,
     LoopbackUp,
     Operation,
     ReleasePort,
     RestoreIptables,
+    RestoreNftables,
     SetMac,
     SetMtu,
     namespaces,
@@ -173,6 +176,12 @@ def _undone(op: Operation) -> str:
     if isinstance(op, DeleteLink):
         return f"deleted interface {op.ifname} in {where(op.netns)}"
     return f"put back: {describe(op)}"
+
+
+def nft_back(op: LoadNftables | DeleteNftables | RestoreNftables, before: str | None) -> DeleteNftables | RestoreNftables:
+    """The operation that puts the lab's nftables table back to `before` (its listing; None: there was none)."""
+    return DeleteNftables(op.node, op.netns, op.table) if before is None else RestoreNftables(op.node, op.netns,
+                                                                                              op.table, before)
 
 
 def chains_back(op: LoadIptables | DeleteIptables | RestoreIptables, family: int,

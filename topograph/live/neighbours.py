@@ -19,6 +19,7 @@ from pyroute2.netlink.rtnl import RTM_DELNEIGH, RTM_GETNEIGH
 
 from topograph.live.kernel import Namespaces
 from topograph.live.netlink import attr, parse_attrs
+from topograph.live.netlink import family as ip_family
 from topograph.live.nlsocket import Sockets
 from topograph.model import IPAddress
 
@@ -27,10 +28,6 @@ _HDR = struct.Struct("=IHHII")
 NDA_DST = 1
 NUD_NOARP = 0x40
 NUD_PERMANENT = 0x80
-
-
-def _family(address: IPAddress) -> int:
-    return socket.AF_INET if address.version == 4 else socket.AF_INET6
 
 
 class Neighbours:
@@ -65,7 +62,7 @@ class Neighbours:
         """Delete `netns`'s entry for `address` on `ifname`, if there is one."""
         index = self._index(netns, ifname)
         if index is not None:
-            self._send(netns, index, _family(address), address.packed)
+            self._send(netns, index, ip_family(address.version), address.packed)
 
     def flush(self, netns: str) -> None:
         """Delete every entry of `netns` that the kernel learnt (not the permanent or NOARP ones), as `ip neigh flush all`."""

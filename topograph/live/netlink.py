@@ -311,3 +311,8 @@ def messages(data: bytes, where: str) -> list[tuple[int, int, int, int, int]]:
         found.append((kind, flags, seq, offset + _HDR.size, offset + size))
         offset += (size + 3) & ~3
     return found
+
+
+def family(version: int) -> int:
+    """The socket family of IP `version` (4 or 6): AF_INET or AF_INET6."""
+    return socket.AF_INET if version == 4 else socket.AF_INET6

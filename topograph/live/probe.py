@@ -33,6 +33,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from topograph.live.kernel import Namespaces
+from topograph.live.netlink import family as ip_family
 from topograph.model import IPAddress
 
 ICMP_TIMEOUT = 1.0  # as `ping -W1`
@@ -78,10 +79,6 @@ class ProbeOutcome:
     reached: bool = False
     detail: str = ""
     remark: str = ""  # worth showing even when the flow is as predicted (e.g. an existing listener took it)
-
-
-def _family(address: IPAddress) -> int:
-    return socket.AF_INET if address.version == 4 else socket.AF_INET6
 
 
 def _checksum(data: bytes) -> int:
@@ -216,7 +213,7 @@ class Prober:
         got = self.listeners.get(where)
         if got is not None:
             return got
-        sock = self._socket(where.netns, _family(where.address), socket.SOCK_STREAM)
+        sock = self._socket(where.netns, ip_family(where.address.version), socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((str(where.address), where.port))
@@ -284,7 +281,7 @@ class Prober:
         f.key = secrets.token_bytes(8)
         self._flights[f.key] = f
         try:
-            f.sock = self._socket(job.netns, _family(job.dst), socket.SOCK_STREAM)
+            f.sock = self._socket(job.netns, ip_family(job.dst.version), socket.SOCK_STREAM)
             err = f.sock.connect_ex((str(job.dst), job.port))
         except OSError as exc:
             self._finish(f, False, exc.strerror or str(exc))
