@@ -51,9 +51,52 @@ _RP_FILTER_SYSCTL = {RpFilter.DISABLED: 0, RpFilter.STRICT: 1, RpFilter.LOOSE: 2
 
 
 class Proto(StrEnum):
-    ICMP = "icmp"
+    ICMP = "icmp"  # ICMPv6 for an IPv6 flow or rule
     TCP = "tcp"
     UDP = "udp"
+
+
+class Hook(StrEnum):
+    """A filter chain: where the kernel evaluates it (netfilter's hook of the same name)."""
+
+    INPUT = "input"  # packets for the node itself, after prerouting DNAT
+    FORWARD = "forward"  # packets the node routes on, after prerouting DNAT and before postrouting SNAT
+    OUTPUT = "output"  # packets the node sends itself, after routing (and after a DNAT of its own traffic)
+
+
+class RuleAction(StrEnum):
+    """What a filter rule (or a chain's policy: accept or drop only) does with a packet it matches."""
+
+    ACCEPT = "accept"
+    DROP = "drop"  # silently: the sender times out
+    REJECT = "reject"  # an ICMP (ICMPv6) port unreachable goes back: a ping or a connect fails at once
+    RESET = "reset"  # a TCP reset goes back (only on rules that match TCP alone)
+
+
+class CtState(StrEnum):
+    """A packet's connection-tracking state, as `ct state` matches it."""
+
+    NEW = "new"  # the first packet of a connection the node has not seen
+    ESTABLISHED = "established"  # a later packet of a tracked connection, replies included
+    RELATED = "related"  # an ICMP error about a tracked connection (and a reject's own answer)
+    INVALID = "invalid"  # a packet conntrack cannot place
+
+
+@dataclass(frozen=True, slots=True)
+class PortRange:
+    """One port (first == last) or an inclusive range of ports."""
+
+    first: int
+    last: int
+
+    def __contains__(self, port: object) -> bool:
+        return isinstance(port, int) and self.first <= port <= self.last
+
+    def covers(self, other: PortRange) -> bool:
+        return self.first <= other.first and other.last <= self.last
+
+    def __str__(self) -> str:
+        return str(self.first) if self.first == self.last else f"{self.first}-{self.last}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,6 +200,78 @@ class PortForward(Written):
 
 
 @dataclass(frozen=True, slots=True)
+class FilterRule(Written):
+    """One rule of a filter chain: every match given must hold (none given: it matches every packet)."""
+
+    action: RuleAction
+    src: IPNetwork | None = None
+    dst: IPNetwork | None = None
+    proto: Proto | None = None  # Proto.ICMP is ICMP for IPv4 and ICMPv6 for IPv6 (see `family`)
+    family: int | None = None  # 4 or 6 when the rule matches one family only (an address, icmp or icmpv6); None: both
+    dport: PortRange | None = None  # tcp or udp only
+    sport: PortRange | None = None
+    in_interface: str | None = None
+    out_interface: str | None = None
+    states: frozenset[CtState] = frozenset()  # empty: any state
+    where: Where | None = field(default=None, compare=False, repr=False)
+
+    @property
+    def proto_name(self) -> str | None:
+        """The protocol as the file (and nft) spells it: icmp, icmpv6, tcp or udp."""
+        if self.proto is Proto.ICMP and self.family == 6:
+            return "icmpv6"
+        return None if self.proto is None else str(self.proto)
+
+    def describe(self) -> str:
+        """The rule in one line, in the file's words: 'accept from 192.168.15.0/24 out eth0'."""
+        parts = [str(self.action)]
+        if self.states:
+            parts.append("state " + ",".join(s for s in CtState if s in self.states))
+        if self.src is not None:
+            parts.append(f"from {_prefix(self.src)}")
+        if self.dst is not None:
+            parts.append(f"to {_prefix(self.dst)}")
+        if self.proto is not None:
+            parts.append(str(self.proto_name))
+        if self.sport is not None:
+            parts.append(f"sport {self.sport}")
+        if self.dport is not None:
+            parts.append(f"dport {self.dport}")
+        if self.in_interface is not None:
+            parts.append(f"in {self.in_interface}")
+        if self.out_interface is not None:
+            parts.append(f"out {self.out_interface}")
+        return " ".join(parts)
+
+
+def _prefix(net: IPNetwork) -> str:
+    """A prefix as people write it: a single address without its /32 or /128."""
+    return str(net.network_address) if net.prefixlen == net.max_prefixlen else str(net)
+
+
+@dataclass(frozen=True, slots=True)
+class FilterChain(Written):
+    """One of a node's filter chains: its rules in order, then its policy for what no rule decided."""
+
+    hook: Hook
+    policy: RuleAction = RuleAction.ACCEPT  # accept or drop
+    rules: tuple[FilterRule, ...] = ()
+    where: Where | None = field(default=None, compare=False, repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Listen(Written):
+    """A port something listens on in a node (a server the lab stands for): `listen: [tcp/22]`."""
+
+    proto: Proto  # tcp or udp
+    port: int
+    where: Where | None = field(default=None, compare=False, repr=False)
+
+    def __str__(self) -> str:
+        return f"{self.proto}/{self.port}"
+
+
+@dataclass(frozen=True, slots=True)
 class Node(Written):
     name: str
     kind: NodeKind = NodeKind.NAMESPACE
@@ -166,6 +281,8 @@ class Node(Written):
     routes: tuple[Route, ...] = ()
     nat: tuple[Masquerade, ...] = ()
     port_forwards: tuple[PortForward, ...] = ()
+    filter: tuple[FilterChain, ...] = ()  # the chains the file writes, in hook order (input, forward, output)
+    listen: tuple[Listen, ...] = ()
     where: Where | None = field(default=None, compare=False, repr=False)
     # name -> interface, so that lookups stay O(1) on a host with thousands of bridge ports
     _by_name: dict[str, Interface] = field(default_factory=dict, init=False, repr=False, compare=False)
@@ -176,6 +293,16 @@ class Node(Written):
 
     def interface(self, name: str) -> Interface | None:
         return self._by_name.get(name)
+
+    def chain(self, hook: Hook) -> FilterChain | None:
+        """The node's chain at `hook`, or None: the file writes none, and every packet passes."""
+        return next((c for c in self.filter if c.hook is hook), None)
+
+    @property
+    def filters(self) -> bool:
+        """Does any chain of the node drop or reject anything (a rule, or a drop policy)?"""
+        return any(c.policy is not RuleAction.ACCEPT or any(r.action is not RuleAction.ACCEPT for r in c.rules)
+                   for c in self.filter)
 
     @property
     def bridges(self) -> tuple[Interface, ...]:

@@ -103,7 +103,7 @@ def test_comma_inside_flow_mapping_is_explained() -> None:
     ("nodes: []\n", "nodes", 1, 8),
     ("nodes: {}\nlinks: [[a:b, 5]]\n", "links[0][1]", 2, 15),
     ("nodes: {}\nlinks: a:b\n", "links", 2, 8),
-    ("nodes: {}\nexpect: [{from: a, to: b, proto: udp}]\n", "expect[0].proto", 2, 34),
+    ("nodes: {}\nexpect: [{from: a, to: b, proto: sctp}]\n", "expect[0].proto", 2, 34),
     ("lab: 5\nnodes: {}\n", "lab", 1, 6),
 ])
 def test_wrong_types(text: str, path: str, line: int, col: int) -> None:
@@ -135,8 +135,8 @@ def test_yaml_1_1_surprises_get_a_quote_hint(text: str, hint: str) -> None:
 
 
 def test_expectation_proto_hint_lists_its_own_protocols() -> None:
-    d = one("nodes: {}\nexpect: [{from: a, to: b, proto: udp}]\n")
-    assert d.hint == "write it like: proto: icmp | tcp"
+    d = one("nodes: {}\nexpect: [{from: a, to: b, proto: sctp}]\n")
+    assert d.hint == "write it like: proto: icmp | tcp | udp"
 
 
 def test_hint_is_about_the_place_not_a_distant_parent() -> None:

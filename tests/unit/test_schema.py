@@ -75,7 +75,7 @@ def test_shorthands_are_valid(text: str) -> None:
     ("nodes: {a: {port_forwards: [{port: 70000, to: x}]}}\n", "70000 is greater than the maximum"),
     ("nodes: {}\nlinks: [[a:b, c:d, e:f]]\n", "is too long"),
     ("nodes: {}\nlinks: [[a, c:d]]\n", "does not match"),
-    ("nodes: {}\nexpect: [{from: a, to: b, proto: udp}]\n", "'udp' is not one of"),
+    ("nodes: {}\nexpect: [{from: a, to: b, proto: sctp}]\n", "'sctp' is not one of"),
     ("- nodes\n", "is not of type 'object'"),
 ])
 def test_bad_documents_are_rejected(text: str, why: str) -> None:

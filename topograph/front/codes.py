@@ -51,6 +51,12 @@ CODES: dict[str, tuple[Severity, str]] = {
     "TG303": (E, "port forward to an address no node owns"),
     "TG304": (E, "duplicate route"),
     "TG305": (E, "masquerade out of an interface without an address of that family"),
+    # packet filters and listeners
+    "TG600": (E, "port match on a filter rule without tcp or udp"),
+    "TG601": (E, "malformed port or port range"),
+    "TG602": (E, "TCP reset on a filter rule that does not match only TCP"),
+    "TG603": (E, "interface match the chain never sees (out in input, in in output)"),
+    "TG604": (E, "malformed listen entry"),
     # expectations
     "TG400": (E, "expectation with a port that does not fit its protocol or port forward"),
     "TG410": (E, "expectation violated: the simulator predicts otherwise"),

@@ -60,6 +60,40 @@ class PortForwardDoc(_Strict):
     in_: str | None = Field(default=None, alias="in", description="only for traffic arriving on this interface")
 
 
+Port = int | str  # 80, or a range written "1000-2000"
+State = Literal["new", "established", "related", "invalid"]
+
+
+class RuleDoc(_Strict):
+    """A filter rule: every match written must hold; the action decides the packet and ends the chain."""
+
+    action: Literal["accept", "drop", "reject", "reset"] = Field(
+        description="accept; drop (silently); reject (ICMP port unreachable); reset (a TCP reset, proto: tcp only)")
+    from_: str | None = Field(default=None, alias="from", description="source address or prefix")
+    to: str | None = Field(default=None, description="destination address or prefix (as the chain sees it: after DNAT)")
+    proto: Literal["icmp", "icmpv6", "tcp", "udp"] | None = Field(default=None, description="protocol")
+    dport: Port | None = Field(default=None, description="destination port or range, e.g. 22 or 1000-2000 (tcp, udp)")
+    sport: Port | None = Field(default=None, description="source port or range (tcp, udp)")
+    in_: str | None = Field(default=None, alias="in", description="interface the packet came in on (input, forward)")
+    out: str | None = Field(default=None, description="interface the packet leaves by (forward, output)")
+    state: list[State] | None = Field(default=None, description="connection states, e.g. [established, related]")
+
+    _state_list = field_validator("state", mode="before")(_as_list)
+
+
+class ChainDoc(_Strict):
+    policy: Literal["accept", "drop"] = Field(default="accept", description="what happens to packets no rule decides")
+    rules: list[RuleDoc] = Field(default_factory=list, description="tried in order; the first that matches decides")
+
+
+class FilterDoc(_Strict):
+    """A node's packet filter: the chains of netfilter's input, forward and output hooks."""
+
+    input: ChainDoc | None = Field(default=None, description="packets for this node itself")
+    forward: ChainDoc | None = Field(default=None, description="packets this node routes on")
+    output: ChainDoc | None = Field(default=None, description="packets this node sends")
+
+
 class NodeDoc(_Strict):
     """A network namespace (default), the host, or an external machine that already exists."""
 
@@ -71,6 +105,8 @@ class NodeDoc(_Strict):
     routes: list[RouteDoc] = Field(default_factory=list)
     nat: list[NatDoc] = Field(default_factory=list, description="MASQUERADE rules")
     port_forwards: list[PortForwardDoc] = Field(default_factory=list, description="DNAT rules")
+    filter: FilterDoc | None = Field(default=None, description="packet filter chains (input, forward, output)")
+    listen: list[str] = Field(default_factory=list, description="ports something listens on, e.g. [tcp/22, udp/53]")
 
     @model_validator(mode="before")
     @classmethod
@@ -81,8 +117,8 @@ class NodeDoc(_Strict):
 class ExpectDoc(_Strict):
     from_: str = Field(alias="from", description="source node")
     to: str = Field(description="destination node (its first address), an address, or NODE:PORT through a port forward")
-    proto: Literal["icmp", "tcp"] = Field(default="icmp")
-    port: int | None = Field(default=None, ge=1, le=65535, description="destination port (tcp)")
+    proto: Literal["icmp", "tcp", "udp"] = Field(default="icmp")
+    port: int | None = Field(default=None, ge=1, le=65535, description="destination port (tcp, udp)")
     reach: bool = Field(default=True, description="false when the author expects this to fail")
     note: str | None = Field(default=None, description="why, in words")
 

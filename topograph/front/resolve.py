@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 
 from topograph.front import document as doc
+from topograph.front import filters
 from topograph.front.addresses import AddressReader, mac_problem
 from topograph.front.diagnostics import PathKey, Report, Where
 from topograph.front.gaps import Gaps
@@ -233,7 +234,8 @@ class _Builder(AddressReader):
                      if (f := self.port_forward(fd, at("port_forwards", i), name, names)))
         return Node(name=name, kind=_KINDS[nd.kind], forwarding=nd.forwarding, rp_filter=_RP_FILTERS[nd.rp_filter],
                     interfaces=tuple(itfs), routes=routes, nat=nat, port_forwards=fwds,
-                    where=Where(self.src, base, True))
+                    filter=filters.chains(self, nd.filter, base, name, names),
+                    listen=filters.listens(self, nd.listen, base), where=Where(self.src, base, True))
 
     def known_dev(self, dev: str, path: PathKey, node: str, names: set[str]) -> bool:
         if dev in names:
@@ -337,8 +339,8 @@ class _Builder(AddressReader):
                 self.err("TG101", (*path, "to"), f"expectation to {ed.to!r}, which is neither a node nor an address",
                          hint=hint)
                 ok = False
-        if ed.proto == "tcp" and ed.port is None:
-            self.err("TG400", path, "a tcp expectation needs a port", hint="add e.g. 'port: 80'")
+        if ed.proto != "icmp" and ed.port is None:
+            self.err("TG400", path, f"a {ed.proto} expectation needs a port", hint="add e.g. 'port: 80'")
             ok = False
         if ed.proto == "icmp" and ed.port is not None:
             self.err("TG400", (*path, "port"), "an icmp expectation has no port",

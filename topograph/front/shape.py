@@ -18,9 +18,12 @@ from topograph.front.names import close_names
 _CHILDREN: dict[type[BaseModel], dict[str, type[BaseModel]]] = {
     doc.TopologyDoc: {"nodes": doc.NodeDoc, "expect": doc.ExpectDoc},
     doc.NodeDoc: {"interfaces": doc.InterfaceDoc, "bridges": doc.InterfaceDoc, "routes": doc.RouteDoc,
-                  "nat": doc.NatDoc, "port_forwards": doc.PortForwardDoc},
+                  "nat": doc.NatDoc, "port_forwards": doc.PortForwardDoc, "filter": doc.FilterDoc},
+    doc.FilterDoc: {"input": doc.ChainDoc, "forward": doc.ChainDoc, "output": doc.ChainDoc},
+    doc.ChainDoc: {"rules": doc.RuleDoc},
 }
 _KEYED = {"nodes", "interfaces", "bridges"}  # mappings whose keys are user names, not fields
+_SINGLE = {"filter", "input", "forward", "output"}  # fields that hold one mapping (no name or index follows)
 
 
 def _model_at(path: PathKey) -> type[BaseModel]:
@@ -32,7 +35,7 @@ def _model_at(path: PathKey) -> type[BaseModel]:
         if child is None:
             break
         model = child
-        i += 2  # skip the user's name or the list index that follows
+        i += 1 if step in _SINGLE else 2  # skip the user's name or the list index that follows
     return model
 
 
@@ -107,7 +110,7 @@ def _report_all(source: Source, report: Report, exc: ValidationError) -> list[tu
     return errors
 
 
-_ENTRY_LISTS = {"routes", "nat", "port_forwards"}  # lists of a node whose entries are dropped whole
+_ENTRY_LISTS = {"routes", "nat", "port_forwards", "listen"}  # lists of a node whose entries are dropped whole
 _NODE_FIELDS = set(doc.known_keys(doc.NodeDoc))
 
 
@@ -164,6 +167,8 @@ def _unit(path: PathKey, data: Any) -> PathKey | None:
         unit = path[:2]
     elif path[2] in _ENTRY_LISTS:
         unit = path[:4]
+    elif path[2] == "filter":  # a broken rule drops that rule, anything else its chain (or the whole filter)
+        unit = path[:6] if len(path) >= 6 and path[4] == "rules" else path[:4]
     elif path[2] in ("interfaces", "bridges"):
         unit = path[:5]
     else:
@@ -227,6 +232,10 @@ _SYNONYMS = {
     "expectations": "expect", "portforwards": "port_forwards", "port_forward": "port_forwards",
     "dnat": "port_forwards", "masq": "masquerade", "snat": "nat", "protocol": "proto", "src": "from",
     "source": "from", "dest": "to", "name": "lab",
+    "iif": "in", "iifname": "in", "oif": "out", "oifname": "out", "ctstate": "state", "states": "state",
+    "verdict": "action", "target": "action", "jump": "action", "firewall": "filter", "filters": "filter",
+    "nftables": "filter", "iptables": "filter", "listen_on": "listen", "listens": "listen", "services": "listen",
+    "daddr": "to", "saddr": "from", "destination_port": "dport", "source_port": "sport",
 }
 
 
@@ -290,7 +299,8 @@ def _unquoted_fits(kind: str, text: str) -> bool:
 
 # What a mapping of each document class may hold, derived from the class so it cannot drift from it
 _SHAPES = {model.__name__: "a mapping of " + ", ".join(doc.known_keys(model))
-           for model in (doc.NodeDoc, doc.RouteDoc, doc.NatDoc, doc.PortForwardDoc, doc.ExpectDoc, doc.InterfaceDoc)}
+           for model in (doc.NodeDoc, doc.RouteDoc, doc.NatDoc, doc.PortForwardDoc, doc.ExpectDoc, doc.InterfaceDoc,
+                         doc.FilterDoc, doc.ChainDoc, doc.RuleDoc)}
 _SHAPES["InterfaceDoc"] = "an address in CIDR form, a list of addresses, or " + _SHAPES["InterfaceDoc"]
 
 _EXAMPLES = {
@@ -303,9 +313,20 @@ _EXAMPLES = {
     "nat": "nat:\n    - {masquerade: 192.168.15.0/24, out: eth0}",
     "port_forwards": "port_forwards:\n    - {proto: tcp, port: 80, to: 192.168.15.2:80}",
     "expect": "expect:\n    - {from: red, to: blue}",
+    "filter": "filter:\n    forward: {policy: drop, rules: [{state: [established, related], action: accept}]}",
+    "input": "input: {policy: drop, rules: [{proto: tcp, dport: 22, action: accept}]}",
+    "forward": "forward: {policy: drop, rules: [{from: 192.168.15.0/24, action: accept}]}",
+    "output": "output: {policy: accept}",
+    "rules": "rules:\n    - {from: 192.168.15.0/24, proto: tcp, dport: 22, action: accept}",
+    "action": "action: accept | drop | reject | reset",
+    "policy": "policy: accept | drop",
+    "state": "state: [established, related]  (new, established, related, invalid)",
+    "listen": "listen: [tcp/22, udp/53]",
     "kind": "kind: namespace | host | external",
     "rp_filter": "rp_filter: disabled | loose | strict",
     "proto": "proto: tcp | udp",
+    "dport": "dport: 22  (or a range: 1000-2000)",
+    "sport": "sport: 1024-65535",
     "forwarding": "forwarding: true",
     "up": "up: false",
     "reach": "reach: false  (when the author expects a failure)",
@@ -342,7 +363,11 @@ def _hint_for(path: PathKey, *, missing: bool = False) -> str | None:
         name = parent if isinstance(parent, str) else (path[-3] if len(path) > 2 else None)
         return "write it like: " + _EXAMPLES[name] if name in _EXAMPLES else None
     if last == "proto" and path[0] == "expect":
-        return "write it like: proto: icmp | tcp"
+        return "write it like: proto: icmp | tcp | udp"
+    if last == "proto" and "rules" in path:
+        return "write it like: proto: icmp | icmpv6 | tcp | udp"
+    if parent == "state":
+        return "write it like: " + _EXAMPLES["state"]
     if parent in _ENTRY_EXAMPLES:
         return "write it like: " + _ENTRY_EXAMPLES[str(parent)]
     return "write it like: " + _EXAMPLES[last] if last in _EXAMPLES else None

@@ -49,8 +49,9 @@ class Network:
 
     @cached_property
     def listeners(self) -> frozenset[tuple[str, Proto, int]]:
-        """(node, proto, port) that accept connections: the target of every port forward listens."""
-        out = set()
+        """(node, proto, port) that accept connections: what a node's `listen:` names, and the target of every
+        port forward."""
+        out = {(n.name, x.proto, x.port) for n in self.topology.nodes for x in n.listen}
         for n in self.topology.nodes:
             for f in n.port_forwards:
                 owner = self.owner.get(f.to_address)
