@@ -21,6 +21,8 @@ class Disposition(StrEnum):
     NAT_NO_RETURN = "NAT_NO_RETURN"  # the reply came back without the NAT being undone
     REPLY_LOST = "REPLY_LOST"  # the request arrived, the reply did not make it back
     CONNECTION_REFUSED = "CONNECTION_REFUSED"  # nothing listens on the port the request reached
+    FILTER_DROPPED = "FILTER_DROPPED"  # a filter chain dropped the request or its reply: the source times out
+    FILTER_REJECTED = "FILTER_REJECTED"  # a filter chain rejected the request and its ICMP error or reset came back
 
     @property
     def ok(self) -> bool:
@@ -35,6 +37,7 @@ class Action(StrEnum):
     SNAT = "SNAT"
     UNNAT = "UNNAT"  # conntrack undoes an earlier NAT on a reply
     ROUTED = "ROUTED"
+    FILTER = "FILTER"  # a filter chain's verdict: which chain, which rule (file:line) or its policy
     DELIVERED = "DELIVERED"
     DROPPED = "DROPPED"
 
