@@ -60,7 +60,8 @@ TINY: dict[Disposition, str] = {
     Disposition.DELIVERED: "ok", Disposition.NO_ROUTE: "NR", Disposition.NEIGHBOR_UNREACHABLE: "NN",
     Disposition.FORWARDING_DISABLED: "NF", Disposition.RP_FILTER_DROP: "RP", Disposition.LOOP: "LP",
     Disposition.TTL_EXCEEDED: "TTL", Disposition.LOOPBACK_DOWN: "LO", Disposition.NAT_NO_RETURN: "NAT",
-    Disposition.REPLY_LOST: "RL", Disposition.CONNECTION_REFUSED: "RF",
+    Disposition.REPLY_LOST: "RL", Disposition.CONNECTION_REFUSED: "RF", Disposition.FILTER_DROPPED: "FD",
+    Disposition.FILTER_REJECTED: "FR",
 }
 
 

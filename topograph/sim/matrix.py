@@ -30,6 +30,8 @@ SHORT: dict[Disposition, str] = {
     Disposition.NAT_NO_RETURN: "nat-back",
     Disposition.REPLY_LOST: "no-reply",
     Disposition.CONNECTION_REFUSED: "refused",
+    Disposition.FILTER_DROPPED: "fw-drop",
+    Disposition.FILTER_REJECTED: "fw-reject",
 }
 
 
