@@ -208,10 +208,10 @@ def _overlay(dot: graphviz.Digraph, facts: _Facts, overlay: Overlay) -> None:
         dot.edge(tail.ref("e"), edge.head.ref("w"), constraint="false", dir=arrows, arrowsize="0.8",
                  color=style.REPLY if reply else style.REQUEST, penwidth="3" if reply else "4",
                  style="dashed" if reply else "solid", tooltip="reply" if reply else "request")
-    _marker(dot, overlay)
+    _marker(dot, overlay, facts)
 
 
-def _marker(dot: graphviz.Digraph, overlay: Overlay) -> None:
+def _marker(dot: graphviz.Digraph, overlay: Overlay, facts: _Facts) -> None:
     """A note beside the node where the flow was decided: delivered, or the disposition and the reason it died."""
     r = overlay.result
     look = style.ARRIVED if r.ok else style.DIED
@@ -225,9 +225,19 @@ def _marker(dot: graphviz.Digraph, overlay: Overlay) -> None:
     rows = [labels.row(f'<B><FONT COLOR="{look.border}">{html.escape(head)}</FONT></B>', bg=look.header),
             labels.row(labels.small(html.escape(f"flow {r.flow}"), style.TEXT)),
             labels.row(labels.left_lines(html.escape(line) for line in lines)),
+            *_denial(facts),
             labels.row(labels.small("   ".join(key), style.TEXT))]
     dot.node(MARKER, f"<{labels.table(rows, look, border=2)}>")
     dot.edge(f"{overlay.end_node}:{HEAD}", MARKER, color=look.border, style="dashed", penwidth="2", arrowhead="none")
+
+
+def _denial(facts: _Facts) -> list[str]:
+    """The marker's row naming the chain and rule that denied the flow (also where --no-rules hides the rules)."""
+    if facts.denied is None:
+        return []
+    text = filters.denied_text(facts.denied, facts.topology.node(facts.denied.node))
+    lines = textwrap.wrap(f"denied by {text}", MARKER_WRAP)
+    return [labels.row(labels.left_lines(labels.small(html.escape(line), style.DENY) for line in lines))]
 
 
 def _grid(dot: graphviz.Digraph, facts: _Facts, grid: Grid, index: int) -> None:

@@ -61,7 +61,7 @@ def rule_line(number: int, rule: FilterRule, hit: bool = False) -> str:
     verb = mono(action.ljust(ACTION_WIDTH), size=style.SMALL, color=action_color(rule.action))
     text = mono(f" {matches}", size=style.SMALL)
     line = f"{head}<B>{verb}</B>{text}"
-    return f"{line}{mono('  ◀ this rule', size=style.SMALL, color=style.DENY)}" if hit else line
+    return f"{line}{mono('  ◀ denied the flow', size=style.SMALL, color=style.DENY)}" if hit else line
 
 
 def rules_text(node: Node, denied: Denied | None = None) -> str:
@@ -75,7 +75,7 @@ def rules_text(node: Node, denied: Denied | None = None) -> str:
         verb = (mono(f"   {'policy'.ljust(ACTION_WIDTH)} ", size=style.SMALL, color=style.MUTED)
                 + f"<B>{mono(str(chain.policy), size=style.SMALL, color=action_color(chain.policy))}</B>")
         policy_hit = hit and denied is not None and denied.rule is None
-        lines.append(f"{verb}{mono('  ◀ the policy', size=style.SMALL, color=style.DENY)}" if policy_hit else verb)
+        lines.append(f"{verb}{mono('  ◀ denied the flow', size=style.SMALL, color=style.DENY)}" if policy_hit else verb)
     return left_lines(lines)
 
 
@@ -94,6 +94,16 @@ def cells(node: Node, with_rules: bool, denied: Denied | None = None) -> list[st
     if with_rules and node.listen:
         out.append(listen_text(node))
     return out
+
+
+def denied_text(where: Denied, node: Node) -> str:
+    """The denial in the model's words, for the trace's marker: "host's input chain, rule 5: reset tcp"."""
+    chain = node.chain(where.hook) if where.hook is not None else None
+    if chain is None:
+        return f"{where.node}'s filter: {where.detail}"
+    if where.rule is None:
+        return f"{where.node}'s {chain.hook} chain, its policy: {chain.policy}"
+    return f"{where.node}'s {chain.hook} chain, rule {where.rule + 1}: {chain.rules[where.rule].describe()}"
 
 
 def denied(result: FlowResult, nodes: dict[str, Node]) -> Denied | None:
