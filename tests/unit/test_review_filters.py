@@ -30,7 +30,8 @@ def test_node_views_carry_chains_rules_and_listeners() -> None:
 
 def test_a_chain_of_rules_that_match_everything_says_so() -> None:
     text = ("lab: x\nnodes:\n  a:\n    interfaces: {e: 10.0.0.1/24}\n"
-            "    filter: {output: {policy: accept, rules: [{action: drop}]}}\n")
+            "    filter: {output: {policy: accept, rules: [{action: drop}]}}\n"
+            "  b: {interfaces: {e: 10.0.0.2/24}}\nlinks: [[a:e, b:e]]\n")
     (chain,) = {v.name: v for v in nodes(context(text))}["a"].filter
     assert chain == ChainView("output", "accept", (RuleRow(1, "drop", "every packet", False),))
 
@@ -53,7 +54,7 @@ def test_html_card_lists_rules_in_order_with_verdicts_styled() -> None:
     assert card.index("filter input") < card.index("filter forward") < card.index("listens")
     assert ".deny {" in html and ".allow {" in html
     red = html[html.index('<div class="card" id="node-red">'):html.index('<div class="card" id="node-blue">')]
-    assert "filter" not in red and "listens" not in red
+    assert "<strong>filter" not in red and "listens" not in red
 
 
 def test_markdown_lists_rules_numbered() -> None:
