@@ -102,7 +102,9 @@ def test_verify_tells_reach_refusal_and_silence_apart(sandbox: Sandbox, tmp_path
     probes: list[verify.Probe] = []
     for version in (4, 6):
         for (node, proto, port), (outcome, _) in WANTED.items():
-            dst = next(a.ip for a in topology.node(node).interface("e0").addresses if a.version == version)
+            e0 = topology.node(node).interface("e0")
+            assert e0 is not None
+            dst = next(a.ip for a in e0.addresses if a.version == version)
             probes.append(verify.Probe("c", dst, node, proto, port, outcome is Outcome.REACHED,
                                        disposition=PREDICTED[outcome]))
     wrong = [  # predictions the lab contradicts: each line must say so

@@ -170,6 +170,15 @@ def _pairs(topology: Topology, placement: Placement, ps: list[Probe]) -> dict[in
 Progress = Callable[[int, int], None]
 
 
+def lost_probe(predicted: Outcome | None, observed: Outcome) -> bool:
+    """Is an observation one that a lost packet may explain, worth trying again? A reach predicted (or no
+    prediction) that did not come, or a refusal predicted that met silence. A refusal seen, or a reach, is
+    no loss."""
+    if predicted is None or predicted is Outcome.REACHED:
+        return observed is not Outcome.REACHED
+    return predicted is Outcome.REFUSED and observed is Outcome.SILENCE
+
+
 def run(topology: Topology, placement: Placement, ps: list[Probe], *, progress: Progress | None = None,
         window: int = WINDOW, tries: int = 3) -> list[Observed]:
     """Send every probe for real, many at once; a probe from a node topograph does not configure is not tried.
@@ -229,10 +238,7 @@ def run(topology: Topology, placement: Placement, ps: list[Probe], *, progress: 
             neighbours.flush(netns)
 
     def lost(i: int) -> bool:
-        want = ps[i].expected
-        if want is None or want is Outcome.REACHED:
-            return not seen[i].reached
-        return want is Outcome.REFUSED and seen[i].outcome is Outcome.SILENCE
+        return lost_probe(ps[i].expected, seen[i].outcome)
 
     prober.on_done = measured
     try:
