@@ -13,7 +13,8 @@ import pytest
 from tests.live.conftest import Sandbox
 from tests.live.test_apply_samples import lab_up, tg
 from topograph.live import verify
-from topograph.live.probe import Outcome
+from topograph.live.kernel import Namespaces
+from topograph.live.probe import Outcome, Prober
 from topograph.model import Proto
 from topograph.pipeline import check_file
 from topograph.plan.placement import place
@@ -141,4 +142,28 @@ def test_verify_cli_predicts_refusals_where_nothing_listens(sandbox: Sandbox, tm
     assert [r[4:] for r in rows] == [["reach", "reach", "ok"], ["reach", "reach", "ok"],
                                      ["refused", "refused", "ok"], ["refused", "refused", "ok"]], done.stdout
     assert done.stdout.splitlines()[-1] == "4 flows, all as predicted"
+    assert tg(tmp_path, "destroy", *args).returncode == 0
+
+
+def test_refusals_held_back_by_the_icmp_rate_limit_are_not_differences(sandbox: Sandbox, tmp_path: Path) -> None:
+    """The rejecting namespace answers one peer with a burst of 6 ICMP errors, then one a second
+    (net.ipv4.icmp_ratelimit): of 16 rejected UDP probes at once most first meet silence. verify tries them
+    again while a round brings refusals back, so every line is as predicted."""
+    lab, args = _up(sandbox, tmp_path)
+    topology = check_file(lab).topology
+    assert topology is not None
+    placement = place(topology, sandbox.prefix)
+    rejected = [verify.Probe("c", ipaddress.ip_address("10.71.2.2"), "rej", Proto.UDP, 7002, False,
+                             disposition=Disposition.FILTER_REJECTED) for _ in range(16)]
+    ns = Namespaces()
+    prober = Prober(ns)
+    try:  # one round alone: the kernel holds refusals back (else this test proves nothing)
+        jobs = [(i, verify._job(topology, placement, p)) for i, p in enumerate(rejected)]
+        first = prober.run_round(jobs)
+    finally:
+        prober.close()
+        ns.close()
+    assert sum(o.outcome is Outcome.SILENCE for o in first.values()) >= 5, first
+    got = verify.run(topology, placement, rejected)
+    assert all(o.outcome is Outcome.REFUSED and o.agrees for o in got), [(o.outcome, o.detail) for o in got]
     assert tg(tmp_path, "destroy", *args).returncode == 0
