@@ -6,6 +6,7 @@ refusal) and silence, and compare them with hand-made predictions (the simulator
 from __future__ import annotations
 
 import ipaddress
+import sys
 from pathlib import Path
 
 import pytest
@@ -166,4 +167,36 @@ def test_refusals_held_back_by_the_icmp_rate_limit_are_not_differences(sandbox: 
     assert sum(o.outcome is Outcome.SILENCE for o in first.values()) >= 5, first
     got = verify.run(topology, placement, rejected)
     assert all(o.outcome is Outcome.REFUSED and o.agrees for o in got), [(o.outcome, o.detail) for o in got]
+    assert tg(tmp_path, "destroy", *args).returncode == 0
+
+
+_UDP_ECHO = r"""
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("0.0.0.0", int(sys.argv[1])))
+print("ready", flush=True)
+while True:
+    data, peer = s.recvfrom(64)
+    if sys.argv[2] == "echo":
+        s.sendto(data, peer)
+"""
+
+
+def test_a_udp_port_a_service_holds_already_is_probed_through_it(sandbox: Sandbox, tmp_path: Path) -> None:
+    """verify's responder cannot bind where a service of the lab listens: an answer from that service counts
+    (the line says whose), and a service that stays silent is silence with that reason — not a crash."""
+    lab, args = _up(sandbox, tmp_path)
+    topology = check_file(lab).topology
+    assert topology is not None
+    for node, mode in (("open", "echo"), ("drop", "mute")):
+        proc = sandbox.start(sandbox.prefix + node, sys.executable, "-c", _UDP_ECHO, "7002", mode)
+        assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
+    sandbox.exec(sandbox.prefix + "drop", "nft", "flush", "ruleset")  # only the mute service stays silent there
+    probes = [verify.Probe("c", ipaddress.ip_address(f"10.71.{n}.2"), node, Proto.UDP, 7002, True,
+                           disposition=Disposition.DELIVERED) for n, node in ((1, "open"), (3, "drop"))]
+    echoed, mute = verify.run(topology, place(topology, sandbox.prefix), probes)
+    assert (echoed.outcome, echoed.agrees) == (Outcome.REACHED, True)
+    assert echoed.remark == "answered by the service already on open:7002, not verify's own"
+    assert (mute.outcome, mute.agrees) == (Outcome.SILENCE, False)
+    assert mute.detail.startswith("no answer from the service already on drop:7002"), mute.detail
     assert tg(tmp_path, "destroy", *args).returncode == 0

@@ -132,7 +132,8 @@ class Prober:
             return got
         udp = where.proto is Proto.UDP
         sock = self._socket(where.netns, ip_family(where.address.version), socket.SOCK_DGRAM if udp else socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if not udp:  # UDP sockets that both set it share the port: a service of the lab's would lose its datagrams
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((str(where.address), where.port))
             if not udp:
