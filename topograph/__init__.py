@@ -29,10 +29,9 @@ if TYPE_CHECKING:
         load,
     )
 
-_API = ("CheckResult", "Lab", "LabError", "LiveLab", "Reach", "Status", "TraceResult", "VerifyResult",
-        "from_document", "from_graph", "from_text", "load")
-
-__all__ = ["__version__", "generators", *_API]
+__all__ = ["CheckResult", "Lab", "LabError", "LiveLab", "Reach", "Status", "TraceResult", "VerifyResult", "__version__",
+           "from_document", "from_graph", "from_text", "generators", "load"]
+_API = frozenset(__all__) - {"__version__", "generators"}
 
 
 def __getattr__(name: str) -> Any:

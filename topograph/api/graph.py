@@ -9,7 +9,8 @@ Vertices are the lab's nodes, edges its veth pairs:
   and `address`, `mtu`, `mac`, `up` are the bridge's own (as under `bridges:` in the file);
 - an edge is a veth pair between two vertices; its `ifnames={VERTEX: IFNAME, ...}` names the
   interface at each end (at a bridge: the port's name). A missing name is `ethK` at a node (K: the
-  edge's place among the vertex's edges, from 0) and `BRIDGE-K` at a bridge;
+  edge's place among the vertex's edges in the order they were added, from 0) and `BRIDGE-K` at a
+  bridge. A MultiGraph's parallel edges are parallel veth pairs;
 - the graph's own attributes: `lab` (or `name`, as nx.Graph(name=...) sets it) names the lab,
   `expect` is its expectations list and `description` its description.
 
@@ -85,15 +86,19 @@ def to_document(graph: nx.Graph, name: str | None = None) -> dict[str, Any]:
         entry[str(v)] = _plain(own, f"bridge vertex {v}")
         bridges[str(v)] = str(holder)
     links: list[list[str]] = []
-    seen: dict[str, int] = {}  # vertex -> edges met so far (for default interface names)
-    for u, w, attrs in graph.edges(data=True):
+    multi = graph.is_multigraph()
+    edges = graph.edges(keys=True, data=True) if multi else ((u, w, None, d) for u, w, d in graph.edges(data=True))
+    for u, w, key, attrs in edges:
         names = attrs.get("ifnames", {})
         if not isinstance(names, Mapping):
             raise LabError(f"edge {u}--{w}: ifnames= must be a dict {{VERTEX: IFNAME}}, not {type(names).__name__}")
+        if str(u) in bridges and str(w) not in bridges:
+            u, w = w, u  # the file's way round: [NODE:IFNAME, BRIDGE:PORT]
         ends = []
-        for end in (u, w):
-            k = seen.get(str(end), 0)
-            seen[str(end)] = k + 1
+        for end, other in ((u, w), (w, u)):
+            # the edge's place among the vertex's edges, in the order they were added (graph.adj)
+            k = list(graph.adj[end]).index(other) if not multi else \
+                [(n, kk) for n, keyed in graph.adj[end].items() for kk in keyed].index((other, key))
             default = f"{end}-{k}" if str(end) in bridges else f"eth{k}"
             ends.append(f"{end}:{names.get(end, default)}")
         links.append(ends)
