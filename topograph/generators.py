@@ -22,11 +22,10 @@ from typing import Any
 
 import networkx as nx
 
-from topograph.api.graph import dump
 from topograph.api.lab import Lab
 
-_LINKS = ipaddress.ip_network("10.0.0.0/16")  # /30 per veth pair: 16,384 links
-_LANS = ipaddress.ip_network("172.16.0.0/12")  # /24 per host bridge: 4,096 of them
+_LINKS = ipaddress.IPv4Network("10.0.0.0/16")  # /30 per veth pair: 16,384 links
+_LANS = ipaddress.IPv4Network("172.16.0.0/12")  # /24 per host bridge: 4,096 of them
 
 
 def star_yaml(n: int, name: str = "star") -> str:
@@ -66,6 +65,14 @@ class _Builder:
     subnets: list[tuple[ipaddress.IPv4Network, dict[str, ipaddress.IPv4Address]]] = field(default_factory=list)
     hosts: list[str] = field(default_factory=list)
     _ifs: dict[str, int] = field(default_factory=dict)
+    _made: dict[int, int] = field(default_factory=dict)  # prefix length -> subnets of that size handed out
+
+    def _next(self, pool: ipaddress.IPv4Network, prefixlen: int, what: str) -> ipaddress.IPv4Network:
+        i = self._made.get(prefixlen, 0)
+        if i >= 2 ** (prefixlen - pool.prefixlen):
+            raise ValueError(f"{self.name}: more than {2 ** (prefixlen - pool.prefixlen):,} {what}")
+        self._made[prefixlen] = i + 1
+        return ipaddress.IPv4Network((int(pool.network_address) + i * 2 ** (32 - prefixlen), prefixlen))
 
     def router(self, name: str) -> None:
         self.nodes[name] = {"forwarding": True, "interfaces": {}}
@@ -77,10 +84,7 @@ class _Builder:
         return f"eth{k}"
 
     def link(self, a: str, b: str) -> None:
-        i = sum(1 for s, _ in self.subnets if s.prefixlen == 30)
-        if i >= 2 ** (30 - _LINKS.prefixlen):
-            raise ValueError(f"{self.name}: more than {2 ** (30 - _LINKS.prefixlen):,} links")
-        net = ipaddress.IPv4Network((int(_LINKS.network_address) + 4 * i, 30))
+        net = self._next(_LINKS, 30, "links")
         ends = {}
         for node, host in ((a, 1), (b, 2)):
             itf, address = self._ifname(node), net.network_address + host
@@ -91,10 +95,7 @@ class _Builder:
         self.routers.add_edge(a, b, via={a: ends[a][1], b: ends[b][1]})
 
     def lan(self, router: str, hosts: list[str]) -> None:
-        i = sum(1 for s, _ in self.subnets if s.prefixlen == 24)
-        if i >= 2 ** (24 - _LANS.prefixlen):
-            raise ValueError(f"{self.name}: more than {2 ** (24 - _LANS.prefixlen):,} host bridges")
-        net = ipaddress.IPv4Network((int(_LANS.network_address) + 256 * i, 24))
+        net = self._next(_LANS, 24, "host bridges")
         gateway = net.network_address + 1
         bridge = f"b{router}"
         self.nodes[router]["bridges"] = {bridge: f"{gateway}/24"}
@@ -123,11 +124,27 @@ class _Builder:
 
     def lab(self, ends: tuple[str, str] | None, expect: bool) -> Lab:
         self.route()
-        doc: dict[str, Any] = {"lab": self.name, "nodes": self.nodes, "links": self.links}
+        lines = [f"lab: {self.name}", "nodes:"]
+        for node, entry in self.nodes.items():  # names and addresses only: plain YAML scalars, written as is
+            lines.append(f"  {node}:")
+            if entry.get("forwarding"):
+                lines.append("    forwarding: true")
+            for key in ("interfaces", "bridges"):
+                if entry.get(key):
+                    lines.append(f"    {key}: {_flow(entry[key])}")
+            if entry.get("routes"):
+                lines.append("    routes:")
+                lines += [f"      - {_flow(r)}" for r in entry["routes"]]
+        lines.append("links:")
+        lines += [f"  - [{a}, {b}]" for a, b in self.links]
         if expect and ends is not None:
             a, b = ends
-            doc["expect"] = [{"from": a, "to": b}, {"from": b, "to": a}]
-        return Lab.from_text(dump(doc), f"<{self.name}>")
+            lines += ["expect:", f"  - {{from: {a}, to: {b}}}", f"  - {{from: {b}, to: {a}}}"]
+        return Lab.from_text("\n".join(lines) + "\n", f"<{self.name}>")
+
+
+def _flow(mapping: dict[str, str]) -> str:
+    return "{" + ", ".join(f"{k}: {v}" for k, v in mapping.items()) + "}"
 
 
 def _at_least(value: int, least: int, what: str) -> None:

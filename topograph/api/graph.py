@@ -114,7 +114,8 @@ def to_document(graph: nx.Graph, name: str | None = None) -> dict[str, Any]:
 
 def dump(document: Mapping[str, Any]) -> str:
     """A document as topology YAML: keys in their order, one flow-style mapping per small value."""
-    return yaml.safe_dump(_plain(document, "document"), sort_keys=False, default_flow_style=None, width=120)
+    dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)  # libyaml's when there: 10x faster on big labs
+    return yaml.dump(_plain(document, "document"), Dumper=dumper, sort_keys=False, default_flow_style=None, width=120)
 
 
 def to_yaml(graph: nx.Graph, name: str | None = None) -> tuple[str, str]:
