@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import click
 
 from topograph.cli.common import abort, expectations_option, json_errors, sandbox_option, topology_argument
@@ -64,7 +66,8 @@ def command(file: str, prefix: str | None, firewall: str | None, dry_run: bool, 
         progress = Progress(f"applying {the_plan.lab}")
         with signals_interrupt():
             try:
-                outcome = engine.apply(the_plan, source=file, wait=wait, progress=progress)
+                # the record keeps FILE's absolute path: `list` names it from any directory
+                outcome = engine.apply(the_plan, source=os.path.abspath(file), wait=wait, progress=progress)
             finally:
                 progress.close()
     except engine.Clash as exc:
