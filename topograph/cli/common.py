@@ -23,7 +23,11 @@ DEFAULT_PATTERN = "*.topo.yml"  # else the only file there that matches this
 
 
 class NoDefaultFile(Exception):
-    """No FILE was given and the current directory does not name one."""
+    """No FILE was given and the current directory does not name one; `hint` says what to do."""
+
+    def __init__(self, message: str, hint: str) -> None:
+        super().__init__(message)
+        self.hint = hint
 
 
 def default_file(directory: Path | None = None) -> str:
@@ -38,8 +42,9 @@ def default_file(directory: Path | None = None) -> str:
     place = "the current directory" if directory is None else str(directory)
     looked = f"no FILE given, and {place} has no {DEFAULT_FILE}"
     if not found:
-        raise NoDefaultFile(f"{looked} and no {DEFAULT_PATTERN}")
-    raise NoDefaultFile(f"{looked} but {len(found)} {DEFAULT_PATTERN} files ({', '.join(found)}); name one")
+        raise NoDefaultFile(f"{looked} and no {DEFAULT_PATTERN}", f"pass FILE, or name the lab's file {DEFAULT_FILE}")
+    raise NoDefaultFile(f"{looked} but {len(found)} {DEFAULT_PATTERN} files ({', '.join(found)}); name one",
+                        "pass one of them as FILE")
 
 
 class TopologyArgument(click.Argument):
@@ -76,7 +81,7 @@ class TopologyArgument(click.Argument):
             except NoDefaultFile as exc:
                 if ctx.params.get("as_json") is True:
                     ctx.meta[JSON_ERRORS] = True
-                abort(str(exc), hint=f"pass FILE, or name the lab's file {DEFAULT_FILE}", status=2)
+                abort(str(exc), hint=exc.hint, status=2)
         return super().process_value(ctx, value)
 
 

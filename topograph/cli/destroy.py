@@ -41,7 +41,7 @@ def command(file: str | None, lab_name: str | None, prefix: str | None, wait: fl
         try:
             file = default_file()
         except NoDefaultFile as exc:
-            abort(str(exc), hint="give the lab's FILE or --lab NAME", status=2)
+            abort(str(exc), hint=f"{exc.hint}; or give the lab's name: --lab NAME", status=2)
     problem = lab_name_problem(lab_name) if lab_name is not None else None
     if problem:  # before anything becomes a path: the name names files in the state directory
         abort(f"--lab {lab_name!r} is not a lab name: it {problem} ({LAB_NAME_RULE})")
