@@ -264,6 +264,21 @@ def test_bash_completes_commands_and_options(on_path: dict[str, str]) -> None:
     assert complete(on_path, "completion", "") == ["bash", "zsh", "fish"]
 
 
+def offered(env: dict[str, str], *words: str) -> list[str]:
+    """What `topograph` answers the bash script for the last of `words` (click's protocol: TYPE,VALUE lines)."""
+    line = " ".join(("topograph", *words))
+    done = subprocess.run(["topograph"], capture_output=True, text=True, timeout=60, check=False,
+                          env={**env, "COMP_WORDS": line, "COMP_CWORD": str(len(words)),
+                               "_TOPOGRAPH_COMPLETE": "bash_complete"})
+    return [line for line in done.stdout.splitlines() if line]
+
+
+def test_file_then_src_completes_a_file_then_nothing(on_path: dict[str, str]) -> None:
+    assert offered(on_path, "check", "samp") == ["file,samp"]
+    assert offered(on_path, "trace", "samp") == ["file,samp"]  # FILE comes first in what is typed
+    assert offered(on_path, "trace", str(SEED), "re") == []  # SRC: a node name, not a file
+
+
 @pytest.mark.parametrize("shell", ["bash", "zsh", "fish"])
 def test_each_shell_gets_a_script_that_asks_topograph(shell: str) -> None:
     result = invoke("completion", shell)

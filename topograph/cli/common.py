@@ -59,7 +59,10 @@ class TopologyArgument(click.Argument):
         return not any(isinstance(p, click.Argument) and p is not self and p.nargs == -1 for p in ctx.command.params)
 
     def add_to_parser(self, parser: Any, ctx: click.Context) -> None:
-        parser.add_argument(dest=self.name, nargs=-1 if self._optional(ctx) else 1, obj=self)
+        # shell completion parses what is typed so far: there FILE is what comes first (`trace FILE S<Tab>`
+        # completes SRC, not a file)
+        greedy = self._optional(ctx) and not ctx.resilient_parsing
+        parser.add_argument(dest=self.name, nargs=-1 if greedy else 1, obj=self)
 
     def make_metavar(self, ctx: click.Context) -> str:
         return "[FILE]" if self._optional(ctx) else "FILE"
