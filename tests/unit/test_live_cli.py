@@ -63,9 +63,12 @@ def test_exec_names_the_nodes_when_one_is_unknown() -> None:
     assert result.exit_code == 1 and "no node 'purple'" in result.output and "red" in result.output
 
 
-def test_destroy_needs_a_file_or_a_lab_name() -> None:
+def test_destroy_needs_a_file_or_a_lab_name(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)  # no topograph.yml and no *.topo.yml here
     result = CliRunner().invoke(main, ["destroy"])
-    assert result.exit_code == 1 and "FILE or --lab NAME" in result.output
+    assert result.exit_code == 2 and "or give the lab's name: --lab NAME" in result.output and "topograph.yml" in result.output
+    both = CliRunner().invoke(main, ["destroy", SEED, "--lab", "seed"])
+    assert both.exit_code == 1 and "FILE or --lab NAME (one of them)" in both.output
 
 
 def test_the_commands_are_registered() -> None:

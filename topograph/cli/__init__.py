@@ -28,6 +28,8 @@ COMMANDS: dict[str, str] = {
     "status": "status",
     "verify": "verify",
     "exec": "exec",
+    "list": "list",
+    "completion": "completion",
 }
 
 
@@ -69,7 +71,7 @@ def run() -> None:
     gc.disable()
     held = stdout.hold()
     try:
-        main()
+        main(prog_name="topograph")  # also under `python -m topograph`: usage lines, and completion's _TOPOGRAPH_COMPLETE
         code = 0
     except SystemExit as done:  # click ends every command this way (standalone mode)
         code = done.code if isinstance(done.code, int) else (0 if done.code is None else 1)

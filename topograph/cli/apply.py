@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
+
 import click
 
-from topograph.cli.common import abort, expectations_option, sandbox_option, topology_argument
+from topograph.cli.common import abort, expectations_option, json_errors, sandbox_option, topology_argument
 from topograph.cli.live import Progress, exit_status, load_plan, require_privileges, signals_interrupt, wait_option
 from topograph.front.diagnostics import count
 from topograph.plan import FIREWALLS
@@ -22,8 +24,9 @@ from topograph.plan import FIREWALLS
               help="with --dry-run: also print the shell commands of what apply would run, in its order")
 @expectations_option
 @wait_option
+@click.option("--json", "as_json", is_flag=True, help="print the outcome as one JSON object on stdout (see below)")
 def command(file: str, prefix: str | None, firewall: str | None, dry_run: bool, commands: bool,
-            ignore_expectations: bool, wait: float) -> None:
+            ignore_expectations: bool, wait: float, as_json: bool) -> None:
     """Create the lab of FILE, or bring a running one back in line with FILE.
 
     What exists and matches is left alone, what is missing is created, what differs is corrected,
@@ -31,12 +34,22 @@ def command(file: str, prefix: str | None, firewall: str | None, dry_run: bool, 
     SIGTERM: exit 130 / 143) undoes every step of this run. Objects topograph did not create are never touched: a name
     clash stops the run before any change. So does an expectation of FILE that the simulator
     predicts broken (as `check` says it), unless --ignore-expectations.
+
+    \b
+    --json prints one object: {"ok": true, "lab", "mode" ("real"/"sandbox"),
+    "prefix", "changed" (false when it was up to date), "applied" (steps run),
+    "removed" [extra objects], "adopted" [objects], "up_to_date" (count),
+    "counts" {"missing", "drifted", "extra"}}; with --dry-run, status --json's object
+    with "dry_run": true (and "commands" [shell text] with --commands). An error is
+    {"ok": false, "error", "hint", "exit"}, plus "diagnostics" for a FILE with errors,
+    "rolled_back" (objects deleted) and "problems" for a failed step; exit codes as without --json.
     """
-    from topograph.cli.report import print_diff
+    from topograph.cli.report import diff_json, echo_json, print_diff, where_json
     from topograph.live import engine
     from topograph.live.journal import StepFailed
     from topograph.live.lock import Busy
 
+    json_errors(as_json)
     if commands and not dry_run:
         abort("--commands prints what --dry-run would do; add --dry-run")
     the_plan, _ = load_plan(file, prefix, firewall, expectations=not ignore_expectations)
@@ -45,12 +58,16 @@ def command(file: str, prefix: str | None, firewall: str | None, dry_run: bool, 
         if dry_run:
             d = engine.plan_diff(the_plan)
             engine.refuse_if_blocked(d)
-            print_diff(the_plan, d, dry_run=True, commands=commands)
+            if as_json:
+                echo_json({"ok": True, **diff_json(the_plan, d, commands=commands), "dry_run": True})
+            else:
+                print_diff(the_plan, d, dry_run=True, commands=commands)
             return
         progress = Progress(f"applying {the_plan.lab}")
         with signals_interrupt():
             try:
-                outcome = engine.apply(the_plan, source=file, wait=wait, progress=progress)
+                # the record keeps FILE's absolute path: `list` names it from any directory
+                outcome = engine.apply(the_plan, source=os.path.abspath(file), wait=wait, progress=progress)
             finally:
                 progress.close()
     except engine.Clash as exc:
@@ -58,16 +75,26 @@ def command(file: str, prefix: str | None, firewall: str | None, dry_run: bool, 
     except Busy as exc:
         abort(str(exc))
     except StepFailed as exc:
-        click.echo(f"topograph: apply of lab {the_plan.lab} failed at {exc}", err=True)
         undone = sum(1 for r in exc.rolled_back if r.startswith("deleted"))
+        status = exit_status(exc.cause) if isinstance(exc.cause, KeyboardInterrupt) else 1
+        if as_json:
+            abort(f"apply of lab {the_plan.lab} failed at {exc}; rolled back: this run's changes are undone",
+                  status=status, details={**where_json(the_plan.lab, prefix), "rolled_back": undone,
+                                          "problems": list(exc.problems)})
+        click.echo(f"topograph: apply of lab {the_plan.lab} failed at {exc}", err=True)
         abort(f"rolled back: this run's changes are undone ({count(undone, 'object')} deleted)"
-              + (f"; problems: {'; '.join(exc.problems)}" if exc.problems else ""),
-              status=exit_status(exc.cause) if isinstance(exc.cause, KeyboardInterrupt) else 1)
+              + (f"; problems: {'; '.join(exc.problems)}" if exc.problems else ""), status=status)
     except OSError as exc:
         abort(str(exc))
     except KeyboardInterrupt as exc:  # interrupted outside the steps (before the first, or while reading)
         abort("interrupted", status=exit_status(exc))
     d = outcome.diff
+    if as_json:
+        echo_json({"ok": True, **where_json(the_plan.lab, prefix), "changed": not d.clean,
+                   "applied": outcome.applied if not d.clean else 0, "removed": list(outcome.removed),
+                   "adopted": list(outcome.adopted), "up_to_date": d.up_to_date,
+                   "counts": {st: d.count(st) for st in ("missing", "drifted", "extra")}})
+        return
     if outcome.adopted:
         click.echo(f"lab {the_plan.lab}: recorded as its own {count(len(outcome.adopted), 'object')} "
                    "that carry its mark (made by its compiled script?)")

@@ -1,21 +1,94 @@
-"""What every command shares: loading a topology and printing its diagnostics to stderr."""
+"""What every command shares: finding and loading a topology, printing its diagnostics, stopping on errors."""
 
 from __future__ import annotations
 
+import json
 import sys
-from typing import NoReturn
+from pathlib import Path
+from typing import Any, NoReturn
 
 import click
 
 from topograph.front import reader
-from topograph.front.diagnostics import Pos, render_json, render_text
+from topograph.front.diagnostics import Pos, count, render_json, render_text
 from topograph.pipeline import Checked, check_file, check_text
 
 # No checks by click (it would print a usage error, exit 2): the loader reports a missing, unreadable or
 # special file as TG000 at FILE:1:1, in text or --json, the same for every command. `-` is standard
 # input (allow_dash keeps click from treating it as an option).
 FILE_TYPE = click.Path(path_type=str, readable=False, allow_dash=True)
-topology_argument = click.argument("file", type=FILE_TYPE)
+
+DEFAULT_FILE = "topograph.yml"  # FILE when none is given: this in the current directory,
+DEFAULT_PATTERN = "*.topo.yml"  # else the only file there that matches this
+
+
+class NoDefaultFile(Exception):
+    """No FILE was given and the current directory does not name one; `hint` says what to do."""
+
+    def __init__(self, message: str, hint: str) -> None:
+        super().__init__(message)
+        self.hint = hint
+
+
+def default_file(directory: Path | None = None) -> str:
+    """FILE when the command line gives none: `topograph.yml` in `directory` (the current one), else its
+    only `*.topo.yml`. NoDefaultFile says what was looked for and what was found."""
+    where = Path(".") if directory is None else directory
+    if (where / DEFAULT_FILE).is_file():
+        return str(where / DEFAULT_FILE) if directory is not None else DEFAULT_FILE
+    found = sorted(p.name for p in where.glob(DEFAULT_PATTERN) if p.is_file())
+    if len(found) == 1:
+        return str(where / found[0]) if directory is not None else found[0]
+    place = "the current directory" if directory is None else str(directory)
+    looked = f"no FILE given, and {place} has no {DEFAULT_FILE}"
+    if not found:
+        raise NoDefaultFile(f"{looked} and no {DEFAULT_PATTERN}", f"pass FILE, or name the lab's file {DEFAULT_FILE}")
+    raise NoDefaultFile(f"{looked} but {len(found)} {DEFAULT_PATTERN} files ({', '.join(found)}); name one",
+                        "pass one of them as FILE")
+
+
+class TopologyArgument(click.Argument):
+    """FILE, optional: without it, default_file() (exit 2 when there is none, or several).
+
+    A FILE before other positional arguments (`trace [FILE] SRC DST`) is parsed greedily, so that the
+    others keep their places when it is left out; a command with a variadic argument of its own
+    (`exec FILE NODE -- ARGV...`) cannot tell them apart, and there FILE stays required.
+    """
+
+    def _optional(self, ctx: click.Context) -> bool:
+        return not any(isinstance(p, click.Argument) and p is not self and p.nargs == -1 for p in ctx.command.params)
+
+    def add_to_parser(self, parser: Any, ctx: click.Context) -> None:
+        # shell completion parses what is typed so far: there FILE is what comes first (`trace FILE S<Tab>`
+        # completes SRC, not a file)
+        greedy = self._optional(ctx) and not ctx.resilient_parsing
+        parser.add_argument(dest=self.name, nargs=-1 if greedy else 1, obj=self)
+
+    def make_metavar(self, ctx: click.Context) -> str:
+        return "[FILE]" if self._optional(ctx) else "FILE"
+
+    def process_value(self, ctx: click.Context, value: Any) -> Any:
+        if isinstance(value, tuple):  # parsed greedily: (), or (FILE,), or FILE and what came after it
+            if len(value) > 1:
+                others = " ".join(p.human_readable_name for p in ctx.command.params
+                                  if isinstance(p, click.Argument) and p is not self)
+                raise click.UsageError(f"too many arguments: expected [FILE] {others}".rstrip(), ctx=ctx)
+            value = value[0] if value else None
+        if not isinstance(value, str):  # left out (None, or click's UNSET)
+            if not self._optional(ctx):
+                raise click.MissingParameter(ctx=ctx, param=self)
+            if ctx.resilient_parsing:  # shell completion: never stop
+                return None
+            try:
+                value = default_file()
+            except NoDefaultFile as exc:
+                if ctx.params.get("as_json") is True:
+                    ctx.meta[JSON_ERRORS] = True
+                abort(str(exc), hint=exc.hint, status=2)
+        return super().process_value(ctx, value)
+
+
+topology_argument = click.argument("file", cls=TopologyArgument, type=FILE_TYPE)
 
 STDIN = "<stdin>"  # what diagnostics call a topology read from standard input
 
@@ -25,9 +98,31 @@ def shown(file: str) -> str:
     return STDIN if file == "-" else file
 
 
-def abort(message: str, *, hint: str | None = None, status: int = 1) -> NoReturn:
-    """The one way a command stops on an error: 'topograph: MESSAGE' (and a hint line) on stderr, exit `status`."""
-    click.echo(f"topograph: {message}" + (f"\n  hint: {hint}" if hint else ""), err=True)
+JSON_ERRORS = "topograph.json_errors"  # in click's context meta: this run's errors are JSON (json_errors())
+
+
+def json_errors(on: bool) -> None:
+    """From now on, this command's errors (abort, load_or_exit) are JSON objects on stdout, when `on` (--json)."""
+    ctx = click.get_current_context(silent=True)
+    if ctx is not None and on:
+        ctx.meta[JSON_ERRORS] = True
+
+
+def errors_as_json() -> bool:
+    ctx = click.get_current_context(silent=True)
+    return ctx is not None and ctx.meta.get(JSON_ERRORS) is True
+
+
+def abort(message: str, *, hint: str | None = None, status: int = 1, details: dict[str, Any] | None = None) -> NoReturn:
+    """The one way a command stops on an error: 'topograph: MESSAGE' (and a hint line) on stderr, exit `status`.
+
+    Under --json (json_errors()): `{"ok": false, "error": MESSAGE, "hint": HINT or null, "exit": status,
+    ...details}` on stdout instead, with the same exit status."""
+    if errors_as_json():
+        click.echo(json.dumps({"ok": False, "error": message, "hint": hint, "exit": status, **(details or {})},
+                              indent=2))
+    else:
+        click.echo(f"topograph: {message}" + (f"\n  hint: {hint}" if hint else ""), err=True)
     sys.exit(status)
 
 
@@ -81,6 +176,10 @@ def load_or_exit(file: str, *, show_warnings: bool = True, status: int = 1, stdi
     result = check_path(file, expectations=expectations)
     items = [d for d in result.report if show_warnings or d.is_error]
     if not result.ok:
+        if errors_as_json():
+            errors = [d for d in items if d.is_error]
+            abort(f"{shown(file)} has {count(len(errors), 'error')}", status=status,
+                  details={"diagnostics": [d.as_json() for d in items]})
         click.echo(render_text(items), err=True, nl=False)
         sys.exit(status)
     if items:

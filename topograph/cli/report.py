@@ -1,6 +1,9 @@
-"""Printing a diff: one line per change, grouped as missing / drifted / extra, then a summary line."""
+"""Printing a diff: one line per change, grouped as missing / drifted / extra, then a summary line; or as JSON."""
 
 from __future__ import annotations
+
+import json
+from typing import Any
 
 import click
 
@@ -70,3 +73,39 @@ def as_shell(ops: list[Operation]) -> list[Operation]:
             out.append(DeleteIptables(op.node, op.netns, op.pre_chain, op.post_chain, op.families))
         out.append(op)
     return out
+
+
+def where_json(lab: str, prefix: str | None) -> dict[str, Any]:
+    """The keys every live command's JSON starts with: which lab, in which mode."""
+    return {"lab": lab, "mode": "real" if prefix is None else "sandbox", "prefix": prefix}
+
+
+def diff_json(plan: Plan, d: Diff, *, commands: bool = False) -> dict[str, Any]:
+    """The diff as status --json and apply --dry-run --json print it (README: "JSON output"):
+
+    `clean` (nothing differs, nothing blocks), `blocked` (apply's reasons to stop; then nothing else was
+    compared), `running` (pid of an apply holding the lab now, or null), `cut_short`, `adopted`,
+    `up_to_date` (a count), `counts` ({missing, drifted, extra}), `changes` ([{state, what}], in the
+    text's order) and, with `commands`, the shell commands of what apply would run.
+    """
+    data: dict[str, Any] = {
+        **where_json(plan.lab, plan.prefix),
+        "clean": d.clean,
+        "blocked": list(d.blockers),
+        "running": d.running,
+        "cut_short": d.cut_short,
+        "adopted": d.adopted,
+        "up_to_date": d.up_to_date,
+        "counts": {st: d.count(st) for st in ("missing", "drifted", "extra")},
+        "changes": [{"state": c.state, "what": c.what} for st in ("missing", "drifted", "extra")
+                    for c in d.changes if c.state == st],
+    }
+    if commands:
+        from topograph.compile import commands as shell  # jinja2: only when asked for
+
+        data["commands"] = shell(as_shell(d.operations)) if d.operations else []
+    return data
+
+
+def echo_json(data: dict[str, Any]) -> None:
+    click.echo(json.dumps(data, indent=2))
