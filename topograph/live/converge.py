@@ -208,11 +208,10 @@ def diff(plan: Plan, live: Live, record: Record | None) -> Diff:
         st = ns_state(gone.netns)
         if isinstance(gone, DeleteNftables) and st is not None and st.nft.get(gone.table) is not None:
             result.changes.append(Change("extra", f"{where(gone.netns)}: nftables table inet {gone.table} "
-                                         "(the file has no NAT or port forward here any more)", op=gone))
+                                         "(the file has no NAT, port forward or filter here any more)", op=gone))
         elif isinstance(gone, DeleteIptables) and st is not None and st.iptables.get(gone.pre_chain) is not None:
-            result.changes.append(Change("extra", f"{where(gone.netns)}: iptables chains {gone.pre_chain}, "
-                                         f"{gone.post_chain} (the file has no NAT or port forward here any more)",
-                                         op=gone))
+            result.changes.append(Change("extra", f"{where(gone.netns)}: iptables chains {', '.join(gone.chains)} "
+                                         "(the file has no NAT, port forward or filter here any more)", op=gone))
     if record is not None and not record.complete:
         # an apply cut short: a value that is not yet what the plan says is a step it did not run
         result.cut_short = True
