@@ -152,3 +152,35 @@ def test_a_drop_rule_drops_and_a_filter_the_file_no_longer_has_goes(sandbox: San
     assert sandbox.ping(a, "10.8.0.2")
     assert tg(tmp_path, "destroy", *args).returncode == 0
     assert sandbox.left() == []
+
+
+def _all_rules(sb: Sandbox, netns: str, firewall: str) -> str:
+    if firewall == "nftables":
+        return sb.exec(netns, "nft", "list", "ruleset").stdout
+    return "".join(sb.exec(netns, tool, "-t", table, "-S").stdout
+                   for tool in ("iptables", "ip6tables") for table in ("nat", "filter"))
+
+
+@pytest.mark.parametrize("firewall", FIREWALLS)
+def test_apply_and_the_compiled_script_load_the_same_rules(sandbox: Sandbox, tmp_path: Path, firewall: str) -> None:
+    from topograph.compile import render_setup, render_teardown
+    from topograph.pipeline import check_file
+    from topograph.plan import plan
+
+    _need(firewall)
+    topology = check_file(SEED_FIREWALL).topology
+    assert topology is not None
+    mine = plan(topology, sandbox_prefix=sandbox.prefix + "a", firewall="iptables" if firewall == "iptables" else "nftables")
+    theirs = plan(topology, sandbox_prefix=sandbox.prefix + "s", firewall=mine.firewall)
+    sandbox.claim_plan(mine)
+    sandbox.claim_plan(theirs)
+    args = ("--sandbox", sandbox.prefix + "a", str(SEED_FIREWALL))
+    assert tg(tmp_path, "apply", "--firewall", firewall, *args).returncode == 0
+    script = sandbox.script(render_setup(theirs))
+    assert script.returncode == 0, script.stderr
+    applied = _all_rules(sandbox, sandbox.prefix + "ahost", firewall)
+    assert "TG-seed-IN" in applied or "hook input" in applied, applied
+    assert applied == _all_rules(sandbox, sandbox.prefix + "shost", firewall)
+    assert sandbox.script(render_teardown(theirs)).returncode == 0
+    assert tg(tmp_path, "destroy", *args).returncode == 0
+    assert sandbox.left() == []
