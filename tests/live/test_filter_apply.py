@@ -79,6 +79,11 @@ def test_filter_rules_are_applied_drift_is_seen_and_repaired_and_destroy_leaves_
     assert status.returncode == 2, status.stdout
     what = "load nftables table inet topograph-seed" if firewall == "nftables" else "load iptables chains"
     assert f"~ drifted  host ({host}): {what}" in status.stdout, status.stdout
+    named = {("nftables", "rule deleted"): 'missing: iifname "v-net-0" accept (chain input)',
+             ("nftables", "rule added"): "extra: tcp dport 9 accept (chain forward)",
+             ("iptables", "rule deleted"): "missing: -A TG-seed-IN -i v-net-0 -j ACCEPT (ipv4 filter)",
+             ("iptables", "rule added"): "extra: -A TG-seed-FWD -p tcp -m tcp --dport 9 -j ACCEPT (ipv4 filter)"}
+    assert named[(firewall, by_hand)] in status.stdout, status.stdout
     fixed = tg(tmp_path, "apply", *args)
     assert fixed.returncode == 0 and "1 step applied" in fixed.stdout, fixed.stdout + fixed.stderr
     assert _filter_rules(sandbox, host, firewall) == good  # exactly: no rule or hook twice

@@ -20,6 +20,7 @@ from topograph.live.changes import Change, Diff, Removal, State
 from topograph.live.describe import describe, where
 from topograph.live.observe import Live, LiveLink, LiveRoute, NsState, ops_by_netns, route_key
 from topograph.live.ownership import blockers, leftover_rules, marked, stale_text
+from topograph.live.rule_drift import rules_drift
 from topograph.live.state import Record
 from topograph.plan import (
     AddAddress,
@@ -197,6 +198,11 @@ def diff(plan: Plan, live: Live, record: Record | None) -> Diff:
                 state = _op_state(op, st, recreated, record)
                 if state is None:
                     result.up_to_date += 1
+                elif state == "drifted" and isinstance(op, LoadNftables | LoadIptables) and record is not None \
+                        and not _rules_changed(op, record):  # changed by hand: say which rules
+                    got, loaded = ((st.nft.get(op.table), record.nft.get(where(netns))) if isinstance(op, LoadNftables)
+                                   else (st.iptables.get(op.pre_chain), record.iptables.get(where(netns))))
+                    result.changes.append(Change(state, describe(op) + rules_drift(loaded, got), op=op))
                 else:
                     add(state, op)
             case _:
