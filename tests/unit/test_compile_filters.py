@@ -197,3 +197,16 @@ def test_the_seed_firewall_loads_in_check_mode(firewall: str) -> None:
             pytest.skip(why)
         done = _isolated([tool, "--test", "--noflush"], iptables_restore(load, family))
         assert done.returncode == 0, done.stderr
+
+
+@pytest.mark.parametrize("name", ['x" accept; flush ruleset; "', "eth0 -j ACCEPT", "a\\b", ""])
+def test_a_hand_made_rule_with_a_hostile_interface_name_is_refused(name: str) -> None:
+    from topograph.model import FilterRule, Hook, RuleAction
+    from topograph.plan.filters import FilterChainRules
+
+    chain = FilterChainRules(Hook.INPUT, RuleAction.ACCEPT, (FilterRule(RuleAction.DROP, in_interface=name),))
+    if " " not in name or '"' in name:  # nft quotes the name: a space alone cannot escape
+        with pytest.raises(ValueError, match="cannot use"):
+            chain.nft()
+    with pytest.raises(ValueError, match="cannot use"):
+        chain.iptables("TG-x-IN", 4)
