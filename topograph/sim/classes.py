@@ -49,6 +49,8 @@ class FastMatrix:
         # nodes some route points at: they stand on other flows' paths, so they are never interchangeable
         self.gateways = {o for fib in net.fib.values() for r in (*fib.v4, *fib.v6) if r.via is not None
                          and (o := net.owner_node(r.via)) is not None}
+        # sources whose own chains may drop or reject: always walked (interchangeable ones once per column)
+        self.filtering = sum(self.bit[n.name] for n in net.topology.nodes if n.filters and n.name in self.bit)
 
     def run_chain(self, chain: Chain, owner: str | None, origin: str | None = None) -> Verdict | None:
         """The verdict if the chain decides before its last hop (delivery included), else None.
@@ -113,7 +115,7 @@ class FastMatrix:
         if kind == "gw":
             _, k, itf, e_src = key
             ch = self.paths.chain(k, itf, e_dst, e_src)  # type: ignore[arg-type]
-            if ch.end == COMPLEX:
+            if ch.end == COMPLEX or ch.filtered:
                 return None, ch.nodes
             v = self.run_chain(ch, self._owner)
             if v is None:
@@ -159,6 +161,9 @@ class FastMatrix:
         self._owner = owner if owner is not None and net.is_local(owner, a) else None
         mine = self.bit.get(self._owner, 0) if self._owner is not None else 0
         itself = a.is_loopback or a.is_unspecified  # every source's own (net.is_local): the walker decides each
+        if self._owner is not None and net.nodes[self._owner].filters:  # its input and output chains decide
+            walk((1 << len(self.sources)) - 1)
+            return ordered(out)
         if itself:
             mine = (1 << len(self.sources)) - 1
         if mine and not itself and self._owner is not None:  # a ping of one's own address: loopback decides
@@ -175,8 +180,10 @@ class FastMatrix:
                     bits = (bits & ~me) | other
                 put(Verdict(v.disposition, self._owner) if v.node == TARGET else v, bits)  # type: ignore[arg-type]
             return ordered(out)
+        walk(self.filtering & ~mine)
+        skip = mine | self.filtering
         for key, group_bits, _src in self.paths.groups(e):
-            bits = group_bits & ~mine
+            bits = group_bits & ~skip
             if not bits:
                 continue
             found, on_way = self.request(key, a, e)
@@ -205,7 +212,7 @@ class FastMatrix:
         if not (node in self.gateways or node in self.forward_targets or n.forwarding or n.nat or n.port_forwards):
             fib = self.net.fib[node]
             l2 = self.net.l2
-            sig = (n.rp_filter, n.kind, self.net.loopback_up(node),
+            sig = (n.rp_filter, n.kind, self.net.loopback_up(node), n.filter,
                    tuple((r.net, r.dev, r.via, r.metric) for r in (*fib.v4, *fib.v6)),
                    tuple((i.name, i.up, l2.domain.get(i.key), l2.carrier.get(i.key),
                           tuple((a.network, self.paths.classes.of(a.ip)) for a in i.addresses)) for i in n.interfaces))
@@ -262,7 +269,7 @@ class FastMatrix:
             odd = bits & ch.nodes
             walk(odd)
             bits &= ~odd
-            if ch.end == COMPLEX:
+            if ch.end == COMPLEX or ch.filtered:
                 walk(bits)
                 return
             # only IPv4 drops a packet with the node's own source address as a martian (as forward.rp_problem);

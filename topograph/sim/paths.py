@@ -34,6 +34,12 @@ class Classes:
         for n in net.topology.nodes:
             for m in n.nat:
                 bounds[m.source.version] |= {int(m.source.network_address), int(m.source.broadcast_address) + 1}
+            # a filter rule's prefixes split classes too: inside a class, every rule's from/to match holds alike
+            for c in n.filter:
+                for r in c.rules:
+                    for p in (r.src, r.dst):
+                        if p is not None:
+                            bounds[p.version] |= {int(p.network_address), int(p.broadcast_address) + 1}
         self.starts = {4: sorted(b for b in bounds[4] if b < 2**32), 6: sorted(b for b in bounds[6] if b < 2**128)}
         self._reps: dict[EC, IPAddress] = {}
 
@@ -55,6 +61,7 @@ class Chain:
     states: tuple[tuple[str, str, bool, FibRoute | None, D | None], ...]  # node, in-interface, forwards, route, rp verdict
     end: tuple[object, ...]  # ("stop",) | ("neigh", node) | ("onlink", node, dev, domain) | ("complex",)
     nodes: int  # bit set of the nodes in `states` (over source indices)
+    filtered: bool = False  # a node in `states` has a filter chain that may drop or reject: the walker decides
 
 
 Group = tuple[tuple[object, ...], int, IPAddress | None]  # (first-hop key, bit set of sources, a source address)
@@ -246,8 +253,10 @@ class Paths:
         src = self.classes.representative(e_src)
         states = []
         bits = 0
+        filtered = False
         end: tuple[object, ...] = ("stop",)
         while True:
+            filtered = filtered or net.nodes[node].filters
             fwd = net.nodes[node].forwarding
             r = self.route(node, e_dst) if fwd else None
             rp = rp_filter_problem(net, node, itf, src)
@@ -271,6 +280,6 @@ class Paths:
                 end = COMPLEX
                 break
             node, itf = ans
-        chain = Chain(tuple(states), end, bits)
+        chain = Chain(tuple(states), end, bits, filtered)
         self._chains[key] = chain
         return chain
