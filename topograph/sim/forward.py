@@ -91,7 +91,8 @@ class Walker(Netfilter, Reasons):
         rep = self.walk(req.node, answer.packet, ct, kind=kind, origin=answer)
         reply = Trace(rep.disposition, tuple(rep.hops))
         if rep.disposition.ok and rep.node == flow.src:
-            how = "the connection fails at once" if flow.proto is Proto.TCP else f"{flow.src} learns it at once"
+            how = {Proto.TCP: "the connection fails at once", Proto.ICMP: "the ping fails at once",
+                   Proto.UDP: "a connected UDP socket gets 'connection refused' at once"}[flow.proto]
             return FlowResult(flow, Disposition.FILTER_REJECTED, req.node,
                               f"{req.reason} and reaches {flow.src}: {how}" if self.explain else "", request, reply)
         if rep.disposition.ok:

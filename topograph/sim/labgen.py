@@ -168,6 +168,8 @@ def _filters(rng: random.Random, n: _Node, segments: list[_Segment]) -> None:
             continue
         policy = rng.choice(["accept", "accept", "drop"])
         rules = [_rule(rng, hook, names, segments) for _ in range(rng.randint(0, 4))]
+        if rng.random() < 0.5:  # the usual stateful start: what comes back for allowed traffic passes
+            rules.insert(0, "{state: [established, related], action: accept}")
         n.chains[hook] = (policy, rules)
 
 

@@ -24,10 +24,15 @@ class Netfilter:
 
     # -- conntrack -----------------------------------------------------------------------------------
     @staticmethod
-    def conntrack_lookup(node: str, pkt: Packet, ct: dict[str, list[CtEntry]]) -> tuple[CtEntry, Direction] | None:
-        """The node's conntrack entry the packet belongs to, and in which direction; None for a new connection."""
+    def conntrack_lookup(node: str, pkt: Packet, ct: dict[str, list[CtEntry]],
+                         going_back: bool = False) -> tuple[CtEntry, Direction] | None:
+        """The node's conntrack entry the packet belongs to, and in which direction; None for a new connection.
+        `going_back`: a reply, which conntrack tells from its request by the ICMP type even when both tuples are
+        the same (a ping of one's own address)."""
         t = pkt.tuple
         for e in ct.get(node, []):
+            if going_back and e.reply == t:
+                return e, "reply"
             if e.orig == t:
                 return e, "orig"
             if e.reply == t:
@@ -44,7 +49,7 @@ class Netfilter:
                 if (e.trans or e.orig) == pkt.inner:
                     return e, "error", CtState.RELATED
             return None, "none", CtState.INVALID
-        known = self.conntrack_lookup(node, pkt, ct)
+        known = self.conntrack_lookup(node, pkt, ct, kind != "request")
         if known is not None:
             e, d = known
             if d == "reply":

@@ -43,7 +43,7 @@ class Packet:
     def show(self) -> str:
         if self.inner is not None:
             i = self.inner
-            return f"{self.src} -> {self.dst} (port unreachable about {hp(i[0])}:{i[2]} -> {hp(i[1])}:{i[3]})"
+            return f"{self.src} -> {self.dst} (about {hp(i[0])}:{i[2]} -> {hp(i[1])}:{i[3]})"
         if self.proto is Proto.ICMP:
             return f"{self.src} -> {self.dst}"
         return f"{hp(self.src)}:{self.sport} -> {hp(self.dst)}:{self.dport}"

@@ -42,15 +42,26 @@ class Classes:
                             bounds[p.version] |= {int(p.network_address), int(p.broadcast_address) + 1}
         self.starts = {4: sorted(b for b in bounds[4] if b < 2**32), 6: sorted(b for b in bounds[6] if b < 2**128)}
         self._reps: dict[EC, IPAddress] = {}
+        self._owned = net.owner.keys()
 
     def of(self, address: IPAddress) -> EC:
         return (address.version, bisect_right(self.starts[address.version], int(address)) - 1)
 
     def representative(self, ec: EC) -> IPAddress:
+        """An address of the class that no node owns when there is one (a /32 rule or route can make a class start
+        at a node's address, which the ARP and martian checks would treat as that node's own)."""
         found = self._reps.get(ec)
         if found is None:
-            value = self.starts[ec[0]][ec[1]]
-            found = self._reps[ec] = ipaddress.IPv4Address(value) if ec[0] == 4 else ipaddress.IPv6Address(value)
+            family, i = ec
+            make = ipaddress.IPv4Address if family == 4 else ipaddress.IPv6Address
+            starts = self.starts[family]
+            last = starts[i + 1] - 1 if i + 1 < len(starts) else 2 ** (32 if family == 4 else 128) - 1
+            value = starts[i]
+            while value < last and make(value) in self._owned:
+                value += 1
+            if make(value) in self._owned:
+                value = starts[i]
+            found = self._reps[ec] = make(value)
         return found
 
 
