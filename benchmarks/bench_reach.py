@@ -28,6 +28,8 @@ from topograph.sim.classes import fast_matrix
 from topograph.sim.matrix import reference_matrix, targets
 from topograph.sim.network import Network
 
+__all__ = ["bench", "main", "routed", "star_nat"]  # routed lives in labs.py now; bench_failures imports it from here
+
 
 def star_nat(n: int) -> str:
     """star(n) plus an uplink from the host to an 'internet' namespace, MASQUERADE and a port forward."""

@@ -136,7 +136,8 @@ def test_the_policy_drop_is_named_with_its_line() -> None:
     assert steps(r, Action.FILTER)[0].startswith("r1: forward chain (new): policy drop (lab.yml:")
 
 
-STATEFUL = "{forward: {policy: drop, rules: [{state: [established, related], action: accept}, {from: 10.0.1.0/24, action: accept}]}}"
+STATEFUL = ("{forward: {policy: drop, rules: [{state: [established, related], action: accept}, "
+            "{from: 10.0.1.0/24, action: accept}]}}")
 STATELESS = "{forward: {policy: drop, rules: [{from: 10.0.1.0/24, action: accept}]}}"
 
 
@@ -235,10 +236,11 @@ def seed(filter_yaml: str) -> Network:
 
 
 def test_the_forward_chain_sees_the_dnat_destination() -> None:
-    to_blue = "{forward: {policy: drop, rules: [{state: [established], action: accept}, {to: 192.168.15.2, proto: tcp, dport: 80, action: accept}]}}"
+    first = "{forward: {policy: drop, rules: [{state: [established], action: accept}, "
+    to_blue = first + "{to: 192.168.15.2, proto: tcp, dport: 80, action: accept}]}}"
     r = run(seed(to_blue), "lan", "192.168.1.2", Proto.TCP, 80)
     assert r.ok and r.node == "blue"
-    to_host = "{forward: {policy: drop, rules: [{state: [established], action: accept}, {to: 192.168.1.2, proto: tcp, dport: 80, action: accept}]}}"
+    to_host = first + "{to: 192.168.1.2, proto: tcp, dport: 80, action: accept}]}}"
     r = run(seed(to_host), "lan", "192.168.1.2", Proto.TCP, 80)
     assert (r.disposition, r.node) == (D.FILTER_DROPPED, "host")
     assert "(192.168.1.3:40000 -> 192.168.15.2:80)" in r.reason
