@@ -44,6 +44,8 @@ class FastMatrix:
         self._columns: dict[tuple[object, ...], tuple[str, list[tuple[Verdict, int]]]] = {}
         self._addr: IPAddress = ipaddress.ip_address(0)
         self._source_sigs: dict[str, tuple[object, ...] | None] = {}
+        self._kinds: dict[str, int] | None = None
+        self._kind_bits: dict[int, int] = {}
         self.forward_targets = {o for n in net.topology.nodes for f in n.port_forwards
                                 if (o := net.owner_node(f.to_address)) is not None}
         # nodes some route points at: they stand on other flows' paths, so they are never interchangeable
@@ -134,21 +136,27 @@ class FastMatrix:
             if bits:
                 out[v] = out.get(v, 0) | bits
 
-        seen: dict[tuple[object, ...], Verdict] = {}
+        seen: dict[int, Verdict] = {}
+        kinds = self.source_kinds()
 
         def walk(bits: int) -> None:
             while bits:
                 low = bits & -bits
                 s = self.sources[low.bit_length() - 1]
-                bits ^= low
-                sig = self.source_signature(s)
-                if sig is not None and sig in seen:  # an interchangeable source walked this column already
-                    put(seen[sig], low)
+                kind = kinds.get(s)
+                if kind is not None and kind in seen:  # interchangeable sources: one walk per column for them all
+                    same = bits & self._kind_bits[kind]
+                    put(seen[kind], same)
+                    bits &= ~same
                     continue
+                bits ^= low
                 v = self.walker.run(t.flow(s, net)).verdict
                 v = Verdict(v.disposition, SOURCE) if v.node == s else v
-                if sig is not None and v.node != s:
-                    seen[sig] = v
+                if kind is not None:
+                    seen[kind] = v
+                    same = bits & self._kind_bits[kind]
+                    put(v, same)
+                    bits &= ~same
                 put(v, low)
 
         if t.proto is not Proto.ICMP:
@@ -202,6 +210,19 @@ class FastMatrix:
             self._columns[sig] = (self._owner, [(Verdict(v.disposition, TARGET) if v.node == self._owner else v, b & ~mine)
                                                 for v, b in out.items()])
         return ordered(out)
+
+    def source_kinds(self) -> dict[str, int]:
+        """Every source with a signature, numbered by signature (equal numbers: interchangeable sources); the bit
+        set of each number's sources in `_kind_bits`. Numbers, not the signatures: a tuple's hash is not kept."""
+        if self._kinds is None:
+            ids: dict[tuple[object, ...], int] = {}
+            self._kinds = {}
+            for s in self.sources:
+                sig = self.source_signature(s)
+                if sig is not None:
+                    k = self._kinds[s] = ids.setdefault(sig, len(ids))
+                    self._kind_bits[k] = self._kind_bits.get(k, 0) | self.bit[s]
+        return self._kinds
 
     def source_signature(self, node: str) -> tuple[object, ...] | None:
         """What a flow depends on about its source node, when the node is a plain end host (see `signature`)."""
