@@ -13,7 +13,8 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Callable, Sequence
 
-from topograph.model import IPAddress, Proto
+from topograph.model import CtState, Hook, IPAddress, Proto, RuleAction
+from topograph.sim.filtering import evaluate
 from topograph.sim.forward import Walker, rp_filter_problem
 from topograph.sim.l2 import answers
 from topograph.sim.matrix import SOURCE, TARGET, Matrix, Target, ordered, targets
@@ -21,6 +22,9 @@ from topograph.sim.network import Network
 from topograph.sim.paths import COMPLEX, EC, FILTERED, Chain, Paths
 from topograph.sim.trace import Disposition as D
 from topograph.sim.trace import Verdict
+
+#: run_chain's answer when a filter rejects the request: the walker follows the reject's answer back.
+WALK = Verdict(D.FILTER_REJECTED, "\x00walk")
 
 
 class FastMatrix:
@@ -35,7 +39,7 @@ class FastMatrix:
         self.ttl = net.options.ttl
         self.walker = Walker(net, explain=False)
         self._landing: dict[tuple[object, ...], tuple[int, int, int, int]] = {}
-        self._runs: dict[tuple[int, str | None, str | None], Verdict | None] = {}
+        self._runs: dict[tuple[int, str | None, str | None, frozenset[str] | None], Verdict | None] = {}
         self._lands: dict[tuple[object, ...], Verdict | None] = {}
         self._owner: str | None = None  # the node the current column's address is local to
         self._answering: dict[tuple[int, EC, int], tuple[int, dict[str, str]]] = {}
@@ -54,21 +58,26 @@ class FastMatrix:
         # sources whose own chains may drop or reject: always walked (interchangeable ones once per column)
         self.filtering = sum(self.bit[n.name] for n in net.topology.nodes if n.filters and n.name in self.bit)
 
-    def run_chain(self, chain: Chain, owner: str | None, origin: str | None = None) -> Verdict | None:
-        """The verdict if the chain decides before its last hop (delivery included), else None.
+    def run_chain(self, chain: Chain, owner: str | None, origin: str | None = None,
+                  seen: frozenset[str] | None = None) -> Verdict | None:
+        """The verdict if the chain decides before its last hop (delivery included), else None; WALK when a filter
+        rejects (its answer's way back is the walker's to follow).
 
         `owner` is the node the destination address is local to (None: nobody); `origin` is the node whose own
-        address is the packet's source: met again, it drops it as a martian.
+        address is the packet's source: met again, it drops it as a martian. `seen`: for a ping's reply, the
+        nodes its request went through (their conntrack says established; elsewhere an echo reply is invalid);
+        None for the request itself (new).
         """
-        key = (id(chain), owner, origin)
+        key = (id(chain), owner, origin, seen)
         if key in self._runs:
             return self._runs[key]
-        v = self._run_chain(chain, owner, origin)
+        v = self._run_chain(chain, owner, origin, seen)
         self._runs[key] = v
         return v
 
-    def _run_chain(self, chain: Chain, owner: str | None, origin: str | None) -> Verdict | None:
-        for j, (node, _itf, fwd, r, rp_filter) in enumerate(chain.states, start=1):
+    def _run_chain(self, chain: Chain, owner: str | None, origin: str | None,
+                   seen: frozenset[str] | None) -> Verdict | None:
+        for j, (node, itf, fwd, r, rp_filter) in enumerate(chain.states, start=1):
             rp = D.LOOP if node == origin else rp_filter
             if node == owner:
                 return Verdict(rp, node) if rp is not None else Verdict(D.DELIVERED, node)
@@ -80,6 +89,17 @@ class FastMatrix:
                 return Verdict(rp, node)
             if j >= self.ttl:
                 return Verdict(D.TTL_EXCEEDED, node)
+            if chain.filtered and self.net.nodes[node].filters:
+                c = self.net.nodes[node].chain(Hook.FORWARD)
+                if c is not None:
+                    state = CtState.NEW if seen is None else CtState.ESTABLISHED if node in seen else CtState.INVALID
+                    e_dst, e_src = chain.classes
+                    rep = self.paths.classes.representative
+                    act = evaluate(c, rep(e_src), rep(e_dst), Proto.ICMP, 0, 0, itf, r.dev, state).action
+                    if act is RuleAction.DROP or (act is not RuleAction.ACCEPT and seen is not None):
+                        return Verdict(D.FILTER_DROPPED, node)  # a rejected reply: its answer goes to the replier
+                    if act is not RuleAction.ACCEPT:
+                        return WALK
         if chain.end[0] == "neigh":
             return Verdict(D.NEIGHBOR_UNREACHABLE, str(chain.end[1]))
         return None
@@ -103,30 +123,32 @@ class FastMatrix:
         rp = rp_filter_problem(self.net, m, itf, src)
         return Verdict(rp[0], m) if rp else Verdict(D.DELIVERED, m)
 
-    def request(self, key: tuple[object, ...], dst: IPAddress, e_dst: EC) -> tuple[Verdict | None, int]:
+    def request(self, key: tuple[object, ...], dst: IPAddress, e_dst: EC) -> tuple[Verdict | None, int, frozenset[str]]:
         """(verdict or None for 'hand to the walker', bit set of nodes on the way) for a group's request to `dst`."""
         kind = key[0]
         if kind == "drop":
-            return Verdict(key[1], SOURCE), 0  # type: ignore[arg-type]
+            return Verdict(key[1], SOURCE), 0, frozenset()  # type: ignore[arg-type]
         if kind == "onlink":
             _, d, e_src = key
             src = self.paths.classes.representative(e_src)  # type: ignore[arg-type]
             v = self.land(SOURCE, d, dst, src, src)  # type: ignore[arg-type]
             assert v is not None
-            return (Verdict(v.disposition, SOURCE) if v.node == SOURCE else v), 0
+            return (Verdict(v.disposition, SOURCE) if v.node == SOURCE else v), 0, frozenset()
         if kind == "gw":
             _, k, itf, e_src = key
             ch = self.paths.chain(k, itf, e_dst, e_src)  # type: ignore[arg-type]
-            if ch.end == COMPLEX or ch.filtered:
-                return None, ch.nodes
+            if ch.end == COMPLEX:
+                return None, ch.nodes, ch.names
             v = self.run_chain(ch, self._owner)
+            if v is WALK:
+                return None, ch.nodes, ch.names
             if v is None:
                 _, m, dev, d = ch.end
                 src = self.paths.classes.representative(e_src)  # type: ignore[arg-type]
                 sip = self.paths.source(str(m), str(dev), e_dst)
                 v = self.land(str(m), int(d), dst, sip, src)  # type: ignore[call-overload]
-            return v, ch.nodes
-        return None, 0
+            return v, ch.nodes, ch.names
+        return None, 0, frozenset()
 
     def column(self, t: Target) -> list[tuple[Verdict, int]]:
         net = self.net
@@ -194,7 +216,7 @@ class FastMatrix:
             bits = group_bits & ~skip
             if not bits:
                 continue
-            found, on_way = self.request(key, a, e)
+            found, on_way, passed = self.request(key, a, e)
             if found is None:
                 walk(bits)
                 continue
@@ -205,7 +227,7 @@ class FastMatrix:
             if not v.ok:
                 put(v, bits)
                 continue
-            self.reply(v.node, a, key[-1], group_bits, bits, put, walk)  # type: ignore[arg-type]
+            self.reply(v.node, a, key[-1], group_bits, bits, put, walk, passed)  # type: ignore[arg-type]
         if sig is not None and self._owner is not None:
             self._columns[sig] = (self._owner, [(Verdict(v.disposition, TARGET) if v.node == self._owner else v, b & ~mine)
                                                 for v, b in out.items()])
@@ -259,7 +281,7 @@ class FastMatrix:
         return (e, n.rp_filter, n.kind, routes, itfs, holder.name if holder else None)
 
     def reply(self, target: str, a: IPAddress, e_back: EC, group_bits: int, bits: int,
-              put: Callable[[Verdict, int], None], walk: Callable[[int], None]) -> None:
+              put: Callable[[Verdict, int], None], walk: Callable[[int], None], seen: frozenset[str]) -> None:
         """The replies from `target` (source address `a`) to the sources in `bits`, whose addresses are in class `e_back`."""
         net = self.net
         lost = D.REPLY_LOST
@@ -290,14 +312,17 @@ class FastMatrix:
             odd = bits & ch.nodes
             walk(odd)
             bits &= ~odd
-            if ch.end == COMPLEX or ch.filtered:
+            if ch.end == COMPLEX:
                 walk(bits)
                 return
             # only IPv4 drops a packet with the node's own source address as a martian (as forward.rp_problem);
             # an IPv6 reply that loops back through its target is forwarded on until its hop limit runs out
-            v = self.run_chain(ch, None, origin=target if a.version == 4 else None)
+            v = self.run_chain(ch, None, origin=target if a.version == 4 else None, seen=seen)
+            if v is WALK:
+                walk(bits)
+                return
             if v is not None:
-                put(Verdict(lost, v.node), bits)
+                put(Verdict(D.FILTER_DROPPED if v.disposition is D.FILTER_DROPPED else lost, v.node), bits)
                 return
             end = ch.end
             sip = None  # the last router asks with its own address, chosen per destination class below

@@ -72,7 +72,9 @@ class Chain:
     states: tuple[tuple[str, str, bool, FibRoute | None, D | None], ...]  # node, in-interface, forwards, route, rp verdict
     end: tuple[object, ...]  # ("stop",) | ("neigh", node) | ("onlink", node, dev, domain) | ("complex",)
     nodes: int  # bit set of the nodes in `states` (over source indices)
-    filtered: bool = False  # a node in `states` has a filter chain that may drop or reject: the walker decides
+    filtered: bool = False  # a node in `states` has a filter chain that may drop or reject
+    classes: tuple[EC, EC] = ((4, 0), (4, 0))  # (destination class, source class) of the packets it carries
+    names: frozenset[str] = frozenset()  # the nodes in `states`: each holds a conntrack entry of a request
 
 
 Group = tuple[tuple[object, ...], int, IPAddress | None]  # (first-hop key, bit set of sources, a source address)
@@ -291,6 +293,6 @@ class Paths:
                 end = COMPLEX
                 break
             node, itf = ans
-        chain = Chain(tuple(states), end, bits, filtered)
+        chain = Chain(tuple(states), end, bits, filtered, (e_dst, e_src), frozenset(st[0] for st in states))
         self._chains[key] = chain
         return chain
