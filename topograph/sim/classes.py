@@ -49,6 +49,10 @@ class FastMatrix:
         self._addr: IPAddress = ipaddress.ip_address(0)
         self._source_sigs: dict[str, tuple[object, ...] | None] = {}
         self._kinds: dict[str, int] | None = None
+        self._target_kinds: dict[str, int | None] = {}  # a target's signature without its class, numbered
+        self._target_ids: dict[tuple[object, ...], int] = {}
+        self._filter_verdicts: dict[tuple[object, ...], RuleAction] = {}
+        self.filtering_nodes = {n.name for n in net.topology.nodes if n.filters}
         self._kind_bits: dict[int, int] = {}
         self.forward_targets = {o for n in net.topology.nodes for f in n.port_forwards
                                 if (o := net.owner_node(f.to_address)) is not None}
@@ -89,13 +93,10 @@ class FastMatrix:
                 return Verdict(rp, node)
             if j >= self.ttl:
                 return Verdict(D.TTL_EXCEEDED, node)
-            if chain.filtered and self.net.nodes[node].filters:
-                c = self.net.nodes[node].chain(Hook.FORWARD)
-                if c is not None:
-                    state = CtState.NEW if seen is None else CtState.ESTABLISHED if node in seen else CtState.INVALID
-                    e_dst, e_src = chain.classes
-                    rep = self.paths.classes.representative
-                    act = evaluate(c, rep(e_src), rep(e_dst), Proto.ICMP, 0, 0, itf, r.dev, state).action
+            if chain.filtered and node in self.filtering_nodes:
+                state = CtState.NEW if seen is None else CtState.ESTABLISHED if node in seen else CtState.INVALID
+                act = self.forward_verdict(node, itf, r.dev, chain.classes, state)
+                if act is not None:
                     if act is RuleAction.DROP or (act is not RuleAction.ACCEPT and seen is not None):
                         return Verdict(D.FILTER_DROPPED, node)  # a rejected reply: its answer goes to the replier
                     if act is not RuleAction.ACCEPT:
@@ -103,6 +104,18 @@ class FastMatrix:
         if chain.end[0] == "neigh":
             return Verdict(D.NEIGHBOR_UNREACHABLE, str(chain.end[1]))
         return None
+
+    def forward_verdict(self, node: str, iif: str, oif: str, classes: tuple[EC, EC], state: CtState) -> RuleAction | None:
+        """The action of `node`'s forward chain for a ping between two classes (None: it has no forward chain)."""
+        key = (node, iif, oif, classes, state)
+        if key not in self._filter_verdicts:
+            c = self.net.nodes[node].chain(Hook.FORWARD)
+            if c is None:
+                return None
+            e_dst, e_src = classes
+            rep = self.paths.classes.representative
+            self._filter_verdicts[key] = evaluate(c, rep(e_src), rep(e_dst), Proto.ICMP, 0, 0, iif, oif, state).action
+        return self._filter_verdicts[key]
 
     def land(self, node: str, d: int, dst: IPAddress, sip: IPAddress | None, src: IPAddress) -> Verdict | None:
         """The last hop: `node` sends to `dst` on its segment `d` (ARP asked from `sip`; the packet's source is `src`)."""
@@ -191,7 +204,7 @@ class FastMatrix:
         self._owner = owner if owner is not None and net.is_local(owner, a) else None
         mine = self.bit.get(self._owner, 0) if self._owner is not None else 0
         itself = a.is_loopback or a.is_unspecified  # every source's own (net.is_local): the walker decides each
-        if self._owner is not None and net.nodes[self._owner].filters:  # its input and output chains decide
+        if self._owner in self.filtering_nodes:  # its input and output chains decide
             walk((1 << len(self.sources)) - 1)
             return ordered(out)
         if itself:
@@ -269,16 +282,23 @@ class FastMatrix:
         same interfaces on the same segments, same settings. Routers, gateways (anyone's `via`) and NAT nodes
         take part in other flows' paths, so they get no signature and their columns are computed in full.
         """
-        n = self.net.nodes[node]
-        if node in self.gateways or n.forwarding or n.nat or n.port_forwards:
+        if node not in self._target_kinds:
+            n = self.net.nodes[node]
+            if node in self.gateways or n.forwarding or n.nat or n.port_forwards:
+                self._target_kinds[node] = None
+            else:
+                fib = self.net.fib[node]
+                routes = tuple((r.net, r.dev, r.via, r.metric) for r in (*fib.v4, *fib.v6))
+                l2 = self.net.l2
+                itfs = tuple((i.name, i.up, l2.domain.get(i.key), l2.carrier.get(i.key),
+                              tuple(a.network for a in i.addresses)) for i in n.interfaces)
+                sig = (n.rp_filter, n.kind, routes, itfs)
+                self._target_kinds[node] = self._target_ids.setdefault(sig, len(self._target_ids))
+        kind = self._target_kinds[node]
+        if kind is None:
             return None
-        fib = self.net.fib[node]
-        routes = tuple((r.net, r.dev, r.via, r.metric) for r in (*fib.v4, *fib.v6))
-        l2 = self.net.l2
-        itfs = tuple((i.name, i.up, l2.domain.get(i.key), l2.carrier.get(i.key), tuple(a.network for a in i.addresses))
-                     for i in n.interfaces)
         holder = self.net.owner.get(self._addr)
-        return (e, n.rp_filter, n.kind, routes, itfs, holder.name if holder else None)
+        return (e, kind, holder.name if holder else None)
 
     def reply(self, target: str, a: IPAddress, e_back: EC, group_bits: int, bits: int,
               put: Callable[[Verdict, int], None], walk: Callable[[int], None], seen: frozenset[str]) -> None:
