@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from topograph.front.diagnostics import Diagnostic
-from topograph.front.filter_checks import Flow, covers, never_accepted, overlaps, replies
+from topograph.front.filter_checks import Flow, covers, never_accepted, overlaps, replies, shadowing
 from topograph.model import (
     CtState,
     FilterChain,
@@ -183,6 +183,29 @@ def test_a_loosened_rule_covers_the_original(data: st.DataObject) -> None:
     rule = data.draw(rules())
     assert covers(data.draw(wider(rule)), rule)
     assert covers(rule, rule)
+
+
+@st.composite
+def chains_with_shadows(draw: st.DrawFn) -> list[FilterRule]:
+    """Random rules, some of them after a loosened copy (shadowed) or a repeat of themselves."""
+    out: list[FilterRule] = []
+    for rule in draw(st.lists(rules(), max_size=8)):
+        how = draw(st.integers(0, 2))
+        if how == 1:
+            out.append(draw(wider(rule)))
+        elif how == 2 and out:
+            out.append(draw(st.sampled_from(out)))
+        out.append(rule)
+    return out
+
+
+@settings(max_examples=150, deadline=None)
+@given(chains_with_shadows())
+def test_shadowing_finds_the_first_covering_rule(chain: list[FilterRule]) -> None:
+    # the destination index only skips what cannot cover: the same answer as trying every earlier rule
+    naive = [(i, j) for i, rule in enumerate(chain)
+             for j in [next((j for j in range(i) if covers(chain[j], rule)), None)] if j is not None]
+    assert shadowing(tuple(chain)) == naive
 
 
 @st.composite

@@ -124,12 +124,36 @@ def _named(rule: FilterRule) -> str:
     return f"'{rule.describe()}'" + (f" ({place})" if place else "")
 
 
+def shadowing(rules: tuple[FilterRule, ...]) -> list[tuple[int, int]]:
+    """(i, j) for each rule i that the earlier rule j covers, j the first such: O(n) for the usual chains.
+
+    Earlier rules are indexed by destination: only one with no destination, with a prefix containing the
+    later rule's, or (for a rule without one) the whole of its family can cover it.
+    """
+    out: list[tuple[int, int]] = []
+    by_dst: dict[IPNetwork | None, list[int]] = {}
+    lengths: dict[int, set[int]] = {4: set(), 6: set()}
+    for i, later in enumerate(rules):
+        found = list(by_dst.get(None, ()))
+        if later.dst is not None:
+            for n in lengths[later.dst.version]:
+                if n <= later.dst.prefixlen:
+                    found += by_dst.get(later.dst.supernet(new_prefix=n), ())
+        elif later.family is not None:
+            found += by_dst.get(ipaddress.ip_network("0.0.0.0/0" if later.family == 4 else "::/0"), ())
+        j = next((j for j in sorted(found) if covers(rules[j], later)), None)
+        if j is not None:
+            out.append((i, j))
+        by_dst.setdefault(later.dst, []).append(i)
+        if later.dst is not None:
+            lengths[later.dst.version].add(later.dst.prefixlen)
+    return out
+
+
 def check_shadowed(topology: Topology, node: Node, chain: FilterChain, report: Report) -> None:
     """TG510: a rule no packet ever reaches, because an earlier rule matches (and decides) all it matches."""
-    for i, later in enumerate(chain.rules):
-        earlier = next((e for e in chain.rules[:i] if covers(e, later)), None)
-        if earlier is None:
-            continue
+    for i, j in shadowing(chain.rules):
+        later, earlier = chain.rules[i], chain.rules[j]
         verb = _VERB[earlier.action]
         above = f"above line {earlier.pos.line}" if earlier.pos is not None else "above the earlier one"
         if earlier.action is later.action:
