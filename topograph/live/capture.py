@@ -14,6 +14,7 @@ gives a clear message when the path cannot be written, and it lets tcpdump drop 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -71,10 +72,8 @@ def run(capture: Capture, stdout: int | None = None, tcpdump: str = "tcpdump") -
     child = subprocess.Popen(capture.argv(tcpdump), stdin=subprocess.DEVNULL, stdout=stdout)
 
     def forward(signum: int, frame: object) -> None:
-        try:
+        with contextlib.suppress(ProcessLookupError):  # ended already
             child.send_signal(signum)
-        except ProcessLookupError:  # ended already
-            pass
 
     old = {sig: signal.signal(sig, forward) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
