@@ -259,7 +259,7 @@ def complete(env: dict[str, str], *words: str) -> list[str]:
 @pytest.mark.skipif(shutil.which("bash") is None, reason="needs bash")
 def test_bash_completes_commands_and_options(on_path: dict[str, str]) -> None:
     assert complete(on_path, "li") == ["list"]
-    assert complete(on_path, "c") == ["check", "compile", "completion"]
+    assert complete(on_path, "c") == ["capture", "check", "compile", "completion"]
     assert complete(on_path, "apply", "--dr") == ["--dry-run"]
     assert complete(on_path, "completion", "") == ["bash", "zsh", "fish"]
 

@@ -28,6 +28,7 @@ COMMANDS: dict[str, str] = {
     "status": "status",
     "verify": "verify",
     "exec": "exec",
+    "capture": "capture",
     "list": "list",
     "completion": "completion",
 }

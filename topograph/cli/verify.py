@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import json
 import sys
+import time
+import xml.etree.ElementTree as ET
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from topograph.cli.common import abort, sandbox_option, topology_argument
+from topograph.cli.common import abort, json_errors, sandbox_option, topology_argument
 from topograph.cli.live import elsewhere, load_plan, require_privileges
 from topograph.front.diagnostics import count
+
+if TYPE_CHECKING:
+    from topograph.live.verify import Observed
 
 
 class _Progress:
@@ -28,12 +35,64 @@ class _Progress:
             sys.stderr.flush()
 
 
+def flow_name(o: Observed) -> str:
+    """The flow as the table's first column names it: `lan -> 192.168.1.2 tcp/80`."""
+    p = o.probe
+    return f"{p.src} -> {p.label}" + (f" {p.proto}/{p.port}" if p.port else "")
+
+
+def _word(value: object) -> str | None:
+    return None if value is None else str(value)
+
+
+def as_json(results: list[Observed], lab: str, prefix: str | None) -> dict[str, Any]:
+    """verify --json's one object (its shape is in the command's help)."""
+    probes = [{"flow": flow_name(o), "src": o.probe.src, "dst": str(o.probe.dst), "to": o.probe.label,
+               "proto": str(o.probe.proto), "port": o.probe.port, "predicted": _word(o.probe.expected),
+               "observed": _word(o.outcome), "agrees": o.agrees, "detail": o.detail, "remark": o.remark}
+              for o in results]
+    differ = sum(1 for o in results if not o.agrees)
+    return {"ok": True, "lab": lab, "mode": "real" if prefix is None else "sandbox", "prefix": prefix,
+            "as_predicted": differ == 0, "probes": probes,
+            "totals": {"flows": len(results), "agree": len(results) - differ, "differ": differ,
+                       "untried": sum(1 for o in results if o.outcome is None)}}
+
+
+def as_junit(results: list[Observed], lab: str, prefix: str | None, seconds: float) -> bytes:
+    """JUnit XML: one testsuite, one testcase per flow, a <failure> per DIFFERS, <skipped> for a flow not tried."""
+    name = f"topograph verify {lab}" + (f" (sandbox {prefix})" if prefix else "")
+    failures = sum(1 for o in results if not o.agrees)
+    skipped = sum(1 for o in results if o.outcome is None)
+    counts = {"tests": str(len(results)), "failures": str(failures), "errors": "0"}
+    suites = ET.Element("testsuites", {"name": name, **counts, "time": f"{seconds:.3f}"})
+    suite = ET.SubElement(suites, "testsuite", {"name": name, **counts, "skipped": str(skipped),
+                                                "time": f"{seconds:.3f}"})
+    for o in results:
+        case = ET.SubElement(suite, "testcase", {"classname": f"verify.{lab}", "name": flow_name(o)})
+        said = f"predicted {_word(o.probe.expected) or '-'}, observed {_word(o.outcome) or '-'}"
+        if not o.agrees:
+            failure = ET.SubElement(case, "failure", {"message": said + (f" ({o.detail})" if o.detail else ""),
+                                                      "type": "DIFFERS"})
+            failure.text = "\n".join(x for x in (said, o.detail, o.remark, o.probe.why) if x)
+        elif o.outcome is None:
+            ET.SubElement(case, "skipped", {"message": o.detail or "not tried"})
+        else:
+            out = ET.SubElement(case, "system-out")
+            out.text = "; ".join(x for x in (said, o.detail, o.remark) if x)
+    ET.indent(suites)
+    data: bytes = ET.tostring(suites, encoding="utf-8", xml_declaration=True)
+    return data + b"\n"
+
+
 @click.command("verify")
 @topology_argument
 @sandbox_option
 @click.option("--all", "all_pairs", is_flag=True, help="every node to every node's address and port forward, "
               "predicted by the simulator (instead of the file's expectations)")
-def command(file: str, prefix: str | None, all_pairs: bool) -> None:
+@click.option("--json", "as_json_", is_flag=True, help="print the flows as one JSON object on stdout (see below)")
+@click.option("--junit", "junit", metavar="FILE", help="also write the flows as JUnit XML to FILE, for CI "
+              "(one testcase per flow, a failure per DIFFERS)")
+def command(file: str, prefix: str | None, all_pairs: bool, as_json_: bool, junit: str | None) -> None:
     """Ping, TCP-connect and send UDP between the lab's namespaces and compare with the prediction.
 
     Each flow is reach, refused (an ICMP error or a TCP reset came back at once) or silence (a time-out);
@@ -41,11 +100,23 @@ def command(file: str, prefix: str | None, all_pairs: bool) -> None:
     are started and stopped by verify itself where the file has something listen (`listen:`, port
     forwards' targets); a port that a listener holds already is probed through that listener (the line
     says so). Exit 1 on any difference.
+
+    \b
+    --json prints one object: {"ok" true, "lab", "mode" ("real"/"sandbox"), "prefix",
+    "as_predicted" (no flow differs), "probes" [{"flow" (as the table names it), "src" (node),
+    "dst" (address), "to" (what the flow aims at), "proto", "port" (or null),
+    "predicted", "observed" ("reach", "refused", "silence", "no reach", or null: no
+    prediction / not tried), "agrees", "detail", "remark"}],
+    "totals" {"flows", "agree", "differ", "untried"}}; exit 1 still when a flow differs. An
+    error is {"ok": false, "error", "hint", "exit"} (and "diagnostics" for a FILE with errors).
+    --junit FILE writes JUnit XML (a testcase per flow, a <failure> per difference, <skipped>
+    for a flow not tried) whatever is printed.
     """
     from topograph.live import verify
     from topograph.live.kernel import list_netns
     from topograph.plan.placement import place
 
+    json_errors(as_json_)
     the_plan, topology = load_plan(file, prefix)
     require_privileges()
     existing = list_netns()
@@ -54,16 +125,26 @@ def command(file: str, prefix: str | None, all_pairs: bool) -> None:
         hint = elsewhere(topology.name, prefix)
         abort(hint or f"lab {topology.name} is not up (no namespace {missing[0]}); run topograph apply first")
     progress = _Progress() if sys.stderr.isatty() else None
+    started = time.monotonic()
     try:
         results = verify.run(topology, place(topology, prefix), verify.probes(topology, all_pairs=all_pairs),
                              progress=progress)
     finally:
         if progress is not None:
             progress.clear()
-    for line in verify.table(results):
-        click.echo(line)
+    if junit is not None:
+        try:
+            with open(junit, "wb") as f:
+                f.write(as_junit(results, topology.name, prefix, time.monotonic() - started))
+        except OSError as exc:
+            abort(f"cannot write {junit}: {exc.strerror or exc}")
     bad = sum(1 for r in results if not r.agrees)
-    flows = count(len(results), "flow")
-    click.echo(f"{flows}, {bad} differ" if bad else f"{flows}, all as predicted")
+    if as_json_:
+        click.echo(json.dumps(as_json(results, topology.name, prefix), indent=2))
+    else:
+        for line in verify.table(results):
+            click.echo(line)
+        flows = count(len(results), "flow")
+        click.echo(f"{flows}, {bad} differ" if bad else f"{flows}, all as predicted")
     if bad:
         sys.exit(1)
