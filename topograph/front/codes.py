@@ -69,6 +69,8 @@ CODES: dict[str, tuple[Severity, str]] = {
     "TG505": (W, "MTU differs across a veth pair"),
     "TG506": (W, "expectation to an address no node owns"),
     "TG507": (W, "the same MAC address twice on one L2 segment"),
+    "TG520": (W, "port forward on an address the node does not own (it catches transit traffic)"),
+    "TG521": (W, "SNAT to an address the node does not own (nobody answers for the replies)"),
 }
 
 
