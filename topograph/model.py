@@ -183,6 +183,9 @@ class Masquerade(Written):
     out: str
     where: Where | None = field(default=None, compare=False, repr=False)
 
+    def __str__(self) -> str:
+        return f"MASQUERADE {self.source} → {self.out}"
+
     def matches(self, src: IPAddress, dst: IPAddress, dev: str) -> bool:
         return src.version == self.source.version and src in self.source and self.out == dev
 
@@ -197,6 +200,11 @@ class Snat(Written):
     out: str | None = None
     dst: IPNetwork | None = None
     where: Where | None = field(default=None, compare=False, repr=False)
+
+    def __str__(self) -> str:
+        dst = f" to {self.dst}" if self.dst is not None else ""
+        out = f" out {self.out}" if self.out is not None else ""
+        return f"SNAT {self.source}{dst}{out} → {self.to}"
 
     def matches(self, src: IPAddress, dst: IPAddress, dev: str) -> bool:
         return (src.version == self.source.version and src in self.source and (self.out is None or self.out == dev)
@@ -216,6 +224,14 @@ class PortForward(Written):
     address: IPAddress | None = None  # only for this destination address (None: any of the node's own addresses)
     local: bool = False  # also for the node's own connections (DNAT in the nat output hook)
     where: Where | None = field(default=None, compare=False, repr=False)
+
+    @property
+    def conditions(self) -> str:
+        """What the forward matches besides proto/port, for a label: ' (in eth0, on 203.0.113.2, local)'."""
+        parts = [f"in {self.in_interface}"] if self.in_interface else []
+        parts += [f"on {self.address}"] if self.address is not None else []
+        parts += ["local"] if self.local else []
+        return f" ({', '.join(parts)})" if parts else ""
 
     def catches(self, dst: IPAddress, own: bool) -> bool:
         """Does the forward's destination match hold for `dst` (`own`: dst is one of the node's addresses)?"""
