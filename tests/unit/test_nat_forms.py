@@ -14,6 +14,7 @@ from topograph.plan import LoadIptables, LoadNftables, plan
 from topograph.plan.firewall import DnatRule, MasqueradeRule, iptables_restore, nft_ruleset
 from topograph.sim import Disposition as D
 from topograph.sim import Flow, FlowResult, Network, trace_flow
+from topograph.sim.trace import Action
 from topograph.sim.classes import fast_matrix
 from topograph.sim.forward import CLIENT_PORT, Walker
 from topograph.sim.matrix import ITSELF, targets
@@ -240,3 +241,14 @@ def test_the_sample_plans_an_output_chain_only_for_local_forwards() -> None:
 
 def _pkt(dst: str, port: int) -> Packet:
     return Packet(None, ipaddress.ip_address(dst), CLIENT_PORT, port, 64, Proto.TCP)
+
+
+def test_a_local_forward_to_the_node_itself_stays_on_loopback() -> None:
+    """Measured: nat output DNAT of 203.0.113.2:8080 to the node's own 192.168.15.5:80 connects (the listener
+    sees source 203.0.113.2). A forward's target counts as listening (Network.listeners)."""
+    text = LAB.format(nat="", forwards="{proto: tcp, port: 8080, to: 192.168.15.5:80, local: true}")
+    checked = check_text(text, "lab.yml")
+    assert checked.topology is not None
+    r = run(Network(checked.topology), "gw", "203.0.113.2", 8080)
+    assert r.disposition is D.DELIVERED and r.node == "gw"
+    assert [s.action for s in r.request.hops[0].steps][:2] == [Action.ORIGINATED, Action.DNAT]
