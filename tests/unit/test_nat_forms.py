@@ -14,11 +14,11 @@ from topograph.plan import LoadIptables, LoadNftables, plan
 from topograph.plan.firewall import DnatRule, MasqueradeRule, iptables_restore, nft_ruleset
 from topograph.sim import Disposition as D
 from topograph.sim import Flow, FlowResult, Network, trace_flow
-from topograph.sim.trace import Action
 from topograph.sim.classes import fast_matrix
 from topograph.sim.forward import CLIENT_PORT, Walker
 from topograph.sim.matrix import ITSELF, targets
 from topograph.sim.packet import Packet
+from topograph.sim.trace import Action
 
 SAMPLE = ROOT / "samples" / "09-nat-forms.yml"
 
