@@ -183,6 +183,36 @@ class Masquerade(Written):
     out: str
     where: Where | None = field(default=None, compare=False, repr=False)
 
+    def __str__(self) -> str:
+        return f"MASQUERADE {self.source} → {self.out}"
+
+    def matches(self, src: IPAddress, dst: IPAddress, dev: str) -> bool:
+        return src.version == self.source.version and src in self.source and self.out == dev
+
+
+@dataclass(frozen=True, slots=True)
+class Snat(Written):
+    """SNAT to a fixed address: packets from `source` (optionally only towards `dst`, only leaving by `out`)
+    get `to` as their source in POSTROUTING; conntrack carries the replies back."""
+
+    source: IPNetwork
+    to: IPAddress
+    out: str | None = None
+    dst: IPNetwork | None = None
+    where: Where | None = field(default=None, compare=False, repr=False)
+
+    def __str__(self) -> str:
+        dst = f" to {self.dst}" if self.dst is not None else ""
+        out = f" out {self.out}" if self.out is not None else ""
+        return f"SNAT {self.source}{dst}{out} → {self.to}"
+
+    def matches(self, src: IPAddress, dst: IPAddress, dev: str) -> bool:
+        return (src.version == self.source.version and src in self.source and (self.out is None or self.out == dev)
+                and (self.dst is None or (dst.version == self.dst.version and dst in self.dst)))
+
+
+NatRule = Masquerade | Snat  # one entry of a node's `nat` list, evaluated in file order: the first that matches wins
+
 
 @dataclass(frozen=True, slots=True)
 class PortForward(Written):
@@ -191,7 +221,21 @@ class PortForward(Written):
     to_address: IPAddress
     to_port: int
     in_interface: str | None = None
+    address: IPAddress | None = None  # only for this destination address (None: any of the node's own addresses)
+    local: bool = False  # also for the node's own connections (DNAT in the nat output hook)
     where: Where | None = field(default=None, compare=False, repr=False)
+
+    @property
+    def conditions(self) -> str:
+        """What the forward matches besides proto/port, for a label: ' (in eth0, on 203.0.113.2, local)'."""
+        parts = [f"in {self.in_interface}"] if self.in_interface else []
+        parts += [f"on {self.address}"] if self.address is not None else []
+        parts += ["local"] if self.local else []
+        return f" ({', '.join(parts)})" if parts else ""
+
+    def catches(self, dst: IPAddress, own: bool) -> bool:
+        """Does the forward's destination match hold for `dst` (`own`: dst is one of the node's addresses)?"""
+        return dst == self.address if self.address is not None else own
 
     @property
     def target(self) -> str:
@@ -279,7 +323,7 @@ class Node(Written):
     rp_filter: RpFilter = RpFilter.DISABLED
     interfaces: tuple[Interface, ...] = ()  # loopback first, then bridges, then the rest, in file order
     routes: tuple[Route, ...] = ()
-    nat: tuple[Masquerade, ...] = ()
+    nat: tuple[NatRule, ...] = ()
     port_forwards: tuple[PortForward, ...] = ()
     filter: tuple[FilterChain, ...] = ()  # the chains the file writes, in hook order (input, forward, output)
     listen: tuple[Listen, ...] = ()

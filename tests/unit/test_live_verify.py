@@ -153,3 +153,24 @@ def test_a_remark_shows_on_an_ok_line_and_a_detail_only_on_a_difference() -> Non
         "red -> 192.168.1.2         no reach   no reach   ok",
         "red -> 192.168.1.2         no reach   -          ok",
     ]
+
+
+def test_the_listener_of_a_probe_is_the_target_of_the_forward_that_catches_it() -> None:
+    """Sample 09 has two tcp/80 forwards (IPv4 bound to 203.0.113.2, IPv6 to 2001:db8:1::2): each probe's server
+    is its own forward's target; a probe of an address no forward is bound to gets the first one's target, so
+    that a connection the kernel forwarded against the prediction would show."""
+    from topograph.live.verify import _listener_for
+
+    checked = check_file(Path(__file__).resolve().parents[2] / "samples" / "09-nat-forms.yml")
+    assert checked.topology is not None
+    t = checked.topology
+
+    def server(dst: str, port: int = 80) -> tuple[str, str, int] | None:
+        found = _listener_for(t, Probe("internet", ipaddress.ip_address(dst), dst, Proto.TCP, port))
+        return None if found is None else (found[0], str(found[1]), found[2])
+
+    assert server("2001:db8:1::2") == ("web", "fd00:15::2", 80)
+    assert server("203.0.113.2") == ("web", "192.168.15.2", 80)
+    assert server("203.0.113.3", 8080) == ("app", "192.168.15.3", 8080)
+    assert server("192.168.15.5") == ("web", "192.168.15.2", 80)
+    assert server("203.0.113.1") is None  # internet: no forward, no listener

@@ -163,7 +163,6 @@ def test_document_not_a_mapping(text: str, message: str) -> None:
 @pytest.mark.parametrize(("text", "path", "where"), [
     ("lab: x\n", "nodes", "the document"),
     ("nodes: {r: {routes: [{via: 10.0.0.1}]}}\n", "nodes.r.routes[0].to", "nodes.r.routes[0]"),
-    ("nodes: {r: {nat: [{masquerade: 10.0.0.0/8}]}}\n", "nodes.r.nat[0].out", "nodes.r.nat[0]"),
     ("nodes: {r: {port_forwards: [{to: 10.0.0.1:80}]}}\n", "nodes.r.port_forwards[0].port", "nodes.r.port_forwards[0]"),
     ("nodes: {}\nexpect: [{to: r}]\n", "expect[0].from", "expect[0]"),
 ])

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from benchmarks.labs import star
 from tests.conftest import ROOT, SAMPLES
 from topograph.front import graph as tg
-from topograph.model import LOOPBACK
+from topograph.model import LOOPBACK, Masquerade
 from topograph.pipeline import Checked, check_file, check_text
 from topograph.render import Options, style, to_dot
 from topograph.render.layout import arrange, bridge_vertex
@@ -82,8 +82,9 @@ def test_gateways_nat_and_port_forwards_are_marked(sample: Path) -> None:
     gateways = [n for n in c.topology.nodes if n.forwarding]
     assert dot.count("⇄ gateway</B>") == len(gateways) + bool(gateways)  # + the legend's entry, if any gateway
     for node in c.topology.nodes:
-        for m in node.nat:
-            assert f"MASQUERADE&#160;{m.source}&#160;→&#160;{m.out}" in dot
+        for m in node.nat:  # MASQUERADE SOURCE → OUT, or SNAT SOURCE [to DST] [out OUT] → ADDRESS
+            assert str(m).replace(" ", "&#160;") in dot
+            assert str(m).startswith(f"MASQUERADE {m.source} → {m.out}" if isinstance(m, Masquerade) else f"SNAT {m.source}")
         for pf in node.port_forwards:
             assert f"DNAT&#160;{pf.proto}/{pf.port}&#160;→&#160;{pf.target}" in dot
             assert f"{pf.proto}/{pf.port}&#160;forwarded&#160;by&#160;{node.name}" in dot

@@ -70,7 +70,8 @@ def as_shell(ops: list[Operation]) -> list[Operation]:
         if isinstance(op, LoadNftables):
             out.append(DeleteNftables(op.node, op.netns, op.table))
         elif isinstance(op, LoadIptables):
-            out.append(DeleteIptables(op.node, op.netns, op.pre_chain, op.post_chain, op.families, op.filter_chains))
+            out.append(DeleteIptables(op.node, op.netns, op.pre_chain, op.post_chain, op.families, op.filter_chains,
+                                      op.local_chain))
         out.append(op)
     return out
 

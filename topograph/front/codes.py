@@ -74,6 +74,8 @@ CODES: dict[str, tuple[Severity, str]] = {
     "TG512": (W, "port forward whose traffic the forward chain drops"),
     "TG513": (W, "filter rule on an interface its chain never sees a packet on (down, a bridge port, lo in forward)"),
     "TG514": (W, "port forward whose replies the forward chain drops"),
+    "TG520": (W, "port forward on an address the node does not own (it catches transit traffic)"),
+    "TG521": (W, "SNAT to an address the node does not own (nobody answers for the replies)"),
 }
 
 

@@ -49,8 +49,15 @@ class RouteDoc(_Strict):
 
 
 class NatDoc(_Strict):
-    masquerade: str = Field(description="source subnet to masquerade, e.g. 192.168.15.0/24")
-    out: str = Field(description="interface the traffic leaves by; its address becomes the source")
+    """A source-NAT rule: `{masquerade: SUBNET, out: IFNAME}` or `{snat: SUBNET, to: ADDRESS}` (optionally
+    `out`, `dst`); a node's rules are tried in file order, and the first that matches translates."""
+
+    masquerade: str | None = Field(default=None, description="source subnet to masquerade, e.g. 192.168.15.0/24")
+    snat: str | None = Field(default=None, description="source subnet to translate to the fixed address `to`")
+    to: str | None = Field(default=None, description="snat: the new source address, e.g. 203.0.113.2")
+    out: str | None = Field(default=None, description="interface the traffic leaves by (masquerade: its address "
+                            "becomes the source; required)")
+    dst: str | None = Field(default=None, description="snat: only for traffic to this destination prefix")
 
 
 class PortForwardDoc(_Strict):
@@ -58,6 +65,10 @@ class PortForwardDoc(_Strict):
     port: int = Field(ge=1, le=65535, description="port on this node that is forwarded")
     to: str = Field(description="inside address and port, e.g. 192.168.15.2:80 or [fd00::2]:80")
     in_: str | None = Field(default=None, alias="in", description="only for traffic arriving on this interface")
+    address: str | None = Field(default=None, description="only for traffic to this address (default: any of the "
+                                "node's own addresses)")
+    local: bool = Field(default=False, description="also forward the node's own connections (DNAT in the nat "
+                        "output hook)")
 
 
 Port = int | str  # 80, or a range written "1000-2000"
@@ -103,7 +114,7 @@ class NodeDoc(_Strict):
     interfaces: dict[str, InterfaceDoc] = Field(default_factory=dict)
     bridges: dict[str, InterfaceDoc] = Field(default_factory=dict, description="Linux bridges (virtual switches) in this node")
     routes: list[RouteDoc] = Field(default_factory=list)
-    nat: list[NatDoc] = Field(default_factory=list, description="MASQUERADE rules")
+    nat: list[NatDoc] = Field(default_factory=list, description="source NAT rules: MASQUERADE and SNAT, in order")
     port_forwards: list[PortForwardDoc] = Field(default_factory=list, description="DNAT rules")
     filter: FilterDoc | None = Field(default=None, description="packet filter chains (input, forward, output)")
     listen: list[str] = Field(default_factory=list, description="ports something listens on, e.g. [tcp/22, udp/53]")

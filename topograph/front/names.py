@@ -39,6 +39,8 @@ def _unsafe_reason(name: str) -> str:
     """Which character makes `name` unsafe, said precisely (a space is invisible in a message)."""
     allowed = "only letters, digits, '_', '.' and '-' are allowed"
     bad = next((c for c in name if not (c.isascii() and (c.isalnum() or c in "_.-"))), None)
+    if not name:  # e.g. a YAML anchor written as the key: `{&eth0: 10.0.0.1/24}` leaves it empty
+        return "is empty"
     if bad is None:  # every character is fine, so the first one is the problem
         return f"starts with {name[0]!r}; it must start with a letter or digit"
     return f"contains {bad!r}; {allowed}"

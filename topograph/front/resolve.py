@@ -9,7 +9,7 @@ from pathlib import Path
 from topograph.front import document as doc
 from topograph.front import filters
 from topograph.front.addresses import AddressReader, mac_problem
-from topograph.front.diagnostics import PathKey, Report, Where
+from topograph.front.diagnostics import PathKey, Report, Where, path_text
 from topograph.front.gaps import Gaps
 from topograph.front.loader import Source
 from topograph.front.names import did_you_mean, interface_name_problem, lab_name_problem, node_name_problem, one_of
@@ -20,12 +20,14 @@ from topograph.model import (
     Interface,
     Link,
     Masquerade,
+    NatRule,
     Node,
     NodeKind,
     PortForward,
     Proto,
     Route,
     RpFilter,
+    Snat,
     Topology,
 )
 
@@ -229,7 +231,7 @@ class _Builder(AddressReader):
             return (*base, field, self.gaps.original((*base, field), i))
 
         routes = tuple(r for i, rd in enumerate(nd.routes) if (r := self.route(rd, at("routes", i), name, names)))
-        nat = tuple(m for i, md in enumerate(nd.nat) if (m := self.masquerade(md, at("nat", i), name, names)))
+        nat = tuple(m for i, md in enumerate(nd.nat) if (m := self.nat_rule(md, at("nat", i), name, names)))
         fwds = tuple(f for i, fd in enumerate(nd.port_forwards)
                      if (f := self.port_forward(fd, at("port_forwards", i), name, names)))
         return Node(name=name, kind=_KINDS[nd.kind], forwarding=nd.forwarding, rp_filter=_RP_FILTERS[nd.rp_filter],
@@ -267,12 +269,50 @@ class _Builder(AddressReader):
             return None
         return Route(to=to, via=via, dev=rd.dev, metric=rd.metric, where=Where(self.src, path))
 
-    def masquerade(self, md: doc.NatDoc, path: PathKey, node: str, names: set[str]) -> Masquerade | None:
+    def nat_rule(self, md: doc.NatDoc, path: PathKey, node: str, names: set[str]) -> NatRule | None:
+        if (md.masquerade is None) == (md.snat is None):
+            self.err("TG011" if md.masquerade is not None else "TG012", path,
+                     "a nat entry needs exactly one of 'masquerade' and 'snat'",
+                     hint="write {masquerade: SUBNET, out: IFNAME} or {snat: SUBNET, to: ADDRESS}")
+            return None
+        if md.snat is not None:
+            return self.snat(md, md.snat, path, node, names)
+        for key in ("to", "dst"):
+            if key in md.model_fields_set:
+                self.err("TG011", (*path, key), f"'{key}' belongs to an snat rule, not to a masquerade",
+                         hint="MASQUERADE takes the out-interface's address; write {snat: SUBNET, to: ADDRESS} "
+                              "for a fixed one")
+                return None
+        if md.out is None or md.masquerade is None:
+            self.err("TG012", path, f"{path_text(path)} needs the key 'out'",
+                     hint="write it like: nat:\n    - {masquerade: 192.168.15.0/24, out: eth0}")
+            return None
         source = self.network(md.masquerade, (*path, "masquerade"), "masquerade source")
         ok = self.known_dev(md.out, (*path, "out"), node, names)
         if source is None or not ok:
             return None
         return Masquerade(source=source, out=md.out, where=Where(self.src, path))
+
+    def snat(self, md: doc.NatDoc, subnet: str, path: PathKey, node: str, names: set[str]) -> Snat | None:
+        if md.to is None:
+            self.err("TG012", path, f"{path_text(path)} needs the key 'to': the address that becomes the source",
+                     hint="write it like: nat:\n    - {snat: 192.168.15.0/24, to: 203.0.113.2, out: wan0}")
+            return None
+        source = self.network(subnet, (*path, "snat"), "snat source")
+        to = self.ip(md.to, (*path, "to"), "snat address")
+        dst = self.network(md.dst, (*path, "dst"), "snat destination") if md.dst is not None else None
+        ok = source is not None and to is not None and (md.dst is None or dst is not None)
+        if md.out is not None:
+            ok = self.known_dev(md.out, (*path, "out"), node, names) and ok
+        if not ok or source is None or to is None:
+            return None
+        for key, other in (("to", to), ("dst", dst)):
+            if other is not None and other.version != source.version:
+                self.err("TG205", (*path, key), f"snat of {source} (IPv{source.version}) has an IPv{other.version} "
+                         f"{'address' if key == 'to' else 'destination'} {other}",
+                         hint="SNAT translates within one family: use an address of the source's family")
+                return None
+        return Snat(source=source, to=to, out=md.out, dst=dst, where=Where(self.src, path))
 
     def port_forward(self, fd: doc.PortForwardDoc, path: PathKey, node: str, names: set[str]) -> PortForward | None:
         ok = fd.in_ is None or self.known_dev(fd.in_, (*path, "in"), node, names)
@@ -287,10 +327,16 @@ class _Builder(AddressReader):
         if m and not 1 <= port <= 65535:
             self.err("TG200", (*path, "to"), f"port {port} is out of range", hint="ports run from 1 to 65535")
             return None
-        if target is None or not ok:
+        address = self.ip(fd.address, (*path, "address"), "port-forward address") if fd.address is not None else None
+        if target is None or not ok or (fd.address is not None and address is None):
+            return None
+        if address is not None and address.version != target.version:
+            self.err("TG205", (*path, "address"), f"port forward on IPv{address.version} address {address} goes to "
+                     f"IPv{target.version} {target}", hint="DNAT translates within one family: forward to an address "
+                     f"of IPv{address.version}")
             return None
         return PortForward(proto=Proto(fd.proto), port=fd.port, to_address=target, to_port=port,
-                           in_interface=fd.in_, where=Where(self.src, path))
+                           in_interface=fd.in_, address=address, local=fd.local, where=Where(self.src, path))
 
     def forward_expectation(self, index: int, ed: doc.ExpectDoc, d: doc.TopologyDoc, name: str,
                             port: int) -> Expectation | None:

@@ -9,12 +9,14 @@ from topograph.front import filter_checks
 from topograph.front import graph as tg
 from topograph.front.diagnostics import Pos, Report, Where
 from topograph.front.gaps import Gaps
+from topograph.front.natcheck import check_nat_addresses
 from topograph.model import (
     LOOPBACK,
     Interface,
     IPAddress,
     IPNetwork,
     Masquerade,
+    NatRule,
     Node,
     NodeKind,
     PortForward,
@@ -237,12 +239,14 @@ def _check_gateway(topology: Topology, node: Node, route: Route, report: Report)
 
 def check_nat(topology: Topology, report: Report, gaps: Gaps) -> None:
     for node in topology.nodes:
-        rules: list[Masquerade | PortForward] = [*node.nat, *node.port_forwards]
+        rules: list[NatRule | PortForward] = [*node.nat, *node.port_forwards]
         if rules and not node.forwarding and not gaps.incomplete(node.name, "forwarding"):
             first = _at(topology, rules[0], node)
             report.error("TG302", first, f"{node.name} has NAT or port-forward rules but does not forward packets",
                          hint=f"add 'forwarding: true' to node {node.name!r}")
         for m in node.nat:
+            if not isinstance(m, Masquerade):
+                continue  # an SNAT names its address: front/natcheck.py
             if gaps.links or gaps.incomplete(node.name, "interfaces", "bridges", "kind"):
                 break  # its interfaces' addresses, its kind or its links are not all known
             out = node.interface(m.out)
@@ -293,6 +297,7 @@ def validate(topology: Topology, g: nx.Graph, report: Report, gaps: Gaps | None 
     check_segments(topology, segments, report, gaps)
     check_routes(topology, report, gaps)
     check_nat(topology, report, gaps)
+    check_nat_addresses(topology, report, gaps)
     check_expectations(topology, report, gaps)
     filter_checks.check_filters(topology, report, gaps)
 

@@ -123,12 +123,16 @@ def _listener_for(topology: Topology, probe: Probe) -> tuple[str, IPAddress, int
     if owner is None:
         return None
     node = topology.node(owner.node)
-    for fwd in node.port_forwards:
-        if fwd.proto is probe.proto and fwd.port == probe.port:
-            target = topology.owner_of(fwd.to_address)
-            return (target.node, fwd.to_address, fwd.to_port) if target is not None else None
-    if any(x.proto is probe.proto and x.port == probe.port for x in node.listen):
+    forwards = [f for f in node.port_forwards
+                if f.proto is probe.proto and f.port == probe.port and f.to_address.version == probe.dst.version]
+    catching = [f for f in forwards if f.address in (None, probe.dst)]
+    if not catching and any(x.proto is probe.proto and x.port == probe.port for x in node.listen):
         return owner.node, probe.dst, probe.port
+    # the forward that catches the destination; else one bound to another address, whose target then listens
+    # so that a connection the kernel forwarded against the prediction shows
+    for fwd in (*catching, *forwards):
+        target = topology.owner_of(fwd.to_address)
+        return (target.node, fwd.to_address, fwd.to_port) if target is not None else None
     return None
 
 

@@ -253,9 +253,10 @@ class _Planner:
         fwd = tuple(DnatRule.of(f) for f in node.port_forwards)
         filters = tuple(FilterChainRules.of(c) for c in node.filter)
         if self.firewall == "iptables":
+            local = kernel_names.iptables_chain(self.t.name, "LOCAL") if any(f.local for f in fwd) else ""
             return LoadIptables(node.name, self.ns(node.name), kernel_names.iptables_chain(self.t.name, "PRE"),
                                 kernel_names.iptables_chain(self.t.name, "POST"), masq, fwd,
-                                kernel_names.iptables_filter_chains(self.t.name), filters)
+                                kernel_names.iptables_filter_chains(self.t.name), filters, local)
         return LoadNftables(node.name, self.ns(node.name), kernel_names.nft_table(self.t.name), masq, fwd, filters)
 
     def note_existing(self) -> None:

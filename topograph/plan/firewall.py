@@ -5,11 +5,15 @@ Semantics (both back ends alike):
 
 - Masquerade: packets from `source` leaving by interface `out` get `out`'s address as source;
   conntrack carries the replies back.
+- SNAT (a masquerade with `to`): the same match, optionally also on the destination (`dst`), and the
+  fixed address `to` as source. A node's source-NAT rules keep the file's order: the first that matches wins.
 - Port forward: a `proto` connection arriving for `port` on one of the node's *own* addresses
-  (`fib daddr type local` / `-m addrtype --dst-type LOCAL`), optionally only on interface `in`, is
-  sent on to `to_address:to_port`. Restricting to the node's own addresses matters: the tutorial's
-  bare `--dport 80` rule would also hijack every forwarded web connection of the inside namespaces.
-  As with any PREROUTING rule, the node's own outgoing connections are not forwarded.
+  (`fib daddr type local` / `-m addrtype --dst-type LOCAL`), or with `address` on that address alone
+  (`ip daddr A` / `-d A`), optionally only on interface `in`, is sent on to `to_address:to_port`.
+  Restricting to the node's own addresses matters: the tutorial's bare `--dport 80` rule would also
+  hijack every forwarded web connection of the inside namespaces. As with any PREROUTING rule, the
+  node's own outgoing connections are not forwarded — unless the forward is `local`: then the same
+  match (without `in`, and never a loopback address) in the nat output hook forwards them too.
 
 The texts are produced here (not in templates) so that the shell renderer and `apply` load exactly
 the same rules.
@@ -20,7 +24,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from topograph.model import Hook, IPAddress, IPNetwork, Masquerade, PortForward, Proto
+from topograph.model import Hook, IPAddress, IPNetwork, Masquerade, PortForward, Proto, Snat
 from topograph.plan.filters import IPTABLES_HOOKS, nft_string
 
 if TYPE_CHECKING:
@@ -29,11 +33,18 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True, slots=True)
 class MasqueradeRule:
+    """A source-NAT rule of the node's postrouting chain: MASQUERADE, or with `to` an SNAT to that address
+    (optionally only towards `dst`; `out` None: leaving by any interface)."""
+
     source: IPNetwork
-    out: str
+    out: str | None
+    to: IPAddress | None = None
+    dst: IPNetwork | None = None
 
     @classmethod
-    def of(cls, m: Masquerade) -> MasqueradeRule:
+    def of(cls, m: Masquerade | Snat) -> MasqueradeRule:
+        if isinstance(m, Snat):
+            return cls(source=m.source, out=m.out, to=m.to, dst=m.dst)
         return cls(source=m.source, out=m.out)
 
     @property
@@ -41,14 +52,27 @@ class MasqueradeRule:
         return self.source.version
 
     def describe(self) -> str:
-        return f"masquerade {self.source} leaving by {self.out}"
+        to = f" towards {self.dst}" if self.dst is not None else ""
+        out = f" leaving by {self.out}" if self.out is not None else ""
+        if self.to is None:
+            return f"masquerade {self.source}{out}"
+        return f"snat {self.source}{to}{out} to {self.to}"
 
     def nft(self) -> str:
         ip = "ip" if self.family == 4 else "ip6"
-        return f"{ip} saddr {self.source} oifname {nft_string(self.out)} masquerade"
+        dst = f" {ip} daddr {self.dst}" if self.dst is not None else ""
+        out = f" oifname {nft_string(self.out)}" if self.out is not None else ""
+        verdict = "masquerade" if self.to is None else f"snat {ip} to {self.to}"
+        return f"{ip} saddr {self.source}{dst}{out} {verdict}"
 
     def iptables(self, chain: str) -> str:
-        return f"-A {chain} -s {self.source} -o {self.out} -j MASQUERADE"
+        dst = f" -d {self.dst}" if self.dst is not None else ""
+        out = f" -o {self.out}" if self.out is not None else ""
+        verdict = "-j MASQUERADE" if self.to is None else f"-j SNAT --to-source {self.to}"
+        return f"-A {chain} -s {self.source}{dst}{out} {verdict}"
+
+
+_LOOPBACK_NET = {4: "127.0.0.0/8", 6: "::1"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,10 +82,13 @@ class DnatRule:
     to_address: IPAddress
     to_port: int
     in_interface: str | None = None
+    address: IPAddress | None = None  # only for this destination (None: any of the node's own addresses)
+    local: bool = False  # also in the nat output hook, for the node's own connections
 
     @classmethod
     def of(cls, f: PortForward) -> DnatRule:
-        return cls(proto=f.proto, port=f.port, to_address=f.to_address, to_port=f.to_port, in_interface=f.in_interface)
+        return cls(proto=f.proto, port=f.port, to_address=f.to_address, to_port=f.to_port, in_interface=f.in_interface,
+                   address=f.address, local=f.local)
 
     @property
     def family(self) -> int:
@@ -73,17 +100,42 @@ class DnatRule:
 
     def describe(self) -> str:
         where = f" arriving on {self.in_interface}" if self.in_interface else ""
-        return f"{self.proto}/{self.port}{where} -> {self.target}"
+        at = f" to {self.address}" if self.address is not None else ""
+        own = " (and the node's own)" if self.local else ""
+        return f"{self.proto}/{self.port}{at}{where}{own} -> {self.target}"
+
+    def _nft_match(self) -> str:
+        ip = "ip" if self.family == 4 else "ip6"
+        if self.address is not None:
+            return f"{ip} daddr {self.address}"
+        return f"meta nfproto {'ipv4' if self.family == 4 else 'ipv6'} fib daddr type local"
 
     def nft(self) -> str:
+        """The prerouting rule."""
         ip = "ip" if self.family == 4 else "ip6"
         iif = f"iifname {nft_string(self.in_interface)} " if self.in_interface else ""
-        return f"{iif}meta nfproto {'ipv4' if self.family == 4 else 'ipv6'} fib daddr type local " \
-               f"{self.proto} dport {self.port} dnat {ip} to {self.target}"
+        return f"{iif}{self._nft_match()} {self.proto} dport {self.port} dnat {ip} to {self.target}"
+
+    def nft_output(self) -> str:
+        """The output-hook rule (`local`): no in-interface; never a loopback destination, whose 127.0.0.1 source
+        the kernel would not send out of another interface (measured: such a connection times out)."""
+        ip = "ip" if self.family == 4 else "ip6"
+        lo = "" if self.address is not None else f" {ip} daddr != {_LOOPBACK_NET[self.family]}"
+        return f"{self._nft_match()}{lo} {self.proto} dport {self.port} dnat {ip} to {self.target}"
+
+    def _iptables_match(self) -> str:
+        if self.address is not None:
+            return f" -d {self.address} -p {self.proto}"
+        return f" -p {self.proto} -m addrtype --dst-type LOCAL"
 
     def iptables(self, chain: str) -> str:
         iif = f" -i {self.in_interface}" if self.in_interface else ""
-        return (f"-A {chain}{iif} -p {self.proto} -m addrtype --dst-type LOCAL -m {self.proto} --dport {self.port}"
+        return (f"-A {chain}{iif}{self._iptables_match()} -m {self.proto} --dport {self.port}"
+                f" -j DNAT --to-destination {self.target}")
+
+    def iptables_output(self, chain: str) -> str:
+        lo = "" if self.address is not None else f" ! -d {_LOOPBACK_NET[self.family]}"
+        return (f"-A {chain}{lo}{self._iptables_match()} -m {self.proto} --dport {self.port}"
                 f" -j DNAT --to-destination {self.target}")
 
 
@@ -93,6 +145,10 @@ def nft_ruleset(op: LoadNftables) -> str:
     if op.forwards:
         lines += ["\tchain prerouting {", "\t\ttype nat hook prerouting priority dstnat; policy accept;"]
         lines += [f"\t\t{r.nft()}" for r in op.forwards]
+        lines += ["\t}"]
+    if any(r.local for r in op.forwards):
+        lines += ["\tchain output {", "\t\ttype nat hook output priority -100; policy accept;"]
+        lines += [f"\t\t{r.nft_output()}" for r in op.forwards if r.local]
         lines += ["\t}"]
     if op.masquerades:
         lines += ["\tchain postrouting {", "\t\ttype nat hook postrouting priority srcnat; policy accept;"]
@@ -110,8 +166,11 @@ def iptables_restore(op: LoadIptables, family: int) -> str:
     if family in op.nat_families:
         pre = [r.iptables(op.pre_chain) for r in op.forwards if r.family == family]
         post = [r.iptables(op.post_chain) for r in op.masquerades if r.family == family]
-        lines += ["*nat", f":{op.pre_chain} - [0:0]", f":{op.post_chain} - [0:0]", *pre, *post,
-                  f"-A PREROUTING -j {op.pre_chain}", f"-A POSTROUTING -j {op.post_chain}", "COMMIT"]
+        own = [r.iptables_output(op.local_chain) for r in op.forwards if r.family == family and r.local]
+        local = [f":{op.local_chain} - [0:0]"] if op.local_chain else []
+        hook = [f"-A OUTPUT -j {op.local_chain}"] if op.local_chain else []
+        lines += ["*nat", f":{op.pre_chain} - [0:0]", f":{op.post_chain} - [0:0]", *local, *pre, *post, *own,
+                  f"-A PREROUTING -j {op.pre_chain}", f"-A POSTROUTING -j {op.post_chain}", *hook, "COMMIT"]
     chains = [(op.chain_of(c.hook), c) for c in op.filters if c.in_family(family)]
     if chains:
         lines += ["*filter", *(f":{name} - [0:0]" for name, _ in chains)]
@@ -168,10 +227,13 @@ def _table_change(table: str, now: list[str], wanted: list[str]) -> list[str]:
     return [*lines, "COMMIT"]
 
 
-def lab_hooks(pre_chain: str, post_chain: str, filter_chains: tuple[str, ...]) -> list[tuple[str, str, str]]:
+def lab_hooks(pre_chain: str, post_chain: str, filter_chains: tuple[str, ...],
+              local_chain: str = "") -> list[tuple[str, str, str]]:
     """(table, built-in chain, lab chain) for each of the lab's chains: how a shell teardown finds their hooks.
-    `filter_chains` are the input, forward and output ones (LoadIptables.filter_chains), or none."""
+    `filter_chains` are the input, forward and output ones (LoadIptables.filter_chains), or none; `local_chain`
+    the nat OUTPUT one of `local` port forwards, or ""."""
     return [("nat", "PREROUTING", pre_chain), ("nat", "POSTROUTING", post_chain),
+            *((("nat", "OUTPUT", local_chain),) if local_chain else ()),
             *(("filter", IPTABLES_HOOKS[hook], chain) for hook, chain in zip(Hook, filter_chains, strict=False))]
 
 

@@ -265,11 +265,12 @@ class LoadIptables(msgspec.Struct, frozen=True):
     forwards: tuple[DnatRule, ...]
     filter_chains: tuple[str, ...] = ()
     filters: tuple[FilterChainRules, ...] = ()
+    local_chain: str = ""  # the nat OUTPUT chain of `local` port forwards ("": the node has none)
 
     @property
     def chains(self) -> tuple[str, ...]:
         """Every chain name of the lab's (used or not), nat ones first."""
-        return (self.pre_chain, self.post_chain, *self.filter_chains)
+        return (self.pre_chain, self.post_chain, *((self.local_chain,) if self.local_chain else ()), *self.filter_chains)
 
     def chain_of(self, hook: Hook) -> str:
         """The lab's filter-table chain for `hook`."""
@@ -278,7 +279,8 @@ class LoadIptables(msgspec.Struct, frozen=True):
     @property
     def loaded_chains(self) -> tuple[str, ...]:
         """The chains the load makes: the nat ones when the node has NAT, and one per hook it filters at."""
-        nat = (self.pre_chain, self.post_chain) if self.nat_families else ()
+        nat = (self.pre_chain, self.post_chain, *((self.local_chain,) if self.local_chain else ())) \
+            if self.nat_families else ()
         return (*nat, *(self.chain_of(c.hook) for c in self.filters))
 
     @property

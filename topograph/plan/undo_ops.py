@@ -103,15 +103,16 @@ class RestoreIptables(msgspec.Struct, frozen=True):
     post_chain: str
     lines: tuple[str, ...] | None
     filter_chains: tuple[str, ...] = ()  # the lab's filter-table chains (LoadIptables.filter_chains)
+    local_chain: str = ""  # the lab's nat OUTPUT chain (LoadIptables.local_chain)
 
     @property
     def chains(self) -> tuple[str, ...]:
-        return (self.pre_chain, self.post_chain, *self.filter_chains)
+        return (self.pre_chain, self.post_chain, *((self.local_chain,) if self.local_chain else ()), *self.filter_chains)
 
     @property
     def hooks(self) -> list[tuple[str, str, str]]:
         """(table, built-in chain, lab chain) per chain of the lab's (plan.firewall.lab_hooks)."""
-        return lab_hooks(self.pre_chain, self.post_chain, self.filter_chains)
+        return lab_hooks(self.pre_chain, self.post_chain, self.filter_chains, self.local_chain)
 
     def change(self, now: list[str] | None) -> str:
         """The `iptables-restore --noflush` input from `now` (None: no chain of the lab) to `lines`."""
@@ -155,15 +156,16 @@ class DeleteIptables(msgspec.Struct, frozen=True):
     post_chain: str
     families: tuple[int, ...]
     filter_chains: tuple[str, ...] = ()  # the lab's filter-table chains (LoadIptables.filter_chains)
+    local_chain: str = ""  # the lab's nat OUTPUT chain (LoadIptables.local_chain)
 
     @property
     def chains(self) -> tuple[str, ...]:
-        return (self.pre_chain, self.post_chain, *self.filter_chains)
+        return (self.pre_chain, self.post_chain, *((self.local_chain,) if self.local_chain else ()), *self.filter_chains)
 
     @property
     def hooks(self) -> list[tuple[str, str, str]]:
         """(table, built-in chain, lab chain) per chain of the lab's (plan.firewall.lab_hooks)."""
-        return lab_hooks(self.pre_chain, self.post_chain, self.filter_chains)
+        return lab_hooks(self.pre_chain, self.post_chain, self.filter_chains, self.local_chain)
 
 
 class DeleteLink(msgspec.Struct, frozen=True):

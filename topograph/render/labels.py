@@ -91,11 +91,11 @@ def routes_text(routes: Sequence[Route]) -> str:
 
 
 def nat_text(node: Node) -> str:
-    """What the node rewrites: MASQUERADE source → out-interface, and port forwards proto/port → address:port."""
-    lines = [mono(f"MASQUERADE {m.source} → {m.out}", size=style.SMALL, color=style.NAT) for m in node.nat]
+    """What the node rewrites: MASQUERADE source → out-interface, SNAT source → address, and port forwards
+    proto/port → address:port (with their in-interface, address and `local` conditions)."""
+    lines = [mono(str(m), size=style.SMALL, color=style.NAT) for m in node.nat]
     for pf in node.port_forwards:
-        where = f" (in {pf.in_interface})" if pf.in_interface else ""
-        lines.append(mono(f"DNAT {pf.proto}/{pf.port} → {pf.target}{where}", size=style.SMALL, color=style.NAT))
+        lines.append(mono(f"DNAT {pf.proto}/{pf.port} → {pf.target}{pf.conditions}", size=style.SMALL, color=style.NAT))
     return left_lines([small("<B>NAT</B>", style.NAT), *lines])
 
 

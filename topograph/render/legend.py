@@ -46,8 +46,9 @@ def entries(topology: Topology, subnets: bool, veth_lines: bool, changes: tuple[
         cells.append(_line("veth link", "───", style.LINK))
     if any(ln.external for ln in topology.links):
         cells.append(_line("uplink (exists)", "- - -", style.UPLINK))
-    if any(n.nat for n in topology.nodes):
-        cells.append(_line("source NAT", "MASQUERADE", style.NAT))
+    nat_kinds = sorted({type(m).__name__.upper() for n in topology.nodes for m in n.nat})
+    if nat_kinds:  # MASQUERADE, SNAT or both
+        cells.append(_line("source NAT", " / ".join(nat_kinds), style.NAT))
     if any(n.port_forwards for n in topology.nodes):
         cells.append(_line("port forward", "DNAT ◀", style.NAT))
     if any(n.filter for n in topology.nodes):

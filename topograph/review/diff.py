@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from topograph.front.diagnostics import count
-from topograph.model import LOOPBACK, Interface, Link, Node, Topology
+from topograph.model import LOOPBACK, Interface, Link, Masquerade, Node, Topology
 from topograph.pipeline import Checked
 from topograph.render.dot import Changes
 from topograph.render.layout import bridge_vertex
@@ -253,8 +253,11 @@ def _settings(n: Node) -> dict[str, str]:
 
 def _parts(n: Node) -> dict[str, list[str]]:
     return {"route": [str(r) for r in n.routes],
-            "nat": [f"masquerade {m.source} out {m.out}" for m in n.nat],
+            "nat": [f"masquerade {m.source} out {m.out}" if isinstance(m, Masquerade) else
+                    f"snat {m.source}" + (f" to {m.dst}" if m.dst else "") + (f" out {m.out}" if m.out else "")
+                    + f" -> {m.to}" for m in n.nat],
             "port forward": [f"{f.proto}/{f.port} -> {f.target}" + (f" in {f.in_interface}" if f.in_interface else "")
+                             + (f" on {f.address}" if f.address else "") + (" local" if f.local else "")
                              for f in n.port_forwards]}
 
 

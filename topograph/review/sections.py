@@ -17,7 +17,7 @@ import networkx as nx
 
 from topograph.front import graph as tg
 from topograph.front.diagnostics import Diagnostic, count
-from topograph.model import LOOPBACK, FilterChain, Interface, Node, RuleAction, Topology
+from topograph.model import LOOPBACK, FilterChain, Interface, Masquerade, Node, RuleAction, Topology
 from topograph.render import Options, to_dot
 from topograph.render.dot import Changes
 from topograph.render.path import overlay
@@ -186,9 +186,8 @@ def _node(n: Node) -> NodeView:
         if not i.up:
             notes.append("DOWN")
         rows.append(InterfaceRow(i.name, tuple(str(a) for a in i.addresses), ", ".join(notes)))
-    nat = tuple(f"MASQUERADE {m.source} out {m.out}" for m in n.nat)
-    forwards = tuple(f"{f.proto}/{f.port} → {f.target}" + (f" (in {f.in_interface})" if f.in_interface else "")
-                     for f in n.port_forwards)
+    nat = tuple(f"MASQUERADE {m.source} out {m.out}" if isinstance(m, Masquerade) else str(m) for m in n.nat)
+    forwards = tuple(f"{f.proto}/{f.port} → {f.target}{f.conditions}" for f in n.port_forwards)
     return NodeView(n.name, str(n.kind), n.forwarding, str(n.rp_filter), tuple(rows), tuple(str(r) for r in n.routes),
                     nat, forwards, tuple(_chain(c) for c in n.filter), tuple(str(p) for p in n.listen))
 

@@ -78,8 +78,10 @@ class Walker(Netfilter, Reasons):
                 return FlowResult(flow, rep.disposition, rep.node, f"{src} reaches {_itself(flow.dst)} over loopback, "
                                   f"but its {WHAT[kind]} was lost: {rep.reason}", request, reply)
         if kind != "reply":
+            why = " (its own traffic skips port forwards)" if req.packet.dst == flow.dst else \
+                f" (a port forward of its own traffic sent it to {hp(req.packet.dst)}:{req.packet.dport})"
             return FlowResult(flow, Disposition.CONNECTION_REFUSED, src, f"{src} has no listener on "
-                              f"{proto}/{req.packet.dport} (its own traffic skips port forwards)", request, reply)
+                              f"{proto}/{req.packet.dport}{why}", request, reply)
         return FlowResult(flow, Disposition.DELIVERED, src, f"{src} reaches {_itself(flow.dst)} over loopback",
                           request, reply)
 
@@ -198,7 +200,13 @@ class Walker(Netfilter, Reasons):
         hops: list[HopSteps] = [HopSteps(start)]
         hop = hops[0]
         node = net.nodes[start]
-        if (pkt.src is None or loopback or origin is not None) and net.is_local(start, pkt.dst):
+        # a `local: true` port forward takes the node's own new connection to its target (nat output hook)
+        natted = self.output_dnat(hop, start, pkt, ct, kind) if kind == "request" and pkt.src is None else None
+        if natted is not None and net.is_local(start, pkt.dst):  # forwarded to the node itself: over loopback
+            if self.explain:
+                hop.add(Action.ROUTED, f"{pkt.dst} is {start}'s own address: over loopback")
+            return self._loopback(hops, start, pkt, ct, kind, origin)
+        if natted is None and (pkt.src is None or loopback or origin is not None) and net.is_local(start, pkt.dst):
             return self._loopback(hops, start, pkt, ct, kind, origin)
         end = partial(self._end, hops, pkt)
         route = net.fib[start].lookup(pkt.dst)
@@ -209,13 +217,15 @@ class Walker(Netfilter, Reasons):
             pkt.src = select_source(node, route.dev, route.via or pkt.dst)
             if pkt.src is None:
                 return end(Disposition.NO_ROUTE, start, f"{start} has no address of IPv{pkt.dst.version} to send from")
-        if self.explain:
+        if self.explain and natted is None:
             hop.add(Action.ORIGINATED, f"{WHAT[kind]} {pkt.proto} {pkt.show()}")
-        if kind == "request":
+        if kind == "request" and natted is None:
             self.original = pkt.tuple
         entry: CtEntry | None
         if origin is not None:
             entry, direction, state = origin.entry, origin.direction, CtState.RELATED
+        elif natted is not None:
+            entry, direction, state = natted
         else:
             entry, direction, state = self.track(start, pkt, ct, kind)
         if self.explain:

@@ -141,13 +141,39 @@ def _nat(rng: random.Random, n: _Node, segments: list[_Segment], by_name: dict[s
     if len(mine) < 2:
         return
     (inside, _), (_, out) = rng.sample(mine, 2)
-    n.nat.append(f"{{masquerade: {str(inside.v4)!r}, out: {out.name}}}")
+    # half the NAT nodes use the forms of issue 13 (SNAT, forwards bound to an address or for the node's own
+    # traffic), drawn from a generator of their own seeded from the lab's: two draws of the lab's per NAT node
+    forms = random.Random(f"{rng.random()}-{n.name}-nat-forms") if rng.random() < 0.5 else None
+    masquerade = f"{{masquerade: {str(inside.v4)!r}, out: {out.name}}}"
+    if forms is not None and out.v4:  # SNAT to out's address, to another of the node's, or to nobody's
+        own = [i.v4.split("/")[0] for i in n.itfs if i.v4]
+        to = forms.choice([out.v4.split("/")[0], forms.choice(own), _elsewhere(out.v4)])
+        where = forms.choice(["", f", out: {out.name}", f", out: {out.name}"])
+        dst = f", dst: {str(forms.choice(segments).v4)!r}" if forms.random() < 0.4 else ""
+        n.nat.append(f"{{snat: {str(inside.v4)!r}, to: {to!r}{where}{dst}}}")
+        if forms.random() < 0.5:
+            n.nat.append(masquerade)  # after the SNAT: the first rule that matches wins
+    else:
+        n.nat.append(masquerade)
     targets = [i.v4 for m, i in inside.members if m != n.name and i.v4]
     if targets and rng.random() < 0.7:
         to = targets[rng.randrange(len(targets))].split("/")[0]
         port = rng.choice([80, 8080, 2222])
         into = rng.choice([80, 8000])
-        n.forwards.append(f"{{proto: tcp, port: {port}, to: '{to}:{into}'}}")
+        extra = ""
+        if forms is not None:
+            if out.v4 and forms.random() < 0.6:  # bound to out's address, or to an address of another segment
+                bound = out.v4.split("/")[0] if forms.random() < 0.8 else forms.choice(segments).v4[1]
+                extra += f", address: {str(bound)!r}"
+            if forms.random() < 0.5:
+                extra += ", local: true"
+        n.forwards.append(f"{{proto: tcp, port: {port}, to: '{to}:{into}'{extra}}}")
+
+
+def _elsewhere(address: str) -> str:
+    """An address on `address`'s subnet that labgen never hands out (it numbers hosts from the bottom)."""
+    itf = ipaddress.ip_interface(address)
+    return str(itf.network.broadcast_address - 1) if itf.network.num_addresses > 4 else str(itf.ip)
 
 
 _HOOKS = ("input", "forward", "output")

@@ -104,6 +104,8 @@ def forward_target(topology: Topology, node: str, port: int) -> Target | None:
 
 def forward_addresses(topology: Topology, node: str, f: PortForward) -> list[IPAddress]:
     """The addresses a port forward answers on, in file order, the `in` interface's first."""
+    if f.address is not None:
+        return [f.address]  # that address only, the node's own or not (a transit address is caught on the way)
     n = topology.node(node)
     addrs = [a.ip for itf in n.interfaces if itf.name != LOOPBACK for a in itf.addresses if a.version == f.to_address.version]
     if f.in_interface is not None:

@@ -7,12 +7,12 @@ source). A reject answers from the rejecting node: an ICMP port unreachable or a
 
 from __future__ import annotations
 
-from topograph.model import CtState, Hook, Proto, RuleAction
+from topograph.model import CtState, Hook, Proto, RuleAction, Snat
 from topograph.sim.fib import FibRoute, select_source
 from topograph.sim.filtering import Verdict as ChainVerdict
 from topograph.sim.filtering import evaluate
 from topograph.sim.network import Network
-from topograph.sim.packet import WHAT, Answer, CtEntry, Direction, HopSteps, Kind, Packet
+from topograph.sim.packet import WHAT, Answer, CtEntry, Direction, HopSteps, Kind, Packet, Tuple4
 from topograph.sim.trace import Action, Disposition
 
 
@@ -21,6 +21,7 @@ class Netfilter:
 
     net: Network
     explain: bool
+    original: Tuple4 | None  # the request as its source sent it (before a DNAT of the node's own traffic)
 
     # -- conntrack -----------------------------------------------------------------------------------
     @staticmethod
@@ -99,18 +100,57 @@ class Netfilter:
             hop.add(Action.UNNAT, f"conntrack: source {before} becomes {pkt.show()}")
 
     def dnat(self, hop: HopSteps, node: str, in_itf: str, pkt: Packet) -> None:
+        """PREROUTING: the first port forward that matches (an `address` one matches that address only, even one
+        the node does not have: transit traffic to it is forwarded too — measured)."""
         for f in self.net.nodes[node].port_forwards:
             if f.proto is not pkt.proto or f.port != pkt.dport or f.to_address.version != pkt.dst.version:
                 continue
             if f.in_interface is not None and f.in_interface != in_itf:
                 continue
-            if self.net.options.dnat_local_only and not self.net.is_local(node, pkt.dst):
+            own = self.net.is_local(node, pkt.dst) or not self.net.options.dnat_local_only
+            if not f.catches(pkt.dst, own):
                 continue
             before = pkt.show() if self.explain else ""
             pkt.dst, pkt.dport = f.to_address, f.to_port
             if self.explain:
                 hop.add(Action.DNAT, f"port forward {f.proto}/{f.port}: {before} becomes {pkt.show()}")
             return
+
+    def output_dnat(self, hop: HopSteps, node: str, pkt: Packet, ct: dict[str, list[CtEntry]],
+                    kind: Kind) -> tuple[CtEntry | None, Direction, CtState] | None:
+        """The nat output hook for a node's own new connection: a `local: true` port forward on the node's own
+        address (never a loopback one: the kernel drops a 127.0.0.1 source leaving by another interface) sends
+        it to the target. The source stays the address the connection was made to (measured: the target sees
+        the node's public address, and its reply must route back to it). Returns the connection's conntrack
+        entry, made from the tuple before the translation, or None when no forward applies."""
+        dst = pkt.dst
+        if dst.is_loopback or dst.is_unspecified:
+            return None
+        own = self.net.is_local(node, dst)
+        for f in self.net.nodes[node].port_forwards:
+            if not f.local or f.proto is not pkt.proto or f.port != pkt.dport or f.to_address.version != dst.version:
+                continue
+            if not f.catches(dst, own):
+                continue
+            if pkt.src is None:
+                if own:
+                    pkt.src = dst
+                else:  # an address elsewhere: the source its route picks (no route: connect fails before the hook)
+                    route = self.net.fib[node].lookup(dst)
+                    src = select_source(self.net.nodes[node], route.dev, route.via or dst) if route else None
+                    if src is None:
+                        return None
+                    pkt.src = src
+            self.original = pkt.tuple
+            found = self.track(node, pkt, ct, kind)
+            before = pkt.show() if self.explain else ""
+            pkt.dst, pkt.dport = f.to_address, f.to_port
+            if self.explain:
+                hop.add(Action.ORIGINATED, f"{WHAT[kind]} {pkt.proto} {before}")
+                hop.add(Action.DNAT, f"port forward {f.proto}/{f.port} (the node's own traffic, nat output): "
+                        f"{before} becomes {pkt.show()}")
+            return found
+        return None
 
     def postrouting(self, hop: HopSteps, node: str, route: FibRoute, pkt: Packet, entry: CtEntry | None,
                     direction: Direction, pending: tuple[int, object] | None) -> None:
@@ -120,14 +160,16 @@ class Netfilter:
             return
         n = self.net.nodes[node]
         assert pkt.src is not None
-        for m in n.nat:
-            if m.out == route.dev and pkt.src.version == m.source.version and pkt.src in m.source:
-                new = select_source(n, route.dev, route.via or pkt.dst)
+        for m in n.nat:  # in file order: the first rule that matches translates
+            if m.matches(pkt.src, pkt.dst, route.dev):
+                snat = isinstance(m, Snat)
+                new = m.to if isinstance(m, Snat) else select_source(n, route.dev, route.via or pkt.dst)
                 if new is not None and new != pkt.src:
                     before = pkt.show() if self.explain else ""
                     pkt.src = new
                     if self.explain:
-                        hop.add(Action.SNAT, f"masquerade out {m.out}: {before} becomes {pkt.show()}")
+                        what = f"snat to {new}" if snat else f"masquerade out {route.dev}"
+                        hop.add(Action.SNAT, f"{what}: {before} becomes {pkt.show()}")
                 break
         entry.trans = pkt.tuple
 

@@ -124,7 +124,9 @@ class Paths:
     def masquerades(self, node: str, dev: str, src: IPAddress) -> bool:
         if not self.net.nodes[node].nat:
             return False
-        return any(m.out == dev and m.source.version == src.version and src in m.source for m in self.net.nodes[node].nat)
+        # an SNAT's destination match is left to the walker: any rule that may translate makes the flow complex
+        return any(m.out in (dev, None) and m.source.version == src.version and src in m.source
+                   for m in self.net.nodes[node].nat)
 
     def neighbour(self, node: str, dev: str, nh: IPAddress, sip: IPAddress | None) -> tuple[str, str] | None:
         """Who answers `node`'s ARP/ND for `nh` out of `dev` (sip: the source address of the request)."""
