@@ -121,7 +121,7 @@ def test_nat_forms_with_either_back_end(sandbox: Sandbox, firewall: str) -> None
     """Sample 09 (forwards bound to an address, a forward for the node's own traffic, SNAT next to MASQUERADE,
     IPv4 and IPv6): its expectations hold with real traffic whichever back end loads the rules, and a local
     forward without an address leaves the node's connections to 127.0.0.1 alone."""
-    t = load(ROOT / "samples" / "09-nat-forms.yml")
+    t = load(ROOT / "samples" / "12-nat-forms.yml")
     p = up(sandbox, t, firewall=firewall)
     host = sandbox.prefix + "host"
     if firewall == "iptables":

@@ -161,7 +161,7 @@ def test_the_listener_of_a_probe_is_the_target_of_the_forward_that_catches_it() 
     that a connection the kernel forwarded against the prediction would show."""
     from topograph.live.verify import _listener_for
 
-    checked = check_file(Path(__file__).resolve().parents[2] / "samples" / "09-nat-forms.yml")
+    checked = check_file(Path(__file__).resolve().parents[2] / "samples" / "12-nat-forms.yml")
     assert checked.topology is not None
     t = checked.topology
 

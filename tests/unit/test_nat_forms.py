@@ -20,7 +20,7 @@ from topograph.sim.matrix import ITSELF, targets
 from topograph.sim.packet import Packet
 from topograph.sim.trace import Action
 
-SAMPLE = ROOT / "samples" / "09-nat-forms.yml"
+SAMPLE = ROOT / "samples" / "12-nat-forms.yml"
 
 # web -- gw -- up; up routes 198.51.100.0/24 (nobody's) to gw; {nat} and {forwards} filled in per test
 LAB = """
