@@ -51,6 +51,7 @@ CODES: dict[str, tuple[Severity, str]] = {
     "TG303": (E, "port forward to an address no node owns"),
     "TG304": (E, "duplicate route"),
     "TG305": (E, "masquerade out of an interface without an address of that family"),
+    "TG306": (E, "onlink route without both 'via' and 'dev'"),
     # packet filters and listeners
     "TG600": (E, "port match on a filter rule without tcp or udp"),
     "TG601": (E, "malformed port or port range"),

@@ -198,6 +198,10 @@ def check_routes(topology: Topology, report: Report, gaps: Gaps) -> None:
             seen.setdefault(key, index)
             if route.via is None:
                 continue
+            if route.onlink:
+                if addresses_known:
+                    _check_onlink(topology, node, route, report, own)
+                continue
             if route.via in own:
                 report.warning("TG502", _at(topology, route, node), f"{node.name} routes {route} through its own address",
                                hint="a gateway is a neighbour's address on a shared subnet")
@@ -230,7 +234,23 @@ def _check_gateway(topology: Topology, node: Node, route: Route, report: Report)
     subnets = ", ".join(sorted({str(n) for i, n in nets if i.name != LOOPBACK and n.version == via.version}))
     known = f"connected: {subnets}" if subnets else f"the node has no connected IPv{via.version} subnet"
     report.error("TG300", at, f"{what} is not on a connected subnet ({known})",
-                 hint="a gateway must be a neighbour's address on one of the node's own subnets")
+                 hint="a gateway must be a neighbour's address on one of the node's own subnets; if the neighbour "
+                      "answers for it on the link anyway, say so with 'onlink: true' and 'dev'")
+
+
+def _check_onlink(topology: Topology, node: Node, route: Route, report: Report, own: set[IPAddress]) -> None:
+    """An onlink gateway needs no connected subnet, but the kernel still refuses it on a down interface
+    ("Nexthop device is not up") and when it is the node's own address ("Nexthop has invalid gateway")."""
+    at = _at(topology, route, node)
+    what = f"onlink gateway {route.via} of {node.name}'s route to {_dest(route)}"
+    if route.via in own:
+        report.error("TG300", at, f"{what} is {node.name}'s own address, which the kernel refuses for an onlink route",
+                     hint="an onlink gateway is a neighbour's address on the interface named in 'dev'")
+        return
+    out = node.interface(route.dev) if route.dev is not None else None
+    if out is not None and not out.up:
+        report.error("TG300", at, f"{what} is out of {out.label}, which is configured down",
+                     hint=f"drop 'up: false' from {out.label}: the kernel refuses an onlink route over a down interface")
 
 
 def check_nat(topology: Topology, report: Report, gaps: Gaps) -> None:
