@@ -27,13 +27,15 @@ def network(path: Path, options: SimOptions | None = None) -> Network:
 SEED = ROOT / "samples" / "06-port-forward.yml"
 # labs where the kernel once disagreed with the model (kept for tests/live/test_differential.py)
 REGRESSIONS = sorted((ROOT / "tests" / "golden" / "trace" / "regressions").glob("*.yml"))
+# labs of the route forms of issue 13 (onlink, overlapping subnets, duplicate addresses; tests/live/test_route_forms.py)
+FORMS = sorted((ROOT / "tests" / "golden" / "trace" / "forms").glob("*.yml"))
 
 
 def test_there_are_regression_labs() -> None:
     assert REGRESSIONS
 
 
-@pytest.mark.parametrize("sample", [*SAMPLES, *REGRESSIONS], ids=lambda p: p.stem)
+@pytest.mark.parametrize("sample", [*SAMPLES, *REGRESSIONS, *FORMS], ids=lambda p: p.stem)
 @pytest.mark.parametrize("every", [False, True], ids=["primary", "every-address"])
 def test_fast_matrix_equals_reference_on_samples(sample: Path, every: bool) -> None:
     net = network(sample)

@@ -1,0 +1,43 @@
+"""Route forms the kernel accepts that check used to refuse (issue 13): each lab in tests/golden/trace/forms/
+against the kernel, every flow (tests/live/test_differential.py), and the onlink flag as apply sets it."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT
+from tests.live.conftest import Sandbox
+from tests.live.test_differential import _differential
+from topograph.cli import main
+
+pytestmark = pytest.mark.live
+
+FORMS = sorted((ROOT / "tests" / "golden" / "trace" / "forms").glob("*.yml"))
+
+
+@pytest.mark.parametrize("case", FORMS, ids=lambda p: p.stem)
+def test_route_form_labs_match_the_kernel(sandbox: Sandbox, case: Path) -> None:
+    _differential(sandbox, case)
+
+
+def test_apply_sets_the_onlink_flag_and_status_sees_it(sandbox: Sandbox) -> None:
+    from click.testing import CliRunner
+
+    lab = ROOT / "samples" / "09-onlink-gateway.yml"
+    sandbox.claim([sandbox.prefix + n for n in ("red", "router", "server")])
+    runner = CliRunner()
+    done = runner.invoke(main, ["apply", "--sandbox", sandbox.prefix, str(lab)])
+    assert done.exit_code == 0, done.output
+    shown = {family: subprocess.run(["ip", "-n", sandbox.prefix + "red", family, "-d", "route", "show", "default"],
+                                    capture_output=True, text=True, check=True).stdout for family in ("-4", "-6")}
+    assert "via 172.16.0.1 dev eth0" in shown["-4"] and " onlink" in shown["-4"], shown
+    assert "via fd16::1 dev eth0" in shown["-6"] and " onlink" in shown["-6"], shown
+    status = runner.invoke(main, ["status", "--sandbox", sandbox.prefix, str(lab)])
+    assert "nothing differs" in status.output, status.output
+    verify = runner.invoke(main, ["verify", "--sandbox", sandbox.prefix, str(lab)])
+    assert verify.exit_code == 0, verify.output
+    gone = runner.invoke(main, ["destroy", "--sandbox", sandbox.prefix, str(lab)])
+    assert gone.exit_code == 0, gone.output
