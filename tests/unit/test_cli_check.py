@@ -101,7 +101,7 @@ def test_semantic_diagnostics_carry_the_path_written_at_their_place(tmp_path: Pa
             "  b: {interfaces: {e: 10.0.0.1/24}}\nlinks: [[a:e, b:e]]\n")
     data = json.loads(check(tmp_path, text, "--json").stdout)
     assert [(d["code"], d["path"]) for d in data["diagnostics"]] == [
-        ("TG300", "nodes.a.routes[0]"), ("TG202", "nodes.b.interfaces.e")]
+        ("TG300", "nodes.a.routes[0]"), ("TG211", "nodes.b.interfaces.e")]
 
 
 def test_missing_file_is_a_diagnostic_not_a_traceback(tmp_path: Path) -> None:

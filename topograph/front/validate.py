@@ -47,14 +47,25 @@ def check_addresses(topology: Topology, segments: tuple[tg.Segment, ...], report
                         segment_of = {i.key: n for n, seg in enumerate(segments) for i in seg.interfaces}
                     link = segment_of.get(itf.key, -1 - len(seen))
                 first = seen.get((ip, link))
+                if first is not None and not local and segment_of is None:
+                    segment_of = {i.key: n for n, seg in enumerate(segments) for i in seg.interfaces}
                 if first is itf:
-                    report.error("TG202", _at(topology, itf), f"address {ip} is written twice on {itf.label}",
+                    report.error("TG211", _at(topology, itf), f"address {ip} is written twice on {itf.label}",
                                  hint="remove the repeated address")
-                elif first is not None:
-                    report.error("TG202", _at(topology, itf),
-                                 f"address {ip} is assigned to {itf.label} and to {first.label}",
+                elif first is not None and (local or _same_segment(segment_of, first, itf)):
+                    # both would answer ARP/ND on one link: which answer the asker keeps is a race
+                    report.error("TG211", _at(topology, itf),
+                                 f"address {ip} is assigned to {itf.label} and to {first.label}, on one L2 segment",
                                  hint="a link-local address must be unique on its link; pick another" if local
-                                 else "every address must be unique in the lab; pick another host address")
+                                 else "two interfaces on one veth pair or bridge cannot share an address; pick another")
+                elif first is not None and _segments_unsure(gaps):
+                    pass  # a dropped bridge or link may have put both on one segment (an error then, not this warning)
+                elif first is not None:
+                    # Linux accepts it: each owner answers on its own segment, and elsewhere the routes decide
+                    report.warning("TG202", _at(topology, itf),
+                                   f"address {ip} is assigned to {itf.label} and to {first.label}",
+                                   hint="the packet's segment decides which of them answers, and off-segment the routes "
+                                        "do; pick another host address unless that is the point")
                 else:
                     seen[(ip, link)] = itf
                 if itf.bridge is not None:
@@ -96,9 +107,29 @@ def check_addresses(topology: Topology, segments: tuple[tg.Segment, ...], report
             if j < i and other is not seg and not gaps.links and not _unsure(seg, gaps) and not _unsure(other, gaps):
                 same = "the same subnet" if net == other_net else f"overlapping subnets {net} and {other_net}"
                 where = _first_with(seg, net)
-                report.error("TG203", _at(topology, where),
-                             f"{same} on two L2 segments: {seg.name} and {other.name}",
-                             hint="give each veth pair or bridge a subnet of its own, or join them on one bridge")
+                if net.version == 6:  # ICMPv6 replies leave by the request's interface (measured): not simulated
+                    report.error("TG212", _at(topology, where),
+                                 f"{same} on two L2 segments: {seg.name} and {other.name}",
+                                 hint="give each veth pair or bridge an IPv6 subnet of its own, or join them on one "
+                                      "bridge (overlapping IPv6 subnets are not simulated)")
+                    continue
+                # Linux accepts it: a node on both segments sends to the subnet by the first connected route installed
+                report.warning("TG203", _at(topology, where),
+                               f"{same} on two L2 segments: {seg.name} and {other.name}",
+                               hint="a node on both reaches the subnet through the interface listed first only; give "
+                                    "each veth pair or bridge a subnet of its own, or join them on one bridge")
+
+
+def _same_segment(segment_of: dict[tuple[str, str], int] | None, a: Interface, b: Interface) -> bool:
+    """Whether two interfaces sit on one L2 segment (loopback and unlinked interfaces sit on none)."""
+    assert segment_of is not None
+    sa = segment_of.get(a.key)
+    return sa is not None and sa == segment_of.get(b.key)
+
+
+def _segments_unsure(gaps: Gaps) -> bool:
+    """Whether a dropped part could join segments: a dropped link, bridge or node."""
+    return gaps.links or gaps.links_unknown or gaps.bridges_unknown or bool(gaps.bridges) or bool(gaps.nodes)
 
 
 def _unsure(seg: tg.Segment, gaps: Gaps) -> bool:

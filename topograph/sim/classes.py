@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from topograph.model import IPAddress, Proto
 from topograph.sim.forward import Walker, rp_filter_problem
 from topograph.sim.l2 import answers
-from topograph.sim.matrix import SOURCE, TARGET, Matrix, Target, ordered, targets
+from topograph.sim.matrix import SOURCE, TARGET, Matrix, Target, ordered, reference_matrix, targets
 from topograph.sim.network import Network
 from topograph.sim.paths import COMPLEX, EC, FILTERED, Chain, Paths
 from topograph.sim.trace import Disposition as D
@@ -343,4 +343,6 @@ def fast_matrix(net: Network, cols: Sequence[Target] | None = None, sources: Seq
     """The full matrix by equivalence classes; equal to `reference_matrix` cell for cell."""
     cols = tuple(cols if cols is not None else targets(net.topology))
     srcs = tuple(sources if sources is not None else net.nodes)
+    if net.shared:  # an address on two interfaces: its columns and replies depend on the segment, so walk every pair
+        return reference_matrix(net, cols, srcs)
     return FastMatrix(net, cols, srcs).compute()

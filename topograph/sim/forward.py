@@ -209,7 +209,7 @@ class Walker:
             domain = net.l2.domain.get(where)
             target = self.neigh.get((sender, where[1], nh))  # learnt from an ARP request earlier in this flow
             if target is None and domain is not None:
-                found = candidates(net.l2, domain, nh, net.owner.get(nh), sender)
+                found = candidates(net.l2, domain, nh, net.owner_in(nh, domain), sender)
                 sip = None
                 if found and nh.version == 4:
                     own = pkt.src is not None and net.is_local(sender, pkt.src)
@@ -383,7 +383,7 @@ class Walker:
             itf = net.nodes[node].interface(dev)
             why = "it is down" if itf is not None and not itf.up else "it has no carrier (its link or bridge is down)"
             return f"{node} sends {nh} out {dev}, but {why}"
-        owner = net.owner.get(nh)
+        owner = net.owner_in(nh, domain)
         text = f"{node}: no answer to {what} for {nh} out {dev}"
         if owner is None:
             return text + f" — no node has {nh}"
