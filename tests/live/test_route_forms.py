@@ -7,11 +7,13 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
 from tests.conftest import ROOT
 from tests.live.conftest import Sandbox
 from tests.live.test_differential import _differential
 from topograph.cli import main
+from topograph.pipeline import check_file
 
 pytestmark = pytest.mark.live
 
@@ -24,8 +26,6 @@ def test_route_form_labs_match_the_kernel(sandbox: Sandbox, case: Path) -> None:
 
 
 def test_apply_sets_the_onlink_flag_and_status_sees_it(sandbox: Sandbox) -> None:
-    from click.testing import CliRunner
-
     lab = ROOT / "samples" / "09-onlink-gateway.yml"
     sandbox.claim([sandbox.prefix + n for n in ("red", "router", "server")])
     runner = CliRunner()
@@ -40,4 +40,19 @@ def test_apply_sets_the_onlink_flag_and_status_sees_it(sandbox: Sandbox) -> None
     verify = runner.invoke(main, ["verify", "--sandbox", sandbox.prefix, str(lab)])
     assert verify.exit_code == 0, verify.output
     gone = runner.invoke(main, ["destroy", "--sandbox", sandbox.prefix, str(lab)])
+    assert gone.exit_code == 0, gone.output
+
+
+@pytest.mark.parametrize("case", [c for c in FORMS if "expect:" in c.read_text()], ids=lambda p: p.stem)
+def test_route_form_labs_applied_over_netlink_verify(sandbox: Sandbox, case: Path) -> None:
+    """The same install order through `apply` (netlink) as through the compiled script: every expectation holds."""
+    checked = check_file(case)
+    assert checked.ok and checked.topology is not None
+    sandbox.claim([sandbox.prefix + n.name for n in checked.topology.nodes])
+    runner = CliRunner()
+    done = runner.invoke(main, ["apply", "--sandbox", sandbox.prefix, str(case)])
+    assert done.exit_code == 0, done.output
+    verify = runner.invoke(main, ["verify", "--sandbox", sandbox.prefix, str(case)])
+    assert verify.exit_code == 0 and "all as predicted" in verify.output, verify.output
+    gone = runner.invoke(main, ["destroy", "--sandbox", sandbox.prefix, str(case)])
     assert gone.exit_code == 0, gone.output
