@@ -132,9 +132,19 @@ def test_unknown_names_fail_like_trace(args: list[str], message: str, tmp_path: 
     assert err.splitlines()[0] == message
 
 
-def test_tcp_needs_trace() -> None:
-    code, _, err = run(str(SAMPLES / "06-port-forward.yml"), "--dot", "--tcp", "80")
-    assert code == 2 and "--tcp needs --trace SRC DST" in err
+@pytest.mark.parametrize("proto", ["--tcp", "--udp"])
+def test_a_port_needs_trace(proto: str) -> None:
+    code, _, err = run(str(SAMPLES / "06-port-forward.yml"), "--dot", proto, "80")
+    assert code == 2 and f"{proto} needs --trace SRC DST" in err
+
+
+def test_a_udp_trace_marks_the_rule_that_rejected_it() -> None:
+    lab = str(ROOT / "tests" / "golden" / "render" / "firewall.yml")
+    code, dot, _ = run(lab, "--dot", "--trace", "lan", "192.168.1.2", "--udp", "1500")
+    assert code == 0 and "FILTER_REJECTED at host" in dot
+    assert "denied by host&#x27;s input chain, rule 4" in dot  # HTML-escaped in DOT
+    code, dot, _ = run(lab, "--dot", "--trace", "lan", "192.168.1.2", "--udp", "999")  # no rule: the policy drops it
+    assert code == 0 and "FILTER_DROPPED at host" in dot
 
 
 def test_trace_dot_is_deterministic() -> None:

@@ -60,6 +60,7 @@ def test_every_sample_is_valid(sample: Path) -> None:
     "nodes: {a: {interfaces: {e: 10.0.0.1/24, f: [10.0.0.2/24], g: null, h: {address: 10.0.0.3/24, mtu: 1500}}}}\n",
     "nodes: {a: {bridges: {br: null}}}\nlinks: [[a:e, br:p]]\n",
     "lab: x\ndescription: y\nnodes: {a: {kind: external}}\nexpect: [{from: a, to: a, proto: tcp, port: 1, reach: false}]\n",
+    "nodes: {a: {filter: {input: {rules: [{state: new, action: drop}, {state: [established], action: accept}]}}}}\n",
 ])
 def test_shorthands_are_valid(text: str) -> None:
     assert [e.message for e in VALIDATOR.iter_errors(data_of(text))] == []
@@ -76,6 +77,7 @@ def test_shorthands_are_valid(text: str) -> None:
     ("nodes: {}\nlinks: [[a:b, c:d, e:f]]\n", "is too long"),
     ("nodes: {}\nlinks: [[a, c:d]]\n", "does not match"),
     ("nodes: {}\nexpect: [{from: a, to: b, proto: sctp}]\n", "'sctp' is not one of"),
+    ("nodes: {a: {filter: {input: {rules: [{state: old, action: drop}]}}}}\n", "is not valid under any of the given schemas"),
     ("- nodes\n", "is not of type 'object'"),
 ])
 def test_bad_documents_are_rejected(text: str, why: str) -> None:

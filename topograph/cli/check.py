@@ -16,7 +16,7 @@ from topograph.front.diagnostics import count
 @click.option("--strict", is_flag=True, help="treat warnings as errors (exit 1 on any warning)")
 @click.option("--matrix", is_flag=True, help="also print the reachability matrix on stdout (as `topograph reach` does)")
 def command(file: str, as_json: bool, strict: bool, matrix: bool) -> None:
-    """Check FILE: names, addresses, subnets, routes, NAT and expectations.
+    """Check FILE: names, addresses, subnets, routes, NAT, packet filters and expectations.
 
     Expectations are checked against the simulator's predictions: a violated one is an error (TG410).
     FILE `-` reads the topology from standard input. Exit status: 0 clean (warnings allowed), 1 errors

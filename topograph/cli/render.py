@@ -24,8 +24,9 @@ from topograph.render.path import Overlay, overlay
 @click.option("--trace", "trace", nargs=2, metavar="SRC DST",
               help="draw the path of a flow from SRC to DST (as `topograph trace` follows it) over the diagram")
 @click.option("--tcp", "tcp", type=click.IntRange(1, 65535), metavar="PORT", help="with --trace: a TCP connection to PORT")
+@click.option("--udp", "udp", type=click.IntRange(1, 65535), metavar="PORT", help="with --trace: a UDP datagram to PORT")
 def command(file: str, output: str | None, fmt: str | None, print_dot: bool, routes: bool | None,
-            rules: bool | None, trace: tuple[str, str] | None, tcp: int | None) -> None:
+            rules: bool | None, trace: tuple[str, str] | None, tcp: int | None, udp: int | None) -> None:
     """Draw FILE as a diagram for design reviews.
 
     Namespaces, the host and external nodes each look different; bridges are switches inside the node
@@ -37,13 +38,14 @@ def command(file: str, output: str | None, fmt: str | None, print_dot: bool, rou
     a thousand namespaces stay readable. The DOT text is deterministic, so it can be diffed in review.
     FILE `-` reads the topology from standard input.
 
-    --trace SRC DST [--tcp PORT] draws the request's path and, where it differs, the reply's, and marks
+    --trace SRC DST [--tcp PORT | --udp PORT] draws the request's path and, where it differs, the reply's, and marks
     where the flow was delivered or died, and why; SRC and DST as for `topograph trace` (an unknown node: exit 2).
     """
     if output is None and not print_dot:
         raise click.UsageError("nothing to do: give -o OUT (e.g. -o lab.svg) or --dot")
-    if tcp is not None and trace is None:
-        raise click.UsageError("--tcp needs --trace SRC DST")
+    for name, port in (("--tcp", tcp), ("--udp", udp)):
+        if port is not None and trace is None:
+            raise click.UsageError(f"{name} needs --trace SRC DST")
     try:
         chosen = format_for(output, fmt)  # also with --dot alone, so an unknown --format is never accepted silently
         if output is not None:
@@ -54,7 +56,7 @@ def command(file: str, output: str | None, fmt: str | None, print_dot: bool, rou
     assert checked.topology is not None and checked.graph is not None
     drawn = None
     if trace is not None:
-        drawn = _traced(checked, *trace, tcp)
+        drawn = _traced(checked, *trace, tcp, udp)
     source = to_dot(checked.topology, checked.graph, Options(routes=routes, rules=rules), drawn)
     if output is not None:
         try:
@@ -66,7 +68,7 @@ def command(file: str, output: str | None, fmt: str | None, print_dot: bool, rou
         click.echo(source, nl=False)
 
 
-def _traced(checked: Checked, src: str, dst: str, tcp: int | None) -> Overlay:
+def _traced(checked: Checked, src: str, dst: str, tcp: int | None, udp: int | None) -> Overlay:
     """The flow's overlay; a question trace cannot answer (unknown node, no such forward) exits 2 as trace does."""
     from topograph.cli.trace import node_or_fail, resolve
     from topograph.sim.forward import Walker
@@ -74,5 +76,5 @@ def _traced(checked: Checked, src: str, dst: str, tcp: int | None) -> Overlay:
     assert checked.topology is not None and checked.graph is not None
     node_or_fail(checked.topology, src, "source")
     net = checked.network
-    return overlay(checked.topology, checked.graph, Walker(net).run(resolve(net, src, dst, tcp)))
+    return overlay(checked.topology, checked.graph, Walker(net).run(resolve(net, src, dst, tcp, udp)))
 

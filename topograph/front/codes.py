@@ -72,6 +72,11 @@ CODES: dict[str, tuple[Severity, str]] = {
     "TG505": (W, "MTU differs across a veth pair"),
     "TG506": (W, "expectation to an address no node owns"),
     "TG507": (W, "the same MAC address twice on one L2 segment"),
+    "TG510": (W, "filter rule that can never match: an earlier rule decides everything it matches"),
+    "TG511": (W, "forward chain on a node that does not forward"),
+    "TG512": (W, "port forward whose traffic the forward chain drops"),
+    "TG513": (W, "filter rule on an interface its chain never sees a packet on (down, a bridge port, lo in forward)"),
+    "TG514": (W, "port forward whose replies the forward chain drops"),
 }
 
 

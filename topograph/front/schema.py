@@ -19,6 +19,10 @@ def schema() -> dict[str, Any]:
     iface["properties"]["address"] = {"anyOf": [_ADDRESS, {"type": "array", "items": _ADDRESS}],
                                       "description": iface["properties"]["address"].get("description", "")}
     defs["InterfaceDoc"] = {"anyOf": [_ADDRESS, {"type": "array", "items": _ADDRESS}, {"type": "null"}, iface]}
+    # a rule's state may be one word or a list of them (`state: new`, `state: [established, related]`)
+    state = defs["RuleDoc"]["properties"]["state"]
+    words = state["anyOf"][0]
+    state["anyOf"] = [words["items"], words, {"type": "null"}]
     node = defs.pop("NodeDoc")
     defs["NodeDoc"] = {"anyOf": [{"type": "null"}, node]}
     out["properties"]["links"]["items"] = {"type": "array", "items": {"type": "string", "pattern": "^[^:]+:[^:]+$"},

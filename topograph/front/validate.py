@@ -1,9 +1,11 @@
-"""Semantic checks over the built model and its L2 segments: addresses, segments, routes, NAT, port forwards."""
+"""Semantic checks over the built model and its L2 segments: addresses, segments, routes, NAT, port forwards
+(and packet filters, in front.filter_checks)."""
 
 from __future__ import annotations
 
 import networkx as nx
 
+from topograph.front import filter_checks
 from topograph.front import graph as tg
 from topograph.front.diagnostics import Pos, Report, Where
 from topograph.front.gaps import Gaps
@@ -343,4 +345,5 @@ def validate(topology: Topology, g: nx.Graph, report: Report, gaps: Gaps | None 
     check_routes(topology, report, gaps)
     check_nat(topology, report, gaps)
     check_expectations(topology, report, gaps)
+    filter_checks.check_filters(topology, report, gaps)
 
