@@ -11,9 +11,10 @@ from click.testing import CliRunner
 
 from tests.conftest import ROOT
 from tests.live.conftest import Sandbox
-from tests.live.test_differential import _differential
+from tests.live.test_differential import COUNT, FIRST_SEED, _differential
 from topograph.cli import main
 from topograph.pipeline import check_file
+from topograph.sim.labgen import generate
 
 pytestmark = pytest.mark.live
 
@@ -56,3 +57,11 @@ def test_route_form_labs_applied_over_netlink_verify(sandbox: Sandbox, case: Pat
     assert verify.exit_code == 0 and "all as predicted" in verify.output, verify.output
     gone = runner.invoke(main, ["destroy", "--sandbox", sandbox.prefix, str(case)])
     assert gone.exit_code == 0, gone.output
+
+
+@pytest.mark.parametrize("seed", range(FIRST_SEED, FIRST_SEED + COUNT))
+def test_random_labs_with_the_route_forms_match_the_kernel(sandbox: Sandbox, tmp_path: Path, seed: int) -> None:
+    """labgen's `forms`: reused IPv4 subnets (TG203), shared addresses (TG202) and onlink routes, every flow."""
+    case = tmp_path / f"forms{seed}.yml"
+    case.write_text(generate(seed, forms=True))
+    _differential(sandbox, case)

@@ -54,12 +54,13 @@ def check_addresses(topology: Topology, segments: tuple[tg.Segment, ...], report
                 if first is itf:
                     report.error("TG211", _at(topology, itf), f"address {ip} is written twice on {itf.label}",
                                  hint="remove the repeated address")
-                elif first is not None and (local or _same_segment(segment_of, first, itf)):
+                elif first is not None and (local or _same_segment(segment_of, first, itf, ip.version)):
                     # both would answer ARP/ND on one link: which answer the asker keeps is a race
+                    where = "whose nodes both answer ARP on" if first.node != itf.node and not local else "on"
                     report.error("TG211", _at(topology, itf),
-                                 f"address {ip} is assigned to {itf.label} and to {first.label}, on one L2 segment",
+                                 f"address {ip} is assigned to {itf.label} and to {first.label}, {where} one L2 segment",
                                  hint="a link-local address must be unique on its link; pick another" if local
-                                 else "two interfaces on one veth pair or bridge cannot share an address; pick another")
+                                 else "which ARP answer the asker keeps is a race; pick another host address")
                 elif first is not None and _segments_unsure(gaps):
                     pass  # a dropped bridge or link may have put both on one segment (an error then, not this warning)
                 elif first is not None:
@@ -122,11 +123,16 @@ def check_addresses(topology: Topology, segments: tuple[tg.Segment, ...], report
                                     "each veth pair or bridge a subnet of its own, or join them on one bridge")
 
 
-def _same_segment(segment_of: dict[tuple[str, str], int] | None, a: Interface, b: Interface) -> bool:
-    """Whether two interfaces sit on one L2 segment (loopback and unlinked interfaces sit on none)."""
+def _same_segment(segment_of: dict[tuple[str, str], int] | None, a: Interface, b: Interface, family: int) -> bool:
+    """Whether both holders would answer ARP/ND for their address on one L2 segment: over IPv6 when the interfaces
+    sit on one segment; over IPv4 when their nodes do through any interfaces (a node answers ARP for all of its
+    addresses on each of its interfaces, arp_ignore=0). Loopback and unlinked interfaces sit on no segment."""
     assert segment_of is not None
-    sa = segment_of.get(a.key)
-    return sa is not None and sa == segment_of.get(b.key)
+    if family == 6 or a.node == b.node:
+        sa = segment_of.get(a.key)
+        return sa is not None and sa == segment_of.get(b.key)
+    on_a = {d for (node, _), d in segment_of.items() if node == a.node}
+    return any(d in on_a for (node, _), d in segment_of.items() if node == b.node)
 
 
 def _segments_unsure(gaps: Gaps) -> bool:
