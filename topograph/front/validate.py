@@ -56,9 +56,9 @@ def check_addresses(topology: Topology, segments: tuple[tg.Segment, ...], report
                                  hint="remove the repeated address")
                 elif first is not None and (local or _same_segment(segment_of, first, itf, ip.version)):
                     # both would answer ARP/ND on one link: which answer the asker keeps is a race
-                    where = "whose nodes both answer ARP on" if first.node != itf.node and not local else "on"
+                    on = "whose nodes both answer ARP on" if first.node != itf.node and not local else "on"
                     report.error("TG211", _at(topology, itf),
-                                 f"address {ip} is assigned to {itf.label} and to {first.label}, {where} one L2 segment",
+                                 f"address {ip} is assigned to {itf.label} and to {first.label}, {on} one L2 segment",
                                  hint="a link-local address must be unique on its link; pick another" if local
                                  else "which ARP answer the asker keeps is a race; pick another host address")
                 elif first is not None and _segments_unsure(gaps):
