@@ -156,6 +156,7 @@ class Route(Written):
     via: IPAddress | None = None
     dev: str | None = None
     metric: int | None = None
+    onlink: bool = False  # the gateway is reached on `dev` even though no connected subnet holds it (RTNH_F_ONLINK)
     where: Where | None = field(default=None, compare=False, repr=False)
 
     @property
@@ -174,6 +175,8 @@ class Route(Written):
             text += f" dev {self.dev}"
         if self.metric is not None:
             text += f" metric {self.metric}"
+        if self.onlink:
+            text += " onlink"
         return text
 
 

@@ -50,12 +50,12 @@ def test_broken_file_gives_the_cli_diagnostics_with_positions() -> None:
     path = ERRORS / "multi-seed-first-try.yml"
     result = topograph.load(path).check()
     assert not result.ok
-    assert result.codes == ("TG300", "TG202", "TG010", "TG302")
+    assert result.codes == ("TG300", "TG211", "TG010", "TG302")
     assert result.text() == cli("check", str(path))[2]
     assert all(d.pos.file == str(path) and d.pos.line > 0 for d in result)
     with pytest.raises(topograph.LabError, match="does not check") as info:
         topograph.load(path).topology  # noqa: B018
-    assert [d.code for d in info.value.diagnostics] == ["TG300", "TG202", "TG010", "TG302"]
+    assert [d.code for d in info.value.diagnostics] == ["TG300", "TG211", "TG010", "TG302"]
 
 
 def test_expectations_are_held_only_when_asked() -> None:

@@ -61,6 +61,15 @@ def test_strict_turns_warnings_into_failure(tmp_path: Path) -> None:
     assert "warning[TG505]" in result.stderr and "fails --strict" in result.stderr and "is valid" not in result.stderr
 
 
+def test_a_shared_address_and_subnet_pass_check_but_fail_strict(tmp_path: Path) -> None:
+    text = ("nodes:\n  r: {interfaces: {x: 10.0.0.1/24, y: 10.0.0.3/24}}\n  a: {interfaces: {e: 10.0.0.2/24}}\n"
+            "  b: {interfaces: {e: 10.0.0.2/24}}\nlinks: [[r:x, a:e], [r:y, b:e]]\n")
+    plain = check(tmp_path, text)
+    assert plain.exit_code == 0 and "warning[TG202]" in plain.stderr and "warning[TG203]" in plain.stderr
+    strict = check(tmp_path, text, "--strict")
+    assert strict.exit_code == 1 and "fails --strict" in strict.stderr
+
+
 def test_strict_on_a_clean_file(tmp_path: Path) -> None:
     assert check(tmp_path, CLEAN, "--strict").exit_code == 0
 
@@ -101,7 +110,7 @@ def test_semantic_diagnostics_carry_the_path_written_at_their_place(tmp_path: Pa
             "  b: {interfaces: {e: 10.0.0.1/24}}\nlinks: [[a:e, b:e]]\n")
     data = json.loads(check(tmp_path, text, "--json").stdout)
     assert [(d["code"], d["path"]) for d in data["diagnostics"]] == [
-        ("TG300", "nodes.a.routes[0]"), ("TG202", "nodes.b.interfaces.e")]
+        ("TG300", "nodes.a.routes[0]"), ("TG211", "nodes.b.interfaces.e")]
 
 
 def test_missing_file_is_a_diagnostic_not_a_traceback(tmp_path: Path) -> None:

@@ -34,7 +34,7 @@ from pyroute2.netlink import (
 from pyroute2.netlink.rtnl import RTM_GETADDR, RTM_GETLINK, RTM_GETROUTE
 from pyroute2.netlink.rtnl.ifaddrmsg import ifaddrmsg
 from pyroute2.netlink.rtnl.ifinfmsg import ifinfmsg
-from pyroute2.netlink.rtnl.rtmsg import rtmsg
+from pyroute2.netlink.rtnl.rtmsg import RTNH_F_ONLINK, rtmsg
 
 from topograph.live import netlink as nl
 from topograph.live import nlsocket
@@ -135,9 +135,9 @@ def test_an_address_is_pyroute2s(index: int, ip: ipaddress.IPv4Address | ipaddre
 
 
 @given(version=st.sampled_from([4, 6]), data=st.data(), oif=st.one_of(st.none(), indexes),
-       metric=st.one_of(st.none(), u32s), with_gateway=st.booleans())
+       metric=st.one_of(st.none(), u32s), with_gateway=st.booleans(), onlink=st.booleans())
 def test_a_route_is_pyroute2s(version: int, data: st.DataObject, oif: int | None, metric: int | None,
-                              with_gateway: bool) -> None:
+                              with_gateway: bool, onlink: bool) -> None:
     addresses: st.SearchStrategy[ipaddress.IPv4Address | ipaddress.IPv6Address] = v4 if version == 4 else v6
     dst_len = data.draw(st.integers(0, 32 if version == 4 else 128))
     dst = data.draw(addresses)
@@ -149,10 +149,10 @@ def test_a_route_is_pyroute2s(version: int, data: st.DataObject, oif: int | None
     attrs += [("RTA_OIF", oif)] if oif is not None else []
     attrs += [("RTA_PRIORITY", metric)] if metric is not None else []
     scope = 253 if gateway is None else 0  # a device route has link scope
-    body = nl.route_body(family, dst_len, dst.packed, gateway.packed if gateway else None, oif, metric)
+    body = nl.route_body(family, dst_len, dst.packed, gateway.packed if gateway else None, oif, metric, onlink=onlink)
     assert nl.message(nl.RTM_NEWROUTE, NLM_F_REQUEST, 9, body) == encoded(
         rtmsg, nl.RTM_NEWROUTE, NLM_F_REQUEST, 9, attrs, family=family, dst_len=dst_len, src_len=0, tos=0,
-        table=254, proto=3, scope=scope, type=1, flags=0)  # proto boot, type unicast
+        table=254, proto=3, scope=scope, type=1, flags=RTNH_F_ONLINK if onlink else 0)  # proto boot, type unicast
     assert nl.message(RTM_GETROUTE, NLM_F_REQUEST | NLM_F_DUMP, 9, nl.route_dump()) == \
         encoded(rtmsg, RTM_GETROUTE, NLM_F_REQUEST | NLM_F_DUMP, 9, [], family=0, scope=0, type=0, proto=0)
 
@@ -272,7 +272,8 @@ def test_addresses_encoded_by_pyroute2_parse_back(rows: list[tuple[int, Any, int
 
 
 route_rows = st.lists(st.tuples(st.sampled_from([254, 255, 100]), st.sampled_from([1, 2]), v4, st.integers(0, 32),
-                                st.one_of(st.none(), v4), indexes, u32s, st.sampled_from([2, 3, 4])), max_size=8)
+                                st.one_of(st.none(), v4), indexes, u32s, st.sampled_from([2, 3, 4]),
+                                st.sampled_from([0, RTNH_F_ONLINK, RTNH_F_ONLINK | 16, 16])), max_size=8)
 
 
 @given(rows=route_rows)
@@ -281,20 +282,20 @@ def test_routes_encoded_by_pyroute2_parse_back_and_only_main_unicast_ones(rows: 
     try:
         seq = k.next_seq()
         replies = []
-        for table, kind, dst, dst_len, gateway, oif, metric, proto in rows:
+        for table, kind, dst, dst_len, gateway, oif, metric, proto, flags in rows:
             attrs: list[Any] = [("RTA_TABLE", table), ("RTA_DST", str(dst)), ("RTA_OIF", oif),
                                 ("RTA_PRIORITY", metric)]
             attrs += [("RTA_GATEWAY", str(gateway))] if gateway is not None else []
             replies.append(encoded(rtmsg, nl.RTM_NEWROUTE, NLM_F_MULTI, seq, attrs, family=socket.AF_INET,
-                                   dst_len=dst_len, table=table, proto=proto, scope=0, type=kind, flags=0))
+                                   dst_len=dst_len, table=table, proto=proto, scope=0, type=kind, flags=flags))
         k.answer(*replies, done(seq))
         got = k.sock.routes()
     finally:
         k.close()
     assert got == [nl.RouteInfo(family=socket.AF_INET, dst_len=dst_len, dst=dst.packed,
                                 gateway=gateway.packed if gateway is not None else None, oif=oif, metric=metric,
-                                protocol=proto, scope=0, kind=kind)
-                   for table, kind, dst, dst_len, gateway, oif, metric, proto in rows if table == 254 and kind == 1]
+                                protocol=proto, scope=0, kind=kind, onlink=bool(flags & RTNH_F_ONLINK))
+                   for table, kind, dst, dst_len, gateway, oif, metric, proto, flags in rows if table == 254 and kind == 1]
 
 
 def test_a_link_looked_up_by_name(kernel: Kernel) -> None:

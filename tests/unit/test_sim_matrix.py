@@ -27,13 +27,15 @@ def network(path: Path, options: SimOptions | None = None) -> Network:
 SEED = ROOT / "samples" / "06-port-forward.yml"
 # labs where the kernel once disagreed with the model (kept for tests/live/test_differential.py)
 REGRESSIONS = sorted((ROOT / "tests" / "golden" / "trace" / "regressions").glob("*.yml"))
+# labs of the route forms of issue 13 (onlink, overlapping subnets, duplicate addresses; tests/live/test_route_forms.py)
+FORMS = sorted((ROOT / "tests" / "golden" / "trace" / "forms").glob("*.yml"))
 
 
 def test_there_are_regression_labs() -> None:
     assert REGRESSIONS
 
 
-@pytest.mark.parametrize("sample", [*SAMPLES, *REGRESSIONS], ids=lambda p: p.stem)
+@pytest.mark.parametrize("sample", [*SAMPLES, *REGRESSIONS, *FORMS], ids=lambda p: p.stem)
 @pytest.mark.parametrize("every", [False, True], ids=["primary", "every-address"])
 def test_fast_matrix_equals_reference_on_samples(sample: Path, every: bool) -> None:
     net = network(sample)
@@ -58,6 +60,25 @@ def test_fast_matrix_equals_reference_on_random_labs(seed: int, bridge_nf: bool)
     net = Network(checked.topology, SimOptions(bridge_nf=bridge_nf))
     cols = (*targets(checked.topology, every_address=True), *ITSELF)
     assert fast_matrix(net, cols).differences(reference_matrix(net, cols)) == []
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(min_value=0, max_value=10**6))
+def test_fast_matrix_equals_reference_on_random_labs_with_the_route_forms(seed: int) -> None:
+    text = generate(seed, forms=True)
+    checked = check_text(text, f"forms{seed}.yml")
+    assert checked.ok and checked.topology is not None, [d.render() for d in checked.report]
+    net = Network(checked.topology)
+    cols = targets(checked.topology, every_address=True)
+    assert fast_matrix(net, cols).differences(reference_matrix(net, cols)) == []
+
+
+def test_the_route_forms_leave_every_other_lab_as_it_was_and_appear() -> None:
+    assert all(generate(seed) == generate(seed, forms=False) for seed in range(20))
+    texts = [generate(seed, forms=True) for seed in range(40)]
+    assert any("onlink: true" in t for t in texts)
+    codes = {d.code for i, t in enumerate(texts) for d in check_text(t, f"f{i}.yml").report}
+    assert "TG203" in codes
 
 
 def test_generator_is_deterministic_and_valid() -> None:

@@ -12,6 +12,9 @@ from topograph.front.diagnostics import Diagnostic
 from topograph.front.validate import _overlaps
 from topograph.model import IPNetwork
 from topograph.pipeline import check_text
+from topograph.sim.forward import trace_flow
+from topograph.sim.network import Network
+from topograph.sim.trace import Disposition, Flow
 
 PAIR = "links: [[a:e, b:e]]\n"
 
@@ -33,12 +36,12 @@ def test_a_clean_pair() -> None:
 
 def test_same_address_twice() -> None:
     (d,) = diags("nodes:\n  a: {interfaces: {e: 10.0.0.1/24}}\n  b: {interfaces: {e: 10.0.0.1/24}}\n" + PAIR)
-    assert (d.code, d.pos.line) == ("TG202", 3) and "b:e" in d.message and "a:e" in d.message
+    assert (d.code, d.pos.line) == ("TG211", 3) and "b:e" in d.message and "a:e" in d.message  # on one veth pair
 
 
 def test_same_address_twice_on_one_interface() -> None:
     (d,) = diags("nodes:\n  a: {interfaces: {e: [10.0.0.1/24, 10.0.0.1/24]}}\n  b: {interfaces: {e: 10.0.0.2/24}}\n" + PAIR)
-    assert d.code == "TG202" and d.message == "address 10.0.0.1 is written twice on a:e"
+    assert d.code == "TG211" and d.message == "address 10.0.0.1 is written twice on a:e"
 
 
 def test_same_address_on_loopbacks() -> None:
@@ -51,15 +54,36 @@ def test_link_local_addresses_are_unique_per_link_only() -> None:
     assert found("nodes:\n  r: {interfaces: {e: ['fe80::1/64', 'fd00:1::1/64'], f: ['fe80::1/64', 'fd00:2::1/64']}}\n"
                  "  a: {interfaces: {e: ['fe80::2/64', 'fd00:1::2/64']}}\n  b: {interfaces: {f: 'fe80::2/64'}}\n"
                  "  c: {interfaces: {g: 169.254.0.1/16}}\n  d: {interfaces: {g: 169.254.0.1/16}}\n"
-                 "links: [[r:e, a:e], [r:f, b:f], [c:g, d:g]]\n") == [("TG202", 6)]
+                 "links: [[r:e, a:e], [r:f, b:f], [c:g, d:g]]\n") == [("TG211", 6)]
     (d,) = diags("nodes:\n  a: {interfaces: {e: 'fe80::1/64'}}\n  b: {interfaces: {e: 'fe80::1/64'}}\n" + PAIR)
-    assert d.code == "TG202" and d.hint == "a link-local address must be unique on its link; pick another"
+    assert d.code == "TG211" and d.hint == "a link-local address must be unique on its link; pick another"
 
 
 def test_same_subnet_on_two_segments() -> None:
     out = found("nodes:\n  h: {interfaces: {x: 10.0.0.1/24, y: 10.0.0.5/24}}\n  a: {interfaces: {e: 10.0.0.2/24}}\n"
                 "  b: {interfaces: {e: 10.0.0.6/24}}\nlinks: [[h:x, a:e], [h:y, b:e]]\n")
     assert [c for c, _ in out] == ["TG203"]
+
+
+def test_the_same_address_on_two_segments_is_a_warning_the_simulator_follows() -> None:
+    # r holds 10.0.0.0/24 on two veth pairs, a and b both hold 10.0.0.2 (measured: the first installed route wins)
+    text = ("nodes:\n  r: {interfaces: {x: 10.0.0.1/24, y: 10.0.0.3/24}}\n  a: {interfaces: {e: 10.0.0.2/24}}\n"
+            "  b: {interfaces: {e: 10.0.0.2/24}}\nlinks: [[r:x, a:e], [r:y, b:e]]\n")
+    result = check_text(text, "v.yml")
+    assert result.ok and [(d.code, d.severity.value) for d in result.report.items] == [("TG202", "warning"),
+                                                                                         ("TG203", "warning")]
+    assert result.topology is not None
+    net = Network(result.topology)
+    to_a = trace_flow(net, Flow("r", ipaddress.ip_address("10.0.0.2")))
+    assert to_a.disposition is Disposition.DELIVERED and to_a.node == "a"  # x is listed first: its route wins
+    from_b = trace_flow(net, Flow("b", ipaddress.ip_address("10.0.0.3")))  # r's reply leaves by x, to a
+    assert from_b.disposition is Disposition.REPLY_LOST and from_b.node == "a"
+
+
+def test_overlapping_ipv6_subnets_stay_an_error() -> None:
+    (d,) = diags("nodes:\n  h: {interfaces: {x: 'fd00::1/64', y: 'fd00::5/64'}}\n  a: {interfaces: {e: 'fd00::2/64'}}\n"
+                 "  b: {interfaces: {e: 'fd00::6/64'}}\nlinks: [[h:x, a:e], [h:y, b:e]]\n")
+    assert (d.code, d.severity.value) == ("TG212", "error")
 
 
 def test_overlapping_subnets_on_two_segments() -> None:
@@ -286,5 +310,5 @@ def test_every_semantic_problem_is_reported_in_one_run() -> None:
         "  d: {interfaces: {e: 10.0.1.4/24}}\n"
         "links: [[a:e, b:e], [c:e, d:e]]\n"
     )
-    assert sorted(c for c, _ in out) == ["TG202", "TG203", "TG204", "TG300", "TG302"]
+    assert sorted(c for c, _ in out) == ["TG203", "TG204", "TG211", "TG300", "TG302"]
     assert [line for _, line in out] == sorted(line for _, line in out)  # source order

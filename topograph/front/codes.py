@@ -35,8 +35,8 @@ CODES: dict[str, tuple[Severity, str]] = {
     # addresses
     "TG200": (E, "malformed address or prefix"),
     "TG201": (E, "host bits set where a network is expected"),
-    "TG202": (E, "the same address assigned twice"),
-    "TG203": (E, "the same or overlapping subnet on two L2 segments"),
+    "TG202": (W, "the same address on interfaces of two L2 segments"),
+    "TG203": (W, "the same or overlapping IPv4 subnet on two L2 segments"),
     "TG204": (E, "different subnets on one L2 segment"),
     "TG205": (E, "IPv4 and IPv6 mixed in one rule"),
     "TG206": (E, "network or broadcast address used as an interface address"),
@@ -44,6 +44,8 @@ CODES: dict[str, tuple[Severity, str]] = {
     "TG208": (E, "IPv6 address or prefix with a zone id (%IFNAME)"),
     "TG209": (E, "IPv4-mapped IPv6 address (::ffff:a.b.c.d)"),
     "TG210": (E, "address no interface can have (unspecified, IPv6 multicast, ::1 outside lo)"),
+    "TG211": (E, "the same address twice on one interface or on one L2 segment"),
+    "TG212": (E, "the same or overlapping IPv6 subnet on two L2 segments"),
     # routing, NAT, port forwards
     "TG300": (E, "route gateway not on a connected subnet"),
     "TG301": (E, "route with neither 'via' nor 'dev'"),
@@ -51,6 +53,7 @@ CODES: dict[str, tuple[Severity, str]] = {
     "TG303": (E, "port forward to an address no node owns"),
     "TG304": (E, "duplicate route"),
     "TG305": (E, "masquerade out of an interface without an address of that family"),
+    "TG306": (E, "onlink route without both 'via' and 'dev'"),
     # packet filters and listeners
     "TG600": (E, "port match on a filter rule without tcp or udp"),
     "TG601": (E, "malformed port or port range"),

@@ -46,6 +46,8 @@ class RouteDoc(_Strict):
     via: str | None = Field(default=None, description="gateway address")
     dev: str | None = Field(default=None, description="outgoing interface of this node")
     metric: int | None = Field(default=None, ge=0, le=4294967295, description="route metric (lower wins)")
+    onlink: bool = Field(default=False, description="the gateway is reached on 'dev' even though it is outside the "
+                         "node's connected subnets (ip route ... onlink); needs 'via' and 'dev'")
 
 
 class NatDoc(_Strict):

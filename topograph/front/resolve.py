@@ -259,6 +259,14 @@ class _Builder(AddressReader):
             self.err("TG301", path, "a route needs a gateway ('via') or an interface ('dev')",
                      hint=f"write e.g. {{to: {rd.to}, via: 192.168.15.5}}")
             ok = False
+        if rd.onlink and (rd.via is None or rd.dev is None):
+            missing = "'dev'" if rd.dev is None else "'via'"
+            self.err("TG306", (*path, "onlink"), f"an onlink route needs a gateway ('via') and an interface ('dev'); "
+                     f"this one has no {missing}",
+                     hint="the kernel reaches an onlink gateway on the interface named; write e.g. "
+                          "{to: 10.9.0.0/16, via: 172.16.0.1, dev: eth0, onlink: true}" if rd.dev is None
+                     else "onlink says the gateway needs no connected subnet; without 'via' leave it out")
+            ok = False
         if not ok or to is None:
             return None
         if rd.to == "default" and via is not None and via.version == 6:
@@ -267,7 +275,7 @@ class _Builder(AddressReader):
             self.err("TG205", (*path, "via"), f"route to {to} (IPv{to.version}) has an IPv{via.version} gateway {via}",
                      hint="use a gateway of the destination's family")
             return None
-        return Route(to=to, via=via, dev=rd.dev, metric=rd.metric, where=Where(self.src, path))
+        return Route(to=to, via=via, dev=rd.dev, metric=rd.metric, onlink=rd.onlink, where=Where(self.src, path))
 
     def nat_rule(self, md: doc.NatDoc, path: PathKey, node: str, names: set[str]) -> NatRule | None:
         if (md.masquerade is None) == (md.snat is None):

@@ -51,14 +51,26 @@ def check_addresses(topology: Topology, segments: tuple[tg.Segment, ...], report
                         segment_of = {i.key: n for n, seg in enumerate(segments) for i in seg.interfaces}
                     link = segment_of.get(itf.key, -1 - len(seen))
                 first = seen.get((ip, link))
+                if first is not None and not local and segment_of is None:
+                    segment_of = {i.key: n for n, seg in enumerate(segments) for i in seg.interfaces}
                 if first is itf:
-                    report.error("TG202", _at(topology, itf), f"address {ip} is written twice on {itf.label}",
+                    report.error("TG211", _at(topology, itf), f"address {ip} is written twice on {itf.label}",
                                  hint="remove the repeated address")
-                elif first is not None:
-                    report.error("TG202", _at(topology, itf),
-                                 f"address {ip} is assigned to {itf.label} and to {first.label}",
+                elif first is not None and (local or _same_segment(segment_of, first, itf, ip.version)):
+                    # both would answer ARP/ND on one link: which answer the asker keeps is a race
+                    on = "whose nodes both answer ARP on" if first.node != itf.node and not local else "on"
+                    report.error("TG211", _at(topology, itf),
+                                 f"address {ip} is assigned to {itf.label} and to {first.label}, {on} one L2 segment",
                                  hint="a link-local address must be unique on its link; pick another" if local
-                                 else "every address must be unique in the lab; pick another host address")
+                                 else "which ARP answer the asker keeps is a race; pick another host address")
+                elif first is not None and _segments_unsure(gaps):
+                    pass  # a dropped bridge or link may have put both on one segment (an error then, not this warning)
+                elif first is not None:
+                    # Linux accepts it: each owner answers on its own segment, and elsewhere the routes decide
+                    report.warning("TG202", _at(topology, itf),
+                                   f"address {ip} is assigned to {itf.label} and to {first.label}",
+                                   hint="the packet's segment decides which of them answers, and off-segment the routes "
+                                        "do; pick another host address unless that is the point")
                 else:
                     seen[(ip, link)] = itf
                 if itf.bridge is not None:
@@ -100,9 +112,34 @@ def check_addresses(topology: Topology, segments: tuple[tg.Segment, ...], report
             if j < i and other is not seg and not gaps.links and not _unsure(seg, gaps) and not _unsure(other, gaps):
                 same = "the same subnet" if net == other_net else f"overlapping subnets {net} and {other_net}"
                 where = _first_with(seg, net)
-                report.error("TG203", _at(topology, where),
-                             f"{same} on two L2 segments: {seg.name} and {other.name}",
-                             hint="give each veth pair or bridge a subnet of its own, or join them on one bridge")
+                if net.version == 6:  # ICMPv6 replies leave by the request's interface (measured): not simulated
+                    report.error("TG212", _at(topology, where),
+                                 f"{same} on two L2 segments: {seg.name} and {other.name}",
+                                 hint="give each veth pair or bridge an IPv6 subnet of its own, or join them on one "
+                                      "bridge (overlapping IPv6 subnets are not simulated)")
+                    continue
+                # Linux accepts it: a node on both segments sends to the subnet by the first connected route installed
+                report.warning("TG203", _at(topology, where),
+                               f"{same} on two L2 segments: {seg.name} and {other.name}",
+                               hint="a node on both reaches the subnet through the interface listed first only; give "
+                                    "each veth pair or bridge a subnet of its own, or join them on one bridge")
+
+
+def _same_segment(segment_of: dict[tuple[str, str], int] | None, a: Interface, b: Interface, family: int) -> bool:
+    """Whether both holders would answer ARP/ND for their address on one L2 segment: over IPv6 when the interfaces
+    sit on one segment; over IPv4 when their nodes do through any interfaces (a node answers ARP for all of its
+    addresses on each of its interfaces, arp_ignore=0). Loopback and unlinked interfaces sit on no segment."""
+    assert segment_of is not None
+    if family == 6 or a.node == b.node:
+        sa = segment_of.get(a.key)
+        return sa is not None and sa == segment_of.get(b.key)
+    on_a = {d for (node, _), d in segment_of.items() if node == a.node}
+    return any(d in on_a for (node, _), d in segment_of.items() if node == b.node)
+
+
+def _segments_unsure(gaps: Gaps) -> bool:
+    """Whether a dropped part could join segments: a dropped link, bridge or node."""
+    return gaps.links or gaps.links_unknown or gaps.bridges_unknown or bool(gaps.bridges) or bool(gaps.nodes)
 
 
 def _unsure(seg: tg.Segment, gaps: Gaps) -> bool:
@@ -202,6 +239,10 @@ def check_routes(topology: Topology, report: Report, gaps: Gaps) -> None:
             seen.setdefault(key, index)
             if route.via is None:
                 continue
+            if route.onlink:
+                if addresses_known:
+                    _check_onlink(topology, node, route, report, own)
+                continue
             if route.via in own:
                 report.warning("TG502", _at(topology, route, node), f"{node.name} routes {route} through its own address",
                                hint="a gateway is a neighbour's address on a shared subnet")
@@ -234,7 +275,23 @@ def _check_gateway(topology: Topology, node: Node, route: Route, report: Report)
     subnets = ", ".join(sorted({str(n) for i, n in nets if i.name != LOOPBACK and n.version == via.version}))
     known = f"connected: {subnets}" if subnets else f"the node has no connected IPv{via.version} subnet"
     report.error("TG300", at, f"{what} is not on a connected subnet ({known})",
-                 hint="a gateway must be a neighbour's address on one of the node's own subnets")
+                 hint="a gateway must be a neighbour's address on one of the node's own subnets; if the neighbour "
+                      "answers for it on the link anyway, say so with 'onlink: true' and 'dev'")
+
+
+def _check_onlink(topology: Topology, node: Node, route: Route, report: Report, own: set[IPAddress]) -> None:
+    """An onlink gateway needs no connected subnet, but the kernel still refuses it on a down interface
+    ("Nexthop device is not up") and when it is the node's own address ("Nexthop has invalid gateway")."""
+    at = _at(topology, route, node)
+    what = f"onlink gateway {route.via} of {node.name}'s route to {_dest(route)}"
+    if route.via in own:
+        report.error("TG300", at, f"{what} is {node.name}'s own address, which the kernel refuses for an onlink route",
+                     hint="an onlink gateway is a neighbour's address on the interface named in 'dev'")
+        return
+    out = node.interface(route.dev) if route.dev is not None else None
+    if out is not None and not out.up:
+        report.error("TG300", at, f"{what} is out of {out.label}, which is configured down",
+                     hint=f"drop 'up: false' from {out.label}: the kernel refuses an onlink route over a down interface")
 
 
 def check_nat(topology: Topology, report: Report, gaps: Gaps) -> None:

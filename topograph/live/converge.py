@@ -429,7 +429,8 @@ def _extras(plan: Plan, live: Live, record: Record | None, fresh_ns: set[str],
         for r in sorted(st.routes, key=str):
             if (not any(r.satisfies(w) for w in routes) and (r.dev is None or r.dev in links)
                     and (netns, r.dev) not in downed):  # the kernel drops routes over a link set down
-                text = f"{r.to}" + (f" via {r.via}" if r.via else "") + (f" dev {r.dev}" if r.dev else "")
+                text = f"{r.to}" + (f" via {r.via}" if r.via else "") + (f" dev {r.dev}" if r.dev else "") \
+                    + (" onlink" if r.onlink else "")
                 gone = DeleteRoute(node, netns, ipaddress.ip_network(r.to), ipaddress.ip_address(r.via) if r.via else None,
                                    r.dev, r.metric)
                 out.append(Change("extra", f"{netns}: route {text}", removal=gone))

@@ -54,7 +54,8 @@ def _route(op: AddRoute | DeleteRoute) -> str:
     via = f" via {op.via}" if op.via is not None else ""
     dev = f" dev {op.dev}" if op.dev is not None else ""
     metric = f" metric {op.metric}" if op.metric is not None else ""
-    return f"{op.to}{via}{dev}{metric}"
+    onlink = " onlink" if isinstance(op, AddRoute) and op.onlink else ""
+    return f"{op.to}{via}{dev}{metric}{onlink}"
 
 
 def _what(op: Operation) -> str:

@@ -404,5 +404,7 @@ class Runner(Journalled):
         return found
 
 def _route_body(op: AddRoute | DeleteRoute, oif: int | None) -> bytes:
+    # the kernel deletes an onlink route without the flag (measured), so only AddRoute carries it
     return nl.route_body(nl.family(op.family), op.to.prefixlen, op.to.network_address.packed,
-                         op.via.packed if op.via is not None else None, oif, op.metric)
+                         op.via.packed if op.via is not None else None, oif, op.metric,
+                         onlink=isinstance(op, AddRoute) and op.onlink)

@@ -26,7 +26,7 @@ from pyroute2.netlink import NLA_F_NESTED, NLA_F_NET_BYTEORDER, nla_header, nlms
 from pyroute2.netlink.rtnl import rt_proto, rt_scope, rt_type
 from pyroute2.netlink.rtnl.ifaddrmsg import IFA_F_NODAD, IFA_F_PERMANENT, ifaddrmsg
 from pyroute2.netlink.rtnl.ifinfmsg import IFF_UP, ifinfmsg
-from pyroute2.netlink.rtnl.rtmsg import rtmsg
+from pyroute2.netlink.rtnl.rtmsg import RTNH_F_ONLINK, rtmsg
 
 from topograph.live.kernel import KernelError
 
@@ -193,7 +193,8 @@ def addr_dump() -> bytes:
 
 
 def route_body(family: int, dst_len: int, dst: bytes | None, gateway: bytes | None, oif: int | None,
-               metric: int | None) -> bytes:
+               metric: int | None, *, onlink: bool = False) -> bytes:
+    """RTM_NEWROUTE/RTM_DELROUTE in the main table; `onlink`: RTNH_F_ONLINK in rtm_flags (`ip route ... onlink`)."""
     scope = RT_SCOPE_UNIVERSE if gateway is not None or oif is None else RT_SCOPE_LINK
     attrs = attr_u32(RTA_TABLE, RT_TABLE_MAIN)
     if dst is not None and dst_len:
@@ -204,7 +205,8 @@ def route_body(family: int, dst_len: int, dst: bytes | None, gateway: bytes | No
         attrs += attr_u32(RTA_OIF, oif)
     if metric is not None:
         attrs += attr_u32(RTA_PRIORITY, metric)
-    return _RTM.pack(family, dst_len, 0, 0, RT_TABLE_MAIN, RTPROT_BOOT, scope, RTN_UNICAST, 0) + attrs
+    flags = RTNH_F_ONLINK if onlink else 0
+    return _RTM.pack(family, dst_len, 0, 0, RT_TABLE_MAIN, RTPROT_BOOT, scope, RTN_UNICAST, flags) + attrs
 
 
 def route_dump() -> bytes:
@@ -245,6 +247,7 @@ class RouteInfo:
     protocol: int
     scope: int
     kind: int
+    onlink: bool = False  # RTNH_F_ONLINK in rtm_flags
 
 
 def parse_link(payload: bytes) -> LinkInfo:
@@ -266,12 +269,13 @@ def parse_addr(payload: bytes) -> AddrInfo:
 
 def parse_route(payload: bytes) -> RouteInfo:
     """A route; `kind` is its type in the main table, -1 in any other table."""
-    family, dst_len, _, _, table, proto, scope, kind, _ = _RTM.unpack_from(payload)
+    family, dst_len, _, _, table, proto, scope, kind, flags = _RTM.unpack_from(payload)
     a = parse_attrs(payload, _RTM.size)
     return RouteInfo(family=family, dst_len=dst_len, dst=a.get(RTA_DST, b""), gateway=a.get(RTA_GATEWAY),
                      oif=u32(a[RTA_OIF]) if RTA_OIF in a else 0,
                      metric=u32(a[RTA_PRIORITY]) if RTA_PRIORITY in a else 0, protocol=proto, scope=scope,
-                     kind=kind if (u32(a[RTA_TABLE]) if RTA_TABLE in a else table) == RT_TABLE_MAIN else -1)
+                     kind=kind if (u32(a[RTA_TABLE]) if RTA_TABLE in a else table) == RT_TABLE_MAIN else -1,
+                     onlink=bool(flags & RTNH_F_ONLINK))
 
 
 def main_unicast(payload: bytes) -> bool:

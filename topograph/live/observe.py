@@ -84,11 +84,12 @@ class LiveRoute:
     via: str | None
     dev: str | None
     metric: int
+    onlink: bool = False
 
     def satisfies(self, want: LiveRoute) -> bool:
         """This live route is the planned `want` (a plan route without a device takes any device)."""
         return (self.to == want.to and self.via == want.via and self.metric == want.metric
-                and (want.dev is None or self.dev == want.dev))
+                and self.onlink == want.onlink and (want.dev is None or self.dev == want.dev))
 
 
 @dataclass
@@ -114,7 +115,7 @@ class Live:
 def route_key(op: AddRoute) -> LiveRoute:
     """How the kernel shows the plan's route (IPv6 routes default to metric 1024)."""
     metric = op.metric if op.metric is not None else (0 if op.family == 4 else 1024)
-    return LiveRoute(str(op.to), str(op.via) if op.via is not None else None, op.dev, metric)
+    return LiveRoute(str(op.to), str(op.via) if op.via is not None else None, op.dev, metric, op.onlink)
 
 
 def _ip(family: int, raw: bytes) -> str:
@@ -216,7 +217,8 @@ def read_namespace(netns: str | None, mine: list[Operation], ns: Namespaces, soc
         zero = "0.0.0.0" if r.family == socket.AF_INET else "::"
         dst = _ip(r.family, r.dst) if r.dst else zero
         net = str(ipaddress.ip_network(f"{dst}/{r.dst_len}", strict=False))
-        state.routes.add(LiveRoute(net, _ip(r.family, r.gateway) if r.gateway else None, names.get(r.oif), r.metric))
+        state.routes.add(LiveRoute(net, _ip(r.family, r.gateway) if r.gateway else None, names.get(r.oif), r.metric,
+                                    r.onlink))
     return state
 
 

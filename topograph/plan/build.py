@@ -246,7 +246,7 @@ class _Planner:
                 and any(a.network == route.to for a in out.addresses)):
             self.notes.append(f"{node.name}: route {route} is the kernel's connected route already")
             return None
-        return AddRoute(node.name, self.ns(node.name), route.to, route.via, route.dev, route.metric)
+        return AddRoute(node.name, self.ns(node.name), route.to, route.via, route.dev, route.metric, route.onlink)
 
     def rules(self, node: Node) -> LoadNftables | LoadIptables:
         masq = tuple(MasqueradeRule.of(m) for m in node.nat)

@@ -230,6 +230,7 @@ class AddRoute(msgspec.Struct, frozen=True):
     via: IPAddress | None = None
     dev: str | None = None
     metric: int | None = None
+    onlink: bool = False  # `ip route add ... onlink`: the gateway needs no connected subnet on `dev`
 
     @property
     def family(self) -> int:

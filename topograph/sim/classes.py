@@ -17,7 +17,7 @@ from topograph.model import CtState, Hook, IPAddress, Proto, RuleAction
 from topograph.sim.filtering import evaluate
 from topograph.sim.forward import Walker, rp_filter_problem
 from topograph.sim.l2 import answers
-from topograph.sim.matrix import SOURCE, TARGET, Matrix, Target, ordered, targets
+from topograph.sim.matrix import SOURCE, TARGET, Matrix, Target, ordered, reference_matrix, targets
 from topograph.sim.network import Network
 from topograph.sim.paths import COMPLEX, EC, FILTERED, Chain, Paths
 from topograph.sim.trace import Disposition as D
@@ -416,4 +416,6 @@ def fast_matrix(net: Network, cols: Sequence[Target] | None = None, sources: Seq
     """The full matrix by equivalence classes; equal to `reference_matrix` cell for cell."""
     cols = tuple(cols if cols is not None else targets(net.topology))
     srcs = tuple(sources if sources is not None else net.nodes)
+    if net.shared:  # an address on two interfaces: its columns and replies depend on the segment, so walk every pair
+        return reference_matrix(net, cols, srcs)
     return FastMatrix(net, cols, srcs).compute()

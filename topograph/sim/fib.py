@@ -29,7 +29,8 @@ class FibRoute:
             return f"{to} dev {self.dev} (connected)"
         via = f" via {self.via}" if self.via is not None else ""
         metric = f" metric {self.route.metric}" if self.route.metric is not None else ""
-        return f"{to}{via} dev {self.dev}{metric}"
+        onlink = " onlink" if self.route.onlink else ""
+        return f"{to}{via} dev {self.dev}{metric}{onlink}"
 
 
 def usable(itf: Interface, address: ipaddress.IPv4Interface | ipaddress.IPv6Interface, carrier: bool) -> bool:

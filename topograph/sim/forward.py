@@ -243,7 +243,7 @@ class Walker(Netfilter, Reasons):
             domain = net.l2.domain.get(where)
             target = self.neigh.get((sender, where[1], nh))  # learnt from an ARP request earlier in this flow
             if target is None and domain is not None:
-                found = candidates(net.l2, domain, nh, net.owner.get(nh), sender)
+                found = candidates(net.l2, domain, nh, net.owner_in(nh, domain), sender)
                 sip = None
                 if found and nh.version == 4:
                     own = pkt.src is not None and net.is_local(sender, pkt.src)

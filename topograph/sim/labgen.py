@@ -1,7 +1,11 @@
 """A seeded random lab generator: namespaces, bridges and veth links, random subnets, routes (some missing or
 wrong), forwarding on or off, rp_filter, interfaces down, MASQUERADE and port forwards, and (in a fraction of the
 labs, drawn from a random stream of their own so that every other lab stays as it was) filter chains and
-listeners — as topology YAML."""
+listeners — as topology YAML.
+
+With `forms=True` it also draws the route forms of issue 13 (from a stream of their own as well): IPv4 subnets
+reused on another segment — the same subnet, and sometimes the same address, on two segments (warnings TG203 and
+TG202) — and onlink routes through a neighbour's address of another segment."""
 
 from __future__ import annotations
 
@@ -40,13 +44,16 @@ class _Segment:
     v4: ipaddress.IPv4Network
     v6: ipaddress.IPv6Network | None
     members: list[tuple[str, _Itf]] = field(default_factory=list)
+    attached: set[str] = field(default_factory=set)  # every node with an interface on it (an unaddressed bridge too)
 
 
 def generate(seed: int, *, nodes: tuple[int, int] = (3, 7), ipv6: float = 0.4, nat: float = 0.5,
-             filters: float = 0.0) -> str:
+             filters: float = 0.0, forms: bool = False) -> str:
     """YAML text of a random but valid lab; the same seed gives the same text. `filters`: the share of labs whose
     nodes get random filter chains and listeners (0: none, and the text is what it always was for the seed)."""
     rng = random.Random(seed)
+    extra = random.Random(f"forms-{seed}") if forms else None  # `forms`: warnings TG202/TG203 are drawn too
+    reused: set[ipaddress.IPv4Network] = set()
     count = rng.randint(*nodes)
     ns = [_Node(f"n{i}", forwarding=rng.random() < 0.55,
                 rp_filter=rng.choices(["disabled", "strict", "loose"], [6, 3, 1])[0],
@@ -57,6 +64,11 @@ def generate(seed: int, *, nodes: tuple[int, int] = (3, 7), ipv6: float = 0.4, n
     for s in range(rng.randint(count - 1, count + 2)):
         plen = rng.choice([24, 24, 24, 28, 29])
         v4 = ipaddress.IPv4Network(f"10.{base + s // 200}.{s % 200}.0/24").subnets(new_prefix=plen).__next__()
+        again = [g.v4 for g in segments if g.v4.prefixlen == 24 and g.v4 not in reused]  # room to renumber
+        if extra is not None and again and extra.random() < 0.3:  # an earlier segment's subnet again (TG203)
+            v4 = extra.choice(again)
+            plen = 24
+            reused.add(v4)
         v6 = ipaddress.IPv6Network(f"fd00:{seed % 0xffff:x}:{s:x}::/64") if rng.random() < ipv6 else None
         seg = _Segment(v4, v6)
         hosts4 = list(v4.hosts())
@@ -65,6 +77,7 @@ def generate(seed: int, *, nodes: tuple[int, int] = (3, 7), ipv6: float = 0.4, n
             owner = rng.choice(ns)
             br = _Itf(f"br{s}", bridge=True)
             owner.itfs.append(br)
+            seg.attached.add(owner.name)
             addressed = rng.random() < 0.7
             if addressed:
                 seg.members.append((owner.name, br))
@@ -76,6 +89,7 @@ def generate(seed: int, *, nodes: tuple[int, int] = (3, 7), ipv6: float = 0.4, n
                 m.itfs.append(itf)
                 links.append(f"[{m.name}:{itf.name}, br{s}:p{s}x{k}]")
                 seg.members.append((m.name, itf))
+                seg.attached.add(m.name)
         else:  # a veth pair between two nodes
             a, b = rng.sample(ns, 2)
             ia, ib = _Itf(f"e{s}"), _Itf(f"e{s}")
@@ -83,6 +97,7 @@ def generate(seed: int, *, nodes: tuple[int, int] = (3, 7), ipv6: float = 0.4, n
             b.itfs.append(ib)
             links.append(f"[{a.name}:e{s}, {b.name}:e{s}]")
             seg.members += [(a.name, ia), (b.name, ib)]
+            seg.attached |= {a.name, b.name}
         used6: set[int] = set()
         for (_, itf), host in zip(seg.members, hosts4, strict=False):
             itf.v4 = f"{host}/{plen}"
@@ -96,9 +111,15 @@ def generate(seed: int, *, nodes: tuple[int, int] = (3, 7), ipv6: float = 0.4, n
                 itf.up = False  # only IPv4-only interfaces go down
         seg.members = [(n, i) for n, i in seg.members if i.v4 is not None]
         segments.append(seg)
+    if extra is not None:
+        _no_arp_race(segments)
     by_name = {n.name: n for n in ns}
     for n in ns:
         _routes(rng, n, segments)
+    if extra is not None:
+        for n in ns:
+            if extra.random() < 0.4:
+                _onlink(extra, n, segments, by_name)
     for n in ns:
         if n.forwarding and rng.random() < nat:
             _nat(rng, n, segments, by_name)
@@ -118,9 +139,10 @@ def _routes(rng: random.Random, n: _Node, segments: list[_Segment]) -> None:
     mine = _connected(n.name, segments)
     own_nets = {str(s.v4) for s, _ in mine} | {str(s.v6) for s, _ in mine if s.v6}
     seen: set[str] = set()
+    own = {a for i in n.itfs for a in (i.v4, i.v6) if a}  # a neighbour may share one of them (forms: TG202)
     for family in (4, 6):
         gateways = [(s, getattr(i, f"v{family}")) for s, _ in mine for m, i in s.members
-                    if m != n.name and getattr(i, f"v{family}") is not None]
+                    if m != n.name and getattr(i, f"v{family}") is not None and getattr(i, f"v{family}") not in own]
         if not gateways:
             continue
         if rng.random() < 0.6:
@@ -134,6 +156,49 @@ def _routes(rng: random.Random, n: _Node, segments: list[_Segment]) -> None:
             seen.add(net)
             _, gw = rng.choice(gateways)  # sometimes the right gateway, sometimes a wrong one
             n.routes.append(f"{{to: {net!r}, via: {gw.split('/')[0]!r}}}")
+
+
+def _no_arp_race(segments: list[_Segment]) -> None:
+    """Renumber a reused subnet's address where two nodes holding it share a segment: both would answer ARP there
+    (a race, which check refuses: TG211). Addresses held on segments no common node reaches stay shared (TG202)."""
+    on: dict[str, set[int]] = {}
+    for k, seg in enumerate(segments):
+        for name in seg.attached:
+            on.setdefault(name, set()).add(k)
+    holders: dict[str, list[str]] = {}
+    used = {i.v4.split("/")[0] for seg in segments for _, i in seg.members if i.v4}
+    for seg in segments:
+        for name, itf in seg.members:
+            if itf.v4 is None:
+                continue
+            ip = itf.v4.split("/")[0]
+            others = [h for h in holders.get(ip, []) if h != name]
+            if any(on[h] & on[name] for h in others):
+                free = next((str(h) for h in seg.v4.hosts() if str(h) not in used), None)
+                if free is None:
+                    continue  # a full subnet: leave it (the lab then fails check, which the tests would show)
+                used.add(free)
+                itf.v4 = f"{free}/{seg.v4.prefixlen}"
+                ip = free
+            holders.setdefault(ip, []).append(name)
+
+
+def _onlink(rng: random.Random, n: _Node, segments: list[_Segment], by_name: dict[str, _Node]) -> None:
+    """An onlink route out of one of n's interfaces through a neighbour's IPv4 address on another segment."""
+    mine = [(s, i) for s, i in _connected(n.name, segments) if i.v4]
+    if not mine:
+        return
+    seg, itf = rng.choice(mine)
+    own = {i.v4.split("/")[0] for i in n.itfs if i.v4}
+    far = [i.v4 for m, _ in seg.members if m != n.name for i in by_name[m].itfs
+           if i.v4 and i.up and not any(i is j for _, j in seg.members) and i.v4.split("/")[0] not in own]
+    taken = {r.split("'")[1] for r in n.routes}
+    nets = {str(s.v4) for s, _ in _connected(n.name, segments)}
+    dests = [str(s.v4) for s in segments if str(s.v4) not in nets | taken]
+    if not far or not dests:
+        return
+    gw = rng.choice(far).split("/")[0]
+    n.routes.append(f"{{to: {rng.choice(dests)!r}, via: {gw!r}, dev: {itf.name}, onlink: true}}")
 
 
 def _nat(rng: random.Random, n: _Node, segments: list[_Segment], by_name: dict[str, _Node]) -> None:

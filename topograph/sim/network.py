@@ -36,13 +36,17 @@ class Network:
         same = base.nodes if base is not None else {}
         self.fib: dict[str, Fib] = {n.name: base.fib[n.name] if base is not None and same.get(n.name) is n else Fib(n)
                                     for n in topology.nodes}
-        self.owner: dict[IPAddress, Interface] = {}
+        self.owner: dict[IPAddress, Interface] = {}  # the first interface, in file order, holding the address
+        # addresses on more than one interface (check's TG202 warning: on two L2 segments), every holder in file order
+        self.shared: dict[IPAddress, list[Interface]] = {}
         self.local: dict[str, set[IPAddress]] = {}
         for n in topology.nodes:
             mine: set[IPAddress] = set()
             for itf in n.interfaces:
                 for a in itf.addresses:
-                    self.owner.setdefault(a.ip, itf)
+                    first = self.owner.setdefault(a.ip, itf)
+                    if first is not itf and not a.ip.is_link_local:
+                        self.shared.setdefault(a.ip, [first]).append(itf)
                     if usable(itf, a, self.l2.carrier.get(itf.key, False)):
                         mine.add(a.ip)
             self.local[n.name] = mine
@@ -54,8 +58,8 @@ class Network:
         out = {(n.name, x.proto, x.port) for n in self.topology.nodes for x in n.listen}
         for n in self.topology.nodes:
             for f in n.port_forwards:
-                owner = self.owner.get(f.to_address)
-                if owner is not None:
+                first = self.owner.get(f.to_address)
+                for owner in self.shared.get(f.to_address) or ([first] if first is not None else []):
                     out.add((owner.node, f.proto, f.to_port))
         return frozenset(out)
 
@@ -68,6 +72,21 @@ class Network:
     def loopback_up(self, node: str) -> bool:
         lo = self.nodes[node].interface(LOOPBACK)
         return lo is not None and lo.up
+
+    def owner_in(self, address: IPAddress, domain: int) -> Interface | None:
+        """The holder of `address` that answers ARP/ND for it in L2 `domain`: with one holder, that one; an address on
+        several interfaces (TG202) is answered by the holder on that segment (IPv4: any interface of its node there,
+        arp_ignore=0; IPv6: the interface itself), else by nobody there — check keeps two holders on one segment an
+        error (TG211), so at most one qualifies."""
+        holders = self.shared.get(address)
+        if holders is None:
+            return self.owner.get(address)
+        for itf in holders:
+            if address.version == 4 and self.l2.node_interface(domain, itf.node) is not None:
+                return itf
+            if address.version == 6 and self.l2.domain.get(itf.key) == domain:
+                return itf
+        return holders[0]
 
     def owner_node(self, address: IPAddress) -> str | None:
         itf = self.owner.get(address)

@@ -148,7 +148,7 @@ class Paths:
 
     def _neighbour_in(self, d: int, asker: str, nh: IPAddress, sip: IPAddress | None) -> tuple[str, str] | None:
         net = self.net
-        found = candidates(net.l2, d, nh, net.owner.get(nh), asker)
+        found = candidates(net.l2, d, nh, net.owner_in(nh, d), asker)
         if not found:
             return None
         if nh.version == 4 and sip is not None:

@@ -48,7 +48,7 @@ class Reasons:
             itf = net.nodes[node].interface(dev)
             why = "it is down" if itf is not None and not itf.up else "it has no carrier (its link or bridge is down)"
             return f"{node} sends {nh} out {dev}, but {why}"
-        owner = net.owner.get(nh)
+        owner = net.owner_in(nh, domain)
         text = f"{node}: no answer to {what} for {nh} out {dev}"
         if owner is None:
             return text + f" — no node has {nh}"
