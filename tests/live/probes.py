@@ -1,0 +1,131 @@
+"""What a probe saw, told apart the way the simulator's dispositions are: reached, refused at once, or silence.
+
+The kernel's answers, measured in namespaces (tests/live/test_differential.py relies on them):
+
+- a ping answered by an ICMP (ICMPv6) port unreachable — nft's `reject` — ends at once; `ping` prints
+  "Destination Port Unreachable" (IPv6: "Destination unreachable: Port unreachable");
+- a TCP connect answered by a reset (nothing listens, or `reject with tcp reset`) or by an ICMP port
+  unreachable fails at once with ECONNREFUSED; so does a UDP exchange on a connected socket;
+- a drop anywhere on the way there or back is silence: the source times out;
+- a drop or a reject in the source's own output chain: a ping and a TCP connect time out (the reject's own
+  answer does not reach the socket), a UDP send fails at once with EPERM.
+
+So REFUSED cannot tell a TCP reset from an ICMP error, nor a rejecting filter from a port nobody listens on:
+FILTER_REJECTED and CONNECTION_REFUSED both expect it.
+"""
+
+from __future__ import annotations
+
+import sys
+from enum import StrEnum
+from typing import TYPE_CHECKING
+
+from topograph.model import IPAddress, Proto
+from topograph.sim.trace import Disposition
+
+if TYPE_CHECKING:
+    from tests.live.conftest import Sandbox
+
+
+class Seen(StrEnum):
+    REACHED = "reached"  # the echo, the connection or the datagram's answer came back
+    REFUSED = "refused"  # an ICMP port unreachable or a TCP reset came back at once
+    SILENT = "silent"  # nothing came back before the time-out
+    LOCAL = "local"  # the source's own kernel refused to send (EPERM: its output chain)
+    ERROR = "error"  # another ICMP error (host or net unreachable, TTL exceeded) or another failure
+
+
+#: What the kernel may show for each disposition. DELIVERED, FILTER_DROPPED, FILTER_REJECTED and
+#: CONNECTION_REFUSED are held exactly; every other disposition only has to be "not reached".
+_NOT_REACHED = frozenset(Seen) - {Seen.REACHED}
+EXPECTED: dict[Disposition, frozenset[Seen]] = {
+    Disposition.DELIVERED: frozenset({Seen.REACHED}),
+    Disposition.FILTER_REJECTED: frozenset({Seen.REFUSED}),
+    Disposition.CONNECTION_REFUSED: frozenset({Seen.REFUSED}),
+    Disposition.FILTER_DROPPED: frozenset({Seen.SILENT, Seen.LOCAL}),
+}
+
+
+def expected(disposition: Disposition) -> frozenset[Seen]:
+    return EXPECTED.get(disposition, _NOT_REACHED)
+
+
+# A TCP connect or a UDP exchange from inside a namespace; prints "WORD detail". UDP sends twice (a datagram
+# may be lost while links settle) and waits half the time-out for each answer.
+_PROBE = r"""
+import socket, sys, time
+proto, addr, port, timeout = sys.argv[1], sys.argv[2], int(sys.argv[3]), float(sys.argv[4])
+def out(word, detail=""):
+    print(word, detail)
+    sys.exit(0)
+family = socket.AF_INET6 if ":" in addr else socket.AF_INET
+try:
+    if proto == "tcp":
+        with socket.create_connection((addr, port), timeout=timeout):
+            out("reached")
+    with socket.socket(family, socket.SOCK_DGRAM) as s:
+        s.settimeout(timeout / 2)
+        s.connect((addr, port))
+        for _ in range(2):
+            s.send(b"topograph")
+            try:
+                s.recv(64)
+                out("reached")
+            except TimeoutError:
+                pass
+    out("silent")
+except ConnectionRefusedError as exc:
+    out("refused", str(exc))
+except TimeoutError as exc:
+    out("silent", str(exc))
+except PermissionError as exc:
+    out("local", str(exc))
+except OSError as exc:
+    out("error", str(exc))
+"""
+
+# A UDP echo server on [::]:PORT (IPv4 too) that answers from the address each datagram was sent to, as a
+# real server bound per address would: a reply from another address would miss the client's connected
+# socket and the conntrack entry of a port forward.
+UDP_ECHO = r"""
+import socket, sys
+s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_RECVPKTINFO, 1)
+s.bind(("::", int(sys.argv[1])))
+print("ready", flush=True)
+while True:
+    data, anc, _flags, peer = s.recvmsg(512, socket.CMSG_SPACE(20))
+    info = [d for level, kind, d in anc if level == socket.IPPROTO_IPV6 and kind == socket.IPV6_PKTINFO]
+    cmsg = [(socket.IPPROTO_IPV6, socket.IPV6_PKTINFO, info[0][:16] + bytes(4))] if info else []
+    s.sendmsg([sys.argv[2].encode()], cmsg, 0, peer)
+"""
+
+
+def classify_ping(returncode: int, output: str) -> tuple[Seen, str]:
+    """What `ping -c1` saw, from its exit status and its output."""
+    if returncode == 0:
+        return Seen.REACHED, ""
+    low = output.lower()
+    lines = " | ".join(line for line in output.splitlines() if line.startswith("From ") or "ping:" in line)
+    if "port unreachable" in low:
+        return Seen.REFUSED, lines
+    if "operation not permitted" in low:
+        return Seen.LOCAL, lines
+    if "icmp_seq=" in low and "from " in low:
+        return Seen.ERROR, lines
+    return Seen.SILENT, lines
+
+
+def probe(sb: Sandbox, netns: str, proto: Proto, address: IPAddress, port: int | None,
+          timeout: float = 1.5) -> tuple[Seen, str]:
+    """One probe from `netns`: a ping, a TCP connect or a UDP exchange, and what came of it."""
+    if proto is Proto.ICMP:
+        done = sb.exec(netns, "ping", "-n", "-c1", f"-W{max(1, round(timeout))}", str(address))
+        return classify_ping(done.returncode, done.stdout + done.stderr)
+    assert port is not None
+    done = sb.exec(netns, sys.executable, "-c", _PROBE, str(proto), str(address), str(port), str(timeout))
+    word, _, detail = done.stdout.strip().partition(" ")
+    if done.returncode != 0 or word not in {s.value for s in Seen}:
+        return Seen.ERROR, (done.stdout + done.stderr).strip()[-200:]
+    return Seen(word), detail
