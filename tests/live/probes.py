@@ -119,12 +119,14 @@ def classify_ping(returncode: int, output: str) -> tuple[Seen, str]:
 
 def probe(sb: Sandbox, netns: str, proto: Proto, address: IPAddress, port: int | None,
           timeout: float = 1.5) -> tuple[Seen, str]:
-    """One probe from `netns`: a ping, a TCP connect or a UDP exchange, and what came of it."""
+    """One probe from `netns`: a ping (1 s: an answer or an error comes back within microseconds in a lab of
+    namespaces), a TCP connect or a UDP exchange (`timeout`), and what came of it."""
     if proto is Proto.ICMP:
-        done = sb.exec(netns, "ping", "-n", "-c1", f"-W{max(1, round(timeout))}", str(address))
+        done = sb.exec(netns, "ping", "-n", "-c1", "-W1", str(address))
         return classify_ping(done.returncode, done.stdout + done.stderr)
     assert port is not None
-    done = sb.exec(netns, sys.executable, "-c", _PROBE, str(proto), str(address), str(port), str(timeout))
+    # -S: no site packages to import, a quicker start for hundreds of probes
+    done = sb.exec(netns, sys.executable, "-S", "-c", _PROBE, str(proto), str(address), str(port), str(timeout))
     word, _, detail = done.stdout.strip().partition(" ")
     if done.returncode != 0 or word not in {s.value for s in Seen}:
         return Seen.ERROR, (done.stdout + done.stderr).strip()[-200:]

@@ -53,8 +53,6 @@ COUNT = int(os.environ.get("TOPOGRAPH_DIFF_COUNT", "5"))
 FIRST_SEED = int(os.environ.get("TOPOGRAPH_DIFF_SEED", "1000"))
 #: The share of random labs whose nodes labgen gives random filter chains and listeners.
 FILTERS = float(os.environ.get("TOPOGRAPH_DIFF_FILTERS", "1.0"))
-#: What ran: (lab, flows, of them with a filter disposition predicted), for the session's summary line.
-RUNS: list[tuple[str, int, int]] = []
 
 
 def _load(case: Path | int) -> tuple[Topology, str]:
@@ -159,7 +157,6 @@ def _differential(sb: Sandbox, case: Path | int) -> None:
     assert teardown.returncode == 0, teardown.stderr
     name = case.name if isinstance(case, Path) else f"seed {case}"
     filtered = sum(1 for pair in pairs if predicted.verdict(*pair).disposition.name.startswith("FILTER_"))
-    RUNS.append((name, len(pairs), filtered))
     print(f"\n{name}: {len(pairs)} flows, {filtered} of them stopped by a filter, {len(wrong)} disagree")
     assert not wrong, (f"{len(wrong)} of {len(pairs)} flows disagree with the kernel in {name}:\n"
                        + "\n".join(wrong[:12]) + f"\n--- the lab ---\n{text}")
