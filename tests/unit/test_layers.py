@@ -1,4 +1,4 @@
-"""The package's layers: front end -> simulator | plan -> compile | live | render -> review -> cli, and never back up.
+"""The package's layers: front end -> simulator | plan -> compile | live | render -> review -> cli (and api), never back up.
 
 Every `import` in the package (lazy ones inside functions included) is read with ast; a module may import
 from its own layer or the layers it builds on, never from one above it, so the folder tree reads as the
@@ -27,7 +27,9 @@ ALLOWED: dict[str, set[str]] = {
     "review": {"front", "sim", "render", "compile", "pipeline", "review"},  # compile: where the templates are
     "pipeline": {"front", "sim", "plan", "pipeline"},
     "cli": {"front", "sim", "plan", "compile", "render", "live", "review", "pipeline", "cli", "top"},
-    "top": {"top"},  # topograph/__init__.py, __main__.py
+    # the Python API (topograph.api, topograph.generators, topograph.pytest_plugin): beside the cli, never under it
+    "api": {"front", "sim", "plan", "compile", "render", "live", "pipeline", "api", "top"},
+    "top": {"top", "api"},  # topograph/__init__.py (the API's names, lazily), __main__.py
 }
 
 
@@ -43,6 +45,8 @@ def layer(module: str) -> str:
         return "front"
     if head in ("sim", "plan", "render", "live", "review", "cli", "compile", "pipeline"):
         return head
+    if head in ("api", "generators", "pytest_plugin"):
+        return "api"
     if head == "__main__":  # `python -m topograph`: the command line
         return "cli"
     if head == "__init__":

@@ -19,16 +19,20 @@ from topograph.render.path import Overlay, overlay
 @click.option("--dot", "print_dot", is_flag=True, help="print the DOT source on stdout")
 @click.option("--routes/--no-routes", default=None,
               help=f"draw each node's route table (default: for labs of up to {ROUTES_AUTO_MAX} nodes)")
+@click.option("--rules/--no-rules", default=None,
+              help="list each filtering node's rules in order and the ports nodes listen on (default: as --routes)")
 @click.option("--trace", "trace", nargs=2, metavar="SRC DST",
               help="draw the path of a flow from SRC to DST (as `topograph trace` follows it) over the diagram")
 @click.option("--tcp", "tcp", type=click.IntRange(1, 65535), metavar="PORT", help="with --trace: a TCP connection to PORT")
 def command(file: str, output: str | None, fmt: str | None, print_dot: bool, routes: bool | None,
-            trace: tuple[str, str] | None, tcp: int | None) -> None:
+            rules: bool | None, trace: tuple[str, str] | None, tcp: int | None) -> None:
     """Draw FILE as a diagram for design reviews.
 
     Namespaces, the host and external nodes each look different; bridges are switches inside the node
     that holds them; every link ends at a row naming the interface and its addresses; each segment's
     subnet is shown once; gateways, NAT, port forwards and (optionally) routes are marked where they happen.
+    A node with a packet filter shows each chain's policy and rule count; with --rules (by default wherever
+    route tables are drawn) its rules in order, and the ports each node listens on.
     Twelve or more plain namespaces on one bridge are packed into a grid, so labs of
     a thousand namespaces stay readable. The DOT text is deterministic, so it can be diffed in review.
     FILE `-` reads the topology from standard input.
@@ -51,7 +55,7 @@ def command(file: str, output: str | None, fmt: str | None, print_dot: bool, rou
     drawn = None
     if trace is not None:
         drawn = _traced(checked, *trace, tcp)
-    source = to_dot(checked.topology, checked.graph, Options(routes=routes), drawn)
+    source = to_dot(checked.topology, checked.graph, Options(routes=routes, rules=rules), drawn)
     if output is not None:
         try:
             write(output, draw(source, chosen))

@@ -34,10 +34,13 @@ class _Progress:
 @click.option("--all", "all_pairs", is_flag=True, help="every node to every node's address and port forward, "
               "predicted by the simulator (instead of the file's expectations)")
 def command(file: str, prefix: str | None, all_pairs: bool) -> None:
-    """Ping and TCP-connect between the lab's namespaces and compare with the prediction.
+    """Ping, TCP-connect and send UDP between the lab's namespaces and compare with the prediction.
 
-    Listeners for TCP checks are started and stopped by verify itself; a port that a listener holds
-    already is probed through that listener (the line says so). Exit 1 on any difference.
+    Each flow is reach, refused (an ICMP error or a TCP reset came back at once) or silence (a time-out);
+    the simulator predicts one of them, or just "no reach". Listeners (TCP) and echoing responders (UDP)
+    are started and stopped by verify itself where the file has something listen (`listen:`, port
+    forwards' targets); a port that a listener holds already is probed through that listener (the line
+    says so). Exit 1 on any difference.
     """
     from topograph.live import verify
     from topograph.live.kernel import list_netns

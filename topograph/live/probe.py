@@ -1,18 +1,28 @@
-"""Many probes in flight at once from one thread: ICMP echo and TCP connects between namespaces, in-process.
+"""Many probes in flight at once from one thread: ICMP echo, TCP connects and UDP datagrams between namespaces.
 
 A socket stays in the network namespace it was created in, whatever the creating thread does next,
-so every socket is opened after entering its namespace (`Namespaces.inside`) and used from here:
+so every socket is opened after entering its namespace (`Namespaces.inside`) and used from here.
+Each probe ends in one of three ways (`Outcome`): it reached; it was refused at once (an ICMP error
+or a TCP reset came back — the detail says which); or silence (its time-out ran out). A probe that
+fails some other way (no route at the source, a listener that cannot be set up) did not reach.
 
 - ICMP: one raw socket per (source namespace, address family) sends echo requests and reads the
-  replies (and ICMP errors, whose quoted header names the probe); replies are told apart by echo
-  identifier and sequence number. Raw sockets need root, which verify needs anyway; ping sockets
-  would need `net.ipv4.ping_group_range` changed inside every namespace of the lab.
+  replies, and every ICMP error that comes back to that namespace — also those about a TCP or UDP
+  probe (`topograph.live.icmp` reads which probe an error quotes). Raw sockets need root, which
+  verify needs anyway; ping sockets would need `net.ipv4.ping_group_range` changed in every namespace.
 - TCP: a client connects from the source namespace; when the probe has a listener of its own (in
   the destination's namespace, shared by every probe to the same address and port), the client
   sends the probe's token and the probe counts as reached only when that listener reads it — a
-  connection taken by another listener is not the flow meant. A port that a listener outside
-  topograph holds already is probed through that listener: a connection accepted counts, and the
-  result says so. An address missing from its node (a half-built lab) is no reach, with that reason.
+  connection taken by another listener is not the flow meant. A connection refused without an
+  ICMP error about it was refused by a TCP reset.
+- UDP: a client sends the probe's token; verify's responder in the destination's namespace marks
+  the token heard and echoes it, and the probe reached when the echo comes back. An ICMP port
+  unreachable is a refusal; nothing at all is silence.
+
+A port that a listener outside topograph holds already is probed through that listener: a
+connection accepted (or any UDP answer) counts, and the result says so. An address missing from
+its node (a half-built lab) is no reach, with that reason. A send that the source's own filter
+stops (EPERM) waits out its time-out: a `reject` there still sends its ICMP error to the source.
 
 `run_round` keeps up to `window` probes in flight, each with its own time-out, and reports progress.
 """
@@ -21,117 +31,28 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import itertools
 import os
 import secrets
 import selectors
 import socket
-import struct
 import time
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
+from topograph.live import icmp
+from topograph.live.icmp import Pinger
 from topograph.live.kernel import Namespaces
 from topograph.live.netlink import family as ip_family
-from topograph.model import IPAddress
+from topograph.live.outcome import Job, Listen, Outcome, ProbeOutcome
+from topograph.model import Proto
+
+__all__ = ["ICMP_TIMEOUT", "TCP_TIMEOUT", "UDP_TIMEOUT", "WINDOW", "Job", "Listen", "Outcome", "ProbeOutcome", "Prober"]
 
 ICMP_TIMEOUT = 1.0  # as `ping -W1`
 TCP_TIMEOUT = 1.5  # one SYN retransmission (after 1 s) still counts
+UDP_TIMEOUT = TCP_TIMEOUT
 WINDOW = 256
-
-_ECHO_REQUEST = {4: 8, 6: 128}
-_ECHO_REPLY = {4: 0, 6: 129}
-_ERRORS = {4: {3: "destination unreachable", 11: "time exceeded"},
-           6: {1: "destination unreachable", 3: "time exceeded"}}
-_UNREACH_CODES = {4: {0: "network unreachable", 1: "host unreachable", 3: "port unreachable",
-                      9: "network prohibited", 10: "host prohibited", 13: "administratively prohibited"},
-                  6: {0: "no route", 1: "administratively prohibited", 3: "address unreachable",
-                      4: "port unreachable"}}
-_MAGIC = b"topograph-probe!"
-SOL_RAW = 255
-ICMP_FILTER = 1
-ICMP6_FILTER = 1
-
-
-@dataclass(frozen=True, slots=True)
-class Listen:
-    """Where a TCP probe's own listener waits: the node (for messages), its namespace, address and port."""
-
-    node: str
-    netns: str | None
-    address: IPAddress
-    port: int
-
-
-@dataclass(frozen=True, slots=True)
-class Job:
-    """One flow to try: from namespace `netns` to `dst` by ICMP echo (port None) or TCP connect."""
-
-    netns: str | None
-    dst: IPAddress
-    port: int | None = None
-    listen: Listen | None = None  # TCP only: the listener that must take the connection (None: any)
-
-
-@dataclass(slots=True)
-class ProbeOutcome:
-    reached: bool = False
-    detail: str = ""
-    remark: str = ""  # worth showing even when the flow is as predicted (e.g. an existing listener took it)
-
-
-def _checksum(data: bytes) -> int:
-    if len(data) % 2:
-        data += b"\0"
-    total: int = sum(struct.unpack(f"!{len(data) // 2}H", data))
-    total = (total >> 16) + (total & 0xFFFF)
-    total += total >> 16
-    return ~total & 0xFFFF
-
-
-class _Pinger:
-    """The raw ICMP socket of one namespace and family; echo identifiers and sequence numbers of its own."""
-
-    def __init__(self, sock: socket.socket, version: int) -> None:
-        self.sock = sock
-        self.version = version
-        self.base = secrets.randbelow(0x10000)
-        self.counter = itertools.count()
-
-    def next_key(self) -> tuple[int, int]:
-        n = next(self.counter)
-        return (self.base + (n >> 16)) & 0xFFFF, n & 0xFFFF
-
-    def packet(self, ident: int, seq: int) -> bytes:
-        kind = _ECHO_REQUEST[self.version]
-        body = _MAGIC
-        if self.version == 6:  # the kernel fills in the ICMPv6 checksum
-            return struct.pack("!BBHHH", kind, 0, 0, ident, seq) + body
-        head = struct.pack("!BBHHH", kind, 0, 0, ident, seq)
-        return struct.pack("!BBHHH", kind, 0, _checksum(head + body), ident, seq) + body
-
-    def parse(self, data: bytes, sender: str) -> tuple[tuple[int, int], bool, str] | None:
-        """(identifier, sequence), answered?, detail — or None for a packet that is no probe's."""
-        off = (data[0] & 0x0F) * 4 if self.version == 4 else 0
-        if len(data) < off + 8:
-            return None
-        kind, code, _, ident, seq = struct.unpack_from("!BBHHH", data, off)
-        if kind == _ECHO_REPLY[self.version]:
-            return ((ident, seq), True, "echo reply") if data[off + 8:off + 8 + len(_MAGIC)] == _MAGIC else None
-        what = _ERRORS[self.version].get(kind)
-        if what is None:
-            return None
-        inner = off + 8  # the offending packet's header, then the first bytes of our echo request
-        inner += (data[inner] & 0x0F) * 4 if self.version == 4 and len(data) > inner else 40
-        if len(data) < inner + 8:
-            return None
-        ikind, _, _, ident, seq = struct.unpack_from("!BBHHH", data, inner)
-        if ikind != _ECHO_REQUEST[self.version]:
-            return None
-        if what == "destination unreachable":
-            what = _UNREACH_CODES[self.version].get(code, what)
-        return (ident, seq), False, f"{what} (from {sender})"
 
 
 @dataclass(slots=True)
@@ -139,9 +60,13 @@ class _Flight:
     index: int
     job: Job
     deadline: float
-    key: object = None
+    pinger: Pinger | None = None
+    key: icmp.Key | None = None  # what an ICMP answer about it is keyed by
+    token: bytes = b""  # TCP and UDP: what the client sends
     sock: socket.socket | None = None
-    connected: bool = False
+    connected: bool = False  # TCP: connected, waiting for our listener's word
+    heard: bool = False  # UDP: our responder got the token
+    blocked: str = ""  # the send failed with EPERM: a filter at the source stopped it
     done: bool = False
 
 
@@ -160,8 +85,9 @@ class Prober:
     window: int = WINDOW
     icmp_timeout: float = ICMP_TIMEOUT
     tcp_timeout: float = TCP_TIMEOUT
+    udp_timeout: float = UDP_TIMEOUT
     sel: selectors.BaseSelector = field(default_factory=selectors.DefaultSelector)
-    pingers: dict[tuple[str | None, int], _Pinger] = field(default_factory=dict)
+    pingers: dict[tuple[str | None, int], Pinger] = field(default_factory=dict)
     listeners: dict[Listen, _Listener] = field(default_factory=dict)
     _flights: dict[object, _Flight] = field(default_factory=dict)
     _tokens: dict[bytes, _Flight] = field(default_factory=dict)
@@ -190,38 +116,32 @@ class Prober:
         sock.setblocking(False)
         return sock
 
-    def _pinger(self, netns: str | None, version: int) -> _Pinger:
+    def _pinger(self, netns: str | None, version: int) -> Pinger:
         got = self.pingers.get((netns, version))
         if got is None:
-            if version == 4:
-                sock = self._socket(netns, socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP)
-                wanted = (1 << 0) | (1 << 3) | (1 << 11)  # the filter names the types to drop
-                sock.setsockopt(SOL_RAW, ICMP_FILTER, struct.pack("I", ~wanted & 0xFFFFFFFF))
-            else:
-                sock = self._socket(netns, socket.AF_INET6, socket.SOCK_RAW, socket.IPPROTO_ICMPV6)
-                words = [0xFFFFFFFF] * 8
-                for t in (1, 3, 129):
-                    words[t >> 5] &= ~(1 << (t & 31))
-                sock.setsockopt(socket.IPPROTO_ICMPV6, ICMP6_FILTER, struct.pack("8I", *words))
-            got = _Pinger(sock, version)
+            kind = (socket.AF_INET, socket.IPPROTO_ICMP) if version == 4 else (socket.AF_INET6, socket.IPPROTO_ICMPV6)
+            got = Pinger(self._socket(netns, kind[0], socket.SOCK_RAW, kind[1]), version)
             self.pingers[(netns, version)] = got
-            self.sel.register(sock, selectors.EVENT_READ, ("icmp", got))
+            self.sel.register(got.sock, selectors.EVENT_READ, ("icmp", got))
         return got
 
     def listener(self, where: Listen) -> _Listener:
-        """The probe's own listener at `where`, opened once; or why there is none."""
+        """The probe's own listener (TCP) or responder (UDP) at `where`, opened once; or why there is none."""
         got = self.listeners.get(where)
         if got is not None:
             return got
-        sock = self._socket(where.netns, ip_family(where.address.version), socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        udp = where.proto is Proto.UDP
+        sock = self._socket(where.netns, ip_family(where.address.version), socket.SOCK_DGRAM if udp else socket.SOCK_STREAM)
+        if not udp:  # UDP sockets that both set it share the port: a service of the lab's would lose its datagrams
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((str(where.address), where.port))
-            sock.listen(1024)
+            if not udp:
+                sock.listen(1024)
         except OSError as exc:
             sock.close()
             if exc.errno == errno.EADDRINUSE:
-                got = _Listener(None, f"{where.node} has a listener on port {where.port} already", taken=True)
+                got = _Listener(None, f"{where.node} has a listener on {where.proto}/{where.port} already", taken=True)
             elif exc.errno == errno.EADDRNOTAVAIL:
                 got = _Listener(None, f"{where.address} is not on {where.node}, nothing can listen there")
             else:
@@ -229,7 +149,7 @@ class Prober:
                                 f"{exc.strerror or exc}")
         else:
             got = _Listener(sock)
-            self.sel.register(sock, selectors.EVENT_READ, ("listen", None))
+            self.sel.register(sock, selectors.EVENT_READ, ("responder", where) if udp else ("listen", None))
         self.listeners[where] = got
         return got
 
@@ -240,88 +160,131 @@ class Prober:
         self._accepted.pop(sock, None)
 
     # -- one flight -------------------------------------------------------------------------------
-    def _finish(self, f: _Flight, reached: bool, detail: str, remark: str = "") -> None:
+    def _finish(self, f: _Flight, outcome: Outcome, detail: str, remark: str = "") -> None:
         if f.done:
             return
         f.done = True
-        self._results[f.index] = ProbeOutcome(reached, detail, remark)
+        self._results[f.index] = ProbeOutcome(outcome, detail, remark)
         self._release(f)
         if self.on_done is not None:
             self.on_done(f.index)
 
     def _release(self, f: _Flight) -> None:
-        self._flights.pop(f.key, None)
-        if isinstance(f.key, bytes):
-            self._tokens.pop(f.key, None)
+        if f.key is not None and self._flights.get(f.key) is f:
+            del self._flights[f.key]
+        if f.token and self._tokens.get(f.token) is f:
+            del self._tokens[f.token]
         if f.sock is not None:
             self._drop(f.sock)
             f.sock = None
 
+    def _sent_fails(self, f: _Flight, exc: OSError | int) -> None:
+        """A send or connect failed at once: EPERM (the source's own filter) waits for a reject's error."""
+        code = exc if isinstance(exc, int) else exc.errno
+        text = os.strerror(exc) if isinstance(exc, int) else (exc.strerror or str(exc))
+        if code == errno.EPERM:
+            f.blocked = f"{text}: a filter at the source stopped it"
+        elif code == errno.ECONNREFUSED:
+            self._finish(f, Outcome.REFUSED, "tcp reset")
+        else:  # e.g. no route at the source: as ping says it
+            self._finish(f, Outcome.UNREACHED, text)
+
+    def _timeout(self, job: Job) -> float:
+        return {Proto.ICMP: self.icmp_timeout, Proto.TCP: self.tcp_timeout, Proto.UDP: self.udp_timeout}[job.kind]
+
     def _start(self, index: int, job: Job, now: float) -> _Flight:
-        if job.port is None:
-            f = _Flight(index, job, now + self.icmp_timeout)
-            try:
-                pinger = self._pinger(job.netns, job.dst.version)
-            except OSError as exc:
-                self._finish(f, False, f"cannot open an ICMP socket: {exc.strerror or exc}")
-                return f
+        kind = job.kind
+        f = _Flight(index, job, now + self._timeout(job))
+        try:
+            f.pinger = pinger = self._pinger(job.netns, job.dst.version)  # ICMP errors about every kind of probe
+        except OSError as exc:
+            self._finish(f, Outcome.UNREACHED, f"cannot open an ICMP socket: {exc.strerror or exc}")
+            return f
+        if kind is Proto.ICMP:
             ident, seq = pinger.next_key()
-            f.key = (id(pinger), ident, seq)
+            f.key = (id(pinger), *icmp.echo_key(ident, seq))
             self._flights[f.key] = f
             try:
-                pinger.sock.sendto(pinger.packet(ident, seq), (str(job.dst), 0))
-            except OSError as exc:  # e.g. no route at the source: as ping says it
-                self._finish(f, False, exc.strerror or str(exc))
+                pinger.sock.sendto(icmp.echo_request(job.dst.version, ident, seq), (str(job.dst), 0))
+            except OSError as exc:
+                self._sent_fails(f, exc)
             return f
-        f = _Flight(index, job, now + self.tcp_timeout)
+        assert job.port is not None
         own = self.listener(job.listen) if job.listen is not None else None
         if own is not None and own.sock is None and not own.taken:
-            self._finish(f, False, own.problem)
+            self._finish(f, Outcome.UNREACHED, own.problem)
             return f
-        f.key = secrets.token_bytes(8)
-        self._flights[f.key] = f
+        f.token = secrets.token_bytes(8)
+        udp = kind is Proto.UDP
         try:
-            f.sock = self._socket(job.netns, ip_family(job.dst.version), socket.SOCK_STREAM)
-            err = f.sock.connect_ex((str(job.dst), job.port))
+            f.sock = self._socket(job.netns, ip_family(job.dst.version), socket.SOCK_DGRAM if udp else socket.SOCK_STREAM)
+            if udp:
+                f.sock.connect((str(job.dst), job.port))
+                err = 0
+            else:
+                err = f.sock.connect_ex((str(job.dst), job.port))
+            sport = f.sock.getsockname()[1]
         except OSError as exc:
-            self._finish(f, False, exc.strerror or str(exc))
+            self._finish(f, Outcome.UNREACHED, exc.strerror or str(exc))
             return f
-        if err not in (0, errno.EINPROGRESS):
-            self._finish(f, False, os.strerror(err))
+        f.key = (id(pinger), *icmp.port_key(kind, sport, str(job.dst), job.port))
+        self._flights[f.key] = f
+        self._tokens[f.token] = f
+        if not udp:
+            if err not in (0, errno.EINPROGRESS):
+                self._sent_fails(f, err)
+            if not f.done:
+                self.sel.register(f.sock, selectors.EVENT_WRITE, ("client", f))
             return f
-        self.sel.register(f.sock, selectors.EVENT_WRITE, ("client", f))
+        self.sel.register(f.sock, selectors.EVENT_READ, ("udp", f))
+        try:
+            f.sock.send(f.token)
+        except OSError as exc:
+            self._sent_fails(f, exc)
         return f
 
+    def _heard_first(self, f: _Flight) -> bool:
+        """Read the ICMP errors that came back to the source before a socket's own error is taken: the raw
+        socket has them first (the kernel delivers to raw sockets before TCP and UDP learn of the error)."""
+        if f.pinger is not None:
+            self._icmp(f.pinger)
+        return f.done
+
     def _connected(self, f: _Flight) -> None:
-        assert f.sock is not None and isinstance(f.key, bytes)
+        if f.done or f.sock is None:  # decided by an ICMP error read earlier in the same batch of events
+            return
         err = f.sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
         if err:
-            self._finish(f, False, os.strerror(err))
+            if self._heard_first(f):
+                return
+            if err == errno.ECONNREFUSED:
+                self._finish(f, Outcome.REFUSED, "tcp reset")
+            elif err == errno.ETIMEDOUT:
+                self._finish(f, Outcome.SILENCE, "connection timed out")
+            else:
+                self._finish(f, Outcome.UNREACHED, os.strerror(err))
             return
         where = f.job.listen
         own = self.listeners.get(where) if where is not None else None
         if where is None or own is None:
-            self._finish(f, True, "connected")
+            self._finish(f, Outcome.REACHED, "connected")
             return
         if own.sock is None:  # someone else's listener holds the port: accepted is all we can know
-            self._finish(f, True, "connected", f"accepted by the listener already on {where.node}:{where.port}, "
+            self._finish(f, Outcome.REACHED, "connected", f"accepted by the listener already on {where.node}:{where.port}, "
                          "not verify's own")
             return
         f.connected = True
-        self._tokens[f.key] = f
         self.sel.unregister(f.sock)  # what the other end says does not matter: only our listener's word counts
         try:
-            f.sock.send(f.key)
+            f.sock.send(f.token)
         except OSError as exc:
-            self._finish(f, False, f"connected, then {exc.strerror or exc}")
+            self._finish(f, Outcome.UNREACHED, f"connected, then {exc.strerror or exc}")
 
     def _accept(self, lsock: socket.socket) -> None:
         while True:
             try:
                 conn, _ = lsock.accept()
-            except (BlockingIOError, InterruptedError):
-                return
-            except OSError:
+            except OSError:  # nothing more to accept (BlockingIOError), or the client gave up
                 return
             conn.setblocking(False)
             self._accepted[conn] = b""
@@ -342,33 +305,85 @@ class Prober:
             self._accepted[conn] = token
             return
         self._drop(conn)
-        f = self._tokens.pop(token, None)
-        if f is not None and f.job.listen is not None:
-            self._finish(f, True, f"reached {f.job.listen.node}:{f.job.listen.port}")
+        f = self._tokens.get(token)
+        if f is not None and f.connected and f.job.listen is not None:
+            self._finish(f, Outcome.REACHED, f"reached {f.job.listen.node}:{f.job.listen.port}")
 
-    def _icmp(self, pinger: _Pinger) -> None:
+    def _respond(self, where: Listen, sock: socket.socket) -> None:
+        """verify's UDP responder: a probe's token is marked heard (when this is its responder) and echoed."""
+        while True:
+            try:
+                data, sender = sock.recvfrom(64)
+            except OSError:
+                return
+            f = self._tokens.get(data)
+            if f is None:
+                continue  # no probe's: not answered
+            if f.job.listen == where:
+                f.heard = True
+            with contextlib.suppress(OSError):
+                sock.sendto(data, sender)
+
+    def _udp_answer(self, f: _Flight) -> None:
+        if f.done or f.sock is None:  # decided by an ICMP error read earlier in the same batch of events
+            return
+        try:
+            data = f.sock.recv(64)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError as exc:  # a connected UDP socket learns of a port unreachable
+            if self._heard_first(f):
+                return
+            if exc.errno == errno.ECONNREFUSED:
+                self._finish(f, Outcome.REFUSED, "port unreachable")
+            else:
+                self._finish(f, Outcome.UNREACHED, exc.strerror or str(exc))
+            return
+        where = f.job.listen
+        own = self.listeners.get(where) if where is not None else None
+        if where is not None and f.heard and data == f.token:
+            self._finish(f, Outcome.REACHED, f"echoed by {where.node}:{where.port}")
+        elif where is None or (own is not None and own.sock is None):
+            remark = f"answered by the service already on {where.node}:{where.port}, not verify's own" if where else ""
+            self._finish(f, Outcome.REACHED, "answered", remark)
+        else:
+            self._finish(f, Outcome.UNREACHED, "an answer came back, but not from the expected responder")
+
+    def _icmp(self, pinger: Pinger) -> None:
         while True:
             try:
                 data, sender = pinger.sock.recvfrom(2048)
-            except (BlockingIOError, InterruptedError):
+            except OSError:  # nothing more to read (BlockingIOError)
                 return
-            except OSError:
-                return
-            got = pinger.parse(data, sender[0])
-            if got is None:
+            heard = icmp.parse(data, pinger.version, sender[0])
+            if heard is None:
                 continue
-            (ident, seq), answered, detail = got
-            f = self._flights.get((id(pinger), ident, seq))
-            if f is not None:
-                self._finish(f, answered, detail)
+            f = self._flights.get((id(pinger), *heard.key))
+            if f is None:
+                continue
+            if heard.error is None:
+                self._finish(f, Outcome.REACHED, "echo reply")
+            else:
+                self._finish(f, Outcome.REFUSED, heard.error)
 
     def _expire(self, f: _Flight) -> None:
-        if f.job.port is None:
-            self._finish(f, False, "no reply")
-        elif f.connected:
-            self._finish(f, False, "connected, but not to the expected listener")
+        kind = f.job.kind
+        where = f.job.listen
+        if f.blocked:
+            self._finish(f, Outcome.SILENCE, f.blocked)
+        elif kind is Proto.ICMP:
+            self._finish(f, Outcome.SILENCE, "no reply")
+        elif kind is Proto.TCP and f.connected:
+            self._finish(f, Outcome.UNREACHED, "connected, but not to the expected listener")
+        elif kind is Proto.TCP:
+            self._finish(f, Outcome.SILENCE, "connection timed out")
+        elif f.heard and where is not None:
+            self._finish(f, Outcome.SILENCE, f"{where.node}:{where.port} got it, but its echo did not come back")
+        elif where is not None and (own := self.listeners.get(where)) is not None and own.taken:
+            self._finish(f, Outcome.SILENCE, f"no answer from the service already on {where.node}:{where.port} "
+                         "(verify's own responder could not listen there)")
         else:
-            self._finish(f, False, "connection timed out")
+            self._finish(f, Outcome.SILENCE, "no answer")
 
     # -- a round ----------------------------------------------------------------------------------
     def run_round(self, jobs: Iterable[tuple[int, Job]],
@@ -376,8 +391,7 @@ class Prober:
         """Try every (index, job) once, up to `window` at a time; the outcome of each, by index."""
         queue = deque(jobs)
         self._results = {}
-        order: deque[_Flight] = deque()  # flights by start time: deadlines in order per kind
-        tcp_order: deque[_Flight] = deque()
+        orders: dict[float, deque[_Flight]] = {}  # flights by start time, per time-out: deadlines in order
         last = 0.0
         while queue or self._flights:
             now = time.monotonic()
@@ -385,8 +399,8 @@ class Prober:
                 index, job = queue.popleft()
                 f = self._start(index, job, now)
                 if not f.done:
-                    (order if job.port is None else tcp_order).append(f)
-            waits = [q[0].deadline for q in (order, tcp_order) if q]
+                    orders.setdefault(self._timeout(job), deque()).append(f)
+            waits = [q[0].deadline for q in orders.values() if q]
             if not waits and not self._flights:
                 continue
             timeout = max(0.0, min(waits) - time.monotonic()) if waits else 0.05
@@ -396,12 +410,16 @@ class Prober:
                     self._icmp(data)
                 elif what == "client":
                     self._connected(data)
+                elif what == "udp":
+                    self._udp_answer(data)
                 elif what == "listen":
                     self._accept(key.fileobj)  # type: ignore[arg-type]
+                elif what == "responder":
+                    self._respond(data, key.fileobj)  # type: ignore[arg-type]
                 else:
                     self._read_token(key.fileobj)  # type: ignore[arg-type]
             now = time.monotonic()
-            for q in (order, tcp_order):
+            for q in orders.values():
                 while q and (q[0].done or q[0].deadline <= now):
                     f = q.popleft()
                     if not f.done:

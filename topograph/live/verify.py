@@ -1,9 +1,16 @@
-"""Real traffic through a live lab: pings and TCP connects between its namespaces, predicted vs observed.
+"""Real traffic through a live lab: pings, TCP connects and UDP datagrams between its namespaces, predicted vs observed.
 
 Every probe runs from this process, many at once (`topograph.live.probe`): ICMP echo from a raw
-socket opened in the source's namespace, and TCP connects whose own listener waits in the
-destination's namespace — a probe counts as reached only when the connection lands on *that*
-listener, so a port forward that sends traffic elsewhere is caught. `run` says how lost probes are
+socket opened in the source's namespace, TCP connects and UDP datagrams whose own listener or
+responder waits in the destination's namespace — a probe counts as reached only when it lands on
+*that* listener, so a port forward that sends traffic elsewhere is caught. Verify starts them where
+the simulator has something listening: a node's `listen:` entries and the targets of port forwards;
+elsewhere nothing listens, and the kernel refuses (a TCP reset, an ICMP port unreachable).
+
+Each flow is predicted and observed as one of: reach; refused (at once: an ICMP error or a TCP reset
+came back); silence (a time-out); or, predicted only, no reach (a disposition the simulator does not
+tell apart by what the source sees: routers answer some of them with ICMP errors, ARP failures take
+seconds) — that prediction holds for any observation but reach. `run` says how lost probes are
 retried and how flows carried by neighbours another flow taught are measured again.
 """
 
@@ -14,9 +21,32 @@ from dataclasses import dataclass
 
 from topograph.live.kernel import Namespaces
 from topograph.live.neighbours import Neighbours
-from topograph.live.probe import WINDOW, Job, Listen, ProbeOutcome, Prober
+from topograph.live.probe import WINDOW, Job, Listen, Outcome, ProbeOutcome, Prober
 from topograph.model import LOOPBACK, IPAddress, Proto, Topology
 from topograph.plan.placement import Placement
+from topograph.sim.trace import Disposition
+
+#: What the source sees of each disposition it can tell apart; any other is predicted "no reach".
+SEEN: dict[Disposition, Outcome] = {
+    Disposition.DELIVERED: Outcome.REACHED,
+    Disposition.FILTER_REJECTED: Outcome.REFUSED,
+    Disposition.CONNECTION_REFUSED: Outcome.REFUSED,
+    Disposition.FILTER_DROPPED: Outcome.SILENCE,
+}
+
+
+def expected(disposition: Disposition) -> Outcome:
+    """The outcome a probe should see for the simulator's disposition (Outcome.UNREACHED: any but reach)."""
+    return SEEN.get(disposition, Outcome.UNREACHED)
+
+
+def agree(predicted: Outcome | None, observed: Outcome | None) -> bool:
+    """Does an observation bear out a prediction? "no reach" is borne out by anything but reach."""
+    if predicted is None or observed is None:
+        return True
+    if predicted is Outcome.UNREACHED:
+        return observed is not Outcome.REACHED
+    return observed is predicted
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,18 +58,29 @@ class Probe:
     port: int | None = None
     predicted: bool | None = None  # None: no prediction (nothing to compare)
     why: str = ""
+    disposition: Disposition | None = None  # the simulator's, when known: refines `predicted`
+
+    @property
+    def expected(self) -> Outcome | None:
+        if self.disposition is not None:
+            return expected(self.disposition)
+        return None if self.predicted is None else (Outcome.REACHED if self.predicted else Outcome.UNREACHED)
 
 
 @dataclass(frozen=True, slots=True)
 class Observed:
     probe: Probe
-    reached: bool | None  # None: could not be tried (e.g. an external node in real mode)
+    outcome: Outcome | None  # None: could not be tried (e.g. an external node in real mode)
     detail: str = ""
     remark: str = ""  # shown even when as predicted (how the flow was observed, when that matters)
 
     @property
+    def reached(self) -> bool | None:
+        return None if self.outcome is None else self.outcome is Outcome.REACHED
+
+    @property
     def agrees(self) -> bool:
-        return self.reached is None or self.probe.predicted is None or self.reached == self.probe.predicted
+        return agree(self.probe.expected, self.outcome)
 
 
 def probes(topology: Topology, *, all_pairs: bool) -> list[Probe]:
@@ -60,7 +101,8 @@ def probes(topology: Topology, *, all_pairs: bool) -> list[Probe]:
                     continue
                 flow = t.flow(node.name, net)  # the address `reach` aims at for this source
                 v = matrix.verdict(node.name, i)
-                out.append(Probe(node.name, flow.dst, t.name, t.proto, t.port, v.ok, f"{v.disposition} at {v.node}"))
+                out.append(Probe(node.name, flow.dst, t.name, t.proto, t.port, v.ok, f"{v.disposition} at {v.node}",
+                                 v.disposition))
         return out
     walker = Walker(net)
     for e in topology.expectations:
@@ -68,21 +110,26 @@ def probes(topology: Topology, *, all_pairs: bool) -> list[Probe]:
         if f is None:
             continue
         result = walker.run(f)
-        out.append(Probe(e.src, f.dst, e.dst_node or str(f.dst), f.proto, f.port, result.ok, e.note or result.reason))
+        out.append(Probe(e.src, f.dst, e.dst_node or str(f.dst), f.proto, f.port, result.ok, e.note or result.reason,
+                         result.disposition))
     return out
 
 
 def _listener_for(topology: Topology, probe: Probe) -> tuple[str, IPAddress, int] | None:
-    """Where the server of a TCP probe listens: a port forward's target, or the destination itself."""
+    """Where the server of a TCP or UDP probe listens, as the simulator has it: a port forward's target, or the
+    destination itself when its node's `listen:` names the port (None: nothing listens, the kernel refuses)."""
     assert probe.port is not None
     owner = topology.owner_of(probe.dst)
     if owner is None:
         return None
-    for fwd in topology.node(owner.node).port_forwards:
+    node = topology.node(owner.node)
+    for fwd in node.port_forwards:
         if fwd.proto is probe.proto and fwd.port == probe.port:
             target = topology.owner_of(fwd.to_address)
             return (target.node, fwd.to_address, fwd.to_port) if target is not None else None
-    return owner.node, probe.dst, probe.port
+    if any(x.proto is probe.proto and x.port == probe.port for x in node.listen):
+        return owner.node, probe.dst, probe.port
+    return None
 
 
 def _job(topology: Topology, placement: Placement, p: Probe) -> Job:
@@ -91,8 +138,8 @@ def _job(topology: Topology, placement: Placement, p: Probe) -> Job:
     where = _listener_for(topology, p)
     listen = None
     if where is not None and placement.configures(where[0]):
-        listen = Listen(where[0], placement.netns(where[0]), where[1], where[2])
-    return Job(placement.netns(p.src), p.dst, p.port, listen)
+        listen = Listen(where[0], placement.netns(where[0]), where[1], where[2], p.proto)
+    return Job(placement.netns(p.src), p.dst, p.port, listen, p.proto)
 
 
 Entry = tuple[str, str, IPAddress]  # a neighbour entry: namespace, interface, address
@@ -123,14 +170,26 @@ def _pairs(topology: Topology, placement: Placement, ps: list[Probe]) -> dict[in
 Progress = Callable[[int, int], None]
 
 
+def lost_probe(predicted: Outcome | None, observed: Outcome) -> bool:
+    """Is an observation one that a lost packet may explain, worth trying again? A reach predicted (or no
+    prediction) that did not come, or a refusal predicted that met silence. A refusal seen, or a reach, is
+    no loss."""
+    if predicted is None or predicted is Outcome.REACHED:
+        return observed is not Outcome.REACHED
+    return predicted is Outcome.REFUSED and observed is Outcome.SILENCE
+
+
 def run(topology: Topology, placement: Placement, ps: list[Probe], *, progress: Progress | None = None,
         window: int = WINDOW, tries: int = 3) -> list[Observed]:
     """Send every probe for real, many at once; a probe from a node topograph does not configure is not tried.
 
-    Round one tries every flow. A flow predicted to reach that did not is tried again, up to `tries`
-    times in all, each time in a round of its own: the first probe of a pair also resolves neighbours,
-    and on a busy machine a few of those are lost (a round of retries costs one time-out, not one per
-    flow). The two directions of a pair on one segment go out together, and once both are measured the
+    Round one tries every flow. A flow predicted to reach that did not, or predicted refused that met
+    silence, is tried again, up to `tries` times in all, each time in a round of its own: the first
+    probe of a pair also resolves neighbours, and on a busy machine a few of those are lost (a round of
+    retries costs one time-out, not one per flow). Refusals by ICMP error are rate-limited by the
+    kernel that sends them (`net.ipv4.icmp_ratelimit`: a burst of 6 to one peer, then one a second),
+    so silent flows predicted refused are tried in further rounds for as long as a round turns some of
+    them into refusals. The two directions of a pair on one segment go out together, and once both are measured the
     neighbour entries they made are forgotten (`topograph.live.neighbours` says why). A flow that
     reached although predicted not to may have been carried by a neighbour entry another flow taught
     (Linux learns the sender of every ARP request it answers), while the simulator predicts each flow
@@ -178,15 +237,23 @@ def run(topology: Topology, placement: Placement, ps: list[Probe], *, progress: 
         for netns in placement.namespaces:
             neighbours.flush(netns)
 
+    def lost(i: int) -> bool:
+        return lost_probe(ps[i].expected, seen[i].outcome)
+
     prober.on_done = measured
     try:
         seen = round_(order, report)
-        for _ in range(tries - 1):
-            again = [i for i in order if not seen[i].reached and ps[i].predicted is not False]
-            if not again:
-                break
+        rounds, progressed = 1, True
+        while again := [i for i in order if lost(i)]:
+            if rounds >= tries:  # only refusals the ICMP rate limit may hold back, while a round brings some back
+                again = [i for i in again if ps[i].expected is Outcome.REFUSED]
+                if not again or not progressed:
+                    break
+            before = {i: seen[i].outcome for i in again}
             seen.update(round_(again))
-        taught = [i for i in order if seen[i].reached and ps[i].predicted is False]
+            rounds += 1
+            progressed = any(seen[i].outcome is not before[i] for i in again if ps[i].expected is Outcome.REFUSED)
+        taught = [i for i in order if seen[i].reached and ps[i].expected not in (None, Outcome.REACHED)]
         if taught:
             prober.window = 1
             flush()
@@ -199,19 +266,20 @@ def run(topology: Topology, placement: Placement, ps: list[Probe], *, progress: 
         neighbours.close()
         ns.close()
     for i, o in seen.items():
-        out[i] = Observed(ps[i], o.reached, o.detail, o.remark)
+        out[i] = Observed(ps[i], o.outcome, o.detail, o.remark)
     return [o for o in out if o is not None]
 
 
-def _word(value: bool | None) -> str:
-    return "-" if value is None else ("reach" if value else "no reach")
+def _word(value: Outcome | None) -> str:
+    return "-" if value is None else str(value)
 
 
 def table(results: list[Observed]) -> list[str]:
     """Lines of the side-by-side report: flow, predicted, observed, and a mark where they differ.
 
-    A difference shows what was observed (e.g. "no reply"); a remark (e.g. a listener that was there
-    already took the connection) shows on any line.
+    Predicted and observed are each reach, refused, silence or no reach (predicted: any but reach). A
+    difference shows what was observed (e.g. "no reply", "tcp reset", "port unreachable (from 10.0.0.1)");
+    a remark (e.g. a listener that was there already took the connection) shows on any line.
     """
     rows = []
     for o in results:
@@ -219,7 +287,7 @@ def table(results: list[Observed]) -> list[str]:
         notes = [o.detail] if result != "ok" and o.detail else []
         notes += [o.remark] if o.remark else []
         rows.append((f"{o.probe.src} -> {o.probe.label}" + (f" {o.probe.proto}/{o.probe.port}" if o.probe.port else ""),
-                     _word(o.probe.predicted), _word(o.reached), result, "; ".join(notes)))
+                     _word(o.probe.expected), _word(o.outcome), result, "; ".join(notes)))
     w0 = max([len("flow"), *(len(r[0]) for r in rows)])
     lines = [f"{'flow':<{w0}}  {'predicted':<9}  {'observed':<9}  result"]
     lines += [f"{a:<{w0}}  {b:<9}  {c:<9}  {d}" + (f"  ({e})" if e else "") for a, b, c, d, e in rows]

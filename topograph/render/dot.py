@@ -12,7 +12,7 @@ import networkx as nx
 
 from topograph.front import graph as tg
 from topograph.model import IPNetwork, Topology
-from topograph.render import labels, legend, style
+from topograph.render import filters, labels, legend, style
 from topograph.render.layout import GRID_MIN, HEAD, Edge, End, Grid, Layout, arrange, bridge_vertex, split_bridge_vertex
 from topograph.render.path import Crossing, Overlay
 
@@ -25,9 +25,13 @@ ROUTES_AUTO_MAX = 60  # up to this many nodes, route tables are drawn unless --n
 class Options:
     routes: bool | None = None  # None: draw route tables for labs up to ROUTES_AUTO_MAX nodes
     grid_min: int = GRID_MIN  # leaves per bridge from which they are packed in a grid
+    rules: bool | None = None  # filter rules and listeners; None: wherever route tables are drawn
 
     def with_routes(self, topology: Topology) -> bool:
         return self.routes if self.routes is not None else len(topology.nodes) <= ROUTES_AUTO_MAX
+
+    def with_rules(self, topology: Topology) -> bool:
+        return self.rules if self.rules is not None else self.with_routes(topology)
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +51,8 @@ class _Facts:
     topology: Topology
     layout: Layout
     with_routes: bool
+    with_rules: bool
+    denied: filters.Denied | None  # where a traced flow was denied by a filter (render --trace)
     bridge_subnets: dict[str, tuple[IPNetwork, ...]]  # bridge vertex -> its segment's subnets (first bridge only)
     veth_subnets: dict[int, tuple[IPNetwork, ...]]  # link index -> subnets of a bare veth-pair segment
     inbound: dict[tuple[str, str], list[str]]  # interface key -> port forwards that land on it
@@ -67,7 +73,9 @@ class _Facts:
             marks.update(dict.fromkeys(overlay.request.boxes, style.REQUEST))
         if changes is not None:
             marks.update(dict.fromkeys(changes.boxes, style.CHANGED))
-        return cls(topology, layout, options.with_routes(topology), bridge_subnets, veth_subnets,
+        denied = filters.denied(overlay.result, {n.name: n for n in topology.nodes}) if overlay is not None else None
+        return cls(topology, layout, options.with_routes(topology), options.with_rules(topology), denied,
+                   bridge_subnets, veth_subnets,
                    _inbound_forwards(topology), grid_ports, marks,
                    changes.interfaces if changes is not None else frozenset())
 
@@ -85,7 +93,8 @@ def to_dot(topology: Topology, g: nx.Graph, options: Options = Options(), overla
     lines = [e for e in facts.layout.edges if e.head.vertex not in gridded]  # a grid's links are not drawn one by one
     title = legend.title(topology, subnets=bool(facts.bridge_subnets or facts.veth_subnets),
                          veth_lines=any(e.link is not None and not e.link.external for e in lines),
-                         changes=(bool(changes.boxes), bool(changes.links)) if changes else (False, False))
+                         changes=(bool(changes.boxes), bool(changes.links)) if changes else (False, False),
+                         rules=facts.with_rules)
     dot = graphviz.Digraph(
         name=topology.name,
         graph_attr={"rankdir": "LR", "newrank": "true", "compound": "true", "fontname": style.FONT,
@@ -130,7 +139,9 @@ def _boxes(dot: graphviz.Digraph, facts: _Facts) -> None:
     for node in facts.topology.nodes:
         if node.name in gridded:
             continue
-        box = f"<{labels.node_label(node, facts.with_routes, facts.inbound, facts.marks.get(node.name), facts.changed)}>"
+        box = labels.node_label(node, facts.with_routes, facts.inbound, facts.marks.get(node.name), facts.changed,
+                                filters.cells(node, facts.with_rules, facts.denied))
+        box = f"<{box}>"
         if not node.bridges:
             dot.node(node.name, box)
             continue
@@ -197,10 +208,10 @@ def _overlay(dot: graphviz.Digraph, facts: _Facts, overlay: Overlay) -> None:
         dot.edge(tail.ref("e"), edge.head.ref("w"), constraint="false", dir=arrows, arrowsize="0.8",
                  color=style.REPLY if reply else style.REQUEST, penwidth="3" if reply else "4",
                  style="dashed" if reply else "solid", tooltip="reply" if reply else "request")
-    _marker(dot, overlay)
+    _marker(dot, overlay, facts)
 
 
-def _marker(dot: graphviz.Digraph, overlay: Overlay) -> None:
+def _marker(dot: graphviz.Digraph, overlay: Overlay, facts: _Facts) -> None:
     """A note beside the node where the flow was decided: delivered, or the disposition and the reason it died."""
     r = overlay.result
     look = style.ARRIVED if r.ok else style.DIED
@@ -214,9 +225,19 @@ def _marker(dot: graphviz.Digraph, overlay: Overlay) -> None:
     rows = [labels.row(f'<B><FONT COLOR="{look.border}">{html.escape(head)}</FONT></B>', bg=look.header),
             labels.row(labels.small(html.escape(f"flow {r.flow}"), style.TEXT)),
             labels.row(labels.left_lines(html.escape(line) for line in lines)),
+            *_denial(facts),
             labels.row(labels.small("   ".join(key), style.TEXT))]
     dot.node(MARKER, f"<{labels.table(rows, look, border=2)}>")
     dot.edge(f"{overlay.end_node}:{HEAD}", MARKER, color=look.border, style="dashed", penwidth="2", arrowhead="none")
+
+
+def _denial(facts: _Facts) -> list[str]:
+    """The marker's row naming the chain and rule that denied the flow (also where --no-rules hides the rules)."""
+    if facts.denied is None:
+        return []
+    text = filters.denied_text(facts.denied, facts.topology.node(facts.denied.node))
+    lines = textwrap.wrap(f"denied by {text}", MARKER_WRAP)
+    return [labels.row(labels.left_lines(labels.small(html.escape(line), style.DENY) for line in lines))]
 
 
 def _grid(dot: graphviz.Digraph, facts: _Facts, grid: Grid, index: int) -> None:
@@ -229,7 +250,8 @@ def _grid(dot: graphviz.Digraph, facts: _Facts, grid: Grid, index: int) -> None:
                style="rounded", color=style.BRIDGE.border, fontcolor=style.BRIDGE.border, fontsize="12", margin="12")
         for leaf in grid.leaves:
             label = labels.leaf_label(facts.topology.node(leaf), f"{bridge}:{facts.grid_ports[leaf].port}",
-                                      facts.with_routes, facts.inbound, facts.marks.get(leaf))
+                                      facts.with_routes, facts.inbound, facts.marks.get(leaf),
+                                      filters.cells(facts.topology.node(leaf), facts.with_rules))
             c.node(leaf, f"<{label}>")
     grid_port = End(grid.bridge, labels.GRID_PORT).ref("e")
     middle = columns[0][len(columns[0]) // 2]

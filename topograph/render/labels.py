@@ -100,9 +100,10 @@ def nat_text(node: Node) -> str:
 
 
 def node_label(node: Node, with_routes: bool, inbound: Mapping[tuple[str, str], Sequence[str]],
-               mark: str | None = None, changed: Collection[tuple[str, str]] = ()) -> str:
+               mark: str | None = None, changed: Collection[tuple[str, str]] = (), filtering: Sequence[str] = ()) -> str:
     """`mark`: the colour of a path drawn over the diagram that visits this node, or of a change (a thicker
-    border in it); `changed`: interfaces added or changed since an older design, whose rows are filled."""
+    border in it); `changed`: interfaces added or changed since an older design, whose rows are filled;
+    `filtering`: the cells of the node's packet filter and listeners (render.filters), each a row of its own."""
     look = style.LOOKS[node.kind]
     caption = look.caption
     if node.rp_filter.value != "disabled":
@@ -115,6 +116,7 @@ def node_label(node: Node, with_routes: bool, inbound: Mapping[tuple[str, str], 
                         bg=style.CHANGED_ROW if itf.key in changed else None))
     if node.nat or node.port_forwards:
         rows.append("<HR/>" + row(nat_text(node)))
+    rows += ["<HR/>" + row(cell) for cell in filtering]
     if with_routes and node.routes:
         rows.append("<HR/>" + row(routes_text(node.routes)))
     if mark is not None:
@@ -137,7 +139,7 @@ def bridge_label(holder: str, bridge: Interface, ports: Sequence[Interface], sub
 
 
 def leaf_label(node: Node, peer: str, with_routes: bool, inbound: Mapping[tuple[str, str], Sequence[str]],
-               mark: str | None = None) -> str:
+               mark: str | None = None, filtering: Sequence[str] = ()) -> str:
     """A small box for a namespace packed into a grid: name, its one interface and the bridge port it plugs into."""
     look = style.LOOKS[node.kind]
     itf = next(i for i in node.interfaces if i.name != LOOPBACK)
@@ -146,4 +148,5 @@ def leaf_label(node: Node, peer: str, with_routes: bool, inbound: Mapping[tuple[
             row(mono(f"↔ {peer}", size=style.SMALL, color=style.MUTED))]
     if with_routes and node.routes:
         rows.append(row(left_lines(mono(str(r), size=style.SMALL) for r in node.routes)))
+    rows += [row(cell) for cell in filtering]
     return table(rows, look, border=4 if mark else 1, color=mark)

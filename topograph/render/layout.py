@@ -150,7 +150,7 @@ def is_leaf(node: Node) -> bool:
     """A plain namespace with one interface: it can be drawn small, in a grid with its peers."""
     wired = [i for i in node.interfaces if i.name != LOOPBACK]
     return (node.kind is NodeKind.NAMESPACE and not node.forwarding and node.rp_filter is RpFilter.DISABLED
-            and not node.nat and not node.port_forwards and len(wired) == 1 and not wired[0].is_bridge)
+            and not node.nat and not node.port_forwards and not node.filter and len(wired) == 1 and not wired[0].is_bridge)
 
 
 def _grids(topology: Topology, edges: list[Edge], depth: dict[str, int], grid_min: int) -> tuple[Grid, ...]:

@@ -32,7 +32,8 @@ def _line(text: str, sample: str, color: str) -> str:
     return f'<TD>{small(f"<B>{sample}</B>", color)} {small(text, style.TEXT)}</TD>'
 
 
-def entries(topology: Topology, subnets: bool, veth_lines: bool, changes: tuple[bool, bool] = (False, False)) -> list[str]:
+def entries(topology: Topology, subnets: bool, veth_lines: bool, changes: tuple[bool, bool] = (False, False),
+            rules: bool = False) -> list[str]:
     """A cell per legend entry, only for what this diagram shows: a key to things that are absent misleads."""
     kinds = {n.kind for n in topology.nodes}
     cells = [_swatch(kind.value, look) for kind, look in style.LOOKS.items() if kind in kinds]
@@ -49,6 +50,13 @@ def entries(topology: Topology, subnets: bool, veth_lines: bool, changes: tuple[
         cells.append(_line("source NAT", "MASQUERADE", style.NAT))
     if any(n.port_forwards for n in topology.nodes):
         cells.append(_line("port forward", "DNAT ◀", style.NAT))
+    if any(n.filter for n in topology.nodes):
+        cell = (f'{small("<B>filter</B>", style.FILTER)} {mono("fwd drop (3)", size=style.SMALL, color=style.DENY)} '
+                f'{small("chain, policy (rules)", style.TEXT)}')
+        if rules:  # the colours of the listed rules' actions
+            cell += (f'  {mono("accept", size=style.SMALL, color=style.ALLOW)}{small("/")}'
+                     f'{mono("drop", size=style.SMALL, color=style.DENY)} {small("verdict", style.TEXT)}')
+        cells.append(f"<TD>{cell}</TD>")
     if subnets:  # a placeholder, not an address: a real-looking one would read as part of the lab
         cells.append(f'<TD>{mono("a.b.c.0/24", size=style.SMALL, color=style.SUBNET)} '
                      f'{small("subnet of a segment", style.TEXT)}</TD>')
@@ -62,13 +70,13 @@ def entries(topology: Topology, subnets: bool, veth_lines: bool, changes: tuple[
 
 
 def legend(topology: Topology, subnets: bool, veth_lines: bool, min_width: float = 0,
-           changes: tuple[bool, bool] = (False, False)) -> str:
+           changes: tuple[bool, bool] = (False, False), rules: bool = False) -> str:
     """One row: graphviz stretches a nested table narrower than its column, so two rows would not stay compact.
 
     An empty last cell pads the row to `min_width` points, so that a wider title or description leaves
     blank space after the entries instead of stretching them.
     """
-    cells = [f'<TD>{small("<B>legend</B>", style.TEXT)}</TD>', *entries(topology, subnets, veth_lines, changes)]
+    cells = [f'<TD>{small("<B>legend</B>", style.TEXT)}</TD>', *entries(topology, subnets, veth_lines, changes, rules)]
     estimate = sum(_visible(cell) * LEGEND_CHAR_PT + LEGEND_CELL_PT for cell in cells)
     if min_width > estimate:
         cells.append(f'<TD WIDTH="{round(min_width - estimate)}"></TD>')
@@ -88,11 +96,13 @@ def description_lines(text: str) -> list[str]:
     return lines
 
 
-def title(topology: Topology, *, subnets: bool, veth_lines: bool, changes: tuple[bool, bool] = (False, False)) -> str:
+def title(topology: Topology, *, subnets: bool, veth_lines: bool, changes: tuple[bool, bool] = (False, False),
+          rules: bool = False) -> str:
     """The graph label: the lab's name, its description, a summary line and the legend.
 
     `subnets` and `veth_lines` say whether the drawing shows any subnet and any plain veth line; `changes`,
-    whether it marks boxes and links new or changed since an older design (review --against).
+    whether it marks boxes and links new or changed since an older design (review --against); `rules`, whether
+    filter rules are listed.
     """
     counts = f"{count(len(topology.nodes), 'node')} · {count(len(topology.links), 'link')}"
     rows = [f'<TR><TD ALIGN="LEFT"><FONT POINT-SIZE="18"><B>lab {html.escape(topology.name)}</B></FONT>'
@@ -103,5 +113,5 @@ def title(topology: Topology, *, subnets: bool, veth_lines: bool, changes: tuple
         width = max(width, max(len(line) for line in lines) * DESCRIPTION_CHAR_PT)
         text = left_lines(html.escape(line) for line in lines)
         rows.append(f'<TR><TD ALIGN="LEFT" BALIGN="LEFT">{text}</TD></TR>')
-    rows.append(f'<TR><TD ALIGN="LEFT">{legend(topology, subnets, veth_lines, width, changes)}</TD></TR>')
+    rows.append(f'<TR><TD ALIGN="LEFT">{legend(topology, subnets, veth_lines, width, changes, rules)}</TD></TR>')
     return '<TABLE BORDER="0" CELLSPACING="2" CELLPADDING="0">' + "".join(rows) + "</TABLE>"

@@ -41,6 +41,11 @@ UPLINK = "#555555"  # links to external nodes: drawn dashed, they exist already
 CLUSTER = "#8c959f"  # outline of a node's cluster (the node with the bridges it holds)
 SUBNET = "#0b5394"
 
+# packet filters: the section's heading, and verdicts that let a packet pass or stop it
+FILTER = "#37474f"
+ALLOW = "#2e7d32"
+DENY = "#c62828"
+
 # a flow drawn over the diagram (render --trace)
 REQUEST = "#1565c0"  # the request's edges and the boxes it visits
 REPLY = "#ef6c00"  # the reply's, where it does not retrace the request

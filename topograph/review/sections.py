@@ -17,7 +17,7 @@ import networkx as nx
 
 from topograph.front import graph as tg
 from topograph.front.diagnostics import Diagnostic, count
-from topograph.model import LOOPBACK, Interface, Node, Topology
+from topograph.model import LOOPBACK, FilterChain, Interface, Node, RuleAction, Topology
 from topograph.render import Options, to_dot
 from topograph.render.dot import Changes
 from topograph.render.path import overlay
@@ -27,6 +27,7 @@ from topograph.review.views import (
     Broken,
     Cell,
     CellGroup,
+    ChainView,
     ChangesView,
     ExpectationView,
     Explanation,
@@ -38,6 +39,7 @@ from topograph.review.views import (
     MatrixView,
     Member,
     NodeView,
+    RuleRow,
     SegmentPlan,
     Tally,
     WarningView,
@@ -161,7 +163,7 @@ def nodes(ctx: Context) -> tuple[NodeView, ...]:
         return tuple(views)
     groups: dict[tuple[object, ...], list[NodeView]] = {}
     for v in views:
-        shape = (v.kind, v.forwarding, v.rp_filter, v.routes, v.nat, v.port_forwards,
+        shape = (v.kind, v.forwarding, v.rp_filter, v.routes, v.nat, v.port_forwards, v.filter, v.listen,
                  tuple((i.name, len(i.addresses), i.notes) for i in v.interfaces))
         groups.setdefault(shape, []).append(v)
     return tuple(replace(g[0], alike=tuple(v.name for v in g[1:])) for g in groups.values())
@@ -188,7 +190,13 @@ def _node(n: Node) -> NodeView:
     forwards = tuple(f"{f.proto}/{f.port} → {f.target}" + (f" (in {f.in_interface})" if f.in_interface else "")
                      for f in n.port_forwards)
     return NodeView(n.name, str(n.kind), n.forwarding, str(n.rp_filter), tuple(rows), tuple(str(r) for r in n.routes),
-                    nat, forwards)
+                    nat, forwards, tuple(_chain(c) for c in n.filter), tuple(str(p) for p in n.listen))
+
+
+def _chain(c: FilterChain) -> ChainView:
+    rows = tuple(RuleRow(i + 1, str(r.action), r.describe()[len(r.action):].strip() or "every packet",
+                         r.action is RuleAction.ACCEPT) for i, r in enumerate(c.rules))
+    return ChainView(str(c.hook), str(c.policy), rows)
 
 
 def matrix(ctx: Context) -> MatrixView:

@@ -62,6 +62,23 @@ class InterfaceRow:
 
 
 @dataclass(frozen=True, slots=True)
+class RuleRow:
+    """One filter rule as the page lists it: its number in the chain, its action and what it matches."""
+
+    number: int
+    action: str
+    matches: str
+    allows: bool  # accept (styled apart from drop, reject and reset)
+
+
+@dataclass(frozen=True, slots=True)
+class ChainView:
+    hook: str
+    policy: str
+    rules: tuple[RuleRow, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class NodeView:
     name: str
     kind: str
@@ -71,6 +88,8 @@ class NodeView:
     routes: tuple[str, ...]
     nat: tuple[str, ...]
     port_forwards: tuple[str, ...]
+    filter: tuple[ChainView, ...] = ()  # the chains the file writes, in hook order
+    listen: tuple[str, ...] = ()  # tcp/22, udp/53
     alike: tuple[str, ...] = ()  # big labs: other nodes set up the same way but for their addresses, not shown apart
 
 
