@@ -21,6 +21,7 @@ from enum import StrEnum
 from typing import TYPE_CHECKING
 
 from topograph.model import IPAddress, Proto
+from topograph.sim.forward import CLIENT_PORT
 from topograph.sim.trace import Disposition
 
 if TYPE_CHECKING:
@@ -50,20 +51,29 @@ def expected(disposition: Disposition) -> frozenset[Seen]:
     return EXPECTED.get(disposition, _NOT_REACHED)
 
 
-# A TCP connect or a UDP exchange from inside a namespace; prints "WORD detail". UDP sends twice (a datagram
-# may be lost while links settle) and waits half the time-out for each answer.
+# A TCP connect or a UDP exchange from inside a namespace, from source port SPORT (the simulator's client port,
+# so that rules matching a source port decide as predicted); prints "WORD detail". UDP sends twice (a datagram
+# may be lost while links settle) and waits half the time-out for each answer. Parallel probes share the port
+# (SO_REUSEADDR: none of them listens); a connection is closed with a reset once the listener's banner came, so
+# no TIME_WAIT holds the port against trying the same flow again.
 _PROBE = r"""
-import socket, sys, time
-proto, addr, port, timeout = sys.argv[1], sys.argv[2], int(sys.argv[3]), float(sys.argv[4])
+import socket, struct, sys
+proto, addr, port, timeout, sport = sys.argv[1], sys.argv[2], int(sys.argv[3]), float(sys.argv[4]), int(sys.argv[5])
 def out(word, detail=""):
     print(word, detail)
     sys.exit(0)
 family = socket.AF_INET6 if ":" in addr else socket.AF_INET
+kind = socket.SOCK_STREAM if proto == "tcp" else socket.SOCK_DGRAM
 try:
-    if proto == "tcp":
-        with socket.create_connection((addr, port), timeout=timeout):
+    with socket.socket(family, kind) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.bind(("::" if family == socket.AF_INET6 else "0.0.0.0", sport))
+        if proto == "tcp":
+            s.settimeout(timeout)
+            s.connect((addr, port))
+            s.recv(64)  # the listener's banner: it took the connection (and is done with it before the reset)
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
             out("reached")
-    with socket.socket(family, socket.SOCK_DGRAM) as s:
         s.settimeout(timeout / 2)
         s.connect((addr, port))
         for _ in range(2):
@@ -118,7 +128,7 @@ def classify_ping(returncode: int, output: str) -> tuple[Seen, str]:
 
 
 def probe(sb: Sandbox, netns: str, proto: Proto, address: IPAddress, port: int | None,
-          timeout: float = 1.5) -> tuple[Seen, str]:
+          timeout: float = 1.5, sport: int = CLIENT_PORT) -> tuple[Seen, str]:
     """One probe from `netns`: a ping (1 s: an answer or an error comes back within microseconds in a lab of
     namespaces), a TCP connect or a UDP exchange (`timeout`), and what came of it."""
     if proto is Proto.ICMP:
@@ -126,7 +136,8 @@ def probe(sb: Sandbox, netns: str, proto: Proto, address: IPAddress, port: int |
         return classify_ping(done.returncode, done.stdout + done.stderr)
     assert port is not None
     # -S: no site packages to import, a quicker start for hundreds of probes
-    done = sb.exec(netns, sys.executable, "-S", "-c", _PROBE, str(proto), str(address), str(port), str(timeout))
+    done = sb.exec(netns, sys.executable, "-S", "-c", _PROBE, str(proto), str(address), str(port), str(timeout),
+                   str(sport))
     word, _, detail = done.stdout.strip().partition(" ")
     if done.returncode != 0 or word not in {s.value for s in Seen}:
         return Seen.ERROR, (done.stdout + done.stderr).strip()[-200:]
