@@ -128,7 +128,7 @@ def classify_ping(returncode: int, output: str) -> tuple[Seen, str]:
 
 
 def probe(sb: Sandbox, netns: str, proto: Proto, address: IPAddress, port: int | None,
-          timeout: float = 1.5, sport: int = CLIENT_PORT) -> tuple[Seen, str]:
+          timeout: float = 1.0, sport: int = CLIENT_PORT) -> tuple[Seen, str]:
     """One probe from `netns`: a ping (1 s: an answer or an error comes back within microseconds in a lab of
     namespaces), a TCP connect or a UDP exchange (`timeout`), and what came of it."""
     if proto is Proto.ICMP:

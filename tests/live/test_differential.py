@@ -136,7 +136,7 @@ def _differential(sb: Sandbox, case: Path | int) -> None:
     time.sleep(1.5)  # let freshly raised links settle (IPv6 is not ready at once)
     pairs = [(s, i) for s in predicted.sources for i in range(len(cols))]
     want = {pair: expected(predicted.verdict(*pair).disposition) for pair in pairs}
-    with ThreadPoolExecutor(max_workers=24) as pool:
+    with ThreadPoolExecutor(max_workers=48) as pool:  # most probes wait for a time-out, few use the CPU
         seen = list(pool.map(lambda pair: _observe(sb, pair[0], cols[pair[1]], want[pair]), pairs))
     differ = [pair for pair, got in zip(pairs, seen, strict=True) if got[0] not in want[pair]]
     if differ:
