@@ -41,7 +41,10 @@ s.listen(16)
 print("ready", flush=True)
 while True:
     c, _ = s.accept()
-    c.sendall(sys.argv[3].encode())
+    try:  # a client may be gone already, or the node's own filter refuse the banner: serve the next one
+        c.sendall(sys.argv[3].encode())
+    except OSError:
+        pass
     c.close()
 """
 
