@@ -7,8 +7,8 @@ The kernel's answers, measured in namespaces (tests/live/test_differential.py re
 - a TCP connect answered by a reset (nothing listens, or `reject with tcp reset`) or by an ICMP port
   unreachable fails at once with ECONNREFUSED; so does a UDP exchange on a connected socket;
 - a drop anywhere on the way there or back is silence: the source times out;
-- a drop or a reject in the source's own output chain: a ping and a TCP connect time out (the reject's own
-  answer does not reach the socket), a UDP send fails at once with EPERM.
+- in the source's own output chain, a drop makes a ping and a TCP connect time out; a reject's answer reaches
+  the ping or the connect (refused); a UDP send fails at once with EPERM after either.
 
 So REFUSED cannot tell a TCP reset from an ICMP error, nor a rejecting filter from a port nobody listens on:
 FILTER_REJECTED and CONNECTION_REFUSED both expect it.
@@ -47,8 +47,14 @@ EXPECTED: dict[Disposition, frozenset[Seen]] = {
 }
 
 
-def expected(disposition: Disposition) -> frozenset[Seen]:
-    return EXPECTED.get(disposition, _NOT_REACHED)
+def expected(disposition: Disposition, at_source: bool = False) -> frozenset[Seen]:
+    """What the kernel may show for a flow the simulator ends with `disposition`; `at_source`: decided at the
+    flow's own source node. A UDP send its own output chain drops or rejects fails at once with EPERM (measured),
+    so LOCAL fits both filter dispositions there."""
+    seen = EXPECTED.get(disposition, _NOT_REACHED)
+    if at_source and disposition is Disposition.FILTER_REJECTED:
+        seen |= {Seen.LOCAL}
+    return seen
 
 
 # A TCP connect or a UDP exchange from inside a namespace, from source port SPORT (the simulator's client port,

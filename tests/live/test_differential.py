@@ -135,7 +135,8 @@ def _differential(sb: Sandbox, case: Path | int) -> None:
             sb.listen_tcp(sb.prefix + node, "::", port, banner=f"{node}:{port}")  # dual stack: IPv4 too
     time.sleep(1.5)  # let freshly raised links settle (IPv6 is not ready at once)
     pairs = [(s, i) for s in predicted.sources for i in range(len(cols))]
-    want = {pair: expected(predicted.verdict(*pair).disposition) for pair in pairs}
+    verdicts = {(s, i): predicted.verdict(s, i) for s, i in pairs}
+    want = {(s, i): expected(v.disposition, at_source=v.node == s) for (s, i), v in verdicts.items()}
     with ThreadPoolExecutor(max_workers=48) as pool:  # most probes wait for a time-out, few use the CPU
         seen = list(pool.map(lambda pair: _observe(sb, pair[0], cols[pair[1]], want[pair]), pairs))
     differ = [pair for pair, got in zip(pairs, seen, strict=True) if got[0] not in want[pair]]

@@ -49,4 +49,5 @@ def test_filter_dispositions_are_held_exactly_and_the_rest_as_not_reached() -> N
     assert expected(Disposition.DELIVERED) == {Seen.REACHED}
     assert expected(Disposition.FILTER_REJECTED) == expected(Disposition.CONNECTION_REFUSED) == {Seen.REFUSED}
     assert expected(Disposition.FILTER_DROPPED) == {Seen.SILENT, Seen.LOCAL}
+    assert expected(Disposition.FILTER_REJECTED, at_source=True) == {Seen.REFUSED, Seen.LOCAL}
     assert Seen.REACHED not in expected(Disposition.NO_ROUTE) and Seen.REFUSED in expected(Disposition.NO_ROUTE)
