@@ -1,4 +1,4 @@
-"""`topograph trace FILE SRC DST [--tcp PORT]`: one flow hop by hop, its reply, and why it ends as it does."""
+"""`topograph trace FILE SRC DST [--tcp PORT | --udp PORT]`: one flow hop by hop, its reply, and why it ends as it does."""
 
 from __future__ import annotations
 
@@ -31,11 +31,13 @@ def node_or_fail(t: Topology, name: str, what: str) -> None:
         _fail(f"{what} {name!r} is not a node of lab {t.name!r}", did_you_mean(name, names) or one_of(names))
 
 
-def resolve(net: Network, src: str, dst: str, tcp: int | None) -> Flow:
+def resolve(net: Network, src: str, dst: str, tcp: int | None, udp: int | None = None) -> Flow:
     """DST: a node (its first address), an address, or NODE:PORT (NODE's TCP port forward on PORT, as
     `expect: {to: NODE:PORT}` means it: topograph.sim.matrix.forward_target)."""
     t = net.topology
-    proto, port = (Proto.TCP, tcp) if tcp is not None else (Proto.ICMP, None)
+    if tcp is not None and udp is not None:
+        _fail("--tcp and --udp name two flows", "trace one flow at a time: --tcp PORT or --udp PORT")
+    proto, port = (Proto.TCP, tcp) if tcp is not None else (Proto.UDP, udp) if udp is not None else (Proto.ICMP, None)
     address: IPAddress | None = None
     zoned = without_zone(dst.strip("[]"))
     if zoned is not None:
@@ -51,6 +53,9 @@ def resolve(net: Network, src: str, dst: str, tcp: int | None) -> Flow:
     name, sep, port_text = dst.rpartition(":")
     if sep and port_text.isdigit() and name:
         node_or_fail(t, name, "destination")
+        if udp is not None:
+            _fail(f"{dst} is a TCP connection through {name}'s port forward on port {port_text}, and --udp asks for UDP",
+                  f"give an address of {name} with --udp {udp}, or drop --udp")
         fport = int(port_text)
         if tcp is not None and tcp != fport:
             _fail(f"{dst} is a connection to port {fport}, and --tcp {tcp} names another",
@@ -78,14 +83,15 @@ def resolve(net: Network, src: str, dst: str, tcp: int | None) -> Flow:
 @click.argument("src")
 @click.argument("dst")
 @click.option("--tcp", "tcp", type=click.IntRange(1, 65535), metavar="PORT", help="a TCP connection to PORT instead of a ping")
+@click.option("--udp", "udp", type=click.IntRange(1, 65535), metavar="PORT", help="a UDP datagram to PORT (and its answer)")
 @click.option("--json", "as_json", is_flag=True, help="print the trace as JSON")
-def command(file: str, src: str, dst: str, tcp: int | None, as_json: bool) -> None:
+def command(file: str, src: str, dst: str, tcp: int | None, udp: int | None, as_json: bool) -> None:
     """Trace one flow from node SRC to DST, hop by hop, then its reply.
 
     DST is a node (its first address outside loopback), an address, or NODE:PORT to go through a
     port forward of NODE (aimed at the first of NODE's addresses that SRC has a route to).
     Each hop shows the interface the packet came in by, the route that matched,
-    the way out and any NAT; the last line is the disposition with a one-line reason.
+    the way out, any NAT and each filter chain's verdict; the last line is the disposition with a one-line reason.
 
     Exit status: 0 when the flow is delivered (and answered), 1 when it is not, 2 when it cannot be
     traced (a broken FILE, an unknown node, no such port forward) — for scripts:
@@ -95,7 +101,7 @@ def command(file: str, src: str, dst: str, tcp: int | None, as_json: bool) -> No
     assert checked.topology is not None
     node_or_fail(checked.topology, src, "source")
     net = checked.network
-    result = Walker(net).run(resolve(net, src, dst, tcp))
+    result = Walker(net).run(resolve(net, src, dst, tcp, udp))
     if as_json:
         click.echo(json.dumps(result.as_json(), indent=2))
     else:

@@ -13,7 +13,8 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Callable, Sequence
 
-from topograph.model import IPAddress, Proto
+from topograph.model import CtState, Hook, IPAddress, Proto, RuleAction
+from topograph.sim.filtering import evaluate
 from topograph.sim.forward import Walker, rp_filter_problem
 from topograph.sim.l2 import answers
 from topograph.sim.matrix import SOURCE, TARGET, Matrix, Target, ordered, targets
@@ -21,6 +22,9 @@ from topograph.sim.network import Network
 from topograph.sim.paths import COMPLEX, EC, FILTERED, Chain, Paths
 from topograph.sim.trace import Disposition as D
 from topograph.sim.trace import Verdict
+
+#: run_chain's answer when a filter rejects the request: the walker follows the reject's answer back.
+WALK = Verdict(D.FILTER_REJECTED, "\x00walk")
 
 
 class FastMatrix:
@@ -35,7 +39,7 @@ class FastMatrix:
         self.ttl = net.options.ttl
         self.walker = Walker(net, explain=False)
         self._landing: dict[tuple[object, ...], tuple[int, int, int, int]] = {}
-        self._runs: dict[tuple[int, str | None, str | None], Verdict | None] = {}
+        self._runs: dict[tuple[int, str | None, str | None, frozenset[str] | None], Verdict | None] = {}
         self._lands: dict[tuple[object, ...], Verdict | None] = {}
         self._owner: str | None = None  # the node the current column's address is local to
         self._answering: dict[tuple[int, EC, int], tuple[int, dict[str, str]]] = {}
@@ -44,27 +48,40 @@ class FastMatrix:
         self._columns: dict[tuple[object, ...], tuple[str, list[tuple[Verdict, int]]]] = {}
         self._addr: IPAddress = ipaddress.ip_address(0)
         self._source_sigs: dict[str, tuple[object, ...] | None] = {}
+        self._kinds: dict[str, int] | None = None
+        self._target_kinds: dict[str, int | None] = {}  # a target's signature without its class, numbered
+        self._target_ids: dict[tuple[object, ...], int] = {}
+        self._filter_verdicts: dict[tuple[object, ...], RuleAction] = {}
+        self.filtering_nodes = {n.name for n in net.topology.nodes if n.filters}
+        self._kind_bits: dict[int, int] = {}
         self.forward_targets = {o for n in net.topology.nodes for f in n.port_forwards
                                 if (o := net.owner_node(f.to_address)) is not None}
         # nodes some route points at: they stand on other flows' paths, so they are never interchangeable
         self.gateways = {o for fib in net.fib.values() for r in (*fib.v4, *fib.v6) if r.via is not None
                          and (o := net.owner_node(r.via)) is not None}
+        # sources whose own chains may drop or reject: always walked (interchangeable ones once per column)
+        self.filtering = sum(self.bit[n.name] for n in net.topology.nodes if n.filters and n.name in self.bit)
 
-    def run_chain(self, chain: Chain, owner: str | None, origin: str | None = None) -> Verdict | None:
-        """The verdict if the chain decides before its last hop (delivery included), else None.
+    def run_chain(self, chain: Chain, owner: str | None, origin: str | None = None,
+                  seen: frozenset[str] | None = None) -> Verdict | None:
+        """The verdict if the chain decides before its last hop (delivery included), else None; WALK when a filter
+        rejects (its answer's way back is the walker's to follow).
 
         `owner` is the node the destination address is local to (None: nobody); `origin` is the node whose own
-        address is the packet's source: met again, it drops it as a martian.
+        address is the packet's source: met again, it drops it as a martian. `seen`: for a ping's reply, the
+        nodes its request went through (their conntrack says established; elsewhere an echo reply is invalid);
+        None for the request itself (new).
         """
-        key = (id(chain), owner, origin)
+        key = (id(chain), owner, origin, seen)
         if key in self._runs:
             return self._runs[key]
-        v = self._run_chain(chain, owner, origin)
+        v = self._run_chain(chain, owner, origin, seen)
         self._runs[key] = v
         return v
 
-    def _run_chain(self, chain: Chain, owner: str | None, origin: str | None) -> Verdict | None:
-        for j, (node, _itf, fwd, r, rp_filter) in enumerate(chain.states, start=1):
+    def _run_chain(self, chain: Chain, owner: str | None, origin: str | None,
+                   seen: frozenset[str] | None) -> Verdict | None:
+        for j, (node, itf, fwd, r, rp_filter) in enumerate(chain.states, start=1):
             rp = D.LOOP if node == origin else rp_filter
             if node == owner:
                 return Verdict(rp, node) if rp is not None else Verdict(D.DELIVERED, node)
@@ -76,9 +93,29 @@ class FastMatrix:
                 return Verdict(rp, node)
             if j >= self.ttl:
                 return Verdict(D.TTL_EXCEEDED, node)
+            if chain.filtered and node in self.filtering_nodes:
+                state = CtState.NEW if seen is None else CtState.ESTABLISHED if node in seen else CtState.INVALID
+                act = self.forward_verdict(node, itf, r.dev, chain.classes, state)
+                if act is not None:
+                    if act is RuleAction.DROP or (act is not RuleAction.ACCEPT and seen is not None):
+                        return Verdict(D.FILTER_DROPPED, node)  # a rejected reply: its answer goes to the replier
+                    if act is not RuleAction.ACCEPT:
+                        return WALK
         if chain.end[0] == "neigh":
             return Verdict(D.NEIGHBOR_UNREACHABLE, str(chain.end[1]))
         return None
+
+    def forward_verdict(self, node: str, iif: str, oif: str, classes: tuple[EC, EC], state: CtState) -> RuleAction | None:
+        """The action of `node`'s forward chain for a ping between two classes (None: it has no forward chain)."""
+        key = (node, iif, oif, classes, state)
+        if key not in self._filter_verdicts:
+            c = self.net.nodes[node].chain(Hook.FORWARD)
+            if c is None:
+                return None
+            e_dst, e_src = classes
+            rep = self.paths.classes.representative
+            self._filter_verdicts[key] = evaluate(c, rep(e_src), rep(e_dst), Proto.ICMP, 0, 0, iif, oif, state).action
+        return self._filter_verdicts[key]
 
     def land(self, node: str, d: int, dst: IPAddress, sip: IPAddress | None, src: IPAddress) -> Verdict | None:
         """The last hop: `node` sends to `dst` on its segment `d` (ARP asked from `sip`; the packet's source is `src`)."""
@@ -99,30 +136,32 @@ class FastMatrix:
         rp = rp_filter_problem(self.net, m, itf, src)
         return Verdict(rp[0], m) if rp else Verdict(D.DELIVERED, m)
 
-    def request(self, key: tuple[object, ...], dst: IPAddress, e_dst: EC) -> tuple[Verdict | None, int]:
+    def request(self, key: tuple[object, ...], dst: IPAddress, e_dst: EC) -> tuple[Verdict | None, int, frozenset[str]]:
         """(verdict or None for 'hand to the walker', bit set of nodes on the way) for a group's request to `dst`."""
         kind = key[0]
         if kind == "drop":
-            return Verdict(key[1], SOURCE), 0  # type: ignore[arg-type]
+            return Verdict(key[1], SOURCE), 0, frozenset()  # type: ignore[arg-type]
         if kind == "onlink":
             _, d, e_src = key
             src = self.paths.classes.representative(e_src)  # type: ignore[arg-type]
             v = self.land(SOURCE, d, dst, src, src)  # type: ignore[arg-type]
             assert v is not None
-            return (Verdict(v.disposition, SOURCE) if v.node == SOURCE else v), 0
+            return (Verdict(v.disposition, SOURCE) if v.node == SOURCE else v), 0, frozenset()
         if kind == "gw":
             _, k, itf, e_src = key
             ch = self.paths.chain(k, itf, e_dst, e_src)  # type: ignore[arg-type]
             if ch.end == COMPLEX:
-                return None, ch.nodes
+                return None, ch.nodes, ch.names
             v = self.run_chain(ch, self._owner)
+            if v is WALK:
+                return None, ch.nodes, ch.names
             if v is None:
                 _, m, dev, d = ch.end
                 src = self.paths.classes.representative(e_src)  # type: ignore[arg-type]
                 sip = self.paths.source(str(m), str(dev), e_dst)
                 v = self.land(str(m), int(d), dst, sip, src)  # type: ignore[call-overload]
-            return v, ch.nodes
-        return None, 0
+            return v, ch.nodes, ch.names
+        return None, 0, frozenset()
 
     def column(self, t: Target) -> list[tuple[Verdict, int]]:
         net = self.net
@@ -132,21 +171,27 @@ class FastMatrix:
             if bits:
                 out[v] = out.get(v, 0) | bits
 
-        seen: dict[tuple[object, ...], Verdict] = {}
+        seen: dict[int, Verdict] = {}
+        kinds = self.source_kinds()
 
         def walk(bits: int) -> None:
             while bits:
                 low = bits & -bits
                 s = self.sources[low.bit_length() - 1]
-                bits ^= low
-                sig = self.source_signature(s)
-                if sig is not None and sig in seen:  # an interchangeable source walked this column already
-                    put(seen[sig], low)
+                kind = kinds.get(s)
+                if kind is not None and kind in seen:  # interchangeable sources: one walk per column for them all
+                    same = bits & self._kind_bits[kind]
+                    put(seen[kind], same)
+                    bits &= ~same
                     continue
+                bits ^= low
                 v = self.walker.run(t.flow(s, net)).verdict
                 v = Verdict(v.disposition, SOURCE) if v.node == s else v
-                if sig is not None and v.node != s:
-                    seen[sig] = v
+                if kind is not None:
+                    seen[kind] = v
+                    same = bits & self._kind_bits[kind]
+                    put(v, same)
+                    bits &= ~same
                 put(v, low)
 
         if t.proto is not Proto.ICMP:
@@ -159,6 +204,9 @@ class FastMatrix:
         self._owner = owner if owner is not None and net.is_local(owner, a) else None
         mine = self.bit.get(self._owner, 0) if self._owner is not None else 0
         itself = a.is_loopback or a.is_unspecified  # every source's own (net.is_local): the walker decides each
+        if self._owner in self.filtering_nodes:  # its input and output chains decide
+            walk((1 << len(self.sources)) - 1)
+            return ordered(out)
         if itself:
             mine = (1 << len(self.sources)) - 1
         if mine and not itself and self._owner is not None:  # a ping of one's own address: loopback decides
@@ -175,11 +223,13 @@ class FastMatrix:
                     bits = (bits & ~me) | other
                 put(Verdict(v.disposition, self._owner) if v.node == TARGET else v, bits)  # type: ignore[arg-type]
             return ordered(out)
+        walk(self.filtering & ~mine)
+        skip = mine | self.filtering
         for key, group_bits, _src in self.paths.groups(e):
-            bits = group_bits & ~mine
+            bits = group_bits & ~skip
             if not bits:
                 continue
-            found, on_way = self.request(key, a, e)
+            found, on_way, passed = self.request(key, a, e)
             if found is None:
                 walk(bits)
                 continue
@@ -190,11 +240,24 @@ class FastMatrix:
             if not v.ok:
                 put(v, bits)
                 continue
-            self.reply(v.node, a, key[-1], group_bits, bits, put, walk)  # type: ignore[arg-type]
+            self.reply(v.node, a, key[-1], group_bits, bits, put, walk, passed)  # type: ignore[arg-type]
         if sig is not None and self._owner is not None:
             self._columns[sig] = (self._owner, [(Verdict(v.disposition, TARGET) if v.node == self._owner else v, b & ~mine)
                                                 for v, b in out.items()])
         return ordered(out)
+
+    def source_kinds(self) -> dict[str, int]:
+        """Every source with a signature, numbered by signature (equal numbers: interchangeable sources); the bit
+        set of each number's sources in `_kind_bits`. Numbers, not the signatures: a tuple's hash is not kept."""
+        if self._kinds is None:
+            ids: dict[tuple[object, ...], int] = {}
+            self._kinds = {}
+            for s in self.sources:
+                sig = self.source_signature(s)
+                if sig is not None:
+                    k = self._kinds[s] = ids.setdefault(sig, len(ids))
+                    self._kind_bits[k] = self._kind_bits.get(k, 0) | self.bit[s]
+        return self._kinds
 
     def source_signature(self, node: str) -> tuple[object, ...] | None:
         """What a flow depends on about its source node, when the node is a plain end host (see `signature`)."""
@@ -205,7 +268,7 @@ class FastMatrix:
         if not (node in self.gateways or node in self.forward_targets or n.forwarding or n.nat or n.port_forwards):
             fib = self.net.fib[node]
             l2 = self.net.l2
-            sig = (n.rp_filter, n.kind, self.net.loopback_up(node),
+            sig = (n.rp_filter, n.kind, self.net.loopback_up(node), n.filter,
                    tuple((r.net, r.dev, r.via, r.metric) for r in (*fib.v4, *fib.v6)),
                    tuple((i.name, i.up, l2.domain.get(i.key), l2.carrier.get(i.key),
                           tuple((a.network, self.paths.classes.of(a.ip)) for a in i.addresses)) for i in n.interfaces))
@@ -219,19 +282,26 @@ class FastMatrix:
         same interfaces on the same segments, same settings. Routers, gateways (anyone's `via`) and NAT nodes
         take part in other flows' paths, so they get no signature and their columns are computed in full.
         """
-        n = self.net.nodes[node]
-        if node in self.gateways or n.forwarding or n.nat or n.port_forwards:
+        if node not in self._target_kinds:
+            n = self.net.nodes[node]
+            if node in self.gateways or n.forwarding or n.nat or n.port_forwards:
+                self._target_kinds[node] = None
+            else:
+                fib = self.net.fib[node]
+                routes = tuple((r.net, r.dev, r.via, r.metric) for r in (*fib.v4, *fib.v6))
+                l2 = self.net.l2
+                itfs = tuple((i.name, i.up, l2.domain.get(i.key), l2.carrier.get(i.key),
+                              tuple(a.network for a in i.addresses)) for i in n.interfaces)
+                sig = (n.rp_filter, n.kind, routes, itfs)
+                self._target_kinds[node] = self._target_ids.setdefault(sig, len(self._target_ids))
+        kind = self._target_kinds[node]
+        if kind is None:
             return None
-        fib = self.net.fib[node]
-        routes = tuple((r.net, r.dev, r.via, r.metric) for r in (*fib.v4, *fib.v6))
-        l2 = self.net.l2
-        itfs = tuple((i.name, i.up, l2.domain.get(i.key), l2.carrier.get(i.key), tuple(a.network for a in i.addresses))
-                     for i in n.interfaces)
         holder = self.net.owner.get(self._addr)
-        return (e, n.rp_filter, n.kind, routes, itfs, holder.name if holder else None)
+        return (e, kind, holder.name if holder else None)
 
     def reply(self, target: str, a: IPAddress, e_back: EC, group_bits: int, bits: int,
-              put: Callable[[Verdict, int], None], walk: Callable[[int], None]) -> None:
+              put: Callable[[Verdict, int], None], walk: Callable[[int], None], seen: frozenset[str]) -> None:
         """The replies from `target` (source address `a`) to the sources in `bits`, whose addresses are in class `e_back`."""
         net = self.net
         lost = D.REPLY_LOST
@@ -267,9 +337,12 @@ class FastMatrix:
                 return
             # only IPv4 drops a packet with the node's own source address as a martian (as forward.rp_problem);
             # an IPv6 reply that loops back through its target is forwarded on until its hop limit runs out
-            v = self.run_chain(ch, None, origin=target if a.version == 4 else None)
+            v = self.run_chain(ch, None, origin=target if a.version == 4 else None, seen=seen)
+            if v is WALK:
+                walk(bits)
+                return
             if v is not None:
-                put(Verdict(lost, v.node), bits)
+                put(Verdict(D.FILTER_DROPPED if v.disposition is D.FILTER_DROPPED else lost, v.node), bits)
                 return
             end = ch.end
             sip = None  # the last router asks with its own address, chosen per destination class below

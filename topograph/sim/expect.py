@@ -60,7 +60,7 @@ def diagnostics(net: Network) -> list[Diagnostic]:
         pos = e.pos or Pos(net.topology.file, 1, 1)
         target = e.dst if e.dst_node is None else f"{e.dst} ({r.flow.dst})"
         what = str(e.proto) + (f"/{e.port}" if e.port is not None else "")
-        port = f" --tcp {e.port}" if e.port is not None and not e.forward else ""
+        port = f" --{e.proto} {e.port}" if e.port is not None and not e.forward else ""
         hint = f"see the path with: topograph trace {net.topology.file} {e.src} {e.dst if e.forward else r.flow.dst}{port}"
         if e.reach:
             message = f"expected {e.src} to reach {target} ({what}), but {r.disposition}: {r.reason}"

@@ -1,5 +1,7 @@
 """A seeded random lab generator: namespaces, bridges and veth links, random subnets, routes (some missing or
-wrong), forwarding on or off, rp_filter, interfaces down, MASQUERADE and port forwards — as topology YAML."""
+wrong), forwarding on or off, rp_filter, interfaces down, MASQUERADE and port forwards, and (in a fraction of the
+labs, drawn from a random stream of their own so that every other lab stays as it was) filter chains and
+listeners — as topology YAML."""
 
 from __future__ import annotations
 
@@ -27,6 +29,8 @@ class _Node:
     routes: list[str] = field(default_factory=list)
     nat: list[str] = field(default_factory=list)
     forwards: list[str] = field(default_factory=list)
+    chains: dict[str, tuple[str, list[str]]] = field(default_factory=dict)  # hook -> (policy, rules)
+    listen: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -38,8 +42,10 @@ class _Segment:
     members: list[tuple[str, _Itf]] = field(default_factory=list)
 
 
-def generate(seed: int, *, nodes: tuple[int, int] = (3, 7), ipv6: float = 0.4, nat: float = 0.5) -> str:
-    """YAML text of a random but valid lab; the same seed gives the same text."""
+def generate(seed: int, *, nodes: tuple[int, int] = (3, 7), ipv6: float = 0.4, nat: float = 0.5,
+             filters: float = 0.0) -> str:
+    """YAML text of a random but valid lab; the same seed gives the same text. `filters`: the share of labs whose
+    nodes get random filter chains and listeners (0: none, and the text is what it always was for the seed)."""
     rng = random.Random(seed)
     count = rng.randint(*nodes)
     ns = [_Node(f"n{i}", forwarding=rng.random() < 0.55,
@@ -96,6 +102,11 @@ def generate(seed: int, *, nodes: tuple[int, int] = (3, 7), ipv6: float = 0.4, n
     for n in ns:
         if n.forwarding and rng.random() < nat:
             _nat(rng, n, segments, by_name)
+    if filters > 0:
+        frng = random.Random(f"filters-{seed}")  # a stream of its own: the draws above stay as they were
+        if frng.random() < filters:
+            for n in ns:
+                _filters(frng, n, segments)
     return _yaml(seed, ns, links)
 
 
@@ -139,6 +150,70 @@ def _nat(rng: random.Random, n: _Node, segments: list[_Segment], by_name: dict[s
         n.forwards.append(f"{{proto: tcp, port: {port}, to: '{to}:{into}'}}")
 
 
+_HOOKS = ("input", "forward", "output")
+_STATES = ("new", "established", "related", "invalid")
+_DPORTS = ("80", "8000", "8080", "2222", "53", "22", "'80-8080'", "'1-1024'", "'2000-9000'")
+_SPORTS = ("40000", "'30000-50000'", "1234", "'1-1023'")
+
+
+def _filters(rng: random.Random, n: _Node, segments: list[_Segment]) -> None:
+    """Random chains (every match and action, both policies) and listeners for one node, some of the time."""
+    if rng.random() < 0.3:
+        n.listen = rng.sample(["tcp/80", "tcp/8000", "tcp/22", "udp/53", "udp/8000"], rng.randint(1, 3))
+    if rng.random() < 0.45:
+        return
+    names = [i.name for i in n.itfs] + ["lo"]
+    for hook in _HOOKS:
+        if rng.random() < 0.45 or (hook == "forward" and not n.forwarding):
+            continue
+        policy = rng.choice(["accept", "accept", "drop"])
+        rules = [_rule(rng, hook, names, segments) for _ in range(rng.randint(0, 4))]
+        if rng.random() < 0.5:  # the usual stateful start: what comes back for allowed traffic passes
+            rules.insert(0, "{state: [established, related], action: accept}")
+        n.chains[hook] = (policy, rules)
+
+
+def _rule(rng: random.Random, hook: str, names: list[str], segments: list[_Segment]) -> str:
+    parts: list[str] = []
+    family = rng.choice([4, 4, 6, None])
+    nets6 = [s.v6 for s in segments if s.v6 is not None]
+    if family == 6 and not nets6:
+        family = 4
+
+    def prefix() -> str:
+        if family == 6:
+            net6 = rng.choice(nets6)
+            return str(net6) if rng.random() < 0.7 else str(net6.network_address + rng.randrange(1, 2**16))
+        net4 = rng.choice(segments).v4
+        if rng.random() < 0.3:
+            return str(rng.choice(list(net4.hosts())))
+        return str(net4) if rng.random() < 0.8 else str(net4.supernet(new_prefix=max(8, net4.prefixlen - 8)))
+
+    if family is not None and rng.random() < 0.5:
+        parts.append(f"from: '{prefix()}'")
+    if family is not None and rng.random() < 0.5:
+        parts.append(f"to: '{prefix()}'")
+    proto = rng.choice([None, None, "icmp", "tcp", "tcp", "udp"])
+    if proto == "icmp" and family == 6:
+        proto = "icmpv6"
+    if proto is not None:
+        parts.append(f"proto: {proto}")
+    if proto in ("tcp", "udp"):
+        if rng.random() < 0.5:
+            parts.append(f"dport: {rng.choice(_DPORTS)}")
+        if rng.random() < 0.2:
+            parts.append(f"sport: {rng.choice(_SPORTS)}")
+    if hook != "output" and rng.random() < 0.25:
+        parts.append(f"in: {rng.choice(names)}")
+    if hook != "input" and rng.random() < 0.25:
+        parts.append(f"out: {rng.choice(names)}")
+    if rng.random() < 0.4:
+        parts.append("state: [" + ", ".join(rng.sample(_STATES, rng.randint(1, 2))) + "]")
+    actions = ["accept", "accept", "drop", "reject"] + (["reset"] if proto == "tcp" else [])
+    parts.append(f"action: {rng.choice(actions)}")
+    return "{" + ", ".join(parts) + "}"
+
+
 def _yaml(seed: int, ns: list[_Node], links: list[str]) -> str:
     out = [f"# generated by topograph.sim.labgen, seed {seed}", f"lab: gen{seed}", "nodes:"]
     for n in ns:
@@ -161,6 +236,15 @@ def _yaml(seed: int, ns: list[_Node], links: list[str]) -> str:
             if items:
                 out.append(f"    {key}:")
                 out += [f"      - {r}" for r in items]
+        if n.listen:
+            out.append(f"    listen: [{', '.join(n.listen)}]")
+        if n.chains:
+            out.append("    filter:")
+            for hook, (policy, rules) in n.chains.items():
+                out += [f"      {hook}:", f"        policy: {policy}"]
+                if rules:
+                    out.append("        rules:")
+                    out += [f"          - {r}" for r in rules]
     out.append("links:")
     out += [f"  - {link}" for link in links]
     return "\n".join(out) + "\n"

@@ -34,17 +34,34 @@ class Classes:
         for n in net.topology.nodes:
             for m in n.nat:
                 bounds[m.source.version] |= {int(m.source.network_address), int(m.source.broadcast_address) + 1}
+            # a filter rule's prefixes split classes too: inside a class, every rule's from/to match holds alike
+            for c in n.filter:
+                for r in c.rules:
+                    for p in (r.src, r.dst):
+                        if p is not None:
+                            bounds[p.version] |= {int(p.network_address), int(p.broadcast_address) + 1}
         self.starts = {4: sorted(b for b in bounds[4] if b < 2**32), 6: sorted(b for b in bounds[6] if b < 2**128)}
         self._reps: dict[EC, IPAddress] = {}
+        self._owned = net.owner.keys()
 
     def of(self, address: IPAddress) -> EC:
         return (address.version, bisect_right(self.starts[address.version], int(address)) - 1)
 
     def representative(self, ec: EC) -> IPAddress:
+        """An address of the class that no node owns when there is one (a /32 rule or route can make a class start
+        at a node's address, which the ARP and martian checks would treat as that node's own)."""
         found = self._reps.get(ec)
         if found is None:
-            value = self.starts[ec[0]][ec[1]]
-            found = self._reps[ec] = ipaddress.IPv4Address(value) if ec[0] == 4 else ipaddress.IPv6Address(value)
+            family, i = ec
+            make = ipaddress.IPv4Address if family == 4 else ipaddress.IPv6Address
+            starts = self.starts[family]
+            last = starts[i + 1] - 1 if i + 1 < len(starts) else 2 ** (32 if family == 4 else 128) - 1
+            value = starts[i]
+            while value < last and make(value) in self._owned:
+                value += 1
+            if make(value) in self._owned:
+                value = starts[i]
+            found = self._reps[ec] = make(value)
         return found
 
 
@@ -55,6 +72,9 @@ class Chain:
     states: tuple[tuple[str, str, bool, FibRoute | None, D | None], ...]  # node, in-interface, forwards, route, rp verdict
     end: tuple[object, ...]  # ("stop",) | ("neigh", node) | ("onlink", node, dev, domain) | ("complex",)
     nodes: int  # bit set of the nodes in `states` (over source indices)
+    filtered: bool = False  # a node in `states` has a filter chain that may drop or reject
+    classes: tuple[EC, EC] = ((4, 0), (4, 0))  # (destination class, source class) of the packets it carries
+    names: frozenset[str] = frozenset()  # the nodes in `states`: each holds a conntrack entry of a request
 
 
 Group = tuple[tuple[object, ...], int, IPAddress | None]  # (first-hop key, bit set of sources, a source address)
@@ -246,8 +266,10 @@ class Paths:
         src = self.classes.representative(e_src)
         states = []
         bits = 0
+        filtered = False
         end: tuple[object, ...] = ("stop",)
         while True:
+            filtered = filtered or net.nodes[node].filters
             fwd = net.nodes[node].forwarding
             r = self.route(node, e_dst) if fwd else None
             rp = rp_filter_problem(net, node, itf, src)
@@ -271,6 +293,6 @@ class Paths:
                 end = COMPLEX
                 break
             node, itf = ans
-        chain = Chain(tuple(states), end, bits)
+        chain = Chain(tuple(states), end, bits, filtered, (e_dst, e_src), frozenset(st[0] for st in states))
         self._chains[key] = chain
         return chain
