@@ -142,7 +142,8 @@ def _route_to(network: IPNetwork) -> str:
 
 
 def _describe_rules(op: LoadNftables | LoadIptables) -> str:
-    return "; ".join([*(r.describe() for r in op.masquerades), *(f"port forward {r.describe()}" for r in op.forwards)])
+    return "; ".join([*(r.describe() for r in op.masquerades), *(f"port forward {r.describe()}" for r in op.forwards),
+                      *(c.describe() for c in op.filters)])
 
 
 class _SysctlWords:
@@ -326,7 +327,11 @@ def _root_preflight(plan: Plan) -> tuple[list[str], list[tuple[str, str]]]:
             case LoadIptables():
                 if op.netns is None:
                     checks += [(f"{'iptables' if f == 4 else 'ip6tables'} -t nat -n -L {shlex.quote(op.pre_chain)} "
-                                ">/dev/null 2>&1", f"the IPv{f} nat chain {op.pre_chain}") for f in op.families]
+                                ">/dev/null 2>&1", f"the IPv{f} nat chain {op.pre_chain}") for f in op.nat_families]
+                    for c in op.filters:
+                        name = op.chain_of(c.hook)
+                        checks += [(f"{'iptables' if f == 4 else 'ip6tables'} -t filter -n -L {shlex.quote(name)} "
+                                    ">/dev/null 2>&1", f"the IPv{f} filter chain {name}") for f in sorted(c.families())]
             case SetSysctls():
                 if op.save_to is not None:
                     checks.append((f"[ -e {shlex.quote(op.save_to)} ]", f"{op.save_to} (saved sysctls)"))

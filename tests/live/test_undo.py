@@ -83,7 +83,7 @@ def test_rules_the_file_no_longer_has_are_removed(sandbox: Sandbox, tmp_path: Pa
         text = text.replace(NAT, "")
     path.write_text(text)
     _converge(tmp_path, args, "drifted" if removed == "port forwards" else "extra",
-              "load" if removed == "port forwards" else "the file has no NAT or port forward here any more")
+              "load" if removed == "port forwards" else "the file has no NAT, port forward or filter here any more")
     rules = _nat_rules(sandbox, firewall)
     assert "10.9.0.2:80" not in rules
     assert ("10.9.0.0/24" in rules) == (removed == "port forwards")

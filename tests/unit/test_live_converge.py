@@ -371,7 +371,7 @@ def test_rules_of_a_node_that_has_none_any_more_are_deleted(firewall: Firewall) 
     assert [type(g).__name__ for g in gone] == ["DeleteNftables" if firewall == "nftables" else "DeleteIptables"]
     d = diff(without, live, rec)
     assert [(c.state, c.op) for c in d.changes] == [("extra", gone[0])]
-    assert "no NAT or port forward here any more" in d.changes[0].what
+    assert "no NAT, port forward or filter here any more" in d.changes[0].what
 
 
 def test_a_switch_of_firewall_deletes_the_other_back_ends_rules() -> None:

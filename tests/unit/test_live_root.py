@@ -216,7 +216,7 @@ def test_destroy_runs_the_reverse_of_what_the_record_says_as_plan_operations() -
         DeleteNetns("red", "red"), DeleteNetns("blue", "blue"),  # last made first; "gone" is not there
         DeleteLink("host", None, "veth-red-br", mark=mark), DeleteLink("host", None, "v-net-0", mark=mark),
         DeleteNftables("host", None, "topograph-seed"),
-        DeleteIptables("host", None, "TG-seed-PRE", "TG-seed-POST", (4, 6)),
+        DeleteIptables("host", None, "TG-seed-PRE", "TG-seed-POST", (4, 6), ("TG-seed-IN", "TG-seed-FWD", "TG-seed-OUT")),
         RestoreSysctls("host", None, sysctls)]
     sandbox = state.Record(lab="seed", prefix="t1-", namespaces=["t1-red"], root_tables=["topograph-seed"])
     assert engine.undo_record(sandbox, seed(prefix="t1-"), {"t1-red"}) == [DeleteNetns("red", "t1-red")]

@@ -67,6 +67,6 @@ def as_shell(ops: list[Operation]) -> list[Operation]:
         if isinstance(op, LoadNftables):
             out.append(DeleteNftables(op.node, op.netns, op.table))
         elif isinstance(op, LoadIptables):
-            out.append(DeleteIptables(op.node, op.netns, op.pre_chain, op.post_chain, op.families))
+            out.append(DeleteIptables(op.node, op.netns, op.pre_chain, op.post_chain, op.families, op.filter_chains))
         out.append(op)
     return out

@@ -20,6 +20,7 @@ from topograph.live.changes import Change, Diff, Removal, State
 from topograph.live.describe import describe, where
 from topograph.live.observe import Live, LiveLink, LiveRoute, NsState, ops_by_netns, route_key
 from topograph.live.ownership import blockers, leftover_rules, marked, stale_text
+from topograph.live.rule_drift import rules_drift
 from topograph.live.state import Record
 from topograph.plan import (
     AddAddress,
@@ -197,6 +198,11 @@ def diff(plan: Plan, live: Live, record: Record | None) -> Diff:
                 state = _op_state(op, st, recreated, record)
                 if state is None:
                     result.up_to_date += 1
+                elif state == "drifted" and isinstance(op, LoadNftables | LoadIptables) and record is not None \
+                        and not _rules_changed(op, record):  # changed by hand: say which rules
+                    got, loaded = ((st.nft.get(op.table), record.nft.get(where(netns))) if isinstance(op, LoadNftables)
+                                   else (st.iptables.get(op.pre_chain), record.iptables.get(where(netns))))
+                    result.changes.append(Change(state, describe(op) + rules_drift(loaded, got), op=op))
                 else:
                     add(state, op)
             case _:
@@ -208,11 +214,10 @@ def diff(plan: Plan, live: Live, record: Record | None) -> Diff:
         st = ns_state(gone.netns)
         if isinstance(gone, DeleteNftables) and st is not None and st.nft.get(gone.table) is not None:
             result.changes.append(Change("extra", f"{where(gone.netns)}: nftables table inet {gone.table} "
-                                         "(the file has no NAT or port forward here any more)", op=gone))
+                                         "(the file has no NAT, port forward or filter here any more)", op=gone))
         elif isinstance(gone, DeleteIptables) and st is not None and st.iptables.get(gone.pre_chain) is not None:
-            result.changes.append(Change("extra", f"{where(gone.netns)}: iptables chains {gone.pre_chain}, "
-                                         f"{gone.post_chain} (the file has no NAT or port forward here any more)",
-                                         op=gone))
+            result.changes.append(Change("extra", f"{where(gone.netns)}: iptables chains {', '.join(gone.chains)} "
+                                         "(the file has no NAT, port forward or filter here any more)", op=gone))
     if record is not None and not record.complete:
         # an apply cut short: a value that is not yet what the plan says is a step it did not run
         result.cut_short = True

@@ -100,12 +100,12 @@ def _what(op: Operation) -> str:
         case DeleteNftables():
             return f"delete nftables table inet {op.table}"
         case LoadIptables():
-            return f"load iptables chains {op.pre_chain}, {op.post_chain}"
+            return f"load iptables chains {', '.join(op.loaded_chains)}"
         case RestoreIptables():
             what = "as they were" if op.lines is not None else "away (there were none)"
-            return f"put back ipv{op.family} iptables chains {op.pre_chain}, {op.post_chain} {what}"
+            return f"put back ipv{op.family} iptables chains {', '.join(op.chains)} {what}"
         case DeleteIptables():
-            return f"delete iptables chains {op.pre_chain}, {op.post_chain}"
+            return f"delete iptables chains {', '.join(op.chains)}"
         case DeleteIptablesRule():
             return f"take away {ForeignRule(op.family, op.table, op.line).describe()}"
         case DeleteLink():

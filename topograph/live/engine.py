@@ -228,7 +228,7 @@ def removed_text(op: Operation) -> str:
         case DeleteNftables():
             return f"nftables table inet {op.table}"
         case DeleteIptables():
-            return f"iptables chains {op.pre_chain}, {op.post_chain}"
+            return f"iptables chains {', '.join(op.chains)}"
         case RestoreSysctls():
             return f"sysctls saved in {op.path}"
         case _:

@@ -376,7 +376,7 @@ class Runner(Journalled):
     def _iptables(self, op: LoadIptables) -> None:
         # per family, one transaction from what is there (a converging re-apply may find the chains,
         # changed by hand) to the plan's rules: hooks are taken out first, so a reload never doubles them
-        chains = (op.pre_chain, op.post_chain)
+        chains = op.chains
         fresh = self.fresh(op.netns)
         with self.ns.inside(op.netns):
             for family in op.families:
@@ -389,7 +389,7 @@ class Runner(Journalled):
             self.rules[where(op.netns)] = loaded_text(op)
 
     def _delete_iptables(self, op: DeleteIptables) -> bool:
-        chains = (op.pre_chain, op.post_chain)
+        chains = op.chains
         found = False
         with self.ns.inside(op.netns):
             for family in op.families:

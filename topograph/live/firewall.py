@@ -66,16 +66,20 @@ def iptables_save(family: int, table: str | None = "nat") -> str:
 
 
 def lab_lines(text: str, chains: tuple[str, ...]) -> list[str] | None:
-    """The lab's share of a nat table in iptables-save or -restore form; None when none of `chains` exists.
+    """The lab's share of iptables-save or -restore text (any tables); None when none of `chains` exists.
 
-    That is ':CHAIN' for each of the lab's chains that exists (counters dropped), then every rule of
-    another chain that jumps to one of them (the hooks), then the lab chains' own rules — each group
-    in listing order, which within a chain is rule order.
+    Per table, that is ':CHAIN' for each of the lab's chains that exists (counters dropped), then every
+    rule of another chain that jumps to one of them (the hooks), then the lab chains' own rules — each
+    group in listing order, which within a chain is rule order. The nat table's share comes first and
+    unmarked (text without a `*TABLE` line is the nat table's); another table's follows its `*TABLE` line.
     """
-    declared: list[str] = []
-    hooks: list[str] = []
-    rules: list[str] = []
+    shares: dict[str, tuple[list[str], list[str], list[str]]] = {}
+    table = "nat"
     for line in text.splitlines():
+        if line.startswith("*"):
+            table = line[1:].strip()
+            continue
+        declared, hooks, rules = shares.setdefault(table, ([], [], []))
         if line.startswith(":"):
             name = line[1:].split(" ", 1)[0]
             if name in chains:
@@ -86,14 +90,19 @@ def lab_lines(text: str, chains: tuple[str, ...]) -> list[str] | None:
                 rules.append(line)
             elif any(w in ("-j", "-g") and target in chains for w, target in itertools.pairwise(words)):
                 hooks.append(line)
-    return [*declared, *hooks, *rules] if declared else None
+    out: list[str] = []
+    for name in sorted(shares, key=lambda t: (t != "nat", t)):
+        declared, hooks, rules = shares[name]
+        if declared:
+            out += [*([] if name == "nat" else [f"*{name}"]), *declared, *hooks, *rules]
+    return out or None
 
 
 def iptables_listing(op: LoadIptables) -> str | None:
     """What status compares for `op`: its lines in every family it loads; None when a family lacks its chains."""
     parts: list[str] = []
     for family in op.families:
-        lines = lab_lines(iptables_save(family), (op.pre_chain, op.post_chain))
+        lines = lab_lines(iptables_save(family, table=None), op.chains)
         if lines is None:
             return None
         parts += [f"# ipv{family}", *lines]
@@ -190,7 +199,7 @@ class Tools(Protocol):
         """One `nft -f` transaction."""
 
     def iptables_save(self, family: int) -> str:
-        """The nat table in iptables-save form ("" when the tool or the table is absent)."""
+        """Every table in iptables-save form ("" when the tool is absent)."""
 
     def iptables_restore(self, family: int, text: str) -> None:
         """Load `text` with `iptables-restore --noflush` (ip6tables-restore for 6)."""
@@ -211,8 +220,8 @@ class System:
         run_tool(["nft", "-f", "-"], text)
 
     def iptables_save(self, family: int) -> str:
-        """The nat table in iptables-save form ("" when the tool or the table is absent)."""
-        return iptables_save(family)
+        """Every table in iptables-save form ("" when the tool is absent)."""
+        return iptables_save(family, table=None)
 
     def iptables_restore(self, family: int, text: str) -> None:
         """Load `text` with `iptables-restore --noflush` (ip6tables-restore for 6)."""

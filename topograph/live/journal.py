@@ -188,6 +188,6 @@ def chains_back(op: LoadIptables | DeleteIptables | RestoreIptables, family: int
                  now: list[str] | None) -> RestoreIptables:
     """The operation that puts the lab's chains of `family` back to `now` (live.firewall.lab_lines; None: no chains)."""
     return RestoreIptables(op.node, op.netns, family, op.pre_chain, op.post_chain,
-                           tuple(now) if now is not None else None)
+                           tuple(now) if now is not None else None, op.filter_chains)
 
 

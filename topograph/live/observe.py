@@ -194,11 +194,11 @@ def read_namespace(netns: str | None, mine: list[Operation], ns: Namespaces, soc
         if own:
             # the lab's chains, also those it is about to delete: their hooks are not someone else's rules
             lab_chains: list[LoadIptables | DeleteIptables] = [*chains, *left]
-            ours = tuple(c for op in lab_chains for c in (op.pre_chain, op.post_chain))
+            ours = tuple(c for op in lab_chains for c in op.chains)
             for family in iptables_families_here():
                 state.foreign_rules += foreign_rules(family, iptables_save(family, table=None), ours)
         for gone in left:  # there when any family has them
-            found = [lab_lines(iptables_save(f), (gone.pre_chain, gone.post_chain)) for f in gone.families]
+            found = [lab_lines(iptables_save(f, table=None), gone.chains) for f in gone.families]
             state.iptables[gone.pre_chain] = "".join("\n".join(x) for x in found if x is not None) or None
     links = sock.links()
     names = {ln.index: ln.name for ln in links}

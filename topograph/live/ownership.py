@@ -67,8 +67,8 @@ def marked(plan: Plan, live: Live, record: Record | None) -> tuple[list[str], li
 
 
 def leftover_rules(plan: Plan, record: Record | None) -> list[DeleteNftables | DeleteIptables]:
-    """The lab's NAT tables and chains the record names in a namespace of the plan whose node the file
-    gives none of that back end any more (no NAT, no port forward, or the other back end): to delete."""
+    """The lab's rule tables and chains the record names in a namespace of the plan whose node the file
+    gives none of that back end any more (no NAT, no port forward, no filter, or the other back end): to delete."""
     if record is None:
         return []
     node_of: dict[str | None, str] = {}
@@ -88,7 +88,8 @@ def leftover_rules(plan: Plan, record: Record | None) -> list[DeleteNftables | D
             found.append(DeleteNftables(node, netns, kernel_names.nft_table(plan.lab)))
         if where(netns) in record.iptables and netns not in iptables:
             found.append(DeleteIptables(node, netns, kernel_names.iptables_chain(plan.lab, "PRE"),
-                                        kernel_names.iptables_chain(plan.lab, "POST"), (4, 6)))
+                                        kernel_names.iptables_chain(plan.lab, "POST"), (4, 6),
+                                        kernel_names.iptables_filter_chains(plan.lab)))
     return found
 
 

@@ -81,7 +81,7 @@ class RootShare:
                 case LoadNftables():
                     tables.append(op.table)
                 case LoadIptables():
-                    chains += [op.pre_chain, op.post_chain]
+                    chains += op.loaded_chains
                 case (CreateNetns() | MarkNetns() | MarkLink() | LoopbackUp() | CreateBridge() | CreateVeth()
                       | CreateStandIn() | SetMac() | SetMtu() | EnslavePort() | AddAddress() | LinkUp() | AddRoute()
                       | LinkDown() | ReleasePort() | DeleteAddress() | DeleteRoute() | RestoreNftables()
@@ -107,7 +107,8 @@ class RootShare:
                       if os.path.basename(f) == f"{lab}{kernel_names.SYSCTL_SUFFIX}" and os.path.dirname(f) in dirs)
         tables = tuple(t for t in record.root_tables if t == kernel_names.nft_table(lab))
         chains = tuple(c for c in record.root_chains if c in (kernel_names.iptables_chain(lab, "PRE"),
-                                                               kernel_names.iptables_chain(lab, "POST")))
+                                                               kernel_names.iptables_chain(lab, "POST"),
+                                                               *kernel_names.iptables_filter_chains(lab)))
         return cls(files, tables, chains)
 
     def __or__(self, other: RootShare) -> RootShare:
@@ -129,8 +130,9 @@ class RootShare:
         restore the saved sysctls. Each finds what is already gone and does nothing then, so a
         half-built lab and a second run are fine."""
         ops: list[Operation] = [DeleteNftables(node, None, table) for table in self.nft_tables]
-        if self.iptables_chains:  # the lab's own two, by name (naming), in every family
+        if self.iptables_chains:  # the lab's own, by name (naming), in every family
             ops.append(DeleteIptables(node, None, kernel_names.iptables_chain(lab, "PRE"),
-                                      kernel_names.iptables_chain(lab, "POST"), FAMILIES))
+                                      kernel_names.iptables_chain(lab, "POST"), FAMILIES,
+                                      kernel_names.iptables_filter_chains(lab)))
         ops += [RestoreSysctls(node, None, path) for path in self.sysctl_files]
         return ops

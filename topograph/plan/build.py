@@ -12,7 +12,7 @@ Order (one section after the other; inside a section, nodes, interfaces and link
    the marks of bridges open the links section);
 4. interface settings — in the root namespace per-interface sysctls, then MAC, MTU, bridge ports
    (while the links are still down);
-5. addresses, then links up, then routes; 6. NAT and port forwards, one atomic load per node.
+5. addresses, then links up, then routes; 6. NAT, port forwards and filter chains, one atomic load per node.
 
 Sysctls set in every configured node (nothing is inherited from the machine):
   net.ipv4.ip_forward and net.ipv6.conf.all.forwarding (the node's `forwarding`);
@@ -55,6 +55,7 @@ from typing import Literal
 
 from topograph.model import BRIDGE_NF_CALL, LOOPBACK, Interface, Node, Route, Topology
 from topograph.plan import kernel_names
+from topograph.plan.filters import FilterChainRules
 from topograph.plan.firewall import DnatRule, MasqueradeRule
 from topograph.plan.ops import Operation
 from topograph.plan.placement import Placement, place, route_interface
@@ -226,7 +227,7 @@ class _Planner:
         for node in self.nodes:
             ops += [op for r in node.routes if (op := self.route(node, r)) is not None]
         for node in self.nodes:
-            if node.nat or node.port_forwards:
+            if node.nat or node.port_forwards or node.filter:
                 ops.append(self.rules(node))
         self.note_existing()
         return ops
@@ -250,10 +251,12 @@ class _Planner:
     def rules(self, node: Node) -> LoadNftables | LoadIptables:
         masq = tuple(MasqueradeRule.of(m) for m in node.nat)
         fwd = tuple(DnatRule.of(f) for f in node.port_forwards)
+        filters = tuple(FilterChainRules.of(c) for c in node.filter)
         if self.firewall == "iptables":
             return LoadIptables(node.name, self.ns(node.name), kernel_names.iptables_chain(self.t.name, "PRE"),
-                                kernel_names.iptables_chain(self.t.name, "POST"), masq, fwd)
-        return LoadNftables(node.name, self.ns(node.name), kernel_names.nft_table(self.t.name), masq, fwd)
+                                kernel_names.iptables_chain(self.t.name, "POST"), masq, fwd,
+                                kernel_names.iptables_filter_chains(self.t.name), filters)
+        return LoadNftables(node.name, self.ns(node.name), kernel_names.nft_table(self.t.name), masq, fwd, filters)
 
     def note_existing(self) -> None:
         if self.p.sandbox:  # everything is created then: nothing exists already

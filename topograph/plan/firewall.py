@@ -1,4 +1,5 @@
-"""NAT and port-forward rules as data, and their exact nftables / iptables-restore text.
+"""NAT and port-forward rules as data, and the exact nftables / iptables-restore text of a node's rules
+(its filter chains' own text comes from plan/filters.py).
 
 Semantics (both back ends alike):
 
@@ -19,17 +20,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from topograph.model import IPAddress, IPNetwork, Masquerade, PortForward, Proto
+from topograph.model import Hook, IPAddress, IPNetwork, Masquerade, PortForward, Proto
+from topograph.plan.filters import IPTABLES_HOOKS, nft_string
 
 if TYPE_CHECKING:
     from topograph.plan.setup_ops import LoadIptables, LoadNftables
-
-
-def _nft_string(text: str) -> str:
-    """An nft quoted string; names were validated (no quotes), this keeps a hand-made plan from escaping."""
-    if '"' in text or "\\" in text or "\n" in text:
-        raise ValueError(f"cannot use {text!r} in an nftables rule")
-    return f'"{text}"'
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,7 +45,7 @@ class MasqueradeRule:
 
     def nft(self) -> str:
         ip = "ip" if self.family == 4 else "ip6"
-        return f"{ip} saddr {self.source} oifname {_nft_string(self.out)} masquerade"
+        return f"{ip} saddr {self.source} oifname {nft_string(self.out)} masquerade"
 
     def iptables(self, chain: str) -> str:
         return f"-A {chain} -s {self.source} -o {self.out} -j MASQUERADE"
@@ -82,7 +77,7 @@ class DnatRule:
 
     def nft(self) -> str:
         ip = "ip" if self.family == 4 else "ip6"
-        iif = f"iifname {_nft_string(self.in_interface)} " if self.in_interface else ""
+        iif = f"iifname {nft_string(self.in_interface)} " if self.in_interface else ""
         return f"{iif}meta nfproto {'ipv4' if self.family == 4 else 'ipv6'} fib daddr type local " \
                f"{self.proto} dport {self.port} dnat {ip} to {self.target}"
 
@@ -103,16 +98,25 @@ def nft_ruleset(op: LoadNftables) -> str:
         lines += ["\tchain postrouting {", "\t\ttype nat hook postrouting priority srcnat; policy accept;"]
         lines += [f"\t\t{r.nft()}" for r in op.masquerades]
         lines += ["\t}"]
+    lines += [f"\t{line}" for chain in op.filters for line in chain.nft()]
     lines.append("}")
     return "\n".join(lines) + "\n"
 
 
 def iptables_restore(op: LoadIptables, family: int) -> str:
-    """`iptables-restore --noflush` input for one family: the lab's chains, their rules, and the hooks."""
-    pre = [r.iptables(op.pre_chain) for r in op.forwards if r.family == family]
-    post = [r.iptables(op.post_chain) for r in op.masquerades if r.family == family]
-    lines = ["*nat", f":{op.pre_chain} - [0:0]", f":{op.post_chain} - [0:0]", *pre, *post,
-             f"-A PREROUTING -j {op.pre_chain}", f"-A POSTROUTING -j {op.post_chain}", "COMMIT"]
+    """`iptables-restore --noflush` input for one family: the lab's chains, their rules, and the hooks — in
+    the nat table when the node has NAT of that family, in the filter table when it filters that family."""
+    lines: list[str] = []
+    if family in op.nat_families:
+        pre = [r.iptables(op.pre_chain) for r in op.forwards if r.family == family]
+        post = [r.iptables(op.post_chain) for r in op.masquerades if r.family == family]
+        lines += ["*nat", f":{op.pre_chain} - [0:0]", f":{op.post_chain} - [0:0]", *pre, *post,
+                  f"-A PREROUTING -j {op.pre_chain}", f"-A POSTROUTING -j {op.post_chain}", "COMMIT"]
+    chains = [(op.chain_of(c.hook), c) for c in op.filters if c.in_family(family)]
+    if chains:
+        lines += ["*filter", *(f":{name} - [0:0]" for name, _ in chains)]
+        lines += [rule for name, c in chains for rule in c.iptables(name, family)]
+        lines += [*(f"-A {IPTABLES_HOOKS[c.hook]} -j {name}" for name, c in chains), "COMMIT"]
     return "\n".join(lines) + "\n"
 
 
@@ -122,23 +126,53 @@ def nft_replacement(table: str, ruleset: str) -> str:
     return f"table inet {table}\ndelete table inet {table}\n" + ruleset
 
 
+def by_table(lines: list[str]) -> dict[str, list[str]]:
+    """Lines of the lab's chains (live.firewall.lab_lines) per table: those before any `*TABLE` line are
+    the nat table's (the first and, before filters, only table of the lab's)."""
+    out: dict[str, list[str]] = {}
+    table = "nat"
+    for line in lines:
+        if line.startswith("*"):
+            table = line[1:].strip()
+            out.setdefault(table, [])
+        elif line != "COMMIT":
+            out.setdefault(table, []).append(line)
+    return out
+
+
 def iptables_change(now: list[str] | None, wanted: list[str] | None) -> str:
-    """One `iptables-restore --noflush` transaction of the nat table from `now` to `wanted` (live.firewall.lab_lines).
+    """One `iptables-restore --noflush` transaction from `now` to `wanted` (live.firewall.lab_lines), one
+    section per table either has (nat, then filter).
 
     The rules that jump to the lab's chains go first (the new ones are added at the end, so a
     reload never doubles a hook); declaring a chain creates it or, with --noflush, empties it;
     a chain that `wanted` lacks is emptied and deleted. None means no chain of the lab.
     """
-    now, wanted = now or [], wanted or []
+    before, after = by_table(now or []), by_table(wanted or [])
+    tables = sorted({*before, *after}, key=lambda t: (t != "nat", t != "filter", t))
+    lines: list[str] = []
+    for table in tables:
+        lines += _table_change(table, before.get(table, []), after.get(table, []))
+    return "\n".join(lines) + "\n" if lines else "*nat\nCOMMIT\n"
+
+
+def _table_change(table: str, now: list[str], wanted: list[str]) -> list[str]:
     have = [line[1:] for line in now if line.startswith(":")]
     want = [line[1:] for line in wanted if line.startswith(":")]
     mine = {*have, *want}
-    lines = ["*nat"]
+    lines = [f"*{table}"]
     lines += ["-D " + line[3:] for line in now if line.startswith("-A ") and line.split()[1] not in mine]
     lines += [f":{chain} - [0:0]" for chain in want]
     lines += [x for chain in have if chain not in want for x in (f"-F {chain}", f"-X {chain}")]
     lines += [line for line in wanted if line.startswith("-A ")]
-    return "\n".join([*lines, "COMMIT"]) + "\n"
+    return [*lines, "COMMIT"]
+
+
+def lab_hooks(pre_chain: str, post_chain: str, filter_chains: tuple[str, ...]) -> list[tuple[str, str, str]]:
+    """(table, built-in chain, lab chain) for each of the lab's chains: how a shell teardown finds their hooks.
+    `filter_chains` are the input, forward and output ones (LoadIptables.filter_chains), or none."""
+    return [("nat", "PREROUTING", pre_chain), ("nat", "POSTROUTING", post_chain),
+            *(("filter", IPTABLES_HOOKS[hook], chain) for hook, chain in zip(Hook, filter_chains, strict=False))]
 
 
 def rule_removal(table: str, line: str) -> str:

@@ -69,7 +69,8 @@ def nft_table(lab: str) -> str:
 
 
 def iptables_chain(lab: str, hook: str) -> str:
-    """The nat-table chain of `lab` for `hook` ('PRE' or 'POST'), at most 28 characters.
+    """The chain of `lab` for `hook`, at most 28 characters: 'PRE' or 'POST' in the nat table, 'IN', 'FWD'
+    or 'OUT' in the filter table.
 
     Long lab names are cut and completed with a short hash so that names stay unique and stable.
     """
@@ -79,6 +80,11 @@ def iptables_chain(lab: str, hook: str) -> str:
     digest = hashlib.sha1(lab.encode()).hexdigest()[:6]
     keep = IPTABLES_CHAIN_MAX - len(f"TG--{digest}-{hook}")
     return f"TG-{lab[:keep]}-{digest}-{hook}"
+
+
+def iptables_filter_chains(lab: str) -> tuple[str, str, str]:
+    """The filter-table chains of `lab` for the input, forward and output hooks (all three, used or not)."""
+    return (iptables_chain(lab, "IN"), iptables_chain(lab, "FWD"), iptables_chain(lab, "OUT"))
 
 
 SYSCTL_DIR = "/run/topograph"

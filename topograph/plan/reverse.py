@@ -72,7 +72,9 @@ def undo(op: Operation) -> Operation | None:
         case LoadNftables() if op.netns is None:
             return DeleteNftables(op.node, None, op.table)
         case LoadIptables() if op.netns is None:
-            return DeleteIptables(op.node, None, op.pre_chain, op.post_chain, op.families)
+            # the filter chains only where the node has filters: a NAT-only teardown stays as it was
+            return DeleteIptables(op.node, None, op.pre_chain, op.post_chain, op.families,
+                                  op.filter_chains if op.filters else ())
         case SetSysctls() if op.netns is None and op.save_to is not None:
             return RestoreSysctls(op.node, None, op.save_to)
         case (MarkLink() | LoadNftables() | LoadIptables() | SetSysctls() | LoopbackUp() | SetMac() | SetMtu()

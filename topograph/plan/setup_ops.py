@@ -10,7 +10,8 @@ from typing import ClassVar
 
 import msgspec
 
-from topograph.model import IPAddress, IPInterface, IPNetwork
+from topograph.model import Hook, IPAddress, IPInterface, IPNetwork
+from topograph.plan.filters import FilterChainRules
 from topograph.plan.firewall import DnatRule, MasqueradeRule
 
 Netns = str | None  # None: the root namespace
@@ -236,7 +237,8 @@ class AddRoute(msgspec.Struct, frozen=True):
 
 
 class LoadNftables(msgspec.Struct, frozen=True):
-    """One atomic `nft -f` load of table `inet <table>` with a nat prerouting and a nat postrouting chain."""
+    """One atomic `nft -f` load of table `inet <table>`: a nat prerouting and a nat postrouting chain for the
+    port forwards and masquerades, and a filter chain per hook the node filters at (plan/filters.py)."""
 
     KIND: ClassVar[str] = "load_nftables"
     SECTION: ClassVar[str] = "NAT and port forwards"
@@ -245,10 +247,13 @@ class LoadNftables(msgspec.Struct, frozen=True):
     table: str
     masquerades: tuple[MasqueradeRule, ...]
     forwards: tuple[DnatRule, ...]
+    filters: tuple[FilterChainRules, ...] = ()
 
 
 class LoadIptables(msgspec.Struct, frozen=True):
-    """One atomic `iptables-restore --noflush` per IP family into chains of the lab's own, hooked from nat."""
+    """One atomic `iptables-restore --noflush` per IP family into chains of the lab's own: `pre_chain` and
+    `post_chain` hooked from the nat table, and in the filter table one chain per hook the node filters at,
+    named by `filter_chains` (input, forward, output; all three, so that one no longer used is found)."""
 
     KIND: ClassVar[str] = "load_iptables"
     SECTION: ClassVar[str] = "NAT and port forwards"
@@ -258,8 +263,29 @@ class LoadIptables(msgspec.Struct, frozen=True):
     post_chain: str
     masquerades: tuple[MasqueradeRule, ...]
     forwards: tuple[DnatRule, ...]
+    filter_chains: tuple[str, ...] = ()
+    filters: tuple[FilterChainRules, ...] = ()
+
+    @property
+    def chains(self) -> tuple[str, ...]:
+        """Every chain name of the lab's (used or not), nat ones first."""
+        return (self.pre_chain, self.post_chain, *self.filter_chains)
+
+    def chain_of(self, hook: Hook) -> str:
+        """The lab's filter-table chain for `hook`."""
+        return self.filter_chains[list(Hook).index(hook)]
+
+    @property
+    def loaded_chains(self) -> tuple[str, ...]:
+        """The chains the load makes: the nat ones when the node has NAT, and one per hook it filters at."""
+        nat = (self.pre_chain, self.post_chain) if self.nat_families else ()
+        return (*nat, *(self.chain_of(c.hook) for c in self.filters))
+
+    @property
+    def nat_families(self) -> set[int]:
+        return {m.family for m in self.masquerades} | {f.family for f in self.forwards}
 
     @property
     def families(self) -> tuple[int, ...]:
-        found = {m.family for m in self.masquerades} | {f.family for f in self.forwards}
+        found = self.nat_families.union(*(c.families() for c in self.filters))
         return tuple(sorted(found))

@@ -11,7 +11,7 @@ from typing import ClassVar
 import msgspec
 
 from topograph.model import IPAddress, IPInterface, IPNetwork
-from topograph.plan.firewall import iptables_change, nft_replacement, rule_removal
+from topograph.plan.firewall import iptables_change, lab_hooks, nft_replacement, rule_removal
 from topograph.plan.setup_ops import Netns
 
 # -- converge and rollback: putting back what a lab changed in place -------------------------------
@@ -87,7 +87,7 @@ class RestoreNftables(msgspec.Struct, frozen=True):
 
 
 class RestoreIptables(msgspec.Struct, frozen=True):
-    """Put the lab's nat chains of one IP family back to `lines` (live.firewall.lab_lines: the chains declared,
+    """Put the lab's chains (nat and filter) of one IP family back to `lines` (live.firewall.lab_lines: the chains declared,
     the hooks, the chains' rules), or take them away with their hooks when `lines` is None.
 
     The undo of LoadIptables or DeleteIptables, one family each; the runner goes from what is there
@@ -102,10 +102,16 @@ class RestoreIptables(msgspec.Struct, frozen=True):
     pre_chain: str
     post_chain: str
     lines: tuple[str, ...] | None
+    filter_chains: tuple[str, ...] = ()  # the lab's filter-table chains (LoadIptables.filter_chains)
 
     @property
-    def chains(self) -> tuple[str, str]:
-        return (self.pre_chain, self.post_chain)
+    def chains(self) -> tuple[str, ...]:
+        return (self.pre_chain, self.post_chain, *self.filter_chains)
+
+    @property
+    def hooks(self) -> list[tuple[str, str, str]]:
+        """(table, built-in chain, lab chain) per chain of the lab's (plan.firewall.lab_hooks)."""
+        return lab_hooks(self.pre_chain, self.post_chain, self.filter_chains)
 
     def change(self, now: list[str] | None) -> str:
         """The `iptables-restore --noflush` input from `now` (None: no chain of the lab) to `lines`."""
@@ -148,6 +154,16 @@ class DeleteIptables(msgspec.Struct, frozen=True):
     pre_chain: str
     post_chain: str
     families: tuple[int, ...]
+    filter_chains: tuple[str, ...] = ()  # the lab's filter-table chains (LoadIptables.filter_chains)
+
+    @property
+    def chains(self) -> tuple[str, ...]:
+        return (self.pre_chain, self.post_chain, *self.filter_chains)
+
+    @property
+    def hooks(self) -> list[tuple[str, str, str]]:
+        """(table, built-in chain, lab chain) per chain of the lab's (plan.firewall.lab_hooks)."""
+        return lab_hooks(self.pre_chain, self.post_chain, self.filter_chains)
 
 
 class DeleteLink(msgspec.Struct, frozen=True):
