@@ -16,6 +16,7 @@ FILTER_REJECTED and CONNECTION_REFUSED both expect it.
 
 from __future__ import annotations
 
+import subprocess
 import sys
 from enum import StrEnum
 from typing import TYPE_CHECKING
@@ -143,13 +144,16 @@ def probe(sb: Sandbox, netns: str, proto: Proto, address: IPAddress, port: int |
           timeout: float = 1.0, sport: int = CLIENT_PORT) -> tuple[Seen, str]:
     """One probe from `netns`: a ping (1 s: an answer or an error comes back within microseconds in a lab of
     namespaces), a TCP connect or a UDP exchange (`timeout`), and what came of it."""
-    if proto is Proto.ICMP:
-        done = sb.exec(netns, "ping", "-n", "-c1", "-W1", str(address))
-        return classify_ping(done.returncode, done.stdout + done.stderr)
-    assert port is not None
-    # -S: no site packages to import, a quicker start for hundreds of probes
-    done = sb.exec(netns, sys.executable, "-S", "-c", _PROBE, str(proto), str(address), str(port), str(timeout),
-                   str(sport))
+    try:
+        if proto is Proto.ICMP:  # -w2: a deadline for the whole run (a ping of :: was seen to hang past -W1)
+            done = sb.exec(netns, "ping", "-n", "-c1", "-W1", "-w2", str(address), timeout=10)
+            return classify_ping(done.returncode, done.stdout + done.stderr)
+        assert port is not None
+        # -S: no site packages to import, a quicker start for hundreds of probes
+        done = sb.exec(netns, sys.executable, "-S", "-c", _PROBE, str(proto), str(address), str(port), str(timeout),
+                       str(sport), timeout=10)
+    except subprocess.TimeoutExpired:
+        return Seen.SILENT, "the probe hung for 10 s"
     word, _, detail = done.stdout.strip().partition(" ")
     if done.returncode != 0 or word not in {s.value for s in Seen}:
         return Seen.ERROR, (done.stdout + done.stderr).strip()[-200:]
