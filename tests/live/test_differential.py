@@ -44,7 +44,7 @@ from topograph.sim.forward import Walker
 from topograph.sim.labgen import generate
 from topograph.sim.matrix import ITSELF, Target, targets
 from topograph.sim.network import Network
-from topograph.sim.trace import render
+from topograph.sim.trace import Disposition, render
 
 pytestmark = pytest.mark.live
 
@@ -146,7 +146,7 @@ def _differential(sb: Sandbox, case: Path | int) -> None:
     walker = Walker(net)
     wrong = []
     for s, i in still:
-        v = predicted.verdict(s, i)
+        v = verdicts[s, i]
         _flush_caches(sb, net)
         got, detail = _observe(sb, s, cols[i], want[s, i])
         if got not in want[s, i]:
@@ -157,7 +157,7 @@ def _differential(sb: Sandbox, case: Path | int) -> None:
     teardown = sb.script(render_teardown(p))
     assert teardown.returncode == 0, teardown.stderr
     name = case.name if isinstance(case, Path) else f"seed {case}"
-    filtered = sum(1 for pair in pairs if predicted.verdict(*pair).disposition.name.startswith("FILTER_"))
+    filtered = sum(1 for v in verdicts.values() if v.disposition in (Disposition.FILTER_DROPPED, Disposition.FILTER_REJECTED))
     print(f"\n{name}: {len(pairs)} flows, {filtered} of them stopped by a filter, {len(wrong)} disagree")
     assert not wrong, (f"{len(wrong)} of {len(pairs)} flows disagree with the kernel in {name}:\n"
                        + "\n".join(wrong[:12]) + f"\n--- the lab ---\n{text}")
