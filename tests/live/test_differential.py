@@ -40,7 +40,7 @@ from topograph.model import LOOPBACK, Proto, Topology
 from topograph.pipeline import check_file, check_text
 from topograph.plan import plan
 from topograph.sim.classes import fast_matrix
-from topograph.sim.forward import Walker
+from topograph.sim.forward import CLIENT_PORT, Walker
 from topograph.sim.labgen import generate
 from topograph.sim.matrix import ITSELF, Target, targets
 from topograph.sim.network import Network
@@ -66,13 +66,31 @@ def _load(case: Path | int) -> tuple[Topology, str]:
     return checked.topology, text
 
 
-def _observe(sb: Sandbox, src: str, t: Target, want: frozenset[Seen]) -> tuple[Seen, str]:
+def _observe(sb: Sandbox, src: str, t: Target, want: frozenset[Seen], sport: int) -> tuple[Seen, str]:
     """What the kernel shows for `src` to the target; one more try when it does not fit `want` (a probe may be
     lost while links settle)."""
-    seen = probe(sb, sb.prefix + src, t.proto, t.address, t.port)
+    seen = probe(sb, sb.prefix + src, t.proto, t.address, t.port, sport=sport)
     if seen[0] not in want:
-        seen = probe(sb, sb.prefix + src, t.proto, t.address, t.port)
+        seen = probe(sb, sb.prefix + src, t.proto, t.address, t.port, sport=sport)
     return seen
+
+
+def _client_ports(topology: Topology, net: Network, count: int) -> list[int]:
+    """A source port per column that every rule's sport match treats as the simulator's CLIENT_PORT, different
+    per column where the lab allows it: two columns that end at the same server (a port forward and its target
+    asked directly) would otherwise share one connection tuple there and in conntrack, and break each other."""
+    lo, hi = 1024, 65535
+    for r in (r for n in topology.nodes for c in n.filter for r in c.rules if r.sport is not None):
+        assert r.sport is not None
+        if CLIENT_PORT in r.sport:
+            lo, hi = max(lo, r.sport.first), min(hi, r.sport.last)
+        elif r.sport.last < CLIENT_PORT:
+            lo = max(lo, r.sport.last + 1)
+        else:
+            hi = min(hi, r.sport.first - 1)
+    taken = {port for _node, _proto, port in net.listeners}
+    ports = [p for p in (*range(CLIENT_PORT, hi + 1), *range(CLIENT_PORT - 1, lo - 1, -1)) if p not in taken][:count]
+    return [ports[i % len(ports)] for i in range(count)] if ports else [CLIENT_PORT] * count
 
 
 def _columns(topology: Topology, net: Network) -> tuple[Target, ...]:
@@ -137,18 +155,19 @@ def _differential(sb: Sandbox, case: Path | int) -> None:
     pairs = [(s, i) for s in predicted.sources for i in range(len(cols))]
     verdicts = {(s, i): predicted.verdict(s, i) for s, i in pairs}
     want = {(s, i): expected(v.disposition, at_source=v.node == s) for (s, i), v in verdicts.items()}
+    sports = _client_ports(topology, net, len(cols))
     with ThreadPoolExecutor(max_workers=48) as pool:  # most probes wait for a time-out, few use the CPU
-        seen = list(pool.map(lambda pair: _observe(sb, pair[0], cols[pair[1]], want[pair]), pairs))
+        seen = list(pool.map(lambda pair: _observe(sb, pair[0], cols[pair[1]], want[pair], sports[pair[1]]), pairs))
     differ = [pair for pair, got in zip(pairs, seen, strict=True) if got[0] not in want[pair]]
     if differ:
         _flush_caches(sb, net)
-    still = [(s, i) for s, i in differ if _observe(sb, s, cols[i], want[s, i])[0] not in want[s, i]]
+    still = [(s, i) for s, i in differ if _observe(sb, s, cols[i], want[s, i], sports[i])[0] not in want[s, i]]
     walker = Walker(net)
     wrong = []
     for s, i in still:
         v = verdicts[s, i]
         _flush_caches(sb, net)
-        got, detail = _observe(sb, s, cols[i], want[s, i])
+        got, detail = _observe(sb, s, cols[i], want[s, i], sports[i])
         if got not in want[s, i]:
             result = walker.run(cols[i].flow(s))
             wrong.append(f"{s} -> {cols[i].name} ({cols[i].proto}{'/' + str(cols[i].port) if cols[i].port else ''}):"
