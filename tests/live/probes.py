@@ -7,6 +7,11 @@ The kernel's answers, measured in namespaces (tests/live/test_differential.py re
 - a TCP connect answered by a reset (nothing listens, or `reject with tcp reset`) or by an ICMP port
   unreachable fails at once with ECONNREFUSED; so does a UDP exchange on a connected socket;
 - a drop anywhere on the way there or back is silence: the source times out;
+- on the TCP handshake's final ACK (established, the request's way): a drop lets the client's connect complete
+  but the server never accepts (SYN-RECV), so its banner never comes: silence; a reject's port unreachable
+  fails the connect with ECONNREFUSED, a reset with ECONNRESET: both refused at once;
+- a ping of :: (sent to ::1 by the kernel) ignores an ICMPv6 error about ::1 (ping takes only errors about the
+  address it pinged): silence, while a ping of 0.0.0.0 (which ping itself turns into 127.0.0.1) is refused;
 - in the source's own output chain, a drop makes a ping and a TCP connect time out; a reject's answer reaches
   the ping or the connect (refused); a UDP send fails at once with EPERM after either.
 
@@ -61,8 +66,9 @@ def expected(disposition: Disposition, at_source: bool = False) -> frozenset[See
 # A TCP connect or a UDP exchange from inside a namespace, from source port SPORT (the simulator's client port,
 # so that rules matching a source port decide as predicted); prints "WORD detail". UDP sends twice (a datagram
 # may be lost while links settle) and waits half the time-out for each answer. Parallel probes share the port
-# (SO_REUSEADDR: none of them listens); a connection counts once it is made, and is closed with a reset (after
-# the listener's banner, when it comes), so no TIME_WAIT holds the port against trying the same flow again.
+# (SO_REUSEADDR: none of them listens); a connection counts once the listener's banner comes, and is closed with
+# a reset (after the banner), so no TIME_WAIT holds the port against trying the same flow again. A connection
+# whose banner never comes was never accepted (the handshake's final ACK was lost): silence; a reset is refused.
 _PROBE = r"""
 import socket, struct, sys
 proto, addr, port, timeout, sport = sys.argv[1], sys.argv[2], int(sys.argv[3]), float(sys.argv[4]), int(sys.argv[5])
@@ -80,9 +86,9 @@ try:
             s.settimeout(timeout)
             s.connect((addr, port))
             try:
-                s.recv(64)  # the listener's banner: let it finish with the connection before the reset
-            except OSError:
-                pass
+                s.recv(64)  # the listener's banner: the server accepted (and let it finish before the reset)
+            except TimeoutError:
+                out("silent", "connected, but the server never accepted: the handshake's final ACK was lost")
             out("reached")
         s.settimeout(timeout / 2)
         s.connect((addr, port))
@@ -94,7 +100,7 @@ try:
             except TimeoutError:
                 pass
     out("silent")
-except ConnectionRefusedError as exc:
+except (ConnectionRefusedError, ConnectionResetError) as exc:
     out("refused", str(exc))
 except TimeoutError as exc:
     out("silent", str(exc))

@@ -21,6 +21,7 @@ class Netfilter:
 
     net: Network
     explain: bool
+    third_leg: bool
 
     # -- conntrack -----------------------------------------------------------------------------------
     @staticmethod
@@ -76,6 +77,15 @@ class Netfilter:
         if self.explain and pkt.show() != before:
             hop.add(Action.UNNAT, f"conntrack: destination {before} becomes {pkt.show()}")
 
+    def redo_dnat(self, hop: HopSteps, pkt: Packet, entry: CtEntry | None) -> None:
+        """PREROUTING for a later packet of the original direction: the destination its connection was DNATed to."""
+        if entry is None or entry.trans is None:
+            return
+        before = pkt.show() if self.explain else ""
+        pkt.dst, pkt.dport = entry.trans[1], entry.trans[3]
+        if self.explain and pkt.show() != before:
+            hop.add(Action.DNAT, f"conntrack: destination {before} becomes {pkt.show()}")
+
     @staticmethod
     def reverse_src(entry: CtEntry | None, direction: Direction) -> tuple[int, object] | None:
         """The source a packet going back gets at POSTROUTING/INPUT (undoing a DNAT of the request): (how, value)
@@ -116,6 +126,12 @@ class Netfilter:
                     direction: Direction, pending: tuple[int, object] | None) -> None:
         if pending is not None:
             self.apply_src(hop, pkt, pending)
+        if direction == "orig" and entry is not None and entry.trans is not None and self.third_leg:
+            before = pkt.show() if self.explain else ""
+            pkt.src, pkt.sport = entry.trans[0], entry.trans[2]  # the source its connection was SNATed to
+            if self.explain and pkt.show() != before:
+                hop.add(Action.SNAT, f"conntrack: source {before} becomes {pkt.show()}")
+            return
         if direction != "new" or entry is None:
             return
         n = self.net.nodes[node]
