@@ -64,7 +64,7 @@ class NdStep:
                f"{self.src} -> {self.dst}: {self.verdict.describe()}"
 
     def reason(self, asker: str, dev: str, target: IPAddress) -> str:
-        done = "dropped" if self.verdict.action.value == "drop" else f"{self.verdict.action.value}ed"
+        done = {"drop": "dropped", "reject": "rejected"}.get(self.verdict.action.value, "reset")
         untracked = " — neighbour discovery is untracked, so no 'state' rule accepts it" \
             if self.verdict.rule is None else ""
         return (f"{self.node}'s {self.hook} chain {done} the neighbour discovery {self.what} ({self.src} -> "
