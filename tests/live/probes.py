@@ -10,6 +10,9 @@ The kernel's answers, measured in namespaces (tests/live/test_differential.py re
 - on the TCP handshake's final ACK (established, the request's way): a drop lets the client's connect complete
   but the server never accepts (SYN-RECV), so its banner never comes: silence; a reject's port unreachable
   fails the connect with ECONNREFUSED, a reset with ECONNRESET: both refused at once;
+- the server's data goes the SYN-ACK's way, but a node there that had not seen the SYN picks the connection up
+  from it as new (it took the SYN-ACK as invalid) and may masquerade it: the client connects, the data never
+  comes (silence);
 - a ping of :: (sent to ::1 by the kernel) ignores an ICMPv6 error about ::1 (ping takes only errors about the
   address it pinged): silence, while a ping of 0.0.0.0 (which ping itself turns into 127.0.0.1) is refused;
 - in the source's own output chain, a drop makes a ping and a TCP connect time out; a reject's answer reaches
@@ -68,7 +71,8 @@ def expected(disposition: Disposition, at_source: bool = False) -> frozenset[See
 # may be lost while links settle) and waits half the time-out for each answer. Parallel probes share the port
 # (SO_REUSEADDR: none of them listens); a connection counts once the listener's banner comes, and is closed with
 # a reset (after the banner), so no TIME_WAIT holds the port against trying the same flow again. A connection
-# whose banner never comes was never accepted (the handshake's final ACK was lost): silence; a reset is refused.
+# whose banner never comes (never accepted: the handshake's final ACK was lost; or its data lost) is silence; a
+# reset is refused.
 _PROBE = r"""
 import socket, struct, sys
 proto, addr, port, timeout, sport = sys.argv[1], sys.argv[2], int(sys.argv[3]), float(sys.argv[4]), int(sys.argv[5])
@@ -88,7 +92,7 @@ try:
             try:
                 s.recv(64)  # the listener's banner: the server accepted (and let it finish before the reset)
             except TimeoutError:
-                out("silent", "connected, but the server never accepted: the handshake's final ACK was lost")
+                out("silent", "connected, but nothing came from the server (it never accepted, or its data was lost)")
             out("reached")
         s.settimeout(timeout / 2)
         s.connect((addr, port))

@@ -165,3 +165,14 @@ def test_fast_matrix_equals_the_walker_on_the_regression_labs(lab: str) -> None:
     n = Network(checked.topology)
     cols = (*targets(checked.topology, every_address=True), *ITSELF)
     assert fast_matrix(n, cols).differences(reference_matrix(n, cols)) == []
+
+
+def test_the_servers_data_is_picked_up_and_masqueraded_where_the_syn_did_not_pass() -> None:
+    # n4's SYN goes n1 -> n0, the SYN-ACK n0 -> n3 -> n2 -> n4; n3 took the SYN-ACK as invalid, picks the banner up
+    # as new and masquerades it out br2 (measured with tcpdump: the banner came from 10.1.2.5, n4 reset it)
+    checked = check_file(REGRESSIONS / "gen2009-ping-accepts-a-translated-reply.yml")
+    assert checked.topology is not None
+    n = Network(checked.topology)
+    r = run(n, "n4", "10.1.2.9", Proto.TCP, 80)
+    assert r.disposition is D.NAT_NO_RETURN and "10.1.2.5" in r.reason and "server's data" in r.reason
+    assert run(n, "n4", "10.1.2.9").disposition is D.DELIVERED  # ping: the echo reply is new at n3 and accepted

@@ -38,6 +38,7 @@ class Walker(Netfilter, Reasons):
         self.original: Tuple4 | None = None  # the request as its source sent it
         self.neigh: dict[tuple[str, str, IPAddress], Interface] = {}  # (node, interface, address) -> neighbour, per flow
         self.third_leg = False  # walking a TCP handshake's final ACK: conntrack translates it as it did the SYN
+        self.pickup = False  # walking a server's data: conntrack picks a TCP connection up from it where it had none
 
     # -- one flow ----------------------------------------------------------------------------------
     def run(self, flow: Flow) -> FlowResult:
@@ -67,7 +68,36 @@ class Walker(Netfilter, Reasons):
             return self.local(flow, req, back, kind, ct, request)
         rep = self.walk(target, back, ct, kind=kind)
         done = self.back(flow, target, sent, rep, kind, ct, request)
-        return self.handshake(flow, done, ct) if done.ok and proto is Proto.TCP else done
+        if done.ok and proto is Proto.TCP:
+            done = self.handshake(flow, done, ct)
+            if done.ok:
+                done = self.server_data(flow, target, sent, ct, done)
+        return done
+
+    def server_data(self, flow: Flow, target: str, sent: Packet, ct: dict[str, list[CtEntry]],
+                    done: FlowResult) -> FlowResult:
+        """The server's first data (a banner) goes the SYN-ACK's way. A node on it that had no entry took the SYN-ACK as
+        invalid (conntrack cannot place it) and made none; the data's plain ACK it picks up as a new connection
+        (nf_conntrack_tcp_loose), which its chains see as new and its masquerade translates (measured: the client
+        connects, but the server's banner never arrives)."""
+        assert sent.src is not None
+        data = Packet(sent.dst, sent.src, sent.dport, sent.sport, self.net.options.ttl, Proto.TCP)
+        self.pickup = True
+        try:
+            rep = self.walk(target, data, ct, kind="reply")
+        finally:
+            self.pickup = False
+        got = self.back(flow, target, sent, rep, "reply", ct, done.request)
+        if got.ok:
+            return done
+        why = got.reason
+        if got.disposition is Disposition.NAT_NO_RETURN:
+            why = (f"it reaches {flow.src} from {hp(rep.packet.src)}:{rep.packet.sport}: a node on its way that had not "
+                   f"seen the SYN (it took the SYN-ACK as invalid) picked the connection up from the data as new and "
+                   f"translated it, so {flow.src} has no connection for it")
+        return FlowResult(flow, got.disposition, got.node, f"{flow.src}'s connect completes, but the server's data "
+                          f"does not come back as its SYN-ACK did: {why}" if self.explain else "",
+                          done.request, done.reply)
 
     def local(self, flow: Flow, req: Leg, back: Packet, kind: Kind, ct: dict[str, list[CtEntry]],
               request: Trace) -> FlowResult:

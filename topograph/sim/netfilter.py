@@ -22,6 +22,7 @@ class Netfilter:
     net: Network
     explain: bool
     third_leg: bool
+    pickup: bool
 
     # -- conntrack -----------------------------------------------------------------------------------
     @staticmethod
@@ -44,7 +45,8 @@ class Netfilter:
               kind: Kind) -> tuple[CtEntry | None, Direction, CtState]:
         """The packet's entry at `node`, its direction and its state as `ct state` sees it (creating the entry
         for a first packet). Conntrack cannot place a TCP SYN-ACK or RST, or an ICMP echo reply, without an entry
-        (invalid, no entry made); a UDP datagram without one is new, whichever way it goes."""
+        (invalid, no entry made); a UDP datagram without one is new, whichever way it goes, and so is a TCP segment
+        of a server's data (`pickup`: conntrack picks the connection up from a plain ACK)."""
         if pkt.inner is not None:  # an ICMP error: related when it is about a connection the node tracks
             for e in ct.get(node, []):
                 if (e.trans or e.orig) == pkt.inner:
@@ -56,8 +58,10 @@ class Netfilter:
             if d == "reply":
                 e.seen_reply = True
                 return e, d, CtState.ESTABLISHED
+            if self.third_leg and not e.seen_reply:  # a handshake's ACK where no SYN-ACK passed: conntrack calls
+                return None, "none", CtState.INVALID  # it invalid (and does not translate it)
             return e, d, CtState.ESTABLISHED if e.seen_reply else CtState.NEW
-        if kind != "request" and not (kind == "reply" and pkt.proto is Proto.UDP):
+        if kind != "request" and not (kind == "reply" and (pkt.proto is Proto.UDP or self.pickup)):
             return None, "none", CtState.INVALID
         e = CtEntry(pkt.tuple)
         ct.setdefault(node, []).append(e)
