@@ -5,7 +5,8 @@ The kernel's answers, measured in namespaces (tests/live/test_differential.py re
 - a ping answered by an ICMP (ICMPv6) port unreachable — nft's `reject` — ends at once; `ping` prints
   "Destination Port Unreachable" (IPv6: "Destination unreachable: Port unreachable");
 - a TCP connect answered by a reset (nothing listens, or `reject with tcp reset`) or by an ICMP port
-  unreachable fails at once with ECONNREFUSED; so does a UDP exchange on a connected socket;
+  unreachable fails at once with ECONNREFUSED (over IPv6, an ICMPv6 error may refuse it only after the SYN's
+  first retransmission, 1 s later: see TCP_WAIT); so does a UDP exchange on a connected socket;
 - a drop anywhere on the way there or back is silence: the source times out;
 - on the TCP handshake's final ACK (established, the request's way): a drop lets the client's connect complete
   but the server never accepts (SYN-RECV), so its banner never comes: silence; a reject's port unreachable
@@ -35,6 +36,13 @@ from topograph.sim.trace import Disposition
 
 if TYPE_CHECKING:
     from tests.live.conftest import Sandbox
+
+
+#: How long a TCP connect waits at least: over IPv6, an ICMPv6 port unreachable answering a SYN over a short path
+#: comes back while connect() still holds the socket and only counts as a soft error (TcpExtLockDroppedIcmps); the
+#: SYN's first retransmission, 1 s later, gets the error that refuses the connect (measured: refused after 1.01 s,
+#: where IPv4 is refused at once).
+TCP_WAIT = 2.0
 
 
 class Seen(StrEnum):
@@ -160,7 +168,8 @@ def probe(sb: Sandbox, netns: str, proto: Proto, address: IPAddress, port: int |
             return classify_ping(done.returncode, done.stdout + done.stderr)
         assert port is not None
         # -S: no site packages to import, a quicker start for hundreds of probes
-        done = sb.exec(netns, sys.executable, "-S", "-c", _PROBE, str(proto), str(address), str(port), str(timeout),
+        wait = max(timeout, TCP_WAIT) if proto is Proto.TCP else timeout
+        done = sb.exec(netns, sys.executable, "-S", "-c", _PROBE, str(proto), str(address), str(port), str(wait),
                        str(sport), timeout=10)
     except subprocess.TimeoutExpired:
         return Seen.SILENT, "the probe hung for 10 s"

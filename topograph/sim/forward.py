@@ -167,7 +167,11 @@ class Walker(Netfilter, Reasons):
                               f"the ping of ::, and ping ignores an error about another address than the one it "
                               f"pinged: {flow.src} hears nothing" if self.explain else "", request, reply)
         if rep.disposition.ok and rep.node == flow.src:
-            how = {Proto.TCP: "the connection fails at once", Proto.ICMP: "the ping fails at once",
+            tcp = "the connection fails at once"
+            if flow.dst.version == 6 and answer.packet.inner is not None:
+                tcp = ("the connection is refused (maybe only after the SYN's first retransmission, 1 s later: an "
+                       "ICMPv6 error that comes back while connect() still holds the socket counts as a soft error)")
+            how = {Proto.TCP: tcp, Proto.ICMP: "the ping fails at once",
                    Proto.UDP: "a connected UDP socket gets 'connection refused' at once"}[flow.proto]
             return FlowResult(flow, Disposition.FILTER_REJECTED, req.node,
                               f"{req.reason} and reaches {flow.src}: {how}" if self.explain else "", request, reply)
