@@ -9,7 +9,7 @@ Every live test asks for the `sandbox` fixture. It
   processes it started (`sandbox.start(...)`, by exact PID);
 - then checks that no namespace with the test's prefix is left (a leftover fails the test).
 
-Traffic helpers (`ping`, `listen_tcp`, `tcp_connect`) act only between namespaces of the test.
+Traffic helpers (`ping`, `listen_tcp`, `listen_udp`, `tcp_connect`) act only between namespaces of the test.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.live.probes import UDP_ECHO
 from topograph.model import IPAddress
 from topograph.plan import Plan
 
@@ -40,7 +41,10 @@ s.listen(16)
 print("ready", flush=True)
 while True:
     c, _ = s.accept()
-    c.sendall(sys.argv[3].encode())
+    try:  # a client may be gone already, or the node's own filter refuse the banner: serve the next one
+        c.sendall(sys.argv[3].encode())
+    except OSError:
+        pass
     c.close()
 """
 
@@ -160,6 +164,16 @@ class Sandbox:
             proc.kill()
             err = proc.stderr.read() if proc.stderr else ""
             raise AssertionError(f"listener on {address}:{port} in {netns} did not start: {err.strip()}")
+
+    def listen_udp(self, netns: str, port: int, banner: str = "topograph") -> None:
+        """A UDP echo server on [::]:port (IPv4 too) inside `netns` that answers every datagram with `banner`
+        from the address it was sent to."""
+        proc = self.start(netns, sys.executable, "-c", UDP_ECHO, str(port), banner)
+        assert proc.stdout is not None
+        if proc.stdout.readline().strip() != "ready":
+            proc.kill()
+            err = proc.stderr.read() if proc.stderr else ""
+            raise AssertionError(f"UDP echo on port {port} in {netns} did not start: {err.strip()}")
 
     def tcp_connect(self, netns: str, address: IPAddress | str, port: int, tries: int = 2,
                     timeout: float = 2.0) -> str | None:

@@ -118,7 +118,7 @@ def test_seed_with_the_iptables_back_end(sandbox: Sandbox) -> None:
 
 @pytest.mark.parametrize("firewall", ["nftables", "iptables"])
 def test_nat_forms_with_either_back_end(sandbox: Sandbox, firewall: str) -> None:
-    """Sample 09 (forwards bound to an address, a forward for the node's own traffic, SNAT next to MASQUERADE,
+    """Sample 12 (forwards bound to an address, a forward for the node's own traffic, SNAT next to MASQUERADE,
     IPv4 and IPv6): its expectations hold with real traffic whichever back end loads the rules, and a local
     forward without an address leaves the node's connections to 127.0.0.1 alone."""
     t = load(ROOT / "samples" / "12-nat-forms.yml")
@@ -130,6 +130,37 @@ def test_nat_forms_with_either_back_end(sandbox: Sandbox, firewall: str) -> None
         assert "-A TG-natforms-PRE -d 203.0.113.2/32 -p tcp -m tcp --dport 80" in rules, rules
     failures = [f for e in t.expectations if (f := check_expectation(sandbox, t, e)) is not None]
     assert not failures, "\n".join(failures)
+    down(sandbox, p)
+
+
+SHORT_NAMES = """\
+lab: short
+nodes:
+  x:
+    interfaces: {m: {address: 10.0.0.1/24, mtu: 1400}}
+  y:
+    interfaces: {a: 10.0.0.2/24}
+  sw:
+    bridges: {d: []}
+links:
+  - [x:m, d:n]
+  - [y:a, d:mt]
+expect:
+  - {from: x, to: y}
+"""
+
+
+def test_interface_names_that_are_ip_keywords_abbreviated(sandbox: Sandbox, tmp_path: Path) -> None:
+    """`ip` takes an abbreviation of its keywords wherever one may stand: `ip link set m master d` reads `m` as
+    `mtu`, `ip link add a type bridge` reads `a` as `address`. The script names every device after `dev` or
+    `name`, so interfaces called m, a, d, n and mt are made, enslaved, given an MTU, pinged over and deleted."""
+    lab = tmp_path / "short.yml"
+    lab.write_text(SHORT_NAMES)
+    t = load(lab)
+    p = up(sandbox, t)
+    failures = [f for e in t.expectations if (f := check_expectation(sandbox, t, e)) is not None]
+    assert not failures, "\n".join(failures)
+    assert "mtu 1400" in sandbox.exec(sandbox.prefix + "x", "ip", "link", "show", "dev", "m").stdout
     down(sandbox, p)
 
 

@@ -281,8 +281,8 @@ def test_the_reset_operations_render_as_ip_commands() -> None:
     from topograph.plan import LinkDown, ReleasePort
 
     macros: Any = renderer.environment().get_template("ops.sh.j2").module  # its macros are attributes mypy cannot see
-    assert str(macros.link_down(LinkDown("red", "t1-red", "veth-red"))) == "ip -n t1-red link set veth-red down"
-    assert str(macros.release_port(ReleasePort("host", None, "p 1"))) == "ip link set 'p 1' nomaster"
+    assert str(macros.link_down(LinkDown("red", "t1-red", "veth-red"))) == "ip -n t1-red link set dev veth-red down"
+    assert str(macros.release_port(ReleasePort("host", None, "p 1"))) == "ip link set dev 'p 1' nomaster"
 
 
 def test_every_operation_kind_has_a_macro_and_a_section() -> None:

@@ -18,6 +18,7 @@ from topograph.sim.filtering import evaluate
 from topograph.sim.forward import Walker, rp_filter_problem
 from topograph.sim.l2 import answers
 from topograph.sim.matrix import SOURCE, TARGET, Matrix, Target, ordered, reference_matrix, targets
+from topograph.sim.ndisc import nd_filters
 from topograph.sim.network import Network
 from topograph.sim.paths import COMPLEX, EC, FILTERED, Chain, Paths
 from topograph.sim.trace import Disposition as D
@@ -53,6 +54,9 @@ class FastMatrix:
         self._target_ids: dict[tuple[object, ...], int] = {}
         self._filter_verdicts: dict[tuple[object, ...], RuleAction] = {}
         self.filtering_nodes = {n.name for n in net.topology.nodes if n.filters}
+        # nodes whose input or output chain may stop IPv6 neighbour discovery (sim/ndisc.py): an IPv6 path through
+        # one of them is the walker's to follow (the fast path never has them at its ends: those are walked)
+        self.nd_nodes = {n.name for n in net.topology.nodes if nd_filters(net, n.name)}
         self._kind_bits: dict[int, int] = {}
         self.forward_targets = {o for n in net.topology.nodes for f in n.port_forwards
                                 if (o := net.owner_node(f.to_address)) is not None}
@@ -81,6 +85,8 @@ class FastMatrix:
 
     def _run_chain(self, chain: Chain, owner: str | None, origin: str | None,
                    seen: frozenset[str] | None) -> Verdict | None:
+        if chain.classes[0][0] == 6 and self.nd_nodes and any(st[0] in self.nd_nodes for st in chain.states):
+            return WALK
         for j, (node, itf, fwd, r, rp_filter) in enumerate(chain.states, start=1):
             rp = D.LOOP if node == origin else rp_filter
             if node == owner:

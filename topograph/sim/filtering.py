@@ -42,8 +42,9 @@ class Verdict:
 
 
 def matches(rule: FilterRule, src: IPAddress, dst: IPAddress, proto: Proto, sport: int, dport: int,
-            iif: str | None, oif: str | None, state: CtState) -> bool:
-    """Does every match of the rule hold for the packet? (sport/dport count for TCP and UDP only.)"""
+            iif: str | None, oif: str | None, state: CtState | None) -> bool:
+    """Does every match of the rule hold for the packet? (sport/dport count for TCP and UDP only; `state` None:
+    an untracked packet, such as IPv6 neighbour discovery, which no `state` match takes.)"""
     if rule.family is not None and rule.family != dst.version:
         return False
     if rule.proto is not None and rule.proto is not proto:
@@ -60,11 +61,11 @@ def matches(rule: FilterRule, src: IPAddress, dst: IPAddress, proto: Proto, spor
         return False
     if rule.out_interface is not None and rule.out_interface != oif:
         return False
-    return not rule.states or state in rule.states
+    return not rule.states or (state is not None and state in rule.states)
 
 
 def evaluate(chain: FilterChain, src: IPAddress, dst: IPAddress, proto: Proto, sport: int, dport: int,
-             iif: str | None, oif: str | None, state: CtState) -> Verdict:
+             iif: str | None, oif: str | None, state: CtState | None) -> Verdict:
     """The chain's verdict: the first matching rule's action and the rule, else the policy."""
     for i, rule in enumerate(chain.rules, start=1):
         if matches(rule, src, dst, proto, sport, dport, iif, oif, state):

@@ -10,6 +10,7 @@ from topograph.model import CtState, Hook, Interface, IPAddress, Proto
 from topograph.sim.fib import select_source
 from topograph.sim.filtering import Verdict as ChainVerdict
 from topograph.sim.l2 import candidates
+from topograph.sim.ndisc import LINK_LOCAL, exchange, nd_filters
 from topograph.sim.netfilter import Netfilter
 from topograph.sim.network import Network
 from topograph.sim.packet import WHAT, Answer, CtEntry, Direction, HopSteps, Kind, Leg, Packet, Tuple4, hp
@@ -36,6 +37,8 @@ class Walker(Netfilter, Reasons):
         self.explain = explain  # False: verdicts only, no hop details or reasons (the matrix's hot path)
         self.original: Tuple4 | None = None  # the request as its source sent it
         self.neigh: dict[tuple[str, str, IPAddress], Interface] = {}  # (node, interface, address) -> neighbour, per flow
+        self.third_leg = False  # walking a TCP handshake's final ACK: conntrack translates it as it did the SYN
+        self.pickup = False  # walking a server's data: conntrack picks a TCP connection up from it where it had none
 
     # -- one flow ----------------------------------------------------------------------------------
     def run(self, flow: Flow) -> FlowResult:
@@ -64,7 +67,37 @@ class Walker(Netfilter, Reasons):
         if req.local:
             return self.local(flow, req, back, kind, ct, request)
         rep = self.walk(target, back, ct, kind=kind)
-        return self.back(flow, target, sent, rep, kind, ct, request)
+        done = self.back(flow, target, sent, rep, kind, ct, request)
+        if done.ok and proto is Proto.TCP:
+            done = self.handshake(flow, done, ct)
+            if done.ok:
+                done = self.server_data(flow, target, sent, ct, done)
+        return done
+
+    def server_data(self, flow: Flow, target: str, sent: Packet, ct: dict[str, list[CtEntry]],
+                    done: FlowResult) -> FlowResult:
+        """The server's first data (a banner) goes the SYN-ACK's way. A node on it that had no entry took the SYN-ACK as
+        invalid (conntrack cannot place it) and made none; the data's plain ACK it picks up as a new connection
+        (nf_conntrack_tcp_loose), which its chains see as new and its masquerade translates (measured: the client
+        connects, but the server's banner never arrives)."""
+        assert sent.src is not None
+        data = Packet(sent.dst, sent.src, sent.dport, sent.sport, self.net.options.ttl, Proto.TCP)
+        self.pickup = True
+        try:
+            rep = self.walk(target, data, ct, kind="reply")
+        finally:
+            self.pickup = False
+        got = self.back(flow, target, sent, rep, "reply", ct, done.request)
+        if got.ok:
+            return done
+        why = got.reason
+        if got.disposition is Disposition.NAT_NO_RETURN:
+            why = (f"it reaches {flow.src} from {hp(rep.packet.src)}:{rep.packet.sport}: a node on its way that had not "
+                   f"seen the SYN (it took the SYN-ACK as invalid) picked the connection up from the data as new and "
+                   f"translated it, so {flow.src} has no connection for it")
+        return FlowResult(flow, got.disposition, got.node, f"{flow.src}'s connect completes, but the server's data "
+                          f"does not come back as its SYN-ACK did: {why}" if self.explain else "",
+                          done.request, done.reply)
 
     def local(self, flow: Flow, req: Leg, back: Packet, kind: Kind, ct: dict[str, list[CtEntry]],
               request: Trace) -> FlowResult:
@@ -82,8 +115,42 @@ class Walker(Netfilter, Reasons):
                 f" (a port forward of its own traffic sent it to {hp(req.packet.dst)}:{req.packet.dport})"
             return FlowResult(flow, Disposition.CONNECTION_REFUSED, src, f"{src} has no listener on "
                               f"{proto}/{req.packet.dport}{why}", request, reply)
-        return FlowResult(flow, Disposition.DELIVERED, src, f"{src} reaches {_itself(flow.dst)} over loopback",
+        done = FlowResult(flow, Disposition.DELIVERED, src, f"{src} reaches {_itself(flow.dst)} over loopback",
                           request, reply)
+        return self.handshake(flow, done, ct, loopback=True) if proto is Proto.TCP and reply is not None else done
+
+    def handshake(self, flow: Flow, done: FlowResult, ct: dict[str, list[CtEntry]], *,
+                  loopback: bool = False) -> FlowResult:
+        """A TCP connection's third leg: the client's ACK goes the request's way, established, translated as conntrack
+        translated the SYN. A chain that drops it leaves the server's connection half open (SYN-RECV): the client's
+        connect completes but nothing ever comes over it; a reject or reset that reaches the client refuses it
+        (measured: ECONNREFUSED, ECONNRESET)."""
+        original = self.original
+        assert original is not None
+        ack = Packet(original[0], original[1], original[2], original[3], self.net.options.ttl, Proto.TCP)
+        self.third_leg = True
+        try:
+            leg = self.walk(flow.src, ack, ct, kind="request", loopback=loopback)
+        finally:
+            self.third_leg = False
+        if leg.disposition.ok:
+            return done
+        what = f"{flow.src}'s connect completes, but the handshake's final ACK (established) is lost"
+        if leg.answer is None:
+            return FlowResult(flow, Disposition.FILTER_DROPPED if leg.disposition is Disposition.FILTER_DROPPED
+                              else Disposition.REPLY_LOST, leg.node,
+                              f"{what}: {leg.reason}; the server never accepts the connection and nothing comes "
+                              f"over it" if self.explain else "", done.request, done.reply)
+        answer = leg.answer
+        kind: Kind = "error" if answer.packet.inner is not None else "answer"
+        rep = self.walk(leg.node, answer.packet, ct, kind=kind, origin=answer)
+        if rep.disposition.ok and rep.node == flow.src:
+            return FlowResult(flow, Disposition.FILTER_REJECTED, leg.node,
+                              f"{what}: {leg.reason}, and the connection fails at once" if self.explain else "",
+                              done.request, done.reply)
+        return FlowResult(flow, Disposition.FILTER_DROPPED, leg.node,
+                          f"{what}: {leg.reason}, but that answer does not reach {flow.src}; the server never accepts "
+                          f"the connection" if self.explain else "", done.request, done.reply)
 
     def rejected(self, flow: Flow, req: Leg, ct: dict[str, list[CtEntry]], request: Trace) -> FlowResult:
         """A filter rejected the request: its answer goes back from the rejecting node to the source."""
@@ -92,8 +159,21 @@ class Walker(Netfilter, Reasons):
         kind: Kind = "error" if answer.packet.inner is not None else "answer"
         rep = self.walk(req.node, answer.packet, ct, kind=kind, origin=answer)
         reply = Trace(rep.disposition, tuple(rep.hops))
+        if rep.disposition.ok and rep.node == flow.src and flow.proto is Proto.ICMP and flow.dst.version == 6 \
+                and flow.dst.is_unspecified and answer.packet.inner is not None:
+            # the kernel sends a ping of :: to ::1, so its error is about ::1; ping (iputils) takes an error only
+            # about the address it pinged (::) as its own, ignores this one and hears nothing (measured). IPv4's
+            # ping turns 0.0.0.0 into 127.0.0.1 itself, and a TCP or UDP socket to :: is connected to ::1.
+            return FlowResult(flow, Disposition.FILTER_DROPPED, req.node,
+                              f"{req.reason} and reaches {flow.src}, but it is about ::1, to which the kernel sent "
+                              f"the ping of ::, and ping ignores an error about another address than the one it "
+                              f"pinged: {flow.src} hears nothing" if self.explain else "", request, reply)
         if rep.disposition.ok and rep.node == flow.src:
-            how = {Proto.TCP: "the connection fails at once", Proto.ICMP: "the ping fails at once",
+            tcp = "the connection fails at once"
+            if flow.dst.version == 6 and answer.packet.inner is not None:
+                tcp = ("the connection is refused (maybe only after the SYN's first retransmission, 1 s later: an "
+                       "ICMPv6 error that comes back while connect() still holds the socket counts as a soft error)")
+            how = {Proto.TCP: tcp, Proto.ICMP: "the ping fails at once",
                    Proto.UDP: "a connected UDP socket gets 'connection refused' at once"}[flow.proto]
             return FlowResult(flow, Disposition.FILTER_REJECTED, req.node,
                               f"{req.reason} and reaches {flow.src}: {how}" if self.explain else "", request, reply)
@@ -146,6 +226,23 @@ class Walker(Netfilter, Reasons):
         via = f" (forwarded to {hp(sent.dst)}:{sent.dport})" if sent.dst != flow.dst else ""
         return FlowResult(flow, Disposition.DELIVERED, target,
                           f"{flow.src} reaches {flow.dst}{via} on {target}, and the {what} comes back", request, reply)
+
+    def discover(self, hop: HopSteps, asker: str, dev: str, nh: IPAddress, src: IPAddress | None,
+                 answerer: Interface) -> tuple[str, str] | None:
+        """IPv6 neighbour discovery through both neighbours' chains (sim/ndisc.py): None when it passes, else
+        (the node whose chain stopped it, the reason). The answerer keeps the solicitation's source as a neighbour."""
+        steps, ns_src = exchange(self.net, asker, dev, nh, src, answerer)
+        if self.explain:
+            for step in steps:
+                hop.add(Action.FILTER, step.describe())
+        if ns_src != LINK_LOCAL and all(s.verdict.passes or s.what != "solicitation" for s in steps):
+            mine = self.net.nodes[asker].interface(dev)
+            if mine is not None:
+                self.neigh.setdefault((answerer.node, answerer.name, ns_src), mine)
+        last = steps[-1] if steps else None
+        if last is None or last.verdict.passes:
+            return None
+        return last.node, last.reason(asker, dev, nh) if self.explain else ""
 
     # -- one packet --------------------------------------------------------------------------------
     def _end(self, hops: list[HopSteps], pkt: Packet, d: Disposition, node: str, reason: str | Callable[[], str],
@@ -202,6 +299,8 @@ class Walker(Netfilter, Reasons):
         node = net.nodes[start]
         # a `local: true` port forward takes the node's own new connection to its target (nat output hook)
         natted = self.output_dnat(hop, start, pkt, ct, kind) if kind == "request" and pkt.src is None else None
+        if self.third_leg and natted is None and origin is None:  # the ACK of a connection the nat output hook
+            natted = self.redo_output_dnat(hop, start, pkt, ct)  # sent elsewhere goes where its SYN went
         if natted is not None and net.is_local(start, pkt.dst):  # forwarded to the node itself: over loopback
             if self.explain:
                 hop.add(Action.ROUTED, f"{pkt.dst} is {start}'s own address: over loopback")
@@ -241,7 +340,7 @@ class Walker(Netfilter, Reasons):
             # -- the frame crosses the segment ------------------------------------------------------
             sender = where[0]
             domain = net.l2.domain.get(where)
-            target = self.neigh.get((sender, where[1], nh))  # learnt from an ARP request earlier in this flow
+            learnt = target = self.neigh.get((sender, where[1], nh))  # learnt from an ARP/ND request in this flow
             if target is None and domain is not None:
                 found = candidates(net.l2, domain, nh, net.owner_in(nh, domain), sender)
                 sip = None
@@ -259,6 +358,10 @@ class Walker(Netfilter, Reasons):
                         self.neigh.setdefault((target.node, target.name, sip), asker)
             if target is None:
                 return end(Disposition.NEIGHBOR_UNREACHABLE, sender, partial(self.unreachable, sender, where[1], nh, domain))
+            if learnt is None and nh.version == 6 and (nd_filters(net, sender) or nd_filters(net, target.node)):
+                stop = self.discover(hop, sender, where[1], nh, pkt.src, target)
+                if stop is not None:
+                    return end(Disposition.FILTER_DROPPED, stop[0], stop[1])
             nat_state = net.options.bridge_nf and bool(ct)
             for br in net.l2.bridges_between(where, target.key) if self.explain or nat_state else ():
                 bhop = HopSteps(br.node)
@@ -281,6 +384,8 @@ class Walker(Netfilter, Reasons):
             entry, direction, state = self.track(m, pkt, ct, kind)
             if direction == "new":
                 self.dnat(hop, m, target.name, pkt)
+            elif self.third_leg and direction == "orig":
+                self.redo_dnat(hop, pkt, entry)
             else:
                 self.undo_snat(hop, pkt, entry, direction)
             pending = self.reverse_src(entry, direction)

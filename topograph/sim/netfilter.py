@@ -22,6 +22,8 @@ class Netfilter:
     net: Network
     explain: bool
     original: Tuple4 | None  # the request as its source sent it (before a DNAT of the node's own traffic)
+    third_leg: bool
+    pickup: bool
 
     # -- conntrack -----------------------------------------------------------------------------------
     @staticmethod
@@ -44,7 +46,8 @@ class Netfilter:
               kind: Kind) -> tuple[CtEntry | None, Direction, CtState]:
         """The packet's entry at `node`, its direction and its state as `ct state` sees it (creating the entry
         for a first packet). Conntrack cannot place a TCP SYN-ACK or RST, or an ICMP echo reply, without an entry
-        (invalid, no entry made); a UDP datagram without one is new, whichever way it goes."""
+        (invalid, no entry made); a UDP datagram without one is new, whichever way it goes, and so is a TCP segment
+        of a server's data (`pickup`: conntrack picks the connection up from a plain ACK)."""
         if pkt.inner is not None:  # an ICMP error: related when it is about a connection the node tracks
             for e in ct.get(node, []):
                 if (e.trans or e.orig) == pkt.inner:
@@ -56,8 +59,10 @@ class Netfilter:
             if d == "reply":
                 e.seen_reply = True
                 return e, d, CtState.ESTABLISHED
+            if self.third_leg and not e.seen_reply:  # a handshake's ACK where no SYN-ACK passed: conntrack calls
+                return None, "none", CtState.INVALID  # it invalid (and does not translate it)
             return e, d, CtState.ESTABLISHED if e.seen_reply else CtState.NEW
-        if kind != "request" and not (kind == "reply" and pkt.proto is Proto.UDP):
+        if kind != "request" and not (kind == "reply" and (pkt.proto is Proto.UDP or self.pickup)):
             return None, "none", CtState.INVALID
         e = CtEntry(pkt.tuple)
         ct.setdefault(node, []).append(e)
@@ -76,6 +81,15 @@ class Netfilter:
             pkt.inner = entry.orig
         if self.explain and pkt.show() != before:
             hop.add(Action.UNNAT, f"conntrack: destination {before} becomes {pkt.show()}")
+
+    def redo_dnat(self, hop: HopSteps, pkt: Packet, entry: CtEntry | None) -> None:
+        """PREROUTING for a later packet of the original direction: the destination its connection was DNATed to."""
+        if entry is None or entry.trans is None:
+            return
+        before = pkt.show() if self.explain else ""
+        pkt.dst, pkt.dport = entry.trans[1], entry.trans[3]
+        if self.explain and pkt.show() != before:
+            hop.add(Action.DNAT, f"conntrack: destination {before} becomes {pkt.show()}")
 
     @staticmethod
     def reverse_src(entry: CtEntry | None, direction: Direction) -> tuple[int, object] | None:
@@ -152,10 +166,27 @@ class Netfilter:
             return found
         return None
 
+    def redo_output_dnat(self, hop: HopSteps, node: str, pkt: Packet,
+                         ct: dict[str, list[CtEntry]]) -> tuple[CtEntry | None, Direction, CtState] | None:
+        """The nat output hook for a later packet of a node's own connection that a `local: true` port forward
+        translated: conntrack sends it where the first one went. None when the node's connection was not DNATed."""
+        known = self.conntrack_lookup(node, pkt, ct)
+        if known is None or known[1] != "orig" or known[0].trans is None or known[0].trans[1] == pkt.dst:
+            return None
+        found = self.track(node, pkt, ct, "request")
+        self.redo_dnat(hop, pkt, known[0])
+        return found
+
     def postrouting(self, hop: HopSteps, node: str, route: FibRoute, pkt: Packet, entry: CtEntry | None,
                     direction: Direction, pending: tuple[int, object] | None) -> None:
         if pending is not None:
             self.apply_src(hop, pkt, pending)
+        if direction == "orig" and entry is not None and entry.trans is not None and self.third_leg:
+            before = pkt.show() if self.explain else ""
+            pkt.src, pkt.sport = entry.trans[0], entry.trans[2]  # the source its connection was SNATed to
+            if self.explain and pkt.show() != before:
+                hop.add(Action.SNAT, f"conntrack: source {before} becomes {pkt.show()}")
+            return
         if direction != "new" or entry is None:
             return
         n = self.net.nodes[node]

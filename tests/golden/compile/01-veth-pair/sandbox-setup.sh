@@ -32,11 +32,11 @@ fi
 # one network namespace per node, marked as this lab's (the alias of its loopback; the
 # teardown script removes only namespaces with this mark), with its loopback up
 ip netns add sb-red
-ip -n sb-red link set lo alias topograph:pair@sb-
-ip -n sb-red link set lo up
+ip -n sb-red link set dev lo alias topograph:pair@sb-
+ip -n sb-red link set dev lo up
 ip netns add sb-blue
-ip -n sb-blue link set lo alias topograph:pair@sb-
-ip -n sb-blue link set lo up
+ip -n sb-blue link set dev lo alias topograph:pair@sb-
+ip -n sb-blue link set dev lo up
 
 # --- sysctls
 # set explicitly in every node, before any interface exists (new interfaces copy 'default'):
@@ -67,14 +67,14 @@ ip netns exec sb-blue sysctl -q -w \
 
 # --- links
 # veth pairs, each end created straight inside its namespace
-ip link add veth-red netns sb-red type veth peer name veth-blue netns sb-blue
+ip link add name veth-red netns sb-red type veth peer name veth-blue netns sb-blue
 
 # --- addresses
 ip -n sb-red addr add 192.168.15.1/24 dev veth-red
 ip -n sb-blue addr add 192.168.15.2/24 dev veth-blue
 
 # --- links up
-ip -n sb-red link set veth-red up
-ip -n sb-blue link set veth-blue up
+ip -n sb-red link set dev veth-red up
+ip -n sb-blue link set dev veth-blue up
 
 echo "topograph: lab $lab is up" >&2

@@ -32,11 +32,11 @@ fi
 # one network namespace per node, marked as this lab's (the alias of its loopback; the
 # teardown script removes only namespaces with this mark), with its loopback up
 ip netns add red
-ip -n red link set lo alias topograph:pair
-ip -n red link set lo up
+ip -n red link set dev lo alias topograph:pair
+ip -n red link set dev lo up
 ip netns add blue
-ip -n blue link set lo alias topograph:pair
-ip -n blue link set lo up
+ip -n blue link set dev lo alias topograph:pair
+ip -n blue link set dev lo up
 
 # --- sysctls
 # set explicitly in every node, before any interface exists (new interfaces copy 'default'):
@@ -67,14 +67,14 @@ ip netns exec blue sysctl -q -w \
 
 # --- links
 # veth pairs, each end created straight inside its namespace
-ip link add veth-red netns red type veth peer name veth-blue netns blue
+ip link add name veth-red netns red type veth peer name veth-blue netns blue
 
 # --- addresses
 ip -n red addr add 192.168.15.1/24 dev veth-red
 ip -n blue addr add 192.168.15.2/24 dev veth-blue
 
 # --- links up
-ip -n red link set veth-red up
-ip -n blue link set veth-blue up
+ip -n red link set dev veth-red up
+ip -n blue link set dev veth-blue up
 
 echo "topograph: lab $lab is up" >&2

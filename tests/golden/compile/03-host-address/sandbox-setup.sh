@@ -32,14 +32,14 @@ fi
 # one network namespace per node, marked as this lab's (the alias of its loopback; the
 # teardown script removes only namespaces with this mark), with its loopback up
 ip netns add sb-red
-ip -n sb-red link set lo alias topograph:hostaddr@sb-
-ip -n sb-red link set lo up
+ip -n sb-red link set dev lo alias topograph:hostaddr@sb-
+ip -n sb-red link set dev lo up
 ip netns add sb-blue
-ip -n sb-blue link set lo alias topograph:hostaddr@sb-
-ip -n sb-blue link set lo up
+ip -n sb-blue link set dev lo alias topograph:hostaddr@sb-
+ip -n sb-blue link set dev lo up
 ip netns add sb-host
-ip -n sb-host link set lo alias topograph:hostaddr@sb-
-ip -n sb-host link set lo up
+ip -n sb-host link set dev lo alias topograph:hostaddr@sb-
+ip -n sb-host link set dev lo up
 
 # --- sysctls
 # set explicitly in every node, before any interface exists (new interfaces copy 'default'):
@@ -82,17 +82,17 @@ ip netns exec sb-host sysctl -q -e -w net.bridge.bridge-nf-call-iptables=0 net.b
 
 # --- bridges
 # Linux bridges: virtual switches
-ip -n sb-host link add v-net-0 type bridge
+ip -n sb-host link add name v-net-0 type bridge
 
 # --- links
 # veth pairs, each end created straight inside its namespace
-ip link add veth-red netns sb-red type veth peer name veth-red-br netns sb-host
-ip link add veth-blue netns sb-blue type veth peer name veth-blue-br netns sb-host
+ip link add name veth-red netns sb-red type veth peer name veth-red-br netns sb-host
+ip link add name veth-blue netns sb-blue type veth peer name veth-blue-br netns sb-host
 
 # --- interface settings
 # MAC, MTU and bridge ports, while the links are still down
-ip -n sb-host link set veth-red-br master v-net-0
-ip -n sb-host link set veth-blue-br master v-net-0
+ip -n sb-host link set dev veth-red-br master v-net-0
+ip -n sb-host link set dev veth-blue-br master v-net-0
 
 # --- addresses
 ip -n sb-red addr add 192.168.15.1/24 dev veth-red
@@ -100,10 +100,10 @@ ip -n sb-blue addr add 192.168.15.2/24 dev veth-blue
 ip -n sb-host addr add 192.168.15.5/24 dev v-net-0
 
 # --- links up
-ip -n sb-red link set veth-red up
-ip -n sb-blue link set veth-blue up
-ip -n sb-host link set v-net-0 up
-ip -n sb-host link set veth-red-br up
-ip -n sb-host link set veth-blue-br up
+ip -n sb-red link set dev veth-red up
+ip -n sb-blue link set dev veth-blue up
+ip -n sb-host link set dev v-net-0 up
+ip -n sb-host link set dev veth-red-br up
+ip -n sb-host link set dev veth-blue-br up
 
 echo "topograph: lab $lab is up" >&2

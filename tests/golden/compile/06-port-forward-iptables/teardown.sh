@@ -49,13 +49,13 @@ fi
 # --- remove links
 # deleting one end of a veth pair deletes both
 if ip link show dev veth-blue-br >/dev/null 2>&1; then
-    if [ "$(mark_of '' veth-blue-br)" = topograph:seed ]; then ip link del veth-blue-br; else left_alone 'interface veth-blue-br'; fi
+    if [ "$(mark_of '' veth-blue-br)" = topograph:seed ]; then ip link del dev veth-blue-br; else left_alone 'interface veth-blue-br'; fi
 fi
 if ip link show dev veth-red-br >/dev/null 2>&1; then
-    if [ "$(mark_of '' veth-red-br)" = topograph:seed ]; then ip link del veth-red-br; else left_alone 'interface veth-red-br'; fi
+    if [ "$(mark_of '' veth-red-br)" = topograph:seed ]; then ip link del dev veth-red-br; else left_alone 'interface veth-red-br'; fi
 fi
 if ip link show dev v-net-0 >/dev/null 2>&1; then
-    if [ "$(mark_of '' v-net-0)" = topograph:seed ]; then ip link del v-net-0; else left_alone 'interface v-net-0'; fi
+    if [ "$(mark_of '' v-net-0)" = topograph:seed ]; then ip link del dev v-net-0; else left_alone 'interface v-net-0'; fi
 fi
 
 # --- restore sysctls

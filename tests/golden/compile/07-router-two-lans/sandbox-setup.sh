@@ -32,20 +32,20 @@ fi
 # one network namespace per node, marked as this lab's (the alias of its loopback; the
 # teardown script removes only namespaces with this mark), with its loopback up
 ip netns add sb-router
-ip -n sb-router link set lo alias topograph:router@sb-
-ip -n sb-router link set lo up
+ip -n sb-router link set dev lo alias topograph:router@sb-
+ip -n sb-router link set dev lo up
 ip netns add sb-a1
-ip -n sb-a1 link set lo alias topograph:router@sb-
-ip -n sb-a1 link set lo up
+ip -n sb-a1 link set dev lo alias topograph:router@sb-
+ip -n sb-a1 link set dev lo up
 ip netns add sb-a2
-ip -n sb-a2 link set lo alias topograph:router@sb-
-ip -n sb-a2 link set lo up
+ip -n sb-a2 link set dev lo alias topograph:router@sb-
+ip -n sb-a2 link set dev lo up
 ip netns add sb-b1
-ip -n sb-b1 link set lo alias topograph:router@sb-
-ip -n sb-b1 link set lo up
+ip -n sb-b1 link set dev lo alias topograph:router@sb-
+ip -n sb-b1 link set dev lo up
 ip netns add sb-b2
-ip -n sb-b2 link set lo alias topograph:router@sb-
-ip -n sb-b2 link set lo up
+ip -n sb-b2 link set dev lo alias topograph:router@sb-
+ip -n sb-b2 link set dev lo up
 
 # --- sysctls
 # set explicitly in every node, before any interface exists (new interfaces copy 'default'):
@@ -110,22 +110,22 @@ ip netns exec sb-b2 sysctl -q -w \
 
 # --- bridges
 # Linux bridges: virtual switches
-ip -n sb-router link add lan-a type bridge
-ip -n sb-router link add lan-b type bridge
+ip -n sb-router link add name lan-a type bridge
+ip -n sb-router link add name lan-b type bridge
 
 # --- links
 # veth pairs, each end created straight inside its namespace
-ip link add eth0 netns sb-a1 type veth peer name a1 netns sb-router
-ip link add eth0 netns sb-a2 type veth peer name a2 netns sb-router
-ip link add eth0 netns sb-b1 type veth peer name b1 netns sb-router
-ip link add eth0 netns sb-b2 type veth peer name b2 netns sb-router
+ip link add name eth0 netns sb-a1 type veth peer name a1 netns sb-router
+ip link add name eth0 netns sb-a2 type veth peer name a2 netns sb-router
+ip link add name eth0 netns sb-b1 type veth peer name b1 netns sb-router
+ip link add name eth0 netns sb-b2 type veth peer name b2 netns sb-router
 
 # --- interface settings
 # MAC, MTU and bridge ports, while the links are still down
-ip -n sb-router link set a1 master lan-a
-ip -n sb-router link set a2 master lan-a
-ip -n sb-router link set b1 master lan-b
-ip -n sb-router link set b2 master lan-b
+ip -n sb-router link set dev a1 master lan-a
+ip -n sb-router link set dev a2 master lan-a
+ip -n sb-router link set dev b1 master lan-b
+ip -n sb-router link set dev b2 master lan-b
 
 # --- addresses
 ip -n sb-router addr add 10.1.0.1/24 dev lan-a
@@ -141,16 +141,16 @@ ip -n sb-b1 addr add fd00:b::11/64 dev eth0 nodad
 ip -n sb-b2 addr add 10.2.0.12/24 dev eth0
 
 # --- links up
-ip -n sb-router link set lan-a up
-ip -n sb-router link set lan-b up
-ip -n sb-router link set a1 up
-ip -n sb-router link set a2 up
-ip -n sb-router link set b1 up
-ip -n sb-router link set b2 up
-ip -n sb-a1 link set eth0 up
-ip -n sb-a2 link set eth0 up
-ip -n sb-b1 link set eth0 up
-ip -n sb-b2 link set eth0 up
+ip -n sb-router link set dev lan-a up
+ip -n sb-router link set dev lan-b up
+ip -n sb-router link set dev a1 up
+ip -n sb-router link set dev a2 up
+ip -n sb-router link set dev b1 up
+ip -n sb-router link set dev b2 up
+ip -n sb-a1 link set dev eth0 up
+ip -n sb-a2 link set dev eth0 up
+ip -n sb-b1 link set dev eth0 up
+ip -n sb-b2 link set dev eth0 up
 
 # --- routes
 ip -n sb-a1 route add default via 10.1.0.1

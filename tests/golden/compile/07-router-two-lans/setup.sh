@@ -32,20 +32,20 @@ fi
 # one network namespace per node, marked as this lab's (the alias of its loopback; the
 # teardown script removes only namespaces with this mark), with its loopback up
 ip netns add router
-ip -n router link set lo alias topograph:router
-ip -n router link set lo up
+ip -n router link set dev lo alias topograph:router
+ip -n router link set dev lo up
 ip netns add a1
-ip -n a1 link set lo alias topograph:router
-ip -n a1 link set lo up
+ip -n a1 link set dev lo alias topograph:router
+ip -n a1 link set dev lo up
 ip netns add a2
-ip -n a2 link set lo alias topograph:router
-ip -n a2 link set lo up
+ip -n a2 link set dev lo alias topograph:router
+ip -n a2 link set dev lo up
 ip netns add b1
-ip -n b1 link set lo alias topograph:router
-ip -n b1 link set lo up
+ip -n b1 link set dev lo alias topograph:router
+ip -n b1 link set dev lo up
 ip netns add b2
-ip -n b2 link set lo alias topograph:router
-ip -n b2 link set lo up
+ip -n b2 link set dev lo alias topograph:router
+ip -n b2 link set dev lo up
 
 # --- sysctls
 # set explicitly in every node, before any interface exists (new interfaces copy 'default'):
@@ -110,22 +110,22 @@ ip netns exec b2 sysctl -q -w \
 
 # --- bridges
 # Linux bridges: virtual switches
-ip -n router link add lan-a type bridge
-ip -n router link add lan-b type bridge
+ip -n router link add name lan-a type bridge
+ip -n router link add name lan-b type bridge
 
 # --- links
 # veth pairs, each end created straight inside its namespace
-ip link add eth0 netns a1 type veth peer name a1 netns router
-ip link add eth0 netns a2 type veth peer name a2 netns router
-ip link add eth0 netns b1 type veth peer name b1 netns router
-ip link add eth0 netns b2 type veth peer name b2 netns router
+ip link add name eth0 netns a1 type veth peer name a1 netns router
+ip link add name eth0 netns a2 type veth peer name a2 netns router
+ip link add name eth0 netns b1 type veth peer name b1 netns router
+ip link add name eth0 netns b2 type veth peer name b2 netns router
 
 # --- interface settings
 # MAC, MTU and bridge ports, while the links are still down
-ip -n router link set a1 master lan-a
-ip -n router link set a2 master lan-a
-ip -n router link set b1 master lan-b
-ip -n router link set b2 master lan-b
+ip -n router link set dev a1 master lan-a
+ip -n router link set dev a2 master lan-a
+ip -n router link set dev b1 master lan-b
+ip -n router link set dev b2 master lan-b
 
 # --- addresses
 ip -n router addr add 10.1.0.1/24 dev lan-a
@@ -141,16 +141,16 @@ ip -n b1 addr add fd00:b::11/64 dev eth0 nodad
 ip -n b2 addr add 10.2.0.12/24 dev eth0
 
 # --- links up
-ip -n router link set lan-a up
-ip -n router link set lan-b up
-ip -n router link set a1 up
-ip -n router link set a2 up
-ip -n router link set b1 up
-ip -n router link set b2 up
-ip -n a1 link set eth0 up
-ip -n a2 link set eth0 up
-ip -n b1 link set eth0 up
-ip -n b2 link set eth0 up
+ip -n router link set dev lan-a up
+ip -n router link set dev lan-b up
+ip -n router link set dev a1 up
+ip -n router link set dev a2 up
+ip -n router link set dev b1 up
+ip -n router link set dev b2 up
+ip -n a1 link set dev eth0 up
+ip -n a2 link set dev eth0 up
+ip -n b1 link set dev eth0 up
+ip -n b2 link set dev eth0 up
 
 # --- routes
 ip -n a1 route add default via 10.1.0.1

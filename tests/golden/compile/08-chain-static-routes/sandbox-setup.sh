@@ -32,20 +32,20 @@ fi
 # one network namespace per node, marked as this lab's (the alias of its loopback; the
 # teardown script removes only namespaces with this mark), with its loopback up
 ip netns add sb-left
-ip -n sb-left link set lo alias topograph:chain@sb-
-ip -n sb-left link set lo up
+ip -n sb-left link set dev lo alias topograph:chain@sb-
+ip -n sb-left link set dev lo up
 ip netns add sb-r1
-ip -n sb-r1 link set lo alias topograph:chain@sb-
-ip -n sb-r1 link set lo up
+ip -n sb-r1 link set dev lo alias topograph:chain@sb-
+ip -n sb-r1 link set dev lo up
 ip netns add sb-r2
-ip -n sb-r2 link set lo alias topograph:chain@sb-
-ip -n sb-r2 link set lo up
+ip -n sb-r2 link set dev lo alias topograph:chain@sb-
+ip -n sb-r2 link set dev lo up
 ip netns add sb-right
-ip -n sb-right link set lo alias topograph:chain@sb-
-ip -n sb-right link set lo up
+ip -n sb-right link set dev lo alias topograph:chain@sb-
+ip -n sb-right link set dev lo up
 ip netns add sb-stub
-ip -n sb-stub link set lo alias topograph:chain@sb-
-ip -n sb-stub link set lo up
+ip -n sb-stub link set dev lo alias topograph:chain@sb-
+ip -n sb-stub link set dev lo up
 
 # --- sysctls
 # set explicitly in every node, before any interface exists (new interfaces copy 'default'):
@@ -110,19 +110,19 @@ ip netns exec sb-stub sysctl -q -w \
 
 # --- bridges
 # Linux bridges: virtual switches
-ip -n sb-r2 link add sw type bridge
+ip -n sb-r2 link add name sw type bridge
 
 # --- links
 # veth pairs, each end created straight inside its namespace
-ip link add eth0 netns sb-left type veth peer name eth0 netns sb-r1
-ip link add eth1 netns sb-r1 type veth peer name eth0 netns sb-r2
-ip link add eth0 netns sb-right type veth peer name p-right netns sb-r2
-ip link add eth0 netns sb-stub type veth peer name p-stub netns sb-r2
+ip link add name eth0 netns sb-left type veth peer name eth0 netns sb-r1
+ip link add name eth1 netns sb-r1 type veth peer name eth0 netns sb-r2
+ip link add name eth0 netns sb-right type veth peer name p-right netns sb-r2
+ip link add name eth0 netns sb-stub type veth peer name p-stub netns sb-r2
 
 # --- interface settings
 # MAC, MTU and bridge ports, while the links are still down
-ip -n sb-r2 link set p-right master sw
-ip -n sb-r2 link set p-stub master sw
+ip -n sb-r2 link set dev p-right master sw
+ip -n sb-r2 link set dev p-stub master sw
 
 # --- addresses
 ip -n sb-left addr add 10.0.1.10/24 dev eth0
@@ -134,15 +134,15 @@ ip -n sb-right addr add 10.0.2.10/24 dev eth0
 ip -n sb-stub addr add 10.0.2.20/24 dev eth0
 
 # --- links up
-ip -n sb-left link set eth0 up
-ip -n sb-r1 link set eth0 up
-ip -n sb-r1 link set eth1 up
-ip -n sb-r2 link set sw up
-ip -n sb-r2 link set eth0 up
-ip -n sb-r2 link set p-right up
-ip -n sb-r2 link set p-stub up
-ip -n sb-right link set eth0 up
-ip -n sb-stub link set eth0 up
+ip -n sb-left link set dev eth0 up
+ip -n sb-r1 link set dev eth0 up
+ip -n sb-r1 link set dev eth1 up
+ip -n sb-r2 link set dev sw up
+ip -n sb-r2 link set dev eth0 up
+ip -n sb-r2 link set dev p-right up
+ip -n sb-r2 link set dev p-stub up
+ip -n sb-right link set dev eth0 up
+ip -n sb-stub link set dev eth0 up
 
 # --- routes
 ip -n sb-left route add default via 10.0.1.1

@@ -32,20 +32,20 @@ fi
 # one network namespace per node, marked as this lab's (the alias of its loopback; the
 # teardown script removes only namespaces with this mark), with its loopback up
 ip netns add left
-ip -n left link set lo alias topograph:chain
-ip -n left link set lo up
+ip -n left link set dev lo alias topograph:chain
+ip -n left link set dev lo up
 ip netns add r1
-ip -n r1 link set lo alias topograph:chain
-ip -n r1 link set lo up
+ip -n r1 link set dev lo alias topograph:chain
+ip -n r1 link set dev lo up
 ip netns add r2
-ip -n r2 link set lo alias topograph:chain
-ip -n r2 link set lo up
+ip -n r2 link set dev lo alias topograph:chain
+ip -n r2 link set dev lo up
 ip netns add right
-ip -n right link set lo alias topograph:chain
-ip -n right link set lo up
+ip -n right link set dev lo alias topograph:chain
+ip -n right link set dev lo up
 ip netns add stub
-ip -n stub link set lo alias topograph:chain
-ip -n stub link set lo up
+ip -n stub link set dev lo alias topograph:chain
+ip -n stub link set dev lo up
 
 # --- sysctls
 # set explicitly in every node, before any interface exists (new interfaces copy 'default'):
@@ -110,19 +110,19 @@ ip netns exec stub sysctl -q -w \
 
 # --- bridges
 # Linux bridges: virtual switches
-ip -n r2 link add sw type bridge
+ip -n r2 link add name sw type bridge
 
 # --- links
 # veth pairs, each end created straight inside its namespace
-ip link add eth0 netns left type veth peer name eth0 netns r1
-ip link add eth1 netns r1 type veth peer name eth0 netns r2
-ip link add eth0 netns right type veth peer name p-right netns r2
-ip link add eth0 netns stub type veth peer name p-stub netns r2
+ip link add name eth0 netns left type veth peer name eth0 netns r1
+ip link add name eth1 netns r1 type veth peer name eth0 netns r2
+ip link add name eth0 netns right type veth peer name p-right netns r2
+ip link add name eth0 netns stub type veth peer name p-stub netns r2
 
 # --- interface settings
 # MAC, MTU and bridge ports, while the links are still down
-ip -n r2 link set p-right master sw
-ip -n r2 link set p-stub master sw
+ip -n r2 link set dev p-right master sw
+ip -n r2 link set dev p-stub master sw
 
 # --- addresses
 ip -n left addr add 10.0.1.10/24 dev eth0
@@ -134,15 +134,15 @@ ip -n right addr add 10.0.2.10/24 dev eth0
 ip -n stub addr add 10.0.2.20/24 dev eth0
 
 # --- links up
-ip -n left link set eth0 up
-ip -n r1 link set eth0 up
-ip -n r1 link set eth1 up
-ip -n r2 link set sw up
-ip -n r2 link set eth0 up
-ip -n r2 link set p-right up
-ip -n r2 link set p-stub up
-ip -n right link set eth0 up
-ip -n stub link set eth0 up
+ip -n left link set dev eth0 up
+ip -n r1 link set dev eth0 up
+ip -n r1 link set dev eth1 up
+ip -n r2 link set dev sw up
+ip -n r2 link set dev eth0 up
+ip -n r2 link set dev p-right up
+ip -n r2 link set dev p-stub up
+ip -n right link set dev eth0 up
+ip -n stub link set dev eth0 up
 
 # --- routes
 ip -n left route add default via 10.0.1.1

@@ -32,17 +32,17 @@ fi
 # one network namespace per node, marked as this lab's (the alias of its loopback; the
 # teardown script removes only namespaces with this mark), with its loopback up
 ip netns add sb-web
-ip -n sb-web link set lo alias topograph:natforms@sb-
-ip -n sb-web link set lo up
+ip -n sb-web link set dev lo alias topograph:natforms@sb-
+ip -n sb-web link set dev lo up
 ip netns add sb-app
-ip -n sb-app link set lo alias topograph:natforms@sb-
-ip -n sb-app link set lo up
+ip -n sb-app link set dev lo alias topograph:natforms@sb-
+ip -n sb-app link set dev lo up
 ip netns add sb-host
-ip -n sb-host link set lo alias topograph:natforms@sb-
-ip -n sb-host link set lo up
+ip -n sb-host link set dev lo alias topograph:natforms@sb-
+ip -n sb-host link set dev lo up
 ip netns add sb-internet
-ip -n sb-internet link set lo alias topograph:natforms@sb-
-ip -n sb-internet link set lo up
+ip -n sb-internet link set dev lo alias topograph:natforms@sb-
+ip -n sb-internet link set dev lo up
 
 # --- sysctls
 # set explicitly in every node, before any interface exists (new interfaces copy 'default'):
@@ -96,18 +96,18 @@ ip netns exec sb-internet sysctl -q -w \
 
 # --- bridges
 # Linux bridges: virtual switches
-ip -n sb-host link add br0 type bridge
+ip -n sb-host link add name br0 type bridge
 
 # --- links
 # veth pairs, each end created straight inside its namespace
-ip link add eth0 netns sb-web type veth peer name web-br netns sb-host
-ip link add eth0 netns sb-app type veth peer name app-br netns sb-host
-ip link add wan0 netns sb-host type veth peer name eth0 netns sb-internet
+ip link add name eth0 netns sb-web type veth peer name web-br netns sb-host
+ip link add name eth0 netns sb-app type veth peer name app-br netns sb-host
+ip link add name wan0 netns sb-host type veth peer name eth0 netns sb-internet
 
 # --- interface settings
 # MAC, MTU and bridge ports, while the links are still down
-ip -n sb-host link set web-br master br0
-ip -n sb-host link set app-br master br0
+ip -n sb-host link set dev web-br master br0
+ip -n sb-host link set dev app-br master br0
 
 # --- addresses
 ip -n sb-web addr add 192.168.15.2/24 dev eth0
@@ -124,13 +124,13 @@ ip -n sb-internet addr add 203.0.113.1/24 dev eth0
 ip -n sb-internet addr add 2001:db8:1::1/64 dev eth0 nodad
 
 # --- links up
-ip -n sb-web link set eth0 up
-ip -n sb-app link set eth0 up
-ip -n sb-host link set br0 up
-ip -n sb-host link set wan0 up
-ip -n sb-host link set web-br up
-ip -n sb-host link set app-br up
-ip -n sb-internet link set eth0 up
+ip -n sb-web link set dev eth0 up
+ip -n sb-app link set dev eth0 up
+ip -n sb-host link set dev br0 up
+ip -n sb-host link set dev wan0 up
+ip -n sb-host link set dev web-br up
+ip -n sb-host link set dev app-br up
+ip -n sb-internet link set dev eth0 up
 
 # --- routes
 ip -n sb-web route add default via 192.168.15.5

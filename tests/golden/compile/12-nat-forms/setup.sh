@@ -62,11 +62,11 @@ fi
 # one network namespace per node, marked as this lab's (the alias of its loopback; the
 # teardown script removes only namespaces with this mark), with its loopback up
 ip netns add web
-ip -n web link set lo alias topograph:natforms
-ip -n web link set lo up
+ip -n web link set dev lo alias topograph:natforms
+ip -n web link set dev lo up
 ip netns add app
-ip -n app link set lo alias topograph:natforms
-ip -n app link set lo up
+ip -n app link set dev lo alias topograph:natforms
+ip -n app link set dev lo up
 
 # --- sysctls
 # set explicitly in every node, before any interface exists (new interfaces copy 'default'):
@@ -111,16 +111,16 @@ sysctl -q -e -w net.bridge.bridge-nf-call-iptables=0 net.bridge.bridge-nf-call-i
 
 # --- bridges
 # Linux bridges: virtual switches
-ip link add br0 type bridge
+ip link add name br0 type bridge
 
 # --- links
 # veth pairs, each end created straight inside its namespace
 # interfaces made in this machine's own namespace are marked as this lab's (their alias)
-ip link set br0 alias topograph:natforms
-ip link add eth0 netns web type veth peer name web-br
-ip link set web-br alias topograph:natforms
-ip link add eth0 netns app type veth peer name app-br
-ip link set app-br alias topograph:natforms
+ip link set dev br0 alias topograph:natforms
+ip link add name eth0 netns web type veth peer name web-br
+ip link set dev web-br alias topograph:natforms
+ip link add name eth0 netns app type veth peer name app-br
+ip link set dev app-br alias topograph:natforms
 
 # --- interface settings
 # MAC, MTU and bridge ports, while the links are still down
@@ -131,8 +131,8 @@ sysctl -q -w \
     net.ipv6.conf.web-br.router_solicitations=0 \
     net.ipv6.conf.app-br.addr_gen_mode=0 \
     net.ipv6.conf.app-br.router_solicitations=0
-ip link set web-br master br0
-ip link set app-br master br0
+ip link set dev web-br master br0
+ip link set dev app-br master br0
 
 # --- addresses
 ip -n web addr add 192.168.15.2/24 dev eth0
@@ -143,11 +143,11 @@ ip addr add 192.168.15.5/24 dev br0
 ip addr add fd00:15::5/64 dev br0 nodad
 
 # --- links up
-ip -n web link set eth0 up
-ip -n app link set eth0 up
-ip link set br0 up
-ip link set web-br up
-ip link set app-br up
+ip -n web link set dev eth0 up
+ip -n app link set dev eth0 up
+ip link set dev br0 up
+ip link set dev web-br up
+ip link set dev app-br up
 
 # --- routes
 ip -n web route add default via 192.168.15.5

@@ -42,13 +42,13 @@ fi
 # --- remove links
 # deleting one end of a veth pair deletes both
 if ip link show dev app-br >/dev/null 2>&1; then
-    if [ "$(mark_of '' app-br)" = topograph:natforms ]; then ip link del app-br; else left_alone 'interface app-br'; fi
+    if [ "$(mark_of '' app-br)" = topograph:natforms ]; then ip link del dev app-br; else left_alone 'interface app-br'; fi
 fi
 if ip link show dev web-br >/dev/null 2>&1; then
-    if [ "$(mark_of '' web-br)" = topograph:natforms ]; then ip link del web-br; else left_alone 'interface web-br'; fi
+    if [ "$(mark_of '' web-br)" = topograph:natforms ]; then ip link del dev web-br; else left_alone 'interface web-br'; fi
 fi
 if ip link show dev br0 >/dev/null 2>&1; then
-    if [ "$(mark_of '' br0)" = topograph:natforms ]; then ip link del br0; else left_alone 'interface br0'; fi
+    if [ "$(mark_of '' br0)" = topograph:natforms ]; then ip link del dev br0; else left_alone 'interface br0'; fi
 fi
 
 # --- restore sysctls

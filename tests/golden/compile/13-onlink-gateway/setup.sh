@@ -32,14 +32,14 @@ fi
 # one network namespace per node, marked as this lab's (the alias of its loopback; the
 # teardown script removes only namespaces with this mark), with its loopback up
 ip netns add red
-ip -n red link set lo alias topograph:onlink
-ip -n red link set lo up
+ip -n red link set dev lo alias topograph:onlink
+ip -n red link set dev lo up
 ip netns add router
-ip -n router link set lo alias topograph:onlink
-ip -n router link set lo up
+ip -n router link set dev lo alias topograph:onlink
+ip -n router link set dev lo up
 ip netns add server
-ip -n server link set lo alias topograph:onlink
-ip -n server link set lo up
+ip -n server link set dev lo alias topograph:onlink
+ip -n server link set dev lo up
 
 # --- sysctls
 # set explicitly in every node, before any interface exists (new interfaces copy 'default'):
@@ -81,8 +81,8 @@ ip netns exec server sysctl -q -w \
 
 # --- links
 # veth pairs, each end created straight inside its namespace
-ip link add eth0 netns red type veth peer name eth0 netns router
-ip link add wan0 netns router type veth peer name eth0 netns server
+ip link add name eth0 netns red type veth peer name eth0 netns router
+ip link add name wan0 netns router type veth peer name eth0 netns server
 
 # --- addresses
 ip -n red addr add fd01::1/128 dev lo nodad
@@ -93,10 +93,10 @@ ip -n router addr add 203.0.113.1/24 dev wan0
 ip -n server addr add 203.0.113.2/24 dev eth0
 
 # --- links up
-ip -n red link set eth0 up
-ip -n router link set eth0 up
-ip -n router link set wan0 up
-ip -n server link set eth0 up
+ip -n red link set dev eth0 up
+ip -n router link set dev eth0 up
+ip -n router link set dev wan0 up
+ip -n server link set dev eth0 up
 
 # --- routes
 ip -n red route add default via 172.16.0.1 dev eth0 onlink

@@ -39,8 +39,8 @@ fi
 # one network namespace per node, marked as this lab's (the alias of its loopback; the
 # teardown script removes only namespaces with this mark), with its loopback up
 ip netns add 'n'"'"'x$(touch PWNED)`touch PWNED`;touch PWNED'
-ip -n 'n'"'"'x$(touch PWNED)`touch PWNED`;touch PWNED' link set lo alias 'topograph:x$(touch PWNED)`touch PWNED`;touch PWNED'
-ip -n 'n'"'"'x$(touch PWNED)`touch PWNED`;touch PWNED' link set lo up
+ip -n 'n'"'"'x$(touch PWNED)`touch PWNED`;touch PWNED' link set dev lo alias 'topograph:x$(touch PWNED)`touch PWNED`;touch PWNED'
+ip -n 'n'"'"'x$(touch PWNED)`touch PWNED`;touch PWNED' link set dev lo up
 
 # --- sysctls
 # set explicitly in every node, before any interface exists (new interfaces copy 'default'):
@@ -59,23 +59,23 @@ sysctl -q -w \
 
 # --- bridges
 # Linux bridges: virtual switches
-ip -n 'n'"'"'x$(touch PWNED)`touch PWNED`;touch PWNED' link add 'br|touch PWNED' type bridge
+ip -n 'n'"'"'x$(touch PWNED)`touch PWNED`;touch PWNED' link add name 'br|touch PWNED' type bridge
 
 # --- links
 # veth pairs, each end created straight inside its namespace
-ip link add 'a&touch PWNED' netns 'n'"'"'x$(touch PWNED)`touch PWNED`;touch PWNED' type veth peer name 'c<PWNED' netns 'b>PWNED'
+ip link add name 'a&touch PWNED' netns 'n'"'"'x$(touch PWNED)`touch PWNED`;touch PWNED' type veth peer name 'c<PWNED' netns 'b>PWNED'
 
 # --- interface settings
 # MAC, MTU and bridge ports, while the links are still down
-ip -n 'n'"'"'x$(touch PWNED)`touch PWNED`;touch PWNED' link set 'a&touch PWNED' address '02:00:00:00:00:01;touch PWNED'
-ip -n 'n'"'"'x$(touch PWNED)`touch PWNED`;touch PWNED' link set 'a&touch PWNED' mtu 1400
-ip -n 'n'"'"'x$(touch PWNED)`touch PWNED`;touch PWNED' link set 'a&touch PWNED' master 'br|touch PWNED'
+ip -n 'n'"'"'x$(touch PWNED)`touch PWNED`;touch PWNED' link set dev 'a&touch PWNED' address '02:00:00:00:00:01;touch PWNED'
+ip -n 'n'"'"'x$(touch PWNED)`touch PWNED`;touch PWNED' link set dev 'a&touch PWNED' mtu 1400
+ip -n 'n'"'"'x$(touch PWNED)`touch PWNED`;touch PWNED' link set dev 'a&touch PWNED' master 'br|touch PWNED'
 
 # --- addresses
 ip -n 'n'"'"'x$(touch PWNED)`touch PWNED`;touch PWNED' addr add fd00::1/64 dev 'a&touch PWNED' nodad
 
 # --- links up
-ip -n 'n'"'"'x$(touch PWNED)`touch PWNED`;touch PWNED' link set 'a&touch PWNED' up
+ip -n 'n'"'"'x$(touch PWNED)`touch PWNED`;touch PWNED' link set dev 'a&touch PWNED' up
 
 # --- routes
 ip -n 'n'"'"'x$(touch PWNED)`touch PWNED`;touch PWNED' route add default via 10.0.0.1 dev '

@@ -79,11 +79,11 @@ fi
 # one network namespace per node, marked as this lab's (the alias of its loopback; the
 # teardown script removes only namespaces with this mark), with its loopback up
 ip netns add red
-ip -n red link set lo alias topograph:seed
-ip -n red link set lo up
+ip -n red link set dev lo alias topograph:seed
+ip -n red link set dev lo up
 ip netns add blue
-ip -n blue link set lo alias topograph:seed
-ip -n blue link set lo up
+ip -n blue link set dev lo alias topograph:seed
+ip -n blue link set dev lo up
 
 # --- sysctls
 # set explicitly in every node, before any interface exists (new interfaces copy 'default'):
@@ -129,16 +129,16 @@ sysctl -q -e -w net.bridge.bridge-nf-call-iptables=0 net.bridge.bridge-nf-call-i
 
 # --- bridges
 # Linux bridges: virtual switches
-ip link add v-net-0 type bridge
+ip link add name v-net-0 type bridge
 
 # --- links
 # veth pairs, each end created straight inside its namespace
 # interfaces made in this machine's own namespace are marked as this lab's (their alias)
-ip link set v-net-0 alias topograph:seed
-ip link add veth-red netns red type veth peer name veth-red-br
-ip link set veth-red-br alias topograph:seed
-ip link add veth-blue netns blue type veth peer name veth-blue-br
-ip link set veth-blue-br alias topograph:seed
+ip link set dev v-net-0 alias topograph:seed
+ip link add name veth-red netns red type veth peer name veth-red-br
+ip link set dev veth-red-br alias topograph:seed
+ip link add name veth-blue netns blue type veth peer name veth-blue-br
+ip link set dev veth-blue-br alias topograph:seed
 
 # --- interface settings
 # MAC, MTU and bridge ports, while the links are still down
@@ -149,8 +149,8 @@ sysctl -q -w \
     net.ipv6.conf.veth-red-br.router_solicitations=0 \
     net.ipv6.conf.veth-blue-br.addr_gen_mode=1 \
     net.ipv6.conf.veth-blue-br.router_solicitations=0
-ip link set veth-red-br master v-net-0
-ip link set veth-blue-br master v-net-0
+ip link set dev veth-red-br master v-net-0
+ip link set dev veth-blue-br master v-net-0
 
 # --- addresses
 ip -n red addr add 192.168.15.1/24 dev veth-red
@@ -158,11 +158,11 @@ ip -n blue addr add 192.168.15.2/24 dev veth-blue
 ip addr add 192.168.15.5/24 dev v-net-0
 
 # --- links up
-ip -n red link set veth-red up
-ip -n blue link set veth-blue up
-ip link set v-net-0 up
-ip link set veth-red-br up
-ip link set veth-blue-br up
+ip -n red link set dev veth-red up
+ip -n blue link set dev veth-blue up
+ip link set dev v-net-0 up
+ip link set dev veth-red-br up
+ip link set dev veth-blue-br up
 
 # --- routes
 ip -n red route add default via 192.168.15.5

@@ -32,20 +32,20 @@ fi
 # one network namespace per node, marked as this lab's (the alias of its loopback; the
 # teardown script removes only namespaces with this mark), with its loopback up
 ip netns add sb-red
-ip -n sb-red link set lo alias topograph:seed@sb-
-ip -n sb-red link set lo up
+ip -n sb-red link set dev lo alias topograph:seed@sb-
+ip -n sb-red link set dev lo up
 ip netns add sb-blue
-ip -n sb-blue link set lo alias topograph:seed@sb-
-ip -n sb-blue link set lo up
+ip -n sb-blue link set dev lo alias topograph:seed@sb-
+ip -n sb-blue link set dev lo up
 ip netns add sb-host
-ip -n sb-host link set lo alias topograph:seed@sb-
-ip -n sb-host link set lo up
+ip -n sb-host link set dev lo alias topograph:seed@sb-
+ip -n sb-host link set dev lo up
 ip netns add sb-lan
-ip -n sb-lan link set lo alias topograph:seed@sb-
-ip -n sb-lan link set lo up
+ip -n sb-lan link set dev lo alias topograph:seed@sb-
+ip -n sb-lan link set dev lo up
 ip netns add sb-internet
-ip -n sb-internet link set lo alias topograph:seed@sb-
-ip -n sb-internet link set lo up
+ip -n sb-internet link set dev lo alias topograph:seed@sb-
+ip -n sb-internet link set dev lo up
 
 # --- sysctls
 # set explicitly in every node, before any interface exists (new interfaces copy 'default'):
@@ -110,19 +110,19 @@ ip netns exec sb-internet sysctl -q -w \
 
 # --- bridges
 # Linux bridges: virtual switches
-ip -n sb-host link add v-net-0 type bridge
+ip -n sb-host link add name v-net-0 type bridge
 
 # --- links
 # veth pairs, each end created straight inside its namespace
-ip link add veth-red netns sb-red type veth peer name veth-red-br netns sb-host
-ip link add veth-blue netns sb-blue type veth peer name veth-blue-br netns sb-host
-ip link add eth0 netns sb-host type veth peer name eth0 netns sb-lan
-ip link add wan0 netns sb-host type veth peer name eth0 netns sb-internet
+ip link add name veth-red netns sb-red type veth peer name veth-red-br netns sb-host
+ip link add name veth-blue netns sb-blue type veth peer name veth-blue-br netns sb-host
+ip link add name eth0 netns sb-host type veth peer name eth0 netns sb-lan
+ip link add name wan0 netns sb-host type veth peer name eth0 netns sb-internet
 
 # --- interface settings
 # MAC, MTU and bridge ports, while the links are still down
-ip -n sb-host link set veth-red-br master v-net-0
-ip -n sb-host link set veth-blue-br master v-net-0
+ip -n sb-host link set dev veth-red-br master v-net-0
+ip -n sb-host link set dev veth-blue-br master v-net-0
 
 # --- addresses
 ip -n sb-red addr add 192.168.15.1/24 dev veth-red
@@ -135,15 +135,15 @@ ip -n sb-internet addr add 198.51.100.8/32 dev lo
 ip -n sb-internet addr add 203.0.113.1/24 dev eth0
 
 # --- links up
-ip -n sb-red link set veth-red up
-ip -n sb-blue link set veth-blue up
-ip -n sb-host link set v-net-0 up
-ip -n sb-host link set eth0 up
-ip -n sb-host link set wan0 up
-ip -n sb-host link set veth-red-br up
-ip -n sb-host link set veth-blue-br up
-ip -n sb-lan link set eth0 up
-ip -n sb-internet link set eth0 up
+ip -n sb-red link set dev veth-red up
+ip -n sb-blue link set dev veth-blue up
+ip -n sb-host link set dev v-net-0 up
+ip -n sb-host link set dev eth0 up
+ip -n sb-host link set dev wan0 up
+ip -n sb-host link set dev veth-red-br up
+ip -n sb-host link set dev veth-blue-br up
+ip -n sb-lan link set dev eth0 up
+ip -n sb-internet link set dev eth0 up
 
 # --- routes
 ip -n sb-red route add default via 192.168.15.5
