@@ -239,6 +239,20 @@ def test_the_sample_plans_an_output_chain_only_for_local_forwards() -> None:
     assert ipt.local_chain in ipt.chains and ipt.local_chain in ipt.loaded_chains
 
 
+def test_a_local_forward_and_an_output_filter_get_chains_of_their_own() -> None:
+    """The nat output hook's chain and the filter's output chain live in one table: each needs its own name, or
+    `nft -f` refuses the whole load (found by the differential test's random lab 1000)."""
+    text = LAB.format(nat="", forwards="{proto: tcp, port: 80, to: '192.168.15.2:80', local: true}")
+    text = text.replace("    port_forwards:", "    filter: {output: {policy: drop, rules: [{proto: tcp, action: accept}]}}\n"
+                        "    port_forwards:")
+    checked = check_text(text, "lab.yml")
+    assert checked.ok and checked.topology is not None, [d.render() for d in checked.report]
+    (nft,) = [op for op in plan(checked.topology).operations if isinstance(op, LoadNftables)]
+    chains = [line.split()[1] for line in nft_ruleset(nft).splitlines() if line.lstrip().startswith("chain ")]
+    assert "output" in chains and "nat_output" in chains
+    assert len(chains) == len(set(chains)), chains
+
+
 def _pkt(dst: str, port: int) -> Packet:
     return Packet(None, ipaddress.ip_address(dst), CLIENT_PORT, port, 64, Proto.TCP)
 

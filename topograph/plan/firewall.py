@@ -147,7 +147,7 @@ def nft_ruleset(op: LoadNftables) -> str:
         lines += [f"\t\t{r.nft()}" for r in op.forwards]
         lines += ["\t}"]
     if any(r.local for r in op.forwards):
-        lines += ["\tchain output {", "\t\ttype nat hook output priority -100; policy accept;"]
+        lines += ["\tchain nat_output {", "\t\ttype nat hook output priority -100; policy accept;"]
         lines += [f"\t\t{r.nft_output()}" for r in op.forwards if r.local]
         lines += ["\t}"]
     if op.masquerades:

@@ -151,7 +151,7 @@ table inet topograph-natforms {
 		ip6 daddr 2001:db8:1::2 tcp dport 80 dnat ip6 to [fd00:15::2]:80
 		ip daddr 203.0.113.3 tcp dport 8080 dnat ip to 192.168.15.3:8080
 	}
-	chain output {
+	chain nat_output {
 		type nat hook output priority -100; policy accept;
 		ip daddr 203.0.113.2 tcp dport 80 dnat ip to 192.168.15.2:80
 		ip6 daddr 2001:db8:1::2 tcp dport 80 dnat ip6 to [fd00:15::2]:80
