@@ -10,7 +10,7 @@ import sys
 import click
 
 from topograph.cli.common import NoDefaultFile, abort, default_file, load_or_exit, sandbox_option
-from topograph.cli.live import elsewhere, require_privileges
+from topograph.cli.live import node_namespace
 
 EXAMPLE = "e.g. blue:veth-blue"
 
@@ -54,8 +54,6 @@ def command(words: tuple[str, ...], prefix: str | None, write: str | None, count
     start (an unknown node or interface, the lab not up, tcpdump missing), 2 on a usage error.
     """
     from topograph.live.capture import ANY, Capture, interface_problem, open_output, run
-    from topograph.live.kernel import netns_exists, netns_mounted
-    from topograph.plan.placement import place
 
     file, where, expression = split(words)
     if file is None:
@@ -66,29 +64,12 @@ def command(words: tuple[str, ...], prefix: str | None, write: str | None, count
     node, _, interface = where.partition(":")
     topology = load_or_exit(file).topology  # the placement is all it needs: no plan, no state record
     assert topology is not None
-    names = [n.name for n in topology.nodes]
-    if node not in names:
-        abort(f"lab {topology.name} has no node {node!r}; its nodes: {', '.join(names)}")
-    own = [i.name for i in topology.node(node).interfaces]
-    if interface != ANY and interface not in own:
+    known = {n.name for n in topology.nodes}
+    own = [i.name for i in topology.node(node).interfaces] if node in known else []
+    if node in known and interface != ANY and interface not in own:
         abort(f"node {node} has no interface {interface!r} in {file}; its interfaces: {', '.join(own)}",
               hint=f"or {node}:{ANY} for all of them")
-    placement = place(topology, prefix)
-    hint = elsewhere(topology.name, prefix)
-    if not placement.configures(node):
-        abort(f"{node} is an external node, not a namespace of this lab "
-              + (f"in real mode; {hint}" if hint else "(use --sandbox)"))
-    require_privileges()
-    netns = placement.netns(node)
-    if netns is None:  # real mode host: the machine's own namespace (capturing changes nothing there)
-        if hint:
-            click.echo(f"topograph: warning: {hint}; capturing in this machine's own namespace", err=True)
-    elif not netns_exists(netns):
-        abort(hint or f"namespace {netns} does not exist; is the lab up? (topograph apply)")
-    elif not netns_mounted(netns):
-        from topograph.live.ownership import stale_text
-
-        abort(stale_text(netns))
+    netns = node_namespace(topology, node, prefix, "capturing")  # None: real mode host, this machine's own
     problem = interface_problem(netns, interface)
     if problem:
         abort(problem, hint="the lab differs from the file: see topograph status")

@@ -85,6 +85,36 @@ def elsewhere(lab: str, prefix: str | None) -> str | None:
     return f"lab {lab} is not up in {mode(prefix)}; it is up in {' and '.join(map(mode, others))} ({how})"
 
 
+def node_namespace(topology: Topology, node: str, prefix: str | None, doing: str) -> str | None:
+    """The namespace NODE of the lab lives in, for `exec` and `capture` to enter: a clear exit when the node is
+    unknown, external, or its namespace is absent or stale; None for the host in real mode (this machine's own
+    namespace, after a warning when the lab is up elsewhere). `doing`: what happens there, for that warning."""
+    from topograph.live.kernel import netns_exists, netns_mounted
+    from topograph.plan.placement import place
+
+    names = [n.name for n in topology.nodes]
+    if node not in names:
+        abort(f"lab {topology.name} has no node {node!r}; its nodes: {', '.join(names)}")
+    placement = place(topology, prefix)
+    hint = elsewhere(topology.name, prefix)
+    if not placement.configures(node):
+        abort(f"{node} is an external node, not a namespace of this lab "
+              + (f"in real mode; {hint}" if hint else "(use --sandbox)"))
+    require_privileges()
+    netns = placement.netns(node)
+    if netns is None:
+        if hint:
+            click.echo(f"topograph: warning: {hint}; {doing} in this machine's own namespace", err=True)
+        return None
+    if not netns_exists(netns):
+        abort(hint or f"namespace {netns} does not exist; is the lab up? (topograph apply)")
+    if not netns_mounted(netns):
+        from topograph.live.ownership import stale_text
+
+        abort(stale_text(netns))
+    return netns
+
+
 @contextmanager
 def signals_interrupt() -> Iterator[None]:
     """SIGINT and SIGTERM interrupt the block (the run rolls back); any signal after the first is only noted.
