@@ -219,8 +219,8 @@ def test_the_dry_run_s_commands_do_what_apply_would(sandbox: Sandbox, tmp_path: 
     assert head in dry.stdout, dry.stdout
     script = dry.stdout.split(head, 1)[1]
     assert script.splitlines() == [
-        f"ip -n {gw} link set eth0 mtu 1500",
-        f"if ip -n {inside} link show dev extra0 >/dev/null 2>&1; then ip -n {inside} link del extra0; fi",
+        f"ip -n {gw} link set dev eth0 mtu 1500",
+        f"if ip -n {inside} link show dev extra0 >/dev/null 2>&1; then ip -n {inside} link del dev extra0; fi",
         f"ip -n {inside} addr del 10.9.0.9/24 dev eth0",
         f"ip -n {inside} route del default via 10.9.0.1 dev eth0 metric 0",
         f"ip netns exec {gw} iptables-restore --noflush <<'TOPOGRAPH_EOF'", "*filter", "-D FORWARD -j DROP", "COMMIT",
