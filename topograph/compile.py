@@ -53,6 +53,8 @@ from topograph.plan import (
     SetMac,
     SetMtu,
     SetSysctls,
+    StartService,
+    StopService,
     Sysctl,
     VethEnd,
     iptables_restore,
@@ -75,6 +77,10 @@ ABOUT: dict[str, tuple[str, ...]] = {
     "links up": (),
     "routes": (),
     "NAT and port forwards": ("one atomic load per node, into topograph's own nftables table (or iptables chains)",),
+    "services": ("each `run:` command, detached in its node's namespace (a session of its own), its output appended",
+                 "to NODE/NAME.log in the lab's service directory; its pid and exit code go next to it"),
+    "stop services": ("each service's process group, if its pid is still the service's: SIGTERM, then SIGKILL;",
+                      "then its files (log included)"),
     "remove NAT and port forwards": ("the lab's own table (or chains) only",),
     "remove links": ("deleting one end of a veth pair deletes both",),
     "restore sysctls": ("the values this machine had before the set-up script ran",),
@@ -193,6 +199,10 @@ def _nsexec(netns: str | None) -> str:
     return "" if netns is None else f"ip netns exec {_quote(netns)} "
 
 
+def _join_q(words: Iterable[str]) -> str:
+    return " ".join(_quote(w) for w in words)
+
+
 def _veth_end(end: VethEnd) -> str:
     return _quote(end.ifname) if end.netns is None else f"{_quote(end.ifname)} netns {_quote(end.netns)}"
 
@@ -232,7 +242,7 @@ def environment() -> jinja2.Environment:
     env.filters.update(q=_quote, route_to=_route_to, heredoc_end=_heredoc_end, nft_ruleset=nft_ruleset,
                        iptables_restore=iptables_restore, dirname=posixpath.dirname,
                        describe_rules=_describe_rules, sysctl_args=_SysctlWords(), sysctl_keys=_sysctl_keys, comment=_comment,
-                       ip=_ip, nsexec=_nsexec, veth_end=_veth_end)
+                       ip=_ip, nsexec=_nsexec, veth_end=_veth_end, join_q=_join_q)
     return env
 
 
@@ -263,8 +273,13 @@ def _of_kinds(plan: Plan, *kinds: type[Operation]) -> list[Operation]:
 
 def tools(plan: Plan) -> list[str]:
     needed = {"ip"}
-    for op in _of_kinds(plan, SetSysctls, RestoreSysctls, LoadNftables, DeleteNftables, LoadIptables, DeleteIptables):
+    for op in _of_kinds(plan, SetSysctls, RestoreSysctls, LoadNftables, DeleteNftables, LoadIptables, DeleteIptables,
+                        StartService, StopService):
         match op:
+            case StartService():
+                needed.update(("setsid", "sh"))
+            case StopService():
+                needed.update(("kill", "tr"))
             case SetSysctls() | RestoreSysctls():
                 needed.add("sysctl")
             case LoadNftables() | DeleteNftables():
@@ -313,8 +328,12 @@ def _root_preflight(plan: Plan) -> tuple[list[str], list[tuple[str, str]]]:
     """Objects the setup script would create in the root namespace (real mode): they must not exist yet."""
     links: list[str] = []
     checks: list[tuple[str, str]] = []
-    for op in _of_kinds(plan, CreateBridge, CreateStandIn, CreateVeth, LoadNftables, LoadIptables, SetSysctls):
+    for op in _of_kinds(plan, CreateBridge, CreateStandIn, CreateVeth, LoadNftables, LoadIptables, SetSysctls,
+                        StartService):
         match op:
+            case StartService():
+                checks.append((f"[ -s {shlex.quote(op.pid_file)} ] && kill -0 -- \"-$(cat {shlex.quote(op.pid_file)})\" "
+                               "2>/dev/null", f"a running service {op.name} of {op.node} (pid file {op.pid_file})"))
             case CreateBridge() | CreateStandIn():
                 if op.netns is None:
                     links.append(op.ifname)
@@ -338,7 +357,7 @@ def _root_preflight(plan: Plan) -> tuple[list[str], list[tuple[str, str]]]:
             case (CreateNetns() | MarkNetns() | MarkLink() | LoopbackUp() | SetMac() | SetMtu() | EnslavePort()
                   | AddAddress() | LinkUp() | AddRoute() | LinkDown() | ReleasePort() | DeleteAddress()
                   | DeleteRoute() | RestoreNftables() | RestoreIptables() | DeleteIptablesRule() | DeleteNftables()
-                  | DeleteIptables() | DeleteLink() | DeleteNetns() | RestoreSysctls()):
+                  | DeleteIptables() | DeleteLink() | DeleteNetns() | RestoreSysctls() | StopService()):
                 pass  # nothing they make can clash; _of_kinds left them out anyway
             case _:
                 assert_never(op)
@@ -359,4 +378,5 @@ def render_teardown(plan: Plan) -> str:
     """The teardown script of a setup plan (its reverse), or of a teardown plan as given."""
     down = plan if plan.teardown else reverse(plan)
     return environment().get_template("teardown.sh.j2").render(
-        plan=down, sections=sections(down), tools=tools(down), mode_lines=mode_lines(down))
+        plan=down, sections=sections(down), tools=tools(down), mode_lines=mode_lines(down),
+        services=any(isinstance(op, StopService) for op in down.operations))

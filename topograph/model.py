@@ -319,6 +319,18 @@ class Listen(Written):
 
 
 @dataclass(frozen=True, slots=True)
+class Service(Written):
+    """A command `run:` starts in a node's namespace after apply, kept running in the background."""
+
+    name: str  # unique in its node; names its log and pid files
+    cmd: str  # a shell command line (sh -c)
+    where: Where | None = field(default=None, compare=False, repr=False)
+
+    def __str__(self) -> str:
+        return f"{self.name}: {self.cmd}"
+
+
+@dataclass(frozen=True, slots=True)
 class Node(Written):
     name: str
     kind: NodeKind = NodeKind.NAMESPACE
@@ -331,6 +343,7 @@ class Node(Written):
     filter: tuple[FilterChain, ...] = ()  # the chains the file writes, in hook order (input, forward, output)
     listen: tuple[Listen, ...] = ()
     where: Where | None = field(default=None, compare=False, repr=False)
+    services: tuple[Service, ...] = ()  # `run:`, in file order
     # name -> interface, so that lookups stay O(1) on a host with thousands of bridge ports
     _by_name: dict[str, Interface] = field(default_factory=dict, init=False, repr=False, compare=False)
 

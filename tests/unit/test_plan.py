@@ -28,6 +28,7 @@ from topograph.plan import (
     RestoreSysctls,
     SetLinkSysctls,
     SetSysctls,
+    StopService,
     iptables_restore,
     kernel_names,
     namespaces,
@@ -71,7 +72,11 @@ def test_sandbox_puts_every_node_in_a_prefixed_namespace(sample: Path) -> None:
         for netns in namespaces(op):
             assert netns is not None and netns.startswith("sb1-"), f"{op} touches the root namespace"
     mark = kernel_names.mark(topology.name, "sb1-")
-    assert reverse(p).operations == tuple(DeleteNetns(n.name, "sb1-" + n.name, mark) for n in reversed(topology.nodes))
+    # a service is stopped first (deleting its namespace would not stop it), the last started first
+    run_dir = kernel_names.service_dir(topology.name, "sb1-")
+    stops = tuple(StopService(n.name, "sb1-" + n.name, s.name, run_dir) for n in reversed(topology.nodes)
+                  for s in reversed(n.services))
+    assert reverse(p).operations == (*stops, *(DeleteNetns(n.name, "sb1-" + n.name, mark) for n in reversed(topology.nodes)))
 
 
 def test_real_mode_seed_host_is_the_root_namespace_and_externals_are_left_alone() -> None:

@@ -39,7 +39,8 @@ def command(file: str, prefix: str | None, firewall: str | None, dry_run: bool, 
     --json prints one object: {"ok": true, "lab", "mode" ("real"/"sandbox"),
     "prefix", "changed" (false when it was up to date), "applied" (steps run),
     "removed" [extra objects], "adopted" [objects], "up_to_date" (count),
-    "counts" {"missing", "drifted", "extra"}}; with --dry-run, status --json's object
+    "counts" {"missing", "drifted", "extra"}, "services_ended" [services that ended at
+    once or listen on nothing, in words]}; with --dry-run, status --json's object
     with "dry_run": true (and "commands" [shell text] with --commands). An error is
     {"ok": false, "error", "hint", "exit"}, plus "diagnostics" for a FILE with errors,
     "rolled_back" (objects deleted) and "problems" for a failed step; exit codes as without --json.
@@ -89,11 +90,14 @@ def command(file: str, prefix: str | None, firewall: str | None, dry_run: bool, 
     except KeyboardInterrupt as exc:  # interrupted outside the steps (before the first, or while reading)
         abort("interrupted", status=exit_status(exc))
     d = outcome.diff
+    for line in outcome.ended if not as_json else ():
+        click.echo(f"topograph: warning: {line} (the lab stays up)", err=True)
     if as_json:
         echo_json({"ok": True, **where_json(the_plan.lab, prefix), "changed": not d.clean,
                    "applied": outcome.applied if not d.clean else 0, "removed": list(outcome.removed),
                    "adopted": list(outcome.adopted), "up_to_date": d.up_to_date,
-                   "counts": {st: d.count(st) for st in ("missing", "drifted", "extra")}})
+                   "counts": {st: d.count(st) for st in ("missing", "drifted", "extra")},
+                   "services_ended": list(outcome.ended)})
         return
     if outcome.adopted:
         click.echo(f"lab {the_plan.lab}: recorded as its own {count(len(outcome.adopted), 'object')} "

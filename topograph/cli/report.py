@@ -10,6 +10,7 @@ import click
 from topograph.cli.live import mode
 from topograph.front.diagnostics import count
 from topograph.live.changes import Diff
+from topograph.live.services import Observed
 from topograph.plan import DeleteIptables, DeleteNftables, LoadIptables, LoadNftables, Operation, Plan
 
 
@@ -45,6 +46,16 @@ def print_diff(plan: Plan, d: Diff, *, dry_run: bool = False, limit: int = 0, co
         click.echo(f"  {summary}" + (" (--dry-run: nothing changed)" if dry_run else ""))
     if commands:
         print_commands(d)
+
+
+def print_services(ran: list[Observed]) -> None:
+    """The services (run:) of the lab: how each one is, and its log."""
+    if not ran:
+        return
+    click.echo("  services:")
+    width = max(len(f"{s.node}/{s.name}") for s in ran)
+    for s in ran:
+        click.echo(f"    {s.node + '/' + s.name:<{width}}  {s.describe()}; log {s.log}")
 
 
 def print_commands(d: Diff) -> None:

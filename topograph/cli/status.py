@@ -30,11 +30,12 @@ def command(file: str, prefix: str | None, firewall: str | None, limit: int, as_
     --json prints one object: {"ok", "lab", "mode" ("real"/"sandbox"), "prefix",
     "clean", "blocked" [reasons], "running" (pid or null), "cut_short", "adopted" [objects],
     "up_to_date" (count), "counts" {"missing", "drifted", "extra"},
-    "changes" [{"state", "what"}], "elsewhere" (where else the lab is up, or null)},
+    "changes" [{"state", "what"}], "elsewhere" (where else the lab is up, or null),
+    "services" [{"node", "name", "state" (running/exited/stopped/missing), "pid", "code", "log", "cmd"}]},
     "ok" true (exit 2 still when "clean" is false). An error (exit 1) is
     {"ok": false, "error", "hint", "exit"} (and "diagnostics" for a FILE with errors).
     """
-    from topograph.cli.report import diff_json, echo_json, print_diff
+    from topograph.cli.report import diff_json, echo_json, print_diff, print_services
     from topograph.live import engine
     from topograph.live.kernel import list_netns
 
@@ -43,14 +44,16 @@ def command(file: str, prefix: str | None, firewall: str | None, limit: int, as_
     require_privileges()
     try:
         d = engine.plan_diff(the_plan)
+        ran = engine.service_states(the_plan)
     except OSError as exc:
         abort(str(exc))
     existing = list_netns()
     hint = elsewhere(the_plan.lab, prefix) if not any(n in existing for n in the_plan.namespaces) else None
     if as_json:
-        echo_json({"ok": True, **diff_json(the_plan, d), "elsewhere": hint})
+        echo_json({"ok": True, **diff_json(the_plan, d), "elsewhere": hint, "services": [s.to_json() for s in ran]})
     else:
         print_diff(the_plan, d, limit=limit)
+        print_services(ran)
         if hint:
             click.echo(f"  {hint}")
     if not d.clean:

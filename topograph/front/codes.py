@@ -60,6 +60,8 @@ CODES: dict[str, tuple[Severity, str]] = {
     "TG602": (E, "TCP reset on a filter rule that does not match only TCP"),
     "TG603": (E, "interface match the chain never sees (out in input, in in output)"),
     "TG604": (E, "malformed listen entry"),
+    "TG605": (E, "service (run:) with an empty command"),
+    "TG606": (E, "service name unfit for a file name"),
     # expectations
     "TG400": (E, "expectation with a port that does not fit its protocol or port forward"),
     "TG410": (E, "expectation violated: the simulator predicts otherwise"),

@@ -107,6 +107,20 @@ class FilterDoc(_Strict):
     output: ChainDoc | None = Field(default=None, description="packets this node sends")
 
 
+class RunDoc(_Strict):
+    """A service: a command started in the node's namespace after apply and kept running in the background.
+    Shorthand: just the command."""
+
+    cmd: str = Field(description="shell command line (run with sh -c), e.g. python3 -m http.server 80")
+    name: str | None = Field(default=None, description="names its log and status lines (default: the command's "
+                             "first word, e.g. python3); unique in the node")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shorthand(cls, value: Any) -> Any:
+        return {"cmd": value} if isinstance(value, str) else value
+
+
 class NodeDoc(_Strict):
     """A network namespace (default), the host, or an external machine that already exists."""
 
@@ -120,6 +134,10 @@ class NodeDoc(_Strict):
     port_forwards: list[PortForwardDoc] = Field(default_factory=list, description="DNAT rules")
     filter: FilterDoc | None = Field(default=None, description="packet filter chains (input, forward, output)")
     listen: list[str] = Field(default_factory=list, description="ports something listens on, e.g. [tcp/22, udp/53]")
+    run: list[RunDoc] = Field(default_factory=list, description="services: commands started in the node after apply "
+                              "and kept running (status shows them, destroy stops them)")
+
+    _run_list = field_validator("run", mode="before")(_as_list)
 
     @model_validator(mode="before")
     @classmethod

@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 
 from topograph.front import document as doc
-from topograph.front import filters
+from topograph.front import filters, services
 from topograph.front.addresses import AddressReader, mac_problem
 from topograph.front.diagnostics import PathKey, Report, Where, path_text
 from topograph.front.gaps import Gaps
@@ -237,7 +237,8 @@ class _Builder(AddressReader):
         return Node(name=name, kind=_KINDS[nd.kind], forwarding=nd.forwarding, rp_filter=_RP_FILTERS[nd.rp_filter],
                     interfaces=tuple(itfs), routes=routes, nat=nat, port_forwards=fwds,
                     filter=filters.chains(self, nd.filter, base, name, names),
-                    listen=filters.listens(self, nd.listen, base), where=Where(self.src, base, True))
+                    listen=filters.listens(self, nd.listen, base), where=Where(self.src, base, True),
+                    services=services.services(self, nd.run, base, name))
 
     def known_dev(self, dev: str, path: PathKey, node: str, names: set[str]) -> bool:
         if dev in names:

@@ -18,7 +18,8 @@ from topograph.front.names import close_names
 _CHILDREN: dict[type[BaseModel], dict[str, type[BaseModel]]] = {
     doc.TopologyDoc: {"nodes": doc.NodeDoc, "expect": doc.ExpectDoc},
     doc.NodeDoc: {"interfaces": doc.InterfaceDoc, "bridges": doc.InterfaceDoc, "routes": doc.RouteDoc,
-                  "nat": doc.NatDoc, "port_forwards": doc.PortForwardDoc, "filter": doc.FilterDoc},
+                  "nat": doc.NatDoc, "port_forwards": doc.PortForwardDoc, "filter": doc.FilterDoc,
+                  "run": doc.RunDoc},
     doc.FilterDoc: {"input": doc.ChainDoc, "forward": doc.ChainDoc, "output": doc.ChainDoc},
     doc.ChainDoc: {"rules": doc.RuleDoc},
 }
@@ -110,7 +111,7 @@ def _report_all(source: Source, report: Report, exc: ValidationError) -> list[tu
     return errors
 
 
-_ENTRY_LISTS = {"routes", "nat", "port_forwards", "listen"}  # lists of a node whose entries are dropped whole
+_ENTRY_LISTS = {"routes", "nat", "port_forwards", "listen", "run"}  # lists of a node whose entries are dropped whole
 _NODE_FIELDS = set(doc.known_keys(doc.NodeDoc))
 
 
@@ -234,7 +235,8 @@ _SYNONYMS = {
     "source": "from", "dest": "to", "name": "lab",
     "iif": "in", "iifname": "in", "oif": "out", "oifname": "out", "ctstate": "state", "states": "state",
     "verdict": "action", "target": "action", "jump": "action", "firewall": "filter", "filters": "filter",
-    "nftables": "filter", "iptables": "filter", "listen_on": "listen", "listens": "listen", "services": "listen",
+    "nftables": "filter", "iptables": "filter", "listen_on": "listen", "listens": "listen", "services": "run",
+    "command": "cmd", "commands": "run", "exec": "run",
     "daddr": "to", "saddr": "from", "destination_port": "dport", "source_port": "sport",
 }
 
@@ -322,6 +324,8 @@ _EXAMPLES = {
     "policy": "policy: accept | drop",
     "state": "state: [established, related]  (new, established, related, invalid)",
     "listen": "listen: [tcp/22, udp/53]",
+    "run": "run:\n    - python3 -m http.server 80\n    - {name: web, cmd: python3 -m http.server 8080}",
+    "cmd": "cmd: python3 -m http.server 80",
     "kind": "kind: namespace | host | external",
     "rp_filter": "rp_filter: disabled | loose | strict",
     "proto": "proto: tcp | udp",

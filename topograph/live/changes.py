@@ -16,15 +16,16 @@ from topograph.plan import (
     DeleteNetns,
     DeleteRoute,
     Operation,
+    StopService,
 )
 
 State = Literal["missing", "drifted", "extra"]
 
 
 #: Deleting one object, as a plan operation: a namespace, a link, an address, a route, or an iptables
-#: rule (or policy) not the lab's. Run by the same Runner.run as the repair, and printed by the same
+#: rule (or policy) not the lab's, or stopping a service. Run by the same Runner.run as the repair, and printed by the same
 #: templates (apply --dry-run --commands).
-Removal = DeleteNetns | DeleteLink | DeleteAddress | DeleteRoute | DeleteIptablesRule
+Removal = DeleteNetns | DeleteLink | DeleteAddress | DeleteRoute | DeleteIptablesRule | StopService
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,6 +16,7 @@ import ipaddress
 from dataclasses import dataclass, replace
 from typing import assert_never
 
+from topograph.live import services
 from topograph.live.changes import Change, Diff, Removal, State
 from topograph.live.describe import describe, where
 from topograph.live.observe import Live, LiveLink, LiveRoute, NsState, ops_by_netns, route_key
@@ -54,6 +55,8 @@ from topograph.plan import (
     SetMac,
     SetMtu,
     SetSysctls,
+    StartService,
+    StopService,
     Sysctl,
     namespaces,
 )
@@ -185,6 +188,8 @@ def diff(plan: Plan, live: Live, record: Record | None) -> Diff:
                 removal = DeleteLink(op.node, netns, op.ifname) if link is not None else None
                 add("drifted" if link is not None else "missing", op, removal)
                 continue
+            case StartService() | StopService():
+                continue  # services.changes() judges them
             case (MarkNetns() | MarkLink() | LoopbackUp() | SetSysctls() | SetMac() | SetMtu() | EnslavePort()
                   | AddAddress() | LinkUp() | AddRoute() | LoadNftables() | LoadIptables() | LinkDown() | ReleasePort()
                   | DeleteAddress() | DeleteRoute() | RestoreNftables() | RestoreIptables() | DeleteIptablesRule()
@@ -207,6 +212,9 @@ def diff(plan: Plan, live: Live, record: Record | None) -> Diff:
                     add(state, op)
             case _:
                 assert_never(op)
+    running, found = services.changes(plan, live.services, record.services if record else {}, fresh_ns)
+    result.up_to_date += running
+    result.changes += found
     result.changes += _link_rp_filters(plan, live, recreated, fresh_ns)
     result.changes += _extras(plan, live, record, fresh_ns, downed)
     result.changes += _foreign_rules(plan, live, fresh_ns)
@@ -256,7 +264,8 @@ def _what_the_file_says(plan: Plan) -> _Said:
             case (CreateNetns() | MarkNetns() | MarkLink() | SetSysctls() | CreateBridge() | CreateVeth() | CreateStandIn()
                   | AddAddress() | AddRoute() | LoadNftables() | LoadIptables() | LinkDown() | ReleasePort()
                   | DeleteAddress() | DeleteRoute() | RestoreNftables() | RestoreIptables() | DeleteIptablesRule()
-                  | DeleteNftables() | DeleteIptables() | DeleteLink() | DeleteNetns() | RestoreSysctls()):
+                  | DeleteNftables() | DeleteIptables() | DeleteLink() | DeleteNetns() | RestoreSysctls()
+                  | StartService() | StopService()):
                 pass  # nothing said of a link's settings
             case _:
                 assert_never(op)
@@ -317,8 +326,8 @@ def _op_state(op: Operation, st: NsState, recreated: set[tuple[str | None, str]]
         case (CreateNetns() | CreateVeth() | CreateBridge() | CreateStandIn()  # diff() judges these itself
               | LinkDown() | ReleasePort() | DeleteAddress() | DeleteRoute() | RestoreNftables() | RestoreIptables()
               | DeleteIptablesRule() | DeleteNftables() | DeleteIptables() | DeleteLink() | DeleteNetns()
-              | RestoreSysctls()):
-            return None  # not in a setup plan
+              | RestoreSysctls() | StartService() | StopService()):
+            return None  # not in a setup plan (or judged elsewhere)
         case _:
             assert_never(op)
 

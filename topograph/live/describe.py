@@ -35,6 +35,8 @@ from topograph.plan import (
     SetMac,
     SetMtu,
     SetSysctls,
+    StartService,
+    StopService,
 )
 
 
@@ -115,5 +117,9 @@ def _what(op: Operation) -> str:
             return "delete namespace" + (" if it carries the lab's mark" if op.mark else "")
         case RestoreSysctls():
             return f"put back the sysctls saved in {op.path}"
+        case StartService():
+            return f"start service {op.name}: {op.cmd}"
+        case StopService():
+            return f"stop service {op.name}"
         case _:
             assert_never(op)

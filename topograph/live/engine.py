@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
-from topograph.live import root, state
+from topograph.live import root, services, state
 from topograph.live.changes import Diff
 from topograph.live.converge import diff, planned_macs
 from topograph.live.describe import describe, where
@@ -32,6 +32,8 @@ from topograph.plan import (
     Operation,
     Plan,
     RestoreSysctls,
+    StartService,
+    StopService,
     kernel_names,
 )
 
@@ -46,6 +48,7 @@ class Outcome:
     applied: int = 0
     removed: list[str] = field(default_factory=list)
     adopted: list[str] = field(default_factory=list)  # the lab's by its mark, now in its record
+    ended: list[str] = field(default_factory=list)  # services this run started that ended at once (not rolled back)
 
 
 @contextmanager
@@ -69,6 +72,7 @@ def _look(plan: Plan, ns: Namespaces, socks: Sockets) -> tuple[state.Record | No
     """The lab's record, the live state, and the difference between the live state and `plan`."""
     record = state.load(plan.lab, plan.prefix)
     live = observe(plan, record.namespaces if record else [], ns, socks, leftover_rules(plan, record))
+    live.services = services.observe_lab(plan, record.services if record else {})
     return record, live, diff(plan, live, record)
 
 
@@ -79,6 +83,12 @@ def plan_diff(plan: Plan) -> Diff:
     if d.cut_short:
         d.running = holder(state.lab_key(plan.lab, plan.prefix))
     return d
+
+
+def service_states(plan: Plan) -> list[services.Observed]:
+    """How each service of the lab is (status): those of `plan`, then any other its record names."""
+    record = state.load(plan.lab, plan.prefix)
+    return list(services.observe_lab(plan, record.services if record else {}).values())
 
 
 def _note_rules(plan: Plan, live: Live, rec: state.Record) -> None:
@@ -149,6 +159,7 @@ def apply(plan: Plan, *, source: str = "", wait: float = 0.0,
                     else:
                         kept[at] = text
             rec.macs = planned_macs(plan)
+            _note_services(plan, rec, runner.services)
             rec.complete = True
             state.save(rec)
         except BaseException as exc:
@@ -167,7 +178,20 @@ def apply(plan: Plan, *, source: str = "", wait: float = 0.0,
                 raise
             raise failed from exc
         outcome.applied = len(repair)
+        started = {op.key: op for op in repair if isinstance(op, StartService)}
+        outcome.ended = services.ended([s for s in runner.services.values() if s is not None], started, ns)
         return outcome
+
+
+def _note_services(plan: Plan, rec: state.Record, done: dict[str, services.Observed | None]) -> None:
+    """Record the services this run started (their pid and start time) and forget those it stopped."""
+    ops = {op.key: op for op in plan.operations if isinstance(op, StartService)}
+    for key, s in done.items():
+        op = ops.get(key)
+        if s is None or op is None:
+            rec.services.pop(key, None)
+        else:
+            rec.services[key] = {"netns": op.netns, "dir": op.dir, "cmd": op.cmd, "pid": s.pid, "start": s.start}
 
 
 def destroy(lab: str, prefix: str | None, plan: Plan | None = None, *, wait: float = 0.0,
@@ -191,7 +215,7 @@ def destroy(lab: str, prefix: str | None, plan: Plan | None = None, *, wait: flo
             if record is None:
                 return []
             runner = Runner(ns, socks, tools=kernel)
-            for op in undo_record(record, plan, list_netns()):
+            for op in [*services.stops(plan, record.services), *undo_record(record, plan, list_netns())]:
                 if runner.run(op):
                     removed.append(removed_text(op))
         state.remove(record)
@@ -231,6 +255,8 @@ def removed_text(op: Operation) -> str:
             return f"iptables chains {', '.join(op.chains)}"
         case RestoreSysctls():
             return f"sysctls saved in {op.path}"
+        case StopService():
+            return f"service {op.name} on {op.node}"
         case _:
             return describe(op)
 

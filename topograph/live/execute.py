@@ -20,6 +20,7 @@ from collections.abc import Callable
 from typing import assert_never
 
 from topograph.live import netlink as nl
+from topograph.live import services
 from topograph.live.describe import describe, where
 from topograph.live.firewall import System, Tools, iptables_listing, lab_lines
 from topograph.live.journal import Journalled, StepFailed, chains_back, nft_back
@@ -56,6 +57,8 @@ from topograph.plan import (
     SetMac,
     SetMtu,
     SetSysctls,
+    StartService,
+    StopService,
     Sysctl,
     iptables_restore,
     nft_ruleset,
@@ -85,6 +88,7 @@ class Runner(Journalled):
         self.nft: dict[str, str | None] = {}
         self.iptables: dict[str, str | None] = {}
         self.rules: dict[str, str | None] = {}
+        self.services: dict[str, services.Observed | None] = {}  # NODE/NAME -> started (None: stopped), for the record
         fail = os.environ.get(FAIL_AT_ENV)
         self.fail_at = int(fail) if fail and fail.isdigit() else None
         self.delay = float(os.environ.get(STEP_DELAY_ENV) or 0)
@@ -239,6 +243,12 @@ class Runner(Journalled):
                 return self._delete_netns(op)
             case RestoreSysctls():
                 return self._restore_sysctls(op)
+            case StartService():  # journalled in every namespace: deleting one stops nothing that runs in it
+                self._journal(StopService(op.node, op.netns, op.name, op.dir))
+                self.services[op.key] = services.start(op)
+            case StopService():
+                self.services[op.key] = None
+                return services.stop(op)
             case _:
                 assert_never(op)
         return True

@@ -30,6 +30,7 @@ from topograph.live.netlink import (
     parse_attrs,
 )
 from topograph.live.nlsocket import Socket, Sockets
+from topograph.live.services import Observed
 from topograph.plan import (
     AddAddress,
     AddRoute,
@@ -61,6 +62,8 @@ from topograph.plan import (
     SetMac,
     SetMtu,
     SetSysctls,
+    StartService,
+    StopService,
     namespaces,
 )
 
@@ -110,6 +113,7 @@ class Live:
     namespaces: dict[str | None, NsState] = field(default_factory=dict)  # None: the root namespace
     existing: set[str] = field(default_factory=set)  # every namespace name on the machine
     stale: set[str] = field(default_factory=set)  # of the lab's names: bare files in /run/netns, no namespace
+    services: dict[str, Observed] = field(default_factory=dict)  # NODE/NAME -> how it is (live/services.py)
 
 
 def route_key(op: AddRoute) -> LiveRoute:
@@ -178,7 +182,8 @@ def read_namespace(netns: str | None, mine: list[Operation], ns: Namespaces, soc
             case (CreateNetns() | MarkNetns() | MarkLink() | LoopbackUp() | CreateBridge() | CreateVeth()
                   | CreateStandIn() | SetMac() | SetMtu() | EnslavePort() | AddAddress() | LinkUp() | AddRoute()
                   | LinkDown() | ReleasePort() | DeleteAddress() | DeleteRoute() | RestoreNftables()
-                  | RestoreIptables() | DeleteIptablesRule() | DeleteLink() | DeleteNetns() | RestoreSysctls()):
+                  | RestoreIptables() | DeleteIptablesRule() | DeleteLink() | DeleteNetns() | RestoreSysctls()
+                  | StartService() | StopService()):
                 pass  # what they make is in the links, addresses and routes, dumped whole
             case _:
                 assert_never(op)

@@ -49,6 +49,8 @@ from topograph.plan import (
     SetMac,
     SetMtu,
     SetSysctls,
+    StartService,
+    StopService,
     kernel_names,
     namespaces,
 )
@@ -86,7 +88,7 @@ class RootShare:
                       | CreateStandIn() | SetMac() | SetMtu() | EnslavePort() | AddAddress() | LinkUp() | AddRoute()
                       | LinkDown() | ReleasePort() | DeleteAddress() | DeleteRoute() | RestoreNftables()
                       | RestoreIptables() | DeleteIptablesRule() | DeleteNftables() | DeleteIptables() | DeleteLink()
-                      | DeleteNetns() | RestoreSysctls()):
+                      | DeleteNetns() | RestoreSysctls() | StartService() | StopService()):
                     pass  # links (RootShare is what is besides them), and steps that leave nothing of the lab's
                 case _:
                     assert_never(op)

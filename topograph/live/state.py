@@ -15,6 +15,7 @@ import json
 import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 from topograph.front.names import lab_name_problem
 from topograph.plan.kernel_names import prefix_problem
@@ -82,6 +83,8 @@ class Record:
     iptables: dict[str, str] = field(default_factory=dict)  # namespace -> live.firewall.iptables_listing right after loading
     rules: dict[str, str] = field(default_factory=dict)  # namespace -> plan.firewall.loaded_text of what was loaded
     macs: dict[str, str] = field(default_factory=dict)  # "namespace ifname" -> the MAC the file set there
+    # "NODE/NAME" -> a service (run:) apply started: {netns, dir, cmd, pid, start} (live/services.py)
+    services: dict[str, dict[str, Any]] = field(default_factory=dict)
     complete: bool = False  # False while an apply is running (or was killed)
 
     @property

@@ -37,6 +37,7 @@ from topograph.plan.setup_ops import (
     SetMac,
     SetMtu,
     SetSysctls,
+    StartService,
     Sysctl,
     VethEnd,
 )
@@ -53,6 +54,7 @@ from topograph.plan.undo_ops import (
     RestoreIptables,
     RestoreNftables,
     RestoreSysctls,
+    StopService,
 )
 
 __all__ = [
@@ -96,6 +98,8 @@ __all__ = [
     "SetMtu",
     "SetSysctls",
     "SetupOp",
+    "StartService",
+    "StopService",
     "Sysctl",
     "TeardownOp",
     "VethEnd",

@@ -12,7 +12,8 @@ Order (one section after the other; inside a section, nodes, interfaces and link
    the marks of bridges open the links section);
 4. interface settings — in the root namespace per-interface sysctls, then MAC, MTU, bridge ports
    (while the links are still down);
-5. addresses, then links up, then routes; 6. NAT, port forwards and filter chains, one atomic load per node.
+5. addresses, then links up, then routes; 6. NAT, port forwards and filter chains, one atomic load per node;
+7. services (`run:`), each started detached in its node's namespace (StartService), once the rest is in place.
 
 Sysctls set in every configured node (nothing is inherited from the machine):
   net.ipv4.ip_forward and net.ipv6.conf.all.forwarding (the node's `forwarding`);
@@ -78,6 +79,7 @@ from topograph.plan.setup_ops import (
     SetMac,
     SetMtu,
     SetSysctls,
+    StartService,
     Sysctl,
     VethEnd,
 )
@@ -229,6 +231,10 @@ class _Planner:
         for node in self.nodes:
             if node.nat or node.port_forwards or node.filter:
                 ops.append(self.rules(node))
+        run_dir = kernel_names.service_dir(self.t.name, self.p.prefix) if any(n.services for n in self.nodes) else ""
+        for node in self.nodes:  # last: a service finds its node's addresses, routes and rules in place
+            ports = tuple(str(x) for x in node.listen)
+            ops += [StartService(node.name, self.ns(node.name), s.name, run_dir, s.cmd, ports) for s in node.services]
         self.note_existing()
         return ops
 
@@ -264,7 +270,9 @@ class _Planner:
             return
         for node in self.t.nodes:
             if not self.p.configures(node.name):
-                self.notes.append(f"{node.name}: external node, left alone (it exists already)")
+                self.notes.append(f"{node.name}: external node, left alone (it exists already)"
+                                  + (f"; its services (run:) are not started: {', '.join(s.name for s in node.services)}"
+                                     if node.services else ""))
                 continue
             for itf in node.interfaces:
                 if self.p.is_existing(itf) and itf.addresses:

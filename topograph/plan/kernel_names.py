@@ -97,3 +97,16 @@ def sysctl_state_file(lab: str) -> str:
     if problem:  # the name becomes a path: never let it leave the directory
         raise ValueError(f"cannot name a file after lab {lab!r}: it {problem}")
     return f"{SYSCTL_DIR}/{lab}{SYSCTL_SUFFIX}"
+
+
+SERVICE_SUFFIX = ".services"
+
+
+def service_dir(lab: str, prefix: str | None = None) -> str:
+    """The directory of a lab's services (`run:`): per node a directory with each service's log, pid and exit-code
+    files. LAB.services, or LAB@PREFIX.services in sandbox mode, next to the lab's record."""
+    problem = lab_name_problem(lab) or (prefix_problem(prefix) if prefix is not None else None)
+    if problem:  # the name becomes a path: never let it leave the directory
+        raise ValueError(f"cannot name a directory after lab {lab!r}: it {problem}")
+    key = lab if prefix is None else f"{lab}@{prefix}"
+    return f"{SYSCTL_DIR}/{key}{SERVICE_SUFFIX}"

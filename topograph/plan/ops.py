@@ -43,6 +43,7 @@ from topograph.plan.setup_ops import (
     SetMac,
     SetMtu,
     SetSysctls,
+    StartService,
 )
 from topograph.plan.undo_ops import (
     DeleteAddress,
@@ -57,14 +58,15 @@ from topograph.plan.undo_ops import (
     RestoreIptables,
     RestoreNftables,
     RestoreSysctls,
+    StopService,
 )
 
 SetupOp = (CreateNetns | MarkNetns | MarkLink | LoopbackUp
            | SetSysctls | SetLinkSysctls | CreateBridge | CreateVeth | CreateStandIn | SetMac | SetMtu
-           | EnslavePort | AddAddress | LinkUp | AddRoute | LoadNftables | LoadIptables)
+           | EnslavePort | AddAddress | LinkUp | AddRoute | LoadNftables | LoadIptables | StartService)
 ResetOp = (LinkDown | ReleasePort | DeleteAddress | DeleteRoute | RestoreNftables | RestoreIptables
            | DeleteIptablesRule)
-TeardownOp = DeleteNftables | DeleteIptables | DeleteLink | DeleteNetns | RestoreSysctls
+TeardownOp = StopService | DeleteNftables | DeleteIptables | DeleteLink | DeleteNetns | RestoreSysctls
 Operation = SetupOp | ResetOp | TeardownOp
 
 
@@ -80,7 +82,8 @@ def namespaces(op: Operation) -> tuple[Netns, ...]:
               | SetMac() | SetMtu() | LinkDown() | ReleasePort() | DeleteAddress() | DeleteRoute()
               | RestoreNftables() | RestoreIptables() | DeleteIptablesRule()
               | EnslavePort() | AddAddress() | LinkUp() | AddRoute() | LoadNftables() | LoadIptables()
-              | DeleteNftables() | DeleteIptables() | DeleteLink() | DeleteNetns() | RestoreSysctls()):
+              | DeleteNftables() | DeleteIptables() | DeleteLink() | DeleteNetns() | RestoreSysctls()
+              | StartService() | StopService()):
             return (op.netns,)
         case _:
             assert_never(op)

@@ -40,6 +40,7 @@ from topograph.plan.setup_ops import (
     SetMac,
     SetMtu,
     SetSysctls,
+    StartService,
 )
 from topograph.plan.undo_ops import (
     DeleteAddress,
@@ -54,6 +55,7 @@ from topograph.plan.undo_ops import (
     RestoreIptables,
     RestoreNftables,
     RestoreSysctls,
+    StopService,
 )
 
 
@@ -63,6 +65,8 @@ def undo(op: Operation) -> Operation | None:
     One `match` over every kind, so a new kind that is not placed here fails mypy.
     """
     match op:
+        case StartService():  # deleting a namespace stops nothing that runs in it
+            return StopService(op.node, op.netns, op.name, op.dir)
         case MarkNetns():
             return DeleteNetns(op.node, op.netns, mark=op.alias)
         case CreateNetns() | CreateVeth() | CreateBridge() | CreateStandIn():
@@ -82,7 +86,7 @@ def undo(op: Operation) -> Operation | None:
             return None  # in a namespace of the plan's own, or on links that are deleted
         case (LinkDown() | ReleasePort() | DeleteAddress() | DeleteRoute() | RestoreNftables() | RestoreIptables()
               | DeleteIptablesRule() | DeleteNftables() | DeleteIptables() | DeleteLink() | DeleteNetns()
-              | RestoreSysctls()):
+              | RestoreSysctls() | StopService()):
             return None  # not in a setup plan
         case _:
             assert_never(op)

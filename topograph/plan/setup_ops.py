@@ -18,9 +18,9 @@ Netns = str | None  # None: the root namespace
 
 SECTIONS: tuple[str, ...] = (
     "namespaces", "sysctls", "bridges", "links", "interface settings", "addresses", "links up", "routes",
-    "NAT and port forwards",
+    "NAT and port forwards", "services",
     # teardown
-    "remove NAT and port forwards", "remove links", "restore sysctls", "remove namespaces",
+    "stop services", "remove NAT and port forwards", "remove links", "restore sysctls", "remove namespaces",
 )
 
 
@@ -292,3 +292,59 @@ class LoadIptables(msgspec.Struct, frozen=True):
     def families(self) -> tuple[int, ...]:
         found = self.nat_families.union(*(c.families() for c in self.filters))
         return tuple(sorted(found))
+
+
+class ServiceFiles(msgspec.Struct, frozen=True):
+    """Where a service's files are: DIR/NODE/NAME.log (its output), .pid (the supervisor's pid, the service's
+    process group), .rc (its exit code, once it ended by itself)."""
+
+    node: str
+    netns: Netns
+    name: str
+    dir: str  # kernel_names.service_dir(lab, prefix)
+
+    @property
+    def node_dir(self) -> str:
+        return f"{self.dir}/{self.node}"
+
+    @property
+    def base(self) -> str:
+        return f"{self.node_dir}/{self.name}"
+
+    @property
+    def log(self) -> str:
+        return self.base + ".log"
+
+    @property
+    def pid_file(self) -> str:
+        return self.base + ".pid"
+
+    @property
+    def rc_file(self) -> str:
+        return self.base + ".rc"
+
+    @property
+    def key(self) -> str:
+        """How the lab's record names the service: NODE/NAME."""
+        return f"{self.node}/{self.name}"
+
+
+#: The supervisor every service runs under (sh -c SUPERVISOR sh CMD BASE): it records its pid (the service's
+#: process group and session), runs CMD with sh (so CMD may be any command line, and cannot skip the
+#: next step), and records CMD's exit code when CMD ends by itself (a stop kills the supervisor with it).
+SUPERVISOR = 'echo $$ > "$2.pid"; sh -c "$1"; echo $? > "$2.rc"'
+
+
+class StartService(ServiceFiles, frozen=True):
+    """Start a service (`run:`) in its node's namespace, detached: a session of its own, stdin from /dev/null,
+    stdout and stderr appended to its log, under SUPERVISOR, in its node's directory of service files."""
+
+    KIND: ClassVar[str] = "start_service"
+    SECTION: ClassVar[str] = "services"
+    cmd: str = ""
+    ports: tuple[str, ...] = ()  # the node's `listen:` (tcp/80...): apply waits until something holds them
+
+    @property
+    def argv(self) -> tuple[str, ...]:
+        """The command that starts it, in the current namespace (setsid -f: it is never this process's child)."""
+        return ("setsid", "-f", "sh", "-c", SUPERVISOR, "sh", self.cmd, self.base)

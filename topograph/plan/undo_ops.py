@@ -12,7 +12,7 @@ import msgspec
 
 from topograph.model import IPAddress, IPInterface, IPNetwork
 from topograph.plan.firewall import iptables_change, lab_hooks, nft_replacement, rule_removal
-from topograph.plan.setup_ops import Netns
+from topograph.plan.setup_ops import Netns, ServiceFiles
 
 # -- converge and rollback: putting back what a lab changed in place -------------------------------
 # Not part of a setup plan: `apply` runs them to reset or remove what the file no longer says, and to
@@ -138,6 +138,18 @@ class DeleteIptablesRule(msgspec.Struct, frozen=True):
 
 
 # -- teardown --------------------------------------------------------------------------------------
+
+class StopService(ServiceFiles, frozen=True):
+    """Stop a service: SIGTERM to its process group, SIGKILL after a short wait; then remove its files.
+
+    Only the process its pid file names, and only when that process is its supervisor (its command line
+    ends with the service's own path): a pid the kernel gave to another process since is left alone.
+    Before its namespace goes: deleting a namespace stops nothing that runs in it.
+    """
+
+    KIND: ClassVar[str] = "stop_service"
+    SECTION: ClassVar[str] = "stop services"
+
 
 class DeleteNftables(msgspec.Struct, frozen=True):
     KIND: ClassVar[str] = "delete_nftables"
