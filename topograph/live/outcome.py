@@ -28,6 +28,13 @@ class Listen:
     address: IPAddress
     port: int
     proto: Proto = Proto.TCP
+    service: str = ""  # the node's services (run:), one of which may hold the port: "web" or "web, dns"
+
+    @property
+    def holder(self) -> str:
+        """What holds the port when verify's own listener cannot: a service of the node's, or some listener."""
+        what = f"service {self.service} (run:)" if self.service else "the listener already"
+        return f"{what} on {self.node}:{self.port}"
 
 
 @dataclass(frozen=True, slots=True)

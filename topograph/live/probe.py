@@ -270,8 +270,8 @@ class Prober:
             self._finish(f, Outcome.REACHED, "connected")
             return
         if own.sock is None:  # someone else's listener holds the port: accepted is all we can know
-            self._finish(f, Outcome.REACHED, "connected", f"accepted by the listener already on {where.node}:{where.port}, "
-                         "not verify's own")
+            self._finish(f, Outcome.REACHED, "connected", f"accepted by {where.holder}, not verify's own listener"
+                         if where.service else f"accepted by {where.holder}, not verify's own")
             return
         f.connected = True
         self.sel.unregister(f.sock)  # what the other end says does not matter: only our listener's word counts
@@ -380,8 +380,8 @@ class Prober:
         elif f.heard and where is not None:
             self._finish(f, Outcome.SILENCE, f"{where.node}:{where.port} got it, but its echo did not come back")
         elif where is not None and (own := self.listeners.get(where)) is not None and own.taken:
-            self._finish(f, Outcome.SILENCE, f"no answer from the service already on {where.node}:{where.port} "
-                         "(verify's own responder could not listen there)")
+            held = where.holder if where.service else f"the service already on {where.node}:{where.port}"
+            self._finish(f, Outcome.SILENCE, f"no answer from {held} (verify's own responder could not listen there)")
         else:
             self._finish(f, Outcome.SILENCE, "no answer")
 

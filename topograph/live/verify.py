@@ -142,7 +142,8 @@ def _job(topology: Topology, placement: Placement, p: Probe) -> Job:
     where = _listener_for(topology, p)
     listen = None
     if where is not None and placement.configures(where[0]):
-        listen = Listen(where[0], placement.netns(where[0]), where[1], where[2], p.proto)
+        service = ", ".join(s.name for s in topology.node(where[0]).services)
+        listen = Listen(where[0], placement.netns(where[0]), where[1], where[2], p.proto, service)
     return Job(placement.netns(p.src), p.dst, p.port, listen, p.proto)
 
 
