@@ -14,6 +14,7 @@ from tests.conftest import ROOT, SAMPLES
 from topograph.live.converge import diff, planned_macs
 from topograph.live.observe import Live, LiveLink, NsState, route_key
 from topograph.live.ownership import leftover_rules, root_links
+from topograph.live.services import Observed
 from topograph.live.state import Record
 from topograph.pipeline import check_file
 from topograph.plan import (
@@ -39,6 +40,7 @@ from topograph.plan import (
     SetMac,
     SetMtu,
     SetSysctls,
+    StartService,
     plan,
 )
 from topograph.plan.firewall import loaded_text
@@ -88,6 +90,8 @@ def built(p: Plan) -> Live:
             s.nft[op.table] = "table listing"
         elif isinstance(op, LoadIptables):
             s.iptables[op.pre_chain] = "chains listing"
+        elif isinstance(op, StartService):
+            live.services[op.key] = Observed(op.node, op.name, "running", op.log, 4242, 1, cmd=op.cmd)
     return live
 
 
