@@ -23,6 +23,11 @@ def schema() -> dict[str, Any]:
     state = defs["RuleDoc"]["properties"]["state"]
     words = state["anyOf"][0]
     state["anyOf"] = [words["items"], words, {"type": "null"}]
+    # a service may be written as just its command, and `run:` as one command
+    run = defs.pop("RunDoc")
+    defs["RunDoc"] = {"anyOf": [{"type": "string", "description": "the command line"}, run]}
+    items = defs["NodeDoc"]["properties"]["run"]
+    defs["NodeDoc"]["properties"]["run"] = {"anyOf": [{"type": "string"}, items], "description": items.get("description", "")}
     node = defs.pop("NodeDoc")
     defs["NodeDoc"] = {"anyOf": [{"type": "null"}, node]}
     out["properties"]["links"]["items"] = {"type": "array", "items": {"type": "string", "pattern": "^[^:]+:[^:]+$"},
