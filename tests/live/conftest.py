@@ -20,14 +20,15 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import pytest
 
 from tests.live.probes import UDP_ECHO
+from topograph.live import services
 from topograph.model import IPAddress
-from topograph.plan import Plan
+from topograph.plan import Plan, StartService, StopService, kernel_names
 
 NETNS_DIR = Path("/var/run/netns")
 
@@ -186,8 +187,13 @@ class Sandbox:
 
     # -- cleanup ------------------------------------------------------------------------------
     def cleanup(self) -> list[str]:
-        """Kill our processes, delete our namespaces by exact name; return problems met."""
+        """Kill our processes, stop the lab's services (run:) left running in our sandbox, delete our namespaces
+        by exact name; return problems met."""
         problems: list[str] = []
+        for pid_file in sorted(Path(kernel_names.SYSCTL_DIR).glob(f"*@{self.prefix}{kernel_names.SERVICE_SUFFIX}/*/*.pid")):
+            # a service a failed test left: its group, by the pid its own file names (only while it is the supervisor)
+            node_dir = pid_file.parent
+            services.stop(StopService(node_dir.name, None, pid_file.stem, str(node_dir.parent)))
         for proc in self.processes:
             if proc.poll() is None:
                 proc.kill()
@@ -202,6 +208,12 @@ class Sandbox:
                 if done.returncode != 0:
                     problems.append(f"cannot delete namespace {name}: {done.stderr.strip()}")
         return problems
+
+
+def without_services(p: Plan) -> Plan:
+    """`p` without starting its services (run:): for tests of the network whose own listeners stand for every
+    `listen:` entry (a service would hold the port first); tests/live/test_services_live.py runs services."""
+    return replace(p, operations=tuple(op for op in p.operations if not isinstance(op, StartService)))
 
 
 def unique_prefix() -> str:

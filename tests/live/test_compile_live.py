@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from tests.conftest import ROOT, SAMPLES
-from tests.live.conftest import Sandbox
+from tests.live.conftest import Sandbox, without_services
 from tests.live.test_apply_samples import tg
 from topograph.compile import render_setup, render_teardown
 from topograph.model import Expectation, IPAddress, Proto, Topology
@@ -55,7 +55,8 @@ def listener_for(t: Topology, e: Expectation, dst: IPAddress) -> tuple[str, IPAd
 
 
 def up(sb: Sandbox, t: Topology, *, firewall: str = "nftables") -> Plan:
-    p = plan(t, sandbox_prefix=sb.prefix, firewall=firewall)  # type: ignore[arg-type]
+    # the test's own listeners answer for the lab's, services' ports included (check_expectation)
+    p = without_services(plan(t, sandbox_prefix=sb.prefix, firewall=firewall))  # type: ignore[arg-type]
     sb.claim_plan(p)
     done = sb.script(render_setup(p))
     assert done.returncode == 0, f"setup failed:\n{done.stderr}"

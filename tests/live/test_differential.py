@@ -33,7 +33,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import ROOT, SAMPLES
-from tests.live.conftest import Sandbox
+from tests.live.conftest import Sandbox, without_services
 from tests.live.probes import Seen, expected, probe
 from topograph.compile import render_setup, render_teardown
 from topograph.model import LOOPBACK, Proto, Topology
@@ -141,7 +141,10 @@ def _differential(sb: Sandbox, case: Path | int) -> None:
     net = Network(topology)
     cols = _columns(topology, net)
     predicted = fast_matrix(net, cols)  # what check and reach use; equal to the per-pair walker (unit tests)
-    p = plan(topology, sandbox_prefix=sb.prefix)
+    # without the lab's services (run:): the test's own listeners stand for every `listen:` entry, each
+    # answering with a banner that names it (a service's port is probed through the service by verify, and
+    # tests/live/test_services_live.py holds the services themselves)
+    p = without_services(plan(topology, sandbox_prefix=sb.prefix))
     sb.claim_plan(p)
     done = sb.script(render_setup(p))
     assert done.returncode == 0, f"setup failed:\n{done.stderr}"
