@@ -110,6 +110,9 @@ def test_a_service_runs_answers_dies_comes_back_and_goes(sandbox: Sandbox, tmp_p
         # the lan node reaches the web server through the host's port forward (192.168.1.2:80 -> blue:80)
         page = sandbox.exec(lan, sys.executable, "-c", _FETCH, "http://192.168.1.2/")
         assert page.returncode == 0 and "Directory listing" in page.stdout and "web.log" in page.stdout, page.stderr
+        logged = tg(state, "logs", *box, str(SAMPLE), "blue:web")
+        assert logged.returncode == 0 and "Serving HTTP on 0.0.0.0 port 80" in logged.stdout, logged.stderr
+        assert '"GET / HTTP/1.1" 200' in logged.stdout, logged.stdout  # lan's request, as blue saw it
         checked = tg(state, "verify", *box, str(SAMPLE))
         assert checked.returncode == 0, checked.stdout + checked.stderr
         assert "accepted by service web (run:) on blue:80, not verify's own listener" in checked.stdout, checked.stdout

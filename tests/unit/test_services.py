@@ -142,3 +142,18 @@ def test_the_supervisor_records_pid_and_exit_code_and_a_stop_ends_its_group(tmp_
     assert Path(quick.log).read_text() == "hello\n"
     services.stop(quick)
     assert not os.path.exists(quick.dir)
+
+
+def test_logs_names_what_it_cannot_show() -> None:
+    from click.testing import CliRunner
+
+    from topograph.cli import main
+
+    sample = str(ROOT / "samples" / "15-seed-web.yml")
+    for args, said in ((["blue:web", "--sandbox", "nolab1-"], "no log of service web on blue "
+                        "(/run/topograph/seed-web@nolab1-.services/blue/web.log): is the lab up?"),
+                       (["red"], "red runs no services (the file gives it no run:)"),
+                       (["blue:db"], "blue runs no service 'db'; its services: web"),
+                       (["pink"], "lab seed-web has no node 'pink'")):
+        result = CliRunner().invoke(main, ["logs", sample, *args])
+        assert result.exit_code == 1 and said in result.stderr, result.stderr

@@ -29,6 +29,7 @@ COMMANDS: dict[str, str] = {
     "verify": "verify",
     "exec": "exec",
     "capture": "capture",
+    "logs": "logs",
     "list": "list",
     "completion": "completion",
 }
