@@ -120,6 +120,7 @@ def test_apply_records_the_root_share_before_any_step(monkeypatch: pytest.Monkey
             self.nft: dict[str, str] = {}
             self.iptables: dict[str, str] = {}
             self.rules: dict[str, str] = {}
+            self.services: dict[str, object] = {}
 
         def execute(self, ops: list[Operation]) -> None:
             seen.append(state.load(p.lab, None))
