@@ -30,6 +30,7 @@ COMMANDS: dict[str, str] = {
     "exec": "exec",
     "capture": "capture",
     "list": "list",
+    "scan": "scan",
     "completion": "completion",
 }
 

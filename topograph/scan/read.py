@@ -1,0 +1,268 @@
+"""Reading namespaces that exist: netlink dumps, /proc/sys and `nft -j list ruleset`, in each namespace once.
+
+Nothing here writes: every netlink message sent is a dump or a get, the tools run are listing ones.
+Veth pairs are matched across the scanned namespaces by each end's peer index (IFLA_LINK) both ways;
+when more than one namespace would fit, the end's link namespace id (IFLA_LINK_NETNSID) decides, asked
+of the kernel (RTM_GETNSID) for the candidates only.
+"""
+
+from __future__ import annotations
+
+import errno
+import ipaddress
+import json
+import os
+import shutil
+import socket
+import struct
+import subprocess
+from dataclasses import dataclass, replace
+from typing import Any
+
+from pyroute2.netlink import NLM_F_REQUEST
+from pyroute2.netlink.rtnl import RTM_GETLINK, RTM_GETNSID, RTM_GETROUTE, RTM_GETRULE
+
+from topograph.live.firewall import iptables_save, nft_tables_here
+from topograph.live.kernel import KernelError, Namespaces
+from topograph.live.netlink import (
+    IFLA_LINKINFO,
+    attr_u32,
+    family,
+    link_dump,
+    message,
+    messages,
+    parse_attrs,
+    parse_link,
+    parse_route,
+    parsed,
+    route_dump,
+    text,
+    u32,
+)
+from topograph.live.nlsocket import Socket
+from topograph.live.observe import link_rp_filters, read_sysctl
+from topograph.scan.data import Scan, ScanLink, ScanNamespace, ScanRoute
+
+IFLA_LINK, IFLA_LINK_NETNSID = 5, 37
+IFLA_INFO_SLAVE_KIND, IFLA_INFO_SLAVE_DATA, IFLA_BRPORT_STATE = 4, 5, 1
+RTA_TABLE, RTA_MULTIPATH = 15, 9
+FRA_PRIORITY, FRA_TABLE = 6, 15
+NETNSA_NSID, NETNSA_FD = 1, 3
+_RULE = struct.Struct("=BBBBBBBBI")
+#: the kernel's own routing policy rules: (family, priority, table)
+DEFAULT_RULES = frozenset({(socket.AF_INET, 0, 255), (socket.AF_INET, 32766, 254), (socket.AF_INET, 32767, 253),
+                           (socket.AF_INET6, 0, 255), (socket.AF_INET6, 32766, 254)})
+
+#: sysctls that change reachability, read in every namespace (the key as `sysctl` writes it)
+SYSCTLS = ("net.ipv4.ip_forward", "net.ipv6.conf.all.forwarding", "net.ipv4.conf.all.rp_filter",
+           "net.bridge.bridge-nf-call-iptables", "net.bridge.bridge-nf-call-ip6tables",
+           "net.bridge.bridge-nf-call-arptables")
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """A namespace to scan: the node it becomes and how to enter it (`key` names it to Namespaces)."""
+
+    node: str
+    key: str | None  # None: the namespace scan runs in (the machine's own with --with-host)
+    shown: str  # how messages name it
+
+
+@dataclass(frozen=True, slots=True)
+class _Raw:
+    """A veth end before matching: its namespace's position, index, peer index and link namespace id."""
+
+    ns: int
+    index: int
+    link: int
+    nsid: int | None
+
+
+def _links(sock: Socket) -> tuple[list[tuple[ScanLink, int, int | None]], str]:
+    """Every interface with its peer index (0: none) and link namespace id; and the loopback's alias."""
+    out: list[tuple[ScanLink, int, int | None]] = []
+    payloads = sock.dump(RTM_GETLINK, link_dump())
+    infos = parsed(parse_link, payloads, sock.where, "a link")
+    names = {i.index: i.name for i in infos}
+    for payload, info in zip(payloads, infos, strict=True):
+        a = parse_attrs(payload, 16)
+        state: int | None = None
+        if IFLA_LINKINFO in a:
+            li = parse_attrs(a[IFLA_LINKINFO])
+            if text(li.get(IFLA_INFO_SLAVE_KIND, b"")) == "bridge" and IFLA_INFO_SLAVE_DATA in li:
+                raw = parse_attrs(li[IFLA_INFO_SLAVE_DATA]).get(IFLA_BRPORT_STATE)
+                state = raw[0] if raw else None
+        link = u32(a[IFLA_LINK]) if IFLA_LINK in a else 0
+        nsid = struct.unpack("=i", a[IFLA_LINK_NETNSID][:4])[0] if IFLA_LINK_NETNSID in a else None
+        out.append((ScanLink(index=info.index, name=info.name, kind=info.kind, up=info.up, mtu=info.mtu,
+                             master=names.get(info.master) if info.master else None, port_state=state),
+                    link, nsid))
+    return out, next((i.alias for i in infos if i.name == "lo"), "")
+
+
+def _routes(sock: Socket, names: dict[int, str]) -> list[ScanRoute]:
+    out: list[ScanRoute] = []
+    for payload in sock.dump(RTM_GETROUTE, route_dump()):
+        r = parse_route(payload)
+        a = parse_attrs(payload, 12)
+        table = u32(a[RTA_TABLE]) if RTA_TABLE in a else payload[4]
+        if table == 255:
+            continue  # the local table: the kernel's own routes to the namespace's addresses
+        zero = "0.0.0.0" if r.family == socket.AF_INET else "::"
+        dst = str(ipaddress.ip_address(r.dst)) if r.dst else zero
+        net = str(ipaddress.ip_network(f"{dst}/{r.dst_len}", strict=False))
+        via = str(ipaddress.ip_address(r.gateway)) if r.gateway else None
+        out.append(ScanRoute(to=net, via=via, dev=names.get(r.oif), metric=r.metric, onlink=r.onlink, table=table,
+                             kind=payload[7], protocol=r.protocol, multipath=RTA_MULTIPATH in a))
+    return out
+
+
+def _policy_rules(sock: Socket) -> list[str]:
+    """Routing policy rules beyond the kernel's own three (two for IPv6), each described."""
+    out: list[str] = []
+    for fam in (socket.AF_INET, socket.AF_INET6):
+        for payload in sock.dump(RTM_GETRULE, bytes((fam, 0, 0, 0, 0, 0, 0, 0)) + b"\0\0\0\0"):
+            f, dst_len, src_len, _, table, _, _, action, _ = _RULE.unpack_from(payload)
+            a = parse_attrs(payload, _RULE.size)
+            prio = u32(a[FRA_PRIORITY]) if FRA_PRIORITY in a else 0
+            table = u32(a[FRA_TABLE]) if FRA_TABLE in a else table
+            if (f, prio, table) in DEFAULT_RULES and not dst_len and not src_len and action == 1:
+                continue
+            v = 4 if f == socket.AF_INET else 6
+            out.append(f"ip -{v} rule: priority {prio} lookup table {table}"
+                       + (f" (from /{src_len})" if src_len else "") + (f" (to /{dst_len})" if dst_len else ""))
+    return out
+
+
+def _nft() -> tuple[tuple[dict[str, Any], ...] | None, str | None]:
+    """`nft -j list ruleset` here, when the namespace has a table (a netlink dump says, without a process)."""
+    if not nft_tables_here():
+        return (), None
+    try:
+        done = subprocess.run(["nft", "-j", "list", "ruleset"], capture_output=True, text=True, check=False,
+                              timeout=30)
+    except FileNotFoundError:
+        return None, "nft is not installed: the nftables rules were not read"
+    if done.returncode != 0:
+        return None, f"nft -j list ruleset failed: {done.stderr.strip()}"
+    try:
+        objects = json.loads(done.stdout).get("nftables", [])
+    except (ValueError, AttributeError):
+        return None, "nft -j list ruleset printed no JSON"
+    return tuple(o for o in objects if isinstance(o, dict)), None
+
+
+def _iptables() -> str:
+    """iptables-save and ip6tables-save output where nftables is not there to ask (legacy iptables)."""
+    if shutil.which("nft") is not None:
+        return ""
+    return "".join(iptables_save(f, table=None) for f in (4, 6))
+
+
+def _sysctl_path(key: str) -> str:
+    return "/proc/sys/" + key.replace(".", "/")
+
+
+def read_one(target: Target, ns: Namespaces) -> tuple[ScanNamespace, list[tuple[ScanLink, int, int | None]]]:
+    """Everything of one namespace, read in one visit."""
+    problems: list[str] = []
+    with ns.inside(target.key):
+        sock = Socket(target.shown)
+        try:
+            sysctls = {k: read_sysctl(_sysctl_path(k)) for k in SYSCTLS}
+            nft, problem = _nft()
+            if problem:
+                problems.append(problem)
+            iptables = _iptables()
+        except BaseException:
+            sock.close()
+            raise
+    try:
+        links, mark = _links(sock)
+        names = {ln.index: ln.name for ln, _, _ in links}
+        rp = {names[i]: v for i, v in link_rp_filters(sock).items() if i in names}
+        addresses = []
+        for a in sock.addresses():
+            ip = ipaddress.ip_address(a.address) if a.address else None
+            if ip is None or (ip.version == 6 and ip.is_link_local):
+                continue  # the kernel's own fe80:: addresses
+            addresses.append((names.get(a.index, f"#{a.index}"), f"{ip}/{a.prefixlen}"))
+        routes = _routes(sock, names)
+        rules = _policy_rules(sock)
+    finally:
+        sock.close()
+    return ScanNamespace(node=target.node, netns=target.shown, links=tuple(ln for ln, _, _ in links),
+                         addresses=tuple(addresses), routes=tuple(routes), policy_rules=tuple(rules),
+                         sysctls=sysctls, rp_filter=rp, nft=nft, iptables=iptables, mark=mark,
+                         problems=tuple(problems)), links
+
+
+def nsid_of(ns: Namespaces, inside: str | None, other: str | None) -> int | None:
+    """The id namespace `inside` gives namespace `other` (RTM_GETNSID), or None when it gives none."""
+    with ns.inside(inside):
+        sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW | socket.SOCK_CLOEXEC, 0)
+    with sock:
+        sock.settimeout(10)
+        sock.bind((0, 0))
+        body = bytes((socket.AF_UNSPEC, 0, 0, 0)) + attr_u32(NETNSA_FD, ns.fd(other))
+        sock.send(message(RTM_GETNSID, NLM_F_REQUEST, 1, body))
+        data = sock.recv(1 << 16)
+        for kind, _, _, start, end in messages(data, "nsid"):
+            if kind == 88:  # RTM_NEWNSID
+                raw = parse_attrs(data[start + 4:end]).get(NETNSA_NSID)
+                value = struct.unpack("=i", raw[:4])[0] if raw else -1
+                return value if value >= 0 else None
+    return None
+
+
+def scan(targets: list[Target], ns: Namespaces, lab: str = "scan") -> Scan:
+    """Read every target and match the veth pairs among them."""
+    read = [read_one(t, ns) for t in targets]
+    spaces = [s for s, _ in read]
+    raws: dict[tuple[int, int], _Raw] = {}
+    for pos, (_, raw_links) in enumerate(read):
+        for ln, link, nsid in raw_links:
+            if ln.kind == "veth":
+                raws[(pos, ln.index)] = _Raw(pos, ln.index, link, nsid)
+    by_index: dict[int, list[_Raw]] = {}
+    for r in raws.values():
+        by_index.setdefault(r.index, []).append(r)
+    peer_of: dict[tuple[int, int], tuple[int, int] | None] = {}
+    for key, r in raws.items():
+        if r.nsid is None:  # the peer is in the same namespace
+            same = raws.get((r.ns, r.link))
+            peer_of[key] = (r.ns, r.link) if same is not None and same.link == r.index else None
+            continue
+        cands = [c for c in by_index.get(r.link, []) if c.ns != r.ns and c.link == r.index and c.nsid is not None]
+        if len(cands) > 1:
+            cands = [c for c in cands if nsid_of(ns, targets[r.ns].key, targets[c.ns].key) == r.nsid]
+        peer_of[key] = (cands[0].ns, cands[0].index) if len(cands) == 1 else None
+    out: list[ScanNamespace] = []
+    for pos, space in enumerate(spaces):
+        found: list[ScanLink] = []
+        for ln in space.links:
+            if ln.kind != "veth":
+                found.append(ln)
+                continue
+            peer = peer_of.get((pos, ln.index))
+            if peer is None:
+                found.append(replace(ln, peer_outside=True))
+            else:
+                other = spaces[peer[0]]
+                name = next(x.name for x in other.links if x.index == peer[1])
+                found.append(replace(ln, peer=(other.node, name)))
+        out.append(replace(space, links=tuple(found)))
+    return Scan(tuple(out), lab)
+
+
+def enter_pid(ns: Namespaces, pid: int) -> str:
+    """Make process `pid`'s network namespace enterable as "pid:PID"; KernelError when there is none."""
+    key = f"pid:{pid}"
+    try:
+        ns.fds[key] = os.open(f"/proc/{pid}/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+    except FileNotFoundError:
+        raise KernelError(errno.ESRCH, f"no process {pid}") from None
+    return key
+
+
+__all__ = ["Target", "enter_pid", "family", "scan"]
