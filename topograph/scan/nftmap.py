@@ -180,7 +180,7 @@ def parse_rule(expr: Iterable[Any], family: int | None) -> _Rule:
         else:
             _verdict(rule, key, value)
     if not rule.verdict:
-        raise Unmappable("no verdict (a rule that only counts or logs)")
+        raise Unmappable("no verdict: it only counts or logs, and decides nothing")
     return rule
 
 
@@ -240,7 +240,10 @@ def source_nat(rule: _Rule) -> dict[str, Any]:
 
 
 def _describe(chain: str, expr: Any) -> str:
-    return f"chain {chain}: {json.dumps(expr, separators=(',', ':'))}"
+    """A rule for a note: its expressions as nft's JSON, without counters' running numbers."""
+    steady = [{"counter": None} if isinstance(e, dict) and "counter" in e else e for e in expr] \
+        if isinstance(expr, list) else expr
+    return f"chain {chain}: {json.dumps(steady, separators=(',', ':'))}"
 
 
 def map_ruleset(objects: Iterable[dict[str, Any]], families: set[int]) -> Mapped:

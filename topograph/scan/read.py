@@ -46,7 +46,7 @@ from topograph.scan.data import Scan, ScanLink, ScanNamespace, ScanRoute
 IFLA_LINK, IFLA_LINK_NETNSID = 5, 37
 IFLA_INFO_SLAVE_KIND, IFLA_INFO_SLAVE_DATA, IFLA_BRPORT_STATE = 4, 5, 1
 RTA_TABLE, RTA_MULTIPATH = 15, 9
-FRA_PRIORITY, FRA_TABLE = 6, 15
+FRA_DST, FRA_SRC, FRA_PRIORITY, FRA_TABLE = 1, 2, 6, 15
 NETNSA_NSID, NETNSA_FD = 1, 3
 _RULE = struct.Struct("=BBBBBBBBI")
 #: the kernel's own routing policy rules: (family, priority, table)
@@ -129,8 +129,12 @@ def _policy_rules(sock: Socket) -> list[str]:
             if (f, prio, table) in DEFAULT_RULES and not dst_len and not src_len and action == 1:
                 continue
             v = 4 if f == socket.AF_INET else 6
-            out.append(f"ip -{v} rule: priority {prio} lookup table {table}"
-                       + (f" (from /{src_len})" if src_len else "") + (f" (to /{dst_len})" if dst_len else ""))
+            words = [f"ip -{v} rule: priority {prio}"]
+            for word, kind, length in (("from", FRA_SRC, src_len), ("to", FRA_DST, dst_len)):
+                if kind in a:
+                    words.append(f"{word} {ipaddress.ip_network((a[kind], length), strict=False)}")
+            words.append(f"lookup {table}" if action == 1 else f"action {action}")
+            out.append(" ".join(words))
     return out
 
 
