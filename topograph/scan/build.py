@@ -247,7 +247,11 @@ def build(scan: Scan, lab: str | None = None) -> Built:
     ends = {(s.node, ln.name): (f"{ln.master}:{ln.name}" if ln.master and any(
         x.name == ln.master and x.kind == "bridge" for x in s.links) else f"{s.node}:{ln.name}")
         for s in scan.namespaces for ln in s.links}
-    fixed = [[a, b if isinstance(b, str) else ends[b]] for a, b in links]
+    bridged = {end for (node, ifname), end in ends.items() if not end.startswith(f"{node}:")}
+    fixed = []
+    for a, far in links:
+        b = far if isinstance(far, str) else ends[far]
+        fixed.append([b, a] if a in bridged and b not in bridged else [a, b])  # the namespace's end first
     if outside.interfaces:
         nodes[outside.name] = {"kind": outside.kind, "interfaces": dict.fromkeys(outside.interfaces)}
         built.note(outside.name, "stands for what lies outside the scanned namespaces (scan made it up)")

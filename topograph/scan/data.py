@@ -6,6 +6,7 @@ document. Unit tests build it by hand, so everything after the reading runs with
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -51,8 +52,8 @@ class ScanNamespace:
     addresses: tuple[tuple[str, str], ...] = ()  # (ifname, "10.0.0.1/24"), in the kernel's order
     routes: tuple[ScanRoute, ...] = ()
     policy_rules: tuple[str, ...] = ()  # routing policy rules beyond the kernel's defaults, described
-    sysctls: dict[str, int | None] = field(default_factory=dict)  # "net.ipv4.ip_forward" -> value (None: absent)
-    rp_filter: dict[str, int] = field(default_factory=dict)  # ifname -> net.ipv4.conf.IFNAME.rp_filter
+    sysctls: Mapping[str, int | None] = field(default_factory=dict)  # "net.ipv4.ip_forward" -> value (None: absent)
+    rp_filter: Mapping[str, int] = field(default_factory=dict)  # ifname -> net.ipv4.conf.IFNAME.rp_filter
     nft: tuple[dict[str, Any], ...] | None = None  # `nft -j list ruleset`'s objects; None: nft not read
     iptables: str = ""  # iptables-save/ip6tables-save output where nft was not used ("" when empty)
     mark: str = ""  # the loopback's alias (topograph's lab mark, when the lab made it)

@@ -6,12 +6,15 @@ rule); the order is the document's, so the same scan always gives the same text.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import yaml
 
 from topograph.scan.build import Built
 
+#: a link end YAML reads as plain text unquoted (NODE:IFNAME with names of these characters)
+_PLAIN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*:[A-Za-z0-9_.-]+")
 #: an interface or bridge map with more entries than this is written one entry a line
 FLOW_ENTRIES = 4
 
@@ -65,5 +68,6 @@ def write(built: Built, header: str = "") -> str:
         lines += _node(name, node, built.notes.get(name, []))
     if doc["links"]:
         lines.append("links:")
-        lines += [f"  - {flow(pair)}" for pair in doc["links"]]
+        lines += [f"  - [{', '.join(pair)}]" if all(_PLAIN.fullmatch(e) for e in pair) else f"  - {flow(pair)}"
+                  for pair in doc["links"]]
     return "\n".join(lines) + "\n"
