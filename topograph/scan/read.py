@@ -1,9 +1,7 @@
 """Reading namespaces that exist: netlink dumps, /proc/sys and `nft -j list ruleset`, in each namespace once.
 
 Nothing here writes: every netlink message sent is a dump or a get, the tools run are listing ones.
-Veth pairs are matched across the scanned namespaces by each end's peer index (IFLA_LINK) both ways;
-when more than one namespace would fit, the end's link namespace id (IFLA_LINK_NETNSID) decides, asked
-of the kernel (RTM_GETNSID) for the candidates only.
+Veth pairs are matched across the scanned namespaces by scan/peers.py.
 """
 
 from __future__ import annotations
@@ -19,18 +17,14 @@ import subprocess
 from dataclasses import dataclass, replace
 from typing import Any
 
-from pyroute2.netlink import NLM_F_REQUEST
-from pyroute2.netlink.rtnl import RTM_GETLINK, RTM_GETNSID, RTM_GETROUTE, RTM_GETRULE
+from pyroute2.netlink.rtnl import RTM_GETLINK, RTM_GETROUTE, RTM_GETRULE
 
 from topograph.live.firewall import iptables_save, nft_tables_here
 from topograph.live.kernel import KernelError, Namespaces
 from topograph.live.netlink import (
     IFLA_LINKINFO,
-    attr_u32,
     family,
     link_dump,
-    message,
-    messages,
     parse_attrs,
     parse_link,
     parse_route,
@@ -42,12 +36,12 @@ from topograph.live.netlink import (
 from topograph.live.nlsocket import Socket
 from topograph.live.observe import link_rp_filters, read_sysctl
 from topograph.scan.data import Scan, ScanLink, ScanNamespace, ScanRoute
+from topograph.scan.peers import Nsids, Veth, match
 
 IFLA_LINK, IFLA_LINK_NETNSID = 5, 37
 IFLA_INFO_SLAVE_KIND, IFLA_INFO_SLAVE_DATA, IFLA_BRPORT_STATE = 4, 5, 1
 RTA_TABLE, RTA_MULTIPATH = 15, 9
 FRA_DST, FRA_SRC, FRA_PRIORITY, FRA_TABLE = 1, 2, 6, 15
-NETNSA_NSID, NETNSA_FD = 1, 3
 _RULE = struct.Struct("=BBBBBBBBI")
 #: the kernel's own routing policy rules: (family, priority, table)
 DEFAULT_RULES = frozenset({(socket.AF_INET, 0, 255), (socket.AF_INET, 32766, 254), (socket.AF_INET, 32767, 253),
@@ -66,16 +60,6 @@ class Target:
     node: str
     key: str | None  # None: the namespace scan runs in (the machine's own with --with-host)
     shown: str  # how messages name it
-
-
-@dataclass(frozen=True, slots=True)
-class _Raw:
-    """A veth end before matching: its namespace's position, index, peer index and link namespace id."""
-
-    ns: int
-    index: int
-    link: int
-    nsid: int | None
 
 
 def _links(sock: Socket) -> tuple[list[tuple[ScanLink, int, int | None]], str]:
@@ -201,46 +185,14 @@ def read_one(target: Target, ns: Namespaces) -> tuple[ScanNamespace, list[tuple[
                          problems=tuple(problems)), links
 
 
-def nsid_of(ns: Namespaces, inside: str | None, other: str | None) -> int | None:
-    """The id namespace `inside` gives namespace `other` (RTM_GETNSID), or None when it gives none."""
-    with ns.inside(inside):
-        sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW | socket.SOCK_CLOEXEC, 0)
-    with sock:
-        sock.settimeout(10)
-        sock.bind((0, 0))
-        body = bytes((socket.AF_UNSPEC, 0, 0, 0)) + attr_u32(NETNSA_FD, ns.fd(other))
-        sock.send(message(RTM_GETNSID, NLM_F_REQUEST, 1, body))
-        data = sock.recv(1 << 16)
-        for kind, _, _, start, end in messages(data, "nsid"):
-            if kind == 88:  # RTM_NEWNSID
-                raw = parse_attrs(data[start + 4:end]).get(NETNSA_NSID)
-                value = struct.unpack("=i", raw[:4])[0] if raw else -1
-                return value if value >= 0 else None
-    return None
-
-
 def scan(targets: list[Target], ns: Namespaces, lab: str = "scan") -> Scan:
     """Read every target and match the veth pairs among them."""
     read = [read_one(t, ns) for t in targets]
     spaces = [s for s, _ in read]
-    raws: dict[tuple[int, int], _Raw] = {}
-    for pos, (_, raw_links) in enumerate(read):
-        for ln, link, nsid in raw_links:
-            if ln.kind == "veth":
-                raws[(pos, ln.index)] = _Raw(pos, ln.index, link, nsid)
-    by_index: dict[int, list[_Raw]] = {}
-    for r in raws.values():
-        by_index.setdefault(r.index, []).append(r)
-    peer_of: dict[tuple[int, int], tuple[int, int] | None] = {}
-    for key, r in raws.items():
-        if r.nsid is None:  # the peer is in the same namespace
-            same = raws.get((r.ns, r.link))
-            peer_of[key] = (r.ns, r.link) if same is not None and same.link == r.index else None
-            continue
-        cands = [c for c in by_index.get(r.link, []) if c.ns != r.ns and c.link == r.index and c.nsid is not None]
-        if len(cands) > 1:
-            cands = [c for c in cands if nsid_of(ns, targets[r.ns].key, targets[c.ns].key) == r.nsid]
-        peer_of[key] = (cands[0].ns, cands[0].index) if len(cands) == 1 else None
+    ends = [Veth(pos, ln.index, link, nsid) for pos, (_, raw_links) in enumerate(read)
+            for ln, link, nsid in raw_links if ln.kind == "veth"]
+    with Nsids(ns, [t.key for t in targets]) as nsids:
+        peer_of = match(ends, nsids)
     out: list[ScanNamespace] = []
     for pos, space in enumerate(spaces):
         found: list[ScanLink] = []
