@@ -43,3 +43,26 @@ def test_hand_built_lab_scans_into_a_file_the_kernel_confirms(sandbox: Sandbox, 
     assert result["totals"]["flows"] == 12 and result["totals"]["untried"] == 0
     seen = {p["flow"]: p["observed"] for p in result["probes"]}
     assert seen["a -> s"] == "reach" and seen["s -> a"] == "no reach" and seen["r -> s"] == "silence"
+
+
+def test_a_process_names_its_namespace(sandbox: Sandbox, tmp_path: Path) -> None:
+    """--pid PID scans the namespace a process is in (a container's, say): here a's, next to r."""
+    sandbox.claim(sandbox.prefix + n for n in "abrs")
+    built = sandbox.script(f"bash {SCRIPT} {sandbox.prefix}\n", timeout=60)
+    assert built.returncode == 0, built.stderr
+    pid = sandbox.start(sandbox.prefix + "a", "sleep", "60").pid
+    done = tg(tmp_path, "scan", "--netns", sandbox.prefix + "r", "--pid", str(pid))
+    assert done.returncode == 0, done.stderr
+    node = f"pid{pid}"
+    assert f"  {node}:\n    interfaces: {{eth0: 10.1.0.2/24}}\n" in done.stdout
+    assert f"  - [{node}:eth0, br0:a-port]\n" in done.stdout  # matched to r's bridge port
+    assert f"  - [outside:{sandbox.prefix}r-b-po, br0:b-port]\n" in done.stdout  # b's end: the made-up outside
+    assert check_file_text(done.stdout)
+    again = tg(tmp_path, "scan", "--sandbox", sandbox.prefix, "--pid", str(pid))  # a is scanned already
+    assert again.returncode == 0 and node not in again.stdout
+
+
+def check_file_text(text: str) -> bool:
+    from topograph.pipeline import check_text
+
+    return check_text(text, "scanned.yml").ok
