@@ -42,6 +42,7 @@ IFLA_LINK, IFLA_LINK_NETNSID = 5, 37
 IFLA_INFO_SLAVE_KIND, IFLA_INFO_SLAVE_DATA, IFLA_BRPORT_STATE = 4, 5, 1
 RTA_TABLE, RTA_MULTIPATH = 15, 9
 FRA_DST, FRA_SRC, FRA_PRIORITY, FRA_TABLE = 1, 2, 6, 15
+FRA_SUPPRESS_PREFIXLEN, FRA_PROTOCOL = 14, 21  # say nothing about which packets the rule takes
 _RULE = struct.Struct("=BBBBBBBBI")
 #: the kernel's own routing policy rules: (family, priority, table)
 DEFAULT_RULES = frozenset({(socket.AF_INET, 0, 255), (socket.AF_INET, 32766, 254), (socket.AF_INET, 32767, 253),
@@ -102,23 +103,26 @@ def _routes(sock: Socket, names: dict[int, str]) -> list[ScanRoute]:
 
 
 def _policy_rules(sock: Socket) -> list[str]:
-    """Routing policy rules beyond the kernel's own three (two for IPv6), each described."""
+    """Routing policy rules beyond the kernel's own three (two for IPv6), each described: one dump of all
+    families."""
     out: list[str] = []
-    for fam in (socket.AF_INET, socket.AF_INET6):
-        for payload in sock.dump(RTM_GETRULE, bytes((fam, 0, 0, 0, 0, 0, 0, 0)) + b"\0\0\0\0"):
-            f, dst_len, src_len, _, table, _, _, action, _ = _RULE.unpack_from(payload)
-            a = parse_attrs(payload, _RULE.size)
-            prio = u32(a[FRA_PRIORITY]) if FRA_PRIORITY in a else 0
-            table = u32(a[FRA_TABLE]) if FRA_TABLE in a else table
-            if (f, prio, table) in DEFAULT_RULES and not dst_len and not src_len and action == 1:
-                continue
-            v = 4 if f == socket.AF_INET else 6
-            words = [f"ip -{v} rule: priority {prio}"]
-            for word, kind, length in (("from", FRA_SRC, src_len), ("to", FRA_DST, dst_len)):
-                if kind in a:
-                    words.append(f"{word} {ipaddress.ip_network((a[kind], length), strict=False)}")
-            words.append(f"lookup {table}" if action == 1 else f"action {action}")
-            out.append(" ".join(words))
+    for payload in sock.dump(RTM_GETRULE, bytes(_RULE.size)):
+        f, dst_len, src_len, _, table, _, _, action, _ = _RULE.unpack_from(payload)
+        if f not in (socket.AF_INET, socket.AF_INET6):
+            continue  # rules of other families (MPLS, ...) do not route IP
+        a = parse_attrs(payload, _RULE.size)
+        prio = u32(a[FRA_PRIORITY]) if FRA_PRIORITY in a else 0
+        table = u32(a[FRA_TABLE]) if FRA_TABLE in a else table
+        if (f, prio, table) in DEFAULT_RULES and not dst_len and not src_len and action == 1:
+            continue
+        words = [f"ip -{4 if f == socket.AF_INET else 6} rule: priority {prio}"]
+        for word, kind, length in (("from", FRA_SRC, src_len), ("to", FRA_DST, dst_len)):
+            if kind in a:
+                words.append(f"{word} {ipaddress.ip_network((a[kind], length), strict=False)}")
+        if set(a) - {FRA_SRC, FRA_DST, FRA_PRIORITY, FRA_TABLE, FRA_PROTOCOL, FRA_SUPPRESS_PREFIXLEN}:
+            words.append("(and other selectors)")
+        words.append(f"lookup {table}" if action == 1 else f"action {action}")
+        out.append(" ".join(words))
     return out
 
 
