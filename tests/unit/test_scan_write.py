@@ -82,3 +82,13 @@ def test_the_machine_itself_is_the_host_and_its_uplinks_exist_already() -> None:
                                                 "routes": [{"to": "default", "via": "192.0.2.1"}]}}
     assert built.document["links"] == [] and built.warnings == []
     assert check_text(write(built), "host.yml").ok
+
+
+def test_bridges_of_one_name_in_two_namespaces_are_said() -> None:
+    def one(node: str) -> ScanNamespace:
+        return ScanNamespace(node=node, netns=node, links=(LO, ScanLink(2, "br0", "bridge")), sysctls=V4)
+
+    assert build(Scan((one("x"), one("y")))).warnings == [
+        "y: bridge br0 is also a bridge of x: the file names bridges lab-wide; rename one"]
+    assert build(Scan((one("br0"),))).warnings == [
+        "br0: bridge br0 has the name of node br0: the file cannot say both; rename one"]

@@ -230,6 +230,21 @@ def _link(space: ScanNamespace, ln: ScanLink, end: str, built: Built, outside: _
     links.append((end, ln.peer))  # the peer's end is written once every namespace is known
 
 
+def _name_clashes(nodes: dict[str, Any], built: Built) -> None:
+    """The file names bridges lab-wide (a link end BRIDGE:PORT): two namespaces' bridges of one name, or a
+    bridge named like a node, cannot both be written. Said, not renamed: rules and routes name them too."""
+    owner: dict[str, str] = {}
+    for node, doc in nodes.items():
+        for br in doc.get("bridges", {}):
+            if br in nodes:
+                built.note(node, f"bridge {br} has the name of node {br}: the file cannot say both; rename one")
+            elif br in owner:
+                built.note(node, f"bridge {br} is also a bridge of {owner[br]}: the file names bridges lab-wide; "
+                                 "rename one")
+            else:
+                owner[br] = node
+
+
 def build(scan: Scan, lab: str | None = None) -> Built:
     """The topology document of `scan`, with notes for all it cannot say; `lab`: its name (default: lab_name)."""
     built = Built({})
@@ -252,6 +267,7 @@ def build(scan: Scan, lab: str | None = None) -> Built:
     for a, far in links:
         b = far if isinstance(far, str) else ends[far]
         fixed.append([b, a] if a in bridged and b not in bridged else [a, b])  # the namespace's end first
+    _name_clashes(nodes, built)
     if outside.interfaces:
         nodes[outside.name] = {"kind": outside.kind, "interfaces": dict.fromkeys(outside.interfaces)}
         built.note(outside.name, "stands for what lies outside the scanned namespaces (scan made it up)")
