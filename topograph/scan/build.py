@@ -20,7 +20,8 @@ from topograph.scan.data import Scan, ScanLink, ScanNamespace, ScanRoute
 from topograph.scan.nftmap import map_ruleset
 
 RTPROT_KERNEL, RTN_UNICAST, RT_TABLE_MAIN = 2, 1, 254
-BR_STATE_FORWARDING = 3
+#: a bridge port's STP states that hold frames back although the port is up (listening, learning, blocking)
+BR_STATES_HELD = {1: "listening", 2: "learning", 4: "blocking"}
 _RP = {0: "disabled", 1: "strict", 2: "loose"}
 _IMPLIED = {("lo", "127.0.0.1/8"), ("lo", "::1/128")}
 _ROUTE_KINDS = {2: "local", 3: "broadcast", 4: "anycast", 5: "multicast", 6: "blackhole", 7: "unreachable",
@@ -173,9 +174,9 @@ def _node(space: ScanNamespace, built: Built, outside: _Outside, links: list[_Pa
             else:
                 if addrs.get(ln.name):
                     built.note(space.node, f"bridge port {ln.name} has addresses {addrs[ln.name]}: not written")
-                if ln.up and ln.port_state not in (None, BR_STATE_FORWARDING):
-                    built.note(space.node, f"bridge port {ln.name} of {ln.master} is in STP state {ln.port_state}, "
-                                           "not forwarding: the file has every port forward")
+                if ln.port_state in BR_STATES_HELD:  # (disabled, 0: no carrier; the peer's state says it)
+                    built.note(space.node, f"bridge port {ln.name} of {ln.master} is {BR_STATES_HELD[ln.port_state]} "
+                                           "(STP), not forwarding: the file has every port forward")
                 _link(space, ln, f"{ln.master}:{ln.name}", built, outside, links, seen)
                 continue
         if ln.kind not in ("veth", ""):
