@@ -6,11 +6,12 @@ scanned file checks clean, its notes say what it left out, and the kernel confir
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.live.conftest import Sandbox
+from tests.live.conftest import Sandbox, unique_prefix
 from tests.live.test_apply_samples import tg
 from topograph.pipeline import check_file
 
@@ -19,10 +20,22 @@ pytestmark = pytest.mark.live
 SCRIPT = Path(__file__).with_name("scan_lab.sh")
 
 
+@pytest.fixture(scope="module")
+def sandbox(netns_available: None) -> Iterator[Sandbox]:
+    """The hand-built lab, once for the module, in namespaces of its own prefix; removed by exact name."""
+    box = Sandbox(prefix=unique_prefix())
+    box.claim(box.prefix + n for n in "abrs")
+    try:
+        built = box.script(f"bash {SCRIPT} {box.prefix}\n", timeout=60)
+        assert built.returncode == 0, built.stderr
+        yield box
+    finally:
+        problems = box.cleanup()
+        left = box.left()
+        assert not problems and not left, f"cleanup: {problems} {left}"
+
+
 def test_hand_built_lab_scans_into_a_file_the_kernel_confirms(sandbox: Sandbox, tmp_path: Path) -> None:
-    sandbox.claim(sandbox.prefix + n for n in "abrs")
-    built = sandbox.script(f"bash {SCRIPT} {sandbox.prefix}\n", timeout=60)
-    assert built.returncode == 0, built.stderr
     done = tg(tmp_path, "scan", "--sandbox", sandbox.prefix, "-o", str(tmp_path / "lab.yml"))
     assert done.returncode == 0, done.stderr
     text = (tmp_path / "lab.yml").read_text()
@@ -47,9 +60,6 @@ def test_hand_built_lab_scans_into_a_file_the_kernel_confirms(sandbox: Sandbox, 
 
 def test_a_process_names_its_namespace(sandbox: Sandbox, tmp_path: Path) -> None:
     """--pid PID scans the namespace a process is in (a container's, say): here a's, next to r."""
-    sandbox.claim(sandbox.prefix + n for n in "abrs")
-    built = sandbox.script(f"bash {SCRIPT} {sandbox.prefix}\n", timeout=60)
-    assert built.returncode == 0, built.stderr
     pid = sandbox.start(sandbox.prefix + "a", "sleep", "60").pid
     done = tg(tmp_path, "scan", "--netns", sandbox.prefix + "r", "--pid", str(pid))
     assert done.returncode == 0, done.stderr

@@ -18,12 +18,14 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from pyroute2.netlink.rtnl import RTM_GETLINK, RTM_GETROUTE, RTM_GETRULE
+from pyroute2.netlink.rtnl.ifinfmsg import ifinfmsg
+from pyroute2.netlink.rtnl.rtmsg import rtmsg
 
 from topograph.live.firewall import iptables_save, nft_tables_here
 from topograph.live.kernel import KernelError, Namespaces
 from topograph.live.netlink import (
     IFLA_LINKINFO,
-    family,
+    layout,
     link_dump,
     parse_attrs,
     parse_link,
@@ -43,7 +45,8 @@ IFLA_INFO_SLAVE_KIND, IFLA_INFO_SLAVE_DATA, IFLA_BRPORT_STATE = 4, 5, 1
 RTA_TABLE, RTA_MULTIPATH = 15, 9
 FRA_DST, FRA_SRC, FRA_PRIORITY, FRA_TABLE = 1, 2, 6, 15
 FRA_SUPPRESS_PREFIXLEN, FRA_PROTOCOL = 14, 21  # say nothing about which packets the rule takes
-_RULE = struct.Struct("=BBBBBBBBI")
+_RULE = struct.Struct("=BBBBBBBBI")  # struct fib_rule_hdr
+_IFINFOMSG, _RTMSG = layout(ifinfmsg.fields).size, layout(rtmsg.fields).size  # the parts before the attributes
 #: the kernel's own routing policy rules: (family, priority, table)
 DEFAULT_RULES = frozenset({(socket.AF_INET, 0, 255), (socket.AF_INET, 32766, 254), (socket.AF_INET, 32767, 253),
                            (socket.AF_INET6, 0, 255), (socket.AF_INET6, 32766, 254)})
@@ -70,7 +73,7 @@ def _links(sock: Socket) -> tuple[list[tuple[ScanLink, int, int | None]], str]:
     infos = parsed(parse_link, payloads, sock.where, "a link")
     names = {i.index: i.name for i in infos}
     for payload, info in zip(payloads, infos, strict=True):
-        a = parse_attrs(payload, 16)
+        a = parse_attrs(payload, _IFINFOMSG)
         state: int | None = None
         if IFLA_LINKINFO in a:
             li = parse_attrs(a[IFLA_LINKINFO])
@@ -89,7 +92,7 @@ def _routes(sock: Socket, names: dict[int, str]) -> list[ScanRoute]:
     out: list[ScanRoute] = []
     for payload in sock.dump(RTM_GETROUTE, route_dump()):
         r = parse_route(payload)
-        a = parse_attrs(payload, 12)
+        a = parse_attrs(payload, _RTMSG)
         table = u32(a[RTA_TABLE]) if RTA_TABLE in a else payload[4]
         if table == 255:
             continue  # the local table: the kernel's own routes to the namespace's addresses
@@ -197,6 +200,7 @@ def scan(targets: list[Target], ns: Namespaces, lab: str = "scan") -> Scan:
             for ln, link, nsid in raw_links if ln.kind == "veth"]
     with Nsids(ns, [t.key for t in targets]) as nsids:
         peer_of = match(ends, nsids)
+    names = {(pos, ln.index): (space.node, ln.name) for pos, space in enumerate(spaces) for ln in space.links}
     out: list[ScanNamespace] = []
     for pos, space in enumerate(spaces):
         found: list[ScanLink] = []
@@ -205,12 +209,7 @@ def scan(targets: list[Target], ns: Namespaces, lab: str = "scan") -> Scan:
                 found.append(ln)
                 continue
             peer = peer_of.get((pos, ln.index))
-            if peer is None:
-                found.append(replace(ln, peer_outside=True))
-            else:
-                other = spaces[peer[0]]
-                name = next(x.name for x in other.links if x.index == peer[1])
-                found.append(replace(ln, peer=(other.node, name)))
+            found.append(replace(ln, peer_outside=True) if peer is None else replace(ln, peer=names[peer]))
         out.append(replace(space, links=tuple(found)))
     return Scan(tuple(out), lab)
 
@@ -225,4 +224,4 @@ def enter_pid(ns: Namespaces, pid: int) -> str:
     return key
 
 
-__all__ = ["Target", "enter_pid", "family", "scan"]
+__all__ = ["Target", "enter_pid", "scan"]
