@@ -24,9 +24,10 @@ ALLOWED: dict[str, set[str]] = {
     "compile": {"front", "plan", "compile"},
     "render": {"front", "sim", "render"},
     "live": {"front", "sim", "plan", "live"},
+    "scan": {"front", "plan", "live", "scan"},  # namespaces that exist -> a topology document (reads through live)
     "review": {"front", "sim", "render", "compile", "pipeline", "review"},  # compile: where the templates are
     "pipeline": {"front", "sim", "plan", "pipeline"},
-    "cli": {"front", "sim", "plan", "compile", "render", "live", "review", "pipeline", "cli", "top"},
+    "cli": {"front", "sim", "plan", "compile", "render", "live", "scan", "review", "pipeline", "cli", "top"},
     # the Python API (topograph.api, topograph.generators, topograph.pytest_plugin): beside the cli, never under it
     "api": {"front", "sim", "plan", "compile", "render", "live", "pipeline", "api", "top"},
     "top": {"top", "api"},  # topograph/__init__.py (the API's names, lazily), __main__.py
@@ -43,7 +44,7 @@ def layer(module: str) -> str:
     head = parts[1]
     if head in ("front", "model"):
         return "front"
-    if head in ("sim", "plan", "render", "live", "review", "cli", "compile", "pipeline"):
+    if head in ("sim", "plan", "render", "live", "scan", "review", "cli", "compile", "pipeline"):
         return head
     if head in ("api", "generators", "pytest_plugin"):
         return "api"

@@ -31,6 +31,7 @@ COMMANDS: dict[str, str] = {
     "capture": "capture",
     "logs": "logs",
     "list": "list",
+    "scan": "scan",
     "completion": "completion",
 }
 

@@ -141,10 +141,20 @@ def iptables_families_here() -> list[int]:
                     found.add(family)
             finally:
                 os.close(fd)
+    for nfproto, name in nft_tables_here():
+        if name in IPTABLES_TABLES and nfproto in (NFPROTO_IPV4, NFPROTO_IPV6):
+            found.add(4 if nfproto == NFPROTO_IPV4 else 6)
+    return sorted(found)
+
+
+def nft_tables_here() -> list[tuple[int, str]]:
+    """(nfproto, name) of every nf_tables table in the calling thread's namespace, from one netlink dump
+    without running a tool; [] when nf_tables cannot be asked."""
+    found: list[tuple[int, str]] = []
     try:
         sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW | socket.SOCK_CLOEXEC, NETLINK_NETFILTER)
     except OSError:
-        return sorted(found)
+        return found
     with sock:
         sock.settimeout(TIMEOUT)  # a dump that never ends must not hang status (recv raises TimeoutError, an OSError)
         sock.bind((0, 0))
@@ -159,12 +169,10 @@ def iptables_families_here() -> list[int]:
                 if kind in (NLMSG_DONE, NLMSG_ERROR) or size < 20:
                     done = True
                     break
-                nfproto = reply[offset + 16]
                 name = text(parse_attrs(reply[offset + 20:offset + size]).get(NFTA_TABLE_NAME, b""))
-                if name in IPTABLES_TABLES and nfproto in (NFPROTO_IPV4, NFPROTO_IPV6):
-                    found.add(4 if nfproto == NFPROTO_IPV4 else 6)
+                found.append((reply[offset + 16], name))
                 offset += (size + 3) & ~3
-    return sorted(found)
+    return found
 
 
 def foreign_rules(family: int, saved: str, ours: tuple[str, ...]) -> list[ForeignRule]:
