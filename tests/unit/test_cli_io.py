@@ -45,6 +45,7 @@ def test_fifty_thousand_levels_are_a_diagnostic_not_a_segfault(tmp_path: Path, t
 COMMANDS = {
     "check": [], "compile": [], "render": ["--dot"], "trace": ["red", "blue"], "reach": [], "apply": [],
     "status": [], "verify": [], "destroy": [], "exec": ["red", "--", "true"], "capture": ["blue:veth-blue"],
+    "logs": ["blue"],
     "review": ["-o", os.devnull, "--format", "html"],  # never written: FILE fails first
     "diff": [str(Path(__file__).resolve().parents[2] / "samples" / "06-port-forward.yml")],  # FILE is OLD
 }
