@@ -18,6 +18,7 @@ from typing import assert_never
 
 from topograph.live.changes import Change, Diff, Removal, State
 from topograph.live.describe import describe, where
+from topograph.live.netem_drift import extra_netems, netem_state
 from topograph.live.observe import Live, LiveLink, LiveRoute, NsState, ops_by_netns, route_key
 from topograph.live.ownership import blockers, leftover_rules, marked, stale_text
 from topograph.live.rule_drift import rules_drift
@@ -33,6 +34,7 @@ from topograph.plan import (
     DeleteIptables,
     DeleteIptablesRule,
     DeleteLink,
+    DeleteNetem,
     DeleteNetns,
     DeleteNftables,
     DeleteRoute,
@@ -53,6 +55,7 @@ from topograph.plan import (
     SetLinkSysctls,
     SetMac,
     SetMtu,
+    SetNetem,
     SetSysctls,
     Sysctl,
     namespaces,
@@ -69,7 +72,8 @@ def _ifname(op: Operation) -> str | None:
     """The interface `op` is about, if it is about one."""
     match op:
         case (AddAddress() | CreateBridge() | CreateStandIn() | DeleteAddress() | DeleteLink() | EnslavePort()
-              | LinkDown() | LinkUp() | LoopbackUp() | MarkLink() | MarkNetns() | ReleasePort() | SetMac() | SetMtu()):
+              | LinkDown() | LinkUp() | LoopbackUp() | MarkLink() | MarkNetns() | ReleasePort() | SetMac() | SetMtu()
+              | SetNetem() | DeleteNetem()):
             return op.ifname
         case _:
             return None
@@ -185,9 +189,9 @@ def diff(plan: Plan, live: Live, record: Record | None) -> Diff:
                 removal = DeleteLink(op.node, netns, op.ifname) if link is not None else None
                 add("drifted" if link is not None else "missing", op, removal)
                 continue
-            case (MarkNetns() | MarkLink() | LoopbackUp() | SetSysctls() | SetMac() | SetMtu() | EnslavePort()
-                  | AddAddress() | LinkUp() | AddRoute() | LoadNftables() | LoadIptables() | LinkDown() | ReleasePort()
-                  | DeleteAddress() | DeleteRoute() | RestoreNftables() | RestoreIptables() | DeleteIptablesRule()
+            case (MarkNetns() | MarkLink() | LoopbackUp() | SetSysctls() | SetMac() | SetMtu() | SetNetem() | DeleteNetem()
+                  | EnslavePort() | AddAddress() | LinkUp() | AddRoute() | LoadNftables() | LoadIptables() | LinkDown()
+                  | ReleasePort() | DeleteAddress() | DeleteRoute() | RestoreNftables() | RestoreIptables() | DeleteIptablesRule()
                   | DeleteNftables() | DeleteIptables() | DeleteLink() | DeleteNetns() | RestoreSysctls()):
                 netns = _netns_of(op)
                 st = ns_state(netns)
@@ -208,7 +212,7 @@ def diff(plan: Plan, live: Live, record: Record | None) -> Diff:
             case _:
                 assert_never(op)
     result.changes += _link_rp_filters(plan, live, recreated, fresh_ns)
-    result.changes += _extras(plan, live, record, fresh_ns, downed)
+    result.changes += _extras(plan, live, record, fresh_ns, downed) + extra_netems(plan, live, fresh_ns, recreated)
     result.changes += _foreign_rules(plan, live, fresh_ns)
     for gone in leftover_rules(plan, record):
         st = ns_state(gone.netns)
@@ -256,7 +260,8 @@ def _what_the_file_says(plan: Plan) -> _Said:
             case (CreateNetns() | MarkNetns() | MarkLink() | SetSysctls() | CreateBridge() | CreateVeth() | CreateStandIn()
                   | AddAddress() | AddRoute() | LoadNftables() | LoadIptables() | LinkDown() | ReleasePort()
                   | DeleteAddress() | DeleteRoute() | RestoreNftables() | RestoreIptables() | DeleteIptablesRule()
-                  | DeleteNftables() | DeleteIptables() | DeleteLink() | DeleteNetns() | RestoreSysctls()):
+                  | DeleteNftables() | DeleteIptables() | DeleteLink() | DeleteNetns() | RestoreSysctls()
+                  | SetNetem() | DeleteNetem()):
                 pass  # nothing said of a link's settings
             case _:
                 assert_never(op)
@@ -286,6 +291,8 @@ def _op_state(op: Operation, st: NsState, recreated: set[tuple[str | None, str]]
         case SetMtu():
             link = st.links.get(op.ifname)
             return None if link is not None and link.mtu == op.mtu else "drifted"
+        case SetNetem():
+            return netem_state(op, st)
         case EnslavePort():
             link = st.links.get(op.ifname)
             if (netns, op.bridge) in recreated:
@@ -317,7 +324,7 @@ def _op_state(op: Operation, st: NsState, recreated: set[tuple[str | None, str]]
         case (CreateNetns() | CreateVeth() | CreateBridge() | CreateStandIn()  # diff() judges these itself
               | LinkDown() | ReleasePort() | DeleteAddress() | DeleteRoute() | RestoreNftables() | RestoreIptables()
               | DeleteIptablesRule() | DeleteNftables() | DeleteIptables() | DeleteLink() | DeleteNetns()
-              | RestoreSysctls()):
+              | RestoreSysctls() | DeleteNetem()):
             return None  # not in a setup plan
         case _:
             assert_never(op)

@@ -14,6 +14,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import assert_never
 
+from topograph.front.netem import Netem
+from topograph.live import qdisc
 from topograph.live.firewall import (
     ForeignRule,
     foreign_rules,
@@ -41,6 +43,7 @@ from topograph.plan import (
     DeleteIptables,
     DeleteIptablesRule,
     DeleteLink,
+    DeleteNetem,
     DeleteNetns,
     DeleteNftables,
     DeleteRoute,
@@ -60,6 +63,7 @@ from topograph.plan import (
     RestoreSysctls,
     SetMac,
     SetMtu,
+    SetNetem,
     SetSysctls,
     namespaces,
 )
@@ -103,6 +107,8 @@ class NsState:
     # the lab's own namespaces only (see read_namespace's `own`):
     foreign_rules: list[ForeignRule] = field(default_factory=list)
     link_rp_filter: dict[str, int | None] = field(default_factory=dict)  # ifname -> net.ipv4.conf.IFNAME.rp_filter
+    # ifname -> its root qdisc's kind and, for netem, what it sets (the lab's namespaces, and where the plan sets netem)
+    qdiscs: dict[str, tuple[str, Netem | None]] = field(default_factory=dict)
 
 
 @dataclass
@@ -161,8 +167,11 @@ def read_namespace(netns: str | None, mine: list[Operation], ns: Namespaces, soc
     tables: list[str] = []
     chains: list[LoadIptables] = []
     left: list[DeleteIptables] = []
+    impaired = own
     for op in mine:
         match op:
+            case SetNetem() | DeleteNetem():
+                impaired = True
             case SetSysctls():
                 if op.netns == netns:
                     sysctl_ops.append(op)
@@ -205,6 +214,8 @@ def read_namespace(netns: str | None, mine: list[Operation], ns: Namespaces, soc
     names = {ln.index: ln.name for ln in links}
     if own:
         state.link_rp_filter = {names[i]: v for i, v in link_rp_filters(sock).items() if i in names}
+    if impaired:
+        state.qdiscs = {names[i]: q for i, q in qdisc.root_qdiscs(sock).items() if i in names}
     for ln in links:
         state.links[ln.name] = LiveLink(ln.name, ln.kind, ln.up, ln.mtu, ln.mac, names.get(ln.master), ln.alias)
     for a in sock.addresses():

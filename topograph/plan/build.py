@@ -77,6 +77,7 @@ from topograph.plan.setup_ops import (
     SetLinkSysctls,
     SetMac,
     SetMtu,
+    SetNetem,
     SetSysctls,
     Sysctl,
     VethEnd,
@@ -225,6 +226,9 @@ class _Planner:
             ops += [LinkUp(node.name, self.ns(node.name), itf.name)
                     for itf in self.managed(node) if itf.name != LOOPBACK and itf.up]
         for node in self.nodes:
+            ops += [SetNetem(node.name, self.ns(node.name), itf.name, itf.netem)
+                    for itf in self.managed(node) if itf.netem is not None]
+        for node in self.nodes:
             ops += [op for r in node.routes if (op := self.route(node, r)) is not None]
         for node in self.nodes:
             if node.nat or node.port_forwards or node.filter:
@@ -267,6 +271,9 @@ class _Planner:
                 self.notes.append(f"{node.name}: external node, left alone (it exists already)")
                 continue
             for itf in node.interfaces:
+                if self.p.is_existing(itf) and itf.netem is not None:
+                    self.notes.append(f"{node.name}: {itf.name} exists already; its netem ({itf.netem.tc_words()}) "
+                                      "is not set (in --sandbox mode it is)")
                 if self.p.is_existing(itf) and itf.addresses:
                     addrs = ", ".join(str(a) for a in itf.addresses)
                     self.notes.append(f"{node.name}: {itf.name} exists already; its addresses ({addrs}) are not added")

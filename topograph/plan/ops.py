@@ -42,6 +42,7 @@ from topograph.plan.setup_ops import (
     SetLinkSysctls,
     SetMac,
     SetMtu,
+    SetNetem,
     SetSysctls,
 )
 from topograph.plan.undo_ops import (
@@ -49,6 +50,7 @@ from topograph.plan.undo_ops import (
     DeleteIptables,
     DeleteIptablesRule,
     DeleteLink,
+    DeleteNetem,
     DeleteNetns,
     DeleteNftables,
     DeleteRoute,
@@ -61,9 +63,9 @@ from topograph.plan.undo_ops import (
 
 SetupOp = (CreateNetns | MarkNetns | MarkLink | LoopbackUp
            | SetSysctls | SetLinkSysctls | CreateBridge | CreateVeth | CreateStandIn | SetMac | SetMtu
-           | EnslavePort | AddAddress | LinkUp | AddRoute | LoadNftables | LoadIptables)
+           | EnslavePort | AddAddress | LinkUp | SetNetem | AddRoute | LoadNftables | LoadIptables)
 ResetOp = (LinkDown | ReleasePort | DeleteAddress | DeleteRoute | RestoreNftables | RestoreIptables
-           | DeleteIptablesRule)
+           | DeleteIptablesRule | DeleteNetem)
 TeardownOp = DeleteNftables | DeleteIptables | DeleteLink | DeleteNetns | RestoreSysctls
 Operation = SetupOp | ResetOp | TeardownOp
 
@@ -77,7 +79,7 @@ def namespaces(op: Operation) -> tuple[Netns, ...]:
         case CreateVeth():
             return (op.a.netns, op.b.netns)
         case (CreateNetns() | MarkNetns() | LoopbackUp() | SetSysctls() | CreateBridge() | CreateStandIn() | MarkLink()
-              | SetMac() | SetMtu() | LinkDown() | ReleasePort() | DeleteAddress() | DeleteRoute()
+              | SetMac() | SetMtu() | SetNetem() | DeleteNetem() | LinkDown() | ReleasePort() | DeleteAddress() | DeleteRoute()
               | RestoreNftables() | RestoreIptables() | DeleteIptablesRule()
               | EnslavePort() | AddAddress() | LinkUp() | AddRoute() | LoadNftables() | LoadIptables()
               | DeleteNftables() | DeleteIptables() | DeleteLink() | DeleteNetns() | RestoreSysctls()):
