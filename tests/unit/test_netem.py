@@ -45,6 +45,7 @@ def test_tc_words_and_label() -> None:
     assert n.tc_words() == "delay 50ms 5ms loss 1% reorder 25% rate 10mbit"
     assert n.label() == "50ms ±5ms, loss 1%, reorder 25%, 10mbit"
     assert Netem(delay_us=1500).tc_words() == "delay 1500us"
+    assert Netem(corrupt=0.00001, rate_bit=12_500).tc_words() == "corrupt 0.00001% rate 12500bit"  # no exponent
 
 
 def _kernel_answer(body: bytes) -> bytes:

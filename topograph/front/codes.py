@@ -64,6 +64,7 @@ CODES: dict[str, tuple[Severity, str]] = {
     "TG700": (E, "malformed netem value (a time, percentage or rate without its unit, or out of range)"),
     "TG701": (E, "netem on an interface that is no veth end (loopback, a bridge, an interface in no link)"),
     "TG702": (E, "netem loss of 100% (a link that passes nothing is written up: false)"),
+    "TG703": (E, "netem reorder without a delay (tc refuses it)"),
     # expectations
     "TG400": (E, "expectation with a port that does not fit its protocol or port forward"),
     "TG410": (E, "expectation violated: the simulator predicts otherwise"),
@@ -83,7 +84,7 @@ CODES: dict[str, tuple[Severity, str]] = {
     "TG514": (W, "port forward whose replies the forward chain drops"),
     "TG520": (W, "port forward on an address the node does not own (it catches transit traffic)"),
     "TG521": (W, "SNAT to an address the node does not own (nobody answers for the replies)"),
-    "TG530": (W, "netem jitter or reorder without a delay (netem ignores it)"),
+    "TG530": (W, "netem jitter without a delay (netem ignores it)"),
     "TG531": (W, "netem loss high enough to make verify's probes unreliable"),
 }
 

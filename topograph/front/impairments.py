@@ -1,9 +1,9 @@
 """Read a `netem:` mapping (on a link or on one of its ends) into a Netem value, with its diagnostics.
 
-Errors: a value without its unit or out of range (TG700), netem where no veth end is (TG701), and a
-loss of 100% (TG702: a link that passes nothing is written `up: false`, which the simulator follows).
-Warnings: jitter or reorder without a delay, which netem ignores (TG530), and a loss high enough that
-verify's few probes per flow no longer give a reliable answer (TG531).
+Errors: a value without its unit or out of range (TG700), netem where no veth end is (TG701), a loss
+of 100% (TG702: a link that passes nothing is written `up: false`, which the simulator follows), and
+reorder without a delay (TG703: `tc` refuses it). Warnings: jitter without a delay, which netem ignores
+(TG530), and a loss high enough that verify's few probes per flow no longer give a reliable answer (TG531).
 """
 
 from __future__ import annotations
@@ -45,11 +45,14 @@ def read(nd: doc.NetemDoc, path: PathKey, src: Source, report: Report) -> Netem 
         report.error("TG702", Where(src, (*path, "loss")), "netem loss: 100% lets no packet through",
                      hint="to cut a link, write 'up: false' on one of its ends (the simulator follows that)")
         return None
-    for name in ("jitter", "reorder"):
-        if values.get(name) and not netem.delay_us:
-            what = "varies the delay" if name == "jitter" else "sends some packets ahead of the delayed others"
-            report.warning("TG530", Where(src, (*path, name)), f"netem {name} without a delay does nothing: "
-                           f"{name} {what}", hint="add a delay, e.g. delay: 50ms")
+    if netem.reorder and not netem.delay_us:
+        report.error("TG703", Where(src, (*path, "reorder")), "netem reorder without a delay: reorder sends some "
+                     "packets ahead of the delayed others, and tc refuses it without a delay",
+                     hint="add a delay, e.g. delay: 50ms")
+        return None
+    if netem.jitter_us and not netem.delay_us:
+        report.warning("TG530", Where(src, (*path, "jitter")), "netem jitter without a delay does nothing: "
+                       "jitter varies the delay", hint="add a delay, e.g. delay: 50ms")
     if netem.loss >= UNRELIABLE_LOSS:
         report.warning("TG531", Where(src, (*path, "loss")),
                        f"netem loss {netem.loss:g}% makes verify's probes unreliable (each tries a few times)",

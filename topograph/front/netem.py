@@ -85,7 +85,8 @@ def time_text(us: int) -> str:
 
 
 def percent_text(value: float) -> str:
-    return f"{value:g}%"
+    """'1%', '0.25%': never an exponent, which tc would not read."""
+    return f"{value:.6f}".rstrip("0").rstrip(".") + "%"
 
 
 def rate_text(bit: int) -> str:
@@ -115,6 +116,8 @@ def parse_percent(value: str | int | float) -> float | str:
     pct = float(m.group(1))
     if pct > 100:
         return f"{value!r} is more than 100%"
+    if pct and pct < 1e-6:
+        return f"{value!r} is finer than a millionth of a percent"
     return pct
 
 
@@ -126,5 +129,5 @@ def parse_rate(value: str | int | float) -> int | str:
     if bit < 8 or bit != int(bit):
         return f"{value!r} is less than a byte per second or not a whole number of bits per second"
     if bit > MAX_RATE_BIT:
-        return f"{value!r} is more than {rate_text(MAX_RATE_BIT // 1000 * 1000)}"
+        return f"{value!r} is more than netem's rate can be (2^32-1 bytes per second, about 34gbit)"
     return int(bit)
