@@ -42,7 +42,7 @@ def extra_netems(plan: Plan, live: Live, fresh_ns: set[str], recreated: set[tupl
             continue
         kind, netem = st.qdiscs.get(ifname, ("", None))
         if kind == "netem":
-            words = netem.tc_words() if netem is not None else ""
-            out.append(Change("extra", f"{where(netns)}: netem {words or '(no impairment)'} on {ifname} "
+            words = "(options not read)" if netem is None else netem.tc_words() or "(no impairment)"
+            out.append(Change("extra", f"{where(netns)}: netem {words} on {ifname} "
                                        "(the file sets none)", op=DeleteNetem(node, netns, ifname)))
     return out

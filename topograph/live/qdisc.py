@@ -88,7 +88,11 @@ def root_qdiscs(sock: Socket) -> dict[int, tuple[str, Netem | None]]:
             continue
         kind = str(msg.get_attr("TCA_KIND") or "")
         opts = msg.get_attr("TCA_OPTIONS") if kind == "netem" else None
-        found[int(msg["index"])] = (kind, from_options(dict(opts)) if opts is not None else None)
+        try:
+            netem = from_options(dict(opts)) if opts is not None else None
+        except (TypeError, ValueError):  # options pyroute2 could not read: a netem, but not one known to match
+            netem = None
+        found[int(msg["index"])] = (kind, netem)
     return found
 
 
