@@ -141,3 +141,15 @@ def test_the_schema_knows_both_forms() -> None:
     assert {"$ref": "#/$defs/LinkDoc"} in s["properties"]["links"]["items"]["anyOf"]
     assert set(s["$defs"]["NetemDoc"]["properties"]) == {"delay", "jitter", "loss", "rate", "duplicate", "reorder",
                                                           "corrupt"}
+
+
+def test_a_bridge_port_end_takes_netem_and_the_plan_sets_it_on_the_port() -> None:
+    text = ("nodes:\n  red: {interfaces: {veth-red: 192.168.15.1/24}}\n"
+            "  host: {bridges: {v-net-0: 192.168.15.5/24}, interfaces: {veth-red-br: {netem: {delay: 5ms}}}}\n"
+            "links: [[red:veth-red, v-net-0:veth-red-br]]\n")
+    result = check_text(text, "x.yml")
+    assert result.ok and result.topology is not None, [d.message for d in result.report]
+    assert result.topology.interface("host", "veth-red-br").netem == Netem(delay_us=5000)
+    p = plan(result.topology, sandbox_prefix="t-")
+    assert [op for op in p.operations if isinstance(op, SetNetem)] == \
+        [SetNetem("host", "t-host", "veth-red-br", Netem(delay_us=5000))]
