@@ -33,6 +33,7 @@ from topograph.plan import (
     DeleteIptables,
     DeleteIptablesRule,
     DeleteLink,
+    DeleteNetem,
     DeleteNetns,
     DeleteNftables,
     DeleteRoute,
@@ -52,6 +53,7 @@ from topograph.plan import (
     RestoreSysctls,
     SetMac,
     SetMtu,
+    SetNetem,
     SetSysctls,
     StartService,
     StopService,
@@ -75,6 +77,8 @@ ABOUT: dict[str, tuple[str, ...]] = {
     "interface settings": ("MAC, MTU and bridge ports, while the links are still down",),
     "addresses": (),
     "links up": (),
+    "impairments": ("netem on each interface's egress (tc from iproute2): a packet meets the impairments of the "
+                    "end it leaves by",),
     "routes": (),
     "NAT and port forwards": ("one atomic load per node, into topograph's own nftables table (or iptables chains)",),
     "services": ("each `run:` command, detached in its node's namespace (a session of its own), its output appended",
@@ -274,8 +278,10 @@ def _of_kinds(plan: Plan, *kinds: type[Operation]) -> list[Operation]:
 def tools(plan: Plan) -> list[str]:
     needed = {"ip"}
     for op in _of_kinds(plan, SetSysctls, RestoreSysctls, LoadNftables, DeleteNftables, LoadIptables, DeleteIptables,
-                        StartService, StopService):
+                        SetNetem, DeleteNetem, StartService, StopService):
         match op:
+            case SetNetem() | DeleteNetem():
+                needed.add("tc")
             case StartService():
                 needed.update(("setsid", "sh"))
             case StopService():
@@ -357,7 +363,8 @@ def _root_preflight(plan: Plan) -> tuple[list[str], list[tuple[str, str]]]:
             case (CreateNetns() | MarkNetns() | MarkLink() | LoopbackUp() | SetMac() | SetMtu() | EnslavePort()
                   | AddAddress() | LinkUp() | AddRoute() | LinkDown() | ReleasePort() | DeleteAddress()
                   | DeleteRoute() | RestoreNftables() | RestoreIptables() | DeleteIptablesRule() | DeleteNftables()
-                  | DeleteIptables() | DeleteLink() | DeleteNetns() | RestoreSysctls() | StopService()):
+                  | DeleteIptables() | DeleteLink() | DeleteNetns() | RestoreSysctls() | StopService() | SetNetem()
+                  | DeleteNetem()):
                 pass  # nothing they make can clash; _of_kinds left them out anyway
             case _:
                 assert_never(op)

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from topograph.front.diagnostics import Pos, Where
+from topograph.front.netem import Netem
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPInterface = ipaddress.IPv4Interface | ipaddress.IPv6Interface
@@ -112,6 +113,7 @@ class Interface(Written):
     bridge: str | None = None  # the bridge this interface is a port of
     is_bridge: bool = False
     where: Where | None = field(default=None, compare=False, repr=False)
+    netem: Netem | None = None  # impairments of the interface's egress (a link end's own, or its link's)
 
     @property
     def key(self) -> tuple[str, str]:

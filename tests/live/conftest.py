@@ -14,6 +14,7 @@ Traffic helpers (`ping`, `listen_tcp`, `listen_udp`, `tcp_connect`) act only bet
 
 from __future__ import annotations
 
+import functools
 import secrets
 import shutil
 import subprocess
@@ -89,6 +90,33 @@ def _why_no_netns() -> str | None:
     finally:  # also when `ip netns add` timed out half way (seen under load): never leave the probe behind
         if (NETNS_DIR / probe).exists():
             _run("ip", "netns", "del", probe)
+
+
+NO_NETEM = "this kernel has no netem qdisc (sch_netem, CONFIG_NET_SCH_NETEM): link impairments cannot be set"
+
+
+@functools.cache
+def kernel_has_netem() -> bool:
+    """Can a netem qdisc be set here? Tried once, on loopback in a namespace of its own (deleted by name)."""
+    if _why_no_netns() is not None:
+        return False
+    name = unique_prefix() + "netem"
+    if _run("ip", "netns", "add", name).returncode != 0:
+        return False
+    try:
+        return _run("ip", "netns", "exec", name, "tc", "qdisc", "add", "dev", "lo", "root", "netem",
+                    "delay", "1ms").returncode == 0
+    finally:
+        _run("ip", "netns", "del", name)
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """A test run on a sample with link impairments (`netem:`) is skipped where the kernel cannot set them."""
+    callspec = getattr(item, "callspec", None)
+    files = [v for v in (callspec.params.values() if callspec is not None else ()) if isinstance(v, Path)
+             and v.suffix == ".yml" and v.is_file() and "netem:" in v.read_text()]
+    if files and not kernel_has_netem():
+        pytest.skip(f"{files[0].name}: {NO_NETEM}")
 
 
 @pytest.fixture(scope="session")

@@ -39,6 +39,7 @@ from topograph.plan import (
     Plan,
     SetMac,
     SetMtu,
+    SetNetem,
     SetSysctls,
     StartService,
     plan,
@@ -76,6 +77,8 @@ def built(p: Plan) -> Live:
             s.links[op.ifname] = replace(s.links[op.ifname], alias=op.alias)
         elif isinstance(op, SetMtu):
             s.links[op.ifname] = replace(s.links[op.ifname], mtu=op.mtu)
+        elif isinstance(op, SetNetem):
+            s.qdiscs[op.ifname] = ("netem", op.netem)
         elif isinstance(op, SetMac):
             s.links[op.ifname] = replace(s.links[op.ifname], mac=op.mac)
         elif isinstance(op, EnslavePort):

@@ -157,9 +157,27 @@ def test_mtu_mismatch_warns_once_per_link() -> None:
     assert out == [("TG505", 4)]
 
 
-def test_mtu_on_one_side_only_is_fine() -> None:
-    assert found("nodes:\n  a: {interfaces: {e: {address: 10.0.0.1/24, mtu: 1400}}}\n"
+def test_mtu_on_one_side_only_differs_from_the_default() -> None:
+    # a veth end keeps 1500 whatever its peer's MTU: a full-size frame from it is dropped at the 1400 end
+    out = found("nodes:\n  a: {interfaces: {e: {address: 10.0.0.1/24, mtu: 1400}}}\n"
+                "  b: {interfaces: {e: 10.0.0.2/24}}\n" + PAIR)
+    assert [(d.code, d.message) for d in diags("nodes:\n  a: {interfaces: {e: {address: 10.0.0.1/24, mtu: 1400}}}\n"
+                                               "  b: {interfaces: {e: 10.0.0.2/24}}\n" + PAIR)] == \
+        [("TG505", "MTU differs across the veth pair a:e (1400) and b:e (1500, the default)")]
+    assert out == [("TG505", 4)]  # the link's line
+    assert found("nodes:\n  a: {interfaces: {e: {address: 10.0.0.1/24, mtu: 1500}}}\n"
                  "  b: {interfaces: {e: 10.0.0.2/24}}\n" + PAIR) == []
+
+
+def test_mtu_is_one_per_bridge_segment_and_a_bridge_without_one_follows_its_ports() -> None:
+    lab = ("nodes:\n  a: {interfaces: {e: {address: 10.0.0.1/24, mtu: 9000}}}\n"
+           "  b: {interfaces: {e: {address: 10.0.0.2/24, mtu: 9000}}}\n"
+           "  s: {bridges: {br0: 10.0.0.3/24}, interfaces: {pa: {mtu: 9000}, pb: {mtu: PB}}}\n"
+           "links: [[a:e, br0:pa], [b:e, br0:pb]]\n")
+    assert found(lab.replace("PB", "9000")) == []
+    out = [(d.code, d.message) for d in diags(lab.replace("PB", "1500"))]
+    assert [c for c, _ in out] == ["TG505"]
+    assert "s:pb (1500)" in out[0][1] and "a:e (9000)" in out[0][1] and "s:br0" in out[0][1]
 
 
 def test_same_mac_on_one_segment_warns_but_not_across_segments() -> None:

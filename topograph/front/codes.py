@@ -62,6 +62,11 @@ CODES: dict[str, tuple[Severity, str]] = {
     "TG604": (E, "malformed listen entry"),
     "TG605": (E, "service (run:) with an empty command"),
     "TG606": (E, "service name unfit for a file name"),
+    # link impairments (netem)
+    "TG700": (E, "malformed netem value (a time, percentage or rate without its unit, or out of range)"),
+    "TG701": (E, "netem on an interface that is no veth end (loopback, a bridge, an interface in no link)"),
+    "TG702": (E, "netem loss of 100% (a link that passes nothing is written up: false)"),
+    "TG703": (E, "netem reorder without a delay (tc refuses it)"),
     # expectations
     "TG400": (E, "expectation with a port that does not fit its protocol or port forward"),
     "TG410": (E, "expectation violated: the simulator predicts otherwise"),
@@ -71,7 +76,7 @@ CODES: dict[str, tuple[Severity, str]] = {
     "TG502": (W, "route gateway is the node's own address"),
     "TG503": (W, "bridge with no ports"),
     "TG504": (W, "interface with addresses is down"),
-    "TG505": (W, "MTU differs across a veth pair"),
+    "TG505": (W, "MTU differs within an L2 segment (a veth pair, or a bridge with its ports and their peers)"),
     "TG506": (W, "expectation to an address no node owns"),
     "TG507": (W, "the same MAC address twice on one L2 segment"),
     "TG510": (W, "filter rule that can never match: an earlier rule decides everything it matches"),
@@ -81,6 +86,8 @@ CODES: dict[str, tuple[Severity, str]] = {
     "TG514": (W, "port forward whose replies the forward chain drops"),
     "TG520": (W, "port forward on an address the node does not own (it catches transit traffic)"),
     "TG521": (W, "SNAT to an address the node does not own (nobody answers for the replies)"),
+    "TG530": (W, "netem jitter without a delay (netem ignores it)"),
+    "TG531": (W, "netem loss high enough to make verify's probes unreliable"),
 }
 
 

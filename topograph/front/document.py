@@ -6,9 +6,9 @@ checked and resolved into the typed model by `topograph.front.resolve`.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, field_validator, model_validator
 
 Addresses = list[str]
 
@@ -21,6 +21,22 @@ def _as_list(value: Any) -> Any:
     return [value] if isinstance(value, str) else value
 
 
+Amount = str | int | float  # a time, percentage or rate with its unit ("50ms", "1%", "10mbit"); a bare number is refused
+
+
+class NetemDoc(_Strict):
+    """Link impairments (Linux netem) on an interface's egress: `{delay: 50ms, jitter: 5ms, loss: 1%, rate: 10mbit}`."""
+
+    delay: Amount | None = Field(default=None, description="added delay, e.g. 50ms")
+    jitter: Amount | None = Field(default=None, description="random variation of the delay, e.g. 5ms (needs delay)")
+    loss: Amount | None = Field(default=None, description="share of packets dropped, e.g. 1%")
+    rate: Amount | None = Field(default=None, description="bandwidth limit, e.g. 10mbit, 512kbit, 1gbit")
+    duplicate: Amount | None = Field(default=None, description="share of packets sent twice, e.g. 1%")
+    reorder: Amount | None = Field(default=None, description="share of packets sent at once, ahead of the delayed "
+                                   "others, e.g. 25% (needs delay)")
+    corrupt: Amount | None = Field(default=None, description="share of packets with a flipped bit, e.g. 0.1%")
+
+
 class InterfaceDoc(_Strict):
     """An interface (or bridge) of a node. Shorthand: just its address, or a list of addresses."""
 
@@ -28,6 +44,8 @@ class InterfaceDoc(_Strict):
     mtu: int | None = Field(default=None, ge=68, le=65535, description="MTU in bytes")
     mac: str | None = Field(default=None, description="MAC address, e.g. 02:00:00:00:00:01")
     up: bool = Field(default=True, description="bring the interface up (default true)")
+    netem: NetemDoc | None = Field(default=None, description="impairments of what leaves by this interface (a link "
+                                   "end); replaces its link's 'netem' for this end")
 
     @model_validator(mode="before")
     @classmethod
@@ -154,11 +172,27 @@ class ExpectDoc(_Strict):
     note: str | None = Field(default=None, description="why, in words")
 
 
+class LinkDoc(_Strict):
+    """A link written as a mapping, to give it impairments: `{ends: [a:eth0, b:eth0], netem: {delay: 25ms}}`."""
+
+    ends: list[str] = Field(description="the veth pair's two ends, as in the short form [NODE:IFNAME, NODE:IFNAME]")
+    netem: NetemDoc | None = Field(default=None, description="impairments on both ends' egress (each direction)")
+
+
+def _link_form(value: Any) -> str:
+    return "link[mapping]" if isinstance(value, dict) else "link[pair]"  # tags the shape stage leaves out of paths
+
+
+LinkEntry = Annotated[Annotated[list[str], Tag("link[pair]")] | Annotated[LinkDoc, Tag("link[mapping]")],
+                      Discriminator(_link_form)]
+
+
 class TopologyDoc(_Strict):
     lab: str | None = Field(default=None, description="lab name; default: the file name without extension")
     description: str | None = None
     nodes: dict[str, NodeDoc]
-    links: list[list[str]] = Field(default_factory=list, description="veth pairs: [node:interface, node-or-bridge:interface]")
+    links: list[LinkEntry] = Field(default_factory=list, description="veth pairs: [node:interface, "
+                                             "node-or-bridge:interface], or {ends: [...], netem: {...}}")
     expect: list[ExpectDoc] = Field(default_factory=list, description="what should (or should not) reach what")
 
 

@@ -7,12 +7,13 @@ import re
 from pathlib import Path
 
 from topograph.front import document as doc
-from topograph.front import filters, services
+from topograph.front import filters, impairments, services
 from topograph.front.addresses import AddressReader, mac_problem
 from topograph.front.diagnostics import PathKey, Report, Where, path_text
 from topograph.front.gaps import Gaps
 from topograph.front.loader import Source
 from topograph.front.names import did_you_mean, interface_name_problem, lab_name_problem, node_name_problem, one_of
+from topograph.front.netem import Netem
 from topograph.model import (
     LOOPBACK,
     Endpoint,
@@ -41,6 +42,7 @@ class _Builder(AddressReader):
     def __init__(self, source: Source, report: Report, gaps: Gaps) -> None:
         super().__init__(source, report)
         self.gaps = gaps  # parts of a broken document that were left out: what they would have said is unknown
+        self.link_netem: dict[tuple[str, str], Netem] = {}  # link ends -> their link's impairments
 
     # -- stages ------------------------------------------------------------------------------
     def topology(self, d: doc.TopologyDoc) -> Topology:
@@ -98,10 +100,9 @@ class _Builder(AddressReader):
                     bridge_owner[br] = name
 
     def links(self, d: doc.TopologyDoc) -> tuple[tuple[Link, ...], dict[tuple[str, str], str], set[tuple[str, str]]]:
-        """Resolve link ends: the sound links, bridge ports ((node, port) -> bridge), and every end named.
-
-        The ends named include those of broken links, as (node, interface), or ("", interface) when the
-        node is unknown: an interface that a broken link meant to create is not reported again as unlinked.
+        """Resolve link ends: the sound links, bridge ports ((node, port) -> bridge), and every end named:
+        those of broken links too, as (node, interface), or ("", interface) when the node is unknown, so that
+        an interface that a broken link meant to create is not reported again as unlinked.
         """
         bridges = {br: n for n, nd in d.nodes.items() for br in nd.bridges if br != LOOPBACK}
         used: dict[tuple[str, str], int] = {}
@@ -111,9 +112,11 @@ class _Builder(AddressReader):
         for text in self.gaps.link_ends:  # the ends of links dropped for their shape
             owner, _, ifname = text.partition(":")
             named.add((owner if owner in d.nodes else bridges.get(owner, ""), ifname))
-        for i, ends in enumerate(d.links):
+        for i, entry in enumerate(d.links):
             index = self.gaps.original(("links",), i)
             path: PathKey = ("links", index)
+            ends = entry if isinstance(entry, list) else entry.ends
+            epath: PathKey = path if isinstance(entry, list) else (*path, "ends")
             for text in ends:
                 owner, _, ifname = text.partition(":")
                 named.add((owner if owner in d.nodes else bridges.get(owner, ""), ifname))  # nodes win, as in endpoint()
@@ -128,15 +131,15 @@ class _Builder(AddressReader):
             resolved: list[Endpoint] = []
             for side, text in enumerate(ends):
                 peer = ends[1 - side].partition(":")[0]
-                end = self.endpoint(text, (*path, side), d, bridges, ports, peer)
+                end = self.endpoint(text, (*epath, side), d, bridges, ports, peer)
                 if end is None:
                     continue
                 if end.key in used and used[end.key] == index:
-                    self.err("TG104", (*path, side), f"both ends of links[{index}] are {end}",
+                    self.err("TG104", (*epath, side), f"both ends of links[{index}] are {end}",
                              hint="a veth pair joins two different interfaces; name the other end")
                     continue
                 if end.key in used:
-                    self.err("TG104", (*path, side), f"interface {end} is already used by links[{used[end.key]}]",
+                    self.err("TG104", (*epath, side), f"interface {end} is already used by links[{used[end.key]}]",
                              hint="each veth end belongs to one link; give this end another interface name")
                     continue
                 used[end.key] = index
@@ -153,6 +156,9 @@ class _Builder(AddressReader):
                               "or interface of the host, and link the host to the external node")
                 continue
             out.append(Link(index=index, a=a, b=b, external="external" in kinds, where=Where(self.src, path)))
+            if not isinstance(entry, list) and entry.netem is not None and \
+                    (netem := impairments.read(entry.netem, (*path, "netem"), self.src, self.report)) is not None:
+                self.link_netem[a.key] = self.link_netem[b.key] = netem
         return tuple(out), ports, named
 
     def _dropped_owner(self, text: str, d: doc.TopologyDoc, bridges: dict[str, str]) -> bool:
@@ -192,7 +198,7 @@ class _Builder(AddressReader):
         return Endpoint(node, ifname)
 
     def interface(self, node: str, name: str, idoc: doc.InterfaceDoc, path: PathKey, *,
-                  bridge: str | None = None, is_bridge: bool = False) -> Interface:
+                  bridge: str | None = None, is_bridge: bool = False, end: bool = False) -> Interface:
         addrs = [self.address(a, path, i) for i, a in enumerate(idoc.address)] \
             if idoc.address else []  # most interfaces of a big lab have none (every loopback)
         if idoc.mac is not None:
@@ -200,9 +206,13 @@ class _Builder(AddressReader):
             if reason is not None:
                 self.err("TG207", (*path, "mac"), f"MAC address {idoc.mac!r} {reason}",
                          hint="use a locally administered unicast MAC such as 02:00:00:00:00:01")
+        netem = self.link_netem.get((node, name)) if idoc.netem is None else \
+            impairments.of_end(idoc.netem, path, self.src, self.report, f"{node}:{name}",
+                               None if end or self.gaps.links else "loopback" if name == LOOPBACK
+                               else "a bridge" if is_bridge else "in no link")
         return Interface(node=node, name=name, addresses=tuple([a for a in addrs if a is not None]), mtu=idoc.mtu,
                          mac=idoc.mac.lower() if idoc.mac else None, up=idoc.up, bridge=bridge, is_bridge=is_bridge,
-                         where=Where(self.src, path, True))
+                         where=Where(self.src, path, True), netem=netem)
 
     def node(self, name: str, nd: doc.NodeDoc, linked: list[str],
              ports: dict[tuple[str, str], str], ends: set[tuple[str, str]]) -> Node:
@@ -225,7 +235,8 @@ class _Builder(AddressReader):
         for ifname in [*declared, *(i for i in linked if i not in known)]:
             idoc = nd.interfaces.get(ifname, _BARE)
             path: PathKey = (*base, "interfaces", ifname) if ifname in nd.interfaces else base
-            itfs.append(self.interface(name, ifname, idoc, path, bridge=ports.get((name, ifname))))
+            itfs.append(self.interface(name, ifname, idoc, path, bridge=ports.get((name, ifname)),
+                                       end=(name, ifname) in ends))
         names = {i.name for i in itfs}
         def at(field: str, i: int) -> PathKey:  # where the i-th entry left of a list was written
             return (*base, field, self.gaps.original((*base, field), i))

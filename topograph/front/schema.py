@@ -30,6 +30,7 @@ def schema() -> dict[str, Any]:
     defs["NodeDoc"]["properties"]["run"] = {"anyOf": [{"type": "string"}, items], "description": items.get("description", "")}
     node = defs.pop("NodeDoc")
     defs["NodeDoc"] = {"anyOf": [{"type": "null"}, node]}
-    out["properties"]["links"]["items"] = {"type": "array", "items": {"type": "string", "pattern": "^[^:]+:[^:]+$"},
-                                           "minItems": 2, "maxItems": 2}
+    pair = {"type": "array", "items": {"type": "string", "pattern": "^[^:]+:[^:]+$"}, "minItems": 2, "maxItems": 2}
+    defs["LinkDoc"]["properties"]["ends"] = {**pair, "description": defs["LinkDoc"]["properties"]["ends"]["description"]}
+    out["properties"]["links"]["items"] = {"anyOf": [pair, {"$ref": "#/$defs/LinkDoc"}]}
     return out

@@ -16,15 +16,17 @@ from topograph.front.names import close_names
 
 # Which document class sits at a path, so an unknown key can be matched against its siblings.
 _CHILDREN: dict[type[BaseModel], dict[str, type[BaseModel]]] = {
-    doc.TopologyDoc: {"nodes": doc.NodeDoc, "expect": doc.ExpectDoc},
+    doc.TopologyDoc: {"nodes": doc.NodeDoc, "expect": doc.ExpectDoc, "links": doc.LinkDoc},
     doc.NodeDoc: {"interfaces": doc.InterfaceDoc, "bridges": doc.InterfaceDoc, "routes": doc.RouteDoc,
                   "nat": doc.NatDoc, "port_forwards": doc.PortForwardDoc, "filter": doc.FilterDoc,
                   "run": doc.RunDoc},
+    doc.InterfaceDoc: {"netem": doc.NetemDoc},
+    doc.LinkDoc: {"netem": doc.NetemDoc},
     doc.FilterDoc: {"input": doc.ChainDoc, "forward": doc.ChainDoc, "output": doc.ChainDoc},
     doc.ChainDoc: {"rules": doc.RuleDoc},
 }
 _KEYED = {"nodes", "interfaces", "bridges"}  # mappings whose keys are user names, not fields
-_SINGLE = {"filter", "input", "forward", "output"}  # fields that hold one mapping (no name or index follows)
+_SINGLE = {"filter", "input", "forward", "output", "netem"}  # fields that hold one mapping (no name or index follows)
 
 
 def _model_at(path: PathKey) -> type[BaseModel]:
@@ -219,6 +221,8 @@ def _note(gaps: Gaps, unit: PathKey, guesses: list[str], value: Any) -> None:
 
 def _link_ends(value: Any) -> list[str]:
     """The NODE:IFNAME ends a dropped link names: `[red:veth-red, 5]`, or `red:veth-red blue:veth-blue`."""
+    if isinstance(value, dict):  # the mapping form: {ends: [...], netem: {...}}
+        value = value.get("ends")
     words = value if isinstance(value, list) else re.split(r"[\s,\[\]]+", value) if isinstance(value, str) else []
     return [w for w in words if isinstance(w, str) and ":" in w]
 
@@ -302,7 +306,7 @@ def _unquoted_fits(kind: str, text: str) -> bool:
 # What a mapping of each document class may hold, derived from the class so it cannot drift from it
 _SHAPES = {model.__name__: "a mapping of " + ", ".join(doc.known_keys(model))
            for model in (doc.NodeDoc, doc.RouteDoc, doc.NatDoc, doc.PortForwardDoc, doc.ExpectDoc, doc.InterfaceDoc,
-                         doc.FilterDoc, doc.ChainDoc, doc.RuleDoc)}
+                         doc.FilterDoc, doc.ChainDoc, doc.RuleDoc, doc.NetemDoc, doc.LinkDoc)}
 _SHAPES["InterfaceDoc"] = "an address in CIDR form, a list of addresses, or " + _SHAPES["InterfaceDoc"]
 
 _EXAMPLES = {

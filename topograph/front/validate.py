@@ -15,6 +15,7 @@ from topograph.model import (
     Interface,
     IPAddress,
     IPNetwork,
+    Link,
     Masquerade,
     NatRule,
     Node,
@@ -185,13 +186,9 @@ def _first_with(seg: tg.Segment, net: IPNetwork) -> Interface | None:
 
 
 def check_segments(topology: Topology, segments: tuple[tg.Segment, ...], report: Report, gaps: Gaps) -> None:
-    for link in topology.links:
-        a, b = (topology.interface(*e.key) for e in link.ends)
-        if a.mtu is not None and b.mtu is not None and a.mtu != b.mtu:
-            report.warning("TG505", _at(topology, link),
-                           f"MTU differs across the veth pair {a.label} ({a.mtu}) and {b.label} ({b.mtu})",
-                           hint="set the same MTU on both ends, or large packets will be dropped one way")
+    links = {e.key: link for link in topology.links for e in link.ends}
     for seg in segments:
+        _check_mtu(topology, seg, links, report)
         macs: dict[str, Interface] = {}
         for itf in seg.interfaces:
             if itf.mac:
@@ -211,6 +208,34 @@ def check_segments(topology: Topology, segments: tuple[tg.Segment, ...], report:
         if node.name not in linked and len(topology.nodes) > 1:
             report.warning("TG501", _at(topology, node), f"node {node.name!r} has no links; nothing can reach it",
                            hint=f"add a link such as [{node.name}:veth0, OTHER:veth0]")
+
+
+#: the MTU of a veth end the file sets none for (a bridge without one follows its ports: it is left out)
+DEFAULT_MTU = 1500
+
+
+def _check_mtu(topology: Topology, seg: tg.Segment, links: dict[tuple[str, str], Link], report: Report) -> None:
+    """TG505: every member of an L2 segment (a veth pair; a bridge, its ports and their peers) has one MTU."""
+    if all(i.mtu is None for i in seg.interfaces):
+        return
+    members = [(i, i.mtu if i.mtu is not None else DEFAULT_MTU) for i in seg.interfaces
+               if i.mtu is not None or not i.is_bridge]
+    if len({mtu for _, mtu in members}) < 2:
+        return
+    def text(i: Interface, mtu: int) -> str:
+        return f"{i.label} ({mtu}{'' if i.mtu is not None else ', the default'})"
+    if not seg.bridges and len(members) == 2 and members[0][0].key in links:
+        link = links[members[0][0].key]
+        (a, ma), (b, mb) = sorted(members, key=lambda m: m[0].key != link.a.key)  # in the link's order
+        report.warning("TG505", _at(topology, link),
+                       f"MTU differs across the veth pair {text(a, ma)} and {text(b, mb)}",
+                       hint="set the same MTU on both ends, or large packets will be dropped one way")
+        return
+    written = next(i for i in seg.interfaces if i.mtu is not None)
+    report.warning("TG505", _at(topology, written),
+                   f"MTU differs within the L2 segment of {seg.name}: " + ", ".join(text(i, m) for i, m in members),
+                   hint="every member of an L2 segment needs one MTU (the bridge, its ports and the veth ends behind "
+                        "them), or large frames are dropped where it is smaller")
 
 
 def connected(node: Node) -> list[tuple[Interface, IPNetwork]]:

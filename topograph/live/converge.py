@@ -19,6 +19,8 @@ from typing import assert_never
 from topograph.live import services
 from topograph.live.changes import Change, Diff, Removal, State
 from topograph.live.describe import describe, where
+from topograph.live.hand_drift import foreign_rules, link_rp_filters, node_namespaces
+from topograph.live.netem_drift import extra_netems, netem_state
 from topograph.live.observe import Live, LiveLink, LiveRoute, NsState, ops_by_netns, route_key
 from topograph.live.ownership import blockers, leftover_rules, marked, stale_text
 from topograph.live.rule_drift import rules_drift
@@ -34,6 +36,7 @@ from topograph.plan import (
     DeleteIptables,
     DeleteIptablesRule,
     DeleteLink,
+    DeleteNetem,
     DeleteNetns,
     DeleteNftables,
     DeleteRoute,
@@ -54,10 +57,10 @@ from topograph.plan import (
     SetLinkSysctls,
     SetMac,
     SetMtu,
+    SetNetem,
     SetSysctls,
     StartService,
     StopService,
-    Sysctl,
     namespaces,
 )
 from topograph.plan.firewall import loaded_text
@@ -72,7 +75,8 @@ def _ifname(op: Operation) -> str | None:
     """The interface `op` is about, if it is about one."""
     match op:
         case (AddAddress() | CreateBridge() | CreateStandIn() | DeleteAddress() | DeleteLink() | EnslavePort()
-              | LinkDown() | LinkUp() | LoopbackUp() | MarkLink() | MarkNetns() | ReleasePort() | SetMac() | SetMtu()):
+              | LinkDown() | LinkUp() | LoopbackUp() | MarkLink() | MarkNetns() | ReleasePort() | SetMac() | SetMtu()
+              | SetNetem() | DeleteNetem()):
             return op.ifname
         case _:
             return None
@@ -190,9 +194,9 @@ def diff(plan: Plan, live: Live, record: Record | None) -> Diff:
                 continue
             case StartService() | StopService():
                 continue  # services.changes() judges them
-            case (MarkNetns() | MarkLink() | LoopbackUp() | SetSysctls() | SetMac() | SetMtu() | EnslavePort()
-                  | AddAddress() | LinkUp() | AddRoute() | LoadNftables() | LoadIptables() | LinkDown() | ReleasePort()
-                  | DeleteAddress() | DeleteRoute() | RestoreNftables() | RestoreIptables() | DeleteIptablesRule()
+            case (MarkNetns() | MarkLink() | LoopbackUp() | SetSysctls() | SetMac() | SetMtu() | SetNetem() | DeleteNetem()
+                  | EnslavePort() | AddAddress() | LinkUp() | AddRoute() | LoadNftables() | LoadIptables() | LinkDown()
+                  | ReleasePort() | DeleteAddress() | DeleteRoute() | RestoreNftables() | RestoreIptables() | DeleteIptablesRule()
                   | DeleteNftables() | DeleteIptables() | DeleteLink() | DeleteNetns() | RestoreSysctls()):
                 netns = _netns_of(op)
                 st = ns_state(netns)
@@ -215,9 +219,9 @@ def diff(plan: Plan, live: Live, record: Record | None) -> Diff:
     running, found = services.changes(plan, live.services, record.services if record else {}, fresh_ns)
     result.up_to_date += running
     result.changes += found
-    result.changes += _link_rp_filters(plan, live, recreated, fresh_ns)
-    result.changes += _extras(plan, live, record, fresh_ns, downed)
-    result.changes += _foreign_rules(plan, live, fresh_ns)
+    result.changes += link_rp_filters(plan, live, recreated, fresh_ns)
+    result.changes += _extras(plan, live, record, fresh_ns, downed) + extra_netems(plan, live, fresh_ns, recreated)
+    result.changes += foreign_rules(plan, live, fresh_ns)
     for gone in leftover_rules(plan, record):
         st = ns_state(gone.netns)
         if isinstance(gone, DeleteNftables) and st is not None and st.nft.get(gone.table) is not None:
@@ -265,7 +269,7 @@ def _what_the_file_says(plan: Plan) -> _Said:
                   | AddAddress() | AddRoute() | LoadNftables() | LoadIptables() | LinkDown() | ReleasePort()
                   | DeleteAddress() | DeleteRoute() | RestoreNftables() | RestoreIptables() | DeleteIptablesRule()
                   | DeleteNftables() | DeleteIptables() | DeleteLink() | DeleteNetns() | RestoreSysctls()
-                  | StartService() | StopService()):
+                  | StartService() | StopService() | SetNetem() | DeleteNetem()):
                 pass  # nothing said of a link's settings
             case _:
                 assert_never(op)
@@ -295,6 +299,8 @@ def _op_state(op: Operation, st: NsState, recreated: set[tuple[str | None, str]]
         case SetMtu():
             link = st.links.get(op.ifname)
             return None if link is not None and link.mtu == op.mtu else "drifted"
+        case SetNetem():
+            return netem_state(op, st)
         case EnslavePort():
             link = st.links.get(op.ifname)
             if (netns, op.bridge) in recreated:
@@ -326,7 +332,7 @@ def _op_state(op: Operation, st: NsState, recreated: set[tuple[str | None, str]]
         case (CreateNetns() | CreateVeth() | CreateBridge() | CreateStandIn()  # diff() judges these itself
               | LinkDown() | ReleasePort() | DeleteAddress() | DeleteRoute() | RestoreNftables() | RestoreIptables()
               | DeleteIptablesRule() | DeleteNftables() | DeleteIptables() | DeleteLink() | DeleteNetns()
-              | RestoreSysctls() | StartService() | StopService()):
+              | RestoreSysctls() | StartService() | StopService() | DeleteNetem()):
             return None  # not in a setup plan (or judged elsewhere)
         case _:
             assert_never(op)
@@ -336,59 +342,6 @@ def _rules_changed(op: LoadNftables | LoadIptables, record: Record | None) -> bo
     """Have the file's rules changed since they were loaded (as the record says)?"""
     loaded = record.rules.get(where(op.netns)) if record else None
     return loaded is not None and loaded != loaded_text(op)
-
-
-def _link_rp_filters(plan: Plan, live: Live, recreated: set[tuple[str | None, str]],
-                     fresh_ns: set[str]) -> list[Change]:
-    """Interfaces of the lab's own namespaces whose rp_filter was changed by hand (the kernel uses the
-    maximum of `all` and the interface's own value, so one raised value breaks flows through it).
-
-    The plan sets `all` and `default`, and each interface the lab creates there takes `default`'s value
-    (plan/build.py); interfaces the plan names itself (loopback) are checked with their SetSysctls op.
-    """
-    out: list[Change] = []
-    own = set(plan.namespaces)
-    by_ns = ops_by_netns(plan)
-    for op in plan.operations:
-        if not isinstance(op, SetSysctls) or op.netns not in own or op.netns in fresh_ns:
-            continue
-        st = live.namespaces.get(op.netns)
-        want = next((s.value for s in op.values if s.path == ("net", "ipv4", "conf", "default", "rp_filter")), None)
-        if st is None or want is None:
-            continue
-        named = {s.path[3] for s in op.values if s.path[:3] == ("net", "ipv4", "conf")}
-        links: list[str] = []
-        for o in by_ns.get(op.netns, []):
-            if isinstance(o, CreateVeth):
-                links += [e.ifname for e in (o.a, o.b) if e.netns == op.netns]
-            elif isinstance(o, CreateBridge | CreateStandIn) and o.netns == op.netns:
-                links.append(o.ifname)
-        wrong = [name for name in links if name not in named and (op.netns, name) not in recreated
-                 and st.link_rp_filter.get(name, want) not in (want, None)]
-        if wrong:
-            fix = SetSysctls(op.node, op.netns, tuple(Sysctl(("net", "ipv4", "conf", n, "rp_filter"), want) for n in wrong))
-            out.append(Change("drifted", describe(fix), op=fix))
-    return out
-
-
-def _node_of(plan: Plan) -> dict[str, str]:
-    """The node of each of the plan's own namespaces."""
-    return {op.netns: op.node for op in plan.operations if isinstance(op, CreateNetns)}
-
-
-def _foreign_rules(plan: Plan, live: Live, fresh_ns: set[str]) -> list[Change]:
-    """Rules in the built-in iptables chains of the lab's own namespaces that the lab did not make (and
-    policies other than ACCEPT): the lab owns those namespaces whole, so apply takes them away."""
-    out: list[Change] = []
-    node_of = _node_of(plan)
-    for netns in plan.namespaces:
-        st = live.namespaces.get(netns)
-        if st is None or netns in fresh_ns:
-            continue
-        out += [Change("extra", f"{netns}: {rule.describe()}",
-                       removal=DeleteIptablesRule(node_of.get(netns, netns), netns, rule.family, rule.table, rule.line))
-                for rule in st.foreign_rules]
-    return out
 
 
 def _is_kernel_address(ifname: str, address: str) -> bool:
@@ -402,7 +355,7 @@ def _extras(plan: Plan, live: Live, record: Record | None, fresh_ns: set[str],
     out: list[Change] = []
     planned_ns = set(plan.namespaces)
     by_ns = ops_by_netns(plan)
-    node_of = _node_of(plan)
+    node_of = node_namespaces(plan)
     for name in sorted(set(record.namespaces) if record else set()):
         if name not in planned_ns and name in live.existing:
             what = stale_text(name) if name in live.stale else f"namespace {name} (no longer in the file)"

@@ -16,6 +16,7 @@ from topograph.plan import (
     DeleteIptables,
     DeleteIptablesRule,
     DeleteLink,
+    DeleteNetem,
     DeleteNetns,
     DeleteNftables,
     DeleteRoute,
@@ -34,6 +35,7 @@ from topograph.plan import (
     RestoreSysctls,
     SetMac,
     SetMtu,
+    SetNetem,
     SetSysctls,
     StartService,
     StopService,
@@ -86,6 +88,10 @@ def _what(op: Operation) -> str:
             return f"set {op.ifname} MAC {op.mac}"
         case SetMtu():
             return f"set {op.ifname} MTU {op.mtu}"
+        case SetNetem():
+            return f"set netem {op.netem.tc_words()} on {op.ifname}"
+        case DeleteNetem():
+            return f"remove the netem qdisc of {op.ifname}"
         case EnslavePort():
             return f"plug {op.ifname} into bridge {op.bridge}"
         case AddAddress():

@@ -27,6 +27,7 @@ from topograph.live.journal import Journalled, StepFailed, chains_back, nft_back
 from topograph.live.kernel import KernelError, Namespaces, netns_exists
 from topograph.live.nlsocket import Sockets
 from topograph.live.observe import read_sysctl
+from topograph.live.qdisc import netem_op
 from topograph.plan import (
     AddAddress,
     AddRoute,
@@ -38,6 +39,7 @@ from topograph.plan import (
     DeleteIptables,
     DeleteIptablesRule,
     DeleteLink,
+    DeleteNetem,
     DeleteNetns,
     DeleteNftables,
     DeleteRoute,
@@ -56,6 +58,7 @@ from topograph.plan import (
     RestoreSysctls,
     SetMac,
     SetMtu,
+    SetNetem,
     SetSysctls,
     StartService,
     StopService,
@@ -191,6 +194,11 @@ class Runner(Journalled):
             case SetMtu():
                 self._journal_undo(op)
                 self._set(op.netns, nl.link_mtu(self.index(op.netns, op.ifname), op.mtu))
+            case SetNetem() | DeleteNetem():
+                ifindex = self.index(op.netns, op.ifname) if isinstance(op, SetNetem) else \
+                    self.known(op.netns).get(op.ifname)
+                return netem_op(self.socks(op.netns), ifindex, op,
+                                self._journal if self._journalling(op.netns) else None)
             case EnslavePort():
                 self._journal_undo(op)
                 master = self.index(op.netns, op.bridge)

@@ -25,6 +25,7 @@ from pyroute2.netlink import (
     NLM_F_DUMP,
     NLM_F_DUMP_INTR,
     NLM_F_EXCL,
+    NLM_F_REPLACE,
     NLM_F_REQUEST,
     NLMSG_DONE,
     NLMSG_ERROR,
@@ -142,9 +143,11 @@ class Socket:
             raise truncated(self.where, f"error message of {end - start} bytes")
         return -int(_ERR.unpack_from(data, start)[0])
 
-    def request(self, kind: int, body: bytes, *, create: bool = False) -> None:
-        """Send one request; raise KernelError when the kernel refused it."""
-        seq = self._send(kind, _CREATE if create else NLM_F_REQUEST, body)
+    def request(self, kind: int, body: bytes, *, create: bool = False, replace: bool = False) -> None:
+        """Send one request (`replace`: create or replace, as `tc qdisc replace`); raise KernelError when the kernel
+        refused it."""
+        flags = NLM_F_REQUEST | NLM_F_CREATE | NLM_F_REPLACE if replace else _CREATE if create else NLM_F_REQUEST
+        seq = self._send(kind, flags, body)
         while (data := self._read(wait=False)) is not None:  # no news is good news: only failures are answered
             for mkind, _, mseq, start, end in messages(data, self.where):
                 if mseq != seq or mkind != NLMSG_ERROR:

@@ -14,6 +14,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import assert_never
 
+from topograph.front.netem import Netem
+from topograph.live import qdisc
 from topograph.live.firewall import (
     ForeignRule,
     foreign_rules,
@@ -42,6 +44,7 @@ from topograph.plan import (
     DeleteIptables,
     DeleteIptablesRule,
     DeleteLink,
+    DeleteNetem,
     DeleteNetns,
     DeleteNftables,
     DeleteRoute,
@@ -61,6 +64,7 @@ from topograph.plan import (
     RestoreSysctls,
     SetMac,
     SetMtu,
+    SetNetem,
     SetSysctls,
     StartService,
     StopService,
@@ -106,6 +110,8 @@ class NsState:
     # the lab's own namespaces only (see read_namespace's `own`):
     foreign_rules: list[ForeignRule] = field(default_factory=list)
     link_rp_filter: dict[str, int | None] = field(default_factory=dict)  # ifname -> net.ipv4.conf.IFNAME.rp_filter
+    # ifname -> its root qdisc's kind and, for netem, what it sets (the lab's namespaces, and where the plan sets netem)
+    qdiscs: dict[str, tuple[str, Netem | None]] = field(default_factory=dict)
 
 
 @dataclass
@@ -165,8 +171,11 @@ def read_namespace(netns: str | None, mine: list[Operation], ns: Namespaces, soc
     tables: list[str] = []
     chains: list[LoadIptables] = []
     left: list[DeleteIptables] = []
+    impaired = own
     for op in mine:
         match op:
+            case SetNetem() | DeleteNetem():
+                impaired = True
             case SetSysctls():
                 if op.netns == netns:
                     sysctl_ops.append(op)
@@ -210,6 +219,8 @@ def read_namespace(netns: str | None, mine: list[Operation], ns: Namespaces, soc
     names = {ln.index: ln.name for ln in links}
     if own:
         state.link_rp_filter = {names[i]: v for i, v in link_rp_filters(sock).items() if i in names}
+    if impaired:
+        state.qdiscs = {names[i]: q for i, q in qdisc.root_qdiscs(sock).items() if i in names}
     for ln in links:
         state.links[ln.name] = LiveLink(ln.name, ln.kind, ln.up, ln.mtu, ln.mac, names.get(ln.master), ln.alias)
     for a in sock.addresses():

@@ -30,6 +30,7 @@ from topograph.plan import (
     DeleteIptables,
     DeleteIptablesRule,
     DeleteLink,
+    DeleteNetem,
     DeleteNetns,
     DeleteNftables,
     DeleteRoute,
@@ -48,6 +49,7 @@ from topograph.plan import (
     RestoreSysctls,
     SetMac,
     SetMtu,
+    SetNetem,
     SetSysctls,
     StartService,
     StopService,
@@ -88,7 +90,8 @@ class RootShare:
                       | CreateStandIn() | SetMac() | SetMtu() | EnslavePort() | AddAddress() | LinkUp() | AddRoute()
                       | LinkDown() | ReleasePort() | DeleteAddress() | DeleteRoute() | RestoreNftables()
                       | RestoreIptables() | DeleteIptablesRule() | DeleteNftables() | DeleteIptables() | DeleteLink()
-                      | DeleteNetns() | RestoreSysctls() | StartService() | StopService()):
+                      | DeleteNetns() | RestoreSysctls() | StartService() | StopService()
+                      | SetNetem() | DeleteNetem()):
                     pass  # links (RootShare is what is besides them), and steps that leave nothing of the lab's
                 case _:
                     assert_never(op)

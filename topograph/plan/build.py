@@ -78,6 +78,7 @@ from topograph.plan.setup_ops import (
     SetLinkSysctls,
     SetMac,
     SetMtu,
+    SetNetem,
     SetSysctls,
     StartService,
     Sysctl,
@@ -227,6 +228,9 @@ class _Planner:
             ops += [LinkUp(node.name, self.ns(node.name), itf.name)
                     for itf in self.managed(node) if itf.name != LOOPBACK and itf.up]
         for node in self.nodes:
+            ops += [SetNetem(node.name, self.ns(node.name), itf.name, itf.netem)
+                    for itf in self.managed(node) if itf.netem is not None]
+        for node in self.nodes:
             ops += [op for r in node.routes if (op := self.route(node, r)) is not None]
         for node in self.nodes:
             if node.nat or node.port_forwards or node.filter:
@@ -275,6 +279,9 @@ class _Planner:
                                      if node.services else ""))
                 continue
             for itf in node.interfaces:
+                if self.p.is_existing(itf) and itf.netem is not None:
+                    self.notes.append(f"{node.name}: {itf.name} exists already; its netem ({itf.netem.tc_words()}) "
+                                      "is not set (in --sandbox mode it is)")
                 if self.p.is_existing(itf) and itf.addresses:
                     addrs = ", ".join(str(a) for a in itf.addresses)
                     self.notes.append(f"{node.name}: {itf.name} exists already; its addresses ({addrs}) are not added")

@@ -42,6 +42,7 @@ from topograph.plan.setup_ops import (
     SetLinkSysctls,
     SetMac,
     SetMtu,
+    SetNetem,
     SetSysctls,
     StartService,
 )
@@ -50,6 +51,7 @@ from topograph.plan.undo_ops import (
     DeleteIptables,
     DeleteIptablesRule,
     DeleteLink,
+    DeleteNetem,
     DeleteNetns,
     DeleteNftables,
     DeleteRoute,
@@ -63,9 +65,9 @@ from topograph.plan.undo_ops import (
 
 SetupOp = (CreateNetns | MarkNetns | MarkLink | LoopbackUp
            | SetSysctls | SetLinkSysctls | CreateBridge | CreateVeth | CreateStandIn | SetMac | SetMtu
-           | EnslavePort | AddAddress | LinkUp | AddRoute | LoadNftables | LoadIptables | StartService)
+           | EnslavePort | AddAddress | LinkUp | SetNetem | AddRoute | LoadNftables | LoadIptables | StartService)
 ResetOp = (LinkDown | ReleasePort | DeleteAddress | DeleteRoute | RestoreNftables | RestoreIptables
-           | DeleteIptablesRule)
+           | DeleteIptablesRule | DeleteNetem)
 TeardownOp = StopService | DeleteNftables | DeleteIptables | DeleteLink | DeleteNetns | RestoreSysctls
 Operation = SetupOp | ResetOp | TeardownOp
 
@@ -79,7 +81,7 @@ def namespaces(op: Operation) -> tuple[Netns, ...]:
         case CreateVeth():
             return (op.a.netns, op.b.netns)
         case (CreateNetns() | MarkNetns() | LoopbackUp() | SetSysctls() | CreateBridge() | CreateStandIn() | MarkLink()
-              | SetMac() | SetMtu() | LinkDown() | ReleasePort() | DeleteAddress() | DeleteRoute()
+              | SetMac() | SetMtu() | SetNetem() | DeleteNetem() | LinkDown() | ReleasePort() | DeleteAddress() | DeleteRoute()
               | RestoreNftables() | RestoreIptables() | DeleteIptablesRule()
               | EnslavePort() | AddAddress() | LinkUp() | AddRoute() | LoadNftables() | LoadIptables()
               | DeleteNftables() | DeleteIptables() | DeleteLink() | DeleteNetns() | RestoreSysctls()

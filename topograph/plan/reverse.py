@@ -39,6 +39,7 @@ from topograph.plan.setup_ops import (
     MarkNetns,
     SetMac,
     SetMtu,
+    SetNetem,
     SetSysctls,
     StartService,
 )
@@ -47,6 +48,7 @@ from topograph.plan.undo_ops import (
     DeleteIptables,
     DeleteIptablesRule,
     DeleteLink,
+    DeleteNetem,
     DeleteNetns,
     DeleteNftables,
     DeleteRoute,
@@ -82,11 +84,11 @@ def undo(op: Operation) -> Operation | None:
         case SetSysctls() if op.netns is None and op.save_to is not None:
             return RestoreSysctls(op.node, None, op.save_to)
         case (MarkLink() | LoadNftables() | LoadIptables() | SetSysctls() | LoopbackUp() | SetMac() | SetMtu()
-              | EnslavePort() | AddAddress() | LinkUp() | AddRoute()):
+              | SetNetem() | EnslavePort() | AddAddress() | LinkUp() | AddRoute()):
             return None  # in a namespace of the plan's own, or on links that are deleted
         case (LinkDown() | ReleasePort() | DeleteAddress() | DeleteRoute() | RestoreNftables() | RestoreIptables()
               | DeleteIptablesRule() | DeleteNftables() | DeleteIptables() | DeleteLink() | DeleteNetns()
-              | RestoreSysctls() | StopService()):
+              | RestoreSysctls() | StopService() | DeleteNetem()):
             return None  # not in a setup plan
         case _:
             assert_never(op)

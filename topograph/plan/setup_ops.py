@@ -10,6 +10,7 @@ from typing import ClassVar
 
 import msgspec
 
+from topograph.front.netem import Netem
 from topograph.model import Hook, IPAddress, IPInterface, IPNetwork
 from topograph.plan.filters import FilterChainRules
 from topograph.plan.firewall import DnatRule, MasqueradeRule
@@ -17,7 +18,7 @@ from topograph.plan.firewall import DnatRule, MasqueradeRule
 Netns = str | None  # None: the root namespace
 
 SECTIONS: tuple[str, ...] = (
-    "namespaces", "sysctls", "bridges", "links", "interface settings", "addresses", "links up", "routes",
+    "namespaces", "sysctls", "bridges", "links", "interface settings", "addresses", "links up", "impairments", "routes",
     "NAT and port forwards", "services",
     # teardown
     "stop services", "remove NAT and port forwards", "remove links", "restore sysctls", "remove namespaces",
@@ -219,6 +220,17 @@ class LoopbackUp(msgspec.Struct, frozen=True):
     node: str
     netns: Netns
     ifname: str = "lo"
+
+
+class SetNetem(msgspec.Struct, frozen=True):
+    """Link impairments on an interface's egress: `tc qdisc replace dev X root netem ...` (a root netem qdisc)."""
+
+    KIND: ClassVar[str] = "set_netem"
+    SECTION: ClassVar[str] = "impairments"
+    node: str
+    netns: Netns
+    ifname: str
+    netem: Netem
 
 
 class AddRoute(msgspec.Struct, frozen=True):

@@ -38,6 +38,17 @@ class ReleasePort(msgspec.Struct, frozen=True):
     ifname: str
 
 
+class DeleteNetem(msgspec.Struct, frozen=True):
+    """Remove an interface's root qdisc (back to the kernel's default): the undo of SetNetem where there was none,
+    and what removes impairments the file no longer has."""
+
+    KIND: ClassVar[str] = "delete_netem"
+    SECTION: ClassVar[str] = "impairments"
+    node: str
+    netns: Netns
+    ifname: str
+
+
 class DeleteAddress(msgspec.Struct, frozen=True):
     """Delete an address: the undo of AddAddress, and what removes an address the file no longer has."""
 

@@ -11,7 +11,7 @@ import graphviz
 import networkx as nx
 
 from topograph.front import graph as tg
-from topograph.model import IPNetwork, Topology
+from topograph.model import IPNetwork, Link, Topology
 from topograph.render import filters, labels, legend, style
 from topograph.render.layout import GRID_MIN, HEAD, Edge, End, Grid, Layout, arrange, bridge_vertex, split_bridge_vertex
 from topograph.render.path import Crossing, Overlay
@@ -105,7 +105,7 @@ def to_dot(topology: Topology, g: nx.Graph, options: Options = Options(), overla
     )
     _boxes(dot, facts)
     for edge in lines:
-        _edge(dot, edge, facts.veth_subnets, overlay, changes)
+        _edge(dot, edge, facts.veth_subnets, overlay, changes, facts.topology)
     for i, grid in enumerate(facts.layout.grids):
         _grid(dot, facts, grid, i)
     if overlay is not None:
@@ -160,7 +160,7 @@ def _boxes(dot: graphviz.Digraph, facts: _Facts) -> None:
 
 
 def _edge(dot: graphviz.Digraph, edge: Edge, subnets: dict[int, tuple[IPNetwork, ...]], overlay: Overlay | None,
-          changes: Changes | None = None) -> None:
+          changes: Changes | None = None, topology: Topology | None = None) -> None:
     tail, head = edge.tail.ref("e"), edge.head.ref("w")
     arrows = _arrows(edge, overlay.request.crossings, overlay.reply_retraces) if overlay is not None else None
     path: dict[str, str] = {}
@@ -171,14 +171,26 @@ def _edge(dot: graphviz.Digraph, edge: Edge, subnets: dict[int, tuple[IPNetwork,
         return
     link = edge.link
     attrs = {"tooltip": f"{link.a} ↔ {link.b}"}
-    nets = subnets.get(link.index)
-    if nets:
-        attrs["label"] = f"<{'<BR/>'.join(labels.mono(str(n), size=10, color=style.SUBNET) for n in nets)}>"
+    parts = [labels.mono(str(n), size=10, color=style.SUBNET) for n in subnets.get(link.index, ())]
+    parts += [labels.small(html.escape(line), style.TEXT) for line in impairments(topology, link)] if topology else []
+    if parts:
+        attrs["label"] = f"<{'<BR/>'.join(parts)}>"
     if link.external:
         attrs.update(style="dashed", color=style.UPLINK)
     if changes is not None and link.index in changes.links:
         attrs.update(color=style.CHANGED, penwidth="3", tooltip=f"added: {link.a} ↔ {link.b}")
     dot.edge(tail, head, **{**attrs, **path})
+
+
+def impairments(topology: Topology, link: Link) -> list[str]:
+    """The link's netem for its label: one line when both ends impair alike ('each way'), else one per end."""
+    found = [(e, topology.interface(*e.key).netem) for e in link.ends]
+    if all(n is None for _, n in found):
+        return []
+    (_, na), (_, nb) = found
+    if na == nb and na is not None:
+        return [f"netem {na.label()}, each way"]
+    return [f"netem from {e.node}: {n.label()}" for e, n in found if n is not None]
 
 
 def _arrows(edge: Edge, crossings: tuple[Crossing, ...], both: bool = False) -> str | None:
