@@ -60,14 +60,17 @@ class _Outside:
     def __init__(self, name: str, kind: str) -> None:
         self.name, self.kind = name, kind
         self.interfaces: list[str] = []
+        self.mtus: dict[str, int] = {}  # an invented end takes its scanned peer's MTU (else TG505 for nothing)
 
-    def end(self, node: str, ifname: str) -> str:
+    def end(self, node: str, ifname: str, mtu: int = 1500) -> str:
         base = re.sub(r"[^A-Za-z0-9_.-]", "-", f"{node}-{ifname}")[:15]
         name, n = base, 1
         while name in self.interfaces:
             n += 1
             name = f"{base[:15 - len(str(n)) - 1]}-{n}"
         self.interfaces.append(name)
+        if mtu != 1500:
+            self.mtus[name] = mtu
         return f"{self.name}:{name}"
 
 
@@ -225,7 +228,7 @@ def _link(space: ScanNamespace, ln: ScanLink, end: str, built: Built, outside: _
         if ln.kind == "veth":
             built.note(space.node, f"the peer of {ln.name} lies outside the scanned namespaces: linked to "
                                    f"'{outside.name}'")
-        links.append((end, outside.end(space.node, ln.name)))
+        links.append((end, outside.end(space.node, ln.name, ln.mtu)))
         return
     seen.add(ln.peer)
     links.append((end, ln.peer))  # the peer's end is written once every namespace is known
@@ -270,7 +273,8 @@ def build(scan: Scan, lab: str | None = None) -> Built:
         fixed.append([b, a] if a in bridged and b not in bridged else [a, b])  # the namespace's end first
     _name_clashes(nodes, built)
     if outside.interfaces:
-        nodes[outside.name] = {"kind": outside.kind, "interfaces": dict.fromkeys(outside.interfaces)}
+        nodes[outside.name] = {"kind": outside.kind, "interfaces": {
+            i: ({"mtu": outside.mtus[i]} if i in outside.mtus else None) for i in outside.interfaces}}
         built.note(outside.name, "stands for what lies outside the scanned namespaces (scan made it up)")
     built.document = {"lab": lab or lab_name(scan), "nodes": nodes, "links": fixed}
     return built
