@@ -5,6 +5,11 @@ prefix: apply the lab, time a random sample of pairs pinged one by one the plain
 old verify's way, one process per probe; extrapolated to every pair, and said so), then time `--runs`
 runs of the whole command and count the flows each reports as DIFFERS (a star has none: all reach).
 Everything it made is removed afterwards by exact name, also when a step fails.
+
+The command runs as an installed topograph does: from bytecode compiled once (pip compiles it at install;
+compileall here, before the timed runs). PYTHONDONTWRITEBYTECODE=1, set on the machines this was
+measured on, would make every run compile topograph's sources again (about 0.3-0.5 s of a 50-star run);
+`--source` measures that way.
 """
 
 from __future__ import annotations
@@ -46,9 +51,25 @@ def baseline(pairs: list[tuple[str, str]]) -> tuple[float, int]:
     return time.perf_counter() - t, lost
 
 
-def verify_all(path: str, prefix: str, state: str) -> tuple[float, int, int, str]:
-    """Seconds for `topograph verify --all`, its exit status, the flows it reports as differing, its summary."""
+def command_env(state: str, *, bytecode: bool) -> dict[str, str]:
+    """The command's environment; `bytecode`: Python may read and write compiled modules (__pycache__)."""
     env = {**os.environ, "TOPOGRAPH_STATE_DIR": state}
+    if bytecode:
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
+    else:
+        env["PYTHONDONTWRITEBYTECODE"] = "1"
+    return env
+
+
+def compile_bytecode() -> None:
+    """topograph's modules compiled once, into their __pycache__ (what pip does at install)."""
+    subprocess.run([sys.executable, "-m", "compileall", "-q", "topograph"], check=True, cwd=ROOT,
+                   env=command_env("", bytecode=True), timeout=600)
+
+
+def verify_all(path: str, prefix: str, state: str, *, bytecode: bool = True) -> tuple[float, int, int, str]:
+    """Seconds for `topograph verify --all`, its exit status, the flows it reports as differing, its summary."""
+    env = command_env(state, bytecode=bytecode)
     t = time.perf_counter()
     done = subprocess.run([sys.executable, "-m", "topograph", "verify", "--all", "--sandbox", prefix, path],
                           capture_output=True, text=True, check=False, env=env, cwd=ROOT, timeout=3600)
@@ -59,7 +80,7 @@ def verify_all(path: str, prefix: str, state: str) -> tuple[float, int, int, str
     return secs, done.returncode, differ, summary
 
 
-def measure(n: int, sample: int, runs: int) -> None:
+def measure(n: int, sample: int, runs: int, *, bytecode: bool) -> None:
     with tempfile.TemporaryDirectory(prefix="bench-verify-") as tmp:
         path = str(Path(tmp) / f"star{n}.yml")
         Path(path).write_text(star(n))
@@ -85,9 +106,10 @@ def measure(n: int, sample: int, runs: int) -> None:
                   f"flows: {extrapolated:.0f} s", flush=True)
             settle()
             for r in range(runs):
-                secs, rc, differ, summary = verify_all(path, prefix, tmp)
-                print(f"  verify --all run {r + 1}: {secs:6.1f} s, exit {rc}, {differ} DIFFERS ({summary}); "
-                      f"{extrapolated / secs:.1f}x the one-by-one pings", flush=True)
+                secs, rc, differ, summary = verify_all(path, prefix, tmp, bytecode=bytecode)
+                print(f"  verify --all run {r + 1}: {secs:6.2f} s, exit {rc}, {differ} DIFFERS ({summary}); "
+                      f"{extrapolated / secs:.1f}x the one-by-one pings; load average {os.getloadavg()[0]:.1f}",
+                      flush=True)
         finally:
             wipe(names)
             engine.destroy(p.lab, p.prefix, p)
@@ -98,12 +120,16 @@ def main(argv: list[str]) -> None:
     parser.add_argument("sizes", type=int, nargs="*", default=[50, 300], help="stars to measure")
     parser.add_argument("--sample", type=int, default=300, help="pairs pinged one by one for the yardstick")
     parser.add_argument("--runs", type=int, default=5, help="runs of verify --all per star")
+    parser.add_argument("--source", action="store_true", help="run the command without compiled bytecode "
+                        "(PYTHONDONTWRITEBYTECODE=1: its modules compiled from source every run)")
     args = parser.parse_args(argv)
+    if not args.source:
+        compile_bytecode()
     # a benchmark started in the background ignores SIGINT: stop on either, through the finally blocks
     signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     for n in args.sizes:
-        measure(n, args.sample, args.runs)
+        measure(n, args.sample, args.runs, bytecode=not args.source)
 
 
 if __name__ == "__main__":
