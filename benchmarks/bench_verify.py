@@ -8,8 +8,8 @@ Everything it made is removed afterwards by exact name, also when a step fails.
 
 The command runs as an installed topograph does: from bytecode compiled once (pip compiles it at install;
 compileall here, before the timed runs). PYTHONDONTWRITEBYTECODE=1, set on the machines this was
-measured on, would make every run compile topograph's sources again (about 0.3-0.5 s of a 50-star run);
-`--source` measures that way.
+measured on, would make every run compile topograph's sources again; `--source` measures that way,
+`--also-source` both ways in turn.
 """
 
 from __future__ import annotations
@@ -80,7 +80,7 @@ def verify_all(path: str, prefix: str, state: str, *, bytecode: bool = True) -> 
     return secs, done.returncode, differ, summary
 
 
-def measure(n: int, sample: int, runs: int, *, bytecode: bool) -> None:
+def measure(n: int, sample: int, runs: int, *, modes: tuple[bool, ...]) -> None:
     with tempfile.TemporaryDirectory(prefix="bench-verify-") as tmp:
         path = str(Path(tmp) / f"star{n}.yml")
         Path(path).write_text(star(n))
@@ -106,10 +106,12 @@ def measure(n: int, sample: int, runs: int, *, bytecode: bool) -> None:
                   f"flows: {extrapolated:.0f} s", flush=True)
             settle()
             for r in range(runs):
-                secs, rc, differ, summary = verify_all(path, prefix, tmp, bytecode=bytecode)
-                print(f"  verify --all run {r + 1}: {secs:6.2f} s, exit {rc}, {differ} DIFFERS ({summary}); "
-                      f"{extrapolated / secs:.1f}x the one-by-one pings; load average {os.getloadavg()[0]:.1f}",
-                      flush=True)
+                for bytecode in modes:  # both in turn, with --also-source: each pair under the same load
+                    secs, rc, differ, summary = verify_all(path, prefix, tmp, bytecode=bytecode)
+                    how = "" if len(modes) == 1 else (" (bytecode)" if bytecode else " (source)  ")
+                    print(f"  verify --all run {r + 1}{how}: {secs:6.2f} s, exit {rc}, {differ} DIFFERS ({summary}); "
+                          f"{extrapolated / secs:.1f}x the one-by-one pings; load average {os.getloadavg()[0]:.1f}",
+                          flush=True)
         finally:
             wipe(names)
             engine.destroy(p.lab, p.prefix, p)
@@ -122,14 +124,17 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--runs", type=int, default=5, help="runs of verify --all per star")
     parser.add_argument("--source", action="store_true", help="run the command without compiled bytecode "
                         "(PYTHONDONTWRITEBYTECODE=1: its modules compiled from source every run)")
+    parser.add_argument("--also-source", action="store_true", help="each run twice in turn: from bytecode, then "
+                        "from source")
     args = parser.parse_args(argv)
-    if not args.source:
+    modes = (False,) if args.source else (True, False) if args.also_source else (True,)
+    if True in modes:
         compile_bytecode()
     # a benchmark started in the background ignores SIGINT: stop on either, through the finally blocks
     signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     for n in args.sizes:
-        measure(n, args.sample, args.runs, bytecode=not args.source)
+        measure(n, args.sample, args.runs, modes=modes)
 
 
 if __name__ == "__main__":
