@@ -19,6 +19,7 @@ import os
 import random
 import re
 import secrets
+import shutil
 import signal
 import subprocess
 import sys
@@ -67,12 +68,20 @@ def compile_bytecode() -> None:
                    env=command_env("", bytecode=True), timeout=600)
 
 
-def verify_all(path: str, prefix: str, state: str, *, bytecode: bool = True) -> tuple[float, int, int, str]:
-    """Seconds for `topograph verify --all`, its exit status, the flows it reports as differing, its summary."""
-    env = command_env(state, bytecode=bytecode)
+def source_copy(into: str) -> str:
+    """A copy of the package without compiled modules (Python reads a __pycache__ it finds even when told
+    not to write one): the directory to run `python -m topograph` from, for the runs from source."""
+    shutil.copytree(ROOT / "topograph", Path(into) / "topograph", ignore=shutil.ignore_patterns("__pycache__"))
+    return into
+
+
+def verify_all(path: str, prefix: str, state: str, *, source: str | None = None) -> tuple[float, int, int, str]:
+    """Seconds for `topograph verify --all`, its exit status, the flows it reports as differing, its summary;
+    `source`: run the package copied there (source_copy), compiling it from source."""
+    env = command_env(state, bytecode=source is None)
     t = time.perf_counter()
     done = subprocess.run([sys.executable, "-m", "topograph", "verify", "--all", "--sandbox", prefix, path],
-                          capture_output=True, text=True, check=False, env=env, cwd=ROOT, timeout=3600)
+                          capture_output=True, text=True, check=False, env=env, cwd=source or ROOT, timeout=3600)
     secs = time.perf_counter() - t
     lines = done.stdout.strip().splitlines()
     summary = lines[-1] if lines else done.stderr.strip()
@@ -87,6 +96,7 @@ def measure(n: int, sample: int, runs: int, *, modes: tuple[bool, ...]) -> None:
         topo = check_file(path).topology
         assert topo is not None
         prefix = f"bv{secrets.token_hex(3)}-"
+        src = source_copy(str(Path(tmp) / "src")) if False in modes else None
         p = plan(topo, sandbox_prefix=prefix)
         names = list(p.namespaces)
         try:
@@ -107,7 +117,7 @@ def measure(n: int, sample: int, runs: int, *, modes: tuple[bool, ...]) -> None:
             settle()
             for r in range(runs):
                 for bytecode in modes:  # both in turn, with --also-source: each pair under the same load
-                    secs, rc, differ, summary = verify_all(path, prefix, tmp, bytecode=bytecode)
+                    secs, rc, differ, summary = verify_all(path, prefix, tmp, source=None if bytecode else src)
                     how = "" if len(modes) == 1 else (" (bytecode)" if bytecode else " (source)  ")
                     print(f"  verify --all run {r + 1}{how}: {secs:6.2f} s, exit {rc}, {differ} DIFFERS ({summary}); "
                           f"{extrapolated / secs:.1f}x the one-by-one pings; load average {os.getloadavg()[0]:.1f}",
