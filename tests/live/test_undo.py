@@ -133,10 +133,7 @@ def test_a_failed_converge_makes_the_pair_it_deleted_again(sandbox: Sandbox, tmp
     assert "02:00:00:00:09:02" in _link(sandbox, "inside") and " mtu 1400 " in _link(sandbox, "gw")
     assert sandbox.exec(inside, "ip", "route").stdout == routes
     assert tg(tmp_path, "status", *args).stdout == status  # everything as before the failed run
-    assert sandbox.ping(inside, "10.9.0.1")
-    assert tg(tmp_path, "apply", *args).returncode == 0
-    assert tg(tmp_path, "status", *args).returncode == 0
-    assert tg(tmp_path, "destroy", *args).returncode == 0
+    assert sandbox.ping(inside, "10.9.0.1")  # (the sandbox fixture removes the lab)
 
 
 def test_up_false_sets_a_link_down_and_its_removal_sets_it_up(sandbox: Sandbox, tmp_path: Path) -> None:
