@@ -3,13 +3,16 @@
 Run as root: `python benchmarks/bench_apply.py [N ...]` (default 100 300 1000), or
 `python benchmarks/bench_apply.py --pyroute2 [N]` to compare ways of using pyroute2 per namespace, or
 `python benchmarks/bench_apply.py --indexes [N]` to compare picking interface indexes with letting the
-kernel pick and asking. Everything runs in sandbox mode under a fresh prefix and is removed afterwards,
-also when a step fails.
+kernel pick and asking, or `python benchmarks/bench_apply.py --link-local [N]` to time apply, re-apply
+and status with the plan's quiet IPv6 (plan/build.py) against the same plan with link-local addresses
+on (addr_gen_mode 0, the kernel's router_solicitations). Everything runs in sandbox mode under a fresh
+prefix and is removed afterwards, also when a step fails.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import secrets
 import subprocess
 import sys
@@ -19,6 +22,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import msgspec
 
 from benchmarks.labs import star
 from topograph.compile import render_setup, render_teardown
@@ -35,9 +40,11 @@ from topograph.plan import (
     LinkUp,
     LoopbackUp,
     MarkNetns,
+    Operation,
     Plan,
     SetLinkSysctls,
     SetSysctls,
+    Sysctl,
     plan,
 )
 
@@ -169,6 +176,63 @@ def measure(n: int) -> dict[str, float]:
     return out
 
 
+def with_link_local(p: Plan) -> Plan:
+    """`p` with IPv6 link-local addresses on, as the kernel has them: addr_gen_mode 0 everywhere and
+    router_solicitations left at the kernel's value (plan/build.py's quiet IPv6 undone)."""
+    def loud(op: Operation) -> Operation:
+        if not isinstance(op, SetSysctls):
+            return op
+        values = tuple(Sysctl(v.path, 0, v.optional) if v.path[-1] == "addr_gen_mode" else v
+                       for v in op.values if v.path[-1] != "router_solicitations")
+        return msgspec.structs.replace(op, values=values)
+
+    return dataclasses.replace(p, operations=tuple(loud(op) for op in p.operations))
+
+
+def link_local_ways(n: int, repeat: int) -> dict[str, dict[str, list[float]]]:
+    """apply, re-apply and status at once and settled, on the star of `n` quiet and with link-local addresses,
+    `repeat` times each, in turns (quiet, loud, loud, quiet...: neither always pays for the other's clean-up)."""
+    out: dict[str, dict[str, list[float]]] = {"quiet (the plan)": {}, "link-local on": {}}
+    with tempfile.NamedTemporaryFile("w", suffix=".yml") as f:
+        f.write(star(n))
+        f.flush()
+        topo = check_file(f.name).topology
+    assert topo is not None
+    ways: list[tuple[str, Callable[[Plan], Plan]]] = [("quiet (the plan)", lambda p: p),
+                                                      ("link-local on", with_link_local)]
+    for i in range(repeat):
+        for label, change in ways if i % 2 == 0 else reversed(ways):
+            got = _apply_twice(change(plan(topo, sandbox_prefix=f"b{secrets.token_hex(3)}-")), n)
+            for key, value in got.items():
+                out[label].setdefault(key, []).append(value)
+    return out
+
+
+def _apply_twice(p: Plan, n: int) -> dict[str, float]:
+    names = list(p.namespaces)
+    r: dict[str, float] = {}
+    try:
+        settle()
+        r["apply"] = timed(lambda: engine.apply(p))
+        r["re-apply, at once"] = timed(lambda: engine.apply(p))
+        r["status, at once"] = timed(lambda: engine.plan_diff(p))
+        settle()
+        r["re-apply, settled"] = timed(lambda: engine.apply(p))
+        r["status, settled"] = timed(lambda: engine.plan_diff(p))
+        r["fe80 addresses"] = float(sum(link_local_count(netns) for netns in names[:: max(1, n // 20)]))
+    finally:
+        wipe(names)
+        engine.destroy(p.lab, p.prefix, p)
+    return r
+
+
+def link_local_count(netns: str) -> int:
+    """IPv6 link-local addresses in `netns`."""
+    done = subprocess.run(["ip", "-n", netns, "-6", "-o", "addr", "show", "scope", "link"], capture_output=True,
+                          text=True, check=False)
+    return len(done.stdout.splitlines())
+
+
 def pyroute2_ways(n: int) -> dict[str, float]:
     """Seconds to create N namespaces and set each one's loopback up, three ways (then deleted)."""
     from pyroute2 import IPRoute
@@ -260,7 +324,20 @@ def main(argv: list[str]) -> None:
                         help="compare ways of using pyroute2 per namespace instead (on the first size, default 100)")
     parser.add_argument("--indexes", action="store_true",
                         help="compare who picks a new interface's index instead (first size: bridges, default 100)")
+    parser.add_argument("--repeat", type=int, default=2, help="--link-local: runs of each way, in turns")
+    parser.add_argument("--link-local", action="store_true",
+                        help="compare the quiet IPv6 plan with link-local addresses on instead (first size, default 1000)")
     args = parser.parse_args(argv)
+    if args.link_local:
+        n = args.sizes[0] if args.sizes != parser.get_default("sizes") else 1000
+        compared = link_local_ways(n, args.repeat)
+        print(f"star of {n} namespaces, {args.repeat} runs each, min-max (fe80 addresses: counted in every "
+              f"{max(1, n // 20)}th namespace):")
+        print(f"  {'':<22} " + "  ".join(f"{label:>18}" for label in compared))
+        for key in next(iter(compared.values())):
+            unit = "  " if key == "fe80 addresses" else " s"
+            print(f"  {key:<22} " + "  ".join(f"{min(r[key]):7.2f}-{max(r[key]):<7.2f}{unit}" for r in compared.values()))
+        return
     if args.indexes:
         n = args.sizes[0]
         ways = index_ways(n)

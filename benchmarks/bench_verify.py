@@ -5,6 +5,11 @@ prefix: apply the lab, time a random sample of pairs pinged one by one the plain
 old verify's way, one process per probe; extrapolated to every pair, and said so), then time `--runs`
 runs of the whole command and count the flows each reports as DIFFERS (a star has none: all reach).
 Everything it made is removed afterwards by exact name, also when a step fails.
+
+The command runs as an installed topograph does: from bytecode compiled once (pip compiles it at install;
+compileall here, before the timed runs). PYTHONDONTWRITEBYTECODE=1, set on the machines this was
+measured on, would make every run compile topograph's sources again; `--source` measures that way,
+`--also-source` both ways in turn.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ import os
 import random
 import re
 import secrets
+import shutil
 import signal
 import subprocess
 import sys
@@ -46,12 +52,36 @@ def baseline(pairs: list[tuple[str, str]]) -> tuple[float, int]:
     return time.perf_counter() - t, lost
 
 
-def verify_all(path: str, prefix: str, state: str) -> tuple[float, int, int, str]:
-    """Seconds for `topograph verify --all`, its exit status, the flows it reports as differing, its summary."""
+def command_env(state: str, *, bytecode: bool) -> dict[str, str]:
+    """The command's environment; `bytecode`: Python may read and write compiled modules (__pycache__)."""
     env = {**os.environ, "TOPOGRAPH_STATE_DIR": state}
+    if bytecode:
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
+    else:
+        env["PYTHONDONTWRITEBYTECODE"] = "1"
+    return env
+
+
+def compile_bytecode() -> None:
+    """topograph's modules compiled once, into their __pycache__ (what pip does at install)."""
+    subprocess.run([sys.executable, "-m", "compileall", "-q", "topograph"], check=True, cwd=ROOT,
+                   env=command_env("", bytecode=True), timeout=600)
+
+
+def source_copy(into: str) -> str:
+    """A copy of the package without compiled modules (Python reads a __pycache__ it finds even when told
+    not to write one): the directory to run `python -m topograph` from, for the runs from source."""
+    shutil.copytree(ROOT / "topograph", Path(into) / "topograph", ignore=shutil.ignore_patterns("__pycache__"))
+    return into
+
+
+def verify_all(path: str, prefix: str, state: str, *, source: str | None = None) -> tuple[float, int, int, str]:
+    """Seconds for `topograph verify --all`, its exit status, the flows it reports as differing, its summary;
+    `source`: run the package copied there (source_copy), compiling it from source."""
+    env = command_env(state, bytecode=source is None)
     t = time.perf_counter()
     done = subprocess.run([sys.executable, "-m", "topograph", "verify", "--all", "--sandbox", prefix, path],
-                          capture_output=True, text=True, check=False, env=env, cwd=ROOT, timeout=3600)
+                          capture_output=True, text=True, check=False, env=env, cwd=source or ROOT, timeout=3600)
     secs = time.perf_counter() - t
     lines = done.stdout.strip().splitlines()
     summary = lines[-1] if lines else done.stderr.strip()
@@ -59,13 +89,14 @@ def verify_all(path: str, prefix: str, state: str) -> tuple[float, int, int, str
     return secs, done.returncode, differ, summary
 
 
-def measure(n: int, sample: int, runs: int) -> None:
+def measure(n: int, sample: int, runs: int, *, modes: tuple[bool, ...]) -> None:
     with tempfile.TemporaryDirectory(prefix="bench-verify-") as tmp:
         path = str(Path(tmp) / f"star{n}.yml")
         Path(path).write_text(star(n))
         topo = check_file(path).topology
         assert topo is not None
         prefix = f"bv{secrets.token_hex(3)}-"
+        src = source_copy(str(Path(tmp) / "src")) if False in modes else None
         p = plan(topo, sandbox_prefix=prefix)
         names = list(p.namespaces)
         try:
@@ -85,9 +116,12 @@ def measure(n: int, sample: int, runs: int) -> None:
                   f"flows: {extrapolated:.0f} s", flush=True)
             settle()
             for r in range(runs):
-                secs, rc, differ, summary = verify_all(path, prefix, tmp)
-                print(f"  verify --all run {r + 1}: {secs:6.1f} s, exit {rc}, {differ} DIFFERS ({summary}); "
-                      f"{extrapolated / secs:.1f}x the one-by-one pings", flush=True)
+                for bytecode in modes:  # both in turn, with --also-source: each pair under the same load
+                    secs, rc, differ, summary = verify_all(path, prefix, tmp, source=None if bytecode else src)
+                    how = "" if len(modes) == 1 else (" (bytecode)" if bytecode else " (source)  ")
+                    print(f"  verify --all run {r + 1}{how}: {secs:6.2f} s, exit {rc}, {differ} DIFFERS ({summary}); "
+                          f"{extrapolated / secs:.1f}x the one-by-one pings; load average {os.getloadavg()[0]:.1f}",
+                          flush=True)
         finally:
             wipe(names)
             engine.destroy(p.lab, p.prefix, p)
@@ -98,12 +132,19 @@ def main(argv: list[str]) -> None:
     parser.add_argument("sizes", type=int, nargs="*", default=[50, 300], help="stars to measure")
     parser.add_argument("--sample", type=int, default=300, help="pairs pinged one by one for the yardstick")
     parser.add_argument("--runs", type=int, default=5, help="runs of verify --all per star")
+    parser.add_argument("--source", action="store_true", help="run the command without compiled bytecode "
+                        "(PYTHONDONTWRITEBYTECODE=1: its modules compiled from source every run)")
+    parser.add_argument("--also-source", action="store_true", help="each run twice in turn: from bytecode, then "
+                        "from source")
     args = parser.parse_args(argv)
+    modes = (False,) if args.source else (True, False) if args.also_source else (True,)
+    if True in modes:
+        compile_bytecode()
     # a benchmark started in the background ignores SIGINT: stop on either, through the finally blocks
     signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     for n in args.sizes:
-        measure(n, args.sample, args.runs)
+        measure(n, args.sample, args.runs, modes=modes)
 
 
 if __name__ == "__main__":

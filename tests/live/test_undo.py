@@ -117,6 +117,25 @@ def test_a_mac_the_file_no_longer_sets_goes_with_the_pair_made_again(sandbox: Sa
     assert tg(tmp_path, "destroy", *args).returncode == 0
 
 
+@pytest.mark.parametrize("fail_at", [1, 3])
+def test_a_failed_converge_makes_the_pair_it_deleted_again(sandbox: Sandbox, tmp_path: Path, fail_at: int) -> None:
+    # the pair is deleted before the steps (to take a MAC of the kernel's) and the run fails at step 1 (nothing
+    # made yet) or 3 (the new pair made): rollback makes the old pair again as it was, both ends, in two namespaces
+    path, args = _lab(sandbox, tmp_path)
+    path.write_text(LAB.replace(', mac: "02:00:00:00:09:02"', ""))
+    status = tg(tmp_path, "status", *args).stdout
+    assert "eth0 keeps the MAC an earlier apply set" in status, status
+    inside = sandbox.prefix + "inside"
+    routes = sandbox.exec(inside, "ip", "route").stdout
+    failed = tg(tmp_path, "apply", *args, extra_env={"TOPOGRAPH_FAIL_AT": str(fail_at)})
+    assert failed.returncode == 1 and f"failed at step {fail_at} of" in failed.stderr, failed.stderr
+    assert "problems" not in failed.stderr, failed.stderr
+    assert "02:00:00:00:09:02" in _link(sandbox, "inside") and " mtu 1400 " in _link(sandbox, "gw")
+    assert sandbox.exec(inside, "ip", "route").stdout == routes
+    assert tg(tmp_path, "status", *args).stdout == status  # everything as before the failed run
+    assert sandbox.ping(inside, "10.9.0.1")  # (the sandbox fixture removes the lab)
+
+
 def test_up_false_sets_a_link_down_and_its_removal_sets_it_up(sandbox: Sandbox, tmp_path: Path) -> None:
     path, args = _lab(sandbox, tmp_path)
     down = LAB.replace("address: 10.9.0.2/24, mtu: 1400", "address: 10.9.0.2/24, mtu: 1400, up: false")

@@ -31,9 +31,10 @@ from pyroute2.netlink import (
     NLMSG_ERROR,
     nlmsgerr,
 )
-from pyroute2.netlink.rtnl import RTM_GETADDR, RTM_GETLINK, RTM_GETROUTE
+from pyroute2.netlink.rtnl import RTM_GETADDR, RTM_GETLINK, RTM_GETROUTE, RTM_NEWNSID
 from pyroute2.netlink.rtnl.ifaddrmsg import ifaddrmsg
 from pyroute2.netlink.rtnl.ifinfmsg import ifinfmsg
+from pyroute2.netlink.rtnl.nsidmsg import nsidmsg
 from pyroute2.netlink.rtnl.rtmsg import RTNH_F_ONLINK, rtmsg
 
 from topograph.live import netlink as nl
@@ -424,3 +425,41 @@ def test_a_dump_that_stays_inconsistent_raises(kernel: Kernel) -> None:
     with pytest.raises(KernelError, match="changed while it was read, 3 times in a row") as exc:
         kernel.sock.links()
     assert exc.value.errno == errno.EAGAIN
+
+
+# -- what rollback needs to make a deleted link again (live/remake.py) ------------------------------
+
+@given(fd=st.integers(0, 2**31 - 1), seq=seqs)
+def test_a_namespace_id_request_is_pyroute2s(fd: int, seq: int) -> None:
+    assert nl.message(nl.RTM_GETNSID, NLM_F_REQUEST | NLM_F_ACK, seq, nl.nsid_of(fd)) == \
+        encoded(nsidmsg, nl.RTM_GETNSID, NLM_F_REQUEST | NLM_F_ACK, seq, [("NETNSA_FD", fd)], rtgen_family=0)
+
+
+@given(nsid=st.integers(-1, 2**31 - 1))
+def test_a_namespace_id_answer_parses_back(nsid: int) -> None:
+    k = Kernel()
+    try:
+        seq = k.next_seq()
+        k.answer(encoded(nsidmsg, RTM_NEWNSID, 0, seq, [("NETNSA_NSID", nsid & 0xFFFFFFFF)], rtgen_family=0),
+                 error(seq, 0))
+        assert k.sock.nsid(7) == nsid
+    finally:
+        k.close()
+
+
+@given(peer=indexes, nsid=st.one_of(st.none(), st.integers(0, 2**31 - 1)))
+def test_a_veth_s_peer_and_its_namespace_id_parse_back(peer: int, nsid: int | None) -> None:
+    attrs: list[Any] = [("IFLA_IFNAME", "v"), ("IFLA_LINK", peer)]
+    if nsid is not None:
+        attrs.append(("IFLA_LINK_NETNSID", nsid))
+    link = nl.parse_link(encoded(ifinfmsg, nl.RTM_NEWLINK, 0, 1, attrs, index=3, flags=0, change=0)[16:])
+    assert (link.peer, link.peer_nsid) == (peer, nsid)
+
+
+@pytest.mark.parametrize(("flags", "permanent"), [(0x80, True), (0, False), (0x80 | 0x400, True), (0x400, False)])
+def test_an_address_the_kernel_made_is_told_from_one_added_by_hand(flags: int, permanent: bool) -> None:
+    # in the header's byte and, for flags above 0xff (IFA_F_STABLE_PRIVACY 0x800...), in IFA_FLAGS
+    attrs: list[Any] = [("IFA_ADDRESS", "fe80::1"), ("IFA_FLAGS", flags)]
+    raw = encoded(ifaddrmsg, nl.RTM_NEWADDR, 0, 1, attrs, family=socket.AF_INET6, prefixlen=64, flags=flags & 0xFF,
+                  scope=253, index=2)
+    assert nl.parse_addr(raw[16:]).permanent is permanent

@@ -122,9 +122,12 @@ def signals_interrupt() -> Iterator[None]:
     Both signals go to one handler for the whole block, so that a second one (SIGTERM then SIGINT
     a millisecond later) can never raise again while the first one's rollback is starting: with
     Python's own SIGINT handler it raised KeyboardInterrupt there and the rollback was skipped.
-    `Interrupted.signum` is the first signal's, for the exit status (exit_status()).
+    `Interrupted.signum` is the first signal's, for the exit status (exit_status()). The two handlers
+    hold each other off (live/signals.py): else a second signal pending together with the first had its
+    handler run first, and INT then TERM 2 ms apart exited 143 on a busy machine.
     """
     from topograph.live.journal import Interrupted
+    from topograph.live.signals import hold_each_other
 
     seen = False
     # Python runs the handlers of signals that arrived together in the order of their numbers (SIGINT before
@@ -146,6 +149,7 @@ def signals_interrupt() -> Iterator[None]:
 
     old_wakeup = signal.set_wakeup_fd(wakeup, warn_on_full_buffer=False)
     old = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+    hold_each_other(old)
     try:
         yield
     finally:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import sys
 import time
-import xml.etree.ElementTree as ET
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -60,6 +59,8 @@ def as_json(results: list[Observed], lab: str, prefix: str | None) -> dict[str, 
 
 def as_junit(results: list[Observed], lab: str, prefix: str | None, seconds: float) -> bytes:
     """JUnit XML: one testsuite, one testcase per flow, a <failure> per DIFFERS, <skipped> for a flow not tried."""
+    import xml.etree.ElementTree as ET  # only for --junit
+
     name = f"topograph verify {lab}" + (f" (sandbox {prefix})" if prefix else "")
     failures = sum(1 for o in results if not o.agrees)
     skipped = sum(1 for o in results if o.outcome is None)

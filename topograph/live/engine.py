@@ -142,7 +142,7 @@ def apply(plan: Plan, *, source: str = "", wait: float = 0.0,
                         progress=progress(len(repair)) if progress else None)
         step = ""  # the removal under way, for the message should it be cut short
         try:
-            for r in d.before:  # removals are not put back on rollback (not journalled)
+            for r in d.before:  # journalled like the steps: rollback makes a deleted link again (live/remake.py)
                 step = describe(r)
                 runner.run(r)
             runner.execute(repair)

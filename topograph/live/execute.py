@@ -28,6 +28,7 @@ from topograph.live.kernel import KernelError, Namespaces, netns_exists
 from topograph.live.nlsocket import Sockets
 from topograph.live.observe import read_sysctl
 from topograph.live.qdisc import netem_op
+from topograph.live.remake import remake
 from topograph.plan import (
     AddAddress,
     AddRoute,
@@ -221,12 +222,18 @@ class Runner(Journalled):
                     return False  # its interface is gone, and the address with it
                 a = op.address
                 body = nl.addr_body(ifindex, nl.family(a.version), a.network.prefixlen, a.ip.packed, nodad=False)
-                return self._delete(op.netns, nl.RTM_DELADDR, body, f"address {a} from {op.ifname}")
+                if not self._delete(op.netns, nl.RTM_DELADDR, body, f"address {a} from {op.ifname}"):
+                    return False
+                if self._journalling(op.netns):
+                    self._journal(AddAddress(op.node, op.netns, op.ifname, a))
             case DeleteRoute():
                 dev = self.known(op.netns).get(op.dev) if op.dev is not None else None
                 if op.dev is not None and dev is None:
                     return False  # its interface is gone, and the route with it
-                return self._delete(op.netns, nl.RTM_DELROUTE, _route_body(op, dev), f"route {op.to}")
+                if not self._delete(op.netns, nl.RTM_DELROUTE, _route_body(op, dev), f"route {op.to}"):
+                    return False
+                if self._journalling(op.netns):
+                    self._journal(AddRoute(op.node, op.netns, op.to, op.via, op.dev, op.metric))
             case LoadNftables():
                 self._nft(op)
             case LoadIptables():
@@ -307,12 +314,18 @@ class Runner(Journalled):
 
     def _delete_link(self, op: DeleteLink) -> bool:
         sock = self.socks(op.netns)
-        if op.mark is None:
+        # a link that was there before the run (converge deletes it to make it again, or as extra) is
+        # journalled as the operations that make it again as it is now (live/remake.py)
+        journalling = self._journalling(op.netns) and (op.netns, op.ifname) not in self.made
+        if op.mark is None and not journalling:
             gone = not self._delete(op.netns, nl.RTM_DELLINK, nl.link_named(op.ifname), f"interface {op.ifname}")
         else:
             link = sock.link(op.ifname)
-            gone = link is None or link.alias != op.mark
+            gone = link is None or (op.mark is not None and link.alias != op.mark)
             if link is not None and not gone:
+                if journalling:
+                    for again in reversed(remake(self.ns, self.socks, op.node, op.netns, link, [*self.ns.fds, None])):
+                        self._journal(again)
                 sock.delete_link(link.index, op.ifname)
         if not gone:
             self.indexes.pop(op.netns, None)  # a veth's peer went too: look again when needed

@@ -26,6 +26,7 @@ from pyroute2.netlink import NLA_F_NESTED, NLA_F_NET_BYTEORDER, nla_header, nlms
 from pyroute2.netlink.rtnl import rt_proto, rt_scope, rt_type
 from pyroute2.netlink.rtnl.ifaddrmsg import IFA_F_NODAD, IFA_F_PERMANENT, ifaddrmsg
 from pyroute2.netlink.rtnl.ifinfmsg import IFF_UP, ifinfmsg
+from pyroute2.netlink.rtnl.nsidmsg import nsidmsg
 from pyroute2.netlink.rtnl.rtmsg import RTNH_F_ONLINK, rtmsg
 
 from topograph.live.kernel import KernelError
@@ -50,10 +51,13 @@ _INFO = attribute_numbers(ifinfmsg.ifinfo)
 _VETH = attribute_numbers(ifinfmsg.ifinfo.veth_data)
 _IFA = attribute_numbers(ifaddrmsg)
 _RTA = attribute_numbers(rtmsg)
+_NETNSA = attribute_numbers(nsidmsg)
 
 IFLA_ADDRESS, IFLA_IFNAME, IFLA_MTU = _IFLA["IFLA_ADDRESS"], _IFLA["IFLA_IFNAME"], _IFLA["IFLA_MTU"]
 IFLA_MASTER, IFLA_LINKINFO, IFLA_IFALIAS = _IFLA["IFLA_MASTER"], _IFLA["IFLA_LINKINFO"], _IFLA["IFLA_IFALIAS"]
 IFLA_NET_NS_FD, IFLA_EXT_MASK = _IFLA["IFLA_NET_NS_FD"], _IFLA["IFLA_EXT_MASK"]
+IFLA_LINK, IFLA_LINK_NETNSID = _IFLA["IFLA_LINK"], _IFLA["IFLA_LINK_NETNSID"]
+NETNSA_NSID, NETNSA_FD = _NETNSA["NETNSA_NSID"], _NETNSA["NETNSA_FD"]
 IFLA_INFO_KIND, IFLA_INFO_DATA = _INFO["IFLA_INFO_KIND"], _INFO["IFLA_INFO_DATA"]
 VETH_INFO_PEER = _VETH["VETH_INFO_PEER"]
 IFA_ADDRESS, IFA_LOCAL, IFA_FLAGS = _IFA["IFA_ADDRESS"], _IFA["IFA_LOCAL"], _IFA["IFA_FLAGS"]
@@ -64,6 +68,7 @@ RTPROT_BOOT, RTPROT_KERNEL, RTN_UNICAST = rt_proto["boot"], rt_proto["kernel"], 
 RTM_NEWLINK, RTM_DELLINK = rtnl.RTM_NEWLINK, rtnl.RTM_DELLINK
 RTM_NEWADDR, RTM_DELADDR = rtnl.RTM_NEWADDR, rtnl.RTM_DELADDR
 RTM_NEWROUTE, RTM_DELROUTE = rtnl.RTM_NEWROUTE, rtnl.RTM_DELROUTE
+RTM_GETNSID = rtnl.RTM_GETNSID
 RT_SCOPE_UNIVERSE, RT_SCOPE_LINK = rt_scope["universe"], rt_scope["link"]
 # linux/rtnetlink.h; pyroute2 0.9.7 has no name for these two (it writes 254 and 1 << 3 as bare numbers)
 RT_TABLE_MAIN = 254
@@ -73,6 +78,8 @@ _HDR = layout(nlmsg.header)
 _IFI = layout(ifinfmsg.fields)
 _IFAM = layout(ifaddrmsg.fields)
 _RTM = layout(rtmsg.fields)
+_RTGEN = layout(nsidmsg.fields)
+_I32 = struct.Struct("=i")
 _NLA = layout(nla_header.header)
 _U32 = struct.Struct("=I")
 _TYPE_MASK = ~(NLA_F_NESTED | NLA_F_NET_BYTEORDER) & 0xFFFF
@@ -213,6 +220,17 @@ def route_dump() -> bytes:
     return _RTM.pack(0, 0, 0, 0, 0, 0, 0, 0, 0)
 
 
+def nsid_of(netns_fd: int) -> bytes:
+    """The body of a RTM_GETNSID: the id the asking socket's namespace gives the namespace open as `netns_fd`."""
+    return _RTGEN.pack(socket.AF_UNSPEC) + attr_u32(NETNSA_FD, netns_fd)
+
+
+def parse_nsid(payload: bytes) -> int:
+    """The id of a RTM_NEWNSID answer (-1: none assigned)."""
+    raw = parse_attrs(payload, _RTGEN.size).get(NETNSA_NSID)
+    return _I32.unpack(raw)[0] if raw is not None else -1
+
+
 # -- dumps -----------------------------------------------------------------------------------------
 
 @dataclass(frozen=True, slots=True)
@@ -225,6 +243,8 @@ class LinkInfo:
     mac: str
     master: int
     alias: str
+    peer: int = 0  # IFLA_LINK: a veth's peer's index (in its own namespace)
+    peer_nsid: int | None = None  # IFLA_LINK_NETNSID: the peer's namespace's id here (None: this namespace)
 
 
 @dataclass(frozen=True, slots=True)
@@ -234,6 +254,7 @@ class AddrInfo:
     prefixlen: int
     address: bytes
     scope: int
+    permanent: bool = True  # IFA_F_PERMANENT: added by hand, not made by the kernel (IPv6 link-local, autoconf)
 
 
 @dataclass(frozen=True, slots=True)
@@ -257,14 +278,18 @@ def parse_link(payload: bytes) -> LinkInfo:
     mac = a.get(IFLA_ADDRESS, b"")
     return LinkInfo(index=index, name=text(a.get(IFLA_IFNAME, b"")), kind=text(kind), up=bool(flags & IFF_UP),
                     mtu=u32(a[IFLA_MTU]) if IFLA_MTU in a else 0, mac=":".join(f"{b:02x}" for b in mac),
-                    master=u32(a[IFLA_MASTER]) if IFLA_MASTER in a else 0, alias=text(a.get(IFLA_IFALIAS, b"")))
+                    master=u32(a[IFLA_MASTER]) if IFLA_MASTER in a else 0, alias=text(a.get(IFLA_IFALIAS, b"")),
+                    peer=u32(a[IFLA_LINK]) if IFLA_LINK in a else 0,
+                    peer_nsid=_I32.unpack(a[IFLA_LINK_NETNSID])[0] if IFLA_LINK_NETNSID in a else None)
 
 
 def parse_addr(payload: bytes) -> AddrInfo:
-    family, prefixlen, _, scope, index = _IFAM.unpack_from(payload)
+    family, prefixlen, flags, scope, index = _IFAM.unpack_from(payload)
     a = parse_attrs(payload, _IFAM.size)
+    flags = u32(a[IFA_FLAGS]) if IFA_FLAGS in a else flags
     return AddrInfo(index=index, family=family, prefixlen=prefixlen,
-                    address=a.get(IFA_LOCAL) or a.get(IFA_ADDRESS, b""), scope=scope)
+                    address=a.get(IFA_LOCAL) or a.get(IFA_ADDRESS, b""), scope=scope,
+                    permanent=bool(flags & IFA_F_PERMANENT))
 
 
 def parse_route(payload: bytes) -> RouteInfo:

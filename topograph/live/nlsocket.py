@@ -37,6 +37,7 @@ from pyroute2.netlink.rtnl import (
     RTM_DELROUTE,
     RTM_GETADDR,
     RTM_GETLINK,
+    RTM_GETNSID,
     RTM_GETROUTE,
     RTM_NEWADDR,
     RTM_NEWLINK,
@@ -57,8 +58,10 @@ from topograph.live.netlink import (
     main_unicast,
     message,
     messages,
+    nsid_of,
     parse_addr,
     parse_link,
+    parse_nsid,
     parse_route,
     parsed,
     route_dump,
@@ -223,6 +226,15 @@ class Socket:
             raise KernelError(errno.EPROTO, f"the kernel answered a look-up of {name} in {self.where} "
                                             f"with {[ln.name for ln in found]}")
         return found[0]
+
+    def nsid(self, netns_fd: int) -> int:
+        """The id this socket's namespace gives the namespace open as `netns_fd` (-1: none assigned)."""
+        parts: list[bytes] = []
+        code = self._answer(self._send(RTM_GETNSID, NLM_F_REQUEST | NLM_F_ACK, nsid_of(netns_fd)), parts)[0]
+        if code:
+            raise KernelError(code, f"namespace id in {self.where}: {os.strerror(code)}")
+        found = parsed(parse_nsid, parts, self.where, "a namespace id")
+        return found[0] if len(found) == 1 else -1
 
     def links(self) -> list[LinkInfo]:
         return parsed(parse_link, self.dump(RTM_GETLINK, link_dump()), self.where, "a link")

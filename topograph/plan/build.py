@@ -27,8 +27,9 @@ Sysctls set in every configured node (nothing is inherited from the machine):
   comes up, makes a link-local address, reports its solicited-node group (MLD) and solicits routers,
   and a bridge floods each such frame to every other port: on a star of 1000 IPv4 namespaces,
   thousands of frames times 1000 ports in the seconds after apply, which slowed a re-apply or status
-  run right then: the kernel was busy flooding (benchmarks/bench_apply.py times both at once and
-  settled; figures go in benchmarks/README.md). A node without IPv6 has no use for a link-local
+  run right then: the kernel was busy flooding (`benchmarks/bench_apply.py --link-local` times both,
+  at once and settled, against the same plan with link-local addresses on; figures in
+  benchmarks/README.md). A node without IPv6 has no use for a link-local
   address (the model never uses one it did not write, and bridging needs none); a node with IPv6
   needs it: the kernel neighbour-solicits for a forwarded packet only from a link-local source;
   net.ipv6.conf.default.router_solicitations = 0: topograph never uses router advertisements, so
