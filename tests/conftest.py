@@ -1,4 +1,5 @@
-"""Shared pytest set-up: the --update-golden option and the `golden` fixture."""
+"""Shared pytest set-up: the --update-golden option, the `golden` fixture, and one worker per module that
+shares a fixture (under pytest-xdist's `--dist loadgroup`, the README's test command)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,23 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = sorted((ROOT / "samples").glob("*.yml"))
+
+
+#: Fixture scopes wider than a test but narrower than the session: a module sharing one (an applied lab, a browser)
+#: runs all its tests on one xdist worker, so it is set up once rather than once per worker.
+_SHARED_SCOPES = frozenset({"module", "class"})
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook, which turns xdist_group marks into the node ids' @group
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Put every test that uses a module- or class-scoped fixture in an xdist group named after its module
+    (unless it names a group itself). Without xdist, or with another --dist, the marks change nothing."""
+    for item in items:
+        if not isinstance(item, pytest.Function) or item.get_closest_marker("xdist_group") is not None:
+            continue
+        defs = item._fixtureinfo.name2fixturedefs.values()
+        if any(d.scope in _SHARED_SCOPES for chain in defs for d in chain):
+            item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::")[0]))
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

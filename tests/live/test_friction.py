@@ -54,6 +54,9 @@ def test_status_says_an_apply_was_cut_short_and_calls_its_unrun_steps_missing(sa
     while "veth-blue-br" not in sandbox.exec(sandbox.prefix + "host", "ip", "link").stdout:
         assert time.monotonic() < deadline and proc.poll() is None, "apply did not get going"
         time.sleep(0.05)
+    # held still while status looks: on a loaded machine (tests in parallel) status took longer to start than the
+    # apply's remaining steps, and found the lab finished and up to date
+    proc.send_signal(signal.SIGSTOP)
     running = tg(tmp_path, "status", *args)
     assert running.returncode == 2 and f"an apply of this lab is running now (pid {proc.pid})" in running.stdout
     proc.send_signal(signal.SIGKILL)
