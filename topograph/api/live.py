@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from topograph.api.results import LabError, Status, VerifyResult
 from topograph.live import engine, state
 from topograph.live.journal import StepFailed
-from topograph.live.kernel import list_netns
+from topograph.live.kernel import list_netns, missing_capabilities
 from topograph.live.lock import Busy
 from topograph.plan.placement import Placement, place
 
@@ -26,17 +26,9 @@ if TYPE_CHECKING:
     from topograph.api.lab import Lab
     from topograph.plan import Plan
 
-_CAP_NET_ADMIN, _CAP_SYS_ADMIN = 12, 21
-
-
 def privilege_problem() -> str | None:
     """Why this process cannot create namespaces (it lacks CAP_NET_ADMIN or CAP_SYS_ADMIN), or None."""
-    try:
-        with open("/proc/self/status") as f:
-            caps = next((int(line.split()[1], 16) for line in f if line.startswith("CapEff:")), 0)
-    except OSError:
-        caps = 0
-    missing = [n for bit, n in ((_CAP_NET_ADMIN, "CAP_NET_ADMIN"), (_CAP_SYS_ADMIN, "CAP_SYS_ADMIN")) if not caps & (1 << bit)]
+    missing = missing_capabilities()
     return f"bringing a lab up needs root ({' and '.join(missing)})" if missing else None
 
 

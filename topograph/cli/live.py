@@ -17,18 +17,11 @@ from topograph.plan import Plan
 if TYPE_CHECKING:
     from topograph.model import Topology
 
-CAP_NET_ADMIN, CAP_SYS_ADMIN = 12, 21
-
-
 def privilege_problem() -> str | None:
     """Why this process cannot create namespaces and interfaces, or None."""
-    try:
-        with open("/proc/self/status") as f:
-            caps = next((int(line.split()[1], 16) for line in f if line.startswith("CapEff:")), 0)
-    except OSError:
-        caps = 0
-    missing = [name for bit, name in ((CAP_NET_ADMIN, "CAP_NET_ADMIN"), (CAP_SYS_ADMIN, "CAP_SYS_ADMIN"))
-               if not caps & (1 << bit)]
+    from topograph.live.kernel import missing_capabilities  # not at the top: check and compile never need it
+
+    missing = missing_capabilities()
     if missing:
         return f"topograph needs root privileges ({' and '.join(missing)}) to change network namespaces; try sudo"
     return None

@@ -204,6 +204,7 @@ def route_out(node: Node, address: IPAddress) -> str | None:
 
 
 def connected(node: Node) -> list[tuple[Interface, IPNetwork]]:
+    """The node's connected subnets: every address on an interface that is up (validate's routes use it too)."""
     return [(i, a.network) for i in node.interfaces if i.up for a in i.addresses]
 
 

@@ -238,11 +238,6 @@ def _check_mtu(topology: Topology, seg: tg.Segment, links: dict[tuple[str, str],
                         "them), or large frames are dropped where it is smaller")
 
 
-def connected(node: Node) -> list[tuple[Interface, IPNetwork]]:
-    """The node's connected subnets: every address on an interface that is up."""
-    return [(i, a.network) for i in node.interfaces if i.up for a in i.addresses]
-
-
 def _dest(route: Route) -> str:
     return "default" if route.is_default else str(route.to)
 
@@ -281,7 +276,7 @@ def _check_gateway(topology: Topology, node: Node, route: Route, report: Report)
     """TG300 unless the gateway is on a connected subnet (of `dev`, when the route names one)."""
     assert route.via is not None
     via = route.via
-    nets = connected(node)
+    nets = filter_checks.connected(node)
     if any(via in n for i, n in nets if route.dev is None or i.name == route.dev):
         return
     at = _at(topology, route, node)  # a problem from here on: where to say it

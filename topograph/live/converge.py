@@ -19,7 +19,7 @@ from typing import assert_never
 from topograph.live import services
 from topograph.live.changes import Change, Diff, Removal, State
 from topograph.live.describe import describe, where
-from topograph.live.hand_drift import foreign_rules, link_rp_filters, node_namespaces
+from topograph.live.hand_drift import foreign_rule_removals, node_namespaces, rp_filter_drift
 from topograph.live.netem_drift import extra_netems, netem_state
 from topograph.live.observe import Live, LiveLink, LiveRoute, NsState, ops_by_netns, route_key
 from topograph.live.ownership import blockers, leftover_rules, marked, stale_text
@@ -219,9 +219,9 @@ def diff(plan: Plan, live: Live, record: Record | None) -> Diff:
     running, found = services.changes(plan, live.services, record.services if record else {}, fresh_ns)
     result.up_to_date += running
     result.changes += found
-    result.changes += link_rp_filters(plan, live, recreated, fresh_ns)
+    result.changes += rp_filter_drift(plan, live, recreated, fresh_ns)
     result.changes += _extras(plan, live, record, fresh_ns, downed) + extra_netems(plan, live, fresh_ns, recreated)
-    result.changes += foreign_rules(plan, live, fresh_ns)
+    result.changes += foreign_rule_removals(plan, live, fresh_ns)
     for gone in leftover_rules(plan, record):
         st = ns_state(gone.netns)
         if isinstance(gone, DeleteNftables) and st is not None and st.nft.get(gone.table) is not None:

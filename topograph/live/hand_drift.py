@@ -10,7 +10,7 @@ from topograph.live.observe import Live, ops_by_netns
 from topograph.plan import CreateBridge, CreateNetns, CreateStandIn, CreateVeth, DeleteIptablesRule, Plan, SetSysctls, Sysctl
 
 
-def link_rp_filters(plan: Plan, live: Live, recreated: set[tuple[str | None, str]],
+def rp_filter_drift(plan: Plan, live: Live, recreated: set[tuple[str | None, str]],
                      fresh_ns: set[str]) -> list[Change]:
     """Interfaces of the lab's own namespaces whose rp_filter was changed by hand (the kernel uses the
     maximum of `all` and the interface's own value, so one raised value breaks flows through it).
@@ -48,7 +48,7 @@ def node_namespaces(plan: Plan) -> dict[str, str]:
     return {op.netns: op.node for op in plan.operations if isinstance(op, CreateNetns)}
 
 
-def foreign_rules(plan: Plan, live: Live, fresh_ns: set[str]) -> list[Change]:
+def foreign_rule_removals(plan: Plan, live: Live, fresh_ns: set[str]) -> list[Change]:
     """Rules in the built-in iptables chains of the lab's own namespaces that the lab did not make (and
     policies other than ACCEPT): the lab owns those namespaces whole, so apply takes them away."""
     out: list[Change] = []

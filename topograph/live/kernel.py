@@ -63,6 +63,19 @@ def netns_mounted(name: str) -> bool:
     return os.path.ismount(netns_path(name))
 
 
+CAPABILITIES = ((12, "CAP_NET_ADMIN"), (21, "CAP_SYS_ADMIN"))  # what creating namespaces and interfaces takes
+
+
+def missing_capabilities() -> list[str]:
+    """The capabilities of CAPABILITIES this process lacks (all of them when /proc cannot say)."""
+    try:
+        with open("/proc/self/status") as f:
+            caps = next((int(line.split()[1], 16) for line in f if line.startswith("CapEff:")), 0)
+    except OSError:
+        caps = 0
+    return [name for bit, name in CAPABILITIES if not caps & (1 << bit)]
+
+
 def list_netns() -> set[str]:
     try:
         return set(os.listdir(RUN_DIR))
