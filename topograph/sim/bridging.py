@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import ipaddress
 
-from topograph.model import CtState, Hook, Interface
+from topograph.model import CtState, Hook, Interface, IPAddress
 from topograph.sim.fib import FibRoute
 from topograph.sim.filtering import Verdict as ChainVerdict
+from topograph.sim.l2 import candidates
 from topograph.sim.netfilter import Netfilter
 from topograph.sim.packet import CtEntry, Direction, HopSteps, Kind, Packet
 from topograph.sim.trace import Action
@@ -25,6 +26,8 @@ Bridged = tuple[CtEntry | None, Direction, CtState, ChainVerdict | None]
 
 class Bridging(Netfilter):
     """The walker's bridge netfilter (a mixin: needs `net` and `explain`)."""
+
+    neigh: dict[tuple[str, str, IPAddress], Interface]  # neighbours learnt in the flow (the walker's)
 
     def bridged(self, hop: HopSteps, br: Interface, pkt: Packet, ct: dict[str, list[CtEntry]],
                 kind: Kind) -> Bridged | None:
@@ -36,7 +39,7 @@ class Bridging(Netfilter):
         node = br.node
         entry, direction, state = self.track(node, pkt, ct, kind)
         if self.explain:
-            hop.add(Action.BRIDGED, f"bridge netfilter of {node} (bridge_netfilter on): conntrack {state}")
+            hop.add(Action.BRIDGE_NF, f"{node}'s netfilter sees the bridged frame (bridge_netfilter on): conntrack {state}")
         before = pkt.dst
         if direction == "new":
             self.dnat(hop, node, br.name, pkt)
@@ -52,6 +55,20 @@ class Bridging(Netfilter):
         way = FibRoute(ipaddress.ip_network(pkt.dst), br.name, None, 0, None, 0)
         self.postrouting(hop, node, way, pkt, entry, direction, self.reverse_src(entry, direction))
         return None
+
+    def back_out(self, node: str, route: FibRoute, dst: IPAddress, ingress: tuple[str, str]) -> bool:
+        """Would the neighbour a bridged-on frame goes to (after `node` resolves it) be behind `ingress`, the port of
+        the bridge `route.dev` the frame came in by? The bridge then drops it, before its forward hook."""
+        net = self.net
+        nh = route.via or dst
+        d = net.l2.domain.get((node, route.dev))
+        if d is None:
+            return False
+        found = self.neigh.get((node, route.dev, nh))
+        if found is None:
+            every = candidates(net.l2, d, nh, net.owner_in(nh, d), node)
+            found = every[0] if every else None
+        return found is not None and net.l2.port_toward((node, route.dev), found.key) == ingress
 
     @staticmethod
     def hairpin_text(hairpin: tuple[str, str, tuple[str, str]], pkt: Packet) -> str:

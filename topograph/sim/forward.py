@@ -7,11 +7,11 @@ from collections.abc import Callable
 from functools import partial
 
 from topograph.model import CtState, Hook, Interface, IPAddress, Proto
+from topograph.sim.bridging import Bridging
 from topograph.sim.fib import select_source
 from topograph.sim.filtering import Verdict as ChainVerdict
 from topograph.sim.l2 import candidates
 from topograph.sim.ndisc import LINK_LOCAL, exchange, nd_filters
-from topograph.sim.bridging import Bridging
 from topograph.sim.network import Network
 from topograph.sim.packet import WHAT, Answer, CtEntry, Direction, HopSteps, Kind, Leg, Packet, Tuple4, hp
 from topograph.sim.reasons import Reasons, rp_filter_problem, rp_problem
@@ -338,7 +338,6 @@ class Walker(Bridging, Reasons):
         self.postrouting(hop, start, route, pkt, entry, direction, pending)
         where = (start, route.dev)
         nh = route.via or pkt.dst
-        hairpin: tuple[str, str, tuple[str, str]] | None = None  # (node, bridge, the port the frame came in by)
         while True:
             # -- the frame crosses the segment ------------------------------------------------------
             sender = where[0]
@@ -367,11 +366,6 @@ class Walker(Bridging, Reasons):
                 stop = self.discover(hop, sender, where[1], nh, pkt.src, target, between)
                 if stop is not None:
                     return end(Disposition.FILTER_DROPPED, stop[0], stop[1])
-            if hairpin is not None:  # a frame bridge netfilter DNATed on: the bridge sends it out one port
-                port = net.l2.port_toward((hairpin[0], hairpin[1]), target.key)
-                if port is not None and port == hairpin[2]:
-                    return end(Disposition.BRIDGE_HAIRPIN, hairpin[0], partial(self.hairpin_text, hairpin, pkt))
-                hairpin = None
             prerouted: tuple[CtEntry | None, Direction, CtState] | None = None
             ingress: tuple[str, str] | None = None
             dst_in = pkt.dst
@@ -385,17 +379,17 @@ class Walker(Bridging, Reasons):
                 if done is not None and done[3] is not None:
                     return self._deny(hops, br.node, done[3], pkt, kind, done[0], done[1], ct, Hook.FORWARD)
                 if done is not None:  # its destination changed: the frame goes up to the node's stack
-                    prerouted, ingress, target, hop = done[:3], net.l2.port_toward(br.key, where), br, bhop
+                    prerouted, ingress, target = done[:3], net.l2.port_toward(br.key, where), br
                     break
             # -- arrival: PREROUTING (conntrack, DNAT), routing, then INPUT or FORWARD ------------------
             m = target.node
-            if prerouted is not None:
+            hop = HopSteps(m)
+            hops.append(hop)
+            if self.explain:
+                hop.add(Action.RECEIVED, f"in {target.name}")
+            if prerouted is not None:  # a bridged frame whose new destination takes it up to the node's stack
                 entry, direction, state = prerouted
             else:
-                hop = HopSteps(m)
-                hops.append(hop)
-                if self.explain:
-                    hop.add(Action.RECEIVED, f"in {target.name}")
                 if target.is_bridge and net.bridge_nf(m):
                     ingress = net.l2.port_toward(target.key, where)
                 entry, direction, state = self.track(m, pkt, ct, kind)
@@ -428,13 +422,15 @@ class Walker(Bridging, Reasons):
                     if problem is not None:
                         return end(problem[0], m, problem[1])
                     if self.explain:
-                        hop.add(Action.BRIDGED, f"bridged on by bridge netfilter: {pkt.dst} is out of {target.name}, "
-                                f"the bridge it came in by (route {route.describe()}; not routed: the TTL stays)")
+                        hop.add(Action.BRIDGE_NF, f"bridged on, not routed (the TTL stays): {pkt.dst} is out of "
+                                f"{target.name}, the bridge it came in by (route {route.describe()})")
+                    if self.back_out(m, route, pkt.dst, ingress):  # the bridge drops it before its forward hook
+                        return end(Disposition.BRIDGE_HAIRPIN, m,
+                                   partial(self.hairpin_text, (m, target.name, ingress), pkt))
                     v = self.chain(hop, m, Hook.FORWARD, pkt, state, target.name, route.dev)
                     if v is not None and not v.passes:
                         return self._deny(hops, m, v, pkt, kind, entry, direction, ct, Hook.FORWARD)
                     self.postrouting(hop, m, route, pkt, entry, direction, pending)
-                    hairpin = (m, target.name, ingress)
                     where = (m, route.dev)
                     nh = route.via or pkt.dst
                     continue

@@ -34,6 +34,7 @@ class Action(StrEnum):
     ORIGINATED = "ORIGINATED"
     RECEIVED = "RECEIVED"
     BRIDGED = "BRIDGED"
+    BRIDGE_NF = "BRIDGE_NF"  # bridge netfilter: a bridged frame meets the node's conntrack, or is bridged on after DNAT
     DNAT = "DNAT"
     SNAT = "SNAT"
     UNNAT = "UNNAT"  # conntrack undoes an earlier NAT on a reply
