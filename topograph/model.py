@@ -15,9 +15,10 @@ IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 LOOPBACK = "lo"
 
-#: The value a lab gets for net.bridge.bridge-nf-call-{iptables,ip6tables,arptables} in every node with a
-#: bridge: the plan sets it, the simulator models bridged frames accordingly (they skip netfilter).
-BRIDGE_NF_CALL = 0
+#: net.bridge.bridge-nf-call-iptables / -ip6tables in a new namespace when the file does not say (a node's
+#: `bridge_netfilter`): br_netfilter turns both on (1) in every new namespace (measured on 6.18; the plan then
+#: leaves them alone). On: frames bridged between two ports of a node's bridge pass that node's netfilter.
+BRIDGE_NF_DEFAULT = True
 
 
 class Written:
@@ -338,6 +339,7 @@ class Node(Written):
     kind: NodeKind = NodeKind.NAMESPACE
     forwarding: bool = False
     rp_filter: RpFilter = RpFilter.DISABLED
+    bridge_netfilter: bool | None = None  # net.bridge.bridge-nf-call-iptables/-ip6tables; None: the kernel's default
     interfaces: tuple[Interface, ...] = ()  # loopback first, then bridges, then the rest, in file order
     routes: tuple[Route, ...] = ()
     nat: tuple[NatRule, ...] = ()

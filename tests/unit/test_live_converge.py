@@ -460,3 +460,24 @@ def test_mtus_the_file_no_longer_sets_are_reset_and_then_up_to_date(mtus: dict[t
         links = live.namespaces[c.op.netns].links
         links[c.op.ifname] = replace(links[c.op.ifname], mtu=c.op.mtu)
     assert diff(p, live, record(p)).clean
+
+
+@pytest.mark.parametrize(("said", "pinned"), [("false", 0), ("true", 1)])
+def test_bridge_netfilter_the_file_says_drifts_when_the_kernel_differs(tmp_path: Path, said: str, pinned: int) -> None:
+    text = SEED.read_text().replace("    forwarding: true", f"    forwarding: true\n    bridge_netfilter: {said}", 1)
+    (tmp_path / "seed.yml").write_text(text)
+    p = lab(tmp_path / "seed.yml")
+    live = built(p)
+    host = live.namespaces[f"{P}host"]
+    assert host.sysctls["net.bridge.bridge-nf-call-iptables"] == pinned
+    assert diff(p, live, record(p)).clean
+    host.sysctls["net.bridge.bridge-nf-call-ip6tables"] = 1 - pinned
+    d = diff(p, live, record(p))
+    assert [(c.state, type(c.op).__name__) for c in d.changes] == [("drifted", "SetSysctls")]
+
+
+def test_bridge_netfilter_unset_leaves_the_kernels_value_alone() -> None:
+    p = lab()
+    live = built(p)
+    live.namespaces[f"{P}host"].sysctls["net.bridge.bridge-nf-call-iptables"] = 0  # whatever the kernel has
+    assert diff(p, live, record(p)).clean

@@ -202,9 +202,13 @@ def drawn_boxes(o: Overlay) -> set[str]:
         {o.result.reply.hops[-1].node} if o.result.reply is not None and o.result.reply.hops else set())
 
 
-def test_a_hairpin_crosses_the_host_bridge_attachment_both_ways() -> None:
+def test_a_hairpin_crosses_the_host_bridge_attachment_both_ways(tmp_path: Path) -> None:
     # red -> host:80 is forwarded back onto the bridge to blue; blue's reply is bridged straight to red (NAT_NO_RETURN)
-    _, dot, _ = run(str(SAMPLES / "06-port-forward.yml"), "--dot", "--trace", "red", "host:80")
+    # where the host's bridge netfilter is off
+    lab = tmp_path / "seed.yml"
+    lab.write_text((SAMPLES / "06-port-forward.yml").read_text().replace(
+        "    forwarding: true", "    forwarding: true\n    bridge_netfilter: false", 1))
+    _, dot, _ = run(str(lab), "--dot", "--trace", "red", "host:80")
     request = _path_edges(dot, style.REQUEST)
     attach = [e for e in request if e.startswith('host:"v-net-0":e -> "host/v-net-0":_head:w')]
     assert len(attach) == 1 and "dir=both" in attach[0]

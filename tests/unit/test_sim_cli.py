@@ -24,7 +24,7 @@ def cli(*args: str) -> tuple[int, str, str]:
 
 
 def _flows() -> list[tuple[Path, list[str], str]]:
-    """Every expectation of every sample as a trace command line, plus the seed's hairpin."""
+    """Every expectation of every sample as a trace command line, plus the seed's hairpins and bridge netfilter."""
     out = []
     for sample in SAMPLES:
         checked = check_file(sample)
@@ -35,6 +35,13 @@ def _flows() -> list[tuple[Path, list[str], str]]:
             args = [e.src, e.dst] + (["--tcp", str(e.port)] if e.port else [])
             out.append((sample, args, f"{i:02d}-{e.src}-to-{re.sub(r'[^A-Za-z0-9.-]', '_', e.dst)}"))
     out.append((SEED, ["red", "host:80"], "hairpin-red-to-host-80"))
+    out.append((SEED, ["blue", "host:80"], "bridge-hairpin-blue-to-itself-through-host-80"))
+    bnf = ROOT / "tests" / "golden" / "trace" / "regressions" / "bridge-netfilter-per-node.yml"
+    out += [(bnf, ["a1", "g1:8080"], "off-a1-to-b1-through-g1-8080"),
+            (bnf, ["a2", "g2:8080"], "on-a2-to-b2-through-g2-8080"),
+            (bnf, ["b2", "g2:8080"], "on-b2-to-itself-through-g2-8080"),
+            (bnf, ["b2", "a2"], "on-b2-to-a2-forward-chain"),
+            (bnf, ["a2", "fd00:2::12", "--tcp", "80"], "on-a2-to-b2-ipv6-neighbour-discovery")]
     return out
 
 
@@ -164,19 +171,19 @@ def test_expectation_to_node_port_means_what_trace_means(tmp_path: Path) -> None
     from topograph.sim.network import Network
 
     lab = tmp_path / "lab.yml"
-    lab.write_text(SEED.read_text() + "  - {from: lan, to: host:80}\n  - {from: red, to: host:80}\n")
+    lab.write_text(SEED.read_text() + "  - {from: lan, to: host:80}\n  - {from: blue, to: host:80}\n")
     checked = check_file(lab)
     assert checked.topology is not None, [d.render() for d in checked.report]
     *_, through, hairpin = evaluate(Network(checked.topology))
     assert through.expectation.forward and through.holds and not hairpin.holds
-    for v, src in ((through, "lan"), (hairpin, "red")):
+    for v, src in ((through, "lan"), (hairpin, "blue")):
         code, out, _ = cli("trace", str(lab), src, "host:80", "--json")
         assert v.result is not None and json.loads(out)["disposition"] == str(v.result.disposition)
         assert code == (0 if v.result.ok else 1)
     code, _, err = cli("check", str(lab))
     assert code == 1
-    assert "error[TG410]: expected red to reach host:80 (192.168.15.5) (tcp/80), but NAT_NO_RETURN" in err
-    assert f"hint: see the path with: topograph trace {lab} red host:80\n" in err
+    assert "error[TG410]: expected blue to reach host:80 (192.168.15.5) (tcp/80), but BRIDGE_HAIRPIN" in err
+    assert f"hint: see the path with: topograph trace {lab} blue host:80\n" in err
 
 
 def test_verify_probes_an_expectation_to_node_port_as_trace_resolves_it(tmp_path: Path) -> None:

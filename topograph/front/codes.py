@@ -79,6 +79,7 @@ CODES: dict[str, tuple[Severity, str]] = {
     "TG505": (W, "MTU differs within an L2 segment (a veth pair, or a bridge with its ports and their peers)"),
     "TG506": (W, "expectation to an address no node owns"),
     "TG507": (W, "the same MAC address twice on one L2 segment"),
+    "TG508": (W, "bridge_netfilter on a node without a bridge (it changes nothing there)"),
     "TG510": (W, "filter rule that can never match: an earlier rule decides everything it matches"),
     "TG511": (W, "forward chain on a node that does not forward"),
     "TG512": (W, "port forward whose traffic the forward chain drops"),

@@ -145,6 +145,10 @@ class NodeDoc(_Strict):
     kind: Literal["namespace", "host", "external"] = Field(default="namespace")
     forwarding: bool = Field(default=False, description="route packets between interfaces (IPv4 and IPv6)")
     rp_filter: Literal["disabled", "loose", "strict"] = Field(default="disabled", description="reverse-path filter mode")
+    bridge_netfilter: bool | None = Field(
+        default=None, description="frames bridged between two ports of this node's bridges pass its netfilter (NAT, "
+        "conntrack, the forward chain): net.bridge.bridge-nf-call-iptables and -ip6tables; unset: the kernel's "
+        "default (on wherever br_netfilter is loaded)")
     interfaces: dict[str, InterfaceDoc] = Field(default_factory=dict)
     bridges: dict[str, InterfaceDoc] = Field(default_factory=dict, description="Linux bridges (virtual switches) in this node")
     routes: list[RouteDoc] = Field(default_factory=list)

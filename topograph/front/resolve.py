@@ -246,7 +246,7 @@ class _Builder(AddressReader):
         fwds = tuple(f for i, fd in enumerate(nd.port_forwards)
                      if (f := self.port_forward(fd, at("port_forwards", i), name, names)))
         return Node(name=name, kind=_KINDS[nd.kind], forwarding=nd.forwarding, rp_filter=_RP_FILTERS[nd.rp_filter],
-                    interfaces=tuple(itfs), routes=routes, nat=nat, port_forwards=fwds,
+                    bridge_netfilter=nd.bridge_netfilter, interfaces=tuple(itfs), routes=routes, nat=nat, port_forwards=fwds,
                     filter=filters.chains(self, nd.filter, base, name, names),
                     listen=filters.listens(self, nd.listen, base), where=Where(self.src, base, True),
                     services=services.services(self, nd.run, base, name))

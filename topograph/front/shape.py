@@ -336,6 +336,7 @@ _EXAMPLES = {
     "dport": "dport: 22  (or a range: 1000-2000)",
     "sport": "sport: 1024-65535",
     "forwarding": "forwarding: true",
+    "bridge_netfilter": "bridge_netfilter: false",
     "up": "up: false",
     "reach": "reach: false  (when the author expects a failure)",
 }

@@ -205,6 +205,10 @@ def check_segments(topology: Topology, segments: tuple[tg.Segment, ...], report:
             if not any(i.bridge == br.name for i in node.interfaces):
                 report.warning("TG503", _at(topology, br), f"bridge {br.label} has no ports",
                                hint=f"plug something in with a link such as [red:veth-red, {br.name}:veth-red-br]")
+        if node.bridge_netfilter is not None and not node.bridges and not gaps.incomplete(node.name, "bridges"):
+            report.warning("TG508", _at(topology, node), f"bridge_netfilter on {node.name}, which has no bridge: it "
+                           f"changes nothing there (only frames bridged inside a node meet its netfilter)",
+                           hint=f"drop 'bridge_netfilter' from {node.name!r}, or set it on the node with the bridge")
         if node.name not in linked and len(topology.nodes) > 1:
             report.warning("TG501", _at(topology, node), f"node {node.name!r} has no links; nothing can reach it",
                            hint=f"add a link such as [{node.name}:veth0, OTHER:veth0]")

@@ -6,7 +6,7 @@ with pyroute2. Same file, same options → the same plan, operation for operatio
 
 from __future__ import annotations
 
-from topograph.model import BRIDGE_NF_CALL
+from topograph.model import BRIDGE_NF_DEFAULT
 from topograph.plan.build import FIREWALLS, Firewall, Plan, plan, sysctls
 from topograph.plan.firewall import DnatRule, MasqueradeRule, iptables_restore, nft_ruleset
 from topograph.plan.ops import (
@@ -60,7 +60,7 @@ from topograph.plan.undo_ops import (
 )
 
 __all__ = [
-    "BRIDGE_NF_CALL",
+    "BRIDGE_NF_DEFAULT",
     "FIREWALLS",
     "SECTIONS",
     "AddAddress",

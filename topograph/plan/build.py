@@ -42,10 +42,12 @@ Sysctls set in every configured node (nothing is inherited from the machine):
   accept_ra (it silences solicitations too, but would also ignore a router daemon run in the lab), disable_ipv6 on bridge
   ports (a port's own frames go to its veth peer, never through the bridge), the MLD report intervals
   (they spread the reports over time, not fewer of them);
-  net.bridge.bridge-nf-call-{iptables,ip6tables,arptables} = 0 in every node that has a bridge, where
-  br_netfilter provides them (optional values): a bridge is a plain switch, and bridged frames never
-  meet NAT or firewall rules. On this kernel br_netfilter, once loaded, turns them on (1) in every new
-  namespace. A node without a bridge bridges no frame, so the values cannot matter there.
+  net.bridge.bridge-nf-call-{iptables,ip6tables} = the node's `bridge_netfilter` in a node that has a
+  bridge and says it, where br_netfilter provides them (optional values); a node that does not say it
+  keeps the kernel's value: br_netfilter, once loaded, turns them on (1) in every new namespace (measured),
+  and then frames bridged between two ports meet the node's conntrack, NAT and forward chain. A node
+  without a bridge bridges no frame, so the values cannot matter there. (-arptables only feeds arptables
+  rules, which topograph never writes: left alone.)
 """
 
 from __future__ import annotations
@@ -55,7 +57,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from topograph.model import BRIDGE_NF_CALL, LOOPBACK, Interface, Node, Route, Topology
+from topograph.model import LOOPBACK, Interface, Node, Route, Topology
 from topograph.plan import kernel_names
 from topograph.plan.filters import FilterChainRules
 from topograph.plan.firewall import DnatRule, MasqueradeRule
@@ -127,7 +129,8 @@ def sysctls(node: Node, placement: Placement) -> tuple[Sysctl, ...]:
     existing = (LOOPBACK, *(i.name for i in node.interfaces if i.name != LOOPBACK and placement.is_existing(i)))
     own = placement.netns(node.name) is not None
     bridges = any(i.is_bridge for i in node.interfaces)
-    return _sysctls(int(node.forwarding), node.rp_filter.sysctl, existing, bridges, own, uses_ipv6(node))
+    bnf = int(node.bridge_netfilter) if bridges and node.bridge_netfilter is not None else None
+    return _sysctls(int(node.forwarding), node.rp_filter.sysctl, existing, bnf, own, uses_ipv6(node))
 
 
 def _quiet(where: str, ipv6: bool) -> list[Sysctl]:
@@ -143,7 +146,8 @@ def link_sysctls(node: Node, ifnames: tuple[str, ...]) -> tuple[Sysctl, ...]:
 
 
 @functools.lru_cache(maxsize=256)
-def _sysctls(fwd: int, rpf: int, existing: tuple[str, ...], bridges: bool, own: bool, ipv6: bool) -> tuple[Sysctl, ...]:
+def _sysctls(fwd: int, rpf: int, existing: tuple[str, ...], bnf: int | None, own: bool,
+             ipv6: bool) -> tuple[Sysctl, ...]:
     # cached: thousands of alike namespaces share one (immutable) tuple
     values = [
         Sysctl(("net", "ipv4", "ip_forward"), fwd),
@@ -158,9 +162,9 @@ def _sysctls(fwd: int, rpf: int, existing: tuple[str, ...], bridges: bool, own: 
     ]
     if own:  # a namespace of the lab's own; the root one gets per-interface values (link_sysctls)
         values += _quiet("default", ipv6)
-    if bridges:  # only frames crossing a bridge of this namespace ever meet br_netfilter
-        values += [Sysctl(("net", "bridge", f"bridge-nf-call-{t}"), BRIDGE_NF_CALL, optional=True)
-                   for t in ("iptables", "ip6tables", "arptables")]
+    if bnf is not None:  # only frames crossing a bridge of this namespace ever meet br_netfilter
+        values += [Sysctl(("net", "bridge", f"bridge-nf-call-{t}"), bnf, optional=True)
+                   for t in ("iptables", "ip6tables")]
     return tuple(values)
 
 

@@ -73,14 +73,14 @@ def leg(topology: Topology, g: nx.Graph, trace: Trace) -> DrawnLeg:
     crossings: list[Crossing] = []
     out: tuple[str, str] | None = None  # (node, interface) the last routed packet left by
     for hop in trace.hops:
-        if any(s.action is Action.BRIDGED for s in hop.steps):
+        if hop.steps and hop.steps[0].action is Action.BRIDGED:
             continue  # the bridge lies on the L2 path between sender and receiver: found there
         for step in hop.steps:
             if step.action is Action.RECEIVED and out is not None:
                 m = _IN.match(step.detail)
                 if m is not None:
                     crossings += _l2_path(topology, g, out, (hop.node, m.group(1)))
-            if step.action is Action.ROUTED:
+            if step.action is Action.ROUTED or (step.action is Action.BRIDGE_NF and "bridged on" in step.detail):
                 m = _DEV.search(step.detail)
                 out = (hop.node, m.group(1)) if m is not None else None
         if not boxes or boxes[-1] != hop.node:

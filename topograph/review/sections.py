@@ -63,7 +63,7 @@ TINY: dict[Disposition, str] = {
     Disposition.FORWARDING_DISABLED: "NF", Disposition.RP_FILTER_DROP: "RP", Disposition.LOOP: "LP",
     Disposition.TTL_EXCEEDED: "TTL", Disposition.LOOPBACK_DOWN: "LO", Disposition.NAT_NO_RETURN: "NAT",
     Disposition.REPLY_LOST: "RL", Disposition.CONNECTION_REFUSED: "RF", Disposition.FILTER_DROPPED: "FD",
-    Disposition.FILTER_REJECTED: "FR",
+    Disposition.FILTER_REJECTED: "FR", Disposition.BRIDGE_HAIRPIN: "HP",
 }
 
 

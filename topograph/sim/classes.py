@@ -315,7 +315,7 @@ class FastMatrix:
         if r is None:
             put(Verdict(lost, target), bits)
             return
-        if self.paths.masquerades(target, r.dev, a):
+        if self.paths.masquerades(target, r.dev, a) or self.paths.bridged_nf(target, r.dev):
             walk(bits)
             return
         e_a = self.paths.classes.of(a)

@@ -7,11 +7,11 @@ from collections.abc import Callable
 from functools import partial
 
 from topograph.model import CtState, Hook, Interface, IPAddress, Proto
+from topograph.sim.bridging import Bridging
 from topograph.sim.fib import select_source
 from topograph.sim.filtering import Verdict as ChainVerdict
 from topograph.sim.l2 import candidates
 from topograph.sim.ndisc import LINK_LOCAL, exchange, nd_filters
-from topograph.sim.netfilter import Netfilter
 from topograph.sim.network import Network
 from topograph.sim.packet import WHAT, Answer, CtEntry, Direction, HopSteps, Kind, Leg, Packet, Tuple4, hp
 from topograph.sim.reasons import Reasons, rp_filter_problem, rp_problem
@@ -29,7 +29,7 @@ def _itself(dst: IPAddress) -> str:
     return f"its own address {dst}"
 
 
-class Walker(Netfilter, Reasons):
+class Walker(Bridging, Reasons):
     """The reference simulator: walks one flow at a time, request then reply, with conntrack state."""
 
     def __init__(self, net: Network, *, explain: bool = True) -> None:
@@ -215,8 +215,10 @@ class Walker(Netfilter, Reasons):
             by = " and ".join(natted) or "the node"
             reason = (f"the {what} from {target} reached {flow.src} from {src} instead of {want}: it bypassed {by}, "
                       f"which translated the request, so {flow.src} rejects it")
-            if any(h.steps and h.steps[0].action is Action.BRIDGED and h.node in natted for h in rep.hops):
-                reason += " (bridged frames skip netfilter: bridge-nf-call-iptables=0)"
+            if any(h.steps and h.steps[0].action is Action.BRIDGED and h.node in natted
+                   and not self.net.bridge_nf(h.node) for h in rep.hops):
+                reason += (" (frames bridged inside a node skip its netfilter there: bridge_netfilter: false, "
+                           "net.bridge.bridge-nf-call-iptables/-ip6tables = 0)")
             return FlowResult(flow, Disposition.NAT_NO_RETURN, flow.src, reason, request, reply)
         if kind != "reply":
             reason = f"{target} has no listener on {proto}/{sent.dport}"
@@ -228,10 +230,10 @@ class Walker(Netfilter, Reasons):
                           f"{flow.src} reaches {flow.dst}{via} on {target}, and the {what} comes back", request, reply)
 
     def discover(self, hop: HopSteps, asker: str, dev: str, nh: IPAddress, src: IPAddress | None,
-                 answerer: Interface) -> tuple[str, str] | None:
+                 answerer: Interface, bridges: list[Interface]) -> tuple[str, str] | None:
         """IPv6 neighbour discovery through both neighbours' chains (sim/ndisc.py): None when it passes, else
         (the node whose chain stopped it, the reason). The answerer keeps the solicitation's source as a neighbour."""
-        steps, ns_src = exchange(self.net, asker, dev, nh, src, answerer)
+        steps, ns_src = exchange(self.net, asker, dev, nh, src, answerer, bridges)
         if self.explain:
             for step in steps:
                 hop.add(Action.FILTER, step.describe())
@@ -358,36 +360,45 @@ class Walker(Netfilter, Reasons):
                         self.neigh.setdefault((target.node, target.name, sip), asker)
             if target is None:
                 return end(Disposition.NEIGHBOR_UNREACHABLE, sender, partial(self.unreachable, sender, where[1], nh, domain))
-            if learnt is None and nh.version == 6 and (nd_filters(net, sender) or nd_filters(net, target.node)):
-                stop = self.discover(hop, sender, where[1], nh, pkt.src, target)
+            between = [br for br in net.l2.bridges_between(where, target.key) if br.node in net.nf_bridges] \
+                if nh.version == 6 and net.nf_bridges else []
+            if learnt is None and nh.version == 6 and (nd_filters(net, sender) or nd_filters(net, target.node) or between):
+                stop = self.discover(hop, sender, where[1], nh, pkt.src, target, between)
                 if stop is not None:
                     return end(Disposition.FILTER_DROPPED, stop[0], stop[1])
-            nat_state = net.options.bridge_nf and bool(ct)
-            for br in net.l2.bridges_between(where, target.key) if self.explain or nat_state else ():
+            prerouted: tuple[CtEntry | None, Direction, CtState] | None = None
+            ingress: tuple[str, str] | None = None
+            dst_in = pkt.dst
+            for br in net.l2.bridges_between(where, target.key) if self.explain or net.nf_bridges else ():
                 bhop = HopSteps(br.node)
                 bhop.add(Action.BRIDGED, f"through bridge {br.name}")
                 hops.append(bhop)
-                if net.options.bridge_nf and br.node in ct:
-                    known = self.conntrack_lookup(br.node, pkt, ct)  # a bridge only sees connections, never starts one
-                    if known is not None and known[1] == "reply":
-                        e = known[0]
-                        before = pkt.show() if self.explain else ""
-                        pkt.src, pkt.dst, pkt.sport, pkt.dport = e.orig[1], e.orig[0], e.orig[3], e.orig[2]
-                        if self.explain and pkt.show() != before:
-                            bhop.add(Action.UNNAT, f"conntrack (bridge netfilter): {before} becomes {pkt.show()}")
+                if br.node not in net.nf_bridges:
+                    continue
+                done = self.bridged(bhop, br, pkt, ct, kind)
+                if done is not None and done[3] is not None:
+                    return self._deny(hops, br.node, done[3], pkt, kind, done[0], done[1], ct, Hook.FORWARD)
+                if done is not None:  # its destination changed: the frame goes up to the node's stack
+                    prerouted, ingress, target = done[:3], net.l2.port_toward(br.key, where), br
+                    break
             # -- arrival: PREROUTING (conntrack, DNAT), routing, then INPUT or FORWARD ------------------
             m = target.node
             hop = HopSteps(m)
             hops.append(hop)
             if self.explain:
                 hop.add(Action.RECEIVED, f"in {target.name}")
-            entry, direction, state = self.track(m, pkt, ct, kind)
-            if direction == "new":
-                self.dnat(hop, m, target.name, pkt)
-            elif self.third_leg and direction == "orig":
-                self.redo_dnat(hop, pkt, entry)
+            if prerouted is not None:  # a bridged frame whose new destination takes it up to the node's stack
+                entry, direction, state = prerouted
             else:
-                self.undo_snat(hop, pkt, entry, direction)
+                if target.is_bridge and net.bridge_nf(m):
+                    ingress = net.l2.port_toward(target.key, where)
+                entry, direction, state = self.track(m, pkt, ct, kind)
+                if direction == "new":
+                    self.dnat(hop, m, target.name, pkt)
+                elif self.third_leg and direction == "orig":
+                    self.redo_dnat(hop, pkt, entry)
+                else:
+                    self.undo_snat(hop, pkt, entry, direction)
             pending = self.reverse_src(entry, direction)
             if net.is_local(m, pkt.dst):
                 problem = rp_problem(net, m, target.name, pkt.src)
@@ -401,6 +412,28 @@ class Walker(Netfilter, Reasons):
                 if entry is not None and entry.trans is None:
                     entry.trans = pkt.tuple
                 return end(Disposition.DELIVERED, m, f"{pkt.dst} is {m}'s own address")
+            if ingress is not None and pkt.dst != dst_in:
+                # bridge netfilter changed the destination of a frame that came in by a port of this bridge: when
+                # the new destination is out of that very bridge, the frame is bridged on, not routed (IPv4 only
+                # where the node forwards: measured)
+                route = net.fib[m].lookup(pkt.dst)
+                if route is not None and route.dev == target.name and (pkt.dst.version == 6 or net.nodes[m].forwarding):
+                    problem = rp_problem(net, m, target.name, pkt.src)
+                    if problem is not None:
+                        return end(problem[0], m, problem[1])
+                    if self.explain:
+                        hop.add(Action.BRIDGE_NF, f"bridged on, not routed (the TTL stays): {pkt.dst} is out of "
+                                f"{target.name}, the bridge it came in by (route {route.describe()})")
+                    if self.back_out(m, route, pkt.dst, ingress):  # the bridge drops it before its forward hook
+                        return end(Disposition.BRIDGE_HAIRPIN, m,
+                                   partial(self.hairpin_text, (m, target.name, ingress), pkt))
+                    v = self.chain(hop, m, Hook.FORWARD, pkt, state, target.name, route.dev)
+                    if v is not None and not v.passes:
+                        return self._deny(hops, m, v, pkt, kind, entry, direction, ct, Hook.FORWARD)
+                    self.postrouting(hop, m, route, pkt, entry, direction, pending)
+                    where = (m, route.dev)
+                    nh = route.via or pkt.dst
+                    continue
             if not net.nodes[m].forwarding:
                 return end(Disposition.FORWARDING_DISABLED, m, f"{m} received a packet for {pkt.dst} but does not forward — "
                            f"add 'forwarding: true' to {m}, or route {pkt.dst} another way")

@@ -77,11 +77,22 @@ class L2:
         return mine[0] if mine else None
 
     def bridges_between(self, a: Key, b: Key) -> list[Interface]:
-        """The bridges a frame from L3 interface `a` to L3 interface `b` passes through (not its ends).
+        """The bridges a frame from L3 interface `a` to L3 interface `b` passes through (not its ends)."""
+        return [self.itf[k] for k in self.path(a, b)[1:-1] if self.itf[k].is_bridge]
+
+    def port_toward(self, bridge: Key, other: Key) -> Key | None:
+        """The port of `bridge` a frame between the bridge and `other` crosses (None: not joined)."""
+        way = self.path(bridge, other)
+        return way[1] if len(way) > 1 else None
+
+    def path(self, a: Key, b: Key) -> list[Key]:
+        """Every interface from `a` to `b`, both ends included ([] when they are not joined, [a] when a == b).
 
         Climbs the walk's breadth-first tree of the domain from both ends to where they meet.
         """
-        if a == b or a not in self._component or self._component.get(b) != self._component[a]:
+        if a == b:
+            return [a]
+        if a not in self._component or self._component.get(b) != self._component[a]:
             return []
         parent, depth = self._parent, self._depth
         up_a: list[Key] = []
@@ -97,8 +108,7 @@ class L2:
             x, y = parent[x], parent[y]  # type: ignore[assignment]
             up_a.append(x)
             up_b.append(y)
-        path = up_a + up_b[:-1][::-1] if up_b else up_a
-        return [self.itf[k] for k in path if k not in (a, b) and self.itf[k].is_bridge]
+        return [a, *up_a, *up_b[:-1][::-1], b] if up_b else [a, *up_a]  # without up_b, up_a climbed to b
 
 
 def answers(l2: L2, domain: int, target: IPAddress, owner: Interface | None, asker: str) -> Interface | None:

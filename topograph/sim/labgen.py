@@ -1,7 +1,8 @@
 """A seeded random lab generator: namespaces, bridges and veth links, random subnets, routes (some missing or
 wrong), forwarding on or off, rp_filter, interfaces down, MASQUERADE and port forwards, and (in a fraction of the
 labs, drawn from a random stream of their own so that every other lab stays as it was) filter chains and
-listeners — as topology YAML.
+listeners — as topology YAML. A node with a bridge says `bridge_netfilter: true` or `false` half the time
+(a stream of its own).
 
 With `forms=True` it also draws the route forms of issue 13 (from a stream of their own as well): IPv4 subnets
 reused on another segment — the same subnet, and sometimes the same address, on two segments (warnings TG203 and
@@ -34,6 +35,7 @@ class _Node:
     nat: list[str] = field(default_factory=list)
     forwards: list[str] = field(default_factory=list)
     chains: dict[str, tuple[str, list[str]]] = field(default_factory=dict)  # hook -> (policy, rules)
+    bridge_nf: bool | None = None  # bridge_netfilter (None: unset, the kernel's default)
     listen: list[str] = field(default_factory=list)
 
 
@@ -128,6 +130,10 @@ def generate(seed: int, *, nodes: tuple[int, int] = (3, 7), ipv6: float = 0.4, n
         if frng.random() < filters:
             for n in ns:
                 _filters(frng, n, segments)
+    brng = random.Random(f"bridge-nf-{seed}")  # a stream of its own too
+    for n in ns:
+        if any(i.bridge for i in n.itfs) and brng.random() < 0.5:
+            n.bridge_nf = brng.random() < 0.5
     return _yaml(seed, ns, links)
 
 
@@ -313,6 +319,8 @@ def _yaml(seed: int, ns: list[_Node], links: list[str]) -> str:
             out.append("    forwarding: true")
         if n.rp_filter != "disabled":
             out.append(f"    rp_filter: {n.rp_filter}")
+        if n.bridge_nf is not None:
+            out.append(f"    bridge_netfilter: {str(n.bridge_nf).lower()}")
         bridges = [i for i in n.itfs if i.bridge]
         plain = [i for i in n.itfs if not i.bridge]
         if bridges:

@@ -32,6 +32,7 @@ SHORT: dict[Disposition, str] = {
     Disposition.CONNECTION_REFUSED: "refused",
     Disposition.FILTER_DROPPED: "fw-drop",
     Disposition.FILTER_REJECTED: "fw-reject",
+    Disposition.BRIDGE_HAIRPIN: "hairpin",
 }
 
 

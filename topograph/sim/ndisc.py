@@ -4,6 +4,9 @@ Linux runs ND through the inet filter chains of both neighbours, never their for
 the asker's neighbour solicitation (ICMPv6 135) leaves by its output chain and enters the target's input chain;
 the target's advertisement (ICMPv6 136) leaves by the target's output chain and enters the asker's input chain.
 Conntrack leaves ND untracked (nf_conntrack_proto_icmpv6), so no `state` match takes it; state-less rules do.
+A bridge on the way whose node's bridge netfilter is on passes both through that node's forward chain, in and
+out the bridge (measured: a forward policy drop there leaves the neighbours unresolved until a state-less
+`proto: icmpv6` rule accepts them).
 
 The solicitation's source is the packet's own source when that address is on the outgoing interface, else the
 interface's link-local address (ndisc_solicit -> ndisc_send_ns); its destination is the target's solicited-node
@@ -18,6 +21,7 @@ ARP is not an IP packet: the inet chains never see it.
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from topograph.model import Hook, Interface, IPAddress, Proto
@@ -73,14 +77,17 @@ class NdStep:
 
 
 def exchange(net: Network, asker: str, dev: str, target: IPAddress, src: IPAddress | None,
-             answerer: Interface) -> tuple[list[NdStep], IPAddress]:
+             answerer: Interface, bridges: Sequence[Interface] = ()) -> tuple[list[NdStep], IPAddress]:
     """The chains `asker`'s solicitation for `target` (out of `dev`, for a packet from `src`) and `answerer`'s
-    advertisement pass, in order, up to the first that does not accept; and the solicitation's source."""
+    advertisement pass, in order, up to the first that does not accept; and the solicitation's source.
+    `bridges`: the bridges between them whose node's bridge netfilter is on (their forward chains)."""
     ns_src = solicitation_source(net, asker, dev, src)
     ns_dst = solicited_node(target)
-    legs = ((asker, Hook.OUTPUT, "solicitation", ns_src, ns_dst, None, dev),
+    there = [(b.node, Hook.FORWARD, "solicitation", ns_src, ns_dst, b.name, b.name) for b in bridges]
+    back = [(b.node, Hook.FORWARD, "advertisement", target, ns_src, b.name, b.name) for b in reversed(bridges)]
+    legs = ((asker, Hook.OUTPUT, "solicitation", ns_src, ns_dst, None, dev), *there,
             (answerer.node, Hook.INPUT, "solicitation", ns_src, ns_dst, answerer.name, None),
-            (answerer.node, Hook.OUTPUT, "advertisement", target, ns_src, None, answerer.name),
+            (answerer.node, Hook.OUTPUT, "advertisement", target, ns_src, None, answerer.name), *back,
             (asker, Hook.INPUT, "advertisement", target, ns_src, dev, None))
     steps: list[NdStep] = []
     for node, hook, what, s, d, iif, oif in legs:

@@ -7,7 +7,7 @@ from functools import cached_property
 
 import networkx as nx
 
-from topograph.model import BRIDGE_NF_CALL, LOOPBACK, Interface, IPAddress, Node, Proto, Topology
+from topograph.model import BRIDGE_NF_DEFAULT, LOOPBACK, Interface, IPAddress, Node, Proto, Topology
 from topograph.sim.fib import Fib, usable
 from topograph.sim.l2 import L2
 
@@ -16,7 +16,8 @@ from topograph.sim.l2 import L2
 class SimOptions:
     """Kernel settings the topology file does not state; the sandbox set-up pins them to these values."""
 
-    bridge_nf: bool = bool(BRIDGE_NF_CALL)  # net.bridge.bridge-nf-call-iptables / -ip6tables, as the plan sets it
+    # net.bridge.bridge-nf-call-iptables / -ip6tables of a node whose file does not say (`bridge_netfilter`)
+    bridge_nf: bool = BRIDGE_NF_DEFAULT
     ttl: int = 64  # the initial TTL / hop limit of ping and of TCP
     dnat_local_only: bool = True  # port forwards match only packets to the node's own addresses (fib daddr type local)
 
@@ -50,6 +51,15 @@ class Network:
                     if usable(itf, a, self.l2.carrier.get(itf.key, False)):
                         mine.add(a.ip)
             self.local[n.name] = mine
+        # nodes whose netfilter frames bridged between two ports of their bridges meet, where it can change
+        # anything (a chain that drops or rejects, NAT, a port forward)
+        self.nf_bridges = frozenset(n.name for n in topology.nodes if self.bridge_nf(n.name) and n.bridges
+                                    and (n.filters or n.nat or n.port_forwards))
+
+    def bridge_nf(self, node: str) -> bool:
+        """Do frames bridged inside `node` pass its netfilter (bridge-nf-call-iptables and -ip6tables)?"""
+        said = self.nodes[node].bridge_netfilter
+        return self.options.bridge_nf if said is None else said
 
     @cached_property
     def listeners(self) -> frozenset[tuple[str, Proto, int]]:

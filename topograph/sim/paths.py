@@ -19,7 +19,9 @@ from topograph.sim.network import Network
 from topograph.sim.trace import Disposition as D
 
 EC = tuple[int, int]  # (family, index of the address range)
-COMPLEX = ("complex",)  # a way the shortcut cannot speak for: NAT, or a neighbour learnt earlier in the flow
+# a way the shortcut cannot speak for: NAT, a neighbour learnt earlier in the flow, or a segment whose frames are
+# bridged through a node's netfilter (bridge netfilter: conntrack, NAT, the forward chain and ND meet them there)
+COMPLEX = ("complex",)
 FILTERED = ("", "")  # a neighbour that stays silent because of its reverse-path filter
 
 
@@ -114,6 +116,12 @@ class Paths:
         self._defaults: dict[int, list[Group]] = {}
         self._own_way: dict[int, int] = {}
         self._covers: dict[EC, int] | None = None
+        self.nf_domains = {d for n in net.nf_bridges for br in net.nodes[n].bridges
+                           if (d := net.l2.domain.get(br.key)) is not None}
+
+    def bridged_nf(self, node: str, dev: str) -> bool:
+        """Does a frame `node` sends out of `dev` cross a segment with a bridge whose node's netfilter it meets?"""
+        return bool(self.nf_domains) and self.net.l2.domain.get((node, dev)) in self.nf_domains
 
     def route(self, node: str, ec: EC) -> FibRoute | None:
         key = (node, ec)
@@ -246,7 +254,7 @@ class Paths:
         src = select_source(self.net.nodes[s], r.dev, r.via or rep)
         if src is None:
             return ("drop", D.NO_ROUTE), None
-        if self.masquerades(s, r.dev, src):
+        if self.masquerades(s, r.dev, src) or self.bridged_nf(s, r.dev):
             return COMPLEX, src
         e_src = self.classes.of(src)
         if r.via is not None:
@@ -279,7 +287,7 @@ class Paths:
             bits |= self.bit.get(node, 0)
             if len(states) >= self.ttl or r is None or rp is not None:
                 break
-            if self.masquerades(node, r.dev, src):
+            if self.masquerades(node, r.dev, src) or self.bridged_nf(node, r.dev):
                 end = COMPLEX
                 break
             if r.via is None:

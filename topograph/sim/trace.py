@@ -23,6 +23,7 @@ class Disposition(StrEnum):
     CONNECTION_REFUSED = "CONNECTION_REFUSED"  # nothing listens on the port the request reached
     FILTER_DROPPED = "FILTER_DROPPED"  # a filter chain dropped the request or its reply: the source times out
     FILTER_REJECTED = "FILTER_REJECTED"  # a filter chain rejected the request and its ICMP error or reset came back
+    BRIDGE_HAIRPIN = "BRIDGE_HAIRPIN"  # bridge netfilter DNATed a frame back toward the bridge port it came in on: lost
 
     @property
     def ok(self) -> bool:
@@ -33,6 +34,7 @@ class Action(StrEnum):
     ORIGINATED = "ORIGINATED"
     RECEIVED = "RECEIVED"
     BRIDGED = "BRIDGED"
+    BRIDGE_NF = "BRIDGE_NF"  # bridge netfilter: a bridged frame meets the node's conntrack, or is bridged on after DNAT
     DNAT = "DNAT"
     SNAT = "SNAT"
     UNNAT = "UNNAT"  # conntrack undoes an earlier NAT on a reply

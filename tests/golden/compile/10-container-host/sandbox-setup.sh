@@ -50,8 +50,8 @@ ip -n sb-lan link set dev lo up
 # --- sysctls
 # set explicitly in every node, before any interface exists (new interfaces copy 'default'):
 # forwarding, reverse-path filter, IPv6 addresses usable at once (no DAD), a quiet lab (no router
-# solicitations; no IPv6 link-local addresses in nodes without IPv6); in nodes with a bridge,
-# bridges as plain switches (net.bridge.* exists only with br_netfilter loaded: -e skips it then)
+# solicitations; no IPv6 link-local addresses in nodes without IPv6); bridge netfilter where a node
+# says bridge_netfilter (net.bridge.* exists only with br_netfilter loaded: -e skips it then)
 ip netns exec sb-host sysctl -q -w \
     net.ipv4.ip_forward=1 \
     net.ipv6.conf.all.forwarding=1 \
@@ -62,7 +62,6 @@ ip netns exec sb-host sysctl -q -w \
     net.ipv6.conf.default.accept_dad=0 \
     net.ipv6.conf.default.addr_gen_mode=1 \
     net.ipv6.conf.default.router_solicitations=0
-ip netns exec sb-host sysctl -q -e -w net.bridge.bridge-nf-call-iptables=0 net.bridge.bridge-nf-call-ip6tables=0 net.bridge.bridge-nf-call-arptables=0
 
 ip netns exec sb-c1 sysctl -q -w \
     net.ipv4.ip_forward=0 \
@@ -156,7 +155,7 @@ ip -n sb-lan route add 172.16.0.0/12 via 192.168.1.2
 
 # --- NAT and port forwards
 # one atomic load per node, into topograph's own nftables table (or iptables chains)
-# host: masquerade 172.17.0.0/16 leaving by eth0; masquerade 172.18.0.0/16 leaving by eth0; port forward tcp/8080 arriving on eth0 -> 172.18.0.2:80; filter forward (policy drop): accept state established,related; drop in docker0 out br-app; reject in br-app out docker0; accept in docker0 out eth0; accept in br-app out eth0; accept to 172.18.0.2 tcp dport 80 in eth0
+# host: masquerade 172.17.0.0/16 leaving by eth0; masquerade 172.18.0.0/16 leaving by eth0; port forward tcp/8080 arriving on eth0 -> 172.18.0.2:80; filter forward (policy drop): accept state established,related; accept in docker0 out docker0; accept in br-app out br-app; drop in docker0 out br-app; reject in br-app out docker0; accept in docker0 out eth0; accept in br-app out eth0; accept to 172.18.0.2 tcp dport 80 in eth0
 ip netns exec sb-host nft -f - <<'TOPOGRAPH_EOF'
 table inet topograph-containers {
 	chain prerouting {
@@ -171,6 +170,8 @@ table inet topograph-containers {
 	chain forward {
 		type filter hook forward priority filter; policy drop;
 		ct state established,related accept
+		iifname "docker0" oifname "docker0" accept
+		iifname "br-app" oifname "br-app" accept
 		iifname "docker0" oifname "br-app" drop
 		iifname "br-app" oifname "docker0" reject
 		iifname "docker0" oifname "eth0" accept

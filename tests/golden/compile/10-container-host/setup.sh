@@ -73,11 +73,11 @@ ip -n app1 link set dev lo up
 # --- sysctls
 # set explicitly in every node, before any interface exists (new interfaces copy 'default'):
 # forwarding, reverse-path filter, IPv6 addresses usable at once (no DAD), a quiet lab (no router
-# solicitations; no IPv6 link-local addresses in nodes without IPv6); in nodes with a bridge,
-# bridges as plain switches (net.bridge.* exists only with br_netfilter loaded: -e skips it then)
+# solicitations; no IPv6 link-local addresses in nodes without IPv6); bridge netfilter where a node
+# says bridge_netfilter (net.bridge.* exists only with br_netfilter loaded: -e skips it then)
 # keep this machine's current values, for the teardown script to put back
 mkdir -p /run/topograph
-sysctl -e net.ipv4.ip_forward net.ipv6.conf.all.forwarding net.ipv4.conf.all.rp_filter net.ipv4.conf.default.rp_filter net.ipv4.conf.lo.rp_filter net.ipv4.conf.eth0.rp_filter net.ipv6.conf.all.accept_dad net.ipv6.conf.default.accept_dad net.bridge.bridge-nf-call-iptables net.bridge.bridge-nf-call-ip6tables net.bridge.bridge-nf-call-arptables > /run/topograph/containers.sysctl
+sysctl -e net.ipv4.ip_forward net.ipv6.conf.all.forwarding net.ipv4.conf.all.rp_filter net.ipv4.conf.default.rp_filter net.ipv4.conf.lo.rp_filter net.ipv4.conf.eth0.rp_filter net.ipv6.conf.all.accept_dad net.ipv6.conf.default.accept_dad > /run/topograph/containers.sysctl
 sysctl -q -w \
     net.ipv4.ip_forward=1 \
     net.ipv6.conf.all.forwarding=1 \
@@ -87,7 +87,6 @@ sysctl -q -w \
     net.ipv4.conf.eth0.rp_filter=0 \
     net.ipv6.conf.all.accept_dad=0 \
     net.ipv6.conf.default.accept_dad=0
-sysctl -q -e -w net.bridge.bridge-nf-call-iptables=0 net.bridge.bridge-nf-call-ip6tables=0 net.bridge.bridge-nf-call-arptables=0
 
 ip netns exec c1 sysctl -q -w \
     net.ipv4.ip_forward=0 \
@@ -180,7 +179,7 @@ ip -n app1 route add default via 172.18.0.1
 
 # --- NAT and port forwards
 # one atomic load per node, into topograph's own nftables table (or iptables chains)
-# host: masquerade 172.17.0.0/16 leaving by eth0; masquerade 172.18.0.0/16 leaving by eth0; port forward tcp/8080 arriving on eth0 -> 172.18.0.2:80; filter forward (policy drop): accept state established,related; drop in docker0 out br-app; reject in br-app out docker0; accept in docker0 out eth0; accept in br-app out eth0; accept to 172.18.0.2 tcp dport 80 in eth0
+# host: masquerade 172.17.0.0/16 leaving by eth0; masquerade 172.18.0.0/16 leaving by eth0; port forward tcp/8080 arriving on eth0 -> 172.18.0.2:80; filter forward (policy drop): accept state established,related; accept in docker0 out docker0; accept in br-app out br-app; drop in docker0 out br-app; reject in br-app out docker0; accept in docker0 out eth0; accept in br-app out eth0; accept to 172.18.0.2 tcp dport 80 in eth0
 nft -f - <<'TOPOGRAPH_EOF'
 table inet topograph-containers {
 	chain prerouting {
@@ -195,6 +194,8 @@ table inet topograph-containers {
 	chain forward {
 		type filter hook forward priority filter; policy drop;
 		ct state established,related accept
+		iifname "docker0" oifname "docker0" accept
+		iifname "br-app" oifname "br-app" accept
 		iifname "docker0" oifname "br-app" drop
 		iifname "br-app" oifname "docker0" reject
 		iifname "docker0" oifname "eth0" accept
