@@ -189,11 +189,14 @@ def _node(space: ScanNamespace, built: Built, outside: _Outside, links: list[_Pa
             continue  # an uplink of the machine: exists already
         _link(space, ln, f"{space.node}:{ln.name}", built, outside, links, seen)
     if bridges:
+        v4, v6 = (space.sysctls.get(f"net.bridge.bridge-nf-call-{key}") for key in ("iptables", "ip6tables"))
+        # written as it is, whatever this kernel's default (absent without br_netfilter: frames never meet netfilter)
+        doc["bridge_netfilter"] = bool(v4 if v4 is not None else v6)
+        if v4 is not None and v6 is not None and bool(v4) != bool(v6):
+            built.note(space.node, f"net.bridge.bridge-nf-call-iptables is {v4} but -ip6tables is {v6}: the file "
+                                   f"says one value for both (written: {str(bool(v4)).lower()}, IPv4's)")
+    if bridges:
         doc["bridges"] = bridges
-        for key in ("iptables", "ip6tables", "arptables"):
-            if space.sysctls.get(f"net.bridge.bridge-nf-call-{key}"):
-                built.note(space.node, f"net.bridge.bridge-nf-call-{key} is 1: bridged frames meet the filter, "
-                                       "which the file cannot say (it assumes 0)")
     if interfaces:
         doc["interfaces"] = interfaces
     routes = _routes(space, built)
