@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import SAMPLES
-from tests.live.conftest import Sandbox, unique_prefix
+from tests.live.conftest import NO_NETEM, Sandbox, kernel_has_netem, unique_prefix
 from tests.live.test_apply_samples import lab_plan, tg
 from topograph import api
 from topograph.pipeline import check_file
@@ -47,7 +47,7 @@ def labs(netns_available: None, tmp_path_factory: pytest.TempPathFactory) -> Ite
 
     box = Sandbox(prefix=unique_prefix())
     state = tmp_path_factory.mktemp("scan-state")
-    files = {s.stem: s for s in SAMPLES}
+    files = {s.stem: s for s in SAMPLES if kernel_has_netem() or "netem:" not in s.read_text()}
     for seed in SEEDS:
         files[f"gen{seed}"] = state / f"gen{seed}.yml"
         files[f"gen{seed}"].write_text(generate(seed, filters=1.0, forms=True))
@@ -103,6 +103,8 @@ def kernel_state(sb: Sandbox, netns: list[str]) -> dict[str, str]:
 
 @pytest.mark.parametrize("stem", [*(s.stem for s in SAMPLES), *(f"gen{seed}" for seed in SEEDS)])
 def test_lab_scans_back(labs: Labs, stem: str, tmp_path: Path) -> None:
+    if stem not in labs.files:
+        pytest.skip(f"{stem}.yml: {NO_NETEM}")
     sample = labs.files[stem]
     text, warnings = scan_text(labs.prefixes[stem])
     assert warnings == []  # every lab of topograph's is said in the file's words: nothing to warn about
