@@ -47,8 +47,8 @@ ip -n b1 link set dev lo up
 # --- sysctls
 # set explicitly in every node, before any interface exists (new interfaces copy 'default'):
 # forwarding, reverse-path filter, IPv6 addresses usable at once (no DAD), a quiet lab (no router
-# solicitations; no IPv6 link-local addresses in nodes without IPv6); in nodes with a bridge,
-# bridges as plain switches (net.bridge.* exists only with br_netfilter loaded: -e skips it then)
+# solicitations; no IPv6 link-local addresses in nodes without IPv6); bridge netfilter where a node
+# says bridge_netfilter (net.bridge.* exists only with br_netfilter loaded: -e skips it then)
 ip netns exec a1 sysctl -q -w \
     net.ipv4.ip_forward=0 \
     net.ipv6.conf.all.forwarding=0 \

@@ -54,8 +54,8 @@ ip -n sb-internet link set dev lo up
 # --- sysctls
 # set explicitly in every node, before any interface exists (new interfaces copy 'default'):
 # forwarding, reverse-path filter, IPv6 addresses usable at once (no DAD), a quiet lab (no router
-# solicitations; no IPv6 link-local addresses in nodes without IPv6); in nodes with a bridge,
-# bridges as plain switches (net.bridge.* exists only with br_netfilter loaded: -e skips it then)
+# solicitations; no IPv6 link-local addresses in nodes without IPv6); bridge netfilter where a node
+# says bridge_netfilter (net.bridge.* exists only with br_netfilter loaded: -e skips it then)
 ip netns exec sb-red sysctl -q -w \
     net.ipv4.ip_forward=0 \
     net.ipv6.conf.all.forwarding=0 \
@@ -88,7 +88,6 @@ ip netns exec sb-host sysctl -q -w \
     net.ipv6.conf.default.accept_dad=0 \
     net.ipv6.conf.default.addr_gen_mode=1 \
     net.ipv6.conf.default.router_solicitations=0
-ip netns exec sb-host sysctl -q -e -w net.bridge.bridge-nf-call-iptables=0 net.bridge.bridge-nf-call-ip6tables=0 net.bridge.bridge-nf-call-arptables=0
 
 ip netns exec sb-lan sysctl -q -w \
     net.ipv4.ip_forward=0 \

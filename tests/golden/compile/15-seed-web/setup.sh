@@ -76,8 +76,8 @@ ip -n blue link set dev lo up
 # --- sysctls
 # set explicitly in every node, before any interface exists (new interfaces copy 'default'):
 # forwarding, reverse-path filter, IPv6 addresses usable at once (no DAD), a quiet lab (no router
-# solicitations; no IPv6 link-local addresses in nodes without IPv6); in nodes with a bridge,
-# bridges as plain switches (net.bridge.* exists only with br_netfilter loaded: -e skips it then)
+# solicitations; no IPv6 link-local addresses in nodes without IPv6); bridge netfilter where a node
+# says bridge_netfilter (net.bridge.* exists only with br_netfilter loaded: -e skips it then)
 ip netns exec red sysctl -q -w \
     net.ipv4.ip_forward=0 \
     net.ipv6.conf.all.forwarding=0 \
@@ -102,7 +102,7 @@ ip netns exec blue sysctl -q -w \
 
 # keep this machine's current values, for the teardown script to put back
 mkdir -p /run/topograph
-sysctl -e net.ipv4.ip_forward net.ipv6.conf.all.forwarding net.ipv4.conf.all.rp_filter net.ipv4.conf.default.rp_filter net.ipv4.conf.lo.rp_filter net.ipv4.conf.eth0.rp_filter net.ipv4.conf.wan0.rp_filter net.ipv6.conf.all.accept_dad net.ipv6.conf.default.accept_dad net.bridge.bridge-nf-call-iptables net.bridge.bridge-nf-call-ip6tables net.bridge.bridge-nf-call-arptables > /run/topograph/seed-web.sysctl
+sysctl -e net.ipv4.ip_forward net.ipv6.conf.all.forwarding net.ipv4.conf.all.rp_filter net.ipv4.conf.default.rp_filter net.ipv4.conf.lo.rp_filter net.ipv4.conf.eth0.rp_filter net.ipv4.conf.wan0.rp_filter net.ipv6.conf.all.accept_dad net.ipv6.conf.default.accept_dad > /run/topograph/seed-web.sysctl
 sysctl -q -w \
     net.ipv4.ip_forward=1 \
     net.ipv6.conf.all.forwarding=1 \
@@ -113,7 +113,6 @@ sysctl -q -w \
     net.ipv4.conf.wan0.rp_filter=0 \
     net.ipv6.conf.all.accept_dad=0 \
     net.ipv6.conf.default.accept_dad=0
-sysctl -q -e -w net.bridge.bridge-nf-call-iptables=0 net.bridge.bridge-nf-call-ip6tables=0 net.bridge.bridge-nf-call-arptables=0
 
 # --- bridges
 # Linux bridges: virtual switches
