@@ -95,9 +95,9 @@ def _nat_to(value: str) -> tuple[str, int | None]:
     return addr, int(port) if port else None
 
 
-def parse_rule(words: list[str], family: int) -> tuple[Rule, str]:
+def parse_rule(words: list[str], family: int, chains: frozenset[str] = frozenset()) -> tuple[Rule, str]:
     """One rule's words (after `-A CHAIN`) -> its matches and verdict, and the chain it jumps to ("" for none;
-    the verdict is then "jump" or "return")."""
+    the verdict is then "jump" or "return"); `chains`: the table's user chains."""
     rule = Rule()
     rule.bind(family)
     jump = ""
@@ -174,10 +174,10 @@ def parse_rule(words: list[str], family: int) -> tuple[Rule, str]:
                 rule.verdict = target.lower()
             elif target == "RETURN":
                 rule.verdict = "return"
-            elif target.isupper() or target.startswith("-"):
-                raise Unmappable(f"target {target}")
-            else:
+            elif target in chains:
                 rule.verdict, jump = "jump", target
+            else:
+                raise Unmappable(f"target {target}")
         elif w == "--reject-with" and rule.verdict == "reject":
             how = arg()
             if how not in _REJECT:
@@ -207,13 +207,13 @@ def _describe(family: int, table: str, chain: str, words: list[str]) -> str:
 
 
 def flatten(t: Table, chain: str, family: int, table: str, notes: list[str],
-            seen: tuple[str, ...] = ()) -> list[Rule]:
-    """The rules a packet meets in `chain`, through unconditional jumps, up to an unconditional RETURN; rules
-    that cannot be said become notes."""
-    out: list[Rule] = []
+            seen: tuple[str, ...] = ()) -> list[tuple[Rule, str]]:
+    """The rules a packet meets in `chain` (each with how a note shows it), through unconditional jumps, up to an
+    unconditional RETURN; rules that cannot be said become notes."""
+    out: list[tuple[Rule, str]] = []
     for words in t.rules.get(chain, []):
         try:
-            rule, jump = parse_rule(words, family)
+            rule, jump = parse_rule(words, family, frozenset(c for c, p in t.policies.items() if p == "-"))
         except Unmappable as why:
             notes.append(f"{_describe(family, table, chain, words)}: not said in the file ({why})")
             continue
@@ -224,12 +224,12 @@ def flatten(t: Table, chain: str, family: int, table: str, notes: list[str],
                 continue
             if rule.verdict == "return":
                 return out
-            if jump in seen or jump not in t.rules:
-                notes.append(f"{_describe(family, table, chain, words)}: not said in the file (a loop or no chain)")
+            if jump in (*seen, chain):
+                notes.append(f"{_describe(family, table, chain, words)}: not said in the file (a loop)")
                 continue
             out += flatten(t, jump, family, table, notes, (*seen, chain))
             continue
-        out.append(rule)
+        out.append((rule, _describe(family, table, chain, words)))
     return out
 
 
@@ -250,15 +250,14 @@ def _side(t: Table | None, builtin: str, family: int, notes: list[str]) -> _Side
     if t.policies[builtin] not in ("ACCEPT", "DROP"):
         notes.append(f"{'ip6' if family == 6 else 'ip'}tables filter {builtin} policy {t.policies[builtin]}: "
                      "not said in the file")
-    for rule in flatten(t, builtin, family, "filter", notes):
+    for rule, shown in flatten(t, builtin, family, "filter", notes):
         if _bare(rule) and rule.verdict in ("accept", "drop"):
             side.policy = rule.verdict  # what no earlier rule decided: the rest is never reached
             break
         try:
             doc = filter_rule(rule, {family})
         except Unmappable as why:
-            notes.append(f"{'ip6' if family == 6 else 'ip'}tables filter {builtin} rule {rule.verdict}: "
-                         f"not said in the file ({why})")
+            notes.append(f"{shown}: not said in the file ({why})")
             continue
         said = rule.src is not None or rule.dst is not None or rule.proto in ("icmp", "icmpv6")
         side.rules.append((doc, said))
@@ -319,7 +318,7 @@ def map_saves(v4: str, v6: str, families: set[int]) -> Mapped:
             if nat.rules.get(builtin):
                 out.notes.append(f"{tool} -t nat {builtin}: not read into the file")
         for builtin in _NAT_HOOKS:
-            for rule in flatten(nat, builtin, family, "nat", out.notes):
+            for rule, shown in flatten(nat, builtin, family, "nat", out.notes):
                 try:
                     if builtin == "PREROUTING":
                         out.port_forwards.append(forward(rule))
@@ -328,7 +327,7 @@ def map_saves(v4: str, v6: str, families: set[int]) -> Mapped:
                     else:
                         locals_.append(local_forward(rule))
                 except Unmappable as why:
-                    out.notes.append(f"{tool} -t nat {builtin} rule {rule.verdict}: not said in the file ({why})")
+                    out.notes.append(f"{shown}: not said in the file ({why})")
     mark_local(out, locals_)
     for builtin, hook in _HOOKS.items():
         sides = [_side(saves[f].get("filter"), builtin, f, out.notes) for f in (4, 6)]
