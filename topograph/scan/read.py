@@ -160,8 +160,9 @@ def _legacy_tables() -> bool:
     return False
 
 
-def _save(tools: tuple[str, str]) -> tuple[tuple[str, str], str | None]:
-    """Both families' save output by the first of each tool pair found; a problem when none is."""
+def _save(tools: tuple[str, ...], nf_tables: bool) -> tuple[tuple[str, str], str | None]:
+    """Both families' save output by the first of `tools` found (ip6tables-* for IPv6); a problem when none is,
+    or when the one found is of the other kind (`nf_tables`: iptables-nft's, else legacy) as its header says."""
     out: list[str] = []
     for family in (4, 6):
         names = [t.replace("iptables", "ip6tables") if family == 6 else t for t in tools]
@@ -171,6 +172,8 @@ def _save(tools: tuple[str, str]) -> tuple[tuple[str, str], str | None]:
         done = subprocess.run([tool], capture_output=True, text=True, check=False, timeout=30)
         if done.returncode != 0:
             return ("", ""), f"{tool} failed: {done.stderr.strip()}"
+        if done.stdout.strip() and ("(nf_tables)" in done.stdout.split("\n", 1)[0]) != nf_tables:
+            return ("", ""), f"{tool} is not {'iptables-nft' if nf_tables else 'legacy iptables'}: its rules were not read"
         out.append(done.stdout)
     return (out[0], out[1]), None
 
@@ -181,12 +184,12 @@ def _iptables(nft: tuple[dict[str, Any], ...] | None) -> tuple[tuple[str, str], 
     legacy iptables where its tables exist."""
     legacy = _legacy_tables()
     if nft and iptables_nft_tables(nft):
-        saved, problem = _save(("iptables-nft-save", "iptables-save"))
+        saved, problem = _save(("iptables-nft-save", "iptables-save"), nf_tables=True)
         if problem is None and legacy:
             problem = "legacy iptables tables besides iptables-nft's: not read into the file"
         return saved, saved != ("", ""), problem
     if legacy:
-        saved, problem = _save(("iptables-legacy-save", "iptables-save"))
+        saved, problem = _save(("iptables-legacy-save", "iptables-save"), nf_tables=False)
         return saved, False, problem
     return ("", ""), False, None
 
