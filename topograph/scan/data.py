@@ -1,6 +1,6 @@
 """What `topograph scan` read from the kernel, as plain frozen data (strings and numbers, no kernel objects).
 
-scan/read.py fills it from netlink, /proc/sys and `nft -j`; scan/build.py turns it into a topology
+scan/read.py fills it from netlink, /proc/sys, `nft -j` and iptables-save; scan/build.py turns it into a topology
 document. Unit tests build it by hand, so everything after the reading runs without root.
 """
 

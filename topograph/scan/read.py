@@ -1,4 +1,4 @@
-"""Reading namespaces that exist: netlink dumps, /proc/sys and `nft -j list ruleset`, in each namespace once.
+"""Reading namespaces that exist: netlink dumps, /proc/sys, `nft -j list ruleset` and iptables-save, in each namespace once.
 
 Nothing here writes: every netlink message sent is a dump or a get, the tools run are listing ones.
 Veth pairs are matched across the scanned namespaces by scan/peers.py.
