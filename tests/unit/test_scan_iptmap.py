@@ -174,6 +174,10 @@ def test_rules_of_one_family_only_and_different_policies_are_notes_on_a_node_of_
     assert both.filter == {}
     assert len(both.notes) == 2, both.notes
     assert "of IPv4 only" in both.notes[0] and "policy drop for IPv4 but accept for IPv6" in both.notes[1]
+    only6 = map_saves(v4, v6, {6})  # the IPv4 rule cannot be said on a node of IPv6 only; the policy is IPv6's
+    assert only6.filter == {} and only6.notes == [
+        "filter input rule {'proto': 'tcp', 'dport': 22, 'action': 'accept'} of IPv4 only (the node has no IPv4 "
+        "address): not said in the file"]
     only4 = map_saves(v4, v6, {4})  # a node without IPv6 addresses: exact
     assert only4.notes == [] and only4.filter == {"input": {"policy": "drop", "rules": [
         {"proto": "tcp", "dport": 22, "action": "accept"}]}}

@@ -282,8 +282,8 @@ def merge(v4: _Side, v6: _Side, families: set[int], hook: str, notes: list[str])
             j += 1
         else:
             fam, doc = (4, a[i][0]) if i < len(a) else (6, b[j][0])
-            notes.append(f"filter {hook} rule {doc} of IPv{fam} only, on a node with addresses of both families: "
-                         "not said in the file")
+            other = "has addresses of both families" if not only else f"has no IPv{fam} address"
+            notes.append(f"filter {hook} rule {doc} of IPv{fam} only (the node {other}): not said in the file")
             if fam == 4:
                 i += 1
             else:
