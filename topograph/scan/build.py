@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from topograph.scan.data import Scan, ScanLink, ScanNamespace, ScanRoute
-from topograph.scan.nftmap import map_ruleset
+from topograph.scan.iptmap import map_saves
+from topograph.scan.nftmap import Mapped, combine, iptables_nft_tables, map_ruleset
 
 RTPROT_KERNEL, RTN_UNICAST, RT_TABLE_MAIN = 2, 1, 254
 #: a bridge port's STP states that hold frames back although the port is up (listening, learning, blocking)
@@ -206,18 +207,20 @@ def _node(space: ScanNamespace, built: Built, outside: _Outside, links: list[_Pa
         built.note(space.node, f"{text}: policy routing is not said in the file")
     for text in space.problems:
         built.note(space.node, text)
-    if space.iptables.strip():
-        built.note(space.node, "iptables rules (legacy iptables, no nft): not read into the file")
+    mapped = Mapped()
     if space.nft:
-        mapped = map_ruleset(space.nft, families)
-        if mapped.nat:
-            doc["nat"] = mapped.nat
-        if mapped.port_forwards:
-            doc["port_forwards"] = mapped.port_forwards
-        if mapped.filter:
-            doc["filter"] = {h: mapped.filter[h] for h in ("input", "forward", "output") if h in mapped.filter}
-        for text in mapped.notes:
-            built.note(space.node, text)
+        skip = iptables_nft_tables(space.nft) if space.iptables_nft else frozenset()
+        mapped = map_ruleset(space.nft, families, skip)
+    if any(text.strip() for text in space.iptables):
+        mapped = combine(mapped, map_saves(*space.iptables, families))
+    if mapped.nat:
+        doc["nat"] = mapped.nat
+    if mapped.port_forwards:
+        doc["port_forwards"] = mapped.port_forwards
+    if mapped.filter:
+        doc["filter"] = {h: mapped.filter[h] for h in ("input", "forward", "output") if h in mapped.filter}
+    for text in mapped.notes:
+        built.note(space.node, text)
     return doc
 
 

@@ -1,6 +1,6 @@
 """What `topograph scan` read from the kernel, as plain frozen data (strings and numbers, no kernel objects).
 
-scan/read.py fills it from netlink, /proc/sys and `nft -j`; scan/build.py turns it into a topology
+scan/read.py fills it from netlink, /proc/sys, `nft -j` and iptables-save; scan/build.py turns it into a topology
 document. Unit tests build it by hand, so everything after the reading runs without root.
 """
 
@@ -55,7 +55,8 @@ class ScanNamespace:
     sysctls: Mapping[str, int | None] = field(default_factory=dict)  # "net.ipv4.ip_forward" -> value (None: absent)
     rp_filter: Mapping[str, int] = field(default_factory=dict)  # ifname -> net.ipv4.conf.IFNAME.rp_filter
     nft: tuple[dict[str, Any], ...] | None = None  # `nft -j list ruleset`'s objects; None: nft not read
-    iptables: str = ""  # iptables-save/ip6tables-save output where nft was not used ("" when empty)
+    iptables: tuple[str, str] = ("", "")  # iptables-save and ip6tables-save output (("", ""): none read)
+    iptables_nft: bool = False  # `iptables` was read from iptables-nft's tables (not mapped again from `nft`)
     mark: str = ""  # the loopback's alias (topograph's lab mark, when the lab made it)
     problems: tuple[str, ...] = ()  # what could not be read
 

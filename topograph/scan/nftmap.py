@@ -37,7 +37,7 @@ class Mapped:
 
 
 @dataclass
-class _Rule:
+class Rule:
     """One rule's matches, collected expression by expression."""
 
     family: int | None = None
@@ -85,7 +85,7 @@ def _port(right: Any) -> int | str:
     raise Unmappable(f"port {right!r}")
 
 
-def _match(rule: _Rule, m: dict[str, Any]) -> None:
+def _match(rule: Rule, m: dict[str, Any]) -> None:
     op, left, right = m.get("op"), m.get("left"), m.get("right")
     if not isinstance(left, dict):
         raise Unmappable("match")
@@ -139,7 +139,7 @@ def _match(rule: _Rule, m: dict[str, Any]) -> None:
         raise Unmappable(next(iter(left), "match"))
 
 
-def _verdict(rule: _Rule, key: str, value: Any) -> None:
+def _verdict(rule: Rule, key: str, value: Any) -> None:
     if rule.verdict:
         raise Unmappable("two verdicts")
     if key in ("accept", "drop", "masquerade"):
@@ -165,9 +165,9 @@ def _verdict(rule: _Rule, key: str, value: Any) -> None:
         raise Unmappable(f"verdict {key}")
 
 
-def parse_rule(expr: Iterable[Any], family: int | None) -> _Rule:
+def parse_rule(expr: Iterable[Any], family: int | None) -> Rule:
     """One rule's expressions; Unmappable when one of them is not a form of the format."""
-    rule = _Rule()
+    rule = Rule()
     rule.bind(family)
     for e in expr:
         if not isinstance(e, dict) or len(e) != 1:
@@ -184,7 +184,7 @@ def parse_rule(expr: Iterable[Any], family: int | None) -> _Rule:
     return rule
 
 
-def filter_rule(rule: _Rule, families: set[int]) -> dict[str, Any]:
+def filter_rule(rule: Rule, families: set[int]) -> dict[str, Any]:
     """A filter rule in the file's words (RuleDoc); Unmappable when its family cannot be said."""
     if rule.verdict not in ("accept", "drop", "reject", "reset") or rule.local or rule.not_loopback:
         raise Unmappable(f"{rule.verdict or 'match'} in a filter chain")
@@ -207,7 +207,7 @@ def _target(addr: str, port: int | None, default: int) -> str:
     return f"[{addr}]:{p}" if ":" in addr else f"{addr}:{p}"
 
 
-def forward(rule: _Rule) -> dict[str, Any]:
+def forward(rule: Rule) -> dict[str, Any]:
     """A prerouting DNAT rule as a port forward (PortForwardDoc)."""
     if rule.verdict != "dnat" or rule.nat_to is None or rule.proto not in ("tcp", "udp") \
             or not isinstance(rule.dport, int) or rule.sport is not None or rule.src is not None or rule.oif \
@@ -223,7 +223,7 @@ def forward(rule: _Rule) -> dict[str, Any]:
     return doc
 
 
-def source_nat(rule: _Rule) -> dict[str, Any]:
+def source_nat(rule: Rule) -> dict[str, Any]:
     """A postrouting masquerade or SNAT rule (NatDoc)."""
     if rule.src is None or rule.proto or rule.iif or rule.states or rule.local or rule.sport or rule.dport:
         raise Unmappable("a source NAT the format cannot say")
@@ -246,13 +246,39 @@ def _describe(chain: str, expr: Any) -> str:
     return f"chain {chain}: {json.dumps(steady, separators=(',', ':'))}"
 
 
-def map_ruleset(objects: Iterable[dict[str, Any]], families: set[int]) -> Mapped:
+#: iptables' tables, and the built-in chain iptables-nft names after each hook
+_IPT_TABLES = ("filter", "nat", "mangle", "raw", "security")
+_IPT_CHAINS = {"prerouting": "PREROUTING", "input": "INPUT", "forward": "FORWARD", "output": "OUTPUT",
+               "postrouting": "POSTROUTING"}
+
+
+def iptables_nft_tables(objects: Iterable[dict[str, Any]]) -> frozenset[tuple[str, str]]:
+    """(family, name) of the tables iptables-nft made: an ip/ip6 table named as iptables' whose base chains are
+    named as iptables' built-in ones (their rules hold `xt` expressions nft's JSON does not spell out)."""
+    tables: dict[tuple[str, str], bool] = {}
+    for obj in objects:
+        c = obj.get("chain")
+        if not isinstance(c, dict) or c.get("family") not in ("ip", "ip6") or c.get("table") not in _IPT_TABLES:
+            continue
+        key = (c["family"], c["table"])
+        if c.get("hook") is not None:
+            tables[key] = tables.get(key, True) and _IPT_CHAINS.get(c["hook"]) == c.get("name")
+    return frozenset(k for k, ok in tables.items() if ok)
+
+
+def map_ruleset(objects: Iterable[dict[str, Any]], families: set[int],
+                skip: frozenset[tuple[str, str]] = frozenset()) -> Mapped:
     """Every table of a namespace's ruleset, in the file's words where it can be said; `families`: the IP
-    families the node has addresses of (a rule bound to one family is exact when the node has no other)."""
+    families the node has addresses of (a rule bound to one family is exact when the node has no other);
+    `skip`: (family, table) read from elsewhere (iptables-nft's tables, read by iptables-save)."""
     out = Mapped()
     chains: dict[tuple[str, str, str], dict[str, Any]] = {}
     rules: dict[tuple[str, str, str], list[Any]] = {}
     for obj in objects:
+        if "chain" in obj or "rule" in obj:
+            o = obj.get("chain") or obj.get("rule") or {}
+            if (o.get("family"), o.get("table")) in skip:
+                continue
         if "chain" in obj:
             c = obj["chain"]
             chains[(c["family"], c["table"], c["name"])] = c
@@ -301,11 +327,35 @@ def map_ruleset(objects: Iterable[dict[str, Any]], families: set[int]) -> Mapped
                     elif hook == "postrouting":
                         out.nat.append(source_nat(rule))
                     else:
-                        locals_.append(_local(rule))
+                        locals_.append(local_forward(rule))
                 except Unmappable as why:
                     out.notes.append(f"{_describe(name, expr)} in {fam} {table}: not said in the file ({why})")
         elif body or policy != "accept":
             out.notes.append(f"{where} (type {kind}, hook {hook}): not read into the file")
+    mark_local(out, locals_)
+    return out
+
+
+def combine(first: Mapped, second: Mapped) -> Mapped:
+    """Two sources' mappings of one namespace (nft's tables, then iptables'): a hook filtered by both is said
+    from the first only, the second's chain a note."""
+    out = Mapped(first.nat + second.nat, first.port_forwards + second.port_forwards, dict(first.filter),
+                 first.notes + second.notes)
+    if first.nat and second.nat:
+        out.notes.append("source NAT in both nftables and iptables: said in that order, which the kernel's "
+                         "hook priorities may not keep")
+    for hook, chain in second.filter.items():
+        if hook in out.filter:
+            out.notes.append(f"iptables filter {hook} {chain}: a second {hook} filter chain (after nftables'): "
+                             "not said in the file")
+        else:
+            out.filter[hook] = chain
+    return out
+
+
+def mark_local(out: Mapped, locals_: list[dict[str, Any]]) -> None:
+    """Mark the port forward each nat-output DNAT (`_local`'s form) belongs to as `local`; a note for one
+    that belongs to none."""
     for loc in locals_:
         same = next((f for f in out.port_forwards if not f.get("local") and
                      {k: v for k, v in f.items() if k != "in"} == loc and "in" not in f), None)
@@ -313,10 +363,9 @@ def map_ruleset(objects: Iterable[dict[str, Any]], families: set[int]) -> Mapped
             out.notes.append(f"nat output DNAT {loc}: no port forward to mark local: not said in the file")
         else:
             same["local"] = True
-    return out
 
 
-def _local(rule: _Rule) -> dict[str, Any]:
+def local_forward(rule: Rule) -> dict[str, Any]:
     """A nat-output DNAT (a `local` port forward's second half), as the port forward it belongs to says it."""
     if rule.iif is not None or (rule.dst is None and not rule.not_loopback):
         raise Unmappable("an output-hook DNAT the format cannot say")

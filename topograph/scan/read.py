@@ -1,4 +1,4 @@
-"""Reading namespaces that exist: netlink dumps, /proc/sys and `nft -j list ruleset`, in each namespace once.
+"""Reading namespaces that exist: netlink dumps, /proc/sys, `nft -j list ruleset` and iptables-save, in each namespace once.
 
 Nothing here writes: every netlink message sent is a dump or a get, the tools run are listing ones.
 Veth pairs are matched across the scanned namespaces by scan/peers.py.
@@ -21,7 +21,7 @@ from pyroute2.netlink.rtnl import RTM_GETLINK, RTM_GETROUTE, RTM_GETRULE
 from pyroute2.netlink.rtnl.ifinfmsg import ifinfmsg
 from pyroute2.netlink.rtnl.rtmsg import rtmsg
 
-from topograph.live.firewall import iptables_save, nft_tables_here
+from topograph.live.firewall import nft_tables_here
 from topograph.live.kernel import KernelError, Namespaces
 from topograph.live.netlink import (
     IFLA_LINKINFO,
@@ -38,6 +38,7 @@ from topograph.live.netlink import (
 from topograph.live.nlsocket import Socket
 from topograph.live.observe import link_rp_filters, read_sysctl
 from topograph.scan.data import Scan, ScanLink, ScanNamespace, ScanRoute
+from topograph.scan.nftmap import iptables_nft_tables
 from topograph.scan.peers import Nsids, Veth, match
 
 IFLA_LINK, IFLA_LINK_NETNSID = 5, 37
@@ -147,11 +148,50 @@ def _nft() -> tuple[tuple[dict[str, Any], ...] | None, str | None]:
     return tuple(o for o in objects if isinstance(o, dict)), None
 
 
-def _iptables() -> str:
-    """iptables-save and ip6tables-save output where nftables is not there to ask (legacy iptables)."""
-    if shutil.which("nft") is not None:
-        return ""
-    return "".join(iptables_save(f, table=None) for f in (4, 6))
+def _legacy_tables() -> bool:
+    """Does this namespace have legacy (x_tables) iptables tables? /proc says, without a process."""
+    for name in ("ip_tables_names", "ip6_tables_names"):
+        try:
+            with open(f"/proc/thread-self/net/{name}") as f:
+                if f.read().strip():
+                    return True
+        except OSError:
+            continue
+    return False
+
+
+def _save(tools: tuple[str, ...], nf_tables: bool) -> tuple[tuple[str, str], str | None]:
+    """Both families' save output by the first of `tools` found (ip6tables-* for IPv6); a problem when none is,
+    or when the one found is of the other kind (`nf_tables`: iptables-nft's, else legacy) as its header says."""
+    out: list[str] = []
+    for family in (4, 6):
+        names = [t.replace("iptables", "ip6tables") if family == 6 else t for t in tools]
+        tool = next((t for t in names if shutil.which(t)), None)
+        if tool is None:
+            return ("", ""), f"{' or '.join(names)} is not installed: the iptables rules were not read"
+        done = subprocess.run([tool], capture_output=True, text=True, check=False, timeout=30)
+        if done.returncode != 0:
+            return ("", ""), f"{tool} failed: {done.stderr.strip()}"
+        if done.stdout.strip() and ("(nf_tables)" in done.stdout.split("\n", 1)[0]) != nf_tables:
+            return ("", ""), f"{tool} is not {'iptables-nft' if nf_tables else 'legacy iptables'}: its rules were not read"
+        out.append(done.stdout)
+    return (out[0], out[1]), None
+
+
+def _iptables(nft: tuple[dict[str, Any], ...] | None) -> tuple[tuple[str, str], bool, str | None]:
+    """iptables-save and ip6tables-save output, and whether it is iptables-nft's: read from iptables-nft where
+    it made nft tables (nft's JSON shows their rules as `xt` expressions it does not spell out), else from
+    legacy iptables where its tables exist."""
+    legacy = _legacy_tables()
+    if nft and iptables_nft_tables(nft):
+        saved, problem = _save(("iptables-nft-save", "iptables-save"), nf_tables=True)
+        if problem is None and legacy:
+            problem = "legacy iptables tables besides iptables-nft's: not read into the file"
+        return saved, saved != ("", ""), problem
+    if legacy:
+        saved, problem = _save(("iptables-legacy-save", "iptables-save"), nf_tables=False)
+        return saved, False, problem
+    return ("", ""), False, None
 
 
 def _sysctl_path(key: str) -> str:
@@ -168,7 +208,9 @@ def read_one(target: Target, ns: Namespaces) -> tuple[ScanNamespace, list[tuple[
             nft, problem = _nft()
             if problem:
                 problems.append(problem)
-            iptables = _iptables()
+            iptables, iptables_nft, problem = _iptables(nft)
+            if problem:
+                problems.append(problem)
         except BaseException:
             sock.close()
             raise
@@ -188,7 +230,7 @@ def read_one(target: Target, ns: Namespaces) -> tuple[ScanNamespace, list[tuple[
         sock.close()
     return ScanNamespace(node=target.node, netns=target.shown, links=tuple(ln for ln, _, _ in links),
                          addresses=tuple(addresses), routes=tuple(routes), policy_rules=tuple(rules),
-                         sysctls=sysctls, rp_filter=rp, nft=nft, iptables=iptables, mark=mark,
+                         sysctls=sysctls, rp_filter=rp, nft=nft, iptables=iptables, iptables_nft=iptables_nft, mark=mark,
                          problems=tuple(problems)), links
 
 
