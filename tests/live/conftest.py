@@ -148,8 +148,9 @@ class Sandbox:
         self.claim(plan.namespaces)
 
     def left(self) -> list[str]:
-        """This test's namespaces that still exist."""
-        return sorted(n for n in namespaces_now() if n.startswith(self.prefix))
+        """This test's namespaces that still exist, and service directories (run:) of labs in its sandbox."""
+        dirs = Path(kernel_names.SYSCTL_DIR).glob(f"*@{self.prefix}*{kernel_names.SERVICE_SUFFIX}")
+        return sorted(n for n in namespaces_now() if n.startswith(self.prefix)) + sorted(str(d) for d in dirs)
 
     # -- running things -----------------------------------------------------------------------
     def script(self, text: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
@@ -218,8 +219,9 @@ class Sandbox:
         """Kill our processes, stop the lab's services (run:) left running in our sandbox, delete our namespaces
         by exact name; return problems met."""
         problems: list[str] = []
-        for pid_file in sorted(Path(kernel_names.SYSCTL_DIR).glob(f"*@{self.prefix}{kernel_names.SERVICE_SUFFIX}/*/*.pid")):
-            # a service a failed test left: its group, by the pid its own file names (only while it is the supervisor)
+        for pid_file in sorted(Path(kernel_names.SYSCTL_DIR).glob(f"*@{self.prefix}*{kernel_names.SERVICE_SUFFIX}/*/*.pid")):
+            # a service a failed test left, or a lab of a sub-prefix (PREFIX15-) whose namespaces it deletes: its group,
+            # by the pid its own file names (only while it is the supervisor)
             node_dir = pid_file.parent
             services.stop(StopService(node_dir.name, None, pid_file.stem, str(node_dir.parent)))
         for proc in self.processes:
