@@ -20,7 +20,7 @@ from benchmarks.labs import star
 from topograph.pipeline import check_text
 from topograph.render import Options, to_dot
 from topograph.render.output import draw
-from topograph.review.page import build, to_html, to_markdown
+from topograph.review.page import build_page, to_html, to_markdown
 from topograph.review.sections import Context, matrix
 
 T = TypeVar("T")
@@ -53,8 +53,8 @@ def main() -> None:
 
         _, t_diagram = best(lambda: svg(to_dot(t, g, Options())), args.repeat)  # noqa: B023
         _, t_matrix = best(lambda: matrix(Context(t, g, (), svg)), args.repeat)  # noqa: B023
-        page, t_html = best(lambda: to_html(build(t, g, (), svg)), args.repeat)  # noqa: B023
-        _, t_md = best(lambda: to_markdown(build(t, g, (), svg), "review"), args.repeat)  # noqa: B023
+        page, t_html = best(lambda: to_html(build_page(t, g, (), svg)), args.repeat)  # noqa: B023
+        _, t_md = best(lambda: to_markdown(build_page(t, g, (), svg), "review"), args.repeat)  # noqa: B023
         print(f"{n + 1:>6} {t_check:>6.2f}s {t_diagram:>7.2f}s {t_matrix:>6.2f}s {t_html:>6.2f}s {t_md:>6.2f}s "
               f"{t_html / t_diagram:>11.2f}x {len(page.text.encode()):>10}")
 

@@ -55,11 +55,11 @@ def test_a_chain_comes_up_works_and_goes(sandbox: Sandbox, state_dir: Path) -> N
         live.exec("r0", "ip", "route", "del", str(route.to), check=True)  # drift, by hand
         drifted = live.status()
         assert not drifted.clean and drifted.count("missing") == 1, drifted.text()
-        assert state.load(lab.name, sandbox.prefix) is not None
+        assert state.load_record(lab.name, sandbox.prefix) is not None
     sleeper.wait(timeout=10)
     assert gone(sleeper.pid)
     assert live.left() == [] and sandbox.left() == []
-    assert state.load(lab.name, sandbox.prefix) is None
+    assert state.load_record(lab.name, sandbox.prefix) is None
     assert {"namespace " + n for n in lab.plan(sandbox=sandbox.prefix).namespaces} <= {r.split(" (")[0] for r in live.removed}
 
 
@@ -71,7 +71,7 @@ def test_an_exception_in_the_block_destroys_the_lab(sandbox: Sandbox, state_dir:
         assert sandbox.left() != []
         raise RuntimeError("boom")
     assert sandbox.left() == [] and live.left() == []
-    assert state.load(lab.name, sandbox.prefix) is None
+    assert state.load_record(lab.name, sandbox.prefix) is None
     with pytest.raises(topograph.LabError, match="is not up"):
         live.exec("red", "true")
 
@@ -85,7 +85,7 @@ def test_a_failed_apply_is_a_lab_error_and_leaves_nothing(sandbox: Sandbox, stat
     with pytest.raises(topograph.LabError, match="failed at step 4"), lab.up(sandbox=sandbox.prefix):
         entered = True
     assert not entered and sandbox.left() == []
-    assert state.load(lab.name, sandbox.prefix) is None
+    assert state.load_record(lab.name, sandbox.prefix) is None
 
 
 def test_a_namespace_in_the_way_stops_it_before_any_change(sandbox: Sandbox, state_dir: Path) -> None:

@@ -367,7 +367,7 @@ def test_an_unexpected_reach_is_measured_again_after_the_neighbours_are_forgotte
     blue = ipaddress.ip_address("192.168.15.2")
     wrong = verify.Probe("red", blue, "blue", predicted=False)
     right = verify.Probe("blue", ipaddress.ip_address("192.168.15.1"), "red", predicted=True)
-    got = verify.run(topology, place(topology, sandbox.prefix), [wrong, right])
+    got = verify.run_probes(topology, place(topology, sandbox.prefix), [wrong, right])
     assert [(o.reached, o.agrees) for o in got] == [(True, False), (True, True)]
     red_neighbours = sandbox.exec(sandbox.prefix + "red", "ip", "neigh", "show").stdout
     assert "192.168.15.2 " not in red_neighbours, red_neighbours  # the pair's entries were forgotten afterwards

@@ -69,14 +69,14 @@ def labs(netns_available: None, tmp_path_factory: pytest.TempPathFactory) -> Ite
 def scan_text(prefix: str) -> tuple[str, list[str]]:
     """What `topograph scan --sandbox PREFIX` writes, and its warnings (in this process)."""
     from topograph.live.kernel import Namespaces
-    from topograph.scan.build import build
+    from topograph.scan.build import build_document
     from topograph.scan.read import scan
     from topograph.scan.targets import choose
     from topograph.scan.write import write
 
     ns = Namespaces()
     try:
-        built = build(scan(choose(ns, prefix=prefix), ns))
+        built = build_document(scan(choose(ns, prefix=prefix), ns))
     finally:
         ns.close()
     return write(built), built.warnings

@@ -120,7 +120,7 @@ def test_a_service_runs_answers_dies_comes_back_and_goes(sandbox: Sandbox, tmp_p
         # the web server killed by its pid: its supervisor records the exit code, status says so
         (server,) = [p for p in ours(run_dir) if Path(f"/proc/{p}/cmdline").read_bytes().startswith(b"python3\0")]
         os.kill(server, signal.SIGTERM)
-        wait_for("the service to exit", lambda: services.observe(start_op).state == "exited")
+        wait_for("the service to exit", lambda: services.observe_service(start_op).state == "exited")
         down = tg(state, "status", *box, str(SAMPLE))
         assert down.returncode == 2, down.stdout + down.stderr
         assert "+ missing  blue: service web: exited with code 143; see " + start_op.log in down.stdout, down.stdout
@@ -128,7 +128,7 @@ def test_a_service_runs_answers_dies_comes_back_and_goes(sandbox: Sandbox, tmp_p
 
         again = tg(state, "apply", *box, str(SAMPLE))
         assert again.returncode == 0 and "1 step applied" in again.stdout, again.stdout + again.stderr
-        back = services.observe(start_op)
+        back = services.observe_service(start_op)
         assert back.state == "running" and back.pid != pid and back.pid in ours(run_dir), back
 
         gone = tg(state, "destroy", *box, str(SAMPLE))
@@ -139,7 +139,7 @@ def test_a_service_runs_answers_dies_comes_back_and_goes(sandbox: Sandbox, tmp_p
         # the compiled scripts: setup.sh starts it (detached, its pid recorded), teardown.sh stops it
         made = sandbox.script(render_setup(the_plan))
         assert made.returncode == 0, made.stderr
-        seen = services.observe(start_op)
+        seen = services.observe_service(start_op)
         assert seen.state == "running" and seen.pid in ours(run_dir), seen
         page = sandbox.exec(lan, sys.executable, "-c", _FETCH, "http://192.168.1.2/")
         assert page.returncode == 0 and "Directory listing" in page.stdout, page.stderr

@@ -117,7 +117,7 @@ def test_verify_tells_reach_refusal_and_silence_apart(sandbox: Sandbox, tmp_path
         verify.Probe("c", ipaddress.ip_address("10.71.3.2"), "drop", Proto.ICMP, None, False,
                      disposition=Disposition.NO_ROUTE),  # any other disposition: silence and refusal both do
     ]
-    got = verify.run(topology, place(topology, sandbox.prefix), probes + wrong)
+    got = verify.run_probes(topology, place(topology, sandbox.prefix), probes + wrong)
     for o in got[:len(probes)]:
         outcome, detail = WANTED[(o.probe.label, o.probe.proto, o.probe.port)]
         assert (o.outcome, o.agrees) == (outcome, True), (o.probe, o.outcome, o.detail)
@@ -126,7 +126,7 @@ def test_verify_tells_reach_refusal_and_silence_apart(sandbox: Sandbox, tmp_path
             assert o.detail == f"{detail}{o.probe.dst})", o.detail  # the server itself refused
     assert [(o.outcome, o.agrees) for o in got[len(probes):]] == [
         (Outcome.REFUSED, False), (Outcome.SILENCE, False), (Outcome.SILENCE, True)]
-    lines = verify.table(got[len(probes):])
+    lines = verify.results_table(got[len(probes):])
     assert lines[1].split()[4:] == ["silence", "refused", "DIFFERS", "(port", "unreachable", "(from", "10.71.2.2))"]
     assert lines[2].split()[4:] == ["refused", "silence", "DIFFERS", "(connection", "timed", "out)"]
     assert lines[3].split()[3:] == ["no", "reach", "silence", "ok"]
@@ -165,7 +165,7 @@ def test_refusals_held_back_by_the_icmp_rate_limit_are_not_differences(sandbox: 
         prober.close()
         ns.close()
     assert sum(o.outcome is Outcome.SILENCE for o in first.values()) >= 5, first
-    got = verify.run(topology, placement, rejected)
+    got = verify.run_probes(topology, placement, rejected)
     assert all(o.outcome is Outcome.REFUSED and o.agrees for o in got), [(o.outcome, o.detail) for o in got]
     assert tg(tmp_path, "destroy", *args).returncode == 0
 
@@ -194,7 +194,7 @@ def test_a_udp_port_a_service_holds_already_is_probed_through_it(sandbox: Sandbo
     sandbox.exec(sandbox.prefix + "drop", "nft", "flush", "ruleset")  # only the mute service stays silent there
     probes = [verify.Probe("c", ipaddress.ip_address(f"10.71.{n}.2"), node, Proto.UDP, 7002, True,
                            disposition=Disposition.DELIVERED) for n, node in ((1, "open"), (3, "drop"))]
-    echoed, mute = verify.run(topology, place(topology, sandbox.prefix), probes)
+    echoed, mute = verify.run_probes(topology, place(topology, sandbox.prefix), probes)
     assert (echoed.outcome, echoed.agrees) == (Outcome.REACHED, True)
     assert echoed.remark == "answered by the service already on open:7002, not verify's own"
     assert (mute.outcome, mute.agrees) == (Outcome.SILENCE, False)

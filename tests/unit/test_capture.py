@@ -74,7 +74,7 @@ def test_an_external_node_in_real_mode_is_refused(tmp_path: Path, monkeypatch: p
 
 @pytest.fixture
 def root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
-    """Privileges, the lab's namespaces and blue's interfaces faked; capture.run records what it was asked."""
+    """Privileges, the lab's namespaces and blue's interfaces faked; capture.run_capture records what it was asked."""
     monkeypatch.setenv("TOPOGRAPH_STATE_DIR", str(tmp_path / "state"))
     monkeypatch.setattr(live_command, "privilege_problem", lambda: None)
     monkeypatch.setattr(kernel, "netns_exists", lambda name: True)
@@ -88,7 +88,7 @@ def root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
             os.write(stdout, b"pcap")
         return int(asked["status"])
 
-    monkeypatch.setattr(capture, "run", run)
+    monkeypatch.setattr(capture, "run_capture", run)
     monkeypatch.setattr(shutil, "which", lambda name: f"/usr/bin/{name}")
     return asked
 

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from tests.conftest import ROOT
 from topograph.pipeline import Checked, check_file, check_text
 from topograph.sim.classes import fast_matrix
-from topograph.sim.failures import UnknownElement, every_single_failure, resolve, single_failures, with_failures
+from topograph.sim.failures import UnknownElement, every_single_failure, resolve_failure, single_failures, with_failures
 from topograph.sim.labgen import generate
 from topograph.sim.matrix import reference_matrix, targets
 from topograph.sim.network import Network
@@ -31,7 +31,7 @@ T = SEED.topology
     ("red--v-net-0", "link", {("red", "veth-red"), ("host", "veth-red-br")}),
 ])
 def test_a_failure_names_what_the_file_names(spec: str, kind: str, down: set[tuple[str, str]]) -> None:
-    f = resolve(T, spec)
+    f = resolve_failure(T, spec)
     assert (f.kind, set(f.interfaces)) == (kind, down)
 
 
@@ -39,7 +39,7 @@ def test_a_failure_names_what_the_file_names(spec: str, kind: str, down: set[tup
                                             ("red--blue", "write NODE, NODE:IFNAME")])
 def test_an_unknown_element_is_an_error_that_says_what_is_close(spec: str, hint: str) -> None:
     with pytest.raises(UnknownElement, match=hint):
-        resolve(T, spec)
+        resolve_failure(T, spec)
 
 
 def test_failures_make_frozen_copies_and_leave_the_model_alone() -> None:

@@ -123,7 +123,7 @@ def test_apply_records_the_root_share_before_any_step(monkeypatch: pytest.Monkey
             self.services: dict[str, object] = {}
 
         def execute(self, ops: list[Operation]) -> None:
-            seen.append(state.load(p.lab, None))
+            seen.append(state.load_record(p.lab, None))
 
     @contextmanager
     def fake_session() -> Iterator[tuple[None, None]]:
@@ -156,7 +156,7 @@ def test_destroy_by_name_puts_the_root_namespace_back(faked: tuple[FakeKernel, F
         ("sysctl", "/proc/sys/net/ipv4/ip_forward", "0"),
         ("sysctl", "/proc/sys/net/ipv4/conf/eth0.100/rp_filter", "2"),
     ]
-    assert not saved.exists() and state.load("seed", None) is None
+    assert not saved.exists() and state.load_record("seed", None) is None
     kernel.calls.clear()
     again = CliRunner().invoke(main, ["destroy", "--lab", "seed"])
     assert again.exit_code == 0 and "nothing removed" in again.output and kernel.calls == []

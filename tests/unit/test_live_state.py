@@ -35,19 +35,19 @@ def test_a_record_round_trips_sorted_and_deterministic(state_dir: Path) -> None:
     state.save(r)
     text = (state_dir / "seed@t1-.json").read_text()
     assert text == r.to_json()
-    back = state.load("seed", "t1-")
+    back = state.load_record("seed", "t1-")
     assert back == r and back.namespaces == ["t1-blue", "t1-host", "t1-red"]
-    assert state.load("seed", None) is None
+    assert state.load_record("seed", None) is None
     assert [x.key for x in state.all_records()] == ["seed@t1-"]
     state.remove(r)
-    assert state.load("seed", "t1-") is None
+    assert state.load_record("seed", "t1-") is None
     state.remove(r)  # twice is fine
 
 
 def test_an_unreadable_record_is_a_clear_error(state_dir: Path) -> None:
     (state_dir / "seed.json").write_text("{not json")
     with pytest.raises(state.StateError, match="unreadable state record"):
-        state.load("seed", None)
+        state.load_record("seed", None)
 
 
 def test_unknown_fields_from_a_newer_version_are_ignored() -> None:
@@ -114,7 +114,7 @@ def test_the_state_files_refuse_a_key_that_is_not_a_lab_key(decoys: tuple[Path, 
     with pytest.raises(state.StateError, match="refusing state file"):
         state.path_of(name)
     with pytest.raises(state.StateError):
-        state.load(name, None)
+        state.load_record(name, None)
     with pytest.raises(state.StateError), lab_lock(name, remove=True):
         pass
     assert _untouched(files)
@@ -162,10 +162,10 @@ def test_a_lab_name_is_valid_exactly_when_its_files_stay_in_the_state_directory(
 def test_a_record_file_naming_another_lab_or_a_bad_name_is_refused(state_dir: Path) -> None:
     (state_dir / "seed.json").write_text(state.Record(lab="other", prefix=None).to_json())
     with pytest.raises(state.StateError, match="of lab other, not seed"):
-        state.load("seed", None)
+        state.load_record("seed", None)
     (state_dir / "seed.json").write_text('{"lab": "../../etc/x", "prefix": null}')
     with pytest.raises(state.StateError, match="unreadable state record"):
-        state.load("seed", None)
+        state.load_record("seed", None)
     assert state.all_records() == []
 
 

@@ -13,7 +13,7 @@ import pytest
 from tests.conftest import SAMPLES
 from topograph.live import icmp
 from topograph.live.probe import Outcome
-from topograph.live.verify import Observed, Probe, agree, expected, lost_probe, probes, table
+from topograph.live.verify import Observed, Probe, agree, expected, lost_probe, probes, results_table
 from topograph.model import Proto
 from topograph.pipeline import check_file
 from topograph.sim import Disposition, Network, Walker
@@ -133,7 +133,7 @@ def test_a_remark_shows_on_an_ok_line_and_a_detail_only_on_a_difference() -> Non
     dns = Probe("red", dst, "192.168.1.2", Proto.UDP, 53, predicted=False, disposition=Disposition.FILTER_REJECTED)
     ssh = Probe("red", dst, "192.168.1.2", Proto.TCP, 22, predicted=False, disposition=Disposition.FILTER_DROPPED)
     lost = Probe("red", dst, "192.168.1.2", predicted=False, disposition=Disposition.NO_ROUTE)
-    lines = table([Observed(fwd, Outcome.REACHED, "connected",
+    lines = results_table([Observed(fwd, Outcome.REACHED, "connected",
                             "accepted by the listener already on blue:80, not verify's own"),
                    Observed(ping, Outcome.REACHED, "echo reply"), Observed(ping, Outcome.SILENCE, "no reply"),
                    Observed(dns, Outcome.REFUSED, "port unreachable (from 192.168.1.2)"),

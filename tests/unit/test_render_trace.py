@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from benchmarks.labs import star
 from tests.conftest import ROOT
 from topograph.cli import main
-from topograph.cli.trace import resolve
+from topograph.cli.trace import resolve_flow
 from topograph.pipeline import check_file, check_text
 from topograph.render import Options, style, to_dot
 from topograph.render.layout import arrange
@@ -40,7 +40,7 @@ def traced(sample: str, src: str, dst: str, tcp: int | None = None) -> Overlay:
     c = check_file(SAMPLES / sample)
     assert c.topology is not None
     net = Network(c.topology, graph=c.graph)
-    return overlay(c.topology, c.graph, Walker(net).run(resolve(net, src, dst, tcp)))
+    return overlay(c.topology, c.graph, Walker(net).run(resolve_flow(net, src, dst, tcp)))
 
 
 @pytest.mark.parametrize(("sample", "args", "name"), [

@@ -16,7 +16,7 @@ from topograph.cli import main
 from topograph.pipeline import check_file, check_text
 from topograph.render import style
 from topograph.render.output import draw
-from topograph.review.page import Against, build, to_html, to_markdown
+from topograph.review.page import Against, build_page, to_html, to_markdown
 from topograph.review.sections import SECTIONS, Context, Page, expectations, matrix, nodes, single_points
 from topograph.review.views import MATRIX_MAX, ChangesView, ExpectationView, MatrixView, NodeView
 from topograph.sim.trace import Disposition
@@ -56,7 +56,7 @@ def test_golden_review(case: Path, fmt: str, golden: Callable[[Path, str], None]
     monkeypatch.chdir(ROOT)  # the page names the file as given: relative to the repository, as in the README
     checked = check_file(case.relative_to(ROOT))
     assert checked.ok and checked.topology is not None
-    page = build(checked.topology, checked.graph, tuple(d for d in checked.report if not d.is_error), dot_digest)
+    page = build_page(checked.topology, checked.graph, tuple(d for d in checked.report if not d.is_error), dot_digest)
     written = to_html(page) if fmt == "html" else to_markdown(page, case.stem)
     golden(GOLDEN / f"{case.stem}.{fmt}", written.text)
 
@@ -154,7 +154,7 @@ def test_markdown_links_its_diagrams_written_beside_it(tmp_path: Path) -> None:
 
 def test_html_and_markdown_come_from_the_same_sections() -> None:
     ctx = context(ROOT / "samples" / "07-router-two-lans.yml")
-    page = build(ctx.topology, ctx.graph, ctx.warnings, svg)
+    page = build_page(ctx.topology, ctx.graph, ctx.warnings, svg)
     html, md = to_html(page).text, to_markdown(page, "r").text
     for s in page.sections:
         assert f'<h2>{s.title}</h2>' in html and f"\n## {s.title}\n" in md
@@ -213,7 +213,7 @@ def test_title_and_description_are_escaped(tmp_path: Path) -> None:
 def test_a_section_can_be_added_or_left_out() -> None:
     ctx = context(ROOT / "samples" / "01-veth-pair.yml")
     extra = (*SECTIONS, ("warnings", "Warnings again", lambda c: ()), ("nodes", "Left out", lambda c: None))
-    p = build(ctx.topology, ctx.graph, ctx.warnings, svg, extra)
+    p = build_page(ctx.topology, ctx.graph, ctx.warnings, svg, extra)
     assert [s.title for s in p.sections] == [title for kind, title, _ in SECTIONS if kind not in OPTIONAL] + ["Warnings again"]
     assert "<h2>Warnings again</h2>" in to_html(p).text and "Left out" not in to_html(p).text
 
@@ -263,7 +263,7 @@ def test_golden_review_with_options(name: str, lab: Path, old: Path | None, fail
     against = None
     if old is not None:
         against = Against(check_file(old.relative_to(ROOT)), str(old.relative_to(ROOT)), str(lab.relative_to(ROOT)))
-    page = build(checked.topology, checked.graph, tuple(d for d in checked.report if not d.is_error), dot_digest,
+    page = build_page(checked.topology, checked.graph, tuple(d for d in checked.report if not d.is_error), dot_digest,
                  against=against, failures=failures)
     kinds = [s.kind for s in page.sections]
     assert ("what_changed" in kinds) == (old is not None) and ("single_points" in kinds) == failures
@@ -297,7 +297,7 @@ def test_against_marks_what_is_new_or_changed_on_the_diagram(tmp_path: Path) -> 
         return svg(dot)
 
     ctx = context(new)
-    p = build(ctx.topology, ctx.graph, ctx.warnings, keep, against=Against(check_file(old), "old.yml", "new.yml"))
+    p = build_page(ctx.topology, ctx.graph, ctx.warnings, keep, against=Against(check_file(old), "old.yml", "new.yml"))
     diagram = dots[0]
     boxes = {line.split(" ", 1)[0].strip() for line in diagram.splitlines()
              if f'COLOR="{style.CHANGED}"' in line and "[label=<" in line}
@@ -321,7 +321,7 @@ def test_against_the_same_design_says_nothing_changed_and_marks_nothing(tmp_path
         return svg(dot)
 
     ctx = context(SEED)
-    p = build(ctx.topology, ctx.graph, ctx.warnings, keep, against=Against(check_file(SEED), "old.yml", "new.yml"))
+    p = build_page(ctx.topology, ctx.graph, ctx.warnings, keep, against=Against(check_file(SEED), "old.yml", "new.yml"))
     view = _changes_view(p)
     assert view.changes == () and view.cells == () and not view.marked
     assert (view.design, view.reach) == ("design: unchanged", "reachability: unchanged")

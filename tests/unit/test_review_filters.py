@@ -7,7 +7,7 @@ import re
 from tests.conftest import ROOT
 from tests.unit.test_review import context, dot_digest
 from topograph.pipeline import check_file
-from topograph.review.page import build, to_html, to_markdown
+from topograph.review.page import build_page, to_html, to_markdown
 from topograph.review.sections import nodes
 from topograph.review.views import ChainView, RuleRow
 
@@ -39,7 +39,7 @@ def test_a_chain_of_rules_that_match_everything_says_so() -> None:
 def _pages() -> tuple[str, str]:
     c = check_file(LAB)
     assert c.ok and c.topology is not None
-    page = build(c.topology, c.graph, (), dot_digest)
+    page = build_page(c.topology, c.graph, (), dot_digest)
     return to_html(page).text, to_markdown(page, "firewall").text
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from tests.conftest import ROOT
 from topograph.pipeline import check_text
-from topograph.scan.build import HOST_NETNS, build, lab_name
+from topograph.scan.build import HOST_NETNS, build_document, lab_name
 from topograph.scan.data import Scan, ScanLink, ScanNamespace, ScanRoute
 from topograph.scan.write import write
 
@@ -56,7 +56,7 @@ def lab() -> Scan:
 
 
 def test_writer_golden(golden: Callable[[Path, str], None]) -> None:
-    built = build(lab())
+    built = build_document(lab())
     text = write(built, "written by topograph scan --sandbox t1-")
     golden(GOLDEN / "router.yml", text)
     for warning in built.warnings:  # every warning is in the file, under its node
@@ -69,7 +69,7 @@ def test_writer_golden(golden: Callable[[Path, str], None]) -> None:
 
 
 def test_writer_is_deterministic_and_names_the_lab() -> None:
-    assert write(build(lab())) == write(build(lab()))
+    assert write(build_document(lab())) == write(build_document(lab()))
     assert lab_name(lab()) == "lab"
     assert lab_name(Scan((*lab().namespaces[:1], ScanNamespace("x", "x")))) == "scan"  # one namespace is no lab's
 
@@ -78,7 +78,7 @@ def test_the_machine_itself_is_the_host_and_its_uplinks_exist_already() -> None:
     host = ScanNamespace(node="host", netns=HOST_NETNS, links=(LO, ScanLink(2, "eth0", "", mtu=1500)),
                          addresses=(*DEFAULT_ADDRS, ("eth0", "192.0.2.10/24")),
                          routes=(ScanRoute("0.0.0.0/0", via="192.0.2.1", dev="eth0", protocol=16),), sysctls=V4)
-    built = build(Scan((host,)))
+    built = build_document(Scan((host,)))
     assert built.document["nodes"] == {"host": {"kind": "host", "interfaces": {"eth0": "192.0.2.10/24"},
                                                 "routes": [{"to": "default", "via": "192.0.2.1"}]}}
     assert built.document["links"] == [] and built.warnings == []
@@ -89,7 +89,7 @@ def test_bridges_of_one_name_in_two_namespaces_are_said() -> None:
     def one(node: str) -> ScanNamespace:
         return ScanNamespace(node=node, netns=node, links=(LO, ScanLink(2, "br0", "bridge")), sysctls=V4)
 
-    assert build(Scan((one("x"), one("y")))).warnings == [
+    assert build_document(Scan((one("x"), one("y")))).warnings == [
         "y: bridge br0 is also a bridge of x: the file names bridges lab-wide; rename one"]
-    assert build(Scan((one("br0"),))).warnings == [
+    assert build_document(Scan((one("br0"),))).warnings == [
         "br0: bridge br0 has the name of node br0: the file cannot say both; rename one"]

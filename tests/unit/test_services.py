@@ -109,12 +109,12 @@ def test_a_pid_file_naming_another_process_is_not_the_service(tmp_path: Path) ->
     op = _op(tmp_path)
     os.makedirs(op.node_dir)
     Path(op.pid_file).write_text(f"{os.getpid()}\n")  # this very process: its command line is not the supervisor's
-    assert services.observe(op).state == "stopped"
+    assert services.observe_service(op).state == "stopped"
     assert services.stop(op) is False  # and it is never signalled
     assert not os.path.exists(op.dir)
     os.makedirs(op.node_dir)
     Path(op.rc_file).write_text("3\n")
-    assert services.observe(op).describe() == "exited with code 3"
+    assert services.observe_service(op).describe() == "exited with code 3"
 
 
 @pytest.mark.skipif(not os.path.exists("/proc/self/stat"), reason="needs /proc")
@@ -123,23 +123,23 @@ def test_the_supervisor_records_pid_and_exit_code_and_a_stop_ends_its_group(tmp_
     first = services.start(op)
     try:
         assert first.state == "running" and first.pid is not None and first.start is not None
-        assert services.proc(first.pid) is not None and services.observe(op, first.start).cmd == op.cmd
-        assert services.observe(op, first.start + 1).state != "running"  # another start time: another process
+        assert services.proc(first.pid) is not None and services.observe_service(op, first.start).cmd == op.cmd
+        assert services.observe_service(op, first.start + 1).state != "running"  # another start time: another process
         deadline = time.monotonic() + 5  # the supervisor, sh, two sleeps (sh may exec the last), once sh started them
-        while len(members := services.group(first.pid)) < 3 and time.monotonic() < deadline:
+        while len(members := services.group_pids(first.pid)) < 3 and time.monotonic() < deadline:
             time.sleep(0.02)
         assert len(members) >= 3, members
         assert os.getpgid(first.pid) == first.pid == os.getsid(first.pid)
         assert services.stop(op) is True
-        assert services.group(first.pid) == [] and not os.path.exists(op.dir)
+        assert services.group_pids(first.pid) == [] and not os.path.exists(op.dir)
     finally:
         services.stop(op)
     quick = _op(tmp_path, "echo hello; exit 4")
     ended = services.start(quick)
     deadline = time.monotonic() + 5
-    while services.observe(quick).state == "running" and time.monotonic() < deadline:
+    while services.observe_service(quick).state == "running" and time.monotonic() < deadline:
         time.sleep(0.02)
-    now = services.observe(quick)
+    now = services.observe_service(quick)
     assert (now.state, now.code) == ("exited", 4), (ended, now)
     assert Path(quick.log).read_text() == "hello\n"
     services.stop(quick)

@@ -11,7 +11,7 @@ from topograph.model import CtState, FilterChain, FilterRule, Hook, PortRange, P
 from topograph.pipeline import check_text
 from topograph.sim import Disposition as D
 from topograph.sim import Flow, FlowResult, Network, trace_flow
-from topograph.sim.filtering import evaluate
+from topograph.sim.filtering import evaluate_chain
 from topograph.sim.trace import Action
 
 A4, B4 = ipaddress.ip_address("10.0.1.2"), ipaddress.ip_address("10.0.3.2")
@@ -22,7 +22,7 @@ def verdict(rule: FilterRule, *, src: object = A4, dst: object = B4, proto: Prot
             dport: int = 22, iif: str | None = "eth0", oif: str | None = "eth1",
             state: CtState = CtState.NEW) -> RuleAction:
     chain = FilterChain(Hook.FORWARD, RuleAction.DROP, (rule,))
-    return evaluate(chain, src, dst, proto, sport, dport, iif, oif, state).action  # type: ignore[arg-type]
+    return evaluate_chain(chain, src, dst, proto, sport, dport, iif, oif, state).action  # type: ignore[arg-type]
 
 
 def net(text: str) -> Network:
@@ -81,7 +81,7 @@ def test_the_first_matching_rule_decides_then_the_policy() -> None:
         FilterRule(RuleAction.DROP, proto=Proto.TCP),
     ))
     def act(proto: Proto, dport: int) -> tuple[RuleAction, int]:
-        v = evaluate(chain, A4, B4, proto, 40000, dport, "eth0", None, CtState.NEW)
+        v = evaluate_chain(chain, A4, B4, proto, 40000, dport, "eth0", None, CtState.NEW)
         return v.action, v.index
     assert act(Proto.UDP, 22) == (RuleAction.REJECT, 1)
     assert act(Proto.TCP, 22) == (RuleAction.RESET, 2)

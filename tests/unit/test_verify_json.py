@@ -42,7 +42,7 @@ def fake_lab(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> list[list[Probe
                 out.append(Observed(p, p.expected, "as predicted", "a remark" if p.port else ""))
         return out
 
-    monkeypatch.setattr(live_verify, "run", run)
+    monkeypatch.setattr(live_verify, "run_probes", run)
     return given
 
 
@@ -67,7 +67,7 @@ def test_json_has_one_entry_per_probe_and_totals(fake_lab: list[list[Probe]]) ->
 
 
 def test_json_all_as_predicted_exits_0(fake_lab: list[list[Probe]], monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(live_verify, "run", lambda t, pl, ps, **kw: [Observed(p, p.expected) for p in ps])
+    monkeypatch.setattr(live_verify, "run_probes", lambda t, pl, ps, **kw: [Observed(p, p.expected) for p in ps])
     result = CliRunner().invoke(main, ["verify", "--json", "--sandbox", "t1-", SEED])
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)

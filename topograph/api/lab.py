@@ -204,7 +204,7 @@ class Lab:
     def render(self, format: Format = "svg", *, output: str | Path | None = None, routes: bool | None = None,
                trace: tuple[str, str] | None = None, tcp: int | None = None) -> bytes:
         """`topograph render`: the diagram as svg, png or pdf bytes (dot: its source, UTF-8), written to `output` too."""
-        from topograph.render.output import FORMATS, RenderError, draw, write
+        from topograph.render.output import FORMATS, RenderError, draw, write_output
 
         if format not in FORMATS:
             raise LabError(f"format {format!r} is not one of {', '.join(FORMATS)}")
@@ -212,7 +212,7 @@ class Lab:
         try:
             data = draw(source, format)
             if output is not None:
-                write(str(output), data)
+                write_output(str(output), data)
         except RenderError as exc:
             raise LabError(str(exc)) from exc
         return data

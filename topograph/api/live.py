@@ -67,7 +67,7 @@ class LiveLab:
         if problem:
             raise LabError(problem)
         try:
-            if state.load(self.plan.lab, self.prefix) is not None:
+            if state.load_record(self.plan.lab, self.prefix) is not None:
                 raise LabError(f"lab {self.plan.lab} is up already in sandbox {self.prefix}; take another sandbox "
                                f"prefix, or remove it: topograph destroy --lab {self.plan.lab} --sandbox {self.prefix}")
         except state.StateError as exc:
@@ -153,7 +153,7 @@ class LiveLab:
         from topograph.live import verify
 
         topology = self.lab.topology
-        return VerifyResult(tuple(verify.run(topology, self.placement, verify.probes(topology, all_pairs=all_pairs))))
+        return VerifyResult(tuple(verify.run_probes(topology, self.placement, verify.probes(topology, all_pairs=all_pairs))))
 
     def status(self) -> Status:
         """`topograph status`: the live lab against its file (missing, drifted, extra objects)."""

@@ -12,7 +12,7 @@ from typing import Any
 
 from topograph.front.diagnostics import Diagnostic, count, render_text
 from topograph.live.changes import Change, Diff, State
-from topograph.live.verify import Observed, table
+from topograph.live.verify import Observed, results_table
 from topograph.sim.matrix import Matrix, Target
 from topograph.sim.trace import Disposition, FlowResult, Trace, Verdict, render
 
@@ -214,7 +214,8 @@ class VerifyResult:
         """verify's table and its last line."""
         bad = len(self.differing)
         flows = count(len(self.observed), "flow")
-        return "\n".join([*table(list(self.observed)), f"{flows}, {bad} differ" if bad else f"{flows}, all as predicted"]) + "\n"
+        last = f"{flows}, {bad} differ" if bad else f"{flows}, all as predicted"
+        return "\n".join([*results_table(list(self.observed)), last]) + "\n"
 
     def __iter__(self) -> Iterator[Observed]:
         return iter(self.observed)

@@ -53,7 +53,7 @@ def command(words: tuple[str, ...], prefix: str | None, write: str | None, count
     Exit status: tcpdump's (0 when the count is reached or Ctrl-C ends it); 1 when the capture cannot
     start (an unknown node or interface, the lab not up, tcpdump missing), 2 on a usage error.
     """
-    from topograph.live.capture import ANY, Capture, interface_problem, open_output, run
+    from topograph.live.capture import ANY, Capture, interface_problem, open_output, run_capture
 
     file, where, expression = split(words)
     if file is None:
@@ -87,7 +87,7 @@ def command(words: tuple[str, ...], prefix: str | None, write: str | None, count
         except OSError as exc:
             abort(f"cannot write {write}: {exc.strerror or exc}")
     try:
-        status = run(Capture(netns, interface, pcap=write is not None, count=count, expression=expression),
+        status = run_capture(Capture(netns, interface, pcap=write is not None, count=count, expression=expression),
                      stdout=output, tcpdump=tcpdump)
     except OSError as exc:
         abort(f"cannot start tcpdump: {exc.strerror or exc}")

@@ -20,7 +20,7 @@ def _fail(message: str, status: int = 2) -> NoReturn:
     abort(message, status=status)  # diff: 1 answers the question (reachability changed)
 
 
-def load(arg: str, status: int = 2) -> Checked:
+def load_revision(arg: str, status: int = 2) -> Checked:
     """A design: a file, `-` (standard input), or REV:path — the file as git revision REV has it, when the
     argument has a colon and is not a file (git's own meaning: path from the repository's top, ./path from
     here). Anything that stops it is one line on stderr and exit `status` (review --against: 1); a broken
@@ -69,7 +69,7 @@ def command(old: str, new: str, failures: tuple[str, ...], as_json: bool, fmt: s
     from topograph.review.diff import design_diff
     from topograph.sim.failures import UnknownElement
 
-    before, after = load(old), load(new)
+    before, after = load_revision(old), load_revision(new)
     try:
         diff = design_diff(before, after, failures, old_name=old, new_name=new)
     except UnknownElement as exc:

@@ -87,7 +87,7 @@ def rows() -> list[LabRow]:
     return out
 
 
-def table(labs: list[LabRow]) -> str:
+def labs_table(labs: list[LabRow]) -> str:
     head = ("LAB", "MODE", "PREFIX", "NODES", "SINCE", "STATE")
     lines = [(r.lab, r.mode, r.prefix or "-", str(len(r.nodes)), r.since,
               r.state + (f" (pid {r.pid})" if r.pid is not None else "")) for r in labs]
@@ -117,4 +117,4 @@ def command(as_json: bool) -> None:
 
         click.echo(f"no labs on this machine (no records in {state_dir()})")
     else:
-        click.echo(table(labs), nl=False)
+        click.echo(labs_table(labs), nl=False)

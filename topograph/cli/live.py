@@ -50,7 +50,7 @@ def load_plan(file: str, prefix: str | None, firewall: str | None = None, *,
     assert checked.topology is not None
     if firewall is None:
         try:
-            record = state.load(checked.topology.name, prefix)
+            record = state.load_record(checked.topology.name, prefix)
         except state.StateError:
             record = None
         firewall = record.firewall if record is not None else "nftables"
@@ -67,7 +67,7 @@ def elsewhere(lab: str, prefix: str | None) -> str | None:
     from topograph.live import state
 
     try:
-        if state.load(lab, prefix) is not None:
+        if state.load_record(lab, prefix) is not None:
             return None
     except state.StateError:
         return None

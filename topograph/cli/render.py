@@ -8,7 +8,7 @@ from topograph.cli.common import abort, load_or_exit, shown, topology_argument
 from topograph.pipeline import Checked
 from topograph.render import Options, to_dot
 from topograph.render.dot import ROUTES_AUTO_MAX
-from topograph.render.output import FORMATS, RenderError, check_writable, draw, format_for, write
+from topograph.render.output import FORMATS, RenderError, check_writable, draw, format_for, write_output
 from topograph.render.path import Overlay, overlay
 
 
@@ -60,7 +60,7 @@ def command(file: str, output: str | None, fmt: str | None, print_dot: bool, rou
     source = to_dot(checked.topology, checked.graph, Options(routes=routes, rules=rules), drawn)
     if output is not None:
         try:
-            write(output, draw(source, chosen))
+            write_output(output, draw(source, chosen))
         except RenderError as exc:
             abort(str(exc))
         click.echo(f"{shown(file)}: wrote {output} ({chosen})", err=True)
@@ -70,11 +70,11 @@ def command(file: str, output: str | None, fmt: str | None, print_dot: bool, rou
 
 def _traced(checked: Checked, src: str, dst: str, tcp: int | None, udp: int | None) -> Overlay:
     """The flow's overlay; a question trace cannot answer (unknown node, no such forward) exits 2 as trace does."""
-    from topograph.cli.trace import node_or_fail, resolve
+    from topograph.cli.trace import node_or_fail, resolve_flow
     from topograph.sim.forward import Walker
 
     assert checked.topology is not None and checked.graph is not None
     node_or_fail(checked.topology, src, "source")
     net = checked.network
-    return overlay(checked.topology, checked.graph, Walker(net).run(resolve(net, src, dst, tcp, udp)))
+    return overlay(checked.topology, checked.graph, Walker(net).run(resolve_flow(net, src, dst, tcp, udp)))
 

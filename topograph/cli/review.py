@@ -8,7 +8,7 @@ import click
 
 from topograph.cli.common import FILE_TYPE, abort, load_or_exit, shown, topology_argument
 from topograph.front.diagnostics import count
-from topograph.render.output import RenderError, check_writable, draw, write
+from topograph.render.output import RenderError, check_writable, draw, write_output
 
 EXTENSIONS = {".html": "html", ".htm": "html", ".md": "md", ".markdown": "md"}
 
@@ -48,19 +48,19 @@ def command(file: str, output: str, fmt: str | None, against: str | None, failur
         abort("FILE and --against OLD cannot both be '-' (standard input)")
     checked = load_or_exit(file, stdin=True)
     assert checked.topology is not None and checked.graph is not None
-    from topograph.cli.diff import load
-    from topograph.review.page import Against, build, to_html, to_markdown  # the simulator and jinja2 load lazily
+    from topograph.cli.diff import load_revision
+    from topograph.review.page import Against, build_page, to_html, to_markdown  # the simulator and jinja2 load lazily
 
-    old = Against(load(against, status=1), against, file) if against is not None else None
+    old = Against(load_revision(against, status=1), against, file) if against is not None else None
 
     warnings = tuple(d for d in checked.report if not d.is_error)
     try:
-        page = build(checked.topology, checked.graph, warnings, lambda dot: draw(dot, "svg").decode(),
+        page = build_page(checked.topology, checked.graph, warnings, lambda dot: draw(dot, "svg").decode(),
                      against=old, failures=failures)
         written = to_html(page) if chosen == "html" else to_markdown(page, Path(output).stem)
         for name, content in written.assets:
-            write(str(Path(output).with_name(name)), content.encode())
-        write(output, written.text.encode())
+            write_output(str(Path(output).with_name(name)), content.encode())
+        write_output(output, written.text.encode())
     except RenderError as exc:
         abort(str(exc))
     extra = f" and {count(len(written.assets), 'diagram')} beside it" if written.assets else ""

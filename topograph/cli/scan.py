@@ -30,7 +30,7 @@ def command(prefix: str | None, names: tuple[str, ...], every: bool, with_host: 
     from topograph.cli.live import require_privileges
     from topograph.front.names import lab_name_problem
     from topograph.live.kernel import KernelError, Namespaces
-    from topograph.scan.build import build
+    from topograph.scan.build import build_document
     from topograph.scan.read import scan
     from topograph.scan.targets import ScanError, choose
     from topograph.scan.write import write
@@ -48,7 +48,7 @@ def command(prefix: str | None, names: tuple[str, ...], every: bool, with_host: 
         abort(f"cannot read the namespaces: {exc.strerror}")
     finally:
         ns.close()
-    built = build(scanned, lab)
+    built = build_document(scanned, lab)
     words = ["topograph scan"] + ([f"--sandbox {prefix}"] if prefix else []) + [f"--netns {n}" for n in names] \
         + (["--all"] if every else []) + (["--with-host"] if with_host else []) + [f"--pid {p}" for p in pids]
     text = write(built, "written by " + " ".join(words))

@@ -31,7 +31,7 @@ def node_or_fail(t: Topology, name: str, what: str) -> None:
         _fail(f"{what} {name!r} is not a node of lab {t.name!r}", did_you_mean(name, names) or one_of(names))
 
 
-def resolve(net: Network, src: str, dst: str, tcp: int | None, udp: int | None = None) -> Flow:
+def resolve_flow(net: Network, src: str, dst: str, tcp: int | None, udp: int | None = None) -> Flow:
     """DST: a node (its first address), an address, or NODE:PORT (NODE's TCP port forward on PORT, as
     `expect: {to: NODE:PORT}` means it: topograph.sim.matrix.forward_target)."""
     t = net.topology
@@ -101,7 +101,7 @@ def command(file: str, src: str, dst: str, tcp: int | None, udp: int | None, as_
     assert checked.topology is not None
     node_or_fail(checked.topology, src, "source")
     net = checked.network
-    result = Walker(net).run(resolve(net, src, dst, tcp, udp))
+    result = Walker(net).run(resolve_flow(net, src, dst, tcp, udp))
     if as_json:
         click.echo(json.dumps(result.as_json(), indent=2))
     else:

@@ -128,7 +128,7 @@ def command(file: str, prefix: str | None, all_pairs: bool, as_json_: bool, juni
     progress = _Progress() if sys.stderr.isatty() else None
     started = time.monotonic()
     try:
-        results = verify.run(topology, place(topology, prefix), verify.probes(topology, all_pairs=all_pairs),
+        results = verify.run_probes(topology, place(topology, prefix), verify.probes(topology, all_pairs=all_pairs),
                              progress=progress)
     finally:
         if progress is not None:
@@ -143,7 +143,7 @@ def command(file: str, prefix: str | None, all_pairs: bool, as_json_: bool, juni
     if as_json_:
         click.echo(json.dumps(as_json(results, topology.name, prefix), indent=2))
     else:
-        for line in verify.table(results):
+        for line in verify.results_table(results):
             click.echo(line)
         flows = count(len(results), "flow")
         click.echo(f"{flows}, {bad} differ" if bad else f"{flows}, all as predicted")

@@ -19,7 +19,7 @@ _HINTS = {"delay": "write a time with its unit, e.g. 50ms, 1.5ms or 200us",
 _PERCENT_HINT = "write a percentage with its sign, e.g. 1% or 0.5%"
 
 
-def read(nd: doc.NetemDoc, path: PathKey, src: Source, report: Report) -> Netem | None:
+def read_netem(nd: doc.NetemDoc, path: PathKey, src: Source, report: Report) -> Netem | None:
     """The impairments `nd` (written at `path`, the `netem` mapping) sets, or None when a value is broken."""
     values: dict[str, int | float] = {}
     ok = True
@@ -64,7 +64,7 @@ def of_end(nd: doc.NetemDoc, path: PathKey, src: Source, report: Report, label: 
     """The impairments written on interface `label` (at `path`); `misplaced` says what it is when no link makes it
     (TG701: netem impairs what leaves by a veth end)."""
     if misplaced is None:
-        return read(nd, (*path, "netem"), src, report)
+        return read_netem(nd, (*path, "netem"), src, report)
     report.error("TG701", Where(src, (*path, "netem"), True), f"netem on {label}, which is {misplaced}",
                  hint="netem impairs what leaves by a veth end: put it on a link's end, or on the link "
                       "({ends: [...], netem: {...}})")

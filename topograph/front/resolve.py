@@ -157,7 +157,7 @@ class _Builder(AddressReader):
                 continue
             out.append(Link(index=index, a=a, b=b, external="external" in kinds, where=Where(self.src, path)))
             if not isinstance(entry, list) and entry.netem is not None and \
-                    (netem := impairments.read(entry.netem, (*path, "netem"), self.src, self.report)) is not None:
+                    (netem := impairments.read_netem(entry.netem, (*path, "netem"), self.src, self.report)) is not None:
                 self.link_netem[a.key] = self.link_netem[b.key] = netem
         return tuple(out), ports, named
 

@@ -61,7 +61,7 @@ def live_interfaces(netns: str | None) -> list[str]:
         ns.close()
 
 
-def run(capture: Capture, stdout: int | None = None, tcpdump: str = "tcpdump") -> int:
+def run_capture(capture: Capture, stdout: int | None = None, tcpdump: str = "tcpdump") -> int:
     """Run the capture until tcpdump ends (its -c count reached, or a signal); its exit status.
 
     `stdout`: the descriptor tcpdump writes to (None: this process's own). SIGINT and SIGTERM sent to this

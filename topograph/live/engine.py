@@ -70,7 +70,7 @@ def refuse_if_blocked(d: Diff) -> None:
 
 def _look(plan: Plan, ns: Namespaces, socks: Sockets) -> tuple[state.Record | None, Live, Diff]:
     """The lab's record, the live state, and the difference between the live state and `plan`."""
-    record = state.load(plan.lab, plan.prefix)
+    record = state.load_record(plan.lab, plan.prefix)
     live = observe(plan, record.namespaces if record else [], ns, socks, leftover_rules(plan, record))
     live.services = services.observe_lab(plan, record.services if record else {})
     return record, live, diff(plan, live, record)
@@ -87,7 +87,7 @@ def plan_diff(plan: Plan) -> Diff:
 
 def service_states(plan: Plan) -> list[services.Observed]:
     """How each service of the lab is (status): those of `plan`, then any other its record names."""
-    record = state.load(plan.lab, plan.prefix)
+    record = state.load_record(plan.lab, plan.prefix)
     return list(services.observe_lab(plan, record.services if record else {}).values())
 
 
@@ -207,7 +207,7 @@ def destroy(lab: str, prefix: str | None, plan: Plan | None = None, *, wait: flo
     """
     key = state.lab_key(lab, prefix)
     with lab_lock(key, wait=wait):  # the record goes, and so the lock file
-        record = state.load(lab, prefix)
+        record = state.load_record(lab, prefix)
         removed: list[str] = []
         with session() as (ns, socks):
             if record is None and plan is not None:

@@ -76,7 +76,7 @@ def _cmdline(pid: int) -> list[str]:
     return raw.decode(errors="replace").split("\0")[:-1]
 
 
-def group(pgid: int) -> list[int]:
+def group_pids(pgid: int) -> list[int]:
     """The live (not zombie) processes of process group `pgid`."""
     found = []
     for entry in os.scandir("/proc"):
@@ -138,10 +138,10 @@ def supervisor(files: ServiceFiles, start: int | None = None) -> Proc | None:
             return None  # another process has this pid now
         return p
     # the supervisor is gone; its group (CMD) may live on: a pid stays taken while its group exists
-    return Proc(pid, "gone", pid, start or 0) if group(pid) else None
+    return Proc(pid, "gone", pid, start or 0) if group_pids(pid) else None
 
 
-def observe(files: ServiceFiles, start: int | None = None) -> Observed:
+def observe_service(files: ServiceFiles, start: int | None = None) -> Observed:
     sup = supervisor(files, start)
     if sup is not None:
         args = _cmdline(sup.pid)
@@ -165,10 +165,10 @@ def observe_lab(plan: Plan, recorded: dict[str, dict[str, Any]]) -> dict[str, Ob
     out: dict[str, Observed] = {}
     for op in plan.operations:
         if isinstance(op, StartService):
-            out[op.key] = observe(op, _start(recorded.get(op.key)))
+            out[op.key] = observe_service(op, _start(recorded.get(op.key)))
     for key, info in recorded.items():
         if key not in out:
-            out[key] = observe(_files(key, info), _start(info))
+            out[key] = observe_service(_files(key, info), _start(info))
     return out
 
 
@@ -245,7 +245,7 @@ def start(op: StartService) -> Observed:
 
 def _wait_gone(pgid: int, seconds: float) -> bool:
     deadline = time.monotonic() + seconds
-    while group(pgid):
+    while group_pids(pgid):
         if time.monotonic() >= deadline:
             return False
         time.sleep(0.02)
@@ -300,7 +300,7 @@ def ended(started: Iterable[Observed], ops: Mapping[str, StartService], ns: Name
     time.sleep(SETTLE)
     while waiting:
         for key, op in list(waiting.items()):
-            now = observe(op, starts.get(key))
+            now = observe_service(op, starts.get(key))
             if now.state != "running":
                 out.append(f"service {op.name} on {op.node} {now.describe()}: see {op.log}")
             elif set(op.ports) - _held(op.netns, ns):

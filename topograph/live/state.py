@@ -119,7 +119,7 @@ def path_of(key: str) -> Path:
     return state_file(key, "json")
 
 
-def load(lab: str, prefix: str | None) -> Record | None:
+def load_record(lab: str, prefix: str | None) -> Record | None:
     """The lab's record, or None when it has none (never applied, or destroyed)."""
     path = path_of(lab_key(lab, prefix))
     try:

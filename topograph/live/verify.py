@@ -184,7 +184,7 @@ def lost_probe(predicted: Outcome | None, observed: Outcome) -> bool:
     return predicted is Outcome.REFUSED and observed is Outcome.SILENCE
 
 
-def run(topology: Topology, placement: Placement, ps: list[Probe], *, progress: Progress | None = None,
+def run_probes(topology: Topology, placement: Placement, ps: list[Probe], *, progress: Progress | None = None,
         window: int = WINDOW, tries: int = 3) -> list[Observed]:
     """Send every probe for real, many at once; a probe from a node topograph does not configure is not tried.
 
@@ -279,7 +279,7 @@ def _word(value: Outcome | None) -> str:
     return "-" if value is None else str(value)
 
 
-def table(results: list[Observed]) -> list[str]:
+def results_table(results: list[Observed]) -> list[str]:
     """Lines of the side-by-side report: flow, predicted, observed, and a mark where they differ.
 
     Predicted and observed are each reach, refused, silence or no reach (predicted: any but reach). A

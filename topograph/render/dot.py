@@ -239,7 +239,7 @@ def _marker(dot: graphviz.Digraph, overlay: Overlay, facts: _Facts) -> None:
             labels.row(labels.left_lines(html.escape(line) for line in lines)),
             *_denial(facts),
             labels.row(labels.small("   ".join(key), style.TEXT))]
-    dot.node(MARKER, f"<{labels.table(rows, look, border=2)}>")
+    dot.node(MARKER, f"<{labels.html_table(rows, look, border=2)}>")
     dot.edge(f"{overlay.end_node}:{HEAD}", MARKER, color=look.border, style="dashed", penwidth="2", arrowhead="none")
 
 

@@ -42,7 +42,7 @@ def row(content: str, port: str | None = None, bg: str | None = None, align: str
     return f"<TR><TD{attrs}>{content}</TD></TR>"
 
 
-def table(rows: Sequence[str], look: style.Look, border: int = 1, color: str | None = None) -> str:
+def html_table(rows: Sequence[str], look: style.Look, border: int = 1, color: str | None = None) -> str:
     st = f' STYLE="{look.style}"' if look.style else ""
     return (f'<TABLE BORDER="{border}" CELLBORDER="0" CELLSPACING="0" CELLPADDING="4" COLOR="{color or look.border}"'
             f' BGCOLOR="{look.fill}"{st}>' + "".join(rows) + "</TABLE>")
@@ -79,7 +79,7 @@ def title_fill(look: style.Look) -> str | None:
     return None if look.style == "rounded" else look.header
 
 
-def header(title: str, caption: str, look: style.Look, gateway: bool = False) -> str:
+def node_header(title: str, caption: str, look: style.Look, gateway: bool = False) -> str:
     badge = f'  <FONT COLOR="{style.GATEWAY}"><B>⇄ gateway</B></FONT>' if gateway else ""
     return row(f'<B><FONT POINT-SIZE="13">{html.escape(title)}</FONT></B><BR/>{small(html.escape(caption))}{badge}',
                port=HEAD, bg=title_fill(look), align="CENTER")
@@ -108,7 +108,7 @@ def node_label(node: Node, with_routes: bool, inbound: Mapping[tuple[str, str], 
     caption = look.caption
     if node.rp_filter.value != "disabled":
         caption += f" · rp_filter {node.rp_filter.value}"
-    rows = [header(node.name, caption, look, node.forwarding)]
+    rows = [node_header(node.name, caption, look, node.forwarding)]
     shown = shown_interfaces(node)
     width = max((len(i.name) for i in shown), default=0)
     for itf in shown:
@@ -120,14 +120,14 @@ def node_label(node: Node, with_routes: bool, inbound: Mapping[tuple[str, str], 
     if with_routes and node.routes:
         rows.append("<HR/>" + row(routes_text(node.routes)))
     if mark is not None:
-        return table(rows, look, border=4, color=mark)
-    return table(rows, look, border=2 if node.forwarding else 1, color=style.GATEWAY if node.forwarding else None)
+        return html_table(rows, look, border=4, color=mark)
+    return html_table(rows, look, border=2 if node.forwarding else 1, color=style.GATEWAY if node.forwarding else None)
 
 
 def bridge_label(holder: str, bridge: Interface, ports: Sequence[Interface], subnets: Sequence[IPNetwork] | None,
                  gridded: int = 0, mark: str | None = None, changed: Collection[tuple[str, str]] = ()) -> str:
     """A switch: its name and holder, the segment's subnet (once per segment), then one row per port."""
-    rows = [header(bridge.name, f"{style.BRIDGE.caption} in {holder}", style.BRIDGE)]
+    rows = [node_header(bridge.name, f"{style.BRIDGE.caption} in {holder}", style.BRIDGE)]
     if subnets:
         nets = "<BR/>".join(mono(str(n), color=style.SUBNET) for n in subnets)
         rows.append(row(small("L2 segment", style.SUBNET) + "<BR/>" + nets, align="CENTER"))
@@ -135,7 +135,7 @@ def bridge_label(holder: str, bridge: Interface, ports: Sequence[Interface], sub
         rows.append(row(mono(f"▪ {port.name}"), port=port.name, bg=style.CHANGED_ROW if port.key in changed else None))
     if gridded:
         rows.append(row(small(f"+ {gridded} ports, named on each namespace", style.TEXT), port=GRID_PORT, align="CENTER"))
-    return table(rows, style.BRIDGE, border=4 if mark else 2, color=mark)
+    return html_table(rows, style.BRIDGE, border=4 if mark else 2, color=mark)
 
 
 def leaf_label(node: Node, peer: str, with_routes: bool, inbound: Mapping[tuple[str, str], Sequence[str]],
@@ -149,4 +149,4 @@ def leaf_label(node: Node, peer: str, with_routes: bool, inbound: Mapping[tuple[
     if with_routes and node.routes:
         rows.append(row(left_lines(mono(str(r), size=style.SMALL) for r in node.routes)))
     rows += [row(cell) for cell in filtering]
-    return table(rows, look, border=4 if mark else 1, color=mark)
+    return html_table(rows, look, border=4 if mark else 1, color=mark)

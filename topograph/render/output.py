@@ -87,7 +87,7 @@ def draw(dot_source: str, fmt: str, engine: str = "dot") -> bytes:
     return done.stdout
 
 
-def write(output: str, data: bytes) -> None:
+def write_output(output: str, data: bytes) -> None:
     """Write via a temporary file in the same directory, so a failure never leaves half a diagram.
 
     A symlink keeps pointing where it did (its target is replaced); a target that is not a regular file

@@ -29,7 +29,7 @@ class WrittenPage:
     assets: tuple[tuple[str, str], ...] = ()
 
 
-def build(topology: Topology, graph: nx.Graph, warnings: tuple[Diagnostic, ...], draw: Draw,
+def build_page(topology: Topology, graph: nx.Graph, warnings: tuple[Diagnostic, ...], draw: Draw,
           sections: Sequence[SectionSpec] = SECTIONS, *, against: Against | None = None,
           failures: bool = False) -> Page:
     """`against`: an older design to compare with (review --against): the diff is shown and what is new or

@@ -255,7 +255,7 @@ def _name_clashes(nodes: dict[str, Any], built: Built) -> None:
                 owner[br] = node
 
 
-def build(scan: Scan, lab: str | None = None) -> Built:
+def build_document(scan: Scan, lab: str | None = None) -> Built:
     """The topology document of `scan`, with notes for all it cannot say; `lab`: its name (default: lab_name)."""
     built = Built({})
     names = {s.node for s in scan.namespaces}

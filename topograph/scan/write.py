@@ -19,7 +19,7 @@ _PLAIN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*:[A-Za-z0-9_.-]+")
 FLOW_ENTRIES = 4
 
 
-def flow(value: Any) -> str:
+def flow_style(value: Any) -> str:
     """One value in YAML flow style on one line."""
     dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
     text: str = yaml.dump(value, Dumper=dumper, default_flow_style=True, sort_keys=False, width=1 << 30)
@@ -31,7 +31,7 @@ def _comment(indent: str, text: str) -> str:
 
 
 def _node(name: str, doc: dict[str, Any], notes: list[str]) -> list[str]:
-    lines = [f"  {flow(name)}:"]
+    lines = [f"  {flow_style(name)}:"]
     lines += [_comment("    ", n) for n in notes]
     if not doc and not notes:
         lines[0] += " {}"  # a node with nothing to say (only comments: the value is null, which reads as {})
@@ -39,21 +39,21 @@ def _node(name: str, doc: dict[str, Any], notes: list[str]) -> list[str]:
         if key in ("interfaces", "bridges"):
             if len(value) > FLOW_ENTRIES:
                 lines.append(f"    {key}:")
-                lines += [f"      {flow(k)}: {flow(v)}" for k, v in value.items()]
+                lines += [f"      {flow_style(k)}: {flow_style(v)}" for k, v in value.items()]
             else:
-                lines.append(f"    {key}: {flow(value)}")
+                lines.append(f"    {key}: {flow_style(value)}")
         elif key in ("routes", "nat", "port_forwards"):
             lines.append(f"    {key}:")
-            lines += [f"      - {flow(v)}" for v in value]
+            lines += [f"      - {flow_style(v)}" for v in value]
         elif key == "filter":
             lines.append("    filter:")
             for hook, chain in value.items():
                 lines += [f"      {hook}:", f"        policy: {chain['policy']}"]
                 if chain["rules"]:
                     lines.append("        rules:")
-                    lines += [f"          - {flow(r)}" for r in chain["rules"]]
+                    lines += [f"          - {flow_style(r)}" for r in chain["rules"]]
         else:
-            lines.append(f"    {key}: {flow(value)}")
+            lines.append(f"    {key}: {flow_style(value)}")
     return lines
 
 
@@ -62,12 +62,12 @@ def write(built: Built, header: str = "") -> str:
     doc = built.document
     lines = [f"# {header}"] if header else []
     lines += [_comment("", n) for n in built.notes.get("", [])]
-    lines.append(f"lab: {flow(doc['lab'])}")
+    lines.append(f"lab: {flow_style(doc['lab'])}")
     lines.append("nodes:")
     for name, node in doc["nodes"].items():
         lines += _node(name, node, built.notes.get(name, []))
     if doc["links"]:
         lines.append("links:")
-        lines += [f"  - [{', '.join(pair)}]" if all(_PLAIN.fullmatch(e) for e in pair) else f"  - {flow(pair)}"
+        lines += [f"  - [{', '.join(pair)}]" if all(_PLAIN.fullmatch(e) for e in pair) else f"  - {flow_style(pair)}"
                   for pair in doc["links"]]
     return "\n".join(lines) + "\n"

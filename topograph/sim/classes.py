@@ -14,7 +14,7 @@ import ipaddress
 from collections.abc import Callable, Sequence
 
 from topograph.model import CtState, Hook, IPAddress, Proto, RuleAction
-from topograph.sim.filtering import evaluate
+from topograph.sim.filtering import evaluate_chain
 from topograph.sim.forward import Walker, rp_filter_problem
 from topograph.sim.l2 import answers
 from topograph.sim.matrix import SOURCE, TARGET, Matrix, Target, ordered, reference_matrix, targets
@@ -120,7 +120,7 @@ class FastMatrix:
                 return None
             e_dst, e_src = classes
             rep = self.paths.classes.representative
-            self._filter_verdicts[key] = evaluate(c, rep(e_src), rep(e_dst), Proto.ICMP, 0, 0, iif, oif, state).action
+            self._filter_verdicts[key] = evaluate_chain(c, rep(e_src), rep(e_dst), Proto.ICMP, 0, 0, iif, oif, state).action
         return self._filter_verdicts[key]
 
     def land(self, node: str, d: int, dst: IPAddress, sip: IPAddress | None, src: IPAddress) -> Verdict | None:

@@ -58,7 +58,7 @@ def link_name(topology: Topology, link: Link) -> str:
     return "--".join(link_ends(topology, link))
 
 
-def resolve(topology: Topology, spec: str) -> Failure:
+def resolve_failure(topology: Topology, spec: str) -> Failure:
     """The element `spec` names (see the module docstring); UnknownElement when it names nothing."""
     nodes = {n.name: n for n in topology.nodes}
     bridges = {i.name: i for n in topology.nodes for i in n.interfaces if i.is_bridge}
@@ -122,7 +122,7 @@ def with_failures(topology: Topology, failures: Iterable[str | Failure]) -> Topo
     """
     down: set[Key] = set()
     for f in failures:
-        down |= (f if isinstance(f, Failure) else resolve(topology, f)).interfaces
+        down |= (f if isinstance(f, Failure) else resolve_failure(topology, f)).interfaces
     if not down:
         return topology
     nodes = []

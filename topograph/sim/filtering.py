@@ -64,7 +64,7 @@ def matches(rule: FilterRule, src: IPAddress, dst: IPAddress, proto: Proto, spor
     return not rule.states or (state is not None and state in rule.states)
 
 
-def evaluate(chain: FilterChain, src: IPAddress, dst: IPAddress, proto: Proto, sport: int, dport: int,
+def evaluate_chain(chain: FilterChain, src: IPAddress, dst: IPAddress, proto: Proto, sport: int, dport: int,
              iif: str | None, oif: str | None, state: CtState | None) -> Verdict:
     """The chain's verdict: the first matching rule's action and the rule, else the policy."""
     for i, rule in enumerate(chain.rules, start=1):

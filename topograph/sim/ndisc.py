@@ -25,7 +25,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from topograph.model import Hook, Interface, IPAddress, Proto
-from topograph.sim.filtering import Verdict, chain_of, evaluate
+from topograph.sim.filtering import Verdict, chain_of, evaluate_chain
 from topograph.sim.network import Network
 
 #: The asker's link-local address, as a solicitation's source when the packet's source is not on the interface.
@@ -94,7 +94,7 @@ def exchange(net: Network, asker: str, dev: str, target: IPAddress, src: IPAddre
         c = chain_of(net.nodes[node], hook)
         if c is None:
             continue
-        v = evaluate(c, s, d, Proto.ICMP, 0, 0, iif, oif, None)
+        v = evaluate_chain(c, s, d, Proto.ICMP, 0, 0, iif, oif, None)
         steps.append(NdStep(node, hook, what, s, d, v))
         if not v.passes:
             break

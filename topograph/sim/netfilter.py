@@ -10,7 +10,7 @@ from __future__ import annotations
 from topograph.model import CtState, Hook, Proto, RuleAction, Snat
 from topograph.sim.fib import FibRoute, select_source
 from topograph.sim.filtering import Verdict as ChainVerdict
-from topograph.sim.filtering import evaluate
+from topograph.sim.filtering import evaluate_chain
 from topograph.sim.network import Network
 from topograph.sim.packet import WHAT, Answer, CtEntry, Direction, HopSteps, Kind, Packet, Tuple4
 from topograph.sim.trace import Action, Disposition
@@ -215,7 +215,7 @@ class Netfilter:
         if c is None:
             return None
         assert pkt.src is not None
-        v = evaluate(c, pkt.src, pkt.dst, pkt.proto, pkt.sport, pkt.dport, iif, oif, state)
+        v = evaluate_chain(c, pkt.src, pkt.dst, pkt.proto, pkt.sport, pkt.dport, iif, oif, state)
         if self.explain:
             hop.add(Action.FILTER, f"{hook} chain ({state}): {v.describe()}")
         return v
