@@ -61,7 +61,7 @@ def test_route_form_labs_applied_over_netlink_verify(sandbox: Sandbox, case: Pat
 
 @pytest.mark.parametrize("seed", range(FIRST_SEED, FIRST_SEED + COUNT))
 def test_random_labs_with_the_route_forms_match_the_kernel(sandbox: Sandbox, tmp_path: Path, seed: int) -> None:
-    """labgen's `forms`: reused IPv4 subnets (TG203), shared addresses (TG202) and onlink routes, every flow."""
+    """labgen's `forms`: reused subnets (TG203, and TG212 over IPv6), shared addresses (TG202) and onlink routes, every flow."""
     case = tmp_path / f"forms{seed}.yml"
     case.write_text(generate(seed, forms=True))
     _differential(sandbox, case)

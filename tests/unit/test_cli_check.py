@@ -70,6 +70,15 @@ def test_a_shared_address_and_subnet_pass_check_but_fail_strict(tmp_path: Path) 
     assert strict.exit_code == 1 and "fails --strict" in strict.stderr
 
 
+def test_the_same_ipv6_subnet_on_two_segments_passes_check_but_fails_strict(tmp_path: Path) -> None:
+    text = ("nodes:\n  r: {interfaces: {x: 'fd00::1/64', y: 'fd00::3/64'}}\n  a: {interfaces: {e: 'fd00::2/64'}}\n"
+            "  b: {interfaces: {e: 'fd00::4/64'}}\nlinks: [[r:x, a:e], [r:y, b:e]]\n")
+    plain = check(tmp_path, text)
+    assert plain.exit_code == 0 and "warning[TG212]" in plain.stderr
+    strict = check(tmp_path, text, "--strict")
+    assert strict.exit_code == 1 and "fails --strict" in strict.stderr
+
+
 def test_strict_on_a_clean_file(tmp_path: Path) -> None:
     assert check(tmp_path, CLEAN, "--strict").exit_code == 0
 

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from topograph.front.diagnostics import Diagnostic
 from topograph.front.validate import _overlaps
-from topograph.model import IPNetwork
+from topograph.model import IPNetwork, Proto
 from topograph.pipeline import check_text
 from topograph.sim.forward import trace_flow
 from topograph.sim.network import Network
@@ -80,10 +80,26 @@ def test_the_same_address_on_two_segments_is_a_warning_the_simulator_follows() -
     assert from_b.disposition is Disposition.REPLY_LOST and from_b.node == "a"
 
 
-def test_overlapping_ipv6_subnets_stay_an_error() -> None:
-    (d,) = diags("nodes:\n  h: {interfaces: {x: 'fd00::1/64', y: 'fd00::5/64'}}\n  a: {interfaces: {e: 'fd00::2/64'}}\n"
-                 "  b: {interfaces: {e: 'fd00::6/64'}}\nlinks: [[h:x, a:e], [h:y, b:e]]\n")
-    assert (d.code, d.severity.value) == ("TG212", "error")
+def test_the_same_ipv6_subnet_on_two_segments_is_a_warning_the_simulator_follows() -> None:
+    # measured: h's own traffic, TCP answers and ICMPv6 errors take the first route (x); an echo reply leaves by
+    # the interface its request came in by (the kernel sets the request's interface as the reply's oif)
+    text = ("nodes:\n  h: {interfaces: {x: 'fd00::1/64', y: 'fd00::5/64'}, listen: [tcp/80]}\n"
+            "  a: {interfaces: {e: 'fd00::2/64'}}\n  b: {interfaces: {e: 'fd00::6/64'}}\n"
+            "links: [[h:x, a:e], [h:y, b:e]]\n")
+    result = check_text(text, "v.yml")
+    assert result.ok and [(d.code, d.severity.value) for d in result.report.items] == [("TG212", "warning")]
+    assert result.topology is not None
+    net = Network(result.topology)
+    ip = ipaddress.ip_address
+    assert trace_flow(net, Flow("h", ip("fd00::2"))).disposition is Disposition.DELIVERED
+    assert trace_flow(net, Flow("h", ip("fd00::6"))).disposition is Disposition.NEIGHBOR_UNREACHABLE  # out x
+    ping = trace_flow(net, Flow("b", ip("fd00::5")))  # the echo reply leaves by y, where the request came in
+    assert ping.disposition is Disposition.DELIVERED and ping.reply is not None
+    assert "dev y" in ping.reply.hops[0].steps[-1].detail
+    tcp = trace_flow(net, Flow("b", ip("fd00::5"), Proto.TCP, 80))  # the SYN-ACK takes the first route, out x
+    assert tcp.disposition is Disposition.REPLY_LOST and tcp.node == "h"
+    udp = trace_flow(net, Flow("b", ip("fd00::5"), Proto.UDP, 9))  # so does the port unreachable
+    assert udp.disposition is Disposition.REPLY_LOST
 
 
 def test_overlapping_subnets_on_two_segments() -> None:

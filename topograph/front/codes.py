@@ -45,7 +45,7 @@ CODES: dict[str, tuple[Severity, str]] = {
     "TG209": (E, "IPv4-mapped IPv6 address (::ffff:a.b.c.d)"),
     "TG210": (E, "address no interface can have (unspecified, IPv6 multicast, ::1 outside lo)"),
     "TG211": (E, "the same address twice on one interface or on one L2 segment"),
-    "TG212": (E, "the same or overlapping IPv6 subnet on two L2 segments"),
+    "TG212": (W, "the same or overlapping IPv6 subnet on two L2 segments"),
     # routing, NAT, port forwards
     "TG300": (E, "route gateway not on a connected subnet"),
     "TG301": (E, "route with neither 'via' nor 'dev'"),

@@ -113,11 +113,12 @@ def check_addresses(topology: Topology, segments: tuple[tg.Segment, ...], report
             if j < i and other is not seg and not gaps.links and not _unsure(seg, gaps) and not _unsure(other, gaps):
                 same = "the same subnet" if net == other_net else f"overlapping subnets {net} and {other_net}"
                 where = _first_with(seg, net)
-                if net.version == 6:  # ICMPv6 replies leave by the request's interface (measured): not simulated
-                    report.error("TG212", _at(topology, where),
-                                 f"{same} on two L2 segments: {seg.name} and {other.name}",
-                                 hint="give each veth pair or bridge an IPv6 subnet of its own, or join them on one "
-                                      "bridge (overlapping IPv6 subnets are not simulated)")
+                if net.version == 6:  # as over IPv4, except that an ICMPv6 echo reply leaves by the request's interface
+                    report.warning("TG212", _at(topology, where),
+                                   f"{same} on two L2 segments: {seg.name} and {other.name}",
+                                   hint="a node on both reaches the subnet through the interface listed first only "
+                                        "(it answers a ping by the interface the ping came in by); give each veth pair "
+                                        "or bridge a subnet of its own, or join them on one bridge")
                     continue
                 # Linux accepts it: a node on both segments sends to the subnet by the first connected route installed
                 report.warning("TG203", _at(topology, where),

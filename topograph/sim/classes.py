@@ -315,8 +315,8 @@ class FastMatrix:
         if r is None:
             put(Verdict(lost, target), bits)
             return
-        if self.paths.masquerades(target, r.dev, a) or self.paths.bridged_nf(target, r.dev):
-            walk(bits)
+        if self.paths.masquerades(target, r.dev, a) or self.paths.bridged_nf(target, r.dev) or r in net.fib[target].tied_v6:
+            walk(bits)  # (a tied IPv6 route: the echo reply leaves by the request's interface, the walker's to follow)
             return
         e_a = self.paths.classes.of(a)
         if r.via is None:

@@ -77,14 +77,27 @@ class Fib:
             order += 1
         self.v4 = sorted((e for e in entries if e.net.version == 4), key=lambda e: (-e.net.prefixlen, e.metric, e.order))
         self.v6 = sorted((e for e in entries if e.net.version == 6), key=lambda e: (-e.net.prefixlen, e.metric, e.order))
+        # IPv6 routes another route ties with (same prefix, same metric): an echo reply may take either (lookup's oif)
+        firsts: dict[tuple[IPNetwork, int], FibRoute] = {}
+        tied: set[FibRoute] = set()
+        for e in self.v6:
+            first = firsts.setdefault((e.net, e.metric), e)
+            if first is not e:
+                tied.add(first)
+        self.tied_v6 = frozenset(tied)
         # per family: (prefix length, mask, {network as int: best route}) from the longest prefix down
         self._index = {4: _index(self.v4, 32), 6: _index(self.v6, 128)}
 
-    def lookup(self, address: IPAddress) -> FibRoute | None:
+    def lookup(self, address: IPAddress, oif: str | None = None) -> FibRoute | None:
+        """The route to `address`. `oif`: an IPv6 lookup that asks for that interface (an ICMPv6 echo reply, which
+        the kernel sends with the request's interface as flowi6_oif) takes, among the winning prefix's routes of
+        the winning metric, the one out of `oif` if there is one (rt6_score_route -> rt6_check_dev; measured)."""
         value = int(address)
         for _, mask, table in self._index[address.version]:
             hit = table.get(value & mask)
             if hit is not None:
+                if oif is not None and hit.dev != oif and address.version == 6:
+                    return next((e for e in self.v6 if e.net == hit.net and e.metric == hit.metric and e.dev == oif), hit)
                 return hit
         return None
 

@@ -67,7 +67,11 @@ class Walker(Bridging, Handshake, Reasons):
             back = Packet(sent.dst, sent.src, sent.dport, sent.sport, net.options.ttl, proto)
         if req.local:
             return self.local(flow, req, back, kind, ct, request)
-        rep = self.walk(target, back, ct, kind=kind)
+        # the kernel sends an ICMPv6 echo reply with the request's interface as its output interface (icmpv6_echo_reply:
+        # flowi6_oif = icmp6_iif), so of two routes to one prefix it takes the one out of that interface (measured);
+        # TCP answers, ICMPv6 errors and IPv4 follow the route lookup alone
+        echo = req.iif if proto is Proto.ICMP and kind == "reply" and sent.src.version == 6 else None
+        rep = self.walk(target, back, ct, kind=kind, oif=echo)
         done = self.back(flow, target, sent, rep, kind, ct, request)
         if done.ok and proto is Proto.TCP:
             done = self.handshake(flow, done, ct)
@@ -235,9 +239,10 @@ class Walker(Bridging, Handshake, Reasons):
         return leg
 
     def walk(self, start: str, pkt: Packet, ct: dict[str, list[CtEntry]], *, kind: Kind,
-             origin: Answer | None = None, loopback: bool = False) -> Leg:
+             origin: Answer | None = None, loopback: bool = False, oif: str | None = None) -> Leg:
         """One packet from `start` until it is delivered or lost. `origin`: a reject's answer, tracked as related
-        to the rejected packet's entry at `start`; `loopback`: a packet the node sends to itself."""
+        to the rejected packet's entry at `start`; `loopback`: a packet the node sends to itself; `oif`: the
+        interface an IPv6 route lookup at `start` prefers (an ICMPv6 echo reply's)."""
         net = self.net
         hops: list[HopSteps] = [HopSteps(start)]
         hop = hops[0]
@@ -253,7 +258,7 @@ class Walker(Bridging, Handshake, Reasons):
         if natted is None and (pkt.src is None or loopback or origin is not None) and net.is_local(start, pkt.dst):
             return self._loopback(hops, start, pkt, ct, kind, origin)
         end = partial(self._end, hops, pkt)
-        route = net.fib[start].lookup(pkt.dst)
+        route = net.fib[start].lookup(pkt.dst, oif)
         if route is None:
             hop.add(Action.ORIGINATED, f"{'request' if kind == 'request' else 'reply'} to {pkt.dst}")
             return end(Disposition.NO_ROUTE, start, lambda: self.no_route(start, pkt.dst))
@@ -273,7 +278,9 @@ class Walker(Bridging, Handshake, Reasons):
         else:
             entry, direction, state = self.track(start, pkt, ct, kind)
         if self.explain:
-            hop.add(Action.ROUTED, f"route {route.describe()}")
+            by_iif = " — the echo reply's route out of the request's interface" \
+                if oif is not None and route is not net.fib[start].lookup(pkt.dst) else ""
+            hop.add(Action.ROUTED, f"route {route.describe()}{by_iif}")
         v = self.chain(hop, start, Hook.OUTPUT, pkt, state, None, route.dev)
         if v is not None and not v.passes:
             return self._deny(hops, start, v, pkt, kind, entry, direction, ct, Hook.OUTPUT)
@@ -354,7 +361,9 @@ class Walker(Bridging, Handshake, Reasons):
                     self.apply_src(hop, pkt, pending)
                 if entry is not None and entry.trans is None:
                     entry.trans = pkt.tuple
-                return end(Disposition.DELIVERED, m, f"{pkt.dst} is {m}'s own address")
+                leg = end(Disposition.DELIVERED, m, f"{pkt.dst} is {m}'s own address")
+                leg.iif = target.name
+                return leg
             if ingress is not None and pkt.dst != dst_in:
                 # bridge netfilter changed the destination of a frame that came in by a port of this bridge: when
                 # the new destination is out of that very bridge, the frame is bridged on, not routed (IPv4 only

@@ -4,9 +4,9 @@ labs, drawn from a random stream of their own so that every other lab stays as i
 listeners — as topology YAML. A node with a bridge says `bridge_netfilter: true` or `false` half the time
 (a stream of its own).
 
-With `forms=True` it also draws the route forms of issue 13 (from a stream of their own as well): IPv4 subnets
-reused on another segment — the same subnet, and sometimes the same address, on two segments (warnings TG203 and
-TG202) — and onlink routes through a neighbour's address of another segment."""
+With `forms=True` it also draws the route forms of issue 13 (from a stream of their own as well): subnets
+reused on another segment — the same subnet, and sometimes the same address, on two segments (warnings TG203,
+TG212 where both segments have an IPv6 subnet, and TG202) — and onlink routes through a neighbour's address of another segment."""
 
 from __future__ import annotations
 
@@ -66,12 +66,16 @@ def generate(seed: int, *, nodes: tuple[int, int] = (3, 7), ipv6: float = 0.4, n
     for s in range(rng.randint(count - 1, count + 2)):
         plen = rng.choice([24, 24, 24, 28, 29])
         v4 = ipaddress.IPv4Network(f"10.{base + s // 200}.{s % 200}.0/24").subnets(new_prefix=plen).__next__()
-        again = [g.v4 for g in segments if g.v4.prefixlen == 24 and g.v4 not in reused]  # room to renumber
+        again = [g for g in segments if g.v4.prefixlen == 24 and g.v4 not in reused]  # room to renumber
+        prior = None
         if extra is not None and again and extra.random() < 0.3:  # an earlier segment's subnet again (TG203)
-            v4 = extra.choice(again)
+            prior = extra.choice(again)
+            v4 = prior.v4
             plen = 24
             reused.add(v4)
         v6 = ipaddress.IPv6Network(f"fd00:{seed % 0xffff:x}:{s:x}::/64") if rng.random() < ipv6 else None
+        if v6 is not None and prior is not None and prior.v6 is not None:
+            v6 = prior.v6  # and its IPv6 subnet, when both segments have one (TG212)
         seg = _Segment(v4, v6)
         hosts4 = list(v4.hosts())
         rng.shuffle(hosts4)

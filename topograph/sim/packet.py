@@ -83,6 +83,7 @@ class Leg:
     packet: Packet
     local: bool = False  # delivered over the node's own loopback
     answer: Answer | None = None  # the request was rejected: this goes back from `node`
+    iif: str | None = None  # delivered: the interface of `node` it came in by
 
 
 @dataclass
