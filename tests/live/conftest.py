@@ -148,9 +148,8 @@ class Sandbox:
         self.claim(plan.namespaces)
 
     def left(self) -> list[str]:
-        """This test's namespaces that still exist, and service directories (run:) of labs in its sandbox."""
-        dirs = Path(kernel_names.SYSCTL_DIR).glob(f"*@{self.prefix}*{kernel_names.SERVICE_SUFFIX}")
-        return sorted(n for n in namespaces_now() if n.startswith(self.prefix)) + sorted(str(d) for d in dirs)
+        """This test's namespaces that still exist."""
+        return sorted(n for n in namespaces_now() if n.startswith(self.prefix))
 
     # -- running things -----------------------------------------------------------------------
     def script(self, text: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
@@ -224,6 +223,8 @@ class Sandbox:
             # by the pid its own file names (only while it is the supervisor)
             node_dir = pid_file.parent
             services.stop(StopService(node_dir.name, None, pid_file.stem, str(node_dir.parent)))
+        problems += [f"service directory left behind: {d}"
+                     for d in sorted(Path(kernel_names.SYSCTL_DIR).glob(f"*@{self.prefix}*{kernel_names.SERVICE_SUFFIX}"))]
         for proc in self.processes:
             if proc.poll() is None:
                 proc.kill()
