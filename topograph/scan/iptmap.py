@@ -20,10 +20,8 @@ from topograph.scan.nftmap import (
     Rule,
     Unmappable,
     filter_rule,
-    forward,
-    local_forward,
     mark_local,
-    source_nat,
+    place_nat,
 )
 
 _HOOKS = {"INPUT": "input", "FORWARD": "forward", "OUTPUT": "output"}
@@ -320,12 +318,7 @@ def map_saves(v4: str, v6: str, families: set[int]) -> Mapped:
         for builtin in _NAT_HOOKS:
             for rule, shown in flatten(nat, builtin, family, "nat", out.notes):
                 try:
-                    if builtin == "PREROUTING":
-                        out.port_forwards.append(forward(rule))
-                    elif builtin == "POSTROUTING":
-                        out.nat.append(source_nat(rule))
-                    else:
-                        locals_.append(local_forward(rule))
+                    place_nat(rule, builtin.lower(), out, locals_)
                 except Unmappable as why:
                     out.notes.append(f"{shown}: not said in the file ({why})")
     mark_local(out, locals_)

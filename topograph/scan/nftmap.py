@@ -321,13 +321,7 @@ def map_ruleset(objects: Iterable[dict[str, Any]], families: set[int],
         elif kind == "nat" and hook in ("prerouting", "postrouting", "output"):
             for expr in body:
                 try:
-                    rule = parse_rule(expr, _FAMILY[fam])
-                    if hook == "prerouting":
-                        out.port_forwards.append(forward(rule))
-                    elif hook == "postrouting":
-                        out.nat.append(source_nat(rule))
-                    else:
-                        locals_.append(local_forward(rule))
+                    place_nat(parse_rule(expr, _FAMILY[fam]), hook, out, locals_)
                 except Unmappable as why:
                     out.notes.append(f"{_describe(name, expr)} in {fam} {table}: not said in the file ({why})")
         elif body or policy != "accept":
@@ -351,6 +345,17 @@ def combine(first: Mapped, second: Mapped) -> Mapped:
         else:
             out.filter[hook] = chain
     return out
+
+
+def place_nat(rule: Rule, hook: str, out: Mapped, locals_: list[dict[str, Any]]) -> None:
+    """A NAT rule of `hook` (prerouting, postrouting or output; nft's names) as the file says it: a port forward, a
+    source NAT, or a forward of the node's own traffic (collected in `locals_` for mark_local). Raises Unmappable."""
+    if hook == "prerouting":
+        out.port_forwards.append(forward(rule))
+    elif hook == "postrouting":
+        out.nat.append(source_nat(rule))
+    else:
+        locals_.append(local_forward(rule))
 
 
 def mark_local(out: Mapped, locals_: list[dict[str, Any]]) -> None:
