@@ -158,13 +158,6 @@ def test_a_route_is_pyroute2s(version: int, data: st.DataObject, oif: int | None
         encoded(rtmsg, RTM_GETROUTE, NLM_F_REQUEST | NLM_F_DUMP, 9, [], family=0, scope=0, type=0, proto=0)
 
 
-def test_attribute_numbers_are_read_by_name_from_both_kinds_of_table() -> None:
-    assert nl.attribute_numbers(ifinfmsg.proplist) == {"IFLA_ALT_IFNAME": 53}  # a table that numbers itself
-    assert nl.attribute_numbers(ifaddrmsg)["IFA_FLAGS"] == 8
-    with pytest.raises(KeyError):
-        nl.attribute_numbers(rtmsg)["RTA_NO_SUCH_THING"]
-
-
 @given(st.lists(st.tuples(st.integers(1, 0x3FFF), st.binary(max_size=40)), max_size=12, unique_by=lambda t: t[0]))
 def test_attributes_round_trip(items: list[tuple[int, bytes]]) -> None:
     packed = b"".join(nl.attr(k, v) for k, v in items)

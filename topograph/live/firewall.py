@@ -15,10 +15,8 @@ import subprocess
 from dataclasses import dataclass
 from typing import Protocol
 
-from pyroute2.netlink import NLM_F_DUMP, NLM_F_REQUEST, NLMSG_DONE, NLMSG_ERROR
-
 from topograph.live.kernel import KernelError
-from topograph.live.netlink import parse_attrs, text
+from topograph.live.netlink import NLM_F_DUMP, NLM_F_REQUEST, NLMSG_DONE, NLMSG_ERROR, parse_attrs, text
 from topograph.live.nlsocket import TIMEOUT
 from topograph.plan import LoadIptables
 

@@ -19,15 +19,13 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from pyroute2.netns import NETNS_RUN_DIR
-
 CLONE_NEWNET = 0x40000000
 MS_BIND = 4096
 MS_REC = 16384
 MS_SHARED = 1 << 20
 MNT_DETACH = 2
 
-RUN_DIR = Path(NETNS_RUN_DIR)
+RUN_DIR = Path("/var/run/netns")  # iproute2's (and pyroute2's NETNS_RUN_DIR): where `ip netns` keeps namespaces
 
 
 class KernelError(OSError):

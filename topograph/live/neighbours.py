@@ -14,11 +14,8 @@ from __future__ import annotations
 import socket
 import struct
 
-from pyroute2.netlink import NLM_F_REQUEST
-from pyroute2.netlink.rtnl import RTM_DELNEIGH, RTM_GETNEIGH
-
 from topograph.live.kernel import Namespaces
-from topograph.live.netlink import attr, parse_attrs
+from topograph.live.netlink import NLM_F_REQUEST, RTM_DELNEIGH, RTM_GETNEIGH, attr, parse_attrs
 from topograph.live.netlink import family as ip_family
 from topograph.live.nlsocket import Sockets
 from topograph.model import IPAddress

@@ -1,10 +1,15 @@
 """rtnetlink messages packed and parsed with `struct`: layouts, request builders, dump parsers.
 
-Every number on the wire comes from pyroute2's definitions, read by name at import (a misspelt
-or vanished name fails there): the layouts of the headers and bodies from its message classes'
-`header` and `fields`, attribute numbers from their `nla_map` tables, flags and message types
-from its modules. tests/unit/test_live_netlink.py holds every message builder byte for byte
-against pyroute2's own encoder and feeds pyroute2-encoded answers to the parsers.
+The numbers on the wire (message types, flags, attribute numbers, the layouts of headers and bodies)
+are the kernel's ABI (linux/netlink.h, rtnetlink.h, if_link.h, if_addr.h, net_namespace.h, veth.h),
+written here as numbers. pyroute2 is their reference: tests/unit/test_netlink_abi.py checks every
+one by name against pyroute2's definitions (its modules' constants, its message classes' `header`,
+`fields` and `nla_map` tables), and tests/unit/test_live_netlink.py holds every message builder byte
+for byte against pyroute2's own encoder and feeds pyroute2-encoded answers to the parsers. They are
+not read from pyroute2 at import because importing any part of it runs its package's `__init__`,
+which loads the whole library (IPDB, NDB, asyncio, ...): that was the largest single import of the
+live commands (benchmarks/README.md, "verify's fixed cost"), and `verify` on a small lab is mostly
+its fixed cost.
 
 Messages are packed here because pyroute2's generic encoder walks its message classes' field and
 attribute tables in Python for every message, which costs more than the kernel work itself in a
@@ -18,70 +23,61 @@ from __future__ import annotations
 import errno
 import socket
 import struct
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
-
-from pyroute2.netlink import NLA_F_NESTED, NLA_F_NET_BYTEORDER, nla_header, nlmsg, rtnl
-from pyroute2.netlink.rtnl import rt_proto, rt_scope, rt_type
-from pyroute2.netlink.rtnl.ifaddrmsg import IFA_F_NODAD, IFA_F_PERMANENT, ifaddrmsg
-from pyroute2.netlink.rtnl.ifinfmsg import IFF_UP, ifinfmsg
-from pyroute2.netlink.rtnl.nsidmsg import nsidmsg
-from pyroute2.netlink.rtnl.rtmsg import RTNH_F_ONLINK, rtmsg
+from typing import TypeVar
 
 from topograph.live.kernel import KernelError
 
+# -- linux/netlink.h ---------------------------------------------------------------------------------
+NETLINK_ROUTE = 0
+NLM_F_REQUEST, NLM_F_MULTI, NLM_F_ACK, NLM_F_DUMP_INTR = 0x1, 0x2, 0x4, 0x10
+NLM_F_REPLACE, NLM_F_EXCL, NLM_F_CREATE = 0x100, 0x200, 0x400  # new requests
+NLM_F_DUMP = 0x300  # get requests: NLM_F_ROOT | NLM_F_MATCH
+NLMSG_ERROR, NLMSG_DONE = 2, 3
+NLA_F_NESTED, NLA_F_NET_BYTEORDER = 1 << 15, 1 << 14
 
-def layout(fields: Sequence[tuple[str, str]]) -> struct.Struct:
-    """The packed, native-order layout of a pyroute2 `header` or `fields` list."""
-    return struct.Struct("=" + "".join(fmt for _, fmt in fields))
+# -- linux/rtnetlink.h: message types ----------------------------------------------------------------
+RTM_NEWLINK, RTM_DELLINK, RTM_GETLINK = 16, 17, 18
+RTM_NEWADDR, RTM_DELADDR, RTM_GETADDR = 20, 21, 22
+RTM_NEWROUTE, RTM_DELROUTE, RTM_GETROUTE = 24, 25, 26
+RTM_NEWNEIGH, RTM_DELNEIGH, RTM_GETNEIGH = 28, 29, 30
+RTM_GETRULE = 34
+RTM_NEWQDISC, RTM_DELQDISC, RTM_GETQDISC = 36, 37, 38
+RTM_NEWNSID, RTM_GETNSID = 88, 90
+TC_H_ROOT = 0xFFFFFFFF  # linux/pkt_sched.h
 
+# -- attribute numbers -------------------------------------------------------------------------------
+IFLA_ADDRESS, IFLA_IFNAME, IFLA_MTU, IFLA_LINK = 1, 3, 4, 5  # linux/if_link.h
+IFLA_MASTER, IFLA_LINKINFO, IFLA_IFALIAS = 10, 18, 20
+IFLA_NET_NS_FD, IFLA_EXT_MASK, IFLA_LINK_NETNSID = 28, 29, 37
+IFLA_INFO_KIND, IFLA_INFO_DATA = 1, 2
+VETH_INFO_PEER = 1  # linux/veth.h
+NETNSA_NSID, NETNSA_FD = 1, 3  # linux/net_namespace.h
+IFA_ADDRESS, IFA_LOCAL, IFA_FLAGS = 1, 2, 8  # linux/if_addr.h
+RTA_DST, RTA_OIF, RTA_GATEWAY, RTA_PRIORITY, RTA_TABLE = 1, 4, 5, 6, 15
 
-def attribute_numbers(cls: Any) -> dict[str, int]:
-    """Attribute numbers by name in a pyroute2 class's nla_map: listed in order, or each with its number
-    (pyroute2 decides by the first entry, as here)."""
-    table = cls.nla_map
-    if isinstance(table[0][0], int):
-        return {entry[1]: entry[0] for entry in table}
-    return {entry[0]: number for number, entry in enumerate(table)}
-
-
-_IFLA = attribute_numbers(ifinfmsg)
-_INFO = attribute_numbers(ifinfmsg.ifinfo)
-_VETH = attribute_numbers(ifinfmsg.ifinfo.veth_data)
-_IFA = attribute_numbers(ifaddrmsg)
-_RTA = attribute_numbers(rtmsg)
-_NETNSA = attribute_numbers(nsidmsg)
-
-IFLA_ADDRESS, IFLA_IFNAME, IFLA_MTU = _IFLA["IFLA_ADDRESS"], _IFLA["IFLA_IFNAME"], _IFLA["IFLA_MTU"]
-IFLA_MASTER, IFLA_LINKINFO, IFLA_IFALIAS = _IFLA["IFLA_MASTER"], _IFLA["IFLA_LINKINFO"], _IFLA["IFLA_IFALIAS"]
-IFLA_NET_NS_FD, IFLA_EXT_MASK = _IFLA["IFLA_NET_NS_FD"], _IFLA["IFLA_EXT_MASK"]
-IFLA_LINK, IFLA_LINK_NETNSID = _IFLA["IFLA_LINK"], _IFLA["IFLA_LINK_NETNSID"]
-NETNSA_NSID, NETNSA_FD = _NETNSA["NETNSA_NSID"], _NETNSA["NETNSA_FD"]
-IFLA_INFO_KIND, IFLA_INFO_DATA = _INFO["IFLA_INFO_KIND"], _INFO["IFLA_INFO_DATA"]
-VETH_INFO_PEER = _VETH["VETH_INFO_PEER"]
-IFA_ADDRESS, IFA_LOCAL, IFA_FLAGS = _IFA["IFA_ADDRESS"], _IFA["IFA_LOCAL"], _IFA["IFA_FLAGS"]
-RTA_DST, RTA_OIF, RTA_GATEWAY = _RTA["RTA_DST"], _RTA["RTA_OIF"], _RTA["RTA_GATEWAY"]
-RTA_PRIORITY, RTA_TABLE = _RTA["RTA_PRIORITY"], _RTA["RTA_TABLE"]
-RTPROT_BOOT, RTPROT_KERNEL, RTN_UNICAST = rt_proto["boot"], rt_proto["kernel"], rt_type["unicast"]
-#: the message types of the requests built here (nlsocket.Socket.request(RTM_NEWLINK, link_up(index)))
-RTM_NEWLINK, RTM_DELLINK = rtnl.RTM_NEWLINK, rtnl.RTM_DELLINK
-RTM_NEWADDR, RTM_DELADDR = rtnl.RTM_NEWADDR, rtnl.RTM_DELADDR
-RTM_NEWROUTE, RTM_DELROUTE = rtnl.RTM_NEWROUTE, rtnl.RTM_DELROUTE
-RTM_GETNSID = rtnl.RTM_GETNSID
-RT_SCOPE_UNIVERSE, RT_SCOPE_LINK = rt_scope["universe"], rt_scope["link"]
-# linux/rtnetlink.h; pyroute2 0.9.7 has no name for these two (it writes 254 and 1 << 3 as bare numbers)
+# -- values ------------------------------------------------------------------------------------------
+IFF_UP = 0x1  # linux/if.h
+IFA_F_NODAD, IFA_F_PERMANENT = 0x02, 0x80
+RTNH_F_ONLINK = 0x4
+RTPROT_KERNEL, RTPROT_BOOT = 2, 3
+RTN_UNICAST = 1
+RT_SCOPE_UNIVERSE, RT_SCOPE_LINK = 0, 253
 RT_TABLE_MAIN = 254
 RTEXT_FILTER_SKIP_STATS = 1 << 3
 
-_HDR = layout(nlmsg.header)
-_IFI = layout(ifinfmsg.fields)
-_IFAM = layout(ifaddrmsg.fields)
-_RTM = layout(rtmsg.fields)
-_RTGEN = layout(nsidmsg.fields)
+# -- layouts (native byte order, as the kernel's structs) --------------------------------------------
+_HDR = struct.Struct("=IHHII")  # struct nlmsghdr: length, type, flags, sequence number, port id
+ERRMSG = struct.Struct("=i")  # struct nlmsgerr: the negative errno (the request's header follows)
+_IFI = struct.Struct("=BxHiII")  # struct ifinfomsg: family, type, index, flags, change
+_IFAM = struct.Struct("=BBBBI")  # struct ifaddrmsg: family, prefix length, flags, scope, index
+_RTM = struct.Struct("=BBBBBBBBI")  # struct rtmsg: family, dst/src length, tos, table, protocol, scope, type, flags
+_RTGEN = struct.Struct("=B3x")  # struct rtgenmsg, padded as the kernel reads it for RTM_*NSID
+_NLA = struct.Struct("=HH")  # struct nlattr: length, type
 _I32 = struct.Struct("=i")
-_NLA = layout(nla_header.header)
 _U32 = struct.Struct("=I")
+IFINFOMSG_SIZE, RTMSG_SIZE = _IFI.size, _RTM.size  # the fixed parts before a link's or a route's attributes
 _TYPE_MASK = ~(NLA_F_NESTED | NLA_F_NET_BYTEORDER) & 0xFFFF
 
 

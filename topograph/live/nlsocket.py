@@ -18,7 +18,9 @@ import os
 import socket
 import struct
 
-from pyroute2.netlink import (
+from topograph.live.kernel import KernelError, Namespaces
+from topograph.live.netlink import (
+    ERRMSG,
     NETLINK_ROUTE,
     NLM_F_ACK,
     NLM_F_CREATE,
@@ -29,9 +31,6 @@ from pyroute2.netlink import (
     NLM_F_REQUEST,
     NLMSG_DONE,
     NLMSG_ERROR,
-    nlmsgerr,
-)
-from pyroute2.netlink.rtnl import (
     RTM_DELADDR,
     RTM_DELLINK,
     RTM_DELROUTE,
@@ -42,16 +41,11 @@ from pyroute2.netlink.rtnl import (
     RTM_NEWADDR,
     RTM_NEWLINK,
     RTM_NEWROUTE,
-)
-
-from topograph.live.kernel import KernelError, Namespaces
-from topograph.live.netlink import (
     RTN_UNICAST,
     AddrInfo,
     LinkInfo,
     RouteInfo,
     addr_dump,
-    layout,
     link_body,
     link_by_name,
     link_dump,
@@ -68,7 +62,6 @@ from topograph.live.netlink import (
     truncated,
 )
 
-_ERR = layout(nlmsgerr.fields)
 _CREATE = NLM_F_REQUEST | NLM_F_CREATE | NLM_F_EXCL
 
 
@@ -142,9 +135,9 @@ class Socket:
 
     def _error(self, data: bytes, start: int, end: int) -> int:
         """The positive errno of an error message (0: an acknowledgement)."""
-        if end - start < _ERR.size:
+        if end - start < ERRMSG.size:
             raise truncated(self.where, f"error message of {end - start} bytes")
-        return -int(_ERR.unpack_from(data, start)[0])
+        return -int(ERRMSG.unpack_from(data, start)[0])
 
     def request(self, kind: int, body: bytes, *, create: bool = False, replace: bool = False) -> None:
         """Send one request (`replace`: create or replace, as `tc qdisc replace`); raise KernelError when the kernel
@@ -177,7 +170,7 @@ class Socket:
                     if mkind == NLMSG_ERROR:
                         return self._error(data, start, end), seen
                     elif mkind == NLMSG_DONE:  # carries the dump's own result since Linux 4.x, 0 when fine
-                        return -int(_ERR.unpack_from(data, start)[0]) if end - start >= _ERR.size else 0, seen
+                        return -int(ERRMSG.unpack_from(data, start)[0]) if end - start >= ERRMSG.size else 0, seen
                     elif parts is None:
                         raise KernelError(errno.EPROTO, f"unexpected answer from the kernel in {self.where}: "
                                                         f"message type {mkind} before the acknowledgement")

@@ -4,6 +4,8 @@ The messages are pyroute2's: its `tcmsg` encodes and decodes them, and its netem
 turns the options into the kernel's units (delays in psched ticks, percentages as 32-bit fractions,
 the rate in bytes per second), which `from_options` turns back into a Netem, as `tc` would show it.
 They travel over the run's own sockets (live/nlsocket.py), like every other request of an apply.
+pyroute2 is imported where a qdisc is encoded or decoded, not with this module: importing it loads the
+whole library, which commands that never touch a qdisc (verify, destroy) need not pay (live/netlink.py).
 """
 
 from __future__ import annotations
@@ -13,11 +15,9 @@ import os
 import struct
 from collections.abc import Callable
 
-from pyroute2.netlink.rtnl import RTM_DELQDISC, RTM_GETQDISC, RTM_NEWQDISC, TC_H_ROOT
-from pyroute2.netlink.rtnl.tcmsg import common, sched_netem, tcmsg
-
 from topograph.front.netem import Netem
 from topograph.live.kernel import KernelError
+from topograph.live.netlink import RTM_DELQDISC, RTM_GETQDISC, RTM_NEWQDISC, TC_H_ROOT
 from topograph.live.nlsocket import Socket
 from topograph.plan import DeleteNetem, SetNetem
 
@@ -26,6 +26,8 @@ _U32 = 2**32 - 1
 
 
 def _body(index: int, attrs: list[list[object]]) -> bytes:
+    from pyroute2.netlink.rtnl.tcmsg import tcmsg
+
     msg = tcmsg()
     msg["family"], msg["index"], msg["handle"], msg["parent"] = 0, index, 0, TC_H_ROOT
     msg["attrs"] = attrs
@@ -38,6 +40,8 @@ def options(netem: Netem) -> dict[str, object]:
     kwargs: dict[str, object] = {"delay": netem.delay_us, "jitter": netem.jitter_us, "loss": netem.loss,
                                  "duplicate": netem.duplicate, "prob_reorder": netem.reorder,
                                  "prob_corrupt": netem.corrupt}
+    from pyroute2.netlink.rtnl.tcmsg import sched_netem
+
     if netem.rate_bit:
         kwargs["rate"] = f"{netem.rate_bit}bit"
     return dict(sched_netem.get_parameters(kwargs))
@@ -68,6 +72,8 @@ def from_options(opts: dict[str, object]) -> Netem:
         value = d.get(key, 0) if isinstance(d, dict) else 0
         return int(value) if isinstance(value, int | float) else 0
 
+    from pyroute2.netlink.rtnl.tcmsg import common
+
     listed = opts.get("attrs")
     attrs: dict[object, object] = dict(listed) if isinstance(listed, list) else {}
     tick = common.tick_in_usec or 1
@@ -80,6 +86,8 @@ def from_options(opts: dict[str, object]) -> Netem:
 
 def root_qdiscs(sock: Socket) -> dict[int, tuple[str, Netem | None]]:
     """Interface index -> the kind of its root qdisc and, for netem, what it sets (every interface that has one)."""
+    from pyroute2.netlink.rtnl.tcmsg import tcmsg
+
     found: dict[int, tuple[str, Netem | None]] = {}
     for payload in sock.dump(RTM_GETQDISC, _body(0, [])):
         msg = tcmsg(_HDR.pack(_HDR.size + len(payload), RTM_NEWQDISC, 0, 0, 0) + payload)

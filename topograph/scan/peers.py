@@ -14,11 +14,8 @@ import struct
 from dataclasses import dataclass
 from types import TracebackType
 
-from pyroute2.netlink import NLM_F_REQUEST
-from pyroute2.netlink.rtnl import RTM_GETNSID, RTM_NEWNSID
-
 from topograph.live.kernel import Namespaces
-from topograph.live.netlink import attr_u32, message, messages, parse_attrs
+from topograph.live.netlink import NLM_F_REQUEST, RTM_GETNSID, RTM_NEWNSID, attr_u32, message, messages, parse_attrs
 
 NETNSA_NSID, NETNSA_FD = 1, 3
 

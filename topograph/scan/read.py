@@ -17,15 +17,15 @@ import subprocess
 from dataclasses import dataclass, replace
 from typing import Any
 
-from pyroute2.netlink.rtnl import RTM_GETLINK, RTM_GETROUTE, RTM_GETRULE
-from pyroute2.netlink.rtnl.ifinfmsg import ifinfmsg
-from pyroute2.netlink.rtnl.rtmsg import rtmsg
-
 from topograph.live.firewall import nft_tables_here
 from topograph.live.kernel import KernelError, Namespaces
 from topograph.live.netlink import (
+    IFINFOMSG_SIZE,
     IFLA_LINKINFO,
-    layout,
+    RTM_GETLINK,
+    RTM_GETROUTE,
+    RTM_GETRULE,
+    RTMSG_SIZE,
     link_dump,
     parse_attrs,
     parse_link,
@@ -47,7 +47,6 @@ RTA_TABLE, RTA_MULTIPATH = 15, 9
 FRA_DST, FRA_SRC, FRA_PRIORITY, FRA_TABLE = 1, 2, 6, 15
 FRA_SUPPRESS_PREFIXLEN, FRA_PROTOCOL = 14, 21  # say nothing about which packets the rule takes
 _RULE = struct.Struct("=BBBBBBBBI")  # struct fib_rule_hdr
-_IFINFOMSG, _RTMSG = layout(ifinfmsg.fields).size, layout(rtmsg.fields).size  # the parts before the attributes
 #: the kernel's own routing policy rules: (family, priority, table)
 DEFAULT_RULES = frozenset({(socket.AF_INET, 0, 255), (socket.AF_INET, 32766, 254), (socket.AF_INET, 32767, 253),
                            (socket.AF_INET6, 0, 255), (socket.AF_INET6, 32766, 254)})
@@ -74,7 +73,7 @@ def _links(sock: Socket) -> tuple[list[tuple[ScanLink, int, int | None]], str]:
     infos = parsed(parse_link, payloads, sock.where, "a link")
     names = {i.index: i.name for i in infos}
     for payload, info in zip(payloads, infos, strict=True):
-        a = parse_attrs(payload, _IFINFOMSG)
+        a = parse_attrs(payload, IFINFOMSG_SIZE)
         state: int | None = None
         if IFLA_LINKINFO in a:
             li = parse_attrs(a[IFLA_LINKINFO])
@@ -93,7 +92,7 @@ def _routes(sock: Socket, names: dict[int, str]) -> list[ScanRoute]:
     out: list[ScanRoute] = []
     for payload in sock.dump(RTM_GETROUTE, route_dump()):
         r = parse_route(payload)
-        a = parse_attrs(payload, _RTMSG)
+        a = parse_attrs(payload, RTMSG_SIZE)
         table = u32(a[RTA_TABLE]) if RTA_TABLE in a else payload[4]
         if table == 255:
             continue  # the local table: the kernel's own routes to the namespace's addresses
