@@ -35,8 +35,8 @@ from topograph.live import engine
 from topograph.live.verify import probes
 from topograph.model import Proto
 from topograph.pipeline import check_file
+from topograph.placement import place
 from topograph.plan import plan
-from topograph.plan.placement import place
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -27,9 +27,10 @@ from pathlib import Path
 import pytest
 
 from tests.live.probes import UDP_ECHO
+from topograph import kernel_names
 from topograph.live import services
 from topograph.model import IPAddress
-from topograph.plan import Plan, StartService, StopService, kernel_names
+from topograph.plan import Plan, StartService, StopService
 
 NETNS_DIR = Path("/var/run/netns")
 

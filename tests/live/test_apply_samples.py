@@ -359,7 +359,7 @@ def test_an_unexpected_reach_is_measured_again_after_the_neighbours_are_forgotte
     """A flow that reaches although predicted not to is probed again alone after a neighbour flush of the lab's
     namespaces (another flow may have taught the neighbour); a real reach stays a difference."""
     from topograph.live import verify
-    from topograph.plan.placement import place
+    from topograph.placement import place
 
     lab_up(sandbox, tmp_path, SEED)
     topology = check_file(SEED).topology

@@ -14,10 +14,11 @@ import yaml
 from tests.conftest import ROOT, SAMPLES
 from tests.live.conftest import Sandbox, without_services
 from tests.live.test_apply_samples import tg
+from topograph import kernel_names
 from topograph.compile import render_setup, render_teardown
 from topograph.model import Expectation, IPAddress, Proto, Topology
 from topograph.pipeline import check_file
-from topograph.plan import SECTIONS, AddRoute, Plan, SetSysctls, kernel_names, plan
+from topograph.plan import SECTIONS, AddRoute, Plan, SetSysctls, plan
 
 pytestmark = pytest.mark.live
 

@@ -22,11 +22,12 @@ from pathlib import Path
 import pytest
 
 from tests.live.conftest import Sandbox
+from topograph import kernel_names
 from topograph.compile import render_setup, render_teardown
 from topograph.live import services
 from topograph.live.execute import FAIL_AT_ENV
 from topograph.pipeline import check_file
-from topograph.plan import StartService, StopService, kernel_names, plan
+from topograph.plan import StartService, StopService, plan
 
 pytestmark = pytest.mark.live
 

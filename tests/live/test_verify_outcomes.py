@@ -18,7 +18,7 @@ from topograph.live.kernel import Namespaces
 from topograph.live.probe import Outcome, Prober
 from topograph.model import Proto
 from topograph.pipeline import check_file
-from topograph.plan.placement import place
+from topograph.placement import place
 from topograph.sim.trace import Disposition
 
 pytestmark = pytest.mark.live

@@ -353,7 +353,7 @@ def test_control_characters_in_names_are_refused_by_check(name: str, where: str)
 @example("t1-\n", "compile")
 @example("t1-\n", "apply")
 def test_control_characters_in_a_sandbox_prefix_are_refused(name: str, command: str) -> None:
-    from topograph.plan import kernel_names
+    from topograph import kernel_names
 
     assert kernel_names.prefix_problem(name) is not None
     with pytest.raises(ValueError):

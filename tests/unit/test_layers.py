@@ -1,4 +1,4 @@
-"""The package's layers: front end -> simulator | plan -> compile | live | render -> review -> cli (and api), never back up.
+"""The package's layers: front -> sim | names -> plan -> compile | live | render -> review -> cli (and api), never back up.
 
 Every `import` in the package (lazy ones inside functions included) is read with ast; a module may import
 from its own layer or the layers it builds on, never from one above it, so the folder tree reads as the
@@ -20,16 +20,19 @@ PACKAGE = ROOT / "topograph"
 ALLOWED: dict[str, set[str]] = {
     "front": {"front"},  # topograph.front.* and topograph.model: the file, its checks, and the model they make
     "sim": {"front", "sim"},
-    "plan": {"front", "plan"},
-    "compile": {"front", "plan", "compile"},
+    # topograph.placement and topograph.kernel_names: where each node lives and what its kernel objects are called,
+    # what the plan and the live commands share (verify needs them, not the plan's operations)
+    "names": {"front", "names"},
+    "plan": {"front", "names", "plan"},
+    "compile": {"front", "names", "plan", "compile"},
     "render": {"front", "sim", "render"},
-    "live": {"front", "sim", "plan", "live"},
-    "scan": {"front", "plan", "live", "scan"},  # namespaces that exist -> a topology document (reads through live)
+    "live": {"front", "sim", "names", "plan", "live"},
+    "scan": {"front", "names", "plan", "live", "scan"},  # namespaces that exist -> a topology document (reads through live)
     "review": {"front", "sim", "render", "compile", "pipeline", "review"},  # compile: where the templates are
-    "pipeline": {"front", "sim", "plan", "pipeline"},
-    "cli": {"front", "sim", "plan", "compile", "render", "live", "scan", "review", "pipeline", "cli", "top"},
+    "pipeline": {"front", "sim", "names", "plan", "pipeline"},
+    "cli": {"front", "sim", "names", "plan", "compile", "render", "live", "scan", "review", "pipeline", "cli", "top"},
     # the Python API (topograph.api, topograph.generators, topograph.pytest_plugin): beside the cli, never under it
-    "api": {"front", "sim", "plan", "compile", "render", "live", "pipeline", "api", "top"},
+    "api": {"front", "sim", "names", "plan", "compile", "render", "live", "pipeline", "api", "top"},
     "top": {"top", "api"},  # topograph/__init__.py (the API's names, lazily), __main__.py
 }
 
@@ -44,6 +47,8 @@ def layer(module: str) -> str:
     head = parts[1]
     if head in ("front", "model"):
         return "front"
+    if head in ("placement", "kernel_names"):
+        return "names"
     if head in ("sim", "plan", "render", "live", "scan", "review", "cli", "compile", "pipeline"):
         return head
     if head in ("api", "generators", "pytest_plugin"):

@@ -16,13 +16,14 @@ from click.testing import CliRunner
 
 from tests.conftest import ROOT
 from tests.unit.test_live_iptables import SAVED
+from topograph import kernel_names
 from topograph.cli import live as live_command
 from topograph.cli import main
 from topograph.live import engine, execute, root, state
 from topograph.live.firewall import lab_lines
 from topograph.live.observe import Live, LiveLink, NsState
 from topograph.pipeline import check_file
-from topograph.plan import Firewall, Operation, Plan, kernel_names, plan
+from topograph.plan import Firewall, Operation, Plan, plan
 from topograph.plan.firewall import iptables_change, nft_replacement
 
 SEED = ROOT / "samples" / "06-port-forward.yml"

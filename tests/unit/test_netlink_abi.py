@@ -126,6 +126,14 @@ def test_verify_loads_no_pyroute2() -> None:
     assert loaded_without_pyroute2(["topograph.cli.verify", "topograph.live.verify", "topograph.cli.live"]) == []
 
 
+def test_verify_loads_no_plan_of_operations() -> None:
+    """verify needs where the nodes live (topograph.placement), not the plan's operations."""
+    code = ("import sys\nimport topograph.cli.verify, topograph.live.verify, topograph.cli.live\n"
+            "print('\\n'.join(sorted(m for m in sys.modules if m.startswith('topograph.plan'))))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120)
+    assert done.stdout.split() == []
+
+
 def test_the_live_commands_load_no_pyroute2_until_a_qdisc_is_touched() -> None:
     modules = ["topograph.live.engine", "topograph.live.observe", "topograph.live.execute", "topograph.live.qdisc",
                "topograph.cli.apply", "topograph.cli.status", "topograph.cli.destroy"]

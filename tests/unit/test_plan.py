@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import ROOT, SAMPLES
+from topograph import kernel_names
 from topograph.model import Topology
 from topograph.pipeline import check_file, check_text
 from topograph.plan import (
@@ -30,7 +31,6 @@ from topograph.plan import (
     SetSysctls,
     StopService,
     iptables_restore,
-    kernel_names,
     namespaces,
     nft_ruleset,
     plan,

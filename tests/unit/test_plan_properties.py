@@ -7,6 +7,7 @@ import subprocess
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from topograph import kernel_names
 from topograph.compile import render_setup, render_teardown
 from topograph.pipeline import check_text
 from topograph.plan import (
@@ -19,7 +20,6 @@ from topograph.plan import (
     LinkUp,
     MarkNetns,
     SetMtu,
-    kernel_names,
     plan,
     reverse,
 )

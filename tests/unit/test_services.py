@@ -10,11 +10,12 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import ROOT
+from topograph import kernel_names
 from topograph.compile import render_setup, render_teardown
 from topograph.live import services
 from topograph.live.services import Observed
 from topograph.pipeline import check_text
-from topograph.plan import StartService, StopService, kernel_names, plan, reverse
+from topograph.plan import StartService, StopService, plan, reverse
 
 LAB = """\
 lab: svc

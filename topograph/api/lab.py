@@ -248,7 +248,7 @@ class Lab:
 
 
 def _prefix_or_fail(prefix: str) -> None:
-    from topograph.plan.kernel_names import prefix_problem
+    from topograph.kernel_names import prefix_problem
 
     problem = prefix_problem(prefix)
     if problem:

@@ -20,7 +20,7 @@ from topograph.live import engine, state
 from topograph.live.journal import StepFailed
 from topograph.live.kernel import list_netns, missing_capabilities
 from topograph.live.lock import Busy
-from topograph.plan.placement import Placement, place
+from topograph.placement import Placement, place
 
 if TYPE_CHECKING:
     from topograph.api.lab import Lab

@@ -149,7 +149,7 @@ def check_path(file: str, *, expectations: bool = False) -> Checked:
 
 
 def _prefix(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
-    from topograph.plan import kernel_names
+    from topograph import kernel_names
 
     if value is not None:
         problem = kernel_names.prefix_problem(value)

@@ -12,10 +12,10 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from topograph.cli.common import abort
-from topograph.plan import Plan
 
 if TYPE_CHECKING:
     from topograph.model import Topology
+    from topograph.plan import Plan
 
 def privilege_problem() -> str | None:
     """Why this process cannot create namespaces and interfaces, or None."""
@@ -83,7 +83,7 @@ def node_namespace(topology: Topology, node: str, prefix: str | None, doing: str
     unknown, external, or its namespace is absent or stale; None for the host in real mode (this machine's own
     namespace, after a warning when the lab is up elsewhere). `doing`: what happens there, for that warning."""
     from topograph.live.kernel import netns_exists, netns_mounted
-    from topograph.plan.placement import place
+    from topograph.placement import place
 
     names = [n.name for n in topology.nodes]
     if node not in names:

@@ -16,7 +16,7 @@ from topograph.cli.common import abort, load_or_exit, sandbox_option, topology_a
 def command(file: str, service: str, prefix: str | None) -> None:
     """Print the log (stdout and stderr) of NODE's services, or of its service NAME: `topograph logs lab.yml
     --sandbox t1- blue:web`. Logs live in /run/topograph/LAB.services/NODE/NAME.log until destroy."""
-    from topograph.plan import kernel_names
+    from topograph import kernel_names
 
     topology = load_or_exit(file).topology
     assert topology is not None

@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
+from topograph import kernel_names
 from topograph.live import root, services, state
 from topograph.live.changes import Diff
 from topograph.live.converge import diff, planned_macs
@@ -34,7 +35,6 @@ from topograph.plan import (
     RestoreSysctls,
     StartService,
     StopService,
-    kernel_names,
 )
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from topograph import kernel_names
 from topograph.live.describe import where
 from topograph.live.kernel import netns_path
 from topograph.live.observe import Live
@@ -26,7 +27,6 @@ from topograph.plan import (
     MarkNetns,
     Operation,
     Plan,
-    kernel_names,
 )
 
 

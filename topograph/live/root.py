@@ -18,6 +18,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import assert_never
 
+from topograph import kernel_names
 from topograph.live.state import Record, state_dir
 from topograph.plan import (
     AddAddress,
@@ -53,7 +54,6 @@ from topograph.plan import (
     SetSysctls,
     StartService,
     StopService,
-    kernel_names,
     namespaces,
 )
 

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from topograph.front.names import lab_name_problem
-from topograph.plan.kernel_names import prefix_problem
+from topograph.kernel_names import prefix_problem
 
 #: Overridable for unit tests, which must not need root.
 STATE_DIR_ENV = "TOPOGRAPH_STATE_DIR"

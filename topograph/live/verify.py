@@ -23,7 +23,7 @@ from topograph.live.kernel import Namespaces
 from topograph.live.neighbours import Neighbours
 from topograph.live.probe import WINDOW, Job, Listen, Outcome, ProbeOutcome, Prober
 from topograph.model import LOOPBACK, IPAddress, Proto, Topology
-from topograph.plan.placement import Placement
+from topograph.placement import Placement
 from topograph.sim.trace import Disposition
 
 #: What the source sees of each disposition it can tell apart; any other is predicted "no reach".
@@ -154,19 +154,23 @@ def _pairs(topology: Topology, placement: Placement, ps: list[Probe]) -> dict[in
     """For each probe between two nodes on one segment: the pair (either direction) and the neighbour entries
     its flows make — the source's entry for the destination and the destination's for the source."""
     owners = {a.ip: itf for node in topology.nodes for itf in node.interfaces for a in itf.addresses}
+    # per source node: its interfaces with their subnets, once (a star's 2,550 probes would scan them 2,550 times)
+    subnets = {node.name: [(itf.name, [(a.ip, a.network) for a in itf.addresses]) for itf in node.interfaces
+                           if itf.name != LOOPBACK] for node in topology.nodes}
     out: dict[int, tuple[tuple[str, ...], frozenset[Entry]]] = {}
     for i, p in enumerate(ps):
         owner = owners.get(p.dst)
-        if owner is None or not placement.configures(p.src) or not placement.configures(owner.node):
+        if owner is None or owner.name == LOOPBACK or not placement.configures(p.src) \
+                or not placement.configures(owner.node):
             continue
         s_ns, d_ns = placement.netns(p.src), placement.netns(owner.node)
-        if s_ns is None or d_ns is None or owner.name == LOOPBACK:  # never the root namespace's entries
+        if s_ns is None or d_ns is None:  # never the root namespace's entries
             continue
-        for itf in topology.node(p.src).interfaces:
-            mine = [a.ip for a in itf.addresses if itf.name != LOOPBACK and p.dst in a.network and a.ip != p.dst]
+        for ifname, addresses in subnets[p.src]:
+            mine = [ip for ip, network in addresses if p.dst in network and ip != p.dst]
             if mine:
-                net = str(next(a.network for a in itf.addresses if p.dst in a.network))
-                entries = frozenset([(s_ns, itf.name, p.dst), *((d_ns, owner.name, a) for a in mine)])
+                net = str(next(network for _, network in addresses if p.dst in network))
+                entries = frozenset([(s_ns, ifname, p.dst), *((d_ns, owner.name, a) for a in mine)])
                 out[i] = ((*sorted((p.src, owner.node)), net), entries)
                 break
     return out

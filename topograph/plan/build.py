@@ -57,12 +57,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from topograph import kernel_names
 from topograph.model import LOOPBACK, Interface, Node, Route, Topology
-from topograph.plan import kernel_names
+from topograph.placement import Placement, place, route_interface
 from topograph.plan.filters import FilterChainRules
 from topograph.plan.firewall import DnatRule, MasqueradeRule
 from topograph.plan.ops import Operation
-from topograph.plan.placement import Placement, place, route_interface
 from topograph.plan.setup_ops import (
     AddAddress,
     AddRoute,

@@ -22,8 +22,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from topograph import kernel_names
 from topograph.model import LOOPBACK, Interface, IPAddress, Link, Node, NodeKind, Route, Topology
-from topograph.plan import kernel_names
 
 
 @dataclass(frozen=True, slots=True)
