@@ -1,9 +1,11 @@
 """Verify benchmark: `topograph verify --all` on stars against one `ip netns exec NS ping -c1 -W1 ADDR` per pair.
 
 Run as root: `python benchmarks/bench_verify.py [N ...]` (default 50 300). Per star, in a sandbox of a fresh
-prefix: apply the lab, time a random sample of pairs pinged one by one the plain way (the yardstick: the
-old verify's way, one process per probe; extrapolated to every pair, and said so), then time `--runs`
-runs of the whole command and count the flows each reports as DIFFERS (a star has none: all reach).
+prefix: apply the lab, then `--runs` times in turn: time a random sample of pairs pinged one by one the plain
+way (the yardstick: the old verify's way, one process per probe; extrapolated to every pair, and said so),
+then the whole command, counting the flows it reports as DIFFERS (a star has none: all reach). Each run's
+ratio is against the yardstick measured just before it: these shared machines change speed by 2x within
+minutes, so a yardstick measured once, before all runs, would compare runs made at another speed.
 Everything it made is removed afterwards by exact name, also when a step fails.
 
 The command runs as an installed topograph does: from bytecode compiled once (pip compiles it at install;
@@ -21,6 +23,7 @@ import re
 import secrets
 import shutil
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -32,6 +35,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from benchmarks.bench_apply import settle, wipe
 from benchmarks.labs import star
 from topograph.live import engine
+from topograph.live.kernel import Namespaces
+from topograph.live.neighbours import Neighbours
 from topograph.live.verify import probes
 from topograph.model import Proto
 from topograph.pipeline import check_file
@@ -50,6 +55,18 @@ def baseline(pairs: list[tuple[str, str]]) -> tuple[float, int]:
                               capture_output=True, check=False, timeout=30)
         lost += done.returncode != 0
     return time.perf_counter() - t, lost
+
+
+def forget_neighbours(namespaces: list[str]) -> None:
+    """Every neighbour entry the kernel learnt in the lab's namespaces forgotten (`ip neigh flush all` in each)."""
+    ns = Namespaces()
+    neighbours = Neighbours(ns)
+    try:
+        for netns in namespaces:
+            neighbours.flush(netns)
+    finally:
+        neighbours.close()
+        ns.close()
 
 
 def command_env(state: str, *, bytecode: bool) -> dict[str, str]:
@@ -107,21 +124,27 @@ def measure(n: int, sample: int, runs: int, *, modes: tuple[bool, ...]) -> None:
             placement = place(topo, prefix)
             flows = probes(topo, all_pairs=True)
             pings = [(placement.netns(f.src), str(f.dst)) for f in flows if f.proto is Proto.ICMP]
-            picked = random.Random(n).sample(pings, min(sample, len(pings)))
-            secs, lost = baseline([(ns, a) for ns, a in picked if ns is not None])
-            per_pair = secs / len(picked)
-            extrapolated = per_pair * len(flows)
-            print(f"  yardstick: {len(picked)} random pairs pinged one by one in {secs:.1f} s "
-                  f"({per_pair * 1e3:.1f} ms per pair, {lost} without reply); extrapolated to all {len(flows):,} "
-                  f"flows: {extrapolated:.0f} s", flush=True)
-            settle()
+            rng = random.Random(n)
+            ratios: list[float] = []
             for r in range(runs):
+                picked = rng.sample(pings, min(sample, len(pings)))
+                forget_neighbours(names)  # each measurement starts as cold as the other: no pair resolved yet
+                secs, lost = baseline([(ns, a) for ns, a in picked if ns is not None])
+                per_pair = secs / len(picked)
+                extrapolated = per_pair * len(flows)
+                print(f"  yardstick {r + 1}: {len(picked)} random pairs pinged one by one in {secs:.1f} s "
+                      f"({per_pair * 1e3:.1f} ms per pair, {lost} without reply); extrapolated to all {len(flows):,} "
+                      f"flows: {extrapolated:.0f} s", flush=True)
                 for bytecode in modes:  # both in turn, with --also-source: each pair under the same load
+                    forget_neighbours(names)
                     secs, rc, differ, summary = verify_all(path, prefix, tmp, source=None if bytecode else src)
                     how = "" if len(modes) == 1 else (" (bytecode)" if bytecode else " (source)  ")
+                    ratios.append(extrapolated / secs)
                     print(f"  verify --all run {r + 1}{how}: {secs:6.2f} s, exit {rc}, {differ} DIFFERS ({summary}); "
                           f"{extrapolated / secs:.1f}x the one-by-one pings; load average {os.getloadavg()[0]:.1f}",
                           flush=True)
+            print(f"  star of {n}: {min(ratios):.1f}-{max(ratios):.1f}x the one-by-one pings over {len(ratios)} runs "
+                  f"(median {statistics.median(ratios):.1f}x)", flush=True)
         finally:
             wipe(names)
             engine.destroy(p.lab, p.prefix, p)
@@ -130,7 +153,7 @@ def measure(n: int, sample: int, runs: int, *, modes: tuple[bool, ...]) -> None:
 def main(argv: list[str]) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("sizes", type=int, nargs="*", default=[50, 300], help="stars to measure")
-    parser.add_argument("--sample", type=int, default=300, help="pairs pinged one by one for the yardstick")
+    parser.add_argument("--sample", type=int, default=300, help="pairs pinged one by one for each run's yardstick")
     parser.add_argument("--runs", type=int, default=5, help="runs of verify --all per star")
     parser.add_argument("--source", action="store_true", help="run the command without compiled bytecode "
                         "(PYTHONDONTWRITEBYTECODE=1: its modules compiled from source every run)")

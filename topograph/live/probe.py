@@ -190,7 +190,8 @@ class Prober:
             self._finish(f, Outcome.UNREACHED, text)
 
     def _timeout(self, job: Job) -> float:
-        return {Proto.ICMP: self.icmp_timeout, Proto.TCP: self.tcp_timeout, Proto.UDP: self.udp_timeout}[job.kind]
+        kind = job.kind
+        return self.icmp_timeout if kind is Proto.ICMP else self.tcp_timeout if kind is Proto.TCP else self.udp_timeout
 
     def _start(self, index: int, job: Job, now: float) -> _Flight:
         kind = job.kind

@@ -150,14 +150,14 @@ def _job(topology: Topology, placement: Placement, p: Probe) -> Job:
 Entry = tuple[str, str, IPAddress]  # a neighbour entry: namespace, interface, address
 
 
-def _pairs(topology: Topology, placement: Placement, ps: list[Probe]) -> dict[int, tuple[tuple[str, ...], frozenset[Entry]]]:
+def _pairs(topology: Topology, placement: Placement, ps: list[Probe]) -> dict[int, tuple[tuple[str, ...], tuple[Entry, ...]]]:
     """For each probe between two nodes on one segment: the pair (either direction) and the neighbour entries
     its flows make — the source's entry for the destination and the destination's for the source."""
     owners = {a.ip: itf for node in topology.nodes for itf in node.interfaces for a in itf.addresses}
     # per source node: its interfaces with their subnets, once (a star's 2,550 probes would scan them 2,550 times)
-    subnets = {node.name: [(itf.name, [(a.ip, a.network) for a in itf.addresses]) for itf in node.interfaces
-                           if itf.name != LOOPBACK] for node in topology.nodes}
-    out: dict[int, tuple[tuple[str, ...], frozenset[Entry]]] = {}
+    subnets = {node.name: [(itf.name, [(a.ip, a.network, str(a.network)) for a in itf.addresses])
+                           for itf in node.interfaces if itf.name != LOOPBACK] for node in topology.nodes}
+    out: dict[int, tuple[tuple[str, ...], tuple[Entry, ...]]] = {}
     for i, p in enumerate(ps):
         owner = owners.get(p.dst)
         if owner is None or owner.name == LOOPBACK or not placement.configures(p.src) \
@@ -167,11 +167,11 @@ def _pairs(topology: Topology, placement: Placement, ps: list[Probe]) -> dict[in
         if s_ns is None or d_ns is None:  # never the root namespace's entries
             continue
         for ifname, addresses in subnets[p.src]:
-            mine = [ip for ip, network in addresses if p.dst in network and ip != p.dst]
+            on = [(ip, net) for ip, network, net in addresses if p.dst in network]
+            mine = [ip for ip, _ in on if ip != p.dst]
             if mine:
-                net = str(next(network for _, network in addresses if p.dst in network))
-                entries = frozenset([(s_ns, ifname, p.dst), *((d_ns, owner.name, a) for a in mine)])
-                out[i] = ((*sorted((p.src, owner.node)), net), entries)
+                ends = (p.src, owner.node) if p.src <= owner.node else (owner.node, p.src)
+                out[i] = ((*ends, on[0][1]), ((s_ns, ifname, p.dst), *((d_ns, owner.name, a) for a in mine)))
                 break
     return out
 
