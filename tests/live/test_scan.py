@@ -76,10 +76,11 @@ def scan_text(prefix: str) -> tuple[str, list[str]]:
 
     ns = Namespaces()
     try:
-        built = build_document(scan(choose(ns, prefix=prefix), ns))
+        chosen = choose(ns, prefix=prefix)
+        built = build_document(scan(chosen.targets, ns))
     finally:
         ns.close()
-    return write(built), built.warnings
+    return write(built), [*chosen.notes, *built.warnings]
 
 
 def _cells(path: Path) -> dict[tuple[str, str], tuple[str, str]]:
@@ -130,3 +131,29 @@ def test_scanning_changes_nothing(labs: Labs) -> None:
     after = kernel_state(labs.sandbox, netns)
     assert after == before, "\n".join(line for n in netns for line in difflib.unified_diff(
         before[n].splitlines(), after[n].splitlines(), n, n, lineterm=""))
+
+
+def test_a_sandbox_under_a_longer_prefix_is_left_out(labs: Labs, tmp_path: Path) -> None:
+    """Prefixes P and P+'r' both match the namespace P+'rx': scanning P leaves out what the lab of P+'r' marked
+    as its own (sample 01's nodes are red and blue; this lab's x and y would have come back as nodes rx and ry)."""
+    from topograph.live import engine
+
+    prefix = labs.prefixes["01-veth-pair"]
+    other = tmp_path / "other.yml"
+    other.write_text("lab: other\nnodes:\n  x: {interfaces: {eth0: 10.99.0.1/24}}\n"
+                     "  y: {interfaces: {eth0: 10.99.0.2/24}}\nlinks: [[x:eth0, y:eth0]]\n")
+    p = lab_plan(other, prefix + "r")
+    labs.sandbox.claim(p.namespaces)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("TOPOGRAPH_STATE_DIR", str(labs.state))
+        engine.apply(p, source=str(other))
+        try:
+            text, warnings = scan_text(prefix)
+            done = tg(labs.state, "scan", "--sandbox", prefix)
+        finally:
+            engine.destroy(p.lab, p.prefix, p)
+    nodes = sorted(re.findall(r"^  (\w[\w-]*):", text, re.M))
+    assert nodes == ["blue", "red"], text
+    assert warnings == [f"left out {prefix}rx: it is sandbox {prefix}r's (topograph's mark on its loopback)",
+                        f"left out {prefix}ry: it is sandbox {prefix}r's (topograph's mark on its loopback)"]
+    assert done.returncode == 0 and f"warning: left out {prefix}rx" in done.stderr, done.stderr

@@ -24,7 +24,8 @@ def command(prefix: str | None, names: tuple[str, ...], every: bool, with_host: 
 
     Reads only (netlink dumps, /proc/sys, `nft -j list ruleset`): interfaces, veth pairs, bridges, addresses,
     main-table routes, forwarding and rp_filter, NAT and filter rules. With --sandbox PREFIX every namespace
-    named PREFIX* becomes the node named after the rest. What the file cannot say (other routing tables,
+    named PREFIX* becomes the node named after the rest (one that topograph's mark gives to another sandbox,
+e.g. t1-r's t1-rred under --sandbox t1-, is left out, with a warning). What the file cannot say (other routing tables,
     policy rules, rules of other forms) is written as `# scan:` comments and warned about on stderr.
     """
     from topograph.cli.live import require_privileges
@@ -40,8 +41,8 @@ def command(prefix: str | None, names: tuple[str, ...], every: bool, with_host: 
     require_privileges()
     ns = Namespaces()
     try:
-        targets = choose(ns, prefix=prefix, names=names, every=every, with_host=with_host, pids=pids)
-        scanned = scan(targets, ns, lab or "scan")
+        chosen = choose(ns, prefix=prefix, names=names, every=every, with_host=with_host, pids=pids)
+        scanned = scan(chosen.targets, ns, lab or "scan")
     except ScanError as exc:
         abort(str(exc))
     except KernelError as exc:
@@ -52,7 +53,7 @@ def command(prefix: str | None, names: tuple[str, ...], every: bool, with_host: 
     words = ["topograph scan"] + ([f"--sandbox {prefix}"] if prefix else []) + [f"--netns {n}" for n in names] \
         + (["--all"] if every else []) + (["--with-host"] if with_host else []) + [f"--pid {p}" for p in pids]
     text = write(built, "written by " + " ".join(words))
-    for warning in built.warnings:
+    for warning in [*chosen.notes, *built.warnings]:
         click.echo(f"warning: {warning}", err=True)
     if output is None:
         click.echo(text, nl=False)

@@ -1,13 +1,18 @@
 """Which namespaces a scan reads and the node each becomes: --sandbox PREFIX, --netns NAME..., --all,
---with-host, --pid PID. Only names are decided here; nothing is entered before scan/read.py reads."""
+--with-host, --pid PID. Names are decided here; with --sandbox each candidate's loopback is looked at (its
+alias: topograph's mark) so that another sandbox whose prefix starts with this one is left out: prefixes
+'t1-' and 't1-r' both match the namespace 't1-rred', and only the mark tells whose it is."""
 
 from __future__ import annotations
 
 import os
 import re
+from dataclasses import dataclass
 
 from topograph.front.names import node_name_problem
+from topograph.kernel_names import MARK_PREFIX
 from topograph.live.kernel import KernelError, Namespaces, list_netns, netns_mounted
+from topograph.live.nlsocket import Socket
 from topograph.scan.build import HOST_NETNS
 from topograph.scan.read import Target, enter_pid
 
@@ -27,13 +32,40 @@ def _node_name(name: str, taken: set[str]) -> str:
     return node
 
 
+def other_sandbox(mark: str, prefix: str) -> str | None:
+    """The sandbox prefix a namespace's mark names when it is not `prefix` (None: this sandbox's, a lab in real
+    mode's, or no mark of topograph's)."""
+    _, at, theirs = mark.removeprefix(MARK_PREFIX).rpartition("@")  # prefixes have no "@"
+    if not mark.startswith(MARK_PREFIX) or not at or theirs == prefix:
+        return None
+    return theirs
+
+
+def _mark(ns: Namespaces, netns: str) -> str:
+    """The alias of `netns`'s loopback ('' when it has none)."""
+    with ns.inside(netns):
+        sock = Socket(netns)
+    try:
+        lo = sock.link("lo")
+    finally:
+        sock.close()
+    return lo.alias if lo is not None else ""
+
+
+@dataclass(frozen=True, slots=True)
+class Chosen:
+    targets: list[Target]
+    notes: list[str]  # what was left out and why, for the user
+
+
 def choose(ns: Namespaces, *, prefix: str | None = None, names: tuple[str, ...] = (), every: bool = False,
-           with_host: bool = False, pids: tuple[int, ...] = ()) -> list[Target]:
+           with_host: bool = False, pids: tuple[int, ...] = ()) -> Chosen:
     """The namespaces to read, in a fixed order: the machine's own first (--with-host), then the named or
     found ones sorted by name, then processes' in the order given."""
     existing = list_netns()
     taken: set[str] = set()
     out: list[Target] = []
+    notes: list[str] = []
     if with_host:
         out.append(Target(_node_name("host", taken), None, HOST_NETNS))
     chosen: list[str] = []
@@ -41,6 +73,13 @@ def choose(ns: Namespaces, *, prefix: str | None = None, names: tuple[str, ...] 
         chosen = sorted(n for n in existing if n.startswith(prefix) and len(n) > len(prefix))
         if not chosen:
             raise ScanError(f"no namespace is named {prefix}*")
+        for name in list(chosen):
+            theirs = other_sandbox(_mark(ns, name), prefix) if netns_mounted(name) else None
+            if theirs is not None and name.startswith(theirs):
+                chosen.remove(name)
+                notes.append(f"left out {name}: it is sandbox {theirs}'s (topograph's mark on its loopback)")
+        if not chosen:
+            raise ScanError(f"every namespace named {prefix}* belongs to another sandbox: " + "; ".join(notes))
     if every:
         chosen += sorted(existing - set(chosen))
     for name in names:
@@ -67,4 +106,4 @@ def choose(ns: Namespaces, *, prefix: str | None = None, names: tuple[str, ...] 
     if not out:
         raise ScanError("nothing to scan: name namespaces with --sandbox PREFIX, --netns NAME, --all, "
                         "--with-host or --pid PID")
-    return out
+    return Chosen(out, notes)
