@@ -35,7 +35,7 @@ from topograph.model import (
 _TARGET = re.compile(r"(?:\[(?P<v6>[^\]]+)\]|(?P<v4>[^:\[\]]+))(?::(?P<port>\d{1,5}))?")
 _KINDS = {k.value: k for k in NodeKind}  # the document's words to the model's enums (a lookup, not an Enum call)
 _RP_FILTERS = {r.value: r for r in RpFilter}
-_BARE = doc.InterfaceDoc()  # an interface written without settings (pydantic models are immutable here)
+_BARE = doc.InterfaceDoc.model_construct()  # an interface written without settings (its defaults: no validator built)
 
 
 class _Builder(AddressReader):
