@@ -19,9 +19,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from topograph.live.kernel import Namespaces
-from topograph.live.neighbours import Neighbours
-from topograph.live.probe import WINDOW, Job, Listen, Outcome, ProbeOutcome, Prober
+from topograph.live.probe import WINDOW, Job, Listen, Outcome
+from topograph.live.rounds import PARALLEL_MIN, Entry, Pairs, Rounds, run_shared, workers_here
 from topograph.model import LOOPBACK, IPAddress, Proto, Topology
 from topograph.placement import Placement
 from topograph.sim.trace import Disposition
@@ -147,17 +146,14 @@ def _job(topology: Topology, placement: Placement, p: Probe) -> Job:
     return Job(placement.netns(p.src), p.dst, p.port, listen, p.proto)
 
 
-Entry = tuple[str, str, IPAddress]  # a neighbour entry: namespace, interface, address
-
-
-def _pairs(topology: Topology, placement: Placement, ps: list[Probe]) -> dict[int, tuple[tuple[str, ...], tuple[Entry, ...]]]:
+def _pairs(topology: Topology, placement: Placement, ps: list[Probe]) -> Pairs:
     """For each probe between two nodes on one segment: the pair (either direction) and the neighbour entries
     its flows make — the source's entry for the destination and the destination's for the source."""
     owners = {a.ip: itf for node in topology.nodes for itf in node.interfaces for a in itf.addresses}
     # per source node: its interfaces with their subnets, once (a star's 2,550 probes would scan them 2,550 times)
     subnets = {node.name: [(itf.name, [(a.ip, a.network, str(a.network)) for a in itf.addresses])
                            for itf in node.interfaces if itf.name != LOOPBACK] for node in topology.nodes}
-    out: dict[int, tuple[tuple[str, ...], tuple[Entry, ...]]] = {}
+    out: Pairs = {}
     for i, p in enumerate(ps):
         owner = owners.get(p.dst)
         if owner is None or owner.name == LOOPBACK or not placement.configures(p.src) \
@@ -171,7 +167,8 @@ def _pairs(topology: Topology, placement: Placement, ps: list[Probe]) -> dict[in
             mine = [ip for ip, _ in on if ip != p.dst]
             if mine:
                 ends = (p.src, owner.node) if p.src <= owner.node else (owner.node, p.src)
-                out[i] = ((*ends, on[0][1]), ((s_ns, ifname, p.dst), *((d_ns, owner.name, a) for a in mine)))
+                entries: tuple[Entry, ...] = ((s_ns, ifname, p.dst), *((d_ns, owner.name, a) for a in mine))
+                out[i] = ((*ends, on[0][1]), entries)
                 break
     return out
 
@@ -189,7 +186,8 @@ def lost_probe(predicted: Outcome | None, observed: Outcome) -> bool:
 
 
 def run_probes(topology: Topology, placement: Placement, ps: list[Probe], *, progress: Progress | None = None,
-        window: int = WINDOW, tries: int = 3) -> list[Observed]:
+               window: int = WINDOW, tries: int = 3, workers: int | None = None,
+               parallel_min: int = PARALLEL_MIN) -> list[Observed]:
     """Send every probe for real, many at once; a probe from a node topograph does not configure is not tried.
 
     Round one tries every flow. A flow predicted to reach that did not, or predicted refused that met
@@ -204,6 +202,9 @@ def run_probes(topology: Topology, placement: Placement, ps: list[Probe], *, pro
     (Linux learns the sender of every ARP request it answers), while the simulator predicts each flow
     from a fresh lab: such flows are measured again one at a time after the lab's namespaces forget
     their neighbours, and once more each after a flush of its own if they still differ.
+
+    A first round of at least `parallel_min` flows is shared among `workers` processes (None: one per CPU
+    this process may use; `topograph.live.rounds` says how); the rounds after it are small and run here.
     """
     out: list[Observed | None] = [None] * len(ps)
     jobs: dict[int, Job] = {}
@@ -221,59 +222,37 @@ def run_probes(topology: Topology, placement: Placement, ps: list[Probe], *, pro
         if progress is not None:
             progress(done + k, total)
 
-    ns = Namespaces()
-    neighbours = Neighbours(ns)
-    prober = Prober(ns, window=window)
-    left: dict[tuple[str, ...], int] = {}
-
-    def measured(i: int) -> None:
-        pair = pairs.get(i)
-        if pair is None:
-            return
-        left[pair[0]] -= 1
-        if not left[pair[0]]:
-            for entry in pair[1]:
-                neighbours.forget(*entry)
-
-    def round_(indices: list[int], feed: Callable[[int], None] | None = None) -> dict[int, ProbeOutcome]:
-        left.clear()
-        for i in indices:
-            if i in pairs:
-                left[pairs[i][0]] = left.get(pairs[i][0], 0) + 1
-        return prober.run_round([(i, jobs[i]) for i in indices], feed)
-
-    def flush() -> None:
-        for netns in placement.namespaces:
-            neighbours.flush(netns)
+    workers = workers_here() if workers is None else workers
+    shared = workers > 1 and len(order) >= parallel_min
+    seen = run_shared(jobs, pairs, order, workers, window, report) if shared else {}  # forks before any socket here
+    rounds = Rounds(jobs, pairs, window)
 
     def lost(i: int) -> bool:
         return lost_probe(ps[i].expected, seen[i].outcome)
 
-    prober.on_done = measured
     try:
-        seen = round_(order, report)
-        rounds, progressed = 1, True
+        if not shared:
+            seen = rounds.run(order, report)
+        tried, progressed = 1, True
         while again := [i for i in order if lost(i)]:
-            if rounds >= tries:  # only refusals the ICMP rate limit may hold back, while a round brings some back
+            if tried >= tries:  # only refusals the ICMP rate limit may hold back, while a round brings some back
                 again = [i for i in again if ps[i].expected is Outcome.REFUSED]
                 if not again or not progressed:
                     break
             before = {i: seen[i].outcome for i in again}
-            seen.update(round_(again))
-            rounds += 1
+            seen.update(rounds.run(again))
+            tried += 1
             progressed = any(seen[i].outcome is not before[i] for i in again if ps[i].expected is Outcome.REFUSED)
         taught = [i for i in order if seen[i].reached and ps[i].expected not in (None, Outcome.REACHED)]
         if taught:
-            prober.window = 1
-            flush()
-            seen.update(round_(taught))
+            rounds.prober.window = 1
+            rounds.flush(placement.namespaces)
+            seen.update(rounds.run(taught))
             for i in [i for i in taught if seen[i].reached]:
-                flush()
-                seen.update(round_([i]))
+                rounds.flush(placement.namespaces)
+                seen.update(rounds.run([i]))
     finally:
-        prober.close()
-        neighbours.close()
-        ns.close()
+        rounds.close()
     for i, o in seen.items():
         out[i] = Observed(ps[i], o.outcome, o.detail, o.remark)
     return [o for o in out if o is not None]
