@@ -84,12 +84,17 @@ def _daemonized(op: StartService) -> Observed:
     return seen
 
 
+def _pid(seen: Observed) -> int:
+    assert seen.pid is not None
+    return seen.pid
+
+
 @pytest.mark.skipif(not hasattr(os, "pidfd_open"), reason="needs pidfd_open (Linux 5.3)")
 def test_a_daemon_escapes_its_group_but_not_its_stop(three: list[StartService]) -> None:
     web, web2, other_lab = three
     for op in three:
         assert services.start(op).state == "running"
-    pids = {op.base: _daemonized(op).pid for op in three}
+    pids = {op.base: _pid(_daemonized(op)) for op in three}
     seen = services.observe_service(web, cmd=web.cmd)
     assert (seen.state, seen.code, seen.daemonized, seen.cmd) == ("running", None, True, web.cmd)
     assert seen.describe() == f"running (daemonized: pid {seen.pid})" and seen.to_json()["daemonized"] is True
