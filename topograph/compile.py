@@ -63,6 +63,7 @@ from topograph.plan import (
     nft_ruleset,
     reverse,
 )
+from topograph.plan.setup_ops import SERVICE_ENV
 
 #: What each section of a script does, in words (the comment under its heading).
 ABOUT: dict[str, tuple[str, ...]] = {
@@ -285,7 +286,7 @@ def tools(plan: Plan) -> list[str]:
             case StartService():
                 needed.update(("setsid", "sh"))
             case StopService():
-                needed.update(("kill", "tr"))
+                needed.update(("kill", "tr", "grep", "sed"))
             case SetSysctls() | RestoreSysctls():
                 needed.add("sysctl")
             case LoadNftables() | DeleteNftables():
@@ -386,4 +387,4 @@ def render_teardown(plan: Plan) -> str:
     down = plan if plan.teardown else reverse(plan)
     return environment().get_template("teardown.sh.j2").render(
         plan=down, sections=sections(down), tools=tools(down), mode_lines=mode_lines(down),
-        services=any(isinstance(op, StopService) for op in down.operations))
+        services=any(isinstance(op, StopService) for op in down.operations), service_env=SERVICE_ENV)

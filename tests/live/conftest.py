@@ -17,6 +17,7 @@ from __future__ import annotations
 import functools
 import secrets
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -28,7 +29,7 @@ import pytest
 
 from tests.live.probes import UDP_ECHO
 from topograph import kernel_names
-from topograph.live import services
+from topograph.live import marked, services
 from topograph.model import IPAddress
 from topograph.plan import Plan, StartService, StopService
 
@@ -224,6 +225,8 @@ class Sandbox:
             # by the pid its own file names (only while it is the supervisor)
             node_dir = pid_file.parent
             services.stop(StopService(node_dir.name, None, pid_file.stem, str(node_dir.parent)))
+            # and what carries the service's exact marker, in any namespace (a daemon out of the group)
+            marked.send(str(node_dir / pid_file.stem), None, signal.SIGKILL)
         problems += [f"service directory left behind: {d}"
                      for d in sorted(Path(kernel_names.SYSCTL_DIR).glob(f"*@{self.prefix}*{kernel_names.SERVICE_SUFFIX}"))]
         for proc in self.processes:

@@ -31,7 +31,8 @@ def command(file: str, prefix: str | None, firewall: str | None, limit: int, as_
     "clean", "blocked" [reasons], "running" (pid or null), "cut_short", "adopted" [objects],
     "up_to_date" (count), "counts" {"missing", "drifted", "extra"},
     "changes" [{"state", "what"}], "elsewhere" (where else the lab is up, or null),
-    "services" [{"node", "name", "state" (running/exited/stopped/missing), "pid", "code", "log", "cmd"}]},
+    "services" [{"node", "name", "state" (running/exited/stopped/missing), "pid", "code", "log", "cmd",
+      "daemonized" (true: its command forked away and ended; "pid" is the oldest process with its marker)}]},
     "ok" true (exit 2 still when "clean" is false). An error (exit 1) is
     {"ok": false, "error", "hint", "exit"} (and "diagnostics" for a FILE with errors).
     """

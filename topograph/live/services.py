@@ -3,21 +3,25 @@
 A service runs under a tiny supervisor, a shell (plan.setup_ops.SUPERVISOR), chosen over a Python
 wrapper because the compiled script starts the very same command line without topograph installed:
 
-    setsid -f sh -c 'echo $$ > "$2.pid"; sh -c "$1"; echo $? > "$2.rc"' sh CMD BASE
+    setsid -f sh -c 'echo $$ > "$2.pid"; TOPOGRAPH_SERVICE="$2" sh -c "$1"; echo $? > "$2.rc"' sh CMD BASE
 
 `setsid -f` gives it a session of its own (so its pid is its process group, and it is never the child
 of topograph or of the script: nothing waits for it, no zombie is left), stdin is /dev/null, and
 stdout and stderr are appended to BASE.log. The supervisor writes its own pid to BASE.pid, runs CMD
-with sh, and writes CMD's exit code to BASE.rc when CMD ends by itself.
+with sh marked with TOPOGRAPH_SERVICE=BASE (live/marked.py), and writes CMD's exit code to BASE.rc when
+CMD ends by itself.
 
 A pid from BASE.pid is taken for the service only while that process's command line ends with
 BASE (the supervisor's last argument: a path of this lab's own) and, where apply recorded it, its
 start time (/proc/PID/stat) is the recorded one: a pid the kernel gave to another process since is
 never taken for the service, never signalled. A service is running while any process of its group
 lives (not a zombie): killing the supervisor alone leaves CMD running in the group, and it is still
-found and stopped. Stopping sends SIGTERM to the group, then SIGKILL to what is left after a short
-wait. A command that puts itself in another session (a daemon that forks away) escapes the group:
-run such programs in the foreground (nginx -g 'daemon off;', sshd -D).
+found and stopped. A command that puts itself in another session (a daemon that forks away) leaves the
+group but keeps the marker: when CMD has ended with code 0 and processes with the service's marker live, the
+service is running, daemonized (its oldest marked process is its pid).
+Stopping sends SIGTERM to the group and to every process with the marker, then SIGKILL to what is left
+after a short wait. Foreground programs (nginx -g 'daemon off;', sshd -D) are still watched better: their
+exit code is recorded.
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from topograph.live import marked
 from topograph.live.changes import Change
 from topograph.live.describe import where
 from topograph.live.kernel import KernelError, Namespaces
@@ -89,8 +94,9 @@ def group_pids(pgid: int) -> list[int]:
 
 @dataclass(frozen=True, slots=True)
 class Observed:
-    """How one service is: running (its supervisor's `pid`), exited (`code`), stopped (gone without a code: killed
-    with its supervisor), or missing (never started here, or its files are gone)."""
+    """How one service is: running (its supervisor's `pid`; `daemonized`: its supervisor is gone, and `pid` is
+    the oldest process with its marker), exited (`code`), stopped (gone without a code: killed with its
+    supervisor), or missing (never started here, or its files are gone)."""
 
     node: str
     name: str
@@ -99,12 +105,13 @@ class Observed:
     pid: int | None = None
     start: int | None = None
     code: int | None = None
-    cmd: str | None = None  # the command it runs, from its supervisor's command line
+    cmd: str | None = None  # the command it runs, from its supervisor's command line (or the record)
+    daemonized: bool = False
 
     def describe(self) -> str:
         match self.state:
             case "running":
-                return f"running (pid {self.pid})"
+                return f"running (daemonized: pid {self.pid})" if self.daemonized else f"running (pid {self.pid})"
             case "exited":
                 return f"exited with code {self.code}"
             case "stopped":
@@ -114,7 +121,7 @@ class Observed:
 
     def to_json(self) -> dict[str, Any]:
         return {"node": self.node, "name": self.name, "state": self.state, "pid": self.pid, "code": self.code,
-                "log": self.log, "cmd": self.cmd}
+                "log": self.log, "cmd": self.cmd, "daemonized": self.daemonized}
 
 
 def _read_int(path: str) -> int | None:
@@ -141,13 +148,23 @@ def supervisor(files: ServiceFiles, start: int | None = None) -> Proc | None:
     return Proc(pid, "gone", pid, start or 0) if group_pids(pid) else None
 
 
-def observe_service(files: ServiceFiles, start: int | None = None) -> Observed:
+def daemon(files: ServiceFiles) -> Proc | None:
+    """The oldest live process with the service's marker (live/marked.py), if any."""
+    found = [p for pid in marked.pids(files.base, marked.netns_inode(files.netns))
+             if (p := proc(pid)) is not None and p.state != "Z"]
+    return min(found, key=lambda p: (p.start, p.pid), default=None)
+
+
+def observe_service(files: ServiceFiles, start: int | None = None, cmd: str | None = None) -> Observed:
+    """How the service is (`start`: its supervisor's recorded start time; `cmd`: its recorded command)."""
     sup = supervisor(files, start)
     if sup is not None:
         args = _cmdline(sup.pid)
-        cmd = args[-2] if len(args) >= 2 else None
-        return Observed(files.node, files.name, "running", files.log, sup.pid, sup.start, cmd=cmd)
+        return Observed(files.node, files.name, "running", files.log, sup.pid, sup.start,
+                        cmd=args[-2] if len(args) >= 2 else cmd)
     code = _read_int(files.rc_file)
+    if code == 0 and (d := daemon(files)) is not None:  # CMD forked away and ended: what it left runs on
+        return Observed(files.node, files.name, "running", files.log, d.pid, cmd=cmd, daemonized=True)
     if code is not None:
         return Observed(files.node, files.name, "exited", files.log, code=code)
     if os.path.exists(files.pid_file):
@@ -165,16 +182,22 @@ def observe_lab(plan: Plan, recorded: dict[str, dict[str, Any]]) -> dict[str, Ob
     out: dict[str, Observed] = {}
     for op in plan.operations:
         if isinstance(op, StartService):
-            out[op.key] = observe_service(op, _start(recorded.get(op.key)))
+            info = recorded.get(op.key)
+            out[op.key] = observe_service(op, _start(info), _cmd(info))
     for key, info in recorded.items():
         if key not in out:
-            out[key] = observe_service(_files(key, info), _start(info))
+            out[key] = observe_service(_files(key, info), _start(info), _cmd(info))
     return out
 
 
 def _start(info: dict[str, Any] | None) -> int | None:
     value = info.get("start") if info else None
     return value if isinstance(value, int) else None
+
+
+def _cmd(info: dict[str, Any] | None) -> str | None:
+    value = info.get("cmd") if info else None
+    return value if isinstance(value, str) else None
 
 
 def changes(plan: Plan, seen: dict[str, Observed], recorded: dict[str, dict[str, Any]],
@@ -235,17 +258,16 @@ def start(op: StartService) -> Observed:
         sup = supervisor(op)
         if sup is not None:
             return Observed(op.node, op.name, "running", op.log, sup.pid, sup.start, cmd=op.cmd)
-        code = _read_int(op.rc_file)
-        if code is not None:  # over before its pid was read
-            return Observed(op.node, op.name, "exited", op.log, code=code, cmd=op.cmd)
+        if _read_int(op.rc_file) is not None:  # over before its pid was read (daemonized, maybe)
+            return observe_service(op, cmd=op.cmd)
         time.sleep(0.01)
     raise KernelError(errno.ETIMEDOUT, f"service {op.name} in {where(op.netns)} wrote no pid file within "
                                        f"{PID_WAIT:g} s; see {op.log}")
 
 
-def _wait_gone(pgid: int, seconds: float) -> bool:
+def _wait_gone(pgid: int | None, base: str, netns_ino: int | None, seconds: float) -> bool:
     deadline = time.monotonic() + seconds
-    while group_pids(pgid):
+    while (pgid is not None and group_pids(pgid)) or marked.pids(base, netns_ino):
         if time.monotonic() >= deadline:
             return False
         time.sleep(0.02)
@@ -253,18 +275,23 @@ def _wait_gone(pgid: int, seconds: float) -> bool:
 
 
 def stop(op: StopService | StartService, start_time: int | None = None) -> bool:
-    """Stop the service's process group (SIGTERM, then SIGKILL), then remove its files; False when nothing ran."""
+    """Stop the service's process group and every process with its marker (SIGTERM, then SIGKILL), then remove
+    its files; False when nothing ran."""
     sup = supervisor(op, start_time)
+    netns_ino = marked.netns_inode(op.netns)
     stopped = False
-    if sup is not None:
-        for sig, wait in ((signal.SIGTERM, TERM_WAIT), (signal.SIGKILL, KILL_WAIT)):
-            try:
+    for sig, wait in ((signal.SIGTERM, TERM_WAIT), (signal.SIGKILL, KILL_WAIT)):
+        hit = False
+        if sup is not None:
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(sup.pgrp, sig)
-            except ProcessLookupError:
-                break
-            stopped = True
-            if _wait_gone(sup.pgrp, wait):
-                break
+                hit = True
+        hit = marked.send(op.base, netns_ino, sig) > 0 or hit
+        if not hit:
+            break
+        stopped = True
+        if _wait_gone(sup.pgrp if sup is not None else None, op.base, netns_ino, wait):
+            break
     for path in (op.log, op.pid_file, op.rc_file):
         Path(path).unlink(missing_ok=True)
     for d in (op.node_dir, op.dir):

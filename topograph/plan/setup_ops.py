@@ -341,10 +341,16 @@ class ServiceFiles(msgspec.Struct, frozen=True):
         return f"{self.node}/{self.name}"
 
 
+#: The environment variable that marks every process of a service: CMD runs with SERVICE_ENV=BASE (the service's
+#: own path, so the marker names exactly one service of one lab), and what it forks inherits it, a daemon that
+#: leaves the process group too (live/marked.py finds them by it).
+SERVICE_ENV = "TOPOGRAPH_SERVICE"
+
 #: The supervisor every service runs under (sh -c SUPERVISOR sh CMD BASE): it records its pid (the service's
 #: process group and session), runs CMD with sh (so CMD may be any command line, and cannot skip the
-#: next step), and records CMD's exit code when CMD ends by itself (a stop kills the supervisor with it).
-SUPERVISOR = 'echo $$ > "$2.pid"; sh -c "$1"; echo $? > "$2.rc"'
+#: next step) marked with SERVICE_ENV, and records CMD's exit code when CMD ends by itself (a stop kills the
+#: supervisor with it).
+SUPERVISOR = f'echo $$ > "$2.pid"; {SERVICE_ENV}="$2" sh -c "$1"; echo $? > "$2.rc"'
 
 
 class StartService(ServiceFiles, frozen=True):

@@ -14,7 +14,7 @@ if [ "$EUID" -ne 0 ]; then
     echo "topograph: run this script as root (e.g. sudo bash $0)" >&2
     exit 1
 fi
-for tool in ip kill tr; do
+for tool in grep ip kill sed tr; do
     if ! command -v "$tool" >/dev/null 2>&1; then
         echo "topograph: this script needs '$tool', which is not installed" >&2
         exit 1
@@ -25,19 +25,30 @@ done
 mark_of() {
     if [ -n "$1" ]; then ip -n "$1" link show dev "$2"; else ip link show dev "$2"; fi 2>/dev/null | sed -n 's/^    alias //p'
 }
-# stop the process group of the service whose pid file is $1, if its leader is still its supervisor (its
-# command line ends with the service's path $2): SIGTERM, then SIGKILL to what is left after 2 s
+# the pids of the processes whose environment holds exactly the entry $1 (not a prefix of it: grep -zxF)
+marked() {
+    grep -lzxF -e "$1" /proc/[0-9]*/environ 2>/dev/null | sed -n 's|^/proc/\([0-9]*\)/environ$|\1|p'
+}
+# stop the service whose pid file is $1 and whose path is $2: its process group, if the group's leader is still
+# its supervisor (its command line ends with $2), and every process marked TOPOGRAPH_SERVICE=$2 (the supervisor
+# marks the command with it; whatever the command forks inherits it, a daemon that left the group too; each one's
+# mark is read again right before its signal): SIGTERM, then SIGKILL to what is left after 2 s
 stop_group() {
-    local pid
-    pid=$(cat "$1" 2>/dev/null) || return 0
-    case "$pid" in ''|*[!0-9]*) return 0 ;; esac
-    [ "$(tr '\0' '\n' < "/proc/$pid/cmdline" 2>/dev/null | tail -n 1)" = "$2" ] || return 0
-    kill -TERM -- "-$pid" 2>/dev/null || return 0
-    for _ in $(seq 20); do
-        kill -0 -- "-$pid" 2>/dev/null || return 0
-        sleep 0.1
+    local pid mark sig p
+    mark=TOPOGRAPH_SERVICE="$2"
+    pid=$(cat "$1" 2>/dev/null) || pid=
+    case "$pid" in ''|*[!0-9]*) pid= ;; esac
+    if [ -n "$pid" ] && [ "$(tr '\0' '\n' < "/proc/$pid/cmdline" 2>/dev/null | tail -n 1)" != "$2" ]; then pid=; fi
+    for sig in TERM KILL; do
+        if [ -n "$pid" ] && ! kill -s "$sig" -- "-$pid" 2>/dev/null; then pid=; fi
+        for p in $(marked "$mark"); do
+            if grep -qzxF -e "$mark" "/proc/$p/environ" 2>/dev/null; then kill -s "$sig" "$p" 2>/dev/null || true; fi
+        done
+        for _ in $(seq 20); do
+            if { [ -z "$pid" ] || ! kill -0 -- "-$pid" 2>/dev/null; } && [ -z "$(marked "$mark")" ]; then return 0; fi
+            sleep 0.1
+        done
     done
-    kill -KILL -- "-$pid" 2>/dev/null || true
 }
 left=0
 left_alone() {

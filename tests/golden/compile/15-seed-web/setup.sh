@@ -178,7 +178,7 @@ TOPOGRAPH_EOF
 # to NODE/NAME.log in the lab's service directory; its pid and exit code go next to it
 mkdir -p /run/topograph/seed-web.services/blue
 rm -f /run/topograph/seed-web.services/blue/web.pid /run/topograph/seed-web.services/blue/web.rc
-(cd /run/topograph/seed-web.services/blue && ip netns exec blue setsid -f sh -c 'echo $$ > "$2.pid"; sh -c "$1"; echo $? > "$2.rc"' sh 'python3 -m http.server 80 --bind 0.0.0.0' /run/topograph/seed-web.services/blue/web </dev/null >>/run/topograph/seed-web.services/blue/web.log 2>&1)
+(cd /run/topograph/seed-web.services/blue && ip netns exec blue setsid -f sh -c 'echo $$ > "$2.pid"; TOPOGRAPH_SERVICE="$2" sh -c "$1"; echo $? > "$2.rc"' sh 'python3 -m http.server 80 --bind 0.0.0.0' /run/topograph/seed-web.services/blue/web </dev/null >>/run/topograph/seed-web.services/blue/web.log 2>&1)
 for _ in $(seq 50); do [ -s /run/topograph/seed-web.services/blue/web.pid ] && break; sleep 0.1; done  # its pid, for the teardown
 
 echo "topograph: lab $lab is up" >&2
