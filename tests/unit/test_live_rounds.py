@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import ipaddress
+import os
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from topograph.live.outcome import Job, Listen
-from topograph.live.rounds import Pairs, split, units
+from topograph.live.kernel import KernelError
+from topograph.live.outcome import Job, Listen, Outcome, ProbeOutcome
+from topograph.live.rounds import Pairs, Rounds, run_shared, split, units
 from topograph.model import Proto
 
 ADDR = ipaddress.ip_address("10.0.0.1")
@@ -68,3 +71,24 @@ def test_no_fork_while_other_threads_run() -> None:
     finally:
         stop.set()
         other.join()
+
+
+def test_the_workers_outcomes_come_back_and_a_failure_with_its_reason(monkeypatch: pytest.MonkeyPatch) -> None:
+    """run_shared forks a worker for half the round: its outcomes join this process's; an exception in it comes
+    back as a KernelError naming it. (Rounds.run stands in for probing: no namespaces needed.)"""
+    parent = os.getpid()
+
+    def run(self: Rounds, indices: list[int], feed: object = None) -> dict[int, ProbeOutcome]:
+        if os.getpid() != parent and -1 in self.jobs:
+            raise RuntimeError("worker broke")
+        return {i: ProbeOutcome(Outcome.REACHED, f"by {'worker' if os.getpid() != parent else 'parent'}")
+                for i in indices}
+
+    monkeypatch.setattr(Rounds, "run", run)
+    jobs = {i: Job("ns", ADDR) for i in range(4)}
+    got = run_shared(jobs, {}, [0, 1, 2, 3], workers=2, window=8)
+    assert sorted(got) == [0, 1, 2, 3]
+    assert sorted(o.detail for o in got.values()) == ["by parent"] * 2 + ["by worker"] * 2
+    jobs[-1] = Job("ns", ADDR)
+    with pytest.raises(KernelError, match=r"a verify worker \(pid \d+\) failed: RuntimeError: worker broke"):
+        run_shared(jobs, {}, [0, 1, 2, 3], workers=2, window=8)

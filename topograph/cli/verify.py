@@ -114,7 +114,7 @@ def command(file: str, prefix: str | None, all_pairs: bool, as_json_: bool, juni
     for a flow not tried) whatever is printed.
     """
     from topograph.live import verify
-    from topograph.live.kernel import list_netns
+    from topograph.live.kernel import KernelError, list_netns
     from topograph.placement import place
 
     json_errors(as_json_)
@@ -132,6 +132,8 @@ def command(file: str, prefix: str | None, all_pairs: bool, as_json_: bool, juni
     try:
         results = verify.run_probes(topology, placement, verify.probes(topology, all_pairs=all_pairs),
                                     progress=progress)
+    except KernelError as exc:  # e.g. a namespace deleted while verify ran, or a worker that failed
+        abort(f"verify stopped: {exc.strerror or exc}")
     finally:
         if progress is not None:
             progress.clear()

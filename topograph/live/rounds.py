@@ -175,15 +175,25 @@ def run_shared(jobs: dict[int, Job], pairs: Pairs, indices: list[int], workers: 
     share = max(1, window // len(parts))
     counts = mmap.mmap(-1, _COUNT.size * len(parts))  # shared with the workers forked below
     children: list[tuple[int, int]] = []
+    here = list(parts[0])
     try:
         for slot, part in enumerate(parts[1:], start=1):
             read, write = os.pipe()
-            pid = os.fork()
+            try:
+                pid = os.fork()
+            except OSError:  # no process to be had (EAGAIN, ENOMEM): this one tries that part too
+                os.close(read)
+                os.close(write)
+                here += part
+                continue
             if pid == 0:
                 os.close(read)
                 _worker(jobs, pairs, part, share, write, counts, slot)
             os.close(write)
             children.append((pid, read))
+        if len(here) > len(parts[0]):
+            position = {i: n for n, i in enumerate(indices)}
+            here.sort(key=position.__getitem__)
 
         def mine(k: int) -> None:
             if feed is not None:
@@ -191,7 +201,7 @@ def run_shared(jobs: dict[int, Job], pairs: Pairs, indices: list[int], workers: 
 
         rounds = Rounds(jobs, pairs, share)
         try:
-            got = rounds.run(parts[0], mine)
+            got = rounds.run(here, mine)
         finally:
             rounds.close()
         while children:
