@@ -97,8 +97,7 @@ def _up(sandbox: Sandbox, tmp_path: Path) -> tuple[Path, tuple[str, ...]]:
     return lab, args
 
 
-@pytest.mark.parametrize("workers", [1, 2])  # 2: the round shared with a forked worker (live/rounds.py)
-def test_verify_tells_reach_refusal_and_silence_apart(sandbox: Sandbox, tmp_path: Path, workers: int) -> None:
+def test_verify_tells_reach_refusal_and_silence_apart(sandbox: Sandbox, tmp_path: Path) -> None:
     lab, args = _up(sandbox, tmp_path)
     topology = check_file(lab).topology
     assert topology is not None
@@ -118,7 +117,7 @@ def test_verify_tells_reach_refusal_and_silence_apart(sandbox: Sandbox, tmp_path
         verify.Probe("c", ipaddress.ip_address("10.71.3.2"), "drop", Proto.ICMP, None, False,
                      disposition=Disposition.NO_ROUTE),  # any other disposition: silence and refusal both do
     ]
-    got = verify.run_probes(topology, place(topology, sandbox.prefix), probes + wrong, workers=workers, parallel_min=0)
+    got = verify.run_probes(topology, place(topology, sandbox.prefix), probes + wrong)
     for o in got[:len(probes)]:
         outcome, detail = WANTED[(o.probe.label, o.probe.proto, o.probe.port)]
         assert (o.outcome, o.agrees) == (outcome, True), (o.probe, o.outcome, o.detail)

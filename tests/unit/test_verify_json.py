@@ -113,3 +113,17 @@ def test_junit_to_a_path_that_cannot_be_written(fake_lab: list[list[Probe]], tmp
 def test_both_are_in_the_help() -> None:
     out = CliRunner().invoke(main, ["verify", "--help"]).output
     assert "--json prints one object" in out and '"totals"' in out and "--junit FILE" in out
+
+
+def test_a_kernel_error_while_probing_is_one_line(fake_lab: list[list[Probe]], monkeypatch: pytest.MonkeyPatch) -> None:
+    """A namespace deleted while verify ran (entering it fails) ends verify with one line, not a traceback."""
+    import errno
+
+    def gone(*args: Any, **kw: Any) -> list[Observed]:
+        raise kernel.KernelError(errno.ENOENT, "enter namespace t1-blue: No such file or directory")
+
+    monkeypatch.setattr(live_verify, "run_probes", gone)
+    result = CliRunner().invoke(main, ["verify", "--sandbox", "t1-", SEED])
+    assert result.exit_code == 1
+    assert result.stderr == "topograph: verify stopped: enter namespace t1-blue: No such file or directory\n"
+    assert result.exception is None or isinstance(result.exception, SystemExit)

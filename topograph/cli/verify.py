@@ -132,7 +132,7 @@ def command(file: str, prefix: str | None, all_pairs: bool, as_json_: bool, juni
     try:
         results = verify.run_probes(topology, placement, verify.probes(topology, all_pairs=all_pairs),
                                     progress=progress)
-    except KernelError as exc:  # e.g. a namespace deleted while verify ran, or a worker that failed
+    except KernelError as exc:  # e.g. a namespace deleted while verify ran
         abort(f"verify stopped: {exc.strerror or exc}")
     finally:
         if progress is not None:

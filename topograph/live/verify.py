@@ -20,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from topograph.live.probe import WINDOW, Job, Listen, Outcome
-from topograph.live.rounds import PARALLEL_MIN, Entry, Pairs, Rounds, run_shared, workers_here
+from topograph.live.rounds import Entry, Pairs, Rounds
 from topograph.model import LOOPBACK, IPAddress, Proto, Topology
 from topograph.placement import Placement
 from topograph.sim.trace import Disposition
@@ -186,8 +186,7 @@ def lost_probe(predicted: Outcome | None, observed: Outcome) -> bool:
 
 
 def run_probes(topology: Topology, placement: Placement, ps: list[Probe], *, progress: Progress | None = None,
-               window: int = WINDOW, tries: int = 3, workers: int | None = None,
-               parallel_min: int = PARALLEL_MIN) -> list[Observed]:
+               window: int = WINDOW, tries: int = 3) -> list[Observed]:
     """Send every probe for real, many at once; a probe from a node topograph does not configure is not tried.
 
     Round one tries every flow. A flow predicted to reach that did not, or predicted refused that met
@@ -202,9 +201,6 @@ def run_probes(topology: Topology, placement: Placement, ps: list[Probe], *, pro
     (Linux learns the sender of every ARP request it answers), while the simulator predicts each flow
     from a fresh lab: such flows are measured again one at a time after the lab's namespaces forget
     their neighbours, and once more each after a flush of its own if they still differ.
-
-    A first round of at least `parallel_min` flows is shared among `workers` processes (None: one per CPU
-    this process may use; `topograph.live.rounds` says how); the rounds after it are small and run here.
     """
     out: list[Observed | None] = [None] * len(ps)
     jobs: dict[int, Job] = {}
@@ -222,17 +218,13 @@ def run_probes(topology: Topology, placement: Placement, ps: list[Probe], *, pro
         if progress is not None:
             progress(done + k, total)
 
-    workers = workers_here() if workers is None else workers
-    shared = workers > 1 and len(order) >= parallel_min
-    seen = run_shared(jobs, pairs, order, workers, window, report) if shared else {}  # forks before any socket here
     rounds = Rounds(jobs, pairs, window)
 
     def lost(i: int) -> bool:
         return lost_probe(ps[i].expected, seen[i].outcome)
 
     try:
-        if not shared:
-            seen = rounds.run(order, report)
+        seen = rounds.run(order, report)
         tried, progressed = 1, True
         while again := [i for i in order if lost(i)]:
             if tried >= tries:  # only refusals the ICMP rate limit may hold back, while a round brings some back
