@@ -366,3 +366,26 @@ def test_control_characters_in_a_sandbox_prefix_are_refused(name: str, command: 
     assert result.exit_code == 2, result.output  # a usage error, before anything is read or touched
     assert result.stdout == ""
     assert "--sandbox" in result.stderr and "Traceback" not in result.stderr
+
+
+# -- services (run:): a name is a file name, a command shell text (tabs and newlines are its own) ------------------
+
+@FUZZ
+@given(WORD, CONTROL, TAIL, st.sampled_from(["name", "command"]))
+@example("sleep", "\x00", " 100", "command")  # passed check, then apply failed at its last step: embedded null byte
+@example("web", "\n", "", "name")
+@example("python3", "\x1b", "[31m", "command")
+def test_control_characters_in_services_are_refused_by_check(head: str, c: str, tail: str, where: str) -> None:
+    entry = f"{{name: {_quoted(head + c + tail)}, cmd: sleep}}" if where == "name" else \
+        f"{{name: svc, cmd: {_quoted(head + ' ' + c + tail)}}}"
+    text = f"nodes:\n  a:\n    run: [{entry}]\n"
+    result = checked(text)
+    command = head + " " + c + tail
+    if where == "command" and (c in "\t\n" or (not tail and c.isspace())):
+        # shell text keeps tabs and newlines; white space at the end is trimmed: what runs holds no control character
+        assert result.ok, [d.message for d in result.report]
+        assert result.topology is not None
+        [service] = result.topology.node("a").services
+        assert service.cmd == command.strip()
+    else:
+        assert {d.code for d in result.report if d.is_error} == {"TG606" if where == "name" else "TG607"}

@@ -62,6 +62,8 @@ CODES: dict[str, tuple[Severity, str]] = {
     "TG604": (E, "malformed listen entry"),
     "TG605": (E, "service (run:) with an empty command"),
     "TG606": (E, "service name unfit for a file name"),
+    "TG607": (E, "service command no command line can hold (a control character other than tab and newline, "
+                 "or longer than the kernel passes)"),
     # link impairments (netem)
     "TG700": (E, "malformed netem value (a time, percentage or rate without its unit, or out of range)"),
     "TG701": (E, "netem on an interface that is no veth end (loopback, a bridge, an interface in no link)"),
