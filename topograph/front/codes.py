@@ -54,6 +54,8 @@ CODES: dict[str, tuple[Severity, str]] = {
     "TG304": (E, "duplicate route"),
     "TG305": (E, "masquerade out of an interface without an address of that family"),
     "TG306": (E, "onlink route without both 'via' and 'dev'"),
+    "TG307": (E, "route gateway the kernel refuses (unspecified, multicast, broadcast, loopback, the node's own "
+                 "IPv6 address, an IPv6 gateway out of lo)"),
     # packet filters and listeners
     "TG600": (E, "port match on a filter rule without tcp or udp"),
     "TG601": (E, "malformed port or port range"),
