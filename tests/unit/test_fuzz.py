@@ -389,3 +389,37 @@ def test_control_characters_in_services_are_refused_by_check(head: str, c: str, 
         assert service.cmd == command.strip()
     else:
         assert {d.code for d in result.report if d.is_error} == {"TG606" if where == "name" else "TG607"}
+
+
+# -- names from the command line: one line on stderr, whatever control character they hold ------------------------
+
+@CLI_FUZZ
+@given(BAD_NAMES, st.sampled_from(["trace-src", "trace-dst", "fail", "logs-node", "logs-service", "capture-node",
+                                   "capture-interface", "exec-node", "scan-netns", "destroy-lab"]))
+@example("blue\n", "scan-netns")  # 'no namespace blue' and ' in /run/netns' on two lines
+@example("blue\n", "logs-service")
+def test_control_characters_in_command_line_names_give_one_line(name: str, where: str) -> None:
+    from topograph.cli import live as live_command
+
+    seed = str(SAMPLES[0].parent / "15-seed-web.yml")
+    args = {
+        "trace-src": ["trace", seed, name, "blue"],
+        "trace-dst": ["trace", seed, "red", name],
+        "fail": ["reach", seed, "--fail", name],
+        "logs-node": ["logs", "--sandbox", "fz-", seed, name],
+        "logs-service": ["logs", "--sandbox", "fz-", seed, f"blue:{name}"],
+        "capture-node": ["capture", "--sandbox", "fz-", seed, f"{name}:eth0"],
+        "capture-interface": ["capture", "--sandbox", "fz-", seed, f"blue:{name}"],
+        "exec-node": ["exec", "--sandbox", "fz-", seed, name, "--", "true"],
+        "scan-netns": ["scan", "--netns", name],
+        "destroy-lab": ["destroy", "--lab", name],
+    }[where]
+    with pytest.MonkeyPatch.context() as mp:  # no namespace is read or entered: every name here is refused first
+        mp.setattr(live_command, "privilege_problem", lambda: None)
+        mp.setattr("topograph.scan.targets.list_netns", lambda: {"red"})
+        result = CliRunner().invoke(main, args)
+    assert result.exit_code in (1, 2), result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
+    lines = result.stderr.splitlines()
+    assert lines and lines[0].startswith("topograph: ") and "Traceback" not in result.stderr, result.stderr
+    assert all(line.startswith(("topograph: ", "  hint: ")) for line in lines), result.stderr
