@@ -116,7 +116,7 @@ def parse_percent(value: str | int | float) -> float | str:
     pct = float(m.group(1))
     if pct > 100:
         return f"{value!r} is more than 100%"
-    if pct and pct < 1e-6:
+    if len(m.group(1).partition(".")[2].rstrip("0")) > 6:  # 99.9999999% would reach tc as 100%
         return f"{value!r} is finer than a millionth of a percent"
     return pct
 
