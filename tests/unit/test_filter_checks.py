@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -206,6 +207,28 @@ def test_shadowing_finds_the_first_covering_rule(chain: list[FilterRule]) -> Non
     naive = [(i, j) for i, rule in enumerate(chain)
              for j in [next((j for j in range(i) if covers(chain[j], rule)), None)] if j is not None]
     assert shadowing(tuple(chain)) == naive
+
+
+def test_a_chain_of_thousands_of_port_rules_is_not_compared_pair_by_pair(monkeypatch: pytest.MonkeyPatch) -> None:
+    """20,000 rules of one port each (an 800 KB file) took check 77 s of CPU: every earlier rule without a
+    destination was tried against every later one. One port's rule covers no other port's."""
+    import topograph.front.filter_checks as fc
+
+    calls = 0
+    real = fc.covers
+
+    def counted(outer: FilterRule, inner: FilterRule) -> bool:
+        nonlocal calls
+        calls += 1
+        return real(outer, inner)
+
+    monkeypatch.setattr(fc, "covers", counted)
+    n = 3000
+    chain = [FilterRule(action=RuleAction.DROP, proto=Proto.TCP, dport=PortRange(p, p)) for p in range(1, n + 1)]
+    chain += [FilterRule(action=RuleAction.ACCEPT, proto=Proto.TCP, dport=PortRange(7, 7)),  # shadowed by port 7's
+              FilterRule(action=RuleAction.ACCEPT, proto=Proto.TCP, dport=PortRange(1, 5))]  # a range: no one port covers it
+    assert fc.shadowing(tuple(chain)) == [(n, 6)]
+    assert calls < 10
 
 
 @st.composite
