@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 from topograph.front.diagnostics import Pos, Report, Where
 from topograph.front.gaps import Gaps
+from topograph.front.rule_index import earlier_indexes, fewest
 from topograph.model import (
     LOOPBACK,
     CtState,
@@ -124,56 +125,21 @@ def _named(rule: FilterRule) -> str:
     return f"'{rule.describe()}'" + (f" ({place})" if place else "")
 
 
-class _Earlier:
-    """Earlier rules of one destination, split by destination port: a rule with one port as its `dport` can only
-    cover a later rule of that very port, so a chain of thousands of port rules is not compared pair by pair."""
-
-    __slots__ = ("by_port", "wide")
-
-    def __init__(self) -> None:
-        self.wide: list[int] = []  # no dport, or a range of ports
-        self.by_port: dict[int, list[int]] = {}
-
-    def add(self, i: int, rule: FilterRule) -> None:
-        d = rule.dport
-        if d is not None and d.first == d.last:
-            self.by_port.setdefault(d.first, []).append(i)
-        else:
-            self.wide.append(i)
-
-    def candidates(self, later: FilterRule) -> list[int]:
-        """The earlier rules that may cover `later` (a single-port rule covers no other port, nor a range)."""
-        d = later.dport
-        if d is not None and d.first == d.last:
-            return self.wide + self.by_port.get(d.first, [])
-        return self.wide
-
-
 def shadowing(rules: tuple[FilterRule, ...]) -> list[tuple[int, int]]:
     """(i, j) for each rule i that the earlier rule j covers, j the first such: O(n) for the usual chains.
 
-    Earlier rules are indexed by destination: only one with no destination, with a prefix containing the
-    later rule's, or (for a rule without one) the whole of its family can cover it; and within a destination
-    by destination port (_Earlier).
+    Earlier rules are indexed by destination, source and ports (front/rule_index.py): only those that every
+    index lets through can cover a rule, and the shortest index answer is tried, in order.
     """
     out: list[tuple[int, int]] = []
-    by_dst: dict[IPNetwork | None, _Earlier] = {}
-    lengths: dict[int, set[int]] = {4: set(), 6: set()}
+    indexes = earlier_indexes()
     for i, later in enumerate(rules):
-        buckets = [by_dst.get(None)]
-        if later.dst is not None:
-            for n in lengths[later.dst.version]:
-                if n <= later.dst.prefixlen:
-                    buckets.append(by_dst.get(later.dst.supernet(new_prefix=n)))
-        elif later.family is not None:
-            buckets.append(by_dst.get(ipaddress.ip_network("0.0.0.0/0" if later.family == 4 else "::/0")))
-        found = [j for b in buckets if b is not None for j in b.candidates(later)]
-        j = next((j for j in sorted(found) if covers(rules[j], later)), None)
+        found = fewest([ix.candidates(later) for ix in indexes])
+        j = next((j for j in found if covers(rules[j], later)), None)
         if j is not None:
             out.append((i, j))
-        by_dst.setdefault(later.dst, _Earlier()).add(i, later)
-        if later.dst is not None:
-            lengths[later.dst.version].add(later.dst.prefixlen)
+        for ix in indexes:
+            ix.add(i, later)
     return out
 
 
