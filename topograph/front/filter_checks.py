@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from topograph.front.diagnostics import Pos, Report, Where
 from topograph.front.gaps import Gaps
-from topograph.front.rule_index import earlier_indexes, fewest
+from topograph.front.rule_index import PortIndex, PrefixIndex, chain_indexes, earlier_indexes, fewest, in_order
 from topograph.model import (
     LOOPBACK,
     CtState,
@@ -221,12 +221,14 @@ def replies(f: PortForward) -> Flow:
                 never_to=host)
 
 
-def never_accepted(chain: FilterChain, flow: Flow) -> FilterRule | FilterChain | None:
+def never_accepted(chain: FilterChain, flow: Flow,
+                   indexes: list[PrefixIndex | PortIndex] | None = None) -> FilterRule | FilterChain | None:
     """What stops every packet of `flow` in `chain` (a rule, or the chain's drop policy), or None.
 
     None whenever some rule that accepts could match one of them before a rule that drops all of them.
+    `indexes` (chain_indexes of the chain's rules) skip the rules no packet of the flow can match.
     """
-    for rule in chain.rules:
+    for rule in chain.rules if indexes is None else in_order(chain.rules, indexes, flow.match, flow.never_to):
         if not overlaps(rule, flow.match):
             continue
         if flow.never_to is not None and rule.dst is not None and within(rule.dst, flow.never_to):
@@ -258,11 +260,13 @@ def check_port_forwards(topology: Topology, node: Node, report: Report, routes_k
     if chain is None or not node.forwarding:
         return
     own = {a.ip for a in node.addresses}
+    indexes = chain_indexes(chain.rules)  # thousands of forwards against thousands of rules: not pair by pair
     for f in node.port_forwards:
         if f.to_address in own:
             continue  # forwarded to the node itself: the input chain sees it, not forward
         name = f"port forward {f.proto}/{f.port} -> {f.target}" + (f" (in {f.in_interface})" if f.in_interface else "")
-        stop = never_accepted(chain, new_connections(f, route_out(node, f.to_address) if routes_known else None))
+        stop = never_accepted(chain, new_connections(f, route_out(node, f.to_address) if routes_known else None),
+                              indexes)
         if stop is not None:
             report.warning("TG512", _at(topology, f, node),
                            f"{node.name}'s forward chain stops every new connection of its {name}: {_stopper(stop)}",
@@ -270,7 +274,7 @@ def check_port_forwards(topology: Topology, node: Node, report: Report, routes_k
                                 f"{_before(stop, node)} (the forward chain sees the destination after the port "
                                 "forward's translation)")
             continue
-        stop = never_accepted(chain, replies(f))
+        stop = never_accepted(chain, replies(f), indexes)
         if stop is not None:
             report.warning("TG514", _at(topology, f, node),
                            f"{node.name}'s forward chain stops every reply of its {name}: {_stopper(stop)}",

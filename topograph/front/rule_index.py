@@ -28,10 +28,12 @@ class PrefixIndex:
         self.field = field
         self.by: dict[IPNetwork | None, list[int]] = {}
         self.lengths: dict[int, set[int]] = {4: set(), 6: set()}
+        self.count = 0
 
     def add(self, i: int, rule: FilterRule) -> None:
         value = self.field(rule)
         self.by.setdefault(value, []).append(i)
+        self.count += 1
         if value is not None:
             self.lengths[value.version].add(value.prefixlen)
 
@@ -44,6 +46,14 @@ class PrefixIndex:
         elif later.family is not None:
             out.append(self.by.get(_WHOLE[later.family], []))
         return out
+
+
+    def overlapping(self, match: FilterRule) -> Chunks | None:
+        """The rules that may match a packet `match` matches, when its field is one host (None: no narrowing)."""
+        value = self.field(match)
+        if value is None or value.prefixlen != value.max_prefixlen:
+            return None
+        return self.candidates(match)  # the prefixes holding a host: those of its supernets, itself included
 
 
 class PortIndex:
@@ -82,6 +92,14 @@ class PortIndex:
         return out
 
 
+    def overlapping(self, match: FilterRule) -> Chunks | None:
+        """The rules that may match a packet `match` matches, when its field is one port (None: no narrowing)."""
+        value = self.field(match)
+        if value is None or value.first != value.last:
+            return None
+        return self.candidates(match)  # unset, the ranges that may hold the port, and the port's own
+
+
 def earlier_indexes() -> list[PrefixIndex | PortIndex]:
     """One index per field that narrows: destination, source, destination port, source port."""
     return [PrefixIndex(lambda r: r.dst), PrefixIndex(lambda r: r.src), PortIndex(lambda r: r.dport),
@@ -92,3 +110,26 @@ def fewest(answers: list[Chunks]) -> list[int]:
     """The shortest of the indexes' answers, as rule numbers in order."""
     best = min(answers, key=lambda chunks: sum(len(c) for c in chunks))
     return sorted(j for chunk in best for j in chunk)
+
+
+def chain_indexes(rules: tuple[FilterRule, ...]) -> list[PrefixIndex | PortIndex]:
+    """The indexes of a whole chain, for `in_order`."""
+    indexes = earlier_indexes()
+    for i, rule in enumerate(rules):
+        for ix in indexes:
+            ix.add(i, rule)
+    return indexes
+
+
+def in_order(rules: tuple[FilterRule, ...], indexes: list[PrefixIndex | PortIndex], match: FilterRule,
+             never_to: IPNetwork | None = None) -> list[FilterRule]:
+    """The rules of the chain that may match a packet `match` matches, in chain order (all of them when no index
+    narrows: `match` has no single host or port); with `never_to`, a host the packets never go to, without the
+    rules whose destination is that host (the first index is the destination's)."""
+    answers = [a for ix in indexes if (a := ix.overlapping(match)) is not None]
+    dst = indexes[0]
+    if never_to is not None and never_to.prefixlen == never_to.max_prefixlen and isinstance(dst, PrefixIndex):
+        elsewhere = dst.count - len(dst.by.get(never_to, []))
+        if not answers or elsewhere < min(sum(len(c) for c in a) for a in answers):
+            answers = [[lst for key, lst in dst.by.items() if key != never_to]]
+    return list(rules) if not answers else [rules[i] for i in fewest(answers)]
