@@ -330,6 +330,56 @@ def test_thousands_of_port_forwards_against_thousands_of_rules_are_not_compared_
     assert calls < 10 * n  # pair by pair: n * n / 2 * 2
 
 
+@st.composite
+def chains_and_packets(draw: st.DrawFn) -> tuple[FilterChain, Packet]:
+    chain_rules = draw(st.lists(rules(), min_size=1, max_size=12))
+    chain = FilterChain(Hook.FORWARD, policy=draw(st.sampled_from([RuleAction.ACCEPT, RuleAction.DROP])),
+                        rules=tuple(chain_rules))
+    return chain, draw(packets_of(draw(st.sampled_from(chain_rules))))
+
+
+@settings(max_examples=300, deadline=None)
+@given(chains_and_packets())
+def test_the_simulator_s_indexed_chain_search_gives_the_rule_by_rule_verdict(case: tuple[FilterChain, Packet],
+                                                                            ) -> None:
+    """A long chain is searched through indexes (sim/filtering.py): the verdict, rule and number are those of
+    trying every rule in order."""
+    from topograph.sim import filtering
+
+    chain, p = case
+    if p.proto == "other":
+        return
+    args = (p.src, p.dst, Proto(p.proto), p.sport or 0, p.dport or 0, p.iif, p.oif, p.state)
+    by_rule = filtering.evaluate_chain(chain, *args)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(filtering, "INDEXED_FROM", 0)
+        indexed = filtering.evaluate_chain(chain, *args)
+    assert (indexed.action, indexed.rule, indexed.index) == (by_rule.action, by_rule.rule, by_rule.index)
+
+
+def test_the_simulator_does_not_try_every_rule_of_a_long_chain(monkeypatch: pytest.MonkeyPatch) -> None:
+    """reach of 4,000 port forwards and 4,000 input rules (a 0.5 MB file) took 50 s: each packet tried every rule."""
+    from topograph.sim import filtering
+
+    calls = 0
+    real = filtering.matches
+
+    def counted(*args: object) -> bool:
+        nonlocal calls
+        calls += 1
+        return real(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(filtering, "matches", counted)
+    chain = FilterChain(Hook.INPUT, policy=RuleAction.DROP, rules=tuple(
+        FilterRule(action=RuleAction.ACCEPT, proto=Proto.TCP, dport=PortRange(p, p), in_interface="e")
+        for p in range(1, 3001)))
+    src, dst = ipaddress.ip_address("10.0.0.2"), ipaddress.ip_address("10.0.0.1")
+    verdict_ = filtering.evaluate_chain(chain, src, dst, Proto.TCP, 40000, 2999, "e", None, CtState.NEW)
+    assert (verdict_.action, verdict_.index) == (RuleAction.ACCEPT, 2999)
+    assert filtering.evaluate_chain(chain, src, dst, Proto.UDP, 40000, 2999, "e", None, CtState.NEW).index == 0
+    assert calls < 10
+
+
 def test_relations_by_hand() -> None:
     v4 = ipaddress.ip_network
     any_tcp = FilterRule(RuleAction.ACCEPT, proto=Proto.TCP)

@@ -121,15 +121,22 @@ def chain_indexes(rules: tuple[FilterRule, ...]) -> list[PrefixIndex | PortIndex
     return indexes
 
 
-def in_order(rules: tuple[FilterRule, ...], indexes: list[PrefixIndex | PortIndex], match: FilterRule,
-             never_to: IPNetwork | None = None) -> list[FilterRule]:
-    """The rules of the chain that may match a packet `match` matches, in chain order (all of them when no index
-    narrows: `match` has no single host or port); with `never_to`, a host the packets never go to, without the
-    rules whose destination is that host (the first index is the destination's)."""
+def positions(indexes: list[PrefixIndex | PortIndex], match: FilterRule,
+              never_to: IPNetwork | None = None) -> list[int] | None:
+    """The numbers (0-based, in order) of the chain's rules that may match a packet `match` matches; None when no
+    index narrows (`match` has no single host or port). With `never_to`, a host the packets never go to, without
+    the rules whose destination is that host (the first index is the destination's)."""
     answers = [a for ix in indexes if (a := ix.overlapping(match)) is not None]
     dst = indexes[0]
     if never_to is not None and never_to.prefixlen == never_to.max_prefixlen and isinstance(dst, PrefixIndex):
         elsewhere = dst.count - len(dst.by.get(never_to, []))
         if not answers or elsewhere < min(sum(len(c) for c in a) for a in answers):
             answers = [[lst for key, lst in dst.by.items() if key != never_to]]
-    return list(rules) if not answers else [rules[i] for i in fewest(answers)]
+    return fewest(answers) if answers else None
+
+
+def in_order(rules: tuple[FilterRule, ...], indexes: list[PrefixIndex | PortIndex], match: FilterRule,
+             never_to: IPNetwork | None = None) -> list[FilterRule]:
+    """The rules of the chain that may match a packet `match` matches, in chain order (`positions`)."""
+    found = positions(indexes, match, never_to)
+    return list(rules) if found is None else [rules[i] for i in found]
