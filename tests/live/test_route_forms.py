@@ -65,3 +65,35 @@ def test_random_labs_with_the_route_forms_match_the_kernel(sandbox: Sandbox, tmp
     case = tmp_path / f"forms{seed}.yml"
     case.write_text(generate(seed, forms=True))
     _differential(sandbox, case)
+
+
+def test_gateways_check_refuses_are_the_ones_the_kernel_refuses(sandbox: Sandbox) -> None:
+    """TG307: every route of the golden case that check refuses, `ip route add` refuses in a namespace with the
+    node's interfaces and addresses; the ones it lets through (a network and an anycast address), the kernel takes."""
+    import yaml
+
+    case = ROOT / "tests" / "golden" / "errors" / "TG307-gateway-refused.yml"
+    refused = {d.path for d in check_file(case).report if d.code == "TG307"}
+    node = yaml.safe_load(case.read_text())["nodes"]["r"]
+    ns = sandbox.prefix + "r"
+    sandbox.claim([ns])
+
+    def ip(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(["ip", "-n", ns, *args], capture_output=True, text=True, check=False)
+
+    subprocess.run(["ip", "netns", "add", ns], check=True)
+    assert ip("link", "set", "lo", "up").returncode == 0
+    for name, addresses in node["interfaces"].items():
+        if name != "lo":
+            assert ip("link", "add", name, "type", "veth", "peer", "name", f"{name}-peer").returncode == 0
+            assert ip("link", "set", f"{name}-peer", "up").returncode == 0
+            assert ip("link", "set", name, "up").returncode == 0
+        for a in addresses:
+            assert ip("addr", "add", a, "dev", name, *(["nodad"] if ":" in a else [])).returncode == 0
+    for i, route in enumerate(node["routes"]):
+        args = ["route", "add", route["to"], "via", route["via"]]
+        args += ["dev", route["dev"]] if "dev" in route else []
+        args += ["onlink"] if route.get("onlink") else []
+        done = ip(*args)
+        assert (done.returncode != 0) == (f"nodes.r.routes[{i}]" in refused), (args, done.stderr)
+    assert len(refused) == 8

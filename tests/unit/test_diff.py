@@ -171,3 +171,20 @@ def test_rev_path_reads_the_file_from_git(tmp_path: Path, monkeypatch: pytest.Mo
     assert code == 2 and err == "topograph: HEAD:other.yml: path 'other.yml' does not exist in 'HEAD'\n"
     code, _, err = cli("diff", "HEAD:lab.yml", "HEAD:lab.yml")
     assert code == 0
+
+
+@pytest.mark.parametrize("command", ["diff", "review"])
+def test_a_revision_is_never_a_git_option(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, command: str) -> None:
+    """`git show ARG` took an ARG starting with '-' as its option: `--output=FILE:x` wrote git's output to FILE."""
+    subprocess.run(["git", "init", "-q"], cwd=tmp_path, check=True, capture_output=True)
+    monkeypatch.chdir(tmp_path)
+    written = tmp_path / "pwn:x"
+    arg = f"--output={written}"
+    seed = str(ROOT / SEED)
+    if command == "diff":
+        code, out, err = cli("diff", "--", arg, seed)
+    else:
+        code, out, err = cli("review", seed, "--against", arg, "-o", str(tmp_path / "r.html"))
+    assert not written.exists()
+    assert code == (2 if command == "diff" else 1) and out == ""
+    assert err == f"topograph: {arg}: not a file, and a REV:path cannot start with '-'\n"

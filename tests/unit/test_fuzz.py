@@ -316,7 +316,8 @@ BAD_NAMES = st.builds(lambda a, c, b: a + c + b, WORD, CONTROL, st.one_of(st.jus
 def _quoted(text: str) -> str:
     """`text` as a YAML double-quoted scalar, every character outside a plain word escaped (DEL or NEL raw in the
     file would be a YAML error of its own, TG001, not the name check under test)."""
-    return '"' + "".join(c if c.isascii() and (c.isalnum() or c in "_.:/-") else f"\\u{ord(c):04x}" for c in text) + '"'
+    return '"' + "".join(c if c.isascii() and (c.isalnum() or c in "_.:/-") else f"\\u{ord(c):04x}" if ord(c) < 0x10000
+                         else f"\\U{ord(c):08x}" for c in text) + '"'
 
 
 def _codes(text: str) -> set[str]:
@@ -366,3 +367,108 @@ def test_control_characters_in_a_sandbox_prefix_are_refused(name: str, command: 
     assert result.exit_code == 2, result.output  # a usage error, before anything is read or touched
     assert result.stdout == ""
     assert "--sandbox" in result.stderr and "Traceback" not in result.stderr
+
+
+# -- services (run:): a name is a file name, a command shell text (tabs and newlines are its own) ------------------
+
+@FUZZ
+@given(WORD, CONTROL, TAIL, st.sampled_from(["name", "command"]))
+@example("sleep", "\x00", " 100", "command")  # passed check, then apply failed at its last step: embedded null byte
+@example("web", "\n", "", "name")
+@example("python3", "\x1b", "[31m", "command")
+def test_control_characters_in_services_are_refused_by_check(head: str, c: str, tail: str, where: str) -> None:
+    entry = f"{{name: {_quoted(head + c + tail)}, cmd: sleep}}" if where == "name" else \
+        f"{{name: svc, cmd: {_quoted(head + ' ' + c + tail)}}}"
+    text = f"nodes:\n  a:\n    run: [{entry}]\n"
+    result = checked(text)
+    command = head + " " + c + tail
+    if where == "command" and (c in "\t\n" or (not tail and c.isspace())):
+        # shell text keeps tabs and newlines; white space at the end is trimmed: what runs holds no control character
+        assert result.ok, [d.message for d in result.report]
+        assert result.topology is not None
+        [service] = result.topology.node("a").services
+        assert service.cmd == command.strip()
+    else:
+        assert {d.code for d in result.report if d.is_error} == {"TG606" if where == "name" else "TG607"}
+
+
+# -- names from the command line: one line on stderr, whatever control character they hold ------------------------
+
+@CLI_FUZZ
+@given(BAD_NAMES, st.sampled_from(["trace-src", "trace-dst", "fail", "logs-node", "logs-service", "capture-node",
+                                   "capture-interface", "exec-node", "scan-netns", "destroy-lab"]))
+@example("blue\n", "scan-netns")  # 'no namespace blue' and ' in /run/netns' on two lines
+@example("blue\n", "logs-service")
+def test_control_characters_in_command_line_names_give_one_line(name: str, where: str) -> None:
+    from topograph.cli import live as live_command
+
+    seed = str(SAMPLES[0].parent / "15-seed-web.yml")
+    args = {
+        "trace-src": ["trace", seed, name, "blue"],
+        "trace-dst": ["trace", seed, "red", name],
+        "fail": ["reach", seed, "--fail", name],
+        "logs-node": ["logs", "--sandbox", "fz-", seed, name],
+        "logs-service": ["logs", "--sandbox", "fz-", seed, f"blue:{name}"],
+        "capture-node": ["capture", "--sandbox", "fz-", seed, f"{name}:eth0"],
+        "capture-interface": ["capture", "--sandbox", "fz-", seed, f"blue:{name}"],
+        "exec-node": ["exec", "--sandbox", "fz-", seed, name, "--", "true"],
+        "scan-netns": ["scan", "--netns", name],
+        "destroy-lab": ["destroy", "--lab", name],
+    }[where]
+    with pytest.MonkeyPatch.context() as mp:  # no namespace is read or entered: every name here is refused first
+        mp.setattr(live_command, "privilege_problem", lambda: None)
+        mp.setattr("topograph.scan.targets.list_netns", lambda: {"red"})
+        result = CliRunner().invoke(main, args)
+    assert result.exit_code in (1, 2), result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
+    lines = result.stderr.splitlines()
+    assert lines and lines[0].startswith("topograph: ") and "Traceback" not in result.stderr, result.stderr
+    assert all(line.startswith(("topograph: ", "  hint: ")) for line in lines), result.stderr
+
+
+# -- netem values: numbers, units, white space and control characters ---------------------------------------------
+
+_UNITS = {"delay": ["us", "ms", "s"], "jitter": ["us", "ms", "s"], "rate": ["bit", "kbit", "mbit", "gbit", "bps", "kbps"],
+          "loss": ["%"], "duplicate": ["%"], "reorder": ["%"], "corrupt": ["%"]}
+DECIMAL = st.builds(lambda a, b: f"{a}.{b}", st.integers(0, 10**6), st.from_regex(r"[0-9]{1,12}", fullmatch=True))
+NUMBER = st.one_of(st.integers(0, 10**12).map(str), DECIMAL,
+                   st.sampled_from(["1e3", "-1", "nan", "inf", "\u0665", "\uff15", "1_0", "99.9999999", "0.0000005",
+                                    "9" * 400, "4294967295", "34359738360"]))
+SPACE = st.sampled_from(["", "", " ", "\t", "\n", "\r", "\x00", "\x0b", "\u2028", "\x1b"])
+
+
+@FUZZ
+@given(st.sampled_from(list(_UNITS)), st.data())
+@example("delay", None)  # "50ms\n": white space around a value is tolerated, and tc is given the value alone
+@example("loss", None)  # "99.9999999%" passed as less than 100% and reached tc as 'loss 100%' (TG702's case)
+def test_netem_values_are_refused_or_reach_tc_as_a_clean_number_in_range(field: str, data: st.DataObject | None) -> None:
+    from topograph.front.netem import MAX_RATE_BIT, MAX_TIME_US, parse_percent, parse_rate, parse_time
+
+    if data is None:
+        value: Any = {"delay": "50ms\n", "loss": "99.9999999%"}[field]
+    else:
+        value = data.draw(st.one_of(
+            st.builds(lambda a, n, s, u, b: a + n + s + u + b, SPACE, NUMBER, st.sampled_from(["", "", " "]),
+                      st.sampled_from(_UNITS[field] + ["", "MS", "ms\x00"]), SPACE),
+            st.integers(-(10**20), 10**20), st.floats(), st.text(max_size=8)))
+    extra = {"delay": "10ms"} if field in ("jitter", "reorder") else {}
+    netem = "{" + ", ".join(f"{k}: {_quoted(v) if isinstance(v, str) else v}" for k, v in {field: value, **extra}.items()) + "}"
+    result = checked(f"nodes:\n  a: {{}}\n  b: {{}}\nlinks:\n  - ends: [a:e, b:e]\n    netem: {netem}\n")
+    if not result.ok:
+        assert {d.code for d in result.report if d.is_error} <= {"TG011", "TG700", "TG702"}, list(result.report)
+        return
+    assert result.topology is not None
+    [end] = [i for i in result.topology.node("a").interfaces if i.name == "e"]
+    set_ = end.netem
+    if set_ is None:  # zero: nothing to set
+        return
+    words = set_.tc_words()
+    assert words.isascii() and words.isprintable(), words
+    for name, text in zip(words.split()[::2], words.split()[1::2], strict=False):  # what tc reads back means the same
+        if name == "delay":
+            assert parse_time(text) == set_.delay_us <= MAX_TIME_US
+        elif name == "rate":
+            assert parse_rate(text) == set_.rate_bit <= MAX_RATE_BIT
+        else:
+            assert parse_percent(text) == pytest.approx(dict(set_.percents())[name], abs=1e-6)
+            assert name != "loss" or text != "100%"  # TG702: a link that passes nothing is written up: false

@@ -4,8 +4,11 @@ encoding (pyroute2's) read back, and what status makes of a netem missing, diffe
 from __future__ import annotations
 
 import struct
+from collections.abc import Callable
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pyroute2.netlink.rtnl import RTM_NEWQDISC
 from pyroute2.netlink.rtnl.tcmsg import tcmsg
 
@@ -31,6 +34,18 @@ def test_times(text: str, us: int) -> None:
 @pytest.mark.parametrize("text", ["50", 50, "5 sec", "0.5us", "61s", "-1ms"])
 def test_bad_times_say_why(text: str | int) -> None:
     assert isinstance(parse_time(text), str)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.sampled_from([parse_time, parse_percent, parse_rate]),
+       st.one_of(st.integers(-(10**12), 10**12), st.floats(), st.just(0), st.just(2**70)))
+def test_the_suggestion_for_a_bare_number_is_a_value(parse: Callable[[str | int | float], object],
+                                                      value: int | float) -> None:
+    """`rate: 0` was told 'write e.g. 0mbit', which is refused in turn: a suggestion must be a value."""
+    message = parse(value)
+    assert isinstance(message, str)
+    suggestion = message.rpartition("write e.g. ")[2]
+    assert not isinstance(parse(suggestion), str), (value, message)
 
 
 def test_percentages_and_rates() -> None:

@@ -44,6 +44,22 @@ def test_run_takes_a_command_a_mapping_or_one_string() -> None:
     assert red.services[1].pos is not None and red.services[1].pos.line == 8
 
 
+@pytest.mark.parametrize(("extra", "ok"), [(0, True), (1, False)])
+def test_a_command_longer_than_one_argument_can_be_is_refused(extra: int, ok: bool) -> None:
+    """The command reaches `sh -c` as one argument: 131,072 bytes passed check and failed at apply's last step
+    (E2BIG, 'Argument list too long'), rolling the lab back."""
+    from topograph.front.services import MAX_COMMAND_BYTES
+
+    cmd = "echo " + "é" * ((MAX_COMMAND_BYTES - 5) // 2) + "x" * ((MAX_COMMAND_BYTES - 5) % 2 + extra)
+    assert len(cmd.encode()) == MAX_COMMAND_BYTES + extra
+    checked = check_text(LAB.replace("run: sleep 1000", f"run: [{{name: big, cmd: '{cmd}'}}]"), "svc.yml")
+    assert checked.ok is ok
+    if not ok:
+        [d] = [d for d in checked.report if d.is_error]
+        assert (d.code, d.pos.line) == ("TG607", 11)
+        assert "is 131,072 bytes long; the kernel passes at most 131,071 bytes" in d.message
+
+
 def test_services_start_last_and_stop_first() -> None:
     checked = check_text(LAB, "svc.yml")
     assert checked.topology is not None

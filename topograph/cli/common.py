@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+import unicodedata
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -122,8 +123,16 @@ def abort(message: str, *, hint: str | None = None, status: int = 1, details: di
         click.echo(json.dumps({"ok": False, "error": message, "hint": hint, "exit": status, **(details or {})},
                               indent=2))
     else:
-        click.echo(f"topograph: {message}" + (f"\n  hint: {hint}" if hint else ""), err=True)
+        click.echo(f"topograph: {one_line(message)}" + (f"\n  hint: {one_line(hint)}" if hint else ""), err=True)
     sys.exit(status)
+
+
+def one_line(text: str) -> str:
+    """`text` with every control character (a newline in a name from the command line...) written as its escape,
+    so that a message is one line whatever it quotes: 'no namespace x\\n in /run/netns'."""
+    if text.isprintable():
+        return text
+    return "".join(repr(c)[1:-1] if unicodedata.category(c) in ("Cc", "Zl", "Zp") else c for c in text)
 
 
 def check_path(file: str, *, expectations: bool = False) -> Checked:

@@ -27,9 +27,11 @@ def load_revision(arg: str, status: int = 2) -> Checked:
     design prints its diagnostics."""
     if arg == "-" or Path(arg).exists() or ":" not in arg:
         result = check_path(arg)
+    elif arg.startswith("-"):  # git would take it for an option of its own (--output=FILE writes a file)
+        _fail(f"{arg}: not a file, and a REV:path cannot start with '-'", status)
     else:
         try:
-            shown = subprocess.run(["git", "show", arg], capture_output=True, check=False)
+            shown = subprocess.run(["git", "show", "--end-of-options", arg], capture_output=True, check=False)
         except FileNotFoundError:
             _fail(f"{arg}: reading REV:path needs git, which is not installed", status)
         if shown.returncode != 0:

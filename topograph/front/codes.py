@@ -54,6 +54,8 @@ CODES: dict[str, tuple[Severity, str]] = {
     "TG304": (E, "duplicate route"),
     "TG305": (E, "masquerade out of an interface without an address of that family"),
     "TG306": (E, "onlink route without both 'via' and 'dev'"),
+    "TG307": (E, "route gateway the kernel refuses (unspecified, multicast, broadcast, loopback, the node's own "
+                 "IPv6 address, an IPv6 gateway out of lo)"),
     # packet filters and listeners
     "TG600": (E, "port match on a filter rule without tcp or udp"),
     "TG601": (E, "malformed port or port range"),
@@ -62,6 +64,8 @@ CODES: dict[str, tuple[Severity, str]] = {
     "TG604": (E, "malformed listen entry"),
     "TG605": (E, "service (run:) with an empty command"),
     "TG606": (E, "service name unfit for a file name"),
+    "TG607": (E, "service command no command line can hold (a control character other than tab and newline, "
+                 "or longer than the kernel passes)"),
     # link impairments (netem)
     "TG700": (E, "malformed netem value (a time, percentage or rate without its unit, or out of range)"),
     "TG701": (E, "netem on an interface that is no veth end (loopback, a bridge, an interface in no link)"),

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 from topograph.front.diagnostics import Pos, Report, Where
 from topograph.front.gaps import Gaps
+from topograph.front.rule_index import PortIndex, PrefixIndex, chain_indexes, earlier_indexes, fewest, in_order
 from topograph.model import (
     LOOPBACK,
     CtState,
@@ -127,26 +128,18 @@ def _named(rule: FilterRule) -> str:
 def shadowing(rules: tuple[FilterRule, ...]) -> list[tuple[int, int]]:
     """(i, j) for each rule i that the earlier rule j covers, j the first such: O(n) for the usual chains.
 
-    Earlier rules are indexed by destination: only one with no destination, with a prefix containing the
-    later rule's, or (for a rule without one) the whole of its family can cover it.
+    Earlier rules are indexed by destination, source and ports (front/rule_index.py): only those that every
+    index lets through can cover a rule, and the shortest index answer is tried, in order.
     """
     out: list[tuple[int, int]] = []
-    by_dst: dict[IPNetwork | None, list[int]] = {}
-    lengths: dict[int, set[int]] = {4: set(), 6: set()}
+    indexes = earlier_indexes()
     for i, later in enumerate(rules):
-        found = list(by_dst.get(None, ()))
-        if later.dst is not None:
-            for n in lengths[later.dst.version]:
-                if n <= later.dst.prefixlen:
-                    found += by_dst.get(later.dst.supernet(new_prefix=n), ())
-        elif later.family is not None:
-            found += by_dst.get(ipaddress.ip_network("0.0.0.0/0" if later.family == 4 else "::/0"), ())
-        j = next((j for j in sorted(found) if covers(rules[j], later)), None)
+        found = fewest([ix.candidates(later) for ix in indexes])
+        j = next((j for j in found if covers(rules[j], later)), None)
         if j is not None:
             out.append((i, j))
-        by_dst.setdefault(later.dst, []).append(i)
-        if later.dst is not None:
-            lengths[later.dst.version].add(later.dst.prefixlen)
+        for ix in indexes:
+            ix.add(i, later)
     return out
 
 
@@ -228,12 +221,14 @@ def replies(f: PortForward) -> Flow:
                 never_to=host)
 
 
-def never_accepted(chain: FilterChain, flow: Flow) -> FilterRule | FilterChain | None:
+def never_accepted(chain: FilterChain, flow: Flow,
+                   indexes: list[PrefixIndex | PortIndex] | None = None) -> FilterRule | FilterChain | None:
     """What stops every packet of `flow` in `chain` (a rule, or the chain's drop policy), or None.
 
     None whenever some rule that accepts could match one of them before a rule that drops all of them.
+    `indexes` (chain_indexes of the chain's rules) skip the rules no packet of the flow can match.
     """
-    for rule in chain.rules:
+    for rule in chain.rules if indexes is None else in_order(chain.rules, indexes, flow.match, flow.never_to):
         if not overlaps(rule, flow.match):
             continue
         if flow.never_to is not None and rule.dst is not None and within(rule.dst, flow.never_to):
@@ -265,11 +260,13 @@ def check_port_forwards(topology: Topology, node: Node, report: Report, routes_k
     if chain is None or not node.forwarding:
         return
     own = {a.ip for a in node.addresses}
+    indexes = chain_indexes(chain.rules)  # thousands of forwards against thousands of rules: not pair by pair
     for f in node.port_forwards:
         if f.to_address in own:
             continue  # forwarded to the node itself: the input chain sees it, not forward
         name = f"port forward {f.proto}/{f.port} -> {f.target}" + (f" (in {f.in_interface})" if f.in_interface else "")
-        stop = never_accepted(chain, new_connections(f, route_out(node, f.to_address) if routes_known else None))
+        stop = never_accepted(chain, new_connections(f, route_out(node, f.to_address) if routes_known else None),
+                              indexes)
         if stop is not None:
             report.warning("TG512", _at(topology, f, node),
                            f"{node.name}'s forward chain stops every new connection of its {name}: {_stopper(stop)}",
@@ -277,7 +274,7 @@ def check_port_forwards(topology: Topology, node: Node, report: Report, routes_k
                                 f"{_before(stop, node)} (the forward chain sees the destination after the port "
                                 "forward's translation)")
             continue
-        stop = never_accepted(chain, replies(f))
+        stop = never_accepted(chain, replies(f), indexes)
         if stop is not None:
             report.warning("TG514", _at(topology, f, node),
                            f"{node.name}'s forward chain stops every reply of its {name}: {_stopper(stop)}",

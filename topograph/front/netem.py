@@ -10,6 +10,7 @@ a 32-bit fraction: comparisons go through `same_as`).
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 _TIME = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(us|ms|s)\s*$")
@@ -96,11 +97,20 @@ def rate_text(bit: int) -> str:
     return f"{bit}bit"
 
 
+def _example(value: str | int | float, unit: str, fallback: str, parse: Callable[[str], object]) -> str:
+    """'; write e.g. 50ms' for a bare number: the number with its unit when that is a value `parse` takes (not
+    0mbit, -5ms or 1e-07ms), else a plain example; nothing for text, whose message says what is wrong."""
+    if isinstance(value, str):
+        return ""
+    candidate = f"{value}{unit}"
+    return f"; write e.g. {candidate if not isinstance(parse(candidate), str) else fallback + unit}"
+
+
 def parse_time(value: str | int | float) -> int | str:
     """Whole microseconds, or why `value` is not a time."""
     m = _TIME.match(str(value)) if isinstance(value, str) else None
     if m is None:
-        return f"{value!r} is not a time with a unit" + (f"; write e.g. {value}ms" if not isinstance(value, str) else "")
+        return f"{value!r} is not a time with a unit" + _example(value, "ms", "50", parse_time)
     us = float(m.group(1)) * _TIME_US[m.group(2)]
     if us != int(us):
         return f"{value!r} is finer than a microsecond"
@@ -112,11 +122,11 @@ def parse_time(value: str | int | float) -> int | str:
 def parse_percent(value: str | int | float) -> float | str:
     m = _PERCENT.match(str(value)) if isinstance(value, str) else None
     if m is None:
-        return f"{value!r} is not a percentage" + (f"; write e.g. {value}%" if not isinstance(value, str) else "")
+        return f"{value!r} is not a percentage" + _example(value, "%", "1", parse_percent)
     pct = float(m.group(1))
     if pct > 100:
         return f"{value!r} is more than 100%"
-    if pct and pct < 1e-6:
+    if len(m.group(1).partition(".")[2].rstrip("0")) > 6:  # 99.9999999% would reach tc as 100%
         return f"{value!r} is finer than a millionth of a percent"
     return pct
 
@@ -124,7 +134,7 @@ def parse_percent(value: str | int | float) -> float | str:
 def parse_rate(value: str | int | float) -> int | str:
     m = _RATE.match(str(value)) if isinstance(value, str) else None
     if m is None:
-        return f"{value!r} is not a rate with a unit" + (f"; write e.g. {value}mbit" if not isinstance(value, str) else "")
+        return f"{value!r} is not a rate with a unit" + _example(value, "mbit", "10", parse_rate)
     bit = float(m.group(1)) * _RATE_BIT[m.group(2).lower()]
     if bit < 8 or bit != int(bit):
         return f"{value!r} is less than a byte per second or not a whole number of bits per second"

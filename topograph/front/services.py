@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import shlex
+import unicodedata
 from typing import Protocol
 
 from topograph.front import document as doc
@@ -17,6 +18,26 @@ from topograph.front.diagnostics import PathKey, Where
 from topograph.front.loader import Source
 from topograph.front.names import node_name_problem
 from topograph.model import Service
+
+#: the kernel's limit on one argument (MAX_ARG_STRLEN, 32 pages, its terminating NUL included): the command
+#: reaches `sh -c` as one argument, from apply and from the compiled script alike
+MAX_COMMAND_BYTES = 32 * 4096 - 1
+#: shell text may hold tabs and newlines (a script in a YAML block); no other control character is meant
+_COMMAND_OK = frozenset("\t\n")
+
+
+def command_problem(cmd: str) -> tuple[str, str] | None:
+    """(why, hint) when `cmd` cannot be started as a service (or would garble every line that shows it), else None."""
+    bad = next((c for c in cmd if c not in _COMMAND_OK and (unicodedata.category(c) == "Cc"
+                                                            or c in "\u2028\u2029")), None)
+    if bad is not None:
+        why = "which no command line can hold" if bad == "\x00" else "a control character"
+        return f"contains {bad!r}, {why}", "write it without that character (tabs and newlines are fine)"
+    size = len(cmd.encode("utf-8", "surrogatepass"))
+    if size > MAX_COMMAND_BYTES:
+        return (f"is {size:,} bytes long; the kernel passes at most {MAX_COMMAND_BYTES:,} bytes as one argument",
+                "put a long script in a file and run that file")
+    return None
 
 
 class _Reader(Protocol):
@@ -45,6 +66,10 @@ def services(r: _Reader, entries: list[doc.RunDoc], base: PathKey, node: str) ->
         if not rd.cmd.strip():
             r.err("TG605", path, f"service {i + 1} of {node!r} has an empty command",
                   hint="write the command to run, e.g. python3 -m http.server 80")
+            continue
+        refused = command_problem(rd.cmd.strip())
+        if refused:
+            r.err("TG607", (*path, "cmd"), f"the command of service {i + 1} of {node!r} {refused[0]}", hint=refused[1])
             continue
         written = rd.name is not None
         name = rd.name if rd.name is not None else default_name(rd.cmd)

@@ -9,6 +9,7 @@ from topograph.front import filter_checks
 from topograph.front import graph as tg
 from topograph.front.diagnostics import Pos, Report, Where
 from topograph.front.gaps import Gaps
+from topograph.front.gateways import refused_gateway
 from topograph.front.natcheck import check_nat_addresses
 from topograph.model import (
     LOOPBACK,
@@ -263,6 +264,11 @@ def check_routes(topology: Topology, report: Report, gaps: Gaps) -> None:
                              hint="the kernel refuses the second one; remove it or give it another 'metric'")
             seen.setdefault(key, index)
             if route.via is None:
+                continue
+            refused = refused_gateway(node, route, addresses_known)
+            if refused is not None:
+                report.error("TG307", _at(topology, route, node),
+                             f"gateway {route.via} of {node.name}'s route to {_dest(route)} {refused[0]}", hint=refused[1])
                 continue
             if route.onlink:
                 if addresses_known:
