@@ -47,7 +47,6 @@ class PrefixIndex:
             out.append(self.by.get(_WHOLE[later.family], []))
         return out
 
-
     def overlapping(self, match: FilterRule) -> Chunks | None:
         """The rules that may match a packet `match` matches, when its field is one host (None: no narrowing)."""
         value = self.field(match)
@@ -90,7 +89,6 @@ class PortIndex:
         if value.first == value.last:  # one port's rule covers no range
             out.append(self.by_port.get(value.first, []))
         return out
-
 
     def overlapping(self, match: FilterRule) -> Chunks | None:
         """The rules that may match a packet `match` matches, when its field is one port (None: no narrowing)."""

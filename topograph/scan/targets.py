@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from topograph.front.names import node_name_problem
 from topograph.kernel_names import MARK_PREFIX
 from topograph.live.kernel import KernelError, Namespaces, list_netns, netns_mounted
-from topograph.live.nlsocket import Socket
+from topograph.live.nlsocket import Sockets
 from topograph.scan.build import HOST_NETNS
 from topograph.scan.read import Target, enter_pid
 
@@ -41,14 +41,9 @@ def other_sandbox(mark: str, prefix: str) -> str | None:
     return theirs
 
 
-def _mark(ns: Namespaces, netns: str) -> str:
+def _mark(sockets: Sockets, netns: str) -> str:
     """The alias of `netns`'s loopback ('' when it has none)."""
-    with ns.inside(netns):
-        sock = Socket(netns)
-    try:
-        lo = sock.link("lo")
-    finally:
-        sock.close()
+    lo = sockets(netns).link("lo")
     return lo.alias if lo is not None else ""
 
 
@@ -73,11 +68,15 @@ def choose(ns: Namespaces, *, prefix: str | None = None, names: tuple[str, ...] 
         chosen = sorted(n for n in existing if n.startswith(prefix) and len(n) > len(prefix))
         if not chosen:
             raise ScanError(f"no namespace is named {prefix}*")
-        for name in list(chosen):
-            theirs = other_sandbox(_mark(ns, name), prefix) if netns_mounted(name) else None
-            if theirs is not None and name.startswith(theirs):
-                chosen.remove(name)
-                notes.append(f"left out {name}: it is sandbox {theirs}'s (topograph's mark on its loopback)")
+        sockets = Sockets(ns)
+        try:
+            for name in list(chosen):
+                theirs = other_sandbox(_mark(sockets, name), prefix) if netns_mounted(name) else None
+                if theirs is not None and name.startswith(theirs):
+                    chosen.remove(name)
+                    notes.append(f"left out {name}: it is sandbox {theirs}'s (topograph's mark on its loopback)")
+        finally:
+            sockets.close()
         if not chosen:
             raise ScanError(f"every namespace named {prefix}* belongs to another sandbox: " + "; ".join(notes))
     if every:

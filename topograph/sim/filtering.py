@@ -79,7 +79,7 @@ def evaluate_chain(chain: FilterChain, src: IPAddress, dst: IPAddress, proto: Pr
     minutes to simulate rule by rule)."""
     numbers: Iterable[int] = range(len(chain.rules))
     if len(chain.rules) >= INDEXED_FROM:
-        numbers = _may_match(chain, src, dst, proto, sport, dport) or ()
+        numbers = _may_match(chain, src, dst, proto, sport, dport)
     for i in numbers:
         rule = chain.rules[i]
         if matches(rule, src, dst, proto, sport, dport, iif, oif, state):
