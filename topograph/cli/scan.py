@@ -25,8 +25,8 @@ def command(prefix: str | None, names: tuple[str, ...], every: bool, with_host: 
     Reads only (netlink dumps, /proc/sys, `nft -j list ruleset`): interfaces, veth pairs, bridges, addresses,
     main-table routes, forwarding and rp_filter, NAT and filter rules. With --sandbox PREFIX every namespace
     named PREFIX* becomes the node named after the rest (one that topograph's mark gives to another sandbox,
-e.g. t1-r's t1-rred under --sandbox t1-, is left out, with a warning). What the file cannot say (other routing tables,
-    policy rules, rules of other forms) is written as `# scan:` comments and warned about on stderr.
+    e.g. t1-r's t1-rred under --sandbox t1-, is left out, with a warning). What the file cannot say (other
+    routing tables, policy rules, rules of other forms) is written as `# scan:` comments and warned about on stderr.
     """
     from topograph.cli.live import require_privileges
     from topograph.front.names import lab_name_problem

@@ -37,11 +37,11 @@ def _body(index: int, attrs: list[list[object]]) -> bytes:
 
 def options(netem: Netem) -> dict[str, object]:
     """pyroute2's netem parameters for `netem` (microseconds, percentages, and the rate as tc writes it)."""
+    from pyroute2.netlink.rtnl.tcmsg import sched_netem
+
     kwargs: dict[str, object] = {"delay": netem.delay_us, "jitter": netem.jitter_us, "loss": netem.loss,
                                  "duplicate": netem.duplicate, "prob_reorder": netem.reorder,
                                  "prob_corrupt": netem.corrupt}
-    from pyroute2.netlink.rtnl.tcmsg import sched_netem
-
     if netem.rate_bit:
         kwargs["rate"] = f"{netem.rate_bit}bit"
     return dict(sched_netem.get_parameters(kwargs))
