@@ -3,7 +3,9 @@
 Run as root: `python benchmarks/bench_verify.py [N ...]` (default 50 300). Per star, in a sandbox of a fresh
 prefix: apply the lab, then `--runs` times in turn: time a random sample of pairs pinged one by one the plain
 way (the yardstick: the old verify's way, one process per probe; extrapolated to every pair, and said so),
-then the whole command, counting the flows it reports as DIFFERS (a star has none: all reach). Each run's
+then the whole command twice, counting the flows it reports as DIFFERS (a star has none: all reach): first
+with its prediction worked out from the file (no remembered one: topograph.live.verify_cache), then with
+the prediction that run remembered, as every later verify of an unchanged file has it. Each run's
 ratio is against the yardstick measured just before it: these shared machines change speed by 2x within
 minutes, so a yardstick measured once, before all runs, would compare runs made at another speed.
 Everything it made is removed afterwards by exact name, also when a step fails.
@@ -134,7 +136,7 @@ def measure(n: int, sample: int, runs: int, *, modes: tuple[bool, ...]) -> None:
             flows = probes(topo, all_pairs=True)
             pings = [(placement.netns(f.src), str(f.dst)) for f in flows if f.proto is Proto.ICMP]
             rng = random.Random(n)
-            ratios: list[float] = []
+            ratios: dict[str, list[float]] = {"worked out": [], "remembered": []}
             floors: list[float] = []
             for r in range(runs):
                 picked = rng.sample(pings, min(sample, len(pings)))
@@ -146,18 +148,24 @@ def measure(n: int, sample: int, runs: int, *, modes: tuple[bool, ...]) -> None:
                       f"({per_pair * 1e3:.1f} ms per pair, {lost} without reply); extrapolated to all {len(flows):,} "
                       f"flows: {extrapolated:.0f} s", flush=True)
                 for bytecode in modes:  # both in turn, with --also-source: each pair under the same load
-                    forget_neighbours(names)
-                    secs, rc, differ, summary = verify_all(path, prefix, tmp, source=None if bytecode else src)
-                    how = "" if len(modes) == 1 else (" (bytecode)" if bytecode else " (source)  ")
-                    ratios.append(extrapolated / secs)
-                    floor = library_floor(tmp)
-                    floors.append(floor / secs)
-                    print(f"  verify --all run {r + 1}{how}: {secs:6.2f} s, exit {rc}, {differ} DIFFERS ({summary}); "
-                          f"{extrapolated / secs:.1f}x the one-by-one pings; the libraries' import floor {floor:.2f} s "
-                          f"right after; load average {os.getloadavg()[0]:.1f}", flush=True)
-            print(f"  star of {n}: {min(ratios):.1f}-{max(ratios):.1f}x the one-by-one pings over {len(ratios)} runs "
-                  f"(median {statistics.median(ratios):.1f}x); the libraries' import floor is "
-                  f"{100 * min(floors):.0f}-{100 * max(floors):.0f}% of a run", flush=True)
+                    for kind in ratios:  # the prediction worked out from the file, then remembered from that run
+                        if kind == "worked out":
+                            shutil.rmtree(Path(tmp) / "verify", ignore_errors=True)
+                        forget_neighbours(names)
+                        secs, rc, differ, summary = verify_all(path, prefix, tmp, source=None if bytecode else src)
+                        how = "" if len(modes) == 1 else (" (bytecode)" if bytecode else " (source)  ")
+                        ratios[kind].append(extrapolated / secs)
+                        floor = library_floor(tmp)
+                        floors.append(floor / secs)
+                        print(f"  verify --all run {r + 1}{how}, prediction {kind:<10}: {secs:6.2f} s, exit {rc}, "
+                              f"{differ} DIFFERS ({summary}); {extrapolated / secs:.1f}x the one-by-one pings; the "
+                              f"libraries' import floor {floor:.2f} s right after; load average "
+                              f"{os.getloadavg()[0]:.1f}", flush=True)
+            for kind, got in ratios.items():
+                print(f"  star of {n}, prediction {kind}: {min(got):.1f}-{max(got):.1f}x the one-by-one pings over "
+                      f"{len(got)} runs (median {statistics.median(got):.1f}x)", flush=True)
+            print(f"  the libraries' import floor is {100 * min(floors):.0f}-{100 * max(floors):.0f}% of a run",
+                  flush=True)
         finally:
             wipe(names)
             engine.destroy(p.lab, p.prefix, p)

@@ -29,7 +29,7 @@ import pytest
 
 from tests.live.probes import UDP_ECHO
 from topograph import kernel_names
-from topograph.live import marked, services
+from topograph.live import marked, services, state
 from topograph.model import IPAddress
 from topograph.plan import Plan, StartService, StopService
 
@@ -227,6 +227,8 @@ class Sandbox:
             services.stop(StopService(node_dir.name, None, pid_file.stem, str(node_dir.parent)))
             # and what carries the service's exact marker, in any namespace (a daemon out of the group)
             marked.send(str(node_dir / pid_file.stem), None, signal.SIGKILL)
+        for entry in (state.state_dir() / "verify").glob(f"*@{self.prefix}*.json"):  # verify's remembered predictions
+            entry.unlink(missing_ok=True)
         problems += [f"service directory left behind: {d}"
                      for d in sorted(Path(kernel_names.SYSCTL_DIR).glob(f"*@{self.prefix}*{kernel_names.SERVICE_SUFFIX}"))]
         for proc in self.processes:

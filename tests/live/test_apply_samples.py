@@ -90,6 +90,7 @@ def test_sample_lifecycle(sandbox: Sandbox, tmp_path: Path, sample: Path) -> Non
     checked = tg(tmp_path, "verify", *args)
     assert checked.returncode == 0, checked.stdout + checked.stderr
     assert "DIFFERS" not in checked.stdout
+    assert len(list(tmp_path.glob("verify/*.json"))) == 1  # its prediction, remembered for the next verify
 
     status = tg(tmp_path, "status", *args)
     assert status.returncode == 0, status.stdout
@@ -107,7 +108,7 @@ def test_sample_lifecycle(sandbox: Sandbox, tmp_path: Path, sample: Path) -> Non
     gone = tg(tmp_path, "destroy", *args)
     assert gone.returncode == 0, gone.stderr
     assert sandbox.left() == []
-    assert not list(tmp_path.glob("*.json"))
+    assert not list(tmp_path.glob("*.json")) and not list(tmp_path.glob("verify/*"))
     twice = tg(tmp_path, "destroy", *args)
     assert twice.returncode == 0 and "nothing removed" in twice.stdout
 
@@ -184,7 +185,17 @@ def test_verify_all_pairs_and_a_broken_lab_differs(sandbox: Sandbox, tmp_path: P
     assert status.returncode == 2 and "load nftables table inet topograph-seed" in status.stdout
     assert tg(tmp_path, "apply", *args).returncode == 0
     assert tg(tmp_path, "verify", *args).returncode == 0
+    # from the remembered prediction (--all's and the expectations'), the same table, and a break still shows
+    assert len(list(tmp_path.glob("verify/*.json"))) == 2
+    again = tg(tmp_path, "verify", "--all", *args)
+    assert (again.returncode, again.stdout) == (0, every.stdout)
+    assert sandbox.exec(sandbox.prefix + "host", "nft", "delete", "table", "inet", "topograph-seed").returncode == 0
+    remembered = tg(tmp_path, "verify", "--all", *args)
+    assert remembered.returncode == 1
+    assert "reach      refused    DIFFERS  (tcp reset)" in next(ln for ln in remembered.stdout.splitlines()
+                                                              if ln.startswith("lan -> ") and "tcp/80" in ln)
     assert tg(tmp_path, "destroy", *args).returncode == 0
+    assert not list(tmp_path.glob("verify/*"))  # destroy forgets the lab's predictions
 
 
 def test_verify_does_not_count_a_connection_to_another_listener(sandbox: Sandbox) -> None:

@@ -30,7 +30,8 @@ def fake_lab(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> list[list[Probe
     monkeypatch.setattr(kernel, "list_netns", lambda: {f"t1-{n}" for n in ("red", "blue", "host", "lan", "internet")})
     given: list[list[Probe]] = []
 
-    def run(topology: Any, placement: Any, ps: list[Probe], **kw: Any) -> list[Observed]:
+    def run(prepared: live_verify.Prepared, **kw: Any) -> list[Observed]:
+        ps = list(prepared.probes)
         given.append(ps)
         out = []
         for p in ps:
@@ -42,7 +43,7 @@ def fake_lab(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> list[list[Probe
                 out.append(Observed(p, p.expected, "as predicted", "a remark" if p.port else ""))
         return out
 
-    monkeypatch.setattr(live_verify, "run_probes", run)
+    monkeypatch.setattr(live_verify, "run", run)
     return given
 
 
@@ -67,7 +68,7 @@ def test_json_has_one_entry_per_probe_and_totals(fake_lab: list[list[Probe]]) ->
 
 
 def test_json_all_as_predicted_exits_0(fake_lab: list[list[Probe]], monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(live_verify, "run_probes", lambda t, pl, ps, **kw: [Observed(p, p.expected) for p in ps])
+    monkeypatch.setattr(live_verify, "run", lambda prepared, **kw: [Observed(p, p.expected) for p in prepared.probes])
     result = CliRunner().invoke(main, ["verify", "--json", "--sandbox", "t1-", SEED])
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
@@ -122,7 +123,7 @@ def test_a_kernel_error_while_probing_is_one_line(fake_lab: list[list[Probe]], m
     def gone(*args: Any, **kw: Any) -> list[Observed]:
         raise kernel.KernelError(errno.ENOENT, "enter namespace t1-blue: No such file or directory")
 
-    monkeypatch.setattr(live_verify, "run_probes", gone)
+    monkeypatch.setattr(live_verify, "run", gone)
     result = CliRunner().invoke(main, ["verify", "--sandbox", "t1-", SEED])
     assert result.exit_code == 1
     assert result.stderr == "topograph: verify stopped: enter namespace t1-blue: No such file or directory\n"

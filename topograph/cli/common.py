@@ -6,13 +6,15 @@ import json
 import sys
 import unicodedata
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
 from topograph.front import reader
 from topograph.front.diagnostics import Pos, count, render_json, render_text
-from topograph.pipeline import Checked, check_file, check_text
+
+if TYPE_CHECKING:
+    from topograph.pipeline import Checked
 
 # No checks by click (it would print a usage error, exit 2): the loader reports a missing, unreadable or
 # special file as TG000 at FILE:1:1, in text or --json, the same for every command. `-` is standard
@@ -139,6 +141,8 @@ def check_path(file: str, *, expectations: bool = False) -> Checked:
     """Check the topology at `file`; `-` reads it from standard input (diagnostics then name `<stdin>`).
 
     `expectations`: also hold the file's `expect:` list against the simulator (pipeline.expect)."""
+    from topograph.pipeline import Checked, check_file, check_text  # here: verify from its remembered prediction needs none
+
     if file != "-":
         return check_file(file, expectations=expectations)
     result = Checked()

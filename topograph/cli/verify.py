@@ -15,6 +15,7 @@ from topograph.front.diagnostics import count
 
 if TYPE_CHECKING:
     from topograph.live.verify import Observed
+    from topograph.live.verify_cache import Cached
 
 
 class _Progress:
@@ -85,6 +86,33 @@ def as_junit(results: list[Observed], lab: str, prefix: str | None, seconds: flo
     return data + b"\n"
 
 
+def _remembered(file: str, prefix: str | None, all_pairs: bool) -> Cached:
+    """The flows to send and their prediction: remembered from the last verify of the same file, else worked out
+    from it (check's errors and warnings are printed either way, and the first exits)."""
+    from topograph.live import verify_cache
+
+    digest = verify_cache.key(file, prefix, all_pairs)
+    cached = verify_cache.load(digest) if digest is not None else None
+    if cached is not None:
+        if cached.warnings:
+            click.echo(cached.warnings, err=True, nl=False)
+        return cached
+    from topograph.front.diagnostics import render_text
+    from topograph.live import verify
+    from topograph.placement import place
+
+    checked = load_or_exit(file)
+    topology = checked.topology
+    assert topology is not None  # load_or_exit exits otherwise
+    placement = place(topology, prefix)  # the lab's namespaces: verify needs no plan of operations
+    prepared = verify.prepare(topology, placement, verify.probes(topology, all_pairs=all_pairs))
+    cached = verify_cache.Cached(topology.name, render_text(list(checked.report)) if len(checked.report) else "",
+                                 prepared)
+    if digest is not None and verify_cache.key(file, prefix, all_pairs) == digest:  # not edited while checked
+        verify_cache.save(digest, cached, prefix)
+    return cached
+
+
 @click.command("verify")
 @topology_argument
 @sandbox_option
@@ -115,23 +143,20 @@ def command(file: str, prefix: str | None, all_pairs: bool, as_json_: bool, juni
     """
     from topograph.live import verify
     from topograph.live.kernel import KernelError, list_netns
-    from topograph.placement import place
 
     json_errors(as_json_)
-    topology = load_or_exit(file).topology
-    assert topology is not None  # load_or_exit exits otherwise
-    placement = place(topology, prefix)  # the lab's namespaces: verify needs no plan of operations
+    cached = _remembered(file, prefix, all_pairs)
     require_privileges()
+    lab, prepared = cached.lab, cached.prepared
     existing = list_netns()
-    missing = [n for n in placement.namespaces if n not in existing]
+    missing = [n for n in prepared.namespaces if n not in existing]
     if missing:
-        hint = elsewhere(topology.name, prefix)
-        abort(hint or f"lab {topology.name} is not up (no namespace {missing[0]}); run topograph apply first")
+        hint = elsewhere(lab, prefix)
+        abort(hint or f"lab {lab} is not up (no namespace {missing[0]}); run topograph apply first")
     progress = _Progress() if sys.stderr.isatty() else None
     started = time.monotonic()
     try:
-        results = verify.run_probes(topology, placement, verify.probes(topology, all_pairs=all_pairs),
-                                    progress=progress)
+        results = verify.run(prepared, progress=progress)
     except KernelError as exc:  # e.g. a namespace deleted while verify ran
         abort(f"verify stopped: {exc.strerror or exc}")
     finally:
@@ -140,12 +165,12 @@ def command(file: str, prefix: str | None, all_pairs: bool, as_json_: bool, juni
     if junit is not None:
         try:
             with open(junit, "wb") as f:
-                f.write(as_junit(results, topology.name, prefix, time.monotonic() - started))
+                f.write(as_junit(results, lab, prefix, time.monotonic() - started))
         except OSError as exc:
             abort(f"cannot write {junit}: {exc.strerror or exc}")
     bad = sum(1 for r in results if not r.agrees)
     if as_json_:
-        click.echo(json.dumps(as_json(results, topology.name, prefix), indent=2))
+        click.echo(json.dumps(as_json(results, lab, prefix), indent=2))
     else:
         click.echo("\n".join(verify.results_table(results)))  # one write: 90,000 echo calls cost a second
         flows = count(len(results), "flow")

@@ -219,6 +219,9 @@ def destroy(lab: str, prefix: str | None, plan: Plan | None = None, *, wait: flo
                 if runner.run(op):
                     removed.append(removed_text(op))
         state.remove(record)
+        from topograph.live import verify_cache  # here: only destroy needs it
+
+        verify_cache.forget(lab, prefix)
         return removed
 
 

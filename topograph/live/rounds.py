@@ -9,7 +9,7 @@ stars' runs 5-10% slower (a fork of the command's ~80 MB, copied page by page as
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 
 from topograph.live.kernel import Namespaces
 from topograph.live.neighbours import Neighbours
@@ -47,7 +47,7 @@ class Rounds:
             for entry in pair[1]:
                 self.neighbours.forget(*entry)
 
-    def run(self, indices: list[int], feed: Callable[[int], None] | None = None) -> dict[int, ProbeOutcome]:
+    def run(self, indices: Sequence[int], feed: Callable[[int], None] | None = None) -> dict[int, ProbeOutcome]:
         """Try every job of `indices` once; `feed` hears how many are done."""
         self.left.clear()
         for i in indices:

@@ -23,18 +23,19 @@ from topograph.live.probe import WINDOW, Job, Listen, Outcome
 from topograph.live.rounds import Entry, Pairs, Rounds
 from topograph.model import LOOPBACK, IPAddress, Proto, Topology
 from topograph.placement import Placement
-from topograph.sim.trace import Disposition
 
-#: What the source sees of each disposition it can tell apart; any other is predicted "no reach".
-SEEN: dict[Disposition, Outcome] = {
-    Disposition.DELIVERED: Outcome.REACHED,
-    Disposition.FILTER_REJECTED: Outcome.REFUSED,
-    Disposition.CONNECTION_REFUSED: Outcome.REFUSED,
-    Disposition.FILTER_DROPPED: Outcome.SILENCE,
+#: What the source sees of each disposition (a topograph.sim.trace.Disposition, by its value) it can tell
+#: apart; any other is predicted "no reach". By value: importing the simulator loads networkx, which a
+#: verify from its remembered prediction (topograph.live.verify_cache) never needs.
+SEEN: dict[str, Outcome] = {
+    "DELIVERED": Outcome.REACHED,
+    "FILTER_REJECTED": Outcome.REFUSED,
+    "CONNECTION_REFUSED": Outcome.REFUSED,
+    "FILTER_DROPPED": Outcome.SILENCE,
 }
 
 
-def expected(disposition: Disposition) -> Outcome:
+def expected(disposition: str) -> Outcome:
     """The outcome a probe should see for the simulator's disposition (Outcome.UNREACHED: any but reach)."""
     return SEEN.get(disposition, Outcome.UNREACHED)
 
@@ -57,7 +58,7 @@ class Probe:
     port: int | None = None
     predicted: bool | None = None  # None: no prediction (nothing to compare)
     why: str = ""
-    disposition: Disposition | None = None  # the simulator's, when known: refines `predicted`
+    disposition: str | None = None  # the simulator's (a Disposition), when known: refines `predicted`
 
     @property
     def expected(self) -> Outcome | None:
@@ -185,9 +186,34 @@ def lost_probe(predicted: Outcome | None, observed: Outcome) -> bool:
     return predicted is Outcome.REFUSED and observed is Outcome.SILENCE
 
 
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """What verify sends and how it reads the answers, worked out from the file and its placement: all that
+    probing needs, as plain data (topograph.live.verify_cache keeps it for the next verify of the same file)."""
+
+    probes: tuple[Probe, ...]
+    jobs: dict[int, Job]  # by index into probes: those whose source topograph configures (the others are not tried)
+    pairs: Pairs
+    order: tuple[int, ...]  # the jobs' indexes, the two directions of a pair on one segment side by side
+    namespaces: tuple[str, ...]  # the lab's, whose neighbours are forgotten before taught flows are measured again
+
+
+def prepare(topology: Topology, placement: Placement, ps: list[Probe]) -> Prepared:
+    jobs = {i: _job(topology, placement, p) for i, p in enumerate(ps) if placement.configures(p.src)}
+    pairs = _pairs(topology, placement, ps)
+    order = tuple(sorted(jobs, key=lambda i: pairs[i][0] if i in pairs else ("", "", f"{i:09d}")))
+    return Prepared(tuple(ps), jobs, pairs, order, placement.namespaces)
+
+
 def run_probes(topology: Topology, placement: Placement, ps: list[Probe], *, progress: Progress | None = None,
                window: int = WINDOW, tries: int = 3) -> list[Observed]:
-    """Send every probe for real, many at once; a probe from a node topograph does not configure is not tried.
+    """`run` on the probes prepared for this topology and placement."""
+    return run(prepare(topology, placement, ps), progress=progress, window=window, tries=tries)
+
+
+def run(prepared: Prepared, *, progress: Progress | None = None, window: int = WINDOW,
+        tries: int = 3) -> list[Observed]:
+    """Send every prepared probe for real, many at once; a probe from a node topograph does not configure is not tried.
 
     Round one tries every flow. A flow predicted to reach that did not, or predicted refused that met
     silence, is tried again, up to `tries` times in all, each time in a round of its own: the first
@@ -202,15 +228,9 @@ def run_probes(topology: Topology, placement: Placement, ps: list[Probe], *, pro
     from a fresh lab: such flows are measured again one at a time after the lab's namespaces forget
     their neighbours, and once more each after a flush of its own if they still differ.
     """
-    out: list[Observed | None] = [None] * len(ps)
-    jobs: dict[int, Job] = {}
-    for i, p in enumerate(ps):
-        if placement.configures(p.src):
-            jobs[i] = _job(topology, placement, p)
-        else:
-            out[i] = Observed(p, None, "source is outside the lab (real mode)")
-    pairs = _pairs(topology, placement, ps)
-    order = sorted(jobs, key=lambda i: pairs[i][0] if i in pairs else ("", "", f"{i:09d}"))
+    ps, jobs, pairs, order = prepared.probes, prepared.jobs, prepared.pairs, prepared.order
+    out: list[Observed | None] = [None if i in jobs else Observed(p, None, "source is outside the lab (real mode)")
+                                  for i, p in enumerate(ps)]
     done = len(ps) - len(jobs)
     total = len(ps)
 
@@ -238,10 +258,10 @@ def run_probes(topology: Topology, placement: Placement, ps: list[Probe], *, pro
         taught = [i for i in order if seen[i].reached and ps[i].expected not in (None, Outcome.REACHED)]
         if taught:
             rounds.prober.window = 1
-            rounds.flush(placement.namespaces)
+            rounds.flush(prepared.namespaces)
             seen.update(rounds.run(taught))
             for i in [i for i in taught if seen[i].reached]:
-                rounds.flush(placement.namespaces)
+                rounds.flush(prepared.namespaces)
                 seen.update(rounds.run([i]))
     finally:
         rounds.close()
