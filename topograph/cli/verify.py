@@ -128,7 +128,9 @@ def command(file: str, prefix: str | None, all_pairs: bool, as_json_: bool, juni
     the simulator predicts one of them, or just "no reach". Listeners (TCP) and echoing responders (UDP)
     are started and stopped by verify itself where the file has something listen (`listen:`, port
     forwards' targets); a port that a listener holds already is probed through that listener (the line
-    says so). Exit 1 on any difference.
+    says so). Exit 1 on any difference. The flows and their prediction are remembered, in the state
+    directory, for the next verify of the same file: while neither the file nor topograph changes, it
+    reads them back instead of checking and simulating the file again (destroy forgets them).
 
     \b
     --json prints one object: {"ok" true, "lab", "mode" ("real"/"sandbox"), "prefix",

@@ -5,7 +5,7 @@ Working the prediction out means checking the file (pydantic's models), building
 running the simulator; on a small lab, importing those libraries alone takes longer than sending every probe
 (benchmarks/README.md, "verify's fixed cost"). The prediction is a function of the file's bytes, the name it
 was given by (warnings name it), the sandbox prefix, --all, and topograph's own code: the key is a SHA-256 of
-all of them, the code by version and by the size and modification time of each of its modules, so an edit
+all of them, the code by the size and modification time of each of its modules, so an edit
 or an upgrade of either misses and the prediction is worked out again. An entry that cannot be read back
 whole is a miss too. A verify from an entry imports none of the four libraries.
 
@@ -25,7 +25,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import topograph
 from topograph.front import reader
 from topograph.front.diagnostics import Report
 from topograph.live import state
@@ -36,7 +35,7 @@ from topograph.model import IPAddress, Proto
 
 FORMAT = 1  # of the entries: a change of their layout
 LIMIT = 32  # entries kept; the least recently used go first
-_CODE = Path(topograph.__file__).parent
+_CODE = Path(__file__).resolve().parent.parent  # the topograph package
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,8 +50,8 @@ def directory() -> Path:
 
 
 def code_fingerprint() -> bytes:
-    """topograph's version and every module's path, size and modification time."""
-    parts = [topograph.__version__]
+    """Every module's path, size and modification time (its version is in topograph/__init__.py)."""
+    parts: list[str] = []
     for root, dirs, files in os.walk(_CODE):
         dirs[:] = sorted(d for d in dirs if d != "__pycache__")
         for name in sorted(f for f in files if f.endswith(".py")):
