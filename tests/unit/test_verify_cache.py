@@ -93,6 +93,19 @@ def test_an_edited_module_of_topograph_changes_the_key(tmp_path: Path, monkeypat
     assert verify_cache.key(str(SAMPLES / "01-veth-pair.yml"), None, True) not in (before, None)
 
 
+def test_an_upgraded_library_changes_the_key(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert {"networkx", "pydantic", "yaml"} <= set(verify_cache.LIBRARIES)
+    lib = tmp_path / "tg_fake_lib"
+    lib.mkdir()
+    (lib / "__init__.py").write_text("__version__ = '1.0'\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setattr(verify_cache, "LIBRARIES", ("tg_fake_lib",))
+    before = verify_cache.key(str(SAMPLES / "01-veth-pair.yml"), None, True)
+    (lib / "__init__.py").write_text("__version__ = '1.10'\n")
+    assert verify_cache.key(str(SAMPLES / "01-veth-pair.yml"), None, True) not in (before, None)
+    assert "tg_fake_lib" not in sys.modules  # found, never imported
+
+
 def test_no_key_for_a_file_check_would_refuse(tmp_path: Path) -> None:
     fifo = tmp_path / "fifo"
     os.mkfifo(fifo)

@@ -4,9 +4,9 @@ the state directory and used again while neither the file nor topograph changes.
 Working the prediction out means checking the file (pydantic's models), building its graph (networkx) and
 running the simulator; on a small lab, importing those libraries alone takes longer than sending every probe
 (benchmarks/README.md, "verify's fixed cost"). The prediction is a function of the file's bytes, the name it
-was given by (warnings name it), the sandbox prefix, --all, and topograph's own code: the key is a SHA-256 of
-all of them, the code by the size and modification time of each of its modules, so an edit
-or an upgrade of either misses and the prediction is worked out again. An entry that cannot be read back
+was given by (warnings name it), the sandbox prefix, --all, and the code: the key is a SHA-256 of all of them,
+the code by the size and modification time of each of topograph's modules and of the libraries' (LIBRARIES),
+so an edit or an upgrade misses and the prediction is worked out again. An entry that cannot be read back
 whole is a miss too. A verify from an entry imports none of the four libraries.
 
 Entries are files `DIGEST.LAB@PREFIX.json` in `<state dir>/verify` (root's, mode 0700 like the records):
@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import importlib.util
 import ipaddress
 import json
 import os
@@ -49,9 +50,19 @@ def directory() -> Path:
     return state.state_dir() / "verify"
 
 
+#: the libraries that check and simulate a file: an upgrade of one may change a prediction or a warning
+LIBRARIES = ("networkx", "pydantic", "pydantic_core", "yaml")
+
+
 def code_fingerprint() -> bytes:
-    """Every module's path, size and modification time (its version is in topograph/__init__.py)."""
+    """Every module's path, size and modification time (its version is in topograph/__init__.py), and where each of
+    LIBRARIES is installed and when (found without importing it: an upgrade rewrites its `__init__.py`)."""
     parts: list[str] = []
+    for lib in LIBRARIES:
+        spec = importlib.util.find_spec(lib)
+        origin = spec.origin if spec is not None else None
+        st = os.stat(origin) if origin else None
+        parts.append(f"{lib}:{origin}:{st.st_size if st else 0}:{st.st_mtime_ns if st else 0}")
     for root, dirs, files in os.walk(_CODE):
         dirs[:] = sorted(d for d in dirs if d != "__pycache__")
         for name in sorted(f for f in files if f.endswith(".py")):
