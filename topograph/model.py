@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import ipaddress
 from dataclasses import dataclass, field
 from enum import StrEnum
 
 from topograph.front.diagnostics import Pos, Where
 from topograph.front.netem import Netem
-
-IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
-IPInterface = ipaddress.IPv4Interface | ipaddress.IPv6Interface
-IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
-
-LOOPBACK = "lo"
+from topograph.front.wire import LOOPBACK as LOOPBACK
+from topograph.front.wire import IPAddress as IPAddress
+from topograph.front.wire import IPInterface as IPInterface
+from topograph.front.wire import IPNetwork as IPNetwork
+from topograph.front.wire import Proto as Proto
 
 #: net.bridge.bridge-nf-call-iptables / -ip6tables in a new namespace when the file does not say (a node's
 #: `bridge_netfilter`): br_netfilter turns both on (1) in every new namespace (measured on 6.18; the plan then
@@ -50,12 +48,6 @@ class RpFilter(StrEnum):
 
 
 _RP_FILTER_SYSCTL = {RpFilter.DISABLED: 0, RpFilter.STRICT: 1, RpFilter.LOOSE: 2}
-
-
-class Proto(StrEnum):
-    ICMP = "icmp"  # ICMPv6 for an IPv6 flow or rule
-    TCP = "tcp"
-    UDP = "udp"
 
 
 class Hook(StrEnum):

@@ -17,7 +17,7 @@ import socket
 import struct
 from dataclasses import dataclass
 
-from topograph.model import Proto
+from topograph.front.wire import Proto
 
 ECHO_REQUEST = {4: 8, 6: 128}
 ECHO_REPLY = {4: 0, 6: 129}

@@ -14,11 +14,11 @@ from __future__ import annotations
 import socket
 import struct
 
+from topograph.front.wire import IPAddress
 from topograph.live.kernel import Namespaces
 from topograph.live.netlink import NLM_F_REQUEST, RTM_DELNEIGH, RTM_GETNEIGH, attr, parse_attrs
 from topograph.live.netlink import family as ip_family
 from topograph.live.nlsocket import Sockets
-from topograph.model import IPAddress
 
 _NDMSG = struct.Struct("=BxxxiHBB")
 _HDR = struct.Struct("=IHHII")

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from topograph.model import IPAddress, Proto
+from topograph.front.wire import IPAddress, Proto
 
 
 class Outcome(StrEnum):

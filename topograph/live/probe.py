@@ -40,12 +40,12 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
+from topograph.front.wire import Proto
 from topograph.live import icmp
 from topograph.live.icmp import Pinger
 from topograph.live.kernel import Namespaces
 from topograph.live.netlink import family as ip_family
 from topograph.live.outcome import Job, Listen, Outcome, ProbeOutcome
-from topograph.model import Proto
 
 __all__ = ["ICMP_TIMEOUT", "TCP_TIMEOUT", "UDP_TIMEOUT", "WINDOW", "Job", "Listen", "Outcome", "ProbeOutcome", "Prober"]
 

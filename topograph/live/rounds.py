@@ -11,10 +11,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 
+from topograph.front.wire import IPAddress
 from topograph.live.kernel import Namespaces
 from topograph.live.neighbours import Neighbours
 from topograph.live.probe import Job, ProbeOutcome, Prober
-from topograph.model import IPAddress
 
 Entry = tuple[str, str, IPAddress]  # a neighbour entry: namespace, interface, address
 #: per probe between two nodes on one segment: the pair (its key) and the neighbour entries its flows make

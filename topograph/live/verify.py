@@ -18,11 +18,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
+from topograph.front.wire import LOOPBACK, IPAddress, Proto
 from topograph.live.probe import WINDOW, Job, Listen, Outcome
 from topograph.live.rounds import Entry, Pairs, Rounds
-from topograph.model import LOOPBACK, IPAddress, Proto, Topology
-from topograph.placement import Placement
+
+if TYPE_CHECKING:
+    from topograph.model import Topology
+    from topograph.placement import Placement
 
 #: What the source sees of each disposition (a topograph.sim.trace.Disposition, by its value) it can tell
 #: apart; any other is predicted "no reach". By value: importing the simulator loads networkx, which a

@@ -28,11 +28,11 @@ from typing import Any
 
 from topograph.front import reader
 from topograph.front.diagnostics import Report
+from topograph.front.wire import IPAddress, Proto
 from topograph.live import state
 from topograph.live.outcome import Job, Listen
 from topograph.live.rounds import Entry, Pairs
 from topograph.live.verify import Prepared, Probe
-from topograph.model import IPAddress, Proto
 
 FORMAT = 1  # of the entries: a change of their layout
 LIMIT = 32  # entries kept; the least recently used go first

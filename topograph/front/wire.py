@@ -1,0 +1,23 @@
+"""What flows are made of, apart from the model: addresses, protocols, the loopback's name.
+
+A module of its own so that the prober and a verify from its remembered prediction (topograph.live.verify_cache)
+need not import topograph.model, whose many dataclasses take longer to make than the rest of that verify's
+imports of topograph together (`python -X importtime`); topograph.model gives the same names.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from enum import StrEnum
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+IPInterface = ipaddress.IPv4Interface | ipaddress.IPv6Interface
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+LOOPBACK = "lo"
+
+
+class Proto(StrEnum):
+    ICMP = "icmp"  # ICMPv6 for an IPv6 flow or rule
+    TCP = "tcp"
+    UDP = "udp"
