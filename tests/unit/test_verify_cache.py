@@ -227,3 +227,15 @@ def test_a_verify_from_its_remembered_prediction_loads_no_library(tmp_path: Path
     warm, done = imports()
     assert not heavy & warm, heavy & warm
     assert "a remembered warning" in done.stderr
+
+
+def test_without_privileges_nothing_is_remembered(state_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from click.testing import CliRunner
+
+    from topograph.cli import live as live_command
+    from topograph.cli import main
+
+    monkeypatch.setattr(live_command, "privilege_problem", lambda: "topograph needs root privileges; try sudo")
+    result = CliRunner().invoke(main, ["verify", "--all", "--sandbox", "t1-", str(SAMPLES / "06-port-forward.yml")])
+    assert result.exit_code == 1 and result.output == "topograph: topograph needs root privileges; try sudo\n"
+    assert not (state_dir / "verify").exists()

@@ -88,7 +88,8 @@ def as_junit(results: list[Observed], lab: str, prefix: str | None, seconds: flo
 
 def _remembered(file: str, prefix: str | None, all_pairs: bool) -> Cached:
     """The flows to send and their prediction: remembered from the last verify of the same file, else worked out
-    from it (check's errors and warnings are printed either way, and the first exits)."""
+    from it (check's errors and warnings are printed either way, and the first exits); then, without the privileges
+    verify needs, a one-line error and exit."""
     from topograph.live import verify_cache
 
     digest = verify_cache.key(file, prefix, all_pairs)
@@ -96,6 +97,7 @@ def _remembered(file: str, prefix: str | None, all_pairs: bool) -> Cached:
     if cached is not None:
         if cached.warnings:
             click.echo(cached.warnings, err=True, nl=False)
+        require_privileges()
         return cached
     from topograph.front.diagnostics import render_text
     from topograph.live import verify
@@ -108,6 +110,7 @@ def _remembered(file: str, prefix: str | None, all_pairs: bool) -> Cached:
     prepared = verify.prepare(topology, placement, verify.probes(topology, all_pairs=all_pairs))
     cached = verify_cache.Cached(topology.name, render_text(list(checked.report)) if len(checked.report) else "",
                                  prepared)
+    require_privileges()  # before anything is written to the state directory
     if digest is not None and verify_cache.key(file, prefix, all_pairs) == digest:  # not edited while checked
         verify_cache.save(digest, cached, prefix)
     return cached
@@ -148,7 +151,6 @@ def command(file: str, prefix: str | None, all_pairs: bool, as_json_: bool, juni
 
     json_errors(as_json_)
     cached = _remembered(file, prefix, all_pairs)
-    require_privileges()
     lab, prepared = cached.lab, cached.prepared
     existing = list_netns()
     missing = [n for n in prepared.namespaces if n not in existing]
