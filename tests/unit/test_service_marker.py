@@ -126,3 +126,39 @@ def test_a_daemon_escapes_its_group_but_not_its_stop(three: list[StartService]) 
     assert services.stop(web) is False  # nothing left to stop
     assert not any(os.path.exists(op.dir) for op in three)
 
+
+
+def test_a_failed_service_that_left_a_process_is_stopped_before_it_starts_again() -> None:
+    checked = check_text(LAB, "svc.yml")
+    assert checked.topology is not None
+    p = plan(checked.topology, sandbox_prefix="sv1-")
+    (op,) = [o for o in p.operations if isinstance(o, StartService)]
+    left = {op.key: Observed("red", "web", "exited", op.log, code=3, leftover=4321)}
+    assert left[op.key].describe() == "exited with code 3, but pid 4321 it started still runs"
+    n, found = services.changes(p, left, {}, set())
+    assert n == 0 and [(c.state, c.ops) for c in found] == [("missing", [StopService("red", "sv1-red", "web", op.dir), op])]
+    killed = {op.key: Observed("red", "web", "stopped", op.log, leftover=4321)}
+    assert killed[op.key].describe().endswith("killed?), but pid 4321 it started still runs")
+    assert [c.removal for c in services.changes(p, killed, {}, set())[1]] == [StopService("red", "sv1-red", "web", op.dir)]
+    clean = {op.key: Observed("red", "web", "exited", op.log, code=3)}  # nothing left: only started again
+    assert [c.ops for c in services.changes(p, clean, {}, set())[1]] == [[op]]
+
+
+@pytest.mark.skipif(not hasattr(os, "pidfd_open"), reason="needs pidfd_open (Linux 5.3)")
+def test_a_command_that_fails_but_leaves_a_daemon_is_exited_with_a_leftover(tmp_path: Path) -> None:
+    failing = ("python3 -c 'import os,time; os.fork() and os._exit(3); os.setsid(); os.fork() and os._exit(0); "
+               "time.sleep(30)'")
+    op = StartService("red", None, "web", str(tmp_path / "lab@t1-.services"), failing)
+    try:
+        services.start(op)
+        deadline = time.monotonic() + 10
+        while (seen := services.observe_service(op, cmd=op.cmd)).leftover is None or seen.state != "exited":
+            assert time.monotonic() < deadline, seen
+            time.sleep(0.02)
+        assert (seen.state, seen.code, seen.daemonized) == ("exited", 3, False)
+        assert marked.pids(op.base, marked.netns_inode(None)) == [seen.leftover]
+        assert seen.describe() == f"exited with code 3, but pid {seen.leftover} it started still runs"
+        assert seen.to_json()["leftover"] == seen.leftover
+        assert services.stop(op) is True and marked.pids(op.base, None) == []
+    finally:
+        marked.send(op.base, None, signal.SIGKILL)

@@ -32,7 +32,8 @@ def command(file: str, prefix: str | None, firewall: str | None, limit: int, as_
     "up_to_date" (count), "counts" {"missing", "drifted", "extra"},
     "changes" [{"state", "what"}], "elsewhere" (where else the lab is up, or null),
     "services" [{"node", "name", "state" (running/exited/stopped/missing), "pid", "code", "log", "cmd",
-      "daemonized" (true: its command forked away and ended; "pid" is the oldest process with its marker)}]},
+      "daemonized" (true: its command forked away and ended; "pid" is the oldest process with its marker),
+      "leftover" (exited or stopped, yet a process with its marker runs: the oldest's pid; else null)}]},
     "ok" true (exit 2 still when "clean" is false). An error (exit 1) is
     {"ok": false, "error", "hint", "exit"} (and "diagnostics" for a FILE with errors).
     """

@@ -18,7 +18,9 @@ never taken for the service, never signalled. A service is running while any pro
 lives (not a zombie): killing the supervisor alone leaves CMD running in the group, and it is still
 found and stopped. A command that puts itself in another session (a daemon that forks away) leaves the
 group but keeps the marker: when CMD has ended with code 0 and processes with the service's marker live, the
-service is running, daemonized (its oldest marked process is its pid).
+service is running, daemonized (its oldest marked process is its pid). When CMD failed (or its supervisor was
+killed) and marked processes live, the service is exited (stopped) with a leftover: apply stops what is left
+before it starts the service again, so that it never runs twice.
 Stopping sends SIGTERM to the group and to every process with the marker, then SIGKILL to what is left
 after a short wait. Foreground programs (nginx -g 'daemon off;', sshd -D) are still watched better: their
 exit code is recorded.
@@ -107,21 +109,24 @@ class Observed:
     code: int | None = None
     cmd: str | None = None  # the command it runs, from its supervisor's command line (or the record)
     daemonized: bool = False
+    #: exited or stopped, yet a process with its marker lives on (the oldest): what its command left running
+    leftover: int | None = None
 
     def describe(self) -> str:
+        but = f", but pid {self.leftover} it started still runs" if self.leftover is not None else ""
         match self.state:
             case "running":
                 return f"running (daemonized: pid {self.pid})" if self.daemonized else f"running (pid {self.pid})"
             case "exited":
-                return f"exited with code {self.code}"
+                return f"exited with code {self.code}{but}"
             case "stopped":
-                return "not running (ended without an exit code: killed?)"
+                return f"not running (ended without an exit code: killed?){but}"
             case "missing":
                 return "not started"
 
     def to_json(self) -> dict[str, Any]:
         return {"node": self.node, "name": self.name, "state": self.state, "pid": self.pid, "code": self.code,
-                "log": self.log, "cmd": self.cmd, "daemonized": self.daemonized}
+                "log": self.log, "cmd": self.cmd, "daemonized": self.daemonized, "leftover": self.leftover}
 
 
 def _read_int(path: str) -> int | None:
@@ -163,12 +168,15 @@ def observe_service(files: ServiceFiles, start: int | None = None, cmd: str | No
         return Observed(files.node, files.name, "running", files.log, sup.pid, sup.start,
                         cmd=args[-2] if len(args) >= 2 else cmd)
     code = _read_int(files.rc_file)
-    if code == 0 and (d := daemon(files)) is not None:  # CMD forked away and ended: what it left runs on
+    started = code is not None or os.path.exists(files.pid_file)
+    d = daemon(files) if started else None
+    if code == 0 and d is not None:  # CMD forked away and ended: what it left runs on
         return Observed(files.node, files.name, "running", files.log, d.pid, cmd=cmd, daemonized=True)
+    left = d.pid if d is not None else None  # CMD failed, or its supervisor was killed, yet left a process
     if code is not None:
-        return Observed(files.node, files.name, "exited", files.log, code=code)
-    if os.path.exists(files.pid_file):
-        return Observed(files.node, files.name, "stopped", files.log)
+        return Observed(files.node, files.name, "exited", files.log, code=code, leftover=left)
+    if started:
+        return Observed(files.node, files.name, "stopped", files.log, leftover=left)
     return Observed(files.node, files.name, "missing", files.log)
 
 
@@ -215,8 +223,9 @@ def changes(plan: Plan, seen: dict[str, Observed], recorded: dict[str, dict[str,
         at = f"{op.node}: service {op.name}"
         if op.netns in fresh or s is None or s.state == "missing":
             out.append(Change("missing", f"{at} ({op.cmd})", op=op))
-        elif s.state != "running":
-            out.append(Change("missing", f"{at}: {s.describe()}; see {s.log}", op=op))
+        elif s.state != "running":  # what it left running is stopped first: started again, it would run twice
+            out.append(Change("missing", f"{at}: {s.describe()}; see {s.log}", op=op,
+                              removal=StopService(op.node, op.netns, op.name, op.dir) if s.leftover else None))
         elif s.cmd is not None and s.cmd != op.cmd:
             out.append(Change("drifted", f"{at} runs {s.cmd!r}; the file says {op.cmd!r}", op=op,
                               removal=StopService(op.node, op.netns, op.name, op.dir)))
