@@ -124,6 +124,7 @@ def _cli_args(value: str, where: str) -> list[str]:
         "sandbox-apply": ["apply", "--sandbox", value, SEED],
         "destroy-lab": ["destroy", "--lab", value],
         "scan-lab": ["scan", "--lab", value, "--netns", "red"],
+        "scan-netns": ["scan", "--netns", value],
         "trace-src": ["trace", SEED, value, "blue"],
         "trace-dst": ["trace", SEED, "red", value],
         "fail": ["reach", SEED, "--fail", value],
@@ -159,7 +160,7 @@ def test_a_long_lab_name_is_shown_by_its_start(tmp_path: Path) -> None:
 
 
 @CLI_FUZZ
-@given(LONG, st.sampled_from(["sandbox-exec", "sandbox-apply", "destroy-lab", "scan-lab", "trace-src", "trace-dst",
+@given(LONG, st.sampled_from(["sandbox-exec", "sandbox-apply", "destroy-lab", "scan-lab", "scan-netns", "trace-src", "trace-dst",
                               "fail", "exec-node", "logs-service", "capture-interface"]))
 def test_no_command_line_error_repeats_a_long_value(value: str, where: str) -> None:
     lines = cli_lines(value, where)
