@@ -114,10 +114,10 @@ def parse_time(value: str | int | float) -> int | str:
     if m is None:
         return f"{quote(value)} is not a time with a unit" + _example(value, "ms", "50", parse_time)
     us = float(m.group(1)) * _TIME_US[m.group(2)]
+    if us > MAX_TIME_US:  # first: 400 nines are infinity as a float, which int() refuses
+        return f"{quote(value)} is longer than {time_text(MAX_TIME_US)}"
     if us != int(us):
         return f"{quote(value)} is finer than a microsecond"
-    if us > MAX_TIME_US:
-        return f"{quote(value)} is longer than {time_text(MAX_TIME_US)}"
     return int(us)
 
 
@@ -138,8 +138,8 @@ def parse_rate(value: str | int | float) -> int | str:
     if m is None:
         return f"{quote(value)} is not a rate with a unit" + _example(value, "mbit", "10", parse_rate)
     bit = float(m.group(1)) * _RATE_BIT[m.group(2).lower()]
+    if bit > MAX_RATE_BIT:  # first: 400 nines are infinity as a float, which int() refuses
+        return f"{quote(value)} is more than netem's rate can be (2^32-1 bytes per second, about 34gbit)"
     if bit < 8 or bit != int(bit):
         return f"{quote(value)} is less than a byte per second or not a whole number of bits per second"
-    if bit > MAX_RATE_BIT:
-        return f"{quote(value)} is more than netem's rate can be (2^32-1 bytes per second, about 34gbit)"
     return int(bit)
