@@ -122,6 +122,10 @@ def _rule(r: _Reader, rd: doc.RuleDoc, path: PathKey, hook: Hook, node: str, nam
             ok = False
         elif not r.known_dev(dev, (*path, key), node, names):
             ok = False
+    if rd.state is not None and not rd.state:  # else it would match every state: surely not what was meant
+        r.err("TG608", (*path, "state"), "an empty state list ('state: []') names no connection state",
+              hint="leave out 'state:' to match packets in any state, or name the states, e.g. [established, related]")
+        ok = False
     if not ok:
         return None
     states = frozenset(_STATES[s] for s in rd.state or ())
