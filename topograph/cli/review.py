@@ -8,7 +8,6 @@ import click
 
 from topograph.cli.common import FILE_TYPE, abort, load_or_exit, shown, topology_argument
 from topograph.front.diagnostics import count
-from topograph.front.quoting import quote
 from topograph.render.output import RenderError, check_writable, draw, write_output
 
 EXTENSIONS = {".html": "html", ".htm": "html", ".md": "md", ".markdown": "md"}
@@ -40,7 +39,7 @@ def command(file: str, output: str, fmt: str | None, against: str | None, failur
     """
     chosen = fmt.lower() if fmt is not None else EXTENSIONS.get(Path(output).suffix.lower())
     if chosen is None:
-        abort(f"cannot tell the format of {quote(output)}; name it .html or .md, or pass --format html|md")
+        abort(f"cannot tell the format of {output!r}; name it .html or .md, or pass --format html|md")
     try:
         check_writable(output)
     except RenderError as exc:

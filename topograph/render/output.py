@@ -31,7 +31,7 @@ def format_for(output: str | None, explicit: str | None) -> str:
     ext = Path(output).suffix.lower()
     if ext not in EXTENSIONS:
         shown = ext or "no extension"
-        raise RenderError(f"cannot tell the format of {quote(output)} ({shown}); name it .svg, .png, .pdf or .dot, "
+        raise RenderError(f"cannot tell the format of {output!r} ({shown}); name it .svg, .png, .pdf or .dot, "
                           f"or pass --format")
     return EXTENSIONS[ext]
 
