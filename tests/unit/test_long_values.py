@@ -129,7 +129,9 @@ def _cli_args(value: str, where: str) -> list[str]:
         "trace-dst": ["trace", SEED, "red", value],
         "fail": ["reach", SEED, "--fail", value],
         "exec-node": ["exec", "--sandbox", "lv-", SEED, value, "--", "true"],
+        "logs-node": ["logs", "--sandbox", "lv-", SEED, value],
         "logs-service": ["logs", "--sandbox", "lv-", SEED, f"blue:{value}"],
+        "capture-node": ["capture", "--sandbox", "lv-", SEED, f"{value}:eth0"],
         "capture-interface": ["capture", "--sandbox", "lv-", SEED, f"blue:{value}"],
     }[where]
 
@@ -161,7 +163,7 @@ def test_a_long_lab_name_is_shown_by_its_start(tmp_path: Path) -> None:
 
 @CLI_FUZZ
 @given(LONG, st.sampled_from(["sandbox-exec", "sandbox-apply", "destroy-lab", "scan-lab", "scan-netns", "trace-src", "trace-dst",
-                              "fail", "exec-node", "logs-service", "capture-interface"]))
+                              "fail", "exec-node", "logs-node", "logs-service", "capture-node", "capture-interface"]))
 def test_no_command_line_error_repeats_a_long_value(value: str, where: str) -> None:
     lines = cli_lines(value, where)
     assert lines
