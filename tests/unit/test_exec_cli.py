@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
 
 from tests.conftest import ROOT
-from topograph.cli import exec as exec_command
 from topograph.cli import live as live_command
 from topograph.cli import main
 
@@ -32,14 +32,19 @@ def faked(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> list[str]:
     looked: list[str] = []
     monkeypatch.setenv(state.STATE_DIR_ENV, str(tmp_path))
     monkeypatch.setattr(live_command, "privilege_problem", lambda: None)
-    monkeypatch.setattr(kernel, "netns_exists", lambda name: looked.append(name) is None)
+
+    def exists(name: str) -> bool:
+        looked.append(name)
+        return True
+
+    monkeypatch.setattr(kernel, "netns_exists", exists)
     monkeypatch.setattr(kernel, "netns_mounted", lambda name: True)
 
     def caught(program: str, argv: list[str]) -> None:
         raise Execed(program, argv)
 
-    monkeypatch.setattr(exec_command.os, "execv", caught)
-    monkeypatch.setattr(exec_command.os, "execvp", caught)
+    monkeypatch.setattr(os, "execv", caught)  # topograph.cli.exec calls them through the os module
+    monkeypatch.setattr(os, "execvp", caught)
     return looked
 
 

@@ -31,7 +31,7 @@ LONG = st.one_of(
 )
 PLACES = ["lab", "node", "interface", "bridge", "link end", "link node", "mac", "address", "route", "unknown key",
           "key under node", "expect to", "expect from", "listen", "port", "netem", "via", "dev", "nat out", "filter in",
-          "forward to", "service name"]
+          "forward to", "service name", "expect through"]
 
 
 def _yaml(text: str) -> str:
@@ -74,6 +74,7 @@ def document(value: str, place: str) -> str:
         "forward to": f"nodes:\n  a: {{forwarding: true, interfaces: {{e: 10.0.0.1/24}},\n"
                       f"      port_forwards: [{{port: 80, to: {v}}}]}}\n  b: {{}}\nlinks: [[a:e, b:e]]\n",
         "service name": f"nodes:\n  a: {{run: [{{name: {v}, cmd: sleep 1}}]}}\n",
+        "expect through": f"nodes:\n  ? {v}\n  : {{}}\n  b: {{}}\nexpect: [{{from: b, to: {_yaml(value + ':80')}}}]\n",
     }[place]
 
 

@@ -48,6 +48,15 @@ def _unsafe_reason(name: str) -> str:
     return f"contains {quote(bad)}; {allowed}"
 
 
+def rename_hint(code: str) -> str:
+    """The hint for an interface or bridge name that interface_name_problem() refuses with `code`."""
+    if code == "TG105":
+        return f"shorten it to {IFNAMSIZ} characters at most, e.g. 'veth-red-br'"
+    if code == "TG115":
+        return "rename it, e.g. 'eth-all' or 'veth-default'"
+    return "rename it, e.g. 'veth-red' or 'v-net-0'"
+
+
 def node_name_problem(name: str) -> str | None:
     """Why `name` cannot be a namespace name (and a shell word), or None."""
     if not name:

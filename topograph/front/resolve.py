@@ -12,7 +12,7 @@ from topograph.front.addresses import AddressReader, mac_problem
 from topograph.front.diagnostics import PathKey, Report, Where, path_text
 from topograph.front.gaps import Gaps
 from topograph.front.loader import Source
-from topograph.front.names import did_you_mean, interface_name_problem, lab_name_problem, node_name_problem, one_of
+from topograph.front.names import did_you_mean, interface_name_problem, lab_name_problem, node_name_problem, one_of, rename_hint
 from topograph.front.netem import Netem
 from topograph.front.quoting import quote
 from topograph.model import (
@@ -86,7 +86,7 @@ class _Builder(AddressReader):
                     if found:
                         code, reason = found
                         self.err(code, ("nodes", name, kind + "s", ifname), f"{kind} name {quote(ifname)} {reason}",
-                                 hint=_rename_hint(code), key=True)
+                                 hint=rename_hint(code), key=True)
             for br in nd.bridges:
                 path = ("nodes", name, "bridges", br)
                 if br in nd.interfaces:
@@ -188,7 +188,7 @@ class _Builder(AddressReader):
         if found:
             if ifname not in nd.interfaces:  # a declared interface's name was reported where it is declared
                 code, reason = found
-                self.err(code, path, f"interface name {quote(ifname)} {reason}", hint=_rename_hint(code))
+                self.err(code, path, f"interface name {quote(ifname)} {reason}", hint=rename_hint(code))
             return None
         if ifname == LOOPBACK or ifname in nd.bridges:
             what = "the loopback interface" if ifname == LOOPBACK else f"the bridge {quote(ifname)} itself"
@@ -370,6 +370,8 @@ class _Builder(AddressReader):
             self.err("TG101", (*path, "to"), f"expectation to {quote(ed.to)} names {quote(name)}, which is not a node",
                      hint=did_you_mean(name, d.nodes) or f"name a node: {one_of(d.nodes)}")
             return None
+        if node_name_problem(name):  # reported as TG100 already (and a 5,000-character name is no help in a message)
+            return None
         problem = _forward_problem(ed, d, name, port)
         if problem is not None and not (problem[0] == "to" and self.gaps.incomplete(name, "port_forwards")):
             key, message, hint = problem
@@ -436,14 +438,6 @@ def _forward_problem(ed: doc.ExpectDoc, d: doc.TopologyDoc, name: str, port: int
         return "to", f"expectation to {ed.to}, but {name} has no tcp port forward on port {port}", \
             f"port forwards of {name}: {have}" if have else f"name a node ({name}) or an address, or add a port forward to {name}"
     return None
-
-
-def _rename_hint(code: str) -> str:
-    if code == "TG105":
-        return "shorten it to 15 characters at most, e.g. 'veth-red-br'"
-    if code == "TG115":
-        return "rename it, e.g. 'eth-all' or 'veth-default'"
-    return "rename it, e.g. 'veth-red' or 'v-net-0'"
 
 
 def build(source: Source, document: doc.TopologyDoc, report: Report, gaps: Gaps | None = None) -> Topology:
