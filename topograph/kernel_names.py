@@ -20,6 +20,7 @@ import hashlib
 import re
 
 from topograph.front.names import lab_name_problem, node_name_problem
+from topograph.front.quoting import quote
 
 PREFIX_MAX = 16
 _PREFIX = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")  # fullmatch: no trailing newline
@@ -34,7 +35,7 @@ def prefix_problem(prefix: str) -> str | None:
     if not prefix:
         return "is empty"
     if len(prefix) > PREFIX_MAX:
-        return f"is {len(prefix)} characters long; keep it to {PREFIX_MAX} (e.g. 'tg1-')"
+        return f"is {len(prefix):,} characters long; keep it to {PREFIX_MAX} (e.g. 'tg1-')"
     if not _PREFIX.fullmatch(prefix):
         return "may only use letters, digits, '_', '.' and '-', and must start with a letter or digit"
     return None
@@ -45,7 +46,7 @@ def netns_name(node: str, prefix: str | None = None) -> str:
     name = node if prefix is None else prefix + node
     problem = node_name_problem(node) or (prefix_problem(prefix) if prefix is not None else None)
     if problem:  # the foundation validated names; this guards hand-made callers
-        raise ValueError(f"cannot name a namespace after {name!r}: {problem}")
+        raise ValueError(f"cannot name a namespace after {quote(name)}: {problem}")
     return name
 
 
@@ -95,7 +96,7 @@ def sysctl_state_file(lab: str) -> str:
     """Where a real-mode setup keeps the root namespace's previous sysctl values for teardown."""
     problem = lab_name_problem(lab)
     if problem:  # the name becomes a path: never let it leave the directory
-        raise ValueError(f"cannot name a file after lab {lab!r}: it {problem}")
+        raise ValueError(f"cannot name a file after lab {quote(lab)}: it {problem}")
     return f"{SYSCTL_DIR}/{lab}{SYSCTL_SUFFIX}"
 
 
@@ -107,6 +108,6 @@ def service_dir(lab: str, prefix: str | None = None) -> str:
     files. LAB.services, or LAB@PREFIX.services in sandbox mode, next to the lab's record."""
     problem = lab_name_problem(lab) or (prefix_problem(prefix) if prefix is not None else None)
     if problem:  # the name becomes a path: never let it leave the directory
-        raise ValueError(f"cannot name a directory after lab {lab!r}: it {problem}")
+        raise ValueError(f"cannot name a directory after lab {quote(lab)}: it {problem}")
     key = lab if prefix is None else f"{lab}@{prefix}"
     return f"{SYSCTL_DIR}/{key}{SERVICE_SUFFIX}"

@@ -23,6 +23,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from topograph import kernel_names
+from topograph.front.quoting import quote
 from topograph.model import LOOPBACK, Interface, IPAddress, Link, Node, NodeKind, Route, Topology
 
 
@@ -78,7 +79,7 @@ def place(topology: Topology, prefix: str | None = None) -> Placement:
     if prefix is not None:
         problem = kernel_names.prefix_problem(prefix)
         if problem:
-            raise ValueError(f"sandbox prefix {prefix!r} {problem}")
+            raise ValueError(f"sandbox prefix {quote(prefix)} {problem}")
     linked = {e.key for link in topology.links for e in link.ends}
     netns_of: dict[str, str | None] = {}
     stand_ins: list[Interface] = []

@@ -288,6 +288,9 @@ def test_exec_runs_inside_the_node(sandbox: Sandbox, tmp_path: Path) -> None:
     lab_up(sandbox, tmp_path, SEED)
     done = tg(tmp_path, "exec", str(SEED), "red", "--sandbox", sandbox.prefix, "--", "ip", "-br", "addr")
     assert done.returncode == 0 and "192.168.15.1/24" in done.stdout
+    # an empty command reached `ip netns exec`, which said 'exec of "" failed' without topograph's prefix
+    empty = tg(tmp_path, "exec", str(SEED), "red", "--sandbox", sandbox.prefix, "--", "")
+    assert (empty.returncode, empty.stderr.splitlines()[0]) == (2, "topograph: the command to run is empty ('')")
     assert tg(tmp_path, "destroy", "--sandbox", sandbox.prefix, str(SEED)).returncode == 0
     gone = tg(tmp_path, "exec", str(SEED), "red", "--sandbox", sandbox.prefix, "--", "true")
     assert gone.returncode == 1 and "is the lab up?" in gone.stderr

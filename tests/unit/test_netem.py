@@ -48,6 +48,15 @@ def test_the_suggestion_for_a_bare_number_is_a_value(parse: Callable[[str | int 
     assert not isinstance(parse(suggestion), str), (value, message)
 
 
+@pytest.mark.parametrize(("parse", "unit", "why"), [(parse_time, "ms", "is longer than"), (parse_rate, "mbit", "is more than"),
+                                                     (parse_percent, "%", "is more than 100%")])
+def test_a_number_too_big_for_a_float_is_too_long_not_a_crash(parse: Callable[[str], object], unit: str, why: str) -> None:
+    # 400 nines are infinity as a float: int(inf) raised OverflowError out of check
+    text = "9" * 400 + unit
+    message = parse(text)
+    assert isinstance(message, str) and why in message and f"…' ({len(text)} characters)" in message
+
+
 def test_percentages_and_rates() -> None:
     assert parse_percent("1%") == 1.0 and parse_percent("0.25 %") == 0.25
     assert isinstance(parse_percent("1"), str) and isinstance(parse_percent("101%"), str)

@@ -21,12 +21,12 @@ def test_nothing_named_and_unknown_namespaces_are_one_line(monkeypatch: pytest.M
     result = CliRunner().invoke(main, ["scan"])
     assert result.exit_code == 1 and "nothing to scan" in result.output and "Traceback" not in result.output
     result = CliRunner().invoke(main, ["scan", "--netns", "blue"])
-    assert result.exit_code == 1 and result.output == "topograph: no namespace blue in /run/netns\n"
+    assert result.exit_code == 1 and result.output == "topograph: no namespace 'blue' in /run/netns\n"
     result = CliRunner().invoke(main, ["scan", "--sandbox", "zz-"])
     assert result.exit_code == 1 and result.output == "topograph: no namespace is named zz-*\n"
     # a newline in the name split the message over two lines
     result = CliRunner().invoke(main, ["scan", "--netns", "blue\n"])
-    assert result.exit_code == 1 and result.output == "topograph: no namespace blue\\n in /run/netns\n"
+    assert result.exit_code == 1 and result.output == "topograph: no namespace 'blue\\n' in /run/netns\n"
 
 
 def test_a_bad_lab_name_or_prefix_is_a_usage_error() -> None:

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from topograph.api.results import LabError
+from topograph.front.quoting import quote
 
 if TYPE_CHECKING:
     import networkx as nx
@@ -74,11 +75,12 @@ def to_document(graph: nx.Graph, name: str | None = None) -> dict[str, Any]:
             continue
         holder = attrs.get("node")
         if holder is None or str(holder) not in nodes:
-            have = f"node={holder!r} is not a node of the graph" if holder is not None else "it has no node= attribute"
+            have = f"node={quote(holder)} is not a node of the graph" if holder is not None else "it has no node= attribute"
             raise LabError(f"bridge vertex {v}: {have}; a bridge lives in a node (e.g. node='host')")
         unknown = sorted(set(attrs) - {"kind", "node", *_BRIDGE_KEYS})
         if unknown:
-            raise LabError(f"bridge vertex {v}: unknown attribute {unknown[0]!r}; a bridge takes node, {', '.join(_BRIDGE_KEYS)}")
+            raise LabError(f"bridge vertex {v}: unknown attribute {quote(unknown[0])}; "
+                           f"a bridge takes node, {', '.join(_BRIDGE_KEYS)}")
         own = {k: attrs[k] for k in _BRIDGE_KEYS if k in attrs}
         entry = nodes[str(holder)].setdefault("bridges", {})
         if not isinstance(entry, dict):

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from topograph.api.results import CheckResult, LabError, Reach, TraceResult
 from topograph.front.diagnostics import Report
+from topograph.front.quoting import quote
 from topograph.model import IPAddress, Proto, Topology
 from topograph.pipeline import Checked, check_text
 from topograph.sim.trace import Flow
@@ -181,12 +182,12 @@ class Lab:
         self._node(dst, "destination")
         primary = t.node(dst).primary_address
         if primary is None:
-            raise LabError(f"node {dst!r} has no address to trace to; name an address instead")
+            raise LabError(f"node {quote(dst)} has no address to trace to; name an address instead")
         return Flow(src, primary, proto, port)
 
     def _node(self, name: str, what: str) -> None:
         if name not in self.nodes:
-            raise LabError(f"{what} {name!r} is not a node of lab {self.name!r}; its nodes: {', '.join(self.nodes)}")
+            raise LabError(f"{what} {quote(name)} is not a node of lab {quote(self.name)}; its nodes: {', '.join(self.nodes)}")
 
     # -- outputs ----------------------------------------------------------------------------------
     def dot(self, *, routes: bool | None = None, trace: tuple[str, str] | None = None, tcp: int | None = None) -> str:
@@ -207,7 +208,7 @@ class Lab:
         from topograph.render.output import FORMATS, RenderError, draw, write_output
 
         if format not in FORMATS:
-            raise LabError(f"format {format!r} is not one of {', '.join(FORMATS)}")
+            raise LabError(f"format {quote(format)} is not one of {', '.join(FORMATS)}")
         source = self.dot(routes=routes, trace=trace, tcp=tcp)
         try:
             data = draw(source, format)
@@ -252,7 +253,7 @@ def _prefix_or_fail(prefix: str) -> None:
 
     problem = prefix_problem(prefix)
     if problem:
-        raise LabError(f"sandbox prefix {prefix!r} {problem}")
+        raise LabError(f"sandbox prefix {quote(prefix)} {problem}")
 
 
 def load(path: str | Path) -> Lab:

@@ -16,6 +16,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from topograph.api.results import LabError, Status, VerifyResult
+from topograph.front.quoting import quote
 from topograph.live import engine, state
 from topograph.live.journal import StepFailed
 from topograph.live.kernel import list_netns, missing_capabilities
@@ -116,7 +117,7 @@ class LiveLab:
     def netns(self, node: str) -> str:
         """The namespace of `node` (SANDBOX+NODE)."""
         if node not in self.lab.nodes:
-            raise LabError(f"lab {self.plan.lab} has no node {node!r}; its nodes: {', '.join(self.lab.nodes)}")
+            raise LabError(f"lab {self.plan.lab} has no node {quote(node)}; its nodes: {', '.join(self.lab.nodes)}")
         ns = self.placement.netns(node)
         assert ns is not None  # sandbox mode: every node is a namespace
         return ns

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from topograph.front.diagnostics import Diagnostic, count, render_text
+from topograph.front.quoting import quote
 from topograph.live.changes import Change, Diff, State
 from topograph.live.verify import Observed, results_table
 from topograph.sim.matrix import Matrix, Target
@@ -85,12 +86,12 @@ class Reach:
         for i, t in enumerate(self.matrix.targets):
             if t.name == name:
                 return i
-        raise LabError(f"no target {name!r} in the matrix; its targets: {', '.join(self.targets)}")
+        raise LabError(f"no target {quote(name)} in the matrix; its targets: {', '.join(self.targets)}")
 
     def verdict(self, src: str, dst: str) -> Verdict:
         """How `src`'s ping (or connection, for NODE:PORT) to target `dst` ends, and at which node."""
         if src not in self.matrix.index:
-            raise LabError(f"no source {src!r} in the matrix; its sources: {', '.join(self.sources)}")
+            raise LabError(f"no source {quote(src)} in the matrix; its sources: {', '.join(self.sources)}")
         return self.matrix.verdict(src, self._target(dst))
 
     def disposition(self, src: str, dst: str) -> Disposition:

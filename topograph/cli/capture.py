@@ -11,6 +11,7 @@ import click
 
 from topograph.cli.common import NoDefaultFile, abort, default_file, load_or_exit, sandbox_option
 from topograph.cli.live import node_namespace
+from topograph.front.quoting import quote
 
 EXAMPLE = "e.g. blue:veth-blue"
 
@@ -26,9 +27,9 @@ def split(words: tuple[str, ...]) -> tuple[str | None, str, tuple[str, ...]]:
     if ":" in first and not os.path.exists(first):
         return None, first, words[1:]
     if len(words) < 2:
-        raise click.UsageError(f"missing NODE:IFNAME after FILE {first!r}, the interface to capture on ({EXAMPLE})")
+        raise click.UsageError(f"missing NODE:IFNAME after FILE {quote(first)}, the interface to capture on ({EXAMPLE})")
     if ":" not in words[1]:
-        raise click.UsageError(f"expected NODE:IFNAME after FILE {first!r}, got {words[1]!r} ({EXAMPLE})")
+        raise click.UsageError(f"expected NODE:IFNAME after FILE {quote(first)}, got {quote(words[1])} ({EXAMPLE})")
     return first, words[1], words[2:]
 
 
@@ -67,7 +68,7 @@ def command(words: tuple[str, ...], prefix: str | None, write: str | None, count
     known = {n.name for n in topology.nodes}
     own = [i.name for i in topology.node(node).interfaces] if node in known else []
     if node in known and interface != ANY and interface not in own:
-        abort(f"node {node} has no interface {interface!r} in {file}; its interfaces: {', '.join(own)}",
+        abort(f"node {node} has no interface {quote(interface)} in {file}; its interfaces: {', '.join(own)}",
               hint=f"or {node}:{ANY} for all of them")
     netns = node_namespace(topology, node, prefix, "capturing")  # None: real mode host, this machine's own
     problem = interface_problem(netns, interface)

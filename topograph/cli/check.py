@@ -8,6 +8,7 @@ import click
 
 from topograph.cli.common import check_path, echo_diagnostics, shown, topology_argument
 from topograph.front.diagnostics import count
+from topograph.front.quoting import quote
 
 
 @click.command("check")
@@ -28,11 +29,11 @@ def command(file: str, as_json: bool, strict: bool, matrix: bool) -> None:
     if not as_json and result.ok and result.topology is not None:
         t = result.topology
         if failed:  # only warnings, but --strict makes them count
-            click.echo(f"{shown(file)}: lab {t.name!r} fails --strict: warnings count as errors", err=True)
+            click.echo(f"{shown(file)}: lab {quote(t.name)} fails --strict: warnings count as errors", err=True)
         else:
             counts = ", ".join(count(len(things), what) for things, what in
                                ((t.nodes, "node"), (t.links, "link"), (t.expectations, "expectation")))
-            click.echo(f"{shown(file)}: lab {t.name!r} is valid: {counts}", err=True)
+            click.echo(f"{shown(file)}: lab {quote(t.name)} is valid: {counts}", err=True)
     if matrix and result.topology is not None and not as_json:
         from topograph.sim.classes import fast_matrix
 

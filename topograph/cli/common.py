@@ -12,6 +12,7 @@ import click
 
 from topograph.front import reader
 from topograph.front.diagnostics import Pos, count, render_json, render_text
+from topograph.front.quoting import quote
 
 if TYPE_CHECKING:
     from topograph.pipeline import Checked
@@ -167,7 +168,7 @@ def _prefix(ctx: click.Context, param: click.Parameter, value: str | None) -> st
     if value is not None:
         problem = kernel_names.prefix_problem(value)
         if problem:
-            raise click.BadParameter(f"{value!r} {problem}")
+            raise click.BadParameter(f"{quote(value)} {problem}")
     return value
 
 

@@ -7,6 +7,7 @@ import click
 from topograph.cli.common import FILE_TYPE, NoDefaultFile, abort, default_file, json_errors, sandbox_option
 from topograph.cli.live import elsewhere, load_plan, require_privileges, wait_option
 from topograph.front.diagnostics import count
+from topograph.front.quoting import quote
 
 
 @click.command("destroy")
@@ -44,7 +45,7 @@ def command(file: str | None, lab_name: str | None, prefix: str | None, wait: fl
             abort(str(exc), hint=f"{exc.hint}; or give the lab's name: --lab NAME", status=2)
     problem = lab_name_problem(lab_name) if lab_name is not None else None
     if problem:  # before anything becomes a path: the name names files in the state directory
-        abort(f"--lab {lab_name!r} is not a lab name: it {problem} ({LAB_NAME_RULE})")
+        abort(f"--lab {quote(lab_name)} is not a lab name: it {problem} ({LAB_NAME_RULE})")
     the_plan = None
     if file is not None:
         the_plan, _ = load_plan(file, prefix)

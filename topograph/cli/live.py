@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from topograph.cli.common import abort
+from topograph.front.quoting import quote
 
 if TYPE_CHECKING:
     from topograph.model import Topology
@@ -87,7 +88,7 @@ def node_namespace(topology: Topology, node: str, prefix: str | None, doing: str
 
     names = [n.name for n in topology.nodes]
     if node not in names:
-        abort(f"lab {topology.name} has no node {node!r}; its nodes: {', '.join(names)}")
+        abort(f"lab {topology.name} has no node {quote(node)}; its nodes: {', '.join(names)}")
     placement = place(topology, prefix)
     hint = elsewhere(topology.name, prefix)
     if not placement.configures(node):

@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from topograph.cli.common import abort, load_or_exit, sandbox_option, topology_argument
+from topograph.front.quoting import quote
 
 
 @click.command("logs")
@@ -23,13 +24,13 @@ def command(file: str, service: str, prefix: str | None) -> None:
     node_name, _, name = service.partition(":")
     names = [n.name for n in topology.nodes]
     if node_name not in names:
-        abort(f"lab {topology.name} has no node {node_name!r}; its nodes: {', '.join(names)}")
+        abort(f"lab {topology.name} has no node {quote(node_name)}; its nodes: {', '.join(names)}")
     node = topology.node(node_name)
     if not node.services:
         abort(f"{node_name} runs no services (the file gives it no run:)")
     chosen = [s for s in node.services if not name or s.name == name]
     if not chosen:
-        abort(f"{node_name} runs no service {name!r}; its services: {', '.join(s.name for s in node.services)}")
+        abort(f"{node_name} runs no service {quote(name)}; its services: {', '.join(s.name for s in node.services)}")
     run_dir = kernel_names.service_dir(topology.name, prefix)
     for s in chosen:
         log = Path(f"{run_dir}/{node_name}/{s.name}.log")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from topograph.cli.common import abort, sandbox_option
+from topograph.front.quoting import quote
 
 
 @click.command("scan")
@@ -37,7 +38,7 @@ def command(prefix: str | None, names: tuple[str, ...], every: bool, with_host: 
     from topograph.scan.write import write
 
     if lab is not None and lab_name_problem(lab):
-        raise click.BadParameter(f"{lab!r} {lab_name_problem(lab)}", param_hint="--lab")
+        raise click.BadParameter(f"{quote(lab)} {lab_name_problem(lab)}", param_hint="--lab")
     require_privileges()
     ns = Namespaces()
     try:

@@ -13,6 +13,7 @@ import click
 from topograph.cli.common import abort, load_or_exit, topology_argument
 from topograph.front.addresses import as_ipv4, without_zone
 from topograph.front.names import did_you_mean, one_of
+from topograph.front.quoting import quote
 from topograph.model import IPAddress, Proto, Topology
 from topograph.sim.forward import Walker
 from topograph.sim.matrix import forward_target
@@ -28,7 +29,7 @@ def _fail(message: str, hint: str | None = None) -> NoReturn:
 def node_or_fail(t: Topology, name: str, what: str) -> None:
     names = [n.name for n in t.nodes]
     if name not in names:
-        _fail(f"{what} {name!r} is not a node of lab {t.name!r}", did_you_mean(name, names) or one_of(names))
+        _fail(f"{what} {quote(name)} is not a node of lab {quote(t.name)}", did_you_mean(name, names) or one_of(names))
 
 
 def resolve_flow(net: Network, src: str, dst: str, tcp: int | None, udp: int | None = None) -> Flow:
@@ -41,7 +42,7 @@ def resolve_flow(net: Network, src: str, dst: str, tcp: int | None, udp: int | N
     address: IPAddress | None = None
     zoned = without_zone(dst.strip("[]"))
     if zoned is not None:
-        _fail(f"destination {dst!r} has an IPv6 zone id ('%{zoned[1]}')",
+        _fail(f"destination {quote(dst)} has an IPv6 zone id ('%{zoned[1]}')",
               f"write {zoned[0]}: the route {src} takes decides the interface")
     with contextlib.suppress(ValueError):
         address = ipaddress.ip_address(dst.strip("[]"))
@@ -74,7 +75,7 @@ def resolve_flow(net: Network, src: str, dst: str, tcp: int | None, udp: int | N
     node_or_fail(t, dst, "destination")
     primary = t.node(dst).primary_address
     if primary is None:
-        _fail(f"node {dst!r} has no address to trace to", f"give {dst} an address, or name an address as DST")
+        _fail(f"node {quote(dst)} has no address to trace to", f"give {dst} an address, or name an address as DST")
     return Flow(src, primary, proto, port)
 
 

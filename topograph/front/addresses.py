@@ -8,6 +8,7 @@ import re
 
 from topograph.front.diagnostics import PathKey, Report, Where
 from topograph.front.loader import Source
+from topograph.front.quoting import quote
 from topograph.model import LOOPBACK, IPAddress, IPInterface, IPNetwork
 
 _MAC = re.compile(r"[0-9A-Fa-f]{2}(:[0-9A-Fa-f]{2}){5}")
@@ -105,20 +106,20 @@ class AddressReader:
         """The `index`-th address of the interface written at `interface`. Where exactly it was written
         (shorthands differ) is looked up only for a message: a big lab has tens of thousands of addresses."""
         if "/" not in text:
-            self.err("TG200", self.address_path(interface, index), f"address {text!r} has no prefix length",
-                     hint=f"write it in CIDR form, e.g. {text}/24")
+            self.err("TG200", self.address_path(interface, index), f"address {quote(text)} has no prefix length",
+                     hint=f"write it in CIDR form, e.g. {text if _is_address(text) else '10.0.0.1'}/24")
             return None
         zoned = without_zone(text)
         if zoned is not None:
             self.err("TG208", self.address_path(interface, index),
-                     f"address {text!r} has an IPv6 zone id ('%{zoned[1]}'), which an interface address cannot have",
+                     f"address {quote(text)} has an IPv6 zone id ('%{zoned[1]}'), which an interface address cannot have",
                      hint=f"write {zoned[0]}: an address belongs to the interface it is written under")
             return None
         try:
             value = _ip_interface(text)
         except ValueError:
             self.err("TG200", self.address_path(interface, index),
-                     f"address {text!r} is not a valid IPv4 or IPv6 address in CIDR form",
+                     f"address {quote(text)} is not a valid IPv4 or IPv6 address in CIDR form",
                      hint="write e.g. 192.168.15.1/24 or fd00:15::1/64")
             return None
         net = value.network
@@ -169,7 +170,7 @@ class AddressReader:
         zoned = without_zone(text)
         if zoned is not None:
             bare, zone = zoned
-            self.err("TG208", path, f"{what} {text!r} has an IPv6 zone id ('%{zone}'), which topograph cannot configure",
+            self.err("TG208", path, f"{what} {quote(text)} has an IPv6 zone id ('%{zone}'), which topograph cannot configure",
                      hint=f"write {bare}" + (fix.format(zone=zone) if fix else " without the zone id"))
             return True
         v4 = as_ipv4(value) if value is not None else None
@@ -199,7 +200,7 @@ class AddressReader:
         try:
             loose = ipaddress.ip_network(text, strict=False)
         except ValueError:
-            self.err("TG200", path, f"{what} {text!r} is not a valid prefix",
+            self.err("TG200", path, f"{what} {quote(text)} is not a valid prefix",
                      hint="write a network in CIDR form, e.g. 192.168.1.0/24, or 'default'")
             return None
         self.err("TG201", path, f"{what} {text} has host bits set", hint=f"did you mean {loose}?")
@@ -216,10 +217,18 @@ class AddressReader:
         except ValueError:
             hint = ("write a plain address without prefix length, e.g. 192.168.15.5" if "/" in text
                     else "write an IPv4 or IPv6 address, e.g. 192.168.15.5 or fd00:15::5")
-            self.err("TG200", path, f"{what} {text!r} is not a valid IP address", hint=hint)
+            self.err("TG200", path, f"{what} {quote(text)} is not a valid IP address", hint=hint)
             return None
         if self.refused(text, known, path, what):
             return None
         self._ips[text] = known
         return known
 
+
+def _is_address(text: str) -> bool:
+    """Whether `text` is an IP address (so that the hint can say how to write it with its prefix length)."""
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True

@@ -66,6 +66,7 @@ CODES: dict[str, tuple[Severity, str]] = {
     "TG606": (E, "service name unfit for a file name"),
     "TG607": (E, "service command no command line can hold (a control character other than tab and newline, "
                  "or longer than the kernel passes)"),
+    "TG608": (E, "filter rule with an empty state list (state: [])"),
     # link impairments (netem)
     "TG700": (E, "malformed netem value (a time, percentage or rate without its unit, or out of range)"),
     "TG701": (E, "netem on an interface that is no veth end (loopback, a bridge, an interface in no link)"),

@@ -9,6 +9,8 @@ from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from typing import NamedTuple, Protocol
 
+from topograph.front.quoting import QUOTE_MAX, quote
+
 
 class Severity(StrEnum):
     ERROR = "error"
@@ -31,16 +33,19 @@ PathKey = tuple[str | int, ...]
 _PLAIN_KEY = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9_.-]*")
 
 
-def path_text(path: PathKey) -> str:
-    """nodes.red.routes[0].via; a key that is not a plain name is quoted: nodes['red blue'] (one line, always)."""
+def path_text(path: PathKey, *, whole: bool = False) -> str:
+    """nodes.red.routes[0].via; a key that is not a plain name is quoted: nodes['red blue'] (one line, always).
+
+    A long key is shortened as quote() does (nodes['aaaa…' (5,000 characters)].kind), for messages; `whole`
+    keeps every key as written (a diagnostic's `path` in --json, which a program may follow)."""
     out = ""
     for step in path:
         if isinstance(step, int):
             out += f"[{step}]"
-        elif _PLAIN_KEY.fullmatch(step):
+        elif _PLAIN_KEY.fullmatch(step) and (whole or len(step) <= QUOTE_MAX):
             out += f".{step}" if out else step
         else:
-            out += f"[{step!r}]"
+            out += f"[{step!r}]" if whole else f"[{quote(step)}]"
     return out
 
 
@@ -94,7 +99,7 @@ class Diagnostic:
 
 def _diagnostic(severity: Severity, code: str, at: Pos | Where, message: str, hint: str | None, path: str) -> Diagnostic:
     if isinstance(at, Where):
-        return Diagnostic(severity, code, message, at.pos, hint, path or path_text(at.path))
+        return Diagnostic(severity, code, message, at.pos, hint, path or path_text(at.path, whole=True))
     return Diagnostic(severity, code, message, at, hint, path)
 
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 from topograph.front.diagnostics import Pos, Report, Where
 from topograph.front.gaps import Gaps
+from topograph.front.quoting import quote
 from topograph.front.rule_index import PortIndex, PrefixIndex, chain_indexes, earlier_indexes, fewest, in_order
 from topograph.model import (
     LOOPBACK,
@@ -165,7 +166,7 @@ def check_forward_chain(topology: Topology, node: Node, report: Report) -> None:
         return
     report.warning("TG511", _at(topology, chain, node),
                    f"{node.name} has a forward chain but does not forward packets: the chain never sees one",
-                   hint=f"add 'forwarding: true' to node {node.name!r} if it routes, or move the rules to 'input' "
+                   hint=f"add 'forwarding: true' to node {quote(node.name)} if it routes, or move the rules to 'input' "
                         "(packets for the node) or remove them")
 
 
@@ -291,7 +292,7 @@ def _unseen(node: Node, hook: Hook, key: str, dev: str) -> tuple[str, str] | Non
         return (f"{itf.label} is configured down: no packet {way} it",
                 f"drop 'up: false' from {itf.label}, or remove the rule")
     if itf.bridge is not None:
-        return (f"{dev} is a port of bridge {itf.bridge!r}: routed packets {ways} the bridge itself, "
+        return (f"{dev} is a port of bridge {quote(itf.bridge)}: routed packets {ways} the bridge itself, "
                 f"and bridged frames skip the filter",
                 f"write '{key}: {itf.bridge}'")
     if dev == LOOPBACK and hook is Hook.FORWARD:

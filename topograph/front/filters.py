@@ -14,6 +14,7 @@ from typing import Protocol
 from topograph.front import document as doc
 from topograph.front.diagnostics import PathKey, Where
 from topograph.front.loader import Source
+from topograph.front.quoting import quote
 from topograph.model import CtState, FilterChain, FilterRule, Hook, IPNetwork, Listen, PortRange, Proto, RuleAction
 
 _PORTS = re.compile(r"\s*(\d{1,5})\s*(?:[-:]\s*(\d{1,5})\s*)?")
@@ -60,7 +61,7 @@ def ports(r: _Reader, value: int | str, path: PathKey) -> PortRange | None:
         first = int(m[1])
         last = int(m[2]) if m[2] else first
     else:
-        r.err("TG601", path, f"port {value!r} is neither a port nor a range of ports",
+        r.err("TG601", path, f"port {quote(value)} is neither a port nor a range of ports",
               hint="write one port (22) or a range (1000-2000)")
         return None
     if not (1 <= first <= 65535 and 1 <= last <= 65535):
@@ -121,6 +122,10 @@ def _rule(r: _Reader, rd: doc.RuleDoc, path: PathKey, hook: Hook, node: str, nam
             ok = False
         elif not r.known_dev(dev, (*path, key), node, names):
             ok = False
+    if rd.state is not None and not rd.state:  # else it would match every state: surely not what was meant
+        r.err("TG608", (*path, "state"), "an empty state list ('state: []') names no connection state",
+              hint="leave out 'state:' to match packets in any state, or name the states, e.g. [established, related]")
+        ok = False
     if not ok:
         return None
     states = frozenset(_STATES[s] for s in rd.state or ())
@@ -137,7 +142,7 @@ def listens(r: _Reader, entries: list[str], base: PathKey) -> tuple[Listen, ...]
         path: PathKey = (*base, "listen", i)
         m = _LISTEN.fullmatch(text)
         if m is None or not 1 <= int(m[2]) <= 65535:
-            r.err("TG604", path, f"listen entry {text!r} is not PROTO/PORT",
+            r.err("TG604", path, f"listen entry {quote(text)} is not PROTO/PORT",
                   hint="write e.g. tcp/22 or udp/53 (ports 1 to 65535)")
             continue
         key = (Proto(m[1]), int(m[2]))

@@ -11,6 +11,7 @@ import yaml
 
 from topograph.front import reader
 from topograph.front.diagnostics import PathKey, Pos, Report
+from topograph.front.quoting import quote
 
 # A topology is fewer than ten levels deep (the root mapping is level 1, `nodes` 2, a node 3, its
 # interfaces 4...). libyaml composes recursively in C and overflows the stack on a document tens of
@@ -164,7 +165,7 @@ class _Walker:
             self.report.error(
                 "TG003",
                 _mark(self.file, node),
-                f"YAML tag {_tag_text(node.tag)!r} is not supported in a topology file",
+                f"YAML tag {quote(_tag_text(node.tag))} is not supported in a topology file",
                 hint="remove the tag; topology files use plain YAML values only",
             )
             return None
@@ -231,7 +232,7 @@ class _Walker:
         first = _mark(self.file, next(k for k, _ in node.value if _key_text(k) == key))
         here = _mark(self.file, key_node)
         where = f"column {first.col} of the same line" if first.line == here.line else f"line {first.line}"
-        self.report.error("TG002", here, f"duplicate key {key!r} (first given at {where})",
+        self.report.error("TG002", here, f"duplicate key {quote(key)} (first given at {where})",
                           hint="remove one of the two, or merge their contents")
 
 

@@ -6,6 +6,8 @@ import difflib
 import re
 from collections.abc import Iterable
 
+from topograph.front.quoting import QUOTE_MAX, quote
+
 IFNAMSIZ = 15  # the kernel's limit on interface names (16 bytes with the terminating NUL)
 NODE_NAME_MAX = 40
 
@@ -26,7 +28,7 @@ def interface_name_problem(name: str) -> tuple[str, str] | None:
     digits, '_', '.' and '-', starting with a letter or digit.
     """
     if len(name) > IFNAMSIZ:
-        return "TG105", f"is {len(name)} characters long; Linux allows at most {IFNAMSIZ}"
+        return "TG105", f"is {len(name):,} characters long; Linux allows at most {IFNAMSIZ}"
     if not _SAFE.fullmatch(name):
         return "TG106", _unsafe_reason(name)
     if name in RESERVED_IFNAMES:
@@ -42,8 +44,17 @@ def _unsafe_reason(name: str) -> str:
     if not name:  # e.g. a YAML anchor written as the key: `{&eth0: 10.0.0.1/24}` leaves it empty
         return "is empty"
     if bad is None:  # every character is fine, so the first one is the problem
-        return f"starts with {name[0]!r}; it must start with a letter or digit"
-    return f"contains {bad!r}; {allowed}"
+        return f"starts with {quote(name[0])}; it must start with a letter or digit"
+    return f"contains {quote(bad)}; {allowed}"
+
+
+def rename_hint(code: str) -> str:
+    """The hint for an interface or bridge name that interface_name_problem() refuses with `code`."""
+    if code == "TG105":
+        return f"shorten it to {IFNAMSIZ} characters at most, e.g. 'veth-red-br'"
+    if code == "TG115":
+        return "rename it, e.g. 'eth-all' or 'veth-default'"
+    return "rename it, e.g. 'veth-red' or 'v-net-0'"
 
 
 def node_name_problem(name: str) -> str | None:
@@ -51,7 +62,7 @@ def node_name_problem(name: str) -> str | None:
     if not name:
         return "is empty"
     if len(name) > NODE_NAME_MAX:
-        return f"is {len(name)} characters long; keep names to {NODE_NAME_MAX}"
+        return f"is {len(name):,} characters long; keep names to {NODE_NAME_MAX}"
     if not _SAFE.fullmatch(name):
         return _unsafe_reason(name)
     return None
@@ -74,7 +85,7 @@ def lab_name_problem(name: str) -> str | None:
 
 def did_you_mean(word: str, choices: Iterable[str]) -> str | None:
     guesses = close_names(word, choices)
-    return f"did you mean {' or '.join(map(repr, guesses))}?" if guesses else None
+    return f"did you mean {' or '.join(map(quote, guesses))}?" if guesses else None
 
 
 def close_names(word: str, choices: Iterable[str]) -> list[str]:
@@ -105,4 +116,4 @@ def one_of(choices: Iterable[str]) -> str:
     options = sorted(set(choices))
     if not options:
         return "there are none"
-    return "known: " + ", ".join(options)
+    return "known: " + ", ".join(o if o.isprintable() and len(o) <= QUOTE_MAX else quote(o) for o in options)

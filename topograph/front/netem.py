@@ -13,6 +13,8 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from topograph.front.quoting import quote
+
 _TIME = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(us|ms|s)\s*$")
 _PERCENT = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*%\s*$")
 _RATE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(bit|kbit|mbit|gbit|bps|kbps|mbps|gbps)\s*$", re.IGNORECASE)
@@ -110,34 +112,34 @@ def parse_time(value: str | int | float) -> int | str:
     """Whole microseconds, or why `value` is not a time."""
     m = _TIME.match(str(value)) if isinstance(value, str) else None
     if m is None:
-        return f"{value!r} is not a time with a unit" + _example(value, "ms", "50", parse_time)
+        return f"{quote(value)} is not a time with a unit" + _example(value, "ms", "50", parse_time)
     us = float(m.group(1)) * _TIME_US[m.group(2)]
+    if us > MAX_TIME_US:  # first: 400 nines are infinity as a float, which int() refuses
+        return f"{quote(value)} is longer than {time_text(MAX_TIME_US)}"
     if us != int(us):
-        return f"{value!r} is finer than a microsecond"
-    if us > MAX_TIME_US:
-        return f"{value!r} is longer than {time_text(MAX_TIME_US)}"
+        return f"{quote(value)} is finer than a microsecond"
     return int(us)
 
 
 def parse_percent(value: str | int | float) -> float | str:
     m = _PERCENT.match(str(value)) if isinstance(value, str) else None
     if m is None:
-        return f"{value!r} is not a percentage" + _example(value, "%", "1", parse_percent)
+        return f"{quote(value)} is not a percentage" + _example(value, "%", "1", parse_percent)
     pct = float(m.group(1))
     if pct > 100:
-        return f"{value!r} is more than 100%"
+        return f"{quote(value)} is more than 100%"
     if len(m.group(1).partition(".")[2].rstrip("0")) > 6:  # 99.9999999% would reach tc as 100%
-        return f"{value!r} is finer than a millionth of a percent"
+        return f"{quote(value)} is finer than a millionth of a percent"
     return pct
 
 
 def parse_rate(value: str | int | float) -> int | str:
     m = _RATE.match(str(value)) if isinstance(value, str) else None
     if m is None:
-        return f"{value!r} is not a rate with a unit" + _example(value, "mbit", "10", parse_rate)
+        return f"{quote(value)} is not a rate with a unit" + _example(value, "mbit", "10", parse_rate)
     bit = float(m.group(1)) * _RATE_BIT[m.group(2).lower()]
+    if bit > MAX_RATE_BIT:  # first: 400 nines are infinity as a float, which int() refuses
+        return f"{quote(value)} is more than netem's rate can be (2^32-1 bytes per second, about 34gbit)"
     if bit < 8 or bit != int(bit):
-        return f"{value!r} is less than a byte per second or not a whole number of bits per second"
-    if bit > MAX_RATE_BIT:
-        return f"{value!r} is more than netem's rate can be (2^32-1 bytes per second, about 34gbit)"
+        return f"{quote(value)} is less than a byte per second or not a whole number of bits per second"
     return int(bit)

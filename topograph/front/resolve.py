@@ -12,8 +12,9 @@ from topograph.front.addresses import AddressReader, mac_problem
 from topograph.front.diagnostics import PathKey, Report, Where, path_text
 from topograph.front.gaps import Gaps
 from topograph.front.loader import Source
-from topograph.front.names import did_you_mean, interface_name_problem, lab_name_problem, node_name_problem, one_of
+from topograph.front.names import did_you_mean, interface_name_problem, lab_name_problem, node_name_problem, one_of, rename_hint
 from topograph.front.netem import Netem
+from topograph.front.quoting import quote
 from topograph.model import (
     LOOPBACK,
     Endpoint,
@@ -50,7 +51,7 @@ class _Builder(AddressReader):
         name = d.lab if d.lab is not None else Path(self.src.file).stem.strip("<>")
         problem = lab_name_problem(name)
         if problem and not (d.lab is None and self.gaps.lab):
-            self.err("TG100", ("lab",) if d.lab is not None else (), f"lab name {name!r} {problem}",
+            self.err("TG100", ("lab",) if d.lab is not None else (), f"lab name {quote(name)} {problem}",
                      hint="name the lab with 'lab: NAME' using letters, digits, '_', '.' and '-'")
         self.check_names(d)
         links, ports, ends = self.links(d)
@@ -61,7 +62,8 @@ class _Builder(AddressReader):
         nodes = tuple(self.node(n, nd, linked.get(n, []), ports, ends) for n, nd in d.nodes.items())
         hosts = [n for n in nodes if n.kind is NodeKind.HOST]
         for extra in hosts[1:]:
-            self.err("TG107", ("nodes", extra.name, "kind"), f"node {extra.name!r} is a second host (first: {hosts[0].name!r})",
+            self.err("TG107", ("nodes", extra.name, "kind"),
+                     f"node {quote(extra.name)} is a second host (first: {quote(hosts[0].name)})",
                      hint="a lab has one host; make the others 'kind: namespace' or 'kind: external'")
         expectations = tuple(self.expectation(self.gaps.original(("expect",), i), e, d) for i, e in enumerate(d.expect))
         return Topology(name=name, file=self.src.file, nodes=nodes, links=links,
@@ -72,7 +74,7 @@ class _Builder(AddressReader):
         for name, nd in d.nodes.items():
             problem = node_name_problem(name)
             if problem:
-                self.err("TG100", ("nodes", name), f"node name {name!r} {problem}",
+                self.err("TG100", ("nodes", name), f"node name {quote(name)} {problem}",
                          hint="rename the node, e.g. 'red' or 'web-1'", key=True)
             for kind, table in (("interface", nd.interfaces), ("bridge", nd.bridges)):
                 for ifname in table:
@@ -83,18 +85,18 @@ class _Builder(AddressReader):
                     found = interface_name_problem(ifname)
                     if found:
                         code, reason = found
-                        self.err(code, ("nodes", name, kind + "s", ifname), f"{kind} name {ifname!r} {reason}",
-                                 hint=_rename_hint(code), key=True)
+                        self.err(code, ("nodes", name, kind + "s", ifname), f"{kind} name {quote(ifname)} {reason}",
+                                 hint=rename_hint(code), key=True)
             for br in nd.bridges:
                 path = ("nodes", name, "bridges", br)
                 if br in nd.interfaces:
-                    self.err("TG103", path, f"{name!r} has both an interface and a bridge named {br!r}",
+                    self.err("TG103", path, f"{quote(name)} has both an interface and a bridge named {quote(br)}",
                              hint="give the bridge its own name", key=True)
                 if br in d.nodes:
-                    self.err("TG103", path, f"bridge {br!r} has the same name as a node",
+                    self.err("TG103", path, f"bridge {quote(br)} has the same name as a node",
                              hint="links name bridges and nodes alike, so rename one of them", key=True)
                 if br in bridge_owner:
-                    self.err("TG103", path, f"bridge {br!r} is also defined in node {bridge_owner[br]!r}",
+                    self.err("TG103", path, f"bridge {quote(br)} is also defined in node {quote(bridge_owner[br])}",
                              hint="bridge names are unique across the lab; rename one", key=True)
                 else:
                     bridge_owner[br] = name
@@ -151,7 +153,7 @@ class _Builder(AddressReader):
             if "external" in kinds and "namespace" in kinds and not self.gaps.incomplete(a.node, "kind") \
                     and not self.gaps.incomplete(b.node, "kind"):
                 inner = a if d.nodes[a.node].kind == "namespace" else b
-                self.err("TG110", path, f"namespace {inner.node!r} is linked straight to an external node",
+                self.err("TG110", path, f"namespace {quote(inner.node)} is linked straight to an external node",
                          hint="external machines are reached through the host: link the namespace to a bridge "
                               "or interface of the host, and link the host to the external node")
                 continue
@@ -169,7 +171,7 @@ class _Builder(AddressReader):
                  ports: dict[tuple[str, str], str], peer: str) -> Endpoint | None:
         owner, sep, ifname = text.partition(":")
         if not sep or not owner or not ifname:
-            self.err("TG108", path, f"link end {text!r} is not of the form NODE:INTERFACE",
+            self.err("TG108", path, f"link end {quote(text)} is not of the form NODE:INTERFACE",
                      hint="write e.g. red:veth-red, or BRIDGE:PORT such as v-net-0:veth-red-br to plug into a bridge")
             return None
         if owner in d.nodes:
@@ -178,18 +180,19 @@ class _Builder(AddressReader):
             node, bridge = bridges[owner], owner
         else:
             hint = did_you_mean(owner, [*d.nodes, *bridges]) or one_of([*d.nodes, *bridges])
-            self.err("TG101", path, f"link end {text!r} names {owner!r}, which is neither a node nor a bridge", hint=hint)
+            self.err("TG101", path, f"link end {quote(text)} names {quote(owner)}, which is neither a node nor a bridge",
+                     hint=hint)
             return None
         nd = d.nodes[node]
         found = interface_name_problem(ifname)
         if found:
             if ifname not in nd.interfaces:  # a declared interface's name was reported where it is declared
                 code, reason = found
-                self.err(code, path, f"interface name {ifname!r} {reason}", hint=_rename_hint(code))
+                self.err(code, path, f"interface name {quote(ifname)} {reason}", hint=rename_hint(code))
             return None
         if ifname == LOOPBACK or ifname in nd.bridges:
-            what = "the loopback interface" if ifname == LOOPBACK else f"the bridge {ifname!r} itself"
-            self.err("TG109", path, f"link end {text!r} is {what}",
+            what = "the loopback interface" if ifname == LOOPBACK else f"the bridge {quote(ifname)} itself"
+            self.err("TG109", path, f"link end {quote(text)} is {what}",
                      hint=f"a link is a veth pair: plug into a bridge with BRIDGE:PORT, e.g. {ifname}:veth-{peer}-br"
                      if ifname != LOOPBACK else "use an interface name of its own, e.g. veth-" + node)
             return None
@@ -204,7 +207,7 @@ class _Builder(AddressReader):
         if idoc.mac is not None:
             reason = mac_problem(idoc.mac)
             if reason is not None:
-                self.err("TG207", (*path, "mac"), f"MAC address {idoc.mac!r} {reason}",
+                self.err("TG207", (*path, "mac"), f"MAC address {quote(idoc.mac)} {reason}",
                          hint="use a locally administered unicast MAC such as 02:00:00:00:00:01")
         netem = self.link_netem.get((node, name)) if idoc.netem is None else \
             impairments.of_end(idoc.netem, path, self.src, self.report, f"{node}:{name}",
@@ -229,8 +232,9 @@ class _Builder(AddressReader):
             if not named and nd.kind == "namespace" and interface_name_problem(ifname) is None \
                     and not self.gaps.links_unknown and not self.gaps.incomplete(name, "kind"):
                 self.err("TG111", (*base, "interfaces", ifname),
-                         f"interface {ifname!r} of {name!r} is in no link, so nothing creates it",
-                         hint=f"add a link such as [{name}:{ifname}, OTHER:IFNAME], or put the address on 'lo'", key=True)
+                         f"interface {quote(ifname)} of {quote(name)} is in no link, so nothing creates it",
+                         hint=f"add a link such as [{'NODE' if node_name_problem(name) else name}:{ifname}, OTHER:IFNAME], "
+                              "or put the address on 'lo'", key=True)
         known = set(declared)  # a set: the host of a big lab declares thousands of interfaces
         for ifname in [*declared, *(i for i in linked if i not in known)]:
             idoc = nd.interfaces.get(ifname, _BARE)
@@ -258,7 +262,7 @@ class _Builder(AddressReader):
                 or any(end.partition(":")[2] == dev for end in self.gaps.link_ends):
             return False  # it may be one that a dropped part declared or linked
         hint = did_you_mean(dev, names) or one_of(names)
-        self.err("TG102", path, f"node {node!r} has no interface {dev!r}", hint=hint)
+        self.err("TG102", path, f"node {quote(node)} has no interface {quote(dev)}", hint=hint)
         return False
 
     def route(self, rd: doc.RouteDoc, path: PathKey, node: str, names: set[str]) -> Route | None:
@@ -341,7 +345,7 @@ class _Builder(AddressReader):
         if m:
             target = self.ip(m["v6"] or m["v4"], (*path, "to"), "port-forward target")
         else:
-            self.err("TG200", (*path, "to"), f"port-forward target {fd.to!r} is not ADDRESS:PORT",
+            self.err("TG200", (*path, "to"), f"port-forward target {quote(fd.to)} is not ADDRESS:PORT",
                      hint="write e.g. 192.168.15.2:80, or [fd00:15::2]:80 for IPv6")
         port = int(m["port"]) if m and m["port"] else fd.port
         if m and not 1 <= port <= 65535:
@@ -363,8 +367,10 @@ class _Builder(AddressReader):
         """`to: NODE:PORT`: a TCP connection through NODE's port forward on PORT, as `topograph trace` means it."""
         path: PathKey = ("expect", index)
         if name not in d.nodes:
-            self.err("TG101", (*path, "to"), f"expectation to {ed.to!r} names {name!r}, which is not a node",
+            self.err("TG101", (*path, "to"), f"expectation to {quote(ed.to)} names {quote(name)}, which is not a node",
                      hint=did_you_mean(name, d.nodes) or f"name a node: {one_of(d.nodes)}")
+            return None
+        if node_name_problem(name):  # reported as TG100 already (and a 5,000-character name is no help in a message)
             return None
         problem = _forward_problem(ed, d, name, port)
         if problem is not None and not (problem[0] == "to" and self.gaps.incomplete(name, "port_forwards")):
@@ -381,7 +387,7 @@ class _Builder(AddressReader):
         if ed.from_ not in d.nodes and ed.from_ in self.gaps.nodes:
             ok = False
         elif ed.from_ not in d.nodes:
-            self.err("TG101", (*path, "from"), f"expectation from unknown node {ed.from_!r}",
+            self.err("TG101", (*path, "from"), f"expectation from unknown node {quote(ed.from_)}",
                      hint=did_you_mean(ed.from_, d.nodes) or one_of(d.nodes))
             ok = False
         dst_node = ed.to if ed.to in d.nodes else None
@@ -402,7 +408,7 @@ class _Builder(AddressReader):
                     ok = False
             except ValueError:
                 hint = did_you_mean(ed.to, d.nodes) or f"name a node ({one_of(d.nodes)}) or an address such as 192.168.15.2"
-                self.err("TG101", (*path, "to"), f"expectation to {ed.to!r}, which is neither a node nor an address",
+                self.err("TG101", (*path, "to"), f"expectation to {quote(ed.to)}, which is neither a node nor an address",
                          hint=hint)
                 ok = False
         if ed.proto != "icmp" and ed.port is None:
@@ -432,14 +438,6 @@ def _forward_problem(ed: doc.ExpectDoc, d: doc.TopologyDoc, name: str, port: int
         return "to", f"expectation to {ed.to}, but {name} has no tcp port forward on port {port}", \
             f"port forwards of {name}: {have}" if have else f"name a node ({name}) or an address, or add a port forward to {name}"
     return None
-
-
-def _rename_hint(code: str) -> str:
-    if code == "TG105":
-        return "shorten it to 15 characters at most, e.g. 'veth-red-br'"
-    if code == "TG115":
-        return "rename it, e.g. 'eth-all' or 'veth-default'"
-    return "rename it, e.g. 'veth-red' or 'v-net-0'"
 
 
 def build(source: Source, document: doc.TopologyDoc, report: Report, gaps: Gaps | None = None) -> Topology:

@@ -17,6 +17,7 @@ from topograph.front import document as doc
 from topograph.front.diagnostics import PathKey, Where
 from topograph.front.loader import Source
 from topograph.front.names import node_name_problem
+from topograph.front.quoting import quote
 from topograph.model import Service
 
 #: the kernel's limit on one argument (MAX_ARG_STRLEN, 32 pages, its terminating NUL included): the command
@@ -32,7 +33,7 @@ def command_problem(cmd: str) -> tuple[str, str] | None:
                                                             or c in "\u2028\u2029")), None)
     if bad is not None:
         why = "which no command line can hold" if bad == "\x00" else "a control character"
-        return f"contains {bad!r}, {why}", "write it without that character (tabs and newlines are fine)"
+        return f"contains {quote(bad)}, {why}", "write it without that character (tabs and newlines are fine)"
     size = len(cmd.encode("utf-8", "surrogatepass"))
     if size > MAX_COMMAND_BYTES:
         return (f"is {size:,} bytes long; the kernel passes at most {MAX_COMMAND_BYTES:,} bytes as one argument",
@@ -64,24 +65,24 @@ def services(r: _Reader, entries: list[doc.RunDoc], base: PathKey, node: str) ->
     for i, rd in enumerate(entries):
         path: PathKey = (*base, "run", i)
         if not rd.cmd.strip():
-            r.err("TG605", path, f"service {i + 1} of {node!r} has an empty command",
+            r.err("TG605", path, f"service {i + 1} of {quote(node)} has an empty command",
                   hint="write the command to run, e.g. python3 -m http.server 80")
             continue
         refused = command_problem(rd.cmd.strip())
         if refused:
-            r.err("TG607", (*path, "cmd"), f"the command of service {i + 1} of {node!r} {refused[0]}", hint=refused[1])
+            r.err("TG607", (*path, "cmd"), f"the command of service {i + 1} of {quote(node)} {refused[0]}", hint=refused[1])
             continue
         written = rd.name is not None
         name = rd.name if rd.name is not None else default_name(rd.cmd)
         problem = node_name_problem(name)
         if problem:
             at = (*path, "name") if written else path
-            r.err("TG606", at, f"service name {name!r} {problem}",
+            r.err("TG606", at, f"service name {quote(name)} {problem}",
                   hint="name it with letters, digits, '_', '.' and '-', e.g. {name: web, cmd: ...}")
             continue
         if name in seen:
             r.err("TG103", (*path, "name") if written else path,
-                  f"node {node!r} runs two services named {name!r} (the first is entry {seen[name] + 1})",
+                  f"node {quote(node)} runs two services named {quote(name)} (the first is entry {seen[name] + 1})",
                   hint=f"give each a name of its own: {{name: {name}-2, cmd: {rd.cmd.strip()}}}")
             continue
         seen[name] = i

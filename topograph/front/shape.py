@@ -13,6 +13,7 @@ from topograph.front.diagnostics import PathKey, Report, path_text
 from topograph.front.gaps import Gaps
 from topograph.front.loader import Source
 from topograph.front.names import close_names
+from topograph.front.quoting import quote
 
 # Which document class sits at a path, so an unknown key can be matched against its siblings.
 _CHILDREN: dict[type[BaseModel], dict[str, type[BaseModel]]] = {
@@ -257,25 +258,26 @@ def _suggestions(path: PathKey) -> list[str]:
 
 def _report(source: Source, report: Report, path: PathKey, err: Any) -> None:
     kind = err["type"]
-    where = path_text(path) or "the document"
+    where = path_text(path) or "the document"  # for the message; `exact` for --json's path
+    exact = path_text(path, whole=True) or "the document"
     if kind == "extra_forbidden":
         key = str(path[-1])
         parent = path[:-1]
         model = _model_at(parent)
         known = doc.known_keys(model)
         guesses = _suggestions(path)
-        hint = f"did you mean {' or '.join(map(repr, guesses))}?" if guesses else f"allowed here: {', '.join(known)}"
+        hint = f"did you mean {' or '.join(map(quote, guesses))}?" if guesses else f"allowed here: {', '.join(known)}"
         bare = path in source.values and _value_at(source.data, path) is None
         if " " in key.strip() or (bare and not guesses):
             # `{note: a, b}` makes 'b' a key without a value: the comma ended the value
             hint = "a comma inside {...} ends the value before it; put such text in quotes, e.g. note: \"a, b\""
-        report.error("TG010", source.pos(path, key=True), f"unknown key {key!r} in {path_text(parent) or 'the document'}",
-                     hint=hint, path=where)
+        report.error("TG010", source.pos(path, key=True), f"unknown key {quote(key)} in {path_text(parent) or 'the document'}",
+                     hint=hint, path=exact)
         return
     if kind == "missing":
         key = str(path[-1])
-        report.error("TG012", source.pos(path[:-1]), f"{path_text(path[:-1]) or 'the document'} needs the key {key!r}",
-                     hint=_hint_for(path, missing=True), path=where)
+        report.error("TG012", source.pos(path[:-1]), f"{path_text(path[:-1]) or 'the document'} needs the key {quote(key)}",
+                     hint=_hint_for(path, missing=True), path=exact)
         return
     value = err.get("input")
     if kind in ("model_type", "model_attributes_type", "dict_type") and path == ():
@@ -293,7 +295,7 @@ def _report(source: Source, report: Report, path: PathKey, err: Any) -> None:
         fix = "put it in quotes: YAML reads yes, no, on and off as true or false"
     elif kind == "string_type" and fix is None and isinstance(value, (int, float)):
         fix = "put it in quotes: YAML reads it as a number"
-    report.error("TG011", source.pos(_written(source, path)), message, hint=fix, path=where)
+    report.error("TG011", source.pos(_written(source, path)), message, hint=fix, path=exact)
 
 
 def _unquoted_fits(kind: str, text: str) -> bool:

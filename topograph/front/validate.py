@@ -11,6 +11,7 @@ from topograph.front.diagnostics import Pos, Report, Where
 from topograph.front.gaps import Gaps
 from topograph.front.gateways import refused_gateway
 from topograph.front.natcheck import check_nat_addresses
+from topograph.front.quoting import quote
 from topograph.model import (
     LOOPBACK,
     Interface,
@@ -77,9 +78,9 @@ def check_addresses(topology: Topology, segments: tuple[tg.Segment, ...], report
                     seen[(ip, link)] = itf
                 if itf.bridge is not None:
                     report.warning("TG500", _at(topology, itf),
-                                   f"{itf.label} is a port of bridge {itf.bridge!r}; "
+                                   f"{itf.label} is a port of bridge {quote(itf.bridge)}; "
                                    "an address on a port is not how a bridge is reached",
-                                   hint=f"put the address on the bridge {itf.bridge!r} instead")
+                                   hint=f"put the address on the bridge {quote(itf.bridge)} instead")
             if itf.addresses and not itf.up:
                 report.warning("TG504", _at(topology, itf), f"{itf.label} has addresses but is configured down",
                                hint="its addresses and connected routes stay unusable; drop 'up: false' or the addresses")
@@ -210,9 +211,9 @@ def check_segments(topology: Topology, segments: tuple[tg.Segment, ...], report:
         if node.bridge_netfilter is not None and not node.bridges and not gaps.incomplete(node.name, "bridges"):
             report.warning("TG508", _at(topology, node), f"bridge_netfilter on {node.name}, which has no bridge: it "
                            f"changes nothing there (only frames bridged inside a node meet its netfilter)",
-                           hint=f"drop 'bridge_netfilter' from {node.name!r}, or set it on the node with the bridge")
+                           hint=f"drop 'bridge_netfilter' from {quote(node.name)}, or set it on the node with the bridge")
         if node.name not in linked and len(topology.nodes) > 1:
-            report.warning("TG501", _at(topology, node), f"node {node.name!r} has no links; nothing can reach it",
+            report.warning("TG501", _at(topology, node), f"node {quote(node.name)} has no links; nothing can reach it",
                            hint=f"add a link such as [{node.name}:veth0, OTHER:veth0]")
 
 
@@ -331,7 +332,7 @@ def check_nat(topology: Topology, report: Report, gaps: Gaps) -> None:
         if rules and not node.forwarding and not gaps.incomplete(node.name, "forwarding"):
             first = _at(topology, rules[0], node)
             report.error("TG302", first, f"{node.name} has NAT or port-forward rules but does not forward packets",
-                         hint=f"add 'forwarding: true' to node {node.name!r}")
+                         hint=f"add 'forwarding: true' to node {quote(node.name)}")
         for m in node.nat:
             if not isinstance(m, Masquerade):
                 continue  # an SNAT names its address: front/natcheck.py
@@ -365,7 +366,7 @@ def check_expectations(topology: Topology, report: Report, gaps: Gaps) -> None:
                                f"but {node.name} has no IPv{f.to_address.version} address for it",
                                hint=f"give {node.name} an IPv{f.to_address.version} address outside loopback")
         elif e.dst_node is not None and topology.node(e.dst_node).primary_address is None:
-            report.warning("TG506", _at(topology, e), f"expectation {e} targets node {e.dst_node!r}, which has no address",
+            report.warning("TG506", _at(topology, e), f"expectation {e} targets node {quote(e.dst_node)}, which has no address",
                            hint="give the node an address, or name an address in 'to'")
         elif e.dst_address is not None and topology.owner_of(e.dst_address) is None \
                 and not (e.dst_address.is_loopback or e.dst_address.is_unspecified):  # the source itself

@@ -19,6 +19,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from topograph.front.quoting import quote
+
 CLONE_NEWNET = 0x40000000
 MS_BIND = 4096
 MS_REC = 16384
@@ -47,7 +49,7 @@ _NETNS_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 def netns_path(name: str) -> Path:
     """/run/netns/NAME; a name that is not a plain file name there (e.g. from a record) is refused."""
     if not _NETNS_NAME.fullmatch(name) or len(name) > 255:
-        raise KernelError(errno.EINVAL, f"{name!r} is not a namespace name")
+        raise KernelError(errno.EINVAL, f"{quote(name)} is not a namespace name")
     return RUN_DIR / name
 
 

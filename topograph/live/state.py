@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from topograph.front.names import lab_name_problem
+from topograph.front.quoting import quote
 from topograph.kernel_names import prefix_problem
 
 #: Overridable for unit tests, which must not need root.
@@ -43,10 +44,10 @@ def key_problem(key: str) -> str | None:
     lab, at, prefix = key.partition("@")
     problem = lab_name_problem(lab)
     if problem:
-        return f"lab name {lab!r} {problem}"
+        return f"lab name {quote(lab)} {problem}"
     if at:
         problem = prefix_problem(prefix)
-        return f"sandbox prefix {prefix!r} {problem}" if problem else None
+        return f"sandbox prefix {quote(prefix)} {problem}" if problem else None
     return None
 
 
@@ -58,7 +59,7 @@ def state_file(key: str, suffix: str) -> Path:
     """
     problem = key_problem(key)
     if problem:
-        raise StateError(f"refusing state file {key!r}.{suffix}: {problem}")
+        raise StateError(f"refusing state file {quote(key)}.{suffix}: {problem}")
     d = state_dir()
     path = d / f"{key}.{suffix}"
     if path.parent != d or path.name != f"{key}.{suffix}":  # cannot happen for a valid key: said, not assumed

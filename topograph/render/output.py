@@ -8,6 +8,8 @@ import subprocess
 import tempfile
 from pathlib import Path
 
+from topograph.front.quoting import quote
+
 FORMATS = ("svg", "png", "pdf", "dot")
 EXTENSIONS = {".svg": "svg", ".png": "png", ".pdf": "pdf", ".dot": "dot", ".gv": "dot"}
 PNG_DPI = 110  # sharp enough to read 9pt addresses; graphviz's default 72 blurs them
@@ -22,7 +24,7 @@ def format_for(output: str | None, explicit: str | None) -> str:
     if explicit is not None:
         fmt = explicit.lower()
         if fmt not in FORMATS:
-            raise RenderError(f"unknown format {explicit!r}; use one of: {', '.join(FORMATS)}")
+            raise RenderError(f"unknown format {quote(explicit)}; use one of: {', '.join(FORMATS)}")
         return fmt
     if output is None:
         return "svg"

@@ -10,6 +10,7 @@ import re
 from dataclasses import dataclass
 
 from topograph.front.names import node_name_problem
+from topograph.front.quoting import quote
 from topograph.kernel_names import MARK_PREFIX
 from topograph.live.kernel import KernelError, Namespaces, list_netns, netns_mounted
 from topograph.live.nlsocket import Sockets
@@ -83,7 +84,7 @@ def choose(ns: Namespaces, *, prefix: str | None = None, names: tuple[str, ...] 
         chosen += sorted(existing - set(chosen))
     for name in names:
         if name not in existing:
-            raise ScanError(f"no namespace {name} in /run/netns")
+            raise ScanError(f"no namespace {quote(name)} in /run/netns")
         if name not in chosen:
             chosen.append(name)
     for name in chosen:

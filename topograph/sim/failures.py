@@ -23,6 +23,7 @@ import networkx as nx
 
 from topograph.front.graph import l2_graph
 from topograph.front.names import did_you_mean
+from topograph.front.quoting import quote
 from topograph.model import LOOPBACK, Interface, Link, Topology
 from topograph.sim.expect import Verdicted, evaluate, flow
 from topograph.sim.forward import Walker
@@ -83,7 +84,7 @@ def resolve_failure(topology: Topology, spec: str) -> Failure:
     else:
         known = [*nodes, *bridges]
     hint = did_you_mean(spec, known)
-    raise UnknownElement(f"{spec!r} is not a node, bridge, interface or link of lab {topology.name!r}"
+    raise UnknownElement(f"{quote(spec)} is not a node, bridge, interface or link of lab {quote(topology.name)}"
                          + (f" ({hint})" if hint else "; write NODE, NODE:IFNAME, BRIDGE:PORT or END--END"))
 
 
