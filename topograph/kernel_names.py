@@ -20,7 +20,7 @@ import hashlib
 import re
 
 from topograph.front.names import lab_name_problem, node_name_problem
-from topograph.front.quoting import quote
+from topograph.front.quoting import length_of, quote
 
 PREFIX_MAX = 16
 _PREFIX = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")  # fullmatch: no trailing newline
@@ -35,7 +35,7 @@ def prefix_problem(prefix: str) -> str | None:
     if not prefix:
         return "is empty"
     if len(prefix) > PREFIX_MAX:
-        return f"is {len(prefix):,} characters long; keep it to {PREFIX_MAX} (e.g. 'tg1-')"
+        return f"{length_of(prefix)}; keep it to {PREFIX_MAX} (e.g. 'tg1-')"
     if not _PREFIX.fullmatch(prefix):
         return "may only use letters, digits, '_', '.' and '-', and must start with a letter or digit"
     return None

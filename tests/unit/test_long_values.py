@@ -153,7 +153,7 @@ def cli_lines(value: str, where: str) -> list[str]:
 def test_a_long_sandbox_prefix_is_shown_by_its_start() -> None:
     lines = cli_lines("a" * 5000, "sandbox-exec")
     assert lines[-1] == ("Error: Invalid value for '--sandbox': 'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa…' (5,000 characters) "
-                         "is 5,000 characters long; keep it to 16 (e.g. 'tg1-')"), lines
+                         "is too long; keep it to 16 (e.g. 'tg1-')"), lines
 
 
 def test_a_long_lab_name_is_shown_by_its_start(tmp_path: Path) -> None:
@@ -170,3 +170,14 @@ def test_no_command_line_error_repeats_a_long_value(value: str, where: str) -> N
     assert lines
     too_long = [line[:120] + f"... ({len(line)})" for line in lines if len(line) > LINE_MAX]
     assert not too_long, too_long
+
+
+def test_a_length_is_said_once() -> None:
+    """A value quote() shows with its length is only 'too long'; one it shows whole says how long it is."""
+    from topograph.front.quoting import QUOTE_MAX, length_of, quote
+
+    assert length_of("a" * 45) == "is 45 characters long" and "characters)" not in quote("a" * 45)
+    assert length_of("a" * 5000) == "is too long" and quote("a" * 5000).endswith("(5,000 characters)")
+    edge = "a" * QUOTE_MAX  # the longest value quote() shows whole
+    assert quote(edge) == repr(edge) and length_of(edge) == f"is {QUOTE_MAX} characters long"
+    assert length_of(edge + "a") == "is too long"

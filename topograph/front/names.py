@@ -6,7 +6,7 @@ import difflib
 import re
 from collections.abc import Iterable
 
-from topograph.front.quoting import QUOTE_MAX, quote
+from topograph.front.quoting import QUOTE_MAX, length_of, quote
 
 IFNAMSIZ = 15  # the kernel's limit on interface names (16 bytes with the terminating NUL)
 NODE_NAME_MAX = 40
@@ -28,7 +28,7 @@ def interface_name_problem(name: str) -> tuple[str, str] | None:
     digits, '_', '.' and '-', starting with a letter or digit.
     """
     if len(name) > IFNAMSIZ:
-        return "TG105", f"is {len(name):,} characters long; Linux allows at most {IFNAMSIZ}"
+        return "TG105", f"{length_of(name)}; Linux allows at most {IFNAMSIZ}"
     if not _SAFE.fullmatch(name):
         return "TG106", _unsafe_reason(name)
     if name in RESERVED_IFNAMES:
@@ -62,7 +62,7 @@ def node_name_problem(name: str) -> str | None:
     if not name:
         return "is empty"
     if len(name) > NODE_NAME_MAX:
-        return f"is {len(name):,} characters long; keep names to {NODE_NAME_MAX}"
+        return f"{length_of(name)}; keep names to {NODE_NAME_MAX}"
     if not _SAFE.fullmatch(name):
         return _unsafe_reason(name)
     return None

@@ -23,3 +23,9 @@ def quote(value: object) -> str:
         head = head[:-1]
     shown = repr(head)
     return f"{shown[:-1]}…{shown[-1]} ({len(value):,} characters)"
+
+
+def length_of(value: str) -> str:
+    """What a message says of a value too long for its place, after `quote(value)`: `is 45 characters long`, or,
+    when quote() has already said how long it is, `is too long` (not the length twice)."""
+    return "is too long" if quote(value).endswith(" characters)") else f"is {len(value):,} characters long"
