@@ -134,6 +134,7 @@ def _cli_args(value: str, where: str) -> list[str]:
         "logs-service": ["logs", "--sandbox", "lv-", SEED, f"blue:{value}"],
         "capture-node": ["capture", "--sandbox", "lv-", SEED, f"{value}:eth0"],
         "capture-interface": ["capture", "--sandbox", "lv-", SEED, f"blue:{value}"],
+        "command": ["--", value],  # after '--': a command name even when it starts with '-'
     }[where]
 
 
@@ -164,7 +165,8 @@ def test_a_long_lab_name_is_shown_by_its_start(tmp_path: Path) -> None:
 
 @CLI_FUZZ
 @given(LONG, st.sampled_from(["sandbox-exec", "sandbox-apply", "destroy-lab", "scan-lab", "scan-netns", "trace-src", "trace-dst",
-                              "fail", "exec-node", "logs-node", "logs-service", "capture-node", "capture-interface"]))
+                              "fail", "exec-node", "logs-node", "logs-service", "capture-node", "capture-interface",
+                              "command"]))
 def test_no_command_line_error_repeats_a_long_value(value: str, where: str) -> None:
     lines = cli_lines(value, where)
     assert lines
@@ -181,3 +183,8 @@ def test_a_length_is_said_once() -> None:
     edge = "a" * QUOTE_MAX  # the longest value quote() shows whole
     assert quote(edge) == repr(edge) and length_of(edge) == f"is {QUOTE_MAX} characters long"
     assert length_of(edge + "a") == "is too long"
+
+
+def test_an_unknown_command_is_shown_by_its_start() -> None:
+    assert cli_lines("z" * 300, "command")[-1] == "Error: No such command 'zzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzz…' (300 characters)."
+    assert cli_lines("chek", "command")[-1] == "Error: No such command 'chek'."  # a short one as click says it

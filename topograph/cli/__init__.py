@@ -40,6 +40,18 @@ class LazyGroup(click.Group):
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted(COMMANDS)
 
+    def resolve_command(self, ctx: click.Context,
+                        args: list[str]) -> tuple[str | None, click.Command | None, list[str]]:
+        """click's, but an unknown command is shown as quote() shows any value: a long one by its start."""
+        try:
+            return super().resolve_command(ctx, args)
+        except click.UsageError as exc:
+            from topograph.front.quoting import quote
+
+            if args and exc.message == f"No such command {args[0]!r}.":
+                raise click.UsageError(f"No such command {quote(args[0])}.", ctx) from None
+            raise
+
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         module = COMMANDS.get(cmd_name)
         if module is None:
