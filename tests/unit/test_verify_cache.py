@@ -239,3 +239,15 @@ def test_without_privileges_nothing_is_remembered(state_dir: Path, monkeypatch: 
     result = CliRunner().invoke(main, ["verify", "--all", "--sandbox", "t1-", str(SAMPLES / "06-port-forward.yml")])
     assert result.exit_code == 1 and result.output == "topograph: topograph needs root privileges; try sudo\n"
     assert not (state_dir / "verify").exists()
+
+
+def test_forget_never_fails_destroy(state_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    cached = prepared_for(SAMPLES / "01-veth-pair.yml", "t1-", all_pairs=True)
+    verify_cache.save("ab" * 32, cached, "t1-")
+
+    def refused(path: object) -> None:
+        raise PermissionError(13, "Read-only file system")
+
+    monkeypatch.setattr(os, "unlink", refused)
+    verify_cache.forget(cached.lab, "t1-")  # no exception: the entry stays
+    assert len(list((state_dir / "verify").iterdir())) == 1

@@ -128,11 +128,12 @@ def save(digest: str, cached: Cached, prefix: str | None) -> None:
 
 
 def forget(lab: str, prefix: str | None) -> None:
-    """Remove the lab's entries in this mode (destroy)."""
+    """Remove the lab's entries in this mode (destroy). One that cannot be removed stays: a stale entry is a miss at
+    worst (its file changed) or still true (it did not), never a reason for destroy to fail."""
     tail = f".{lab}@{prefix or ''}.json"
     for e in _entries():
         if e.name.endswith(tail) and e.name.index(".") == len(e.name) - len(tail):
-            with contextlib.suppress(FileNotFoundError):
+            with contextlib.suppress(OSError):
                 os.unlink(e.path)
 
 
