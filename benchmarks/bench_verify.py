@@ -5,7 +5,8 @@ prefix: apply the lab, then `--runs` times in turn: time a random sample of pair
 way (the yardstick: the old verify's way, one process per probe; extrapolated to every pair, and said so),
 then the whole command twice, counting the flows it reports as DIFFERS (a star has none: all reach): first
 with its prediction worked out from the file (no remembered one: topograph.live.verify_cache), then with
-the prediction that run remembered, as every later verify of an unchanged file has it. Each run's
+the prediction that run remembered, as every later verify of an unchanged file has it (a star of more than
+verify_cache.MAX_FLOWS flows is not remembered: its second run is left out). Each run's
 ratio is against the yardstick measured just before it: these shared machines change speed by 2x within
 minutes, so a yardstick measured once, before all runs, would compare runs made at another speed.
 Everything it made is removed afterwards by exact name, also when a step fails.
@@ -36,7 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.bench_apply import settle, wipe
 from benchmarks.labs import star
-from topograph.live import engine
+from topograph.live import engine, verify_cache
 from topograph.live.kernel import Namespaces
 from topograph.live.neighbours import Neighbours
 from topograph.live.verify import probes
@@ -151,6 +152,9 @@ def measure(n: int, sample: int, runs: int, *, modes: tuple[bool, ...]) -> None:
                     for kind in ratios:  # the prediction worked out from the file, then remembered from that run
                         if kind == "worked out":
                             shutil.rmtree(Path(tmp) / "verify", ignore_errors=True)
+                        elif not any((Path(tmp) / "verify").glob("*.json")):
+                            print(f"  (not remembered: over {verify_cache.MAX_FLOWS:,} flows)", flush=True)
+                            continue
                         forget_neighbours(names)
                         secs, rc, differ, summary = verify_all(path, prefix, tmp, source=None if bytecode else src)
                         how = "" if len(modes) == 1 else (" (bytecode)" if bytecode else " (source)  ")
@@ -162,6 +166,8 @@ def measure(n: int, sample: int, runs: int, *, modes: tuple[bool, ...]) -> None:
                               f"libraries' import floor {floor:.2f} s right after; load average "
                               f"{os.getloadavg()[0]:.1f}", flush=True)
             for kind, got in ratios.items():
+                if not got:
+                    continue
                 print(f"  star of {n}, prediction {kind}: {min(got):.1f}-{max(got):.1f}x the one-by-one pings over "
                       f"{len(got)} runs (median {statistics.median(got):.1f}x)", flush=True)
             print(f"  the libraries' import floor is {100 * min(floors):.0f}-{100 * max(floors):.0f}% of a run",

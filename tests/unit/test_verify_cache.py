@@ -251,3 +251,19 @@ def test_forget_never_fails_destroy(state_dir: Path, monkeypatch: pytest.MonkeyP
     monkeypatch.setattr(os, "unlink", refused)
     verify_cache.forget(cached.lab, "t1-")  # no exception: the entry stays
     assert len(list((state_dir / "verify").iterdir())) == 1
+
+
+def test_a_large_verify_is_not_remembered(state_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The state directory is in RAM: past MAX_FLOWS flows (or MAX_BYTES) an entry is not written."""
+    cached = prepared_for(SAMPLES / "06-port-forward.yml", "t1-", all_pairs=True)
+    flows = len(cached.prepared.probes)
+    monkeypatch.setattr(verify_cache, "MAX_FLOWS", flows - 1)
+    verify_cache.save("ab" * 32, cached, "t1-")
+    assert verify_cache.load("ab" * 32) is None
+    monkeypatch.setattr(verify_cache, "MAX_FLOWS", flows)
+    monkeypatch.setattr(verify_cache, "MAX_BYTES", 1000)
+    verify_cache.save("ab" * 32, cached, "t1-")
+    assert verify_cache.load("ab" * 32) is None and not (state_dir / "verify").exists()
+    monkeypatch.setattr(verify_cache, "MAX_BYTES", 1 << 20)
+    verify_cache.save("ab" * 32, cached, "t1-")
+    assert verify_cache.load("ab" * 32) == cached

@@ -10,7 +10,10 @@ so an edit or an upgrade misses and the prediction is worked out again. An entry
 whole is a miss too. A verify from an entry imports none of the four libraries.
 
 Entries are files `DIGEST.LAB@PREFIX.json` in `<state dir>/verify` (root's, mode 0700 like the records):
-the newest LIMIT are kept, and destroy removes the lab's own (`forget`).
+the newest LIMIT are kept, and destroy removes the lab's own (`forget`). Only a verify of up to MAX_FLOWS
+flows is remembered, in at most MAX_BYTES: the state directory is in RAM (/run), an entry grows with the flows,
+and past some thousands of flows reading one back saves little against probing them while writing it costs
+the first verify about as much (benchmarks/README.md, "verify from its remembered prediction").
 """
 
 from __future__ import annotations
@@ -35,7 +38,9 @@ from topograph.live.rounds import Entry, Pairs
 from topograph.live.verify import Prepared, Probe
 
 FORMAT = 1  # of the entries: a change of their layout
-LIMIT = 32  # entries kept; the least recently used go first
+LIMIT = 8  # entries kept; the least recently used go first
+MAX_FLOWS = 10_000  # a verify of more flows is not remembered (the 50-star's 2,550 flows: 0.57 MB)
+MAX_BYTES = 4 << 20  # nor an entry larger than this (long names)
 _CODE = Path(__file__).resolve().parent.parent  # the topograph package
 
 
@@ -107,15 +112,20 @@ def load(digest: str) -> Cached | None:
 
 
 def save(digest: str, cached: Cached, prefix: str | None) -> None:
-    """Keep `cached` under `digest`, then prune to the newest LIMIT; a state directory that cannot be written
-    only means the next verify works the prediction out again."""
+    """Keep `cached` under `digest` (unless it has more than MAX_FLOWS flows or MAX_BYTES), then prune to the newest
+    LIMIT; a state directory that cannot be written only means the next verify works the prediction out again."""
+    if len(cached.prepared.probes) > MAX_FLOWS:
+        return
+    data = json.dumps(encode(cached), separators=(",", ":")).encode()  # then one write: dump() is ~5x slower
+    if len(data) > MAX_BYTES:
+        return
     d = directory()
     try:
         d.mkdir(mode=0o700, parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=d, prefix=".", suffix=".tmp")
         try:
-            with os.fdopen(fd, "wb") as f:  # dumps, then one write: dump() encodes piece by piece, ~5x slower
-                f.write(json.dumps(encode(cached), separators=(",", ":")).encode())
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
             os.replace(tmp, d / f"{digest}.{cached.lab}@{prefix or ''}.json")
         except BaseException:
             os.unlink(tmp)
