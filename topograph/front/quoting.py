@@ -14,7 +14,7 @@ def quote(value: object) -> str:
     number), or, when that holds more than QUOTE_MAX characters, its start, an ellipsis and its length: `'aaaaaaaa…' (5,000
     characters)`."""
     whole = repr(value)
-    if len(whole) <= QUOTE_MAX + 2:
+    if not shortened(value):
         return whole
     if not isinstance(value, str):  # a number or a list: its text, cut the same way
         return f"{whole[:QUOTE_HEAD]}… ({len(whole):,} characters)"
@@ -25,7 +25,12 @@ def quote(value: object) -> str:
     return f"{shown[:-1]}…{shown[-1]} ({len(value):,} characters)"
 
 
+def shortened(value: object) -> bool:
+    """Does quote() show `value` by its start and length (rather than whole)?"""
+    return len(repr(value)) > QUOTE_MAX + 2
+
+
 def length_of(value: str) -> str:
     """What a message says of a value too long for its place, after `quote(value)`: `is 45 characters long`, or,
     when quote() has already said how long it is, `is too long` (not the length twice)."""
-    return "is too long" if quote(value).endswith(" characters)") else f"is {len(value):,} characters long"
+    return "is too long" if shortened(value) else f"is {len(value):,} characters long"

@@ -1,8 +1,9 @@
 """What flows are made of, apart from the model: addresses, protocols, the loopback's name.
 
 A module of its own so that the prober and a verify from its remembered prediction (topograph.live.verify_cache)
-need not import topograph.model, whose many dataclasses take longer to make than the rest of that verify's
-imports of topograph together (`python -X importtime`); topograph.model gives the same names.
+need not import topograph.model, whose dataclasses take a large share of that verify's start-up to make
+(`python -X importtime`; benchmarks/README.md, "verify from its remembered prediction"); topograph.model gives
+the same names.
 """
 
 from __future__ import annotations
